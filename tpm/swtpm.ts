@@ -1,0 +1,207 @@
+// Start and stop swtpm TPM 2.0 emulators for tests and local runs.
+//
+// Each instance gets its own state directory and its own pair of loopback ports (command port N,
+// control port N+1, the layout the tpm2-tss "swtpm" TCTI expects), and is manufactured like a
+// real TPM: EK created and persisted, an EK certificate and a platform certificate in NV, NV
+// locked. Certificates are issued by a local CA whose directory the caller chooses, so trust
+// roots stay explicit and tests never share a TPM by accident.
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { mkdir, mkdtemp, writeFile, rm, access } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+
+const execFileAsync = promisify(execFile);
+
+export interface SwtpmOptions {
+  /** Directory for the TPM state; a fresh temporary directory when omitted. */
+  readonly stateDir?: string;
+  /** Directory of the local CA that signs EK and platform certificates (created if empty). */
+  readonly caDir?: string;
+  /** Command port; control is port + 1. A free pair is chosen when omitted. */
+  readonly port?: number;
+}
+
+export interface SwtpmInstance {
+  readonly stateDir: string;
+  readonly caDir: string;
+  readonly port: number;
+  readonly ctrlPort: number;
+  /** TCTI configuration string for tpm2-tss and tpm2-tools. */
+  readonly tcti: string;
+  /** PEM files a verifier should trust for this TPM's EK certificate (root and intermediate). */
+  readonly caCertFiles: readonly string[];
+  /** Process id of the running emulator, or null when stopped. */
+  pid(): number | null;
+  /** Stop gracefully (TPM2_Shutdown through the control channel), then terminate. */
+  stop(): Promise<void>;
+  /** Kill without shutdown, as a power cut would. */
+  kill(): Promise<void>;
+  /** Start again on the same ports and state (after stop or kill). */
+  restart(): Promise<void>;
+  /** Stop and delete the state directory if this module created it. */
+  destroy(): Promise<void>;
+}
+
+/** Default CA directory shared by local runs (tests pass their own). */
+export function defaultCaDir(): string {
+  return resolve(process.env['BTN_SWTPM_CA_DIR'] ?? join(process.cwd(), '.state', 'swtpm-ca'));
+}
+
+export async function startSwtpm(options: SwtpmOptions = {}): Promise<SwtpmInstance> {
+  const ownsState = options.stateDir === undefined;
+  const stateDir = options.stateDir ?? (await mkdtemp(join(tmpdir(), 'btn-swtpm-')));
+  const caDir = resolve(options.caDir ?? defaultCaDir());
+  await mkdir(stateDir, { recursive: true });
+  await mkdir(caDir, { recursive: true });
+  if (!(await exists(join(stateDir, 'tpm2-00.permall')))) await manufacture(stateDir, caDir);
+
+  const port = options.port ?? (await freePortPair());
+  let child: ChildProcess | null = null;
+
+  const launch = async (): Promise<void> => {
+    child = spawn(
+      'swtpm',
+      [
+        'socket', '--tpm2',
+        '--tpmstate', `dir=${stateDir}`,
+        '--server', `type=tcp,port=${port},bindaddr=127.0.0.1`,
+        '--ctrl', `type=tcp,port=${port + 1},bindaddr=127.0.0.1`,
+        // The emulator powers on and runs TPM2_Startup itself, as a platform's firmware would.
+        '--flags', 'not-need-init,startup-clear',
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    let stderr = '';
+    child.stderr?.on('data', (chunk: Buffer) => { stderr = (stderr + chunk.toString()).slice(-2000); });
+    const started = child;
+    const exited = new Promise<never>((_, reject) => {
+      started.once('exit', (code) => reject(new Error(`swtpm exited with ${code}: ${stderr.trim()}`)));
+      started.once('error', reject);
+    });
+    await Promise.race([waitForPort(port + 1, 5000), exited]);
+    exited.catch(() => undefined);
+  };
+
+  const halt = async (signal: NodeJS.Signals): Promise<void> => {
+    const running = child;
+    child = null;
+    if (running === null || running.exitCode !== null) return;
+    const gone = new Promise<void>((done) => running.once('exit', () => done()));
+    if (signal === 'SIGTERM') {
+      // swtpm_ioctl -s sends TPM2_Shutdown and exits the emulator cleanly.
+      await execFileAsync('swtpm_ioctl', ['--tcp', `127.0.0.1:${port + 1}`, '-s']).catch(() => undefined);
+      const timer = setTimeout(() => running.kill('SIGKILL'), 2000);
+      await gone;
+      clearTimeout(timer);
+    } else {
+      running.kill(signal);
+      await gone;
+    }
+  };
+
+  await launch();
+  return {
+    stateDir,
+    caDir,
+    port,
+    ctrlPort: port + 1,
+    tcti: `swtpm:host=127.0.0.1,port=${port}`,
+    caCertFiles: [join(caDir, 'swtpm-localca-rootca-cert.pem'), join(caDir, 'issuercert.pem')],
+    pid: () => child?.pid ?? null,
+    stop: () => halt('SIGTERM'),
+    kill: () => halt('SIGKILL'),
+    restart: async () => {
+      await halt('SIGTERM');
+      await launch();
+    },
+    destroy: async () => {
+      await halt('SIGTERM');
+      if (ownsState) await rm(stateDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Run swtpm_setup with a private configuration that points at caDir, never at /etc or /var. */
+async function manufacture(stateDir: string, caDir: string): Promise<void> {
+  const confDir = join(stateDir, '.setup');
+  await mkdir(confDir, { recursive: true });
+  const localcaConf = join(confDir, 'swtpm-localca.conf');
+  const localcaOptions = join(confDir, 'swtpm-localca.options');
+  const setupConf = join(confDir, 'swtpm_setup.conf');
+  await writeFile(
+    localcaConf,
+    [
+      `statedir = ${caDir}`,
+      `signingkey = ${join(caDir, 'signkey.pem')}`,
+      `issuercert = ${join(caDir, 'issuercert.pem')}`,
+      `certserial = ${join(caDir, 'certserial')}`,
+      '',
+    ].join('\n'),
+  );
+  await writeFile(localcaOptions, '--platform-manufacturer btn-node\n--platform-version 2.1\n--platform-model swtpm\n');
+  await writeFile(
+    setupConf,
+    [
+      'create_certs_tool = /usr/bin/swtpm_localca',
+      `create_certs_tool_config = ${localcaConf}`,
+      `create_certs_tool_options = ${localcaOptions}`,
+      'active_pcr_banks = sha256',
+      '',
+    ].join('\n'),
+  );
+  try {
+    await execFileAsync(
+      'swtpm_setup',
+      [
+        '--tpm2', '--tpmstate', stateDir, '--config', setupConf,
+        '--create-ek-cert', '--create-platform-cert', '--lock-nvram', '--overwrite',
+      ],
+      { timeout: 60_000 },
+    );
+  } catch (err) {
+    const e = err as { stderr?: string; stdout?: string; message: string };
+    throw new Error(`swtpm_setup failed for ${stateDir}: ${(e.stderr || e.stdout || e.message).trim()}`);
+  }
+}
+
+/** Find a port N such that N and N+1 are both free on loopback. */
+async function freePortPair(): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = await listenOnce(0);
+    if (port < 65535 && (await listenOnce(port + 1).then(() => true, () => false))) return port;
+  }
+  throw new Error('no free pair of loopback ports for swtpm');
+}
+
+function listenOnce(port: number): Promise<number> {
+  return new Promise((done, fail) => {
+    const server = createServer();
+    server.once('error', fail);
+    server.listen(port, '127.0.0.1', () => {
+      const address = server.address();
+      const bound = typeof address === 'object' && address !== null ? address.port : port;
+      server.close(() => done(bound));
+    });
+  });
+}
+
+async function waitForPort(port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const { connect } = await import('node:net');
+  while (Date.now() < deadline) {
+    const ok = await new Promise<boolean>((done) => {
+      const socket = connect(port, '127.0.0.1');
+      socket.once('connect', () => { socket.destroy(); done(true); });
+      socket.once('error', () => done(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`swtpm did not listen on 127.0.0.1:${port} within ${timeoutMs} ms`);
+}
+
+async function exists(path: string): Promise<boolean> {
+  return access(path).then(() => true, () => false);
+}
