@@ -1,0 +1,209 @@
+// TPMT_PUBLIC / TPM2B_PUBLIC (TPM2 Part 2 §12.2.4, §12.2.5): parse, serialize, name, PEM.
+// Pure code shared by the binding, the registrar and the factory station.
+import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
+import { DIGEST_SIZE, NODE_HASH, TPM_ALG, TPM_ECC_CURVE } from './constants.ts';
+import { TpmWireError } from './errors.ts';
+import { WireReader, WireWriter } from './wire.ts';
+
+/** Largest TPM2B_PUBLIC accepted from outside: RSA-4096 with a SHA-512 policy fits easily. */
+export const MAX_PUBLIC_BYTES = 1024;
+
+export interface SymDef {
+  readonly algorithm: number;
+  readonly keyBits?: number;
+  readonly mode?: number;
+}
+
+export interface Scheme {
+  readonly scheme: number;
+  readonly hashAlg?: number;
+  readonly count?: number;
+  readonly kdf?: number;
+}
+
+export interface RsaParms {
+  readonly symmetric: SymDef;
+  readonly scheme: Scheme;
+  readonly keyBits: number;
+  /** 0 in the structure means the default 65537. */
+  readonly exponent: number;
+  readonly modulus: Uint8Array;
+}
+
+export interface EccParms {
+  readonly symmetric: SymDef;
+  readonly scheme: Scheme;
+  readonly curveId: number;
+  readonly kdf: Scheme;
+  readonly x: Uint8Array;
+  readonly y: Uint8Array;
+}
+
+export interface TpmPublic {
+  readonly type: number;
+  readonly nameAlg: number;
+  readonly objectAttributes: number;
+  readonly authPolicy: Uint8Array;
+  readonly rsa?: RsaParms;
+  readonly ecc?: EccParms;
+  /** Other object types (keyedhash, symcipher) keep their parameters unparsed. */
+  readonly other?: { readonly parameters: Scheme | SymDef; readonly unique: Uint8Array };
+  /** The exact TPMT_PUBLIC bytes (what the name is computed over). */
+  readonly bytes: Uint8Array;
+}
+
+/** Parse a TPM2B_PUBLIC (u16 size || TPMT_PUBLIC). */
+export function parsePublic(tpm2bPublic: Uint8Array): TpmPublic {
+  if (!(tpm2bPublic instanceof Uint8Array)) throw new TpmWireError('TPM2B_PUBLIC must be a Uint8Array');
+  if (tpm2bPublic.length > MAX_PUBLIC_BYTES + 2) {
+    throw new TpmWireError(`TPM2B_PUBLIC is ${tpm2bPublic.length} bytes, at most ${MAX_PUBLIC_BYTES + 2} allowed`);
+  }
+  const outer = new WireReader(tpm2bPublic, 'TPM2B_PUBLIC');
+  const inner = outer.sized(MAX_PUBLIC_BYTES, 'publicArea');
+  outer.end();
+  return parsePublicArea(inner);
+}
+
+/** Parse a bare TPMT_PUBLIC. */
+export function parsePublicArea(tpmtPublic: Uint8Array): TpmPublic {
+  const r = new WireReader(tpmtPublic, 'TPMT_PUBLIC');
+  const type = r.u16();
+  const nameAlg = r.u16();
+  if (DIGEST_SIZE[nameAlg] === undefined) throw new TpmWireError(`TPMT_PUBLIC: unsupported nameAlg 0x${nameAlg.toString(16)}`);
+  const objectAttributes = r.u32();
+  const authPolicy = r.sized(64, 'authPolicy');
+  let result: TpmPublic;
+  if (type === TPM_ALG.RSA) {
+    const symmetric = readSymDef(r);
+    const scheme = readScheme(r);
+    const keyBits = r.u16();
+    const exponent = r.u32();
+    const modulus = r.sized(512, 'unique.rsa');
+    result = { type, nameAlg, objectAttributes, authPolicy, rsa: { symmetric, scheme, keyBits, exponent, modulus }, bytes: tpmtPublic.slice() };
+  } else if (type === TPM_ALG.ECC) {
+    const symmetric = readSymDef(r);
+    const scheme = readScheme(r);
+    const curveId = r.u16();
+    const kdf = readScheme(r);
+    const x = r.sized(66, 'unique.ecc.x');
+    const y = r.sized(66, 'unique.ecc.y');
+    result = { type, nameAlg, objectAttributes, authPolicy, ecc: { symmetric, scheme, curveId, kdf, x, y }, bytes: tpmtPublic.slice() };
+  } else if (type === TPM_ALG.KEYEDHASH) {
+    const parameters = readScheme(r);
+    result = { type, nameAlg, objectAttributes, authPolicy, other: { parameters, unique: r.sized(64, 'unique') }, bytes: tpmtPublic.slice() };
+  } else if (type === TPM_ALG.SYMCIPHER) {
+    const parameters = readSymDef(r);
+    result = { type, nameAlg, objectAttributes, authPolicy, other: { parameters, unique: r.sized(64, 'unique') }, bytes: tpmtPublic.slice() };
+  } else {
+    throw new TpmWireError(`TPMT_PUBLIC: unsupported object type 0x${type.toString(16)}`);
+  }
+  r.end();
+  return result;
+}
+
+/** Serialize an RSA TPMT_PUBLIC (templates are built with this). */
+export function rsaPublicArea(p: {
+  nameAlg: number;
+  objectAttributes: number;
+  authPolicy?: Uint8Array;
+  symmetric: SymDef;
+  scheme: Scheme;
+  keyBits: number;
+  exponent?: number;
+  unique?: Uint8Array;
+}): Uint8Array {
+  const w = new WireWriter().u16(TPM_ALG.RSA).u16(p.nameAlg).u32(p.objectAttributes).sized(p.authPolicy ?? new Uint8Array());
+  writeSymDef(w, p.symmetric);
+  writeScheme(w, p.scheme);
+  return w.u16(p.keyBits).u32(p.exponent ?? 0).sized(p.unique ?? new Uint8Array()).finish();
+}
+
+/** Wrap a TPMT_PUBLIC as TPM2B_PUBLIC. */
+export function toTpm2bPublic(tpmtPublic: Uint8Array): Uint8Array {
+  return new WireWriter().sized(tpmtPublic).finish();
+}
+
+/** TPM name of an object: nameAlg (u16) || H_nameAlg(TPMT_PUBLIC), TPM2 Part 1 §16. */
+export function objectName(pub: TpmPublic): Uint8Array {
+  const hash = NODE_HASH[pub.nameAlg];
+  if (hash === undefined) throw new TpmWireError(`unsupported nameAlg 0x${pub.nameAlg.toString(16)}`);
+  const digest = createHash(hash).update(pub.bytes).digest();
+  return new WireWriter().u16(pub.nameAlg).bytes(new Uint8Array(digest)).finish();
+}
+
+/** The public key as a node:crypto KeyObject (RSA or NIST ECC). */
+export function publicKeyObject(pub: TpmPublic): KeyObject {
+  if (pub.rsa) {
+    const exponent = pub.rsa.exponent === 0 ? 65537 : pub.rsa.exponent;
+    return createPublicKey({
+      key: { kty: 'RSA', n: b64url(pub.rsa.modulus), e: b64url(unsignedBytes(exponent)) },
+      format: 'jwk',
+    });
+  }
+  if (pub.ecc) {
+    const crv = CURVES[pub.ecc.curveId];
+    if (crv === undefined) throw new TpmWireError(`unsupported ECC curve 0x${pub.ecc.curveId.toString(16)}`);
+    return createPublicKey({ key: { kty: 'EC', crv, x: b64url(pub.ecc.x), y: b64url(pub.ecc.y) }, format: 'jwk' });
+  }
+  throw new TpmWireError('object has no asymmetric public key');
+}
+
+export function publicKeyPem(pub: TpmPublic): string {
+  return publicKeyObject(pub).export({ type: 'spki', format: 'pem' }).toString();
+}
+
+export function publicKeySpki(pub: TpmPublic): Uint8Array {
+  return new Uint8Array(publicKeyObject(pub).export({ type: 'spki', format: 'der' }));
+}
+
+export function hasAttributes(pub: TpmPublic, required: number): boolean {
+  return (pub.objectAttributes & required) === required;
+}
+
+const CURVES: Readonly<Record<number, string>> = {
+  [TPM_ECC_CURVE.NIST_P256]: 'P-256',
+  [TPM_ECC_CURVE.NIST_P384]: 'P-384',
+  [TPM_ECC_CURVE.NIST_P521]: 'P-521',
+};
+
+function readSymDef(r: WireReader): SymDef {
+  const algorithm = r.u16();
+  if (algorithm === TPM_ALG.NULL) return { algorithm };
+  if (algorithm === TPM_ALG.XOR) return { algorithm, keyBits: r.u16() };
+  return { algorithm, keyBits: r.u16(), mode: r.u16() };
+}
+
+function writeSymDef(w: WireWriter, s: SymDef): void {
+  w.u16(s.algorithm);
+  if (s.algorithm === TPM_ALG.NULL) return;
+  w.u16(s.keyBits ?? 0);
+  if (s.algorithm !== TPM_ALG.XOR) w.u16(s.mode ?? TPM_ALG.CFB);
+}
+
+// TPMT_RSA_SCHEME, TPMT_ECC_SCHEME, TPMT_KDF_SCHEME and TPMT_KEYEDHASH_SCHEME share this shape:
+// a selector, then a hash algorithm unless the selector is NULL (or RSAES, which has none).
+function readScheme(r: WireReader): Scheme {
+  const scheme = r.u16();
+  if (scheme === TPM_ALG.NULL || scheme === TPM_ALG.RSAES) return { scheme };
+  const hashAlg = r.u16();
+  if (scheme === TPM_ALG.ECDAA) return { scheme, hashAlg, count: r.u16() };
+  if (scheme === TPM_ALG.XOR) return { scheme, hashAlg, kdf: r.u16() };
+  return { scheme, hashAlg };
+}
+
+function writeScheme(w: WireWriter, s: Scheme): void {
+  w.u16(s.scheme);
+  if (s.scheme === TPM_ALG.NULL || s.scheme === TPM_ALG.RSAES) return;
+  w.u16(s.hashAlg ?? TPM_ALG.SHA256);
+  if (s.scheme === TPM_ALG.ECDAA) w.u16(s.count ?? 0);
+}
+
+function b64url(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64url');
+}
+
+function unsignedBytes(n: number): Uint8Array {
+  const out: number[] = [];
+  for (let v = n; v > 0; v = Math.floor(v / 256)) out.unshift(v & 0xff);
+  return Uint8Array.from(out);
+}
