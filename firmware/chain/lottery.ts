@@ -7,22 +7,13 @@
 // Signing happens elsewhere (the TPM); this module is pure. The lottery input is built by
 // lotteryMessage() alone so that a grind-resistant input can replace it by network parameter.
 import { sha256 } from '@noble/hashes/sha2.js';
+import { leadingZeroBits } from '../../tpm/util.ts';
+
+// One implementation of the zero count, shared with the TPM binding's ticket().
+export { leadingZeroBits };
 
 export const HASH_BYTES = 32;
 export const MAX_ROUND = 0xffff_ffff;
-
-/** Number of leading zero bits of `bytes` (8 * length when all bits are zero). */
-export function leadingZeroBits(bytes: Uint8Array): number {
-  let zeros = 0;
-  for (const byte of bytes) {
-    if (byte === 0) {
-      zeros += 8;
-      continue;
-    }
-    return zeros + Math.clz32(byte) - 24;
-  }
-  return zeros;
-}
 
 /** hash (32 bytes) || uint32be(round): the message signed for a draw (prev hash) or a seal (block hash). */
 export function lotteryMessage(hash: Uint8Array, round: number): Uint8Array {

@@ -1,0 +1,8 @@
+#!/usr/bin/env node
+// Development entry point: runs the TypeScript sources through tsx. Device images run the
+// esbuild bundle of firmware/cli/main.ts instead (see image-build/).
+import { register } from 'tsx/esm/api';
+
+register();
+const { main } = await import('../cli/main.ts');
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,29 @@
+// Argument parsing shared by btn-node's commands: node:util parseArgs, strict, bounded.
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+  readonly code = 'ERR_USAGE';
+}
+
+const MAX_ARG_LENGTH = 4096;
+
+export function parse<T extends NonNullable<ParseArgsConfig['options']>>(
+  argv: readonly string[],
+  options: T,
+  usage: string,
+): ReturnType<typeof parseArgs<{ options: T; allowPositionals: false; strict: true }>>['values'] {
+  for (const arg of argv) {
+    if (arg.length > MAX_ARG_LENGTH) throw new UsageError(`argument of ${arg.length} characters is longer than ${MAX_ARG_LENGTH}\n${usage}`);
+  }
+  try {
+    return parseArgs({ args: [...argv], options, allowPositionals: false, strict: true }).values;
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message}\n${usage}`);
+  }
+}
+
+/** Print one JSON document on stdout. */
+export function printJson(value: unknown): void {
+  process.stdout.write(JSON.stringify(value, null, 2) + '\n');
+}

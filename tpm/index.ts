@@ -1,0 +1,16 @@
+// node-tpm2: the project's TPM 2.0 binding over tpm2-tss (ESYS) through an FFI.
+export { openTpm, Tpm, sealingKeyProblem, type OpenTpmOptions, type SealingKeyInfo, type TpmInfo, type Ticket } from './tpm.ts';
+export { TpmConnection, type ConnectionOptions } from './connection.ts';
+export { TpmError, TpmArgumentError, TpmRcError, TpmWireError, type TpmErrorCode } from './errors.ts';
+export { describeRc, type RcInfo } from './rc.ts';
+export { parseTcti, resolveTcti, DEFAULT_TCTI } from './tcti.ts';
+export { parseHandle, checkSealingHandle, hex as handleHex } from './handles.ts';
+export { HANDLE, ObjectAttr, TPM_ALG } from './constants.ts';
+export {
+  parsePublic, parsePublicArea, objectName, publicKeyPem, publicKeyObject, publicKeySpki, hasAttributes, toTpm2bPublic,
+  type TpmPublic,
+} from './public-area.ts';
+export { SEALING_KEY_REQUIRED, SEALING_KEY_ATTRIBUTES, EK_RSA_ATTRIBUTES, EK_POLICY_SHA256 } from './templates.ts';
+export { WireReader, WireWriter, toHex, fromHex } from './wire.ts';
+export { leadingZeroBits } from './util.ts';
+export { startSwtpm, defaultCaDir, type SwtpmInstance, type SwtpmOptions } from './swtpm.ts';
