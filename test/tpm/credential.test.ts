@@ -1,39 +1,11 @@
 // ActivateCredential through the binding, with credentials made by tpm2_makecredential.
 import { randomBytes } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openTpm, type SealingKeyInfo, type Tpm } from '../../tpm/tpm.ts';
 import { TpmError, TpmRcError } from '../../tpm/errors.ts';
-import { getcapHandles, startFixture, tpm2, type SwtpmFixture } from './helpers.ts';
-
-/**
- * tpm2-tools' credential file (tpm2_makecredential -o): u32 magic 0xBADCC0DE, u32 version 1,
- * TPM2B_ID_OBJECT, TPM2B_ENCRYPTED_SECRET, all big-endian. Returns both TPM2B with their size.
- */
-export function parseCredentialFile(file: Uint8Array): { credentialBlob: Uint8Array; secret: Uint8Array } {
-  const view = new DataView(file.buffer, file.byteOffset, file.byteLength);
-  expect(view.getUint32(0, false)).toBe(0xbadcc0de);
-  expect(view.getUint32(4, false)).toBe(1);
-  let offset = 8;
-  const tpm2b = (): Uint8Array => {
-    const size = view.getUint16(offset, false);
-    const out = file.slice(offset, offset + 2 + size);
-    expect(out.length).toBe(2 + size);
-    offset += 2 + size;
-    return out;
-  };
-  const credentialBlob = tpm2b();
-  const secret = tpm2b();
-  expect(offset).toBe(file.length);
-  return { credentialBlob, secret };
-}
-
-async function makeCredential(dir: string, ekPubFile: string, name: string, secret: Uint8Array, out: string) {
-  await writeFile(join(dir, `${out}.secret`), secret);
-  await tpm2('tpm2_makecredential', ['-T', 'none', '-e', ekPubFile, '-s', `${out}.secret`, '-n', name, '-o', out], { cwd: dir });
-  return parseCredentialFile(new Uint8Array(await readFile(join(dir, out))));
-}
+import { getcapHandles, makeCredential, parseCredentialFile, startFixture, tpm2, type SwtpmFixture } from './helpers.ts';
 
 describe('ActivateCredential with tpm2_makecredential credentials', () => {
   let fx: SwtpmFixture;
@@ -62,6 +34,10 @@ describe('ActivateCredential with tpm2_makecredential credentials', () => {
 
   it('the credential file parses as magic, version, TPM2B_ID_OBJECT, TPM2B_ENCRYPTED_SECRET', async () => {
     const cred = await makeCredential(fx.dir, 'ek.pub', key.name, new Uint8Array(randomBytes(32)), 'parse.out');
+    const file = new Uint8Array(await readFile(join(fx.dir, 'parse.out')));
+    expect(Buffer.from(file.subarray(0, 8)).toString('hex')).toBe('badcc0de00000001');
+    expect(file.length).toBe(8 + cred.credentialBlob.length + cred.secret.length);
+    expect(() => parseCredentialFile(file.subarray(0, file.length - 1))).toThrow(/truncated/);
     expect(cred.secret.length).toBe(2 + 256); // RSA-2048 EK: the seed is encrypted to 256 bytes
     expect(cred.credentialBlob.length).toBeGreaterThan(2 + 32 + 32);
   });

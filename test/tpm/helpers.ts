@@ -56,3 +56,36 @@ export async function getcapHandles(tcti: string, capability: 'handles-transient
 export function closedPortTcti(port: number): string {
   return `swtpm:host=127.0.0.1,port=${port}`;
 }
+
+/**
+ * tpm2-tools' credential file (tpm2_makecredential -o): u32 magic 0xBADCC0DE, u32 version 1,
+ * TPM2B_ID_OBJECT, TPM2B_ENCRYPTED_SECRET, all big-endian. Returns both TPM2B with their size.
+ */
+export function parseCredentialFile(file: Uint8Array): { credentialBlob: Uint8Array; secret: Uint8Array } {
+  const view = new DataView(file.buffer, file.byteOffset, file.byteLength);
+  if (file.length < 12) throw new Error(`credential file of ${file.length} bytes is too short`);
+  const magic = view.getUint32(0, false);
+  const version = view.getUint32(4, false);
+  if (magic !== 0xbadcc0de || version !== 1) throw new Error(`credential file: magic 0x${magic.toString(16)} version ${version}, expected 0xbadcc0de version 1`);
+  let offset = 8;
+  const tpm2b = (field: string): Uint8Array => {
+    if (offset + 2 > file.length) throw new Error(`credential file: ${field} truncated`);
+    const size = view.getUint16(offset, false);
+    if (offset + 2 + size > file.length) throw new Error(`credential file: ${field} truncated`);
+    const out = file.slice(offset, offset + 2 + size);
+    offset += 2 + size;
+    return out;
+  };
+  const credentialBlob = tpm2b('TPM2B_ID_OBJECT');
+  const secret = tpm2b('TPM2B_ENCRYPTED_SECRET');
+  if (offset !== file.length) throw new Error(`credential file: ${file.length - offset} trailing bytes`);
+  return { credentialBlob, secret };
+}
+
+/** tpm2_makecredential (offline, -T none) for `name` under the EK public area in `ekPubFile`. */
+export async function makeCredential(dir: string, ekPubFile: string, name: string, secret: Uint8Array, out: string): Promise<{ credentialBlob: Uint8Array; secret: Uint8Array }> {
+  const { readFile, writeFile } = await import('node:fs/promises');
+  await writeFile(join(dir, `${out}.secret`), secret);
+  await tpm2('tpm2_makecredential', ['-T', 'none', '-e', ekPubFile, '-s', `${out}.secret`, '-n', name, '-o', out], { cwd: dir });
+  return parseCredentialFile(new Uint8Array(await readFile(join(dir, out))));
+}
