@@ -198,4 +198,13 @@ describe('btn-node tpm', () => {
     const run = await fails(['tpm', 'ticket', '--tcti', tcti, '--handle', '0x81000BEE', '--message', '00'], /no sealing key at 0x81000BEE.*tpm init.*\[ERR_TPM_KEY_MISMATCH\]/);
     expect(run.code).toBe(1);
   });
+
+  // Last: it removes the EK certificate from this suite's TPM.
+  it('a TPM without an EK certificate: certificatePem is null, not an error', async () => {
+    await tpm2('tpm2_nvundefine', ['-T', tcti, '-C', 'p', '0x01c00002']);
+    const info = await ok(['tpm', 'info', '--tcti', tcti]);
+    expect(Object.keys(info['ek'] as object).sort()).toEqual(['certificatePem', 'publicKeyPem']);
+    expect((info['ek'] as { certificatePem: unknown }).certificatePem).toBeNull();
+    expect((info['ek'] as { publicKeyPem: string }).publicKeyPem).toMatch(/^-----BEGIN PUBLIC KEY-----/);
+  });
 });
