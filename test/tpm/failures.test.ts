@@ -253,6 +253,29 @@ describe('on a live swtpm', () => {
     expect(await getcapHandles(fx.swtpm.tcti, 'handles-transient')).toEqual([]);
   });
 
+  it('a TPM that stops answering mid-command: the call fails after commandTimeoutMs instead of hanging', async () => {
+    const t = await openTpm({ tcti: fx.swtpm.tcti, commandTimeoutMs: 1000 });
+    await t.sealingKey();
+    const pid = fx.swtpm.pid()!;
+    process.kill(pid, 'SIGSTOP'); // the emulator freezes: connections are accepted, nothing answers
+    let resumed = false;
+    const resume = setTimeout(() => {
+      resumed = true;
+      process.kill(pid, 'SIGCONT');
+    }, 12_000);
+    try {
+      const outcome = await t.sign(new Uint8Array([9])).then(() => 'resolved', (e: unknown) => e);
+      // Settled while the TPM was still frozen, and as an error naming the TCTI.
+      expect(resumed).toBe(false);
+      expect(outcome).toBeInstanceOf(TpmError);
+      expect((outcome as TpmError).message).toContain(fx.swtpm.tcti);
+    } finally {
+      clearTimeout(resume);
+      process.kill(pid, 'SIGCONT');
+      await t.close();
+    }
+  });
+
   it('a closed Tpm refuses further calls with ERR_TPM_CLOSED', async () => {
     const t = await openTpm({ tcti: fx.swtpm.tcti });
     await t.close();
