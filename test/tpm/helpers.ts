@@ -52,11 +52,6 @@ export async function getcapHandles(tcti: string, capability: 'handles-transient
   return out.split('\n').map((l) => l.trim()).filter((l) => l.startsWith('- ')).map((l) => l.slice(2).toUpperCase().replace(/^0X/, '0x'));
 }
 
-/** A TCTI pointing at a loopback port that nothing listens on (the swtpm was never started there). */
-export function closedPortTcti(port: number): string {
-  return `swtpm:host=127.0.0.1,port=${port}`;
-}
-
 /**
  * tpm2-tools' credential file (tpm2_makecredential -o): u32 magic 0xBADCC0DE, u32 version 1,
  * TPM2B_ID_OBJECT, TPM2B_ENCRYPTED_SECRET, all big-endian. Returns both TPM2B with their size.
