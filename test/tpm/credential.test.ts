@@ -14,7 +14,11 @@ describe('ActivateCredential with tpm2_makecredential credentials', () => {
   let key: SealingKeyInfo;
 
   beforeAll(async () => {
-    [fx, other] = await Promise.all([startFixture(), startFixture()]);
+    // Started side by side; assigned one by one so that afterAll destroys whichever started.
+    const started = await Promise.allSettled([startFixture(), startFixture()]);
+    if (started[0].status === 'fulfilled') fx = started[0].value;
+    if (started[1].status === 'fulfilled') other = started[1].value;
+    for (const s of started) if (s.status === 'rejected') throw s.reason;
     tpm = await openTpm({ tcti: fx.swtpm.tcti });
     key = await tpm.ensureSealingKey();
     await tpm2('tpm2_readpublic', ['-T', fx.swtpm.tcti, '-c', '0x81010001', '-o', 'ek.pub'], { cwd: fx.dir });

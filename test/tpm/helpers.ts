@@ -19,7 +19,13 @@ export interface SwtpmFixture {
 
 export async function startFixture(): Promise<SwtpmFixture> {
   const dir = await mkdtemp(join(tmpdir(), 'btn-tpm-test-'));
-  const swtpm = await startSwtpm({ caDir: join(dir, 'ca') });
+  let swtpm: SwtpmInstance;
+  try {
+    swtpm = await startSwtpm({ caDir: join(dir, 'ca') });
+  } catch (err) {
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
   return {
     swtpm,
     dir,
