@@ -1,0 +1,99 @@
+// Topic layout (DESIGN.md §7). Everything lives under one prefix (default `btn/v1`) so several
+// networks or protocol versions can share a broker. Segments that come from outside input
+// (clerk fingerprints, node ids) are validated: a `+`, `#` or `/` in them would widen a
+// subscription or address another node's topic [MQTT-4.7.1-1], NUL is forbidden [MQTT-1.5.4-2].
+import { TransportError } from './errors.ts';
+
+export const DEFAULT_TOPIC_PREFIX = 'btn/v1';
+const MAX_SEGMENT = 128;
+const MAX_TOPIC_BYTES = 65_535; // [MQTT-1.5.4-3] UTF-8 string length field is 16 bits
+
+/** Throws ERR_TRANSPORT_TOPIC unless `value` is one safe topic level. */
+export function topicSegment(value: unknown, label = 'topic segment'): string {
+  if (typeof value !== 'string') throw new TransportError('ERR_TRANSPORT_TOPIC', `${label} must be a string, got ${typeof value}`);
+  if (value.length === 0) throw new TransportError('ERR_TRANSPORT_TOPIC', `${label} must not be empty`);
+  if (value.length > MAX_SEGMENT) throw new TransportError('ERR_TRANSPORT_TOPIC', `${label} is ${value.length} chars, max ${MAX_SEGMENT}`);
+  // Printable ASCII minus the MQTT specials: fingerprints and ids are hex/base64url anyway.
+  if (!/^[\x21-\x7e]+$/.test(value) || /[/+#]/.test(value)) {
+    throw new TransportError('ERR_TRANSPORT_TOPIC', `${label} must be printable ASCII without '/', '+', '#', NUL or spaces`, { label });
+  }
+  if (value.startsWith('$')) throw new TransportError('ERR_TRANSPORT_TOPIC', `${label} must not start with '$' (reserved, [MQTT-4.7.2-1])`);
+  return value;
+}
+
+/** A prefix is one or more safe segments joined by '/'. */
+export function topicPrefix(value: unknown): string {
+  if (typeof value !== 'string') throw new TransportError('ERR_TRANSPORT_TOPIC', 'topic prefix must be a string');
+  if (value.length > 1024) throw new TransportError('ERR_TRANSPORT_TOPIC', 'topic prefix too long');
+  value.split('/').forEach((s, i) => topicSegment(s, `topic prefix level ${i}`));
+  return value;
+}
+
+export interface Topics {
+  readonly prefix: string;
+  readonly candidates: string;
+  /** Wildcard filter matching seals for every clerk (monitoring). */
+  readonly allSeals: string;
+  readonly final: string;
+  /** Retained. */
+  readonly params: string;
+  /** Retained. */
+  readonly revocations: string;
+  /** Filter over every node's status. */
+  readonly allStatus: string;
+  seals(clerkFingerprint: string): string;
+  /** Retained, carries the last will `{"state":"offline"}`. */
+  status(nodeId: string): string;
+  telemetry(nodeId: string): string;
+}
+
+export function topicsFor(prefix: string = DEFAULT_TOPIC_PREFIX): Topics {
+  const p = topicPrefix(prefix);
+  return {
+    prefix: p,
+    candidates: `${p}/candidates`,
+    allSeals: `${p}/seals/+`,
+    final: `${p}/final`,
+    params: `${p}/params`,
+    revocations: `${p}/revocations`,
+    allStatus: `${p}/nodes/+/status`,
+    seals: (clerk) => `${p}/seals/${topicSegment(clerk, 'clerk fingerprint')}`,
+    status: (nodeId) => `${p}/nodes/${topicSegment(nodeId, 'node id')}/status`,
+    telemetry: (nodeId) => `${p}/nodes/${topicSegment(nodeId, 'node id')}/telemetry`,
+  };
+}
+
+/** Validates a subscription filter: '+' and '#' only as whole levels, '#' only last [MQTT-4.7.1-2/3]. */
+export function assertTopicFilter(filter: string): string {
+  if (filter.length === 0 || Buffer.byteLength(filter) > MAX_TOPIC_BYTES || filter.includes('\0')) {
+    throw new TransportError('ERR_TRANSPORT_TOPIC', 'topic filter must be 1..65535 bytes without NUL');
+  }
+  const levels = filter.split('/');
+  levels.forEach((level, i) => {
+    if (level === '#' && i !== levels.length - 1) throw new TransportError('ERR_TRANSPORT_TOPIC', `'#' must be the last level in ${JSON.stringify(filter)}`);
+    if (level.length > 1 && /[+#]/.test(level)) throw new TransportError('ERR_TRANSPORT_TOPIC', `wildcards must fill a whole level in ${JSON.stringify(filter)}`);
+  });
+  return filter;
+}
+
+/** Validates a topic name for PUBLISH: no wildcards, no NUL [MQTT-3.3.2-2]. */
+export function assertTopicName(topic: string): string {
+  if (topic.length === 0 || Buffer.byteLength(topic) > MAX_TOPIC_BYTES || /[+#\0]/.test(topic)) {
+    throw new TransportError('ERR_TRANSPORT_TOPIC', `invalid topic name ${JSON.stringify(topic.slice(0, 200))}`);
+  }
+  return topic;
+}
+
+/** Does `topic` match `filter`? [MQTT-4.7] ('$' topics never match a leading wildcard, [MQTT-4.7.2-1]). */
+export function topicMatches(filter: string, topic: string): boolean {
+  const f = filter.split('/');
+  const t = topic.split('/');
+  if (topic.startsWith('$') && (f[0] === '+' || f[0] === '#')) return false;
+  for (let i = 0; i < f.length; i++) {
+    const level = f[i];
+    if (level === '#') return true; // also matches the parent level: 'a/#' matches 'a'
+    if (i >= t.length) return false;
+    if (level !== '+' && level !== t[i]) return false;
+  }
+  return f.length === t.length;
+}
