@@ -88,10 +88,28 @@ export class FrameDecoder {
     return this.#headerFill + this.#bodyFill;
   }
 
-  /** Decodes every complete frame in `chunk` (plus what was buffered). Throws FrameError when the link must be dropped. */
+  /** The fatal error, once the stream is lost (check it after a push that returned frames). */
+  get error(): FrameError | null {
+    return this.#failed;
+  }
+
+  /**
+   * Decodes every complete frame in `chunk` (plus what was buffered). Throws FrameError when the
+   * link must be dropped; frames completed earlier in the same chunk are returned first and the
+   * error is thrown by the next call (and visible in `error` at once).
+   */
   push(chunk: Uint8Array): DecodedItem[] {
     if (this.#failed) throw this.#failed;
     const out: DecodedItem[] = [];
+    try {
+      this.#consume(chunk, out);
+    } catch (e) {
+      if (out.length === 0) throw e;
+    }
+    return out;
+  }
+
+  #consume(chunk: Uint8Array, out: DecodedItem[]): void {
     let i = 0;
     while (i < chunk.length) {
       if (this.#body === null) {
@@ -109,7 +127,6 @@ export class FrameDecoder {
         if (this.#bodyFill === this.#body.length) this.#finishBody(out);
       }
     }
-    return out;
   }
 
   /** Call when the stream ends: throws FrameError('truncated') if a frame was cut off. */
@@ -146,7 +163,7 @@ export class FrameDecoder {
   }
 }
 
-function parseBody(flag: BtnCmdFlagValue, body: Uint8Array, decoder: TextDecoder): DecodedItem {
+function parseBody(flag: BtnCmdFlagValue, body: Uint8Array, decoder: { decode(input: Uint8Array): string }): DecodedItem {
   let text: string;
   try {
     text = decoder.decode(body);

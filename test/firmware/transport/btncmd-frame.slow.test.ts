@@ -12,7 +12,9 @@ const mutation = fc.oneof(
   fc.record({ kind: fc.constant('delete' as const), at: fc.nat(), n: fc.integer({ min: 1, max: 8 }) }),
 );
 
-function mutate(stream: Uint8Array, muts: readonly fc.Infer<typeof mutation>[]): Uint8Array {
+type Mutation = { kind: 'flip'; at: number; bit: number } | { kind: 'insert'; at: number; bytes: Uint8Array } | { kind: 'delete'; at: number; n: number };
+
+function mutate(stream: Uint8Array, muts: readonly Mutation[]): Uint8Array {
   let s = stream;
   for (const m of muts) {
     const at = s.length === 0 ? 0 : m.at % s.length;

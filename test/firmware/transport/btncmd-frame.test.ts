@@ -136,3 +136,14 @@ describe('BtnCmd frame codec', () => {
     }), { numRuns: 300 });
   });
 });
+
+describe('BtnCmd decoder: fatal error after valid frames in the same read', () => {
+  it('returns the frames first, exposes the error at once and throws it on the next call', () => {
+    const d = new FrameDecoder();
+    const items = d.push(concat([encodeFrame('a', {}), header(0x01020304, 2), Uint8Array.of(1, 2)]));
+    expect(items.map((i) => i.ok && i.frame.name)).toEqual(['a']);
+    expect(d.error?.reason).toBe('bad-flag');
+    expect(() => d.push(new Uint8Array(0))).toThrow(FrameError);
+    expect(() => d.end()).toThrow(FrameError);
+  });
+});

@@ -1,0 +1,16 @@
+// Public API of the transport: MQTT (mqtt.js, v5 with 3.1.1 fallback), topic layout, the
+// in-process broker, the BtnCmd frame and TCP link.
+export { TransportError, FrameError, type TransportErrorCode, type FrameErrorReason } from './errors.ts';
+export { Backoff, backoffCeiling, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.ts';
+export { topicsFor, topicSegment, topicPrefix, topicMatches, assertTopicFilter, assertTopicName, DEFAULT_TOPIC_PREFIX, type Topics } from './topics.ts';
+export {
+  MqttTransport, createMqttTransport, clientIdFromSpki, OFFLINE_STATUS,
+  type MqttTransportOptions, type TransportState, type ProtocolChoice, type DropReason, type DropEvent, type PublishOutcome,
+  type InboundMessage, type SubscribeOptions, type PublishOptions, type TransportStats,
+} from './mqtt-transport.ts';
+export { SealInbox, type SealIdentity } from './seal-inbox.ts';
+export { startBroker, type BrokerHandle, type BrokerOptions } from './broker.ts';
+export {
+  encodeFrame, FrameDecoder, BtnCmdFlag, BTNCMD_HEADER_BYTES, DEFAULT_MAX_FRAME_BYTES,
+  type BtnCmdFrame, type BtnCmdFlagValue, type DecodedItem, type FrameCodecOptions,
+} from './btncmd-frame.ts';
