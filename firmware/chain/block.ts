@@ -1,0 +1,205 @@
+// Blocks: a header signed by the clerk, and its transactions.
+//
+// Canonical header bytes (all integers big-endian, see encoding.ts):
+//   unsigned header = u16 version || u32 height || previousHash (32) || u64 timestamp (Unix ms)
+//                     || txRoot (32) || u32 txCount || bytes16 clerkPublicKey (RSA SPKI DER)
+//                     || u32 drawRound || bytes16 drawSignature
+//   block hash      = SHA-256(unsigned header)  (the header hash; what seals sign, DESIGN §2)
+//   clerkSignature  = RSASSA-PKCS1-v1_5-SHA256 by the clerk over the unsigned header bytes,
+//                     i.e. a PKCS#1 signature whose DigestInfo digest is the block hash (a TPM
+//                     makes it with signDigest(blockHash)).
+//   signed header   = unsigned header || bytes16 clerkSignature
+//   block           = signed header || txCount x bytes16 transaction (transaction.ts)
+import { createHash } from 'node:crypto';
+import { ByteReader, ByteWriter, fromHex, toHex } from './encoding.ts';
+import { malformed, oversize } from './errors.ts';
+import { encodeTransaction, readTransaction, transactionFromJson, transactionToJson, TX_MAX_BYTES } from './transaction.ts';
+import type { Transaction, TransactionJson } from './transaction.ts';
+import { integer, object, onlyKeys, parseJsonText } from './wire.ts';
+
+export const BLOCK_VERSION = 1;
+export const HASH_BYTES = 32;
+/** An RSA-4096 SPKI DER is 550 bytes. */
+export const MAX_CLERK_KEY_BYTES = 1024;
+/** RSA-4096 signatures are 512 bytes. */
+export const MAX_RSA_SIGNATURE_BYTES = 512;
+export const MAX_HEADER_BYTES = 2 + 4 + HASH_BYTES + 8 + HASH_BYTES + 4 + 2 + MAX_CLERK_KEY_BYTES + 4 + 2 + MAX_RSA_SIGNATURE_BYTES + 2 + MAX_RSA_SIGNATURE_BYTES;
+
+export interface BlockCaps {
+  /** Most transactions in one block. */
+  readonly maxTxs: number;
+  /** Most bytes of the canonical block encoding (and of its JSON text, times jsonFactor). */
+  readonly maxBlockBytes: number;
+}
+
+export const DEFAULT_BLOCK_CAPS: BlockCaps = { maxTxs: 20_000, maxBlockBytes: 4 * 1024 * 1024 };
+/** JSON text (hex, decimal strings, field names) is larger than the binary form. */
+const JSON_FACTOR = 4;
+
+export interface BlockHeader {
+  readonly version: number;
+  readonly height: number;
+  readonly previousHash: Uint8Array;
+  /** Unix milliseconds (safe integer). */
+  readonly timestamp: number;
+  readonly txRoot: Uint8Array;
+  readonly txCount: number;
+  /** The clerk's RSA public key, SPKI DER. */
+  readonly clerkPublicKey: Uint8Array;
+  readonly drawRound: number;
+  /** RSASSA-PKCS1-v1_5-SHA256 over lotteryMessage(previousHash, drawRound). */
+  readonly drawSignature: Uint8Array;
+}
+
+export interface SignedBlockHeader extends BlockHeader {
+  readonly clerkSignature: Uint8Array;
+}
+
+export interface Block {
+  readonly header: SignedBlockHeader;
+  readonly transactions: readonly Transaction[];
+}
+
+export interface BlockJson {
+  version: number;
+  height: number;
+  previousHash: string;
+  timestamp: number;
+  txRoot: string;
+  txCount: number;
+  clerkPublicKey: string;
+  drawRound: number;
+  drawSignature: string;
+  clerkSignature: string;
+  transactions: TransactionJson[];
+  /** Optional on input; when present it must equal the computed block hash. */
+  hash?: string;
+}
+
+export function encodeUnsignedHeader(h: BlockHeader): Uint8Array {
+  return writeUnsigned(new ByteWriter(MAX_HEADER_BYTES, 512), h).finish();
+}
+
+function writeUnsigned(w: ByteWriter, h: BlockHeader): ByteWriter {
+  if (!Number.isSafeInteger(h.timestamp) || h.timestamp < 0) throw malformed('timestamp must be a non-negative safe integer', 'timestamp');
+  return w
+    .u16(h.version, 'version')
+    .u32(h.height, 'height')
+    .fixed(h.previousHash, HASH_BYTES, 'previousHash')
+    .u64(BigInt(h.timestamp), 'timestamp')
+    .fixed(h.txRoot, HASH_BYTES, 'txRoot')
+    .u32(h.txCount, 'txCount')
+    .bytes16(h.clerkPublicKey, MAX_CLERK_KEY_BYTES, 'clerkPublicKey')
+    .u32(h.drawRound, 'drawRound')
+    .bytes16(h.drawSignature, MAX_RSA_SIGNATURE_BYTES, 'drawSignature');
+}
+
+export function encodeSignedHeader(h: SignedBlockHeader): Uint8Array {
+  return writeUnsigned(new ByteWriter(MAX_HEADER_BYTES, 1024), h).bytes16(h.clerkSignature, MAX_RSA_SIGNATURE_BYTES, 'clerkSignature').finish();
+}
+
+/** SHA-256 of the unsigned header bytes: the block hash. */
+export function blockHash(h: BlockHeader): Uint8Array {
+  return new Uint8Array(createHash('sha256').update(encodeUnsignedHeader(h)).digest());
+}
+
+export function encodeBlock(block: Block, caps: BlockCaps = DEFAULT_BLOCK_CAPS): Uint8Array {
+  if (block.transactions.length > caps.maxTxs) throw oversize(`block has ${block.transactions.length} transactions, at most ${caps.maxTxs}`, 'transactions');
+  if (block.transactions.length !== block.header.txCount) throw malformed(`txCount ${block.header.txCount} but ${block.transactions.length} transactions`, 'txCount');
+  const w = new ByteWriter(caps.maxBlockBytes, 1024 + 200 * block.transactions.length);
+  w.raw(encodeSignedHeader(block.header), 'header');
+  for (const tx of block.transactions) w.bytes16(encodeTransaction(tx), TX_MAX_BYTES, 'transaction');
+  return w.finish();
+}
+
+export function readSignedHeader(r: ByteReader): SignedBlockHeader {
+  const version = r.u16('version');
+  const height = r.u32('height');
+  const previousHash = r.fixed(HASH_BYTES, 'previousHash');
+  const ts = r.u64('timestamp');
+  if (ts > BigInt(Number.MAX_SAFE_INTEGER)) throw malformed('timestamp exceeds 2^53-1', 'timestamp');
+  const txRoot = r.fixed(HASH_BYTES, 'txRoot');
+  const txCount = r.u32('txCount');
+  const clerkPublicKey = r.bytes16(MAX_CLERK_KEY_BYTES, 'clerkPublicKey');
+  const drawRound = r.u32('drawRound');
+  const drawSignature = r.bytes16(MAX_RSA_SIGNATURE_BYTES, 'drawSignature');
+  const clerkSignature = r.bytes16(MAX_RSA_SIGNATURE_BYTES, 'clerkSignature');
+  return { version, height, previousHash, timestamp: Number(ts), txRoot, txCount, clerkPublicKey, drawRound, drawSignature, clerkSignature };
+}
+
+export function decodeSignedHeader(bytes: Uint8Array): SignedBlockHeader {
+  const r = new ByteReader(bytes, MAX_HEADER_BYTES, 'header');
+  const h = readSignedHeader(r);
+  r.end('header');
+  return h;
+}
+
+export function decodeBlock(bytes: Uint8Array, caps: BlockCaps = DEFAULT_BLOCK_CAPS): Block {
+  const r = new ByteReader(bytes, caps.maxBlockBytes, 'block');
+  const header = readSignedHeader(r);
+  if (header.txCount > caps.maxTxs) throw oversize(`block has ${header.txCount} transactions, at most ${caps.maxTxs}`, 'txCount');
+  const transactions: Transaction[] = [];
+  for (let i = 0; i < header.txCount; i++) {
+    const len = r.u16(`transactions[${i}]`);
+    if (len > TX_MAX_BYTES) throw oversize(`transactions[${i}] is ${len} bytes, at most ${TX_MAX_BYTES}`, `transactions[${i}]`);
+    const inner = new ByteReader(r.fixed(len, `transactions[${i}]`), TX_MAX_BYTES, `transactions[${i}]`);
+    transactions.push(readTransaction(inner));
+    inner.end(`transactions[${i}]`);
+  }
+  r.end('block');
+  return { header, transactions };
+}
+
+export function blockToJson(block: Block): BlockJson {
+  const h = block.header;
+  return {
+    version: h.version,
+    height: h.height,
+    previousHash: toHex(h.previousHash),
+    timestamp: h.timestamp,
+    txRoot: toHex(h.txRoot),
+    txCount: h.txCount,
+    clerkPublicKey: toHex(h.clerkPublicKey),
+    drawRound: h.drawRound,
+    drawSignature: toHex(h.drawSignature),
+    clerkSignature: toHex(h.clerkSignature),
+    transactions: block.transactions.map(transactionToJson),
+    hash: toHex(blockHash(h)),
+  };
+}
+
+const BLOCK_KEYS = ['version', 'height', 'previousHash', 'timestamp', 'txRoot', 'txCount', 'clerkPublicKey', 'drawRound', 'drawSignature', 'clerkSignature', 'transactions', 'hash'];
+
+/** Validates the wire form: types, sizes, caps, unknown fields, hash if given. Throws ChainError. */
+export function blockFromJson(value: unknown, caps: BlockCaps = DEFAULT_BLOCK_CAPS): Block {
+  const o = object(value, 'block');
+  onlyKeys(o, BLOCK_KEYS, 'block');
+  const txs = o['transactions'];
+  if (!Array.isArray(txs)) throw malformed('block.transactions must be an array', 'block.transactions');
+  if (txs.length > caps.maxTxs) throw oversize(`block has ${txs.length} transactions, at most ${caps.maxTxs}`, 'block.transactions');
+  const header: SignedBlockHeader = {
+    version: integer(o, 'version', 0xffff, 'block'),
+    height: integer(o, 'height', 0xffff_ffff, 'block'),
+    previousHash: fromHex(o['previousHash'], 'block.previousHash', HASH_BYTES, HASH_BYTES),
+    timestamp: integer(o, 'timestamp', Number.MAX_SAFE_INTEGER, 'block'),
+    txRoot: fromHex(o['txRoot'], 'block.txRoot', HASH_BYTES, HASH_BYTES),
+    txCount: integer(o, 'txCount', 0xffff_ffff, 'block'),
+    clerkPublicKey: fromHex(o['clerkPublicKey'], 'block.clerkPublicKey', 1, MAX_CLERK_KEY_BYTES),
+    drawRound: integer(o, 'drawRound', 0xffff_ffff, 'block'),
+    drawSignature: fromHex(o['drawSignature'], 'block.drawSignature', 1, MAX_RSA_SIGNATURE_BYTES),
+    clerkSignature: fromHex(o['clerkSignature'], 'block.clerkSignature', 1, MAX_RSA_SIGNATURE_BYTES),
+  };
+  if (header.txCount > caps.maxTxs) throw oversize(`block.txCount ${header.txCount} exceeds ${caps.maxTxs}`, 'block.txCount');
+  if (header.txCount !== txs.length) throw malformed(`block.txCount ${header.txCount} but ${txs.length} transactions`, 'block.txCount');
+  const transactions = txs.map((t, i) => transactionFromJson(t, `block.transactions[${i}]`));
+  if (o['hash'] !== undefined) {
+    const hash = toHex(fromHex(o['hash'], 'block.hash', HASH_BYTES, HASH_BYTES));
+    if (hash !== toHex(blockHash(header))) throw malformed('block.hash does not match the header\'s canonical bytes', 'block.hash');
+  }
+  return { header, transactions };
+}
+
+/** JSON text (or UTF-8 bytes) -> Block, with the text itself capped. */
+export function parseBlockJson(payload: Uint8Array | string, caps: BlockCaps = DEFAULT_BLOCK_CAPS): Block {
+  return blockFromJson(parseJsonText(payload, caps.maxBlockBytes * JSON_FACTOR, 'block JSON'), caps);
+}

@@ -1,0 +1,37 @@
+// Typed errors of the chain rules. Decoders throw ChainError only; validation returns a
+// RejectReason (validate.ts) instead of throwing.
+
+export type ChainErrorCode =
+  | 'ERR_CHAIN_MALFORMED'
+  | 'ERR_CHAIN_OVERSIZE'
+  | 'ERR_CHAIN_INVALID_ARGUMENT'
+  | 'ERR_CHAIN_POOL_SATURATED'
+  | 'ERR_CHAIN_POOL_CLOSED'
+  | 'ERR_CHAIN_WORKER_FAILED';
+
+export class ChainError extends Error {
+  override readonly name = 'ChainError';
+  readonly code: ChainErrorCode;
+  /** The field (or `path.to.field`) at fault, when one is. */
+  readonly field: string | undefined;
+
+  constructor(code: ChainErrorCode, message: string, field?: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.field = field;
+  }
+
+  toObject(): { name: string; code: ChainErrorCode; message: string; field?: string } {
+    return this.field === undefined
+      ? { name: this.name, code: this.code, message: this.message }
+      : { name: this.name, code: this.code, message: this.message, field: this.field };
+  }
+}
+
+export function malformed(message: string, field?: string): ChainError {
+  return new ChainError('ERR_CHAIN_MALFORMED', message, field);
+}
+
+export function oversize(message: string, field?: string): ChainError {
+  return new ChainError('ERR_CHAIN_OVERSIZE', message, field);
+}
