@@ -349,7 +349,13 @@ export class MqttTransport extends EventEmitter {
       for (let i = back.length - 1; i >= 0; i--) this.#queue.unshift(back[i]!);
       if (this.#state === 'closed') return;
       this.#setState('offline');
-      const delay = refused ? 0 : this.#backoff.next();
+      if (refused) {
+        // Not a failure to back off from: retry at once with 3.1.1.
+        const h = setImmediate(() => { this.#cancelTimer = null; this.#attempt(); });
+        this.#cancelTimer = () => clearImmediate(h);
+        return;
+      }
+      const delay = this.#backoff.next();
       this.#log.info({ delayMs: delay, attempt: this.#backoff.attempt, queued: this.#queue.size }, 'disconnected, reconnecting');
       this.#cancelTimer = this.#setTimer(() => { this.#cancelTimer = null; this.#attempt(); }, delay);
     });

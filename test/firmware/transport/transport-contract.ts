@@ -1,0 +1,185 @@
+// One contract suite for the MQTT transport, run against a real mosquitto (MQTT 5) and the
+// in-process aedes broker (MQTT 3.1.1 fallback).
+import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest';
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { createMqttTransport, MqttTransport, SealInbox, type MqttTransportOptions, type DropEvent, type InboundMessage } from '../../../firmware/transport/index.ts';
+
+export interface BrokerUnderTest {
+  readonly url: string;
+  stop(): Promise<void>;
+  start(): Promise<void>;
+  destroy(): Promise<void>;
+}
+
+export async function waitFor(pred: () => boolean, what: string, ms = 10_000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!pred()) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+const FAST = { baseMs: 50, capMs: 300 };
+
+export function transportContract(label: string, expectedVersion: 5 | 4, startBroker: () => Promise<BrokerUnderTest>): void {
+  describe(`MqttTransport against ${label}`, () => {
+    let broker: BrokerUnderTest;
+    const open: MqttTransport[] = [];
+    let prefix = '';
+    const make = (o: Partial<MqttTransportOptions> & { nodeId: string }): MqttTransport => {
+      const t = createMqttTransport({ url: broker.url, clientId: `${o.nodeId}-${prefix.slice(-6)}`, prefix, backoff: FAST, connectTimeoutMs: 2000, ...o });
+      open.push(t);
+      return t;
+    };
+    beforeAll(async () => { broker = await startBroker(); });
+    afterAll(async () => { await broker?.destroy(); });
+    // a fresh prefix per test: retained messages of one test never leak into another
+    afterEach(async () => { await Promise.all(open.splice(0).map((t) => t.close())); });
+    const fresh = (): void => { prefix = `t/${randomBytes(6).toString('hex')}`; };
+
+    it(`speaks MQTT ${expectedVersion === 5 ? '5' : '3.1.1'}; publish/subscribe JSON with a validator`, async () => {
+      fresh();
+      const sub = make({ nodeId: 'sub' });
+      const got: InboundMessage<{ height: number }>[] = [];
+      sub.subscribe<{ height: number }>(sub.topics.candidates, (m) => { got.push(m); }, {
+        validate: (v) => { if (typeof (v as { height?: unknown }).height !== 'number') throw new Error('height must be a number'); return v as { height: number }; },
+      });
+      await sub.online();
+      expect(sub.protocolVersion).toBe(expectedVersion);
+      const pub = make({ nodeId: 'pub' });
+      await pub.online();
+      expect(await pub.publish(pub.topics.candidates, { height: 7 }, { qos: 1 })).toBe('delivered');
+      await waitFor(() => got.length === 1, 'candidate');
+      expect(got[0]).toMatchObject({ topic: `${prefix}/candidates`, value: { height: 7 }, retain: false });
+    });
+
+    it('drops oversize, non-UTF-8, malformed JSON, invalid and expired messages with a reason, and keeps going', async () => {
+      fresh();
+      const sub = make({ nodeId: 'sub', maxInboundBytes: 1024 });
+      const drops: DropEvent[] = [];
+      sub.on('drop', (d: DropEvent) => drops.push(d));
+      const got: unknown[] = [];
+      sub.subscribe(sub.topics.final, (m) => { got.push(m.value); }, { validate: (v) => { if ((v as { ok?: unknown }).ok !== true) throw new Error('ok must be true'); return v; } });
+      await sub.online();
+      const pub = make({ nodeId: 'pub' });
+      await pub.online();
+      const t = pub.topics.final;
+      await pub.publish(t, { ok: true, pad: 'x'.repeat(2000) }, { qos: 1 });
+      await pub.publish(t, Uint8Array.of(0x7b, 0xff, 0x7d), { qos: 1 });
+      await pub.publish(t, '{"ok":tru', { qos: 1 });
+      await pub.publish(t, { ok: false }, { qos: 1 });
+      await pub.publish(t, { ok: true, expiresAt: Date.now() - 1 }, { qos: 1 });
+      await pub.publish(t, { ok: true, marker: 1 }, { qos: 1 });
+      await waitFor(() => got.length === 1, 'marker');
+      expect(got).toEqual([{ ok: true, marker: 1 }]);
+      expect(drops.map((d) => d.reason)).toEqual(['oversize', 'invalid-utf8', 'malformed-json', 'invalid', 'expired']);
+      expect(drops[3]!.detail).toContain('ok must be true');
+      expect(sub.stats().dropped).toMatchObject({ oversize: 1, 'invalid-utf8': 1, 'malformed-json': 1, invalid: 1, expired: 1 });
+      // a handler that throws or rejects is counted, not thrown into the event loop
+      sub.subscribe(sub.topics.params, () => { throw new Error('boom'); });
+      sub.subscribe(sub.topics.params, async () => { throw new Error('async boom'); });
+      await new Promise((r) => setTimeout(r, 50)); // let the SUBACK arrive before publishing
+      await pub.publish(pub.topics.params, { v: 1 }, { qos: 1 });
+      await waitFor(() => sub.stats().dropped['handler-failed'] === 2, 'handler failures');
+    });
+
+    it('announces itself with a retained online status and a retained offline status on close()', async () => {
+      fresh();
+      const a = make({ nodeId: 'node-a' });
+      await a.online();
+      const obs = make({ nodeId: 'observer', status: false });
+      const seen: { topic: string; state: unknown; retain: boolean }[] = [];
+      obs.subscribe(obs.topics.allStatus, (m) => { seen.push({ topic: m.topic, state: (m.value as { state: unknown }).state, retain: m.retain }); });
+      await waitFor(() => seen.length === 1, 'retained online status');
+      expect(seen[0]).toEqual({ topic: `${prefix}/nodes/node-a/status`, state: 'online', retain: true });
+      await a.close();
+      await waitFor(() => seen.length === 2, 'offline status');
+      expect(seen[1]).toMatchObject({ state: 'offline' });
+    });
+
+    it('the broker publishes the last will {"state":"offline"} when the process is SIGKILLed', async () => {
+      fresh();
+      const obs = make({ nodeId: 'observer', status: false });
+      const states: unknown[] = [];
+      obs.subscribe(obs.topics.status('victim'), (m) => { states.push((m.value as { state: unknown }).state); });
+      await obs.online();
+      const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./will-child.ts', import.meta.url)), broker.url, 'victim', prefix], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
+      try {
+        await waitFor(() => out.includes('online'), 'child online', 20_000);
+        expect(out.trim()).toBe(`online ${expectedVersion}`);
+        await waitFor(() => states.includes('online'), 'online status');
+        child.kill('SIGKILL');
+        await waitFor(() => states.at(-1) === 'offline', 'last will');
+      } finally {
+        child.kill('SIGKILL');
+      }
+      // retained: a late observer sees offline too
+      const late = make({ nodeId: 'late', status: false });
+      const lateStates: unknown[] = [];
+      late.subscribe(late.topics.status('victim'), (m) => { lateStates.push((m.value as { state: unknown }).state); });
+      await waitFor(() => lateStates.length === 1, 'retained will');
+      expect(lateStates).toEqual(['offline']);
+    });
+
+    it('a seal queued while the broker is down is delivered exactly once after it comes back on the same port', async () => {
+      fresh();
+      const clerkFp = 'clerk0123456789ab';
+      const clerk = make({ nodeId: 'clerk', status: false });
+      const raw: string[] = [];
+      const inbox = new SealInbox();
+      const accepted: string[] = [];
+      clerk.subscribe<{ nodeId: string; blockHash: string; round: number }>(clerk.topics.seals(clerkFp), (m) => {
+        raw.push(`${m.value.nodeId}/${m.value.round}`);
+        if (inbox.accept(m.value)) accepted.push(`${m.value.nodeId}/${m.value.round}`);
+      });
+      // The agent's reconnect timers are held by the test: it must come back only after the
+      // clerk has resubscribed, or a lost seal could not be told from a late subscriber.
+      const held: (() => void)[] = [];
+      const agent = make({ nodeId: 'agent', setTimer: (fn) => { held.push(fn); return () => { const i = held.indexOf(fn); if (i >= 0) held.splice(i, 1); }; } });
+      await Promise.all([clerk.online(), agent.online()]);
+      const seal = (round: number) => ({ nodeId: 'agent', blockHash: 'ab'.repeat(32), round, expiresAt: Date.now() + 120_000 });
+
+      await broker.stop();
+      await waitFor(() => agent.state === 'offline' && clerk.state === 'offline', 'both offline');
+      const outcome = agent.publishSeal(clerkFp, seal(1));
+      expect(agent.queued.count).toBe(1);
+      await broker.start();
+      await clerk.online();
+      // prove the clerk's subscription is live again with a probe through the broker
+      clerk.subscribe(`${prefix}/probe`, () => { raw.push('probe'); });
+      await waitFor(() => { void clerk.publish(`${prefix}/probe`, { p: 1 }); return raw.includes('probe'); }, 'clerk resubscribed');
+      await waitFor(() => { held.splice(0).forEach((f) => f()); return agent.state === 'online'; }, 'agent back online');
+      expect(await outcome).toBe('delivered');
+      expect(agent.queued.count).toBe(0);
+      // a second seal after the first one: once it is in, the first can no longer be in flight
+      expect(await agent.publishSeal(clerkFp, seal(2))).toBe('delivered');
+      await waitFor(() => raw.includes('agent/2'), 'second seal');
+      expect(raw.filter((r) => r.startsWith('agent/'))).toEqual(['agent/1', 'agent/2']);
+      expect(accepted).toEqual(['agent/1', 'agent/2']);
+      expect(agent.protocolVersion).toBe(expectedVersion);
+    });
+
+    it('a subscriber with a persistent session receives a seal published while it was away', async () => {
+      fresh();
+      const clerkFp = 'clerkpersist';
+      const opts = { nodeId: 'clerkp', status: false, sessionExpirySeconds: 300 } as const;
+      const first = make(opts);
+      first.subscribe(first.topics.seals(clerkFp), () => {}, { qos: 1 });
+      await first.online();
+      await new Promise((r) => setTimeout(r, 100)); // SUBACK
+      await first.close();
+      const agent = make({ nodeId: 'agentp' });
+      await agent.online();
+      expect(await agent.publishSeal(clerkFp, { nodeId: 'agentp', blockHash: 'cd'.repeat(32), round: 3, expiresAt: Date.now() + 60_000 })).toBe('delivered');
+      const again = make(opts);
+      const got: unknown[] = [];
+      again.subscribe(again.topics.seals(clerkFp), (m) => { got.push(m.value); }, { qos: 1 });
+      await waitFor(() => got.length === 1, 'seal from the persistent session');
+      expect(got[0]).toMatchObject({ nodeId: 'agentp', round: 3 });
+    });
+  });
+}
