@@ -30,7 +30,7 @@ export function block(options: Partial<CreateBlockOptions> = {}): Block {
   return createBlock({ clerkKey, height: TIP_HEIGHT + 1, previousHash: PARENT, timestamp: NOW, drawRound: 0, transactions: txs(3), ...options });
 }
 
-export function context(over: Partial<ValidationContext> & { params?: Partial<ChainParams> } = {}): ValidationContext {
+export function context(over: Partial<Omit<ValidationContext, 'params'>> & { params?: Partial<ChainParams> } = {}): ValidationContext {
   const { params, ...rest } = over;
   return {
     primaries: new PrimaryKeySet([createPublicKey(clerkKey), createPublicKey(otherClerkKey)]),
