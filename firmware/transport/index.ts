@@ -14,3 +14,4 @@ export {
   encodeFrame, FrameDecoder, BtnCmdFlag, BTNCMD_HEADER_BYTES, DEFAULT_MAX_FRAME_BYTES,
   type BtnCmdFrame, type BtnCmdFlagValue, type DecodedItem, type FrameCodecOptions,
 } from './btncmd-frame.ts';
+export { BtnCmdLink, connectBtnCmd, listenBtnCmd, type BtnCmdLinkOptions, type BtnCmdServer } from './btncmd-link.ts';
