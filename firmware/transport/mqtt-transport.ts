@@ -57,6 +57,8 @@ export interface InboundMessage<T> {
   readonly value: T;
   readonly retain: boolean;
   readonly bytes: number;
+  /** Seconds of life left as the broker forwarded it (MQTT 5 only; undefined on 3.1.1). */
+  readonly messageExpiryInterval: number | undefined;
 }
 
 export interface SubscribeOptions<T> {
@@ -85,6 +87,8 @@ export interface TransportStats {
   queueExpired: number;
   connects: number;
   reconnectAttempts: number;
+  /** Times a broker refused MQTT 5 (at most 1: the fallback is remembered). */
+  protocolRefusals: number;
 }
 
 export interface DropEvent {
@@ -102,6 +106,8 @@ interface Subscription {
 }
 
 export const OFFLINE_STATUS = '{"state":"offline"}';
+// Room for the fixed header, topic and properties around the largest payload we accept.
+const PACKET_OVERHEAD = 64 * 1024;
 const DEFAULTS = { keepalive: 30, connectTimeout: 10_000, maxInbound: 256 * 1024, maxOutbound: 1024 * 1024, queueCount: 1000, queueBytes: 4 * 1024 * 1024 };
 
 /** `btn-` + first 16 hex digits of SHA-256(SPKI): stable per sealing key, unique per node. */
@@ -128,7 +134,7 @@ export class MqttTransport extends EventEmitter {
   readonly #subs: Subscription[] = [];
   readonly #inflight = new Set<QueuedMessage>();
   readonly #stats: TransportStats = {
-    received: 0, delivered: 0, published: 0, queueEvicted: 0, queueExpired: 0, connects: 0, reconnectAttempts: 0,
+    received: 0, delivered: 0, published: 0, queueEvicted: 0, queueExpired: 0, connects: 0, reconnectAttempts: 0, protocolRefusals: 0,
     dropped: { oversize: 0, 'invalid-utf8': 0, 'malformed-json': 0, expired: 0, invalid: 0, 'handler-failed': 0 },
   };
   readonly #utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -308,7 +314,10 @@ export class MqttTransport extends EventEmitter {
       ...(this.#o.username !== undefined ? { username: this.#o.username } : {}),
       ...(this.#o.password !== undefined ? { password: this.#o.password } : {}),
       ...(status ? { will: { topic: this.topics.status(this.nodeId), payload: Buffer.from(OFFLINE_STATUS), qos: 1, retain: true } } : {}),
-      ...(this.#version === 5 && persistent ? { properties: { sessionExpiryInterval: this.#o.sessionExpirySeconds! } } : {}),
+      // MQTT 5 §3.1.2.11.4: the broker must not send us packets above this size; on 3.1.1 only our own cap applies.
+      ...(this.#version === 5
+        ? { properties: { maximumPacketSize: (this.#o.maxInboundBytes ?? DEFAULTS.maxInbound) + PACKET_OVERHEAD, ...(persistent ? { sessionExpiryInterval: this.#o.sessionExpirySeconds! } : {}) } }
+        : {}),
     };
     const client = connect(this.#o.url, opts);
     this.#client = client;
@@ -331,6 +340,7 @@ export class MqttTransport extends EventEmitter {
       if (this.#version === 5 && (this.#o.protocol ?? 'auto') === 'auto' && isProtocolRefusal(err)) {
         refused = true;
         this.#version = 4;
+        this.#stats.protocolRefusals++;
         this.#log.warn({ err: err.message }, 'broker refused MQTT 5, falling back to 3.1.1');
       } else {
         this.#log.warn({ err: err.message, code: err.code }, 'mqtt error');
@@ -433,7 +443,7 @@ export class MqttTransport extends EventEmitter {
           continue;
         }
       }
-      const m: InboundMessage<unknown> = { topic, value: typed, retain: packet.retain, bytes: payload.length };
+      const m: InboundMessage<unknown> = { topic, value: typed, retain: packet.retain, bytes: payload.length, messageExpiryInterval: packet.properties?.messageExpiryInterval };
       try {
         const r = s.handler(m);
         if (r && typeof (r as Promise<void>).then === 'function') (r as Promise<void>).catch((e: unknown) => this.#drop(topic, 'handler-failed', String((e as Error)?.message ?? e)));

@@ -161,6 +161,40 @@ export function transportContract(label: string, expectedVersion: 5 | 4, startBr
       expect(raw.filter((r) => r.startsWith('agent/'))).toEqual(['agent/1', 'agent/2']);
       expect(accepted).toEqual(['agent/1', 'agent/2']);
       expect(agent.protocolVersion).toBe(expectedVersion);
+      // the 3.1.1 fallback is remembered across reconnects: refused once, at the very first connect
+      expect(agent.stats().protocolRefusals).toBe(expectedVersion === 5 ? 0 : 1);
+    });
+
+    it('seal expiry: MQTT 5 carries it as messageExpiryInterval and the broker discards it; on 3.1.1 the receiver drops it', async () => {
+      fresh();
+      const clerkFp = 'clerkexpiry';
+      const opts = { nodeId: 'clerke', status: false, sessionExpirySeconds: 300 } as const;
+      const got: InboundMessage<unknown>[] = [];
+      const first = make(opts);
+      first.subscribe(first.topics.seals(clerkFp), (m) => { got.push(m); }, { qos: 1 });
+      await first.online();
+      await new Promise((r) => setTimeout(r, 100)); // SUBACK
+      const agent = make({ nodeId: 'agente' });
+      await agent.online();
+      // delivered live: v5 shows the remaining lifetime
+      await agent.publishSeal(clerkFp, { nodeId: 'agente', blockHash: 'ee'.repeat(32), round: 1, expiresAt: Date.now() + 90_000 });
+      await waitFor(() => got.length === 1, 'live seal');
+      if (expectedVersion === 5) expect(got[0]!.messageExpiryInterval).toBeGreaterThan(80);
+      else expect(got[0]!.messageExpiryInterval).toBeUndefined();
+      await first.close();
+      // queued in the clerk's session, worthless after 1 s
+      await agent.publishSeal(clerkFp, { nodeId: 'agente', blockHash: 'ee'.repeat(32), round: 2, expiresAt: Date.now() + 1000 });
+      await new Promise((r) => setTimeout(r, 2100));
+      const again = make(opts);
+      const drops: DropEvent[] = [];
+      again.on('drop', (d: DropEvent) => drops.push(d));
+      again.subscribe(again.topics.seals(clerkFp), (m) => { got.push(m); }, { qos: 1 });
+      await again.online();
+      // a live marker after it: once the marker is in, the stale seal would have been too
+      await agent.publishSeal(clerkFp, { nodeId: 'agente', blockHash: 'ee'.repeat(32), round: 3, expiresAt: Date.now() + 90_000 });
+      await waitFor(() => got.length === 2, 'marker');
+      expect((got[1]!.value as { round: number }).round).toBe(3);
+      expect(drops.map((d) => d.reason)).toEqual(expectedVersion === 5 ? [] : ['expired']);
     });
 
     it('a subscriber with a persistent session receives a seal published while it was away', async () => {
