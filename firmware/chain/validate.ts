@@ -1,7 +1,8 @@
 // Validation of a candidate block (DESIGN.md §1 step 2): ok, or one specific typed reason.
 // Checks run cheapest first; signatures last, large sets on the worker pool. The first
 // failing check decides the reason, so a block gets the same reason on every node.
-import { blockHash, BLOCK_VERSION, encodeBlock, encodeUnsignedHeader, HASH_BYTES, parseBlockJson, MAX_CLERK_KEY_BYTES } from './block.ts';
+import { createHash } from 'node:crypto';
+import { blockHash, BLOCK_VERSION, encodeSignedHeader, encodeUnsignedHeader, HASH_BYTES, parseBlockJson, MAX_CLERK_KEY_BYTES } from './block.ts';
 import type { Block, BlockCaps } from './block.ts';
 import { bytesEqual, toHex, U64_MAX } from './encoding.ts';
 import { ChainError } from './errors.ts';
@@ -9,7 +10,7 @@ import { lotteryMessage, MAX_ROUND, qualifies, scoreTicket } from './lottery.ts'
 import { merkleRoot } from './merkle.ts';
 import { keyFingerprint, rsaVerify } from './primaries.ts';
 import type { KnownPrimaries } from './primaries.ts';
-import { addressFromPublicKey, secondSignatureMessage, transactionBody, transactionIdBytes, PUBLIC_KEY_BYTES, SIGNATURE_BYTES } from './transaction.ts';
+import { addressFromPublicKey, encodeTransaction, PUBLIC_KEY_BYTES, SIGNATURE_BYTES, TX_BODY_BYTES } from './transaction.ts';
 import { inlineVerifier } from './verify-pool.ts';
 import type { BatchVerifier, SignatureCheck } from './verify-pool.ts';
 
@@ -107,8 +108,15 @@ export async function validateCandidate(block: Block, ctx: ValidationContext): P
   }
   const shape = checkShape(block);
   if (shape !== undefined) return reject(shape);
+  // Each transaction is encoded once: its bytes give the block size, the id and the signed body.
+  let encodings: Uint8Array[];
   try {
-    encodeBlock(block, params.caps);
+    encodings = txs.map(encodeTransaction);
+    let size = encodeSignedHeader(h).length;
+    for (const e of encodings) size += 2 + e.length;
+    if (size > params.caps.maxBlockBytes) {
+      return reject({ code: 'oversize', message: `block is ${size} bytes, at most ${params.caps.maxBlockBytes}`, data: { field: 'block' } });
+    }
   } catch (err) {
     if (err instanceof ChainError) {
       const field = err.field ?? 'block';
@@ -153,17 +161,54 @@ export async function validateCandidate(block: Block, ctx: ValidationContext): P
     return reject({ code: 'bad-clerk-signature', message: 'clerk signature over the header does not verify', data: { clerk, hash: toHex(hash) } });
   }
 
-  const ids = txs.map(transactionIdBytes);
+  // Signatures are the most expensive check: start them now (on the pool they run while this
+  // thread does the rest), but report their result only if every cheaper check passes, so the
+  // reason stays the same on every node.
+  const checks: SignatureCheck[] = [];
+  const owners: { index: number; which: 'signature' | 'secondSignature' }[] = [];
+  for (let i = 0; i < txs.length; i++) {
+    const tx = txs[i]!;
+    const enc = encodings[i]!;
+    checks.push({ publicKey: tx.senderPublicKey, message: enc.subarray(0, TX_BODY_BYTES), signature: tx.signature });
+    owners.push({ index: i, which: 'signature' });
+    const second = ctx.secondPublicKeyOf?.(addressOf(tx.senderPublicKey));
+    if (second !== undefined) {
+      // An account with a registered second key must carry a valid second signature over body || signature.
+      checks.push({ publicKey: second, message: enc.subarray(0, TX_BODY_BYTES + SIGNATURE_BYTES), signature: tx.secondSignature ?? new Uint8Array(0) });
+      owners.push({ index: i, which: 'secondSignature' });
+    }
+  }
+  const verifier = ctx.verifier ?? inlineVerifier;
+  const parallel = verifier.runsInParallel?.(checks.length) === true;
+  const started = parallel ? verifier.firstInvalid(checks) : undefined;
+  const early = cheapTransactionChecks(block, encodings, params);
+  if (early.reason !== undefined) {
+    started?.catch(() => undefined); // the answer no longer matters
+    return reject(early.reason);
+  }
+  const badCheck = await (started ?? verifier.firstInvalid(checks));
+  if (badCheck >= 0) {
+    const { index, which } = owners[badCheck]!;
+    return reject({ code: 'bad-transaction-signature', message: `transaction ${index} has a bad ${which}`, data: { index, id: toHex(early.ids[index]!), which } });
+  }
+  return { ok: true, hash };
+}
+
+/** Transaction root, duplicates, amount and fee ranges. */
+function cheapTransactionChecks(block: Block, encodings: readonly Uint8Array[], params: ChainParams): { ids: Uint8Array[]; reason?: RejectReason } {
+  const h = block.header;
+  const txs = block.transactions;
+  const ids = encodings.map((e) => new Uint8Array(createHash('sha256').update(e).digest()));
   const root = merkleRoot(ids);
   if (!bytesEqual(root, h.txRoot)) {
-    return reject({ code: 'tx-root-mismatch', message: 'transaction root does not match the transactions', data: { expected: toHex(root), actual: toHex(h.txRoot) } });
+    return { ids, reason: { code: 'tx-root-mismatch', message: 'transaction root does not match the transactions', data: { expected: toHex(root), actual: toHex(h.txRoot) } } };
   }
   const seen = new Map<string, number>();
   for (let i = 0; i < ids.length; i++) {
     const id = toHex(ids[i]!);
     const first = seen.get(id);
     if (first !== undefined) {
-      return reject({ code: 'duplicate-transaction', message: `transaction ${i} repeats transaction ${first}`, data: { index: i, firstIndex: first, id } });
+      return { ids, reason: { code: 'duplicate-transaction', message: `transaction ${i} repeats transaction ${first}`, data: { index: i, firstIndex: first, id } } };
     }
     seen.set(id, i);
   }
@@ -174,30 +219,10 @@ export async function validateCandidate(block: Block, ctx: ValidationContext): P
       : tx.amount + tx.fee > U64_MAX ? ('total' as const) : undefined;
     if (bad !== undefined) {
       const value = (bad === 'amount' ? tx.amount : bad === 'fee' ? tx.fee : tx.amount + tx.fee).toString(10);
-      return reject({ code: 'amount-or-fee-out-of-range', message: `transaction ${i} ${bad} ${value} out of range`, data: { index: i, id: toHex(ids[i]!), field: bad, value } });
+      return { ids, reason: { code: 'amount-or-fee-out-of-range', message: `transaction ${i} ${bad} ${value} out of range`, data: { index: i, id: toHex(ids[i]!), field: bad, value } } };
     }
   }
-
-  // Signatures last: the most expensive check.
-  const checks: SignatureCheck[] = [];
-  const owners: { index: number; which: 'signature' | 'secondSignature' }[] = [];
-  for (let i = 0; i < txs.length; i++) {
-    const tx = txs[i]!;
-    checks.push({ publicKey: tx.senderPublicKey, message: transactionBody(tx), signature: tx.signature });
-    owners.push({ index: i, which: 'signature' });
-    const second = ctx.secondPublicKeyOf?.(addressOf(tx.senderPublicKey));
-    if (second !== undefined) {
-      // An account with a registered second key must carry a valid second signature.
-      checks.push({ publicKey: second, message: secondSignatureMessage(tx), signature: tx.secondSignature ?? new Uint8Array(0) });
-      owners.push({ index: i, which: 'secondSignature' });
-    }
-  }
-  const badCheck = await (ctx.verifier ?? inlineVerifier).firstInvalid(checks);
-  if (badCheck >= 0) {
-    const { index, which } = owners[badCheck]!;
-    return reject({ code: 'bad-transaction-signature', message: `transaction ${index} has a bad ${which}`, data: { index, id: toHex(ids[index]!), which } });
-  }
-  return { ok: true, hash };
+  return { ids };
 }
 
 function checkShape(block: Block): RejectReason | undefined {

@@ -19,6 +19,8 @@ export interface SignatureCheck {
 export interface BatchVerifier {
   /** Index of the first invalid signature, or -1 when all verify. */
   firstInvalid(checks: readonly SignatureCheck[]): Promise<number>;
+  /** True when firstInvalid(count checks) runs off this thread (so callers may overlap work). */
+  runsInParallel?(count: number): boolean;
 }
 
 /** Verifies in the calling thread; stops at the first failure. */
@@ -93,6 +95,10 @@ export class VerifyPool implements BatchVerifier {
     this.maxQueued = options.maxQueuedBatches ?? 256;
     if (!Number.isInteger(this.size) || this.size < 1) throw new ChainError('ERR_CHAIN_INVALID_ARGUMENT', 'pool size must be a positive integer', 'size');
     if (!Number.isInteger(this.maxBatch) || this.maxBatch < 1) throw new ChainError('ERR_CHAIN_INVALID_ARGUMENT', 'maxBatch must be a positive integer', 'maxBatch');
+  }
+
+  runsInParallel(count: number): boolean {
+    return count >= this.inlineThreshold;
   }
 
   async firstInvalid(checks: readonly SignatureCheck[]): Promise<number> {

@@ -161,6 +161,18 @@ describe('validateCandidate', () => {
     expect((await validateCandidate(block({ transactions: txs(200) }), context({ verifier: pool }))).ok).toBe(true);
   });
 
+  it('on the pool, a cheaper failure still wins over a bad signature (same reason everywhere)', async () => {
+    const t = txs(300);
+    const signed = block({ transactions: t });
+    const spoiled = [...t];
+    spoiled[10] = { ...t[10]!, signature: flip(t[10]!.signature) };
+    const r = await validateCandidate({ ...signed, transactions: spoiled }, context({ verifier: pool }));
+    expectReject(r, 'tx-root-mismatch');
+    const dup = block({ transactions: [...spoiled, spoiled[10]!] });
+    expect(expectReject(await validateCandidate(dup, context({ verifier: pool })), 'duplicate-transaction')['index']).toBe(300);
+    expect(expectReject(await validateCandidate(block({ transactions: spoiled }), context({ verifier: pool })), 'bad-transaction-signature')['index']).toBe(10);
+  });
+
   it('bad-transaction-signature: second signature missing or wrong when the account has a second key', async () => {
     const second = keyPairFromSeed(seed(50));
     const sender = keyPairFromSeed(seed(51));
