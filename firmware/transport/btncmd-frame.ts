@@ -118,7 +118,16 @@ export class FrameDecoder {
         this.#headerFill += take;
         i += take;
         if (this.#headerFill < BTNCMD_HEADER_BYTES) break;
-        this.#startBody(out);
+        const length = this.#readHeader();
+        if (chunk.length - i >= length) {
+          // Whole body in this read: parse in place, no copy, no allocation.
+          this.#headerFill = 0;
+          out.push(parseBody(this.#flag as BtnCmdFlagValue, chunk.subarray(i, i + length), this.#text));
+          i += length;
+        } else {
+          this.#body = this.#allocate(length);
+          this.#bodyFill = 0;
+        }
       } else {
         const take = Math.min(this.#body.length - this.#bodyFill, chunk.length - i);
         this.#body.set(chunk.subarray(i, i + take), this.#bodyFill);
@@ -135,7 +144,8 @@ export class FrameDecoder {
     if (this.bufferedBytes > 0) this.#fail('truncated', `stream ended inside a frame (${this.bufferedBytes} bytes buffered)`);
   }
 
-  #startBody(out: DecodedItem[]): void {
+  /** Validates the buffered header; returns the body length. */
+  #readHeader(): number {
     const view = new DataView(this.#header.buffer);
     const flag = view.getInt32(0, false);
     const length = view.getInt32(4, false);
@@ -143,9 +153,7 @@ export class FrameDecoder {
     if (length < 0) this.#fail('negative-length', `negative BtnCmd length ${length}`, { length });
     if (length > this.#max) this.#fail('oversize', `BtnCmd length ${length} exceeds cap ${this.#max}`, { length, max: this.#max });
     this.#flag = flag;
-    this.#body = this.#allocate(length);
-    this.#bodyFill = 0;
-    if (length === 0) this.#finishBody(out);
+    return length;
   }
 
   #finishBody(out: DecodedItem[]): void {
