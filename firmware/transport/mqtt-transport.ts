@@ -195,6 +195,7 @@ export class MqttTransport extends EventEmitter {
   /** Resolves when online (now or later); rejects with ERR_TRANSPORT_CLOSED if closed first. */
   online(signal?: AbortSignal): Promise<void> {
     if (this.#state === 'online') return Promise.resolve();
+    if (this.#state === 'closed') return Promise.reject(new TransportError('ERR_TRANSPORT_CLOSED', 'transport is closed'));
     return new Promise((resolve, reject) => {
       const done = (s: TransportState): void => {
         if (s === 'online') { cleanup(); resolve(); }
@@ -265,7 +266,8 @@ export class MqttTransport extends EventEmitter {
     this.#cancelTimer = null;
     if (this.#onAbort) this.#o.signal?.removeEventListener('abort', this.#onAbort);
     const client = this.#client;
-    if (client && this.#state === 'online' && (this.#o.status ?? true)) {
+    const wasOnline = this.#state === 'online';
+    if (client && wasOnline && (this.#o.status ?? true)) {
       await new Promise<void>((r) => {
         const t = setTimeout(r, 2000);
         client.publish(this.topics.status(this.nodeId), OFFLINE_STATUS, { qos: 1, retain: true }, () => { clearTimeout(t); r(); });
@@ -275,7 +277,14 @@ export class MqttTransport extends EventEmitter {
     this.#setState('closed');
     for (const m of [...this.#inflight, ...this.#queue.drain()]) m.settle.reject(outcome('closed'));
     this.#inflight.clear();
-    if (client) await new Promise<void>((r) => client.end(false, {}, () => r()));
+    if (client) {
+      client.on('error', () => {});
+      // A graceful end waits for in-flight acks; a broker that died unnoticed must not hang close().
+      await new Promise<void>((r) => {
+        const t = setTimeout(() => client.end(true, {}, () => r()), 2000);
+        client.end(!wasOnline, {}, () => { clearTimeout(t); r(); });
+      });
+    }
   }
 
   #encode(payload: Uint8Array | string | Record<string, unknown>, expiresAt: number): Uint8Array {

@@ -108,3 +108,25 @@ describe('SealInbox', () => {
     expect(inbox.accept({ nodeId: 'a', blockHash: h, round: 1 })).toBe(true); // evicted, seen as new
   });
 });
+
+describe('MqttTransport close()', () => {
+  it('returns promptly while a connect attempt hangs, and online() on a closed transport rejects', async () => {
+    // a listener that accepts TCP but never answers CONNECT
+    const { createServer } = await import('node:net');
+    const sockets: import('node:net').Socket[] = [];
+    const silent = createServer((s) => { sockets.push(s); });
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
+    const port = (silent.address() as import('node:net').AddressInfo).port;
+    try {
+      const t = createMqttTransport({ url: `mqtt://127.0.0.1:${port}`, nodeId: 'n2', clientId: 'unit-n2', connectTimeoutMs: 30_000 });
+      await waitFor(() => sockets.length === 1, 'tcp accepted');
+      expect(t.state).toBe('connecting');
+      await t.close();
+      expect(t.state).toBe('closed');
+      await expect(t.online()).rejects.toMatchObject({ code: 'ERR_TRANSPORT_CLOSED' });
+    } finally {
+      sockets.forEach((s) => s.destroy());
+      await new Promise<void>((r) => silent.close(() => r()));
+    }
+  });
+});
