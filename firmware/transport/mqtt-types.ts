@@ -1,0 +1,84 @@
+// Options, messages and counters of the MQTT transport (kept apart from the state machine).
+import type { Logger } from 'pino';
+import type { BackoffOptions } from './backoff.ts';
+
+export type TransportState = 'idle' | 'connecting' | 'online' | 'offline' | 'closed';
+export type ProtocolChoice = 'auto' | 5 | 4;
+export type DropReason = 'oversize' | 'invalid-utf8' | 'malformed-json' | 'expired' | 'invalid' | 'handler-failed';
+export type PublishOutcome = 'delivered' | 'expired' | 'evicted' | 'rejected' | 'closed';
+
+export interface MqttTransportOptions {
+  /** mqtt://host:port (or mqtts://, ws://). */
+  readonly url: string;
+  /** Node id used in status/telemetry topics. */
+  readonly nodeId: string;
+  /** SPKI (DER) of the sealing key: the client id is derived from it. Or give clientId. */
+  readonly sealingKeySpki?: Uint8Array;
+  readonly clientId?: string;
+  readonly prefix?: string;
+  readonly protocol?: ProtocolChoice;
+  readonly username?: string;
+  readonly password?: string;
+  readonly keepaliveSeconds?: number;
+  readonly connectTimeoutMs?: number;
+  /** > 0: persistent session (v5 sessionExpiryInterval, 3.1.1 clean=false). 0: clean session. */
+  readonly sessionExpirySeconds?: number;
+  /** Largest inbound payload accepted (bytes). */
+  readonly maxInboundBytes?: number;
+  /** Largest outbound payload (bytes). */
+  readonly maxOutboundBytes?: number;
+  readonly queue?: { readonly maxCount?: number; readonly maxBytes?: number };
+  readonly backoff?: BackoffOptions;
+  /** Publish retained online/offline status with a last will. Default true. */
+  readonly status?: boolean;
+  readonly now?: () => number;
+  /** Schedules a reconnect; returns a cancel function (injected in tests). */
+  readonly setTimer?: (fn: () => void, ms: number) => () => void;
+  readonly logger?: Logger;
+  readonly signal?: AbortSignal;
+}
+
+export interface InboundMessage<T> {
+  readonly topic: string;
+  readonly value: T;
+  readonly retain: boolean;
+  readonly bytes: number;
+  /** Seconds of life left as the broker forwarded it (MQTT 5 only; undefined on 3.1.1). */
+  readonly messageExpiryInterval: number | undefined;
+}
+
+export interface SubscribeOptions<T> {
+  readonly qos?: 0 | 1;
+  /** Returns the typed value or throws (any error): the message is dropped with reason 'invalid'. */
+  readonly validate?: (value: unknown, topic: string) => T;
+  /** Tighter per-subscription size cap. */
+  readonly maxBytes?: number;
+}
+
+export interface PublishOptions {
+  readonly qos?: 0 | 1;
+  readonly retain?: boolean;
+  /** Marks a seal: last to be evicted from the offline queue. */
+  readonly seal?: boolean;
+  /** ms since epoch after which the message is worthless (not sent, dropped by receivers). */
+  readonly expiresAt?: number;
+}
+
+export interface TransportStats {
+  received: number;
+  delivered: number;
+  dropped: Record<DropReason, number>;
+  published: number;
+  queueEvicted: number;
+  queueExpired: number;
+  connects: number;
+  reconnectAttempts: number;
+  /** Times a broker refused MQTT 5 (at most 1: the fallback is remembered). */
+  protocolRefusals: number;
+}
+
+export interface DropEvent {
+  readonly topic: string;
+  readonly reason: DropReason;
+  readonly detail: string;
+}
