@@ -6,7 +6,7 @@ export { topicsFor, topicSegment, topicPrefix, topicMatches, assertTopicFilter, 
 export {
   MqttTransport, createMqttTransport, clientIdFromSpki, OFFLINE_STATUS,
   type MqttTransportOptions, type TransportState, type ProtocolChoice, type DropReason, type DropEvent, type PublishOutcome,
-  type InboundMessage, type SubscribeOptions, type PublishOptions, type TransportStats,
+  type InboundMessage, type SubscribeOptions, type StreamOptions, type PublishOptions, type TransportStats,
 } from './mqtt-transport.ts';
 export { SealInbox, type SealIdentity } from './seal-inbox.ts';
 export { startBroker, type BrokerHandle, type BrokerOptions } from './broker.ts';

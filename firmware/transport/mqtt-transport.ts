@@ -12,13 +12,13 @@ import { createHash } from 'node:crypto';
 import { connect, type IClientOptions, type IClientPublishOptions, type MqttClient, type IPublishPacket } from 'mqtt';
 import { pino, type Logger } from 'pino';
 import { Backoff } from './backoff.ts';
-import type { DropEvent, DropReason, InboundMessage, MqttTransportOptions, PublishOptions, PublishOutcome, SubscribeOptions, TransportState, TransportStats } from './mqtt-types.ts';
+import type { DropEvent, DropReason, InboundMessage, MqttTransportOptions, PublishOptions, PublishOutcome, StreamOptions, SubscribeOptions, TransportState, TransportStats } from './mqtt-types.ts';
 import { TransportError } from './errors.ts';
 import { OfflineQueue, type QueuedMessage } from './offline-queue.ts';
 import { assertTopicFilter, assertTopicName, topicMatches, topicsFor, topicSegment, type Topics } from './topics.ts';
 
 export type {
-  TransportState, ProtocolChoice, DropReason, PublishOutcome, MqttTransportOptions, InboundMessage, SubscribeOptions, PublishOptions, TransportStats, DropEvent,
+  TransportState, ProtocolChoice, DropReason, PublishOutcome, MqttTransportOptions, InboundMessage, SubscribeOptions, PublishOptions, TransportStats, DropEvent, StreamOptions,
 } from './mqtt-types.ts';
 
 interface Subscription {
@@ -59,7 +59,7 @@ export class MqttTransport extends EventEmitter {
   readonly #inflight = new Set<QueuedMessage>();
   readonly #stats: TransportStats = {
     received: 0, delivered: 0, published: 0, queueEvicted: 0, queueExpired: 0, connects: 0, reconnectAttempts: 0, protocolRefusals: 0,
-    dropped: { oversize: 0, 'invalid-utf8': 0, 'malformed-json': 0, expired: 0, invalid: 0, 'handler-failed': 0 },
+    dropped: { oversize: 0, 'invalid-utf8': 0, 'malformed-json': 0, expired: 0, invalid: 0, 'handler-failed': 0, backlog: 0 },
   };
   readonly #utf8 = new TextDecoder('utf-8', { fatal: true });
   #client: MqttClient | null = null;
@@ -181,6 +181,41 @@ export class MqttTransport extends EventEmitter {
 
   publishTelemetry(value: Record<string, unknown>): Promise<PublishOutcome> {
     return this.publish(this.topics.telemetry(this.nodeId), value, { qos: 0 });
+  }
+
+  /**
+   * Async-iterable subscription (subscribed at once) with a bounded buffer: a consumer slower than
+   * the network loses the oldest messages (counted as 'backlog' drops), never memory. Ends on
+   * `signal`, close() or the iterator's return().
+   */
+  stream<T = unknown>(filter: string, options: StreamOptions<T> = {}): AsyncGenerator<InboundMessage<T>> {
+    const max = options.maxBuffered ?? 256;
+    const buf: InboundMessage<T>[] = [];
+    let wake: (() => void) | null = null;
+    const poke = (): void => { const w = wake; wake = null; w?.(); };
+    const unsubscribe = this.subscribe<T>(filter, (m) => {
+      buf.push(m);
+      if (buf.length > max) this.#drop(buf.shift()!.topic, 'backlog', `consumer ${max} messages behind`);
+      poke();
+    }, options);
+    const onState = (s: TransportState): void => { if (s === 'closed') poke(); };
+    const stop = (): void => { unsubscribe(); this.off('state', onState); options.signal?.removeEventListener('abort', onAbort); };
+    const onAbort = (): void => { stop(); poke(); };
+    this.on('state', onState);
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    const self = this;
+    return (async function* iterate(): AsyncGenerator<InboundMessage<T>> {
+      try {
+        for (;;) {
+          const m = buf.shift();
+          if (m) { yield m; continue; }
+          if (self.#state === 'closed' || options.signal?.aborted) return;
+          await new Promise<void>((r) => { wake = r; });
+        }
+      } finally {
+        stop();
+      }
+    })();
   }
 
   /** Ends cleanly: publishes retained offline status (a clean DISCONNECT suppresses the will, [MQTT-3.14.4-3]), disconnects, settles queued messages as 'closed'. */

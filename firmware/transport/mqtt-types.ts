@@ -4,7 +4,7 @@ import type { BackoffOptions } from './backoff.ts';
 
 export type TransportState = 'idle' | 'connecting' | 'online' | 'offline' | 'closed';
 export type ProtocolChoice = 'auto' | 5 | 4;
-export type DropReason = 'oversize' | 'invalid-utf8' | 'malformed-json' | 'expired' | 'invalid' | 'handler-failed';
+export type DropReason = 'oversize' | 'invalid-utf8' | 'malformed-json' | 'expired' | 'invalid' | 'handler-failed' | 'backlog';
 export type PublishOutcome = 'delivered' | 'expired' | 'evicted' | 'rejected' | 'closed';
 
 export interface MqttTransportOptions {
@@ -81,4 +81,11 @@ export interface DropEvent {
   readonly topic: string;
   readonly reason: DropReason;
   readonly detail: string;
+}
+
+export interface StreamOptions<T> extends SubscribeOptions<T> {
+  /** Messages held for a slow consumer; when full the oldest is dropped (reason 'backlog'). Default 256. */
+  readonly maxBuffered?: number;
+  /** Ends the iteration (and the subscription). */
+  readonly signal?: AbortSignal;
 }

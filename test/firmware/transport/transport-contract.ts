@@ -85,6 +85,25 @@ export function transportContract(label: string, expectedVersion: 5 | 4, startBr
       await waitFor(() => sub.stats().dropped['handler-failed'] === 2, 'handler failures');
     });
 
+    it('stream(): async iteration with a bounded buffer drops the oldest for a slow consumer and ends on abort', async () => {
+      fresh();
+      const sub = make({ nodeId: 'sub' });
+      const ac = new AbortController();
+      const it = sub.stream<{ i: number }>(sub.topics.candidates, { maxBuffered: 3, signal: ac.signal });
+      await sub.online();
+      await new Promise((r) => setTimeout(r, 100)); // SUBACK
+      const pub = make({ nodeId: 'pub' });
+      await pub.online();
+      for (let i = 0; i < 6; i++) await pub.publish(pub.topics.candidates, { i }, { qos: 1 });
+      await waitFor(() => sub.stats().dropped.backlog === 3, 'backlog drops');
+      const seen: number[] = [];
+      for await (const m of it) {
+        seen.push(m.value.i);
+        if (seen.length === 3) ac.abort();
+      }
+      expect(seen).toEqual([3, 4, 5]);
+    });
+
     it('announces itself with a retained online status and a retained offline status on close()', async () => {
       fresh();
       const a = make({ nodeId: 'node-a' });
