@@ -174,9 +174,15 @@ export class MqttTransport extends EventEmitter {
     });
   }
 
-  /** A seal for a clerk: QoS 1, expires at the round deadline (`seal.expiresAt`). */
-  publishSeal(clerkFingerprint: string, seal: Record<string, unknown> & { expiresAt: number }): Promise<PublishOutcome> {
-    return this.publish(this.topics.seals(clerkFingerprint), seal, { qos: 1, seal: true, expiresAt: seal.expiresAt });
+  /**
+   * A seal for a clerk: QoS 1, expires at the round deadline. Pass the object (its `expiresAt` is
+   * used), or already-encoded JSON (e.g. protocol's encodeSealMessage(), which carries expiresAt)
+   * together with the deadline.
+   */
+  publishSeal(clerkFingerprint: string, seal: (Record<string, unknown> & { expiresAt: number }) | string, expiresAt?: number): Promise<PublishOutcome> {
+    const deadline = typeof seal === 'string' ? expiresAt : seal.expiresAt;
+    if (deadline === undefined) throw new TransportError('ERR_TRANSPORT_OPTIONS', 'publishSeal needs the round deadline (expiresAt)');
+    return this.publish(this.topics.seals(clerkFingerprint), seal, { qos: 1, seal: true, expiresAt: deadline });
   }
 
   publishTelemetry(value: Record<string, unknown>): Promise<PublishOutcome> {

@@ -83,6 +83,15 @@ describe('MqttTransport without a broker', () => {
     expect(t.queued.bytes).toBe(Buffer.byteLength(JSON.stringify({ a: 1, expiresAt: 1234 })));
   });
 
+  it('publishSeal takes encoded JSON with an explicit deadline, and refuses one without', async () => {
+    const { t } = await offlineTransport();
+    const json = JSON.stringify({ v: 1, nodeId: 'n1', round: 1, expiresAt: Date.now() + 60_000 });
+    void t.publishSeal('clerk', json, Date.now() + 60_000);
+    expect(t.queued).toEqual({ count: 1, bytes: Buffer.byteLength(json) });
+    expect(() => t.publishSeal('clerk', json)).toThrow(/deadline/);
+    expect(() => t.publishSeal('a/b', json, 1)).toThrow(expect.objectContaining({ code: 'ERR_TRANSPORT_TOPIC' }));
+  });
+
   it('an AbortSignal closes it; publish after close throws ERR_TRANSPORT_CLOSED', async () => {
     const ac = new AbortController();
     const { t, held } = await offlineTransport({ signal: ac.signal });
