@@ -6,6 +6,7 @@
 // - a TPM that was reset without TPM2_Startup gets Startup(CLEAR).
 import { TPM_SU } from './constants.ts';
 import { TpmError, TpmRcError } from './errors.ts';
+import { baseTpmRc, TPM_RC } from './rc.ts';
 import { startup, type EsysContext } from './esys.ts';
 import { tss2, type NativePointer } from './ffi.ts';
 import { parseTcti } from './tcti.ts';
@@ -22,6 +23,8 @@ export interface ConnectionOptions {
   readonly sleep?: (ms: number) => Promise<void>;
   /** Called whenever the context is (re)opened, so callers drop cached ESYS handles. */
   readonly onReconnect?: () => void;
+  /** Called when the TPM no longer knows a handle or session the caller cached (see attempt()). */
+  readonly onStaleReference?: (c: EsysContext) => Promise<void>;
 }
 
 interface Native {
@@ -67,6 +70,7 @@ export class TpmConnection {
     const attempts = this.options.retryAttempts ?? 6;
     let reconnected = false;
     let startedUp = false;
+    let refreshed = false;
     for (let attempt = 1; ; attempt++) {
       const context = await this.context(what);
       try {
@@ -82,6 +86,14 @@ export class TpmConnection {
         if (err.info.needsStartup && !startedUp) {
           startedUp = true;
           await startup(context, TPM_SU.CLEAR);
+          continue;
+        }
+        if (isStaleReference(err) && !refreshed) {
+          // A handle or session cached on this context is gone from the TPM (evicted or cleared by
+          // another tool, or the TPM was reset behind a TCTI that reconnects per command, as
+          // swtpm's does): forget the cached handles and sessions and try once more.
+          refreshed = true;
+          await this.options.onStaleReference?.(context);
           continue;
         }
         if (err.retryable && attempt < attempts) {
@@ -131,7 +143,25 @@ export class TpmConnection {
       throw new TpmRcError(erc, 'Esys_Initialize', lib.decodeRc(erc), this.tcti);
     }
     lib.esys('SetTimeout', esys[0], this.options.commandTimeoutMs ?? 60_000);
-    return { esys, tcti, context: { ctx: esys[0]!, tcti: this.tcti } };
+    const native: Native = {
+      esys,
+      tcti,
+      context: {
+        ctx: esys[0]!,
+        tcti: this.tcti,
+        timeoutMs: this.options.commandTimeoutMs ?? 60_000,
+        abandon: (pending) => {
+          if (this.native !== native) return;
+          this.native = null;
+          // Release the context once the blocked call comes back (the TPM answers or the link drops).
+          void pending.finally(() => {
+            lib.esys('Finalize', native.esys);
+            lib.tctiFinalize(native.tcti);
+          });
+        },
+      },
+    };
+    return native;
   }
 
   private release(): void {
@@ -142,4 +172,11 @@ export class TpmConnection {
     lib.esys('Finalize', native.esys);
     lib.tctiFinalize(native.tcti);
   }
+}
+
+/** TPM_RC_HANDLE (format 1) or TPM_RC_REFERENCE_H0..H6 / S0..S6 (0x910..0x91E), TPM2 Part 2 §6.6.3. */
+function isStaleReference(err: TpmRcError): boolean {
+  if (err.info.layer !== 0) return false;
+  const code = err.rc & 0xfff;
+  return baseTpmRc(err.rc) === TPM_RC.HANDLE || (code >= 0x910 && code <= 0x91e);
 }

@@ -3,13 +3,21 @@
 // allocates is marshalled and freed here. These functions are not serialized: callers (tpm.ts)
 // guarantee that one context runs one command at a time.
 import { ESYS_TR, TPM_ALG, TPM_CAP, TPM_RH, TPM_SE, TPM_ST, TPMA_SESSION } from './constants.ts';
-import { TpmRcError } from './errors.ts';
+import { TpmError, TpmRcError } from './errors.ts';
 import { tss2, type EsysName, type NativePointer } from './ffi.ts';
 import { WireWriter } from './wire.ts';
 
 export interface EsysContext {
   readonly ctx: NativePointer;
   readonly tcti: string;
+  /** How long one command may take; 0 = no limit. */
+  readonly timeoutMs?: number;
+  /**
+   * Give up on this context while `pending` still runs on a worker thread: the synchronous
+   * Esys_* functions block with no timeout (they set the ESYS timeout to -1 and loop on
+   * TRY_AGAIN), so the context can only be released once the call returns.
+   */
+  readonly abandon?: (pending: Promise<unknown>) => void;
 }
 
 export type EsysTr = number;
@@ -21,8 +29,24 @@ export const PASSWORD: Sessions = [ESYS_TR.PASSWORD, ESYS_TR.NONE, ESYS_TR.NONE]
 
 async function call(c: EsysContext, name: EsysName, ...args: unknown[]): Promise<void> {
   const lib = tss2();
-  const rc = await lib.esysAsync(name, c.ctx, ...args);
+  const pending = lib.esysAsync(name, c.ctx, ...args);
+  const rc = c.timeoutMs ? await withDeadline(c, name, pending, c.timeoutMs) : await pending;
   if (rc !== 0) throw new TpmRcError(rc, `Esys_${name}`, lib.decodeRc(rc), c.tcti);
+}
+
+async function withDeadline(c: EsysContext, name: string, pending: Promise<number>, ms: number): Promise<number> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      c.abandon?.(pending);
+      reject(new TpmError('ERR_TPM_UNREACHABLE', `Esys_${name}: no answer from the TPM at TCTI "${c.tcti}" within ${ms} ms`));
+    }, ms);
+  });
+  try {
+    return await Promise.race([pending, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 type Out = [NativePointer | null];

@@ -15,7 +15,7 @@ import { handleList, nvPublic, propertyText, rsassaSignature, taggedProperties }
 import { EK_POLICY_SHA256, EK_RSA_ATTRIBUTES, ekRsaTemplate, SEALING_KEY_REQUIRED, sealingKeyTemplate, srkRsaTemplate } from './templates.ts';
 import { leadingZeroBits, toHexString } from './util.ts';
 
-export interface OpenTpmOptions extends Omit<ConnectionOptions, 'onReconnect'> {
+export interface OpenTpmOptions extends Omit<ConnectionOptions, 'onReconnect' | 'onStaleReference'> {
   /**
    * Session for TPM2_Sign. 'password' (default): the digest is a public block hash, so there is
    * nothing secret on the bus, and every signature is verified against the key's public area in
@@ -77,6 +77,13 @@ export class Tpm {
         this.resources.clear();
         this.signSession = null;
       },
+      onStaleReference: async (c) => {
+        // Flush the signing session if the TPM still has it, and drop every cached ESYS handle.
+        if (this.signSession !== null) await flushQuietly(c, this.signSession);
+        for (const tr of this.resources.values()) esys.trClose(c, tr);
+        this.resources.clear();
+        this.signSession = null;
+      },
     });
   }
 
@@ -126,7 +133,7 @@ export class Tpm {
   }
 
   /** The RSA EK certificate (DER) from NV 0x01C00002, read in chunks; null when absent. */
-  readEkCertificate(nvIndex: number = HANDLE.NV_EK_CERT_RSA): Promise<Uint8Array | null> {
+  async readEkCertificate(nvIndex: number = HANDLE.NV_EK_CERT_RSA): Promise<Uint8Array | null> {
     if (nvIndex !== HANDLE.NV_EK_CERT_RSA && nvIndex !== HANDLE.NV_EK_CERT_ECC) {
       throw new TpmArgumentError(`EK certificate index must be 0x01C00002 (RSA) or 0x01C0000A (ECC), got ${hex(nvIndex)}`);
     }
@@ -149,13 +156,13 @@ export class Tpm {
   }
 
   /** The sealing key at `handle`, or null when the handle is empty. Fails if it holds another kind of object. */
-  sealingKey(options: { handle?: number } = {}): Promise<SealingKeyInfo | null> {
+  async sealingKey(options: { handle?: number } = {}): Promise<SealingKeyInfo | null> {
     const handle = checkSealingHandle(options.handle ?? HANDLE.SEALING_KEY_DEFAULT);
     return this.connection.run('ReadPublic', (c) => this.loadSealingKeyInfo(c, handle));
   }
 
   /** Create the SRK and the sealing key where missing, persist them; idempotent. */
-  ensureSealingKey(options: { handle?: number } = {}): Promise<SealingKeyInfo> {
+  async ensureSealingKey(options: { handle?: number } = {}): Promise<SealingKeyInfo> {
     const handle = checkSealingHandle(options.handle ?? HANDLE.SEALING_KEY_DEFAULT);
     return this.connection.run('ensureSealingKey', async (c) => {
       const existing = await this.loadSealingKeyInfo(c, handle);
@@ -175,13 +182,13 @@ export class Tpm {
   }
 
   /** RSASSA-PKCS1-v1_5-SHA256 signature over a 32-byte SHA-256 digest (TPM2_Sign). */
-  signDigest(digest: Uint8Array, options: { handle?: number } = {}): Promise<Uint8Array> {
+  async signDigest(digest: Uint8Array, options: { handle?: number } = {}): Promise<Uint8Array> {
     if (!(digest instanceof Uint8Array) || digest.length !== 32) {
       throw new TpmArgumentError(`digest must be 32 bytes (SHA-256), got ${digest instanceof Uint8Array ? `${digest.length} bytes` : typeof digest}`);
     }
     const handle = checkSealingHandle(options.handle ?? HANDLE.SEALING_KEY_DEFAULT);
     return this.connection.run('Sign', async (c) => {
-      const key = await this.loadSealingKeyInfo(c, handle);
+      const key = await this.loadSealingKeyInfo(c, handle, true);
       if (!key) throw new TpmError('ERR_TPM_KEY_MISMATCH', `no sealing key at ${hex(handle)}; run "btn-node tpm init" first`);
       const sessions: Sessions = this.encrypted ? [await this.session(c, TPMA_SESSION.decrypt), ESYS_TR.NONE, ESYS_TR.NONE] : esys.PASSWORD;
       const signature = rsassaSignature(await esys.sign(c, (await this.resource(c, handle))!, digest, sessions));
@@ -192,7 +199,7 @@ export class Tpm {
   }
 
   /** The TPM signs SHA-256(message). */
-  sign(message: Uint8Array, options: { handle?: number } = {}): Promise<Uint8Array> {
+  async sign(message: Uint8Array, options: { handle?: number } = {}): Promise<Uint8Array> {
     if (!(message instanceof Uint8Array) || message.length > MAX_MESSAGE_BYTES) {
       throw new TpmArgumentError(`message must be a Uint8Array of at most ${MAX_MESSAGE_BYTES} bytes`);
     }
@@ -212,7 +219,7 @@ export class Tpm {
    * authorized by a policy session with PolicySecret(TPM_RH_ENDORSEMENT), its TCG policy.
    * `credentialBlob` is a TPM2B_ID_OBJECT, `secret` a TPM2B_ENCRYPTED_SECRET (wire bytes).
    */
-  activateCredential(input: { credentialBlob: Uint8Array; secret: Uint8Array; handle?: number }): Promise<Uint8Array> {
+  async activateCredential(input: { credentialBlob: Uint8Array; secret: Uint8Array; handle?: number }): Promise<Uint8Array> {
     for (const [field, value] of [['credentialBlob', input.credentialBlob], ['secret', input.secret]] as const) {
       if (!(value instanceof Uint8Array) || value.length < 2 || value.length > 1024) {
         throw new TpmArgumentError(`${field} must be TPM2B wire bytes of 2..1024 bytes`);
@@ -220,7 +227,7 @@ export class Tpm {
     }
     const handle = checkSealingHandle(input.handle ?? HANDLE.SEALING_KEY_DEFAULT);
     return this.connection.run('ActivateCredential', async (c) => {
-      if (!(await this.loadSealingKeyInfo(c, handle))) {
+      if (!(await this.loadSealingKeyInfo(c, handle, true))) {
         throw new TpmError('ERR_TPM_KEY_MISMATCH', `no sealing key at ${hex(handle)}; run "btn-node tpm init" first`);
       }
       const key = (await this.resource(c, handle))!;
@@ -250,9 +257,9 @@ export class Tpm {
 
   // ---- helpers; each runs inside connection.run ----
 
-  private async loadSealingKeyInfo(c: EsysContext, handle: number): Promise<SealingKeyInfo | null> {
+  private async loadSealingKeyInfo(c: EsysContext, handle: number, useCache = false): Promise<SealingKeyInfo | null> {
     const cached = this.keys.get(handle);
-    if (cached && this.resources.has(handle)) return cached;
+    if (useCache && cached && this.resources.has(handle)) return cached;
     const tr = await this.resource(c, handle);
     if (tr === null) return null;
     const { public: area } = await esys.readPublic(c, tr);
