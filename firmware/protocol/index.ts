@@ -1,0 +1,6 @@
+// Messages exchanged between nodes over MQTT (payload formats; the topics live in transport/).
+export { ProtocolError, type ProtocolErrorCode } from './errors.ts';
+export { DEFAULT_PARAMS, parseParams, type NetworkParams } from './params.ts';
+export { encodeSealMessage, parseSealMessage, MAX_SEAL_MESSAGE_BYTES, type SealMessage } from './seal-message.ts';
+export { encodeFinalMessage, parseFinalMessage, MAX_FINAL_MESSAGE_BYTES, type FinalMessage } from './final-message.ts';
+export type { Json } from './fields.ts';
