@@ -55,9 +55,14 @@ export async function startSwtpm(options: SwtpmOptions = {}): Promise<SwtpmInsta
   const caDir = resolve(options.caDir ?? defaultCaDir());
   await mkdir(stateDir, { recursive: true });
   await mkdir(caDir, { recursive: true });
-  if (!(await exists(join(stateDir, 'tpm2-00.permall')))) await manufacture(stateDir, caDir);
+  try {
+    if (!(await exists(join(stateDir, 'tpm2-00.permall')))) await manufacture(stateDir, caDir);
+  } catch (err) {
+    if (ownsState) await rm(stateDir, { recursive: true, force: true });
+    throw err;
+  }
 
-  const port = options.port ?? (await freePortPair());
+  let port = options.port ?? (await freePortPair());
   let child: ChildProcess | null = null;
 
   const launch = async (): Promise<void> => {
@@ -101,7 +106,21 @@ export async function startSwtpm(options: SwtpmOptions = {}): Promise<SwtpmInsta
     }
   };
 
-  await launch();
+  // Another process (a parallel test worker) may take a chosen free port before swtpm binds
+  // it; with a port of our own choosing, try a fresh pair a few times.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await launch();
+      break;
+    } catch (err) {
+      await halt('SIGKILL');
+      if (options.port !== undefined || attempt >= 5) {
+        if (ownsState) await rm(stateDir, { recursive: true, force: true });
+        throw err;
+      }
+      port = await freePortPair();
+    }
+  }
   return {
     stateDir,
     caDir,
@@ -166,11 +185,17 @@ async function manufacture(stateDir: string, caDir: string): Promise<void> {
   }
 }
 
+// Below Linux's default ephemeral range (32768..60999): a port handed out by the kernel for an
+// outgoing connection (the TCTI's own) can never collide with a chosen swtpm port.
+const PORT_MIN = 20_000;
+const PORT_MAX = 32_000;
+
 /** Find a port N such that N and N+1 are both free on loopback. */
 async function freePortPair(): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
-    const port = await listenOnce(0);
-    if (port < 65535 && (await listenOnce(port + 1).then(() => true, () => false))) return port;
+    const port = PORT_MIN + 2 * Math.floor(Math.random() * ((PORT_MAX - PORT_MIN) / 2));
+    const free = await listenOnce(port).then(() => listenOnce(port + 1)).then(() => true, () => false);
+    if (free) return port;
   }
   throw new Error('no free pair of loopback ports for swtpm');
 }
