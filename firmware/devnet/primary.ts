@@ -1,0 +1,426 @@
+// The reference primary node of the devnet (DESIGN.md §1): clerks draw in time-paced rounds,
+// the winner broadcasts a candidate block, secondary nodes seal it, the committee votes for the
+// sealed block of best priority and, with a quorum, declares it final (third state).
+//
+// Per height: draw (round r no earlier than r x spinIntervalMs after the attempt began) ->
+// candidate (retained on topics.candidates, so a node that subscribes late still gets it) ->
+// seals on topics.seals(clerk) checked by seal-verifier.ts -> after the first valid seal, a vote
+// window of one spin interval for competing seals -> committee vote -> FinalMessage (retained on
+// topics.final). No valid seal by sealDeadlineMs: redraw from the next draw round.
+import { createHash, type KeyObject } from 'node:crypto';
+import { pino, type Logger } from 'pino';
+import { blockHash, blockToJson, type Block } from '../chain/block.ts';
+import { createBlock } from '../chain/build.ts';
+import { toHex } from '../chain/encoding.ts';
+import { comparePriority, MAX_ROUND } from '../chain/lottery.ts';
+import type { PrimaryKeySet } from '../chain/primaries.ts';
+import type { ChainTip } from '../chain/validate.ts';
+import { encodeFinalMessage } from '../protocol/final-message.ts';
+import type { NetworkParams } from '../protocol/params.ts';
+import type { InboundMessage, PublishOutcome, SubscribeOptions } from '../transport/mqtt-types.ts';
+import type { Topics } from '../transport/topics.ts';
+import { drawRound, primaryKeySet, type Clerk, type Draw } from './clerks.ts';
+import { Committee } from './committee.ts';
+import { DevnetError } from './errors.ts';
+import { checkSeal, SEAL_REJECT_CODES, type AcceptedSeal, type SealAuthority, type SealRejectCode } from './seal-verifier.ts';
+import type { TxSource } from './tx-generator.ts';
+
+/** The part of MqttTransport the primary uses (a fake in unit tests). */
+export interface PrimaryTransport {
+  publish(topic: string, payload: Uint8Array | string | Record<string, unknown>, options?: { qos?: 0 | 1; retain?: boolean }): Promise<PublishOutcome>;
+  subscribe<T = unknown>(filter: string, handler: (m: InboundMessage<T>) => void | Promise<void>, options?: SubscribeOptions<T>): () => void;
+}
+
+export interface Clock {
+  /** Unix ms. */
+  now(): number;
+  /** Runs fn after ms; returns a cancel function. */
+  setTimer(fn: () => void, ms: number): () => void;
+}
+
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  setTimer: (fn, ms) => {
+    const t = setTimeout(fn, ms);
+    return () => clearTimeout(t);
+  },
+};
+
+export interface PrimaryNodeOptions {
+  readonly transport: PrimaryTransport;
+  readonly topics: Topics;
+  readonly params: NetworkParams;
+  readonly clerks: readonly Clerk[];
+  /** Trusted sealing keys of secondary nodes. */
+  readonly authority: SealAuthority;
+  /** The chain tip before the first block (height 0, the genesis hash, its timestamp). */
+  readonly genesis: ChainTip & { readonly timestamp: number };
+  readonly transactions?: TxSource;
+  /** Transactions per block (default 4). */
+  readonly txPerBlock?: number;
+  /** Votes for finality; default floor(2n/3) + 1 of the clerks. */
+  readonly quorum?: number;
+  /** Wait after the first valid seal for competing ones; default spinIntervalMs. */
+  readonly voteWindowMs?: number;
+  /** Attempts per height before giving up on it (default 5). */
+  readonly maxAttempts?: number;
+  readonly logger?: Logger;
+  readonly clock?: Clock;
+  readonly onEvent?: (event: PrimaryEvent) => void;
+}
+
+export interface SealRecord {
+  readonly node: string;
+  readonly publicKeyPem: string;
+  readonly round: number;
+  /** Hex. */
+  readonly signature: string;
+  readonly zeros: number;
+}
+
+export interface FinalBlockRecord {
+  readonly height: number;
+  readonly hash: string;
+  readonly previousHash: string;
+  readonly timestamp: number;
+  readonly clerk: string;
+  readonly final: boolean;
+  /** From the first draw of the height to the final message (or to giving up). */
+  readonly msToFinal: number;
+  readonly votes: number;
+  readonly quorum: number;
+  readonly attempts: number;
+  readonly txCount: number;
+  /** Valid seals, best priority first. */
+  readonly seals: readonly SealRecord[];
+}
+
+export type PrimaryEvent =
+  | { readonly type: 'draw'; readonly height: number; readonly clerk: string; readonly round: number; readonly zeros: number; readonly attempt: number }
+  | { readonly type: 'candidate'; readonly height: number; readonly hash: string; readonly clerk: string; readonly drawRound: number; readonly txCount: number; readonly attempt: number }
+  | { readonly type: 'seal'; readonly height: number; readonly hash: string; readonly node: string; readonly round: number; readonly zeros: number; readonly msAfterCandidate: number }
+  | { readonly type: 'seal-rejected'; readonly clerk: string; readonly code: SealRejectCode; readonly message: string; readonly node?: string }
+  | { readonly type: 'vote'; readonly height: number; readonly hash: string; readonly votes: number; readonly quorum: number; readonly voters: readonly string[] }
+  | { readonly type: 'redraw'; readonly height: number; readonly attempt: number; readonly reason: string }
+  | { readonly type: 'final'; readonly block: FinalBlockRecord };
+
+export interface PrimaryStats {
+  candidates: number;
+  redraws: number;
+  finals: number;
+  sealsAccepted: number;
+  sealsRejected: Record<SealRejectCode, number>;
+}
+
+interface OpenCandidate {
+  readonly height: number;
+  readonly hash: Uint8Array;
+  readonly block: Block;
+  readonly clerk: string;
+  readonly publishedAt: number;
+  readonly sealedBy: Set<string>;
+  readonly accepted: AcceptedSeal[];
+  /** Called on the first valid seal. */
+  onFirstSeal: (() => void) | null;
+}
+
+export class PrimaryNode {
+  readonly params: NetworkParams;
+  readonly clerks: readonly Clerk[];
+  readonly committee: Committee;
+  /** What secondary nodes must trust candidates from. */
+  readonly primaries: PrimaryKeySet;
+  readonly #o: PrimaryNodeOptions;
+  readonly #log: Logger;
+  readonly #clock: Clock;
+  readonly #abort = new AbortController();
+  readonly #unsubscribe: (() => void)[] = [];
+  readonly #pem = new WeakMap<object, string>();
+  readonly #stats: PrimaryStats = {
+    candidates: 0, redraws: 0, finals: 0, sealsAccepted: 0,
+    sealsRejected: Object.fromEntries(SEAL_REJECT_CODES.map((c) => [c, 0])) as Record<SealRejectCode, number>,
+  };
+  #tip: ChainTip & { readonly timestamp: number };
+  #open: OpenCandidate | null = null;
+  #started = false;
+
+  constructor(options: PrimaryNodeOptions) {
+    const { params, clerks } = options;
+    if (!Array.isArray(clerks) || clerks.length === 0) throw new DevnetError('ERR_DEVNET_OPTIONS', 'a primary node needs at least one clerk');
+    if (!(options.genesis?.hash instanceof Uint8Array) || options.genesis.hash.length !== 32) throw new DevnetError('ERR_DEVNET_OPTIONS', 'genesis.hash must be 32 bytes');
+    const tx = options.txPerBlock ?? 4;
+    if (!Number.isInteger(tx) || tx < 0 || tx > params.maxBlockTxs) throw new DevnetError('ERR_DEVNET_OPTIONS', `txPerBlock must be an integer in 0..${params.maxBlockTxs}`);
+    const attempts = options.maxAttempts ?? 5;
+    if (!Number.isInteger(attempts) || attempts < 1 || attempts > 1000) throw new DevnetError('ERR_DEVNET_OPTIONS', 'maxAttempts must be an integer in 1..1000');
+    this.#o = options;
+    this.params = params;
+    this.clerks = clerks;
+    this.committee = new Committee({ members: clerks.map((c) => c.fingerprint), ...(options.quorum === undefined ? {} : { quorum: options.quorum }) });
+    this.primaries = primaryKeySet(clerks);
+    this.#log = (options.logger ?? pino({ level: 'silent' })).child({ component: 'devnet-primary' });
+    this.#clock = options.clock ?? systemClock;
+    this.#tip = options.genesis;
+  }
+
+  get tip(): ChainTip & { readonly timestamp: number } {
+    return this.#tip;
+  }
+
+  stats(): PrimaryStats {
+    return { ...this.#stats, sealsRejected: { ...this.#stats.sealsRejected } };
+  }
+
+  /** Subscribes to every clerk's seal topic and publishes the network parameters (retained). */
+  async start(): Promise<void> {
+    if (this.#started) return;
+    this.#started = true;
+    const { transport, topics } = this.#o;
+    for (const clerk of this.clerks) {
+      this.#unsubscribe.push(transport.subscribe(topics.seals(clerk.fingerprint), (m) => this.#onSeal(clerk.fingerprint, m.value), { qos: 1 }));
+    }
+    const outcome = await transport.publish(topics.params, JSON.stringify(this.params), { qos: 1, retain: true });
+    if (outcome !== 'delivered') this.#log.warn({ outcome }, 'network parameters not delivered');
+    this.#log.info({ clerks: this.clerks.map((c) => c.fingerprint.slice(0, 16)), quorum: this.committee.quorum }, 'primary node started');
+  }
+
+  /**
+   * Produces `blocks` final blocks (one height after another). Ends early, with the record of
+   * final: false, when a height does not become final within maxAttempts. Rejects with
+   * ERR_DEVNET_ABORTED on stop() or `signal`.
+   */
+  async produce(blocks: number, signal?: AbortSignal): Promise<FinalBlockRecord[]> {
+    if (!this.#started) await this.start();
+    if (!Number.isInteger(blocks) || blocks < 1) throw new DevnetError('ERR_DEVNET_OPTIONS', 'blocks must be a positive integer');
+    const abort = signal === undefined ? this.#abort.signal : anySignal(this.#abort.signal, signal);
+    const out: FinalBlockRecord[] = [];
+    for (let i = 0; i < blocks; i++) {
+      const record = await this.#produceHeight(this.#tip.height + 1, abort);
+      out.push(record);
+      if (!record.final) break;
+    }
+    return out;
+  }
+
+  /** Stops producing (a pending produce() rejects), unsubscribes, clears the retained candidate. */
+  async stop(options: { clearRetained?: boolean } = {}): Promise<void> {
+    this.#abort.abort();
+    for (const u of this.#unsubscribe.splice(0)) u();
+    this.#open = null;
+    if (options.clearRetained ?? false) {
+      const { transport, topics } = this.#o;
+      // An empty retained payload deletes the retained message [MQTT-3.3.1-10].
+      await Promise.all([topics.candidates, topics.final, topics.params].map((t) => transport.publish(t, '', { qos: 1, retain: true }).catch(() => 'rejected')));
+    }
+  }
+
+  async #produceHeight(height: number, signal: AbortSignal): Promise<FinalBlockRecord> {
+    const { maxRounds, spinIntervalMs, sealDeadlineMs } = this.params;
+    const started = this.#clock.now();
+    const maxAttempts = this.#o.maxAttempts ?? 5;
+    let firstRound = 0;
+    let last: OpenCandidate | null = null;
+    for (let attempt = 1; attempt <= maxAttempts; attempt++) {
+      const draw = await this.#draw(height, firstRound, attempt, signal);
+      if (draw === undefined) {
+        firstRound = Math.min(MAX_ROUND, firstRound + maxRounds);
+        this.#redraw(height, attempt, `no clerk qualified in ${maxRounds} draw rounds`);
+        continue;
+      }
+      const open = await this.#publishCandidate(height, draw, attempt);
+      last = open;
+      const outcome = await this.#collect(open, spinIntervalMs, sealDeadlineMs, signal);
+      if (outcome === 'vote') {
+        const record = await this.#vote(open, started, attempt);
+        if (record !== null) return record;
+      }
+      this.#open = null;
+      firstRound = Math.min(MAX_ROUND, draw.round + 1);
+      this.#redraw(height, attempt, outcome === 'vote' ? 'no quorum' : `no valid seal within ${sealDeadlineMs} ms`);
+    }
+    this.#open = null;
+    const record: FinalBlockRecord = {
+      height,
+      hash: last === null ? '' : toHex(last.hash),
+      previousHash: toHex(this.#tip.hash),
+      timestamp: last?.block.header.timestamp ?? 0,
+      clerk: last?.clerk ?? '',
+      final: false,
+      msToFinal: this.#clock.now() - started,
+      votes: 0,
+      quorum: this.committee.quorum,
+      attempts: maxAttempts,
+      txCount: last?.block.transactions.length ?? 0,
+      seals: [],
+    };
+    this.#log.error({ height, attempts: maxAttempts }, 'height did not become final');
+    this.#o.onEvent?.({ type: 'final', block: record });
+    return record;
+  }
+
+  /** Time-paced draw rounds (DESIGN.md §2): round firstRound + i no earlier than i x spinIntervalMs. */
+  async #draw(height: number, firstRound: number, attempt: number, signal: AbortSignal): Promise<Draw | undefined> {
+    const { maxRounds, spinIntervalMs, clerkZeros } = this.params;
+    const began = this.#clock.now();
+    for (let i = 0; i < maxRounds && firstRound + i <= MAX_ROUND; i++) {
+      if (i > 0) await this.#sleepUntil(began + i * spinIntervalMs, signal);
+      if (signal.aborted) throw aborted();
+      const draw = drawRound(this.clerks, this.#tip.hash, firstRound + i, clerkZeros);
+      if (draw !== undefined) {
+        this.#log.debug({ height, clerk: draw.clerk.fingerprint.slice(0, 16), round: draw.round, zeros: draw.score.zeros }, 'clerk drawn');
+        this.#o.onEvent?.({ type: 'draw', height, clerk: draw.clerk.fingerprint, round: draw.round, zeros: draw.score.zeros, attempt });
+        return draw;
+      }
+    }
+    return undefined;
+  }
+
+  async #publishCandidate(height: number, draw: Draw, attempt: number): Promise<OpenCandidate> {
+    const now = this.#clock.now();
+    const timestamp = Math.max(now, this.#tip.timestamp + 1);
+    const txs = this.#o.transactions?.next(this.#o.txPerBlock ?? 4, Math.floor(timestamp / 1000)) ?? [];
+    const block = createBlock({
+      clerkKey: draw.clerk.key, height, previousHash: this.#tip.hash, timestamp, transactions: txs, drawRound: draw.round, drawSignature: draw.signature,
+    });
+    const hash = blockHash(block.header);
+    const open: OpenCandidate = { height, hash, block, clerk: draw.clerk.fingerprint, publishedAt: now, sealedBy: new Set(), accepted: [], onFirstSeal: null };
+    this.#open = open;
+    this.#stats.candidates++;
+    const hex = toHex(hash);
+    this.#log.info({ height, hash: hex.slice(0, 16), clerk: open.clerk.slice(0, 16), drawRound: draw.round, txs: txs.length }, 'candidate');
+    this.#o.onEvent?.({ type: 'candidate', height, hash: hex, clerk: open.clerk, drawRound: draw.round, txCount: txs.length, attempt });
+    // Retained: the current candidate reaches a node that (re)subscribes while it is open.
+    void this.#o.transport.publish(this.#o.topics.candidates, JSON.stringify(blockToJson(block)), { qos: 1, retain: true }).then((outcome) => {
+      if (outcome !== 'delivered') this.#log.warn({ height, outcome }, 'candidate not delivered');
+    });
+    return open;
+  }
+
+  /** Resolves 'vote' a vote window after the first valid seal, 'deadline' when none came in time. */
+  #collect(open: OpenCandidate, voteWindowMs: number, deadlineMs: number, signal: AbortSignal): Promise<'vote' | 'deadline'> {
+    return new Promise((resolve, reject) => {
+      const cancels: (() => void)[] = [];
+      const done = (fn: () => void): void => {
+        for (const c of cancels) c();
+        signal.removeEventListener('abort', onAbort);
+        open.onFirstSeal = null;
+        fn();
+      };
+      const onAbort = (): void => done(() => reject(aborted()));
+      if (signal.aborted) return onAbort();
+      signal.addEventListener('abort', onAbort, { once: true });
+      const deadline = open.publishedAt + deadlineMs;
+      cancels.push(this.#clock.setTimer(() => done(() => resolve(open.accepted.length > 0 ? 'vote' : 'deadline')), Math.max(0, deadline - this.#clock.now())));
+      const window = this.#o.voteWindowMs ?? voteWindowMs;
+      const onFirst = (): void => {
+        cancels.push(this.#clock.setTimer(() => done(() => resolve('vote')), Math.max(0, Math.min(window, deadline - this.#clock.now()))));
+      };
+      if (open.accepted.length > 0) onFirst();
+      else open.onFirstSeal = onFirst;
+    });
+  }
+
+  /** Every clerk votes for the sealed block of best priority; with a quorum it is final. */
+  async #vote(open: OpenCandidate, started: number, attempt: number): Promise<FinalBlockRecord | null> {
+    this.#open = null; // late seals now count as wrong-block / no-candidate
+    const seals = [...open.accepted].sort((a, b) => comparePriority(a.score, b.score));
+    const best = seals[0]!;
+    const sealed = { height: open.height, hash: open.hash, clerk: open.clerk, best: best.score };
+    // In this single process every clerk has seen the same checked seals.
+    for (const member of this.committee.members) this.committee.observe(member, sealed);
+    const decision = this.committee.decide(open.height);
+    const hex = toHex(open.hash);
+    if (!decision.final) {
+      this.#o.onEvent?.({ type: 'vote', height: open.height, hash: hex, votes: decision.votes, quorum: this.committee.quorum, voters: [] });
+      return null;
+    }
+    this.#o.onEvent?.({ type: 'vote', height: open.height, hash: hex, votes: decision.votes, quorum: this.committee.quorum, voters: decision.voters });
+    const header = open.block.header;
+    const sealedBy = seals.map((s) => s.seal.nodeId);
+    const outcome = await this.#o.transport.publish(
+      this.#o.topics.final,
+      encodeFinalMessage({ height: open.height, hash: open.hash, timestamp: header.timestamp, clerk: open.clerk, sealedBy, votes: decision.votes }),
+      { qos: 1, retain: true },
+    );
+    if (outcome !== 'delivered') this.#log.warn({ height: open.height, outcome }, 'final message not delivered');
+    const record: FinalBlockRecord = {
+      height: open.height,
+      hash: hex,
+      previousHash: toHex(header.previousHash),
+      timestamp: header.timestamp,
+      clerk: open.clerk,
+      final: true,
+      msToFinal: this.#clock.now() - started,
+      votes: decision.votes,
+      quorum: this.committee.quorum,
+      attempts: attempt,
+      txCount: open.block.transactions.length,
+      seals: seals.map((s) => ({ node: s.seal.nodeId, publicKeyPem: this.#pemOf(s.key), round: s.seal.round, signature: toHex(s.seal.signature), zeros: s.score.zeros })),
+    };
+    this.#tip = { hash: open.hash, height: open.height, timestamp: header.timestamp };
+    this.committee.prune(open.height);
+    this.#stats.finals++;
+    this.#log.info({ height: record.height, hash: hex.slice(0, 16), seals: seals.length, votes: decision.votes, msToFinal: record.msToFinal }, 'final');
+    this.#o.onEvent?.({ type: 'final', block: record });
+    return record;
+  }
+
+  #onSeal(clerk: string, value: unknown): void {
+    const open = this.#open;
+    const check = checkSeal(value, { clerk, candidate: open, sealZeros: this.params.sealZeros, authority: this.#o.authority, now: this.#clock.now() });
+    if (!check.ok) {
+      this.#stats.sealsRejected[check.reason.code]++;
+      this.#log.debug({ clerk: clerk.slice(0, 16), ...check.reason }, 'seal rejected');
+      this.#o.onEvent?.({ type: 'seal-rejected', clerk, code: check.reason.code, message: check.reason.message, ...(check.reason.nodeId === undefined ? {} : { node: check.reason.nodeId }) });
+      return;
+    }
+    // checkSeal only accepts a seal for the open candidate, so `open` is set here.
+    const { seal, score } = check.accepted;
+    open!.sealedBy.add(seal.nodeId);
+    open!.accepted.push(check.accepted);
+    this.#stats.sealsAccepted++;
+    this.#log.debug({ height: seal.height, node: seal.nodeId, round: seal.round, zeros: score.zeros }, 'seal accepted');
+    this.#o.onEvent?.({ type: 'seal', height: seal.height, hash: toHex(seal.blockHash), node: seal.nodeId, round: seal.round, zeros: score.zeros, msAfterCandidate: this.#clock.now() - open!.publishedAt });
+    if (open!.accepted.length === 1) open!.onFirstSeal?.();
+  }
+
+  #redraw(height: number, attempt: number, reason: string): void {
+    this.#stats.redraws++;
+    this.#log.warn({ height, attempt, reason }, 'redraw');
+    this.#o.onEvent?.({ type: 'redraw', height, attempt, reason });
+  }
+
+  #sleepUntil(at: number, signal: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const onAbort = (): void => { cancel(); resolve(); };
+      const cancel = this.#clock.setTimer(() => { signal.removeEventListener('abort', onAbort); resolve(); }, Math.max(0, at - this.#clock.now()));
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  #pemOf(key: KeyObject): string {
+    let pem = this.#pem.get(key);
+    if (pem === undefined) {
+      pem = key.export({ type: 'spki', format: 'pem' }).toString();
+      this.#pem.set(key, pem);
+    }
+    return pem;
+  }
+}
+
+/** The devnet's genesis: a fixed hash derived from a label, height 0. */
+export function genesisTip(label: string, timestamp: number): ChainTip & { readonly timestamp: number } {
+  return { hash: new Uint8Array(createHash('sha256').update(`btn-devnet-genesis/${label}`).digest()), height: 0, timestamp };
+}
+
+function aborted(): DevnetError {
+  return new DevnetError('ERR_DEVNET_ABORTED', 'the primary node was stopped');
+}
+
+function anySignal(a: AbortSignal, b: AbortSignal): AbortSignal {
+  const c = new AbortController();
+  const fire = (): void => c.abort();
+  if (a.aborted || b.aborted) c.abort();
+  a.addEventListener('abort', fire, { once: true });
+  b.addEventListener('abort', fire, { once: true });
+  return c.signal;
+}

@@ -1,0 +1,141 @@
+// The clerk's check of a seal (DESIGN.md §1 step 2, §2). A seal counts only when:
+// it parses, it is addressed to this clerk, it is for the current candidate (height and hash),
+// it has not expired, its node has a TRUSTED sealing key (from the node's registration, never
+// a key that travels with the seal), its ticket has at least sealZeros leading zero bits, and
+// the signature over lotteryMessage(blockHash, round) verifies under that trusted key.
+// Cheap checks first: a flood of junk costs a hash, not an RSA verification.
+import type { KeyObject } from 'node:crypto';
+import { createPublicKey } from 'node:crypto';
+import { bytesEqual, toHex } from '../chain/encoding.ts';
+import { lotteryMessage, scoreTicket, type TicketScore } from '../chain/lottery.ts';
+import { rsaVerify } from '../chain/primaries.ts';
+import { parseSealMessage, type SealMessage } from '../protocol/seal-message.ts';
+import { ProtocolError } from '../protocol/errors.ts';
+import { DevnetError } from './errors.ts';
+
+/** Where a clerk finds the sealing key it trusts for a seal's node. */
+export interface SealAuthority {
+  keyFor(seal: SealMessage): { readonly ok: true; readonly key: KeyObject } | { readonly ok: false; readonly reason: string };
+}
+
+export type SealRejectCode =
+  | 'malformed' // not a seal message (the parser's reason in detail)
+  | 'wrong-clerk' // addressed to another clerk
+  | 'no-candidate' // no candidate is open
+  | 'wrong-block' // another height or hash than the open candidate
+  | 'expired' // expiresAt has passed (the round deadline)
+  | 'duplicate' // this node already sealed the open candidate
+  | 'unregistered' // the authority has no trusted key for the node
+  | 'low-zeros' // ticket below sealZeros
+  | 'bad-signature'; // does not verify under the node's trusted key
+
+export const SEAL_REJECT_CODES: readonly SealRejectCode[] = [
+  'malformed', 'wrong-clerk', 'no-candidate', 'wrong-block', 'expired', 'duplicate', 'unregistered', 'low-zeros', 'bad-signature',
+];
+
+export interface SealReject {
+  readonly code: SealRejectCode;
+  readonly message: string;
+  readonly nodeId?: string;
+}
+
+export interface AcceptedSeal {
+  readonly seal: SealMessage;
+  readonly score: TicketScore;
+  readonly key: KeyObject;
+}
+
+export type SealCheck = { readonly ok: true; readonly accepted: AcceptedSeal } | { readonly ok: false; readonly reason: SealReject };
+
+/** What the clerk has open when a seal arrives. */
+export interface OpenCandidate {
+  readonly height: number;
+  readonly hash: Uint8Array;
+  /** Fingerprint of the candidate's clerk. */
+  readonly clerk: string;
+  /** Nodes whose seal for this candidate was already accepted. */
+  readonly sealedBy: ReadonlySet<string>;
+}
+
+export interface SealCheckContext {
+  /** The clerk whose topic the seal came in on. */
+  readonly clerk: string;
+  readonly candidate: OpenCandidate | null;
+  readonly sealZeros: number;
+  readonly authority: SealAuthority;
+  /** Unix ms. */
+  readonly now: number;
+}
+
+/** Parses (payload: JSON text, bytes, or an already-parsed JSON value) and checks one seal. Never throws on bad input. */
+export function checkSeal(payload: unknown, ctx: SealCheckContext): SealCheck {
+  let seal: SealMessage;
+  try {
+    seal = parseSealMessage(typeof payload === 'string' || payload instanceof Uint8Array ? payload : JSON.stringify(payload) ?? 'undefined');
+  } catch (err) {
+    const message = err instanceof ProtocolError ? err.message : 'seal is not parseable';
+    return reject('malformed', message);
+  }
+  return checkParsedSeal(seal, ctx);
+}
+
+export function checkParsedSeal(seal: SealMessage, ctx: SealCheckContext): SealCheck {
+  const node = seal.nodeId;
+  if (seal.clerk !== ctx.clerk) return reject('wrong-clerk', `seal for clerk ${short(seal.clerk)} arrived for clerk ${short(ctx.clerk)}`, node);
+  const c = ctx.candidate;
+  if (c === null || c.clerk !== ctx.clerk) return reject('no-candidate', `clerk ${short(ctx.clerk)} has no open candidate`, node);
+  if (seal.height !== c.height || !bytesEqual(seal.blockHash, c.hash)) {
+    return reject('wrong-block', `seal for height ${seal.height} block ${short(toHex(seal.blockHash))}, open candidate is height ${c.height} block ${short(toHex(c.hash))}`, node);
+  }
+  if (seal.expiresAt <= ctx.now) return reject('expired', `seal expired at ${seal.expiresAt}, now ${ctx.now}`, node);
+  if (c.sealedBy.has(node)) return reject('duplicate', `node ${node} already sealed this candidate`, node);
+  const trusted = ctx.authority.keyFor(seal);
+  if (!trusted.ok) return reject('unregistered', `no trusted sealing key for node ${node}: ${trusted.reason}`, node);
+  const score = scoreTicket(seal.signature, seal.round);
+  if (score.zeros < ctx.sealZeros) return reject('low-zeros', `ticket has ${score.zeros} leading zero bits, needs ${ctx.sealZeros}`, node);
+  if (!rsaVerify(trusted.key, lotteryMessage(seal.blockHash, seal.round), seal.signature)) {
+    return reject('bad-signature', `signature does not verify under node ${node}'s registered sealing key`, node);
+  }
+  return { ok: true, accepted: { seal, score, key: trusted.key } };
+}
+
+/**
+ * The devnet's authority: the sealing keys of the agents it started, by node id. The provisioning
+ * service replaces this with one that checks the root-signed registration in `seal.registration`.
+ */
+export class StaticSealAuthority implements SealAuthority {
+  readonly #keys = new Map<string, KeyObject>();
+
+  constructor(entries: Iterable<readonly [string, KeyObject | string]> = []) {
+    for (const [nodeId, key] of entries) this.register(nodeId, key);
+  }
+
+  /** A public key (KeyObject or PEM); RSA only, as the lottery requires. */
+  register(nodeId: string, key: KeyObject | string): void {
+    let object: KeyObject;
+    try {
+      object = typeof key === 'string' ? createPublicKey(key) : key.type === 'public' ? key : createPublicKey(key);
+    } catch (cause) {
+      throw new DevnetError('ERR_DEVNET_OPTIONS', `sealing key of ${nodeId} is not a public key`, { nodeId }, { cause });
+    }
+    if (object.asymmetricKeyType !== 'rsa') throw new DevnetError('ERR_DEVNET_OPTIONS', `sealing key of ${nodeId} must be RSA`, { nodeId });
+    this.#keys.set(nodeId, object);
+  }
+
+  keyFor(seal: SealMessage): { readonly ok: true; readonly key: KeyObject } | { readonly ok: false; readonly reason: string } {
+    const key = this.#keys.get(seal.nodeId);
+    return key === undefined ? { ok: false, reason: 'node is not registered with this network' } : { ok: true, key };
+  }
+
+  get size(): number {
+    return this.#keys.size;
+  }
+}
+
+function reject(code: SealRejectCode, message: string, nodeId?: string): SealCheck {
+  return { ok: false, reason: nodeId === undefined ? { code, message } : { code, message, nodeId } };
+}
+
+function short(hex: string): string {
+  return hex.length > 16 ? `${hex.slice(0, 16)}…` : hex;
+}
