@@ -12,11 +12,11 @@ import { encodeSealMessage, type SealMessage } from '../../../firmware/protocol/
 import { createMqttTransport, type MqttTransport } from '../../../firmware/transport/index.ts';
 import type { Topics } from '../../../firmware/transport/topics.ts';
 
-export interface StandInOptions {
-  readonly url: string;
+export interface StandInAgentOptions {
+  readonly transport: MqttTransport;
   readonly nodeId: string;
-  /** RSA private key that signs the seals. */
-  readonly key: KeyObject;
+  /** RSASSA-PKCS1-v1_5-SHA256 over the message (a software key or the TPM's sealing key). */
+  readonly sign: (message: Uint8Array) => Uint8Array | Promise<Uint8Array>;
   readonly topics: Topics;
   readonly params: NetworkParams;
   /** Change the seal before it is sent (or return a raw payload). */
@@ -25,20 +25,21 @@ export interface StandInOptions {
   readonly targetZeros?: number;
 }
 
-export interface StandIn {
-  readonly transport: MqttTransport;
+export interface StandInAgent {
   readonly sent: SealMessage[];
-  close(): Promise<void>;
+  start(): void;
+  stop(): void;
 }
 
-export async function startStandIn(o: StandInOptions): Promise<StandIn> {
-  const transport = createMqttTransport({ url: o.url, nodeId: o.nodeId, clientId: `standin-${o.nodeId}`, prefix: o.topics.prefix, status: false });
+/** Subscribes to candidates on the given transport and seals each new one once. */
+export function standInAgent(o: StandInAgentOptions): StandInAgent {
+  const { transport } = o;
   const sent: SealMessage[] = [];
   let current = '';
   let closed = false;
-  transport.subscribe<unknown>(o.topics.candidates, async (m) => {
-    if (m.bytes === 0) return;
-    const block = parseBlockJson(JSON.stringify(m.value));
+  let unsubscribe: (() => void) | null = null;
+  const onCandidate = async (value: unknown): Promise<void> => {
+    const block = parseBlockJson(JSON.stringify(value));
     const hash = blockHash(block.header);
     const id = toHex(hash);
     if (id === current) return;
@@ -50,7 +51,7 @@ export async function startStandIn(o: StandInOptions): Promise<StandIn> {
       const at = arrived + round * o.params.spinIntervalMs;
       if (at - Date.now() > 0) await new Promise((r) => setTimeout(r, at - Date.now()));
       if (closed || current !== id || Date.now() >= arrived + o.params.sealDeadlineMs) return;
-      const signature = new Uint8Array(sign('sha256', lotteryMessage(hash, round), o.key));
+      const signature = await o.sign(lotteryMessage(hash, round));
       if (scoreTicket(signature, round).zeros < target) continue;
       const seal: SealMessage = {
         nodeId: o.nodeId, height: block.header.height, blockHash: hash, clerk, round, signature, registration: null, expiresAt: arrived + o.params.sealDeadlineMs,
@@ -60,14 +61,43 @@ export async function startStandIn(o: StandInOptions): Promise<StandIn> {
       await transport.publishSeal(clerk, typeof out === 'string' ? out : encodeSealMessage(out), seal.expiresAt);
       return;
     }
-  });
+  };
+  return {
+    sent,
+    start: () => {
+      unsubscribe ??= transport.subscribe<unknown>(o.topics.candidates, (m) => onCandidate(m.value));
+    },
+    stop: () => {
+      closed = true;
+      unsubscribe?.();
+    },
+  };
+}
+
+export interface StandInOptions extends Omit<StandInAgentOptions, 'transport' | 'sign'> {
+  readonly url: string;
+  /** RSA private key that signs the seals. */
+  readonly key: KeyObject;
+}
+
+export interface StandIn {
+  readonly transport: MqttTransport;
+  readonly sent: SealMessage[];
+  close(): Promise<void>;
+}
+
+/** A stand-in with its own transport and a software key. */
+export async function startStandIn(o: StandInOptions): Promise<StandIn> {
+  const transport = createMqttTransport({ url: o.url, nodeId: o.nodeId, clientId: `standin-${o.nodeId}`, prefix: o.topics.prefix, status: false });
+  const agent = standInAgent({ ...o, transport, sign: (m) => new Uint8Array(sign('sha256', m, o.key)) });
+  agent.start();
   transport.start();
   await transport.online();
   return {
     transport,
-    sent,
+    sent: agent.sent,
     close: async () => {
-      closed = true;
+      agent.stop();
       await transport.close();
     },
   };

@@ -1,0 +1,244 @@
+// A whole network on one machine (DESIGN.md §7, embedded defaults): an MQTT broker (in-process
+// aedes unless a broker URL is given), N swtpm TPMs each with its own state, one agent per TPM
+// with its own seal journal, and the reference primary node; runs until K blocks are final and
+// then removes everything it started (also on errors, SIGINT and SIGTERM).
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { pino, type Logger } from 'pino';
+import type { PrimaryKeySet } from '../chain/primaries.ts';
+import type { ChainTip } from '../chain/validate.ts';
+import { parseParams, type NetworkParams } from '../protocol/params.ts';
+import { createMqttTransport, startBroker, topicsFor, type BrokerHandle, type MqttTransport, type Topics } from '../transport/index.ts';
+import { openTpm, startSwtpm, type SealingKeyInfo, type SwtpmInstance, type Tpm } from '../../tpm/index.ts';
+import { createClerks } from './clerks.ts';
+import { DevnetError } from './errors.ts';
+import { genesisTip, PrimaryNode, type FinalBlockRecord, type PrimaryEvent, type PrimaryStats } from './primary.ts';
+import { StaticSealAuthority } from './seal-verifier.ts';
+import { TxGenerator } from './tx-generator.ts';
+
+/**
+ * Defaults chosen so that 3 nodes x 5 blocks end in seconds on 2 cores with swtpm: with
+ * sealZeros 3 a node qualifies in 1 round of 8, so 3 nodes seal in about 2-3 rounds of 150 ms;
+ * clerkZeros 1 lets one of 3 clerks win round 0 7 times in 8. The deadline covers 53 rounds:
+ * even a single node misses it with probability 0.875^53 (under 0.1%), and then the height is redrawn.
+ */
+export const DEVNET_PARAMS: NetworkParams = {
+  version: 1,
+  sealZeros: 3,
+  clerkZeros: 1,
+  spinIntervalMs: 150,
+  maxRounds: 64,
+  sealDeadlineMs: 8000,
+  timestampWindowMs: 30_000,
+  maxBlockTxs: 10_000,
+  maxBlockBytes: 8 * 1024 * 1024,
+};
+
+export const MAX_NODES = 32;
+export const MAX_BLOCKS = 10_000;
+
+/** What the devnet hands an agent factory for one node. */
+export interface AgentContext {
+  readonly nodeId: string;
+  readonly tpm: Tpm;
+  readonly sealingKey: SealingKeyInfo;
+  /** Started by the devnet after the agent exists; closed by the devnet. */
+  readonly transport: MqttTransport;
+  readonly topics: Topics;
+  /** Where this node's seal journal lives (its directory exists). */
+  readonly journalPath: string;
+  readonly primaries: PrimaryKeySet;
+  readonly genesis: ChainTip & { readonly timestamp: number };
+  readonly params: NetworkParams;
+  readonly logger: Logger;
+}
+
+export interface DevnetAgent {
+  start(): unknown;
+  stop(): unknown;
+}
+
+export type AgentFactory = (context: AgentContext) => DevnetAgent | Promise<DevnetAgent>;
+
+export interface DevnetOptions {
+  readonly nodes: number;
+  readonly blocks: number;
+  /** mqtt://host:port of a running broker (mosquitto); without it an in-process aedes broker. */
+  readonly brokerUrl?: string;
+  /** Kept after the run when given; a temporary directory (removed) otherwise. */
+  readonly stateDir?: string;
+  readonly params?: Partial<NetworkParams>;
+  /** Clerks in the committee (default 3). */
+  readonly clerks?: number;
+  readonly txPerBlock?: number;
+  readonly agentFactory: AgentFactory;
+  readonly logger?: Logger;
+  readonly onEvent?: (event: DevnetEvent) => void;
+  readonly signal?: AbortSignal;
+  /** Abort on SIGINT/SIGTERM and clean up (default true). */
+  readonly handleSignals?: boolean;
+}
+
+export type DevnetEvent =
+  | PrimaryEvent
+  | { readonly type: 'params'; readonly params: NetworkParams }
+  | { readonly type: 'broker'; readonly url: string; readonly inProcess: boolean }
+  | { readonly type: 'node'; readonly nodeId: string; readonly publicKeyPem: string; readonly tcti: string; readonly msToStart: number }
+  | { readonly type: 'ready'; readonly nodes: number; readonly clerks: readonly string[]; readonly quorum: number };
+
+export interface DevnetResult {
+  readonly params: NetworkParams;
+  readonly blocks: readonly FinalBlockRecord[];
+  /** True when every requested block is final. */
+  readonly ok: boolean;
+  readonly stats: PrimaryStats;
+  readonly nodes: readonly { readonly nodeId: string; readonly publicKeyPem: string }[];
+}
+
+interface Node {
+  readonly nodeId: string;
+  swtpm?: SwtpmInstance;
+  tpm?: Tpm;
+  transport?: MqttTransport;
+  agent?: DevnetAgent;
+}
+
+export async function runDevnet(options: DevnetOptions): Promise<DevnetResult> {
+  const { nodes: n, blocks } = options;
+  if (!Number.isInteger(n) || n < 1 || n > MAX_NODES) throw new DevnetError('ERR_DEVNET_OPTIONS', `nodes must be an integer in 1..${MAX_NODES}, got ${n}`);
+  if (!Number.isInteger(blocks) || blocks < 1 || blocks > MAX_BLOCKS) throw new DevnetError('ERR_DEVNET_OPTIONS', `blocks must be an integer in 1..${MAX_BLOCKS}, got ${blocks}`);
+  if (typeof options.agentFactory !== 'function') throw new DevnetError('ERR_DEVNET_AGENT_MISSING', 'runDevnet needs an agentFactory');
+  let params: NetworkParams;
+  try {
+    params = parseParams(JSON.stringify({ ...DEVNET_PARAMS, ...options.params }));
+  } catch (cause) {
+    throw new DevnetError('ERR_DEVNET_OPTIONS', `invalid network parameters: ${(cause as Error).message}`, {}, { cause });
+  }
+  const log = (options.logger ?? pino({ level: 'silent' })).child({ component: 'devnet' });
+  const emit = (e: DevnetEvent): void => options.onEvent?.(e);
+  emit({ type: 'params', params });
+
+  const abort = new AbortController();
+  const onSignal = (sig: NodeJS.Signals): void => {
+    log.warn({ signal: sig }, 'stopping the devnet');
+    abort.abort();
+  };
+  const onOuterAbort = (): void => abort.abort();
+  options.signal?.addEventListener('abort', onOuterAbort, { once: true });
+  if (options.signal?.aborted) abort.abort();
+  const handleSignals = options.handleSignals ?? true;
+  if (handleSignals) {
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  }
+
+  const ownsRoot = options.stateDir === undefined;
+  let root: string | null = null;
+  let broker: BrokerHandle | null = null;
+  let primaryTransport: MqttTransport | null = null;
+  let primary: PrimaryNode | null = null;
+  const started: Node[] = [];
+  try {
+    const checkAborted = (): void => {
+      if (abort.signal.aborted) throw new DevnetError('ERR_DEVNET_ABORTED', 'the devnet was stopped before it was ready');
+    };
+    root = ownsRoot ? await mkdtemp(join(tmpdir(), 'btn-devnet-')) : resolve(options.stateDir!);
+    await mkdir(root, { recursive: true });
+    const runId = randomBytes(4).toString('hex');
+    // A run of its own under the prefix: retained messages of earlier runs on a shared broker never mix in.
+    const topics = topicsFor(`btn/devnet-${runId}`);
+    let url = options.brokerUrl;
+    if (url === undefined) {
+      broker = await startBroker();
+      url = broker.url;
+    }
+    emit({ type: 'broker', url, inProcess: broker !== null });
+    log.info({ url, inProcess: broker !== null, root }, 'broker');
+
+    const clerks = createClerks(options.clerks ?? 3);
+    const genesis = genesisTip(runId, Date.now());
+    const authority = new StaticSealAuthority();
+    const caDir = join(root, 'swtpm-ca');
+    // Primary first, so that the primaries set exists for the agents; it starts drawing only later.
+    primaryTransport = createMqttTransport({ url, nodeId: 'primary', clientId: `btn-primary-${runId}`, prefix: topics.prefix, status: false, logger: log });
+    primaryTransport.start();
+    primary = new PrimaryNode({
+      transport: primaryTransport, topics, params, clerks, authority, genesis, transactions: new TxGenerator({ seed: `btn-devnet/${runId}` }),
+      ...(options.txPerBlock === undefined ? {} : { txPerBlock: options.txPerBlock }), logger: log, onEvent: emit,
+    });
+
+    const nodeKeys: { nodeId: string; publicKeyPem: string }[] = [];
+    for (let i = 1; i <= n; i++) {
+      checkAborted();
+      const t0 = Date.now();
+      const node: Node = { nodeId: `node-${i}` };
+      started.push(node);
+      const dir = join(root, node.nodeId);
+      // swtpm instances one after the other: they share the devnet's CA (certificate serials).
+      node.swtpm = await startSwtpm({ caDir, stateDir: join(dir, 'tpm') });
+      node.tpm = await openTpm({ tcti: node.swtpm.tcti });
+      const sealingKey = await node.tpm.ensureSealingKey();
+      authority.register(node.nodeId, sealingKey.publicKeyPem);
+      const nodeLog = log.child({ node: node.nodeId });
+      node.transport = createMqttTransport({ url, nodeId: node.nodeId, sealingKeySpki: spkiFromPem(sealingKey.publicKeyPem), prefix: topics.prefix, logger: nodeLog });
+      node.agent = await options.agentFactory({
+        nodeId: node.nodeId, tpm: node.tpm, sealingKey, transport: node.transport, topics, journalPath: join(dir, 'seal-journal'),
+        primaries: primary.primaries, genesis, params, logger: nodeLog,
+      });
+      await node.agent.start();
+      node.transport.start();
+      nodeKeys.push({ nodeId: node.nodeId, publicKeyPem: sealingKey.publicKeyPem });
+      emit({ type: 'node', nodeId: node.nodeId, publicKeyPem: sealingKey.publicKeyPem, tcti: node.swtpm.tcti, msToStart: Date.now() - t0 });
+    }
+    await Promise.all([primaryTransport, ...started.map((s) => s.transport!)].map((t) => withAbort(t.online(), abort.signal)));
+    checkAborted();
+    await primary.start();
+    emit({ type: 'ready', nodes: n, clerks: clerks.map((c) => c.fingerprint), quorum: primary.committee.quorum });
+    const records = await primary.produce(blocks, abort.signal);
+    const ok = records.length === blocks && records.every((r) => r.final);
+    return { params, blocks: records, ok, stats: primary.stats(), nodes: nodeKeys };
+  } finally {
+    if (handleSignals) {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
+    options.signal?.removeEventListener('abort', onOuterAbort);
+    await cleanup(log, {
+      primary, primaryTransport, nodes: started, broker, root: ownsRoot ? root : null, clearRetained: options.brokerUrl !== undefined,
+    });
+  }
+}
+
+async function cleanup(log: Logger, s: { primary: PrimaryNode | null; primaryTransport: MqttTransport | null; nodes: Node[]; broker: BrokerHandle | null; root: string | null; clearRetained: boolean }): Promise<void> {
+  const quietly = async (what: string, fn: () => unknown): Promise<void> => {
+    try {
+      await fn();
+    } catch (err) {
+      log.warn({ err: (err as Error).message, what }, 'cleanup step failed');
+    }
+  };
+  // Agents first, so that nothing seals against a primary that is going away.
+  await Promise.all(s.nodes.map((node) => quietly(`agent ${node.nodeId}`, () => node.agent?.stop())));
+  await quietly('primary', () => s.primary?.stop({ clearRetained: s.clearRetained }));
+  await Promise.all([s.primaryTransport, ...s.nodes.map((node) => node.transport)].map((t) => quietly('transport', () => t?.close())));
+  await Promise.all(s.nodes.map((node) => quietly(`tpm ${node.nodeId}`, () => node.tpm?.close())));
+  await Promise.all(s.nodes.map((node) => quietly(`swtpm ${node.nodeId}`, () => node.swtpm?.destroy())));
+  await quietly('broker', () => s.broker?.close());
+  if (s.root !== null) await quietly('state dir', () => rm(s.root!, { recursive: true, force: true }));
+}
+
+function spkiFromPem(pem: string): Uint8Array {
+  const body = pem.replace(/-----(BEGIN|END) PUBLIC KEY-----/g, '').replace(/\s+/g, '');
+  return new Uint8Array(Buffer.from(body, 'base64'));
+}
+
+function withAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(new DevnetError('ERR_DEVNET_ABORTED', 'the devnet was stopped'));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(new DevnetError('ERR_DEVNET_ABORTED', 'the devnet was stopped'));
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then((v) => { signal.removeEventListener('abort', onAbort); resolve(v); }, (e: unknown) => { signal.removeEventListener('abort', onAbort); reject(e); });
+  });
+}

@@ -1,0 +1,76 @@
+// runDevnet with real swtpm TPMs and the in-process broker. The agents here are stand-ins that
+// seal with the TPM's sealing key through the same messages as the real agent; the end-to-end
+// test of the command (devnet-command.test.ts) runs the real agents.
+import { createPublicKey, verify } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { lotteryMessage, scoreTicket } from '../../../firmware/chain/lottery.ts';
+import { runDevnet, type AgentFactory, type DevnetEvent } from '../../../firmware/devnet/devnet.ts';
+import { standInAgent } from './stand-in-secondary.ts';
+
+const tpmStandIn: AgentFactory = (ctx) => standInAgent({
+  transport: ctx.transport, nodeId: ctx.nodeId, topics: ctx.topics, params: ctx.params,
+  sign: (message) => ctx.tpm.sign(message, { handle: ctx.sealingKey.handle }),
+});
+
+describe('runDevnet', () => {
+  it('runs N TPM-backed nodes to K final blocks, every seal verifiable from the record, and leaves nothing behind', async () => {
+    const events: DevnetEvent[] = [];
+    const result = await runDevnet({ nodes: 2, blocks: 2, agentFactory: tpmStandIn, onEvent: (e) => events.push(e), params: { spinIntervalMs: 60 } });
+    expect(result.ok).toBe(true);
+    expect(result.blocks.map((b) => b.height)).toEqual([1, 2]);
+    expect(result.blocks[1]!.previousHash).toBe(result.blocks[0]!.hash);
+    const pems = new Map(result.nodes.map((n) => [n.nodeId, n.publicKeyPem]));
+    for (const b of result.blocks) {
+      for (const s of b.seals) {
+        expect(s.publicKeyPem).toBe(pems.get(s.node));
+        const ok = verify('sha256', lotteryMessage(Buffer.from(b.hash, 'hex'), s.round), createPublicKey(s.publicKeyPem), Buffer.from(s.signature, 'hex'));
+        expect(ok).toBe(true);
+        expect(scoreTicket(Buffer.from(s.signature, 'hex'), s.round).zeros).toBe(s.zeros);
+        expect(s.zeros).toBeGreaterThanOrEqual(result.params.sealZeros);
+      }
+    }
+    expect(events[0]).toMatchObject({ type: 'params' });
+    expect(events.filter((e) => e.type === 'node')).toHaveLength(2);
+    // Both TPMs are gone.
+    for (const e of events) {
+      if (e.type === 'node') {
+        const port = Number(/port=(\d+)/.exec(e.tcti)![1]);
+        expect(await canConnect(port)).toBe(false);
+      }
+    }
+  });
+
+  it('refuses out-of-range sizes and bad params before starting anything', async () => {
+    const agentFactory = tpmStandIn;
+    await expect(runDevnet({ nodes: 0, blocks: 1, agentFactory })).rejects.toMatchObject({ code: 'ERR_DEVNET_OPTIONS' });
+    await expect(runDevnet({ nodes: 33, blocks: 1, agentFactory })).rejects.toThrow(/nodes must be an integer in 1..32/);
+    await expect(runDevnet({ nodes: 1, blocks: 10_001, agentFactory })).rejects.toThrow(/blocks must be an integer in 1..10000/);
+    await expect(runDevnet({ nodes: 1, blocks: 1, agentFactory, params: { spinIntervalMs: 0 } })).rejects.toThrow(/invalid network parameters/);
+  });
+
+  it('cleans up its state directory and TPMs when an agent fails to start', async () => {
+    const parent = mkdtempSync(join(tmpdir(), 'btn-devnet-test-'));
+    const stateDir = join(parent, 'state');
+    try {
+      const before = new Set(readdirSync(tmpdir()).filter((f) => f.startsWith('btn-devnet-')));
+      await expect(runDevnet({ nodes: 1, blocks: 1, stateDir, agentFactory: () => { throw new Error('agent refused'); } })).rejects.toThrow(/agent refused/);
+      // A given state dir is kept (it is the caller's), the TPM in it is stopped; no temp dir left over.
+      expect(existsSync(join(stateDir, 'node-1', 'tpm'))).toBe(true);
+      const after = readdirSync(tmpdir()).filter((f) => f.startsWith('btn-devnet-') && !before.has(f));
+      expect(after).toEqual([]);
+    } finally {
+      rmSync(parent, { recursive: true, force: true });
+    }
+  });
+});
+
+function canConnect(port: number): Promise<boolean> {
+  return import('node:net').then(({ createConnection }) => new Promise((resolve) => {
+    const s = createConnection({ port, host: '127.0.0.1' });
+    s.once('connect', () => { s.destroy(); resolve(true); });
+    s.once('error', () => resolve(false));
+  }));
+}
