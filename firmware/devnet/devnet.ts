@@ -157,12 +157,14 @@ export async function runDevnet(options: DevnetOptions): Promise<DevnetResult> {
     emit({ type: 'broker', url, inProcess: broker !== null });
     log.info({ url, inProcess: broker !== null, root }, 'broker');
 
+    // aedes speaks 3.1.1 only (DESIGN.md §7): skip the MQTT 5 attempt and its refusal.
+    const protocol = broker === null ? 'auto' as const : 4 as const;
     const clerks = createClerks(options.clerks ?? 3);
     const genesis = genesisTip(runId, Date.now());
     const authority = new StaticSealAuthority();
     const caDir = join(root, 'swtpm-ca');
     // Primary first, so that the primaries set exists for the agents; it starts drawing only later.
-    primaryTransport = createMqttTransport({ url, nodeId: 'primary', clientId: `btn-primary-${runId}`, prefix: topics.prefix, status: false, logger: log });
+    primaryTransport = createMqttTransport({ url, nodeId: 'primary', clientId: `btn-primary-${runId}`, prefix: topics.prefix, protocol, status: false, logger: log });
     primaryTransport.start();
     primary = new PrimaryNode({
       transport: primaryTransport, topics, params, clerks, authority, genesis, transactions: new TxGenerator({ seed: `btn-devnet/${runId}` }),
@@ -182,7 +184,7 @@ export async function runDevnet(options: DevnetOptions): Promise<DevnetResult> {
       const sealingKey = await node.tpm.ensureSealingKey();
       authority.register(node.nodeId, sealingKey.publicKeyPem);
       const nodeLog = log.child({ node: node.nodeId });
-      node.transport = createMqttTransport({ url, nodeId: node.nodeId, sealingKeySpki: spkiFromPem(sealingKey.publicKeyPem), prefix: topics.prefix, logger: nodeLog });
+      node.transport = createMqttTransport({ url, nodeId: node.nodeId, sealingKeySpki: spkiFromPem(sealingKey.publicKeyPem), prefix: topics.prefix, protocol, logger: nodeLog });
       node.agent = await options.agentFactory({
         nodeId: node.nodeId, tpm: node.tpm, sealingKey, transport: node.transport, topics, journalPath: join(dir, 'seal-journal'),
         primaries: primary.primaries, genesis, params, logger: nodeLog,

@@ -1,0 +1,168 @@
+// btn-node devnet --nodes N --blocks K [--json] [--broker URL] [--clerks C] [--txs T] [--state-dir DIR]
+//
+// Runs a whole network on this machine (firmware/devnet) until K blocks are final.
+// --json: one JSON object per line on stdout, first { "params": {...} }, then one per block
+//   { height, hash, clerk, final, msToFinal, seals: [{ node, publicKeyPem, round, signature, zeros }], ... }
+//   (each seal signature is RSASSA-PKCS1-v1_5-SHA256 over hash || uint32be(round) under publicKeyPem,
+//   zeros = leading zero bits of SHA-256(signature)); logs go to stderr only.
+// Without --json: one line per event, for a person to follow.
+import { pino } from 'pino';
+import { keyFingerprint } from '../chain/primaries.ts';
+import { realAgentFactory } from '../devnet/agent-factory.ts';
+import { MAX_BLOCKS, MAX_NODES, runDevnet, type AgentFactory, type DevnetEvent } from '../devnet/devnet.ts';
+import { DevnetError } from '../devnet/errors.ts';
+import type { FinalBlockRecord } from '../devnet/primary.ts';
+import { parse, UsageError } from './args.ts';
+
+const USAGE = `usage: btn-node devnet [--nodes N] [--blocks K] [--json] [--broker mqtt://HOST:PORT] [--clerks C] [--txs T] [--state-dir DIR]
+  --nodes N       secondary nodes, each with its own swtpm TPM (1..${MAX_NODES}, default 3)
+  --blocks K      run until K blocks are final (1..${MAX_BLOCKS}, default 5)
+  --json          one JSON object per line on stdout (params first, then one per block); logs on stderr
+  --broker URL    use a running MQTT broker (mosquitto) instead of the in-process one
+  --clerks C      clerks in the primary's committee (1..64, default 3)
+  --txs T         transactions per block (0..10000, default 4)
+  --state-dir DIR keep TPM state and journals in DIR (default: a temporary directory, removed)
+  LOG_LEVEL=debug|info|warn  pino logs on stderr (default warn)`;
+
+const OPTIONS = {
+  nodes: { type: 'string' },
+  blocks: { type: 'string' },
+  json: { type: 'boolean' },
+  broker: { type: 'string' },
+  clerks: { type: 'string' },
+  txs: { type: 'string' },
+  'state-dir': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export interface DevnetCommandDeps {
+  /** Agents to run (tests); default: the real agent from firmware/agent. */
+  readonly agentFactory?: AgentFactory;
+  readonly out?: (line: string) => void;
+}
+
+export async function devnetCommand(argv: readonly string[], deps: DevnetCommandDeps = {}): Promise<number> {
+  const values = parse(argv, OPTIONS, USAGE);
+  const out = deps.out ?? ((line: string) => void process.stdout.write(line + '\n'));
+  if (values.help) {
+    out(USAGE);
+    return 0;
+  }
+  const nodes = boundedInt(values.nodes, 'nodes', 1, MAX_NODES, 3);
+  const blocks = boundedInt(values.blocks, 'blocks', 1, MAX_BLOCKS, 5);
+  const clerks = boundedInt(values.clerks, 'clerks', 1, 64, 3);
+  const txPerBlock = boundedInt(values.txs, 'txs', 0, 10_000, 4);
+  const broker = values.broker;
+  if (broker !== undefined && !/^(mqtts?|tcp|wss?):\/\/[^\s]+$/.test(broker)) throw new UsageError(`--broker must be an mqtt:// URL, got ${JSON.stringify(broker.slice(0, 80))}\n${USAGE}`);
+  const json = values.json ?? false;
+  const logger = pino({ level: process.env['LOG_LEVEL'] ?? 'warn', base: { cmd: 'devnet' } }, pino.destination({ dest: 2, sync: true }));
+  const show = json ? jsonPrinter(out) : humanPrinter(out, nodes, blocks);
+  try {
+    const result = await runDevnet({
+      nodes, blocks, clerks, txPerBlock, logger, onEvent: show,
+      agentFactory: deps.agentFactory ?? realAgentFactory,
+      ...(broker === undefined ? {} : { brokerUrl: broker }),
+      ...(values['state-dir'] === undefined ? {} : { stateDir: values['state-dir'] }),
+    });
+    if (!json) {
+      const times = result.blocks.filter((b) => b.final).map((b) => b.msToFinal);
+      const finals = times.length;
+      out(`done: ${finals}/${blocks} blocks final` + (finals > 0 ? `, ms to final median ${median(times)} (min ${Math.min(...times)}, max ${Math.max(...times)}), ${result.stats.sealsAccepted} seals accepted, ${result.stats.redraws} redraws` : ''));
+    }
+    return result.ok ? 0 : 1;
+  } catch (err) {
+    if (err instanceof DevnetError && err.code === 'ERR_DEVNET_ABORTED') {
+      process.stderr.write('btn-node devnet: stopped, everything cleaned up\n');
+      return 130;
+    }
+    throw err;
+  }
+}
+
+function boundedInt(value: string | undefined, name: string, min: number, max: number, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!/^\d{1,9}$/.test(value)) throw new UsageError(`--${name} must be a whole number in ${min}..${max}, got ${JSON.stringify(value.slice(0, 40))}\n${USAGE}`);
+  const n = Number(value);
+  if (n < min || n > max) throw new UsageError(`--${name} must be in ${min}..${max}, got ${n}\n${USAGE}`);
+  return n;
+}
+
+/** The documented line format: params first, then one object per block (key order fixed). */
+export function blockLine(b: FinalBlockRecord): Record<string, unknown> {
+  return {
+    height: b.height,
+    hash: b.hash,
+    clerk: b.clerk,
+    final: b.final,
+    msToFinal: b.msToFinal,
+    seals: b.seals.map((s) => ({ node: s.node, publicKeyPem: s.publicKeyPem, round: s.round, signature: s.signature, zeros: s.zeros })),
+    previousHash: b.previousHash,
+    timestamp: b.timestamp,
+    votes: b.votes,
+    quorum: b.quorum,
+    attempts: b.attempts,
+    txCount: b.txCount,
+  };
+}
+
+function jsonPrinter(out: (line: string) => void): (e: DevnetEvent) => void {
+  return (e) => {
+    if (e.type === 'params') out(JSON.stringify({ params: e.params }));
+    else if (e.type === 'final') out(JSON.stringify(blockLine(e.block)));
+  };
+}
+
+function humanPrinter(out: (line: string) => void, nodes: number, blocks: number): (e: DevnetEvent) => void {
+  const short = (hex: string): string => hex.slice(0, 12);
+  return (e) => {
+    switch (e.type) {
+      case 'params':
+        out(`devnet: ${nodes} node(s) with a swtpm TPM each, until ${blocks} block(s) are final`);
+        out(`params: seal needs >= ${e.params.sealZeros} zero bits, clerk draw >= ${e.params.clerkZeros}, one round per ${e.params.spinIntervalMs} ms, seal deadline ${e.params.sealDeadlineMs} ms`);
+        break;
+      case 'broker':
+        out(`broker: ${e.url} (${e.inProcess ? 'in-process aedes, MQTT 3.1.1' : 'external'})`);
+        break;
+      case 'node':
+        out(`${e.nodeId}: TPM ${e.tcti} up in ${e.msToStart} ms, sealing key ${keyLabel(e.publicKeyPem)}`);
+        break;
+      case 'ready':
+        out(`ready: clerks ${e.clerks.map(short).join(', ')}; ${e.quorum} of ${e.clerks.length} votes make a block final`);
+        break;
+      case 'draw':
+        out(`#${e.height} clerk ${short(e.clerk)} drawn in round ${e.round} (${e.zeros} zero bits)${e.attempt > 1 ? `, attempt ${e.attempt}` : ''}`);
+        break;
+      case 'candidate':
+        out(`#${e.height} candidate ${short(e.hash)} with ${e.txCount} transaction(s) sent to the nodes`);
+        break;
+      case 'seal':
+        out(`#${e.height} seal from ${e.node}: round ${e.round}, ${e.zeros} zero bits, ${e.msAfterCandidate} ms after the candidate`);
+        break;
+      case 'seal-rejected':
+        // Seals for a block that is already final are normal (other nodes still spinning).
+        if (e.code !== 'no-candidate' && e.code !== 'wrong-block') out(`   seal${e.node === undefined ? '' : ` from ${e.node}`} rejected (${e.code}): ${e.message}`);
+        break;
+      case 'vote':
+        out(`#${e.height} committee: ${e.votes} vote(s) for ${short(e.hash)}, ${e.quorum} needed`);
+        break;
+      case 'redraw':
+        out(`#${e.height} redraw: ${e.reason}`);
+        break;
+      case 'final':
+        if (e.block.final) out(`#${e.block.height} FINAL ${short(e.block.hash)} after ${e.block.msToFinal} ms, sealed by ${e.block.seals.map((s) => `${s.node} (round ${s.round}, ${s.zeros} bits)`).join(', ')}`);
+        else out(`#${e.block.height} NOT final after ${e.block.attempts} attempts (${e.block.msToFinal} ms)`);
+        break;
+    }
+  };
+}
+
+function keyLabel(pem: string): string {
+  const body = pem.replace(/-----[A-Z ]+-----/g, '').replace(/\s+/g, '');
+  return `fingerprint ${keyFingerprint(new Uint8Array(Buffer.from(body, 'base64'))).slice(0, 16)}`;
+}
+
+function median(values: readonly number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? s[m]! : Math.round((s[m - 1]! + s[m]!) / 2);
+}

@@ -1,0 +1,19 @@
+// Public API of the devnet: the reference primary node, its committee and seal checks, and the
+// runner that starts a whole network (broker, swtpm TPMs, agents) on one machine.
+export { DevnetError, type DevnetErrorCode } from './errors.ts';
+export { createClerks, clerkFromKey, drawRound, primaryKeySet, MAX_CLERKS, type Clerk, type Draw } from './clerks.ts';
+export { Committee, defaultQuorum, type CommitteeOptions, type Decision, type SealedCandidate } from './committee.ts';
+export {
+  checkSeal, checkParsedSeal, StaticSealAuthority, SEAL_REJECT_CODES,
+  type SealAuthority, type SealRejectCode, type SealReject, type AcceptedSeal, type SealCheck, type SealCheckContext, type OpenCandidate,
+} from './seal-verifier.ts';
+export { TxGenerator, type TxGeneratorOptions, type TxSource } from './tx-generator.ts';
+export {
+  PrimaryNode, genesisTip, systemClock,
+  type PrimaryNodeOptions, type PrimaryTransport, type Clock, type PrimaryEvent, type PrimaryStats, type FinalBlockRecord, type SealRecord,
+} from './primary.ts';
+export {
+  runDevnet, DEVNET_PARAMS, MAX_NODES, MAX_BLOCKS,
+  type DevnetOptions, type DevnetResult, type DevnetEvent, type AgentContext, type AgentFactory, type DevnetAgent,
+} from './devnet.ts';
+export { realAgentFactory } from './agent-factory.ts';
