@@ -122,6 +122,7 @@ function humanPrinter(out: (line: string) => void, nodes: number, blocks: number
         break;
       case 'broker':
         out(`broker: ${e.url} (${e.inProcess ? 'in-process aedes, MQTT 3.1.1' : 'external'})`);
+        out(`state: ${e.stateDir}${e.removeAtEnd ? ' (removed at the end)' : ''}`);
         break;
       case 'node':
         out(`${e.nodeId}: TPM ${e.tcti} up in ${e.msToStart} ms, sealing key ${keyLabel(e.publicKeyPem)}`);

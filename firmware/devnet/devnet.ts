@@ -84,7 +84,7 @@ export interface DevnetOptions {
 export type DevnetEvent =
   | PrimaryEvent
   | { readonly type: 'params'; readonly params: NetworkParams }
-  | { readonly type: 'broker'; readonly url: string; readonly inProcess: boolean }
+  | { readonly type: 'broker'; readonly url: string; readonly inProcess: boolean; readonly stateDir: string; readonly removeAtEnd: boolean }
   | { readonly type: 'node'; readonly nodeId: string; readonly publicKeyPem: string; readonly tcti: string; readonly msToStart: number }
   | { readonly type: 'ready'; readonly nodes: number; readonly clerks: readonly string[]; readonly quorum: number };
 
@@ -154,7 +154,7 @@ export async function runDevnet(options: DevnetOptions): Promise<DevnetResult> {
       broker = await startBroker();
       url = broker.url;
     }
-    emit({ type: 'broker', url, inProcess: broker !== null });
+    emit({ type: 'broker', url, inProcess: broker !== null, stateDir: root, removeAtEnd: ownsRoot });
     log.info({ url, inProcess: broker !== null, root }, 'broker');
 
     // aedes speaks 3.1.1 only (DESIGN.md §7): skip the MQTT 5 attempt and its refusal.

@@ -5,7 +5,8 @@ import { createPublicKey, verify } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
+import { startMosquitto, type Mosquitto } from '../transport/mosquitto.ts';
 import { lotteryMessage, scoreTicket } from '../../../firmware/chain/lottery.ts';
 import { runDevnet, type AgentFactory, type DevnetEvent } from '../../../firmware/devnet/devnet.ts';
 import { standInAgent } from './stand-in-secondary.ts';
@@ -15,7 +16,17 @@ const tpmStandIn: AgentFactory = (ctx) => standInAgent({
   sign: (message) => ctx.tpm.sign(message, { handle: ctx.sealingKey.handle }),
 });
 
+let mosquitto: Mosquitto | undefined;
+afterAll(async () => { await mosquitto?.destroy(); });
+
 describe('runDevnet', () => {
+  it('runs against a real mosquitto (MQTT 5)', async () => {
+    mosquitto = await startMosquitto();
+    const result = await runDevnet({ nodes: 1, blocks: 1, brokerUrl: mosquitto.url, agentFactory: tpmStandIn, params: { spinIntervalMs: 40 } });
+    expect(result.ok).toBe(true);
+    expect(result.blocks[0]!.seals.length).toBeGreaterThan(0);
+  });
+
   it('runs N TPM-backed nodes to K final blocks, every seal verifiable from the record, and leaves nothing behind', async () => {
     const events: DevnetEvent[] = [];
     const result = await runDevnet({ nodes: 2, blocks: 2, agentFactory: tpmStandIn, onEvent: (e) => events.push(e), params: { spinIntervalMs: 60 } });
