@@ -98,6 +98,7 @@ export function blockLine(b: FinalBlockRecord): Record<string, unknown> {
     seals: b.seals.map((s) => ({ node: s.node, publicKeyPem: s.publicKeyPem, round: s.round, signature: s.signature, zeros: s.zeros })),
     previousHash: b.previousHash,
     timestamp: b.timestamp,
+    drawRound: b.drawRound,
     votes: b.votes,
     quorum: b.quorum,
     attempts: b.attempts,

@@ -84,6 +84,8 @@ export interface FinalBlockRecord {
   readonly previousHash: string;
   readonly timestamp: number;
   readonly clerk: string;
+  /** The clerk's winning draw round. */
+  readonly drawRound: number;
   readonly final: boolean;
   /** From the first draw of the height to the final message (or to giving up). */
   readonly msToFinal: number;
@@ -244,6 +246,7 @@ export class PrimaryNode {
       previousHash: toHex(this.#tip.hash),
       timestamp: last?.block.header.timestamp ?? 0,
       clerk: last?.clerk ?? '',
+      drawRound: last?.block.header.drawRound ?? 0,
       final: false,
       msToFinal: this.#clock.now() - started,
       votes: 0,
@@ -348,6 +351,7 @@ export class PrimaryNode {
       previousHash: toHex(header.previousHash),
       timestamp: header.timestamp,
       clerk: open.clerk,
+      drawRound: header.drawRound,
       final: true,
       msToFinal: this.#clock.now() - started,
       votes: decision.votes,
