@@ -170,6 +170,8 @@ export async function runDevnet(options: DevnetOptions): Promise<DevnetResult> {
       transport: primaryTransport, topics, params, clerks, authority, genesis, transactions: new TxGenerator({ seed: `btn-devnet/${runId}` }),
       ...(options.txPerBlock === undefined ? {} : { txPerBlock: options.txPerBlock }), logger: log, onEvent: emit,
     });
+    // Parameters go out (retained) before any agent starts: an agent may wait for them.
+    await withAbort(primary.start(), abort.signal);
 
     const nodeKeys: { nodeId: string; publicKeyPem: string }[] = [];
     for (let i = 1; i <= n; i++) {
@@ -185,18 +187,18 @@ export async function runDevnet(options: DevnetOptions): Promise<DevnetResult> {
       authority.register(node.nodeId, sealingKey.publicKeyPem);
       const nodeLog = log.child({ node: node.nodeId });
       node.transport = createMqttTransport({ url, nodeId: node.nodeId, sealingKeySpki: spkiFromPem(sealingKey.publicKeyPem), prefix: topics.prefix, protocol, logger: nodeLog });
+      // Connecting first: an agent's start() may wait until its transport is online.
+      node.transport.start();
       node.agent = await options.agentFactory({
         nodeId: node.nodeId, tpm: node.tpm, sealingKey, transport: node.transport, topics, journalPath: join(dir, 'seal-journal'),
         primaries: primary.primaries, genesis, params, logger: nodeLog,
       });
-      await node.agent.start();
-      node.transport.start();
+      await withAbort(Promise.resolve(node.agent.start()), abort.signal);
       nodeKeys.push({ nodeId: node.nodeId, publicKeyPem: sealingKey.publicKeyPem });
       emit({ type: 'node', nodeId: node.nodeId, publicKeyPem: sealingKey.publicKeyPem, tcti: node.swtpm.tcti, msToStart: Date.now() - t0 });
     }
     await Promise.all([primaryTransport, ...started.map((s) => s.transport!)].map((t) => withAbort(t.online(), abort.signal)));
     checkAborted();
-    await primary.start();
     emit({ type: 'ready', nodes: n, clerks: clerks.map((c) => c.fingerprint), quorum: primary.committee.quorum });
     const records = await primary.produce(blocks, abort.signal);
     const ok = records.length === blocks && records.every((r) => r.final);
