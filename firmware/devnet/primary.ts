@@ -17,7 +17,7 @@ import type { PrimaryKeySet } from '../chain/primaries.ts';
 import type { ChainTip } from '../chain/validate.ts';
 import { encodeFinalMessage } from '../protocol/final-message.ts';
 import type { NetworkParams } from '../protocol/params.ts';
-import type { InboundMessage, PublishOutcome, SubscribeOptions } from '../transport/mqtt-types.ts';
+import type { DropEvent, InboundMessage, PublishOutcome, SubscribeOptions } from '../transport/mqtt-types.ts';
 import type { Topics } from '../transport/topics.ts';
 import { drawRound, primaryKeySet, type Clerk, type Draw } from './clerks.ts';
 import { Committee } from './committee.ts';
@@ -29,6 +29,9 @@ import type { TxSource } from './tx-generator.ts';
 export interface PrimaryTransport {
   publish(topic: string, payload: Uint8Array | string | Record<string, unknown>, options?: { qos?: 0 | 1; retain?: boolean }): Promise<PublishOutcome>;
   subscribe<T = unknown>(filter: string, handler: (m: InboundMessage<T>) => void | Promise<void>, options?: SubscribeOptions<T>): () => void;
+  /** MqttTransport's 'drop' events: seals it dropped before they reached the primary are counted too. */
+  on?(event: 'drop', listener: (e: DropEvent) => void): unknown;
+  off?(event: 'drop', listener: (e: DropEvent) => void): unknown;
 }
 
 export interface Clock {
@@ -179,6 +182,11 @@ export class PrimaryNode {
     const { transport, topics } = this.#o;
     for (const clerk of this.clerks) {
       this.#unsubscribe.push(transport.subscribe(topics.seals(clerk.fingerprint), (m) => this.#onSeal(clerk.fingerprint, m.value), { qos: 1 }));
+    }
+    if (typeof transport.on === 'function') {
+      const onDrop = (e: DropEvent): void => this.#onDrop(e);
+      transport.on('drop', onDrop);
+      this.#unsubscribe.push(() => transport.off?.('drop', onDrop));
     }
     const outcome = await transport.publish(topics.params, JSON.stringify(this.params), { qos: 1, retain: true });
     if (outcome !== 'delivered') this.#log.warn({ outcome }, 'network parameters not delivered');
@@ -385,6 +393,18 @@ export class PrimaryNode {
     this.#log.debug({ height: seal.height, node: seal.nodeId, round: seal.round, zeros: score.zeros }, 'seal accepted');
     this.#o.onEvent?.({ type: 'seal', height: seal.height, hash: toHex(seal.blockHash), node: seal.nodeId, round: seal.round, zeros: score.zeros, msAfterCandidate: this.#clock.now() - open!.publishedAt });
     if (open!.accepted.length === 1) open!.onFirstSeal?.();
+  }
+
+  /** A seal the transport dropped before parsing (not JSON, oversize, expired) is counted like one the verifier rejects. */
+  #onDrop(e: DropEvent): void {
+    const prefix = `${this.#o.topics.prefix}/seals/`;
+    if (!e.topic.startsWith(prefix)) return;
+    const code: SealRejectCode | null = e.reason === 'expired' ? 'expired' : e.reason === 'malformed-json' || e.reason === 'invalid-utf8' || e.reason === 'oversize' ? 'malformed' : null;
+    if (code === null) return;
+    const clerk = e.topic.slice(prefix.length);
+    this.#stats.sealsRejected[code]++;
+    this.#log.debug({ clerk: clerk.slice(0, 16), code, detail: e.detail }, 'seal dropped by the transport');
+    this.#o.onEvent?.({ type: 'seal-rejected', clerk, code, message: `${e.reason}: ${e.detail}` });
   }
 
   #redraw(height: number, attempt: number, reason: string): void {
