@@ -1,0 +1,50 @@
+// Typed errors of the provisioning service. Each code maps to one HTTP status (server/http.ts),
+// so a device or a script can act on the code alone.
+
+export type ProvisioningErrorCode =
+  | 'ERR_PROV_INVALID_ARGUMENT' // a value from outside failed validation (400)
+  | 'ERR_PROV_BODY_TOO_LARGE' // request body over its cap (413)
+  | 'ERR_PROV_UNSUPPORTED_MEDIA' // wrong content type (415)
+  | 'ERR_PROV_NOT_FOUND' // route or record does not exist (404)
+  | 'ERR_PROV_UNAUTHORIZED' // missing or wrong operator token (401)
+  | 'ERR_PROV_BAD_SIGNATURE' // batch signature does not verify (400)
+  | 'ERR_PROV_UNKNOWN_MANUFACTURER' // batch from a manufacturer not registered (403)
+  | 'ERR_PROV_MANUFACTURER_CONFLICT' // a manufacturer of that name exists with another key (409)
+  | 'ERR_PROV_BATCH_TOO_LARGE' // too many lines or bytes in a batch (413)
+  | 'ERR_PROV_NOT_FILED' // activation for a TPM that was never filed (404)
+  | 'ERR_PROV_REVOKED' // the TPM/node is revoked (403)
+  | 'ERR_PROV_ALREADY_ACTIVE' // the TPM is active already (409)
+  | 'ERR_PROV_SEALING_KEY_MISMATCH' // the sealing key differs from the filed one (409)
+  | 'ERR_PROV_SEALING_KEY_INVALID' // the sealing key lacks required attributes (400)
+  | 'ERR_PROV_CHALLENGE_UNKNOWN' // no such challenge (404)
+  | 'ERR_PROV_CHALLENGE_USED' // replayed proof (409)
+  | 'ERR_PROV_CHALLENGE_EXPIRED' // proof came too late (410)
+  | 'ERR_PROV_BAD_PROOF' // the secret does not match (400)
+  | 'ERR_PROV_CERTIFICATE_INVALID' // registration certificate / revocation list fails to verify
+  | 'ERR_PROV_KEY_FILE' // unreadable or malformed key file
+  | 'ERR_PROV_STORE' // the store failed (500)
+  | 'ERR_PROV_STORE_URL' // unsupported or malformed store URL
+  | 'ERR_PROV_CREDENTIAL_UNAVAILABLE' // MakeCredential is not available (503)
+  | 'ERR_PROV_UNREACHABLE'; // the service could not be reached (client side)
+
+export class ProvisioningError extends Error {
+  override readonly name = 'ProvisioningError';
+  readonly code: ProvisioningErrorCode;
+  /** The field at fault, when one is. */
+  readonly field: string | undefined;
+
+  constructor(code: ProvisioningErrorCode, message: string, field?: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.field = field;
+  }
+
+  toObject(): { name: string; code: ProvisioningErrorCode; message: string; field?: string } {
+    return this.field === undefined
+      ? { name: this.name, code: this.code, message: this.message }
+      : { name: this.name, code: this.code, message: this.message, field: this.field };
+  }
+}
+
+export const invalid = (message: string, field?: string): ProvisioningError =>
+  new ProvisioningError('ERR_PROV_INVALID_ARGUMENT', message, field);

@@ -1,0 +1,124 @@
+// Ed25519 keys (root and manufacturers) through node:crypto, and the key file format.
+// node:crypto verifies Ed25519 about 10x faster than @noble/curves here (test/bench/chain.bench.ts).
+import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
+import { chmod, open, readFile } from 'node:fs/promises';
+import { ProvisioningError } from './errors.ts';
+
+// RFC 8410 DER prefixes: a raw 32-byte key or seed completes the structure.
+const SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
+const PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
+
+export const KEY_FILE_FORMAT = 'btn-ed25519-key/v1';
+
+export interface Ed25519Key {
+  /** 32-byte public key. */
+  readonly publicKey: Uint8Array;
+  readonly privateKeyObject: KeyObject;
+  readonly publicKeyObject: KeyObject;
+}
+
+export function ed25519PublicKeyObject(publicKey: Uint8Array): KeyObject {
+  if (!(publicKey instanceof Uint8Array) || publicKey.length !== 32) {
+    throw new ProvisioningError('ERR_PROV_INVALID_ARGUMENT', 'Ed25519 public key must be 32 bytes', 'publicKey');
+  }
+  return createPublicKey({ key: Buffer.concat([SPKI_PREFIX, publicKey]), format: 'der', type: 'spki' });
+}
+
+export function ed25519FromSeed(seed: Uint8Array): Ed25519Key {
+  if (!(seed instanceof Uint8Array) || seed.length !== 32) {
+    throw new ProvisioningError('ERR_PROV_INVALID_ARGUMENT', 'Ed25519 private key seed must be 32 bytes', 'privateKey');
+  }
+  const privateKeyObject = createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, seed]), format: 'der', type: 'pkcs8' });
+  const publicKeyObject = createPublicKey(privateKeyObject);
+  const spki = publicKeyObject.export({ format: 'der', type: 'spki' });
+  return { publicKey: new Uint8Array(spki.subarray(spki.length - 32)), privateKeyObject, publicKeyObject };
+}
+
+export function generateEd25519(): { key: Ed25519Key; seed: Uint8Array } {
+  const { privateKey } = generateKeyPairSync('ed25519');
+  const der = privateKey.export({ format: 'der', type: 'pkcs8' });
+  const seed = new Uint8Array(der.subarray(der.length - 32));
+  return { key: ed25519FromSeed(seed), seed };
+}
+
+export function ed25519Sign(key: Ed25519Key, message: Uint8Array): Uint8Array {
+  return new Uint8Array(sign(null, message, key.privateKeyObject));
+}
+
+/** false (never a throw) for a wrong signature or malformed input. */
+export function ed25519Verify(publicKey: KeyObject, message: Uint8Array, signature: Uint8Array): boolean {
+  if (signature.length !== 64) return false;
+  try {
+    return verify(null, message, publicKey, signature);
+  } catch {
+    return false;
+  }
+}
+
+const HEX64 = /^[0-9a-f]{64}$/;
+
+export function parseKeyFile(text: string, path = 'key file'): { key: Ed25519Key; seed: Uint8Array } {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    throw new ProvisioningError('ERR_PROV_KEY_FILE', `${path} is not JSON`);
+  }
+  const d = doc as { format?: unknown; publicKey?: unknown; privateKey?: unknown };
+  if (d === null || typeof d !== 'object' || d.format !== KEY_FILE_FORMAT) {
+    throw new ProvisioningError('ERR_PROV_KEY_FILE', `${path} is not a ${KEY_FILE_FORMAT} key file`);
+  }
+  if (typeof d.privateKey !== 'string' || !HEX64.test(d.privateKey)) {
+    throw new ProvisioningError('ERR_PROV_KEY_FILE', `${path}: privateKey must be 64 lower-case hex digits`);
+  }
+  const seed = new Uint8Array(Buffer.from(d.privateKey, 'hex'));
+  const key = ed25519FromSeed(seed);
+  if (typeof d.publicKey === 'string' && d.publicKey !== Buffer.from(key.publicKey).toString('hex')) {
+    throw new ProvisioningError('ERR_PROV_KEY_FILE', `${path}: publicKey does not belong to privateKey`);
+  }
+  return { key, seed };
+}
+
+export async function readKeyFile(path: string): Promise<Ed25519Key> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw new ProvisioningError('ERR_PROV_KEY_FILE', `cannot read key file ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
+  return parseKeyFile(text, path).key;
+}
+
+/** Write a new key file with mode 0600; refuses to overwrite an existing file. */
+export async function writeKeyFile(path: string, seed: Uint8Array): Promise<Ed25519Key> {
+  const key = ed25519FromSeed(seed);
+  const body = JSON.stringify({
+    format: KEY_FILE_FORMAT,
+    publicKey: Buffer.from(key.publicKey).toString('hex'),
+    privateKey: Buffer.from(seed).toString('hex'),
+  }) + '\n';
+  let handle;
+  try {
+    handle = await open(path, 'wx', 0o600);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new ProvisioningError('ERR_PROV_KEY_FILE', code === 'EEXIST' ? `${path} exists already; not overwriting a key` : `cannot create ${path}: ${code ?? 'error'}`);
+  }
+  try {
+    await handle.writeFile(body);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await chmod(path, 0o600); // the umask may have narrowed it further, never widened; make it exact
+  return key;
+}
+
+export const hex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
+
+export function parseHexKey(text: string, field = 'publicKey'): Uint8Array {
+  if (typeof text !== 'string' || !HEX64.test(text.toLowerCase())) {
+    throw new ProvisioningError('ERR_PROV_INVALID_ARGUMENT', `${field} must be 64 hex digits (a 32-byte Ed25519 public key)`, field);
+  }
+  return new Uint8Array(Buffer.from(text, 'hex'));
+}

@@ -1,0 +1,120 @@
+// Numbered schema migrations, one SQL text per dialect. Applied in order at start inside one
+// transaction and recorded in schema_migrations; never edit a released migration, add one.
+
+export interface Migration {
+  readonly version: number;
+  readonly name: string;
+  readonly sqlite: string;
+  readonly postgres: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'manufacturers, batches, devices, challenges, revocations',
+    sqlite: `
+      CREATE TABLE manufacturers (
+        name TEXT PRIMARY KEY,
+        public_key BLOB NOT NULL,
+        created_at INTEGER NOT NULL
+      );
+      CREATE TABLE batches (
+        id TEXT PRIMARY KEY,
+        manufacturer TEXT NOT NULL REFERENCES manufacturers(name),
+        manifest_sha256 TEXT NOT NULL,
+        signature BLOB NOT NULL,
+        line_count INTEGER NOT NULL,
+        filed INTEGER NOT NULL,
+        duplicates INTEGER NOT NULL,
+        conflicts INTEGER NOT NULL,
+        rejected INTEGER NOT NULL,
+        uploaded_at INTEGER NOT NULL
+      );
+      CREATE TABLE devices (
+        ek_name TEXT PRIMARY KEY,
+        node_id TEXT NOT NULL UNIQUE,
+        ek_public BLOB NOT NULL,
+        ek_certificate BLOB NOT NULL,
+        sealing_public BLOB NOT NULL,
+        serial TEXT NOT NULL,
+        board TEXT NOT NULL,
+        batch_id TEXT NOT NULL REFERENCES batches(id),
+        manufacturer TEXT NOT NULL REFERENCES manufacturers(name),
+        state TEXT NOT NULL CHECK (state IN ('filed', 'active', 'revoked')),
+        certificate TEXT,
+        filed_at INTEGER NOT NULL,
+        activated_at INTEGER,
+        revoked_at INTEGER,
+        revoke_reason TEXT
+      );
+      CREATE INDEX devices_state_node ON devices (state, node_id);
+      CREATE TABLE challenges (
+        id TEXT PRIMARY KEY,
+        ek_name TEXT NOT NULL REFERENCES devices(ek_name),
+        secret_hash BLOB NOT NULL,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        used_at INTEGER
+      );
+      CREATE INDEX challenges_expires ON challenges (expires_at);
+      CREATE TABLE revocations (
+        version INTEGER PRIMARY KEY AUTOINCREMENT,
+        node_id TEXT NOT NULL UNIQUE REFERENCES devices(node_id),
+        ek_name TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        revoked_at INTEGER NOT NULL
+      );`,
+    postgres: `
+      CREATE TABLE manufacturers (
+        name TEXT PRIMARY KEY,
+        public_key BYTEA NOT NULL,
+        created_at BIGINT NOT NULL
+      );
+      CREATE TABLE batches (
+        id TEXT PRIMARY KEY,
+        manufacturer TEXT NOT NULL REFERENCES manufacturers(name),
+        manifest_sha256 TEXT NOT NULL,
+        signature BYTEA NOT NULL,
+        line_count INTEGER NOT NULL,
+        filed INTEGER NOT NULL,
+        duplicates INTEGER NOT NULL,
+        conflicts INTEGER NOT NULL,
+        rejected INTEGER NOT NULL,
+        uploaded_at BIGINT NOT NULL
+      );
+      CREATE TABLE devices (
+        ek_name TEXT PRIMARY KEY,
+        node_id TEXT NOT NULL UNIQUE,
+        ek_public BYTEA NOT NULL,
+        ek_certificate BYTEA NOT NULL,
+        sealing_public BYTEA NOT NULL,
+        serial TEXT NOT NULL,
+        board TEXT NOT NULL,
+        batch_id TEXT NOT NULL REFERENCES batches(id),
+        manufacturer TEXT NOT NULL REFERENCES manufacturers(name),
+        state TEXT NOT NULL CHECK (state IN ('filed', 'active', 'revoked')),
+        certificate TEXT,
+        filed_at BIGINT NOT NULL,
+        activated_at BIGINT,
+        revoked_at BIGINT,
+        revoke_reason TEXT
+      );
+      CREATE INDEX devices_state_node ON devices (state, node_id);
+      CREATE TABLE challenges (
+        id TEXT PRIMARY KEY,
+        ek_name TEXT NOT NULL REFERENCES devices(ek_name),
+        secret_hash BYTEA NOT NULL,
+        created_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        used_at BIGINT
+      );
+      CREATE INDEX challenges_expires ON challenges (expires_at);
+      CREATE TABLE revocations (
+        version BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        node_id TEXT NOT NULL UNIQUE REFERENCES devices(node_id),
+        ek_name TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        revoked_at BIGINT NOT NULL
+      );`,
+  },
+];

@@ -1,0 +1,265 @@
+// PostgreSQL store (pg pool) for operators who outgrow one machine: the service keeps no state
+// in memory, so several instances can share this store. Activation locks the challenge and the
+// device rows (SELECT ... FOR UPDATE), so of two concurrent activations of one TPM one wins.
+import { timingSafeEqual } from 'node:crypto';
+import pg from 'pg';
+import { ProvisioningError } from '../errors.ts';
+import { MIGRATIONS } from './migrations.ts';
+import { buf, rowToBatch, rowToChallenge, rowToDevice, rowToManufacturer, rowToRevocation, sameDevice, type Row } from './rows.ts';
+import type {
+  ActivationInput, ActivationOutcome, BatchInput, BatchRecord, ChallengeRecord, DeviceRecord, DeviceState, FileOutcome,
+  ListOptions, ManufacturerRecord, NewDevice, ProvisioningStore, RevocationEntry, RevokeOutcome,
+} from './types.ts';
+
+export interface PostgresStoreOptions {
+  /** Schema to use (search_path); created if missing. Tests isolate each run in a fresh schema. */
+  readonly schema?: string;
+  readonly max?: number;
+}
+
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+// Serializes migrations of instances starting at the same time (any constant works).
+const MIGRATION_LOCK = 0x62746e31;
+const FILE_CHUNK = 2000;
+
+export async function openPostgresStore(url: string, options: PostgresStoreOptions = {}): Promise<PostgresStore> {
+  if (options.schema !== undefined && !SCHEMA_NAME.test(options.schema)) {
+    throw new ProvisioningError('ERR_PROV_STORE_URL', `schema name "${options.schema.slice(0, 70)}" must match ${SCHEMA_NAME}`);
+  }
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: options.max ?? 10,
+    ...(options.schema === undefined ? {} : { options: `-c search_path=${options.schema}` }),
+  });
+  // An idle client's connection error must not crash the process; the next query reports it.
+  pool.on('error', () => undefined);
+  const store = new PostgresStore(pool);
+  try {
+    await store.migrate(options.schema);
+  } catch (err) {
+    await pool.end().catch(() => undefined);
+    throw wrap(err);
+  }
+  return store;
+}
+
+function wrap(err: unknown): Error {
+  if (err instanceof ProvisioningError) return err;
+  return new ProvisioningError('ERR_PROV_STORE', `PostgreSQL store: ${(err as Error).message}`, undefined, { cause: err });
+}
+
+const DEVICE_COLUMNS = 'ek_name, node_id, ek_public, ek_certificate, sealing_public, serial, board, batch_id, manufacturer, state, certificate, filed_at, activated_at, revoked_at, revoke_reason';
+
+export class PostgresStore implements ProvisioningStore {
+  readonly kind = 'postgres' as const;
+  readonly #pool: pg.Pool;
+
+  constructor(pool: pg.Pool) {
+    this.#pool = pool;
+  }
+
+  async migrate(schema?: string): Promise<void> {
+    await this.#tx(async (c) => {
+      await c.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+      if (schema !== undefined) await c.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+      await c.query('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)');
+      const applied = new Set((await c.query('SELECT version FROM schema_migrations')).rows.map((r: Row) => Number(r['version'])));
+      for (const m of MIGRATIONS) {
+        if (applied.has(m.version)) continue;
+        await c.query(m.postgres);
+        await c.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [m.version, m.name, Date.now()]);
+      }
+    });
+  }
+
+  async addManufacturer(m: ManufacturerRecord): Promise<'added' | 'exists'> {
+    return this.#tx(async (c) => {
+      const r = await c.query('INSERT INTO manufacturers (name, public_key, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING', [m.name, buf(m.publicKey), m.createdAt]);
+      if (r.rowCount === 1) return 'added';
+      const existing = rowToManufacturer((await c.query('SELECT * FROM manufacturers WHERE name = $1', [m.name])).rows[0] as Row);
+      if (Buffer.compare(existing.publicKey, m.publicKey) !== 0) {
+        throw new ProvisioningError('ERR_PROV_MANUFACTURER_CONFLICT', `manufacturer "${m.name}" is registered with another public key`, 'name');
+      }
+      return 'exists';
+    });
+  }
+
+  async getManufacturer(name: string): Promise<ManufacturerRecord | null> {
+    const row = await this.#one('SELECT * FROM manufacturers WHERE name = $1', [name]);
+    return row === null ? null : rowToManufacturer(row);
+  }
+
+  async listManufacturers(): Promise<ManufacturerRecord[]> {
+    return (await this.#query('SELECT * FROM manufacturers ORDER BY name', [])).map(rowToManufacturer);
+  }
+
+  async fileBatch(batch: BatchInput, devices: readonly NewDevice[]): Promise<FileOutcome[]> {
+    return this.#tx(async (c) => {
+      const fresh = (await c.query(
+        `INSERT INTO batches (id, manufacturer, manifest_sha256, signature, line_count, filed, duplicates, conflicts, rejected, uploaded_at)
+         VALUES ($1, $2, $3, $4, $5, 0, 0, 0, $6, $7) ON CONFLICT DO NOTHING`,
+        [batch.id, batch.manufacturer, batch.manifestSha256, buf(batch.signature), batch.lineCount, batch.rejected, batch.uploadedAt],
+      )).rowCount === 1;
+      const outcomes: FileOutcome[] = [];
+      // One statement per chunk of rows (unnest of arrays): one round trip per 2,000 devices.
+      for (let start = 0; start < devices.length; start += FILE_CHUNK) {
+        const chunk = devices.slice(start, start + FILE_CHUNK);
+        const inserted = await c.query(
+          `INSERT INTO devices (ek_name, node_id, ek_public, ek_certificate, sealing_public, serial, board, batch_id, manufacturer, state, filed_at)
+           SELECT t.ek_name, t.node_id, t.ek_public, t.ek_certificate, t.sealing_public, t.serial, t.board, $8, $9, 'filed', $10
+           FROM unnest($1::text[], $2::text[], $3::bytea[], $4::bytea[], $5::bytea[], $6::text[], $7::text[])
+             AS t(ek_name, node_id, ek_public, ek_certificate, sealing_public, serial, board)
+           ON CONFLICT DO NOTHING RETURNING ek_name`,
+          [
+            chunk.map((d) => d.ekName), chunk.map((d) => d.nodeId), chunk.map((d) => buf(d.ekPublic)),
+            chunk.map((d) => buf(d.ekCertificate)), chunk.map((d) => buf(d.sealingPublic)), chunk.map((d) => d.serial),
+            chunk.map((d) => d.board), batch.id, batch.manufacturer, batch.uploadedAt,
+          ],
+        );
+        const filedNow = new Set(inserted.rows.map((r: Row) => String(r['ek_name'])));
+        const others = chunk.filter((d) => !filedNow.has(d.ekName)).map((d) => d.ekName);
+        const existing = new Map<string, DeviceRecord>();
+        if (others.length > 0) {
+          const rows = await c.query(`SELECT ${DEVICE_COLUMNS} FROM devices WHERE ek_name = ANY($1::text[])`, [others]);
+          for (const r of rows.rows as Row[]) existing.set(String(r['ek_name']), rowToDevice(r));
+        }
+        for (const d of chunk) {
+          if (filedNow.has(d.ekName)) outcomes.push('filed');
+          else {
+            const e = existing.get(d.ekName);
+            outcomes.push(e !== undefined && sameDevice(e, d) ? 'duplicate' : 'conflict');
+          }
+        }
+      }
+      if (fresh) {
+        const count = (o: FileOutcome): number => outcomes.filter((x) => x === o).length;
+        await c.query('UPDATE batches SET filed = $1, duplicates = $2, conflicts = $3 WHERE id = $4', [count('filed'), count('duplicate'), count('conflict'), batch.id]);
+      }
+      return outcomes;
+    });
+  }
+
+  async getBatch(id: string): Promise<BatchRecord | null> {
+    const row = await this.#one('SELECT * FROM batches WHERE id = $1', [id]);
+    return row === null ? null : rowToBatch(row);
+  }
+
+  async getDevice(ekName: string): Promise<DeviceRecord | null> {
+    const row = await this.#one(`SELECT ${DEVICE_COLUMNS} FROM devices WHERE ek_name = $1`, [ekName]);
+    return row === null ? null : rowToDevice(row);
+  }
+
+  async getNode(nodeId: string): Promise<DeviceRecord | null> {
+    const row = await this.#one(`SELECT ${DEVICE_COLUMNS} FROM devices WHERE node_id = $1`, [nodeId]);
+    return row === null ? null : rowToDevice(row);
+  }
+
+  async listDevices(o: ListOptions): Promise<DeviceRecord[]> {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    if (o.state !== undefined) { args.push(o.state); where.push(`state = $${args.length}`); }
+    if (o.after !== undefined) { args.push(o.after); where.push(`node_id > $${args.length}`); }
+    args.push(o.limit);
+    const sql = `SELECT ${DEVICE_COLUMNS} FROM devices ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY node_id LIMIT $${args.length}`;
+    return (await this.#query(sql, args)).map(rowToDevice);
+  }
+
+  async countDevices(): Promise<Record<DeviceState, number>> {
+    const out: Record<DeviceState, number> = { filed: 0, active: 0, revoked: 0 };
+    for (const r of await this.#query('SELECT state, COUNT(*) AS n FROM devices GROUP BY state', [])) out[r['state'] as DeviceState] = Number(r['n']);
+    return out;
+  }
+
+  async createChallenge(ch: ChallengeRecord): Promise<void> {
+    await this.#query('INSERT INTO challenges (id, ek_name, secret_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)', [
+      ch.id, ch.ekName, buf(ch.secretHash), ch.createdAt, ch.expiresAt,
+    ]);
+  }
+
+  async getChallenge(id: string): Promise<ChallengeRecord | null> {
+    const row = await this.#one('SELECT * FROM challenges WHERE id = $1', [id]);
+    return row === null ? null : rowToChallenge(row);
+  }
+
+  async completeActivation(a: ActivationInput): Promise<ActivationOutcome> {
+    return this.#tx(async (c): Promise<ActivationOutcome> => {
+      const row = (await c.query('SELECT * FROM challenges WHERE id = $1 FOR UPDATE', [a.challengeId])).rows[0] as Row | undefined;
+      if (row === undefined) return { ok: false, reason: 'challenge-unknown' };
+      const ch = rowToChallenge(row);
+      if (ch.usedAt !== null) return { ok: false, reason: 'challenge-used' };
+      if (ch.expiresAt <= a.now) return { ok: false, reason: 'challenge-expired' };
+      if (ch.ekName !== a.ekName || ch.secretHash.length !== a.secretHash.length || !timingSafeEqual(ch.secretHash, a.secretHash)) {
+        return { ok: false, reason: 'bad-proof' };
+      }
+      const dev = (await c.query('SELECT state FROM devices WHERE ek_name = $1 FOR UPDATE', [ch.ekName])).rows[0] as Row | undefined;
+      if (dev === undefined) return { ok: false, reason: 'not-filed' };
+      if (dev['state'] === 'revoked') return { ok: false, reason: 'revoked' };
+      if (dev['state'] === 'active') return { ok: false, reason: 'already-active' };
+      await c.query('UPDATE challenges SET used_at = $1 WHERE id = $2', [a.now, a.challengeId]);
+      await c.query("UPDATE devices SET state = 'active', certificate = $1, activated_at = $2 WHERE ek_name = $3", [a.certificate, a.now, ch.ekName]);
+      return { ok: true };
+    });
+  }
+
+  async revoke(r: { nodeId: string; reason: string; now: number }): Promise<RevokeOutcome> {
+    return this.#tx(async (c): Promise<RevokeOutcome> => {
+      const row = (await c.query('SELECT ek_name, state FROM devices WHERE node_id = $1 FOR UPDATE', [r.nodeId])).rows[0] as Row | undefined;
+      let outcome: RevokeOutcome['outcome'] = 'unknown';
+      if (row !== undefined) {
+        if (row['state'] === 'revoked') outcome = 'already-revoked';
+        else {
+          await c.query("UPDATE devices SET state = 'revoked', revoked_at = $1, revoke_reason = $2 WHERE node_id = $3", [r.now, r.reason, r.nodeId]);
+          await c.query('INSERT INTO revocations (node_id, ek_name, reason, revoked_at) VALUES ($1, $2, $3, $4)', [r.nodeId, row['ek_name'], r.reason, r.now]);
+          outcome = 'revoked';
+        }
+      }
+      const v = (await c.query('SELECT COALESCE(MAX(version), 0) AS v FROM revocations')).rows[0] as Row;
+      return { outcome, version: Number(v['v']) };
+    });
+  }
+
+  async revocations(): Promise<{ version: number; entries: RevocationEntry[] }> {
+    const entries = (await this.#query('SELECT * FROM revocations ORDER BY version', [])).map(rowToRevocation);
+    return { version: entries.length === 0 ? 0 : entries[entries.length - 1]!.version, entries };
+  }
+
+  async ping(): Promise<void> {
+    await this.#query('SELECT 1', []);
+  }
+
+  async close(): Promise<void> {
+    await this.#pool.end();
+  }
+
+  async #query(sql: string, args: unknown[]): Promise<Row[]> {
+    try {
+      return (await this.#pool.query(sql, args)).rows as Row[];
+    } catch (err) {
+      throw wrap(err);
+    }
+  }
+
+  async #one(sql: string, args: unknown[]): Promise<Row | null> {
+    return (await this.#query(sql, args))[0] ?? null;
+  }
+
+  async #tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    let client: pg.PoolClient;
+    try {
+      client = await this.#pool.connect();
+    } catch (err) {
+      throw wrap(err);
+    }
+    try {
+      await client.query('BEGIN');
+      const result = await fn(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw wrap(err);
+    } finally {
+      client.release();
+    }
+  }
+}

@@ -1,0 +1,56 @@
+// Row mapping shared by both stores (PostgreSQL returns BIGINT as strings, SQLite as numbers).
+import type { BatchRecord, ChallengeRecord, DeviceRecord, DeviceState, ManufacturerRecord, NewDevice, RevocationEntry } from './types.ts';
+
+export type Row = Record<string, unknown>;
+
+const bytes = (v: unknown): Uint8Array => {
+  const b = v as Buffer;
+  return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+};
+/** A Buffer view (no copy) for drivers that bind only Buffers. */
+export const buf = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+const num = (v: unknown): number => Number(v);
+const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
+const strOrNull = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
+
+export function rowToManufacturer(r: Row): ManufacturerRecord {
+  return { name: String(r['name']), publicKey: bytes(r['public_key']), createdAt: num(r['created_at']) };
+}
+
+export function rowToBatch(r: Row): BatchRecord {
+  return {
+    id: String(r['id']), manufacturer: String(r['manufacturer']), manifestSha256: String(r['manifest_sha256']),
+    signature: bytes(r['signature']), lineCount: num(r['line_count']), filed: num(r['filed']), duplicates: num(r['duplicates']),
+    conflicts: num(r['conflicts']), rejected: num(r['rejected']), uploadedAt: num(r['uploaded_at']),
+  };
+}
+
+export function rowToDevice(r: Row): DeviceRecord {
+  return {
+    ekName: String(r['ek_name']), nodeId: String(r['node_id']), ekPublic: bytes(r['ek_public']),
+    ekCertificate: bytes(r['ek_certificate']), sealingPublic: bytes(r['sealing_public']), serial: String(r['serial']),
+    board: String(r['board']), batchId: String(r['batch_id']), manufacturer: String(r['manufacturer']),
+    state: String(r['state']) as DeviceState, certificate: strOrNull(r['certificate']), filedAt: num(r['filed_at']),
+    activatedAt: numOrNull(r['activated_at']), revokedAt: numOrNull(r['revoked_at']), revokeReason: strOrNull(r['revoke_reason']),
+  };
+}
+
+export function rowToChallenge(r: Row): ChallengeRecord {
+  return {
+    id: String(r['id']), ekName: String(r['ek_name']), secretHash: bytes(r['secret_hash']),
+    createdAt: num(r['created_at']), expiresAt: num(r['expires_at']), usedAt: numOrNull(r['used_at']),
+  };
+}
+
+export function rowToRevocation(r: Row): RevocationEntry {
+  return {
+    version: num(r['version']), nodeId: String(r['node_id']), ekName: String(r['ek_name']),
+    reason: String(r['reason']), revokedAt: num(r['revoked_at']),
+  };
+}
+
+/** Re-filing the same TPM with the same sealing key, serial and board is idempotent. */
+export function sameDevice(existing: NewDevice, d: NewDevice): boolean {
+  return existing.ekName === d.ekName && existing.nodeId === d.nodeId && existing.serial === d.serial &&
+    existing.board === d.board && Buffer.compare(existing.sealingPublic, d.sealingPublic) === 0;
+}

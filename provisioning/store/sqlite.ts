@@ -1,0 +1,229 @@
+// SQLite store (better-sqlite3): one file, WAL, synchronous=FULL so a committed activation or
+// batch survives a power cut. Write transactions are BEGIN IMMEDIATE: several processes may
+// share the file, and a transaction never upgrades from read to write halfway (SQLITE_BUSY).
+import Database from 'better-sqlite3';
+import { timingSafeEqual } from 'node:crypto';
+import { ProvisioningError } from '../errors.ts';
+import { MIGRATIONS } from './migrations.ts';
+import type {
+  ActivationInput, ActivationOutcome, BatchInput, BatchRecord, ChallengeRecord, DeviceRecord, DeviceState, FileOutcome,
+  ListOptions, ManufacturerRecord, NewDevice, ProvisioningStore, RevocationEntry, RevokeOutcome,
+} from './types.ts';
+import { buf, rowToBatch, rowToChallenge, rowToDevice, rowToManufacturer, rowToRevocation, sameDevice, type Row } from './rows.ts';
+
+export function openSqliteStore(path: string): SqliteStore {
+  let db: Database.Database;
+  try {
+    db = new Database(path);
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+    db.pragma('foreign_keys = ON');
+    db.pragma('busy_timeout = 5000');
+  } catch (err) {
+    throw new ProvisioningError('ERR_PROV_STORE', `cannot open SQLite store ${path}: ${(err as Error).message}`, undefined, { cause: err });
+  }
+  migrate(db);
+  return new SqliteStore(db);
+}
+
+function migrate(db: Database.Database): void {
+  db.transaction(() => {
+    db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
+    const applied = new Set((db.prepare('SELECT version FROM schema_migrations').all() as { version: number }[]).map((r) => r.version));
+    for (const m of MIGRATIONS) {
+      if (applied.has(m.version)) continue;
+      db.exec(m.sqlite);
+      db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(m.version, m.name, Date.now());
+    }
+  }).immediate();
+}
+
+const DEVICE_COLUMNS = 'ek_name, node_id, ek_public, ek_certificate, sealing_public, serial, board, batch_id, manufacturer, state, certificate, filed_at, activated_at, revoked_at, revoke_reason';
+
+export class SqliteStore implements ProvisioningStore {
+  readonly kind = 'sqlite' as const;
+  readonly #db: Database.Database;
+  readonly #s;
+
+  constructor(db: Database.Database) {
+    this.#db = db;
+    this.#s = {
+      addManufacturer: db.prepare('INSERT INTO manufacturers (name, public_key, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING'),
+      getManufacturer: db.prepare('SELECT name, public_key, created_at FROM manufacturers WHERE name = ?'),
+      listManufacturers: db.prepare('SELECT name, public_key, created_at FROM manufacturers ORDER BY name'),
+      insertBatch: db.prepare(`INSERT INTO batches (id, manufacturer, manifest_sha256, signature, line_count, filed, duplicates, conflicts, rejected, uploaded_at)
+        VALUES (?, ?, ?, ?, ?, 0, 0, 0, ?, ?) ON CONFLICT DO NOTHING`),
+      countBatch: db.prepare('UPDATE batches SET filed = ?, duplicates = ?, conflicts = ? WHERE id = ?'),
+      getBatch: db.prepare('SELECT * FROM batches WHERE id = ?'),
+      insertDevice: db.prepare(`INSERT INTO devices (ek_name, node_id, ek_public, ek_certificate, sealing_public, serial, board, batch_id, manufacturer, state, filed_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'filed', ?) ON CONFLICT DO NOTHING`),
+      getDevice: db.prepare(`SELECT ${DEVICE_COLUMNS} FROM devices WHERE ek_name = ?`),
+      getNode: db.prepare(`SELECT ${DEVICE_COLUMNS} FROM devices WHERE node_id = ?`),
+      countDevices: db.prepare('SELECT state, COUNT(*) AS n FROM devices GROUP BY state'),
+      createChallenge: db.prepare('INSERT INTO challenges (id, ek_name, secret_hash, created_at, expires_at, used_at) VALUES (?, ?, ?, ?, ?, NULL)'),
+      getChallenge: db.prepare('SELECT * FROM challenges WHERE id = ?'),
+      useChallenge: db.prepare('UPDATE challenges SET used_at = ? WHERE id = ? AND used_at IS NULL'),
+      activate: db.prepare("UPDATE devices SET state = 'active', certificate = ?, activated_at = ? WHERE ek_name = ? AND state = 'filed'"),
+      revokeDevice: db.prepare("UPDATE devices SET state = 'revoked', revoked_at = ?, revoke_reason = ? WHERE node_id = ? AND state <> 'revoked'"),
+      insertRevocation: db.prepare('INSERT INTO revocations (node_id, ek_name, reason, revoked_at) VALUES (?, ?, ?, ?)'),
+      revocationVersion: db.prepare('SELECT COALESCE(MAX(version), 0) AS v FROM revocations'),
+      revocations: db.prepare('SELECT * FROM revocations ORDER BY version'),
+    };
+  }
+
+  async addManufacturer(m: ManufacturerRecord): Promise<'added' | 'exists'> {
+    return this.#run(() => {
+      if (this.#s.addManufacturer.run(m.name, buf(m.publicKey), m.createdAt).changes === 1) return 'added';
+      const existing = rowToManufacturer(this.#s.getManufacturer.get(m.name) as Row);
+      if (Buffer.compare(existing.publicKey, m.publicKey) !== 0) {
+        throw new ProvisioningError('ERR_PROV_MANUFACTURER_CONFLICT', `manufacturer "${m.name}" is registered with another public key`, 'name');
+      }
+      return 'exists';
+    });
+  }
+
+  async getManufacturer(name: string): Promise<ManufacturerRecord | null> {
+    return this.#run(() => {
+      const row = this.#s.getManufacturer.get(name) as Row | undefined;
+      return row === undefined ? null : rowToManufacturer(row);
+    });
+  }
+
+  async listManufacturers(): Promise<ManufacturerRecord[]> {
+    return this.#run(() => (this.#s.listManufacturers.all() as Row[]).map(rowToManufacturer));
+  }
+
+  async fileBatch(batch: BatchInput, devices: readonly NewDevice[]): Promise<FileOutcome[]> {
+    return this.#run(() => this.#db.transaction(() => {
+      const fresh = this.#s.insertBatch.run(batch.id, batch.manufacturer, batch.manifestSha256, buf(batch.signature), batch.lineCount, batch.rejected, batch.uploadedAt).changes === 1;
+      const outcomes: FileOutcome[] = [];
+      let filed = 0, duplicates = 0, conflicts = 0;
+      for (const d of devices) {
+        const r = this.#s.insertDevice.run(d.ekName, d.nodeId, buf(d.ekPublic), buf(d.ekCertificate), buf(d.sealingPublic), d.serial, d.board, batch.id, batch.manufacturer, batch.uploadedAt);
+        let outcome: FileOutcome;
+        if (r.changes === 1) outcome = 'filed';
+        else {
+          const existing = this.#s.getDevice.get(d.ekName) as Row | undefined;
+          outcome = existing !== undefined && sameDevice(rowToDevice(existing), d) ? 'duplicate' : 'conflict';
+        }
+        outcomes.push(outcome);
+        if (outcome === 'filed') filed++;
+        else if (outcome === 'duplicate') duplicates++;
+        else conflicts++;
+      }
+      if (fresh) this.#s.countBatch.run(filed, duplicates, conflicts, batch.id);
+      return outcomes;
+    }).immediate());
+  }
+
+  async getBatch(id: string): Promise<BatchRecord | null> {
+    return this.#run(() => {
+      const row = this.#s.getBatch.get(id) as Row | undefined;
+      return row === undefined ? null : rowToBatch(row);
+    });
+  }
+
+  async getDevice(ekName: string): Promise<DeviceRecord | null> {
+    return this.#run(() => {
+      const row = this.#s.getDevice.get(ekName) as Row | undefined;
+      return row === undefined ? null : rowToDevice(row);
+    });
+  }
+
+  async getNode(nodeId: string): Promise<DeviceRecord | null> {
+    return this.#run(() => {
+      const row = this.#s.getNode.get(nodeId) as Row | undefined;
+      return row === undefined ? null : rowToDevice(row);
+    });
+  }
+
+  async listDevices(o: ListOptions): Promise<DeviceRecord[]> {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    if (o.state !== undefined) { where.push('state = ?'); args.push(o.state); }
+    if (o.after !== undefined) { where.push('node_id > ?'); args.push(o.after); }
+    const sql = `SELECT ${DEVICE_COLUMNS} FROM devices ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY node_id LIMIT ?`;
+    return this.#run(() => (this.#db.prepare(sql).all(...args, o.limit) as Row[]).map(rowToDevice));
+  }
+
+  async countDevices(): Promise<Record<DeviceState, number>> {
+    return this.#run(() => {
+      const out: Record<DeviceState, number> = { filed: 0, active: 0, revoked: 0 };
+      for (const r of this.#s.countDevices.all() as { state: DeviceState; n: number }[]) out[r.state] = Number(r.n);
+      return out;
+    });
+  }
+
+  async createChallenge(c: ChallengeRecord): Promise<void> {
+    this.#run(() => this.#s.createChallenge.run(c.id, c.ekName, buf(c.secretHash), c.createdAt, c.expiresAt));
+  }
+
+  async getChallenge(id: string): Promise<ChallengeRecord | null> {
+    return this.#run(() => {
+      const row = this.#s.getChallenge.get(id) as Row | undefined;
+      return row === undefined ? null : rowToChallenge(row);
+    });
+  }
+
+  async completeActivation(a: ActivationInput): Promise<ActivationOutcome> {
+    return this.#run(() => this.#db.transaction((): ActivationOutcome => {
+      const row = this.#s.getChallenge.get(a.challengeId) as Row | undefined;
+      if (row === undefined) return { ok: false, reason: 'challenge-unknown' };
+      const ch = rowToChallenge(row);
+      if (ch.usedAt !== null) return { ok: false, reason: 'challenge-used' };
+      if (ch.expiresAt <= a.now) return { ok: false, reason: 'challenge-expired' };
+      if (ch.ekName !== a.ekName || ch.secretHash.length !== a.secretHash.length || !timingSafeEqual(ch.secretHash, a.secretHash)) {
+        return { ok: false, reason: 'bad-proof' };
+      }
+      const dev = this.#s.getDevice.get(ch.ekName) as Row | undefined;
+      if (dev === undefined) return { ok: false, reason: 'not-filed' };
+      const state = rowToDevice(dev).state;
+      if (state === 'revoked') return { ok: false, reason: 'revoked' };
+      if (state === 'active') return { ok: false, reason: 'already-active' };
+      this.#s.useChallenge.run(a.now, a.challengeId);
+      this.#s.activate.run(a.certificate, a.now, ch.ekName);
+      return { ok: true };
+    }).immediate());
+  }
+
+  async revoke(r: { nodeId: string; reason: string; now: number }): Promise<RevokeOutcome> {
+    return this.#run(() => this.#db.transaction((): RevokeOutcome => {
+      const row = this.#s.getNode.get(r.nodeId) as Row | undefined;
+      let outcome: RevokeOutcome['outcome'] = 'unknown';
+      if (row !== undefined) {
+        const dev = rowToDevice(row);
+        if (dev.state === 'revoked') outcome = 'already-revoked';
+        else {
+          this.#s.revokeDevice.run(r.now, r.reason, r.nodeId);
+          this.#s.insertRevocation.run(r.nodeId, dev.ekName, r.reason, r.now);
+          outcome = 'revoked';
+        }
+      }
+      return { outcome, version: Number((this.#s.revocationVersion.get() as { v: number }).v) };
+    }).immediate());
+  }
+
+  async revocations(): Promise<{ version: number; entries: RevocationEntry[] }> {
+    return this.#run(() => this.#db.transaction(() => {
+      const entries = (this.#s.revocations.all() as Row[]).map(rowToRevocation);
+      return { version: entries.length === 0 ? 0 : entries[entries.length - 1]!.version, entries };
+    })());
+  }
+
+  async ping(): Promise<void> {
+    this.#run(() => this.#db.prepare('SELECT 1').get());
+  }
+
+  async close(): Promise<void> {
+    if (this.#db.open) this.#db.close();
+  }
+
+  #run<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (err) {
+      if (err instanceof ProvisioningError) throw err;
+      throw new ProvisioningError('ERR_PROV_STORE', `SQLite store: ${(err as Error).message}`, undefined, { cause: err });
+    }
+  }
+}

@@ -1,0 +1,133 @@
+// The registrar's store: one interface, two implementations (SQLite file, PostgreSQL). The
+// service keeps no state in memory, so several instances can share one PostgreSQL.
+// Times are Unix milliseconds. EK names are hex of SHA-256(EK TPMT_PUBLIC) (the EK's TPM name
+// digest); node ids are hex of SHA-256(sealing key SPKI DER), the chain's keyFingerprint.
+
+export type DeviceState = 'filed' | 'active' | 'revoked';
+export const DEVICE_STATES: readonly DeviceState[] = ['filed', 'active', 'revoked'];
+
+export interface ManufacturerRecord {
+  readonly name: string;
+  readonly publicKey: Uint8Array;
+  readonly createdAt: number;
+}
+
+export interface BatchInput {
+  /** hex, first 16 bytes of SHA-256 of the signed message: same manufacturer + same bytes = same id. */
+  readonly id: string;
+  readonly manufacturer: string;
+  readonly manifestSha256: string;
+  readonly signature: Uint8Array;
+  readonly lineCount: number;
+  /** Lines rejected before the store saw them (format, chain, attributes). */
+  readonly rejected: number;
+  readonly uploadedAt: number;
+}
+
+export interface BatchRecord extends BatchInput {
+  readonly filed: number;
+  readonly duplicates: number;
+  readonly conflicts: number;
+}
+
+export interface NewDevice {
+  readonly ekName: string;
+  readonly ekPublic: Uint8Array;
+  readonly ekCertificate: Uint8Array;
+  readonly sealingPublic: Uint8Array;
+  readonly nodeId: string;
+  readonly serial: string;
+  readonly board: string;
+}
+
+export interface DeviceRecord extends NewDevice {
+  readonly batchId: string;
+  readonly manufacturer: string;
+  readonly state: DeviceState;
+  /** Registration certificate (JSON text) once active. */
+  readonly certificate: string | null;
+  readonly filedAt: number;
+  readonly activatedAt: number | null;
+  readonly revokedAt: number | null;
+  readonly revokeReason: string | null;
+}
+
+/**
+ * Per device of a batch: `filed` (new), `duplicate` (the same EK with the same sealing key,
+ * serial and board is filed already: idempotent), `conflict` (the EK, or the sealing key, is
+ * filed already with other data).
+ */
+export type FileOutcome = 'filed' | 'duplicate' | 'conflict';
+
+export interface ChallengeRecord {
+  readonly id: string;
+  readonly ekName: string;
+  /** SHA-256 of the secret; the secret itself is never stored. */
+  readonly secretHash: Uint8Array;
+  readonly createdAt: number;
+  readonly expiresAt: number;
+  readonly usedAt: number | null;
+}
+
+export interface ActivationInput {
+  readonly challengeId: string;
+  readonly secretHash: Uint8Array;
+  readonly ekName: string;
+  readonly certificate: string;
+  readonly now: number;
+}
+
+export type ActivationFailure =
+  | 'challenge-unknown' | 'challenge-used' | 'challenge-expired' | 'bad-proof'
+  | 'not-filed' | 'revoked' | 'already-active';
+
+export type ActivationOutcome = { readonly ok: true } | { readonly ok: false; readonly reason: ActivationFailure };
+
+export interface RevocationEntry {
+  readonly version: number;
+  readonly nodeId: string;
+  readonly ekName: string;
+  readonly reason: string;
+  readonly revokedAt: number;
+}
+
+export interface RevokeOutcome {
+  readonly outcome: 'revoked' | 'already-revoked' | 'unknown';
+  /** Revocation list version after the call (0 = empty list). */
+  readonly version: number;
+}
+
+export interface ListOptions {
+  readonly state?: DeviceState;
+  readonly limit: number;
+  /** Keyset pagination: node ids greater than this one. */
+  readonly after?: string;
+}
+
+export interface ProvisioningStore {
+  readonly kind: 'sqlite' | 'postgres';
+  /** Adds a manufacturer; `exists` when the same name and key are there; throws MANUFACTURER_CONFLICT for another key. */
+  addManufacturer(m: ManufacturerRecord): Promise<'added' | 'exists'>;
+  getManufacturer(name: string): Promise<ManufacturerRecord | null>;
+  listManufacturers(): Promise<ManufacturerRecord[]>;
+  /** Files a batch in one transaction; one outcome per device, in order. */
+  fileBatch(batch: BatchInput, devices: readonly NewDevice[]): Promise<FileOutcome[]>;
+  getBatch(id: string): Promise<BatchRecord | null>;
+  getDevice(ekName: string): Promise<DeviceRecord | null>;
+  getNode(nodeId: string): Promise<DeviceRecord | null>;
+  listDevices(options: ListOptions): Promise<DeviceRecord[]>;
+  countDevices(): Promise<Record<DeviceState, number>>;
+  createChallenge(c: ChallengeRecord): Promise<void>;
+  getChallenge(id: string): Promise<ChallengeRecord | null>;
+  /**
+   * Atomically: the challenge exists, is unused, unexpired and its secret hash matches; the
+   * device is filed; then marks the challenge used and the device active with the certificate.
+   * On any failure nothing changes. Of two concurrent activations of one TPM exactly one wins.
+   */
+  completeActivation(a: ActivationInput): Promise<ActivationOutcome>;
+  revoke(r: { nodeId: string; reason: string; now: number }): Promise<RevokeOutcome>;
+  revocations(): Promise<{ version: number; entries: RevocationEntry[] }>;
+  /** Health probe: a trivial query. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
