@@ -1,0 +1,33 @@
+// Typed errors of the sealing area (seal journal, engine). Codes are stable strings; each error
+// carries the data an operator needs to act on it (file, byte offset, lock holder).
+export type SealingErrorCode =
+  | 'ERR_JOURNAL_CORRUPT'
+  | 'ERR_JOURNAL_LOCKED'
+  | 'ERR_JOURNAL_CLOSED'
+  | 'ERR_JOURNAL_FAILED'
+  | 'ERR_JOURNAL_IO'
+  | 'ERR_JOURNAL_INVALID_ARGUMENT'
+  | 'ERR_JOURNAL_NO_INTENT'
+  | 'ERR_JOURNAL_SEAL_EXISTS'
+  | 'ERR_JOURNAL_IMPORT_INVALID'
+  | 'ERR_JOURNAL_IMPORT_CONFLICT';
+
+export class SealingError extends Error {
+  override readonly name = 'SealingError';
+  readonly code: SealingErrorCode;
+  readonly detail: Readonly<Record<string, unknown>>;
+
+  constructor(code: SealingErrorCode, message: string, detail: Record<string, unknown> = {}, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.detail = detail;
+  }
+
+  toObject(): { name: string; code: SealingErrorCode; message: string; detail: Readonly<Record<string, unknown>> } {
+    return { name: this.name, code: this.code, message: this.message, detail: this.detail };
+  }
+}
+
+export function invalidArgument(message: string, field: string): SealingError {
+  return new SealingError('ERR_JOURNAL_INVALID_ARGUMENT', message, { field });
+}

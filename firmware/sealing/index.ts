@@ -1,0 +1,8 @@
+// Public API of sealing: the seal journal (DESIGN.md §5), the activation gate, the spinning engine (§2).
+export { SealingError, type SealingErrorCode } from './errors.ts';
+export {
+  openSealJournal, MAX_JOURNAL_BYTES,
+  type SealJournal, type SealJournalOptions, type SealIntent, type RecordedSeal, type CheckResult, type ImportResult, type JournalEntry, type JournalExport,
+} from './journal.ts';
+export { parseInterchange, MAX_INTERCHANGE_BYTES, MAX_INTERCHANGE_ENTRIES } from './journal-interchange.ts';
+export { alwaysActive, neverActive, type SealGate, type GateState } from './gate.ts';

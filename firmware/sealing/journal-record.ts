@@ -1,0 +1,115 @@
+// On-disk format of the seal journal (DESIGN.md §5): an 8-byte magic, then records appended
+// one after the other:
+//
+//   u32be length | u32be ~length | u32be CRC-32(body) | body (UTF-8 JSON, `length` bytes)
+//
+// The inverted length lets the reader tell a damaged length field (corruption: refuse) from a
+// record cut short by a power loss (a torn tail: truncate). Only the last record may be torn.
+import { SealingError } from './errors.ts';
+import { crc32 } from './crc32.ts';
+
+export const FILE_MAGIC = new TextEncoder().encode('BTNSEAL1');
+export const RECORD_HEADER_BYTES = 12;
+export const MAX_RECORD_BODY_BYTES = 64 * 1024;
+export const CLERK_PATTERN = /^[0-9a-zA-Z_-]{1,128}$/;
+const HEX32 = /^[0-9a-f]{64}$/;
+const HEX_SIG = /^(?:[0-9a-f]{2}){64,512}$/;
+
+/** k: i = intent (checked and recorded before the TPM signs), s = seal made, f = finalized watermark. */
+export type JournalRecord =
+  | { readonly k: 'i'; readonly h: number; readonly c: string; readonly b: string }
+  | { readonly k: 's'; readonly h: number; readonly c: string; readonly b: string; readonly r: number; readonly s: string }
+  | { readonly k: 'f'; readonly h: number };
+
+export function encodeRecord(record: JournalRecord): Uint8Array {
+  const body = new TextEncoder().encode(JSON.stringify(record));
+  if (body.length > MAX_RECORD_BODY_BYTES) throw new SealingError('ERR_JOURNAL_INVALID_ARGUMENT', `journal record of ${body.length} bytes exceeds ${MAX_RECORD_BODY_BYTES}`);
+  const out = new Uint8Array(RECORD_HEADER_BYTES + body.length);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, body.length, false);
+  view.setUint32(4, ~body.length >>> 0, false);
+  view.setUint32(8, crc32(body), false);
+  out.set(body, RECORD_HEADER_BYTES);
+  return out;
+}
+
+export interface ScanResult {
+  readonly records: readonly { readonly offset: number; readonly record: JournalRecord }[];
+  /** Bytes of the file that hold the magic and whole, valid records. */
+  readonly validEnd: number;
+  /** Set when the file ends in a torn record (to be truncated at validEnd). */
+  readonly torn: { readonly offset: number; readonly reason: string } | null;
+}
+
+/** Reads a whole journal. Throws ERR_JOURNAL_CORRUPT (with file and byte offset) for damage before the tail. */
+export function scanJournal(bytes: Uint8Array, file: string): ScanResult {
+  const corrupt = (offset: number, reason: string): SealingError =>
+    new SealingError('ERR_JOURNAL_CORRUPT', `seal journal ${file} is corrupt at byte offset ${offset}: ${reason}; refusing to start (restore it or import an export, never delete it blindly)`, { file, offset, reason });
+  if (bytes.length < FILE_MAGIC.length || !FILE_MAGIC.every((b, i) => bytes[i] === b)) {
+    throw corrupt(0, 'not a seal journal (bad magic)');
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const records: { offset: number; record: JournalRecord }[] = [];
+  let off = FILE_MAGIC.length;
+  while (off < bytes.length) {
+    const remaining = bytes.length - off;
+    if (remaining < RECORD_HEADER_BYTES) return { records, validEnd: off, torn: { offset: off, reason: `partial record header (${remaining} bytes)` } };
+    const len = view.getUint32(off, false);
+    const inv = view.getUint32(off + 4, false);
+    if ((~len >>> 0) !== inv || len > MAX_RECORD_BODY_BYTES) {
+      // A file extended by a power loss before its data landed reads as zeros to the end.
+      if (allZero(bytes, off)) return { records, validEnd: off, torn: { offset: off, reason: 'zero-filled tail' } };
+      throw corrupt(off, (~len >>> 0) !== inv ? 'record length check failed' : `record length ${len} exceeds ${MAX_RECORD_BODY_BYTES}`);
+    }
+    const end = off + RECORD_HEADER_BYTES + len;
+    if (end > bytes.length) return { records, validEnd: off, torn: { offset: off, reason: `record needs ${len} body bytes, ${remaining - RECORD_HEADER_BYTES} present` } };
+    if (crc32(bytes, off + RECORD_HEADER_BYTES, end) !== view.getUint32(off + 8, false)) {
+      if (end === bytes.length) return { records, validEnd: off, torn: { offset: off, reason: 'last record fails its CRC-32' } };
+      throw corrupt(off, 'record fails its CRC-32');
+    }
+    let record: JournalRecord;
+    try {
+      record = parseRecordBody(bytes.subarray(off + RECORD_HEADER_BYTES, end));
+    } catch (err) {
+      throw corrupt(off, `record body invalid: ${(err as Error).message}`);
+    }
+    records.push({ offset: off, record });
+    off = end;
+  }
+  return { records, validEnd: off, torn: null };
+}
+
+function allZero(bytes: Uint8Array, from: number): boolean {
+  for (let i = from; i < bytes.length; i++) if (bytes[i] !== 0) return false;
+  return true;
+}
+
+function parseRecordBody(body: Uint8Array): JournalRecord {
+  const o: unknown = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(body));
+  if (o === null || typeof o !== 'object' || Array.isArray(o)) throw new TypeError('not an object');
+  const r = o as Record<string, unknown>;
+  const h = r['h'];
+  if (!Number.isSafeInteger(h) || (h as number) < 0) throw new TypeError('h must be a height');
+  if (r['k'] === 'f') return { k: 'f', h: h as number };
+  const c = r['c'];
+  const b = r['b'];
+  if (typeof c !== 'string' || !CLERK_PATTERN.test(c)) throw new TypeError('c must be a clerk id');
+  if (typeof b !== 'string' || !HEX32.test(b)) throw new TypeError('b must be a 32-byte hex hash');
+  if (r['k'] === 'i') return { k: 'i', h: h as number, c, b };
+  if (r['k'] === 's') {
+    const round = r['r'];
+    const s = r['s'];
+    if (!Number.isSafeInteger(round) || (round as number) < 0 || (round as number) > 0xffff_ffff) throw new TypeError('r must be a round');
+    if (typeof s !== 'string' || !HEX_SIG.test(s)) throw new TypeError('s must be a hex signature');
+    return { k: 's', h: h as number, c, b, r: round as number, s };
+  }
+  throw new TypeError(`unknown record kind ${JSON.stringify(r['k'])}`);
+}
+
+export function isHash32Hex(value: unknown): value is string {
+  return typeof value === 'string' && HEX32.test(value);
+}
+
+export function isSignatureHex(value: unknown): value is string {
+  return typeof value === 'string' && HEX_SIG.test(value);
+}

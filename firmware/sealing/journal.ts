@@ -1,0 +1,406 @@
+// The seal journal (DESIGN.md §5; modelled on EIP-3076 slashing protection): checked and
+// written durably BEFORE the TPM signs, so that no crash can make a node seal two blocks for one
+// (height, clerk). Append-only file (format in journal-record.ts), fsync after every append,
+// fsync of the directory on create and rename, an exclusive lock file. No SQLite: the device
+// must not need a second native addon (DESIGN.md §7).
+import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import pino from 'pino';
+import type { Logger } from 'pino';
+import { invalidArgument, SealingError } from './errors.ts';
+import { acquireJournalLock, type JournalLock } from './journal-lock.ts';
+import { CLERK_PATTERN, encodeRecord, FILE_MAGIC, scanJournal, type JournalRecord } from './journal-record.ts';
+import { parseInterchange, type JournalEntry, type JournalExport } from './journal-interchange.ts';
+
+export type { JournalEntry, JournalExport } from './journal-interchange.ts';
+
+/** Largest journal read at open; compaction keeps real journals far below it. */
+export const MAX_JOURNAL_BYTES = 256 * 1024 * 1024;
+
+export interface RecordedSeal {
+  readonly height: number;
+  readonly clerk: string;
+  readonly blockHash: Uint8Array;
+  readonly round: number;
+  readonly signature: Uint8Array;
+}
+
+export interface SealIntent {
+  readonly height: number;
+  readonly clerk: string;
+  readonly blockHash: Uint8Array;
+}
+
+export type CheckResult =
+  | { readonly ok: true; readonly seal?: RecordedSeal }
+  | { readonly ok: false; readonly reason: 'conflicting-block'; readonly message: string; readonly height: number; readonly clerk: string; readonly recordedBlockHash: Uint8Array }
+  | { readonly ok: false; readonly reason: 'finalized'; readonly message: string; readonly height: number; readonly finalizedHeight: number };
+
+export interface ImportResult {
+  readonly added: number;
+  readonly sealsAdded: number;
+  readonly finalizedHeight: number;
+}
+
+export interface SealJournalOptions {
+  readonly logger?: Logger;
+  /** After setFinalized, compact when the file is larger than this (default 4 MiB). */
+  readonly compactAboveBytes?: number;
+  /** Heights kept below the watermark by compaction (default 1000). */
+  readonly retainBelowWatermark?: number;
+}
+
+interface Entry {
+  readonly height: number;
+  readonly clerk: string;
+  readonly blockHash: string;
+  seal: { readonly round: number; readonly signature: string } | null;
+}
+
+export interface SealJournal {
+  readonly path: string;
+  /** Highest finalized height; -1 when nothing is finalized yet. */
+  readonly finalizedHeight: number;
+  readonly size: number;
+  checkAndRecord(intent: SealIntent): Promise<CheckResult>;
+  recordSeal(seal: RecordedSeal): Promise<void>;
+  setFinalized(height: number): Promise<void>;
+  export(): JournalExport;
+  import(input: unknown): Promise<ImportResult>;
+  compact(options?: { readonly retainBelowWatermark?: number }): Promise<{ readonly before: number; readonly after: number; readonly dropped: number }>;
+  close(): Promise<void>;
+}
+
+export async function openSealJournal(path: string, options: SealJournalOptions = {}): Promise<SealJournal> {
+  if (typeof path !== 'string' || path.length === 0 || path.length > 4096 || path.includes('\0')) throw invalidArgument('journal path must be a non-empty string', 'path');
+  const log = (options.logger ?? pino({ level: 'silent' })).child({ component: 'seal-journal' });
+  await mkdir(dirname(path), { recursive: true });
+  const lock = await acquireJournalLock(path, log);
+  try {
+    await rm(`${path}.tmp`, { force: true }); // a compaction cut short; we hold the lock
+    if (!(await exists(path))) await createFile(path, [FILE_MAGIC]);
+    const size = (await stat(path)).size;
+    if (size > MAX_JOURNAL_BYTES) throw new SealingError('ERR_JOURNAL_CORRUPT', `seal journal ${path} is ${size} bytes, more than ${MAX_JOURNAL_BYTES}`, { file: path, offset: MAX_JOURNAL_BYTES });
+    const bytes = new Uint8Array(await readFile(path));
+    const scan = scanJournal(bytes, path);
+    const fh = await open(path, 'r+');
+    try {
+      if (scan.torn !== null) {
+        // A power cut mid-append: the record was never acknowledged, so dropping it is safe.
+        log.warn({ file: path, offset: scan.torn.offset, reason: scan.torn.reason, droppedBytes: bytes.length - scan.validEnd }, 'seal journal: truncating a torn last record');
+        await fh.truncate(scan.validEnd);
+        await fh.sync();
+      }
+      const journal = new FileSealJournal(path, fh, scan.validEnd, lock, log, options);
+      journal.replay(scan.records);
+      log.info({ file: path, entries: journal.entryCount, finalizedHeight: journal.finalizedHeight }, 'seal journal open');
+      return journal;
+    } catch (err) {
+      await fh.close().catch(() => undefined);
+      throw err;
+    }
+  } catch (err) {
+    await lock.release();
+    if (err instanceof SealingError) throw err;
+    throw new SealingError('ERR_JOURNAL_IO', `cannot open seal journal ${path}: ${(err as Error).message}`, { file: path }, { cause: err });
+  }
+}
+
+class FileSealJournal implements SealJournal {
+  readonly #entries = new Map<string, Entry>();
+  #finalized = -1;
+  #fh: FileHandle;
+  #size: number;
+  #closed = false;
+  #failed: SealingError | null = null;
+  #tail: Promise<unknown> = Promise.resolve();
+
+  constructor(readonly path: string, fh: FileHandle, size: number, private readonly lock: JournalLock, private readonly log: Logger, private readonly options: SealJournalOptions) {
+    this.#fh = fh;
+    this.#size = size;
+  }
+
+  get finalizedHeight(): number {
+    return this.#finalized;
+  }
+
+  get size(): number {
+    return this.#size;
+  }
+
+  get entryCount(): number {
+    return this.#entries.size;
+  }
+
+  replay(records: readonly { offset: number; record: JournalRecord }[]): void {
+    for (const { offset, record } of records) {
+      const problem = this.#apply(record);
+      if (problem !== null) {
+        throw new SealingError('ERR_JOURNAL_CORRUPT', `seal journal ${this.path} is corrupt at byte offset ${offset}: ${problem}; refusing to start`, { file: this.path, offset, reason: problem });
+      }
+    }
+  }
+
+  async checkAndRecord(intent: SealIntent): Promise<CheckResult> {
+    const { height, clerk } = checkIntent(intent);
+    const hash = hex(intent.blockHash);
+    return this.#serial(async () => {
+      if (height <= this.#finalized) {
+        return { ok: false, reason: 'finalized', message: `height ${height} is at or below the finalized height ${this.#finalized}`, height, finalizedHeight: this.#finalized } as const;
+      }
+      const e = this.#entries.get(key(height, clerk));
+      if (e !== undefined) {
+        if (e.blockHash !== hash) {
+          return {
+            ok: false, reason: 'conflicting-block', height, clerk, recordedBlockHash: unhex(e.blockHash),
+            message: `already committed to block ${e.blockHash.slice(0, 16)}… at height ${height} for clerk ${clerk.slice(0, 16)}…, refusing ${hash.slice(0, 16)}…`,
+          } as const;
+        }
+        return e.seal === null ? { ok: true } as const : { ok: true, seal: toSeal(e) } as const;
+      }
+      const record: JournalRecord = { k: 'i', h: height, c: clerk, b: hash };
+      await this.#append([record]);
+      this.#apply(record);
+      return { ok: true } as const;
+    });
+  }
+
+  async recordSeal(seal: RecordedSeal): Promise<void> {
+    const { height, clerk } = checkIntent(seal);
+    if (!Number.isSafeInteger(seal.round) || seal.round < 0 || seal.round > 0xffff_ffff) throw invalidArgument('round must be an integer in 0..2^32-1', 'round');
+    if (!(seal.signature instanceof Uint8Array) || seal.signature.length < 64 || seal.signature.length > 512) throw invalidArgument('signature must be 64..512 bytes', 'signature');
+    const record: JournalRecord = { k: 's', h: height, c: clerk, b: hex(seal.blockHash), r: seal.round, s: hex(seal.signature) };
+    return this.#serial(async () => {
+      const e = this.#entries.get(key(height, clerk));
+      if (e === undefined || e.blockHash !== record.b) {
+        throw new SealingError('ERR_JOURNAL_NO_INTENT', `no recorded intent for block ${record.b.slice(0, 16)}… at height ${height}, clerk ${clerk.slice(0, 16)}…`, { height, clerk });
+      }
+      if (e.seal !== null) {
+        if (e.seal.round === record.r && e.seal.signature === record.s) return;
+        throw new SealingError('ERR_JOURNAL_SEAL_EXISTS', `a seal of round ${e.seal.round} is already recorded at height ${height}`, { height, clerk, round: e.seal.round });
+      }
+      await this.#append([record]);
+      this.#apply(record);
+    });
+  }
+
+  async setFinalized(height: number): Promise<void> {
+    if (!Number.isSafeInteger(height) || height < 0) throw invalidArgument('finalized height must be a non-negative integer', 'height');
+    return this.#serial(async () => {
+      if (height <= this.#finalized) return; // monotonic
+      const record: JournalRecord = { k: 'f', h: height };
+      await this.#append([record]);
+      this.#apply(record);
+      if (this.#size > (this.options.compactAboveBytes ?? 4 * 1024 * 1024)) await this.#compact(this.options.retainBelowWatermark ?? 1000);
+    });
+  }
+
+  export(): JournalExport {
+    this.#usable();
+    const entries: JournalEntry[] = [...this.#entries.values()]
+      .sort((a, b) => a.height - b.height || (a.clerk < b.clerk ? -1 : a.clerk > b.clerk ? 1 : 0))
+      .map((e) => ({ height: e.height, clerk: e.clerk, blockHash: e.blockHash, seal: e.seal === null ? null : { round: e.seal.round, signature: e.seal.signature } }));
+    return { version: 1, finalizedHeight: this.#finalized, entries };
+  }
+
+  async import(input: unknown): Promise<ImportResult> {
+    const doc = parseInterchange(input);
+    return this.#serial(async () => {
+      const records: JournalRecord[] = [];
+      const conflicts: string[] = [];
+      let added = 0;
+      let sealsAdded = 0;
+      for (const e of doc.entries) {
+        const mine = this.#entries.get(key(e.height, e.clerk));
+        if (mine !== undefined && mine.blockHash !== e.blockHash) {
+          conflicts.push(`height ${e.height} clerk ${e.clerk.slice(0, 16)}…: journal has block ${mine.blockHash.slice(0, 16)}…, import has ${e.blockHash.slice(0, 16)}…`);
+          continue;
+        }
+        if (mine?.seal && e.seal && (mine.seal.round !== e.seal.round || mine.seal.signature !== e.seal.signature)) {
+          conflicts.push(`height ${e.height} clerk ${e.clerk.slice(0, 16)}…: different seals recorded`);
+          continue;
+        }
+        if (mine === undefined) {
+          records.push({ k: 'i', h: e.height, c: e.clerk, b: e.blockHash });
+          added++;
+        }
+        if (e.seal !== null && !mine?.seal) {
+          records.push({ k: 's', h: e.height, c: e.clerk, b: e.blockHash, r: e.seal.round, s: e.seal.signature });
+          sealsAdded++;
+        }
+      }
+      if (conflicts.length > 0) {
+        throw new SealingError('ERR_JOURNAL_IMPORT_CONFLICT', `import refused, nothing changed: ${conflicts.length} conflicting entr${conflicts.length === 1 ? 'y' : 'ies'} (first: ${conflicts[0]})`, { conflicts: conflicts.slice(0, 20) });
+      }
+      if (doc.finalizedHeight > this.#finalized) records.push({ k: 'f', h: doc.finalizedHeight });
+      if (records.length > 0) {
+        await this.#append(records); // one write and one fsync: a torn import leaves a consistent prefix
+        for (const r of records) this.#apply(r);
+      }
+      this.log.info({ added, sealsAdded, finalizedHeight: this.#finalized }, 'seal journal import');
+      return { added, sealsAdded, finalizedHeight: this.#finalized };
+    });
+  }
+
+  async compact(options: { readonly retainBelowWatermark?: number } = {}): Promise<{ before: number; after: number; dropped: number }> {
+    const retain = options.retainBelowWatermark ?? this.options.retainBelowWatermark ?? 1000;
+    if (!Number.isSafeInteger(retain) || retain < 0) throw invalidArgument('retainBelowWatermark must be a non-negative integer', 'retainBelowWatermark');
+    return this.#serial(() => this.#compact(retain));
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#tail.catch(() => undefined);
+    await this.#fh.close().catch(() => undefined);
+    await this.lock.release();
+  }
+
+  // Entries at or below the watermark are refused by the watermark itself, so dropping those far
+  // below it loses nothing that protects; they are kept for a while for export and diagnosis.
+  async #compact(retain: number): Promise<{ before: number; after: number; dropped: number }> {
+    const before = this.#size;
+    const cutoff = this.#finalized - retain;
+    const kept = [...this.#entries.values()].filter((e) => e.height > cutoff);
+    const records: JournalRecord[] = this.#finalized >= 0 ? [{ k: 'f', h: this.#finalized }] : [];
+    for (const e of kept) {
+      records.push({ k: 'i', h: e.height, c: e.clerk, b: e.blockHash });
+      if (e.seal !== null) records.push({ k: 's', h: e.height, c: e.clerk, b: e.blockHash, r: e.seal.round, s: e.seal.signature });
+    }
+    const chunks = [FILE_MAGIC, ...records.map(encodeRecord)];
+    try {
+      await createFile(this.path, chunks); // temp, fsync, rename over, fsync dir
+      const fh = await open(this.path, 'r+');
+      await this.#fh.close().catch(() => undefined);
+      this.#fh = fh;
+      this.#size = chunks.reduce((n, c) => n + c.length, 0);
+    } catch (err) {
+      this.#failed = new SealingError('ERR_JOURNAL_FAILED', `seal journal ${this.path}: compaction failed (${(err as Error).message}); reopen the journal`, { file: this.path }, { cause: err });
+      throw this.#failed;
+    }
+    const dropped = this.#entries.size - kept.length;
+    for (const [k, e] of this.#entries) if (e.height <= cutoff) this.#entries.delete(k);
+    this.log.info({ file: this.path, before, after: this.#size, dropped }, 'seal journal compacted');
+    return { before, after: this.#size, dropped };
+  }
+
+  async #append(records: readonly JournalRecord[]): Promise<void> {
+    const parts = records.map(encodeRecord);
+    const bytes = parts.length === 1 ? parts[0]! : concat(parts);
+    try {
+      let done = 0;
+      while (done < bytes.length) {
+        const { bytesWritten } = await this.#fh.write(bytes, done, bytes.length - done, this.#size + done);
+        done += bytesWritten;
+      }
+      await this.#fh.sync();
+    } catch (err) {
+      // After a failed write or fsync the file's state is unknown (the page cache may have dropped
+      // the error): stop using this handle; reopening re-reads and checks the file.
+      this.#failed = new SealingError('ERR_JOURNAL_FAILED', `seal journal ${this.path}: append failed (${(err as Error).message}); reopen the journal`, { file: this.path }, { cause: err });
+      await this.#fh.truncate(this.#size).catch(() => undefined);
+      throw this.#failed;
+    }
+    this.#size += bytes.length;
+  }
+
+  #apply(r: JournalRecord): string | null {
+    if (r.k === 'f') {
+      if (r.h > this.#finalized) this.#finalized = r.h;
+      return null;
+    }
+    const k = key(r.h, r.c);
+    const e = this.#entries.get(k);
+    if (r.k === 'i') {
+      if (e === undefined) this.#entries.set(k, { height: r.h, clerk: r.c, blockHash: r.b, seal: null });
+      else if (e.blockHash !== r.b) return `two blocks recorded for height ${r.h}, clerk ${r.c}`;
+      return null;
+    }
+    if (e === undefined || e.blockHash !== r.b) return `seal without a matching intent at height ${r.h}, clerk ${r.c}`;
+    if (e.seal !== null && (e.seal.round !== r.r || e.seal.signature !== r.s)) return `two seals recorded at height ${r.h}, clerk ${r.c}`;
+    e.seal = { round: r.r, signature: r.s };
+    return null;
+  }
+
+  #usable(): void {
+    if (this.#closed) throw new SealingError('ERR_JOURNAL_CLOSED', `seal journal ${this.path} is closed`, { file: this.path });
+    if (this.#failed !== null) throw this.#failed;
+  }
+
+  // One operation at a time: the check and the record of checkAndRecord are one transaction.
+  #serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#tail.then(() => {
+      this.#usable();
+      return fn();
+    });
+    this.#tail = run.catch(() => undefined);
+    return run;
+  }
+}
+
+async function createFile(path: string, chunks: readonly Uint8Array[]): Promise<void> {
+  const temp = `${path}.tmp`;
+  const fh = await open(temp, 'w');
+  try {
+    for (const c of chunks) await fh.write(c);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await rename(temp, path);
+  await syncDir(dirname(path));
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const d = await open(dir, 'r');
+  try {
+    await d.sync(); // the rename (a directory entry) survives power loss only after this
+  } finally {
+    await d.close();
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
+  }
+}
+
+function checkIntent(i: SealIntent): { height: number; clerk: string } {
+  if (i === null || typeof i !== 'object') throw invalidArgument('seal intent must be an object', 'intent');
+  if (!Number.isSafeInteger(i.height) || i.height < 0) throw invalidArgument('height must be a non-negative integer', 'height');
+  if (typeof i.clerk !== 'string' || !CLERK_PATTERN.test(i.clerk)) throw invalidArgument('clerk must be 1..128 characters of [0-9a-zA-Z_-]', 'clerk');
+  if (!(i.blockHash instanceof Uint8Array) || i.blockHash.length !== 32) throw invalidArgument('blockHash must be 32 bytes', 'blockHash');
+  return { height: i.height, clerk: i.clerk };
+}
+
+function toSeal(e: Entry): RecordedSeal {
+  return { height: e.height, clerk: e.clerk, blockHash: unhex(e.blockHash), round: e.seal!.round, signature: unhex(e.seal!.signature) };
+}
+
+function key(height: number, clerk: string): string {
+  return `${height}/${clerk}`;
+}
+
+function hex(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
+}
+
+function unhex(text: string): Uint8Array {
+  return new Uint8Array(Buffer.from(text, 'hex'));
+}
+
+function concat(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.length;
+  }
+  return out;
+}

@@ -1,0 +1,264 @@
+import { readFile, stat, truncate, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { openSealJournal, type SealJournal } from '../../../firmware/sealing/journal.ts';
+import { SealingError } from '../../../firmware/sealing/errors.ts';
+import { encodeRecord, FILE_MAGIC } from '../../../firmware/sealing/journal-record.ts';
+import { CLERK, CLERK2, hashOf, sigOf, tempDir } from './helpers.ts';
+
+let dir: string;
+let cleanup: () => Promise<void>;
+let open: SealJournal[] = [];
+const path = (): string => join(dir, 'seal-journal');
+async function openJ(p = path()): Promise<SealJournal> {
+  const j = await openSealJournal(p);
+  open.push(j);
+  return j;
+}
+
+beforeEach(async () => {
+  ({ dir, cleanup } = await tempDir());
+  open = [];
+});
+afterEach(async () => {
+  for (const j of open) await j.close();
+  await cleanup();
+});
+
+async function codeOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+    return 'resolved';
+  } catch (err) {
+    return (err as SealingError).code ?? String(err);
+  }
+}
+
+describe('seal journal rules (DESIGN.md §5)', () => {
+  it('records an intent once, accepts the same block again, refuses another block for the same (height, clerk)', async () => {
+    const j = await openJ();
+    const a = hashOf('a');
+    expect(await j.checkAndRecord({ height: 5, clerk: CLERK, blockHash: a })).toEqual({ ok: true });
+    expect(await j.checkAndRecord({ height: 5, clerk: CLERK, blockHash: a })).toEqual({ ok: true });
+    const r = await j.checkAndRecord({ height: 5, clerk: CLERK, blockHash: hashOf('b') });
+    expect(r.ok).toBe(false);
+    if (!r.ok && r.reason === 'conflicting-block') expect(r.recordedBlockHash).toEqual(a);
+    else throw new Error(`unexpected ${JSON.stringify(r)}`);
+    // Another clerk at the same height is a different slot.
+    expect((await j.checkAndRecord({ height: 5, clerk: CLERK2, blockHash: hashOf('b') })).ok).toBe(true);
+  });
+
+  it('returns the recorded seal for the same block', async () => {
+    const j = await openJ();
+    const a = hashOf('a');
+    await j.checkAndRecord({ height: 1, clerk: CLERK, blockHash: a });
+    await j.recordSeal({ height: 1, clerk: CLERK, blockHash: a, round: 3, signature: sigOf('s') });
+    const r = await j.checkAndRecord({ height: 1, clerk: CLERK, blockHash: a });
+    expect(r).toEqual({ ok: true, seal: { height: 1, clerk: CLERK, blockHash: a, round: 3, signature: sigOf('s') } });
+    // Idempotent for the same seal, refused for a different one.
+    await j.recordSeal({ height: 1, clerk: CLERK, blockHash: a, round: 3, signature: sigOf('s') });
+    expect(await codeOf(j.recordSeal({ height: 1, clerk: CLERK, blockHash: a, round: 4, signature: sigOf('t') }))).toBe('ERR_JOURNAL_SEAL_EXISTS');
+    expect(await codeOf(j.recordSeal({ height: 2, clerk: CLERK, blockHash: a, round: 0, signature: sigOf('s') }))).toBe('ERR_JOURNAL_NO_INTENT');
+  });
+
+  it('refuses heights at or below the finalized height; the watermark only rises', async () => {
+    const j = await openJ();
+    expect(j.finalizedHeight).toBe(-1);
+    await j.setFinalized(10);
+    await j.setFinalized(4);
+    expect(j.finalizedHeight).toBe(10);
+    for (const h of [0, 9, 10]) {
+      const r = await j.checkAndRecord({ height: h, clerk: CLERK, blockHash: hashOf('x') });
+      expect(r).toMatchObject({ ok: false, reason: 'finalized', finalizedHeight: 10 });
+    }
+    expect((await j.checkAndRecord({ height: 11, clerk: CLERK, blockHash: hashOf('x') })).ok).toBe(true);
+  });
+
+  it('rejects bad arguments with typed errors', async () => {
+    const j = await openJ();
+    expect(await codeOf(j.checkAndRecord({ height: -1, clerk: CLERK, blockHash: hashOf('a') }))).toBe('ERR_JOURNAL_INVALID_ARGUMENT');
+    expect(await codeOf(j.checkAndRecord({ height: 1, clerk: 'a/b', blockHash: hashOf('a') }))).toBe('ERR_JOURNAL_INVALID_ARGUMENT');
+    expect(await codeOf(j.checkAndRecord({ height: 1, clerk: CLERK, blockHash: new Uint8Array(31) }))).toBe('ERR_JOURNAL_INVALID_ARGUMENT');
+    expect(await codeOf(j.setFinalized(1.5))).toBe('ERR_JOURNAL_INVALID_ARGUMENT');
+  });
+
+  it('serializes concurrent calls: of two different blocks for one slot exactly one wins', async () => {
+    const j = await openJ();
+    const results = await Promise.all(Array.from({ length: 8 }, (_, i) => j.checkAndRecord({ height: 7, clerk: CLERK, blockHash: hashOf(`c${i}`) })));
+    expect(results.filter((r) => r.ok)).toHaveLength(1);
+  });
+});
+
+describe('persistence and damage', () => {
+  async function populate(): Promise<void> {
+    const j = await openSealJournal(path());
+    await j.checkAndRecord({ height: 1, clerk: CLERK, blockHash: hashOf('1') });
+    await j.recordSeal({ height: 1, clerk: CLERK, blockHash: hashOf('1'), round: 0, signature: sigOf('1') });
+    await j.setFinalized(1);
+    await j.checkAndRecord({ height: 2, clerk: CLERK, blockHash: hashOf('2') });
+    await j.close();
+  }
+
+  it('keeps every decision across reopen', async () => {
+    await populate();
+    const j = await openJ();
+    expect(j.finalizedHeight).toBe(1);
+    expect((await j.checkAndRecord({ height: 2, clerk: CLERK, blockHash: hashOf('x') })).ok).toBe(false);
+    expect(j.export().entries).toHaveLength(2);
+  });
+
+  it('truncates a torn last record at every byte offset and keeps everything before it', async () => {
+    await populate();
+    const full = await readFile(path());
+    const last = encodeRecord({ k: 'i', h: 2, c: CLERK, b: Buffer.from(hashOf('2')).toString('hex') });
+    const start = full.length - last.length;
+    expect(Buffer.from(full.subarray(start)).equals(Buffer.from(last))).toBe(true);
+    for (let cut = start; cut < full.length; cut++) {
+      await writeFile(path(), full.subarray(0, cut));
+      const j = await openSealJournal(path());
+      expect(j.finalizedHeight).toBe(1);
+      expect(j.export().entries.map((e) => e.height)).toEqual([1]);
+      expect(j.size).toBe(start);
+      // The lost intent was never acknowledged; the slot is free again and writes go after the cut.
+      expect((await j.checkAndRecord({ height: 2, clerk: CLERK, blockHash: hashOf('other') })).ok).toBe(true);
+      await j.close();
+      expect((await stat(path())).size).toBe(start + last.length);
+    }
+  });
+
+  it('treats a zero-filled tail as torn', async () => {
+    await populate();
+    const full = await readFile(path());
+    await writeFile(path(), Buffer.concat([full, Buffer.alloc(100)]));
+    const j = await openJ();
+    expect(j.size).toBe(full.length);
+  });
+
+  it('refuses a file whose damage lies before the tail, naming file and offset, and leaves it untouched', async () => {
+    await populate();
+    const full = await readFile(path());
+    for (const at of [FILE_MAGIC.length + 2, FILE_MAGIC.length + 5, FILE_MAGIC.length + 14, 2]) {
+      const bad = Buffer.from(full);
+      bad[at] = bad[at]! ^ 0x40;
+      await writeFile(path(), bad);
+      const err = await openSealJournal(path()).then(() => null, (e: unknown) => e as SealingError);
+      expect(err?.code).toBe('ERR_JOURNAL_CORRUPT');
+      expect(err?.message).toContain(path());
+      expect(err?.detail['offset']).toBe(at < FILE_MAGIC.length ? 0 : FILE_MAGIC.length);
+      expect(Buffer.from(await readFile(path())).equals(bad)).toBe(true);
+    }
+  });
+
+  it('refuses a file whose records contradict each other', async () => {
+    const h = (s: string): string => Buffer.from(hashOf(s)).toString('hex');
+    await writeFile(path(), Buffer.concat([FILE_MAGIC, encodeRecord({ k: 'i', h: 3, c: CLERK, b: h('a') }), encodeRecord({ k: 'i', h: 3, c: CLERK, b: h('b') })]));
+    const err = await openSealJournal(path()).then(() => null, (e: unknown) => e as SealingError);
+    expect(err?.code).toBe('ERR_JOURNAL_CORRUPT');
+  });
+
+  it('lets only one opener hold the journal; a lock of a dead process is taken over', async () => {
+    const j = await openJ();
+    expect(await codeOf(openSealJournal(path()))).toBe('ERR_JOURNAL_LOCKED');
+    await j.close();
+    open = [];
+    await simulateCrashedOwner();
+    const k = await openJ();
+    expect(k.finalizedHeight).toBe(-1);
+  });
+
+  it('refuses a lock held by a live process even after a restart of the journal code', async () => {
+    await writeFile(`${path()}.lock`, JSON.stringify({ pid: process.ppid, host: (await import('node:os')).hostname(), bootId: (await readFile('/proc/sys/kernel/random/boot_id', 'utf8')).trim(), createdAt: 0 }));
+    expect(await codeOf(openSealJournal(path()))).toBe('ERR_JOURNAL_LOCKED');
+  });
+
+  // A crash leaves the lock file behind, naming a pid that no longer runs.
+  async function simulateCrashedOwner(): Promise<void> {
+    const j = await openSealJournal(path());
+    const text = await readFile(`${path()}.lock`, 'utf8');
+    await j.close();
+    await writeFile(`${path()}.lock`, JSON.stringify({ ...JSON.parse(text), pid: 4_194_000 }));
+  }
+});
+
+describe('export, import, compaction', () => {
+  it('round-trips through the interchange format', async () => {
+    const j = await openJ();
+    await j.checkAndRecord({ height: 1, clerk: CLERK, blockHash: hashOf('1') });
+    await j.recordSeal({ height: 1, clerk: CLERK, blockHash: hashOf('1'), round: 2, signature: sigOf('1') });
+    await j.checkAndRecord({ height: 2, clerk: CLERK2, blockHash: hashOf('2') });
+    await j.setFinalized(0);
+    const doc = j.export();
+    expect(doc.version).toBe(1);
+    const k = await openJ(join(dir, 'other'));
+    expect(await k.import(JSON.stringify(doc))).toEqual({ added: 2, sealsAdded: 1, finalizedHeight: 0 });
+    expect(k.export()).toEqual(doc);
+    // Importing again changes nothing.
+    expect(await k.import(doc)).toEqual({ added: 0, sealsAdded: 0, finalizedHeight: 0 });
+  });
+
+  it('refuses a conflicting import without changing anything', async () => {
+    const j = await openJ();
+    await j.checkAndRecord({ height: 1, clerk: CLERK, blockHash: hashOf('1') });
+    const before = j.export();
+    const size = j.size;
+    const doc = { version: 1, finalizedHeight: 5, entries: [
+      { height: 9, clerk: CLERK, blockHash: Buffer.from(hashOf('9')).toString('hex'), seal: null },
+      { height: 1, clerk: CLERK, blockHash: Buffer.from(hashOf('other')).toString('hex'), seal: null },
+    ] };
+    expect(await codeOf(j.import(doc))).toBe('ERR_JOURNAL_IMPORT_CONFLICT');
+    expect(j.export()).toEqual(before);
+    expect(j.size).toBe(size);
+  });
+
+  it('validates imports field by field', async () => {
+    const j = await openJ();
+    const cases: [unknown, string][] = [
+      ['{', '$'], [{ version: 2, finalizedHeight: 0, entries: [] }, 'version'], [{ version: 1, finalizedHeight: 'x', entries: [] }, 'finalizedHeight'],
+      [{ version: 1, finalizedHeight: 0, entries: [{ height: 1, clerk: 'x', blockHash: 'zz', seal: null }] }, 'entries[0].blockHash'],
+      [{ version: 1, finalizedHeight: 0, entries: [{ height: 1, clerk: 'x', blockHash: 'ab'.repeat(32), seal: { round: 1, signature: 'ab' } }] }, 'entries[0].seal.signature'],
+      ['x'.repeat(16 * 1024 * 1024 + 1), '$'],
+    ];
+    for (const [doc, field] of cases) {
+      const err = await j.import(doc).then(() => null, (e: unknown) => e as SealingError);
+      expect(err?.code).toBe('ERR_JOURNAL_IMPORT_INVALID');
+      expect(err?.detail['field']).toBe(field);
+    }
+  });
+
+  it('compacts below the watermark, atomically, and the result reopens', async () => {
+    const j = await openSealJournal(path());
+    for (let h = 1; h <= 50; h++) {
+      await j.checkAndRecord({ height: h, clerk: CLERK, blockHash: hashOf(`${h}`) });
+      await j.recordSeal({ height: h, clerk: CLERK, blockHash: hashOf(`${h}`), round: 0, signature: sigOf(`${h}`) });
+    }
+    await j.setFinalized(45);
+    const r = await j.compact({ retainBelowWatermark: 5 });
+    expect(r.dropped).toBe(40);
+    expect(r.after).toBeLessThan(r.before);
+    expect((await j.checkAndRecord({ height: 45, clerk: CLERK, blockHash: hashOf('late') })).ok).toBe(false);
+    await j.checkAndRecord({ height: 51, clerk: CLERK, blockHash: hashOf('51') });
+    await j.close();
+    const k = await openJ();
+    expect(k.finalizedHeight).toBe(45);
+    expect(k.export().entries.map((e) => e.height)).toEqual([41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51]);
+    expect((await k.checkAndRecord({ height: 50, clerk: CLERK, blockHash: hashOf('x') })).ok).toBe(false);
+  });
+
+  it('compacts by itself past a size limit', async () => {
+    const j = await openSealJournal(path(), { compactAboveBytes: 2000, retainBelowWatermark: 0 });
+    open.push(j);
+    for (let h = 1; h <= 30; h++) {
+      await j.checkAndRecord({ height: h, clerk: CLERK, blockHash: hashOf(`${h}`) });
+      await j.setFinalized(h);
+    }
+    expect(j.size).toBeLessThan(2000);
+    expect(j.export().entries.length).toBeLessThan(30);
+  });
+
+  it('is closed after close()', async () => {
+    const j = await openSealJournal(path());
+    await j.close();
+    expect(await codeOf(j.checkAndRecord({ height: 1, clerk: CLERK, blockHash: hashOf('1') }))).toBe('ERR_JOURNAL_CLOSED');
+    await truncate(path(), 8);
+  });
+});
