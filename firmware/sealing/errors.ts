@@ -10,7 +10,9 @@ export type SealingErrorCode =
   | 'ERR_JOURNAL_NO_INTENT'
   | 'ERR_JOURNAL_SEAL_EXISTS'
   | 'ERR_JOURNAL_IMPORT_INVALID'
-  | 'ERR_JOURNAL_IMPORT_CONFLICT';
+  | 'ERR_JOURNAL_IMPORT_CONFLICT'
+  | 'ERR_SEALING_PARAMS'
+  | 'ERR_SEALING_SIGNER';
 
 export class SealingError extends Error {
   override readonly name = 'SealingError';
