@@ -1,0 +1,117 @@
+// Batch ingest: stream the manifest, check every line while it arrives, then check the
+// manufacturer's signature over the whole batch; only a batch whose signature verifies reaches
+// the store, in one transaction. A bad signature rejects everything; a bad line rejects only
+// that line (README "All-or-nothing?").
+import { createHash } from 'node:crypto';
+import { ProvisioningError } from '../errors.ts';
+import { hex } from '../keys.ts';
+import type { FileOutcome, NewDevice, ProvisioningStore } from '../store/types.ts';
+import { checkManifestLine, isRejection, parseManifestLine, type LineRejectCode } from './line.ts';
+import { splitLines } from './lines.ts';
+import { batchId, checkManufacturerName, verifyBatchSignature } from './signature.ts';
+import type { TrustStore } from './trust.ts';
+
+export type LineStatus = 'filed' | 'duplicate' | 'rejected';
+
+export interface LineResult {
+  readonly line: number;
+  readonly serial?: string;
+  readonly status: LineStatus;
+  readonly code?: LineRejectCode;
+  readonly reason?: string;
+}
+
+export interface BatchReport {
+  readonly batchId: string;
+  readonly manufacturer: string;
+  readonly sha256: string;
+  readonly lines: number;
+  readonly filed: number;
+  readonly duplicates: number;
+  readonly rejected: number;
+  readonly results: LineResult[];
+}
+
+export interface IngestInput {
+  readonly source: AsyncIterable<Uint8Array>;
+  readonly manufacturer: string;
+  readonly signature: Uint8Array;
+  readonly store: ProvisioningStore;
+  readonly trust: TrustStore;
+  readonly now: number;
+  readonly maxLines?: number;
+  readonly maxLineBytes?: number;
+}
+
+export async function ingestBatch(input: IngestInput): Promise<BatchReport> {
+  const manufacturer = checkManufacturerName(input.manufacturer);
+  const record = await input.store.getManufacturer(manufacturer);
+  if (record === null) throw new ProvisioningError('ERR_PROV_UNKNOWN_MANUFACTURER', `manufacturer "${manufacturer}" is not registered`, 'manufacturer');
+
+  const hash = createHash('sha256');
+  const results: LineResult[] = [];
+  const devices: NewDevice[] = [];
+  const deviceLine: number[] = []; // index into results for each device
+  const seenEk = new Set<string>();
+  const seenNode = new Set<string>();
+  for await (const raw of splitLines(input.source, {
+    onChunk: (c) => hash.update(c),
+    ...(input.maxLines === undefined ? {} : { maxLines: input.maxLines }),
+    ...(input.maxLineBytes === undefined ? {} : { maxLineBytes: input.maxLineBytes }),
+  })) {
+    if ('tooLong' in raw) {
+      results.push({ line: raw.line, status: 'rejected', code: 'ERR_LINE_TOO_LONG', reason: `line of ${raw.bytes} bytes is over the cap` });
+      continue;
+    }
+    if (raw.text.length === 0) {
+      results.push({ line: raw.line, status: 'rejected', code: 'ERR_LINE_MALFORMED', reason: 'empty line' });
+      continue;
+    }
+    const parsed = parseManifestLine(raw.text);
+    if (isRejection(parsed)) {
+      results.push({ line: raw.line, status: 'rejected', code: parsed.code, reason: parsed.reason });
+      continue;
+    }
+    const checked = checkManifestLine(parsed, input.trust, input.now);
+    if (isRejection(checked)) {
+      results.push({ line: raw.line, serial: parsed.serial, status: 'rejected', code: checked.code, reason: checked.reason });
+      continue;
+    }
+    if (seenEk.has(checked.ekName) || seenNode.has(checked.nodeId)) {
+      results.push({ line: raw.line, serial: parsed.serial, status: 'rejected', code: 'ERR_DUPLICATE_IN_BATCH', reason: 'the same EK or sealing key appears on an earlier line of this batch' });
+      continue;
+    }
+    seenEk.add(checked.ekName);
+    seenNode.add(checked.nodeId);
+    deviceLine.push(results.length);
+    results.push({ line: raw.line, serial: parsed.serial, status: 'filed' });
+    devices.push(checked);
+  }
+
+  const digest = new Uint8Array(hash.digest());
+  if (!verifyBatchSignature(record.publicKey, manufacturer, digest, input.signature)) {
+    throw new ProvisioningError('ERR_PROV_BAD_SIGNATURE', `batch signature does not verify with the key of manufacturer "${manufacturer}"; nothing was filed`, 'signature');
+  }
+  const id = batchId(manufacturer, digest);
+  const rejectedBefore = results.length - devices.length;
+  const outcomes: FileOutcome[] = devices.length === 0 && results.length === 0 ? [] : await input.store.fileBatch(
+    { id, manufacturer, manifestSha256: hex(digest), signature: input.signature, lineCount: results.length, rejected: rejectedBefore, uploadedAt: input.now },
+    devices,
+  );
+  let filed = 0, duplicates = 0;
+  outcomes.forEach((o, i) => {
+    const at = deviceLine[i]!;
+    const r = results[at]!;
+    if (o === 'filed') filed++;
+    else if (o === 'duplicate') {
+      duplicates++;
+      results[at] = { ...r, status: 'duplicate' };
+    } else {
+      results[at] = { ...r, status: 'rejected', code: 'ERR_FILED_WITH_OTHER_DATA', reason: 'this EK or sealing key is filed already with another serial, board or sealing key' };
+    }
+  });
+  return {
+    batchId: id, manufacturer, sha256: hex(digest), lines: results.length, filed, duplicates,
+    rejected: results.length - filed - duplicates, results,
+  };
+}

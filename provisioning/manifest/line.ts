@@ -1,0 +1,178 @@
+// One manifest line: parse (strict JSON shape, size caps) and check (EK public area, EK
+// certificate chain and key, sealing key attributes). Every rejection names its reason.
+import { createHash, X509Certificate } from 'node:crypto';
+import { ObjectAttr, TPM_ALG } from '../../tpm/constants.ts';
+import { hasAttributes, MAX_PUBLIC_BYTES, parsePublic, publicKeySpki, type TpmPublic } from '../../tpm/public-area.ts';
+import { SEALING_KEY_REQUIRED } from '../../tpm/templates.ts';
+import type { NewDevice } from '../store/types.ts';
+import type { TrustStore } from './trust.ts';
+
+export const MAX_LINE_BYTES = 16 * 1024;
+export const MAX_BATCH_LINES = 100_000;
+const MAX_CERT_BYTES = 8 * 1024;
+
+export type LineRejectCode =
+  | 'ERR_LINE_TOO_LONG'
+  | 'ERR_LINE_MALFORMED'
+  | 'ERR_LINE_FIELD'
+  | 'ERR_EK_PUBLIC_INVALID'
+  | 'ERR_EK_CERT_MALFORMED'
+  | 'ERR_EK_CERT_UNTRUSTED'
+  | 'ERR_EK_CERT_NOT_VALID_NOW'
+  | 'ERR_EK_CERT_KEY_MISMATCH'
+  | 'ERR_SEALING_PUBLIC_INVALID'
+  | 'ERR_SEALING_ATTRIBUTES'
+  | 'ERR_DUPLICATE_IN_BATCH'
+  | 'ERR_FILED_WITH_OTHER_DATA';
+
+export const LINE_REJECT_CODES: readonly LineRejectCode[] = [
+  'ERR_LINE_TOO_LONG', 'ERR_LINE_MALFORMED', 'ERR_LINE_FIELD', 'ERR_EK_PUBLIC_INVALID', 'ERR_EK_CERT_MALFORMED',
+  'ERR_EK_CERT_UNTRUSTED', 'ERR_EK_CERT_NOT_VALID_NOW', 'ERR_EK_CERT_KEY_MISMATCH', 'ERR_SEALING_PUBLIC_INVALID',
+  'ERR_SEALING_ATTRIBUTES', 'ERR_DUPLICATE_IN_BATCH', 'ERR_FILED_WITH_OTHER_DATA',
+];
+
+export interface LineRejection {
+  readonly code: LineRejectCode;
+  readonly reason: string;
+}
+
+export interface ManifestLine {
+  readonly serial: string;
+  readonly board: string;
+  readonly ekPublic: Uint8Array;
+  readonly ekCertificate: Uint8Array;
+  readonly sealingPublic: Uint8Array;
+}
+
+const FIELDS = ['serial', 'board', 'ekPublic', 'ekCertificate', 'sealingPublic'] as const;
+const SERIAL = /^[A-Za-z0-9._:/-]{1,64}$/;
+const BOARD = /^[A-Za-z0-9._-]{1,64}$/;
+const HEX = /^(?:[0-9a-fA-F]{2})+$/;
+const B64 = /^[A-Za-z0-9+/]+={0,2}$/;
+const PEM = /^-----BEGIN CERTIFICATE-----\s*([A-Za-z0-9+/=\s]+?)\s*-----END CERTIFICATE-----\s*$/;
+
+const reject = (code: LineRejectCode, reason: string): LineRejection => ({ code, reason });
+
+/** Parse one line (without its newline). Returns the fields or why the line is malformed. */
+export function parseManifestLine(text: string): ManifestLine | LineRejection {
+  if (text.length > MAX_LINE_BYTES) return reject('ERR_LINE_TOO_LONG', `line is longer than ${MAX_LINE_BYTES} bytes`);
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    return reject('ERR_LINE_MALFORMED', 'line is not valid JSON');
+  }
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) return reject('ERR_LINE_MALFORMED', 'line is not a JSON object');
+  const d = doc as Record<string, unknown>;
+  for (const k of Object.keys(d)) {
+    if (!(FIELDS as readonly string[]).includes(k)) return reject('ERR_LINE_FIELD', `unknown field "${k.slice(0, 40)}"`);
+  }
+  for (const k of FIELDS) {
+    if (typeof d[k] !== 'string') return reject('ERR_LINE_FIELD', `${k} is missing or not a string`);
+  }
+  const serial = d['serial'] as string;
+  const board = d['board'] as string;
+  if (!SERIAL.test(serial)) return reject('ERR_LINE_FIELD', 'serial must be 1-64 characters of A-Z a-z 0-9 . _ : / -');
+  if (!BOARD.test(board)) return reject('ERR_LINE_FIELD', 'board must be 1-64 characters of A-Z a-z 0-9 . _ -');
+  const ekPublic = hexField(d['ekPublic'] as string);
+  if (ekPublic === null) return reject('ERR_EK_PUBLIC_INVALID', `ekPublic must be hex of at most ${MAX_PUBLIC_BYTES + 2} bytes`);
+  const sealingPublic = hexField(d['sealingPublic'] as string);
+  if (sealingPublic === null) return reject('ERR_SEALING_PUBLIC_INVALID', `sealingPublic must be hex of at most ${MAX_PUBLIC_BYTES + 2} bytes`);
+  const ekCertificate = certField(d['ekCertificate'] as string);
+  if (ekCertificate === null) return reject('ERR_EK_CERT_MALFORMED', `ekCertificate must be DER in base64 or one PEM block, at most ${MAX_CERT_BYTES} bytes`);
+  return { serial, board, ekPublic, ekCertificate, sealingPublic };
+}
+
+function hexField(s: string): Uint8Array | null {
+  if (s.length > 2 * (MAX_PUBLIC_BYTES + 2) || !HEX.test(s)) return null;
+  return new Uint8Array(Buffer.from(s, 'hex'));
+}
+
+function certField(s: string): Uint8Array | null {
+  const pem = PEM.exec(s);
+  const b64 = pem ? pem[1]!.replace(/\s+/g, '') : s;
+  if (b64.length > Math.ceil(MAX_CERT_BYTES / 3) * 4 || !B64.test(b64)) return null;
+  const der = Buffer.from(b64, 'base64');
+  return der.length === 0 ? null : new Uint8Array(der);
+}
+
+/** Why a sealing key's public area is not acceptable (DESIGN.md §3), or null. */
+export function sealingPublicProblem(pub: TpmPublic): string | null {
+  if (pub.type !== TPM_ALG.RSA || !pub.rsa) return 'sealing key is not an RSA key';
+  if (pub.rsa.keyBits !== 2048) return `sealing key is RSA-${pub.rsa.keyBits}, RSA-2048 required`;
+  const missing = Object.entries(ObjectAttr)
+    .filter(([, bit]) => (SEALING_KEY_REQUIRED & bit) !== 0 && (pub.objectAttributes & bit) === 0)
+    .map(([name]) => name);
+  if (missing.length > 0) return `sealing key lacks ${missing.join(', ')}`;
+  if (pub.objectAttributes & ObjectAttr.restricted) return 'sealing key is restricted (it must sign arbitrary digests)';
+  if (pub.objectAttributes & ObjectAttr.decrypt) return 'sealing key has decrypt set (a signing-only key is required)';
+  // Lottery tickets must be unique per key and message: RSASSA-PKCS1-v1_5 only (DESIGN.md §2).
+  if (pub.rsa.scheme.scheme !== TPM_ALG.RSASSA || pub.rsa.scheme.hashAlg !== TPM_ALG.SHA256) return 'sealing key scheme is not RSASSA-SHA256';
+  return null;
+}
+
+const EK_REQUIRED = ObjectAttr.fixedTPM | ObjectAttr.fixedParent | ObjectAttr.sensitiveDataOrigin | ObjectAttr.restricted | ObjectAttr.decrypt;
+
+/** Why an EK public area cannot be an endorsement key (TCG EK Credential Profile), or null. */
+export function ekPublicProblem(pub: TpmPublic): string | null {
+  if (!pub.rsa && !pub.ecc) return 'EK is neither RSA nor ECC';
+  if (!hasAttributes(pub, EK_REQUIRED) || (pub.objectAttributes & ObjectAttr.sign) !== 0) {
+    return 'EK must be a restricted decryption key with fixedTPM, fixedParent and sensitiveDataOrigin';
+  }
+  return null;
+}
+
+export const sha256Hex = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+
+/** EK name digest (store key): SHA-256 of the EK's TPMT_PUBLIC. */
+export const ekNameOf = (ek: TpmPublic): string => sha256Hex(ek.bytes);
+/** Node id: SHA-256 of the sealing key's SPKI DER, the chain's keyFingerprint. */
+export const nodeIdOf = (sealing: TpmPublic): string => sha256Hex(publicKeySpki(sealing));
+
+/** Check a parsed line completely; the device record to file, or why not. */
+export function checkManifestLine(line: ManifestLine, trust: TrustStore, now: number): NewDevice | LineRejection {
+  let ek: TpmPublic;
+  try {
+    ek = parsePublic(line.ekPublic);
+  } catch (err) {
+    return reject('ERR_EK_PUBLIC_INVALID', `ekPublic: ${(err as Error).message}`);
+  }
+  const ekProblem = ekPublicProblem(ek);
+  if (ekProblem !== null) return reject('ERR_EK_PUBLIC_INVALID', ekProblem);
+  let sealing: TpmPublic;
+  try {
+    sealing = parsePublic(line.sealingPublic);
+  } catch (err) {
+    return reject('ERR_SEALING_PUBLIC_INVALID', `sealingPublic: ${(err as Error).message}`);
+  }
+  const sealProblem = sealingPublicProblem(sealing);
+  if (sealProblem !== null) return reject('ERR_SEALING_ATTRIBUTES', sealProblem);
+  let cert: X509Certificate;
+  try {
+    cert = new X509Certificate(line.ekCertificate);
+  } catch {
+    return reject('ERR_EK_CERT_MALFORMED', 'ekCertificate is not an X.509 certificate');
+  }
+  const chain = trust.check(cert, now);
+  if (chain === 'untrusted') return reject('ERR_EK_CERT_UNTRUSTED', `EK certificate (issuer "${cert.issuer.slice(0, 120)}") does not chain to a trusted TPM-vendor CA`);
+  if (chain === 'not-valid-now') return reject('ERR_EK_CERT_NOT_VALID_NOW', `EK certificate or its CA is not valid now (${cert.validFrom} .. ${cert.validTo})`);
+  let ekSpki: Uint8Array;
+  try {
+    ekSpki = publicKeySpki(ek);
+  } catch (err) {
+    return reject('ERR_EK_PUBLIC_INVALID', `ekPublic: ${(err as Error).message}`);
+  }
+  const certSpki = cert.publicKey.export({ type: 'spki', format: 'der' });
+  if (Buffer.compare(certSpki, ekSpki) !== 0) return reject('ERR_EK_CERT_KEY_MISMATCH', 'EK certificate carries another public key than ekPublic');
+  return {
+    ekName: ekNameOf(ek),
+    nodeId: nodeIdOf(sealing),
+    ekPublic: line.ekPublic,
+    ekCertificate: line.ekCertificate,
+    sealingPublic: line.sealingPublic,
+    serial: line.serial,
+    board: line.board,
+  };
+}
+
+export const isRejection = (x: object): x is LineRejection => 'code' in x;

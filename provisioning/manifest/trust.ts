@@ -1,0 +1,107 @@
+// EK certificate chains against a directory of TPM-vendor CA certificates (PEM roots and
+// intermediates). Self-signed CA certificates are anchors; every other CA certificate in the
+// directory must chain to an anchor when loaded (else it is ignored and listed in `ignored`).
+// A leaf (the EK certificate) must be issued by one of the loaded CAs: name and key
+// identifiers match (checkIssued), its signature verifies, and every certificate on the path
+// is valid at the check time.
+import { X509Certificate, type KeyObject } from 'node:crypto';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ProvisioningError } from '../errors.ts';
+
+/** A factory's clock may run ahead of the registrar's: accept notBefore up to 5 minutes ahead. */
+export const CLOCK_SKEW_MS = 5 * 60_000;
+const PEM_BLOCK = /-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+-----END CERTIFICATE-----/g;
+
+interface TrustedCa {
+  readonly cert: X509Certificate;
+  readonly key: KeyObject;
+  /** Validity of the whole path from this CA to its anchor (ms). */
+  readonly notBefore: number;
+  readonly notAfter: number;
+}
+
+export type ChainFailure = 'untrusted' | 'not-valid-now';
+
+export class TrustStore {
+  readonly #bySubject = new Map<string, TrustedCa[]>();
+  readonly ignored: { readonly subject: string; readonly reason: string }[] = [];
+
+  get size(): number {
+    let n = 0;
+    for (const list of this.#bySubject.values()) n += list.length;
+    return n;
+  }
+
+  static async fromDirectory(dir: string): Promise<TrustStore> {
+    let names: string[];
+    try {
+      names = (await readdir(dir)).filter((n) => /\.(pem|crt|cer)$/i.test(n)).sort();
+    } catch (err) {
+      throw new ProvisioningError('ERR_PROV_INVALID_ARGUMENT', `cannot read trust directory ${dir}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, 'trust');
+    }
+    const pems: string[] = [];
+    for (const n of names) pems.push(await readFile(join(dir, n), 'utf8'));
+    return TrustStore.fromPem(pems.join('\n'));
+  }
+
+  static fromPem(text: string): TrustStore {
+    const certs: X509Certificate[] = [];
+    for (const block of text.match(PEM_BLOCK) ?? []) {
+      try {
+        certs.push(new X509Certificate(block));
+      } catch {
+        throw new ProvisioningError('ERR_PROV_INVALID_ARGUMENT', 'trust directory holds a malformed PEM certificate', 'trust');
+      }
+    }
+    const store = new TrustStore();
+    const pending = certs.filter((c) => {
+      if (!c.ca) {
+        store.ignored.push({ subject: c.subject, reason: 'not a CA certificate' });
+        return false;
+      }
+      return true;
+    });
+    // Anchors first, then intermediates whose issuer is already trusted, until no progress.
+    for (const c of pending.filter((c) => c.checkIssued(c) && c.verify(c.publicKey))) {
+      store.#add({ cert: c, key: c.publicKey, notBefore: Date.parse(c.validFrom), notAfter: Date.parse(c.validTo) });
+    }
+    let rest = pending.filter((c) => !(c.checkIssued(c) && c.verify(c.publicKey)));
+    for (let progress = true; progress && rest.length > 0;) {
+      progress = false;
+      rest = rest.filter((c) => {
+        const issuer = store.#issuerOf(c);
+        if (issuer === null) return true;
+        store.#add({ cert: c, key: c.publicKey, notBefore: Math.max(issuer.notBefore, Date.parse(c.validFrom)), notAfter: Math.min(issuer.notAfter, Date.parse(c.validTo)) });
+        progress = true;
+        return false;
+      });
+    }
+    for (const c of rest) store.ignored.push({ subject: c.subject, reason: 'does not chain to a self-signed root in the directory' });
+    return store;
+  }
+
+  /** null when the certificate chains to a trusted root and the path is valid at `now`. */
+  check(leaf: X509Certificate, now: number): ChainFailure | null {
+    const issuer = this.#issuerOf(leaf);
+    if (issuer === null) return 'untrusted';
+    const notBefore = Math.max(issuer.notBefore, Date.parse(leaf.validFrom));
+    const notAfter = Math.min(issuer.notAfter, Date.parse(leaf.validTo));
+    return now + CLOCK_SKEW_MS < notBefore || now > notAfter ? 'not-valid-now' : null;
+  }
+
+  #add(ca: TrustedCa): void {
+    if (this.size >= 10_000) throw new ProvisioningError('ERR_PROV_INVALID_ARGUMENT', 'trust directory holds more than 10,000 CA certificates', 'trust');
+    const list = this.#bySubject.get(ca.cert.subject) ?? [];
+    if (list.some((x) => x.cert.fingerprint256 === ca.cert.fingerprint256)) return;
+    list.push(ca);
+    this.#bySubject.set(ca.cert.subject, list);
+  }
+
+  #issuerOf(cert: X509Certificate): TrustedCa | null {
+    for (const ca of this.#bySubject.get(cert.issuer) ?? []) {
+      if (cert.checkIssued(ca.cert) && cert.verify(ca.key)) return ca;
+    }
+    return null;
+  }
+}

@@ -1,0 +1,163 @@
+// Batch manifests against real swtpm devices: signatures, line checks with each kind of bad
+// line, chain checks against the test's own CA directory, ingest into a real SQLite store.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateEd25519 } from '../../provisioning/keys.ts';
+import {
+  checkManifestLine, ingestBatch, isRejection, parseManifestLine, parseSignatureFile, signManifest, splitLines, TrustStore,
+  verifyManifest, type ManifestLine,
+} from '../../provisioning/manifest/index.ts';
+import { openStore, type ProvisioningStore } from '../../provisioning/store/index.ts';
+import { ObjectAttr } from '../../tpm/constants.ts';
+import { SEALING_KEY_ATTRIBUTES } from '../../tpm/templates.ts';
+import { jsonl, startDevices, withAttributes, type DeviceLab } from './devices.ts';
+
+let trusted: DeviceLab;
+let untrusted: DeviceLab;
+let trust: TrustStore;
+const NOW = Date.now();
+
+beforeAll(async () => {
+  [trusted, untrusted] = await Promise.all([startDevices(2), startDevices(1, { serialPrefix: 'OTHER' })]);
+  trust = await TrustStore.fromDirectory(trusted.caDir);
+});
+afterAll(async () => {
+  await trusted?.destroy();
+  await untrusted?.destroy();
+});
+
+const parsed = (o: object): ManifestLine => {
+  const p = parseManifestLine(JSON.stringify(o));
+  if (isRejection(p)) throw new Error(p.reason);
+  return p;
+};
+
+describe('manifest signature', () => {
+  it('signs and verifies; a changed byte, another key or another manufacturer name fails', () => {
+    const { key } = generateEd25519();
+    const other = generateEd25519().key;
+    const manifest = jsonl([{ a: 1 }, { b: 2 }]);
+    const sig = parseSignatureFile(JSON.stringify(signManifest(manifest, key, 'acme')));
+    expect(sig.lines).toBe(2);
+    expect(verifyManifest(manifest, sig, key.publicKey)).toEqual({ ok: true });
+    const changed = manifest.slice();
+    changed[3] ^= 1;
+    expect(verifyManifest(changed, sig, key.publicKey).ok).toBe(false);
+    expect(verifyManifest(manifest, sig, other.publicKey).ok).toBe(false);
+    expect(verifyManifest(manifest, { ...sig, manufacturer: 'evil' }, key.publicKey).ok).toBe(false);
+    expect(() => parseSignatureFile('{"format":"x"}')).toThrow(/format/);
+  });
+});
+
+describe('trust store', () => {
+  it('loads the swtpm local CA (root + intermediate) as trusted', () => {
+    expect(trust.size).toBe(2);
+    expect(trust.ignored).toEqual([]);
+  });
+});
+
+describe('manifest line checks (real swtpm EKs)', () => {
+  it('accepts a real device line and derives EK name and node id', () => {
+    const r = checkManifestLine(parsed(trusted.devices[0]!.line), trust, NOW);
+    expect(isRejection(r)).toBe(false);
+    if (!isRejection(r)) {
+      expect(r.ekName).toMatch(/^[0-9a-f]{64}$/);
+      expect(r.nodeId).toMatch(/^[0-9a-f]{64}$/);
+      expect(r.serial).toBe('SN-0');
+    }
+  });
+
+  it('accepts a PEM certificate as well as base64 DER', () => {
+    const l = trusted.devices[0]!.line;
+    const pem = `-----BEGIN CERTIFICATE-----\n${l.ekCertificate.match(/.{1,64}/g)!.join('\n')}\n-----END CERTIFICATE-----\n`;
+    expect(isRejection(checkManifestLine(parsed({ ...l, ekCertificate: pem }), trust, NOW))).toBe(false);
+  });
+
+  const cases: [string, () => object | string, string][] = [
+    ['untrusted CA', () => untrusted.devices[0]!.line, 'ERR_EK_CERT_UNTRUSTED'],
+    ['certificate for another EK', () => ({ ...trusted.devices[0]!.line, ekCertificate: trusted.devices[1]!.line.ekCertificate }), 'ERR_EK_CERT_KEY_MISMATCH'],
+    ['sealing key without fixedTPM', () => ({ ...trusted.devices[0]!.line, sealingPublic: withAttributes(trusted.devices[0]!.line.sealingPublic, SEALING_KEY_ATTRIBUTES & ~ObjectAttr.fixedTPM) }), 'ERR_SEALING_ATTRIBUTES'],
+    ['restricted sealing key', () => ({ ...trusted.devices[0]!.line, sealingPublic: withAttributes(trusted.devices[0]!.line.sealingPublic, SEALING_KEY_ATTRIBUTES | ObjectAttr.restricted) }), 'ERR_SEALING_ATTRIBUTES'],
+    ['EK given as sealing key', () => ({ ...trusted.devices[0]!.line, sealingPublic: trusted.devices[0]!.line.ekPublic }), 'ERR_SEALING_ATTRIBUTES'],
+    ['sealing key given as EK', () => ({ ...trusted.devices[0]!.line, ekPublic: trusted.devices[0]!.line.sealingPublic }), 'ERR_EK_PUBLIC_INVALID'],
+    ['truncated EK public', () => ({ ...trusted.devices[0]!.line, ekPublic: trusted.devices[0]!.line.ekPublic.slice(0, 100) }), 'ERR_EK_PUBLIC_INVALID'],
+    ['garbage certificate', () => ({ ...trusted.devices[0]!.line, ekCertificate: 'AAAA' }), 'ERR_EK_CERT_MALFORMED'],
+    ['not JSON', () => '{"serial": "x",', 'ERR_LINE_MALFORMED'],
+    ['unknown field', () => ({ ...trusted.devices[0]!.line, extra: 1 }), 'ERR_LINE_FIELD'],
+    ['SQL in serial', () => ({ ...trusted.devices[0]!.line, serial: "x'; DROP TABLE devices; --" }), 'ERR_LINE_FIELD'],
+    ['missing board', () => ({ ...trusted.devices[0]!.line, board: undefined }), 'ERR_LINE_FIELD'],
+    ['odd hex', () => ({ ...trusted.devices[0]!.line, sealingPublic: 'abc' }), 'ERR_SEALING_PUBLIC_INVALID'],
+  ];
+  it.each(cases)('rejects: %s', (_name, make, code) => {
+    const input = make();
+    const p = parseManifestLine(typeof input === 'string' ? input : JSON.stringify(input));
+    const r = isRejection(p) ? p : checkManifestLine(p, trust, NOW);
+    expect(isRejection(r) ? r.code : 'accepted').toBe(code);
+  });
+
+  it('rejects a certificate checked at a time outside its validity', () => {
+    const r = checkManifestLine(parsed(trusted.devices[0]!.line), trust, Date.parse('2000-01-01'));
+    expect(isRejection(r) ? r.code : 'accepted').toBe('ERR_EK_CERT_NOT_VALID_NOW');
+  });
+});
+
+describe('line splitting', () => {
+  async function* chunks(bytes: Uint8Array, size: number): AsyncGenerator<Uint8Array> {
+    for (let i = 0; i < bytes.length; i += size) yield bytes.subarray(i, i + size);
+  }
+  it('splits across chunk borders, flags long lines without buffering them, caps the line count', async () => {
+    const text = new Uint8Array(Buffer.from(`ab\n${'x'.repeat(50)}\ncd\nlast`));
+    const out = [];
+    for await (const l of splitLines(chunks(text, 7), { maxLineBytes: 20 })) out.push(l);
+    expect(out).toEqual([{ line: 1, text: 'ab' }, { line: 2, tooLong: true, bytes: 50 }, { line: 3, text: 'cd' }, { line: 4, text: 'last' }]);
+    await expect((async () => { for await (const _ of splitLines(chunks(text, 3), { maxLines: 2 })) void _; })()).rejects.toMatchObject({ code: 'ERR_PROV_BATCH_TOO_LARGE' });
+  });
+});
+
+describe('ingestBatch into SQLite', () => {
+  let store: ProvisioningStore;
+  let dir: string;
+  const { key } = generateEd25519();
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'btn-prov-ingest-'));
+    store = await openStore(`sqlite:${join(dir, 'p.db')}`);
+    await store.addManufacturer({ name: 'acme', publicKey: key.publicKey, createdAt: NOW });
+  });
+  afterAll(async () => {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  async function* once(b: Uint8Array): AsyncGenerator<Uint8Array> { yield b; }
+  const sign = (m: Uint8Array, k = key): Uint8Array => new Uint8Array(Buffer.from(signManifest(m, k, 'acme').signature, 'hex'));
+
+  it('a wrong signature rejects the whole batch and stores nothing', async () => {
+    const manifest = jsonl([trusted.devices[0]!.line]);
+    await expect(ingestBatch({ source: once(manifest), manufacturer: 'acme', signature: sign(manifest, generateEd25519().key), store, trust, now: NOW }))
+      .rejects.toMatchObject({ code: 'ERR_PROV_BAD_SIGNATURE' });
+    expect(await store.countDevices()).toEqual({ filed: 0, active: 0, revoked: 0 });
+  });
+
+  it('files good lines, reports each bad line, re-upload is idempotent', async () => {
+    const [a, b] = trusted.devices.map((d) => d.line);
+    const manifest = jsonl([a!, untrusted.devices[0]!.line, { ...b!, ekCertificate: a!.ekCertificate }, 'nope', { ...a!, serial: 'DUP' }, b!, 'x'.repeat(20_000)]);
+    const report = await ingestBatch({ source: once(manifest), manufacturer: 'acme', signature: sign(manifest), store, trust, now: NOW });
+    expect(report.results.map((r) => r.code ?? r.status)).toEqual([
+      'filed', 'ERR_EK_CERT_UNTRUSTED', 'ERR_EK_CERT_KEY_MISMATCH', 'ERR_LINE_MALFORMED', 'ERR_DUPLICATE_IN_BATCH', 'filed', 'ERR_LINE_TOO_LONG',
+    ]);
+    expect(report).toMatchObject({ lines: 7, filed: 2, duplicates: 0, rejected: 5 });
+    expect(await store.countDevices()).toEqual({ filed: 2, active: 0, revoked: 0 });
+    const again = await ingestBatch({ source: once(manifest), manufacturer: 'acme', signature: sign(manifest), store, trust, now: NOW });
+    expect(again).toMatchObject({ batchId: report.batchId, filed: 0, duplicates: 2, rejected: 5 });
+    const conflict = jsonl([{ ...a!, serial: 'CHANGED' }]);
+    const c = await ingestBatch({ source: once(conflict), manufacturer: 'acme', signature: sign(conflict), store, trust, now: NOW });
+    expect(c.results[0]).toMatchObject({ status: 'rejected', code: 'ERR_FILED_WITH_OTHER_DATA' });
+    expect((await store.getBatch(report.batchId))).toMatchObject({ lineCount: 7, filed: 2, rejected: 5 });
+  });
+
+  it('an unknown manufacturer is refused before reading', async () => {
+    await expect(ingestBatch({ source: once(jsonl([])), manufacturer: 'nobody', signature: new Uint8Array(64), store, trust, now: NOW }))
+      .rejects.toMatchObject({ code: 'ERR_PROV_UNKNOWN_MANUFACTURER' });
+  });
+});
