@@ -1,0 +1,398 @@
+// One secondary node (DESIGN.md §1): tests candidate blocks, spins for a seal with the TPM,
+// sends the seal to the candidate's clerk, follows final blocks and network parameters.
+// Invalid input is logged with its specific reason and dropped; the agent keeps running.
+import { EventEmitter } from 'node:events';
+import pino from 'pino';
+import type { Logger } from 'pino';
+import { blockFromJson } from '../chain/block.ts';
+import { toHex } from '../chain/encoding.ts';
+import { ChainError } from '../chain/errors.ts';
+import { comparePriority, scoreTicket, type TicketScore } from '../chain/lottery.ts';
+import { keyFingerprint, type KnownPrimaries } from '../chain/primaries.ts';
+import { DEFAULT_CHAIN_PARAMS, validateCandidate, type ChainParams, type ChainTip, type RejectReason } from '../chain/validate.ts';
+import type { BatchVerifier } from '../chain/verify-pool.ts';
+import type { Json } from '../protocol/fields.ts';
+import { parseFinalMessage, type FinalMessage } from '../protocol/final-message.ts';
+import { parseParams, type NetworkParams } from '../protocol/params.ts';
+import { encodeSealMessage, parseSealMessage, type SealMessage } from '../protocol/seal-message.ts';
+import { systemClock, type Clock } from '../sealing/clock.ts';
+import { createSealEngine, type SealEngine, type SpinOutcome } from '../sealing/engine.ts';
+import type { SealGate } from '../sealing/gate.ts';
+import type { SealJournal } from '../sealing/journal.ts';
+import type { InboundMessage, MqttTransport } from '../transport/mqtt-transport.ts';
+import type { Topics } from '../transport/topics.ts';
+import type { Tpm, TpmInfo } from '../../tpm/tpm.ts';
+import { AgentError } from './errors.ts';
+import { StatusCounters, writeStatusFile, type AgentStatus } from './status.ts';
+
+export interface AgentOptions {
+  readonly nodeId: string;
+  /** Opened TPM with the sealing key ensured. */
+  readonly tpm: Pick<Tpm, 'info' | 'sign'>;
+  readonly sealingHandle?: number;
+  /** Created (and closed) by the caller. */
+  readonly transport: Pick<MqttTransport, 'subscribe' | 'publish' | 'publishSeal' | 'state' | 'on' | 'off'>;
+  readonly topics: Topics;
+  readonly journal: SealJournal;
+  readonly gate: SealGate;
+  /** The clerks' RSA keys. */
+  readonly primaries: KnownPrimaries;
+  readonly genesis: ChainTip;
+  readonly params: NetworkParams;
+  readonly logger?: Logger;
+  readonly clock?: Clock;
+  /** Where status.json is written every statusIntervalMs. */
+  readonly stateDir?: string;
+  readonly statusIntervalMs?: number;
+  /** Signature checks of large blocks (a VerifyPool); inline by default. */
+  readonly verifier?: BatchVerifier;
+  /**
+   * Whether another node's seal counts as competition that stops our spinning. The agent has no
+   * root key to check registrations, so by default any well-formed seal whose ticket qualifies
+   * counts: a forged one only costs this node its own chance, never safety.
+   */
+  readonly acceptSeenSeal?: (seal: SealMessage) => boolean;
+}
+
+export interface SealEvent {
+  readonly seal: SealMessage;
+  readonly zeros: number;
+  readonly reused: boolean;
+}
+
+export interface RejectedEvent {
+  readonly height?: number;
+  readonly code: string;
+  readonly message: string;
+}
+
+interface Spin {
+  readonly height: number;
+  readonly hash: string;
+  readonly controller: AbortController;
+}
+
+export class SecondaryAgent extends EventEmitter {
+  readonly nodeId: string;
+  readonly #o: AgentOptions;
+  readonly #log: Logger;
+  readonly #clock: Clock;
+  readonly #engine: SealEngine;
+  readonly #counters = new StatusCounters();
+  /** (height, clerk) -> hash of the first block taken up for that slot. */
+  readonly #slots = new Map<string, string>();
+  readonly #spins = new Set<Spin>();
+  /** Best competing seal per block hash. */
+  readonly #best = new Map<string, TicketScore>();
+  readonly #sealSubs = new Map<string, () => void>();
+  readonly #unsubs: (() => void)[] = [];
+  readonly #inflight = new Set<Promise<unknown>>();
+  #tip: ChainTip;
+  #params: NetworkParams;
+  #state: 'idle' | 'running' | 'stopped' = 'idle';
+  #startedAt: number | null = null;
+  #tpmInfo: TpmInfo | null = null;
+  #timer: NodeJS.Timeout | null = null;
+  #onTransportState: ((s: string) => void) | null = null;
+
+  constructor(options: AgentOptions) {
+    super();
+    checkOptions(options);
+    this.#o = options;
+    this.nodeId = options.nodeId;
+    this.#clock = options.clock ?? systemClock;
+    this.#log = (options.logger ?? pino({ level: 'silent' })).child({ component: 'agent', node: options.nodeId });
+    this.#tip = options.genesis;
+    this.#params = options.params;
+    const handle = options.sealingHandle === undefined ? {} : { handle: options.sealingHandle };
+    this.#engine = createSealEngine({
+      journal: options.journal, gate: options.gate, clock: this.#clock, logger: this.#log,
+      signer: (message) => options.tpm.sign(message, handle),
+    });
+  }
+
+  async start(): Promise<void> {
+    if (this.#state !== 'idle') throw new AgentError('ERR_AGENT_STATE', `agent is ${this.#state}; start() runs once`);
+    this.#state = 'running';
+    this.#startedAt = this.#clock.now();
+    const { transport, topics } = this.#o;
+    try {
+      this.#tpmInfo = await this.#o.tpm.info(this.#o.sealingHandle === undefined ? {} : { handle: this.#o.sealingHandle });
+    } catch (err) {
+      this.#error('ERR_AGENT_TPM', `TPM info failed: ${(err as Error).message}`);
+    }
+    // Parameters and the final tip first (both retained), then candidates.
+    this.#unsubs.push(transport.subscribe<unknown>(topics.params, (m) => this.#onParams(m), { qos: 1 }));
+    this.#unsubs.push(transport.subscribe<unknown>(topics.final, (m) => this.#track(this.#onFinal(m)), { qos: 1 }));
+    this.#unsubs.push(transport.subscribe<unknown>(topics.candidates, (m) => this.#track(this.#onCandidate(m)), { qos: 1 }));
+    this.#onTransportState = (s) => { if (s === 'online') this.#publishStatus(); };
+    transport.on('state', this.#onTransportState);
+    this.#publishStatus();
+    await this.#writeStatus();
+    const every = this.#o.statusIntervalMs ?? 5000;
+    this.#timer = setInterval(() => {
+      this.#publishStatus();
+      void this.#writeStatus();
+    }, every);
+    this.#timer.unref();
+    this.#log.info({ height: this.#tip.height, activation: this.#o.gate.current().state }, 'agent started');
+  }
+
+  async stop(): Promise<void> {
+    if (this.#state === 'stopped') return;
+    const wasRunning = this.#state === 'running';
+    this.#state = 'stopped';
+    if (this.#timer) clearInterval(this.#timer);
+    for (const u of [...this.#unsubs, ...this.#sealSubs.values()]) u();
+    this.#unsubs.length = 0;
+    this.#sealSubs.clear();
+    if (this.#onTransportState) this.#o.transport.off('state', this.#onTransportState);
+    for (const s of this.#spins) s.controller.abort('agent stopping');
+    await Promise.allSettled([...this.#inflight]);
+    if (wasRunning) await this.#writeStatus();
+    this.#log.info('agent stopped');
+  }
+
+  status(): AgentStatus {
+    const now = this.#clock.now();
+    const gate = this.#o.gate.current();
+    const c = this.#counters;
+    return {
+      version: 1,
+      nodeId: this.nodeId,
+      state: this.#state,
+      pid: process.pid,
+      startedAt: this.#startedAt,
+      updatedAt: now,
+      uptimeMs: this.#startedAt === null ? 0 : now - this.#startedAt,
+      activation: gate.state === 'active' ? { state: 'active' } : { state: gate.state, reason: gate.reason },
+      tpm: this.#tpmInfo === null ? null : { manufacturer: this.#tpmInfo.manufacturer, vendor: this.#tpmInfo.vendor, firmwareVersion: this.#tpmInfo.firmwareVersion, sealingKey: this.#tpmInfo.sealingKey },
+      broker: { connected: this.#o.transport.state === 'online', state: this.#o.transport.state },
+      chain: { height: this.#tip.height, tipHash: toHex(this.#tip.hash), finalizedHeight: this.#o.journal.finalizedHeight, paramsVersion: this.#params.version },
+      seals: { ...c.seals },
+      spins: { ...c.spins },
+      spinning: this.#spins.size,
+      rejected: { ...c.rejected },
+      invalidMessages: { ...c.invalidMessages },
+      lastErrors: c.lastErrors.map((e) => ({ ...e })),
+    };
+  }
+
+  get params(): NetworkParams {
+    return this.#params;
+  }
+
+  async #onCandidate(m: InboundMessage<unknown>): Promise<void> {
+    if (this.#state !== 'running') return;
+    const receivedAt = this.#clock.now();
+    const params = this.#params;
+    const chain = chainParams(params);
+    let block;
+    try {
+      block = blockFromJson(m.value, chain.caps);
+    } catch (err) {
+      if (!(err instanceof ChainError)) throw err;
+      return this.#reject(undefined, err.code === 'ERR_CHAIN_OVERSIZE' ? 'oversize' : 'malformed', err.message);
+    }
+    const height = block.header.height;
+    const result = await validateCandidate(block, {
+      primaries: this.#o.primaries, tip: this.#tip, now: () => this.#clock.now(), params: chain, ...(this.#o.verifier ? { verifier: this.#o.verifier } : {}),
+    });
+    if (!result.ok) return this.#reject(height, result.reason.code, result.reason.message, result.reason);
+    if (this.#state !== 'running') return;
+    const hash = toHex(result.hash);
+    const clerk = keyFingerprint(block.header.clerkPublicKey);
+    const slot = `${height}/${clerk}`;
+    const taken = this.#slots.get(slot);
+    if (taken === hash) {
+      this.#log.debug({ height, hash: hash.slice(0, 16) }, 'candidate already taken up');
+      return;
+    }
+    if (taken === undefined) this.#slots.set(slot, hash);
+    // The chain moved on: spins for lower heights are superseded.
+    for (const s of this.#spins) if (s.height < height) s.controller.abort('superseded');
+    this.#watchSeals(clerk);
+    const spin: Spin = { height, hash, controller: new AbortController() };
+    this.#spins.add(spin);
+    let outcome: SpinOutcome;
+    try {
+      outcome = await this.#engine.spin({
+        height, clerk, blockHash: result.hash, receivedAt, params, signal: spin.controller.signal, bestSeen: () => this.#best.get(hash),
+      });
+    } finally {
+      this.#spins.delete(spin);
+    }
+    this.#counters.spins[outcome.outcome]++;
+    this.#log.info({ height, hash: hash.slice(0, 16), clerk: clerk.slice(0, 16), ...summary(outcome) }, 'spin finished');
+    switch (outcome.outcome) {
+      case 'sealed':
+        return this.#publishSeal(height, clerk, result.hash, receivedAt, params, outcome);
+      case 'refused':
+        return this.#reject(height, outcome.reason, outcome.message);
+      case 'failed':
+        return this.#error(outcome.code, outcome.message);
+      default:
+        return;
+    }
+  }
+
+  async #publishSeal(height: number, clerk: string, blockHash: Uint8Array, receivedAt: number, params: NetworkParams, o: Extract<SpinOutcome, { outcome: 'sealed' }>): Promise<void> {
+    const gate = this.#o.gate.current();
+    if (gate.state !== 'active') return; // revoked between the signature and now: say nothing
+    if (o.reused) this.#counters.seals.reused++;
+    else this.#counters.seals.made++;
+    const seal: SealMessage = {
+      nodeId: this.nodeId, height, blockHash, clerk, round: o.round, signature: o.signature,
+      registration: gate.registration as Json | null, expiresAt: receivedAt + params.sealDeadlineMs,
+    };
+    this.emit('seal', { seal, zeros: o.zeros, reused: o.reused } satisfies SealEvent);
+    const delivered = await this.#o.transport.publishSeal(clerk, encodeSealMessage(seal), seal.expiresAt);
+    if (delivered === 'delivered') this.#counters.seals.published++;
+    else {
+      this.#counters.seals.notDelivered++;
+      this.#log.warn({ height, outcome: delivered }, 'seal not delivered');
+    }
+  }
+
+  async #onFinal(m: InboundMessage<unknown>): Promise<void> {
+    if (this.#state !== 'running') return;
+    let f: FinalMessage;
+    try {
+      f = parseFinalMessage(JSON.stringify(m.value));
+    } catch (err) {
+      return this.#invalid('final', err);
+    }
+    if (f.height < this.#tip.height || (f.height === this.#tip.height && toHex(f.hash) === toHex(this.#tip.hash))) return;
+    this.#tip = { hash: f.hash, height: f.height, timestamp: f.timestamp };
+    for (const s of this.#spins) if (s.height <= f.height) s.controller.abort('final');
+    for (const [slot] of this.#slots) if (Number(slot.slice(0, slot.indexOf('/'))) <= f.height) this.#slots.delete(slot);
+    this.#best.clear();
+    try {
+      await this.#o.journal.setFinalized(f.height);
+    } catch (err) {
+      this.#error((err as { code?: string }).code ?? 'ERR_AGENT_JOURNAL', `journal setFinalized(${f.height}): ${(err as Error).message}`);
+    }
+    this.#log.info({ height: f.height, hash: toHex(f.hash).slice(0, 16) }, 'final block');
+    this.emit('final', f);
+  }
+
+  #onParams(m: InboundMessage<unknown>): void {
+    let p: NetworkParams;
+    try {
+      p = parseParams(JSON.stringify(m.value));
+    } catch (err) {
+      return this.#invalid('params', err);
+    }
+    if (p.version <= this.#params.version) return; // monotonic
+    this.#log.info({ from: this.#params.version, to: p.version }, 'network parameters updated');
+    this.#params = p;
+  }
+
+  #watchSeals(clerk: string): void {
+    if (this.#sealSubs.has(clerk)) return;
+    const unsubscribe = this.#o.transport.subscribe<unknown>(this.#o.topics.seals(clerk), (m) => {
+      let seal: SealMessage;
+      try {
+        seal = parseSealMessage(JSON.stringify(m.value));
+      } catch (err) {
+        return this.#invalid('seal', err);
+      }
+      if (seal.nodeId === this.nodeId || seal.clerk !== clerk) return;
+      if (this.#o.acceptSeenSeal && !this.#o.acceptSeenSeal(seal)) return;
+      const score = scoreTicket(seal.signature, seal.round);
+      if (score.zeros < this.#params.sealZeros) return;
+      // Only seals for the same block hash compete (a seal for another block says nothing).
+      const hash = toHex(seal.blockHash);
+      const best = this.#best.get(hash);
+      if (best === undefined || comparePriority(score, best) < 0) this.#best.set(hash, score);
+    }, { qos: 1 });
+    this.#sealSubs.set(clerk, unsubscribe);
+  }
+
+  #track(p: Promise<void>): Promise<void> {
+    const tracked = p.catch((err: unknown) => this.#error((err as { code?: string }).code ?? 'ERR_AGENT_INTERNAL', (err as Error)?.message ?? String(err)));
+    this.#inflight.add(tracked);
+    void tracked.finally(() => this.#inflight.delete(tracked));
+    return tracked;
+  }
+
+  #reject(height: number | undefined, code: string, message: string, reason?: RejectReason): void {
+    this.#counters.reject(code);
+    this.#log.warn({ height, code, reason: message, ...(reason ? { data: reason.data } : {}) }, 'candidate rejected');
+    this.emit('rejected', { ...(height === undefined ? {} : { height }), code, message } satisfies RejectedEvent);
+  }
+
+  #invalid(kind: string, err: unknown): void {
+    this.#counters.invalid(kind);
+    this.#log.warn({ kind, reason: (err as Error)?.message ?? String(err) }, 'invalid message dropped');
+  }
+
+  #error(code: string, message: string): void {
+    this.#counters.error(this.#clock.now(), code, message);
+    this.#log.error({ code, err: message }, 'agent error');
+    // An 'error' event without a listener would throw out of the process.
+    if (this.listenerCount('error') > 0) this.emit('error', new AgentError('ERR_AGENT_STATE', message, { code }));
+  }
+
+  #publishStatus(): void {
+    if (this.#state !== 'running' || this.#o.transport.state === 'closed') return;
+    const s = this.status();
+    const payload = {
+      state: 'online', nodeId: s.nodeId, activation: s.activation.state, height: s.chain.height, finalizedHeight: s.chain.finalizedHeight,
+      sealsMade: s.seals.made, sealsPublished: s.seals.published, spinning: s.spinning, at: s.updatedAt,
+    };
+    void this.#o.transport.publish(this.#o.topics.status(this.nodeId), payload, { qos: 1, retain: true }).catch(() => undefined);
+  }
+
+  async #writeStatus(): Promise<void> {
+    if (this.#o.stateDir === undefined) return;
+    try {
+      await writeStatusFile(this.#o.stateDir, this.status());
+    } catch (err) {
+      this.#log.warn({ err: (err as Error).message }, 'status file not written');
+    }
+  }
+}
+
+/** ChainParams for validating candidates, from the network parameters. */
+export function chainParams(p: NetworkParams): ChainParams {
+  return {
+    ...DEFAULT_CHAIN_PARAMS,
+    clerkZeros: p.clerkZeros,
+    maxFutureMs: p.timestampWindowMs,
+    maxPastMs: p.timestampWindowMs,
+    caps: { maxTxs: p.maxBlockTxs, maxBlockBytes: p.maxBlockBytes },
+  };
+}
+
+export function createAgent(options: AgentOptions): SecondaryAgent {
+  return new SecondaryAgent(options);
+}
+
+function summary(o: SpinOutcome): Record<string, unknown> {
+  switch (o.outcome) {
+    case 'sealed': return { outcome: o.outcome, round: o.round, zeros: o.zeros, reused: o.reused };
+    case 'refused': return { outcome: o.outcome, reason: o.reason };
+    case 'inactive': return { outcome: o.outcome, state: o.state, reason: o.reason };
+    case 'better-seal': return { outcome: o.outcome, rounds: o.rounds, bestRound: o.best.round };
+    case 'failed': return { outcome: o.outcome, code: o.code, message: o.message };
+    default: return { outcome: o.outcome, rounds: o.rounds };
+  }
+}
+
+function checkOptions(o: AgentOptions): void {
+  const need = (ok: boolean, field: string, what: string): void => {
+    if (!ok) throw new AgentError('ERR_AGENT_OPTIONS', `createAgent: ${field} ${what}`, { field });
+  };
+  need(o !== null && typeof o === 'object', 'options', 'must be an object');
+  need(typeof o.nodeId === 'string' && /^[0-9a-zA-Z_-]{1,128}$/.test(o.nodeId), 'nodeId', 'must be 1..128 characters of [0-9a-zA-Z_-]');
+  need(typeof o.tpm?.sign === 'function' && typeof o.tpm?.info === 'function', 'tpm', 'must be an opened Tpm');
+  need(typeof o.transport?.subscribe === 'function' && typeof o.transport?.publishSeal === 'function', 'transport', 'must be an MqttTransport');
+  need(typeof o.topics?.seals === 'function', 'topics', 'must come from topicsFor(prefix)');
+  need(typeof o.journal?.checkAndRecord === 'function', 'journal', 'must be an open seal journal');
+  need(typeof o.gate?.current === 'function', 'gate', 'must be a SealGate');
+  need(typeof o.primaries?.get === 'function', 'primaries', 'must be a PrimaryKeySet');
+  need(o.genesis?.hash instanceof Uint8Array && o.genesis.hash.length === 32 && Number.isSafeInteger(o.genesis.height), 'genesis', 'must be a chain tip { hash (32 bytes), height }');
+  need(typeof o.params?.sealZeros === 'number', 'params', 'must be NetworkParams');
+  need(o.sealingHandle === undefined || Number.isInteger(o.sealingHandle), 'sealingHandle', 'must be a TPM handle number');
+}

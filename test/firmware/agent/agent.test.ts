@@ -1,0 +1,203 @@
+// The secondary-node agent with REAL parts: swtpm (sealing key in the TPM), an aedes broker,
+// a journal file. The test plays the clerk: it draws, builds candidates and listens for seals.
+import { createHash, createPublicKey, generateKeyPairSync, verify as nodeVerify, type KeyObject } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createAgent, readStatusFile, type AgentStatus, type SecondaryAgent } from '../../../firmware/agent/index.ts';
+import { blockHash, blockToJson, type Block } from '../../../firmware/chain/block.ts';
+import { createBlock, drawUntilQualified } from '../../../firmware/chain/build.ts';
+import { leadingZeroBits, lotteryMessage, ticketOf } from '../../../firmware/chain/lottery.ts';
+import { keyFingerprint, PrimaryKeySet, spkiDer } from '../../../firmware/chain/primaries.ts';
+import { DEFAULT_PARAMS, type NetworkParams } from '../../../firmware/protocol/params.ts';
+import { encodeFinalMessage } from '../../../firmware/protocol/final-message.ts';
+import { parseSealMessage, type SealMessage } from '../../../firmware/protocol/seal-message.ts';
+import { alwaysActive, neverActive, type SealGate } from '../../../firmware/sealing/gate.ts';
+import { openSealJournal, type SealJournal } from '../../../firmware/sealing/journal.ts';
+import { createMqttTransport, startBroker, topicsFor, type BrokerHandle, type MqttTransport } from '../../../firmware/transport/index.ts';
+import { openTpm, type SealingKeyInfo, type Tpm } from '../../../tpm/index.ts';
+import { startSwtpm, type SwtpmInstance } from '../../../tpm/swtpm.ts';
+
+const PARAMS: NetworkParams = { ...DEFAULT_PARAMS, sealZeros: 3, clerkZeros: 1, spinIntervalMs: 10, maxRounds: 400, sealDeadlineMs: 8000 };
+const topics = topicsFor(`btn/agent-test-${process.pid}`);
+const genesis = { hash: new Uint8Array(createHash('sha256').update('genesis').digest()), height: 0, timestamp: Date.now() - 5000 };
+
+let dir: string;
+let swtpm: SwtpmInstance;
+let tpm: Tpm;
+let sealingKey: SealingKeyInfo;
+let broker: BrokerHandle;
+let clerkTransport: MqttTransport;
+const clerk = generateKeyPairSync('rsa', { modulusLength: 2048 });
+const stranger = generateKeyPairSync('rsa', { modulusLength: 2048 });
+const clerkFp = keyFingerprint(spkiDer(clerk.publicKey));
+const primaries = new PrimaryKeySet([clerk.publicKey]);
+const seals: SealMessage[] = [];
+const transports: MqttTransport[] = [];
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'btn-agent-test-'));
+  swtpm = await startSwtpm({ caDir: join(dir, 'ca'), stateDir: join(dir, 'tpm') });
+  tpm = await openTpm({ tcti: swtpm.tcti });
+  sealingKey = await tpm.ensureSealingKey();
+  broker = await startBroker();
+  clerkTransport = createMqttTransport({ url: broker.url, nodeId: 'clerk', clientId: `clerk-${process.pid}`, prefix: topics.prefix, protocol: 4, status: false });
+  clerkTransport.subscribe<unknown>(topics.seals(clerkFp), (m) => { seals.push(parseSealMessage(JSON.stringify(m.value))); }, { qos: 1 });
+  await clerkTransport.online();
+}, 60_000);
+
+afterAll(async () => {
+  for (const t of transports) await t.close().catch(() => undefined);
+  await clerkTransport?.close();
+  await broker?.close();
+  await tpm?.close();
+  await swtpm?.destroy();
+  await rm(dir, { recursive: true, force: true });
+});
+
+interface Running {
+  agent: SecondaryAgent;
+  journal: SealJournal;
+  transport: MqttTransport;
+  stop(): Promise<void>;
+}
+
+async function startAgent(nodeId: string, gate: SealGate = alwaysActive(nodeId)): Promise<Running> {
+  const journal = await openSealJournal(join(dir, nodeId, 'seal-journal'));
+  const transport = createMqttTransport({ url: broker.url, nodeId, clientId: `${nodeId}-${process.pid}-${transports.length}`, prefix: topics.prefix, protocol: 4 });
+  transports.push(transport);
+  const agent = createAgent({
+    nodeId, tpm, sealingHandle: sealingKey.handle, transport, topics, journal, gate, primaries, genesis, params: PARAMS, stateDir: join(dir, nodeId), statusIntervalMs: 200,
+  });
+  await agent.start();
+  await transport.online();
+  return {
+    agent, journal, transport,
+    stop: async () => {
+      await agent.stop();
+      await journal.close();
+      await transport.close();
+    },
+  };
+}
+
+function candidate(height: number, previousHash: Uint8Array, key: KeyObject = clerk.privateKey, timestamp = Date.now()): Block {
+  const draw = drawUntilQualified(key, previousHash, PARAMS.clerkZeros, 1000)!;
+  return createBlock({ clerkKey: key, height, previousHash, timestamp, drawRound: draw.round, drawSignature: draw.signature });
+}
+
+async function publish(block: Block): Promise<string> {
+  await clerkTransport.publish(topics.candidates, JSON.stringify(blockToJson(block)), { qos: 1 });
+  return Buffer.from(blockHash(block.header)).toString('hex');
+}
+
+async function waitFor<T>(what: string, fn: () => T | undefined, ms = 15_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = fn();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+const sealFor = (hash: string, node: string) => () => seals.find((s) => s.nodeId === node && Buffer.from(s.blockHash).toString('hex') === hash);
+
+describe('secondary-node agent (swtpm + aedes)', () => {
+  let node: Running;
+  let first: Block;
+  let firstSeal: SealMessage;
+
+  it('seals a valid candidate: signature verifies under the TPM sealing key, ticket qualifies', { timeout: 30_000 }, async () => {
+    node = await startAgent('node-1');
+    first = candidate(1, genesis.hash);
+    const hash = await publish(first);
+    firstSeal = await waitFor('seal', sealFor(hash, 'node-1'));
+    expect(firstSeal.clerk).toBe(clerkFp);
+    expect(firstSeal.height).toBe(1);
+    const ok = nodeVerify('sha256', lotteryMessage(firstSeal.blockHash, firstSeal.round), createPublicKey(sealingKey.publicKeyPem), firstSeal.signature);
+    expect(ok).toBe(true);
+    expect(leadingZeroBits(ticketOf(firstSeal.signature))).toBeGreaterThanOrEqual(PARAMS.sealZeros);
+    expect(firstSeal.expiresAt).toBeGreaterThan(Date.now());
+    const s = node.agent.status();
+    expect(s.seals.made).toBe(1);
+    expect(s.tpm?.sealingKey?.publicKeyPem).toBe(sealingKey.publicKeyPem);
+    expect(s.broker.connected).toBe(true);
+  });
+
+  it('refuses invalid candidates with their reason and keeps running', { timeout: 30_000 }, async () => {
+    const rejected: string[] = [];
+    node.agent.on('rejected', (e: { code: string }) => rejected.push(e.code));
+    const before = seals.length;
+    await publish(candidate(1, genesis.hash, stranger.privateKey));
+    await clerkTransport.publish(topics.candidates, { height: 1, junk: true }, { qos: 1 });
+    await publish(candidate(2, genesis.hash));
+    await publish(candidate(1, genesis.hash, clerk.privateKey, Date.now() + 10 * 60_000));
+    await waitFor('4 rejections', () => rejected.length >= 4);
+    expect(rejected.sort()).toEqual(['clerk-not-primary', 'malformed', 'timestamp-out-of-window', 'wrong-height']);
+    expect(seals.length).toBe(before);
+  });
+
+  it('never seals a second, different block for the same (height, clerk)', { timeout: 30_000 }, async () => {
+    const rejected: string[] = [];
+    node.agent.on('rejected', (e: { code: string }) => rejected.push(e.code));
+    const other = candidate(1, genesis.hash, clerk.privateKey, Date.now() + 1);
+    const hash = await publish(other);
+    await waitFor('conflict', () => rejected.includes('conflicting-block'));
+    await new Promise((r) => setTimeout(r, 200));
+    expect(sealFor(hash, 'node-1')()).toBeUndefined();
+  });
+
+  it('after a restart on the same journal, the same block returns the same seal and a conflicting one is refused', { timeout: 30_000 }, async () => {
+    await node.stop();
+    node = await startAgent('node-1');
+    const rejected: string[] = [];
+    node.agent.on('rejected', (e: { code: string }) => rejected.push(e.code));
+    const before = seals.length;
+    const hash = await publish(first);
+    const again = await waitFor('seal again', () => seals.slice(before).find((s) => s.nodeId === 'node-1' && Buffer.from(s.blockHash).toString('hex') === hash));
+    expect(again.round).toBe(firstSeal.round);
+    expect(Buffer.from(again.signature).equals(Buffer.from(firstSeal.signature))).toBe(true);
+    expect(node.agent.status().seals.reused).toBe(1);
+    await publish(candidate(1, genesis.hash, clerk.privateKey, Date.now() + 2));
+    await waitFor('conflict after restart', () => rejected.includes('conflicting-block'));
+  });
+
+  it('follows final blocks: new tip, journal watermark, and writes status.json', { timeout: 30_000 }, async () => {
+    const hash = blockHash(first.header);
+    await clerkTransport.publish(topics.final, encodeFinalMessage({ height: 1, hash, timestamp: first.header.timestamp, clerk: clerkFp, sealedBy: ['node-1'], votes: 3 }), { qos: 1 });
+    await waitFor('final', () => node.agent.status().chain.height === 1);
+    expect(node.journal.finalizedHeight).toBe(1);
+    const next = candidate(2, hash);
+    const nextHash = await publish(next);
+    await waitFor('seal at height 2', sealFor(nextHash, 'node-1'));
+    const status = await statusFileWhere(join(dir, 'node-1'), (st) => st.chain.finalizedHeight === 1 && st.seals.made >= 1);
+    expect(status.nodeId).toBe('node-1');
+    expect(status.chain.finalizedHeight).toBe(1);
+    await node.stop();
+  });
+
+  it('an inactive node never seals', { timeout: 30_000 }, async () => {
+    const idle = await startAgent('node-2', neverActive('node-2'));
+    try {
+      const hash = await publish(candidate(1, genesis.hash, clerk.privateKey, Date.now() + 3));
+      await waitFor('inactive spin', () => idle.agent.status().spins.inactive === 1);
+      expect(sealFor(hash, 'node-2')()).toBeUndefined();
+      expect(idle.journal.export().entries).toHaveLength(0);
+      expect(idle.agent.status().activation.state).toBe('not-activated');
+    } finally {
+      await idle.stop();
+    }
+  });
+});
+
+async function statusFileWhere(stateDir: string, pred: (s: AgentStatus) => boolean): Promise<AgentStatus> {
+  const end = Date.now() + 10_000;
+  for (;;) {
+    const s = await readStatusFile(stateDir);
+    if (s !== null && pred(s)) return s;
+    if (Date.now() > end) throw new Error(`status.json in ${stateDir} never matched: ${JSON.stringify(s)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
