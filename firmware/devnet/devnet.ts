@@ -101,6 +101,8 @@ interface Node {
   readonly nodeId: string;
   swtpm?: SwtpmInstance;
   tpm?: Tpm;
+  sealingKey?: SealingKeyInfo;
+  msToStart?: number;
   transport?: MqttTransport;
   agent?: DevnetAgent;
 }
@@ -174,28 +176,38 @@ export async function runDevnet(options: DevnetOptions): Promise<DevnetResult> {
     await withAbort(primary.start(), abort.signal);
 
     const nodeKeys: { nodeId: string; publicKeyPem: string }[] = [];
-    for (let i = 1; i <= n; i++) {
+    // swtpm emulators: the first alone (it creates the devnet's CA), then two at a time
+    // (swtpm_setup is CPU-bound; swtpm_localca serializes certificate serials with a lock file).
+    const emulatorStart = async (node: Node): Promise<void> => {
       checkAborted();
       const t0 = Date.now();
-      const node: Node = { nodeId: `node-${i}` };
-      started.push(node);
-      const dir = join(root, node.nodeId);
-      // swtpm instances one after the other: they share the devnet's CA (certificate serials).
-      node.swtpm = await startSwtpm({ caDir, stateDir: join(dir, 'tpm') });
-      node.tpm = await openTpm({ tcti: node.swtpm.tcti });
-      const sealingKey = await node.tpm.ensureSealingKey();
+      node.swtpm = await startSwtpm({ caDir, stateDir: join(root!, node.nodeId, 'tpm') });
+      node.msToStart = Date.now() - t0;
+    };
+    for (let i = 1; i <= n; i++) started.push({ nodeId: `node-${i}` });
+    await emulatorStart(started[0]!);
+    await settleAll(started.slice(1), 2, emulatorStart);
+    for (const node of started) {
+      checkAborted();
+      // One ESYS context set up at a time: opening several at once crashed the binding here
+      // (Esys_FlushContext "called in the wrong order" thrown out of ensureSealingKey).
+      const t0 = Date.now();
+      node.tpm = await openTpm({ tcti: node.swtpm!.tcti });
+      node.sealingKey = await node.tpm.ensureSealingKey();
+      node.msToStart = (node.msToStart ?? 0) + Date.now() - t0;
+      const sealingKey = node.sealingKey;
       authority.register(node.nodeId, sealingKey.publicKeyPem);
       const nodeLog = log.child({ node: node.nodeId });
       node.transport = createMqttTransport({ url, nodeId: node.nodeId, sealingKeySpki: spkiFromPem(sealingKey.publicKeyPem), prefix: topics.prefix, protocol, logger: nodeLog });
       // Connecting first: an agent's start() may wait until its transport is online.
       node.transport.start();
       node.agent = await options.agentFactory({
-        nodeId: node.nodeId, tpm: node.tpm, sealingKey, transport: node.transport, topics, journalPath: join(dir, 'seal-journal'),
+        nodeId: node.nodeId, tpm: node.tpm!, sealingKey, transport: node.transport, topics, journalPath: join(root, node.nodeId, 'seal-journal'),
         primaries: primary.primaries, genesis, params, logger: nodeLog,
       });
       await withAbort(Promise.resolve(node.agent.start()), abort.signal);
       nodeKeys.push({ nodeId: node.nodeId, publicKeyPem: sealingKey.publicKeyPem });
-      emit({ type: 'node', nodeId: node.nodeId, publicKeyPem: sealingKey.publicKeyPem, tcti: node.swtpm.tcti, msToStart: Date.now() - t0 });
+      emit({ type: 'node', nodeId: node.nodeId, publicKeyPem: sealingKey.publicKeyPem, tcti: node.swtpm!.tcti, msToStart: node.msToStart ?? 0 });
     }
     await Promise.all([primaryTransport, ...started.map((s) => s.transport!)].map((t) => withAbort(t.online(), abort.signal)));
     checkAborted();
@@ -231,6 +243,24 @@ async function cleanup(log: Logger, s: { primary: PrimaryNode | null; primaryTra
   await Promise.all(s.nodes.map((node) => quietly(`swtpm ${node.nodeId}`, () => node.swtpm?.destroy())));
   await quietly('broker', () => s.broker?.close());
   if (s.root !== null) await quietly('state dir', () => rm(s.root!, { recursive: true, force: true }));
+}
+
+/** Runs fn over items, `limit` at a time; waits for every call, then throws the first failure (nothing left running). */
+async function settleAll<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failure: { error: unknown } | null = null;
+  const worker = async (): Promise<void> => {
+    while (next < items.length && failure === null) {
+      const item = items[next++]!;
+      try {
+        await fn(item);
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (failure !== null) throw (failure as { error: unknown }).error;
 }
 
 function spkiFromPem(pem: string): Uint8Array {
