@@ -1,0 +1,86 @@
+// btn-node status [--state-dir DIR] [--json]: what a household wants to know about its node,
+// read from the status.json the running agent writes every few seconds.
+import { readStatusFile, type AgentStatus } from '../agent/status.ts';
+import { parse, printJson } from './args.ts';
+import { DEFAULT_STATE_DIR } from './run-command.ts';
+
+const USAGE = `usage: btn-node status [--state-dir DIR] [--json]
+  --state-dir DIR  the agent's state directory (default $BTN_STATE_DIR, then ${DEFAULT_STATE_DIR})
+  --json           print the full status as JSON`;
+
+/** A status older than this (while "running") means the agent stopped without saying so. */
+const STALE_MS = 30_000;
+
+export interface StatusCommandDeps {
+  readonly out?: (text: string) => void;
+  readonly err?: (text: string) => void;
+  readonly now?: () => number;
+}
+
+export async function statusCommand(argv: readonly string[], deps: StatusCommandDeps = {}): Promise<number> {
+  const values = parse(argv, { 'state-dir': { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, USAGE);
+  const out = deps.out ?? ((t: string) => void process.stdout.write(t));
+  const err = deps.err ?? ((t: string) => void process.stderr.write(t));
+  if (values.help) {
+    out(USAGE + '\n');
+    return 0;
+  }
+  const dir = values['state-dir'] ?? process.env['BTN_STATE_DIR'] ?? DEFAULT_STATE_DIR;
+  const status = await readStatusFile(dir);
+  if (status === null) {
+    err(`btn-node status: no agent has written a status in ${dir} (status.json missing); is \`btn-node run\` running with this stateDir?\n`);
+    return 1;
+  }
+  if (values.json) {
+    if (deps.out) out(JSON.stringify(status, null, 2) + '\n');
+    else printJson(status);
+    return 0;
+  }
+  out(summarize(status, (deps.now ?? Date.now)()));
+  return 0;
+}
+
+export function summarize(s: AgentStatus, now: number): string {
+  const lines: string[] = [];
+  const age = now - s.updatedAt;
+  let state: string = s.state;
+  if (s.state === 'running' && !alive(s.pid)) state = `not running (pid ${s.pid} is gone; last update ${ago(age)})`;
+  else if (s.state === 'running' && age > STALE_MS) state = `running? (no update for ${ago(age)})`;
+  lines.push(`node ${s.nodeId}: ${state}${s.state === 'running' ? `, up ${duration(s.uptimeMs)}` : ''}, updated ${ago(age)}`);
+  lines.push(`activation: ${s.activation.state}${s.activation.reason ? ` (${s.activation.reason})` : ''}${s.activation.state === 'active' ? '' : ' - this node does not seal'}`);
+  lines.push(s.tpm === null
+    ? 'TPM: unknown (not read)'
+    : `TPM: ${s.tpm.manufacturer} ${s.tpm.vendor} firmware ${s.tpm.firmwareVersion}, sealing key ${s.tpm.sealingKey ? s.tpm.sealingKey.handle : 'missing'}`);
+  lines.push(`broker: ${s.broker.connected ? 'connected' : `not connected (${s.broker.state})`}`);
+  lines.push(`chain: height ${s.chain.height}, finalized ${s.chain.finalizedHeight}, params v${s.chain.paramsVersion}`);
+  lines.push(`seals: ${s.seals.made} made, ${s.seals.reused} re-sent, ${s.seals.published} delivered, ${s.seals.notDelivered} not delivered; spinning now: ${s.spinning}`);
+  const rejected = Object.entries(s.rejected).filter(([, n]) => n > 0);
+  if (rejected.length > 0) lines.push(`candidates not sealed: ${rejected.map(([k, n]) => `${k} ${n}`).join(', ')}`);
+  const invalid = Object.entries(s.invalidMessages).filter(([, n]) => n > 0);
+  if (invalid.length > 0) lines.push(`invalid messages dropped: ${invalid.map(([k, n]) => `${k} ${n}`).join(', ')}`);
+  const last = s.lastErrors.at(-1);
+  if (last) lines.push(`last error (${ago(now - last.at)}): ${last.code} ${last.message}`);
+  return lines.join('\n') + '\n';
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function ago(ms: number): string {
+  return `${duration(Math.max(0, ms))} ago`;
+}
+
+function duration(ms: number): string {
+  const s = Math.floor(ms / 1000);
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m ${s % 60}s`;
+  const h = Math.floor(m / 60);
+  return h < 48 ? `${h}h ${m % 60}m` : `${Math.floor(h / 24)}d ${h % 24}h`;
+}
