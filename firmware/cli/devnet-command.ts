@@ -147,6 +147,9 @@ function humanPrinter(out: (line: string) => void, nodes: number, blocks: number
       case 'vote':
         out(`#${e.height} committee: ${e.votes} vote(s) for ${short(e.hash)}, ${e.quorum} needed`);
         break;
+      case 'agent':
+        out(`   ${e.nodeId} ${e.kind === 'error' ? 'error' : 'rejected'}${e.height === undefined ? '' : ` #${e.height}`} (${e.code}): ${e.message}`);
+        break;
       case 'redraw':
         out(`#${e.height} redraw: ${e.reason}`);
         break;

@@ -53,6 +53,17 @@ export interface AgentContext {
   readonly genesis: ChainTip & { readonly timestamp: number };
   readonly params: NetworkParams;
   readonly logger: Logger;
+  /** This node's directory (TPM state, journal, status file). */
+  readonly stateDir: string;
+  /** What the agent reports (rejected candidates, errors) goes into the devnet's events. */
+  readonly report: (r: AgentReport) => void;
+}
+
+export interface AgentReport {
+  readonly kind: 'rejected' | 'error';
+  readonly code: string;
+  readonly message: string;
+  readonly height?: number;
 }
 
 export interface DevnetAgent {
@@ -86,7 +97,8 @@ export type DevnetEvent =
   | { readonly type: 'params'; readonly params: NetworkParams }
   | { readonly type: 'broker'; readonly url: string; readonly inProcess: boolean; readonly stateDir: string; readonly removeAtEnd: boolean }
   | { readonly type: 'node'; readonly nodeId: string; readonly publicKeyPem: string; readonly tcti: string; readonly msToStart: number }
-  | { readonly type: 'ready'; readonly nodes: number; readonly clerks: readonly string[]; readonly quorum: number };
+  | { readonly type: 'ready'; readonly nodes: number; readonly clerks: readonly string[]; readonly quorum: number }
+  | ({ readonly type: 'agent'; readonly nodeId: string } & AgentReport);
 
 export interface DevnetResult {
   readonly params: NetworkParams;
@@ -203,7 +215,8 @@ export async function runDevnet(options: DevnetOptions): Promise<DevnetResult> {
       node.transport.start();
       node.agent = await options.agentFactory({
         nodeId: node.nodeId, tpm: node.tpm!, sealingKey, transport: node.transport, topics, journalPath: join(root, node.nodeId, 'seal-journal'),
-        primaries: primary.primaries, genesis, params, logger: nodeLog,
+        primaries: primary.primaries, genesis, params, logger: nodeLog, stateDir: join(root, node.nodeId),
+        report: (r) => emit({ type: 'agent', nodeId: node.nodeId, ...r }),
       });
       await withAbort(Promise.resolve(node.agent.start()), abort.signal);
       nodeKeys.push({ nodeId: node.nodeId, publicKeyPem: sealingKey.publicKeyPem });

@@ -14,6 +14,6 @@ export {
 } from './primary.ts';
 export {
   runDevnet, DEVNET_PARAMS, MAX_NODES, MAX_BLOCKS,
-  type DevnetOptions, type DevnetResult, type DevnetEvent, type AgentContext, type AgentFactory, type DevnetAgent,
+  type DevnetOptions, type DevnetResult, type DevnetEvent, type AgentContext, type AgentFactory, type AgentReport, type DevnetAgent,
 } from './devnet.ts';
 export { realAgentFactory } from './agent-factory.ts';

@@ -5,24 +5,17 @@
 // ((draw round + best seal round + 1 vote window) x spinIntervalMs) and shows what the TPMs,
 // agents and broker add.
 import { generateKeyPairSync } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { runDevnet, DEVNET_PARAMS, type AgentFactory } from '../../firmware/devnet/devnet.ts';
+import { runDevnet, DEVNET_PARAMS } from '../../firmware/devnet/devnet.ts';
 import { realAgentFactory } from '../../firmware/devnet/agent-factory.ts';
 import { createClerks } from '../../firmware/devnet/clerks.ts';
 import { genesisTip, PrimaryNode, type FinalBlockRecord } from '../../firmware/devnet/primary.ts';
 import { StaticSealAuthority } from '../../firmware/devnet/seal-verifier.ts';
 import { TxGenerator } from '../../firmware/devnet/tx-generator.ts';
 import { createMqttTransport, startBroker, topicsFor } from '../../firmware/transport/index.ts';
-import { standInAgent, startStandIn } from '../firmware/devnet/stand-in-secondary.ts';
+import { startStandIn } from '../firmware/devnet/stand-in-secondary.ts';
 import { median, withBaseline, type BenchSuite } from './report.ts';
 
 const NODES = 3;
-const hasAgent = existsSync(fileURLToPath(new URL('../../firmware/agent/index.ts', import.meta.url)));
-const tpmStandIn: AgentFactory = (ctx) => standInAgent({
-  transport: ctx.transport, nodeId: ctx.nodeId, topics: ctx.topics, params: ctx.params,
-  sign: (message) => ctx.tpm.sign(message, { handle: ctx.sealingKey.handle }),
-});
 
 function figures(blocks: readonly FinalBlockRecord[]): { perMinute: number; msToFinal: number; overhead: number } {
   const final = blocks.filter((b) => b.final);
@@ -58,13 +51,12 @@ async function baseline(blocks: number): Promise<FinalBlockRecord[]> {
 
 export const run: BenchSuite = async (report, { quick }) => {
   const blocks = quick ? 5 : 20;
-  const agents = hasAgent ? 'agents' : 'TPM stand-ins';
   const base = figures(await baseline(blocks));
   const t0 = performance.now();
-  const result = await runDevnet({ nodes: NODES, blocks, agentFactory: hasAgent ? realAgentFactory : tpmStandIn, handleSignals: false });
+  const result = await runDevnet({ nodes: NODES, blocks, agentFactory: realAgentFactory, handleSignals: false });
   const wall = performance.now() - t0;
   const dev = figures(result.blocks);
-  const label = `devnet ${NODES} nodes (${agents}, swtpm)`;
+  const label = `devnet ${NODES} nodes (agents, swtpm)`;
   report(withBaseline(`${label} blocks per minute`, Number(dev.perMinute.toFixed(1)), 'blocks/min', 'software stand-ins, no TPM', Number(base.perMinute.toFixed(1))));
   report(withBaseline(`${label} ms to final (median)`, dev.msToFinal, 'ms', 'software stand-ins, no TPM', base.msToFinal));
   report(withBaseline(`${label} ms beyond round pacing (median)`, dev.overhead, 'ms', 'software stand-ins, no TPM', base.overhead));

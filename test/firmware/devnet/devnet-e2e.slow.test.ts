@@ -1,16 +1,14 @@
 // Issue 3's end-to-end goal: a devnet with 3 real agents runs 20 blocks, all final, every seal
 // verifiable from the printed JSON alone.
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { checkDevnetLines } from './devnet-lines.ts';
 
 const ROOT = join(import.meta.dirname, '../../..');
-const hasAgent = existsSync(join(ROOT, 'firmware/agent/index.ts'));
 
 describe('btn-node devnet, 20 blocks', () => {
-  it.skipIf(!hasAgent)('--nodes 3 --blocks 20 --json: all final, all seals verify', async () => {
+  it('--nodes 3 --blocks 20 --json: all final, all seals verify', async () => {
     const run = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
       const child = spawn(process.execPath, ['firmware/bin/btn-node.js', 'devnet', '--nodes', '3', '--blocks', '20', '--json'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
       let stdout = '';

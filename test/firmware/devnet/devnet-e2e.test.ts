@@ -2,7 +2,7 @@
 // in-process broker, then against a real mosquitto; every line checked with node:crypto alone.
 // Also: SIGINT in the middle of a run stops it and removes every TPM it started.
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -10,11 +10,9 @@ import { startMosquitto, type Mosquitto } from '../transport/mosquitto.ts';
 import { checkDevnetLines } from './devnet-lines.ts';
 
 const ROOT = join(import.meta.dirname, '../../..');
-const hasAgent = existsSync(join(ROOT, 'firmware/agent/index.ts'));
-const wired = /['"]?devnet['"]?\s*:/.test(readFileSync(join(ROOT, 'firmware/cli/main.ts'), 'utf8'));
-// Through the real entry point once main.ts lists the command; until then through devnet-cli.ts.
+// The real entry point; the test wrapper only to run stand-in agents (SIGINT test).
+const COMMAND = ['firmware/bin/btn-node.js', 'devnet'];
 const WRAPPER = ['--import', 'tsx', 'test/firmware/devnet/devnet-cli.ts'];
-const COMMAND = wired ? ['firmware/bin/btn-node.js', 'devnet'] : WRAPPER;
 
 interface Run { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
 
@@ -37,7 +35,7 @@ let mosquitto: Mosquitto | undefined;
 afterAll(async () => { await mosquitto?.destroy(); });
 
 describe('btn-node devnet (subprocess)', () => {
-  it.skipIf(!hasAgent)('--nodes 3 --blocks 3 --json: 3 final blocks, every seal verifiable from the output alone', async () => {
+  it('--nodes 3 --blocks 3 --json: 3 final blocks, every seal verifiable from the output alone', async () => {
     const run = await devnet(['--nodes', '3', '--blocks', '3', '--json']);
     expect(run.code, run.stderr).toBe(0);
     const checked = checkDevnetLines(run.stdout, 3);
@@ -45,7 +43,7 @@ describe('btn-node devnet (subprocess)', () => {
     expect(new Set(checked.blocks.flatMap((b) => (b['seals'] as { node: string }[]).map((s) => s.node))).size).toBeGreaterThanOrEqual(1);
   }, 120_000);
 
-  it.skipIf(!hasAgent)('runs against a real mosquitto broker (MQTT 5)', async () => {
+  it('runs against a real mosquitto broker (MQTT 5)', async () => {
     mosquitto = await startMosquitto();
     const run = await devnet(['--nodes', '2', '--blocks', '2', '--json', '--broker', mosquitto.url]);
     expect(run.code, run.stderr).toBe(0);
