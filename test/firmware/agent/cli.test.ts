@@ -1,0 +1,113 @@
+// btn-node run / status (command modules, wired into main.ts by the lead): config validation,
+// and one real run on swtpm + aedes that seals a candidate and stops cleanly.
+import { createHash, generateKeyPairSync } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { blockToJson } from '../../../firmware/chain/block.ts';
+import { createBlock, drawUntilQualified } from '../../../firmware/chain/build.ts';
+import { keyFingerprint, spkiDer } from '../../../firmware/chain/primaries.ts';
+import { parseRunConfig, runCommand, RunConfigError } from '../../../firmware/cli/run-command.ts';
+import { statusCommand } from '../../../firmware/cli/status-command.ts';
+import { parseSealMessage, type SealMessage } from '../../../firmware/protocol/seal-message.ts';
+import { createMqttTransport, startBroker, topicsFor } from '../../../firmware/transport/index.ts';
+import { startSwtpm, type SwtpmInstance } from '../../../tpm/swtpm.ts';
+
+const clerk = generateKeyPairSync('rsa', { modulusLength: 2048 });
+const clerkPem = clerk.publicKey.export({ type: 'spki', format: 'pem' }).toString();
+let dir: string;
+beforeAll(async () => { dir = await mkdtemp(join(tmpdir(), 'btn-cli-test-')); });
+afterAll(async () => rm(dir, { recursive: true, force: true }));
+
+describe('run config', () => {
+  it('names every wrong field at once', () => {
+    let err: RunConfigError | undefined;
+    try {
+      parseRunConfig({
+        tcti: 'bogus:x', sealingHandle: '0x01', broker: 'http://x', topicPrefix: 'a/+', nodeId: 'a b', primaries: ['nope.pem'],
+        genesis: { hash: 'zz', height: -1 }, params: { sealZeros: 999, spinIntervalMs: 0, nonsense: 1 }, devnetActive: 'yes', extra: 1,
+      }, join(dir, 'c.json'));
+    } catch (e) {
+      err = e as RunConfigError;
+    }
+    expect(err?.code).toBe('ERR_RUN_CONFIG');
+    const fields = err!.problems.map((p) => p.split(':')[0]!.replace(/^params\.params\./, 'params.'));
+    for (const f of ['extra', 'tcti', 'sealingHandle', 'broker', 'topicPrefix', 'nodeId', 'primaries[0]', 'genesis.hash', 'genesis.height', 'params.nonsense', 'devnetActive']) {
+      expect(fields.some((x) => x.startsWith(f)), `${f} in ${JSON.stringify(err!.problems)}`).toBe(true);
+    }
+    expect(err!.problems.some((p) => p.includes('sealZeros'))).toBe(true);
+    expect(err!.problems.some((p) => p.includes('spinIntervalMs'))).toBe(true);
+  });
+
+  it('accepts a minimal config, reading primaries from a PEM file next to it', async () => {
+    await writeFile(join(dir, 'clerks.pem'), clerkPem + clerkPem);
+    const c = parseRunConfig({ tcti: 'swtpm:port=2321', broker: 'mqtt://127.0.0.1:1883', stateDir: 'state', primaries: 'clerks.pem', genesis: { hash: 'ab'.repeat(32), height: 0 } }, join(dir, 'c.json'));
+    expect(c.primaries).toHaveLength(2);
+    expect(c.stateDir).toBe(join(dir, 'state'));
+    expect(c.journal).toBe(join(dir, 'state', 'seal-journal'));
+    expect(c.params.version).toBe(1);
+    expect(c.devnetActive).toBe(false);
+  });
+});
+
+describe('btn-node status', () => {
+  it('exits 1 with a clear message when no agent wrote a status', async () => {
+    let err = '';
+    const code = await statusCommand(['--state-dir', join(dir, 'nothing-here')], { err: (t) => (err += t), out: () => undefined });
+    expect(code).toBe(1);
+    expect(err).toContain('status.json missing');
+  });
+});
+
+describe('btn-node run (swtpm + aedes)', () => {
+  let swtpm: SwtpmInstance;
+  beforeAll(async () => { swtpm = await startSwtpm({ caDir: join(dir, 'ca'), stateDir: join(dir, 'tpm') }); }, 30_000);
+  afterAll(async () => swtpm?.destroy());
+
+  it('runs an agent from a config file, seals a candidate, reports status, stops on abort', { timeout: 60_000 }, async () => {
+    const broker = await startBroker();
+    const prefix = `btn/cli-${process.pid}`;
+    const topics = topicsFor(prefix);
+    const genesisHash = new Uint8Array(createHash('sha256').update('cli genesis').digest());
+    const params = { sealZeros: 2, clerkZeros: 1, spinIntervalMs: 10, maxRounds: 200, sealDeadlineMs: 8000 };
+    const config = join(dir, 'run.json');
+    await writeFile(config, JSON.stringify({
+      tcti: swtpm.tcti, broker: broker.url, topicPrefix: prefix, stateDir: 'node', primaries: [clerkPem],
+      genesis: { hash: Buffer.from(genesisHash).toString('hex'), height: 0, timestamp: Date.now() - 1000 }, params, devnetActive: true, protocol: 4, logLevel: 'silent',
+    }));
+    const clerkFp = keyFingerprint(spkiDer(clerk.publicKey));
+    const watcher = createMqttTransport({ url: broker.url, nodeId: 'clerk', clientId: `cli-clerk-${process.pid}`, prefix, protocol: 4, status: false });
+    const seals: SealMessage[] = [];
+    watcher.subscribe<unknown>(topics.seals(clerkFp), (m) => { seals.push(parseSealMessage(JSON.stringify(m.value))); });
+    const ac = new AbortController();
+    let started: { nodeId: string } | undefined;
+    try {
+      await watcher.online();
+      const run = runCommand(['--config', config], { signal: ac.signal, onStarted: (i) => (started = i) });
+      const end = Date.now() + 30_000;
+      while (started === undefined && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+      expect(started?.nodeId).toMatch(/^n-[0-9a-f]{24}$/);
+      const draw = drawUntilQualified(clerk.privateKey, genesisHash, 1, 1000)!;
+      const block = createBlock({ clerkKey: clerk.privateKey, height: 1, previousHash: genesisHash, timestamp: Date.now(), drawRound: draw.round, drawSignature: draw.signature });
+      // Retained: reaches the agent even if its subscription lands after this publish.
+      await watcher.publish(topics.candidates, JSON.stringify(blockToJson(block)), { qos: 1, retain: true });
+      while (seals.length === 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+      expect(seals[0]?.nodeId).toBe(started!.nodeId);
+      ac.abort();
+      expect(await run).toBe(0);
+      let out = '';
+      expect(await statusCommand(['--state-dir', join(dir, 'node')], { out: (t) => (out += t) })).toBe(0);
+      expect(out).toContain(`node ${started!.nodeId}: stopped`);
+      expect(out).toContain('activation: active');
+      expect(out).toContain('seals: 1 made');
+      let json = '';
+      await statusCommand(['--state-dir', join(dir, 'node'), '--json'], { out: (t) => (json += t) });
+      expect(JSON.parse(json).seals.made).toBe(1);
+    } finally {
+      ac.abort();
+      await watcher.close();
+      await broker.close();
+    }
+  });
+});
