@@ -92,6 +92,53 @@ describe('PrimaryNode (fake transport)', () => {
     await primary.stop();
   });
 
+  it('each bad seal is rejected with its reason while the candidate is open, and changes nothing: the good one alone finalizes', async () => {
+    const t = new FakeTransport();
+    const other = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const authority = new StaticSealAuthority([['n1', node.publicKey], ['n2', node.publicKey]]);
+    const events: string[] = [];
+    const primary = new PrimaryNode({
+      transport: t, topics, params: PARAMS, clerks, authority, genesis: genesisTip('u', Date.now() - 10), voteWindowMs: 0,
+      onEvent: (e) => { if (e.type === 'seal-rejected') events.push(e.code); },
+    });
+    const sealTopic = topics.seals(clerks[0]!.fingerprint);
+    const grind = (hash: Uint8Array, key: typeof node.privateKey, min: number, max = 256): { round: number; signature: Uint8Array } => {
+      for (let round = 0; ; round++) {
+        const signature = new Uint8Array(sign('sha256', lotteryMessage(hash, round), key));
+        const z = scoreTicket(signature, round).zeros;
+        if (z >= min && z <= max) return { round, signature };
+      }
+    };
+    let statsWhileOpen: ReturnType<PrimaryNode['stats']> | null = null;
+    t.onPublish = (topic, payload) => {
+      if (topic !== topics.candidates) return;
+      const hash = blockHash(parseBlockJson(payload).header);
+      const base = { height: 1, blockHash: hash, clerk: clerks[0]!.fingerprint, registration: null, expiresAt: Date.now() + 5000 };
+      const good = grind(hash, node.privateKey, PARAMS.sealZeros);
+      const bad = [
+        encodeSealMessage({ ...base, nodeId: 'n2', ...grind(hash, other.privateKey, PARAMS.sealZeros) }), // wrong key
+        encodeSealMessage({ ...base, nodeId: 'n9', ...good }), // unregistered
+        encodeSealMessage({ ...base, nodeId: 'n2', ...grind(hash, node.privateKey, 0, PARAMS.sealZeros - 1) }), // low zeros
+        encodeSealMessage({ ...base, nodeId: 'n2', ...good, blockHash: new Uint8Array(32) }), // wrong block
+        encodeSealMessage({ ...base, nodeId: 'n2', ...good, expiresAt: 1 }), // expired
+        '{"v":1,"nodeId":"n2","height":"one"}', // malformed
+      ];
+      setImmediate(() => {
+        for (const b of bad) t.deliver(sealTopic, JSON.parse(b));
+        statsWhileOpen = primary.stats();
+        t.deliver(sealTopic, JSON.parse(encodeSealMessage({ ...base, nodeId: 'n1', ...good })));
+      });
+    };
+    const [block] = await primary.produce(1);
+    expect(events).toEqual(['bad-signature', 'unregistered', 'low-zeros', 'wrong-block', 'expired', 'malformed']);
+    expect(statsWhileOpen!.sealsAccepted).toBe(0);
+    expect(block!.final).toBe(true);
+    expect(block!.seals.map((s) => s.node)).toEqual(['n1']);
+    expect(parseFinalMessage(t.published.find((p) => p.topic === topics.final)!.payload).sealedBy).toEqual(['n1']);
+    expect(primary.tip.height).toBe(1);
+    await primary.stop();
+  });
+
   it('refuses bad options', () => {
     const t = new FakeTransport();
     const base = { transport: t, topics, params: PARAMS, clerks, authority: new StaticSealAuthority(), genesis: genesisTip('u', 0) };
