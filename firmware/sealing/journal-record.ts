@@ -5,6 +5,8 @@
 //
 // The inverted length lets the reader tell a damaged length field (corruption: refuse) from a
 // record cut short by a power loss (a torn tail: truncate). Only the last record may be torn.
+// The writer preallocates zeros after the data (appends then change no file size, so fdatasync
+// has no metadata to commit); zeros are never a record, since the length check of 0 fails.
 import { SealingError } from './errors.ts';
 import { crc32 } from './crc32.ts';
 
@@ -35,7 +37,7 @@ export function encodeRecord(record: JournalRecord): Uint8Array {
 
 export interface ScanResult {
   readonly records: readonly { readonly offset: number; readonly record: JournalRecord }[];
-  /** Bytes of the file that hold the magic and whole, valid records. */
+  /** Bytes of the file that hold the magic and whole, valid records (zeros may follow). */
   readonly validEnd: number;
   /** Set when the file ends in a torn record (to be truncated at validEnd). */
   readonly torn: { readonly offset: number; readonly reason: string } | null;
@@ -51,20 +53,24 @@ export function scanJournal(bytes: Uint8Array, file: string): ScanResult {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const records: { offset: number; record: JournalRecord }[] = [];
   let off = FILE_MAGIC.length;
+  const torn = (reason: string): ScanResult => ({ records, validEnd: off, torn: { offset: off, reason } });
   while (off < bytes.length) {
+    // Zeros to the end: space preallocated by the writer, or extended by a power loss before
+    // the data landed. Either way, nothing was acknowledged there.
+    if (allZero(bytes, off)) return { records, validEnd: off, torn: null };
     const remaining = bytes.length - off;
-    if (remaining < RECORD_HEADER_BYTES) return { records, validEnd: off, torn: { offset: off, reason: `partial record header (${remaining} bytes)` } };
+    if (remaining < RECORD_HEADER_BYTES) return torn(`partial record header (${remaining} bytes)`);
     const len = view.getUint32(off, false);
     const inv = view.getUint32(off + 4, false);
     if ((~len >>> 0) !== inv || len > MAX_RECORD_BODY_BYTES) {
-      // A file extended by a power loss before its data landed reads as zeros to the end.
-      if (allZero(bytes, off)) return { records, validEnd: off, torn: { offset: off, reason: 'zero-filled tail' } };
+      if (allZero(bytes, off + RECORD_HEADER_BYTES)) return torn('partial record header');
       throw corrupt(off, (~len >>> 0) !== inv ? 'record length check failed' : `record length ${len} exceeds ${MAX_RECORD_BODY_BYTES}`);
     }
     const end = off + RECORD_HEADER_BYTES + len;
-    if (end > bytes.length) return { records, validEnd: off, torn: { offset: off, reason: `record needs ${len} body bytes, ${remaining - RECORD_HEADER_BYTES} present` } };
+    if (end > bytes.length) return torn(`record needs ${len} body bytes, ${remaining - RECORD_HEADER_BYTES} present`);
     if (crc32(bytes, off + RECORD_HEADER_BYTES, end) !== view.getUint32(off + 8, false)) {
-      if (end === bytes.length) return { records, validEnd: off, torn: { offset: off, reason: 'last record fails its CRC-32' } };
+      // Only the last record may be torn: one followed by nothing, or by zeros alone.
+      if (allZero(bytes, end)) return torn('last record fails its CRC-32');
       throw corrupt(off, 'record fails its CRC-32');
     }
     let record: JournalRecord;

@@ -49,6 +49,8 @@ export interface SealJournalOptions {
   readonly compactAboveBytes?: number;
   /** Heights kept below the watermark by compaction (default 1000). */
   readonly retainBelowWatermark?: number;
+  /** Zeros written ahead of the data so that most appends change no file size (default 64 KiB; 0: off). */
+  readonly preallocateBytes?: number;
 }
 
 interface Entry {
@@ -86,13 +88,15 @@ export async function openSealJournal(path: string, options: SealJournalOptions 
     const scan = scanJournal(bytes, path);
     const fh = await open(path, 'r+');
     try {
+      let allocated = bytes.length;
       if (scan.torn !== null) {
         // A power cut mid-append: the record was never acknowledged, so dropping it is safe.
         log.warn({ file: path, offset: scan.torn.offset, reason: scan.torn.reason, droppedBytes: bytes.length - scan.validEnd }, 'seal journal: truncating a torn last record');
         await fh.truncate(scan.validEnd);
         await fh.sync();
+        allocated = scan.validEnd;
       }
-      const journal = new FileSealJournal(path, fh, scan.validEnd, lock, log, options);
+      const journal = new FileSealJournal(path, fh, scan.validEnd, allocated, lock, log, options);
       journal.replay(scan.records);
       log.info({ file: path, entries: journal.entryCount, finalizedHeight: journal.finalizedHeight }, 'seal journal open');
       return journal;
@@ -112,13 +116,16 @@ class FileSealJournal implements SealJournal {
   #finalized = -1;
   #fh: FileHandle;
   #size: number;
+  /** File size: #size plus preallocated zeros. */
+  #allocated: number;
   #closed = false;
   #failed: SealingError | null = null;
   #tail: Promise<unknown> = Promise.resolve();
 
-  constructor(readonly path: string, fh: FileHandle, size: number, private readonly lock: JournalLock, private readonly log: Logger, private readonly options: SealJournalOptions) {
+  constructor(readonly path: string, fh: FileHandle, size: number, allocated: number, private readonly lock: JournalLock, private readonly log: Logger, private readonly options: SealJournalOptions) {
     this.#fh = fh;
     this.#size = size;
+    this.#allocated = allocated;
   }
 
   get finalizedHeight(): number {
@@ -275,6 +282,7 @@ class FileSealJournal implements SealJournal {
       await this.#fh.close().catch(() => undefined);
       this.#fh = fh;
       this.#size = chunks.reduce((n, c) => n + c.length, 0);
+      this.#allocated = this.#size;
     } catch (err) {
       this.#failed = new SealingError('ERR_JOURNAL_FAILED', `seal journal ${this.path}: compaction failed (${(err as Error).message}); reopen the journal`, { file: this.path }, { cause: err });
       throw this.#failed;
@@ -287,22 +295,28 @@ class FileSealJournal implements SealJournal {
 
   async #append(records: readonly JournalRecord[]): Promise<void> {
     const parts = records.map(encodeRecord);
-    const bytes = parts.length === 1 ? parts[0]! : concat(parts);
+    const data = parts.length === 1 ? parts[0]! : concat(parts);
+    // Past the preallocated space: write zeros after the data in the same write; this one append
+    // changes the file size (full fsync), the next ones land in place (fdatasync, no metadata).
+    const grow = this.#size + data.length > this.#allocated;
+    const pre = grow ? (this.options.preallocateBytes ?? 64 * 1024) : 0;
+    const bytes = pre > 0 ? concat([data, new Uint8Array(pre)]) : data;
     try {
       let done = 0;
       while (done < bytes.length) {
         const { bytesWritten } = await this.#fh.write(bytes, done, bytes.length - done, this.#size + done);
         done += bytesWritten;
       }
-      await this.#fh.sync();
+      if (grow) await this.#fh.sync();
+      else await this.#fh.datasync();
     } catch (err) {
       // After a failed write or fsync the file's state is unknown (the page cache may have dropped
       // the error): stop using this handle; reopening re-reads and checks the file.
       this.#failed = new SealingError('ERR_JOURNAL_FAILED', `seal journal ${this.path}: append failed (${(err as Error).message}); reopen the journal`, { file: this.path }, { cause: err });
-      await this.#fh.truncate(this.#size).catch(() => undefined);
       throw this.#failed;
     }
-    this.#size += bytes.length;
+    this.#size += data.length;
+    this.#allocated = Math.max(this.#allocated, this.#size + pre);
   }
 
   #apply(r: JournalRecord): string | null {

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openSealJournal, type SealJournal } from '../../../firmware/sealing/journal.ts';
 import { SealingError } from '../../../firmware/sealing/errors.ts';
-import { encodeRecord, FILE_MAGIC } from '../../../firmware/sealing/journal-record.ts';
+import { encodeRecord, FILE_MAGIC, scanJournal } from '../../../firmware/sealing/journal-record.ts';
 import { CLERK, CLERK2, hashOf, sigOf, tempDir } from './helpers.ts';
 
 let dir: string;
@@ -107,31 +107,52 @@ describe('persistence and damage', () => {
     expect(j.export().entries).toHaveLength(2);
   });
 
-  it('truncates a torn last record at every byte offset and keeps everything before it', async () => {
+  /** The journal's bytes without the preallocated zeros after them. */
+  async function dataOf(): Promise<Buffer> {
+    const file = await readFile(path());
+    return file.subarray(0, scanJournal(new Uint8Array(file), path()).validEnd);
+  }
+
+  it('truncates a torn last record at every byte offset (followed by nothing or by zeros) and keeps everything before it', async () => {
     await populate();
-    const full = await readFile(path());
+    const full = await dataOf();
     const last = encodeRecord({ k: 'i', h: 2, c: CLERK, b: Buffer.from(hashOf('2')).toString('hex') });
     const start = full.length - last.length;
     expect(Buffer.from(full.subarray(start)).equals(Buffer.from(last))).toBe(true);
-    for (let cut = start; cut < full.length; cut++) {
-      await writeFile(path(), full.subarray(0, cut));
-      const j = await openSealJournal(path());
-      expect(j.finalizedHeight).toBe(1);
-      expect(j.export().entries.map((e) => e.height)).toEqual([1]);
-      expect(j.size).toBe(start);
-      // The lost intent was never acknowledged; the slot is free again and writes go after the cut.
-      expect((await j.checkAndRecord({ height: 2, clerk: CLERK, blockHash: hashOf('other') })).ok).toBe(true);
-      await j.close();
-      expect((await stat(path())).size).toBe(start + last.length);
+    for (let cut = start + 1; cut < full.length; cut++) {
+      for (const zeros of [0, 4096]) {
+        await writeFile(path(), Buffer.concat([full.subarray(0, cut), Buffer.alloc(zeros)]));
+        const j = await openSealJournal(path());
+        expect(j.finalizedHeight).toBe(1);
+        expect(j.export().entries.map((e) => e.height)).toEqual([1]);
+        expect(j.size).toBe(start);
+        // The lost intent was never acknowledged; the slot is free again and writes go after the cut.
+        expect((await j.checkAndRecord({ height: 2, clerk: CLERK, blockHash: hashOf('other') })).ok).toBe(true);
+        expect(j.size).toBe(start + last.length);
+        await j.close();
+        const k = await openSealJournal(path());
+        expect(k.export().entries.map((e) => e.blockHash)).toEqual([hashOf('1'), hashOf('other')].map((h) => Buffer.from(h).toString('hex')));
+        await k.close();
+      }
     }
   });
 
-  it('treats a zero-filled tail as torn', async () => {
+  it('reads zeros after the data as free space, not as damage', async () => {
     await populate();
-    const full = await readFile(path());
+    const full = await dataOf();
     await writeFile(path(), Buffer.concat([full, Buffer.alloc(100)]));
     const j = await openJ();
     expect(j.size).toBe(full.length);
+    expect(j.export().entries).toHaveLength(2);
+  });
+
+  it('preallocates: most appends change no file size', async () => {
+    const j = await openJ();
+    await j.checkAndRecord({ height: 1, clerk: CLERK, blockHash: hashOf('1') });
+    const size = (await stat(path())).size;
+    expect(size).toBeGreaterThan(j.size);
+    await j.checkAndRecord({ height: 2, clerk: CLERK, blockHash: hashOf('2') });
+    expect((await stat(path())).size).toBe(size);
   });
 
   it('refuses a file whose damage lies before the tail, naming file and offset, and leaves it untouched', async () => {
