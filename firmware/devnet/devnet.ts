@@ -136,6 +136,11 @@ export async function runDevnet(options: DevnetOptions): Promise<DevnetResult> {
 
   const abort = new AbortController();
   const onSignal = (sig: NodeJS.Signals): void => {
+    if (abort.signal.aborted) {
+      // A second Ctrl-C while cleaning up: the person wants out now.
+      log.error({ signal: sig }, 'second signal: exiting without finishing the cleanup');
+      process.exit(130);
+    }
     log.warn({ signal: sig }, 'stopping the devnet');
     abort.abort();
   };
