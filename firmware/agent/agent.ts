@@ -331,7 +331,7 @@ export class SecondaryAgent extends EventEmitter {
     this.#counters.error(this.#clock.now(), code, message);
     this.#log.error({ code, err: message }, 'agent error');
     // An 'error' event without a listener would throw out of the process.
-    if (this.listenerCount('error') > 0) this.emit('error', new AgentError('ERR_AGENT_STATE', message, { code }));
+    if (this.listenerCount('error') > 0) this.emit('error', new AgentError('ERR_AGENT_RUNTIME', message, { code }));
   }
 
   #publishStatus(): void {

@@ -1,5 +1,5 @@
 // Typed errors of the secondary-node agent.
-export type AgentErrorCode = 'ERR_AGENT_OPTIONS' | 'ERR_AGENT_STATE' | 'ERR_AGENT_STATUS_FILE';
+export type AgentErrorCode = 'ERR_AGENT_OPTIONS' | 'ERR_AGENT_STATE' | 'ERR_AGENT_STATUS_FILE' | 'ERR_AGENT_RUNTIME';
 
 export class AgentError extends Error {
   override readonly name = 'AgentError';

@@ -178,6 +178,32 @@ describe('secondary-node agent (swtpm + aedes)', () => {
     await node.stop();
   });
 
+  it('takes newer params only, drops invalid final/params messages, and stops spinning on a better seal for the block', { timeout: 30_000 }, async () => {
+    const n3 = await startAgent('node-3');
+    try {
+      // A long spin: 16 zero bits will not come within 400 rounds.
+      await clerkTransport.publish(topics.params, { ...PARAMS, version: 2, sealZeros: 16 }, { qos: 1, retain: true });
+      await waitFor('params v2', () => n3.agent.params.version === 2);
+      await clerkTransport.publish(topics.params, { ...PARAMS, version: 1, sealZeros: 1 }, { qos: 1 });
+      await clerkTransport.publish(topics.params, { version: 'x' }, { qos: 1 });
+      await clerkTransport.publish(topics.final, { v: 1, height: 'x' }, { qos: 1 });
+      await waitFor('invalid messages counted', () => n3.agent.status().invalidMessages['params'] === 1 && n3.agent.status().invalidMessages['final'] === 1);
+      expect(n3.agent.params.sealZeros).toBe(16);
+      const b = candidate(1, genesis.hash, clerk.privateKey, Date.now() + 4);
+      const hash = blockHash(b.header);
+      await publish(b);
+      await waitFor('spinning', () => n3.agent.status().spinning === 1);
+      // Another node's round-0 seal for the same block: no later round of ours can beat it.
+      const signature = grind(16);
+      await clerkTransport.publish(topics.seals(clerkFp), { v: 1, nodeId: 'node-x', height: 1, blockHash: Buffer.from(hash).toString('hex'), clerk: clerkFp, round: 0, signature: Buffer.from(signature).toString('hex'), registration: null, expiresAt: Date.now() + 60_000 }, { qos: 1 });
+      await waitFor('better-seal stop', () => n3.agent.status().spins['better-seal'] === 1);
+      expect(sealFor(Buffer.from(hash).toString('hex'), 'node-3')()).toBeUndefined();
+    } finally {
+      await clerkTransport.publish(topics.params, '', { qos: 1, retain: true });
+      await n3.stop();
+    }
+  });
+
   it('an inactive node never seals', { timeout: 30_000 }, async () => {
     const idle = await startAgent('node-2', neverActive('node-2'));
     try {
@@ -199,5 +225,15 @@ async function statusFileWhere(stateDir: string, pred: (s: AgentStatus) => boole
     if (s !== null && pred(s)) return s;
     if (Date.now() > end) throw new Error(`status.json in ${stateDir} never matched: ${JSON.stringify(s)}`);
     await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Bytes whose SHA-256 has `zeros` leading zero bits (what a forged "seal" costs without a key). */
+function grind(zeros: number): Uint8Array {
+  const sig = new Uint8Array(256);
+  const view = new DataView(sig.buffer);
+  for (let i = 0; ; i++) {
+    view.setUint32(0, i);
+    if (leadingZeroBits(ticketOf(sig)) >= zeros) return sig;
   }
 }
