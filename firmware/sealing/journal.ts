@@ -3,7 +3,7 @@
 // (height, clerk). Append-only file (format in journal-record.ts), fsync after every append,
 // fsync of the directory on create and rename, an exclusive lock file. No SQLite: the device
 // must not need a second native addon (DESIGN.md §7).
-import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readFile, rm, stat } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import pino from 'pino';
@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import { invalidArgument, SealingError } from './errors.ts';
 import { acquireJournalLock, type JournalLock } from './journal-lock.ts';
 import { CLERK_PATTERN, encodeRecord, FILE_MAGIC, scanJournal, type JournalRecord } from './journal-record.ts';
+import { concat, createFile, exists } from './journal-fs.ts';
 import { parseInterchange, type JournalEntry, type JournalExport } from './journal-interchange.ts';
 
 export type { JournalEntry, JournalExport } from './journal-interchange.ts';
@@ -353,38 +354,6 @@ class FileSealJournal implements SealJournal {
   }
 }
 
-async function createFile(path: string, chunks: readonly Uint8Array[]): Promise<void> {
-  const temp = `${path}.tmp`;
-  const fh = await open(temp, 'w');
-  try {
-    for (const c of chunks) await fh.write(c);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(temp, path);
-  await syncDir(dirname(path));
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const d = await open(dir, 'r');
-  try {
-    await d.sync(); // the rename (a directory entry) survives power loss only after this
-  } finally {
-    await d.close();
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw err;
-  }
-}
-
 function checkIntent(i: SealIntent): { height: number; clerk: string } {
   if (i === null || typeof i !== 'object') throw invalidArgument('seal intent must be an object', 'intent');
   if (!Number.isSafeInteger(i.height) || i.height < 0) throw invalidArgument('height must be a non-negative integer', 'height');
@@ -407,14 +376,4 @@ function hex(bytes: Uint8Array): string {
 
 function unhex(text: string): Uint8Array {
   return new Uint8Array(Buffer.from(text, 'hex'));
-}
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
 }
