@@ -20,7 +20,9 @@ let trust: TrustStore;
 const NOW = Date.now();
 
 beforeAll(async () => {
-  [trusted, untrusted] = await Promise.all([startDevices(2), startDevices(1, { serialPrefix: 'OTHER' })]);
+  // One after another: two swtpm starts at once in one process can pick the same free port.
+  trusted = await startDevices(2);
+  untrusted = await startDevices(1, { serialPrefix: 'OTHER' });
   trust = await TrustStore.fromDirectory(trusted.caDir);
 });
 afterAll(async () => {
@@ -43,7 +45,7 @@ describe('manifest signature', () => {
     expect(sig.lines).toBe(2);
     expect(verifyManifest(manifest, sig, key.publicKey)).toEqual({ ok: true });
     const changed = manifest.slice();
-    changed[3] ^= 1;
+    changed[3] = changed[3]! ^ 1;
     expect(verifyManifest(changed, sig, key.publicKey).ok).toBe(false);
     expect(verifyManifest(manifest, sig, other.publicKey).ok).toBe(false);
     expect(verifyManifest(manifest, { ...sig, manufacturer: 'evil' }, key.publicKey).ok).toBe(false);

@@ -1,0 +1,121 @@
+// Activation (DESIGN.md §4 step 2): challenge = MakeCredential (TPM2 Part 1 §24) for the filed
+// sealing key's name against the filed EK with a fresh 32-byte secret; proof = the secret,
+// which only the TPM holding both keys can recover with ActivateCredential. The store does the
+// final check-and-mark atomically; a wrong or replayed proof changes nothing.
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { ProvisioningError } from '../errors.ts';
+import type { Ed25519Key } from '../keys.ts';
+import { hex } from '../keys.ts';
+import { ekNameOf, sealingPublicProblem } from '../manifest/line.ts';
+import { issueRegistrationCertificate, type RegistrationCertificate } from '../registration/certificate.ts';
+import type { ActivationFailure, ProvisioningStore } from '../store/types.ts';
+import { MAX_PUBLIC_BYTES, objectName, parsePublic, publicKeyPem, toTpm2bPublic, type TpmPublic } from '../../tpm/public-area.ts';
+
+export type MakeCredential = (input: { ekPublic: TpmPublic; name: Uint8Array; secret: Uint8Array }) =>
+  { credentialBlob: Uint8Array; encryptedSecret: Uint8Array };
+
+export interface ActivationDeps {
+  readonly store: ProvisioningStore;
+  readonly rootKey: Ed25519Key;
+  readonly now: () => number;
+  readonly makeCredential: () => Promise<MakeCredential>;
+  readonly challengeTtlMs: number;
+  readonly certificateTtlMs: number;
+}
+
+export interface ChallengeResponse {
+  readonly challengeId: string;
+  readonly credentialBlob: string;
+  readonly encryptedSecret: string;
+  readonly expiresAt: string;
+}
+
+export interface ProofResponse {
+  readonly nodeId: string;
+  readonly status: 'active';
+  readonly certificate: RegistrationCertificate;
+}
+
+const fail = (code: ConstructorParameters<typeof ProvisioningError>[0], message: string, field?: string): ProvisioningError =>
+  new ProvisioningError(code, message, field);
+
+function parseArea(bytes: Uint8Array, field: string): TpmPublic {
+  try {
+    return parsePublic(bytes);
+  } catch (err) {
+    throw fail('ERR_PROV_INVALID_ARGUMENT', `${field}: ${(err as Error).message}`, field);
+  }
+}
+
+export async function createChallenge(deps: ActivationDeps, ekPublic: Uint8Array, sealingPublic: Uint8Array): Promise<ChallengeResponse> {
+  const ek = parseArea(ekPublic, 'ekPublic');
+  const sealing = parseArea(sealingPublic, 'sealingPublic');
+  const ekName = ekNameOf(ek);
+  const device = await deps.store.getDevice(ekName);
+  if (device === null) throw fail('ERR_PROV_NOT_FILED', 'this TPM (EK) was never filed by a manufacturer; ask the manufacturer to upload its batch', 'ekPublic');
+  if (device.state === 'revoked') throw fail('ERR_PROV_REVOKED', `node ${device.nodeId} is revoked`);
+  if (device.state === 'active') throw fail('ERR_PROV_ALREADY_ACTIVE', `node ${device.nodeId} is active already; fetch its certificate with GET /v1/nodes/${device.nodeId}`);
+  if (Buffer.compare(toTpm2bPublic(sealing.bytes), device.sealingPublic) !== 0) {
+    throw fail('ERR_PROV_SEALING_KEY_MISMATCH', 'sealingPublic is not the sealing key filed for this TPM', 'sealingPublic');
+  }
+  const problem = sealingPublicProblem(sealing);
+  if (problem !== null) throw fail('ERR_PROV_SEALING_KEY_INVALID', problem, 'sealingPublic');
+  if (!ek.rsa) throw fail('ERR_PROV_INVALID_ARGUMENT', 'only RSA EKs can be activated', 'ekPublic');
+  const makeCredential = await deps.makeCredential();
+  const secret = new Uint8Array(randomBytes(32));
+  try {
+    const { credentialBlob, encryptedSecret } = makeCredential({ ekPublic: ek, name: objectName(sealing), secret });
+    const now = deps.now();
+    const challengeId = randomBytes(16).toString('hex');
+    const expiresAt = now + deps.challengeTtlMs;
+    await deps.store.createChallenge({ id: challengeId, ekName, secretHash: sha256(secret), createdAt: now, expiresAt, usedAt: null });
+    return { challengeId, credentialBlob: hex(credentialBlob), encryptedSecret: hex(encryptedSecret), expiresAt: new Date(expiresAt).toISOString() };
+  } finally {
+    secret.fill(0);
+  }
+}
+
+const FAILURES: Record<ActivationFailure, [ConstructorParameters<typeof ProvisioningError>[0], string]> = {
+  'challenge-unknown': ['ERR_PROV_CHALLENGE_UNKNOWN', 'no such challenge; request a new one'],
+  'challenge-used': ['ERR_PROV_CHALLENGE_USED', 'this challenge was answered already (replay)'],
+  'challenge-expired': ['ERR_PROV_CHALLENGE_EXPIRED', 'the challenge expired; request a new one'],
+  'bad-proof': ['ERR_PROV_BAD_PROOF', 'the secret does not match the challenge'],
+  'not-filed': ['ERR_PROV_NOT_FILED', 'this TPM was never filed'],
+  'revoked': ['ERR_PROV_REVOKED', 'this node is revoked'],
+  'already-active': ['ERR_PROV_ALREADY_ACTIVE', 'this TPM is active already'],
+};
+
+export async function completeProof(deps: ActivationDeps, challengeId: string, secret: Uint8Array): Promise<ProofResponse> {
+  const secretHash = sha256(secret);
+  const ch = await deps.store.getChallenge(challengeId);
+  const now = deps.now();
+  // Cheap checks first, so a wrong proof costs no signature; the store checks all again atomically.
+  let failure: ActivationFailure | null = null;
+  if (ch === null) failure = 'challenge-unknown';
+  else if (ch.usedAt !== null) failure = 'challenge-used';
+  else if (ch.expiresAt <= now) failure = 'challenge-expired';
+  else if (!timingSafeEqual(ch.secretHash, secretHash)) failure = 'bad-proof';
+  if (failure !== null || ch === null) throw fail(...FAILURES[failure ?? 'challenge-unknown']);
+  const device = await deps.store.getDevice(ch.ekName);
+  if (device === null) throw fail(...FAILURES['not-filed']);
+  if (device.state !== 'filed') throw fail(...FAILURES[device.state === 'revoked' ? 'revoked' : 'already-active']);
+  const sealing = parsePublic(device.sealingPublic);
+  const certificate = issueRegistrationCertificate(deps.rootKey, {
+    nodeId: device.nodeId,
+    sealingPublicKey: publicKeyPem(sealing),
+    ekName: device.ekName,
+    board: device.board,
+    serial: device.serial,
+    issuedAt: new Date(now).toISOString(),
+    expiresAt: new Date(now + deps.certificateTtlMs).toISOString(),
+  });
+  const outcome = await deps.store.completeActivation({ challengeId, secretHash, ekName: ch.ekName, certificate: JSON.stringify(certificate), now });
+  if (!outcome.ok) throw fail(...FAILURES[outcome.reason]);
+  return { nodeId: device.nodeId, status: 'active', certificate };
+}
+
+function sha256(b: Uint8Array): Uint8Array {
+  return new Uint8Array(createHash('sha256').update(b).digest());
+}
+
+export const MAX_AREA_BYTES = MAX_PUBLIC_BYTES + 2;

@@ -1,0 +1,256 @@
+// The registrar's HTTP API over node:http (README "HTTP API", openapi.yaml). No state in memory
+// beyond per-instance metrics: every decision reads the store, so instances can be replicated.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import pino, { type Logger } from 'pino';
+import { ProvisioningError } from '../errors.ts';
+import type { Ed25519Key } from '../keys.ts';
+import { ingestBatch } from '../manifest/ingest.ts';
+import { MAX_BATCH_LINES, MAX_LINE_BYTES } from '../manifest/line.ts';
+import { checkManufacturerName, parseSignatureHex } from '../manifest/signature.ts';
+import type { TrustStore } from '../manifest/trust.ts';
+import { signRevocationList } from '../registration/revocation-list.ts';
+import type { DeviceRecord, ProvisioningStore } from '../store/types.ts';
+import { completeProof, createChallenge, MAX_AREA_BYTES, type ActivationDeps, type MakeCredential } from './activation.ts';
+import { errorBody, hexField, readJsonObject, sendJson, statusOf } from './http.ts';
+import { Metrics } from './metrics.ts';
+
+export interface RegistrarOptions {
+  readonly store: ProvisioningStore;
+  readonly rootKey: Ed25519Key;
+  readonly trust: TrustStore;
+  /** Operator bearer token for POST /v1/nodes/:id/revoke; revocation over HTTP is off without it. */
+  readonly adminToken?: string;
+  readonly now?: () => number;
+  readonly logger?: Logger;
+  /** MakeCredential; by default provisioning/credential.ts, loaded on first use. */
+  readonly makeCredential?: MakeCredential;
+  readonly challengeTtlMs?: number;
+  readonly certificateTtlMs?: number;
+  readonly maxBatchLines?: number;
+  readonly maxLineBytes?: number;
+  /** Cap on a whole batch body. */
+  readonly maxBatchBytes?: number;
+}
+
+export const DEFAULT_MAX_BATCH_BYTES = 512 * 1024 * 1024;
+const NODE_ID = /^[0-9a-f]{64}$/;
+const CHALLENGE_ID = /^[0-9a-f]{32}$/;
+
+async function loadMakeCredential(): Promise<MakeCredential> {
+  const path = '../credential.ts'; // written by the factory/device helper; loaded lazily
+  try {
+    const mod = (await import(path)) as { makeCredential?: MakeCredential };
+    if (typeof mod.makeCredential !== 'function') throw new Error('makeCredential is not exported');
+    return mod.makeCredential;
+  } catch (err) {
+    throw new ProvisioningError('ERR_PROV_CREDENTIAL_UNAVAILABLE', `MakeCredential is not available: ${(err as Error).message}`, undefined, { cause: err });
+  }
+}
+
+export function createRegistrar(options: RegistrarOptions): { handler: (req: IncomingMessage, res: ServerResponse) => void; metrics: Metrics } {
+  const { store, rootKey, trust } = options;
+  const now = options.now ?? Date.now;
+  const log = (options.logger ?? pino({ level: 'silent' })).child({ component: 'registrar' });
+  const metrics = new Metrics();
+  let credential: MakeCredential | null = options.makeCredential ?? null;
+  const deps: ActivationDeps = {
+    store, rootKey, now,
+    makeCredential: async () => (credential ??= await loadMakeCredential()),
+    challengeTtlMs: options.challengeTtlMs ?? 5 * 60_000,
+    certificateTtlMs: options.certificateTtlMs ?? 10 * 365 * 24 * 3600_000,
+  };
+  const adminHash = options.adminToken === undefined ? null : createHash('sha256').update(options.adminToken).digest();
+  const maxBatchBytes = options.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES;
+
+  function requireOperator(req: IncomingMessage): void {
+    if (adminHash === null) throw new ProvisioningError('ERR_PROV_UNAUTHORIZED', 'revocation over HTTP is disabled (start serve with --admin-token-file)');
+    const m = /^Bearer (\S{1,512})$/.exec(req.headers.authorization ?? '');
+    // Compare digests: constant time and independent of the token's length.
+    const given = createHash('sha256').update(m?.[1] ?? '').digest();
+    if (m === null || !timingSafeEqual(given, adminHash)) throw new ProvisioningError('ERR_PROV_UNAUTHORIZED', 'missing or wrong operator bearer token');
+  }
+
+  async function* capped(req: IncomingMessage): AsyncGenerator<Uint8Array> {
+    let size = 0;
+    for await (const chunk of req as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > maxBatchBytes) throw new ProvisioningError('ERR_PROV_BATCH_TOO_LARGE', `batch body is over the ${maxBatchBytes}-byte cap`);
+      yield chunk;
+    }
+  }
+
+  async function uploadBatch(req: IncomingMessage): Promise<unknown> {
+    const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+    if (!['application/x-ndjson', 'application/jsonl', 'application/json-lines', 'text/plain'].includes(type)) {
+      throw new ProvisioningError('ERR_PROV_UNSUPPORTED_MEDIA', 'content-type must be application/x-ndjson (the manifest bytes as signed)');
+    }
+    const declared = Number(req.headers['content-length'] ?? NaN);
+    if (Number.isFinite(declared) && declared > maxBatchBytes) throw new ProvisioningError('ERR_PROV_BATCH_TOO_LARGE', `batch of ${declared} bytes is over the ${maxBatchBytes}-byte cap`);
+    const manufacturer = checkManufacturerName(req.headers['x-btn-manufacturer'], 'x-btn-manufacturer');
+    const signature = parseSignatureHex(req.headers['x-btn-signature'], 'x-btn-signature');
+    try {
+      const report = await ingestBatch({
+        source: capped(req), manufacturer, signature, store, trust, now: now(),
+        maxLines: options.maxBatchLines ?? MAX_BATCH_LINES, maxLineBytes: options.maxLineBytes ?? MAX_LINE_BYTES,
+      });
+      metrics.batches.inc({ result: 'accepted' });
+      metrics.batchLines.inc({ status: 'filed' }, report.filed);
+      metrics.batchLines.inc({ status: 'duplicate' }, report.duplicates);
+      metrics.batchLines.inc({ status: 'rejected' }, report.rejected);
+      for (const r of report.results) if (r.code !== undefined) metrics.lineRejections.inc({ reason: r.code });
+      log.info({ batchId: report.batchId, manufacturer, lines: report.lines, filed: report.filed, rejected: report.rejected }, 'batch ingested');
+      return report;
+    } catch (err) {
+      metrics.batches.inc({ result: 'rejected' });
+      throw err;
+    }
+  }
+
+  function nodeView(d: DeviceRecord): unknown {
+    return {
+      nodeId: d.nodeId, state: d.state, ekName: d.ekName, serial: d.serial, board: d.board, manufacturer: d.manufacturer,
+      batchId: d.batchId, filedAt: iso(d.filedAt), activatedAt: iso(d.activatedAt), revokedAt: iso(d.revokedAt),
+      revokeReason: d.revokeReason, certificate: d.certificate === null ? null : (JSON.parse(d.certificate) as unknown),
+    };
+  }
+
+  async function route(req: IncomingMessage, res: ServerResponse, path: string): Promise<[string, number, unknown] | null> {
+    const method = req.method ?? 'GET';
+    if (path === '/v1/health' && method === 'GET') {
+      await store.ping();
+      return ['health', 200, { status: 'ok', store: store.kind }];
+    }
+    if (path === '/metrics' && method === 'GET') {
+      const devices = await store.countDevices().catch(() => null);
+      const text = metrics.text(devices);
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+      res.end(text);
+      return ['metrics', 200, undefined];
+    }
+    if (path === '/v1/batches' && method === 'POST') return ['batches', 200, await uploadBatch(req)];
+    if (path === '/v1/activation/challenge' && method === 'POST') {
+      const doc = await readJsonObject(req, ['ekPublic', 'sealingPublic']);
+      const r = await createChallenge(deps, hexField(doc, 'ekPublic', MAX_AREA_BYTES), hexField(doc, 'sealingPublic', MAX_AREA_BYTES));
+      metrics.challenges.inc();
+      return ['challenge', 200, r];
+    }
+    if (path === '/v1/activation/proof' && method === 'POST') {
+      const doc = await readJsonObject(req, ['challengeId', 'secret']);
+      if (typeof doc['challengeId'] !== 'string' || !CHALLENGE_ID.test(doc['challengeId'])) {
+        throw new ProvisioningError('ERR_PROV_INVALID_ARGUMENT', 'challengeId must be 32 lower-case hex digits', 'challengeId');
+      }
+      const r = await completeProof(deps, doc['challengeId'], hexField(doc, 'secret', 64));
+      metrics.activations.inc();
+      log.info({ nodeId: r.nodeId }, 'node activated');
+      return ['proof', 200, r];
+    }
+    if (path === '/v1/revocations' && method === 'GET') {
+      const { version, entries } = await store.revocations();
+      const list = signRevocationList(rootKey, version, new Date(now()).toISOString(), entries.map((e) => ({
+        nodeId: e.nodeId, ekName: e.ekName, revokedAt: new Date(e.revokedAt).toISOString(), reason: e.reason,
+      })));
+      return ['revocations', 200, list];
+    }
+    const node = /^\/v1\/nodes\/([^/]{1,100})(\/revoke)?$/.exec(path);
+    if (node !== null) {
+      const id = decodeURIComponent(node[1]!);
+      const revoke = node[2] !== undefined;
+      if (revoke ? method !== 'POST' : method !== 'GET') return null;
+      if (revoke) requireOperator(req);
+      if (!NODE_ID.test(id)) throw new ProvisioningError('ERR_PROV_INVALID_ARGUMENT', 'node id must be 64 lower-case hex digits (SHA-256 of the sealing key SPKI)', 'nodeId');
+      if (!revoke) {
+        const d = await store.getNode(id);
+        if (d === null) throw new ProvisioningError('ERR_PROV_NOT_FOUND', `no node ${id}`, 'nodeId');
+        return ['node', 200, nodeView(d)];
+      }
+      const hasBody = Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
+      const doc = hasBody ? await readJsonObject(req, ['reason'], 4096) : {};
+      const reason = doc['reason'] ?? 'revoked by operator';
+      if (typeof reason !== 'string' || reason.length > 200 || /[\u0000-\u001f]/.test(reason)) {
+        throw new ProvisioningError('ERR_PROV_INVALID_ARGUMENT', 'reason must be a string of at most 200 printable characters', 'reason');
+      }
+      const r = await store.revoke({ nodeId: id, reason, now: now() });
+      if (r.outcome === 'unknown') throw new ProvisioningError('ERR_PROV_NOT_FOUND', `no node ${id}`, 'nodeId');
+      if (r.outcome === 'revoked') {
+        metrics.revocations.inc();
+        log.warn({ nodeId: id, reason }, 'node revoked');
+      }
+      return ['revoke', 200, { nodeId: id, state: 'revoked', outcome: r.outcome, revocationVersion: r.version }];
+    }
+    return null;
+  }
+
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
+    const started = process.hrtime.bigint();
+    const path = (req.url ?? '/').split('?')[0]!;
+    let routeName = 'unknown';
+    const finish = (status: number): void => {
+      metrics.requests.inc({ route: routeName, status: String(status) });
+      metrics.durations.observe({ route: routeName }, Number(process.hrtime.bigint() - started) / 1e9);
+    };
+    const respond = async (): Promise<void> => {
+      try {
+        const out = await route(req, res, path);
+        if (out === null) throw new ProvisioningError('ERR_PROV_NOT_FOUND', `no route ${req.method} ${path.slice(0, 100)}`);
+        const [name, status, body] = out;
+        routeName = name;
+        if (body !== undefined) sendJson(res, status, body);
+        finish(status);
+      } catch (err) {
+        const status = statusOf(err);
+        const body = errorBody(err);
+        metrics.rejections.inc({ reason: body.error.code });
+        if (status >= 500) log.error({ err }, 'request failed');
+        else log.debug({ code: body.error.code, path }, 'request refused');
+        if (!res.headersSent) {
+          // An unread request body (refused early) would otherwise stall the connection.
+          const drained = req.readableEnded;
+          sendJson(res, status, body, drained ? {} : { connection: 'close' });
+          if (!drained) res.once('finish', () => req.destroy());
+        } else res.destroy();
+        finish(status);
+      }
+    };
+    void respond();
+  };
+  return { handler, metrics };
+}
+
+function iso(t: number | null): string | null {
+  return t === null ? null : new Date(t).toISOString();
+}
+
+export interface RunningRegistrar {
+  readonly url: string;
+  readonly port: number;
+  readonly server: Server;
+  readonly metrics: Metrics;
+  close(): Promise<void>;
+}
+
+/** Listen on host:port (port 0 = a free port); resolves once the service answers health checks. */
+export async function startRegistrar(options: RegistrarOptions & { port?: number; host?: string }): Promise<RunningRegistrar> {
+  const { handler, metrics } = createRegistrar(options);
+  const server = createServer({ requestTimeout: 10 * 60_000, headersTimeout: 30_000 }, handler);
+  server.keepAliveTimeout = 5_000;
+  await options.store.ping();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  const host = options.host ?? '127.0.0.1';
+  return {
+    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    port,
+    server,
+    metrics,
+    close: () => new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    }),
+  };
+}
+

@@ -1,0 +1,97 @@
+// Small HTTP helpers over node:http: bounded JSON bodies, JSON replies, error mapping.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ProvisioningError, type ProvisioningErrorCode } from '../errors.ts';
+
+export const MAX_JSON_BODY = 64 * 1024;
+
+const STATUS: Record<ProvisioningErrorCode, number> = {
+  ERR_PROV_INVALID_ARGUMENT: 400,
+  ERR_PROV_BODY_TOO_LARGE: 413,
+  ERR_PROV_UNSUPPORTED_MEDIA: 415,
+  ERR_PROV_NOT_FOUND: 404,
+  ERR_PROV_UNAUTHORIZED: 401,
+  ERR_PROV_BAD_SIGNATURE: 400,
+  ERR_PROV_UNKNOWN_MANUFACTURER: 403,
+  ERR_PROV_MANUFACTURER_CONFLICT: 409,
+  ERR_PROV_BATCH_TOO_LARGE: 413,
+  ERR_PROV_NOT_FILED: 404,
+  ERR_PROV_REVOKED: 403,
+  ERR_PROV_ALREADY_ACTIVE: 409,
+  ERR_PROV_SEALING_KEY_MISMATCH: 409,
+  ERR_PROV_SEALING_KEY_INVALID: 400,
+  ERR_PROV_CHALLENGE_UNKNOWN: 404,
+  ERR_PROV_CHALLENGE_USED: 409,
+  ERR_PROV_CHALLENGE_EXPIRED: 410,
+  ERR_PROV_BAD_PROOF: 400,
+  ERR_PROV_CERTIFICATE_INVALID: 400,
+  ERR_PROV_KEY_FILE: 500,
+  ERR_PROV_STORE: 500,
+  ERR_PROV_STORE_URL: 500,
+  ERR_PROV_CREDENTIAL_UNAVAILABLE: 503,
+  ERR_PROV_UNREACHABLE: 502,
+};
+
+export function statusOf(err: unknown): number {
+  return err instanceof ProvisioningError ? STATUS[err.code] : 500;
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store', ...headers });
+  res.end(text);
+}
+
+/** Error body: `{ error: { code, message, field? } }`; 5xx bodies never carry internal details. */
+export function errorBody(err: unknown): { error: { code: string; message: string; field?: string } } {
+  if (err instanceof ProvisioningError && statusOf(err) < 500) {
+    const o = err.toObject();
+    return { error: o.field === undefined ? { code: o.code, message: o.message } : { code: o.code, message: o.message, field: o.field } };
+  }
+  if (err instanceof ProvisioningError && err.code === 'ERR_PROV_CREDENTIAL_UNAVAILABLE') return { error: { code: err.code, message: err.message } };
+  const code = err instanceof ProvisioningError ? err.code : 'ERR_PROV_INTERNAL';
+  return { error: { code, message: 'internal error; see the service log' } };
+}
+
+export function requireJson(req: IncomingMessage): void {
+  const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  if (type !== 'application/json') throw new ProvisioningError('ERR_PROV_UNSUPPORTED_MEDIA', 'content-type must be application/json');
+}
+
+/** Read a whole request body up to `cap` bytes. */
+export async function readBody(req: IncomingMessage, cap: number): Promise<Buffer> {
+  const declared = Number(req.headers['content-length'] ?? NaN);
+  if (Number.isFinite(declared) && declared > cap) throw new ProvisioningError('ERR_PROV_BODY_TOO_LARGE', `body of ${declared} bytes is over the ${cap}-byte cap`);
+  const parts: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > cap) throw new ProvisioningError('ERR_PROV_BODY_TOO_LARGE', `body is over the ${cap}-byte cap`);
+    parts.push(chunk);
+  }
+  return Buffer.concat(parts);
+}
+
+/** A JSON object body with only `fields` keys allowed. */
+export async function readJsonObject(req: IncomingMessage, fields: readonly string[], cap = MAX_JSON_BODY): Promise<Record<string, unknown>> {
+  requireJson(req);
+  const body = await readBody(req, cap);
+  let doc: unknown;
+  try {
+    doc = JSON.parse(body.toString('utf8'));
+  } catch {
+    throw new ProvisioningError('ERR_PROV_INVALID_ARGUMENT', 'body is not valid JSON');
+  }
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw new ProvisioningError('ERR_PROV_INVALID_ARGUMENT', 'body must be a JSON object');
+  for (const k of Object.keys(doc)) {
+    if (!fields.includes(k)) throw new ProvisioningError('ERR_PROV_INVALID_ARGUMENT', `unknown field "${k.slice(0, 40)}"`, k.slice(0, 40));
+  }
+  return doc as Record<string, unknown>;
+}
+
+export function hexField(doc: Record<string, unknown>, field: string, maxBytes: number, exactBytes?: number): Uint8Array {
+  const v = doc[field];
+  if (typeof v !== 'string') throw new ProvisioningError('ERR_PROV_INVALID_ARGUMENT', `${field} is missing or not a string`, field);
+  if (v.length > 2 * maxBytes || !/^(?:[0-9a-fA-F]{2})+$/.test(v)) throw new ProvisioningError('ERR_PROV_INVALID_ARGUMENT', `${field} must be hex of at most ${maxBytes} bytes`, field);
+  if (exactBytes !== undefined && v.length !== 2 * exactBytes) throw new ProvisioningError('ERR_PROV_INVALID_ARGUMENT', `${field} must be ${exactBytes} bytes`, field);
+  return new Uint8Array(Buffer.from(v, 'hex'));
+}
