@@ -18,7 +18,7 @@ export interface ActivationDeps {
   readonly store: ProvisioningStore;
   readonly rootKey: Ed25519Key;
   readonly now: () => number;
-  readonly makeCredential: () => Promise<MakeCredential>;
+  readonly makeCredential: MakeCredential;
   readonly challengeTtlMs: number;
   readonly certificateTtlMs: number;
 }
@@ -61,10 +61,9 @@ export async function createChallenge(deps: ActivationDeps, ekPublic: Uint8Array
   const problem = sealingPublicProblem(sealing);
   if (problem !== null) throw fail('ERR_PROV_SEALING_KEY_INVALID', problem, 'sealingPublic');
   if (!ek.rsa) throw fail('ERR_PROV_INVALID_ARGUMENT', 'only RSA EKs can be activated', 'ekPublic');
-  const makeCredential = await deps.makeCredential();
   const secret = new Uint8Array(randomBytes(32));
   try {
-    const { credentialBlob, encryptedSecret } = makeCredential({ ekPublic: ek, name: objectName(sealing), secret });
+    const { credentialBlob, encryptedSecret } = deps.makeCredential({ ekPublic: ek, name: objectName(sealing), secret });
     const now = deps.now();
     const challengeId = randomBytes(16).toString('hex');
     const expiresAt = now + deps.challengeTtlMs;

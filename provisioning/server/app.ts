@@ -4,6 +4,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pino, { type Logger } from 'pino';
+import { makeCredential } from '../credential.ts';
 import { ProvisioningError } from '../errors.ts';
 import type { Ed25519Key } from '../keys.ts';
 import { ingestBatch } from '../manifest/ingest.ts';
@@ -24,7 +25,7 @@ export interface RegistrarOptions {
   readonly adminToken?: string;
   readonly now?: () => number;
   readonly logger?: Logger;
-  /** MakeCredential; by default provisioning/credential.ts, loaded on first use. */
+  /** MakeCredential; by default provisioning/credential.ts (tests inject tpm2-tools' for a cross-check). */
   readonly makeCredential?: MakeCredential;
   readonly challengeTtlMs?: number;
   readonly certificateTtlMs?: number;
@@ -38,26 +39,15 @@ export const DEFAULT_MAX_BATCH_BYTES = 512 * 1024 * 1024;
 const NODE_ID = /^[0-9a-f]{64}$/;
 const CHALLENGE_ID = /^[0-9a-f]{32}$/;
 
-async function loadMakeCredential(): Promise<MakeCredential> {
-  const path = '../credential.ts'; // written by the factory/device helper; loaded lazily
-  try {
-    const mod = (await import(path)) as { makeCredential?: MakeCredential };
-    if (typeof mod.makeCredential !== 'function') throw new Error('makeCredential is not exported');
-    return mod.makeCredential;
-  } catch (err) {
-    throw new ProvisioningError('ERR_PROV_CREDENTIAL_UNAVAILABLE', `MakeCredential is not available: ${(err as Error).message}`, undefined, { cause: err });
-  }
-}
-
 export function createRegistrar(options: RegistrarOptions): { handler: (req: IncomingMessage, res: ServerResponse) => void; metrics: Metrics } {
   const { store, rootKey, trust } = options;
   const now = options.now ?? Date.now;
   const log = (options.logger ?? pino({ level: 'silent' })).child({ component: 'registrar' });
   const metrics = new Metrics();
-  let credential: MakeCredential | null = options.makeCredential ?? null;
+  const credential: MakeCredential = options.makeCredential ?? makeCredential;
   const deps: ActivationDeps = {
     store, rootKey, now,
-    makeCredential: async () => (credential ??= await loadMakeCredential()),
+    makeCredential: credential,
     challengeTtlMs: options.challengeTtlMs ?? 5 * 60_000,
     certificateTtlMs: options.certificateTtlMs ?? 10 * 365 * 24 * 3600_000,
   };

@@ -173,6 +173,27 @@ describe('registrar HTTP API', () => {
     expect((await store.getDevice((await store.listDevices({ limit: 10 })).find((x) => x.serial === 'SN-1')!.ekName))?.state).toBe('filed');
   });
 
+  it('a second instance on the same store with the project MakeCredential: challenge there, proof here', async () => {
+    const other = await startRegistrar({ store, rootKey: root, trust: await TrustStore.fromDirectory(lab.caDir) });
+    try {
+      const d = lab.devices[1]!;
+      const res = await fetch(`${other.url}/v1/activation/challenge`, {
+        method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ekPublic: d.line.ekPublic, sealingPublic: d.line.sealingPublic }),
+      });
+      const ch = (await res.json()) as { challengeId: string; credentialBlob: string; encryptedSecret: string };
+      expect(res.status).toBe(200);
+      const secret = await d.tpm!.activateCredential({
+        credentialBlob: new Uint8Array(Buffer.from(ch.credentialBlob, 'hex')),
+        secret: new Uint8Array(Buffer.from(ch.encryptedSecret, 'hex')),
+      });
+      const proof = await call('POST', '/v1/activation/proof', { challengeId: ch.challengeId, secret: Buffer.from(secret).toString('hex') });
+      expect([proof.status, proof.json.status]).toEqual([200, 'active']);
+      verifyRegistrationCertificate(proof.json.certificate, root.publicKey, Date.now());
+    } finally {
+      await other.close();
+    }
+  });
+
   it('revocation needs the operator token, is versioned and signed, and a revoked TPM cannot activate', async () => {
     const dev = (await store.listDevices({ limit: 10 })).find((x) => x.serial === 'SN-2')!;
     expect((await call('POST', `/v1/nodes/${dev.nodeId}/revoke`)).status).toBe(401);
@@ -202,9 +223,9 @@ describe('registrar HTTP API', () => {
     for (const l of text.trimEnd().split('\n')) {
       if (!l.startsWith('#')) expect(l).toMatch(sample);
     }
-    expect(text).toContain('btn_prov_devices{state="active"} 1');
+    expect(text).toContain('btn_prov_devices{state="active"} 2');
     expect(text).toContain('btn_prov_devices{state="revoked"} 1');
-    expect(text).toContain('btn_prov_activations_total 1');
+    expect(text).toContain('btn_prov_activations_total 2');
     expect(text).toContain('btn_prov_batch_line_rejections_total{reason="ERR_EK_CERT_UNTRUSTED"} 2');
     expect(text).toContain('btn_prov_rejections_total{reason="ERR_PROV_BAD_SIGNATURE"} 1');
     expect(text).toMatch(/btn_prov_http_request_duration_seconds_count\{route="proof"\} \d+/);
