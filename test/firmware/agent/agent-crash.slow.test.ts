@@ -121,8 +121,14 @@ describe('agent under SIGKILL (btn-node run in a child process, swtpm, aedes)', 
       await new Promise((r) => setTimeout(r, 600));
       expect(sealsFor(bHash)).toHaveLength(0);
     }
-    await kill(child);
+    // SIGTERM: a clean stop, exit code 0, status.json says stopped, the journal lock is released.
+    const code = await new Promise<number | null>((resolve) => {
+      child!.once('exit', (c) => resolve(c));
+      child!.kill('SIGTERM');
+    });
     child = null;
+    expect(code).toBe(0);
+    expect((await readStatusFile(join(dir, 'node')))?.state).toBe('stopped');
     const j = await openSealJournal(join(dir, 'node', 'seal-journal'));
     try {
       const entries = j.export().entries;
