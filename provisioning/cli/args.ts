@@ -1,0 +1,33 @@
+// Argument parsing for btn-provision's commands: node:util parseArgs, strict, bounded.
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+  readonly code = 'ERR_USAGE';
+}
+
+const MAX_ARG_LENGTH = 4096;
+
+export function parse<T extends NonNullable<ParseArgsConfig['options']>>(
+  argv: readonly string[],
+  options: T,
+  usage: string,
+): ReturnType<typeof parseArgs<{ options: T; allowPositionals: false; strict: true }>>['values'] {
+  for (const arg of argv) {
+    if (arg.length > MAX_ARG_LENGTH) throw new UsageError(`argument of ${arg.length} characters is longer than ${MAX_ARG_LENGTH}\n${usage}`);
+  }
+  try {
+    return parseArgs({ args: [...argv], options, allowPositionals: false, strict: true }).values;
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message}\n${usage}`);
+  }
+}
+
+export function required<T>(value: T | undefined, flag: string, usage: string): T {
+  if (value === undefined) throw new UsageError(`${flag} is required\n${usage}`);
+  return value;
+}
+
+export function printJson(value: unknown): void {
+  process.stdout.write(JSON.stringify(value, null, 2) + '\n');
+}

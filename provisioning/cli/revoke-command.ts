@@ -1,0 +1,44 @@
+// btn-provision revoke --db URL --node ID [--reason TEXT]
+// btn-provision revoke --url URL --node ID [--reason TEXT] [--token-file FILE]   (token also from BTN_ADMIN_TOKEN)
+import { readFile } from 'node:fs/promises';
+import { ProvisioningError } from '../errors.ts';
+import { openStore } from '../store/open.ts';
+import { parse, printJson, required, UsageError } from './args.ts';
+
+const USAGE = 'usage: btn-provision revoke --db URL --node ID [--reason TEXT]\n       btn-provision revoke --url URL --node ID [--reason TEXT] [--token-file FILE]';
+
+export async function revokeCommand(argv: readonly string[]): Promise<number> {
+  const a = parse(argv, { db: { type: 'string' }, url: { type: 'string' }, node: { type: 'string' }, reason: { type: 'string' }, 'token-file': { type: 'string' } }, USAGE);
+  const node = required(a.node, '--node', USAGE);
+  if (!/^[0-9a-f]{64}$/.test(node)) throw new UsageError(`--node must be a node id (64 lower-case hex digits)\n${USAGE}`);
+  const reason = a.reason ?? 'revoked by operator';
+  if ((a.db === undefined) === (a.url === undefined)) throw new UsageError(`give exactly one of --db or --url\n${USAGE}`);
+  if (a.db !== undefined) {
+    const store = await openStore(a.db);
+    try {
+      const r = await store.revoke({ nodeId: node, reason, now: Date.now() });
+      if (r.outcome === 'unknown') throw new ProvisioningError('ERR_PROV_NOT_FOUND', `no node ${node}`);
+      printJson({ nodeId: node, state: 'revoked', outcome: r.outcome, revocationVersion: r.version });
+    } finally {
+      await store.close();
+    }
+    return 0;
+  }
+  const token = a['token-file'] !== undefined ? (await readFile(a['token-file'], 'utf8')).trim() : process.env['BTN_ADMIN_TOKEN'];
+  if (token === undefined || token.length === 0) throw new UsageError(`revoking over HTTP needs --token-file or BTN_ADMIN_TOKEN\n${USAGE}`);
+  let res: Response;
+  try {
+    res = await fetch(new URL(`/v1/nodes/${node}/revoke`, a.url), {
+      method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ reason }),
+    });
+  } catch (err) {
+    throw new ProvisioningError('ERR_PROV_UNREACHABLE', `cannot reach ${a.url}: ${(err as Error).message}`);
+  }
+  const body = (await res.json().catch(() => null)) as { error?: { code: string; message: string } } | null;
+  if (!res.ok) {
+    process.stderr.write(`btn-provision: ${body?.error?.message ?? `HTTP ${res.status}`} [${body?.error?.code ?? res.status}]\n`);
+    return 1;
+  }
+  printJson(body);
+  return 0;
+}
