@@ -77,8 +77,9 @@ export class TpmConnection {
         return await task(context);
       } catch (err) {
         if (!(err instanceof TpmRcError)) throw err;
-        if (err.info.unreachable && !reconnected) {
-          // The link broke under us (swtpm restarted, resource manager gone): reopen once.
+        if ((err.info.unreachable || err.info.contextBroken) && !reconnected) {
+          // The link broke under us (swtpm restarted, resource manager gone), or a failed
+          // command left ESYS mid-sequence: reopen once.
           reconnected = true;
           this.release();
           continue;

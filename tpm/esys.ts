@@ -180,7 +180,9 @@ export async function flushContext(c: EsysContext, handle: EsysTr): Promise<void
 }
 
 /** Prepared TPMT_SIG_SCHEME (RSASSA-SHA256) and null TPMT_TK_HASHCHECK, built once per process. */
-let signStatics: { scheme: Buffer; validation: Buffer; digest: Buffer } | null = null;
+let signStatics: { scheme: Buffer; validation: Buffer } | null = null;
+/** One digest scratch buffer per context: ESYS reads it on a worker thread while other contexts run. */
+const digestScratch = new WeakMap<EsysContext, Buffer>();
 
 /**
  * TPM2 Part 3 §20.2 TPM2_Sign: Esys_Sign with RSASSA-SHA256 over a 32-byte digest, a null
@@ -191,11 +193,12 @@ export async function sign(c: EsysContext, key: EsysTr, digest: Uint8Array, sess
   signStatics ??= {
     scheme: lib.toStruct('TPMT_SIG_SCHEME', new WireWriter().u16(TPM_ALG.RSASSA).u16(TPM_ALG.SHA256).finish()),
     validation: lib.toStruct('TPMT_TK_HASHCHECK', new WireWriter().u16(TPM_ST.HASHCHECK).u32(TPM_RH.NULL).u16(0).finish()),
-    digest: Buffer.alloc(8192),
   };
+  let scratch = digestScratch.get(c);
+  if (!scratch) digestScratch.set(c, (scratch = Buffer.alloc(8192)));
   const signature = out();
-  // The digest buffer is reused: callers serialize commands on a context, and ESYS copies it.
-  const digestStruct = lib.toStruct('TPM2B_DIGEST', new WireWriter().sized(digest).finish(), signStatics.digest);
+  // The digest buffer is reused per context: callers serialize commands on a context.
+  const digestStruct = lib.toStruct('TPM2B_DIGEST', new WireWriter().sized(digest).finish(), scratch);
   await call(c, 'Sign', key, ...sessions, digestStruct, signStatics.scheme, signStatics.validation, signature);
   return lib.fromEsys('TPMT_SIGNATURE', signature[0]);
 }

@@ -18,6 +18,8 @@ export interface RcInfo {
   readonly unreachable: boolean;
   /** TPM_RC_INITIALIZE: TPM2_Startup has not run since power-on. */
   readonly needsStartup: boolean;
+  /** ESYS refuses the context (TSS2_ESYS_RC_BAD_SEQUENCE): an earlier command left it mid-sequence; only a new context helps. */
+  readonly contextBroken: boolean;
 }
 
 const LAYER_NAMES: Record<number, string> = {
@@ -42,6 +44,8 @@ export const TPM_RC = {
 const BASE_NO_CONNECTION = 8;
 const BASE_IO_ERROR = 10;
 const BASE_TRY_AGAIN = 9;
+const BASE_BAD_SEQUENCE = 7;
+const LAYER_ESYS = 7;
 
 /** The TPM-level code (without layer or position bits) used for comparisons. */
 export function baseTpmRc(rc: number): number {
@@ -73,6 +77,7 @@ export function describeRc(rc: number): RcInfo {
     retryable: base === BASE_TRY_AGAIN,
     unreachable: layer === 10 && (base === BASE_NO_CONNECTION || base === BASE_IO_ERROR),
     needsStartup: false,
+    contextBroken: layer === LAYER_ESYS && base === BASE_BAD_SEQUENCE,
   };
 }
 
@@ -92,5 +97,6 @@ function tpmInfo(
     retryable: warning && (base === TPM_RC.RETRY || base === TPM_RC.YIELDED || base === TPM_RC.TESTING || base === TPM_RC.NV_RATE),
     unreachable: false,
     needsStartup: base === TPM_RC.INITIALIZE && (code & TPM_RC.FMT1) === 0,
+    contextBroken: false,
   };
 }

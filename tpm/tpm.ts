@@ -173,7 +173,7 @@ export class Tpm {
       try {
         await esys.evictControl(c, transient, handle);
       } finally {
-        await esys.flushContext(c, transient);
+        await flushQuietly(c, transient);
       }
       const info = await this.loadSealingKeyInfo(c, handle);
       if (!info) throw new TpmError('ERR_TPM_KEY_MISMATCH', `sealing key vanished from ${hex(handle)} right after it was persisted`);
@@ -286,7 +286,7 @@ export class Tpm {
     try {
       await esys.evictControl(c, handle, HANDLE.SRK);
     } finally {
-      await esys.flushContext(c, handle);
+      await flushQuietly(c, handle);
     }
     return (await this.resource(c, HANDLE.SRK))!;
   }
@@ -302,7 +302,7 @@ export class Tpm {
     try {
       return await use(handle, parsePublic(area));
     } finally {
-      await esys.flushContext(c, handle);
+      await flushQuietly(c, handle);
     }
   }
 

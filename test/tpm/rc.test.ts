@@ -64,6 +64,12 @@ describe('describeRc (TPM2 Part 2 §6.6)', () => {
     expect(describeRc(0x00070009)).toMatchObject({ layer: 7, layerName: 'esys', retryable: true }); // TRY_AGAIN
   });
 
+  it('ESYS BAD_SEQUENCE marks the context broken (reopen); TCTI BAD_SEQUENCE and TPM codes do not', () => {
+    expect(describeRc(0x00070007)).toMatchObject({ layer: 7, contextBroken: true, unreachable: false, retryable: false });
+    expect(describeRc(0x000a0007).contextBroken).toBe(false);
+    expect(describeRc(0x00000907).contextBroken).toBe(false);
+  });
+
   it('baseTpmRc strips position bits from format-1 codes and keeps format-0 codes', () => {
     expect(baseTpmRc(0x18b)).toBe(0x08b);
     expect(baseTpmRc(0x28b)).toBe(0x08b);
