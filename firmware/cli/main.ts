@@ -6,6 +6,8 @@ type Command = (argv: readonly string[]) => Promise<number>;
 
 const COMMANDS: Record<string, { summary: string; run: () => Promise<Command> }> = {
   tpm: { summary: 'tpm info|init|ticket: inspect and set up the TPM', run: async () => tpmCommand },
+  run: { summary: 'run one agent against a broker: --config FILE', run: async () => (await import('./run-command.ts')).runCommand },
+  status: { summary: "show what the local agent is doing (activation, TPM, broker, seals)", run: async () => (await import('./status-command.ts')).statusCommand },
   devnet: { summary: 'run a local network: primary node, broker and N agents on swtpm', run: async () => (await import('./devnet-command.ts')).devnetCommand },
   demo: { summary: 'start a throwaway swtpm and show tpm info and a sealing ticket', run: async () => (await import('./demo-command.ts')).demoCommand },
 };
