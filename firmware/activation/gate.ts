@@ -1,0 +1,206 @@
+// The activation gate the agent obeys before every signature (firmware/sealing/gate.ts):
+// active only with a registration certificate from the root node; activates by itself on first
+// start, retrying with jittered exponential backoff while the root is unreachable (or the TPM
+// is not filed yet); turns revoked, for good, when the root's signed revocation list names the
+// node. A forged or replayed list changes nothing: it must verify with the root key and its
+// version may not go back.
+import type { Logger } from 'pino';
+import pino from 'pino';
+import { verifyRevocationList } from '../../provisioning/registration/revocation-list.ts';
+import type { GateState, SealGate } from '../sealing/gate.ts';
+import { Backoff, type BackoffOptions } from '../transport/backoff.ts';
+import { activate, localNodeId, type ActivationTpm } from './activate.ts';
+import { RootClient, type RootClientOptions } from './client.ts';
+import { ActivationError } from './errors.ts';
+import { readActivationState, writeActivationState, type ActivationState } from './state.ts';
+
+export interface ActivationGateOptions {
+  readonly rootUrl: string;
+  /** Root Ed25519 public key (32 bytes): verifies certificates and revocation lists. */
+  readonly rootPublicKey: Uint8Array;
+  readonly tpm: ActivationTpm;
+  readonly stateDir: string;
+  readonly handle?: number;
+  /** How often to fetch the revocation list once active (ms, jittered ±20 %). */
+  readonly revocationPollMs?: number;
+  /** Activation retry windows; default 1 s doubling up to 5 min, full jitter. */
+  readonly backoff?: BackoffOptions;
+  readonly client?: RootClientOptions;
+  readonly now?: () => number;
+  readonly random?: () => number;
+  readonly sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+  readonly logger?: Logger;
+}
+
+export const DEFAULT_REVOCATION_POLL_MS = 5 * 60_000;
+const DEFAULT_ACTIVATION_BACKOFF = { baseMs: 1_000, capMs: 5 * 60_000 } as const;
+
+function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+export class ActivationGate implements SealGate {
+  readonly #o: ActivationGateOptions;
+  readonly #log: Logger;
+  readonly #client: RootClient;
+  readonly #stop = new AbortController();
+  readonly #sleep: (ms: number, signal: AbortSignal) => Promise<void>;
+  readonly #random: () => number;
+  #state: GateState = { state: 'not-activated', nodeId: '', reason: 'the activation gate has not started' };
+  #stored: ActivationState | null = null;
+  #loop: Promise<void> | null = null;
+  #listeners: Array<(s: GateState) => void> = [];
+
+  constructor(options: ActivationGateOptions) {
+    if (!(options.rootPublicKey instanceof Uint8Array) || options.rootPublicKey.length !== 32) {
+      throw new ActivationError('ERR_ACTIVATION_ARGUMENT', 'rootPublicKey must be the 32-byte Ed25519 public key of the root node');
+    }
+    this.#o = options;
+    this.#client = new RootClient(options.rootUrl, options.client);
+    this.#log = (options.logger ?? pino({ level: 'silent' })).child({ component: 'activation-gate' });
+    this.#sleep = options.sleep ?? abortableSleep;
+    this.#random = options.random ?? Math.random;
+  }
+
+  current(): GateState {
+    return this.#state;
+  }
+
+  /** Calls `fn` on every change of state (after it happened). Returns an unsubscribe function. */
+  onChange(fn: (s: GateState) => void): () => void {
+    this.#listeners.push(fn);
+    return () => {
+      this.#listeners = this.#listeners.filter((f) => f !== fn);
+    };
+  }
+
+  /** Resolves when the state satisfies `pred` (or at once if it does). */
+  waitFor(pred: (s: GateState) => boolean): Promise<GateState> {
+    if (pred(this.#state)) return Promise.resolve(this.#state);
+    return new Promise((resolve) => {
+      const off = this.onChange((s) => {
+        if (pred(s)) {
+          off();
+          resolve(s);
+        }
+      });
+    });
+  }
+
+  /**
+   * Reads the stored state (an active node is active when this resolves), then activates and
+   * watches revocations in the background until stop().
+   */
+  async start(): Promise<void> {
+    if (this.#loop !== null) return;
+    await this.#loadStored();
+    this.#loop = this.#run().catch((err: unknown) => {
+      this.#log.error({ err: String(err) }, 'activation gate stopped on an unexpected error');
+      this.#set({ state: 'not-activated', nodeId: this.#state.nodeId, reason: `activation gate failed: ${(err as Error).message}` });
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.#stop.abort();
+    await this.#loop;
+  }
+
+  #set(s: GateState): void {
+    const prev = this.#state;
+    this.#state = s;
+    if (prev.state !== s.state || prev.nodeId !== s.nodeId || ('reason' in prev && 'reason' in s && prev.reason !== s.reason)) {
+      for (const fn of [...this.#listeners]) fn(s);
+    }
+  }
+
+  #activeState(st: ActivationState): GateState {
+    return st.status === 'revoked'
+      ? { state: 'revoked', nodeId: st.nodeId, reason: `revoked by the root node: ${st.revokedReason ?? 'no reason given'}` }
+      : { state: 'active', nodeId: st.nodeId, registration: st.certificate };
+  }
+
+  async #loadStored(): Promise<void> {
+    try {
+      const key = await this.#o.tpm.sealingKey(this.#o.handle === undefined ? {} : { handle: this.#o.handle });
+      const nodeId = key === null ? '' : localNodeId(key.public);
+      const stored = await readActivationState(this.#o.stateDir);
+      if (stored !== null && stored.nodeId === nodeId) {
+        this.#stored = stored;
+        this.#set(this.#activeState(stored));
+      } else {
+        this.#set({ state: 'not-activated', nodeId, reason: `not activated yet; activating with the root node at ${this.#client.url.origin}` });
+      }
+    } catch (err) {
+      this.#set({ state: 'not-activated', nodeId: '', reason: (err as Error).message });
+    }
+  }
+
+  async #run(): Promise<void> {
+    const signal = this.#stop.signal;
+    const backoff = new Backoff({ ...DEFAULT_ACTIVATION_BACKOFF, random: this.#random, ...this.#o.backoff });
+    while (!signal.aborted && this.#state.state === 'not-activated') {
+      try {
+        const st = await activate({
+          rootUrl: this.#o.rootUrl, tpm: this.#o.tpm, stateDir: this.#o.stateDir, rootPublicKey: this.#o.rootPublicKey, logger: this.#log,
+          ...(this.#o.handle === undefined ? {} : { handle: this.#o.handle }),
+          ...(this.#o.client === undefined ? {} : { client: this.#o.client }),
+          ...(this.#o.now === undefined ? {} : { now: this.#o.now }),
+        });
+        this.#stored = st;
+        this.#set(this.#activeState(st));
+      } catch (err) {
+        const e = err as ActivationError;
+        if (e.code === 'ERR_ACTIVATION_REVOKED') {
+          this.#set({ state: 'revoked', nodeId: this.#state.nodeId, reason: e.message });
+          return;
+        }
+        const delay = backoff.next();
+        this.#log.warn({ code: e.code, attempt: backoff.attempt, retryInMs: delay }, e.message);
+        this.#set({ state: 'not-activated', nodeId: this.#state.nodeId, reason: `${e.message}; retrying in ${Math.round(delay / 1000)} s` });
+        await this.#sleep(delay, signal);
+      }
+    }
+    const every = this.#o.revocationPollMs ?? DEFAULT_REVOCATION_POLL_MS;
+    while (!signal.aborted && this.#state.state === 'active') {
+      await this.pollRevocations().catch((err: unknown) => this.#log.warn({ code: (err as ActivationError).code }, `revocation list not checked: ${(err as Error).message}`));
+      if (this.#state.state !== 'active') break;
+      await this.#sleep(Math.round(every * (0.8 + 0.4 * this.#random())), signal);
+    }
+  }
+
+  /** Fetches and verifies the revocation list once; turns revoked if it names this node. */
+  async pollRevocations(): Promise<void> {
+    const stored = this.#stored;
+    if (stored === null || stored.status !== 'active') return;
+    const raw = await this.#client.revocations();
+    let list;
+    try {
+      list = verifyRevocationList(raw, this.#o.rootPublicKey, stored.revocationVersion);
+    } catch (err) {
+      throw new ActivationError('ERR_ACTIVATION_BAD_RESPONSE', `GET /v1/revocations: ${(err as Error).message}`, {}, { cause: err });
+    }
+    const entry = list.entries.find((e) => e.nodeId === stored.nodeId);
+    if (entry === undefined) {
+      if (list.version > stored.revocationVersion) {
+        this.#stored = { ...stored, revocationVersion: list.version };
+        await writeActivationState(this.#o.stateDir, this.#stored);
+      }
+      return;
+    }
+    // Persist before acting: after a restart the node stays revoked even with the root offline.
+    const revoked: ActivationState = { ...stored, status: 'revoked', revocationVersion: list.version, revokedAt: entry.revokedAt, revokedReason: entry.reason };
+    await writeActivationState(this.#o.stateDir, revoked);
+    this.#stored = revoked;
+    this.#log.warn({ nodeId: stored.nodeId, version: list.version }, 'this node is revoked; it stops sealing');
+    this.#set(this.#activeState(revoked));
+  }
+}

@@ -1,0 +1,88 @@
+// JSON over HTTP(S) to the root node with a whole-request timeout and a cap on the response
+// size (a hostile or broken server must not make the device buffer without bound).
+// node:http rather than fetch: fetch is experimental on Node 18 (the device runtime).
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { ActivationError } from './errors.ts';
+
+export interface JsonResponse {
+  readonly status: number;
+  readonly body: unknown;
+}
+
+export interface JsonRequest {
+  readonly method: 'GET' | 'POST';
+  readonly url: URL;
+  readonly body?: unknown;
+  readonly timeoutMs: number;
+  readonly maxBytes: number;
+}
+
+export function requestJson(req: JsonRequest): Promise<JsonResponse> {
+  const where = `${req.method} ${req.url.href}`;
+  const payload = req.body === undefined ? undefined : Buffer.from(JSON.stringify(req.body), 'utf8');
+  const send = req.url.protocol === 'https:' ? httpsRequest : httpRequest;
+  return new Promise<JsonResponse>((resolve, reject) => {
+    let settled = false;
+    const finish = (err: ActivationError | null, value?: JsonResponse): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (err) {
+        r.destroy();
+        reject(err);
+      } else resolve(value!);
+    };
+    const r = send(req.url, {
+      method: req.method,
+      headers: {
+        accept: 'application/json',
+        ...(payload ? { 'content-type': 'application/json', 'content-length': String(payload.length) } : {}),
+      },
+    });
+    // One deadline for connect + send + whole response (a trickling server cannot hold us).
+    const timer = setTimeout(() => {
+      finish(new ActivationError('ERR_ACTIVATION_UNREACHABLE', `root node at ${req.url.origin} did not answer ${where} within ${req.timeoutMs} ms`));
+    }, req.timeoutMs);
+    r.on('error', (err: NodeJS.ErrnoException) => {
+      finish(new ActivationError('ERR_ACTIVATION_UNREACHABLE', `root node at ${req.url.origin} is unreachable: ${err.code ?? err.message}`, {}, { cause: err }));
+    });
+    r.on('response', (res: IncomingMessage) => {
+      const declared = Number(res.headers['content-length'] ?? NaN);
+      if (Number.isFinite(declared) && declared > req.maxBytes) {
+        finish(new ActivationError('ERR_ACTIVATION_BAD_RESPONSE', `${where}: response of ${declared} bytes is over the ${req.maxBytes}-byte cap`, { status: res.statusCode ?? 0 }));
+        return;
+      }
+      const parts: Buffer[] = [];
+      let size = 0;
+      res.on('data', (chunk: Buffer) => {
+        size += chunk.length;
+        if (size > req.maxBytes) {
+          finish(new ActivationError('ERR_ACTIVATION_BAD_RESPONSE', `${where}: response is over the ${req.maxBytes}-byte cap`, { status: res.statusCode ?? 0 }));
+          return;
+        }
+        parts.push(chunk);
+      });
+      res.on('error', (err) => finish(new ActivationError('ERR_ACTIVATION_UNREACHABLE', `${where}: connection lost: ${err.message}`, {}, { cause: err })));
+      res.on('aborted', () => finish(new ActivationError('ERR_ACTIVATION_UNREACHABLE', `${where}: connection lost mid-response`)));
+      res.on('end', () => {
+        const status = res.statusCode ?? 0;
+        const text = Buffer.concat(parts).toString('utf8');
+        let body: unknown;
+        try {
+          body = JSON.parse(text);
+        } catch {
+          // A 5xx from a proxy in front of the root is an outage, not a protocol error.
+          if (status >= 500) {
+            finish(new ActivationError('ERR_ACTIVATION_UNREACHABLE', `root node at ${req.url.origin} answered ${where} with HTTP ${status}`, { status }));
+          } else {
+            finish(new ActivationError('ERR_ACTIVATION_BAD_RESPONSE', `${where}: HTTP ${status} with a body that is not JSON`, { status }));
+          }
+          return;
+        }
+        finish(null, { status, body });
+      });
+    });
+    r.end(payload);
+  });
+}
