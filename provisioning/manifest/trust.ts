@@ -4,10 +4,11 @@
 // A leaf (the EK certificate) must be issued by one of the loaded CAs: name and key
 // identifiers match (checkIssued), its signature verifies, and every certificate on the path
 // is valid at the check time.
-import { X509Certificate, type KeyObject } from 'node:crypto';
+import { verify, X509Certificate, type KeyObject } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ProvisioningError } from '../errors.ts';
+import { parseCertificate } from './x509.ts';
 
 /** A factory's clock may run ahead of the registrar's: accept notBefore up to 5 minutes ahead. */
 export const CLOCK_SKEW_MS = 5 * 60_000;
@@ -25,6 +26,8 @@ export type ChainFailure = 'untrusted' | 'not-valid-now';
 
 export class TrustStore {
   readonly #bySubject = new Map<string, TrustedCa[]>();
+  /** Same CAs keyed by the DER bytes of their subject name (hex), for the fast path. */
+  readonly #bySubjectDer = new Map<string, TrustedCa[]>();
   readonly ignored: { readonly subject: string; readonly reason: string }[] = [];
 
   get size(): number {
@@ -81,6 +84,32 @@ export class TrustStore {
     return store;
   }
 
+  /**
+   * Fast path on the DER bytes: issuer name matched byte for byte against a trusted CA subject,
+   * signature verified with that CA's key. `undefined` when the fast path does not apply (an
+   * unusual encoding or algorithm, or no byte-identical issuer): use check() with X509Certificate.
+   */
+  checkDer(der: Uint8Array, now: number): { failure: ChainFailure | null; spki: Uint8Array } | undefined {
+    const c = parseCertificate(der);
+    if (c === null) return undefined;
+    const cas = this.#bySubjectDer.get(Buffer.from(c.issuer).toString('hex'));
+    if (cas === undefined) return undefined;
+    for (const ca of cas) {
+      let ok = false;
+      try {
+        ok = verify(c.hash, c.tbs, ca.key, c.signature);
+      } catch {
+        ok = false;
+      }
+      if (!ok) continue;
+      const notBefore = Math.max(ca.notBefore, c.notBefore);
+      const notAfter = Math.min(ca.notAfter, c.notAfter);
+      return { failure: now + CLOCK_SKEW_MS < notBefore || now > notAfter ? 'not-valid-now' : null, spki: c.spki };
+    }
+    // A byte-identical issuer name whose key did not sign this: forged or from another CA.
+    return { failure: 'untrusted', spki: c.spki };
+  }
+
   /** null when the certificate chains to a trusted root and the path is valid at `now`. */
   check(leaf: X509Certificate, now: number): ChainFailure | null {
     const issuer = this.#issuerOf(leaf);
@@ -96,6 +125,11 @@ export class TrustStore {
     if (list.some((x) => x.cert.fingerprint256 === ca.cert.fingerprint256)) return;
     list.push(ca);
     this.#bySubject.set(ca.cert.subject, list);
+    const parsed = parseCertificate(new Uint8Array(ca.cert.raw));
+    if (parsed !== null) {
+      const k = Buffer.from(parsed.subject).toString('hex');
+      this.#bySubjectDer.set(k, [...(this.#bySubjectDer.get(k) ?? []), ca]);
+    }
   }
 
   #issuerOf(cert: X509Certificate): TrustedCa | null {

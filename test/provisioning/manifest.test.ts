@@ -1,5 +1,6 @@
 // Batch manifests against real swtpm devices: signatures, line checks with each kind of bad
 // line, chain checks against the test's own CA directory, ingest into a real SQLite store.
+import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,7 +10,10 @@ import {
   checkManifestLine, ingestBatch, isRejection, parseManifestLine, parseSignatureFile, signManifest, splitLines, TrustStore,
   verifyManifest, type ManifestLine,
 } from '../../provisioning/manifest/index.ts';
+import { spkiOf } from '../../provisioning/manifest/line.ts';
+import { parseCertificate } from '../../provisioning/manifest/x509.ts';
 import { openStore, type ProvisioningStore } from '../../provisioning/store/index.ts';
+import { parsePublic, publicKeySpki } from '../../tpm/public-area.ts';
 import { ObjectAttr } from '../../tpm/constants.ts';
 import { SEALING_KEY_ATTRIBUTES } from '../../tpm/templates.ts';
 import { jsonl, startDevices, withAttributes, type DeviceLab } from './devices.ts';
@@ -102,6 +106,30 @@ describe('manifest line checks (real swtpm EKs)', () => {
   it('rejects a certificate checked at a time outside its validity', () => {
     const r = checkManifestLine(parsed(trusted.devices[0]!.line), trust, Date.parse('2000-01-01'));
     expect(isRejection(r) ? r.code : 'accepted').toBe('ERR_EK_CERT_NOT_VALID_NOW');
+  });
+});
+
+describe('DER fast path', () => {
+  it('parseCertificate agrees with X509Certificate on a real EK certificate', () => {
+    const der = new Uint8Array(Buffer.from(trusted.devices[0]!.line.ekCertificate, 'base64'));
+    const x = new X509Certificate(der);
+    const c = parseCertificate(der)!;
+    expect(c.hash).toBe('sha256');
+    expect(c.notBefore).toBe(Date.parse(x.validFrom));
+    expect(c.notAfter).toBe(Date.parse(x.validTo));
+    expect(Buffer.from(c.spki).equals(x.publicKey.export({ type: 'spki', format: 'der' }))).toBe(true);
+    expect(parseCertificate(der.subarray(0, der.length - 1))).toBeNull();
+  });
+
+  it('a certificate with a flipped signature bit is untrusted; spkiOf matches OpenSSL', () => {
+    const der = Buffer.from(trusted.devices[0]!.line.ekCertificate, 'base64');
+    der[der.length - 5] = der[der.length - 5]! ^ 1;
+    const r = checkManifestLine(parsed({ ...trusted.devices[0]!.line, ekCertificate: der.toString('base64') }), trust, NOW);
+    expect(isRejection(r) ? r.code : 'accepted').toBe('ERR_EK_CERT_UNTRUSTED');
+    for (const d of trusted.devices) {
+      const ek = parsePublic(new Uint8Array(Buffer.from(d.line.ekPublic, 'hex')));
+      expect(Buffer.from(spkiOf(ek)).equals(Buffer.from(publicKeySpki(ek)))).toBe(true);
+    }
   });
 });
 
