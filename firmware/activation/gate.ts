@@ -58,6 +58,7 @@ export class ActivationGate implements SealGate {
   #state: GateState = { state: 'not-activated', nodeId: '', reason: 'the activation gate has not started' };
   #stored: ActivationState | null = null;
   #loop: Promise<void> | null = null;
+  #polling: Promise<void> = Promise.resolve();
   #listeners: Array<(s: GateState) => void> = [];
 
   constructor(options: ActivationGateOptions) {
@@ -178,7 +179,14 @@ export class ActivationGate implements SealGate {
   }
 
   /** Fetches and verifies the revocation list once; turns revoked if it names this node. */
-  async pollRevocations(): Promise<void> {
+  pollRevocations(): Promise<void> {
+    // One poll at a time: the background loop and a caller must not interleave state writes.
+    const run = this.#polling.then(() => this.#pollOnce());
+    this.#polling = run.catch(() => undefined);
+    return run;
+  }
+
+  async #pollOnce(): Promise<void> {
     const stored = this.#stored;
     if (stored === null || stored.status !== 'active') return;
     const raw = await this.#client.revocations();

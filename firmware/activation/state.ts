@@ -56,9 +56,12 @@ export async function readActivationState(stateDir: string): Promise<ActivationS
   return d as unknown as ActivationState;
 }
 
+let tempCounter = 0;
+
 export async function writeActivationState(stateDir: string, state: ActivationState): Promise<void> {
   const path = join(stateDir, ACTIVATION_FILE);
-  const temp = `${path}.${process.pid}.tmp`;
+  // Unique per write: two writers in one process never share a temp file.
+  const temp = `${path}.${process.pid}.${++tempCounter}.tmp`;
   try {
     await mkdir(stateDir, { recursive: true, mode: 0o700 });
     const fh = await open(temp, 'w', 0o600);
