@@ -1,0 +1,178 @@
+// Provisioning (issue 4, Benchmarks), each figure with a baseline measured in the same run:
+//   - batch line verification (parse + EK chain + key + sealing checks) vs bare JSON.parse;
+//   - batch upload + store over HTTP, SQLite (and PostgreSQL with BTN_PG_URL), vs the raw
+//     fileBatch insert of the same rows into the same store, and vs one HTTP call per device
+//     (Helium's onboarding server files one hotspot per call);
+//   - activations/s (challenge + proof over HTTP; real MakeCredential, certificate signing and
+//     store transaction; the TPM side is skipped by capturing the secret) vs bare HTTP pairs.
+// Lines are synthetic: one real swtpm EK certificate and key reused, distinct EK names and
+// sealing keys (test/provisioning/synthetic.ts); every line's certificate signature is verified.
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { makeCredential } from '../../provisioning/credential.ts';
+import { generateEd25519, hex, type Ed25519Key } from '../../provisioning/keys.ts';
+import { checkManifestLine, isRejection, parseManifestLine, signManifest, TrustStore } from '../../provisioning/manifest/index.ts';
+import { startRegistrar, type MakeCredential } from '../../provisioning/server/index.ts';
+import { openStore, type NewDevice, type ProvisioningStore } from '../../provisioning/store/index.ts';
+import { startDevices } from '../provisioning/devices.ts';
+import { manifestBytes, syntheticLines } from '../provisioning/synthetic.ts';
+import { withBaseline, type BenchSuite, type Report } from './report.ts';
+
+const r4 = (n: number): number => Math.round(n);
+
+interface StoreHandle { name: string; open: () => Promise<ProvisioningStore>; cleanup: () => Promise<void> }
+
+function sqliteHandle(): StoreHandle {
+  const dir = mkdtempSync(join(tmpdir(), 'btn-prov-bench-'));
+  let n = 0;
+  return { name: 'SQLite', open: () => openStore(`sqlite:${join(dir, `p${n++}.db`)}`), cleanup: async () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+function pgHandle(url: string): StoreHandle {
+  const schemas: string[] = [];
+  return {
+    name: 'PostgreSQL',
+    open: () => {
+      const schema = `btn_bench_${process.pid}_${randomBytes(3).toString('hex')}`;
+      schemas.push(schema);
+      return openStore(url, { schema });
+    },
+    cleanup: async () => {
+      const c = new pg.Client({ connectionString: url });
+      await c.connect();
+      for (const s of schemas) await c.query(`DROP SCHEMA IF EXISTS ${s} CASCADE`);
+      await c.end();
+    },
+  };
+}
+
+async function pool<T>(items: readonly T[], concurrency: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (next < items.length) await fn(items[next++]!);
+  }));
+}
+
+async function post(url: string, body: unknown): Promise<any> {
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const doc = await res.json();
+  if (res.status !== 200) throw new Error(`${url}: ${res.status} ${JSON.stringify(doc)}`);
+  return doc;
+}
+
+async function storeFigures(report: Report, h: StoreHandle, ctx: {
+  manifest: Uint8Array; devices: NewDevice[]; lines: string[]; maker: Ed25519Key; root: Ed25519Key; trust: TrustStore; quick: boolean;
+}): Promise<void> {
+  const n = ctx.devices.length;
+  // raw insert of the same rows (baseline)
+  const raw = await h.open();
+  await raw.addManufacturer({ name: 'acme', publicKey: ctx.maker.publicKey, createdAt: 0 });
+  let t = performance.now();
+  await raw.fileBatch({ id: 'raw', manufacturer: 'acme', manifestSha256: '0'.repeat(64), signature: new Uint8Array(64), lineCount: n, rejected: 0, uploadedAt: 0 }, ctx.devices);
+  const rawRate = n / ((performance.now() - t) / 1000);
+  await raw.close();
+
+  // upload over HTTP, checked and stored
+  const store = await h.open();
+  await store.addManufacturer({ name: 'acme', publicKey: ctx.maker.publicKey, createdAt: 0 });
+  const server = await startRegistrar({ store, rootKey: ctx.root, trust: ctx.trust, maxBatchBytes: 1024 * 1024 * 1024 });
+  const sig = signManifest(ctx.manifest, ctx.maker, 'acme');
+  t = performance.now();
+  const res = await fetch(`${server.url}/v1/batches`, {
+    method: 'POST', body: ctx.manifest,
+    headers: { 'content-type': 'application/x-ndjson', 'x-btn-manufacturer': 'acme', 'x-btn-signature': sig.signature },
+  });
+  const doc = (await res.json()) as { filed: number };
+  const uploadRate = n / ((performance.now() - t) / 1000);
+  if (doc.filed !== n) throw new Error(`upload filed ${doc.filed} of ${n}`);
+  report(withBaseline(`prov batch upload+store ${n} lines, ${h.name}`, r4(uploadRate), 'lines/s', `raw fileBatch insert ${h.name}`, r4(rawRate)));
+
+  // one HTTP call per device (Helium style): each device its own signed one-line batch
+  const single = ctx.lines.slice(0, ctx.quick ? 300 : 1500).map((l) => new Uint8Array(Buffer.from(l + '\n')));
+  const store2 = await h.open();
+  await store2.addManufacturer({ name: 'acme', publicKey: ctx.maker.publicKey, createdAt: 0 });
+  const server2 = await startRegistrar({ store: store2, rootKey: ctx.root, trust: ctx.trust });
+  t = performance.now();
+  await pool(single, 8, async (m) => {
+    const s = signManifest(m, ctx.maker, 'acme');
+    const r = await fetch(`${server2.url}/v1/batches`, {
+      method: 'POST', body: m, headers: { 'content-type': 'application/x-ndjson', 'x-btn-manufacturer': 'acme', 'x-btn-signature': s.signature },
+    });
+    await r.arrayBuffer();
+  });
+  const perCall = single.length / ((performance.now() - t) / 1000);
+  report(withBaseline(`prov batch upload vs one call per device, ${h.name}`, r4(uploadRate), 'lines/s', 'one HTTP call per device (8 parallel)', r4(perCall)));
+  await server2.close();
+  await store2.close();
+
+  // activations: challenge + proof over HTTP, concurrency 16
+  const secrets = new Map<string, string>();
+  const capturing: MakeCredential = (input) => {
+    const out = makeCredential(input);
+    secrets.set(hex(out.credentialBlob), hex(input.secret));
+    return out;
+  };
+  await server.close();
+  const actServer = await startRegistrar({ store, rootKey: ctx.root, trust: ctx.trust, makeCredential: capturing });
+  const count = ctx.quick ? 300 : 2000;
+  const targets = ctx.devices.slice(0, count);
+  t = performance.now();
+  await pool(targets, 16, async (d) => {
+    const ch = await post(`${actServer.url}/v1/activation/challenge`, { ekPublic: hex(d.ekPublic), sealingPublic: hex(d.sealingPublic) });
+    const secret = secrets.get(ch.credentialBlob)!;
+    await post(`${actServer.url}/v1/activation/proof`, { challengeId: ch.challengeId, secret });
+  });
+  const actRate = count / ((performance.now() - t) / 1000);
+  t = performance.now();
+  await pool(targets, 16, async () => {
+    await (await fetch(`${actServer.url}/v1/health`)).arrayBuffer();
+    await (await fetch(`${actServer.url}/v1/health`)).arrayBuffer();
+  });
+  const pairRate = count / ((performance.now() - t) / 1000);
+  report(withBaseline(`prov activations (challenge+proof), ${h.name}`, r4(actRate), 'activations/s', 'two GET /v1/health per activation', r4(pairRate)));
+  await actServer.close();
+  await store.close();
+}
+
+export const run: BenchSuite = async (report, { quick }) => {
+  const lab = await startDevices(1);
+  const dirs: StoreHandle[] = [];
+  try {
+    const n = quick ? 10_000 : 100_000;
+    const lines = syntheticLines(lab.devices[0]!.line, n);
+    const manifest = manifestBytes(lines);
+    const trust = await TrustStore.fromDirectory(lab.caDir);
+    const now = Date.now();
+
+    // verification only, one core
+    let t = performance.now();
+    const devices: NewDevice[] = [];
+    for (const l of lines) {
+      const p = parseManifestLine(l);
+      if (isRejection(p)) throw new Error(p.reason);
+      const d = checkManifestLine(p, trust, now);
+      if (isRejection(d)) throw new Error(d.reason);
+      devices.push(d);
+    }
+    const verifyRate = n / ((performance.now() - t) / 1000);
+    t = performance.now();
+    for (const l of lines) JSON.parse(l);
+    const parseRate = n / ((performance.now() - t) / 1000);
+    report(withBaseline(`prov batch line verification (${n} lines)`, r4(verifyRate), 'lines/s', 'bare JSON.parse of the lines', r4(parseRate)));
+
+    const root = generateEd25519().key;
+    const maker = generateEd25519().key;
+    const handles = [sqliteHandle()];
+    const pgUrl = process.env['BTN_PG_URL'];
+    if (pgUrl !== undefined) handles.push(pgHandle(pgUrl));
+    else process.stderr.write('provisioning bench: BTN_PG_URL not set, PostgreSQL figures skipped\n');
+    dirs.push(...handles);
+    for (const h of handles) await storeFigures(report, h, { manifest, devices, lines, maker, root, trust, quick });
+  } finally {
+    for (const h of dirs) await h.cleanup().catch(() => undefined);
+    await lab.destroy();
+  }
+};
