@@ -155,7 +155,7 @@ export class SqliteStore implements ProvisioningStore {
   }
 
   async createChallenge(c: ChallengeRecord): Promise<void> {
-    this.#run(() => this.#s.createChallenge.run(c.id, c.ekName, buf(c.secretHash), c.createdAt, c.expiresAt));
+    await this.#grouped(() => this.#s.createChallenge.run(c.id, c.ekName, buf(c.secretHash), c.createdAt, c.expiresAt));
   }
 
   async getChallenge(id: string): Promise<ChallengeRecord | null> {
@@ -166,7 +166,7 @@ export class SqliteStore implements ProvisioningStore {
   }
 
   async completeActivation(a: ActivationInput): Promise<ActivationOutcome> {
-    return this.#run(() => this.#db.transaction((): ActivationOutcome => {
+    return this.#grouped((): ActivationOutcome => {
       const row = this.#s.getChallenge.get(a.challengeId) as Row | undefined;
       if (row === undefined) return { ok: false, reason: 'challenge-unknown' };
       const ch = rowToChallenge(row);
@@ -183,11 +183,11 @@ export class SqliteStore implements ProvisioningStore {
       this.#s.useChallenge.run(a.now, a.challengeId);
       this.#s.activate.run(a.certificate, a.now, ch.ekName);
       return { ok: true };
-    }).immediate());
+    });
   }
 
   async revoke(r: { nodeId: string; reason: string; now: number }): Promise<RevokeOutcome> {
-    return this.#run(() => this.#db.transaction((): RevokeOutcome => {
+    return this.#grouped((): RevokeOutcome => {
       const row = this.#s.getNode.get(r.nodeId) as Row | undefined;
       let outcome: RevokeOutcome['outcome'] = 'unknown';
       if (row !== undefined) {
@@ -200,7 +200,7 @@ export class SqliteStore implements ProvisioningStore {
         }
       }
       return { outcome, version: Number((this.#s.revocationVersion.get() as { v: number }).v) };
-    }).immediate());
+    });
   }
 
   async revocations(): Promise<{ version: number; entries: RevocationEntry[] }> {
@@ -218,12 +218,58 @@ export class SqliteStore implements ProvisioningStore {
     if (this.#db.open) this.#db.close();
   }
 
+  // Group commit: small writes that arrive in the same event-loop turn share one IMMEDIATE
+  // transaction and so one fsync (synchronous=FULL costs ~0.4 ms per commit here). Each op runs
+  // in its own savepoint, so one failing op rolls back only itself.
+  #queue: { op: () => unknown; resolve: (v: never) => void; reject: (e: unknown) => void }[] = [];
+  #scheduled = false;
+
+  #grouped<T>(op: () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.#queue.push({ op, resolve: resolve as (v: never) => void, reject });
+      if (!this.#scheduled) {
+        this.#scheduled = true;
+        setImmediate(() => this.#flush());
+      }
+    });
+  }
+
+  #flush(): void {
+    this.#scheduled = false;
+    const queue = this.#queue;
+    this.#queue = [];
+    const results: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
+    try {
+      this.#db.transaction(() => {
+        for (const { op } of queue) {
+          try {
+            results.push({ ok: true, value: this.#db.transaction(op)() });
+          } catch (error) {
+            results.push({ ok: false, error });
+          }
+        }
+      }).immediate();
+    } catch (err) {
+      for (const q of queue) q.reject(storeError(err));
+      return;
+    }
+    queue.forEach((q, i) => {
+      const r = results[i]!;
+      if (r.ok) q.resolve(r.value as never);
+      else q.reject(storeError(r.error));
+    });
+  }
+
   #run<T>(fn: () => T): T {
     try {
       return fn();
     } catch (err) {
-      if (err instanceof ProvisioningError) throw err;
-      throw new ProvisioningError('ERR_PROV_STORE', `SQLite store: ${(err as Error).message}`, undefined, { cause: err });
+      throw storeError(err);
     }
   }
+}
+
+function storeError(err: unknown): ProvisioningError {
+  if (err instanceof ProvisioningError) return err;
+  return new ProvisioningError('ERR_PROV_STORE', `SQLite store: ${(err as Error).message}`, undefined, { cause: err });
 }

@@ -138,6 +138,16 @@ describe.each(backends)('provisioning store contract: $name', (backend) => {
     expect((await store.getChallenge('c1'))?.usedAt).toBe(20);
   });
 
+  it('concurrent writes: a failing one (duplicate challenge id) fails alone', async () => {
+    const d = device(1);
+    const h = new Uint8Array(32);
+    const ids = ['g1', 'g2', 'g1', 'g3'];
+    const results = await Promise.allSettled(ids.map((id) => store.createChallenge({ id, ekName: d.ekName, secretHash: h, createdAt: 1, expiresAt: 2, usedAt: null })));
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
+    expect((results[2] as PromiseRejectedResult).reason).toMatchObject({ code: 'ERR_PROV_STORE' });
+    for (const id of ['g1', 'g2', 'g3']) expect((await store.getChallenge(id))?.id).toBe(id);
+  });
+
   it('two concurrent activations of one TPM: exactly one succeeds', async () => {
     const d = device(2);
     const h = Uint8Array.from(createHash('sha256').update('s2').digest());
