@@ -94,6 +94,12 @@ describe('registrar HTTP API', () => {
     expect((await store.countDevices()).filed).toBe(0);
   });
 
+  it('a batch of more than 100,000 lines is refused whole (413) and stores nothing', async () => {
+    const r = await upload(new Uint8Array(Buffer.from('{}\n'.repeat(100_001))));
+    expect([r.status, r.json.error.code]).toEqual([413, 'ERR_PROV_BATCH_TOO_LARGE']);
+    expect(await store.countDevices()).toEqual({ filed: 0, active: 0, revoked: 0 });
+  });
+
   let report: any;
   it('files good lines and names the reason for each bad line', async () => {
     const bad = [
