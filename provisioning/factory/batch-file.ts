@@ -1,11 +1,11 @@
 // Appending one device line to a batch manifest (provisioning/README.md) durably and without
-// duplicates: under the batch lock, scan the file for this EK and this serial, drop a torn tail
+// duplicates: under the batch lock, look this EK and serial up in the batch index, drop a torn tail
 // left by a station that died mid-write, append the line with one write(2), fsync the file
 // (and the directory when the file is new).
-import { createReadStream } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { isRejection, MAX_BATCH_LINES, MAX_LINE_BYTES, parseManifestLine, splitLines } from '../manifest/index.ts';
+import { isRejection, MAX_BATCH_LINES, MAX_LINE_BYTES, parseManifestLine } from '../manifest/index.ts';
+import { ekKey, fingerprint, recordAppend, refreshIndex } from './batch-index.ts';
 import { acquireBatchLock, type LockOptions } from './batch-lock.ts';
 import { FactoryError } from './errors.ts';
 
@@ -53,33 +53,36 @@ export async function appendBatchEntry(batchPath: string, entry: BatchEntry, opt
     }
     try {
       const dropped = await dropTornTail(fh, batchPath);
-      const found = await scan(batchPath, entry);
-      if (found.ek !== null) {
-        const { line, entry: old } = found.ek;
-        if (old.serial !== entry.serial || old.board !== entry.board) {
-          throw new FactoryError('ERR_FACTORY_EK_CONFLICT', `this TPM is already enrolled in ${batchPath} line ${line} as serial "${old.serial}" board "${old.board}", not "${entry.serial}" "${entry.board}"`);
+      const idx = await refreshIndex(batchPath, fh);
+      const known = idx.eks.get(ekKey(entry.ekPublic));
+      if (known !== undefined) {
+        if (known.serial !== entry.serial || known.board !== entry.board) {
+          throw new FactoryError('ERR_FACTORY_EK_CONFLICT', `this TPM is already enrolled in ${batchPath} line ${known.line} as serial "${known.serial}" board "${known.board}", not "${entry.serial}" "${entry.board}"`);
         }
-        if (old.sealingPublic !== entry.sealingPublic || old.ekCertificate !== entry.ekCertificate) {
-          throw new FactoryError('ERR_FACTORY_EK_CONFLICT', `this TPM is enrolled in ${batchPath} line ${line} with another sealing key or EK certificate; the TPM was changed since (re-manufacture it or remove that line before signing)`);
+        if (known.fingerprint !== fingerprint(entry.sealingPublic, entry.ekCertificate)) {
+          throw new FactoryError('ERR_FACTORY_EK_CONFLICT', `this TPM is enrolled in ${batchPath} line ${known.line} with another sealing key or EK certificate; the TPM was changed since (re-manufacture it or remove that line before signing)`);
         }
-        return { status: 'already-enrolled', line, droppedTornBytes: dropped };
+        return { status: 'already-enrolled', line: known.line, droppedTornBytes: dropped };
       }
-      if (found.serial !== null) {
-        throw new FactoryError('ERR_FACTORY_SERIAL_TAKEN', `serial "${entry.serial}" is already used in ${batchPath} line ${found.serial} by another TPM`);
+      const taken = idx.serials.get(entry.serial);
+      if (taken !== undefined) {
+        throw new FactoryError('ERR_FACTORY_SERIAL_TAKEN', `serial "${entry.serial}" is already used in ${batchPath} line ${taken} by another TPM`);
       }
-      if (found.lines >= MAX_BATCH_LINES) {
-        throw new FactoryError('ERR_FACTORY_BATCH_FULL', `${batchPath} holds ${found.lines} lines, the most one batch may have; start a new batch file`);
+      if (idx.lines >= MAX_BATCH_LINES) {
+        throw new FactoryError('ERR_FACTORY_BATCH_FULL', `${batchPath} holds ${idx.lines} lines, the most one batch may have; start a new batch file`);
       }
+      const bytes = Buffer.from(`${text}\n`, 'utf8');
       try {
         // O_APPEND with a single write: the line lands whole at the end or (on a crash) torn,
         // which the next station drops above.
-        await fh.write(`${text}\n`);
+        await fh.write(bytes);
         await fh.sync();
       } catch (err) {
         throw io(batchPath, err);
       }
+      recordAppend(idx, entry, bytes.length);
       if (!existed) await syncDir(dirname(batchPath));
-      return { status: 'added', line: found.lines + 1, droppedTornBytes: dropped };
+      return { status: 'added', line: idx.lines, droppedTornBytes: dropped };
     } finally {
       await fh.close().catch(() => undefined);
     }
@@ -119,50 +122,4 @@ async function dropTornTail(fh: FileHandle, path: string): Promise<number> {
   await fh.truncate(keep);
   await fh.sync();
   return size - keep;
-}
-
-interface ScanResult {
-  lines: number;
-  ek: { line: number; entry: BatchEntry } | null;
-  serial: number | null;
-}
-
-/** Counts lines and finds this EK and this serial; only lines that mention either are parsed. */
-async function scan(path: string, entry: BatchEntry): Promise<ScanResult> {
-  const serialNeedle = `"serial":${JSON.stringify(entry.serial)}`;
-  const result: ScanResult = { lines: 0, ek: null, serial: null };
-  try {
-    for await (const raw of splitLines(createReadStream(path, { highWaterMark: 1 << 20 }), { maxLines: MAX_BATCH_LINES + 1 })) {
-      result.lines = raw.line;
-      if ('tooLong' in raw) continue;
-      const hasEk = raw.text.includes(entry.ekPublic);
-      if (!hasEk && !raw.text.includes(serialNeedle)) continue;
-      const parsed = parseManifestLine(raw.text);
-      if (isRejection(parsed)) {
-        throw new FactoryError('ERR_FACTORY_BATCH_CORRUPT', `${path} line ${raw.line} mentions this TPM or serial but is not a valid line (${parsed.reason})`);
-      }
-      const parsedEk = Buffer.from(parsed.ekPublic).toString('hex');
-      if (parsedEk === entry.ekPublic && result.ek === null) {
-        result.ek = {
-          line: raw.line,
-          entry: {
-            serial: parsed.serial,
-            board: parsed.board,
-            ekPublic: parsedEk,
-            ekCertificate: Buffer.from(parsed.ekCertificate).toString('base64'),
-            sealingPublic: Buffer.from(parsed.sealingPublic).toString('hex'),
-          },
-        };
-      } else if (parsed.serial === entry.serial && parsedEk !== entry.ekPublic && result.serial === null) {
-        result.serial = raw.line;
-      }
-    }
-  } catch (err) {
-    if (err instanceof FactoryError) throw err;
-    if ((err as { code?: string }).code === 'ERR_PROV_BATCH_TOO_LARGE') {
-      throw new FactoryError('ERR_FACTORY_BATCH_FULL', `${path} holds more than ${MAX_BATCH_LINES} lines; start a new batch file`);
-    }
-    throw io(path, err);
-  }
-  return result;
 }

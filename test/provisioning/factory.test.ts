@@ -90,6 +90,24 @@ describe('batch file appends', () => {
     expect(text.map((l) => JSON.parse(l).serial)).toEqual(['SN-1', 'SN-3']);
   });
 
+  it('sees lines other stations appended since its last look, and a replaced file; a corrupt line stops it', async () => {
+    const batch = join(dir, 'incremental.jsonl');
+    await appendBatchEntry(batch, entry(1));
+    // Another station (another process: raw append) files TPM 2.
+    await appendFile(batch, `${JSON.stringify(entry(2))}\n`);
+    expect(await appendBatchEntry(batch, entry(2))).toMatchObject({ status: 'already-enrolled', line: 2 });
+    expect((await errorOf(appendBatchEntry(batch, entry(3, { serial: 'SN-2' })))).code).toBe('ERR_FACTORY_SERIAL_TAKEN');
+    // The file is replaced by a fresh one (new inode): TPM 1 is no longer in it.
+    await rm(batch);
+    await writeFile(batch, `${JSON.stringify(entry(2))}\n`);
+    expect(await appendBatchEntry(batch, entry(1))).toMatchObject({ status: 'added', line: 2 });
+    await appendFile(batch, '{"serial":"SN-9","board":"rpi4"}\n');
+    const corrupt = await errorOf(appendBatchEntry(batch, entry(4)));
+    expect(corrupt.code).toBe('ERR_FACTORY_BATCH_CORRUPT');
+    expect(corrupt.message).toMatch(/line 3 is not a valid manifest line \(ekPublic is missing or not a string\)/);
+    expect(await lines(batch)).toHaveLength(3);
+  });
+
   it('40 concurrent appends in one process: 40 whole lines, none lost or interleaved', async () => {
     const batch = join(dir, 'concurrent.jsonl');
     const results = await Promise.all(Array.from({ length: 40 }, (_, i) => appendBatchEntry(batch, entry(i))));
