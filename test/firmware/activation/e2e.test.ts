@@ -1,5 +1,5 @@
 // End to end on real parts: swtpm TPMs enrolled by the factory station (btn-provision factory),
-// the batch signed by the manufacturer and uploaded to the real registrar (SQLite file, the
+// the batch signed and uploaded by the manufacturer (btn-provision batch sign/upload) to the real registrar (SQLite file, the
 // project's MakeCredential), then `btn-node activate` in its own process and the activation
 // gate. Skips, saying so, only when the registrar module is not there.
 import { execFile } from 'node:child_process';
@@ -7,12 +7,13 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer as createTcpServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ActivationGate } from '../../../firmware/activation/gate.ts';
 import { readActivationState } from '../../../firmware/activation/state.ts';
 import { factoryCommand } from '../../../provisioning/cli/factory-command.ts';
-import { generateEd25519, type Ed25519Key } from '../../../provisioning/keys.ts';
-import { signManifest, TrustStore } from '../../../provisioning/manifest/index.ts';
+import { batchCommand } from '../../../provisioning/cli/batch-command.ts';
+import { generateEd25519, writeKeyFile, type Ed25519Key } from '../../../provisioning/keys.ts';
+import { TrustStore } from '../../../provisioning/manifest/index.ts';
 import { verifyRegistrationCertificate } from '../../../provisioning/registration/index.ts';
 import { openTpm, startSwtpm, type SwtpmInstance } from '../../../tpm/index.ts';
 
@@ -75,21 +76,31 @@ describe.skipIf(server === null || storeMod === null)('activation end to end (sw
       const { parsePublic, publicKeySpki } = await import('../../../tpm/public-area.ts');
       nodeIds.push(createHash('sha256').update(publicKeySpki(parsePublic(new Uint8Array(Buffer.from(JSON.parse(l).sealingPublic, 'hex'))))).digest('hex'));
     }
-    const maker = generateEd25519().key;
+    const makerKey = generateEd25519();
+    const maker = makerKey.key;
+    const makerSeed = makerKey.seed;
     root = generateEd25519().key;
     store = await storeMod!.openStore(`sqlite:${join(dir, 'root.db')}`);
     await store.addManufacturer({ name: 'acme', publicKey: maker.publicKey, createdAt: Date.now() });
     port = await freePort();
     rootUrl = `http://127.0.0.1:${port}`;
     await startRoot();
-    const manifest = new Uint8Array(await readFile(batch));
-    const sig = signManifest(manifest, maker, 'acme');
-    const res = await fetch(`${rootUrl}/v1/batches`, {
-      method: 'POST', body: manifest,
-      headers: { 'content-type': 'application/x-ndjson', 'x-btn-manufacturer': 'acme', 'x-btn-signature': sig.signature },
-    });
-    const report = (await res.json()) as { filed: number };
-    if (res.status !== 200 || report.filed !== 2) throw new Error(`upload failed: ${res.status} ${JSON.stringify(report).slice(0, 500)}`);
+    // The manufacturer signs and uploads with btn-provision batch sign / upload.
+    const keyFile = join(dir, 'acme.key');
+    await writeKeyFile(keyFile, makerSeed);
+    const quietOut = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    const quietErr = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    let signed: number;
+    let uploaded: number;
+    try {
+      signed = await batchCommand(['sign', '--batch', batch, '--key', keyFile, '--manufacturer', 'acme']);
+      uploaded = await batchCommand(['upload', '--batch', batch, '--url', rootUrl]);
+    } finally {
+      quietOut.mockRestore();
+      quietErr.mockRestore();
+    }
+    const counts = await store.countDevices();
+    if (signed !== 0 || uploaded !== 0 || counts.filed !== 2) throw new Error(`batch sign/upload failed: ${signed} ${uploaded} ${JSON.stringify(counts)}`);
   });
 
   afterAll(async () => {
