@@ -8,6 +8,7 @@ import { createServer as createTcpServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { activate } from '../../../firmware/activation/activate.ts';
 import { ActivationGate } from '../../../firmware/activation/gate.ts';
 import { readActivationState } from '../../../firmware/activation/state.ts';
 import { factoryCommand } from '../../../provisioning/cli/factory-command.ts';
@@ -61,14 +62,14 @@ describe.skipIf(server === null || storeMod === null)('activation end to end (sw
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'btn-activation-e2e-'));
     const caDir = join(dir, 'ca');
-    for (let i = 0; i < 3; i++) tpms.push(await startSwtpm({ caDir })); // A, B filed; C never filed
+    for (let i = 0; i < 4; i++) tpms.push(await startSwtpm({ caDir })); // A, B, D filed; C never filed
     trust = await TrustStore.fromDirectory(caDir);
     // C has a sealing key (btn-node tpm init) but was never filed by a manufacturer.
     const c = await openTpm({ tcti: tpms[2]!.tcti });
     await c.ensureSealingKey().finally(() => c.close());
     // Factory: enroll A and B into one batch, sign it as the manufacturer.
     const batch = join(dir, 'batch.jsonl');
-    await writeFile(join(dir, 'list.txt'), `${tpms[0]!.tcti} SN-A rpi4\n${tpms[1]!.tcti} SN-B rpi4\n`);
+    await writeFile(join(dir, 'list.txt'), `${tpms[0]!.tcti} SN-A rpi4\n${tpms[1]!.tcti} SN-B rpi4\n${tpms[3]!.tcti} SN-D rpi4\n`);
     const quiet = { write: () => true, isTTY: false as const };
     if (await factoryCommand(['enroll-many', '--list', join(dir, 'list.txt'), '--batch', batch], { stderr: quiet }) !== 0) throw new Error('factory enroll failed');
     for (const l of (await readFile(batch, 'utf8')).trim().split('\n')) {
@@ -100,7 +101,7 @@ describe.skipIf(server === null || storeMod === null)('activation end to end (sw
       quietErr.mockRestore();
     }
     const counts = await store.countDevices();
-    if (signed !== 0 || uploaded !== 0 || counts.filed !== 2) throw new Error(`batch sign/upload failed: ${signed} ${uploaded} ${JSON.stringify(counts)}`);
+    if (signed !== 0 || uploaded !== 0 || counts.filed !== 3) throw new Error(`batch sign/upload failed: ${signed} ${uploaded} ${JSON.stringify(counts)}`);
   });
 
   afterAll(async () => {
@@ -132,6 +133,18 @@ describe.skipIf(server === null || storeMod === null)('activation end to end (sw
     const fresh = await btnNodeActivate('--root', rootUrl, '--tcti', tpms[0]!.tcti, '--state-dir', join(dir, 'state-A2'), '--root-key', rootKeyHex());
     expect(fresh.code).toBe(0);
     expect(JSON.parse(fresh.stdout).certificate).toEqual(out.certificate);
+  });
+
+  it('two activations of one TPM at once: both end active with the one certificate the root issued', async () => {
+    const tpm = await openTpm({ tcti: tpms[3]!.tcti });
+    try {
+      const [x, y] = await Promise.all(['state-D1', 'state-D2'].map((d) => activate({ rootUrl, tpm, stateDir: join(dir, d), rootPublicKey: root.publicKey })));
+      expect(x!.nodeId).toBe(nodeIds[2]);
+      expect(y!.certificate).toEqual(x!.certificate);
+      expect(registrar!.metrics.text(null).match(/^btn_prov_activations_total (\d+)$/m)?.[1]).toBe('2'); // A and D, once each
+    } finally {
+      await tpm.close();
+    }
   });
 
   it('an unfiled TPM: exit 3 with "not filed"', async () => {
