@@ -68,6 +68,9 @@ export async function createChallenge(deps: ActivationDeps, ekPublic: Uint8Array
     const challengeId = randomBytes(16).toString('hex');
     const expiresAt = now + deps.challengeTtlMs;
     await deps.store.createChallenge({ id: challengeId, ekName, secretHash: sha256(secret), createdAt: now, expiresAt, usedAt: null });
+    // No timers (several instances share the store): about one challenge in 256 also removes
+    // challenges that expired more than an hour ago.
+    if (randomBytes(1)[0] === 0) await deps.store.pruneChallenges(now - 3600_000).catch(() => undefined);
     return { challengeId, credentialBlob: hex(credentialBlob), encryptedSecret: hex(encryptedSecret), expiresAt: new Date(expiresAt).toISOString() };
   } finally {
     secret.fill(0);

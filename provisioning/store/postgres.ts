@@ -181,6 +181,14 @@ export class PostgresStore implements ProvisioningStore {
     return row === null ? null : rowToChallenge(row);
   }
 
+  async pruneChallenges(before: number): Promise<number> {
+    try {
+      return (await this.#pool.query('DELETE FROM challenges WHERE expires_at < $1', [before])).rowCount ?? 0;
+    } catch (err) {
+      throw wrap(err);
+    }
+  }
+
   async completeActivation(a: ActivationInput): Promise<ActivationOutcome> {
     return this.#tx(async (c): Promise<ActivationOutcome> => {
       const row = (await c.query('SELECT * FROM challenges WHERE id = $1 FOR UPDATE', [a.challengeId])).rows[0] as Row | undefined;

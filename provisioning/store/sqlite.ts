@@ -62,6 +62,7 @@ export class SqliteStore implements ProvisioningStore {
       countDevices: db.prepare('SELECT state, COUNT(*) AS n FROM devices GROUP BY state'),
       createChallenge: db.prepare('INSERT INTO challenges (id, ek_name, secret_hash, created_at, expires_at, used_at) VALUES (?, ?, ?, ?, ?, NULL)'),
       getChallenge: db.prepare('SELECT * FROM challenges WHERE id = ?'),
+      pruneChallenges: db.prepare('DELETE FROM challenges WHERE expires_at < ?'),
       useChallenge: db.prepare('UPDATE challenges SET used_at = ? WHERE id = ? AND used_at IS NULL'),
       activate: db.prepare("UPDATE devices SET state = 'active', certificate = ?, activated_at = ? WHERE ek_name = ? AND state = 'filed'"),
       revokeDevice: db.prepare("UPDATE devices SET state = 'revoked', revoked_at = ?, revoke_reason = ? WHERE node_id = ? AND state <> 'revoked'"),
@@ -163,6 +164,10 @@ export class SqliteStore implements ProvisioningStore {
       const row = this.#s.getChallenge.get(id) as Row | undefined;
       return row === undefined ? null : rowToChallenge(row);
     });
+  }
+
+  async pruneChallenges(before: number): Promise<number> {
+    return this.#grouped(() => this.#s.pruneChallenges.run(before).changes);
   }
 
   async completeActivation(a: ActivationInput): Promise<ActivationOutcome> {

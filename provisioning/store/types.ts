@@ -119,6 +119,8 @@ export interface ProvisioningStore {
   countDevices(): Promise<Record<DeviceState, number>>;
   createChallenge(c: ChallengeRecord): Promise<void>;
   getChallenge(id: string): Promise<ChallengeRecord | null>;
+  /** Deletes challenges that expired before `before`; returns how many. */
+  pruneChallenges(before: number): Promise<number>;
   /**
    * Atomically: the challenge exists, is unused, unexpired and its secret hash matches; the
    * device is filed; then marks the challenge used and the device active with the certificate.

@@ -179,6 +179,23 @@ describe('registrar HTTP API', () => {
     expect((await store.getDevice((await store.listDevices({ limit: 10 })).find((x) => x.serial === 'SN-1')!.ekName))?.state).toBe('filed');
   });
 
+  it('two concurrent activations of one TPM over HTTP: exactly one succeeds', async () => {
+    const d = lab.devices[2]!;
+    const body = { ekPublic: d.line.ekPublic, sealingPublic: d.line.sealingPublic };
+    const chs = [await call('POST', '/v1/activation/challenge', body), await call('POST', '/v1/activation/challenge', body)];
+    const secrets: string[] = [];
+    for (const ch of chs) {
+      const s = await d.tpm!.activateCredential({
+        credentialBlob: new Uint8Array(Buffer.from(ch.json.credentialBlob, 'hex')),
+        secret: new Uint8Array(Buffer.from(ch.json.encryptedSecret, 'hex')),
+      });
+      secrets.push(Buffer.from(s).toString('hex'));
+    }
+    const proofs = await Promise.all(chs.map((ch, i) => call('POST', '/v1/activation/proof', { challengeId: ch.json.challengeId, secret: secrets[i] })));
+    expect(proofs.map((p) => p.status).sort()).toEqual([200, 409]);
+    expect(proofs.find((p) => p.status === 409)!.json.error.code).toBe('ERR_PROV_ALREADY_ACTIVE');
+  });
+
   it('a second instance on the same store with the project MakeCredential: challenge there, proof here', async () => {
     const other = await startRegistrar({ store, rootKey: root, trust: await TrustStore.fromDirectory(lab.caDir) });
     try {
@@ -229,9 +246,9 @@ describe('registrar HTTP API', () => {
     for (const l of text.trimEnd().split('\n')) {
       if (!l.startsWith('#')) expect(l).toMatch(sample);
     }
-    expect(text).toContain('btn_prov_devices{state="active"} 2');
+    expect(text).toContain('btn_prov_devices{state="active"} 2');  // SN-0, SN-1 active; SN-2 active then revoked
     expect(text).toContain('btn_prov_devices{state="revoked"} 1');
-    expect(text).toContain('btn_prov_activations_total 2');
+    expect(text).toContain('btn_prov_activations_total 3');
     expect(text).toContain('btn_prov_batch_line_rejections_total{reason="ERR_EK_CERT_UNTRUSTED"} 2');
     expect(text).toContain('btn_prov_rejections_total{reason="ERR_PROV_BAD_SIGNATURE"} 1');
     expect(text).toMatch(/btn_prov_http_request_duration_seconds_count\{route="proof"\} \d+/);

@@ -148,6 +148,15 @@ describe.each(backends)('provisioning store contract: $name', (backend) => {
     for (const id of ['g1', 'g2', 'g3']) expect((await store.getChallenge(id))?.id).toBe(id);
   });
 
+  it('prunes expired challenges only', async () => {
+    const d = device(1);
+    await store.createChallenge({ id: 'old', ekName: d.ekName, secretHash: new Uint8Array(32), createdAt: 1, expiresAt: 100, usedAt: null });
+    await store.createChallenge({ id: 'new', ekName: d.ekName, secretHash: new Uint8Array(32), createdAt: 1, expiresAt: 10_000_000, usedAt: null });
+    expect(await store.pruneChallenges(101)).toBeGreaterThanOrEqual(1);
+    expect(await store.getChallenge('old')).toBeNull();
+    expect((await store.getChallenge('new'))?.id).toBe('new');
+  });
+
   it('two concurrent activations of one TPM: exactly one succeeds', async () => {
     const d = device(2);
     const h = Uint8Array.from(createHash('sha256').update('s2').digest());
