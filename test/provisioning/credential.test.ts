@@ -165,6 +165,22 @@ describe('makeCredential against real TPMs (swtpm, binding, tpm2-tools)', () => 
     }
   });
 
+  it('property: any 1..32-byte secret round-trips through the real TPM; a one-bit change of the name never activates', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.uint8Array({ minLength: 1, maxLength: 32 }), fc.integer({ min: 2, max: 33 * 8 - 1 }), async (secret, bit) => {
+        const name = unhex(key.name);
+        const cred = makeCredential({ ekPublic: ek, name, secret });
+        expect(hex(await tpm.activateCredential({ credentialBlob: cred.credentialBlob, secret: cred.encryptedSecret }))).toBe(hex(secret));
+        // Flip one bit of the digest part (bytes 2..33): bound to another name, the TPM refuses.
+        const other = name.slice();
+        other[2 + Math.floor((bit - 2) / 8) % 32]! ^= 1 << (bit % 8);
+        const wrong = makeCredential({ ekPublic: ek, name: other, secret });
+        await expect(tpm.activateCredential({ credentialBlob: wrong.credentialBlob, secret: wrong.encryptedSecret })).rejects.toBeInstanceOf(TpmRcError);
+      }),
+      { numRuns: 15 },
+    );
+  });
+
   it('(b) tpm2_activatecredential recovers the secret from our credential', async () => {
     const secret = new Uint8Array(randomBytes(32));
     const cred = makeCredential({ ekPublic: ek, name: unhex(key.name), secret });
