@@ -15,7 +15,7 @@ import pg from 'pg';
 import { makeCredential } from '../../provisioning/credential.ts';
 import { generateEd25519, hex, type Ed25519Key } from '../../provisioning/keys.ts';
 import { checkManifestLine, isRejection, parseManifestLine, signManifest, TrustStore } from '../../provisioning/manifest/index.ts';
-import { startRegistrar, type MakeCredential } from '../../provisioning/server/index.ts';
+import { completeProof, createChallenge, startRegistrar, type MakeCredential } from '../../provisioning/server/index.ts';
 import { openStore, type NewDevice, type ProvisioningStore } from '../../provisioning/store/index.ts';
 import { startDevices } from '../provisioning/devices.ts';
 import { manifestBytes, syntheticLines } from '../provisioning/synthetic.ts';
@@ -134,6 +134,30 @@ async function storeFigures(report: Report, h: StoreHandle, ctx: {
   const pairRate = count / ((performance.now() - t) / 1000);
   report(withBaseline(`prov activations (challenge+proof), ${h.name}`, r4(actRate), 'activations/s', 'two GET /v1/health per activation', r4(pairRate)));
   await actServer.close();
+
+  // the same work without HTTP (challenge + proof called directly, 16 in flight) vs the bare
+  // store operations of an activation (insert challenge, check-and-mark)
+  const deps = {
+    store, rootKey: ctx.root, now: Date.now, makeCredential: capturing, challengeTtlMs: 300_000, certificateTtlMs: 3.15e11,
+  };
+  const direct = ctx.devices.slice(count, 2 * count);
+  t = performance.now();
+  await pool(direct, 16, async (d) => {
+    const ch = await createChallenge(deps, d.ekPublic, d.sealingPublic);
+    await completeProof(deps, ch.challengeId, new Uint8Array(Buffer.from(secrets.get(ch.credentialBlob)!, 'hex')));
+  });
+  const directRate = direct.length / ((performance.now() - t) / 1000);
+  const bare = ctx.devices.slice(2 * count, 3 * count);
+  const h32 = new Uint8Array(32);
+  t = performance.now();
+  await pool(bare, 16, async (d) => {
+    const id = randomBytes(16).toString('hex');
+    await store.createChallenge({ id, ekName: d.ekName, secretHash: h32, createdAt: 0, expiresAt: 8e15, usedAt: null });
+    const r = await store.completeActivation({ challengeId: id, secretHash: h32, ekName: d.ekName, certificate: '{}', now: 1 });
+    if (!r.ok) throw new Error(r.reason);
+  });
+  const bareRate = bare.length / ((performance.now() - t) / 1000);
+  report(withBaseline(`prov activations without HTTP, ${h.name}`, r4(directRate), 'activations/s', 'bare store ops of an activation', r4(bareRate)));
   await store.close();
 }
 
