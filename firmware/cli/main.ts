@@ -6,6 +6,7 @@ type Command = (argv: readonly string[]) => Promise<number>;
 
 const COMMANDS: Record<string, { summary: string; run: () => Promise<Command> }> = {
   tpm: { summary: 'tpm info|init|ticket: inspect and set up the TPM', run: async () => tpmCommand },
+  activate: { summary: 'activate this TPM with the root node: --root URL', run: async () => (await import('./activate-command.ts')).activateCommand },
   run: { summary: 'run one agent against a broker: --config FILE', run: async () => (await import('./run-command.ts')).runCommand },
   status: { summary: "show what the local agent is doing (activation, TPM, broker, seals)", run: async () => (await import('./status-command.ts')).statusCommand },
   devnet: { summary: 'run a local network: primary node, broker and N agents on swtpm', run: async () => (await import('./devnet-command.ts')).devnetCommand },
