@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { makeCredential } from '../../provisioning/credential.ts';
-import { objectName, parsePublic, toTpm2bPublic } from '../../tpm/public-area.ts';
+import { objectName, toTpm2bPublic } from '../../tpm/public-area.ts';
 import { openTpm } from '../../tpm/tpm.ts';
 import { startSwtpm } from '../../tpm/swtpm.ts';
 import { median, withBaseline, type BenchSuite } from './report.ts';
