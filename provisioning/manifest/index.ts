@@ -3,9 +3,10 @@ export {
   verifyBatchSignature, verifyManifest, SIGNATURE_FORMAT, MANUFACTURER_NAME, type BatchSignature,
 } from './signature.ts';
 export {
-  checkManifestLine, ekNameOf, ekPublicProblem, isRejection, nodeIdOf, parseManifestLine, sealingPublicProblem,
-  LINE_REJECT_CODES, MAX_BATCH_LINES, MAX_LINE_BYTES, type LineRejectCode, type LineRejection, type ManifestLine,
+  checkManifestLine, finishManifestLine, precheckManifestLine, spkiOf, ekNameOf, ekPublicProblem, isRejection, nodeIdOf, parseManifestLine, sealingPublicProblem,
+  LINE_REJECT_CODES, MAX_BATCH_LINES, MAX_LINE_BYTES, type LineRejectCode, type LineRejection, type ManifestLine, type PendingLine,
 } from './line.ts';
 export { splitLines, type RawLine } from './lines.ts';
 export { TrustStore, type ChainFailure } from './trust.ts';
+export { CertVerifyPool, type SignatureJob, type SignatureVerifier } from './cert-verify-pool.ts';
 export { ingestBatch, type BatchReport, type IngestInput, type LineResult, type LineStatus } from './ingest.ts';

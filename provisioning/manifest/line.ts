@@ -6,6 +6,7 @@ import { hasAttributes, MAX_PUBLIC_BYTES, parsePublic, publicKeySpki, type TpmPu
 import { SEALING_KEY_REQUIRED } from '../../tpm/templates.ts';
 import type { NewDevice } from '../store/types.ts';
 import type { TrustStore } from './trust.ts';
+import type { ParsedCertificate } from './x509.ts';
 
 export const MAX_LINE_BYTES = 16 * 1024;
 export const MAX_BATCH_LINES = 100_000;
@@ -154,8 +155,26 @@ export const ekNameOf = (ek: TpmPublic): string => sha256Hex(ek.bytes);
 /** Node id: SHA-256 of the sealing key's SPKI DER, the chain's keyFingerprint. */
 export const nodeIdOf = (sealing: TpmPublic): string => sha256Hex(spkiOf(sealing));
 
+/** A line checked except for its EK certificate's signature (fast path), or fully (fallback). */
+export interface PendingLine {
+  readonly device: NewDevice;
+  readonly ekSpki: Uint8Array;
+  /** Fast path: the certificate signature still to verify against these CAs. */
+  readonly cert: { readonly parsed: ParsedCertificate; readonly candidates: readonly number[] } | null;
+}
+
 /** Check a parsed line completely; the device record to file, or why not. */
 export function checkManifestLine(line: ManifestLine, trust: TrustStore, now: number): NewDevice | LineRejection {
+  const p = precheckManifestLine(line, trust, now);
+  if (isRejection(p)) return p;
+  return finishManifestLine(p, p.cert === null ? -1 : trust.verifyInline(p.cert.parsed, p.cert.candidates), trust, now);
+}
+
+/**
+ * Everything but the certificate signature on the fast path (that is the expensive part, which
+ * ingest hands to worker threads); unusual certificates are checked completely here.
+ */
+export function precheckManifestLine(line: ManifestLine, trust: TrustStore, now: number): PendingLine | LineRejection {
   let ek: TpmPublic;
   try {
     ek = parsePublic(line.ekPublic);
@@ -178,26 +197,7 @@ export function checkManifestLine(line: ManifestLine, trust: TrustStore, now: nu
   } catch (err) {
     return reject('ERR_EK_PUBLIC_INVALID', `ekPublic: ${(err as Error).message}`);
   }
-  let certSpki: Uint8Array;
-  const fast = trust.checkDer(line.ekCertificate, now);
-  if (fast !== undefined) {
-    if (fast.failure !== null) return chainRejection(fast.failure, null);
-    certSpki = fast.spki;
-  } else {
-    let cert: X509Certificate;
-    try {
-      cert = new X509Certificate(line.ekCertificate);
-    } catch {
-      return reject('ERR_EK_CERT_MALFORMED', 'ekCertificate is not an X.509 certificate');
-    }
-    const failure = trust.check(cert, now);
-    if (failure !== null) return chainRejection(failure, cert);
-    certSpki = new Uint8Array(cert.publicKey.export({ type: 'spki', format: 'der' }));
-  }
-  if (Buffer.compare(certSpki, ekSpki) !== 0 && !sameKey(certSpki, ekSpki)) {
-    return reject('ERR_EK_CERT_KEY_MISMATCH', 'EK certificate carries another public key than ekPublic');
-  }
-  return {
+  const device: NewDevice = {
     ekName: ekNameOf(ek),
     nodeId: nodeIdOf(sealing),
     ekPublic: line.ekPublic,
@@ -206,7 +206,33 @@ export function checkManifestLine(line: ManifestLine, trust: TrustStore, now: nu
     serial: line.serial,
     board: line.board,
   };
+  const located = trust.locate(line.ekCertificate);
+  if (located !== undefined) return { device, ekSpki, cert: located };
+  let cert: X509Certificate;
+  try {
+    cert = new X509Certificate(line.ekCertificate);
+  } catch {
+    return reject('ERR_EK_CERT_MALFORMED', 'ekCertificate is not an X.509 certificate');
+  }
+  const failure = trust.check(cert, now);
+  if (failure !== null) return chainRejection(failure, cert);
+  const certSpki = new Uint8Array(cert.publicKey.export({ type: 'spki', format: 'der' }));
+  if (!sameSpki(certSpki, ekSpki)) return keyMismatch();
+  return { device, ekSpki, cert: null };
 }
+
+/** Completes a pending line given which CA verified its certificate (-1: none). */
+export function finishManifestLine(p: PendingLine, verifiedCa: number, trust: TrustStore, now: number): NewDevice | LineRejection {
+  if (p.cert !== null) {
+    const failure = trust.finish(p.cert.parsed, verifiedCa, now);
+    if (failure !== null) return chainRejection(failure, null);
+    if (!sameSpki(p.cert.parsed.spki, p.ekSpki)) return keyMismatch();
+  }
+  return p.device;
+}
+
+const keyMismatch = (): LineRejection => reject('ERR_EK_CERT_KEY_MISMATCH', 'EK certificate carries another public key than ekPublic');
+const sameSpki = (a: Uint8Array, b: Uint8Array): boolean => Buffer.compare(a, b) === 0 || sameKey(a, b);
 
 function chainRejection(failure: 'untrusted' | 'not-valid-now', cert: X509Certificate | null): LineRejection {
   if (failure === 'untrusted') {

@@ -8,7 +8,7 @@ import { verify, X509Certificate, type KeyObject } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ProvisioningError } from '../errors.ts';
-import { parseCertificate } from './x509.ts';
+import { parseCertificate, type ParsedCertificate } from './x509.ts';
 
 /** A factory's clock may run ahead of the registrar's: accept notBefore up to 5 minutes ahead. */
 export const CLOCK_SKEW_MS = 5 * 60_000;
@@ -27,7 +27,9 @@ export type ChainFailure = 'untrusted' | 'not-valid-now';
 export class TrustStore {
   readonly #bySubject = new Map<string, TrustedCa[]>();
   /** Same CAs keyed by the DER bytes of their subject name (hex), for the fast path. */
-  readonly #bySubjectDer = new Map<string, TrustedCa[]>();
+  readonly #bySubjectDer = new Map<string, number[]>();
+  /** All CAs in load order; indices are what signature workers report. */
+  readonly #list: TrustedCa[] = [];
   readonly ignored: { readonly subject: string; readonly reason: string }[] = [];
 
   get size(): number {
@@ -90,24 +92,44 @@ export class TrustStore {
    * unusual encoding or algorithm, or no byte-identical issuer): use check() with X509Certificate.
    */
   checkDer(der: Uint8Array, now: number): { failure: ChainFailure | null; spki: Uint8Array } | undefined {
-    const c = parseCertificate(der);
-    if (c === null) return undefined;
-    const cas = this.#bySubjectDer.get(Buffer.from(c.issuer).toString('hex'));
-    if (cas === undefined) return undefined;
-    for (const ca of cas) {
-      let ok = false;
+    const located = this.locate(der);
+    if (located === undefined) return undefined;
+    const ca = this.verifyInline(located.parsed, located.candidates);
+    return { failure: this.finish(located.parsed, ca, now), spki: located.parsed.spki };
+  }
+
+  /** Fast-path step 1: parse the DER and find the CAs whose subject is the issuer, byte for byte. */
+  locate(der: Uint8Array): { parsed: ParsedCertificate; candidates: readonly number[] } | undefined {
+    const parsed = parseCertificate(der);
+    if (parsed === null) return undefined;
+    const candidates = this.#bySubjectDer.get(Buffer.from(parsed.issuer).toString('hex'));
+    return candidates === undefined ? undefined : { parsed, candidates };
+  }
+
+  /** Fast-path step 2 (or a worker's job): index of the candidate CA whose key verifies, or -1. */
+  verifyInline(c: ParsedCertificate, candidates: readonly number[]): number {
+    for (const i of candidates) {
       try {
-        ok = verify(c.hash, c.tbs, ca.key, c.signature);
+        if (verify(c.hash, c.tbs, this.#list[i]!.key, c.signature)) return i;
       } catch {
-        ok = false;
+        // malformed signature: not verified by this CA
       }
-      if (!ok) continue;
-      const notBefore = Math.max(ca.notBefore, c.notBefore);
-      const notAfter = Math.min(ca.notAfter, c.notAfter);
-      return { failure: now + CLOCK_SKEW_MS < notBefore || now > notAfter ? 'not-valid-now' : null, spki: c.spki };
     }
-    // A byte-identical issuer name whose key did not sign this: forged or from another CA.
-    return { failure: 'untrusted', spki: c.spki };
+    return -1;
+  }
+
+  /** Fast-path step 3: -1 (no CA key verified: forged or from another CA) is untrusted; else the path's validity. */
+  finish(c: ParsedCertificate, caIndex: number, now: number): ChainFailure | null {
+    const ca = this.#list[caIndex];
+    if (caIndex < 0 || ca === undefined) return 'untrusted';
+    const notBefore = Math.max(ca.notBefore, c.notBefore);
+    const notAfter = Math.min(ca.notAfter, c.notAfter);
+    return now + CLOCK_SKEW_MS < notBefore || now > notAfter ? 'not-valid-now' : null;
+  }
+
+  /** SPKI DER of every CA key, in index order (for signature workers). */
+  caKeys(): Uint8Array[] {
+    return this.#list.map((ca) => new Uint8Array(ca.key.export({ type: 'spki', format: 'der' })));
   }
 
   /** null when the certificate chains to a trusted root and the path is valid at `now`. */
@@ -125,10 +147,11 @@ export class TrustStore {
     if (list.some((x) => x.cert.fingerprint256 === ca.cert.fingerprint256)) return;
     list.push(ca);
     this.#bySubject.set(ca.cert.subject, list);
+    this.#list.push(ca);
     const parsed = parseCertificate(new Uint8Array(ca.cert.raw));
     if (parsed !== null) {
       const k = Buffer.from(parsed.subject).toString('hex');
-      this.#bySubjectDer.set(k, [...(this.#bySubjectDer.get(k) ?? []), ca]);
+      this.#bySubjectDer.set(k, [...(this.#bySubjectDer.get(k) ?? []), this.#list.length - 1]);
     }
   }
 

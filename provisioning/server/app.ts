@@ -3,10 +3,12 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { availableParallelism } from 'node:os';
 import pino, { type Logger } from 'pino';
 import { makeCredential } from '../credential.ts';
 import { ProvisioningError } from '../errors.ts';
 import type { Ed25519Key } from '../keys.ts';
+import { CertVerifyPool } from '../manifest/cert-verify-pool.ts';
 import { ingestBatch } from '../manifest/ingest.ts';
 import { MAX_BATCH_LINES, MAX_LINE_BYTES } from '../manifest/line.ts';
 import { checkManufacturerName, parseSignatureHex } from '../manifest/signature.ts';
@@ -33,13 +35,15 @@ export interface RegistrarOptions {
   readonly maxLineBytes?: number;
   /** Cap on a whole batch body. */
   readonly maxBatchBytes?: number;
+  /** Worker threads verifying EK certificate signatures of batches; 0 = on the main thread. Default: cores, at most 4. */
+  readonly verifyWorkers?: number;
 }
 
 export const DEFAULT_MAX_BATCH_BYTES = 512 * 1024 * 1024;
 const NODE_ID = /^[0-9a-f]{64}$/;
 const CHALLENGE_ID = /^[0-9a-f]{32}$/;
 
-export function createRegistrar(options: RegistrarOptions): { handler: (req: IncomingMessage, res: ServerResponse) => void; metrics: Metrics } {
+export function createRegistrar(options: RegistrarOptions): { handler: (req: IncomingMessage, res: ServerResponse) => void; metrics: Metrics; close: () => Promise<void> } {
   const { store, rootKey, trust } = options;
   const now = options.now ?? Date.now;
   const log = (options.logger ?? pino({ level: 'silent' })).child({ component: 'registrar' });
@@ -53,6 +57,8 @@ export function createRegistrar(options: RegistrarOptions): { handler: (req: Inc
   };
   const adminHash = options.adminToken === undefined ? null : createHash('sha256').update(options.adminToken).digest();
   const maxBatchBytes = options.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES;
+  const workers = options.verifyWorkers ?? Math.min(4, availableParallelism());
+  const verifier = workers > 0 ? new CertVerifyPool(trust.caKeys(), workers) : undefined;
 
   function requireOperator(req: IncomingMessage): void {
     if (adminHash === null) throw new ProvisioningError('ERR_PROV_UNAUTHORIZED', 'revocation over HTTP is disabled (start serve with --admin-token-file)');
@@ -82,7 +88,7 @@ export function createRegistrar(options: RegistrarOptions): { handler: (req: Inc
     const signature = parseSignatureHex(req.headers['x-btn-signature'], 'x-btn-signature');
     try {
       const report = await ingestBatch({
-        source: capped(req), manufacturer, signature, store, trust, now: now(),
+        source: capped(req), manufacturer, signature, store, trust, now: now(), ...(verifier === undefined ? {} : { verifier }),
         maxLines: options.maxBatchLines ?? MAX_BATCH_LINES, maxLineBytes: options.maxLineBytes ?? MAX_LINE_BYTES,
       });
       metrics.batches.inc({ result: 'accepted' });
@@ -205,7 +211,7 @@ export function createRegistrar(options: RegistrarOptions): { handler: (req: Inc
     };
     void respond();
   };
-  return { handler, metrics };
+  return { handler, metrics, close: async () => verifier?.close() };
 }
 
 function iso(t: number | null): string | null {
@@ -222,7 +228,7 @@ export interface RunningRegistrar {
 
 /** Listen on host:port (port 0 = a free port); resolves once the service answers health checks. */
 export async function startRegistrar(options: RegistrarOptions & { port?: number; host?: string }): Promise<RunningRegistrar> {
-  const { handler, metrics } = createRegistrar(options);
+  const { handler, metrics, close } = createRegistrar(options);
   const server = createServer({ requestTimeout: 10 * 60_000, headersTimeout: 30_000 }, handler);
   server.keepAliveTimeout = 5_000;
   await options.store.ping();
@@ -237,10 +243,13 @@ export async function startRegistrar(options: RegistrarOptions & { port?: number
     port,
     server,
     metrics,
-    close: () => new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    }),
+    close: async () => {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      await close();
+    },
   };
 }
 

@@ -10,6 +10,7 @@ import {
   checkManifestLine, ingestBatch, isRejection, parseManifestLine, parseSignatureFile, signManifest, splitLines, TrustStore,
   verifyManifest, type ManifestLine,
 } from '../../provisioning/manifest/index.ts';
+import { CertVerifyPool } from '../../provisioning/manifest/cert-verify-pool.ts';
 import { spkiOf } from '../../provisioning/manifest/line.ts';
 import { parseCertificate } from '../../provisioning/manifest/x509.ts';
 import { openStore, type ProvisioningStore } from '../../provisioning/store/index.ts';
@@ -184,6 +185,26 @@ describe('ingestBatch into SQLite', () => {
     const c = await ingestBatch({ source: once(conflict), manufacturer: 'acme', signature: sign(conflict), store, trust, now: NOW });
     expect(c.results[0]).toMatchObject({ status: 'rejected', code: 'ERR_FILED_WITH_OTHER_DATA' });
     expect((await store.getBatch(report.batchId))).toMatchObject({ lineCount: 7, filed: 2, rejected: 5 });
+  });
+
+  it('with the worker-thread verifier the results are the same, line for line', async () => {
+    const [a, b] = trusted.devices.map((d) => d.line);
+    const forged = Buffer.from(b!.ekCertificate, 'base64');
+    forged[forged.length - 5] = forged[forged.length - 5]! ^ 1;
+    const lines = [a!, untrusted.devices[0]!.line, { ...b!, ekCertificate: forged.toString('base64') }, { ...b!, ekCertificate: a!.ekCertificate }, b!];
+    const manifest = jsonl(lines);
+    const dir2 = mkdtempSync(join(tmpdir(), 'btn-prov-pool-'));
+    const s2 = await openStore(`sqlite:${join(dir2, 'p.db')}`);
+    await s2.addManufacturer({ name: 'acme', publicKey: key.publicKey, createdAt: NOW });
+    const pool = new CertVerifyPool(trust.caKeys(), 2);
+    try {
+      const viaPool = await ingestBatch({ source: once(manifest), manufacturer: 'acme', signature: sign(manifest), store: s2, trust, now: NOW, verifier: pool });
+      expect(viaPool.results.map((r) => r.code ?? r.status)).toEqual(['filed', 'ERR_EK_CERT_UNTRUSTED', 'ERR_EK_CERT_UNTRUSTED', 'ERR_EK_CERT_KEY_MISMATCH', 'filed']);
+    } finally {
+      await pool.close();
+      await s2.close();
+      rmSync(dir2, { recursive: true, force: true });
+    }
   });
 
   it('an unknown manufacturer is refused before reading', async () => {
