@@ -223,7 +223,8 @@ describe('registrar HTTP API', () => {
     expect((await call('POST', `/v1/nodes/${dev.nodeId}/revoke`, undefined, { authorization: 'Bearer wrong' })).status).toBe(401);
     const before = verifyRevocationList((await call('GET', '/v1/revocations')).json, root.publicKey);
     expect(before.version).toBe(0);
-    const r = await call('POST', `/v1/nodes/${dev.nodeId}/revoke`, { reason: 'stolen' }, { authorization: `Bearer ${TOKEN}` });
+    const evil = "stolen'); DROP TABLE devices; --";
+    const r = await call('POST', `/v1/nodes/${dev.nodeId}/revoke`, { reason: evil }, { authorization: `Bearer ${TOKEN}` });
     expect(r.json).toEqual({ nodeId: dev.nodeId, state: 'revoked', outcome: 'revoked', revocationVersion: 1 });
     const twice = await call('POST', `/v1/nodes/${dev.nodeId}/revoke`, undefined, { authorization: `Bearer ${TOKEN}` });
     expect(twice.json.outcome).toBe('already-revoked');
@@ -231,6 +232,7 @@ describe('registrar HTTP API', () => {
     const v = verifyRevocationList(list, root.publicKey, before.version);
     expect(v.version).toBe(1);
     expect(v.revoked.has(dev.nodeId)).toBe(true);
+    expect(v.entries[0]!.reason).toBe(evil);
     expect(() => verifyRevocationList({ ...list, entries: [] }, root.publicKey)).toThrow(/signature/);
     expect(() => verifyRevocationList(before, root.publicKey, 1)).toThrow(/older/);
     const d2 = lab.devices[2]!.line;
