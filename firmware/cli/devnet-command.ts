@@ -1,4 +1,5 @@
 // btn-node devnet --nodes N --blocks K [--json] [--broker URL] [--clerks C] [--txs T] [--state-dir DIR]
+//                 [--provisioned [--revoke-after H NODE] [--unfiled NODE,..] [--offline NODE,..]]
 //
 // Runs a whole network on this machine (firmware/devnet) until K blocks are final.
 // --json: one JSON object per line on stdout, first { "params": {...} }, then one per block
@@ -12,6 +13,7 @@ import { realAgentFactory } from '../devnet/agent-factory.ts';
 import { MAX_BLOCKS, MAX_NODES, runDevnet, type AgentFactory, type DevnetEvent } from '../devnet/devnet.ts';
 import { DevnetError } from '../devnet/errors.ts';
 import type { FinalBlockRecord } from '../devnet/primary.ts';
+import type { ProvisionedDevnetOptions, ProvisionedEvent } from '../devnet/provisioned-devnet.ts';
 import { parse, UsageError } from './args.ts';
 
 const USAGE = `usage: btn-node devnet [--nodes N] [--blocks K] [--json] [--broker mqtt://HOST:PORT] [--clerks C] [--txs T] [--state-dir DIR]
@@ -22,6 +24,14 @@ const USAGE = `usage: btn-node devnet [--nodes N] [--blocks K] [--json] [--broke
   --clerks C      clerks in the primary's committee (1..64, default 3)
   --txs T         transactions per block (0..10000, default 4)
   --state-dir DIR keep TPM state and journals in DIR (default: a temporary directory, removed)
+  --provisioned   the anti-Sybil path: a root node (registrar, SQLite) files every TPM from the
+                  factory station in one signed batch, each agent activates itself
+                  (ActivateCredential) and seals only when active; clerks accept a seal only
+                  under its root-signed registration, not revoked
+  --revoke-after H NODE   (with --provisioned) the root revokes NODE (node-1, node-2, ...) once
+                  block H is final; its later seals are refused and it stops sealing
+  --unfiled NODE,...      (with --provisioned) never enrolled at the factory: never seals
+  --offline NODE,...      (with --provisioned) filed, but cannot reach the root: never activated, never seals
   LOG_LEVEL=debug|info|warn  pino logs on stderr (default warn)`;
 
 const OPTIONS = {
@@ -32,6 +42,10 @@ const OPTIONS = {
   clerks: { type: 'string' },
   txs: { type: 'string' },
   'state-dir': { type: 'string' },
+  provisioned: { type: 'boolean' },
+  'revoke-after': { type: 'string' },
+  unfiled: { type: 'string' },
+  offline: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -42,7 +56,7 @@ export interface DevnetCommandDeps {
 }
 
 export async function devnetCommand(argv: readonly string[], deps: DevnetCommandDeps = {}): Promise<number> {
-  const values = parse(argv, OPTIONS, USAGE);
+  const values = parse(joinRevokeAfter(argv), OPTIONS, USAGE);
   const out = deps.out ?? ((line: string) => void process.stdout.write(line + '\n'));
   if (values.help) {
     out(USAGE);
@@ -55,20 +69,35 @@ export async function devnetCommand(argv: readonly string[], deps: DevnetCommand
   const broker = values.broker;
   if (broker !== undefined && !/^(mqtts?|tcp|wss?):\/\/[^\s]+$/.test(broker)) throw new UsageError(`--broker must be an mqtt:// URL, got ${JSON.stringify(broker.slice(0, 80))}\n${USAGE}`);
   const json = values.json ?? false;
+  const provisioned = values.provisioned ?? false;
+  const extra = provisionedOptions(values, provisioned, nodes, blocks);
   const logger = pino({ level: process.env['LOG_LEVEL'] ?? 'warn', base: { cmd: 'devnet' } }, pino.destination({ dest: 2, sync: true }));
   const show = json ? jsonPrinter(out) : humanPrinter(out, nodes, blocks);
   try {
+    if (provisioned) {
+      // Loaded only here: the registrar and its SQLite store are host tooling, not agent code.
+      const { runProvisionedDevnet } = await import('../devnet/provisioned-devnet.ts');
+      const result = await runProvisionedDevnet({
+        nodes, blocks, clerks, txPerBlock, logger, onEvent: show, ...extra,
+        ...(broker === undefined ? {} : { brokerUrl: broker }),
+        ...(values['state-dir'] === undefined ? {} : { stateDir: values['state-dir'] }),
+      });
+      if (!json) {
+        summary(out, result, blocks);
+        const active = result.provisioned.filter((p) => p.msToActive !== null);
+        out(`activation: ${active.length}/${result.provisioned.length} node(s) active in ${result.msToActivateAll} ms in all; end states ${result.provisioned.map((p) => `${p.node} ${p.finalState}`).join(', ')}`);
+        const rej = Object.entries(result.registrations.rejected).filter(([, n]) => n > 0).map(([c, n]) => `${c} ${n}`).join(', ');
+        out(`registrations: ${result.registrations.accepted} seal key(s) from root-signed registrations, refused: ${rej || 'none'}; revocation list v${result.registrations.revocationVersion}`);
+      }
+      return result.ok ? 0 : 1;
+    }
     const result = await runDevnet({
       nodes, blocks, clerks, txPerBlock, logger, onEvent: show,
       agentFactory: deps.agentFactory ?? realAgentFactory,
       ...(broker === undefined ? {} : { brokerUrl: broker }),
       ...(values['state-dir'] === undefined ? {} : { stateDir: values['state-dir'] }),
     });
-    if (!json) {
-      const times = result.blocks.filter((b) => b.final).map((b) => b.msToFinal);
-      const finals = times.length;
-      out(`done: ${finals}/${blocks} blocks final` + (finals > 0 ? `, ms to final median ${median(times)} (min ${Math.min(...times)}, max ${Math.max(...times)}), ${result.stats.sealsAccepted} seals accepted, ${result.stats.redraws} redraws` : ''));
-    }
+    if (!json) summary(out, result, blocks);
     return result.ok ? 0 : 1;
   } catch (err) {
     if (err instanceof DevnetError && err.code === 'ERR_DEVNET_ABORTED') {
@@ -77,6 +106,50 @@ export async function devnetCommand(argv: readonly string[], deps: DevnetCommand
     }
     throw err;
   }
+}
+
+function summary(out: (line: string) => void, result: { blocks: readonly FinalBlockRecord[]; stats: { sealsAccepted: number; redraws: number } }, blocks: number): void {
+  const times = result.blocks.filter((b) => b.final).map((b) => b.msToFinal);
+  const finals = times.length;
+  out(`done: ${finals}/${blocks} blocks final` + (finals > 0 ? `, ms to final median ${median(times)} (min ${Math.min(...times)}, max ${Math.max(...times)}), ${result.stats.sealsAccepted} seals accepted, ${result.stats.redraws} redraws` : ''));
+}
+
+/** `--revoke-after H NODE` (two words) becomes `--revoke-after H:NODE` for the strict parser. */
+function joinRevokeAfter(argv: readonly string[]): string[] {
+  const out = [...argv];
+  const i = out.indexOf('--revoke-after');
+  if (i >= 0 && out[i + 1] !== undefined && out[i + 2] !== undefined && !out[i + 1]!.includes(':') && !out[i + 2]!.startsWith('-')) {
+    out.splice(i + 1, 2, `${out[i + 1]}:${out[i + 2]}`);
+  }
+  return out;
+}
+
+function provisionedOptions(values: { 'revoke-after'?: string | undefined; unfiled?: string | undefined; offline?: string | undefined }, provisioned: boolean, nodes: number, blocks: number): Partial<ProvisionedDevnetOptions> {
+  const given = (['revoke-after', 'unfiled', 'offline'] as const).filter((k) => values[k] !== undefined);
+  if (!provisioned) {
+    if (given.length > 0) throw new UsageError(`--${given[0]} needs --provisioned\n${USAGE}`);
+    return {};
+  }
+  const label = (v: string, flag: string): string => {
+    const m = /^node-(\d{1,3})$/.exec(v);
+    if (m === null || Number(m[1]) < 1 || Number(m[1]) > nodes) throw new UsageError(`--${flag}: "${v.slice(0, 40)}" is not a node of this run (node-1..node-${nodes})\n${USAGE}`);
+    return v;
+  };
+  const list = (v: string | undefined, flag: string): string[] | undefined => (v === undefined ? undefined : v.split(',').map((x) => label(x.trim(), flag)));
+  const result: { -readonly [K in keyof ProvisionedDevnetOptions]?: ProvisionedDevnetOptions[K] } = {};
+  const unfiled = list(values.unfiled, 'unfiled');
+  const offline = list(values.offline, 'offline');
+  if (unfiled !== undefined) result.unfiled = unfiled;
+  if (offline !== undefined) result.offline = offline;
+  const r = values['revoke-after'];
+  if (r !== undefined) {
+    const m = /^(\d{1,5}):(.+)$/.exec(r);
+    if (m === null) throw new UsageError(`--revoke-after must be "H NODE" (e.g. --revoke-after 2 node-2), got ${JSON.stringify(r.slice(0, 40))}\n${USAGE}`);
+    const height = Number(m[1]);
+    if (height < 1 || height >= blocks) throw new UsageError(`--revoke-after: height must be in 1..${blocks - 1} (blocks must go on after it), got ${height}\n${USAGE}`);
+    result.revokeAfter = { height, node: label(m[2]!, 'revoke-after') };
+  }
+  return result;
 }
 
 function boundedInt(value: string | undefined, name: string, min: number, max: number, fallback: number): number {
@@ -95,7 +168,8 @@ export function blockLine(b: FinalBlockRecord): Record<string, unknown> {
     clerk: b.clerk,
     final: b.final,
     msToFinal: b.msToFinal,
-    seals: b.seals.map((s) => ({ node: s.node, publicKeyPem: s.publicKeyPem, round: s.round, signature: s.signature, zeros: s.zeros })),
+    // A provisioned devnet adds each seal's root-signed registration (extra field).
+    seals: b.seals.map((s) => ({ node: s.node, publicKeyPem: s.publicKeyPem, round: s.round, signature: s.signature, zeros: s.zeros, ...('registration' in s ? { registration: s.registration } : {}) })),
     previousHash: b.previousHash,
     timestamp: b.timestamp,
     drawRound: b.drawRound,
@@ -106,17 +180,37 @@ export function blockLine(b: FinalBlockRecord): Record<string, unknown> {
   };
 }
 
-function jsonPrinter(out: (line: string) => void): (e: DevnetEvent) => void {
+function jsonPrinter(out: (line: string) => void): (e: DevnetEvent | ProvisionedEvent) => void {
+  let rootPublicKey: string | null = null;
   return (e) => {
-    if (e.type === 'params') out(JSON.stringify({ params: e.params }));
+    if (e.type === 'root-key') rootPublicKey = e.rootPublicKey;
+    else if (e.type === 'params') out(JSON.stringify(rootPublicKey === null ? { params: e.params } : { params: e.params, rootPublicKey }));
     else if (e.type === 'final') out(JSON.stringify(blockLine(e.block)));
   };
 }
 
-function humanPrinter(out: (line: string) => void, nodes: number, blocks: number): (e: DevnetEvent) => void {
+function humanPrinter(out: (line: string) => void, nodes: number, blocks: number): (e: DevnetEvent | ProvisionedEvent) => void {
   const short = (hex: string): string => hex.slice(0, 12);
+  // Provisioned nodes seal under their root-assigned node id (SHA-256 of the key): show the label.
+  const labels = new Map<string, string>();
+  const name = (id: string | undefined): string => (id === undefined ? '' : labels.get(id) ?? id);
   return (e) => {
     switch (e.type) {
+      case 'root-key':
+        out(`root key: ${short(e.rootPublicKey)}… (Ed25519; verifies every registration and revocation list)`);
+        break;
+      case 'root':
+        out(`root node: registrar at ${e.url} (SQLite) up in ${e.msToStart} ms`);
+        break;
+      case 'filed':
+        out(`factory: ${e.nodes.join(', ')} enrolled, batch ${short(e.batchId)} signed and uploaded: ${e.filed} filed, ${e.rejected} refused (${e.ms} ms)`);
+        break;
+      case 'activation':
+        out(`${e.node}: ${e.state}${e.reason === undefined ? '' : ` (${e.reason})`} after ${e.msSinceStart} ms`);
+        break;
+      case 'revoked':
+        out(`REVOKED ${e.node} (${short(e.nodeId)}) after block #${e.afterHeight}: revocation list v${e.version} (${e.ms} ms)`);
+        break;
       case 'params':
         out(`devnet: ${nodes} node(s) with a swtpm TPM each, until ${blocks} block(s) are final`);
         out(`params: seal needs >= ${e.params.sealZeros} zero bits, clerk draw >= ${e.params.clerkZeros}, one round per ${e.params.spinIntervalMs} ms, seal deadline ${e.params.sealDeadlineMs} ms`);
@@ -126,6 +220,7 @@ function humanPrinter(out: (line: string) => void, nodes: number, blocks: number
         out(`state: ${e.stateDir}${e.removeAtEnd ? ' (removed at the end)' : ''}`);
         break;
       case 'node':
+        labels.set(keyFingerprintOfPem(e.publicKeyPem), e.nodeId);
         out(`${e.nodeId}: TPM ${e.tcti} up in ${e.msToStart} ms, sealing key ${keyLabel(e.publicKeyPem)}`);
         break;
       case 'ready':
@@ -138,11 +233,11 @@ function humanPrinter(out: (line: string) => void, nodes: number, blocks: number
         out(`#${e.height} candidate ${short(e.hash)} with ${e.txCount} transaction(s) sent to the nodes`);
         break;
       case 'seal':
-        out(`#${e.height} seal from ${e.node}: round ${e.round}, ${e.zeros} zero bits, ${e.msAfterCandidate} ms after the candidate`);
+        out(`#${e.height} seal from ${name(e.node)}: round ${e.round}, ${e.zeros} zero bits, ${e.msAfterCandidate} ms after the candidate`);
         break;
       case 'seal-rejected':
         // Seals for a block that is already final are normal (other nodes still spinning).
-        if (e.code !== 'no-candidate' && e.code !== 'wrong-block') out(`   seal${e.node === undefined ? '' : ` from ${e.node}`} rejected (${e.code}): ${e.message}`);
+        if (e.code !== 'no-candidate' && e.code !== 'wrong-block') out(`   seal${e.node === undefined ? '' : ` from ${name(e.node)}`} rejected (${e.code}): ${e.message}`);
         break;
       case 'vote':
         out(`#${e.height} committee: ${e.votes} vote(s) for ${short(e.hash)}, ${e.quorum} needed`);
@@ -154,7 +249,7 @@ function humanPrinter(out: (line: string) => void, nodes: number, blocks: number
         out(`#${e.height} redraw: ${e.reason}`);
         break;
       case 'final':
-        if (e.block.final) out(`#${e.block.height} FINAL ${short(e.block.hash)} after ${e.block.msToFinal} ms, sealed by ${e.block.seals.map((s) => `${s.node} (round ${s.round}, ${s.zeros} bits)`).join(', ')}`);
+        if (e.block.final) out(`#${e.block.height} FINAL ${short(e.block.hash)} after ${e.block.msToFinal} ms, sealed by ${e.block.seals.map((s) => `${name(s.node)} (round ${s.round}, ${s.zeros} bits)`).join(', ')}`);
         else out(`#${e.block.height} NOT final after ${e.block.attempts} attempts (${e.block.msToFinal} ms)`);
         break;
     }
@@ -162,8 +257,12 @@ function humanPrinter(out: (line: string) => void, nodes: number, blocks: number
 }
 
 function keyLabel(pem: string): string {
+  return `fingerprint ${keyFingerprintOfPem(pem).slice(0, 16)}`;
+}
+
+function keyFingerprintOfPem(pem: string): string {
   const body = pem.replace(/-----[A-Z ]+-----/g, '').replace(/\s+/g, '');
-  return `fingerprint ${keyFingerprint(new Uint8Array(Buffer.from(body, 'base64'))).slice(0, 16)}`;
+  return keyFingerprint(new Uint8Array(Buffer.from(body, 'base64')));
 }
 
 function median(values: readonly number[]): number {

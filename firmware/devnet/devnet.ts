@@ -15,7 +15,7 @@ import { openTpm, startSwtpm, type SealingKeyInfo, type SwtpmInstance, type Tpm 
 import { createClerks } from './clerks.ts';
 import { DevnetError } from './errors.ts';
 import { genesisTip, PrimaryNode, type FinalBlockRecord, type PrimaryEvent, type PrimaryStats } from './primary.ts';
-import { StaticSealAuthority } from './seal-verifier.ts';
+import { StaticSealAuthority, type SealAuthority } from './seal-verifier.ts';
 import { TxGenerator } from './tx-generator.ts';
 
 /**
@@ -90,6 +90,30 @@ export interface DevnetOptions {
   readonly signal?: AbortSignal;
   /** Abort on SIGINT/SIGTERM and clean up (default true). */
   readonly handleSignals?: boolean;
+  /**
+   * Where the clerks get the sealing key they trust for a seal (default: a StaticSealAuthority with
+   * the keys of the TPMs this run started). The provisioned devnet passes a RegistrationAuthority.
+   */
+  readonly authority?: SealAuthority;
+  /**
+   * Runs once every TPM has its sealing key and before any agent starts (the provisioned devnet
+   * enrolls the TPMs at its factory station and files the batch with its root node here).
+   */
+  readonly beforeAgents?: (context: BeforeAgentsContext) => Promise<void>;
+}
+
+/** What `beforeAgents` gets: the TPMs (opened, sealing key ensured) and the run's shared parts. */
+export interface BeforeAgentsContext {
+  readonly nodes: readonly { readonly nodeId: string; readonly tpm: Tpm; readonly tcti: string; readonly sealingKey: SealingKeyInfo; readonly stateDir: string }[];
+  /** The run's state directory (exists). */
+  readonly stateDir: string;
+  /** Directory of the swtpm CA that issued every EK certificate of this run (PEM files). */
+  readonly caDir: string;
+  readonly topics: Topics;
+  /** The primary node's connection (e.g. to publish retained revocation lists). */
+  readonly transport: MqttTransport;
+  readonly logger: Logger;
+  readonly signal: AbortSignal;
 }
 
 export type DevnetEvent =
@@ -180,7 +204,8 @@ export async function runDevnet(options: DevnetOptions): Promise<DevnetResult> {
     const protocol = broker === null ? 'auto' as const : 4 as const;
     const clerks = createClerks(options.clerks ?? 3);
     const genesis = genesisTip(runId, Date.now());
-    const authority = new StaticSealAuthority();
+    const staticAuthority = options.authority === undefined ? new StaticSealAuthority() : null;
+    const authority = options.authority ?? staticAuthority!;
     const caDir = join(root, 'swtpm-ca');
     // Primary first, so that the primaries set exists for the agents; it starts drawing only later.
     primaryTransport = createMqttTransport({ url, nodeId: 'primary', clientId: `btn-primary-${runId}`, prefix: topics.prefix, protocol, status: false, logger: log });
@@ -212,8 +237,17 @@ export async function runDevnet(options: DevnetOptions): Promise<DevnetResult> {
       node.tpm = await openTpm({ tcti: node.swtpm!.tcti });
       node.sealingKey = await node.tpm.ensureSealingKey();
       node.msToStart = (node.msToStart ?? 0) + Date.now() - t0;
-      const sealingKey = node.sealingKey;
-      authority.register(node.nodeId, sealingKey.publicKeyPem);
+      staticAuthority?.register(node.nodeId, node.sealingKey.publicKeyPem);
+    }
+    if (options.beforeAgents !== undefined) {
+      await withAbort(options.beforeAgents({
+        nodes: started.map((node) => ({ nodeId: node.nodeId, tpm: node.tpm!, tcti: node.swtpm!.tcti, sealingKey: node.sealingKey!, stateDir: join(root!, node.nodeId) })),
+        stateDir: root, caDir, topics, transport: primaryTransport, logger: log, signal: abort.signal,
+      }), abort.signal);
+    }
+    for (const node of started) {
+      checkAborted();
+      const sealingKey = node.sealingKey!;
       const nodeLog = log.child({ node: node.nodeId });
       node.transport = createMqttTransport({ url, nodeId: node.nodeId, sealingKeySpki: spkiFromPem(sealingKey.publicKeyPem), prefix: topics.prefix, protocol, logger: nodeLog });
       // Connecting first: an agent's start() may wait until its transport is online.

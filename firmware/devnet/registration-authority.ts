@@ -74,6 +74,7 @@ export class RegistrationAuthority implements SealAuthority {
   readonly #now: () => number;
   readonly #log: Logger;
   readonly #cache = new Map<string, Verified>();
+  readonly #accepted = new Map<string, RegistrationCertificate>();
   readonly #cacheSize: number;
   readonly #fetch: (() => Promise<unknown>) | undefined;
   readonly #pollMs: number;
@@ -104,9 +105,16 @@ export class RegistrationAuthority implements SealAuthority {
 
   keyFor(seal: SealMessage): KeyDecision {
     const d = this.check(seal);
-    if (d.ok) this.#stats.accepted++;
-    else this.#stats.rejected[d.code]++;
+    if (d.ok) {
+      this.#stats.accepted++;
+      this.#accepted.set(seal.nodeId, seal.registration as unknown as RegistrationCertificate);
+    } else this.#stats.rejected[d.code]++;
     return d;
+  }
+
+  /** The registration a seal of this node was last accepted with (what a block's seal list can carry). */
+  registrationOf(nodeId: string): RegistrationCertificate | null {
+    return this.#accepted.get(nodeId) ?? null;
   }
 
   /** keyFor without counting. */

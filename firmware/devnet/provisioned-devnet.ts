@@ -1,0 +1,232 @@
+// The provisioned devnet: the whole anti-Sybil path of DESIGN.md §4 on one machine. The run's
+// root node (registrar on SQLite, provisioned-root.ts) files every swtpm through the factory
+// station in one signed batch; each agent activates itself through firmware/activation
+// (MakeCredential at the root, ActivateCredential on its own swtpm) and seals only behind its
+// ActivationGate; the clerks trust a seal's key only from its root-signed registration
+// (RegistrationAuthority). Optionally one node is revoked after a given final height.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { pino } from 'pino';
+import { createAgent, type RejectedEvent } from '../agent/index.ts';
+import { ActivationGate } from '../activation/gate.ts';
+import { localNodeId } from '../activation/activate.ts';
+import type { GateState } from '../sealing/gate.ts';
+import { openSealJournal } from '../sealing/journal.ts';
+import type { MqttTransport, Topics } from '../transport/index.ts';
+import { generateEd25519 } from '../../provisioning/keys.ts';
+import { runDevnet, type AgentContext, type BeforeAgentsContext, type DevnetEvent, type DevnetOptions, type DevnetResult } from './devnet.ts';
+import { DevnetError } from './errors.ts';
+import { startProvisionedRoot, type ProvisionedRoot } from './provisioned-root.ts';
+import { RegistrationAuthority, type RegistrationAuthorityStats } from './registration-authority.ts';
+
+export interface ProvisionedDevnetOptions extends Omit<DevnetOptions, 'agentFactory' | 'authority' | 'beforeAgents' | 'onEvent'> {
+  /** After the block at this height is final, the root revokes this node (a label: node-1, node-2, ...). */
+  readonly revokeAfter?: { readonly height: number; readonly node: string; readonly reason?: string };
+  /** Nodes never enrolled at the factory (not filed): they never activate, never seal. */
+  readonly unfiled?: readonly string[];
+  /** Nodes filed but whose device cannot reach the root (never activated): they never seal. */
+  readonly offline?: readonly string[];
+  /** How often each device fetches the revocation list once active (default 1000 ms). */
+  readonly deviceRevocationPollMs?: number;
+  /** How often the clerks fetch it (default 1000 ms; they also follow topics.revocations). */
+  readonly clerkRevocationPollMs?: number;
+  /** A filed node must be active this long after its agent starts (default 30 s). */
+  readonly activationTimeoutMs?: number;
+  readonly onEvent?: (event: DevnetEvent | ProvisionedEvent) => void;
+}
+
+export type ProvisionedEvent =
+  /** Before anything else: the key every registration and revocation list verifies under (hex). */
+  | { readonly type: 'root-key'; readonly rootPublicKey: string }
+  | { readonly type: 'root'; readonly url: string; readonly msToStart: number }
+  | { readonly type: 'filed'; readonly batchId: string; readonly lines: number; readonly filed: number; readonly rejected: number; readonly nodes: readonly string[]; readonly ms: number }
+  | { readonly type: 'activation'; readonly node: string; readonly nodeId: string; readonly state: GateState['state']; readonly reason?: string; readonly msSinceStart: number }
+  | { readonly type: 'revoked'; readonly node: string; readonly nodeId: string; readonly afterHeight: number; readonly version: number; readonly ms: number };
+
+export interface ProvisionedNodeReport {
+  readonly node: string;
+  readonly nodeId: string;
+  readonly filed: boolean;
+  /** From the agent's start to an active gate; null when it never became active. */
+  readonly msToActive: number | null;
+  /** The gate's state when the run ended. */
+  readonly finalState: GateState['state'];
+  readonly reason?: string;
+}
+
+export interface ProvisionedDevnetResult extends DevnetResult {
+  readonly rootUrl: string;
+  readonly rootPublicKey: string;
+  readonly provisioned: readonly ProvisionedNodeReport[];
+  /** Activating every filed, reachable node: sum over nodes (they activate one after another). */
+  readonly msToActivateAll: number;
+  readonly registrations: RegistrationAuthorityStats;
+  readonly revocation: { readonly node: string; readonly nodeId: string; readonly afterHeight: number; readonly version: number } | null;
+}
+
+export async function runProvisionedDevnet(options: ProvisionedDevnetOptions): Promise<ProvisionedDevnetResult> {
+  const unfiled = new Set(options.unfiled ?? []);
+  const offline = new Set(options.offline ?? []);
+  const labels = Array.from({ length: Number.isInteger(options.nodes) ? Math.max(0, options.nodes) : 0 }, (_, i) => `node-${i + 1}`);
+  for (const l of [...unfiled, ...offline, ...(options.revokeAfter === undefined ? [] : [options.revokeAfter.node])]) {
+    if (!labels.includes(l)) throw new DevnetError('ERR_DEVNET_OPTIONS', `no node "${String(l).slice(0, 40)}" in this run (nodes: node-1..node-${labels.length})`);
+  }
+  if (options.revokeAfter !== undefined && (!Number.isInteger(options.revokeAfter.height) || options.revokeAfter.height < 1 || options.revokeAfter.height >= options.blocks)) {
+    throw new DevnetError('ERR_DEVNET_OPTIONS', `revoke-after height must be in 1..${options.blocks - 1} (blocks must go on after the revocation)`);
+  }
+  const log = (options.logger ?? pino({ level: 'silent' })).child({ component: 'provisioned-devnet' });
+  const emit = (e: DevnetEvent | ProvisionedEvent): void => options.onEvent?.(e);
+  const ownsDir = options.stateDir === undefined;
+  const dir = ownsDir ? await mkdtemp(join(tmpdir(), 'btn-devnet-p-')) : resolve(options.stateDir!);
+
+  // The root key exists before the clerks do: they trust nothing else.
+  const rootKey = generateEd25519().key;
+  let root: ProvisionedRoot | null = null;
+  let shared: { transport: MqttTransport; topics: Topics } | null = null;
+  const authority = new RegistrationAuthority({
+    rootPublicKey: rootKey.publicKey, logger: log, pollMs: options.clerkRevocationPollMs ?? 1000,
+    fetchRevocations: () => (root === null ? Promise.reject(new Error('root node not started')) : root.revocations()),
+  });
+  const reports = new Map<string, { nodeId: string; filed: boolean; msToActive: number | null; gate: ActivationGate | null; finalState?: GateState }>();
+  let revocation: ProvisionedDevnetResult['revocation'] = null;
+  let revoking: Promise<void> | null = null;
+
+  const beforeAgents = async (ctx: BeforeAgentsContext): Promise<void> => {
+    const t0 = Date.now();
+    root = await startProvisionedRoot({ dir: join(ctx.stateDir, 'root'), trustDir: ctx.caDir, logger: log, rootKey });
+    emit({ type: 'root', url: root.url, msToStart: Date.now() - t0 });
+    const t1 = Date.now();
+    // Factory station: one TPM after another into one batch (the station locks the batch file).
+    const enrolled: string[] = [];
+    for (const n of ctx.nodes) {
+      const nodeId = localNodeId(n.sealingKey.public);
+      reports.set(n.nodeId, { nodeId, filed: false, msToActive: null, gate: null });
+      if (unfiled.has(n.nodeId)) continue;
+      await root.enroll(n.tpm, `DEVNET-${n.nodeId}`);
+      enrolled.push(n.nodeId);
+    }
+    if (enrolled.length > 0) {
+      const report = await root.uploadBatch();
+      if (report.rejected > 0) {
+        const why = report.results.filter((r) => r.status === 'rejected').map((r) => `line ${r.line}: ${r.code} ${r.reason}`).join('; ');
+        throw new DevnetError('ERR_DEVNET_STARTUP', `the root node refused lines of the devnet batch: ${why}`);
+      }
+      for (const l of enrolled) reports.get(l)!.filed = true;
+      emit({ type: 'filed', batchId: report.batchId, lines: report.lines, filed: report.filed, rejected: report.rejected, nodes: enrolled, ms: Date.now() - t1 });
+    }
+    shared = { transport: ctx.transport, topics: ctx.topics };
+    authority.follow(ctx.transport, ctx.topics.revocations);
+    await authority.start();
+  };
+
+  const agentFactory = async (ctx: AgentContext): Promise<{ start(): Promise<void>; stop(): Promise<void> }> => {
+    const label = ctx.nodeId;
+    const report = reports.get(label)!;
+    const nodeId = report.nodeId;
+    const gate = new ActivationGate({
+      // A device that cannot reach the root: nothing listens on port 9 (discard) here.
+      rootUrl: offline.has(label) ? 'http://127.0.0.1:9' : root!.url,
+      rootPublicKey: rootKey.publicKey, tpm: ctx.tpm, stateDir: ctx.stateDir, handle: ctx.sealingKey.handle,
+      revocationPollMs: options.deviceRevocationPollMs ?? 1000,
+      // Devnet pace: retry activation within seconds, not minutes.
+      backoff: { baseMs: 250, capMs: 2000 },
+      client: { timeoutMs: 5000 },
+      logger: ctx.logger,
+    });
+    report.gate = gate;
+    const journal = await openSealJournal(ctx.journalPath, { logger: ctx.logger });
+    const agent = createAgent({
+      nodeId, tpm: ctx.tpm, sealingHandle: ctx.sealingKey.handle, transport: ctx.transport, topics: ctx.topics, journal, gate,
+      primaries: ctx.primaries, genesis: ctx.genesis, params: ctx.params, logger: ctx.logger, stateDir: ctx.stateDir,
+      // Competing seals count only with a registration the clerks would accept: a revoked or
+      // unregistered node's seal must not stop honest nodes from spinning (it would cost a redraw).
+      acceptSeenSeal: (seal) => authority.check(seal).ok,
+    });
+    agent.on('rejected', (e: RejectedEvent) => ctx.report({ kind: 'rejected', code: e.code, message: e.message, ...(e.height === undefined ? {} : { height: e.height }) }));
+    agent.on('error', (err: Error & { code?: string }) => ctx.report({ kind: 'error', code: err.code ?? 'ERR_AGENT', message: err.message }));
+    let started = 0;
+    const onGate = (s: GateState): void => {
+      emit({ type: 'activation', node: label, nodeId, state: s.state, ...('reason' in s ? { reason: s.reason } : {}), msSinceStart: Date.now() - started });
+    };
+    return {
+      async start() {
+        started = Date.now();
+        gate.onChange(onGate);
+        await gate.start();
+        await agent.start();
+        if (!report.filed || offline.has(label)) return; // never activates: the run goes on without it
+        const timeoutMs = options.activationTimeoutMs ?? 30_000;
+        let timer: NodeJS.Timeout | undefined;
+        const s = await Promise.race([
+          gate.waitFor((g) => g.state !== 'not-activated'),
+          new Promise<null>((r) => { timer = setTimeout(() => r(null), timeoutMs); }),
+        ]).finally(() => clearTimeout(timer));
+        if (s === null || s.state !== 'active') {
+          const why = s === null ? `not active after ${timeoutMs} ms: ${'reason' in gate.current() ? (gate.current() as { reason: string }).reason : ''}` : `${s.state}`;
+          throw new DevnetError('ERR_DEVNET_STARTUP', `${label} did not activate with the root node: ${why}`);
+        }
+        report.msToActive = Date.now() - started;
+      },
+      async stop() {
+        report.finalState = gate.current();
+        try {
+          await agent.stop();
+        } finally {
+          await gate.stop();
+          await journal.close();
+        }
+      },
+    };
+  };
+
+  const revokeNow = async (afterHeight: number, label: string, reason: string): Promise<void> => {
+    const t0 = Date.now();
+    const nodeId = reports.get(label)!.nodeId;
+    const version = await root!.revoke(nodeId, reason);
+    // Clerks first, at once (not at their next poll); then the list goes out retained for everyone.
+    const list = await root!.revocations();
+    authority.applyRevocationList(list);
+    await shared?.transport.publish(shared.topics.revocations, list as Record<string, unknown>, { qos: 1, retain: true });
+    revocation = { node: label, nodeId, afterHeight, version };
+    emit({ type: 'revoked', node: label, nodeId, afterHeight, version, ms: Date.now() - t0 });
+  };
+
+  const onEvent = (e: DevnetEvent): void => {
+    // Each seal of a final block carries the registration the clerk accepted it under.
+    emit(e.type !== 'final' ? e : { ...e, block: { ...e.block, seals: e.block.seals.map((s) => ({ ...s, registration: authority.registrationOf(s.node) })) } });
+    const r = options.revokeAfter;
+    if (r !== undefined && e.type === 'final' && e.block.height === r.height && revoking === null) {
+      revoking = revokeNow(r.height, r.node, r.reason ?? 'revoked by the devnet operator').catch((err: unknown) => {
+        log.error({ err: (err as Error).message }, 'revocation failed');
+        emit({ type: 'agent', nodeId: r.node, kind: 'error', code: 'ERR_DEVNET_REVOKE', message: `revocation failed: ${(err as Error).message}` });
+      });
+    }
+  };
+
+  emit({ type: 'root-key', rootPublicKey: Buffer.from(rootKey.publicKey).toString('hex') });
+  try {
+    const { revokeAfter: _r, unfiled: _u, offline: _o, deviceRevocationPollMs: _d, clerkRevocationPollMs: _c, activationTimeoutMs: _a, onEvent: _e, ...base } = options;
+    const result = await runDevnet({ ...base, stateDir: dir, authority, beforeAgents, agentFactory, onEvent, logger: options.logger ?? log });
+    await revoking;
+    const provisioned: ProvisionedNodeReport[] = [...reports].map(([node, r]) => {
+      const s = r.finalState ?? r.gate?.current() ?? { state: 'not-activated' as const, nodeId: r.nodeId, reason: 'no agent' };
+      return { node, nodeId: r.nodeId, filed: r.filed, msToActive: r.msToActive, finalState: s.state, ...('reason' in s ? { reason: s.reason } : {}) };
+    });
+    return {
+      ...result,
+      rootUrl: (root as ProvisionedRoot | null)?.url ?? '',
+      rootPublicKey: Buffer.from(rootKey.publicKey).toString('hex'),
+      provisioned,
+      msToActivateAll: provisioned.reduce((sum, p) => sum + (p.msToActive ?? 0), 0),
+      registrations: authority.stats(),
+      revocation,
+    };
+  } finally {
+    authority.stop();
+    await (root as ProvisionedRoot | null)?.close();
+    if (ownsDir) await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+  }
+}
+
+
