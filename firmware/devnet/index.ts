@@ -14,6 +14,13 @@ export {
 } from './primary.ts';
 export {
   runDevnet, DEVNET_PARAMS, MAX_NODES, MAX_BLOCKS,
-  type DevnetOptions, type DevnetResult, type DevnetEvent, type AgentContext, type AgentFactory, type AgentReport, type DevnetAgent,
+  type BeforeAgentsContext, type DevnetOptions, type DevnetResult, type DevnetEvent, type AgentContext, type AgentFactory, type AgentReport, type DevnetAgent,
 } from './devnet.ts';
 export { realAgentFactory } from './agent-factory.ts';
+export {
+  RegistrationAuthority, REGISTRATION_REJECT_CODES,
+  type RegistrationAuthorityOptions, type RegistrationAuthorityStats, type RegistrationRejectCode, type KeyDecision, type RevocationFeed,
+} from './registration-authority.ts';
+// runProvisionedDevnet (provisioned-devnet.ts) is not re-exported: it loads the registrar and its
+// SQLite store; import it directly (host tooling only).
+export type { ProvisionedDevnetOptions, ProvisionedDevnetResult, ProvisionedEvent, ProvisionedNodeReport } from './provisioned-devnet.ts';
