@@ -104,9 +104,11 @@ describe('manifest line checks (real swtpm EKs)', () => {
     expect(isRejection(r) ? r.code : 'accepted').toBe(code);
   });
 
-  it('rejects a certificate checked at a time outside its validity', () => {
-    const r = checkManifestLine(parsed(trusted.devices[0]!.line), trust, Date.parse('2000-01-01'));
-    expect(isRejection(r) ? r.code : 'accepted').toBe('ERR_EK_CERT_NOT_VALID_NOW');
+  it('rejects a certificate checked at a time outside its validity (not yet valid, expired)', () => {
+    for (const at of [Date.parse('2000-01-01'), Date.parse('9999-12-31T23:59:59Z') + 1000]) {
+      const r = checkManifestLine(parsed(trusted.devices[0]!.line), trust, at);
+      expect(isRejection(r) ? r.code : 'accepted').toBe('ERR_EK_CERT_NOT_VALID_NOW');
+    }
   });
 });
 
@@ -205,6 +207,18 @@ describe('ingestBatch into SQLite', () => {
       await s2.close();
       rmSync(dir2, { recursive: true, force: true });
     }
+  });
+
+  it("a batch signed with another registered manufacturer's key is refused under this name", async () => {
+    const other = generateEd25519().key;
+    await store.addManufacturer({ name: 'globex', publicKey: other.publicKey, createdAt: NOW });
+    const manifest = jsonl([trusted.devices[0]!.line]);
+    const sigByOther = new Uint8Array(Buffer.from(signManifest(manifest, other, 'acme').signature, 'hex'));
+    await expect(ingestBatch({ source: once(manifest), manufacturer: 'acme', signature: sigByOther, store, trust, now: NOW }))
+      .rejects.toMatchObject({ code: 'ERR_PROV_BAD_SIGNATURE' });
+    // acme's signature presented under globex's name fails as well: the name is signed
+    await expect(ingestBatch({ source: once(manifest), manufacturer: 'globex', signature: sign(manifest), store, trust, now: NOW }))
+      .rejects.toMatchObject({ code: 'ERR_PROV_BAD_SIGNATURE' });
   });
 
   it('an unknown manufacturer is refused before reading', async () => {
