@@ -6,15 +6,23 @@
 //     "primaries": ["-----BEGIN PUBLIC KEY-----...", "clerks.pem"] | "clerks.pem",
 //     "genesis": { "hash": "<64 hex>", "height": 0, "timestamp": 1700000000000 },
 //     "params": { ...NetworkParams, optional }, "devnetActive": false, "journal": "optional path",
-//     "protocol": "auto" | 4 | 5, "logLevel": "info" }
+//     "protocol": "auto" | 4 | 5, "logLevel": "info",
+//     "root": { "url": "https://root.example", "publicKey": "<64 hex: root Ed25519 key>", "revocationPollMs": 300000 } }
+// With "root" the node seals only behind the ActivationGate (firmware/activation): it activates
+// itself on first start (retrying with backoff while the root is unreachable or the TPM is not
+// filed yet), refuses to seal until active, and stops for good once the signed revocation list
+// names it. Without "root", "devnetActive": true marks an unprovisioned devnet node active;
+// with neither, the node never seals.
 // Relative paths are resolved against the config file's directory.
 import { readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { pino, type Logger } from 'pino';
-import { createAgent } from '../agent/index.ts';
+import { createAgent, writeStatusFile } from '../agent/index.ts';
 import { keyFingerprint, PrimaryKeySet } from '../chain/primaries.ts';
 import { DEFAULT_PARAMS, parseParams, type NetworkParams } from '../protocol/params.ts';
 import { ProtocolError } from '../protocol/errors.ts';
+import { ActivationGate } from '../activation/gate.ts';
+import { localNodeId, type ActivationTpm } from '../activation/activate.ts';
 import { alwaysActive, neverActive, type SealGate } from '../sealing/gate.ts';
 import { openSealJournal, type SealJournal } from '../sealing/journal.ts';
 import { createMqttTransport, topicPrefix, DEFAULT_TOPIC_PREFIX, type MqttTransport } from '../transport/index.ts';
@@ -26,11 +34,22 @@ export const MAX_CONFIG_BYTES = 64 * 1024;
 const MAX_PEM_FILE_BYTES = 1024 * 1024;
 const MAX_PRIMARIES = 1024;
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
-const KNOWN = ['tcti', 'sealingHandle', 'broker', 'topicPrefix', 'stateDir', 'nodeId', 'primaries', 'genesis', 'params', 'devnetActive', 'journal', 'protocol', 'logLevel'];
+const KNOWN = ['tcti', 'sealingHandle', 'broker', 'topicPrefix', 'stateDir', 'nodeId', 'primaries', 'genesis', 'params', 'devnetActive', 'journal', 'protocol', 'logLevel', 'root'];
+const MIN_REVOCATION_POLL_MS = 100;
+const MAX_REVOCATION_POLL_MS = 24 * 3600_000;
 
 const USAGE = `usage: btn-node run --config FILE
   runs one secondary-node agent until SIGINT/SIGTERM; FILE is JSON with tcti, sealingHandle,
-  broker, topicPrefix, stateDir, nodeId, primaries, genesis, params, devnetActive (see run-command.ts)`;
+  broker, topicPrefix, stateDir, nodeId, primaries, genesis, params, devnetActive,
+  root { url, publicKey, revocationPollMs? } (see run-command.ts)`;
+
+/** The root node this device activates with (DESIGN.md §4). */
+export interface RootConfig {
+  readonly url: string;
+  /** The root's Ed25519 public key (32 bytes). */
+  readonly publicKey: Uint8Array;
+  readonly revocationPollMs: number | undefined;
+}
 
 export interface RunConfig {
   readonly tcti: string;
@@ -47,6 +66,7 @@ export interface RunConfig {
   readonly journal: string;
   readonly protocol: 'auto' | 4 | 5;
   readonly logLevel: string;
+  readonly root: RootConfig | undefined;
 }
 
 export class RunConfigError extends Error {
@@ -61,12 +81,32 @@ export class RunConfigError extends Error {
   }
 }
 
+/** A gate `run` starts before the agent and stops after it. */
+export interface RunGate extends SealGate {
+  start?(): Promise<void>;
+  stop?(): Promise<void>;
+  onChange?(fn: (s: ReturnType<SealGate['current']>) => void): () => void;
+}
+
+export interface GateDeps {
+  readonly tpm: ActivationTpm;
+  readonly sealingHandle: number;
+  readonly logger: Logger;
+}
+
 /**
- * The activation gate for `run`. HOOK: the provisioning side replaces this with the real
- * activation gate; until then a node without `devnetActive` never seals.
+ * The activation gate for `run`: with `root`, the ActivationGate (activation.json in stateDir);
+ * with `devnetActive`, always active (unprovisioned devnets only); otherwise never active.
  */
-export async function createGate(config: RunConfig & { readonly nodeId: string }): Promise<SealGate> {
-  return neverActive(config.nodeId, 'activation is not available in this build; set "devnetActive": true only on a devnet');
+export async function createGate(config: RunConfig & { readonly nodeId: string }, deps?: GateDeps): Promise<RunGate> {
+  if (config.root !== undefined && deps !== undefined) {
+    return new ActivationGate({
+      rootUrl: config.root.url, rootPublicKey: config.root.publicKey, tpm: deps.tpm, stateDir: config.stateDir, handle: deps.sealingHandle,
+      logger: deps.logger, ...(config.root.revocationPollMs === undefined ? {} : { revocationPollMs: config.root.revocationPollMs }),
+    });
+  }
+  if (config.devnetActive) return alwaysActive(config.nodeId);
+  return neverActive(config.nodeId, 'no root node configured: add "root": { "url", "publicKey" } to activate (or "devnetActive": true on an unprovisioned devnet)');
 }
 
 export function loadRunConfig(file: string): RunConfig {
@@ -136,11 +176,45 @@ export function parseRunConfig(value: unknown, file: string): RunConfig {
   if (protocol !== 'auto' && protocol !== 4 && protocol !== 5) problems.push('protocol: must be "auto", 4 or 5');
   const logLevel = o['logLevel'] ?? 'info';
   if (typeof logLevel !== 'string' || !LOG_LEVELS.includes(logLevel)) problems.push(`logLevel: must be one of ${LOG_LEVELS.join(', ')}`);
+  const root = readRoot(o['root'], problems);
+  if (o['root'] !== undefined && devnetActive === true) problems.push('devnetActive: cannot be true together with root (a provisioned node is active only through the root node)');
+  if (o['root'] !== undefined && nodeId !== undefined && !/^[0-9a-f]{64}$/.test(nodeId)) {
+    problems.push('nodeId: with root, the node id is the one the root assigns (SHA-256 of the sealing key, 64 lower-case hex); leave it out');
+  }
   if (problems.length > 0) throw new RunConfigError(file, problems);
   return {
     tcti, sealingHandle, broker, topicPrefix: prefix, stateDir, nodeId, primaries, genesis: genesis!, params: params!,
-    devnetActive: devnetActive as boolean, journal, protocol: protocol as 'auto' | 4 | 5, logLevel: logLevel as string,
+    devnetActive: devnetActive as boolean, journal, protocol: protocol as 'auto' | 4 | 5, logLevel: logLevel as string, root,
   };
+}
+
+function readRoot(value: unknown, problems: string[]): RootConfig | undefined {
+  if (value === undefined) return undefined;
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    problems.push('root: must be an object { url, publicKey, revocationPollMs? }');
+    return undefined;
+  }
+  const r = value as Record<string, unknown>;
+  const before = problems.length;
+  for (const k of Object.keys(r)) if (!['url', 'publicKey', 'revocationPollMs'].includes(k)) problems.push(`root.${k}: unknown field (known: url, publicKey, revocationPollMs)`);
+  const url = r['url'];
+  let parsed: URL | null = null;
+  if (typeof url === 'string' && url.length <= 2048) {
+    try {
+      parsed = new URL(url);
+    } catch { /* reported below */ }
+  }
+  if (parsed === null || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') || parsed.username !== '' || parsed.password !== '') {
+    problems.push('root.url: must be an http:// or https:// URL of the root node, without credentials (required)');
+  }
+  const key = r['publicKey'];
+  if (typeof key !== 'string' || !/^[0-9a-fA-F]{64}$/.test(key)) problems.push('root.publicKey: must be the root Ed25519 public key as 64 hex characters (required; btn-provision keygen prints it)');
+  const poll = r['revocationPollMs'];
+  if (poll !== undefined && (!Number.isSafeInteger(poll) || (poll as number) < MIN_REVOCATION_POLL_MS || (poll as number) > MAX_REVOCATION_POLL_MS)) {
+    problems.push(`root.revocationPollMs: must be an integer in ${MIN_REVOCATION_POLL_MS}..${MAX_REVOCATION_POLL_MS} (ms)`);
+  }
+  if (problems.length > before) return undefined;
+  return { url: url as string, publicKey: new Uint8Array(Buffer.from(key as string, 'hex')), revocationPollMs: poll as number | undefined };
 }
 
 function readPrimaries(value: unknown, at: (p: string) => string, problems: string[]): string[] {
@@ -251,20 +325,33 @@ export async function runCommand(argv: readonly string[], deps: RunCommandDeps =
   let journal: SealJournal | null = null;
   let transport: MqttTransport | null = null;
   let agent: ReturnType<typeof createAgent> | null = null;
+  let gate: RunGate | null = null;
   try {
     tpm = await openTpm({ tcti: config.tcti });
     const handle = config.sealingHandle === undefined ? {} : { handle: config.sealingHandle };
     const key = await tpm.ensureSealingKey(handle);
     const spki = spkiFromPem(key.publicKeyPem);
-    const nodeId = config.nodeId ?? `n-${keyFingerprint(spki).slice(0, 24)}`;
+    // A provisioned node seals under the id the root assigns: SHA-256 of the sealing key's SPKI.
+    const registeredId = localNodeId(key.public);
+    if (config.root !== undefined && config.nodeId !== undefined && config.nodeId !== registeredId) {
+      throw new RunConfigError(values.config, [`nodeId: ${config.nodeId} is not this TPM's node id ${registeredId}; leave nodeId out with root`]);
+    }
+    const nodeId = config.root !== undefined ? registeredId : config.nodeId ?? `n-${keyFingerprint(spki).slice(0, 24)}`;
     journal = await openSealJournal(config.journal, { logger });
     transport = createMqttTransport({ url: config.broker, nodeId, sealingKeySpki: spki, prefix: config.topicPrefix, protocol: config.protocol, logger });
-    const gate = config.devnetActive ? alwaysActive(nodeId) : await createGate({ ...config, nodeId });
+    gate = await createGate({ ...config, nodeId }, { tpm, sealingHandle: key.handle, logger });
+    // Stored activation state is applied before the agent can take up a candidate.
+    await gate.start?.();
     agent = createAgent({
       nodeId, tpm, sealingHandle: key.handle, transport, topics: transport.topics, journal, gate,
       primaries: new PrimaryKeySet(config.primaries), genesis: config.genesis, params: config.params, logger, stateDir: config.stateDir,
     });
     await agent.start();
+    // status.json follows activation at once (not activated and why, active, revoked), not only every 5 s.
+    const running = agent;
+    gate.onChange?.(() => {
+      writeStatusFile(config.stateDir, running.status()).catch((err: unknown) => logger.warn({ err: String(err) }, 'status file not written'));
+    });
     logger.info({ nodeId, activation: gate.current().state, broker: config.broker }, 'agent running');
     deps.onStarted?.({ nodeId, publicKeyPem: key.publicKeyPem });
     if (!stop.signal.aborted) await new Promise<void>((r) => stop.signal.addEventListener('abort', () => r(), { once: true }));
@@ -274,6 +361,7 @@ export async function runCommand(argv: readonly string[], deps: RunCommandDeps =
     process.off('SIGTERM', onSignal);
     deps.signal?.removeEventListener('abort', onOuter);
     await agent?.stop().catch((err: unknown) => logger.warn({ err: String(err) }, 'agent stop failed'));
+    await gate?.stop?.().catch((err: unknown) => logger.warn({ err: String(err) }, 'activation gate stop failed'));
     await transport?.close().catch(() => undefined);
     await journal?.close().catch(() => undefined);
     await tpm?.close().catch(() => undefined);
