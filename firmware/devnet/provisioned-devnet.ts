@@ -15,7 +15,7 @@ import type { GateState } from '../sealing/gate.ts';
 import { openSealJournal } from '../sealing/journal.ts';
 import type { MqttTransport, Topics } from '../transport/index.ts';
 import { generateEd25519 } from '../../provisioning/keys.ts';
-import { runDevnet, type AgentContext, type BeforeAgentsContext, type DevnetEvent, type DevnetOptions, type DevnetResult } from './devnet.ts';
+import { runDevnet, type AgentContext, type BeforeAgentsContext, type DevnetAgent, type DevnetEvent, type DevnetOptions, type DevnetResult } from './devnet.ts';
 import { DevnetError } from './errors.ts';
 import { startProvisionedRoot, type ProvisionedRoot } from './provisioned-root.ts';
 import { RegistrationAuthority, type RegistrationAuthorityStats } from './registration-authority.ts';
@@ -34,6 +34,11 @@ export interface ProvisionedDevnetOptions extends Omit<DevnetOptions, 'agentFact
   /** A filed node must be active this long after its agent starts (default 30 s). */
   readonly activationTimeoutMs?: number;
   readonly onEvent?: (event: DevnetEvent | ProvisionedEvent) => void;
+  /**
+   * Tests: run something else than the real agent for a node (e.g. a tampered device that keeps
+   * sealing after its revocation). It still activates through its ActivationGate first.
+   */
+  readonly agentOverride?: (node: string, context: AgentContext & { readonly registeredId: string; readonly gate: ActivationGate }) => DevnetAgent | undefined;
 }
 
 export type ProvisionedEvent =
@@ -135,16 +140,20 @@ export async function runProvisionedDevnet(options: ProvisionedDevnetOptions): P
       logger: ctx.logger,
     });
     report.gate = gate;
-    const journal = await openSealJournal(ctx.journalPath, { logger: ctx.logger });
-    const agent = createAgent({
-      nodeId, tpm: ctx.tpm, sealingHandle: ctx.sealingKey.handle, transport: ctx.transport, topics: ctx.topics, journal, gate,
+    const custom = options.agentOverride?.(label, { ...ctx, registeredId: nodeId, gate });
+    const journal = custom === undefined ? await openSealJournal(ctx.journalPath, { logger: ctx.logger }) : null;
+    const agent = custom ?? createAgent({
+      nodeId, tpm: ctx.tpm, sealingHandle: ctx.sealingKey.handle, transport: ctx.transport, topics: ctx.topics, journal: journal!, gate,
       primaries: ctx.primaries, genesis: ctx.genesis, params: ctx.params, logger: ctx.logger, stateDir: ctx.stateDir,
       // Competing seals count only with a registration the clerks would accept: a revoked or
       // unregistered node's seal must not stop honest nodes from spinning (it would cost a redraw).
       acceptSeenSeal: (seal) => authority.check(seal).ok,
     });
-    agent.on('rejected', (e: RejectedEvent) => ctx.report({ kind: 'rejected', code: e.code, message: e.message, ...(e.height === undefined ? {} : { height: e.height }) }));
-    agent.on('error', (err: Error & { code?: string }) => ctx.report({ kind: 'error', code: err.code ?? 'ERR_AGENT', message: err.message }));
+    if (custom === undefined) {
+      const real = agent as ReturnType<typeof createAgent>;
+      real.on('rejected', (e: RejectedEvent) => ctx.report({ kind: 'rejected', code: e.code, message: e.message, ...(e.height === undefined ? {} : { height: e.height }) }));
+      real.on('error', (err: Error & { code?: string }) => ctx.report({ kind: 'error', code: err.code ?? 'ERR_AGENT', message: err.message }));
+    }
     let started = 0;
     const onGate = (s: GateState): void => {
       emit({ type: 'activation', node: label, nodeId, state: s.state, ...('reason' in s ? { reason: s.reason } : {}), msSinceStart: Date.now() - started });
@@ -174,7 +183,7 @@ export async function runProvisionedDevnet(options: ProvisionedDevnetOptions): P
           await agent.stop();
         } finally {
           await gate.stop();
-          await journal.close();
+          await journal?.close();
         }
       },
     };

@@ -9,9 +9,11 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { readActivationState } from '../../../firmware/activation/state.ts';
 import { blockLine } from '../../../firmware/cli/devnet-command.ts';
 import type { DevnetEvent } from '../../../firmware/devnet/devnet.ts';
+import type { Json } from '../../../firmware/protocol/fields.ts';
 import { runProvisionedDevnet, type ProvisionedEvent } from '../../../firmware/devnet/provisioned-devnet.ts';
 import { verifyRegistrationCertificate } from '../../../provisioning/registration/certificate.ts';
 import { checkDevnetLines } from './devnet-lines.ts';
+import { standInAgent } from './stand-in-secondary.ts';
 
 const dirs: string[] = [];
 afterAll(async () => {
@@ -57,8 +59,8 @@ describe('provisioned devnet (swtpm, factory, registrar on SQLite, activation, a
     const events: (DevnetEvent | ProvisionedEvent)[] = [];
     const H = 2;
     const result = await runProvisionedDevnet({
-      nodes: 3, blocks: 9, stateDir: dir, revokeAfter: { height: H, node: 'node-2', reason: 'test' }, handleSignals: false,
-      deviceRevocationPollMs: 1000, onEvent: (e) => events.push(e),
+      nodes: 3, blocks: 6, stateDir: dir, revokeAfter: { height: H, node: 'node-2', reason: 'test' }, handleSignals: false,
+      deviceRevocationPollMs: 500, onEvent: (e) => events.push(e),
     });
     expect(result.ok).toBe(true);
     expect(result.revocation).toMatchObject({ node: 'node-2', afterHeight: H, version: 1 });
@@ -76,5 +78,44 @@ describe('provisioned devnet (swtpm, factory, registrar on SQLite, activation, a
     expect(await readActivationState(join(dir, 'node-2'))).toMatchObject({ status: 'revoked', revocationVersion: 1, revokedReason: 'test' });
     for (const l of ['node-1', 'node-3']) expect(result.provisioned.find((p) => p.node === l)).toMatchObject({ finalState: 'active' });
     console.log(`revocation: ${refused.length} seal(s) of node-2 refused as revoked; blocks ${result.blocks.length}`);
+  });
+
+  it('a tampered device that ignores its revocation: every later seal is refused by the clerks with reason revoked', async () => {
+    const events: (DevnetEvent | ProvisionedEvent)[] = [];
+    let sentAfter = 0;
+    let revokedAt = -1;
+    const result = await runProvisionedDevnet({
+      nodes: 3, blocks: 4, revokeAfter: { height: 1, node: 'node-3', reason: 'tampered' }, handleSignals: false, onEvent: (e) => {
+        events.push(e);
+        if (e.type === 'revoked') revokedAt = events.length;
+      },
+      // node-3 activates like the others, then seals every candidate at round 0 whatever its
+      // gate says, with the registration it got (targetZeros 0: the clerk's registration check
+      // comes before the zero-bits check, so each seal reaches the RegistrationAuthority).
+      agentOverride: (node, ctx) => {
+        if (node !== 'node-3') return undefined;
+        let registration: Json | null = null;
+        return standInAgent({
+          transport: ctx.transport, nodeId: ctx.registeredId, topics: ctx.topics, params: ctx.params, targetZeros: 0,
+          sign: (message) => ctx.tpm.sign(message, { handle: ctx.sealingKey.handle }),
+          tamper: (seal) => {
+            const g = ctx.gate.current();
+            if (g.state === 'active') registration = g.registration as Json;
+            if (revokedAt >= 0) sentAfter++;
+            return { ...seal, registration };
+          },
+        });
+      },
+    });
+    expect(result.ok).toBe(true);
+    const revokedId = result.revocation!.nodeId;
+    expect(result.provisioned.find((p) => p.node === 'node-3')?.finalState).toBe('revoked');
+    const refused = events.slice(revokedAt).filter((e): e is Extract<DevnetEvent, { type: 'seal-rejected' }> => e.type === 'seal-rejected' && e.node === revokedId && e.code === 'unregistered');
+    // Blocks 3 and 4 come after the list was applied (block 2 may race it): at least 2 seals refused as revoked.
+    expect(sentAfter).toBeGreaterThanOrEqual(2);
+    expect(refused.length).toBeGreaterThanOrEqual(2);
+    for (const r of refused) expect(r.message).toMatch(/: revoked: .*tampered/);
+    expect(result.registrations.rejected.revoked).toBe(refused.length);
+    for (const b of result.blocks.filter((x) => x.height >= 3)) expect(b.seals.map((s) => s.node)).not.toContain(revokedId);
   });
 });
