@@ -27,3 +27,9 @@ export function parse<T extends NonNullable<ParseArgsConfig['options']>>(
 export function printJson(value: unknown): void {
   process.stdout.write(JSON.stringify(value, null, 2) + '\n');
 }
+
+/** The value of a flag that must be given. */
+export function required<T>(value: T | undefined, flag: string, usage: string): T {
+  if (value === undefined) throw new UsageError(`${flag} is required\n${usage}`);
+  return value;
+}
