@@ -1,5 +1,9 @@
 // btn-node devnet --nodes N --blocks K [--json] [--broker URL] [--clerks C] [--txs T] [--state-dir DIR]
-//                 [--provisioned [--revoke-after H NODE] [--unfiled NODE,..] [--offline NODE,..]]
+//                 [--unprovisioned | --provisioned [--revoke-after H NODE] [--unfiled NODE,..] [--offline NODE,..]]
+//
+// Provisioned is the default (it adds about 0.5 s for 3 nodes, README): the anti-Sybil path of
+// DESIGN.md §4 runs end to end. --unprovisioned (or agents injected by a test) runs the plain
+// devnet whose clerks trust the keys of the TPMs it started.
 //
 // Runs a whole network on this machine (firmware/devnet) until K blocks are final.
 // --json: one JSON object per line on stdout, first { "params": {...} }, then one per block
@@ -24,14 +28,15 @@ const USAGE = `usage: btn-node devnet [--nodes N] [--blocks K] [--json] [--broke
   --clerks C      clerks in the primary's committee (1..64, default 3)
   --txs T         transactions per block (0..10000, default 4)
   --state-dir DIR keep TPM state and journals in DIR (default: a temporary directory, removed)
-  --provisioned   the anti-Sybil path: a root node (registrar, SQLite) files every TPM from the
-                  factory station in one signed batch, each agent activates itself
+  --provisioned   (the default) the anti-Sybil path: a root node (registrar, SQLite) files every
+                  TPM from the factory station in one signed batch, each agent activates itself
                   (ActivateCredential) and seals only when active; clerks accept a seal only
                   under its root-signed registration, not revoked
-  --revoke-after H NODE   (with --provisioned) the root revokes NODE (node-1, node-2, ...) once
-                  block H is final; its later seals are refused and it stops sealing
-  --unfiled NODE,...      (with --provisioned) never enrolled at the factory: never seals
-  --offline NODE,...      (with --provisioned) filed, but cannot reach the root: never activated, never seals
+  --unprovisioned agents count themselves active; clerks trust the keys of the TPMs started here
+  --revoke-after H NODE   the root revokes NODE (node-1, node-2, ...) once block H is final;
+                  its later seals are refused and it stops sealing
+  --unfiled NODE,...      never enrolled at the factory: never activates, never seals
+  --offline NODE,...      filed, but cannot reach the root: never activated, never seals
   LOG_LEVEL=debug|info|warn  pino logs on stderr (default warn)`;
 
 const OPTIONS = {
@@ -43,6 +48,7 @@ const OPTIONS = {
   txs: { type: 'string' },
   'state-dir': { type: 'string' },
   provisioned: { type: 'boolean' },
+  unprovisioned: { type: 'boolean' },
   'revoke-after': { type: 'string' },
   unfiled: { type: 'string' },
   offline: { type: 'string' },
@@ -69,7 +75,9 @@ export async function devnetCommand(argv: readonly string[], deps: DevnetCommand
   const broker = values.broker;
   if (broker !== undefined && !/^(mqtts?|tcp|wss?):\/\/[^\s]+$/.test(broker)) throw new UsageError(`--broker must be an mqtt:// URL, got ${JSON.stringify(broker.slice(0, 80))}\n${USAGE}`);
   const json = values.json ?? false;
-  const provisioned = values.provisioned ?? false;
+  if (values.provisioned && values.unprovisioned) throw new UsageError(`--provisioned and --unprovisioned exclude each other\n${USAGE}`);
+  if (values.provisioned && deps.agentFactory !== undefined) throw new UsageError('--provisioned runs the real agents; it cannot take injected agents');
+  const provisioned = values.provisioned ?? (!values.unprovisioned && deps.agentFactory === undefined);
   const extra = provisionedOptions(values, provisioned, nodes, blocks);
   const logger = pino({ level: process.env['LOG_LEVEL'] ?? 'warn', base: { cmd: 'devnet' } }, pino.destination({ dest: 2, sync: true }));
   const show = json ? jsonPrinter(out) : humanPrinter(out, nodes, blocks);
@@ -127,7 +135,7 @@ function joinRevokeAfter(argv: readonly string[]): string[] {
 function provisionedOptions(values: { 'revoke-after'?: string | undefined; unfiled?: string | undefined; offline?: string | undefined }, provisioned: boolean, nodes: number, blocks: number): Partial<ProvisionedDevnetOptions> {
   const given = (['revoke-after', 'unfiled', 'offline'] as const).filter((k) => values[k] !== undefined);
   if (!provisioned) {
-    if (given.length > 0) throw new UsageError(`--${given[0]} needs --provisioned\n${USAGE}`);
+    if (given.length > 0) throw new UsageError(`--${given[0]} needs a provisioned devnet (leave out --unprovisioned)\n${USAGE}`);
     return {};
   }
   const label = (v: string, flag: string): string => {

@@ -202,6 +202,8 @@ export async function runProvisionedDevnet(options: ProvisionedDevnetOptions): P
   };
 
   const onEvent = (e: DevnetEvent): void => {
+    // The run's directory is ours, not runDevnet's: say that it goes at the end.
+    if (e.type === 'broker' && ownsDir) return emit({ ...e, removeAtEnd: true });
     // Each seal of a final block carries the registration the clerk accepted it under.
     emit(e.type !== 'final' ? e : { ...e, block: { ...e.block, seals: e.block.seals.map((s) => ({ ...s, registration: authority.registrationOf(s.node) })) } });
     const r = options.revokeAfter;
