@@ -17,6 +17,7 @@ import type { MqttTransport, Topics } from '../transport/index.ts';
 import { generateEd25519 } from '../../provisioning/keys.ts';
 import { runDevnet, type AgentContext, type BeforeAgentsContext, type DevnetAgent, type DevnetEvent, type DevnetOptions, type DevnetResult } from './devnet.ts';
 import { DevnetError } from './errors.ts';
+import type { FinalBlockRecord } from './primary-types.ts';
 import { startProvisionedRoot, type ProvisionedRoot } from './provisioned-root.ts';
 import { RegistrationAuthority, type RegistrationAuthorityStats } from './registration-authority.ts';
 
@@ -60,6 +61,7 @@ export interface ProvisionedNodeReport {
   readonly reason?: string;
 }
 
+/** Block records of a provisioned run: each seal also carries the registration it was accepted under. */
 export interface ProvisionedDevnetResult extends DevnetResult {
   readonly rootUrl: string;
   readonly rootPublicKey: string;
@@ -201,11 +203,12 @@ export async function runProvisionedDevnet(options: ProvisionedDevnetOptions): P
     emit({ type: 'revoked', node: label, nodeId, afterHeight, version, ms: Date.now() - t0 });
   };
 
+  const withRegistrations = (b: FinalBlockRecord): FinalBlockRecord => ({ ...b, seals: b.seals.map((s) => ({ ...s, registration: authority.registrationOf(s.node) })) });
   const onEvent = (e: DevnetEvent): void => {
     // The run's directory is ours, not runDevnet's: say that it goes at the end.
     if (e.type === 'broker' && ownsDir) return emit({ ...e, removeAtEnd: true });
     // Each seal of a final block carries the registration the clerk accepted it under.
-    emit(e.type !== 'final' ? e : { ...e, block: { ...e.block, seals: e.block.seals.map((s) => ({ ...s, registration: authority.registrationOf(s.node) })) } });
+    emit(e.type !== 'final' ? e : { ...e, block: withRegistrations(e.block) });
     const r = options.revokeAfter;
     if (r !== undefined && e.type === 'final' && e.block.height === r.height && revoking === null) {
       revoking = revokeNow(r.height, r.node, r.reason ?? 'revoked by the devnet operator').catch((err: unknown) => {
@@ -226,6 +229,7 @@ export async function runProvisionedDevnet(options: ProvisionedDevnetOptions): P
     });
     return {
       ...result,
+      blocks: result.blocks.map(withRegistrations),
       rootUrl: (root as ProvisionedRoot | null)?.url ?? '',
       rootPublicKey: Buffer.from(rootKey.publicKey).toString('hex'),
       provisioned,

@@ -86,6 +86,29 @@ describe('btn-node run with a root node (swtpm + registrar on SQLite + aedes)', 
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
+  it('root unreachable: the agent runs, never seals, and status.json names the root and the retry', { timeout: 60_000 }, async () => {
+    const stateDir = join(dir, 'offline-node');
+    const config = join(dir, 'offline.json');
+    await writeFile(config, JSON.stringify({
+      tcti: swtpm.tcti, broker: broker.url, topicPrefix: `btn/run-off-${process.pid}`, stateDir, primaries: clerks.map((c) => pemOf(c.publicKey)),
+      genesis: { hash: 'cd'.repeat(32), height: 0 }, protocol: 4, logLevel: 'silent',
+      root: { url: 'http://127.0.0.1:9', publicKey: Buffer.from(root.rootPublicKey).toString('hex') },
+    }));
+    const ac = new AbortController();
+    const run = runCommand(['--config', config], { signal: ac.signal });
+    try {
+      const s = await until('status naming the unreachable root', async () => {
+        const st = await readStatusFile(stateDir).catch(() => null);
+        return st?.activation.state === 'not-activated' && /127\.0\.0\.1:9/.test(st.activation.reason ?? '') ? st : null;
+      });
+      expect(s.activation.reason).toMatch(/retrying in \d+ s/);
+      expect(s.seals.made).toBe(0);
+    } finally {
+      ac.abort();
+      expect(await run).toBe(0);
+    }
+  });
+
   it('not filed: never seals, status says why; filed: activates and seals with its registration; revoked: stops sealing', { timeout: 90_000 }, async () => {
     const prefix = `btn/run-act-${process.pid}`;
     const topics = topicsFor(prefix);
