@@ -201,6 +201,7 @@ function humanPrinter(out: (line: string) => void, nodes: number, blocks: number
   const short = (hex: string): string => hex.slice(0, 12);
   // Provisioned nodes seal under their root-assigned node id (SHA-256 of the key): show the label.
   const labels = new Map<string, string>();
+  const lastActivation = new Map<string, string>();
   const name = (id: string | undefined): string => (id === undefined ? '' : labels.get(id) ?? id);
   return (e) => {
     switch (e.type) {
@@ -213,9 +214,14 @@ function humanPrinter(out: (line: string) => void, nodes: number, blocks: number
       case 'filed':
         out(`factory: ${e.nodes.join(', ')} enrolled, batch ${short(e.batchId)} signed and uploaded: ${e.filed} filed, ${e.rejected} refused (${e.ms} ms)`);
         break;
-      case 'activation':
+      case 'activation': {
+        // A node retrying activation changes only "retrying in N s": one line per new reason.
+        const key = `${e.state} ${(e.reason ?? '').replace(/; retrying in \d+ s$/, '')}`;
+        if (lastActivation.get(e.node) === key) break;
+        lastActivation.set(e.node, key);
         out(`${e.node}: ${e.state}${e.reason === undefined ? '' : ` (${e.reason})`} after ${e.msSinceStart} ms`);
         break;
+      }
       case 'revoked':
         out(`REVOKED ${e.node} (${short(e.nodeId)}) after block #${e.afterHeight}: revocation list v${e.version} (${e.ms} ms)`);
         break;

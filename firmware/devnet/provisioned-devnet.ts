@@ -139,7 +139,8 @@ export async function runProvisionedDevnet(options: ProvisionedDevnetOptions): P
       // Devnet pace: retry activation within seconds, not minutes.
       backoff: { baseMs: 250, capMs: 2000 },
       client: { timeoutMs: 5000 },
-      logger: ctx.logger,
+      // Unfiled and offline nodes fail every attempt by design: not a warning on every retry.
+      logger: (unfiled.has(label) || offline.has(label)) && ctx.logger.level === 'warn' ? ctx.logger.child({}, { level: 'error' }) : ctx.logger,
     });
     report.gate = gate;
     const custom = options.agentOverride?.(label, { ...ctx, registeredId: nodeId, gate });
