@@ -20,7 +20,6 @@ export type ProvisioningErrorCode =
   | 'ERR_PROV_CHALLENGE_USED' // replayed proof (409)
   | 'ERR_PROV_CHALLENGE_EXPIRED' // proof came too late (410)
   | 'ERR_PROV_BAD_PROOF' // the secret does not match (400)
-  | 'ERR_PROV_CERTIFICATE_INVALID' // registration certificate / revocation list fails to verify
   | 'ERR_PROV_KEY_FILE' // unreadable or malformed key file
   | 'ERR_PROV_STORE' // the store failed (500)
   | 'ERR_PROV_STORE_URL' // unsupported or malformed store URL

@@ -5,7 +5,7 @@
 import { createHash, createPublicKey } from 'node:crypto';
 import type { Logger } from 'pino';
 import pino from 'pino';
-import { verifyRegistrationCertificate } from '../../provisioning/registration/certificate.ts';
+import { verifyRegistrationCertificate } from '../protocol/registration.ts';
 import { TpmError } from '../../tpm/errors.ts';
 import { publicKeySpki, toTpm2bPublic, type TpmPublic } from '../../tpm/public-area.ts';
 import type { SealingKeyInfo } from '../../tpm/tpm.ts';

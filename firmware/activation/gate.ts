@@ -6,7 +6,7 @@
 // version may not go back.
 import type { Logger } from 'pino';
 import pino from 'pino';
-import { verifyRevocationList } from '../../provisioning/registration/revocation-list.ts';
+import { verifyRevocationList } from '../protocol/revocation-list.ts';
 import type { GateState, SealGate } from '../sealing/gate.ts';
 import { Backoff, type BackoffOptions } from '../transport/backoff.ts';
 import { activate, localNodeId, type ActivationTpm } from './activate.ts';

@@ -11,8 +11,8 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import type { Logger } from 'pino';
 import { pino } from 'pino';
-import { verifyRegistrationCertificate, type RegistrationCertificate } from '../../provisioning/registration/certificate.ts';
-import { verifyRevocationList } from '../../provisioning/registration/revocation-list.ts';
+import { verifyRegistrationCertificate, type RegistrationCertificate } from '../protocol/registration.ts';
+import { verifyRevocationList } from '../protocol/revocation-list.ts';
 import type { SealMessage } from '../protocol/seal-message.ts';
 import { DevnetError } from './errors.ts';
 import type { SealAuthority } from './seal-verifier.ts';

@@ -1,89 +1,11 @@
 // Registration certificates (DESIGN.md §4): a JSON object signed with the root's Ed25519 key.
-// The signature covers a canonical encoding (a JSON array of the fields in a fixed order), so
-// key order or whitespace in transport never matters. Clerks and devices verify with the root
-// public key alone.
-import { createHash, createPublicKey } from 'node:crypto';
-import { ProvisioningError } from '../errors.ts';
-import { ed25519PublicKeyObject, ed25519Sign, ed25519Verify, hex, type Ed25519Key } from '../keys.ts';
+// The format and the verifier live in firmware/protocol/registration.ts (devices and clerks
+// verify them); the registrar issues them here.
+import { registrationFields, registrationSignedBytes, REGISTRATION_FORMAT, type RegistrationCertificate, type RegistrationFields } from '../../firmware/protocol/registration.ts';
+import { ed25519Sign, hex, type Ed25519Key } from '../keys.ts';
 
-export const REGISTRATION_FORMAT = 'btn-registration/v1';
-const DOMAIN = 'btn-registration/v1\n';
-const MAX_CERT_JSON = 8 * 1024;
-
-export interface RegistrationFields {
-  readonly nodeId: string;
-  /** Sealing key SPKI, PEM. */
-  readonly sealingPublicKey: string;
-  /** hex SHA-256 of the EK's TPMT_PUBLIC */
-  readonly ekName: string;
-  readonly board: string;
-  readonly serial: string;
-  /** ISO-8601 UTC */
-  readonly issuedAt: string;
-  readonly expiresAt: string;
-}
-
-export interface RegistrationCertificate extends RegistrationFields {
-  readonly format: typeof REGISTRATION_FORMAT;
-  /** hex Ed25519 signature by the root key */
-  readonly signature: string;
-}
-
-function signedBytes(c: RegistrationFields): Uint8Array {
-  const canonical = JSON.stringify([REGISTRATION_FORMAT, c.nodeId, c.sealingPublicKey, c.ekName, c.board, c.serial, c.issuedAt, c.expiresAt]);
-  return new Uint8Array(Buffer.from(DOMAIN + canonical, 'utf8'));
-}
+export { verifyRegistrationCertificate, REGISTRATION_FORMAT, type RegistrationCertificate, type RegistrationFields } from '../../firmware/protocol/registration.ts';
 
 export function issueRegistrationCertificate(root: Ed25519Key, fields: RegistrationFields): RegistrationCertificate {
-  return { format: REGISTRATION_FORMAT, ...pick(fields), signature: hex(ed25519Sign(root, signedBytes(fields))) };
-}
-
-function pick(f: RegistrationFields): RegistrationFields {
-  return {
-    nodeId: f.nodeId, sealingPublicKey: f.sealingPublicKey, ekName: f.ekName, board: f.board, serial: f.serial,
-    issuedAt: f.issuedAt, expiresAt: f.expiresAt,
-  };
-}
-
-const bad = (message: string): ProvisioningError => new ProvisioningError('ERR_PROV_CERTIFICATE_INVALID', message);
-
-/**
- * Verify a registration certificate (object or JSON text) against the root public key (32 bytes).
- * Checks the shape, the signature, that nodeId is SHA-256 of the sealing key's SPKI DER, and,
- * when `now` is given, the validity period. Returns the certificate; throws CERTIFICATE_INVALID.
- */
-export function verifyRegistrationCertificate(input: unknown, rootPublicKey: Uint8Array, now?: number): RegistrationCertificate {
-  let doc = input;
-  if (typeof input === 'string') {
-    if (input.length > MAX_CERT_JSON) throw bad('registration certificate is too large');
-    try {
-      doc = JSON.parse(input);
-    } catch {
-      throw bad('registration certificate is not JSON');
-    }
-  }
-  const d = doc as Record<string, unknown>;
-  if (d === null || typeof d !== 'object' || d['format'] !== REGISTRATION_FORMAT) throw bad(`registration certificate format must be "${REGISTRATION_FORMAT}"`);
-  for (const k of ['nodeId', 'sealingPublicKey', 'ekName', 'board', 'serial', 'issuedAt', 'expiresAt', 'signature']) {
-    if (typeof d[k] !== 'string' || (d[k] as string).length > 4096) throw bad(`registration certificate field ${k} is missing or not a string`);
-  }
-  const cert = { format: REGISTRATION_FORMAT, ...pick(d as unknown as RegistrationFields), signature: String(d['signature']) } satisfies RegistrationCertificate;
-  const sig = /^[0-9a-f]{128}$/.test(cert.signature) ? new Uint8Array(Buffer.from(cert.signature, 'hex')) : null;
-  if (sig === null || !ed25519Verify(ed25519PublicKeyObject(rootPublicKey), signedBytes(cert), sig)) {
-    throw bad('registration certificate signature does not verify with the root key');
-  }
-  let spki: Buffer;
-  try {
-    spki = createPublicKey(cert.sealingPublicKey).export({ type: 'spki', format: 'der' });
-  } catch {
-    throw bad('registration certificate sealingPublicKey is not a PEM public key');
-  }
-  if (createHash('sha256').update(spki).digest('hex') !== cert.nodeId) throw bad('registration certificate nodeId does not match its sealing key');
-  if (now !== undefined) {
-    const from = Date.parse(cert.issuedAt);
-    const to = Date.parse(cert.expiresAt);
-    if (!Number.isFinite(from) || !Number.isFinite(to)) throw bad('registration certificate dates are not ISO-8601');
-    if (now < from - 5 * 60_000 || now > to) throw bad(`registration certificate is not valid now (${cert.issuedAt} .. ${cert.expiresAt})`);
-  }
-  return cert;
+  return { format: REGISTRATION_FORMAT, ...registrationFields(fields), signature: hex(ed25519Sign(root, registrationSignedBytes(fields))) };
 }

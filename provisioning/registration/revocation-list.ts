@@ -1,66 +1,11 @@
-// Signed, versioned revocation list served to clerks and devices. The version only grows
-// (one step per revoked node); a verifier keeps the highest version it has seen and refuses
-// an older list (rollback by a man in the middle or a stale cache).
-import { ProvisioningError } from '../errors.ts';
-import { ed25519PublicKeyObject, ed25519Sign, ed25519Verify, hex, type Ed25519Key } from '../keys.ts';
+// Signed, versioned revocation list served to clerks and devices. The format and the verifier
+// live in firmware/protocol/revocation-list.ts; the registrar signs lists here.
+import { revocationSignedBytes, REVOCATION_FORMAT, type RevocationList, type RevokedNode } from '../../firmware/protocol/revocation-list.ts';
+import { ed25519Sign, hex, type Ed25519Key } from '../keys.ts';
 
-export const REVOCATION_FORMAT = 'btn-revocations/v1';
-const DOMAIN = 'btn-revocations/v1\n';
-
-export interface RevokedNode {
-  readonly nodeId: string;
-  readonly ekName: string;
-  /** ISO-8601 UTC */
-  readonly revokedAt: string;
-  readonly reason: string;
-}
-
-export interface RevocationList {
-  readonly format: typeof REVOCATION_FORMAT;
-  readonly version: number;
-  readonly issuedAt: string;
-  readonly entries: readonly RevokedNode[];
-  readonly signature: string;
-}
-
-function signedBytes(version: number, issuedAt: string, entries: readonly RevokedNode[]): Uint8Array {
-  const canonical = JSON.stringify([REVOCATION_FORMAT, version, issuedAt, entries.map((e) => [e.nodeId, e.ekName, e.revokedAt, e.reason])]);
-  return new Uint8Array(Buffer.from(DOMAIN + canonical, 'utf8'));
-}
+export { verifyRevocationList, REVOCATION_FORMAT, type RevocationList, type RevokedNode } from '../../firmware/protocol/revocation-list.ts';
 
 export function signRevocationList(root: Ed25519Key, version: number, issuedAt: string, entries: readonly RevokedNode[]): RevocationList {
   const clean = entries.map((e) => ({ nodeId: e.nodeId, ekName: e.ekName, revokedAt: e.revokedAt, reason: e.reason }));
-  return { format: REVOCATION_FORMAT, version, issuedAt, entries: clean, signature: hex(ed25519Sign(root, signedBytes(version, issuedAt, clean))) };
-}
-
-const bad = (message: string): ProvisioningError => new ProvisioningError('ERR_PROV_CERTIFICATE_INVALID', message);
-
-/**
- * Verify a revocation list against the root public key. `minVersion` is the highest version the
- * caller has accepted before; an older list is refused. Returns the list and a set of node ids.
- */
-export function verifyRevocationList(input: unknown, rootPublicKey: Uint8Array, minVersion = 0): RevocationList & { readonly revoked: ReadonlySet<string> } {
-  const d = input as Record<string, unknown>;
-  if (d === null || typeof d !== 'object' || d['format'] !== REVOCATION_FORMAT) throw bad(`revocation list format must be "${REVOCATION_FORMAT}"`);
-  const version = d['version'];
-  if (!Number.isSafeInteger(version) || (version as number) < 0) throw bad('revocation list version must be a non-negative integer');
-  if (typeof d['issuedAt'] !== 'string' || typeof d['signature'] !== 'string' || !Array.isArray(d['entries'])) throw bad('revocation list is malformed');
-  const entries: RevokedNode[] = [];
-  for (const e of d['entries'] as unknown[]) {
-    const x = e as Record<string, unknown>;
-    if (x === null || typeof x !== 'object' || ['nodeId', 'ekName', 'revokedAt', 'reason'].some((k) => typeof x[k] !== 'string')) {
-      throw bad('revocation list entry is malformed');
-    }
-    entries.push({ nodeId: String(x['nodeId']), ekName: String(x['ekName']), revokedAt: String(x['revokedAt']), reason: String(x['reason']) });
-  }
-  const sigHex = String(d['signature']);
-  const sig = /^[0-9a-f]{128}$/.test(sigHex) ? new Uint8Array(Buffer.from(sigHex, 'hex')) : null;
-  if (sig === null || !ed25519Verify(ed25519PublicKeyObject(rootPublicKey), signedBytes(version as number, d['issuedAt'], entries), sig)) {
-    throw bad('revocation list signature does not verify with the root key');
-  }
-  if ((version as number) < minVersion) throw bad(`revocation list version ${version} is older than version ${minVersion} seen before`);
-  return {
-    format: REVOCATION_FORMAT, version: version as number, issuedAt: d['issuedAt'], entries, signature: sigHex,
-    revoked: new Set(entries.map((e) => e.nodeId)),
-  };
+  return { format: REVOCATION_FORMAT, version, issuedAt, entries: clean, signature: hex(ed25519Sign(root, revocationSignedBytes(version, issuedAt, clean))) };
 }
