@@ -17,7 +17,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { pino, type Logger } from 'pino';
-import { createAgent, writeStatusFile } from '../agent/index.ts';
+import { createAgent, registeredSealCheck, writeStatusFile } from '../agent/index.ts';
 import { keyFingerprint, PrimaryKeySet } from '../chain/primaries.ts';
 import { DEFAULT_PARAMS, parseParams, type NetworkParams } from '../protocol/params.ts';
 import { ProtocolError } from '../protocol/errors.ts';
@@ -345,6 +345,8 @@ export async function runCommand(argv: readonly string[], deps: RunCommandDeps =
     agent = createAgent({
       nodeId, tpm, sealingHandle: key.handle, transport, topics: transport.topics, journal, gate,
       primaries: new PrimaryKeySet(config.primaries), genesis: config.genesis, params: config.params, logger, stateDir: config.stateDir,
+      // With a root key, only registered, verifying seals of other nodes can stop our spinning.
+      ...(config.root === undefined ? {} : { acceptSeenSeal: registeredSealCheck(config.root.publicKey) }),
     });
     await agent.start();
     // status.json follows activation at once (not activated and why, active, revoked), not only every 5 s.

@@ -1,0 +1,61 @@
+// A provisioned agent counts another node's seal only with a root-signed registration for that
+// node and a signature that verifies under the registered key.
+import { describe, expect, it } from 'vitest';
+import { createHash, generateKeyPairSync, sign } from 'node:crypto';
+import { registeredSealCheck } from '../../../firmware/agent/index.ts';
+import { lotteryMessage } from '../../../firmware/chain/lottery.ts';
+import type { SealMessage } from '../../../firmware/protocol/seal-message.ts';
+import { generateEd25519 } from '../../../provisioning/keys.ts';
+import { issueRegistrationCertificate } from '../../../provisioning/registration/certificate.ts';
+
+const NOW = Date.parse('2026-11-23T08:00:00Z');
+const root = generateEd25519().key;
+const otherRoot = generateEd25519().key;
+
+function node(rootKey = root, expiresAt = '2036-11-23T00:00:00Z') {
+  const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const pem = publicKey.export({ type: 'spki', format: 'pem' }) as string;
+  const nodeId = createHash('sha256').update(publicKey.export({ type: 'spki', format: 'der' })).digest('hex');
+  const registration = issueRegistrationCertificate(rootKey, {
+    nodeId, sealingPublicKey: pem, ekName: 'ab'.repeat(32), board: 'rpi4', serial: 'SN-1', issuedAt: '2026-11-01T00:00:00Z', expiresAt,
+  }) as unknown as Record<string, unknown>;
+  return { nodeId, privateKey, registration };
+}
+
+function sealOf(n: ReturnType<typeof node>, overrides: Partial<SealMessage> = {}): SealMessage {
+  const blockHash = new Uint8Array(32).fill(7);
+  const round = 2;
+  return {
+    nodeId: n.nodeId, height: 5, blockHash, clerk: 'c'.repeat(64), round,
+    signature: new Uint8Array(sign('sha256', lotteryMessage(blockHash, round), n.privateKey)),
+    registration: n.registration, expiresAt: NOW + 10_000, ...overrides,
+  };
+}
+
+describe('registeredSealCheck', () => {
+  const check = registeredSealCheck(root.publicKey, () => NOW);
+  const a = node();
+
+  it('accepts a seal with a valid registration and a verifying signature', () => {
+    expect(check(sealOf(a))).toBe(true);
+  });
+
+  it('refuses a seal without a registration, with another node\'s, or from another root', () => {
+    const b = node();
+    expect(check(sealOf(b, { registration: null }))).toBe(false);
+    expect(check(sealOf(node(), { registration: a.registration }))).toBe(false);
+    expect(check(sealOf(node(otherRoot)))).toBe(false);
+  });
+
+  it('refuses an expired registration and a tampered registration', () => {
+    expect(check(sealOf(node(root, '2026-11-02T00:00:00Z')))).toBe(false);
+    const c = node();
+    expect(check(sealOf(c, { registration: { ...c.registration, board: 'rpi5' } }))).toBe(false);
+  });
+
+  it('refuses a signature over another round or block, even for a node it already knows', () => {
+    expect(check(sealOf(a, { round: 3 }))).toBe(false);
+    expect(check(sealOf(a, { blockHash: new Uint8Array(32).fill(8) }))).toBe(false);
+    expect(check(sealOf(a))).toBe(true);
+  });
+});
