@@ -18,6 +18,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { createAgent, registeredSealCheck, writeStatusFile } from '../agent/index.ts';
+import { retryUntilReady } from '../agent/startup.ts';
 import { keyFingerprint, PrimaryKeySet } from '../chain/primaries.ts';
 import { DEFAULT_PARAMS, parseParams, type NetworkParams } from '../protocol/params.ts';
 import { ProtocolError } from '../protocol/errors.ts';
@@ -327,9 +328,22 @@ export async function runCommand(argv: readonly string[], deps: RunCommandDeps =
   let agent: ReturnType<typeof createAgent> | null = null;
   let gate: RunGate | null = null;
   try {
-    tpm = await openTpm({ tcti: config.tcti });
+    // A TPM that is not there yet, or a state directory that is read-only or full, is waited
+    // for with backoff and reported in status.json instead of crash-looping the service.
+    const wait = { signal: stop.signal, logger, stateDir: config.stateDir, nodeId: config.nodeId ?? 'unknown' };
     const handle = config.sealingHandle === undefined ? {} : { handle: config.sealingHandle };
-    const key = await tpm.ensureSealingKey(handle);
+    const ready = await retryUntilReady(`TPM at ${config.tcti}`, async () => {
+      const opened = await openTpm({ tcti: config.tcti });
+      try {
+        return { tpm: opened, key: await opened.ensureSealingKey(handle) };
+      } catch (err) {
+        await opened.close().catch(() => undefined);
+        throw err;
+      }
+    }, wait);
+    if (ready === null) return 0;
+    tpm = ready.tpm;
+    const key = ready.key;
     const spki = spkiFromPem(key.publicKeyPem);
     // A provisioned node seals under the id the root assigns: SHA-256 of the sealing key's SPKI.
     const registeredId = localNodeId(key.public);
@@ -337,7 +351,8 @@ export async function runCommand(argv: readonly string[], deps: RunCommandDeps =
       throw new RunConfigError(values.config, [`nodeId: ${config.nodeId} is not this TPM's node id ${registeredId}; leave nodeId out with root`]);
     }
     const nodeId = config.root !== undefined ? registeredId : config.nodeId ?? `n-${keyFingerprint(spki).slice(0, 24)}`;
-    journal = await openSealJournal(config.journal, { logger });
+    journal = await retryUntilReady('seal journal', () => openSealJournal(config.journal, { logger }), { ...wait, nodeId });
+    if (journal === null) return 0;
     transport = createMqttTransport({ url: config.broker, nodeId, sealingKeySpki: spki, prefix: config.topicPrefix, protocol: config.protocol, logger });
     gate = await createGate({ ...config, nodeId }, { tpm, sealingHandle: key.handle, logger });
     // Stored activation state is applied before the agent can take up a candidate.

@@ -1,0 +1,100 @@
+// Start-up that waits instead of crash-looping (issue 5, "Bad input and faults"): a TPM that is
+// not there yet (HAT not detected, swtpm not started), a state directory that is read-only or
+// full. Each failure is logged once per attempt with one clear message and written to
+// status.json, so `btn-node status` and the status page say what is wrong; the agent retries
+// with capped, jittered backoff until it works or is told to stop. Faults that no retry can fix
+// (bad configuration, a corrupt journal) are not retried: the caller exits with them.
+import type { Logger } from 'pino';
+import { Backoff } from '../transport/backoff.ts';
+import { writeStatusFile, type AgentStatus } from './status.ts';
+
+export interface StartupProblem {
+  readonly code: string;
+  readonly message: string;
+}
+
+export interface WaitOptions {
+  readonly signal: AbortSignal;
+  readonly logger: Logger;
+  /** Where status.json goes while waiting (the agent's stateDir). */
+  readonly stateDir: string;
+  readonly nodeId: string;
+  readonly backoff?: Backoff;
+  readonly sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+  readonly now?: () => number;
+}
+
+const LAST_ERRORS = 10;
+
+/** True for faults that can go away by themselves: the TPM or the disk, not the configuration. */
+export function isTransientStartupError(err: unknown): boolean {
+  const code = (err as { code?: unknown })?.code;
+  if (typeof code !== 'string') return false;
+  if (code === 'ERR_TPM_UNREACHABLE' || code === 'ERR_TPM_RC' || code === 'ERR_TPM_CLOSED') return true;
+  // Journal: cannot create, lock or write (read-only mount, full disk, another agent's live lock).
+  return code === 'ERR_JOURNAL_IO' || code === 'ERR_JOURNAL_FAILED' || code === 'ERR_JOURNAL_LOCKED';
+}
+
+/**
+ * Runs `attempt` until it succeeds; transient failures wait with backoff, others throw.
+ * Resolves to null when `signal` aborts while waiting.
+ */
+export async function retryUntilReady<T>(what: string, attempt: () => Promise<T>, o: WaitOptions): Promise<T | null> {
+  const backoff = o.backoff ?? new Backoff({ baseMs: 1000, capMs: 60_000 });
+  const sleep = o.sleep ?? abortableSleep;
+  const now = o.now ?? Date.now;
+  const startedAt = now();
+  const errors: { at: number; code: string; message: string }[] = [];
+  for (;;) {
+    if (o.signal.aborted) return null;
+    try {
+      return await attempt();
+    } catch (err) {
+      if (!isTransientStartupError(err)) throw err;
+      const problem = { code: String((err as { code: string }).code), message: (err as Error).message };
+      errors.push({ at: now(), ...problem });
+      if (errors.length > LAST_ERRORS) errors.shift();
+      const delayMs = backoff.next();
+      o.logger.error({ code: problem.code, retryInMs: delayMs, attempt: backoff.attempt }, `${what}: ${problem.message}`);
+      await writeStatusFile(o.stateDir, waitingStatus(o.nodeId, what, problem, errors, startedAt, now())).catch((e: unknown) => {
+        o.logger.warn({ err: (e as Error).message }, 'status file not written');
+      });
+      await sleep(delayMs, o.signal);
+    }
+  }
+}
+
+/** status.json while the agent cannot start yet: not sealing, and why. */
+export function waitingStatus(nodeId: string, what: string, problem: StartupProblem, lastErrors: AgentStatus['lastErrors'], startedAt: number, now: number): AgentStatus {
+  return {
+    version: 1,
+    nodeId,
+    state: 'idle',
+    pid: process.pid,
+    startedAt,
+    updatedAt: now,
+    uptimeMs: now - startedAt,
+    activation: { state: 'not-activated', reason: `waiting: ${what}: ${problem.message}` },
+    tpm: null,
+    broker: { connected: false, state: 'not started' },
+    chain: { height: 0, tipHash: '', finalizedHeight: -1, paramsVersion: 0 },
+    seals: { made: 0, reused: 0, published: 0, notDelivered: 0 },
+    spins: { sealed: 0, refused: 0, inactive: 0, 'better-seal': 0, aborted: 0, deadline: 0, 'max-rounds': 0, failed: 0 },
+    spinning: 0,
+    rejected: {},
+    invalidMessages: {},
+    lastErrors: [...lastErrors],
+  };
+}
+
+function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
