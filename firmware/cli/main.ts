@@ -7,6 +7,7 @@ const COMMANDS: Record<string, CommandEntry> = {
   run: { summary: 'run one agent against a broker: --config FILE', run: async () => (await import('./run-command.ts')).runCommand },
   status: { summary: 'show what the local agent is doing (activation, TPM, broker, seals)', run: async () => (await import('./status-command.ts')).statusCommand },
   devnet: { summary: 'run a local network: primary node, broker and N agents on swtpm', run: async () => (await import('./devnet-command.ts')).devnetCommand },
+  config: { summary: 'config check FILE: validate a board config, naming every wrong field', run: async () => (await import('./config-command.ts')).configCommand },
   demo: { summary: 'start a throwaway swtpm and show tpm info and a sealing ticket', run: async () => (await import('./demo-command.ts')).demoCommand },
 };
 
