@@ -1,0 +1,65 @@
+// Home Assistant MQTT discovery: one retained config per metric under
+// <prefix>/sensor/btn_<nodeId>_<metric>/config, so the node shows up in a household's Home
+// Assistant by itself. Availability follows the agent's retained status ({"state":"online",...},
+// last will {"state":"offline"}).
+export interface DiscoveryMetric {
+  readonly key: string;
+  readonly name: string;
+  /** Jinja template over the telemetry JSON. */
+  readonly valueTemplate: string;
+  readonly unit?: string;
+  readonly deviceClass?: string;
+  readonly stateClass?: 'measurement' | 'total_increasing';
+  readonly icon?: string;
+}
+
+export const DISCOVERY_METRICS: readonly DiscoveryMetric[] = [
+  { key: 'cpu_load1', name: 'CPU load (1 min)', valueTemplate: '{{ value_json.cpu.load1 }}', stateClass: 'measurement', icon: 'mdi:cpu-64-bit' },
+  { key: 'cpu_busy', name: 'CPU busy', valueTemplate: '{{ value_json.cpu.busyPercent }}', unit: '%', stateClass: 'measurement', icon: 'mdi:cpu-64-bit' },
+  { key: 'temperature', name: 'Temperature', valueTemplate: '{{ value_json.temperatureC }}', unit: '°C', deviceClass: 'temperature', stateClass: 'measurement' },
+  { key: 'memory_used', name: 'Memory used', valueTemplate: '{{ value_json.memory.usedPercent }}', unit: '%', stateClass: 'measurement', icon: 'mdi:memory' },
+  { key: 'disk_used', name: 'Disk used', valueTemplate: '{{ value_json.disk.usedPercent }}', unit: '%', stateClass: 'measurement', icon: 'mdi:harddisk' },
+  { key: 'disk_free', name: 'Disk free', valueTemplate: '{{ value_json.disk.freeBytes }}', unit: 'B', deviceClass: 'data_size', stateClass: 'measurement' },
+  { key: 'uptime', name: 'Uptime', valueTemplate: '{{ value_json.uptimeS }}', unit: 's', deviceClass: 'duration', stateClass: 'total_increasing' },
+  { key: 'net_rx', name: 'Network received', valueTemplate: '{{ value_json.network.rxBytes }}', unit: 'B', deviceClass: 'data_size', stateClass: 'total_increasing' },
+  { key: 'net_tx', name: 'Network sent', valueTemplate: '{{ value_json.network.txBytes }}', unit: 'B', deviceClass: 'data_size', stateClass: 'total_increasing' },
+];
+
+export interface DiscoveryInput {
+  readonly nodeId: string;
+  readonly stateTopic: string;
+  readonly availabilityTopic: string;
+  readonly board?: string;
+  readonly manufacturer?: string;
+  readonly prefix?: string;
+}
+
+/** HA object ids allow [a-zA-Z0-9_-] only. */
+export function haObjectId(nodeId: string): string {
+  return nodeId.replace(/[^a-zA-Z0-9_-]/g, '_').slice(0, 64);
+}
+
+export function discoveryConfigs(input: DiscoveryInput): { topic: string; config: Record<string, unknown> }[] {
+  const prefix = input.prefix ?? 'homeassistant';
+  const id = `btn_${haObjectId(input.nodeId)}`;
+  const device = { identifiers: [id], name: `btn-node ${input.nodeId}`, model: input.board ?? 'unknown', manufacturer: input.manufacturer ?? 'btn-node' };
+  return DISCOVERY_METRICS.map((m) => {
+    const config: Record<string, unknown> = {
+      name: m.name,
+      unique_id: `${id}_${m.key}`,
+      object_id: `${id}_${m.key}`,
+      state_topic: input.stateTopic,
+      value_template: m.valueTemplate,
+      availability_topic: input.availabilityTopic,
+      availability_template: '{{ value_json.state }}',
+      payload_available: 'online',
+      payload_not_available: 'offline',
+      device,
+    };
+    if (m.unit !== undefined) config['unit_of_measurement'] = m.unit;
+    if (m.deviceClass !== undefined) config['device_class'] = m.deviceClass;
+    if (m.stateClass !== undefined) config['state_class'] = m.stateClass;
+    if (m.icon !== undefined) config['icon'] = m.icon;
+    return { topic: `${prefix}/sensor/${id}_${m.key}/config`, config };
+  });
+}
