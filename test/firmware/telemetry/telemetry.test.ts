@@ -1,47 +1,102 @@
-// Telemetry on this machine over a real in-process broker: sane values, Home Assistant discovery
-// retained, and a sampler that never starts a process.
-import { readFile } from 'node:fs/promises';
+// Telemetry on this machine over a real in-process broker (aedes) and a real mqtt.js client:
+// sane values, Home Assistant discovery retained, and a sampler that never starts a process.
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSampler, createTelemetry, METRICS } from '../../../firmware/telemetry/index.ts';
+import { createSampler, createTelemetry, DISCOVERY_METRICS, TelemetryError } from '../../../firmware/telemetry/index.ts';
 import { createMqttTransport, startBroker, topicsFor, type BrokerHandle, type MqttTransport } from '../../../firmware/transport/index.ts';
 
-describe('telemetry sample', () => {
-  it('reads load, CPU, memory, disk, uptime and network from /proc, /sys and statfs', async () => {
-    const sample = createSampler({ diskPath: tmpdir() });
-    const first = await sample();
-    await new Promise((r) => setTimeout(r, 50));
-    const s = await sample();
-    expect(first.cpuBusyPercent).toBeNull();
-    expect(s.cpuBusyPercent).not.toBeNull();
-    expect(s.cpuBusyPercent!).toBeGreaterThanOrEqual(0);
-    expect(s.cpuBusyPercent!).toBeLessThanOrEqual(100);
-    expect(s.load.avg1).toBeGreaterThanOrEqual(0);
-    expect(s.memory.totalMb).toBeGreaterThan(100);
-    expect(s.memory.availableMb).toBeLessThanOrEqual(s.memory.totalMb);
-    expect(s.disk?.totalMb).toBeGreaterThan(0);
-    expect(s.uptimeS).toBeGreaterThan(0);
-    expect(s.rssMb).toBeGreaterThan(10);
+const SRC = new URL('../../../firmware/telemetry/', import.meta.url);
+
+describe('telemetry sample on this machine', () => {
+  it('reads load, CPU busy, memory, disk, uptime and network from /proc, /sys and statfs', async () => {
+    const sampler = createSampler({ nodeId: 'n1', diskPath: tmpdir(), cpuWindowMs: 50, clock: () => 1234 });
+    const s = await sampler.sample();
+    expect(s).toMatchObject({ v: 1, nodeId: 'n1', at: 1234 });
+    expect(s.cpu.load1).toBeGreaterThanOrEqual(0);
+    expect(s.cpu.load15).toBeGreaterThanOrEqual(0);
+    expect(s.cpu.busyPercent).not.toBeNull();
+    expect(s.cpu.busyPercent!).toBeGreaterThanOrEqual(0);
+    expect(s.cpu.busyPercent!).toBeLessThanOrEqual(100);
+    expect(s.memory!.totalBytes).toBeGreaterThan(100 * 2 ** 20);
+    expect(s.memory!.availableBytes).toBeLessThanOrEqual(s.memory!.totalBytes);
+    expect(s.disk!.totalBytes).toBeGreaterThan(0);
+    expect(s.disk!.freeBytes).toBeLessThanOrEqual(s.disk!.totalBytes);
+    expect(s.uptimeS!).toBeGreaterThan(0);
+    expect(s.network!.rxBytes).toBeGreaterThanOrEqual(0);
     if (s.temperatureC !== null) expect(s.temperatureC).toBeGreaterThan(-50);
   });
 
-  it('never starts a process: no child_process and no systeminformation in the sampler', async () => {
-    for (const f of ['sample.ts', 'index.ts', 'home-assistant.ts']) {
-      const src = await readFile(new URL(`../../../firmware/telemetry/${f}`, import.meta.url), 'utf8');
-      expect(src, f).not.toMatch(/from '(node:)?child_process'|from 'systeminformation'|import\(|require\(/);
-    }
+  it('parses a fake /proc and /sys: max thermal zone, two /proc/stat reads, loopback excluded', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'btn-tel-'));
+    const put = async (p: string, t: string): Promise<void> => {
+      await mkdir(dirname(join(root, p)), { recursive: true });
+      await writeFile(join(root, p), t);
+    };
+    await put('proc/stat', 'cpu  100 0 100 800 0 0 0 0 0 0\ncpu0 1 2 3 4\n');
+    await put('proc/loadavg', '0.50 0.25 0.10 1/100 4242\n');
+    await put('proc/meminfo', 'MemTotal:        1000000 kB\nMemFree:          100000 kB\nMemAvailable:     250000 kB\n');
+    await put('proc/uptime', '3600.55 7000.00\n');
+    await put('proc/net/dev', 'Inter-|   Receive\n face |bytes\n    lo: 999 1 0 0 0 0 0 0 999 1 0 0 0 0 0 0\n  eth0: 1000 10 0 0 0 0 0 0 2000 20 0 0 0 0 0 0\n');
+    await put('sys/class/thermal/thermal_zone0/temp', '45000\n');
+    await put('sys/class/thermal/thermal_zone1/temp', '61500\n');
+    await put('sys/class/thermal/cooling_device0/temp', '99000\n');
+    const sampler = createSampler({ nodeId: 'n', procRoot: join(root, 'proc'), sysRoot: join(root, 'sys'), diskPath: root, cpuWindowMs: 1 });
+    const first = sampler.sample();
+    // 300 more busy, 100 more idle between the two reads of the first sample: 75 %
+    await new Promise((r) => setTimeout(r, 0));
+    await put('proc/stat', 'cpu  300 0 200 900 0 0 0 0 0 0\n');
+    const a = await first;
+    expect([75, null]).toContain(a.cpu.busyPercent); // null if both reads came before the rewrite (no ticks between)
+    await put('proc/stat', 'cpu  400 0 200 1000 0 0 0 0 0 0\n');
+    const b = await sampler.sample();
+    expect(b.cpu).toEqual({ load1: 0.5, load5: 0.25, load15: 0.1, busyPercent: 50 });
+    expect(b.temperatureC).toBe(61.5);
+    expect(b.memory).toEqual({ totalBytes: 1024e6, availableBytes: 256e6, usedPercent: 75 });
+    expect(b.uptimeS).toBe(3600);
+    expect(b.network).toEqual({ rxBytes: 1000, txBytes: 2000 });
+    await rm(root, { recursive: true, force: true });
+    const none = await createSampler({ nodeId: 'n', procRoot: '/nonexistent', sysRoot: '/nonexistent', diskPath: '/nonexistent', cpuWindowMs: 1 }).sample();
+    expect(none).toMatchObject({ temperatureC: null, memory: null, disk: null, uptimeS: null, network: null, cpu: { busyPercent: null } });
+  });
+
+  it('never starts a process: the sampler and its imports use no child_process and no systeminformation', async () => {
+    const seen = new Set<string>();
+    const visit = async (file: string): Promise<void> => {
+      if (seen.has(file)) return;
+      seen.add(file);
+      // comments may name what is avoided; the code may not use it
+      const src = (await readFile(new URL(file, SRC), 'utf8')).replace(/^\s*\/\/.*$/gm, '').replace(/\/\*[\s\S]*?\*\//g, '');
+      expect(src, file).not.toMatch(/child_process|systeminformation|readFileSync|execSync|spawnSync|require\(/);
+      const specs = [...src.matchAll(/(?:import|export)[^'"]*from\s+'([^']+)'|import\(\s*'([^']+)'\s*\)/g)].map((m) => m[1] ?? m[2]!);
+      for (const s of specs) {
+        if (s.startsWith('./')) await visit(s.slice(2));
+        else expect(['node:fs/promises', 'node:path', 'node:timers/promises'], `${file} imports ${s}`).toContain(s);
+      }
+    };
+    await visit('sampler.ts');
+    expect([...seen].sort()).toEqual(['proc-readers.ts', 'sampler.ts']);
+  });
+
+  it('refuses bad options with a typed error', () => {
+    const topics = topicsFor();
+    const publish = async (): Promise<void> => {};
+    expect(() => createTelemetry({ nodeId: '', intervalS: 60, publish, topics })).toThrow(TelemetryError);
+    expect(() => createTelemetry({ nodeId: 'x', intervalS: 0, publish, topics })).toThrow(/intervalS/);
   });
 });
 
-describe('telemetry over MQTT (aedes)', () => {
+describe('telemetry over MQTT (aedes + mqtt.js)', () => {
   let broker: BrokerHandle;
   let transport: MqttTransport;
   const prefix = `btn/telemetry-${process.pid}`;
   const topics = topicsFor(prefix);
   beforeAll(async () => {
     broker = await startBroker();
-    transport = createMqttTransport({ url: broker.url, nodeId: 'node-t', clientId: `tel-${process.pid}`, prefix, protocol: 4 });
+    transport = createMqttTransport({ url: broker.url, nodeId: 'node-t', clientId: `tel-${process.pid}`, prefix });
+    await transport.online();
   });
   afterAll(async () => {
     await transport.close();
@@ -49,33 +104,42 @@ describe('telemetry over MQTT (aedes)', () => {
   });
 
   it('announces every sensor retained with availability on the status topic, then publishes samples', async () => {
+    const published: string[] = [];
     const telemetry = createTelemetry({
-      nodeId: 'node-t', board: 'qemu-x86_64', intervalS: 3600, diskPath: tmpdir(), topics,
-      publish: (topic, payload, opts) => transport.publish(topic, payload, opts),
+      nodeId: 'node-t', board: 'qemu-x86_64', intervalS: 3600, stateDir: tmpdir(), topics, cpuWindowMs: 20,
+      publish: (topic, payload, opts) => { published.push(topic); return transport.publish(topic, payload, opts); },
     });
     await telemetry.start();
-    telemetry.stop();
-    // A client that connects afterwards still gets the discovery configs: they are retained.
-    const client = await mqtt.connectAsync(broker.url, { protocolVersion: 4 });
-    const configs = new Map<string, Record<string, any>>();
-    client.on('message', (topic, payload) => configs.set(topic, JSON.parse(payload.toString())));
-    await client.subscribeAsync('homeassistant/sensor/#');
-    for (let i = 0; i < 50 && configs.size < METRICS.length; i++) await new Promise((r) => setTimeout(r, 50));
-    await client.endAsync();
-    expect(configs.size).toBe(METRICS.length);
-    const temp = configs.get('homeassistant/sensor/btn_node-t_temperature/config')!;
+    await telemetry.stop();
+    expect(published.at(-1)).toBe(topics.telemetry('node-t'));
+    // a client connecting afterwards still gets the discovery configs: they are retained
+    const client = await mqtt.connectAsync(broker.url, { protocolVersion: 4, reconnectPeriod: 0 });
+    const configs = new Map<string, { retain: boolean; config: Record<string, any> }>();
+    client.on('message', (topic, payload, packet) => configs.set(topic, { retain: packet.retain, config: JSON.parse(payload.toString()) }));
+    await client.subscribeAsync('homeassistant/sensor/#', { qos: 1 });
+    for (let i = 0; i < 100 && configs.size < DISCOVERY_METRICS.length; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(configs.size).toBe(DISCOVERY_METRICS.length);
+    for (const { retain } of configs.values()) expect(retain).toBe(true);
+    const temp = configs.get('homeassistant/sensor/btn_node-t_temperature/config')!.config;
     expect(temp).toMatchObject({
-      state_topic: topics.telemetry('node-t'), availability_topic: topics.status('node-t'), payload_available: 'online',
-      payload_not_available: 'offline', device_class: 'temperature', unit_of_measurement: '°C', device: { model: 'qemu-x86_64' },
+      state_topic: topics.telemetry('node-t'), value_template: '{{ value_json.temperatureC }}', unique_id: 'btn_node-t_temperature',
+      availability_topic: topics.status('node-t'), availability_template: '{{ value_json.state }}',
+      payload_available: 'online', payload_not_available: 'offline', device_class: 'temperature', unit_of_measurement: '°C',
+      device: { identifiers: ['btn_node-t'], model: 'qemu-x86_64' },
     });
-
-    const got = new Promise<Record<string, any>>((resolve) => {
-      void transport.subscribe(topics.telemetry('node-t'), (m) => resolve(m.value as Record<string, any>));
-    });
-    await new Promise((r) => setTimeout(r, 100));
-    await telemetry.sampleOnce();
-    const sample = await got;
-    expect(sample['memory'].totalMb).toBeGreaterThan(100);
-    expect(typeof sample['uptimeS']).toBe('number');
+    // the agent's retained status is what availability reads: {"state":"online",...}
+    const status = new Promise<Record<string, unknown>>((resolve) => client.on('message', (t, p) => { if (t === topics.status('node-t')) resolve(JSON.parse(p.toString())); }));
+    const tele = new Promise<Record<string, any>>((resolve) => client.on('message', (t, p) => { if (t === topics.telemetry('node-t')) resolve(JSON.parse(p.toString())); }));
+    await client.subscribeAsync([topics.status('node-t'), topics.telemetry('node-t')], { qos: 1 });
+    expect((await status)['state']).toBe('online');
+    const sample = await telemetry.sampleOnce();
+    await transport.publish(topics.telemetry('node-t'), JSON.stringify(sample), { qos: 1 });
+    const got = await tele;
+    expect(got['nodeId']).toBe('node-t');
+    expect(got['memory'].totalBytes).toBeGreaterThan(100 * 2 ** 20);
+    expect(got['memory'].usedPercent).toBeGreaterThan(0);
+    expect(got['memory'].usedPercent).toBeLessThan(100);
+    expect(got['uptimeS']).toBeGreaterThan(0);
+    await client.endAsync();
   });
 });
