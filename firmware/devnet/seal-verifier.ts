@@ -15,7 +15,8 @@ import { DevnetError } from './errors.ts';
 
 /** Where a clerk finds the sealing key it trusts for a seal's node. */
 export interface SealAuthority {
-  keyFor(seal: SealMessage): { readonly ok: true; readonly key: KeyObject } | { readonly ok: false; readonly reason: string };
+  /** `code: 'revoked'` turns the rejection into `revoked` (the node was known, and is no longer trusted). */
+  keyFor(seal: SealMessage): { readonly ok: true; readonly key: KeyObject } | { readonly ok: false; readonly reason: string; readonly code?: string };
 }
 
 export type SealRejectCode =
@@ -26,11 +27,12 @@ export type SealRejectCode =
   | 'expired' // expiresAt has passed (the round deadline)
   | 'duplicate' // this node already sealed the open candidate
   | 'unregistered' // the authority has no trusted key for the node
+  | 'revoked' // the node's registration is on the root's signed revocation list
   | 'low-zeros' // ticket below sealZeros
   | 'bad-signature'; // does not verify under the node's trusted key
 
 export const SEAL_REJECT_CODES: readonly SealRejectCode[] = [
-  'malformed', 'wrong-clerk', 'no-candidate', 'wrong-block', 'expired', 'duplicate', 'unregistered', 'low-zeros', 'bad-signature',
+  'malformed', 'wrong-clerk', 'no-candidate', 'wrong-block', 'expired', 'duplicate', 'unregistered', 'revoked', 'low-zeros', 'bad-signature',
 ];
 
 export interface SealReject {
@@ -90,6 +92,7 @@ export function checkParsedSeal(seal: SealMessage, ctx: SealCheckContext): SealC
   if (seal.expiresAt <= ctx.now) return reject('expired', `seal expired at ${seal.expiresAt}, now ${ctx.now}`, node);
   if (c.sealedBy.has(node)) return reject('duplicate', `node ${node} already sealed this candidate`, node);
   const trusted = ctx.authority.keyFor(seal);
+  if (!trusted.ok && trusted.code === 'revoked') return reject('revoked', `node ${node} is revoked: ${trusted.reason}`, node);
   if (!trusted.ok) return reject('unregistered', `no trusted sealing key for node ${node}: ${trusted.reason}`, node);
   const score = scoreTicket(seal.signature, seal.round);
   if (score.zeros < ctx.sealZeros) return reject('low-zeros', `ticket has ${score.zeros} leading zero bits, needs ${ctx.sealZeros}`, node);

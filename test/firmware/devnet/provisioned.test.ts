@@ -70,7 +70,7 @@ describe('provisioned devnet (swtpm, factory, registrar on SQLite, activation, a
     // Every refusal of node-2's seals after the revocation names the reason.
     const at = events.findIndex((e) => e.type === 'revoked');
     expect(at).toBeGreaterThan(0);
-    const refused = events.slice(at).filter((e): e is Extract<DevnetEvent, { type: 'seal-rejected' }> => e.type === 'seal-rejected' && e.node === revokedId && e.code === 'unregistered');
+    const refused = events.slice(at).filter((e): e is Extract<DevnetEvent, { type: 'seal-rejected' }> => e.type === 'seal-rejected' && e.node === revokedId && e.code === 'revoked');
     for (const r of refused) expect(r.message).toMatch(/: revoked: .*test/);
     expect(result.registrations.rejected.revoked).toBe(refused.length);
     // The device learnt it from the signed list: its gate is revoked, and so is activation.json.
@@ -110,7 +110,7 @@ describe('provisioned devnet (swtpm, factory, registrar on SQLite, activation, a
     expect(result.ok).toBe(true);
     const revokedId = result.revocation!.nodeId;
     expect(result.provisioned.find((p) => p.node === 'node-3')?.finalState).toBe('revoked');
-    const refused = events.slice(revokedAt).filter((e): e is Extract<DevnetEvent, { type: 'seal-rejected' }> => e.type === 'seal-rejected' && e.node === revokedId && e.code === 'unregistered');
+    const refused = events.slice(revokedAt).filter((e): e is Extract<DevnetEvent, { type: 'seal-rejected' }> => e.type === 'seal-rejected' && e.node === revokedId && e.code === 'revoked');
     // Blocks 3 and 4 come after the list was applied (block 2 may race it): at least 2 seals refused as revoked.
     expect(sentAfter).toBeGreaterThanOrEqual(2);
     expect(refused.length).toBeGreaterThanOrEqual(2);
