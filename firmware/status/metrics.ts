@@ -1,0 +1,37 @@
+// Prometheus text exposition format 0.0.4 for operators:
+// https://prometheus.io/docs/instrumenting/exposition_formats/#text-based-format
+import { ACTIVATION_STATES, type StatusSnapshot } from './snapshot.ts';
+
+export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+
+/** Label values escape backslash, double quote and line feed (exposition format, "label_value"). */
+export function escapeLabel(value: string): string {
+  return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+}
+
+function labelsOf(labels: Record<string, string>): string {
+  const parts = Object.entries(labels).map(([k, v]) => `${k}="${escapeLabel(v)}"`);
+  return parts.length === 0 ? '' : `{${parts.join(',')}}`;
+}
+
+export function renderMetrics(s: StatusSnapshot): string {
+  const out: string[] = [];
+  const metric = (name: string, type: 'counter' | 'gauge', help: string, series: readonly { labels?: Record<string, string>; value: number }[]): void => {
+    out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+    for (const x of series) out.push(`${name}${labelsOf(x.labels ?? {})} ${Number.isFinite(x.value) ? x.value : 0}`);
+  };
+  const node = { node: s.nodeId };
+  metric('btn_seals_made_total', 'counter', 'Seals signed by the TPM.', [{ labels: node, value: s.seals.made }]);
+  metric('btn_seals_accepted_total', 'counter', 'Seals delivered to and acknowledged by the broker.', [{ labels: node, value: s.seals.published }]);
+  if (s.seals.notDelivered !== undefined) metric('btn_seals_not_delivered_total', 'counter', 'Seals that could not be delivered before their deadline.', [{ labels: node, value: s.seals.notDelivered }]);
+  const rejected = Object.entries(s.rejected ?? {}).slice(0, 100);
+  metric('btn_seals_rejected_total', 'counter', 'Candidates not sealed, by reason.', rejected.map(([reason, value]) => ({ labels: { ...node, reason }, value })));
+  const states = new Set<string>([...ACTIVATION_STATES, s.activation.state]);
+  metric('btn_activation_state', 'gauge', 'Activation state of the node (1 for the current state).', [...states].map((state) => ({ labels: { ...node, state }, value: state === s.activation.state ? 1 : 0 })));
+  metric('btn_broker_connected', 'gauge', '1 when the MQTT broker connection is up.', [{ labels: node, value: s.broker.connected ? 1 : 0 }]);
+  metric('btn_tpm_up', 'gauge', '1 when the TPM was found and answered.', [{ labels: s.tpm === null ? node : { ...node, vendor: s.tpm.vendor, firmware: s.tpm.firmwareVersion }, value: s.tpm === null ? 0 : 1 }]);
+  metric('btn_uptime_seconds', 'gauge', 'Seconds since the agent started.', [{ labels: node, value: Math.floor(s.uptimeMs / 1000) }]);
+  if (s.chain !== undefined) metric('btn_chain_height', 'gauge', 'Height of the chain tip the node knows.', [{ labels: node, value: s.chain.height }]);
+  metric('btn_last_errors', 'gauge', 'Errors kept in the recent-errors list.', [{ labels: node, value: s.lastErrors.length }]);
+  return out.join('\n') + '\n';
+}
