@@ -186,15 +186,30 @@ export class ActivationGate implements SealGate {
     return run;
   }
 
+  /**
+   * Applies a revocation list that arrived another way (retained on the broker's revocations
+   * topic): verified with the root key like a polled one; older or forged lists are refused.
+   */
+  applyRevocationList(raw: unknown): Promise<void> {
+    const run = this.#polling.then(() => this.#apply(raw, 'pushed revocation list'));
+    this.#polling = run.catch(() => undefined);
+    return run;
+  }
+
   async #pollOnce(): Promise<void> {
     const stored = this.#stored;
     if (stored === null || stored.status !== 'active') return;
-    const raw = await this.#client.revocations();
+    await this.#apply(await this.#client.revocations(), 'GET /v1/revocations');
+  }
+
+  async #apply(raw: unknown, source: string): Promise<void> {
+    const stored = this.#stored;
+    if (stored === null || stored.status !== 'active') return;
     let list;
     try {
       list = verifyRevocationList(raw, this.#o.rootPublicKey, stored.revocationVersion);
     } catch (err) {
-      throw new ActivationError('ERR_ACTIVATION_BAD_RESPONSE', `GET /v1/revocations: ${(err as Error).message}`, {}, { cause: err });
+      throw new ActivationError('ERR_ACTIVATION_BAD_RESPONSE', `${source}: ${(err as Error).message}`, {}, { cause: err });
     }
     const entry = list.entries.find((e) => e.nodeId === stored.nodeId);
     if (entry === undefined) {

@@ -35,6 +35,8 @@ export const MAX_CONFIG_BYTES = 64 * 1024;
 const MAX_PEM_FILE_BYTES = 1024 * 1024;
 const MAX_PRIMARIES = 1024;
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+/** Revocation lists grow by one short entry per revoked node; 4 MiB holds about 20,000. */
+const MAX_REVOCATION_LIST_BYTES = 4 * 1024 * 1024;
 const KNOWN = ['tcti', 'sealingHandle', 'broker', 'topicPrefix', 'stateDir', 'nodeId', 'primaries', 'genesis', 'params', 'devnetActive', 'journal', 'protocol', 'logLevel', 'root'];
 const MIN_REVOCATION_POLL_MS = 100;
 const MAX_REVOCATION_POLL_MS = 24 * 3600_000;
@@ -87,6 +89,8 @@ export interface RunGate extends SealGate {
   start?(): Promise<void>;
   stop?(): Promise<void>;
   onChange?(fn: (s: ReturnType<SealGate['current']>) => void): () => void;
+  /** A revocation list pushed on the broker (verified by the gate like a polled one). */
+  applyRevocationList?(raw: unknown): Promise<void>;
 }
 
 export interface GateDeps {
@@ -357,6 +361,14 @@ export async function runCommand(argv: readonly string[], deps: RunCommandDeps =
     gate = await createGate({ ...config, nodeId }, { tpm, sealingHandle: key.handle, logger });
     // Stored activation state is applied before the agent can take up a candidate.
     await gate.start?.();
+    // The root (or a clerk) may also push the signed revocation list, retained, on the broker:
+    // a revoked node then stops without waiting for its next poll.
+    const activationGate = gate;
+    if (activationGate.applyRevocationList) {
+      transport.subscribe(transport.topics.revocations, (m) => {
+        activationGate.applyRevocationList!(m.value).catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'pushed revocation list refused'));
+      }, { maxBytes: MAX_REVOCATION_LIST_BYTES });
+    }
     agent = createAgent({
       nodeId, tpm, sealingHandle: key.handle, transport, topics: transport.topics, journal, gate,
       primaries: new PrimaryKeySet(config.primaries), genesis: config.genesis, params: config.params, logger, stateDir: config.stateDir,

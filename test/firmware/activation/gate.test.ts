@@ -121,6 +121,24 @@ describe('ActivationGate', () => {
     expect(g.current().state).toBe('active');
   });
 
+  it('a list pushed over MQTT is verified like a polled one: forged and older lists refused, a list naming the node revokes it', async () => {
+    root = await startFakeRoot();
+    const tpm = softTpm();
+    routeHappyPath(root, rootKey, tpm);
+    root.route('GET', '/v1/revocations', (_q, _b, res) => json(res, 200, list(2, [])));
+    const g = gate(tpm);
+    await g.start();
+    await g.waitFor((s) => s.state === 'active');
+    await g.pollRevocations();
+    const forged = await g.applyRevocationList(list(3, [tpm.nodeId], generateEd25519().key)).then(() => null, (e: unknown) => e);
+    expect((forged as Error).message).toMatch(/pushed revocation list: .*signature does not verify/);
+    expect(((await g.applyRevocationList(list(1, [tpm.nodeId])).then(() => null, (e: unknown) => e)) as Error).message).toMatch(/older than version 2/);
+    expect(((await g.applyRevocationList('garbage').then(() => null, (e: unknown) => e)) as Error)).toBeInstanceOf(ActivationError);
+    expect(g.current().state).toBe('active');
+    await g.applyRevocationList(list(3, [tpm.nodeId]));
+    expect(g.current().state).toBe('revoked');
+  });
+
   it('a 403 revoked answer during activation turns the gate revoked and stops trying', async () => {
     root = await startFakeRoot();
     root.route('POST', '/v1/activation/challenge', (_q, _b, res) => json(res, 403, { error: { code: 'ERR_PROV_REVOKED', message: 'node x is revoked' } }));
