@@ -1,7 +1,7 @@
 // Status server over real HTTP: page (escaped, self-contained), JSON, Prometheus metrics, 404/405.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderMetrics, startStatusServer, StatusError, type StatusServer, type StatusSnapshot } from '../../../firmware/status/index.ts';
-import { snapshot, XSS } from './fixtures.ts';
+import { snapshot } from './fixtures.ts';
 
 let server: StatusServer;
 let current: StatusSnapshot = snapshot();
