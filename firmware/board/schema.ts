@@ -10,6 +10,12 @@ export interface BoardConfig {
   readonly libc: 'glibc' | 'musl';
   readonly tcti: string;
   readonly tpmDevice: string;
+  /**
+   * Whether the board's stock kernel gives tpmDevice: 'device' (it does), 'needs-kernel-driver'
+   * (the distribution kernel lacks the TPM driver, e.g. Debian 12 arm64 has no CONFIG_TCG_TIS, so
+   * a custom kernel or swtpm's vtpm-proxy inside the guest is needed; see boot.notes).
+   */
+  readonly tpmPath: 'device' | 'needs-kernel-driver';
   /** Node's --max-old-space-size, MiB. */
   readonly nodeMaxOldSpaceMb: number;
   /** systemd MemoryMax / procd memory limit, MiB; must leave room above the V8 heap. */
@@ -35,7 +41,7 @@ export interface FieldProblem {
 
 export type BoardValidation = { readonly ok: true; readonly config: BoardConfig } | { readonly ok: false; readonly errors: readonly FieldProblem[] };
 
-const KNOWN = ['name', 'description', 'arch', 'debianArch', 'libc', 'tcti', 'tpmDevice', 'nodeMaxOldSpaceMb', 'memoryMaxMb', 'telemetryIntervalS', 'statusLed', 'serviceManager', 'boot'];
+const KNOWN = ['name', 'description', 'arch', 'debianArch', 'libc', 'tcti', 'tpmDevice', 'tpmPath', 'nodeMaxOldSpaceMb', 'memoryMaxMb', 'telemetryIntervalS', 'statusLed', 'serviceManager', 'boot'];
 const BOOT_KNOWN = ['configTxt', 'mergeOverlays', 'qemuTpmDevice', 'notes'];
 const TCTI = /^(device:\/dev\/tpm(rm)?\d+|swtpm:[\w=.,:-]*|mssim:[\w=.,:-]*|tabrmd(:[\w=.,:-]*)?)$/;
 
@@ -63,6 +69,7 @@ export function validateBoardConfig(value: unknown): BoardValidation {
   oneOf('libc', ['glibc', 'musl']);
   str('tcti', TCTI, 'a TCTI string: device:/dev/tpmrm0, swtpm:..., mssim:... or tabrmd');
   str('tpmDevice', /^\/dev\/tpm(rm)?\d+$/, 'a TPM device node such as /dev/tpmrm0');
+  oneOf('tpmPath', ['device', 'needs-kernel-driver']);
   int('nodeMaxOldSpaceMb', 32, 8192);
   int('memoryMaxMb', 64, 16384);
   int('telemetryIntervalS', 5, 86_400);

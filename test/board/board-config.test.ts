@@ -32,6 +32,11 @@ describe('board-configs/', () => {
     const wrt = await loadBoardConfig(join(BOARDS, 'openwrt-arm.json'));
     expect([wrt.libc, wrt.serviceManager]).toEqual(['musl', 'procd']);
     expect((await loadBoardConfig(join(BOARDS, 'qemu-x86_64.json'))).boot.qemuTpmDevice).toBe('tpm-tis');
+    for (const name of ['rpi3', 'rpi4']) expect((await loadBoardConfig(join(BOARDS, `${name}.json`))).boot.mergeOverlays).toEqual(['tpm-slb9670']);
+    // Debian 12's arm64 kernel has no CONFIG_TCG_TIS: the emulated arm64 board says its TPM path needs a kernel driver
+    const arm = await loadBoardConfig(join(BOARDS, 'qemu-arm64.json'));
+    expect([arm.tpmPath, arm.boot.qemuTpmDevice]).toEqual(['needs-kernel-driver', 'tpm-tis-device']);
+    expect(arm.boot.notes).toContain('CONFIG_TCG_TIS');
   });
 });
 
@@ -46,14 +51,14 @@ describe('btn-node config check', () => {
     const base = JSON.parse(await (await import('node:fs/promises')).readFile(join(BOARDS, 'rpi4.json'), 'utf8'));
     const broken = {
       ...base, arch: 'sparc', tcti: 'device:/etc/passwd', nodeMaxOldSpaceMb: 'lots', memoryMaxMb: 10, telemetryIntervalS: 0,
-      statusLed: { path: '/etc/shadow', activeHigh: 'yes' }, serviceManager: 'upstart', extra: true,
+      statusLed: { path: '/etc/shadow', activeHigh: 'yes' }, serviceManager: 'upstart', extra: true, tpmPath: 'maybe',
       boot: { ...base.boot, qemuTpmDevice: 'tpm-crb', unknown: 1 },
     };
     const file = join(dir, 'broken.json');
     await writeFile(file, JSON.stringify(broken));
     const r = await run(['check', file]);
     expect(r.code).toBe(1);
-    for (const field of ['arch', 'tcti', 'nodeMaxOldSpaceMb', 'memoryMaxMb', 'telemetryIntervalS', 'statusLed.path', 'statusLed.activeHigh', 'serviceManager', 'extra', 'boot.qemuTpmDevice', 'boot.unknown']) {
+    for (const field of ['arch', 'tpmPath', 'tcti', 'nodeMaxOldSpaceMb', 'memoryMaxMb', 'telemetryIntervalS', 'statusLed.path', 'statusLed.activeHigh', 'serviceManager', 'extra', 'boot.qemuTpmDevice', 'boot.unknown']) {
       expect(r.err, field).toMatch(new RegExp(`^  ${field.replace('.', '\\.')}: `, 'm'));
     }
   });
