@@ -30,7 +30,8 @@ export interface DiscoveryInput {
   readonly stateTopic: string;
   readonly availabilityTopic: string;
   readonly board?: string;
-  readonly manufacturer?: string;
+  /** Hardware model read from the device tree or DMI, shown as the device's hardware version. */
+  readonly hardware?: string;
   readonly prefix?: string;
 }
 
@@ -42,7 +43,8 @@ export function haObjectId(nodeId: string): string {
 export function discoveryConfigs(input: DiscoveryInput): { topic: string; config: Record<string, unknown> }[] {
   const prefix = input.prefix ?? 'homeassistant';
   const id = `btn_${haObjectId(input.nodeId)}`;
-  const device = { identifiers: [id], name: `btn-node ${input.nodeId}`, model: input.board ?? 'unknown', manufacturer: input.manufacturer ?? 'btn-node' };
+  const device: Record<string, unknown> = { identifiers: [id], name: `btn-node ${input.nodeId}`, model: input.board ?? 'unknown', manufacturer: 'btn-node' };
+  if (input.hardware !== undefined) device['hw_version'] = input.hardware;
   return DISCOVERY_METRICS.map((m) => {
     const config: Record<string, unknown> = {
       name: m.name,

@@ -3,3 +3,4 @@ export { createTelemetry, type Telemetry, type TelemetryOptions, type TelemetryP
 export { createSampler, type Sample, type Sampler, type SamplerOptions } from './sampler.ts';
 export { discoveryConfigs, haObjectId, DISCOVERY_METRICS, type DiscoveryMetric, type DiscoveryInput } from './discovery.ts';
 export { TelemetryError, type TelemetryErrorCode } from './errors.ts';
+export { readStaticFacts, type StaticFacts } from './static-facts.ts';

@@ -6,6 +6,7 @@ import type { Topics } from '../transport/topics.ts';
 import { discoveryConfigs } from './discovery.ts';
 import { TelemetryError } from './errors.ts';
 import { createSampler, type Sample } from './sampler.ts';
+import { readStaticFacts } from './static-facts.ts';
 
 export interface TelemetryPublishOptions {
   readonly qos: 0 | 1;
@@ -25,7 +26,7 @@ export interface TelemetryOptions {
   readonly stateDir?: string;
   /** Home Assistant discovery prefix; false turns discovery off. */
   readonly discoveryPrefix?: string | false;
-  /** Read static facts (manufacturer) once at start with systeminformation's system(), which does not block (measured ~1 ms of loop delay). */
+  /** Read the hardware model once at start (device tree or DMI, async) for the Home Assistant device card; default true. */
   readonly staticFacts?: boolean;
   readonly procRoot?: string;
   readonly sysRoot?: string;
@@ -73,19 +74,13 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
 
   const publishDiscovery = async (): Promise<void> => {
     if (options.discoveryPrefix === false) return;
-    let manufacturer: string | undefined;
-    if (options.staticFacts === true) {
-      try {
-        const si = (await import('systeminformation')).default;
-        const sys = await si.system();
-        manufacturer = [sys.manufacturer, sys.model].filter((x) => x && x !== 'Default string').join(' ').slice(0, 100) || undefined;
-      } catch (err) {
-        log.debug({ err: (err as Error).message }, 'static facts unavailable');
-      }
+    let hardware: string | undefined;
+    if (options.staticFacts !== false) {
+      hardware = (await readStaticFacts({ procRoot: options.procRoot, sysRoot: options.sysRoot })).hardware ?? undefined;
     }
     const configs = discoveryConfigs({
       nodeId: options.nodeId, stateTopic: topic, availabilityTopic: options.topics.status(options.nodeId),
-      board: options.board, manufacturer, prefix: options.discoveryPrefix,
+      board: options.board, hardware, prefix: options.discoveryPrefix,
     });
     for (const c of configs) {
       try {

@@ -6,7 +6,7 @@
 import { tmpdir } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import si from 'systeminformation';
-import { createSampler } from '../../firmware/telemetry/index.ts';
+import { createSampler, readStaticFacts } from '../../firmware/telemetry/index.ts';
 import { median, withBaseline, type BenchSuite } from './report.ts';
 
 async function measure(rounds: number, once: () => Promise<unknown>): Promise<{ ms: number; maxStallMs: number }> {
@@ -31,5 +31,17 @@ export const run: BenchSuite = async (report, { quick }) => {
   const theirs = await measure(rounds, () => Promise.all([si.cpuTemperature(), si.fsSize(), si.currentLoad()]));
   const base = 'systeminformation cpuTemperature+fsSize+currentLoad';
   report(withBaseline('telemetry sample (/proc, /sys, statfs)', Number(ours.ms.toFixed(3)), 'ms', base, Number(theirs.ms.toFixed(3))));
+  // static facts read once at start: our device-tree/DMI read vs systeminformation's system()
+  const once = async (f: () => Promise<unknown>): Promise<number> => {
+    const h = monitorEventLoopDelay({ resolution: 1 });
+    h.enable();
+    await f();
+    await new Promise((r) => setTimeout(r, 5));
+    h.disable();
+    return h.max / 1e6;
+  };
+  const ourFacts = await once(() => readStaticFacts());
+  const sys = await once(() => si.system());
+  report(withBaseline('telemetry static facts (device tree / DMI) max event-loop delay', Number(ourFacts.toFixed(2)), 'ms', 'si.system()', Number(sys.toFixed(2))));
   report(withBaseline('telemetry max event-loop delay while sampling', Number(ours.maxStallMs.toFixed(2)), 'ms', base, Number(theirs.maxStallMs.toFixed(2))));
 };

@@ -103,6 +103,13 @@ describe('status page in headless Chromium', () => {
     expect(dom).toContain('<title>btn-node node-page</title>');
   });
 
+  it('serves metrics of the running agent: TPM up, broker connected, active', async () => {
+    const text = await (await fetch(new URL('/metrics', server.url))).text();
+    expect(text).toMatch(/^btn_tpm_up\{node="node-page",vendor="[^"]+",firmware="[^"]+"\} 1$/m);
+    expect(text).toContain('btn_broker_connected{node="node-page"} 1');
+    expect(text).toContain('btn_activation_state{node="node-page",state="active"} 1');
+  });
+
   it('renders a screenshot into test/artifacts/status-page.png', async () => {
     await mkdir(ARTIFACTS, { recursive: true });
     const file = join(ARTIFACTS, 'status-page.png');
