@@ -81,6 +81,32 @@ describe('telemetry sample on this machine', () => {
     }
   });
 
+  it('keeps sampling when a publish fails, never overlaps, and stops for good', async () => {
+    const topics = topicsFor('btn/loop');
+    const sent: string[] = [];
+    let active = 0;
+    let maxActive = 0;
+    let failures = 0;
+    const telemetry = createTelemetry({
+      nodeId: 'loop', intervalS: 1, topics, discoveryPrefix: false, cpuWindowMs: 1, stateDir: tmpdir(),
+      publish: async (topic) => {
+        maxActive = Math.max(maxActive, ++active);
+        await new Promise((r) => setTimeout(r, 20));
+        active--;
+        if (failures++ < 1) throw new Error('broker away');
+        sent.push(topic);
+      },
+    });
+    await telemetry.start(); // first sample's publish fails: logged, not thrown
+    for (let i = 0; i < 100 && sent.length < 1; i++) await new Promise((r) => setTimeout(r, 50));
+    await telemetry.stop();
+    const after = failures;
+    await new Promise((r) => setTimeout(r, 1200));
+    expect(sent).toEqual([topics.telemetry('loop')]);
+    expect(maxActive).toBe(1);
+    expect(failures).toBe(after); // nothing ran after stop()
+  });
+
   it('refuses bad options with a typed error', () => {
     const topics = topicsFor();
     const publish = async (): Promise<void> => {};
