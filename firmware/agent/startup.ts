@@ -22,6 +22,8 @@ export interface WaitOptions {
   readonly backoff?: Backoff;
   readonly sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
   readonly now?: () => number;
+  /** Sees each waiting status as it is written (the status page shows it). */
+  readonly onStatus?: (status: AgentStatus) => void;
 }
 
 const LAST_ERRORS = 10;
@@ -56,7 +58,9 @@ export async function retryUntilReady<T>(what: string, attempt: () => Promise<T>
       if (errors.length > LAST_ERRORS) errors.shift();
       const delayMs = backoff.next();
       o.logger.error({ code: problem.code, retryInMs: delayMs, attempt: backoff.attempt }, `${what}: ${problem.message}`);
-      await writeStatusFile(o.stateDir, waitingStatus(o.nodeId, what, problem, errors, startedAt, now())).catch((e: unknown) => {
+      const status = waitingStatus(o.nodeId, what, problem, errors, startedAt, now());
+      o.onStatus?.(status);
+      await writeStatusFile(o.stateDir, status).catch((e: unknown) => {
         o.logger.warn({ err: (e as Error).message }, 'status file not written');
       });
       await sleep(delayMs, o.signal);

@@ -4,6 +4,8 @@ import { generateKeyPairSync } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer } from 'node:net';
+import mqtt from 'mqtt';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isTransientStartupError, retryUntilReady } from '../../../firmware/agent/startup.ts';
@@ -61,8 +63,27 @@ describe('retryUntilReady', () => {
   });
 });
 
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function getJson(url: string): Promise<Record<string, any> | null> {
+  try {
+    const r = await fetch(url);
+    return r.ok ? ((await r.json()) as Record<string, any>) : null;
+  } catch {
+    return null;
+  }
+}
+
 describe('btn-node run without a TPM at first', () => {
-  it('waits, reports the missing TPM in status.json, then starts once swtpm comes up', { timeout: 90_000 }, async () => {
+  it('waits, reports the missing TPM in status.json and on the status page, then starts once swtpm comes up, with telemetry', { timeout: 90_000 }, async () => {
     const broker = await startBroker();
     const stop = new AbortController();
     const tpmState = join(dir, 'tpm');
@@ -72,10 +93,18 @@ describe('btn-node run without a TPM at first', () => {
     const stateDir = join(dir, 'node');
     await mkdir(stateDir, { recursive: true });
     const config = join(dir, 'run.json');
+    const statusPort = await freePort();
+    const prefix = `btn/startup-${process.pid}`;
     await writeFile(config, JSON.stringify({
-      tcti: swtpm.tcti, broker: broker.url, topicPrefix: `btn/startup-${process.pid}`, stateDir, primaries: [clerkPem],
+      tcti: swtpm.tcti, broker: broker.url, topicPrefix: prefix, stateDir, primaries: [clerkPem],
       genesis: { hash: 'ab'.repeat(32), height: 0 }, devnetActive: true, protocol: 4, logLevel: 'silent',
+      board: new URL('../../../board-configs/qemu-x86_64.json', import.meta.url).pathname, status: { port: statusPort, host: '127.0.0.1' },
     }));
+    const page = `http://127.0.0.1:${statusPort}`;
+    const watcher = await mqtt.connectAsync(broker.url, { protocolVersion: 4 });
+    const telemetry: Record<string, any>[] = [];
+    watcher.on('message', (_t, payload) => telemetry.push(JSON.parse(payload.toString())));
+    await watcher.subscribeAsync(`${prefix}/nodes/+/telemetry`);
     let started = false;
     const run = runCommand(['--config', config], { signal: stop.signal, onStarted: () => { started = true; } });
     try {
@@ -86,11 +115,26 @@ describe('btn-node run without a TPM at first', () => {
       expect(waiting['activation'].reason).toContain(swtpm.tcti);
       expect(waiting['lastErrors'][0].code).toBe('ERR_TPM_UNREACHABLE');
       expect(started).toBe(false);
+      // The household's page says the same while the agent waits.
+      const shown = await until('the waiting status on the page', async () => {
+        const j = await getJson(`${page}/status.json`);
+        return j?.['activation']?.reason?.includes('ERR_TPM') || j?.['activation']?.reason?.includes(swtpm.tcti) ? j : null;
+      });
+      expect(shown['board']).toBe('qemu-x86_64');
 
       await swtpm.restart();
       await until('the agent to start', async () => started);
       await until('a running status', async () => (await statusOf(stateDir))?.['state'] === 'running');
+      const live = await until('the running status on the page', async () => {
+        const j = await getJson(`${page}/status.json`);
+        return j?.['state'] === 'running' ? j : null;
+      });
+      expect(live['tpm']?.manufacturer).toBeTruthy();
+      expect(await (await fetch(`${page}/metrics`)).text()).toMatch(/^btn_tpm_up(\{[^}]*\})? 1$/m);
+      const sample = await until('a telemetry message', async () => telemetry[0]);
+      expect(sample['memory']).toBeDefined();
     } finally {
+      await watcher.endAsync();
       stop.abort();
       expect(await run).toBe(0);
       await swtpm.destroy();
