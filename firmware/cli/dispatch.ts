@@ -35,7 +35,9 @@ export async function dispatch(program: string, commands: Readonly<Record<string
   }
 }
 
-/** Exit 2 for usage errors, 1 for typed (ERR_*) errors, 70 (EX_SOFTWARE) for bugs. */
+const CONFIG_FAULTS = new Set(['ERR_RUN_CONFIG', 'ERR_BOARD_CONFIG', 'ERR_JOURNAL_CORRUPT']);
+
+/** Exit 2 for usage errors, 78 for configuration faults, 1 for other typed (ERR_*) errors, 70 (EX_SOFTWARE) for bugs. */
 export function reportError(err: unknown, program = 'btn-node'): number {
   const e = err as { code?: string; message?: string; stack?: string };
   if (err instanceof UsageError || e?.code === 'ERR_USAGE') {
@@ -44,7 +46,8 @@ export function reportError(err: unknown, program = 'btn-node'): number {
   }
   if (typeof e?.code === 'string' && e.code.startsWith('ERR_')) {
     process.stderr.write(`${program}: ${e.message} [${e.code}]\n`);
-    return 1;
+    // 78 (EX_CONFIG): restarting cannot fix these; the systemd unit does not restart on it.
+    return CONFIG_FAULTS.has(e.code) ? 78 : 1;
   }
   process.stderr.write(`${program}: unexpected error: ${e?.stack ?? String(err)}\n`);
   return 70;

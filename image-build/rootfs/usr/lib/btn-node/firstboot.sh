@@ -1,0 +1,43 @@
+#!/bin/sh
+# First-boot set-up of a btn-node image (runs once, as root, before btn-node.service).
+# Reads KEY=VALUE lines from btn-node.txt on the boot partition: ROOT_URL, ROOT_PUBLIC_KEY,
+# BROKER_URL, BOARD. Unknown keys and malformed lines are ignored with a message.
+set -eu
+conf=""
+for f in /boot/firmware/btn-node.txt /boot/btn-node.txt; do
+  [ -r "$f" ] && conf="$f" && break
+done
+
+# Hostname: btn-<first 8 hex of the machine id>, unique per device, stable across reboots.
+id=$(cut -c1-8 /etc/machine-id 2>/dev/null || echo 00000000)
+echo "btn-$id" > /etc/hostname
+hostname "btn-$id" 2>/dev/null || true
+
+root_url="" root_key="" broker="mqtt://10.0.2.2:1883" board="qemu-x86_64"
+if [ -n "$conf" ]; then
+  while IFS='=' read -r key value; do
+    case "$key" in
+      ''|\#*) ;;
+      ROOT_URL) root_url=$(printf %s "$value" | tr -cd 'A-Za-z0-9:/._-') ;;
+      ROOT_PUBLIC_KEY) root_key=$(printf %s "$value" | tr -cd '0-9a-f') ;;
+      BROKER_URL) broker=$(printf %s "$value" | tr -cd 'A-Za-z0-9:/._-') ;;
+      BOARD) board=$(printf %s "$value" | tr -cd 'a-z0-9_-') ;;
+      *) echo "btn-node firstboot: ignoring unknown key '$key' in $conf" >&2 ;;
+    esac
+  done < "$conf"
+fi
+
+install -d -m 0750 -o root -g btn-node /etc/btn-node
+root=""
+if [ -n "$root_url" ] && [ ${#root_key} -eq 64 ]; then
+  root=", \"root\": { \"url\": \"$root_url\", \"publicKey\": \"$root_key\" }"
+else
+  echo "btn-node firstboot: no ROOT_URL/ROOT_PUBLIC_KEY in btn-node.txt; the node will not seal until configured" >&2
+fi
+cat > /etc/btn-node/config.json <<JSON
+{ "tcti": "device:/dev/tpmrm0", "broker": "$broker", "stateDir": "/var/lib/btn-node",
+  "primaries": "/etc/btn-node/primaries.pem", "genesis": { "hash": "$(cat /etc/btn-node/genesis.hex 2>/dev/null || printf '%064d' 0)", "height": 0 },
+  "board": "/usr/lib/btn-node/boards/$board.json", "status": { "port": 8080 }$root }
+JSON
+chgrp btn-node /etc/btn-node/config.json && chmod 0640 /etc/btn-node/config.json
+touch /var/lib/btn-node-firstboot.done
