@@ -2,6 +2,7 @@
 // sends the seal to the candidate's clerk, follows final blocks and network parameters.
 // Invalid input is logged with its specific reason and dropped; the agent keeps running.
 import { EventEmitter } from 'node:events';
+import { userInfo } from 'node:os';
 import pino from 'pino';
 import type { Logger } from 'pino';
 import { blockFromJson } from '../chain/block.ts';
@@ -23,6 +24,14 @@ import type { InboundMessage, MqttTransport } from '../transport/mqtt-transport.
 import type { Topics } from '../transport/topics.ts';
 import type { Tpm, TpmInfo } from '../../tpm/tpm.ts';
 import { AgentError } from './errors.ts';
+
+const PROCESS_USER = ((): string => {
+  try {
+    return userInfo().username;
+  } catch {
+    return `uid ${process.getuid?.() ?? '?'}`;
+  }
+})();
 import { StatusCounters, writeStatusFile, type AgentStatus } from './status.ts';
 
 export interface AgentOptions {
@@ -340,6 +349,8 @@ export class SecondaryAgent extends EventEmitter {
     const payload = {
       state: 'online', nodeId: s.nodeId, activation: s.activation.state, height: s.chain.height, finalizedHeight: s.chain.finalizedHeight,
       sealsMade: s.seals.made, sealsPublished: s.seals.published, spinning: s.spinning, at: s.updatedAt,
+      // Which account the agent runs as (an operator checks the service is not root), and its TPM.
+      user: PROCESS_USER, tpm: s.tpm === null ? null : { manufacturer: s.tpm.manufacturer, firmwareVersion: s.tpm.firmwareVersion },
     };
     void this.#o.transport.publish(this.#o.topics.status(this.nodeId), payload, { qos: 1, retain: true }).catch(() => undefined);
   }
