@@ -22,7 +22,7 @@ describe('systemd unit', () => {
     const unit = await readFile(join(IMAGE, 'systemd/btn-node.service'), 'utf8');
     const directives = unit.split('\n').filter((l) => /^\w+=/.test(l));
     for (const want of ['User=btn-node', 'SupplementaryGroups=tss', 'DevicePolicy=closed', 'DeviceAllow=/dev/tpmrm0 rw', 'ProtectSystem=strict',
-      'NoNewPrivileges=yes', 'Restart=on-failure', 'StateDirectory=btn-node', 'CapabilityBoundingSet=', 'RestartPreventExitStatus=78']) {
+      'NoNewPrivileges=yes', 'Restart=on-failure', 'StateDirectory=btn-node', 'CapabilityBoundingSet=', 'RestartPreventExitStatus=78', 'SystemCallFilter=@system-service @pkey']) {
       expect(directives, want).toContain(want);
     }
     expect(directives.some((d) => /^MemoryMax=\d+M$/.test(d))).toBe(true);

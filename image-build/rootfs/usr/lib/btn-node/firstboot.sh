@@ -13,7 +13,7 @@ id=$(cut -c1-8 /etc/machine-id 2>/dev/null || echo 00000000)
 echo "btn-$id" > /etc/hostname
 hostname "btn-$id" 2>/dev/null || true
 
-root_url="" root_key="" broker="mqtt://10.0.2.2:1883" board="qemu-x86_64"
+root_url="" root_key="" broker="mqtt://10.0.2.2:1883" board="qemu-x86_64" devnet=""
 if [ -n "$conf" ]; then
   while IFS='=' read -r key value; do
     case "$key" in
@@ -22,15 +22,22 @@ if [ -n "$conf" ]; then
       ROOT_PUBLIC_KEY) root_key=$(printf %s "$value" | tr -cd '0-9a-f') ;;
       BROKER_URL) broker=$(printf %s "$value" | tr -cd 'A-Za-z0-9:/._-') ;;
       BOARD) board=$(printf %s "$value" | tr -cd 'a-z0-9_-') ;;
+      DEVNET) devnet=$(printf %s "$value" | tr -cd 'a-z') ;;
       *) echo "btn-node firstboot: ignoring unknown key '$key' in $conf" >&2 ;;
     esac
   done < "$conf"
 fi
 
 install -d -m 0750 -o root -g btn-node /etc/btn-node
+# The primary nodes' (clerks') public keys and the genesis hash of the network, if shipped there.
+bootdir=$(dirname "${conf:-/boot/btn-node.txt}")
+[ -r "$bootdir/btn-node-primaries.pem" ] && install -m 0640 -g btn-node "$bootdir/btn-node-primaries.pem" /etc/btn-node/primaries.pem
+[ -r "$bootdir/btn-node-genesis.hex" ] && install -m 0640 -g btn-node "$bootdir/btn-node-genesis.hex" /etc/btn-node/genesis.hex
 root=""
 if [ -n "$root_url" ] && [ ${#root_key} -eq 64 ]; then
   root=", \"root\": { \"url\": \"$root_url\", \"publicKey\": \"$root_key\" }"
+elif [ "$devnet" = "true" ]; then
+  root=', "devnetActive": true'
 else
   echo "btn-node firstboot: no ROOT_URL/ROOT_PUBLIC_KEY in btn-node.txt; the node will not seal until configured" >&2
 fi

@@ -1,0 +1,99 @@
+// Builds a bootable image for an emulated or Debian-based board from Debian's packages:
+//   debootstrap (minbase) of the board's Debian architecture with Node.js, tpm2-tss, systemd,
+//   a kernel and tpm-udev; the agent bundle + koffi; the hardened unit and first boot; a
+//   service user in group tss; DHCP on the first NIC. Then an ext4 file system image made
+//   without mounting anything (mke2fs -d), plus the kernel and initrd for direct boot.
+// Usage: node --import tsx image-build/build.ts --board qemu-x86_64 [--out DIR] [--boot-files DIR]
+//   --boot-files: files copied into the image's /boot (what a household edits on the boot
+//   partition: btn-node.txt, btn-node-primaries.pem, btn-node-genesis.hex).
+// Needs root (debootstrap) and: debootstrap, e2fsprogs. Only amd64 images are built and booted
+// here; arm64/armhf need qemu-user-static for debootstrap's second stage (see README).
+import { execFile } from 'node:child_process';
+import { chmod, cp, mkdir, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs, promisify } from 'node:util';
+import { loadBoardConfig, boardConfigPath } from '../firmware/board/index.ts';
+import { bundle } from './bundle.ts';
+
+const run = promisify(execFile);
+const HERE = dirname(fileURLToPath(import.meta.url));
+const ROOT = resolve(HERE, '..');
+const MIRROR = 'http://deb.debian.org/debian';
+const PACKAGES = [
+  'systemd', 'systemd-sysv', 'udev', 'kmod', 'initramfs-tools', 'linux-image-amd64', 'ca-certificates', 'iproute2',
+  'nodejs', 'tpm-udev', 'libtss2-esys-3.0.2-0', 'libtss2-tctildr0', 'libtss2-rc0', 'libtss2-mu0', 'libtss2-tcti-device0',
+];
+const IMAGE_MB = 1536;
+
+export interface BuiltImage {
+  readonly image: string;
+  readonly kernel: string;
+  readonly initrd: string;
+  readonly seconds: number;
+  readonly imageBytes: number;
+  readonly usedBytes: number;
+}
+
+export async function buildImage(o: { board: string; out: string; bootFiles?: string; log?: (line: string) => void }): Promise<BuiltImage> {
+  const log = o.log ?? ((l: string) => void process.stderr.write(`${l}\n`));
+  const started = Date.now();
+  const board = await loadBoardConfig(boardConfigPath(o.board));
+  if (board.debianArch !== 'amd64') throw new Error(`board ${board.name}: only amd64 images are built so far (needs ${board.debianArch ?? 'a non-Debian system'})`);
+  const out = resolve(o.out);
+  const rootfs = join(out, 'rootfs');
+  await rm(out, { recursive: true, force: true });
+  await mkdir(out, { recursive: true });
+
+  log(`debootstrap bookworm ${board.debianArch} (minbase + ${PACKAGES.length} packages) into ${rootfs}`);
+  await run('debootstrap', ['--variant=minbase', `--arch=${board.debianArch}`, `--include=${PACKAGES.join(',')}`, 'bookworm', rootfs, MIRROR], { maxBuffer: 64 * 1024 * 1024 });
+
+  log('agent bundle and koffi');
+  const lib = join(rootfs, 'usr/lib/btn-node');
+  await bundle(lib, 'x64');
+  await cp(join(HERE, 'rootfs/usr/lib/btn-node/firstboot.sh'), join(lib, 'firstboot.sh'));
+  await chmod(join(lib, 'firstboot.sh'), 0o755);
+  await cp(join(ROOT, 'board-configs'), join(lib, 'boards'), { recursive: true });
+  await cp(join(HERE, 'README.md'), join(lib, 'README.md'));
+
+  log('service user, units, network');
+  await run('chroot', [rootfs, 'useradd', '--system', '--user-group', '--home-dir', '/var/lib/btn-node', '--no-create-home', '--shell', '/usr/sbin/nologin', '--groups', 'tss', 'btn-node']);
+  const units = join(rootfs, 'etc/systemd/system');
+  for (const unit of ['btn-node.service', 'btn-node-firstboot.service']) {
+    await cp(join(HERE, 'systemd', unit), join(units, unit));
+    await mkdir(join(units, 'multi-user.target.wants'), { recursive: true });
+    await symlink(`/etc/systemd/system/${unit}`, join(units, 'multi-user.target.wants', unit));
+  }
+  await mkdir(join(rootfs, 'etc/systemd/network'), { recursive: true });
+  await writeFile(join(rootfs, 'etc/systemd/network/20-wired.network'), '[Match]\nName=en* eth*\n\n[Network]\nDHCP=yes\n');
+  await symlink('/lib/systemd/system/systemd-networkd.service', join(units, 'multi-user.target.wants/systemd-networkd.service'));
+  await writeFile(join(rootfs, 'etc/fstab'), 'LABEL=btnroot / ext4 defaults,errors=remount-ro 0 1\n');
+  await writeFile(join(rootfs, 'etc/hostname'), 'btn-node\n');
+  await writeFile(join(rootfs, 'etc/machine-id'), ''); // systemd makes one per device at first boot
+  if (o.bootFiles) await cp(o.bootFiles, join(rootfs, 'boot'), { recursive: true });
+
+  const bootEntries = await readdir(join(rootfs, 'boot'));
+  const kernelName = bootEntries.find((f) => f.startsWith('vmlinuz-'));
+  const initrdName = bootEntries.find((f) => f.startsWith('initrd.img-'));
+  if (!kernelName || !initrdName) throw new Error(`no kernel/initrd in ${rootfs}/boot: ${bootEntries.join(', ')}`);
+  const kernel = join(out, 'vmlinuz');
+  const initrd = join(out, 'initrd.img');
+  await cp(join(rootfs, 'boot', kernelName), kernel);
+  await cp(join(rootfs, 'boot', initrdName), initrd);
+
+  log(`ext4 image (${IMAGE_MB} MiB) with mke2fs -d, no mounts`);
+  const image = join(out, `btn-node-${board.name}.img`);
+  await run('mke2fs', ['-q', '-t', 'ext4', '-L', 'btnroot', '-d', rootfs, image, `${IMAGE_MB}M`]);
+  const { stdout } = await run('du', ['-sb', rootfs]);
+  await rm(rootfs, { recursive: true, force: true });
+  const seconds = Math.round((Date.now() - started) / 1000);
+  const built = { image, kernel, initrd, seconds, imageBytes: (await stat(image)).size, usedBytes: Number(stdout.split(/\s/)[0]) };
+  log(`built ${image} in ${seconds} s: root file system ${(built.usedBytes / 1e6).toFixed(0)} MB in a ${IMAGE_MB} MiB image`);
+  return built;
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const { values } = parseArgs({ options: { board: { type: 'string' }, out: { type: 'string' }, 'boot-files': { type: 'string' } } });
+  if (!values.board) throw new Error('usage: npm run image -- --board BOARD [--out DIR] [--boot-files DIR]');
+  await buildImage({ board: values.board, out: values.out ?? join(ROOT, 'image-build/out', values.board), ...(values['boot-files'] ? { bootFiles: values['boot-files'] } : {}) });
+}
