@@ -1,0 +1,134 @@
+// Candidate-to-seal latency of a real agent (issue 3, Benchmarks): swtpm, the in-process broker,
+// a journal file and a verify pool, with sealZeros 0 so that the first round qualifies and the
+// figure is validation + journal + one TPM signature + publish, not lottery luck. Floor in the
+// same run: the same block's transaction signatures verified with bare node:crypto spread over
+// all cores (KeyObjects built beforehand), plus one TPM signature on the same swtpm.
+import { createHash, generateKeyPairSync } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { createAgent } from '../../firmware/agent/index.ts';
+import { blockHash, blockToJson } from '../../firmware/chain/block.ts';
+import { createBlock, drawUntilQualified } from '../../firmware/chain/build.ts';
+import { keyFingerprint, PrimaryKeySet, spkiDer } from '../../firmware/chain/primaries.ts';
+import { transactionBody, type Transaction } from '../../firmware/chain/transaction.ts';
+import { VerifyPool } from '../../firmware/chain/verify-pool.ts';
+import { TxGenerator } from '../../firmware/devnet/tx-generator.ts';
+import { encodeFinalMessage } from '../../firmware/protocol/final-message.ts';
+import { DEFAULT_PARAMS, type NetworkParams } from '../../firmware/protocol/params.ts';
+import { parseSealMessage } from '../../firmware/protocol/seal-message.ts';
+import { alwaysActive } from '../../firmware/sealing/gate.ts';
+import { openSealJournal } from '../../firmware/sealing/journal.ts';
+import { createMqttTransport, startBroker, topicsFor } from '../../firmware/transport/index.ts';
+import { openTpm } from '../../tpm/tpm.ts';
+import { startSwtpm } from '../../tpm/swtpm.ts';
+import { median, withBaseline, type BenchSuite } from './report.ts';
+
+const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
+
+/** Bare node:crypto verification of the block's signatures over one worker per core. */
+async function floorVerifier(txs: readonly Transaction[]): Promise<{ run(): Promise<number>; close(): Promise<void> }> {
+  const n = availableParallelism();
+  const workers = Array.from({ length: n }, () => new Worker(new URL('./agent/floor-worker.js', import.meta.url)));
+  const once = (w: Worker, type: string) => new Promise<any>((resolve) => w.once('message', (m) => m.type === type && resolve(m)));
+  await Promise.all(workers.map((w, i) => {
+    const part = txs.filter((_, j) => j % n === i).map((tx) => ({
+      spki: Buffer.concat([ED25519_SPKI_PREFIX, tx.senderPublicKey]), message: transactionBody(tx), signature: tx.signature,
+    }));
+    const loaded = once(w, 'loaded');
+    w.postMessage({ type: 'load', checks: part });
+    return loaded;
+  }));
+  return {
+    async run() {
+      const t0 = performance.now();
+      const done = await Promise.all(workers.map((w) => { const d = once(w, 'done'); w.postMessage({ type: 'run' }); return d; }));
+      if (done.some((d) => d.bad > 0)) throw new Error('floor: a signature did not verify');
+      return performance.now() - t0;
+    },
+    close: async () => { await Promise.all(workers.map((w) => w.terminate())); },
+  };
+}
+
+export const run: BenchSuite = async (report, { quick }) => {
+  const dir = await mkdtemp(join(tmpdir(), 'btn-bench-agent-'));
+  const swtpm = await startSwtpm({ caDir: join(dir, 'ca') });
+  const tpm = await openTpm({ tcti: swtpm.tcti });
+  const broker = await startBroker();
+  const pool = new VerifyPool();
+  const topics = topicsFor(`btn/bench-agent-${process.pid}`);
+  const clerk = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const clerkFp = keyFingerprint(spkiDer(clerk.publicKey));
+  const params: NetworkParams = {
+    ...DEFAULT_PARAMS, sealZeros: 0, clerkZeros: 0, spinIntervalMs: 1, maxRounds: 4, sealDeadlineMs: 60_000,
+    maxBlockTxs: 20_000, maxBlockBytes: 32 * 1024 * 1024, timestampWindowMs: 600_000,
+  };
+  const genesis = { hash: new Uint8Array(createHash('sha256').update('bench genesis').digest()), height: 0, timestamp: Date.now() - 60_000 };
+  const key = await tpm.ensureSealingKey();
+  const journal = await openSealJournal(join(dir, 'journal'));
+  const transport = createMqttTransport({ url: broker.url, nodeId: 'bench-node', clientId: `bench-node-${process.pid}`, prefix: topics.prefix, protocol: 4, maxInboundBytes: 32 * 1024 * 1024 });
+  const clerkT = createMqttTransport({ url: broker.url, nodeId: 'clerk', clientId: `bench-clerk-${process.pid}`, prefix: topics.prefix, protocol: 4, status: false, maxOutboundBytes: 32 * 1024 * 1024 });
+  const agent = createAgent({
+    nodeId: 'bench-node', tpm, sealingHandle: key.handle, transport, topics, journal, gate: alwaysActive('bench-node'),
+    primaries: new PrimaryKeySet([clerk.publicKey]), genesis, params, verifier: pool,
+  });
+  const waiting = new Map<string, (at: number) => void>();
+  clerkT.subscribe(topics.seals(clerkFp), (m) => {
+    const seal = parseSealMessage(JSON.stringify(m.value));
+    waiting.get(Buffer.from(seal.blockHash).toString('hex'))?.(performance.now());
+  }, { qos: 1 });
+  try {
+    await agent.start();
+    await transport.online();
+    await clerkT.online();
+    // One TPM signature, the floor's second term.
+    const sigTimes: number[] = [];
+    for (let i = 0; i < (quick ? 5 : 15); i++) {
+      const t0 = performance.now();
+      await tpm.sign(new Uint8Array([i, 1, 2, 3]));
+      sigTimes.push(performance.now() - t0);
+    }
+    const tpmSignMs = median(sigTimes);
+    report({ name: 'agent floor: one TPM signature (swtpm)', value: Number(tpmSignMs.toFixed(2)), unit: 'ms' });
+
+    const gen = new TxGenerator({ seed: 'bench' });
+    let tip: { hash: Uint8Array; height: number; timestamp: number } = genesis;
+    for (const size of quick ? [1, 100, 1000] : [1, 100, 1000, 10_000]) {
+      const reps = size >= 10_000 ? 3 : quick ? 3 : 5;
+      const latencies: number[] = [];
+      const floors: number[] = [];
+      for (let r = 0; r < reps; r++) {
+        const height = tip.height + 1;
+        const txs = gen.next(size, Math.floor(Date.now() / 1000));
+        const draw = drawUntilQualified(clerk.privateKey, tip.hash, 0, 1)!;
+        const block = createBlock({ clerkKey: clerk.privateKey, height, previousHash: tip.hash, timestamp: Date.now(), transactions: txs, drawRound: draw.round, drawSignature: draw.signature });
+        const hash = blockHash(block.header);
+        const payload = JSON.stringify(blockToJson(block));
+        const floor = await floorVerifier(txs);
+        floors.push((await floor.run()) + tpmSignMs);
+        await floor.close();
+        const sealed = new Promise<number>((resolve) => waiting.set(Buffer.from(hash).toString('hex'), resolve));
+        const t0 = performance.now();
+        await clerkT.publish(topics.candidates, payload, { qos: 1 });
+        const at = await Promise.race([sealed, new Promise<number>((_, rej) => setTimeout(() => rej(new Error(`no seal for ${size} txs within 60 s`)), 60_000))]);
+        latencies.push(at - t0);
+        // Final: the chain moves on and the next candidate builds on this block.
+        await clerkT.publish(topics.final, encodeFinalMessage({ height, hash, timestamp: block.header.timestamp, clerk: clerkFp, sealedBy: ['bench-node'], votes: 1 }), { qos: 1, retain: true });
+        tip = { hash, height, timestamp: block.header.timestamp };
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      report(withBaseline(`agent candidate-to-seal, ${size} tx`, Number(median(latencies).toFixed(2)), 'ms', 'bare node:crypto on all cores + one TPM signature', Number(median(floors).toFixed(2))));
+    }
+  } finally {
+    await agent.stop().catch(() => undefined);
+    await transport.close().catch(() => undefined);
+    await clerkT.close().catch(() => undefined);
+    await journal.close().catch(() => undefined);
+    await pool.close().catch(() => undefined);
+    await broker.close();
+    await tpm.close().catch(() => undefined);
+    await swtpm.destroy();
+    await rm(dir, { recursive: true, force: true });
+  }
+};
