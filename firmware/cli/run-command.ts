@@ -9,7 +9,7 @@ import { ActivationGate } from '../activation/gate.ts';
 import { localNodeId, type ActivationTpm } from '../activation/activate.ts';
 import { alwaysActive, neverActive, type SealGate } from '../sealing/gate.ts';
 import { openSealJournal, type SealJournal } from '../sealing/journal.ts';
-import { createMqttTransport, type MqttTransport } from '../transport/index.ts';
+import { createMqttTransport, type MqttTransport } from '../transport/mqtt-transport.ts';
 import { openTpm, type Tpm } from '../../tpm/index.ts';
 import { parse, UsageError } from './args.ts';
 import { loadRunConfig, RunConfigError, type RunConfig } from './run-config.ts';

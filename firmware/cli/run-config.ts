@@ -23,7 +23,7 @@ import { validateBoardConfig, type BoardConfig } from '../board/index.ts';
 import { PrimaryKeySet } from '../chain/primaries.ts';
 import { DEFAULT_PARAMS, parseParams, type NetworkParams } from '../protocol/params.ts';
 import { ProtocolError } from '../protocol/errors.ts';
-import { topicPrefix, DEFAULT_TOPIC_PREFIX } from '../transport/index.ts';
+import { topicPrefix, DEFAULT_TOPIC_PREFIX } from '../transport/topics.ts';
 import { checkSealingHandle, parseHandle, parseTcti } from '../../tpm/index.ts';
 
 export const DEFAULT_STATE_DIR = '/var/lib/btn-node';
