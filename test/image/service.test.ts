@@ -72,7 +72,7 @@ describe('agent bundle', () => {
 
   it('runs on its own: --help, tpm init and tpm ticket against swtpm', async () => {
     const node = (args: string[]) => run(process.execPath, [join(result.dir, 'btn-node.mjs'), ...args], { cwd: out });
-    expect((await node(['--help'])).stdout).toContain('run the agent');
+    expect((await node(['--help'])).stdout).toContain('run one agent');
     const info = JSON.parse((await node(['tpm', 'init', '--tcti', swtpm.tcti])).stdout);
     expect(info.sealingKey.handle.toLowerCase()).toBe('0x81000b70');
     const ticket = JSON.parse((await node(['tpm', 'ticket', '--tcti', swtpm.tcti, '--message', '00ff'])).stdout);

@@ -1,0 +1,11 @@
+// The commands a household's device runs. The device bundle (device-main.ts) has only these;
+// the development CLI (main.ts) adds the devnet and the demo.
+import type { CommandEntry } from './dispatch.ts';
+
+export const DEVICE_COMMANDS: Readonly<Record<string, CommandEntry>> = {
+  tpm: { summary: 'tpm info|init|ticket: inspect and set up the TPM', run: async () => (await import('./tpm-command.ts')).tpmCommand },
+  activate: { summary: 'activate this TPM with the root node: --root URL', run: async () => (await import('./activate-command.ts')).activateCommand },
+  run: { summary: 'run one agent against a broker: --config FILE', run: async () => (await import('./run-command.ts')).runCommand },
+  status: { summary: 'show what the local agent is doing (activation, TPM, broker, seals)', run: async () => (await import('./status-command.ts')).statusCommand },
+  config: { summary: 'config check FILE: validate a board config, naming every wrong field', run: async () => (await import('./config-command.ts')).configCommand },
+};
