@@ -50,7 +50,7 @@ export async function buildImage(o: { board: string; out: string; bootFiles?: st
 
   log('agent bundle and koffi');
   const lib = join(rootfs, 'usr/lib/btn-node');
-  await bundle(lib, 'x64');
+  await bundle(lib, 'x64', 'glibc');
   await cp(join(HERE, 'rootfs/usr/lib/btn-node/firstboot.sh'), join(lib, 'firstboot.sh'));
   await chmod(join(lib, 'firstboot.sh'), 0o755);
   await cp(join(ROOT, 'board-configs'), join(lib, 'boards'), { recursive: true });

@@ -2,7 +2,7 @@
 //   out/btn-node.mjs                    the agent (firmware/cli/device-main.ts and all it imports)
 //   out/verify-worker.js                the Ed25519 verify worker, found beside the bundle at run time
 //   out/node_modules/koffi, @koromix/koffi-linux-<arch>   the FFI and its prebuilt native part
-// Usage: node --import tsx image-build/bundle.ts [--out DIR] [--arch x64|arm64|arm]
+// Usage: node --import tsx image-build/bundle.ts [--out DIR] [--arch x64|arm64|arm] [--libc glibc|musl|any]
 import { build } from 'esbuild';
 import { cp, mkdir, rm, stat, readdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
@@ -20,7 +20,12 @@ export interface BundleResult {
   readonly nativeBytes: number;
 }
 
-export async function bundle(outDir: string, arch: 'x64' | 'arm64' | 'arm' = hostArch()): Promise<BundleResult> {
+export type Libc = 'glibc' | 'musl' | 'any';
+
+// koffi's native package holds one binary per libc (linux_<arch>/ for glibc, musl_<arch>/ for
+// musl, about 1.1 MB each for x64); its loader tries the other when one is absent, so a Debian
+// image ships only glibc's and an OpenWrt one only musl's.
+export async function bundle(outDir: string, arch: 'x64' | 'arm64' | 'arm' = hostArch(), libc: Libc = 'any'): Promise<BundleResult> {
   await rm(outDir, { recursive: true, force: true });
   await mkdir(outDir, { recursive: true });
   const outfile = join(outDir, 'btn-node.mjs');
@@ -51,6 +56,12 @@ export async function bundle(outDir: string, arch: 'x64' | 'arm64' | 'arm' = hos
   await cp(join(ROOT, 'node_modules', native), join(modules, native), { recursive: true }).catch((err: unknown) => {
     throw new Error(`koffi's native part for linux-${arch} is not installed (npm install --os=linux --cpu=${arch} ${native}): ${(err as Error).message}`);
   });
+  if (libc !== 'any') {
+    const other = libc === 'glibc' ? 'musl_' : 'linux_';
+    for (const entry of await readdir(join(modules, native))) {
+      if (entry.startsWith(other)) await rm(join(modules, native, entry), { recursive: true, force: true });
+    }
+  }
   const bundleBytes = (await stat(outfile)).size;
   return { dir: outDir, bundleBytes, bundleGzipBytes: gzipSync(await readFile(outfile)).length, nativeBytes: await duBytes(join(modules, native)) };
 }
@@ -68,9 +79,11 @@ async function duBytes(path: string): Promise<number> {
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const { values } = parseArgs({ options: { out: { type: 'string' }, arch: { type: 'string' } } });
+  const { values } = parseArgs({ options: { out: { type: 'string' }, arch: { type: 'string' }, libc: { type: 'string' } } });
   const arch = (values.arch ?? hostArch()) as 'x64' | 'arm64' | 'arm';
   if (!['x64', 'arm64', 'arm'].includes(arch)) throw new Error('--arch must be x64, arm64 or arm');
-  const r = await bundle(resolve(values.out ?? join(ROOT, 'image-build/out/bundle')), arch);
+  const libc = (values.libc ?? 'any') as Libc;
+  if (!['glibc', 'musl', 'any'].includes(libc)) throw new Error('--libc must be glibc, musl or any');
+  const r = await bundle(resolve(values.out ?? join(ROOT, 'image-build/out/bundle')), arch, libc);
   process.stdout.write(`${r.dir}/btn-node.mjs: ${r.bundleBytes} bytes (${r.bundleGzipBytes} gzipped); koffi native part ${r.nativeBytes} bytes\n`);
 }

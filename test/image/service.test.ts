@@ -2,7 +2,7 @@
 // where it is installed), the OpenWrt procd script, the first-boot script, and the one-file
 // agent bundle running against a real swtpm.
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -55,7 +55,8 @@ describe('agent bundle', () => {
   let swtpm: SwtpmInstance;
   beforeAll(async () => {
     out = await mkdtemp(join(tmpdir(), 'btn-bundle-'));
-    result = await bundle(join(out, 'lib'));
+    // glibc's binary only, as in the Debian image: koffi must load without the musl one.
+    result = await bundle(join(out, 'lib'), undefined, 'glibc');
     swtpm = await startSwtpm({ caDir: join(out, 'ca') });
   });
   afterAll(async () => {
@@ -69,6 +70,8 @@ describe('agent bundle', () => {
     expect(text.includes('Stream-based MQTT broker'), 'aedes is in the bundle').toBe(false);
     expect(/from\s*["']better-sqlite3["']|require\(["']better-sqlite3["']\)|from\s*["']pg["']/.test(text), 'a root-node store is in the bundle').toBe(false);
     expect(result.bundleBytes).toBeGreaterThan(100_000);
+    const native = await readdir(join(result.dir, 'node_modules/@koromix', `koffi-linux-${process.arch}`));
+    expect(native.some((d) => d.startsWith('musl_')), 'musl binary shipped in a glibc bundle').toBe(false);
   });
 
   it('runs on its own: --help, tpm init and tpm ticket against swtpm', async () => {
