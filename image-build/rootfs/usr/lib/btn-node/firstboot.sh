@@ -41,9 +41,12 @@ elif [ "$devnet" = "true" ]; then
 else
   echo "btn-node firstboot: no ROOT_URL/ROOT_PUBLIC_KEY in btn-node.txt; the node will not seal until configured" >&2
 fi
+# Only 64 hex digits go into the JSON (the file may carry CRLF or junk from a FAT partition).
+genesis=$(tr -cd '0-9a-f' 2>/dev/null < /etc/btn-node/genesis.hex || true)
+[ ${#genesis} -eq 64 ] || genesis=$(printf '%064d' 0)
 cat > /etc/btn-node/config.json <<JSON
 { "tcti": "device:/dev/tpmrm0", "broker": "$broker", "stateDir": "/var/lib/btn-node",
-  "primaries": "/etc/btn-node/primaries.pem", "genesis": { "hash": "$(cat /etc/btn-node/genesis.hex 2>/dev/null || printf '%064d' 0)", "height": 0 },
+  "primaries": "/etc/btn-node/primaries.pem", "genesis": { "hash": "$genesis", "height": 0 },
   "board": "/usr/lib/btn-node/boards/$board.json", "status": { "port": 8080 }$root }
 JSON
 chgrp btn-node /etc/btn-node/config.json && chmod 0640 /etc/btn-node/config.json
