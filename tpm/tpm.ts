@@ -1,7 +1,7 @@
 // The typed, promise-based TPM API of node-tpm2. Every method runs its TPM commands as one
 // serialized unit on the connection (see connection.ts) and flushes every transient object and
 // session it creates, also when a command fails.
-import { constants as cryptoConstants, createHash, publicDecrypt } from 'node:crypto';
+import { constants as cryptoConstants, createHash, publicDecrypt, type KeyObject } from 'node:crypto';
 import { ESYS_TR, HANDLE, ObjectAttr, TPM_ALG, TPM_CAP, TPM_PT, TPMA_SESSION } from './constants.ts';
 import { TpmArgumentError, TpmError, TpmRcError } from './errors.ts';
 import * as esys from './esys.ts';
@@ -358,9 +358,15 @@ async function flushQuietly(c: EsysContext, handle: EsysTr): Promise<void> {
 const SHA256_DIGEST_INFO = Buffer.from('3031300d060960864801650304020105000420', 'hex');
 
 /** RSASSA-PKCS1-v1_5 check over a precomputed SHA-256 digest: the signature opens to DigestInfo || digest. */
+// The sealing key's public area is parsed once and cached per connection; its KeyObject is
+// built once too, not on every signature.
+const verifyKeys = new WeakMap<TpmPublic, KeyObject>();
+
 function signatureMatches(pub: TpmPublic, digest: Uint8Array, signature: Uint8Array): boolean {
   try {
-    const opened = publicDecrypt({ key: publicKeyObject(pub), padding: cryptoConstants.RSA_PKCS1_PADDING }, signature);
+    let key = verifyKeys.get(pub);
+    if (key === undefined) verifyKeys.set(pub, (key = publicKeyObject(pub)));
+    const opened = publicDecrypt({ key, padding: cryptoConstants.RSA_PKCS1_PADDING }, signature);
     return opened.equals(Buffer.concat([SHA256_DIGEST_INFO, digest]));
   } catch {
     return false;
