@@ -1,6 +1,6 @@
 // Ed25519 keys (root and manufacturers) through node:crypto, and the key file format.
 // node:crypto verifies Ed25519 about 10x faster than @noble/curves here (test/bench/chain.bench.ts).
-import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { chmod, open, readFile } from 'node:fs/promises';
 import { ProvisioningError } from './errors.ts';
 
@@ -45,15 +45,8 @@ export function ed25519Sign(key: Ed25519Key, message: Uint8Array): Uint8Array {
   return new Uint8Array(sign(null, message, key.privateKeyObject));
 }
 
-/** false (never a throw) for a wrong signature or malformed input. */
-export function ed25519Verify(publicKey: KeyObject, message: Uint8Array, signature: Uint8Array): boolean {
-  if (signature.length !== 64) return false;
-  try {
-    return verify(null, message, publicKey, signature);
-  } catch {
-    return false;
-  }
-}
+/** false (never a throw) for a wrong signature or malformed input: the chain's verifier, also used by clerks. */
+export { ed25519Verify } from '../firmware/chain/transaction.ts';
 
 const HEX64 = /^[0-9a-f]{64}$/;
 
