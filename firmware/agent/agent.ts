@@ -2,7 +2,6 @@
 // sends the seal to the candidate's clerk, follows final blocks and network parameters.
 // Invalid input is logged with its specific reason and dropped; the agent keeps running.
 import { EventEmitter } from 'node:events';
-import { userInfo } from 'node:os';
 import pino from 'pino';
 import type { Logger } from 'pino';
 import { blockFromJson } from '../chain/block.ts';
@@ -24,15 +23,7 @@ import type { InboundMessage, MqttTransport } from '../transport/mqtt-transport.
 import type { Topics } from '../transport/topics.ts';
 import type { Tpm, TpmInfo } from '../../tpm/tpm.ts';
 import { AgentError } from './errors.ts';
-
-const PROCESS_USER = ((): string => {
-  try {
-    return userInfo().username;
-  } catch {
-    return `uid ${process.getuid?.() ?? '?'}`;
-  }
-})();
-import { StatusCounters, writeStatusFile, type AgentStatus } from './status.ts';
+import { PROCESS_USER, StatusCounters, writeStatusFile, type AgentStatus } from './status.ts';
 
 export interface AgentOptions {
   readonly nodeId: string;

@@ -2,11 +2,21 @@
 // activation, TPM, broker, chain height, seal counts, recent errors. Written atomically to
 // <stateDir>/status.json (temp file + rename: a reader never sees half a file).
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import type { SpinOutcomeKind } from '../sealing/engine.ts';
 import { AgentError } from './errors.ts';
 
 export const STATUS_FILE = 'status.json';
+
+/** The account the agent runs as (an operator checks that the service is not root). */
+export const PROCESS_USER = ((): string => {
+  try {
+    return userInfo().username;
+  } catch {
+    return `uid ${process.getuid?.() ?? '?'}`;
+  }
+})();
 export const MAX_STATUS_FILE_BYTES = 256 * 1024;
 const MAX_LAST_ERRORS = 10;
 
