@@ -1,0 +1,100 @@
+// Inbound side of the transport: subscriptions and the checks every message passes before a
+// handler sees it (size cap, UTF-8 + JSON parse, expiry, per-subscription validator). Every
+// failure is a counted, logged drop with a reason; nothing is thrown into the event loop.
+import type { IPublishPacket, MqttClient } from 'mqtt';
+import type { Logger } from 'pino';
+import type { DropEvent, DropReason, InboundMessage, TransportStats } from './mqtt-types.ts';
+import { topicMatches } from './topics.ts';
+
+export interface Subscription {
+  readonly filter: string;
+  readonly qos: 0 | 1;
+  readonly maxBytes: number;
+  readonly validate: ((value: unknown, topic: string) => unknown) | undefined;
+  readonly handler: (m: InboundMessage<unknown>) => void | Promise<void>;
+}
+
+export interface InboundConfig {
+  readonly stats: TransportStats;
+  readonly log: Logger;
+  readonly now: () => number;
+  /** Emits the drop to the transport's listeners. */
+  readonly dropped: (event: DropEvent) => void;
+}
+
+export class Inbound {
+  readonly #c: InboundConfig;
+  readonly #subs: Subscription[] = [];
+  readonly #utf8 = new TextDecoder('utf-8', { fatal: true });
+
+  constructor(config: InboundConfig) {
+    this.#c = config;
+  }
+
+  add(sub: Subscription): void {
+    this.#subs.push(sub);
+  }
+
+  /** Removes `sub`; true when no other subscription uses its filter (time to UNSUBSCRIBE). */
+  remove(sub: Subscription): boolean {
+    const i = this.#subs.indexOf(sub);
+    if (i >= 0) this.#subs.splice(i, 1);
+    return !this.#subs.some((s) => s.filter === sub.filter);
+  }
+
+  /** Subscribes a (new) client to every filter, each at the highest QoS asked for it. */
+  resubscribe(client: MqttClient): void {
+    if (this.#subs.length > 0) this.send(client, this.#subs);
+  }
+
+  send(client: MqttClient, subs: readonly Subscription[]): void {
+    const map: Record<string, { qos: 0 | 1 }> = {};
+    for (const s of subs) map[s.filter] = { qos: Math.max(map[s.filter]?.qos ?? 0, s.qos) as 0 | 1 };
+    client.subscribe(map, (err, granted) => {
+      if (err) this.#c.log.warn({ err: err.message }, 'subscribe failed');
+      for (const g of granted ?? []) if (g.qos === 128) this.#c.log.warn({ filter: g.topic }, 'subscription refused by broker');
+    });
+  }
+
+  dispatch(topic: string, payload: Buffer, packet: IPublishPacket): void {
+    this.#c.stats.received++;
+    const subs = this.#subs.filter((s) => topicMatches(s.filter, topic));
+    if (subs.length === 0) return;
+    const fits = subs.filter((s) => payload.length <= s.maxBytes);
+    if (fits.length === 0) return this.drop(topic, 'oversize', `${payload.length} bytes > cap ${subs[0]!.maxBytes}`);
+    let value: unknown;
+    try {
+      value = JSON.parse(this.#utf8.decode(payload));
+    } catch (e) {
+      return this.drop(topic, e instanceof SyntaxError ? 'malformed-json' : 'invalid-utf8', (e as Error).message.slice(0, 160));
+    }
+    if (value !== null && typeof value === 'object' && typeof (value as { expiresAt?: unknown }).expiresAt === 'number' && this.#c.now() >= (value as { expiresAt: number }).expiresAt) {
+      return this.drop(topic, 'expired', `expiresAt ${(value as { expiresAt: number }).expiresAt}`);
+    }
+    for (const s of fits) {
+      let typed: unknown = value;
+      if (s.validate) {
+        try {
+          typed = s.validate(value, topic);
+        } catch (e) {
+          this.drop(topic, 'invalid', (e as Error)?.message?.slice(0, 200) ?? String(e));
+          continue;
+        }
+      }
+      const m: InboundMessage<unknown> = { topic, value: typed, retain: packet.retain, bytes: payload.length, messageExpiryInterval: packet.properties?.messageExpiryInterval };
+      try {
+        const r = s.handler(m);
+        if (r && typeof (r as Promise<void>).then === 'function') (r as Promise<void>).catch((e: unknown) => this.drop(topic, 'handler-failed', String((e as Error)?.message ?? e)));
+        this.#c.stats.delivered++;
+      } catch (e) {
+        this.drop(topic, 'handler-failed', String((e as Error)?.message ?? e));
+      }
+    }
+  }
+
+  drop(topic: string, reason: DropReason, detail: string): void {
+    this.#c.stats.dropped[reason]++;
+    this.#c.log.warn({ topic, reason, detail }, 'inbound message dropped');
+    this.#c.dropped({ topic, reason, detail });
+  }
+}
