@@ -1,13 +1,15 @@
 // Builds a bootable image for an emulated or Debian-based board from Debian's packages:
 //   debootstrap (minbase) of the board's Debian architecture with Node.js, tpm2-tss, systemd,
 //   a kernel and tpm-udev; the agent bundle + koffi; the hardened unit and first boot; a
-//   service user in group tss; DHCP on the first NIC. Then an ext4 file system image made
-//   without mounting anything (mke2fs -d), plus the kernel and initrd for direct boot.
+//   service user in group tss; DHCP on the first NIC. Then one disk image made without
+//   mounting anything (disk.ts): a FAT boot partition the household can edit on any computer
+//   (btn-node.txt, mounted at /boot/firmware) and the ext4 root; plus the kernel and initrd for
+//   direct boot.
 // Usage: node --import tsx image-build/build.ts --board qemu-x86_64 [--out DIR] [--boot-files DIR]
-//   --boot-files: files copied into the image's /boot (what a household edits on the boot
-//   partition: btn-node.txt, btn-node-primaries.pem, btn-node-genesis.hex).
-// Needs root (debootstrap) and: debootstrap, e2fsprogs. Only amd64 images are built and booted
-// here; arm64/armhf need qemu-user-static for debootstrap's second stage (see README).
+//   --boot-files: files copied onto the boot partition (btn-node.txt, btn-node-primaries.pem,
+//   btn-node-genesis.hex); they can also be written later with disk.ts writeBootFile (mtools).
+// Needs root (debootstrap) and: debootstrap, e2fsprogs, dosfstools, mtools, fdisk (sfdisk). Only
+// amd64 images are built and booted here; Raspberry Pi images: image-build/pi.
 import { execFile } from 'node:child_process';
 import { chmod, cp, mkdir, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
@@ -15,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 import { loadBoardConfig, boardConfigPath } from '../firmware/board/index.ts';
 import { bundle } from './bundle.ts';
+import { BOOT_LABEL, makeDisk, ROOT_LABEL, type DiskLayout } from './disk.ts';
 
 const run = promisify(execFile);
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -24,12 +27,14 @@ const PACKAGES = [
   'systemd', 'systemd-sysv', 'udev', 'kmod', 'initramfs-tools', 'linux-image-amd64', 'ca-certificates', 'iproute2',
   'nodejs', 'tpm-udev', 'libtss2-esys-3.0.2-0', 'libtss2-tctildr0', 'libtss2-rc0', 'libtss2-mu0', 'libtss2-tcti-device0',
 ];
-const IMAGE_MB = 1536;
+/** Boot partition: boot files (and kernel + initrd, so that a boot loader can find them); root: the system. */
+export const X86_LAYOUT: DiskLayout = { bootMiB: 128, rootMiB: 1536 };
 
 export interface BuiltImage {
   readonly image: string;
   readonly kernel: string;
   readonly initrd: string;
+  readonly layout: DiskLayout;
   readonly seconds: number;
   readonly imageBytes: number;
   readonly usedBytes: number;
@@ -54,6 +59,7 @@ export async function buildImage(o: { board: string; out: string; bootFiles?: st
   await cp(join(HERE, 'rootfs/usr/lib/btn-node/firstboot.sh'), join(lib, 'firstboot.sh'));
   await chmod(join(lib, 'firstboot.sh'), 0o755);
   await cp(join(ROOT, 'board-configs'), join(lib, 'boards'), { recursive: true });
+  await writeFile(join(lib, 'image-board'), `${board.name}\n`); // first boot's default BOARD
   await cp(join(HERE, 'README.md'), join(lib, 'README.md'));
 
   log('service user, units, network');
@@ -67,10 +73,14 @@ export async function buildImage(o: { board: string; out: string; bootFiles?: st
   await mkdir(join(rootfs, 'etc/systemd/network'), { recursive: true });
   await writeFile(join(rootfs, 'etc/systemd/network/20-wired.network'), '[Match]\nName=en* eth*\n\n[Network]\nDHCP=yes\n');
   await symlink('/lib/systemd/system/systemd-networkd.service', join(units, 'multi-user.target.wants/systemd-networkd.service'));
-  await writeFile(join(rootfs, 'etc/fstab'), 'LABEL=btnroot / ext4 defaults,errors=remount-ro 0 1\n');
+  // The boot partition is FAT (no owners): readable by root only; nofail, so a damaged card still boots.
+  await mkdir(join(rootfs, 'boot/firmware'), { recursive: true });
+  await writeFile(join(rootfs, 'etc/fstab'), [
+    `LABEL=${ROOT_LABEL} / ext4 defaults,errors=remount-ro 0 1`,
+    `LABEL=${BOOT_LABEL} /boot/firmware vfat defaults,nofail,nodev,nosuid,noexec,umask=0077 0 0`, '',
+  ].join('\n'));
   await writeFile(join(rootfs, 'etc/hostname'), 'btn-node\n');
   await writeFile(join(rootfs, 'etc/machine-id'), ''); // systemd makes one per device at first boot
-  if (o.bootFiles) await cp(o.bootFiles, join(rootfs, 'boot'), { recursive: true });
 
   const bootEntries = await readdir(join(rootfs, 'boot'));
   const kernelName = bootEntries.find((f) => f.startsWith('vmlinuz-'));
@@ -81,16 +91,33 @@ export async function buildImage(o: { board: string; out: string; bootFiles?: st
   await cp(join(rootfs, 'boot', kernelName), kernel);
   await cp(join(rootfs, 'boot', initrdName), initrd);
 
-  log(`ext4 image (${IMAGE_MB} MiB) with mke2fs -d, no mounts`);
+  const bootPart = join(out, 'boot-partition');
+  await mkdir(bootPart);
+  await cp(kernel, join(bootPart, 'vmlinuz'));
+  await cp(initrd, join(bootPart, 'initrd.img'));
+  await writeFile(join(bootPart, 'btn-node.txt'), defaultBtnNodeTxt(board.name));
+  if (o.bootFiles) await cp(o.bootFiles, bootPart, { recursive: true });
+
+  const layout = X86_LAYOUT;
+  log(`disk image: FAT boot ${layout.bootMiB} MiB + ext4 root ${layout.rootMiB} MiB (sfdisk, mkfs.vfat, mtools, mke2fs -d; no mounts)`);
   const image = join(out, `btn-node-${board.name}.img`);
-  await run('mke2fs', ['-q', '-t', 'ext4', '-L', 'btnroot', '-d', rootfs, image, `${IMAGE_MB}M`]);
+  await makeDisk({ out: image, layout, bootDir: bootPart, rootDir: rootfs });
   const { stdout } = await run('du', ['-sb', rootfs]);
   await rm(rootfs, { recursive: true, force: true });
+  await rm(bootPart, { recursive: true, force: true });
   const seconds = Math.round((Date.now() - started) / 1000);
-  const built = { image, kernel, initrd, seconds, imageBytes: (await stat(image)).size, usedBytes: Number(stdout.split(/\s/)[0]) };
-  log(`built ${image} in ${seconds} s: root file system ${(built.usedBytes / 1e6).toFixed(0)} MB in a ${IMAGE_MB} MiB image`);
+  const built = { image, kernel, initrd, layout, seconds, imageBytes: (await stat(image)).size, usedBytes: Number(stdout.split(/\s/)[0]) };
+  log(`built ${image} in ${seconds} s: root file system ${(built.usedBytes / 1e6).toFixed(0)} MB in a ${((layout.bootMiB + layout.rootMiB + 1) / 1024).toFixed(2)} GiB disk`);
   return built;
 }
+
+/** What the boot partition carries until the household or the manufacturer edits it. */
+const defaultBtnNodeTxt = (board: string): string => `# btn-node settings: edit on any computer, then start the device (read at every boot).
+# ROOT_URL=https://root.example        the root node that activates this device
+# ROOT_PUBLIC_KEY=<64 hex>             the root node's Ed25519 public key
+# BROKER_URL=mqtt://broker.local:1883  where the primary nodes publish candidate blocks
+# BOARD=${board}${' '.repeat(Math.max(1, 31 - board.length))}a file of /usr/lib/btn-node/boards (this image: ${board})
+`;
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const { values } = parseArgs({ options: { board: { type: 'string' }, out: { type: 'string' }, 'boot-files': { type: 'string' } } });

@@ -1,31 +1,38 @@
 #!/bin/sh
-# First-boot set-up of a btn-node image (runs once, as root, before btn-node.service).
+# Set-up of a btn-node image from its boot partition, as root, before btn-node.service, at every
+# boot: a household that edits btn-node.txt on another computer and restarts the device gets
+# the new settings. The hostname is set on the first boot only.
 # Reads KEY=VALUE lines from btn-node.txt on the boot partition: ROOT_URL, ROOT_PUBLIC_KEY,
-# BROKER_URL, BOARD. Unknown keys and malformed lines are ignored with a message.
+# BROKER_URL, BOARD, DEVNET. Unknown keys are ignored with a message.
 set -eu
 conf=""
 for f in /boot/firmware/btn-node.txt /boot/btn-node.txt; do
   [ -r "$f" ] && conf="$f" && break
 done
 
-# Hostname: btn-<first 8 hex of the machine id>, unique per device, stable across reboots.
-id=$(cut -c1-8 /etc/machine-id 2>/dev/null || echo 00000000)
-echo "btn-$id" > /etc/hostname
-hostname "btn-$id" 2>/dev/null || true
+if [ ! -e /var/lib/btn-node-firstboot.done ]; then
+  # Hostname: btn-<first 8 hex of the machine id>, unique per device, stable across reboots.
+  id=$(cut -c1-8 /etc/machine-id 2>/dev/null || echo 00000000)
+  echo "btn-$id" > /etc/hostname
+  hostname "btn-$id" 2>/dev/null || true
+fi
 
-root_url="" root_key="" broker="mqtt://10.0.2.2:1883" board="qemu-x86_64" devnet=""
+image_board=$(tr -cd 'a-z0-9_-' < /usr/lib/btn-node/image-board 2>/dev/null || true)
+root_url="" root_key="" broker="mqtt://10.0.2.2:1883" board="${image_board:-qemu-x86_64}" devnet=""
 if [ -n "$conf" ]; then
   while IFS='=' read -r key value; do
     case "$key" in
       ''|\#*) ;;
       ROOT_URL) root_url=$(printf %s "$value" | tr -cd 'A-Za-z0-9:/._-') ;;
-      ROOT_PUBLIC_KEY) root_key=$(printf %s "$value" | tr -cd '0-9a-f') ;;
+      ROOT_PUBLIC_KEY) root_key=$(printf %s "$value" | tr 'A-F' 'a-f' | tr -cd '0-9a-f') ;;
       BROKER_URL) broker=$(printf %s "$value" | tr -cd 'A-Za-z0-9:/._-') ;;
       BOARD) board=$(printf %s "$value" | tr -cd 'a-z0-9_-') ;;
       DEVNET) devnet=$(printf %s "$value" | tr -cd 'a-z') ;;
       *) echo "btn-node firstboot: ignoring unknown key '$key' in $conf" >&2 ;;
     esac
-  done < "$conf"
+  done <<CONF
+$(tr -d '\r' < "$conf" | head -c 65536)
+CONF
 fi
 
 install -d -m 0750 -o root -g btn-node /etc/btn-node
@@ -44,10 +51,13 @@ fi
 # Only 64 hex digits go into the JSON (the file may carry CRLF or junk from a FAT partition).
 genesis=$(tr -cd '0-9a-f' 2>/dev/null < /etc/btn-node/genesis.hex || true)
 [ ${#genesis} -eq 64 ] || genesis=$(printf '%064d' 0)
-cat > /etc/btn-node/config.json <<JSON
+# Written beside and renamed: a power cut leaves the old config or the new one, never half of one.
+cat > /etc/btn-node/config.json.new <<JSON
 { "tcti": "device:/dev/tpmrm0", "broker": "$broker", "stateDir": "/var/lib/btn-node",
   "primaries": "/etc/btn-node/primaries.pem", "genesis": { "hash": "$genesis", "height": 0 },
   "board": "/usr/lib/btn-node/boards/$board.json", "status": { "port": 8080 }$root }
 JSON
-chgrp btn-node /etc/btn-node/config.json && chmod 0640 /etc/btn-node/config.json
+chgrp btn-node /etc/btn-node/config.json.new && chmod 0640 /etc/btn-node/config.json.new
+sync
+mv -f /etc/btn-node/config.json.new /etc/btn-node/config.json
 touch /var/lib/btn-node-firstboot.done
