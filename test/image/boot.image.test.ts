@@ -1,58 +1,74 @@
 // The image boot test (`npm run test:image`): build the qemu-x86_64 image from Debian's packages,
-// boot it under QEMU with swtpm as its TPM (tpm-tis), and show from outside the VM, on an MQTT
-// broker on the host (reached from the guest at 10.0.2.2 through QEMU's user networking): the
-// agent runs as its service user, found /dev/tpmrm0 (its retained status carries the TPM it
-// read), and talks to the broker. Set BTN_IMAGE_DIR to boot an image built before.
+// file its TPM (swtpm) at the factory with a root node on the host, write the network's settings
+// onto the image's FAT boot partition as a household would (mtools), boot it under QEMU with
+// that swtpm as its TPM (tpm-tis), and show from outside the VM, on the host's MQTT broker and
+// root node (reached from the guest at 10.0.2.2 through QEMU's user networking): the agent runs
+// as its service user, found /dev/tpmrm0, activated itself against the root node, and sealed a
+// block of the host's primary node that the clerks accepted under its root-signed registration.
+// Set BTN_IMAGE_DIR to boot an image built before (it is copied, never changed).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { generateKeyPairSync } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
+import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
-import { buildImage } from '../../image-build/build.ts';
+import { until } from '../until.ts';
+import { buildImage, X86_LAYOUT } from '../../image-build/build.ts';
+import { writeBootFile } from '../../image-build/disk.ts';
+import { startDeviceNetwork, type DeviceNetwork } from '../../firmware/devnet/device-network.ts';
 import { startBroker, type BrokerHandle } from '../../firmware/transport/index.ts';
+import { openTpm, startSwtpm } from '../../tpm/index.ts';
 
 const children: ChildProcess[] = [];
 let work = '';
 let broker: BrokerHandle | undefined;
+let network: DeviceNetwork | undefined;
 afterAll(async () => {
   for (const c of children) c.kill('SIGKILL');
+  await network?.close();
   await broker?.close();
   if (work) await rm(work, { recursive: true, force: true });
 });
 
-async function until<T>(what: string, ms: number, probe: () => T | undefined | Promise<T | undefined>): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
 
 describe('qemu-x86_64 image', () => {
-  it('boots with swtpm as its TPM; the agent runs as btn-node, finds /dev/tpmrm0 and reports to the host broker', { timeout: 1_500_000 }, async () => {
+  it('boots with swtpm as its TPM; the agent runs as btn-node, activates against the host root node and seals a block', { timeout: 1_500_000 }, async () => {
     work = await mkdtemp(join(tmpdir(), 'btn-boot-'));
-    // A fixed port, so that an image built before (BTN_IMAGE_DIR, built with the same boot files) finds it.
-    broker = await startBroker({ host: '127.0.0.1', port: 18830 });
-    const boot = join(work, 'boot-files');
-    await mkdir(boot);
-    await writeFile(join(boot, 'btn-node.txt'), `BROKER_URL=mqtt://10.0.2.2:${broker.port}\nDEVNET=true\nBOARD=qemu-x86_64\n`);
-    await writeFile(join(boot, 'btn-node-primaries.pem'), generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ type: 'spki', format: 'pem' }) as string);
+    broker = await startBroker({ host: '127.0.0.1' });
+    const logger = pino({ level: process.env['LOG_LEVEL'] ?? 'warn' });
+
+    // The factory: the device's TPM gets its EK certificate (swtpm's local CA) and its sealing
+    // key, and is filed with the root node in a signed batch, before the device is ever booted.
+    const caDir = join(work, 'ca');
+    const tpmState = join(work, 'tpm');
+    const factorySwtpm = await startSwtpm({ caDir, stateDir: tpmState }); // makes the CA the root trusts
+    network = await startDeviceNetwork({ brokerUrl: broker.url, stateDir: join(work, 'root'), trustDir: caDir, logger });
+    const factoryTpm = await openTpm({ tcti: factorySwtpm.tcti });
+    const sealingKey = await factoryTpm.ensureSealingKey();
+    await network.file(factoryTpm, 'QEMU-X86-0001', 'qemu-x86_64');
+    await factoryTpm.close();
+    await factorySwtpm.stop();
+    const filed = await network.upload();
+    expect(filed.filed).toBe(1);
 
     let dir = process.env['BTN_IMAGE_DIR'];
     if (!dir) {
       dir = join(work, 'image');
-      const built = await buildImage({ board: 'qemu-x86_64', out: dir, bootFiles: boot });
+      const built = await buildImage({ board: 'qemu-x86_64', out: dir });
       console.log(`image built in ${built.seconds} s, root fs ${(built.usedBytes / 1e6).toFixed(0)} MB`);
     }
+    // The household's step: the network's settings onto the boot partition (FAT) of its copy.
+    const image = join(work, 'disk.img');
+    await copyFile(join(dir, 'btn-node-qemu-x86_64.img'), image);
+    const files = network.bootFiles({ brokerUrl: `mqtt://10.0.2.2:${broker.port}`, rootHost: '10.0.2.2' });
+    for (const [name, text] of Object.entries(files)) {
+      await writeFile(join(work, name), text);
+      await writeBootFile(image, X86_LAYOUT, join(work, name), name);
+    }
 
-    // swtpm as the guest's TPM, over a unix control socket as QEMU's tpm emulator backend wants.
-    const tpmState = join(work, 'tpm');
-    await mkdir(tpmState);
+    // The same TPM state as the guest's TPM, over a unix control socket as QEMU's emulator backend wants.
     const sock = join(work, 'swtpm.sock');
     children.push(spawn('swtpm', ['socket', '--tpm2', '--tpmstate', `dir=${tpmState}`, '--ctrl', `type=unixio,path=${sock}`], { stdio: 'ignore' }));
     await until('the swtpm socket', 10_000, () => (existsSync(sock) ? true : undefined));
@@ -62,10 +78,9 @@ describe('qemu-x86_64 image', () => {
     watcher.on('message', (_t, payload) => {
       try { seen.push(JSON.parse(payload.toString())); } catch { /* not ours */ }
     });
-    await watcher.subscribeAsync('btn/v1/nodes/+/status');
+    await watcher.subscribeAsync(`${network.topics.prefix}/nodes/+/status`);
 
     const console_ = join(work, 'console.log');
-    const image = join(dir, 'btn-node-qemu-x86_64.img');
     // TCG by default: KVM inside this kind of VM fails (measured: MSR assertion with -cpu host,
     // a silent hang without). BTN_QEMU_ACCEL=kvm where it works.
     const kvm = process.env['BTN_QEMU_ACCEL'] === 'kvm' && existsSync('/dev/kvm');
@@ -80,11 +95,22 @@ describe('qemu-x86_64 image', () => {
     ], { stdio: 'ignore' }));
 
     try {
-      const status = await until('the node to report online with its TPM', kvm ? 240_000 : 600_000, () => seen.find((s) => s['state'] === 'online' && s['tpm']));
-      console.log(`agent online ${((Date.now() - t0) / 1000).toFixed(1)} s after QEMU started (${kvm ? 'KVM' : 'TCG'})`);
+      const status = await until('the node to report online and active', kvm ? 240_000 : 600_000, () => seen.find((s) => s['state'] === 'online' && s['tpm'] && s['activation'] === 'active'));
+      const tOnline = Date.now();
+      console.log(`agent online and activated ${((tOnline - t0) / 1000).toFixed(1)} s after QEMU started (${kvm ? 'KVM' : 'TCG'})`);
       expect(status['user']).toBe('btn-node');
       expect(status['tpm'].manufacturer).toBe('IBM'); // swtpm reports IBM
-      expect(status['activation']).toBe('active'); // DEVNET=true in btn-node.txt
+      // The host's primary draws blocks until one carries the guest's seal (a block may be made
+      // before the guest seals in time; the guest is the only sealing node, so it seals most).
+      let sealed: { height: number; round: number; zeros: number } | undefined;
+      for (let i = 0; i < 5 && sealed === undefined; i++) {
+        const [block] = await network.produce(1);
+        const seal = block?.final ? block.seals.find((s) => s.publicKeyPem === sealingKey.publicKeyPem) : undefined;
+        if (seal) sealed = { height: block!.height, round: seal.round, zeros: seal.zeros };
+      }
+      console.log(`sealed block ${sealed?.height} (round ${sealed?.round}, ${sealed?.zeros} zero bits) ${((Date.now() - tOnline) / 1000).toFixed(1)} s after activation`);
+      expect(sealed).toBeDefined();
+      expect(sealed!.zeros).toBeGreaterThanOrEqual(4); // DEFAULT_PARAMS.sealZeros: the guest's and the primary's
     } catch (err) {
       const log = await readFile(console_, 'utf8').catch(() => '');
       throw new Error(`${(err as Error).message}\n--- guest console (tail) ---\n${log.slice(-4000)}`);

@@ -1,0 +1,120 @@
+// A network on the development host for devices that run elsewhere (a Raspberry Pi on the LAN,
+// the image under QEMU): the root node (registrar on SQLite) with its factory station, and the
+// reference primary node with its clerks, on a broker the devices reach. Unlike runDevnet it
+// starts no TPM and no agent: the devices bring their own. What a device needs to join goes on
+// its boot partition (bootFiles()).
+// Host tooling only, like provisioned-devnet.ts: it imports provisioning/ (the registrar).
+import type { Logger } from 'pino';
+import { DEFAULT_PARAMS, type NetworkParams } from '../protocol/params.ts';
+import { createMqttTransport, topicsFor, DEFAULT_TOPIC_PREFIX, type MqttTransport, type Topics } from '../transport/index.ts';
+import { generateEd25519, hex } from '../../provisioning/keys.ts';
+import type { FactoryTpm } from '../../provisioning/factory/index.ts';
+import { createClerks } from './clerks.ts';
+import { DevnetError } from './errors.ts';
+import { genesisTip, PrimaryNode, type FinalBlockRecord, type PrimaryEvent } from './primary.ts';
+import { startProvisionedRoot, type ProvisionedRoot, type UploadReport } from './provisioned-root.ts';
+import { RegistrationAuthority } from './registration-authority.ts';
+import { TxGenerator } from './tx-generator.ts';
+
+export interface DeviceNetworkOptions {
+  /** The broker the devices use (the primary connects to it too). */
+  readonly brokerUrl: string;
+  /** Directory for the registrar's SQLite file and the factory batch. */
+  readonly stateDir: string;
+  /** PEM files of the CA that issued the devices' EK certificates. */
+  readonly trustDir: string;
+  /** Devices without a params entry in their config use DEFAULT_PARAMS: so does this network by default. */
+  readonly params?: NetworkParams;
+  readonly clerks?: number;
+  readonly txPerBlock?: number;
+  /** The devices' topicPrefix (default btn/v1, what a device uses without one). */
+  readonly topicPrefix?: string;
+  /** A label the genesis hash is derived from (default: a new one per network). */
+  readonly genesisLabel?: string;
+  readonly logger: Logger;
+  readonly onEvent?: (event: PrimaryEvent) => void;
+}
+
+export interface DeviceNetwork {
+  readonly rootUrl: string;
+  /** The root's Ed25519 public key, hex: a device's ROOT_PUBLIC_KEY. */
+  readonly rootPublicKey: string;
+  readonly topics: Topics;
+  /** The clerks' public keys (one PEM file): a device's primaries. */
+  readonly primariesPem: string;
+  /** The genesis hash, hex: a device's genesis. */
+  readonly genesisHash: string;
+  /** The factory station: one manifest line for this TPM (its EK, EK certificate and sealing key). */
+  file(tpm: FactoryTpm, serial: string, board?: string): Promise<void>;
+  /** The manufacturer signs the batch and uploads it to the root node. */
+  upload(): Promise<UploadReport>;
+  /** The files a device's boot partition carries to join this network; rootHost replaces the root's host (e.g. 10.0.2.2 under QEMU). */
+  bootFiles(o: { readonly brokerUrl: string; readonly rootHost?: string; readonly board?: string }): Record<string, string>;
+  /** Produces `blocks` final blocks with the devices that are online. */
+  produce(blocks: number, signal?: AbortSignal): Promise<FinalBlockRecord[]>;
+  close(): Promise<void>;
+}
+
+export async function startDeviceNetwork(o: DeviceNetworkOptions): Promise<DeviceNetwork> {
+  const log = o.logger.child({ component: 'device-network' });
+  const params = o.params ?? DEFAULT_PARAMS;
+  const topics = topicsFor(o.topicPrefix ?? DEFAULT_TOPIC_PREFIX);
+  const rootKey = generateEd25519().key;
+  const root: ProvisionedRoot = await startProvisionedRoot({ dir: o.stateDir, trustDir: o.trustDir, logger: log, rootKey });
+  let transport: MqttTransport | null = null;
+  const authority = new RegistrationAuthority({ rootPublicKey: rootKey.publicKey, logger: log, pollMs: 5000, fetchRevocations: () => root.revocations() });
+  try {
+    transport = createMqttTransport({ url: o.brokerUrl, nodeId: 'primary', clientId: `btn-primary-${hex(rootKey.publicKey).slice(0, 8)}`, prefix: topics.prefix, status: false, logger: log });
+    transport.start();
+    await transport.online();
+    authority.follow(transport, topics.revocations);
+    await authority.start();
+    const label = o.genesisLabel ?? `device-network/${hex(rootKey.publicKey).slice(0, 16)}`;
+    const genesis = genesisTip(label, Date.now());
+    const primary = new PrimaryNode({
+      transport, topics, params, clerks: createClerks(o.clerks ?? 3), authority, genesis,
+      transactions: new TxGenerator({ seed: label }), ...(o.txPerBlock === undefined ? {} : { txPerBlock: o.txPerBlock }),
+      logger: log, ...(o.onEvent === undefined ? {} : { onEvent: o.onEvent }),
+    });
+    await primary.start();
+    const primariesPem = primary.clerks.map((c) => c.publicKey.export({ type: 'spki', format: 'pem' }).toString()).join('');
+    const genesisHash = Buffer.from(genesis.hash).toString('hex');
+    const t = transport;
+    return {
+      rootUrl: root.url, rootPublicKey: hex(rootKey.publicKey), topics, primariesPem, genesisHash,
+      file: async (tpm, serial, board) => void (await root.enroll(tpm, serial, board)),
+      async upload() {
+        const report = await root.uploadBatch();
+        if (report.rejected > 0) {
+          const why = report.results.filter((r) => r.status === 'rejected').map((r) => `line ${r.line}: ${r.code} ${r.reason}`).join('; ');
+          throw new DevnetError('ERR_DEVNET_STARTUP', `the root node refused lines of the batch: ${why}`);
+        }
+        return report;
+      },
+      bootFiles(b) {
+        const url = new URL(root.url);
+        if (b.rootHost !== undefined) url.hostname = b.rootHost;
+        return {
+          'btn-node.txt': [
+            `ROOT_URL=${url.origin}`, `ROOT_PUBLIC_KEY=${hex(rootKey.publicKey)}`, `BROKER_URL=${b.brokerUrl}`,
+            ...(b.board === undefined ? [] : [`BOARD=${b.board}`]), '',
+          ].join('\n'),
+          'btn-node-primaries.pem': primariesPem,
+          'btn-node-genesis.hex': `${genesisHash}\n`,
+        };
+      },
+      produce: (blocks, signal) => primary.produce(blocks, signal),
+      async close() {
+        authority.stop();
+        await primary.stop({ clearRetained: true }).catch((err: unknown) => log.warn({ err: (err as Error).message }, 'primary stop failed'));
+        await t.close().catch(() => undefined);
+        await root.close();
+      },
+    };
+  } catch (err) {
+    authority.stop();
+    await transport?.close().catch(() => undefined);
+    await root.close();
+    throw err;
+  }
+}

@@ -1,0 +1,97 @@
+// The host network for devices that run elsewhere (firmware/devnet/device-network.ts), with a
+// device made of real parts on this machine: a swtpm filed at the factory station, and
+// `btn-node run` configured from nothing but the files the network puts on a device's boot
+// partition (as the image's first-boot script does). The device activates itself against the
+// root node and seals a block of the primary node; the clerks accept it under its registration.
+// The same path under QEMU is test/image/boot.image.test.ts.
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { afterAll, describe, expect, it } from 'vitest';
+import { until } from '../../until.ts';
+import { readStatusFile } from '../../../firmware/agent/status.ts';
+import { runCommand } from '../../../firmware/cli/run-command.ts';
+import { startDeviceNetwork, type DeviceNetwork } from '../../../firmware/devnet/device-network.ts';
+import { startBroker, type BrokerHandle } from '../../../firmware/transport/index.ts';
+import { openTpm, startSwtpm, type SwtpmInstance } from '../../../tpm/index.ts';
+
+let work = '';
+let broker: BrokerHandle | undefined;
+let network: DeviceNetwork | undefined;
+let swtpm: SwtpmInstance | undefined;
+const device = new AbortController();
+let running: Promise<number> | undefined;
+afterAll(async () => {
+  device.abort();
+  await running?.catch(() => undefined);
+  await network?.close();
+  await broker?.close();
+  await swtpm?.destroy();
+  if (work) await rm(work, { recursive: true, force: true });
+});
+
+/** Parses btn-node.txt as the image's first-boot script does (KEY=VALUE lines, # comments). */
+function parseBtnNodeTxt(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of text.split('\n')) {
+    const m = /^([A-Z_]+)=(.*)$/.exec(line.trim());
+    if (m) out[m[1]!] = m[2]!;
+  }
+  return out;
+}
+
+
+describe('device network', () => {
+  it('a device configured from its boot files activates against the root node and seals a block', { timeout: 120_000 }, async () => {
+    work = await mkdtemp(join(tmpdir(), 'btn-devnet-dev-'));
+    broker = await startBroker();
+    const caDir = join(work, 'ca');
+    // Factory: EK certificate (the first swtpm makes the CA the root node trusts), sealing key,
+    // one line in the signed batch.
+    swtpm = await startSwtpm({ caDir, stateDir: join(work, 'tpm') });
+    network = await startDeviceNetwork({ brokerUrl: broker.url, stateDir: join(work, 'root'), trustDir: caDir, logger: pino({ level: 'silent' }), clerks: 3 });
+    const factory = await openTpm({ tcti: swtpm.tcti });
+    const sealingKey = await factory.ensureSealingKey();
+    await network.file(factory, 'DEV-0001');
+    await factory.close();
+    expect((await network.upload()).filed).toBe(1);
+
+    // The boot partition's files, turned into the device's config as first boot does.
+    const files = network.bootFiles({ brokerUrl: broker.url });
+    expect(Object.keys(files).sort()).toEqual(['btn-node-genesis.hex', 'btn-node-primaries.pem', 'btn-node.txt']);
+    const txt = parseBtnNodeTxt(files['btn-node.txt']!);
+    expect(txt['ROOT_PUBLIC_KEY']).toMatch(/^[0-9a-f]{64}$/);
+    await writeFile(join(work, 'primaries.pem'), files['btn-node-primaries.pem']!);
+    const stateDir = join(work, 'device');
+    const config = join(work, 'config.json');
+    await writeFile(config, JSON.stringify({
+      tcti: swtpm.tcti, broker: txt['BROKER_URL'], stateDir, primaries: 'primaries.pem',
+      genesis: { hash: files['btn-node-genesis.hex']!.trim(), height: 0 },
+      root: { url: txt['ROOT_URL'], publicKey: txt['ROOT_PUBLIC_KEY'] },
+    }));
+    running = runCommand(['--config', config], { signal: device.signal });
+
+    const active = await until('the device to activate', 60_000, async () => {
+      const s = await readStatusFile(stateDir).catch(() => null);
+      return s?.activation.state === 'active' ? s : undefined;
+    });
+    expect(active.tpm?.manufacturer).toBe('IBM');
+
+    // One block at a time until one carries the device's seal (the device is the only sealer;
+    // with the default 4 zero bits in 64 rounds it misses a height about 1.6 % of the time).
+    let seal: { height: number; zeros: number } | undefined;
+    for (let i = 0; i < 4 && seal === undefined; i++) {
+      const [block] = await network.produce(1);
+      const s = block?.final ? block.seals.find((x) => x.publicKeyPem === sealingKey.publicKeyPem) : undefined;
+      if (s) seal = { height: block!.height, zeros: s.zeros };
+    }
+    expect(seal).toBeDefined();
+    expect(seal!.zeros).toBeGreaterThanOrEqual(4);
+    const after = await until('the sealed count in status.json', 10_000, async () => {
+      const s = await readStatusFile(stateDir).catch(() => null);
+      return s !== null && s.seals.made >= 1 ? s : undefined;
+    });
+    expect(after.seals.made).toBeGreaterThanOrEqual(1);
+  });
+});
