@@ -65,3 +65,29 @@ export function discoveryConfigs(input: DiscoveryInput): { topic: string; config
     return { topic: `${prefix}/sensor/${id}_${m.key}/config`, config };
   });
 }
+
+/** Home Assistant's birth and last-will payloads are short words; anything longer is not one. */
+export const MAX_HA_STATUS_BYTES = 32;
+
+/**
+ * Payload of <prefix>/status (HA's birth "online", will "offline"), as bytes or text; null for
+ * anything else (too long, not UTF-8, another word).
+ */
+export function parseHomeAssistantStatus(payload: unknown): 'online' | 'offline' | null {
+  let text: string;
+  if (payload instanceof Uint8Array) {
+    if (payload.length > MAX_HA_STATUS_BYTES) return null;
+    try {
+      text = new TextDecoder('utf-8', { fatal: true }).decode(payload);
+    } catch {
+      return null;
+    }
+  } else if (typeof payload === 'string') {
+    if (payload.length > MAX_HA_STATUS_BYTES) return null;
+    text = payload;
+  } else {
+    return null;
+  }
+  const word = text.trim();
+  return word === 'online' || word === 'offline' ? word : null;
+}

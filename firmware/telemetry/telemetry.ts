@@ -1,12 +1,19 @@
-// Telemetry loop: publishes Home Assistant discovery once (retained), then one sample every
-// intervalS to topics.telemetry(nodeId). Samples never overlap; a failed publish is logged and
-// the loop goes on (the broker may be away; the transport queues or drops QoS 0 by itself).
+// Telemetry loop: publishes Home Assistant discovery (retained), then one sample every intervalS
+// to topics.telemetry(nodeId). Samples never overlap; a failed publish is logged and the loop goes
+// on (the broker may be away; the transport queues or drops QoS 0 by itself).
+// Discovery is published again on every (re)connect (a broker restarted without persistence has
+// lost its retained messages) and when Home Assistant announces itself on its birth topic
+// (<prefix>/status, payload "online": HA restarted and forgot its entities), at most once per
+// discoveryMinGapMs; births are spread over discoveryJitterMs so a fleet does not answer at once.
 import { pino, type Logger } from 'pino';
 import type { Topics } from '../transport/topics.ts';
-import { discoveryConfigs } from './discovery.ts';
+import { discoveryConfigs, parseHomeAssistantStatus } from './discovery.ts';
 import { TelemetryError } from './errors.ts';
 import { createSampler, type Sample } from './sampler.ts';
 import { readStaticFacts } from './static-facts.ts';
+
+/** How long stop() waits for a publish in flight. */
+const STOP_WAIT_MS = 1000;
 
 export interface TelemetryPublishOptions {
   readonly qos: 0 | 1;
@@ -31,12 +38,32 @@ export interface TelemetryOptions {
   readonly procRoot?: string;
   readonly sysRoot?: string;
   readonly cpuWindowMs?: number;
+  /** Calls fn on every (re)connect to the broker; returns an unsubscribe. Discovery is sent again each time. */
+  readonly onConnect?: (fn: () => void) => () => void;
+  /**
+   * Subscribes to Home Assistant's birth topic; the handler takes the payload as it came (bytes or
+   * text; anything else is ignored). Returns an unsubscribe.
+   */
+  readonly subscribe?: (topic: string, handler: (payload: unknown) => void) => () => void;
+  /** Least time between two discovery sends, ms (default 5000). */
+  readonly discoveryMinGapMs?: number;
+  /** Random delay before answering a Home Assistant birth, ms (default 3000). */
+  readonly discoveryJitterMs?: number;
+  readonly random?: () => number;
+}
+
+export interface TelemetryStats {
+  /** Discovery rounds started (start, reconnects, Home Assistant births). */
+  readonly discoverySends: number;
+  /** Home Assistant status payloads ignored as invalid. */
+  readonly haStatusIgnored: number;
 }
 
 export interface Telemetry {
   start(): Promise<void>;
   stop(): Promise<void>;
   sampleOnce(): Promise<Sample>;
+  stats(): TelemetryStats;
 }
 
 export function createTelemetry(options: TelemetryOptions): Telemetry {
@@ -59,6 +86,7 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
   const publishSample = async (): Promise<void> => {
     try {
       const s = await sampler.sample();
+      if (!running) return;
       await options.publish(topic, JSON.stringify(s), { qos: 0, retain: false });
     } catch (err) {
       log.warn({ err: (err as Error).message }, 'telemetry sample not published');
@@ -72,17 +100,31 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
     }, options.intervalS * 1000);
   };
 
+  const clock = options.clock ?? Date.now;
+  const random = options.random ?? Math.random;
+  const minGapMs = options.discoveryMinGapMs ?? 5000;
+  const jitterMs = options.discoveryJitterMs ?? 3000;
+  const discoveryOn = options.discoveryPrefix !== false;
+  const haPrefix = options.discoveryPrefix === false ? 'homeassistant' : options.discoveryPrefix ?? 'homeassistant';
+  let hardware: Promise<string | undefined> | null = null;
+  let lastDiscoveryAt = -Infinity;
+  let discoveryRun: Promise<void> | null = null;
+  let again = false;
+  let pending: ReturnType<typeof setTimeout> | null = null;
+  const unsubscribe: (() => void)[] = [];
+  const counters = { discoverySends: 0, haStatusIgnored: 0 };
+
   const publishDiscovery = async (): Promise<void> => {
-    if (options.discoveryPrefix === false) return;
-    let hardware: string | undefined;
-    if (options.staticFacts !== false) {
-      hardware = (await readStaticFacts({ procRoot: options.procRoot, sysRoot: options.sysRoot })).hardware ?? undefined;
-    }
+    // the hardware model does not change: read once (async), reuse on every re-send
+    hardware ??= options.staticFacts === false
+      ? Promise.resolve(undefined)
+      : readStaticFacts({ procRoot: options.procRoot, sysRoot: options.sysRoot }).then((f) => f.hardware ?? undefined, () => undefined);
     const configs = discoveryConfigs({
       nodeId: options.nodeId, stateTopic: topic, availabilityTopic: options.topics.status(options.nodeId),
-      board: options.board, hardware, prefix: options.discoveryPrefix,
+      board: options.board, hardware: await hardware, prefix: haPrefix,
     });
     for (const c of configs) {
+      if (!running) return;
       try {
         await options.publish(c.topic, JSON.stringify(c.config), { qos: 1, retain: true });
       } catch (err) {
@@ -91,11 +133,59 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
     }
   };
 
+  const runDiscovery = (reason: string): void => {
+    counters.discoverySends++;
+    lastDiscoveryAt = clock();
+    log.debug({ reason }, 'publishing Home Assistant discovery');
+    discoveryRun = publishDiscovery().finally(() => {
+      discoveryRun = null;
+      // a reconnect during the run may have lost part of it: once more, after the gap
+      if (again) {
+        again = false;
+        requestDiscovery('reconnect during send');
+      }
+    });
+  };
+
+  const requestDiscovery = (reason: 'start' | 'reconnect' | 'home-assistant-online' | 'reconnect during send'): void => {
+    if (!running || !discoveryOn) return;
+    if (discoveryRun !== null) {
+      if (reason !== 'home-assistant-online') again = true;
+      return;
+    }
+    if (pending !== null) return;
+    const gap = Math.max(0, lastDiscoveryAt + minGapMs - clock());
+    const delay = gap + (reason === 'home-assistant-online' ? Math.floor(random() * jitterMs) : 0);
+    if (delay <= 0) return runDiscovery(reason);
+    pending = setTimeout(() => {
+      pending = null;
+      if (running && discoveryRun === null) runDiscovery(reason);
+    }, delay);
+  };
+
+  const onHomeAssistantStatus = (payload: unknown): void => {
+    const state = parseHomeAssistantStatus(payload);
+    if (state === null) {
+      counters.haStatusIgnored++;
+      // anyone on the broker may publish here: no warning per message, no payload in the log
+      log.debug({ topic: `${haPrefix}/status`, type: payload instanceof Uint8Array ? 'bytes' : typeof payload }, 'Home Assistant status ignored: not "online" or "offline"');
+      return;
+    }
+    if (state === 'online') {
+      log.info('Home Assistant is online: publishing discovery again');
+      requestDiscovery('home-assistant-online');
+    }
+  };
+
   return {
     async start(): Promise<void> {
       if (running) return;
       running = true;
-      await publishDiscovery();
+      if (discoveryOn && options.onConnect) unsubscribe.push(options.onConnect(() => requestDiscovery('reconnect')));
+      if (discoveryOn && options.subscribe) unsubscribe.push(options.subscribe(`${haPrefix}/status`, onHomeAssistantStatus));
+      requestDiscovery('start');
+      if (discoveryRun !== null) await discoveryRun;
+      if (!running) return;
       inFlight = publishSample();
       await inFlight;
       schedule();
@@ -104,8 +194,16 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
       running = false;
       if (timer !== null) clearTimeout(timer);
       timer = null;
-      await inFlight;
+      if (pending !== null) clearTimeout(pending);
+      pending = null;
+      for (const u of unsubscribe.splice(0)) u();
+      // A publish waiting in an offline transport's queue settles only when the transport closes,
+      // which comes after this: wait a moment, not forever. Nothing new starts after stop.
+      let bound: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([Promise.all([inFlight, discoveryRun]), new Promise<void>((r) => { bound = setTimeout(r, STOP_WAIT_MS); })]);
+      clearTimeout(bound);
     },
     sampleOnce: () => sampler.sample(),
+    stats: () => ({ ...counters }),
   };
 }
