@@ -21,6 +21,7 @@ export interface BoardConfig {
   /** systemd MemoryMax / procd memory limit, MiB; must leave room above the V8 heap. */
   readonly memoryMaxMb: number;
   readonly telemetryIntervalS: number;
+  /** The status LED (firmware/led): <LED class directory>/brightness; activeHigh false for LEDs lit at 0. */
   readonly statusLed: { readonly path: string; readonly activeHigh: boolean } | null;
   readonly serviceManager: 'systemd' | 'procd';
   readonly boot: {
@@ -43,6 +44,12 @@ export type BoardValidation = { readonly ok: true; readonly config: BoardConfig 
 
 const KNOWN = ['name', 'description', 'arch', 'debianArch', 'libc', 'tcti', 'tpmDevice', 'tpmPath', 'nodeMaxOldSpaceMb', 'memoryMaxMb', 'telemetryIntervalS', 'statusLed', 'serviceManager', 'boot'];
 const BOOT_KNOWN = ['configTxt', 'mergeOverlays', 'qemuTpmDevice', 'notes'];
+/**
+ * An LED class device's brightness file; its directory also holds trigger, delay_on/delay_off
+ * (firmware/led). Usually /sys/class/leds/<name>/brightness; the device path
+ * (/sys/devices/platform/leds/leds/<name>/brightness) and a test's stub directory also fit.
+ */
+const LED_PATH = /^\/(?:[\w:.-]+\/){0,16}leds\/[\w:.-]{1,64}\/brightness$/;
 const TCTI = /^(device:\/dev\/tpm(rm)?\d+|swtpm:[\w=.,:-]*|mssim:[\w=.,:-]*|tabrmd(:[\w=.,:-]*)?)$/;
 
 export function validateBoardConfig(value: unknown): BoardValidation {
@@ -88,7 +95,7 @@ export function validateBoardConfig(value: unknown): BoardValidation {
     if (typeof led !== 'object' || led === undefined || Array.isArray(led)) bad('statusLed', 'must be null or { path, activeHigh }');
     else {
       const l = led as Record<string, unknown>;
-      if (typeof l['path'] !== 'string' || !/^\/sys\/class\/leds\/[\w:.-]+\/brightness$/.test(l['path'])) bad('statusLed.path', 'must be /sys/class/leds/<name>/brightness');
+      if (typeof l['path'] !== 'string' || !LED_PATH.test(l['path']) || l['path'].split('/').includes('..')) bad('statusLed.path', 'must be an LED class brightness file: /sys/class/leds/<name>/brightness (or another .../leds/<name>/brightness)');
       if (typeof l['activeHigh'] !== 'boolean') bad('statusLed.activeHigh', 'must be true or false');
       for (const k of Object.keys(l)) if (k !== 'path' && k !== 'activeHigh') bad(`statusLed.${k}`, 'unknown field');
     }

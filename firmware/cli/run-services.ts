@@ -1,19 +1,24 @@
 // What `btn-node run` offers a household besides sealing: the LAN status page (up from the first
-// second, so a missing TPM or an unreachable root shows there too) and telemetry with Home
-// Assistant discovery once the broker connection exists.
+// second, so a missing TPM or an unreachable root shows there too), the board's status LED
+// (firmware/led: same source as the page), and telemetry with Home Assistant discovery once the
+// broker connection exists (sent again on every reconnect and when Home Assistant comes online).
 import type { Logger } from 'pino';
+import { startStatusLed, type StatusLed } from '../led/index.ts';
 import { startStatusServer, type StatusServer, type StatusSnapshot } from '../status/index.ts';
 import { createTelemetry, type Telemetry } from '../telemetry/index.ts';
-import type { MqttTransport } from '../transport/index.ts';
+import type { MqttTransport, TransportState } from '../transport/index.ts';
 import type { RunConfig } from './run-config.ts';
 
 const DEFAULT_TELEMETRY_INTERVAL_S = 60;
+/** Home Assistant's birth/will payloads are one word; the telemetry checks the exact value. */
+const HA_STATUS_MAX_BYTES = 1024;
 
 export interface HouseholdServices {
-  /** Where the status page reads from (the start-up status first, the agent's status later). */
+  /** Where the status page and the LED read from (the start-up status first, the agent's status later). */
   setStatusSource(source: () => StatusSnapshot): void;
   startTelemetry(nodeId: string, transport: MqttTransport): Promise<void>;
-  stop(): Promise<void>;
+  /** Ends the services; with fault, the LED is left blinking fast (a fault no retry fixes). */
+  stop(options?: { readonly fault?: boolean }): Promise<void>;
 }
 
 export async function startHouseholdServices(config: RunConfig, initial: () => StatusSnapshot, logger: Logger): Promise<HouseholdServices> {
@@ -21,6 +26,7 @@ export async function startHouseholdServices(config: RunConfig, initial: () => S
   const board = config.board?.name;
   let server: StatusServer | null = null;
   let telemetry: Telemetry | null = null;
+  let led: StatusLed | null = null;
   if (config.status !== null) {
     try {
       server = await startStatusServer({ port: config.status.port, host: config.status.host, logger, status: () => ({ ...source(), ...(board ? { board } : {}) }) });
@@ -30,20 +36,41 @@ export async function startHouseholdServices(config: RunConfig, initial: () => S
       logger.error({ err: (err as Error).message, port: config.status.port }, 'status page not started');
     }
   }
+  const statusLed = config.board?.statusLed;
+  if (statusLed) {
+    // A missing or read-only LED gives one warning inside; the node runs on without it.
+    led = await startStatusLed({ led: statusLed, status: () => source(), logger }).catch((err: unknown) => {
+      logger.warn({ err: (err as Error).message }, 'status LED not started');
+      return null;
+    });
+  }
   return {
     setStatusSource(next) {
       source = next;
+      led?.refresh();
     },
     async startTelemetry(nodeId, transport) {
-      telemetry = createTelemetry({
+      const t = createTelemetry({
         nodeId, board, stateDir: config.stateDir, logger, topics: transport.topics,
         intervalS: config.board?.telemetryIntervalS ?? DEFAULT_TELEMETRY_INTERVAL_S,
         publish: (topic, payload, options) => transport.publish(topic, payload, options),
+        onConnect: (fn) => {
+          const on = (s: TransportState): void => { if (s === 'online') fn(); };
+          transport.on('state', on);
+          return () => void transport.off('state', on);
+        },
+        // The transport parses payloads as JSON: HA's bare word online reaches the handler only
+        // once the transport can deliver a subscription's payload as bytes (raw); until then it
+        // is dropped there, and the reconnect re-send above is what keeps discovery alive.
+        subscribe: (topic, handler) => transport.subscribe(topic, (m) => handler(m.value), { qos: 0, maxBytes: HA_STATUS_MAX_BYTES }),
       });
-      await telemetry.start();
+      telemetry = t;
+      // Not awaited: with the broker away, discovery waits in the transport's queue, not the run.
+      t.start().catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'telemetry stopped'));
     },
-    async stop() {
+    async stop(options) {
       await telemetry?.stop().catch(() => undefined);
+      await led?.stop(options).catch(() => undefined);
       await server?.close().catch(() => undefined);
     },
   };

@@ -40,6 +40,15 @@ describe('board-configs/', () => {
   });
 });
 
+describe('statusLed', () => {
+  it('takes an LED class brightness file (class or device path), nothing else', async () => {
+    const base = (await loadBoardConfig(join(BOARDS, 'rpi4.json'))) as unknown as Record<string, unknown>;
+    const check = (path: unknown): boolean => validateBoardConfig({ ...base, statusLed: { path, activeHigh: true } }).ok;
+    for (const ok of ['/sys/class/leds/ACT/brightness', '/sys/devices/platform/leds/leds/led0/brightness', '/sys/class/leds/mmc0::/brightness', '/tmp/btn-run-x/leds/ACT/brightness']) expect(check(ok), ok).toBe(true);
+    for (const bad of ['/etc/shadow', 'sys/class/leds/ACT/brightness', '/sys/class/leds/ACT/trigger', '/sys/class/leds/../../../etc/leds/x/brightness', '/sys/class/leds/ACT/../brightness', '/sys/class/leds//brightness', 7, '/sys/class/leds/a b/brightness']) expect(check(bad), String(bad)).toBe(false);
+  });
+});
+
 describe('btn-node config check', () => {
   it('passes a committed board with a summary, exit 0', async () => {
     const r = await run(['check', join(BOARDS, 'rpi4.json')]);

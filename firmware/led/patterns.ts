@@ -1,0 +1,42 @@
+// What the board's status LED shows, from the node's status. The kernel blinks the LED (LED
+// class triggers), never JavaScript: a pattern is set once when the state changes, so the event
+// loop does no LED work while a seal is due.
+//
+//   pattern     kernel trigger                  node state
+//   on-pulse    heartbeat (double pulse)        active and connected to the broker: sealing
+//   slow-blink  timer 1000 ms on / 1000 ms off  waiting: starting, no TPM yet, not activated yet
+//                                                (not filed, root unreachable), broker not connected
+//   fast-blink  timer 100 ms on / 100 ms off    needs the household: revoked, or a fault no retry
+//                                                fixes (bad configuration, corrupt journal)
+//   off         none, brightness off            stopped (service stopped or agent stopped)
+//
+// A fast blink outlives the process (the kernel keeps blinking after exit), so a node that exits
+// on a fatal fault still says so. Without the timer or heartbeat trigger (kernel module not
+// loaded), the LED falls back to steady on for on-pulse and off for everything else.
+
+export type LedPattern = 'on-pulse' | 'slow-blink' | 'fast-blink' | 'off';
+
+export const SLOW_BLINK_MS = 1000;
+export const FAST_BLINK_MS = 100;
+
+/** The fields of the agent's status (or the start-up status) the LED depends on. */
+export interface LedStatusInput {
+  readonly state?: string;
+  readonly activation: { readonly state: string };
+  readonly broker: { readonly connected: boolean };
+}
+
+export function patternFor(s: LedStatusInput): LedPattern {
+  if (s.state === 'stopped') return 'off';
+  if (s.activation.state === 'revoked') return 'fast-blink';
+  if (s.activation.state === 'active' && s.broker.connected && s.state === 'running') return 'on-pulse';
+  return 'slow-blink';
+}
+
+/** Words for a person looking at the board (status page, README). */
+export const PATTERN_MEANING: Readonly<Record<LedPattern, string>> = {
+  'on-pulse': 'heartbeat: active and connected, sealing',
+  'slow-blink': 'slow blink: waiting (starting, TPM not found yet, not activated yet, or broker not connected)',
+  'fast-blink': 'fast blink: needs you (revoked, or a fault the node cannot fix itself; see Last errors)',
+  off: 'off: stopped',
+};

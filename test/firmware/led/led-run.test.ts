@@ -1,0 +1,86 @@
+// `btn-node run` drives the board's status LED on real parts (swtpm, the registrar in-process on
+// SQLite, aedes); the LED itself is a directory shaped like /sys/class/leds/<name>, named by the
+// board config. Not filed yet: slow blink. Filed and activated: heartbeat. Broker gone: slow
+// blink. Revoked: fast blink. Stopped: off.
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { generateKeyPairSync } from 'node:crypto';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCommand } from '../../../firmware/cli/run-command.ts';
+import { startProvisionedRoot, type ProvisionedRoot } from '../../../firmware/devnet/provisioned-root.ts';
+import { startBroker, type BrokerHandle } from '../../../firmware/transport/index.ts';
+import { openTpm, startSwtpm, type SwtpmInstance } from '../../../tpm/index.ts';
+import { until } from '../telemetry/until.ts';
+
+const BOARDS = new URL('../../../board-configs/', import.meta.url).pathname;
+const clerk = generateKeyPairSync('rsa', { modulusLength: 2048 });
+
+describe('btn-node run with a status LED (swtpm + registrar + aedes)', () => {
+  let dir: string;
+  let swtpm: SwtpmInstance;
+  let root: ProvisionedRoot;
+  let broker: BrokerHandle;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'btn-led-run-'));
+    swtpm = await startSwtpm({ caDir: join(dir, 'ca'), stateDir: join(dir, 'tpm') });
+    root = await startProvisionedRoot({ dir: join(dir, 'root'), trustDir: join(dir, 'ca'), logger: pino({ level: 'silent' }) });
+    const tpm = await openTpm({ tcti: swtpm.tcti });
+    try {
+      await root.enroll(tpm, 'SN-LED-1', 'rpi4');
+    } finally {
+      await tpm.close();
+    }
+    broker = await startBroker();
+  }, 60_000);
+
+  afterAll(async () => {
+    await broker?.close().catch(() => undefined);
+    await root?.close();
+    await swtpm?.destroy();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('slow blink until activated, heartbeat when active and online, fast blink once revoked, off when stopped', { timeout: 90_000 }, async () => {
+    const led = join(dir, 'sys', 'leds', 'ACT');
+    await mkdir(led, { recursive: true });
+    await writeFile(join(led, 'trigger'), 'none [mmc0] timer heartbeat\n');
+    for (const f of ['brightness', 'delay_on', 'delay_off']) await writeFile(join(led, f), '0\n');
+    await writeFile(join(led, 'max_brightness'), '255\n');
+    const board = JSON.parse(await readFile(join(BOARDS, 'rpi4.json'), 'utf8')) as Record<string, unknown>;
+    await writeFile(join(dir, 'board.json'), JSON.stringify({ ...board, statusLed: { path: join(led, 'brightness'), activeHigh: true } }));
+    const config = join(dir, 'run.json');
+    await writeFile(config, JSON.stringify({
+      tcti: swtpm.tcti, broker: broker.url, topicPrefix: `btn/led-${process.pid}`, stateDir: join(dir, 'node'),
+      primaries: [clerk.publicKey.export({ type: 'spki', format: 'pem' }).toString()], genesis: { hash: 'ef'.repeat(32), height: 0 },
+      protocol: 4, logLevel: 'silent', board: join(dir, 'board.json'),
+      root: { url: root.url, publicKey: Buffer.from(root.rootPublicKey).toString('hex'), revocationPollMs: 200 },
+    }));
+    const state = async (): Promise<string> => {
+      const [trigger, on, off, brightness] = await Promise.all(['trigger', 'delay_on', 'delay_off', 'brightness'].map(async (f) => (await readFile(join(led, f), 'utf8')).trim()));
+      return trigger === 'timer' ? `timer ${on}/${off}` : trigger === 'none' ? `none ${brightness}` : trigger!;
+    };
+
+    const ac = new AbortController();
+    let nodeId: string | undefined;
+    const run = runCommand(['--config', config], { signal: ac.signal, onStarted: (i) => (nodeId = i.nodeId) });
+    try {
+      await until('the agent to start', () => nodeId);
+      // not filed yet: the gate keeps retrying, the LED says "waiting"
+      expect(await until('slow blink', async () => ((await state()) === 'timer 1000/1000' ? 'ok' : null))).toBe('ok');
+      expect(await root.uploadBatch()).toMatchObject({ filed: 1 });
+      await until('heartbeat once active', async () => (await state()) === 'heartbeat');
+      // the broker goes away: waiting again
+      await broker.close();
+      await until('slow blink without the broker', async () => (await state()) === 'timer 1000/1000');
+      expect(await root.revoke(nodeId!, 'stolen')).toBe(1);
+      await until('fast blink once revoked', async () => (await state()) === 'timer 100/100');
+    } finally {
+      ac.abort();
+      expect(await run).toBe(0);
+    }
+    expect(await state()).toBe('none 0');
+  });
+});
