@@ -73,7 +73,9 @@ export function createSealEngine(options: SealEngineOptions): SealEngine {
     const aborted = (): SpinOutcome => ({ outcome: 'aborted', reason: String(signal?.reason ?? 'aborted'), rounds });
     const failed = (err: unknown, what: string): SpinOutcome => {
       const e = err as { code?: unknown; message?: unknown };
-      log.error({ height, err: String(e?.message ?? err), what }, 'spin failed');
+      // A journal that is down was reported once when it went down; each refused spin is routine.
+      const level = e?.code === 'ERR_JOURNAL_UNAVAILABLE' ? 'debug' : 'error';
+      log[level]({ height, err: String(e?.message ?? err), what }, 'spin failed');
       return { outcome: 'failed', code: typeof e?.code === 'string' ? e.code : 'ERR_SEALING_SIGNER', message: `${what}: ${String(e?.message ?? err)}`, rounds };
     };
 

@@ -4,6 +4,8 @@ export {
   openSealJournal, MAX_JOURNAL_BYTES,
   type SealJournal, type SealJournalOptions, type SealIntent, type RecordedSeal, type CheckResult, type ImportResult, type JournalEntry, type JournalExport,
 } from './journal.ts';
+export { RecoveringJournal, type JournalHealth, type RecoveringJournalOptions } from './journal-recovery.ts';
+export { describeFsError, errnoOf, isStorageFault } from './fs-errors.ts';
 export { parseInterchange, MAX_INTERCHANGE_BYTES, MAX_INTERCHANGE_ENTRIES } from './journal-interchange.ts';
 export { alwaysActive, neverActive, type SealGate, type GateState } from './gate.ts';
 export { createSealEngine, type SealEngine, type SealEngineOptions, type Signer, type SpinJob, type SpinOutcome, type SpinOutcomeKind, type SpinParams } from './engine.ts';

@@ -1,5 +1,6 @@
 // File steps of the seal journal that must survive power loss: write-fsync-rename-fsync(dir).
 import { open, rename, stat } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
 /** Writes `chunks` to `<path>.tmp`, fsyncs it, renames it over `path` and fsyncs the directory. */
@@ -43,4 +44,13 @@ export function concat(parts: readonly Uint8Array[]): Uint8Array {
     off += p.length;
   }
   return out;
+}
+
+/** Writes zeros from `from` up to `to` and fsyncs (the size changed); returns the new file size. */
+export async function reserveZeros(fh: FileHandle, from: number, to: number): Promise<number> {
+  const zeros = new Uint8Array(to - from);
+  let done = 0;
+  while (done < zeros.length) done += (await fh.write(zeros, done, zeros.length - done, from + done)).bytesWritten;
+  await fh.sync();
+  return to;
 }

@@ -9,6 +9,7 @@ import { link, readFile, unlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { SealingError } from './errors.ts';
+import { describeFsError, errnoOf } from './fs-errors.ts';
 
 interface LockOwner {
   readonly pid: number;
@@ -22,6 +23,8 @@ export interface JournalLock {
   release(): Promise<void>;
 }
 
+/** Lock files this process holds now. */
+const heldLocks = new Set<string>();
 let cachedBootId: string | undefined;
 function bootId(): string {
   if (cachedBootId === undefined) {
@@ -58,21 +61,30 @@ export async function acquireJournalLock(journalPath: string, logger: Logger): P
   const me: LockOwner = { pid: process.pid, host: hostname(), bootId: bootId(), createdAt: Date.now() };
   const text = JSON.stringify(me);
   const temp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}`;
-  await writeFile(temp, text, { flag: 'wx' });
+  try {
+    await writeFile(temp, text, { flag: 'wx' });
+  } catch (err) {
+    await unlink(temp).catch(() => undefined); // an empty file on a full disk
+    throw new SealingError('ERR_JOURNAL_IO', `cannot create journal lock: ${describeFsError(err, path)}`, { file: path, errno: errnoOf(err) }, { cause: err });
+  }
   try {
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
         await link(temp, path); // fails with EEXIST when someone holds it
+        heldLocks.add(path);
         return { path, release: () => release(path, text) };
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
-          throw new SealingError('ERR_JOURNAL_IO', `cannot create journal lock ${path}: ${(err as Error).message}`, { file: path }, { cause: err });
+          throw new SealingError('ERR_JOURNAL_IO', `cannot create journal lock: ${describeFsError(err, path)}`, { file: path, errno: errnoOf(err) }, { cause: err });
         }
       }
       const held = await readFile(path, 'utf8').catch(() => null);
       if (held === null) continue; // released meanwhile
       const owner = parseOwner(held);
-      const stale = owner !== null && owner.host === me.host && (owner.bootId !== me.bootId || !alive(owner.pid));
+      // Our own pid without our hold: a lock this process released while its file could not be
+      // removed (read-only or failing disk), left behind when the journal was reopened.
+      const leftover = owner !== null && owner.pid === process.pid && !heldLocks.has(path);
+      const stale = owner !== null && owner.host === me.host && (owner.bootId !== me.bootId || !alive(owner.pid) || leftover);
       if (!stale || attempt > 0) {
         throw new SealingError('ERR_JOURNAL_LOCKED', owner === null
           ? `seal journal ${journalPath} is locked by ${path}, whose content is unreadable; remove it only if no agent runs`
@@ -90,6 +102,7 @@ export async function acquireJournalLock(journalPath: string, logger: Logger): P
 }
 
 async function release(path: string, mine: string): Promise<void> {
-  const held = await readFile(path, 'utf8').catch(() => null);
-  if (held === mine) await unlink(path).catch(() => undefined);
+  heldLocks.delete(path);
+  const content = await readFile(path, 'utf8').catch(() => null);
+  if (content === mine) await unlink(path).catch(() => undefined);
 }

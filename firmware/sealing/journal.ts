@@ -11,13 +11,15 @@ import type { Logger } from 'pino';
 import { invalidArgument, SealingError } from './errors.ts';
 import { acquireJournalLock, type JournalLock } from './journal-lock.ts';
 import { CLERK_PATTERN, encodeRecord, FILE_MAGIC, scanJournal, type JournalRecord } from './journal-record.ts';
-import { concat, createFile, exists } from './journal-fs.ts';
+import { concat, createFile, exists, reserveZeros } from './journal-fs.ts';
+import { describeFsError, errnoOf } from './fs-errors.ts';
 import { parseInterchange, type JournalEntry, type JournalExport } from './journal-interchange.ts';
 
 export type { JournalEntry, JournalExport } from './journal-interchange.ts';
 
 /** Largest journal read at open; compaction keeps real journals far below it. */
 export const MAX_JOURNAL_BYTES = 256 * 1024 * 1024;
+const DEFAULT_PREALLOCATE_BYTES = 64 * 1024;
 
 export interface RecordedSeal {
   readonly height: number;
@@ -78,8 +80,15 @@ export interface SealJournal {
 export async function openSealJournal(path: string, options: SealJournalOptions = {}): Promise<SealJournal> {
   if (typeof path !== 'string' || path.length === 0 || path.length > 4096 || path.includes('\0')) throw invalidArgument('journal path must be a non-empty string', 'path');
   const log = (options.logger ?? pino({ level: 'silent' })).child({ component: 'seal-journal' });
-  await mkdir(dirname(path), { recursive: true });
-  const lock = await acquireJournalLock(path, log);
+  let lock: JournalLock;
+  try {
+    await mkdir(dirname(path), { recursive: true });
+    lock = await acquireJournalLock(path, log);
+  } catch (err) {
+    if (err instanceof SealingError) throw err;
+    // Until now a full or read-only disk escaped as a bare errno and stopped the service.
+    throw new SealingError('ERR_JOURNAL_IO', `cannot open seal journal: ${describeFsError(err, path)}`, { file: path, errno: errnoOf(err) }, { cause: err });
+  }
   try {
     await rm(`${path}.tmp`, { force: true }); // a compaction cut short; we hold the lock
     if (!(await exists(path))) await createFile(path, [FILE_MAGIC]);
@@ -97,6 +106,10 @@ export async function openSealJournal(path: string, options: SealJournalOptions 
         await fh.sync();
         allocated = scan.validEnd;
       }
+      // Reserve the space of the next appends now: a full disk shows at start, not at a seal,
+      // and a disk that fills later leaves this journal room for a while.
+      const reserve = options.preallocateBytes ?? DEFAULT_PREALLOCATE_BYTES;
+      if (reserve > 0 && allocated - scan.validEnd < reserve / 2) allocated = await reserveZeros(fh, allocated, scan.validEnd + reserve);
       const journal = new FileSealJournal(path, fh, scan.validEnd, allocated, lock, log, options);
       journal.replay(scan.records);
       log.info({ file: path, entries: journal.entryCount, finalizedHeight: journal.finalizedHeight }, 'seal journal open');
@@ -108,7 +121,7 @@ export async function openSealJournal(path: string, options: SealJournalOptions 
   } catch (err) {
     await lock.release();
     if (err instanceof SealingError) throw err;
-    throw new SealingError('ERR_JOURNAL_IO', `cannot open seal journal ${path}: ${(err as Error).message}`, { file: path }, { cause: err });
+    throw new SealingError('ERR_JOURNAL_IO', `cannot open seal journal: ${describeFsError(err, path)}`, { file: path, errno: errnoOf(err) }, { cause: err });
   }
 }
 
@@ -285,7 +298,7 @@ class FileSealJournal implements SealJournal {
       this.#size = chunks.reduce((n, c) => n + c.length, 0);
       this.#allocated = this.#size;
     } catch (err) {
-      this.#failed = new SealingError('ERR_JOURNAL_FAILED', `seal journal ${this.path}: compaction failed (${(err as Error).message}); reopen the journal`, { file: this.path }, { cause: err });
+      this.#failed = new SealingError('ERR_JOURNAL_FAILED', `seal journal compaction failed: ${describeFsError(err, this.path)}`, { file: this.path, errno: errnoOf(err) }, { cause: err });
       throw this.#failed;
     }
     const dropped = this.#entries.size - kept.length;
@@ -300,7 +313,7 @@ class FileSealJournal implements SealJournal {
     // Past the preallocated space: write zeros after the data in the same write; this one append
     // changes the file size (full fsync), the next ones land in place (fdatasync, no metadata).
     const grow = this.#size + data.length > this.#allocated;
-    const pre = grow ? (this.options.preallocateBytes ?? 64 * 1024) : 0;
+    const pre = grow ? (this.options.preallocateBytes ?? DEFAULT_PREALLOCATE_BYTES) : 0;
     const bytes = pre > 0 ? concat([data, new Uint8Array(pre)]) : data;
     try {
       let done = 0;
@@ -313,7 +326,7 @@ class FileSealJournal implements SealJournal {
     } catch (err) {
       // After a failed write or fsync the file's state is unknown (the page cache may have dropped
       // the error): stop using this handle; reopening re-reads and checks the file.
-      this.#failed = new SealingError('ERR_JOURNAL_FAILED', `seal journal ${this.path}: append failed (${(err as Error).message}); reopen the journal`, { file: this.path }, { cause: err });
+      this.#failed = new SealingError('ERR_JOURNAL_FAILED', `seal journal append failed: ${describeFsError(err, this.path)}`, { file: this.path, errno: errnoOf(err) }, { cause: err });
       throw this.#failed;
     }
     this.#size += data.length;
