@@ -7,6 +7,7 @@
 import type { Logger } from 'pino';
 import pino from 'pino';
 import { verifyRevocationList } from '../protocol/revocation-list.ts';
+import { systemClock } from '../sealing/clock.ts';
 import type { GateState, SealGate } from '../sealing/gate.ts';
 import { Backoff, type BackoffOptions } from '../transport/backoff.ts';
 import { activate, localNodeId, type ActivationTpm } from './activate.ts';
@@ -35,19 +36,6 @@ export interface ActivationGateOptions {
 export const DEFAULT_REVOCATION_POLL_MS = 5 * 60_000;
 const DEFAULT_ACTIVATION_BACKOFF = { baseMs: 1_000, capMs: 5 * 60_000 } as const;
 
-function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
-
 export class ActivationGate implements SealGate {
   readonly #o: ActivationGateOptions;
   readonly #log: Logger;
@@ -68,7 +56,7 @@ export class ActivationGate implements SealGate {
     this.#o = options;
     this.#client = new RootClient(options.rootUrl, options.client);
     this.#log = (options.logger ?? pino({ level: 'silent' })).child({ component: 'activation-gate' });
-    this.#sleep = options.sleep ?? abortableSleep;
+    this.#sleep = options.sleep ?? systemClock.sleep;
     this.#random = options.random ?? Math.random;
   }
 
@@ -148,6 +136,9 @@ export class ActivationGate implements SealGate {
   async #run(): Promise<void> {
     const signal = this.#stop.signal;
     const backoff = new Backoff({ ...DEFAULT_ACTIVATION_BACKOFF, random: this.#random, ...this.#o.backoff });
+    // A root that does not answer is said once at warn (again only when the reason changes);
+    // further attempts go to debug, so a node offline for days does not flood its journal.
+    let said: string | null = null;
     while (!signal.aborted && this.#state.state === 'not-activated') {
       try {
         const st = await activate({
@@ -157,6 +148,7 @@ export class ActivationGate implements SealGate {
           ...(this.#o.now === undefined ? {} : { now: this.#o.now }),
         });
         this.#stored = st;
+        if (said !== null) this.#log.info({ attempts: backoff.attempt + 1, rootUrl: this.#client.url.origin }, `activated with the root node at ${this.#client.url.origin} after ${backoff.attempt + 1} attempts`);
         this.#set(this.#activeState(st));
       } catch (err) {
         const e = err as ActivationError;
@@ -165,8 +157,10 @@ export class ActivationGate implements SealGate {
           return;
         }
         const delay = backoff.next();
-        this.#log.warn({ code: e.code, attempt: backoff.attempt, retryInMs: delay }, e.message);
-        this.#set({ state: 'not-activated', nodeId: this.#state.nodeId, reason: `${e.message}; retrying in ${Math.round(delay / 1000)} s` });
+        const reason = `${e.message}; retrying in ${Math.max(1, Math.ceil(delay / 1000))} s`;
+        this.#log[said === e.message ? 'debug' : 'warn']({ code: e.code, attempt: backoff.attempt, retryInMs: delay, rootUrl: this.#client.url.origin }, reason);
+        said = e.message;
+        this.#set({ state: 'not-activated', nodeId: this.#state.nodeId, reason });
         await this.#sleep(delay, signal);
       }
     }

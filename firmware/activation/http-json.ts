@@ -45,7 +45,7 @@ export function requestJson(req: JsonRequest): Promise<JsonResponse> {
       finish(new ActivationError('ERR_ACTIVATION_UNREACHABLE', `root node at ${req.url.origin} did not answer ${where} within ${req.timeoutMs} ms`));
     }, req.timeoutMs);
     r.on('error', (err: NodeJS.ErrnoException) => {
-      finish(new ActivationError('ERR_ACTIVATION_UNREACHABLE', `root node at ${req.url.origin} is unreachable: ${err.code ?? err.message}`, {}, { cause: err }));
+      finish(new ActivationError('ERR_ACTIVATION_UNREACHABLE', `root node at ${req.url.origin} is unreachable: ${connectProblem(err)}`, {}, { cause: err }));
     });
     r.on('response', (res: IncomingMessage) => {
       const declared = Number(res.headers['content-length'] ?? NaN);
@@ -85,4 +85,19 @@ export function requestJson(req: JsonRequest): Promise<JsonResponse> {
     });
     r.end(payload);
   });
+}
+
+/** The errno first (what logs are searched for), then what a household or installer can check. */
+function connectProblem(err: NodeJS.ErrnoException): string {
+  const hint: Record<string, string> = {
+    ECONNREFUSED: 'connection refused: nothing listens there',
+    ENOTFOUND: 'host name not found: check the URL and DNS',
+    EAI_AGAIN: 'host name not resolved now: check DNS',
+    EHOSTUNREACH: 'no route to the host: check the network',
+    ENETUNREACH: 'network unreachable: check the network',
+    ECONNRESET: 'connection reset by the peer',
+    ETIMEDOUT: 'connection timed out',
+  };
+  const h = err.code === undefined ? undefined : hint[err.code];
+  return h === undefined ? err.code ?? err.message : `${err.code} (${h})`;
 }

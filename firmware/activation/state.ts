@@ -3,6 +3,7 @@
 // file is either the old or the new version, never torn.
 import { open, readFile, rename, unlink, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { describeFsError } from '../sealing/fs-errors.ts';
 import { ActivationError } from './errors.ts';
 import { NODE_ID } from './client.ts';
 
@@ -80,6 +81,6 @@ export async function writeActivationState(stateDir: string, state: ActivationSt
     }
   } catch (err) {
     await unlink(temp).catch(() => undefined);
-    throw new ActivationError('ERR_ACTIVATION_STATE', `cannot write ${path}: ${(err as Error).message}`, {}, { cause: err });
+    throw new ActivationError('ERR_ACTIVATION_STATE', `cannot write ${path}: ${describeFsError(err, path)}`, {}, { cause: err });
   }
 }

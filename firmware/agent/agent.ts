@@ -22,7 +22,9 @@ import type { SealJournal } from '../sealing/journal.ts';
 import type { InboundMessage, MqttTransport } from '../transport/mqtt-transport.ts';
 import type { Topics } from '../transport/topics.ts';
 import type { Tpm, TpmInfo } from '../../tpm/tpm.ts';
+import { checkOptions } from './check-options.ts';
 import { AgentError } from './errors.ts';
+import type { FaultBoard } from './faults.ts';
 import { PROCESS_USER, StatusCounters, writeStatusFile, type AgentStatus } from './status.ts';
 
 export interface AgentOptions {
@@ -52,6 +54,8 @@ export interface AgentOptions {
    * counts: a forged one only costs this node its own chance, never safety.
    */
   readonly acceptSeenSeal?: (seal: SealMessage) => boolean;
+  /** Faults of the node now (full disk, ...), shown in status; one shared with the run command. */
+  readonly faults?: FaultBoard;
 }
 
 export interface SealEvent {
@@ -175,6 +179,7 @@ export class SecondaryAgent extends EventEmitter {
       rejected: { ...c.rejected },
       invalidMessages: { ...c.invalidMessages },
       lastErrors: c.lastErrors.map((e) => ({ ...e })),
+      faults: this.#o.faults?.list() ?? [],
     };
   }
 
@@ -229,8 +234,8 @@ export class SecondaryAgent extends EventEmitter {
         return this.#publishSeal(height, clerk, result.hash, receivedAt, params, outcome);
       case 'refused':
         return this.#reject(height, outcome.reason, outcome.message);
-      case 'failed':
-        return this.#error(outcome.code, outcome.message);
+      case 'failed': // a journal that is down is a fault reported once, not an error per candidate
+        return outcome.code === 'ERR_JOURNAL_UNAVAILABLE' ? this.#counters.reject('journal-unavailable') : this.#error(outcome.code, outcome.message);
       default:
         return;
     }
@@ -270,7 +275,8 @@ export class SecondaryAgent extends EventEmitter {
     try {
       await this.#o.journal.setFinalized(f.height);
     } catch (err) {
-      this.#error((err as { code?: string }).code ?? 'ERR_AGENT_JOURNAL', `journal setFinalized(${f.height}): ${(err as Error).message}`);
+      const code = (err as { code?: string }).code ?? 'ERR_AGENT_JOURNAL';
+      if (code !== 'ERR_JOURNAL_UNAVAILABLE') this.#error(code, `journal setFinalized(${f.height}): ${(err as Error).message}`);
     }
     this.#log.info({ height: f.height, hash: toHex(f.hash).slice(0, 16) }, 'final block');
     this.emit('final', f);
@@ -348,10 +354,13 @@ export class SecondaryAgent extends EventEmitter {
 
   async #writeStatus(): Promise<void> {
     if (this.#o.stateDir === undefined) return;
+    const faults = this.#o.faults;
     try {
       await writeStatusFile(this.#o.stateDir, this.status());
+      faults?.clear('status file', 'written again');
     } catch (err) {
-      this.#log.warn({ err: (err as Error).message }, 'status file not written');
+      if (faults) faults.raise('status file', (err as AgentError).code, (err as Error).message);
+      else this.#log.warn({ err: (err as Error).message }, 'status file not written');
     }
   }
 }
@@ -380,21 +389,4 @@ function summary(o: SpinOutcome): Record<string, unknown> {
     case 'failed': return { outcome: o.outcome, code: o.code, message: o.message };
     default: return { outcome: o.outcome, rounds: o.rounds };
   }
-}
-
-function checkOptions(o: AgentOptions): void {
-  const need = (ok: boolean, field: string, what: string): void => {
-    if (!ok) throw new AgentError('ERR_AGENT_OPTIONS', `createAgent: ${field} ${what}`, { field });
-  };
-  need(o !== null && typeof o === 'object', 'options', 'must be an object');
-  need(typeof o.nodeId === 'string' && /^[0-9a-zA-Z_-]{1,128}$/.test(o.nodeId), 'nodeId', 'must be 1..128 characters of [0-9a-zA-Z_-]');
-  need(typeof o.tpm?.sign === 'function' && typeof o.tpm?.info === 'function', 'tpm', 'must be an opened Tpm');
-  need(typeof o.transport?.subscribe === 'function' && typeof o.transport?.publishSeal === 'function', 'transport', 'must be an MqttTransport');
-  need(typeof o.topics?.seals === 'function', 'topics', 'must come from topicsFor(prefix)');
-  need(typeof o.journal?.checkAndRecord === 'function', 'journal', 'must be an open seal journal');
-  need(typeof o.gate?.current === 'function', 'gate', 'must be a SealGate');
-  need(typeof o.primaries?.get === 'function', 'primaries', 'must be a PrimaryKeySet');
-  need(o.genesis?.hash instanceof Uint8Array && o.genesis.hash.length === 32 && Number.isSafeInteger(o.genesis.height), 'genesis', 'must be a chain tip { hash (32 bytes), height }');
-  need(typeof o.params?.sealZeros === 'number', 'params', 'must be NetworkParams');
-  need(o.sealingHandle === undefined || Number.isInteger(o.sealingHandle), 'sealingHandle', 'must be a TPM handle number');
 }

@@ -1,11 +1,14 @@
 // Start-up that waits instead of crash-looping (issue 5, "Bad input and faults"): a TPM that is
 // not there yet (HAT not detected, swtpm not started), a state directory that is read-only or
-// full. Each failure is logged once per attempt with one clear message and written to
-// status.json, so `btn-node status` and the status page say what is wrong; the agent retries
-// with capped, jittered backoff until it works or is told to stop. Faults that no retry can fix
-// (bad configuration, a corrupt journal) are not retried: the caller exits with them.
+// full. A failure is said once (FaultBoard: at error when it appears or changes, at debug on
+// each further attempt) and written to status.json, so `btn-node status` and the status page
+// say what is wrong; the agent retries with capped, jittered backoff until it works or is told
+// to stop. Faults that no retry can fix (bad configuration, a corrupt journal) are not retried:
+// the caller exits with them.
 import type { Logger } from 'pino';
+import { systemClock } from '../sealing/clock.ts';
 import { Backoff } from '../transport/backoff.ts';
+import { FaultBoard, type Fault } from './faults.ts';
 import { writeStatusFile, type AgentStatus } from './status.ts';
 
 export interface StartupProblem {
@@ -24,6 +27,8 @@ export interface WaitOptions {
   readonly now?: () => number;
   /** Sees each waiting status as it is written (the status page shows it). */
   readonly onStatus?: (status: AgentStatus) => void;
+  /** Where the fault is kept and said once; a private one when absent. */
+  readonly faults?: FaultBoard;
 }
 
 const LAST_ERRORS = 10;
@@ -43,33 +48,38 @@ export function isTransientStartupError(err: unknown): boolean {
  */
 export async function retryUntilReady<T>(what: string, attempt: () => Promise<T>, o: WaitOptions): Promise<T | null> {
   const backoff = o.backoff ?? new Backoff({ baseMs: 1000, capMs: 60_000 });
-  const sleep = o.sleep ?? abortableSleep;
+  const sleep = o.sleep ?? systemClock.sleep;
   const now = o.now ?? Date.now;
   const startedAt = now();
+  const faults = o.faults ?? new FaultBoard(o.logger, now);
   const errors: { at: number; code: string; message: string }[] = [];
   for (;;) {
     if (o.signal.aborted) return null;
     try {
-      return await attempt();
+      const value = await attempt();
+      faults.clear(what, 'ready');
+      return value;
     } catch (err) {
       if (!isTransientStartupError(err)) throw err;
-      const problem = { code: String((err as { code: string }).code), message: (err as Error).message };
+      const message = (err as Error).message;
+      const problem = { code: String((err as { code: string }).code), message: message.includes(what) ? message : `${what}: ${message}` };
       errors.push({ at: now(), ...problem });
       if (errors.length > LAST_ERRORS) errors.shift();
       const delayMs = backoff.next();
-      o.logger.error({ code: problem.code, retryInMs: delayMs, attempt: backoff.attempt }, `${what}: ${problem.message}`);
-      const status = waitingStatus(o.nodeId, what, problem, errors, startedAt, now());
+      faults.raise(what, problem.code, problem.message, { retryInMs: delayMs, attempt: backoff.attempt });
+      const status = waitingStatus(o.nodeId, what, problem, errors, startedAt, now(), faults.list());
       o.onStatus?.(status);
-      await writeStatusFile(o.stateDir, status).catch((e: unknown) => {
-        o.logger.warn({ err: (e as Error).message }, 'status file not written');
-      });
+      await writeStatusFile(o.stateDir, status).then(
+        () => faults.clear('status file', 'written again'),
+        (e: unknown) => faults.raise('status file', 'ERR_AGENT_STATUS_FILE', (e as Error).message),
+      );
       await sleep(delayMs, o.signal);
     }
   }
 }
 
 /** status.json while the agent cannot start yet: not sealing, and why. */
-export function waitingStatus(nodeId: string, what: string, problem: StartupProblem, lastErrors: AgentStatus['lastErrors'], startedAt: number, now: number): AgentStatus {
+export function waitingStatus(nodeId: string, what: string, problem: StartupProblem, lastErrors: AgentStatus['lastErrors'], startedAt: number, now: number, faults: readonly Fault[] = []): AgentStatus {
   return {
     version: 1,
     nodeId,
@@ -78,7 +88,7 @@ export function waitingStatus(nodeId: string, what: string, problem: StartupProb
     startedAt,
     updatedAt: now,
     uptimeMs: now - startedAt,
-    activation: { state: 'not-activated', reason: `waiting: ${what}: ${problem.message}` },
+    activation: { state: 'not-activated', reason: `waiting: ${problem.message.includes(what) ? problem.message : `${what}: ${problem.message}`}` },
     tpm: null,
     broker: { connected: false, state: 'not started' },
     chain: { height: 0, tipHash: '', finalizedHeight: -1, paramsVersion: 0 },
@@ -88,17 +98,6 @@ export function waitingStatus(nodeId: string, what: string, problem: StartupProb
     rejected: {},
     invalidMessages: {},
     lastErrors: [...lastErrors],
+    faults: [...faults],
   };
-}
-
-function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }

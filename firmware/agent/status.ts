@@ -1,10 +1,11 @@
 // What the agent tells a household (btn-node status) and the network (retained status topic):
 // activation, TPM, broker, chain height, seal counts, recent errors. Written atomically to
 // <stateDir>/status.json (temp file + rename: a reader never sees half a file).
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import type { SpinOutcomeKind } from '../sealing/engine.ts';
+import { describeFsError } from '../sealing/fs-errors.ts';
 import { AgentError } from './errors.ts';
 
 export const STATUS_FILE = 'status.json';
@@ -45,6 +46,8 @@ export interface AgentStatus {
   /** Messages dropped as invalid, by topic kind. */
   readonly invalidMessages: Readonly<Record<string, number>>;
   readonly lastErrors: readonly { readonly at: number; readonly code: string; readonly message: string }[];
+  /** Faults now (full or read-only disk, journal down); empty when healthy. Absent in older files. */
+  readonly faults?: readonly { readonly key: string; readonly code: string; readonly message: string; readonly since: number }[];
 }
 
 /** Counters behind AgentStatus. */
@@ -77,7 +80,8 @@ export async function writeStatusFile(stateDir: string, status: AgentStatus): Pr
     await writeFile(temp, JSON.stringify(status, null, 2) + '\n', { mode: 0o644 });
     await rename(temp, path);
   } catch (cause) {
-    throw new AgentError('ERR_AGENT_STATUS_FILE', `cannot write ${path}: ${(cause as Error).message}`, { path }, { cause });
+    await unlink(temp).catch(() => undefined);
+    throw new AgentError('ERR_AGENT_STATUS_FILE', `status file not written: ${describeFsError(cause, path)}`, { path }, { cause });
   }
 }
 

@@ -2,6 +2,7 @@
 // The configuration is described in run-config.ts and firmware/agent/README.md.
 import { pino, type Logger } from 'pino';
 import { createAgent, registeredSealCheck, writeStatusFile } from '../agent/index.ts';
+import { FaultBoard } from '../agent/faults.ts';
 import { retryUntilReady, waitingStatus } from '../agent/startup.ts';
 import type { AgentStatus } from '../agent/status.ts';
 import { keyFingerprint, PrimaryKeySet } from '../chain/primaries.ts';
@@ -9,6 +10,7 @@ import { ActivationGate } from '../activation/gate.ts';
 import { localNodeId, type ActivationTpm } from '../activation/activate.ts';
 import { alwaysActive, neverActive, type SealGate } from '../sealing/gate.ts';
 import { openSealJournal, type SealJournal } from '../sealing/journal.ts';
+import { RecoveringJournal } from '../sealing/journal-recovery.ts';
 import { createMqttTransport, type MqttTransport } from '../transport/mqtt-transport.ts';
 import { openTpm, type Tpm } from '../../tpm/index.ts';
 import { parse, UsageError } from './args.ts';
@@ -23,7 +25,7 @@ const MAX_REVOCATION_LIST_BYTES = 4 * 1024 * 1024;
 const USAGE = `usage: btn-node run --config FILE
   runs one secondary-node agent until SIGINT/SIGTERM; FILE is JSON with tcti, sealingHandle,
   broker, topicPrefix, stateDir, nodeId, primaries, genesis, params, devnetActive,
-  root { url, publicKey, revocationPollMs? }, board, status { port, host } (see run-config.ts)`;
+  root { url, publicKey, revocationPollMs?, timeoutMs? }, board, status { port, host } (see run-config.ts)`;
 
 export interface RunGate extends SealGate {
   start?(): Promise<void>;
@@ -48,6 +50,7 @@ export async function createGate(config: RunConfig & { readonly nodeId: string }
     return new ActivationGate({
       rootUrl: config.root.url, rootPublicKey: config.root.publicKey, tpm: deps.tpm, stateDir: config.stateDir, handle: deps.sealingHandle,
       logger: deps.logger, ...(config.root.revocationPollMs === undefined ? {} : { revocationPollMs: config.root.revocationPollMs }),
+      ...(config.root.timeoutMs === undefined ? {} : { client: { timeoutMs: config.root.timeoutMs } }),
     });
   }
   if (config.devnetActive) return alwaysActive(config.nodeId);
@@ -94,7 +97,9 @@ export async function runCommand(argv: readonly string[], deps: RunCommandDeps =
     const startedAt = Date.now();
     let startup: AgentStatus = waitingStatus(config.nodeId ?? 'unknown', 'starting', { code: 'STARTING', message: 'opening the TPM' }, [], startedAt, startedAt);
     services = await startHouseholdServices(config, () => ({ ...startup, uptimeMs: Date.now() - startedAt }), logger);
-    const wait = { signal: stop.signal, logger, stateDir: config.stateDir, nodeId: config.nodeId ?? 'unknown', onStatus: (s: AgentStatus) => { startup = s; } };
+    // Each fault (TPM, journal, status file) is said once and shown on the page until it is over.
+    const faults = new FaultBoard(logger);
+    const wait = { signal: stop.signal, logger, stateDir: config.stateDir, nodeId: config.nodeId ?? 'unknown', faults, onStatus: (s: AgentStatus) => { startup = s; } };
     const handle = config.sealingHandle === undefined ? {} : { handle: config.sealingHandle };
     const ready = await retryUntilReady(`TPM at ${config.tcti}`, async () => {
       const opened = await openTpm({ tcti: config.tcti });
@@ -115,8 +120,15 @@ export async function runCommand(argv: readonly string[], deps: RunCommandDeps =
       throw new RunConfigError(values.config, [`nodeId: ${config.nodeId} is not this TPM's node id ${registeredId}; leave nodeId out with root`]);
     }
     const nodeId = config.root !== undefined ? registeredId : config.nodeId ?? `n-${keyFingerprint(spki).slice(0, 24)}`;
-    journal = await retryUntilReady('seal journal', () => openSealJournal(config.journal, { logger }), { ...wait, nodeId });
-    if (journal === null) return 0;
+    const openJournal = (): Promise<SealJournal> => openSealJournal(config.journal, { logger });
+    const opened = await retryUntilReady('seal journal', openJournal, { ...wait, nodeId });
+    if (opened === null) return 0;
+    // A disk that fills up or turns read-only later: no seal on an unwritten decision, and the
+    // journal comes back by itself once it can be written again (no restart).
+    journal = new RecoveringJournal(opened, {
+      reopen: openJournal, logger,
+      onHealth: (h) => (h.ok ? faults.clear('seal journal', 'writable again; sealing resumes') : faults.raise('seal journal', h.code, h.message, { file: config.journal })),
+    });
     transport = createMqttTransport({ url: config.broker, nodeId, sealingKeySpki: spki, prefix: config.topicPrefix, protocol: config.protocol, logger });
     gate = await createGate({ ...config, nodeId }, { tpm, sealingHandle: key.handle, logger });
     // Stored activation state is applied before the agent can take up a candidate.
@@ -134,6 +146,7 @@ export async function runCommand(argv: readonly string[], deps: RunCommandDeps =
       primaries: new PrimaryKeySet(config.primaries), genesis: config.genesis, params: config.params, logger, stateDir: config.stateDir,
       // With a root key, only registered, verifying seals of other nodes can stop our spinning.
       ...(config.root === undefined ? {} : { acceptSeenSeal: registeredSealCheck(config.root.publicKey) }),
+      faults,
     });
     await agent.start();
     const statusOf = agent;
@@ -141,9 +154,14 @@ export async function runCommand(argv: readonly string[], deps: RunCommandDeps =
     await services.startTelemetry(nodeId, transport).catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'telemetry not started'));
     // status.json follows activation at once (not activated and why, active, revoked), not only every 5 s.
     const running = agent;
-    gate.onChange?.(() => {
-      writeStatusFile(config.stateDir, running.status()).catch((err: unknown) => logger.warn({ err: String(err) }, 'status file not written'));
-    });
+    const rewrite = (): void => {
+      writeStatusFile(config.stateDir, running.status()).then(
+        () => faults.clear('status file', 'written again'),
+        (err: unknown) => faults.raise('status file', 'ERR_AGENT_STATUS_FILE', (err as Error).message),
+      );
+    };
+    gate.onChange?.(rewrite);
+    faults.onChange(rewrite);
     logger.info({ nodeId, activation: gate.current().state, broker: config.broker }, 'agent running');
     deps.onStarted?.({ nodeId, publicKeyPem: key.publicKeyPem });
     if (!stop.signal.aborted) await new Promise<void>((r) => stop.signal.addEventListener('abort', () => r(), { once: true }));

@@ -8,7 +8,7 @@
 //     "genesis": { "hash": "<64 hex>", "height": 0, "timestamp": 1700000000000 },
 //     "params": { ...NetworkParams, optional }, "devnetActive": false, "journal": "optional path",
 //     "protocol": "auto" | 4 | 5, "logLevel": "info",
-//     "root": { "url": "https://root.example", "publicKey": "<64 hex: root Ed25519 key>", "revocationPollMs": 300000 } }
+//     "root": { "url": "https://root.example", "publicKey": "<64 hex: root Ed25519 key>", "revocationPollMs": 300000, "timeoutMs": 10000 } }
 // With "root" the node seals only behind the ActivationGate (firmware/activation): it activates
 // itself on first start (retrying with backoff while the root is unreachable or the TPM is not
 // filed yet), refuses to seal until active, and stops for good once the signed revocation list
@@ -34,6 +34,8 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
 const KNOWN = ['tcti', 'sealingHandle', 'broker', 'topicPrefix', 'stateDir', 'nodeId', 'primaries', 'genesis', 'params', 'devnetActive', 'journal', 'protocol', 'logLevel', 'root', 'board', 'status'];
 const MIN_REVOCATION_POLL_MS = 100;
 const MAX_REVOCATION_POLL_MS = 24 * 3600_000;
+const MIN_ROOT_TIMEOUT_MS = 500;
+const MAX_ROOT_TIMEOUT_MS = 120_000;
 
 /** The root node this device activates with (DESIGN.md §4). */
 export interface RootConfig {
@@ -41,6 +43,8 @@ export interface RootConfig {
   /** The root's Ed25519 public key (32 bytes). */
   readonly publicKey: Uint8Array;
   readonly revocationPollMs: number | undefined;
+  /** Per request to the root, connect to last byte (ms); a root that accepts but never answers. */
+  readonly timeoutMs: number | undefined;
 }
 
 export interface RunConfig {
@@ -168,7 +172,7 @@ function readRoot(value: unknown, problems: string[]): RootConfig | undefined {
   }
   const r = value as Record<string, unknown>;
   const before = problems.length;
-  for (const k of Object.keys(r)) if (!['url', 'publicKey', 'revocationPollMs'].includes(k)) problems.push(`root.${k}: unknown field (known: url, publicKey, revocationPollMs)`);
+  for (const k of Object.keys(r)) if (!['url', 'publicKey', 'revocationPollMs', 'timeoutMs'].includes(k)) problems.push(`root.${k}: unknown field (known: url, publicKey, revocationPollMs, timeoutMs)`);
   const url = r['url'];
   let parsed: URL | null = null;
   if (typeof url === 'string' && url.length <= 2048) {
@@ -185,8 +189,12 @@ function readRoot(value: unknown, problems: string[]): RootConfig | undefined {
   if (poll !== undefined && (!Number.isSafeInteger(poll) || (poll as number) < MIN_REVOCATION_POLL_MS || (poll as number) > MAX_REVOCATION_POLL_MS)) {
     problems.push(`root.revocationPollMs: must be an integer in ${MIN_REVOCATION_POLL_MS}..${MAX_REVOCATION_POLL_MS} (ms)`);
   }
+  const timeout = r['timeoutMs'];
+  if (timeout !== undefined && (!Number.isSafeInteger(timeout) || (timeout as number) < MIN_ROOT_TIMEOUT_MS || (timeout as number) > MAX_ROOT_TIMEOUT_MS)) {
+    problems.push(`root.timeoutMs: must be an integer in ${MIN_ROOT_TIMEOUT_MS}..${MAX_ROOT_TIMEOUT_MS} (ms)`);
+  }
   if (problems.length > before) return undefined;
-  return { url: url as string, publicKey: new Uint8Array(Buffer.from(key as string, 'hex')), revocationPollMs: poll as number | undefined };
+  return { url: url as string, publicKey: new Uint8Array(Buffer.from(key as string, 'hex')), revocationPollMs: poll as number | undefined, timeoutMs: timeout as number | undefined };
 }
 
 function readPrimaries(value: unknown, at: (p: string) => string, problems: string[]): string[] {

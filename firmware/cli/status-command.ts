@@ -47,6 +47,7 @@ export function summarize(s: AgentStatus, now: number): string {
   if (s.state === 'running' && !alive(s.pid)) state = `not running (pid ${s.pid} is gone; last update ${ago(age)})`;
   else if (s.state === 'running' && age > STALE_MS) state = `running? (no update for ${ago(age)})`;
   lines.push(`node ${s.nodeId}: ${state}${s.state === 'running' ? `, up ${duration(s.uptimeMs)}` : ''}, updated ${ago(age)}`);
+  for (const f of s.faults ?? []) lines.push(`PROBLEM since ${ago(now - f.since)}: ${f.message}`);
   lines.push(`activation: ${s.activation.state}${s.activation.reason ? ` (${s.activation.reason})` : ''}${s.activation.state === 'active' ? '' : ' - this node does not seal'}`);
   lines.push(s.tpm === null
     ? 'TPM: unknown (not read)'

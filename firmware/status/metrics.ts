@@ -32,6 +32,7 @@ export function renderMetrics(s: StatusSnapshot): string {
   metric('btn_tpm_up', 'gauge', '1 when the TPM was found and answered.', [{ labels: s.tpm === null ? node : { ...node, vendor: s.tpm.vendor, firmware: s.tpm.firmwareVersion }, value: s.tpm === null ? 0 : 1 }]);
   metric('btn_uptime_seconds', 'gauge', 'Seconds since the agent started.', [{ labels: node, value: Math.floor(s.uptimeMs / 1000) }]);
   if (s.chain !== undefined) metric('btn_chain_height', 'gauge', 'Height of the chain tip the node knows.', [{ labels: node, value: s.chain.height }]);
+  metric('btn_faults', 'gauge', 'Faults the node has now (full or read-only disk, journal down, TPM missing).', [{ labels: node, value: (s.faults ?? []).length }]);
   metric('btn_last_errors', 'gauge', 'Errors kept in the recent-errors list.', [{ labels: node, value: s.lastErrors.length }]);
   return out.join('\n') + '\n';
 }

@@ -31,6 +31,7 @@ export function fieldsOf(s: StatusSnapshot): Record<string, string> {
     'seals-accepted': String(s.seals.published),
     height: s.chain === undefined ? '-' : String(s.chain.height),
     uptime: formatUptime(s.uptimeMs),
+    faults: (s.faults ?? []).length === 0 ? 'none' : (s.faults ?? []).map((x) => x.message).join(' | '),
   };
 }
 
@@ -50,7 +51,8 @@ const SCRIPT = `
       tpm: s.tpm === null ? 'not found' : s.tpm.vendor + ' (' + s.tpm.manufacturer + '), firmware ' + s.tpm.firmwareVersion,
       broker: s.broker.connected ? 'connected' : 'not connected (' + s.broker.state + ')',
       'seals-made': String(s.seals.made), 'seals-accepted': String(s.seals.published),
-      height: s.chain === undefined ? '-' : String(s.chain.height), uptime: uptime(s.uptimeMs)
+      height: s.chain === undefined ? '-' : String(s.chain.height), uptime: uptime(s.uptimeMs),
+      faults: (s.faults || []).length === 0 ? 'none' : s.faults.map(function (x) { return x.message; }).join(' | ')
     };
   }
   function setOk(id, ok) { var e = document.getElementById(id); if (e) e.setAttribute('data-ok', ok ? 'yes' : 'no'); }
@@ -58,6 +60,7 @@ const SCRIPT = `
     var f = fields(s);
     for (var id in f) { var e = document.getElementById(id); if (e) e.textContent = f[id]; }
     setOk('activation', s.activation.state === 'active'); setOk('tpm', s.tpm !== null); setOk('broker', s.broker.connected);
+    setOk('faults', (s.faults || []).length === 0);
     var list = document.getElementById('errors'); while (list.firstChild) list.removeChild(list.firstChild);
     var errs = s.lastErrors.slice(-10).reverse();
     if (errs.length === 0) { var li = document.createElement('li'); li.textContent = 'none'; list.appendChild(li); }
@@ -103,6 +106,7 @@ export function renderPage(s: StatusSnapshot, options: { readonly nonce: string;
 <body><main>
 <h1>btn-node <span id="node">${escapeHtml(f['node']!)}</span></h1>
 <table>
+${row('faults', 'Problems now', (s.faults ?? []).length === 0)}
 ${row('activation', 'Activation', s.activation.state === 'active')}
 ${row('tpm', 'TPM', s.tpm !== null)}
 ${row('broker', 'Broker', s.broker.connected)}

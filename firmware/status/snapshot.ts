@@ -15,6 +15,8 @@ export interface StatusSnapshot {
   readonly rejected?: Readonly<Record<string, number>>;
   readonly lastErrors: readonly { readonly at: number; readonly code: string; readonly message: string }[];
   readonly board?: string;
+  /** Faults now (full or read-only disk, journal down, TPM missing); the page shows their text. */
+  readonly faults?: readonly { readonly key: string; readonly code: string; readonly message: string; readonly since?: number }[];
 }
 
 /** Activation states exported as a gauge, one series each (Prometheus enum idiom). */
