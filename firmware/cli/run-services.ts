@@ -10,8 +10,11 @@ import type { MqttTransport, TransportState } from '../transport/index.ts';
 import type { RunConfig } from './run-config.ts';
 
 const DEFAULT_TELEMETRY_INTERVAL_S = 60;
-/** Home Assistant's birth/will payloads are one word; the telemetry checks the exact value. */
-const HA_STATUS_MAX_BYTES = 1024;
+/**
+ * Home Assistant's birth/will payloads are one word; the telemetry checks the word and ignores
+ * anything else with a debug line. Larger payloads are dropped (and warned about) by the transport.
+ */
+const HA_STATUS_MAX_BYTES = 64 * 1024;
 
 export interface HouseholdServices {
   /** Where the status page and the LED read from (the start-up status first, the agent's status later). */
