@@ -16,7 +16,7 @@ export const OFFLINE_STATUS = '{"state":"offline"}';
 export interface ConnectionHooks {
   /** A new client is connected, before the state turns 'online': resubscribe on it. */
   connected(client: MqttClient): void;
-  /** The state changed (the transport emits it, then flushes its queue on 'online'). */
+  /** The state changed (on 'online' the transport flushes its queue, then emits it). */
   state(s: TransportState): void;
   message(topic: string, payload: Buffer, packet: IPublishPacket): void;
   /** The client is gone, before 'offline': unacknowledged messages go back to the queue. */

@@ -65,8 +65,10 @@ export class MqttTransport extends EventEmitter {
       hooks: {
         connected: (client) => this.#inbound.resubscribe(client),
         state: (s) => {
-          this.emit('state', s);
+          // Queued messages first, in the order they were published: what a listener sends on
+          // 'online' is newer (a fresh retained status must not be overwritten by a queued one).
           if (s === 'online') this.#outbox.flush(() => this.#conn.state === 'online');
+          this.emit('state', s);
         },
         message: (topic, payload, packet) => this.#inbound.dispatch(topic, payload, packet),
         lost: () => this.#outbox.requeueInflight(),

@@ -184,6 +184,26 @@ export function transportContract(label: string, expectedVersion: 5 | 4, startBr
       expect(agent.stats().protocolRefusals).toBe(expectedVersion === 5 ? 0 : 1);
     });
 
+    it('after a reconnect, what was queued goes out before what is published on coming back online (the retained status is the newest)', async () => {
+      fresh();
+      const node = make({ nodeId: 'node-q', status: false });
+      await node.online();
+      const topic = node.topics.status('node-q');
+      await broker.stop();
+      await waitFor(() => node.state === 'offline', 'offline');
+      // What an agent does: a status snapshot queued while offline, a fresh one when back online.
+      void node.publish(topic, { state: 'online', n: 1 }, { qos: 1, retain: true });
+      node.on('state', (s: string) => { if (s === 'online') void node.publish(topic, { state: 'online', n: 2 }, { qos: 1, retain: true }); });
+      await broker.start();
+      await node.online();
+      await waitFor(() => node.queued.count === 0, 'queue flushed');
+      const late = make({ nodeId: 'late-q', status: false });
+      const seen: unknown[] = [];
+      late.subscribe(topic, (m) => { seen.push((m.value as { n: unknown }).n); });
+      await waitFor(() => seen.length === 1, 'retained status');
+      expect(seen).toEqual([2]);
+    });
+
     it('seal expiry: MQTT 5 carries it as messageExpiryInterval and the broker discards it; on 3.1.1 the receiver drops it', async () => {
       fresh();
       const clerkFp = 'clerkexpiry';
