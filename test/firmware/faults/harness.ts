@@ -16,12 +16,15 @@ const BTN_NODE = fileURLToPath(new URL('../../../firmware/bin/btn-node.js', impo
 const run = promisify(execFile);
 const asRoot = process.getuid?.() === 0;
 const UNSHARE = asRoot ? ['unshare', '--mount', '--propagation', 'private'] : ['unshare', '--user', '--map-root-user', '--mount', '--propagation', 'private'];
+// In a user namespace, mount(8) must not re-pass the tmpfs's uid= option (unmapped there: EINVAL).
+const MOUNT_OPTS = ['--options-mode', 'ignore', '--options-source', 'disable'];
+const REMOUNT = `mount ${MOUNT_OPTS.join(' ')} -o remount`;
 
 /** Whether this machine lets a child mount its own tmpfs; the reason when it does not. */
 export const tmpfsSupport: { readonly ok: boolean; readonly reason: string } = (() => {
   const dir = mkdtempSync(join(tmpdir(), 'btn-ns-probe-'));
   try {
-    const r = spawnSync(UNSHARE[0]!, [...UNSHARE.slice(1), 'sh', '-c', 'mount -t tmpfs -o size=64k btn-probe "$1" && mount -o remount,ro "$1"', 'sh', dir], { encoding: 'utf8', timeout: 10_000 });
+    const r = spawnSync(UNSHARE[0]!, [...UNSHARE.slice(1), 'sh', '-c', `mount -t tmpfs -o size=64k btn-probe "$1" && ${REMOUNT},ro "$1"`, 'sh', dir], { encoding: 'utf8', timeout: 10_000 });
     if (r.error) return { ok: false, reason: `${UNSHARE.join(' ')} could not run: ${r.error.message}` };
     if (r.status !== 0) return { ok: false, reason: `${UNSHARE.join(' ')} + mount -t tmpfs failed (exit ${r.status}): ${r.stderr.trim().slice(0, 300)}` };
     return { ok: true, reason: '' };
@@ -47,8 +50,8 @@ export interface AgentChild {
   stderr(): string;
   /** A path inside the child's mount namespace (its tmpfs), seen from this process. */
   inside(path: string): string;
-  /** Runs `mount ARGS` in the child's mount namespace. */
-  mount(...args: string[]): Promise<void>;
+  /** Remounts the child's tmpfs read-only or writable, in its mount namespace. */
+  remount(dir: string, mode: 'ro' | 'rw'): Promise<void>;
   stop(): Promise<number | null>;
 }
 
@@ -69,7 +72,7 @@ export function spawnAgent(o: SpawnOptions): AgentChild {
       'set -e',
       `mount -t tmpfs -o size=${o.tmpfs.bytes},mode=0755 btn-fault "$1"`,
       o.tmpfs.fill ? 'dd if=/dev/zero of="$1/ballast" bs=4096 2>/dev/null || true' : ':',
-      o.tmpfs.readOnly ? 'mount -o remount,ro "$1"' : ':',
+      o.tmpfs.readOnly ? `${REMOUNT},ro "$1"` : ':',
       'shift',
       'exec "$@"',
     ].join('\n');
@@ -90,13 +93,13 @@ export function spawnAgent(o: SpawnOptions): AgentChild {
     }
   });
   const pid = child.pid!;
-  const nsenter = asRoot ? ['nsenter', '-t', String(pid), '-m'] : ['nsenter', '-t', String(pid), '-U', '-m'];
+  const nsenter = asRoot ? ['nsenter', '-t', String(pid), '-m'] : ['nsenter', '-t', String(pid), '-U', '-m', '--preserve-credentials'];
   return {
     child, pid, lines,
     stderr: () => text,
     inside: (path) => `/proc/${pid}/root${path}`,
-    mount: async (...args) => {
-      await run(nsenter[0]!, [...nsenter.slice(1), 'mount', ...args]);
+    remount: async (dir, mode) => {
+      await run(nsenter[0]!, [...nsenter.slice(1), 'mount', ...MOUNT_OPTS, '-o', `remount,${mode}`, dir]);
     },
     stop: () => new Promise((resolve) => {
       if (child.exitCode !== null || child.signalCode !== null) return resolve(child.exitCode);

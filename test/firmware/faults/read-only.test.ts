@@ -43,7 +43,7 @@ describe('read-only state directory under btn-node run (own tmpfs, swtpm, aedes)
     expect(a.child.exitCode).toBeNull();
 
     console.log(`read-only state directory, on stderr and the page: ${fault.message}`);
-    await a.mount('-o', 'remount,rw', stateDir);
+    await a.remount(stateDir, 'rw');
     await until('the agent running with no faults', async () => {
       const s = seen(await getJson(`${page}/status.json`));
       return s?.['state'] === 'running' && (s['faults'] as unknown[]).length === 0;
