@@ -1,9 +1,10 @@
 // Test helper: a real mosquitto on a free loopback port with a throwaway config
-// (listener PORT 127.0.0.1, allow_anonymous true, persistence false). stop()/start() keep the port.
+// (listener PORT 127.0.0.1, allow_anonymous true, persistence false unless asked for).
+// stop()/kill()/start() keep the port and, with persistence, the database in the temp dir.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer, type AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
+import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 
 export const MOSQUITTO_BIN = process.env['MOSQUITTO_BIN'] ?? '/usr/sbin/mosquitto';
@@ -11,8 +12,12 @@ export const MOSQUITTO_BIN = process.env['MOSQUITTO_BIN'] ?? '/usr/sbin/mosquitt
 export interface Mosquitto {
   readonly port: number;
   readonly url: string;
-  /** SIGTERM and wait for exit. */
+  /** The database file mosquitto saves to (persistence only; absent until its first save). */
+  readonly dbFile: string | null;
+  /** SIGTERM and wait for exit (with persistence, mosquitto saves its database on the way out). */
   stop(): Promise<void>;
+  /** SIGKILL and wait for exit: a crash; with persistence only the last autosave survives. */
+  kill(): Promise<void>;
   /** Start again on the same port. */
   start(): Promise<void>;
   restart(): Promise<void>;
@@ -38,11 +43,23 @@ function canConnect(port: number): Promise<boolean> {
   });
 }
 
-export async function startMosquitto(options: { port?: number; extraConfig?: string } = {}): Promise<Mosquitto> {
+export interface MosquittoOptions {
+  readonly port?: number;
+  readonly extraConfig?: string;
+  /** Keep retained messages and persistent sessions across restarts, saved every `autosaveSeconds` (default 1) and on SIGTERM. */
+  readonly persistence?: boolean;
+  readonly autosaveSeconds?: number;
+}
+
+export async function startMosquitto(options: MosquittoOptions = {}): Promise<Mosquitto> {
   const port = options.port ?? (await freePort());
   const dir = mkdtempSync(join(tmpdir(), 'btn-mosquitto-'));
   const conf = join(dir, 'mosquitto.conf');
-  writeFileSync(conf, [`listener ${port} 127.0.0.1`, 'allow_anonymous true', 'persistence false', 'log_dest stderr', 'log_type error', 'log_type warning', options.extraConfig ?? ''].join('\n') + '\n');
+  const persistence = options.persistence
+    // Started as root (CI), mosquitto drops to its own user, which cannot write our 0700 temp dir: stay who we are.
+    ? ['persistence true', `persistence_location ${dir}/`, `autosave_interval ${options.autosaveSeconds ?? 1}`, `user ${userInfo().username}`]
+    : ['persistence false'];
+  writeFileSync(conf, [`listener ${port} 127.0.0.1`, 'allow_anonymous true', ...persistence, 'log_dest stderr', 'log_type error', 'log_type warning', options.extraConfig ?? ''].join('\n') + '\n');
   let child: ChildProcess | null = null;
   let log = '';
 
@@ -63,19 +80,22 @@ export async function startMosquitto(options: { port?: number; extraConfig?: str
     throw new Error(`mosquitto did not listen on ${port}: ${log}`);
   };
 
-  const stop = async (): Promise<void> => {
+  const end = async (signal: 'SIGTERM' | 'SIGKILL'): Promise<void> => {
     const c = child;
     if (!c) return;
     child = null;
     if (c.exitCode !== null || c.signalCode !== null) return;
-    await new Promise<void>((r) => { c.once('exit', () => r()); c.kill('SIGTERM'); });
+    await new Promise<void>((r) => { c.once('exit', () => r()); c.kill(signal); });
   };
+  const stop = (): Promise<void> => end('SIGTERM');
 
   await start();
   return {
     port,
     url: `mqtt://127.0.0.1:${port}`,
+    dbFile: options.persistence ? join(dir, 'mosquitto.db') : null,
     stop,
+    kill: () => end('SIGKILL'),
     start,
     restart: async () => { await stop(); await start(); },
     destroy: async () => { await stop(); rmSync(dir, { recursive: true, force: true }); },
