@@ -5,6 +5,8 @@
 // say what is wrong; the agent retries with capped, jittered backoff until it works or is told
 // to stop. Faults that no retry can fix (bad configuration, a corrupt journal) are not retried:
 // the caller exits with them.
+import { constants } from 'node:fs';
+import { access } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { systemClock } from '../sealing/clock.ts';
 import { Backoff } from '../transport/backoff.ts';
@@ -101,3 +103,25 @@ export function waitingStatus(nodeId: string, what: string, problem: StartupProb
     faults: [...faults],
   };
 }
+
+/**
+ * For a device TCTI the TSS only says "tcti:IO failure": name what is wrong with the device node
+ * instead (missing: no TPM found; not accessible: the service user is not in group tss).
+ * Returns `err` itself when the node is there and usable, or for other TCTIs.
+ */
+export async function explainTpmFailure(tcti: string, err: unknown): Promise<unknown> {
+  const device = /^device:(\/[A-Za-z0-9._\-/]+)$/.exec(tcti)?.[1];
+  if (device === undefined || (err as { code?: unknown })?.code !== 'ERR_TPM_UNREACHABLE') return err;
+  let why: string;
+  try {
+    await access(device, constants.R_OK | constants.W_OK);
+    return err;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') why = `${device} does not exist (ENOENT): no TPM found; check that the TPM module is seated and enabled (on a Raspberry Pi: dtoverlay=tpm-slb9670 in config.txt)`;
+    else if (code === 'EACCES' || code === 'EPERM') why = `no permission to open ${device} (${code}): the service user must be in group tss`;
+    else return err;
+  }
+  return Object.assign(new Error(why, { cause: err }), { code: 'ERR_TPM_UNREACHABLE' });
+}
+

@@ -3,7 +3,7 @@
 import { pino, type Logger } from 'pino';
 import { createAgent, registeredSealCheck, writeStatusFile } from '../agent/index.ts';
 import { FaultBoard } from '../agent/faults.ts';
-import { retryUntilReady, waitingStatus } from '../agent/startup.ts';
+import { explainTpmFailure, retryUntilReady, waitingStatus } from '../agent/startup.ts';
 import type { AgentStatus } from '../agent/status.ts';
 import { keyFingerprint, PrimaryKeySet } from '../chain/primaries.ts';
 import { ActivationGate } from '../activation/gate.ts';
@@ -102,7 +102,7 @@ export async function runCommand(argv: readonly string[], deps: RunCommandDeps =
     const wait = { signal: stop.signal, logger, stateDir: config.stateDir, nodeId: config.nodeId ?? 'unknown', faults, onStatus: (s: AgentStatus) => { startup = s; } };
     const handle = config.sealingHandle === undefined ? {} : { handle: config.sealingHandle };
     const ready = await retryUntilReady(`TPM at ${config.tcti}`, async () => {
-      const opened = await openTpm({ tcti: config.tcti });
+      const opened = await openTpm({ tcti: config.tcti }).catch(async (err: unknown) => { throw await explainTpmFailure(config.tcti, err); });
       try {
         return { tpm: opened, key: await opened.ensureSealingKey(handle) };
       } catch (err) {

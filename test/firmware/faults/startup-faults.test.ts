@@ -1,0 +1,69 @@
+// Issue 5, "Bad input and faults", at start: `btn-node run` as a child process with a board
+// config that has a wrong and a missing field (exit 78, EX_CONFIG, which the systemd unit does
+// not restart on; every field named in one message), and with a TPM device node that does not
+// exist (no crash loop: it waits with backoff, says once which device is missing and what to
+// check, and the status page shows the same sentence). A TPM that appears later is
+// test/firmware/agent/startup.test.ts.
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort, getText, LEVEL, pageFaults, spawnAgent, unescapeHtml, until, type AgentChild } from './harness.ts';
+
+const BOARD = new URL('../../../board-configs/rpi4.json', import.meta.url).pathname;
+let dir: string;
+let agent: AgentChild | null = null;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'btn-startup-faults-'));
+  await writeFile(join(dir, 'clerk.pem'), generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ type: 'spki', format: 'pem' }));
+});
+
+afterAll(async () => {
+  await agent?.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function config(name: string, extra: Record<string, unknown>): Promise<string> {
+  const path = join(dir, `${name}.json`);
+  await writeFile(path, JSON.stringify({
+    tcti: 'device:/dev/tpmrm0', broker: 'mqtt://127.0.0.1:1', stateDir: join(dir, name), nodeId: name, primaries: 'clerk.pem',
+    genesis: { hash: 'ab'.repeat(32), height: 0 }, devnetActive: true, protocol: 4, ...extra,
+  }));
+  return path;
+}
+
+describe('start-up faults under btn-node run', () => {
+  it('a board config with a wrong and a missing field: exit 78, both named in one message', async () => {
+    const board = JSON.parse(await readFile(BOARD, 'utf8')) as Record<string, unknown>;
+    delete board['tcti'];
+    board['telemetryIntervalS'] = -5;
+    await writeFile(join(dir, 'board.json'), JSON.stringify(board));
+    const a = spawnAgent({ config: await config('bad-board', { board: 'board.json' }) });
+    expect(await new Promise((resolve) => a.child.once('exit', resolve))).toBe(78);
+    const text = a.stderr();
+    expect(text.trim().split('\n')[0]).toMatch(/^btn-node: config .*bad-board\.json: 2 problems:$/);
+    expect(text).toMatch(/- board\.tcti: /);
+    expect(text).toMatch(/- board\.telemetryIntervalS: /);
+    expect(text).toContain('[ERR_RUN_CONFIG]');
+    expect(text.match(/btn-node:/g)).toHaveLength(1);
+  });
+
+  it('a TPM device node that does not exist: waits, says once which and what to check, same on the page', async () => {
+    const port = await freePort();
+    const page = `http://127.0.0.1:${port}`;
+    const device = join(dir, 'no-such-tpmrm0');
+    agent = spawnAgent({ config: await config('no-tpm', { tcti: `device:${device}`, logLevel: 'debug', status: { port, host: '127.0.0.1' } }) });
+    const a = agent;
+    const fault = await until('the TPM fault on the status page', async () => (await pageFaults(page))?.find((f) => f.key === `TPM at device:${device}`), 30_000, a);
+    expect(fault.message).toBe(`TPM at device:${device}: ${device} does not exist (ENOENT): no TPM found; check that the TPM module is seated and enabled (on a Raspberry Pi: dtoverlay=tpm-slb9670 in config.txt)`);
+    await until('three attempts', () => a.lines.filter((l) => l['code'] === 'ERR_TPM_UNREACHABLE').length >= 3, 30_000, a);
+    expect(a.lines.filter((l) => l.level >= LEVEL.warn && l['code'] === 'ERR_TPM_UNREACHABLE').map((l) => l.msg)).toEqual([fault.message]);
+    expect(unescapeHtml(await getText(`${page}/`))).toContain(fault.message);
+    expect(await getText(`${page}/metrics`)).toMatch(/^btn_tpm_up\{node="no-tpm"\} 0$/m);
+    expect(a.child.exitCode).toBeNull();
+    expect(await a.stop()).toBe(0);
+    agent = null;
+  });
+});
