@@ -165,9 +165,21 @@ export class ActivationGate implements SealGate {
       }
     }
     const every = this.#o.revocationPollMs ?? DEFAULT_REVOCATION_POLL_MS;
-    while (!signal.aborted && this.#state.state === 'active') {
-      await this.pollRevocations().catch((err: unknown) => this.#log.warn({ code: (err as ActivationError).code }, `revocation list not checked: ${(err as Error).message}`));
-      if (this.#state.state !== 'active') break;
+    // Polls until the node is revoked durably: a revocation that could not be written yet (full
+    // or read-only disk) already stops sealing, and a later poll writes it. A failing poll is
+    // said once at warn, again only when the reason changes.
+    let failing: string | null = null;
+    while (!signal.aborted && this.#stored?.status === 'active' && this.#state.state !== 'not-activated') {
+      try {
+        await this.pollRevocations();
+        if (failing !== null) this.#log.info('revocation list checked again');
+        failing = null;
+      } catch (err) {
+        const message = `revocation list not checked: ${(err as Error).message}`;
+        this.#log[message === failing ? 'debug' : 'warn']({ code: (err as ActivationError).code }, message);
+        failing = message;
+      }
+      if (this.#stored?.status !== 'active') break;
       await this.#sleep(Math.round(every * (0.8 + 0.4 * this.#random())), signal);
     }
   }
@@ -215,9 +227,19 @@ export class ActivationGate implements SealGate {
     }
     // Persist before acting: after a restart the node stays revoked even with the root offline.
     const revoked: ActivationState = { ...stored, status: 'revoked', revocationVersion: list.version, revokedAt: entry.revokedAt, revokedReason: entry.reason };
-    await writeActivationState(this.#o.stateDir, revoked);
+    try {
+      await writeActivationState(this.#o.stateDir, revoked);
+    } catch (err) {
+      // The list is signed and verified: stop sealing now (the safe direction) even though the
+      // disk refuses the write; #stored stays active so the next poll writes it.
+      if (this.#state.state !== 'revoked') {
+        this.#log.error({ nodeId: stored.nodeId, version: list.version }, `this node is revoked; it stops sealing (not yet written: ${(err as Error).message})`);
+        this.#set(this.#activeState(revoked));
+      }
+      throw err;
+    }
     this.#stored = revoked;
-    this.#log.warn({ nodeId: stored.nodeId, version: list.version }, 'this node is revoked; it stops sealing');
+    if (this.#state.state !== 'revoked') this.#log.warn({ nodeId: stored.nodeId, version: list.version }, 'this node is revoked; it stops sealing');
     this.#set(this.#activeState(revoked));
   }
 }
