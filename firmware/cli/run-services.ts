@@ -62,10 +62,8 @@ export async function startHouseholdServices(config: RunConfig, initial: () => S
           transport.on('state', on);
           return () => void transport.off('state', on);
         },
-        // The transport parses payloads as JSON: HA's bare word online reaches the handler only
-        // once the transport can deliver a subscription's payload as bytes (raw); until then it
-        // is dropped there, and the reconnect re-send above is what keeps discovery alive.
-        subscribe: (topic, handler) => transport.subscribe(topic, (m) => handler(m.value), { qos: 0, maxBytes: HA_STATUS_MAX_BYTES }),
+        // raw: HA's birth is the bare word online, not JSON; the telemetry checks it
+        subscribe: (topic, handler) => transport.subscribe(topic, (m) => handler(m.value), { qos: 0, maxBytes: HA_STATUS_MAX_BYTES, raw: true }),
       });
       telemetry = t;
       // Not awaited: with the broker away, discovery waits in the transport's queue, not the run.

@@ -11,6 +11,8 @@ export interface Subscription {
   readonly qos: 0 | 1;
   readonly maxBytes: number;
   readonly validate: ((value: unknown, topic: string) => unknown) | undefined;
+  /** Hand over the payload bytes unparsed. */
+  readonly raw: boolean;
   readonly handler: (m: InboundMessage<unknown>) => void | Promise<void>;
 }
 
@@ -62,17 +64,24 @@ export class Inbound {
     if (subs.length === 0) return;
     const fits = subs.filter((s) => payload.length <= s.maxBytes);
     if (fits.length === 0) return this.drop(topic, 'oversize', `${payload.length} bytes > cap ${subs[0]!.maxBytes}`);
+    // JSON subscribers need a parsed, unexpired value; raw ones take the bytes whatever they are
     let value: unknown;
-    try {
-      value = JSON.parse(this.#utf8.decode(payload));
-    } catch (e) {
-      return this.drop(topic, e instanceof SyntaxError ? 'malformed-json' : 'invalid-utf8', (e as Error).message.slice(0, 160));
-    }
-    if (value !== null && typeof value === 'object' && typeof (value as { expiresAt?: unknown }).expiresAt === 'number' && this.#c.now() >= (value as { expiresAt: number }).expiresAt) {
-      return this.drop(topic, 'expired', `expiresAt ${(value as { expiresAt: number }).expiresAt}`);
+    let parsed = fits.some((s) => !s.raw);
+    if (parsed) {
+      try {
+        value = JSON.parse(this.#utf8.decode(payload));
+      } catch (e) {
+        this.drop(topic, e instanceof SyntaxError ? 'malformed-json' : 'invalid-utf8', (e as Error).message.slice(0, 160));
+        parsed = false;
+      }
+      if (parsed && value !== null && typeof value === 'object' && typeof (value as { expiresAt?: unknown }).expiresAt === 'number' && this.#c.now() >= (value as { expiresAt: number }).expiresAt) {
+        this.drop(topic, 'expired', `expiresAt ${(value as { expiresAt: number }).expiresAt}`);
+        parsed = false;
+      }
     }
     for (const s of fits) {
-      let typed: unknown = value;
+      if (!s.raw && !parsed) continue;
+      let typed: unknown = s.raw ? new Uint8Array(payload.buffer, payload.byteOffset, payload.length) : value;
       if (s.validate) {
         try {
           typed = s.validate(value, topic);

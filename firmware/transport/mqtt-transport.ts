@@ -133,6 +133,7 @@ export class MqttTransport extends EventEmitter {
       qos: options.qos ?? 1,
       maxBytes: Math.min(options.maxBytes ?? Infinity, this.#o.maxInboundBytes ?? DEFAULTS.maxInbound),
       validate: options.validate,
+      raw: options.raw ?? false,
       handler: handler as Subscription['handler'],
     };
     this.#inbound.add(sub);

@@ -53,6 +53,8 @@ export interface SubscribeOptions<T> {
   readonly validate?: (value: unknown, topic: string) => T;
   /** Tighter per-subscription size cap. */
   readonly maxBytes?: number;
+  /** The payload's bytes (Uint8Array) as they came, not parsed as JSON: Home Assistant's birth "online" is a bare word. */
+  readonly raw?: boolean;
 }
 
 export interface PublishOptions {
