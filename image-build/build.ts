@@ -4,11 +4,12 @@
 //   service user in group tss; DHCP on the first NIC. Then one disk image made without
 //   mounting anything (disk.ts): a FAT boot partition the household can edit on any computer
 //   (btn-node.txt, mounted at /boot/firmware) and the ext4 root; plus the kernel and initrd for
-//   direct boot.
+//   direct kernel boot; the disk also boots by itself on UEFI (GRUB, see writeEfiBootloader).
 // Usage: node --import tsx image-build/build.ts --board qemu-x86_64 [--out DIR] [--boot-files DIR]
 //   --boot-files: files copied onto the boot partition (btn-node.txt, btn-node-primaries.pem,
 //   btn-node-genesis.hex); they can also be written later with disk.ts writeBootFile (mtools).
-// Needs root (debootstrap) and: debootstrap, e2fsprogs, dosfstools, mtools, fdisk (sfdisk). Only
+// Needs root (debootstrap) and: debootstrap, e2fsprogs, dosfstools, mtools, fdisk (sfdisk),
+// grub-efi-amd64-bin (the boot loader: UEFI, GRUB at EFI/BOOT/BOOTX64.EFI). Only
 // amd64 images are built and booted here; Raspberry Pi images: image-build/pi.
 import { execFile } from 'node:child_process';
 import { chmod, cp, mkdir, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
@@ -96,6 +97,7 @@ export async function buildImage(o: { board: string; out: string; bootFiles?: st
   await cp(kernel, join(bootPart, 'vmlinuz'));
   await cp(initrd, join(bootPart, 'initrd.img'));
   await writeFile(join(bootPart, 'btn-node.txt'), defaultBtnNodeTxt(board.name));
+  await writeEfiBootloader(bootPart);
   if (o.bootFiles) await cp(o.bootFiles, bootPart, { recursive: true });
 
   const layout = X86_LAYOUT;
@@ -109,6 +111,29 @@ export async function buildImage(o: { board: string; out: string; bootFiles?: st
   const built = { image, kernel, initrd, layout, seconds, imageBytes: (await stat(image)).size, usedBytes: Number(stdout.split(/\s/)[0]) };
   log(`built ${image} in ${seconds} s: root file system ${(built.usedBytes / 1e6).toFixed(0)} MB in a ${((layout.bootMiB + layout.rootMiB + 1) / 1024).toFixed(2)} GiB disk`);
   return built;
+}
+
+/**
+ * The boot loader: GRUB as a standalone EFI program at the removable-media path
+ * (EFI/BOOT/BOOTX64.EFI), so that any UEFI PC, and QEMU with OVMF, boots the disk with no NVRAM
+ * entry. Its built-in config finds the boot partition by label and boots the kernel and initrd
+ * beside it. Made with grub-mkstandalone (grub-efi-amd64-bin): no grub-install, no mounts.
+ */
+async function writeEfiBootloader(bootPart: string): Promise<void> {
+  const cfg = join(bootPart, 'grub-embedded.cfg');
+  await writeFile(cfg, [
+    'set timeout=0',
+    // Modules in the memdisk are not loaded by themselves: the partition table and FAT must be for search.
+    'insmod part_msdos', 'insmod fat',
+    `search --no-floppy --label ${BOOT_LABEL} --set=root`,
+    // ttyS0 last: the console systemd and the boot test read; tty0 for a screen on a real PC.
+    `linux /vmlinuz root=LABEL=${ROOT_LABEL} rw console=tty0 console=ttyS0 quiet`,
+    'initrd /initrd.img',
+    'boot', '',
+  ].join('\n'));
+  await mkdir(join(bootPart, 'EFI/BOOT'), { recursive: true });
+  await run('grub-mkstandalone', ['-O', 'x86_64-efi', '-o', join(bootPart, 'EFI/BOOT/BOOTX64.EFI'), '--modules=part_msdos fat search search_label linux normal', '--locales=', '--themes=', '--fonts=', `boot/grub/grub.cfg=${cfg}`]);
+  await rm(cfg);
 }
 
 /** What the boot partition carries until the household or the manufacturer edits it. */

@@ -1,7 +1,7 @@
 // The image boot test (`npm run test:image`): build the qemu-x86_64 image from Debian's packages,
 // file its TPM (swtpm) at the factory with a root node on the host, write the network's settings
-// onto the image's FAT boot partition as a household would (mtools), boot it under QEMU with
-// that swtpm as its TPM (tpm-tis), and show from outside the VM, on the host's MQTT broker and
+// onto the image's FAT boot partition as a household would (mtools), boot it under QEMU (UEFI
+// firmware, then the image's own GRUB) with that swtpm as its TPM (tpm-tis), and show from outside the VM, on the host's MQTT broker and
 // root node (reached from the guest at 10.0.2.2 through QEMU's user networking): the agent runs
 // as its service user, found /dev/tpmrm0, activated itself against the root node, and sealed a
 // block of the host's primary node that the clerks accepted under its root-signed registration.
@@ -20,6 +20,10 @@ import { writeBootFile } from '../../image-build/disk.ts';
 import { startDeviceNetwork, type DeviceNetwork } from '../../firmware/devnet/device-network.ts';
 import { startBroker, type BrokerHandle } from '../../firmware/transport/index.ts';
 import { openTpm, startSwtpm } from '../../tpm/index.ts';
+
+// Debian's ovmf package: UEFI firmware for QEMU (code read-only, variables per VM).
+const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
+const OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd';
 
 const children: ChildProcess[] = [];
 let work = '';
@@ -84,10 +88,14 @@ describe('qemu-x86_64 image', () => {
     // TCG by default: KVM inside this kind of VM fails (measured: MSR assertion with -cpu host,
     // a silent hang without). BTN_QEMU_ACCEL=kvm where it works.
     const kvm = process.env['BTN_QEMU_ACCEL'] === 'kvm' && existsSync('/dev/kvm');
+    // Booted as a flashed PC boots: UEFI firmware (OVMF) finds GRUB at EFI/BOOT/BOOTX64.EFI on
+    // the boot partition, GRUB the kernel beside it. A copy of OVMF's variable store per run.
+    const vars = join(work, 'OVMF_VARS.fd');
+    await copyFile(OVMF_VARS, vars);
     const t0 = Date.now();
     children.push(spawn('qemu-system-x86_64', [
       '-machine', 'q35', ...(kvm ? ['-accel', 'kvm'] : ['-accel', 'tcg']), '-m', '1024', '-smp', '2',
-      '-kernel', join(dir, 'vmlinuz'), '-initrd', join(dir, 'initrd.img'), '-append', 'root=LABEL=btnroot rw console=ttyS0 quiet',
+      '-drive', `if=pflash,format=raw,readonly=on,file=${OVMF_CODE}`, '-drive', `if=pflash,format=raw,file=${vars}`,
       '-drive', `file=${image},format=raw,if=virtio`,
       '-chardev', `socket,id=chrtpm,path=${sock}`, '-tpmdev', 'emulator,id=tpm0,chardev=chrtpm', '-device', 'tpm-tis,tpmdev=tpm0',
       '-netdev', 'user,id=n0', '-device', 'virtio-net-pci,netdev=n0',
@@ -95,7 +103,12 @@ describe('qemu-x86_64 image', () => {
     ], { stdio: 'ignore' }));
 
     try {
-      const status = await until('the node to report online and active', kvm ? 240_000 : 600_000, () => seen.find((s) => s['state'] === 'online' && s['tpm'] && s['activation'] === 'active'));
+      const status = await until('the node to report online and active', kvm ? 240_000 : 600_000, async () => {
+        // A boot that cannot go on (GRUB's prompt, a kernel panic, an emergency shell) fails now, not in 10 min.
+        const stuck = /grub> |Kernel panic|emergency mode/.exec(await readFile(console_, 'latin1').catch(() => ''));
+        if (stuck) throw new Error(`the guest's boot stopped: "${stuck[0]}"`);
+        return seen.find((s) => s['state'] === 'online' && s['tpm'] && s['activation'] === 'active');
+      });
       const tOnline = Date.now();
       console.log(`agent online and activated ${((tOnline - t0) / 1000).toFixed(1)} s after QEMU started (${kvm ? 'KVM' : 'TCG'})`);
       expect(status['user']).toBe('btn-node');
