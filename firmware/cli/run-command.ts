@@ -91,6 +91,7 @@ export async function runCommand(argv: readonly string[], deps: RunCommandDeps =
   let agent: ReturnType<typeof createAgent> | null = null;
   let gate: RunGate | null = null;
   let services: HouseholdServices | null = null;
+  let fatal = false;
   try {
     // A TPM that is not there yet, or a state directory that is read-only or full, is waited
     // for with backoff and reported in status.json instead of crash-looping the service.
@@ -166,11 +167,16 @@ export async function runCommand(argv: readonly string[], deps: RunCommandDeps =
     deps.onStarted?.({ nodeId, publicKeyPem: key.publicKeyPem });
     if (!stop.signal.aborted) await new Promise<void>((r) => stop.signal.addEventListener('abort', () => r(), { once: true }));
     return 0;
+  } catch (err) {
+    // Ends on something no retry fixes (a corrupt journal, another TPM's nodeId): the status
+    // light keeps blinking fast after the process is gone, so the household sees it needs them.
+    fatal = true;
+    throw err;
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     deps.signal?.removeEventListener('abort', onOuter);
-    await services?.stop();
+    await services?.stop({ fault: fatal });
     await agent?.stop().catch((err: unknown) => logger.warn({ err: String(err) }, 'agent stop failed'));
     await gate?.stop?.().catch((err: unknown) => logger.warn({ err: String(err) }, 'activation gate stop failed'));
     await transport?.close().catch(() => undefined);

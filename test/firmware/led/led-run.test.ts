@@ -83,4 +83,24 @@ describe('btn-node run with a status LED (swtpm + registrar + aedes)', () => {
     }
     expect(await state()).toBe('none 0');
   });
+
+  it('a run that ends on a fault no restart fixes leaves the light blinking fast', { timeout: 60_000 }, async () => {
+    const led = join(dir, 'sys', 'leds', 'ACT2');
+    await mkdir(led, { recursive: true });
+    await writeFile(join(led, 'trigger'), 'none [mmc0] timer heartbeat\n');
+    for (const f of ['brightness', 'delay_on', 'delay_off']) await writeFile(join(led, f), '0\n');
+    const board = JSON.parse(await readFile(join(BOARDS, 'rpi4.json'), 'utf8')) as Record<string, unknown>;
+    await writeFile(join(dir, 'board2.json'), JSON.stringify({ ...board, statusLed: { path: join(led, 'brightness'), activeHigh: true } }));
+    const config = join(dir, 'run2.json');
+    // A nodeId that is not this TPM's, with a root: found once the TPM is open, after the light is up.
+    await writeFile(config, JSON.stringify({
+      tcti: swtpm.tcti, broker: 'mqtt://127.0.0.1:9', stateDir: join(dir, 'node2'), nodeId: 'f'.repeat(64),
+      primaries: [clerk.publicKey.export({ type: 'spki', format: 'pem' }).toString()], genesis: { hash: 'ef'.repeat(32), height: 0 },
+      protocol: 4, logLevel: 'silent', board: join(dir, 'board2.json'),
+      root: { url: root.url, publicKey: Buffer.from(root.rootPublicKey).toString('hex') },
+    }));
+    await expect(runCommand(['--config', config])).rejects.toThrow(/nodeId/);
+    const [trigger, on, off] = await Promise.all(['trigger', 'delay_on', 'delay_off'].map(async (f) => (await readFile(join(led, f), 'utf8')).trim()));
+    expect(`${trigger} ${on}/${off}`).toBe('timer 100/100');
+  });
 });
