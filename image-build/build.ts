@@ -19,6 +19,7 @@ import { parseArgs, promisify } from 'node:util';
 import { loadBoardConfig, boardConfigPath } from '../firmware/board/index.ts';
 import { bundle } from './bundle.ts';
 import { BOOT_LABEL, makeDisk, ROOT_LABEL, type DiskLayout } from './disk.ts';
+import { installStatusLed } from './status-led.ts';
 
 const run = promisify(execFile);
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -74,6 +75,7 @@ export async function buildImage(o: { board: string; out: string; bootFiles?: st
   await mkdir(join(rootfs, 'etc/systemd/network'), { recursive: true });
   await writeFile(join(rootfs, 'etc/systemd/network/20-wired.network'), '[Match]\nName=en* eth*\n\n[Network]\nDHCP=yes\n');
   await symlink('/lib/systemd/system/systemd-networkd.service', join(units, 'multi-user.target.wants/systemd-networkd.service'));
+  await installStatusLed(rootfs, board); // nothing for a board without a status LED
   // The boot partition is FAT (no owners): readable by root only; nofail, so a damaged card still boots.
   await mkdir(join(rootfs, 'boot/firmware'), { recursive: true });
   await writeFile(join(rootfs, 'etc/fstab'), [
