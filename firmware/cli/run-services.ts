@@ -3,7 +3,7 @@
 // (firmware/led: same source as the page), and telemetry with Home Assistant discovery once the
 // broker connection exists (sent again on every reconnect and when Home Assistant comes online).
 import type { Logger } from 'pino';
-import { startStatusLed, type StatusLed } from '../led/index.ts';
+import { PATTERN_MEANING, patternFor, startStatusLed, type StatusLed } from '../led/index.ts';
 import { startStatusServer, type StatusServer, type StatusSnapshot } from '../status/index.ts';
 import { createTelemetry, type Telemetry } from '../telemetry/index.ts';
 import type { MqttTransport, TransportState } from '../transport/index.ts';
@@ -32,7 +32,13 @@ export async function startHouseholdServices(config: RunConfig, initial: () => S
   let led: StatusLed | null = null;
   if (config.status !== null) {
     try {
-      server = await startStatusServer({ port: config.status.port, host: config.status.host, logger, status: () => ({ ...source(), ...(board ? { board } : {}) }) });
+      const hasLed = config.board?.statusLed != null;
+      const snapshot = (): StatusSnapshot => {
+        const s = source();
+        // The light's legend for the state it shows now: the household reads the board by it.
+        return { ...s, ...(board ? { board } : {}), ...(hasLed ? { statusLight: PATTERN_MEANING[patternFor(s)] } : {}) };
+      };
+      server = await startStatusServer({ port: config.status.port, host: config.status.host, logger, status: snapshot });
       logger.info({ url: server.url }, 'status page');
     } catch (err) {
       // A taken port must not stop the node from sealing: say so, carry on without the page.

@@ -24,6 +24,7 @@ export function fieldsOf(s: StatusSnapshot): Record<string, string> {
   return {
     node: s.nodeId,
     board: s.board ?? '-',
+    'status-light': s.statusLight ?? 'none on this board',
     activation: s.activation.state + (s.activation.reason ? ` (${s.activation.reason})` : ''),
     tpm: s.tpm === null ? 'not found' : `${s.tpm.vendor} (${s.tpm.manufacturer}), firmware ${s.tpm.firmwareVersion}`,
     broker: s.broker.connected ? 'connected' : `not connected (${s.broker.state})`,
@@ -46,7 +47,7 @@ const SCRIPT = `
   }
   function fields(s) {
     return {
-      node: s.nodeId, board: s.board || '-',
+      node: s.nodeId, board: s.board || '-', 'status-light': s.statusLight || 'none on this board',
       activation: s.activation.state + (s.activation.reason ? ' (' + s.activation.reason + ')' : ''),
       tpm: s.tpm === null ? 'not found' : s.tpm.vendor + ' (' + s.tpm.manufacturer + '), firmware ' + s.tpm.firmwareVersion,
       broker: s.broker.connected ? 'connected' : 'not connected (' + s.broker.state + ')',
@@ -111,10 +112,11 @@ ${row('activation', 'Activation', s.activation.state === 'active')}
 ${row('tpm', 'TPM', s.tpm !== null)}
 ${row('broker', 'Broker', s.broker.connected)}
 ${row('seals-made', 'Seals made')}
-${row('seals-accepted', 'Seals accepted (delivered)')}
+${row('seals-accepted', 'Seals sent (the broker took them)')}
 ${row('height', 'Chain height')}
 ${row('uptime', 'Uptime')}
 ${row('board', 'Board')}
+${row('status-light', 'Status light')}
 </table>
 <h2>Last errors</h2><ul id="errors">${items}</ul>
 <footer><span id="refreshed">rendered ${escapeHtml(new Date().toISOString())}</span> <span id="conn"></span></footer>

@@ -6,6 +6,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateKeyPairSync } from 'node:crypto';
+import { createServer, type AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCommand } from '../../../firmware/cli/run-command.ts';
@@ -13,6 +14,14 @@ import { startProvisionedRoot, type ProvisionedRoot } from '../../../firmware/de
 import { startBroker, type BrokerHandle } from '../../../firmware/transport/index.ts';
 import { openTpm, startSwtpm, type SwtpmInstance } from '../../../tpm/index.ts';
 import { until } from '../telemetry/until.ts';
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((r) => server.close(r));
+  return port;
+}
 
 const BOARDS = new URL('../../../board-configs/', import.meta.url).pathname;
 const clerk = generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -52,10 +61,11 @@ describe('btn-node run with a status LED (swtpm + registrar + aedes)', () => {
     const board = JSON.parse(await readFile(join(BOARDS, 'rpi4.json'), 'utf8')) as Record<string, unknown>;
     await writeFile(join(dir, 'board.json'), JSON.stringify({ ...board, statusLed: { path: join(led, 'brightness'), activeHigh: true } }));
     const config = join(dir, 'run.json');
+    const pagePort = await freePort();
     await writeFile(config, JSON.stringify({
       tcti: swtpm.tcti, broker: broker.url, topicPrefix: `btn/led-${process.pid}`, stateDir: join(dir, 'node'),
       primaries: [clerk.publicKey.export({ type: 'spki', format: 'pem' }).toString()], genesis: { hash: 'ef'.repeat(32), height: 0 },
-      protocol: 4, logLevel: 'silent', board: join(dir, 'board.json'),
+      protocol: 4, logLevel: 'silent', board: join(dir, 'board.json'), status: { port: pagePort, host: '127.0.0.1' },
       root: { url: root.url, publicKey: Buffer.from(root.rootPublicKey).toString('hex'), revocationPollMs: 200 },
     }));
     const state = async (): Promise<string> => {
@@ -72,6 +82,9 @@ describe('btn-node run with a status LED (swtpm + registrar + aedes)', () => {
       expect(await until('slow blink', async () => ((await state()) === 'timer 1000/1000' ? 'ok' : null))).toBe('ok');
       expect(await root.uploadBatch()).toMatchObject({ filed: 1 });
       await until('heartbeat once active', async () => (await state()) === 'heartbeat');
+      // The status page gives the household the light's meaning for what it shows now.
+      const page = await (await fetch(`http://127.0.0.1:${pagePort}/`)).text();
+      expect(page).toMatch(/id="status-light">heartbeat: active and connected, sealing</);
       // the broker goes away: waiting again
       await broker.close();
       await until('slow blink without the broker', async () => (await state()) === 'timer 1000/1000');

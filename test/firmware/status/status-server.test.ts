@@ -37,6 +37,13 @@ describe('status server', () => {
     current = snapshot();
   });
 
+  it('names what the status light shows, or that the board has none', async () => {
+    expect(await (await fetch(server.url)).text()).toMatch(/<th>Status light<\/th><td id="status-light">none on this board</);
+    current = snapshot({ statusLight: 'heartbeat: active and connected, sealing' });
+    expect(await (await fetch(server.url)).text()).toMatch(/id="status-light">heartbeat: active and connected, sealing</);
+    current = snapshot();
+  });
+
   it('serves /status.json as the snapshot itself', async () => {
     const r = await fetch(new URL('/status.json?x=1', server.url));
     expect(r.headers.get('content-type')).toBe('application/json; charset=utf-8');
