@@ -192,12 +192,9 @@ export function piConfigTxt(board: BoardConfig, t: PiBootText): string {
   for (const n of [t.kernel, t.initrd, ...t.dtbs.map((d) => d.merged)]) {
     if (!FILE_NAME.test(n)) throw new PiBuildError('ERR_PI_BOARD', `boot file name ${JSON.stringify(n)} is not a plain FAT file name`, { name: n });
   }
-  const merged = new Set(board.boot.mergeOverlays);
-  // A merged overlay applied again by the firmware (were a .dtbo ever added) would clash with itself.
-  const lines = board.boot.configTxt.filter((l) => !(l.startsWith('dtoverlay=') && merged.has(l.slice('dtoverlay='.length).split(',')[0] ?? '')));
   return [
     `# Raspberry Pi firmware configuration for ${board.name}, written by btn-node's image build.`,
-    `# The overlays ${[...merged].join(', ') || '(none)'} are merged into the DTB named by device_tree=:`,
+    `# The overlays ${board.boot.mergeOverlays.join(', ') || '(none)'} are merged into the DTB named by device_tree=:`,
     '# Debian\'s DTBs have no __symbols__, so dtoverlay= could not apply them at boot.',
     ...(board.arch === 'arm64' ? ['arm_64bit=1'] : []),
     'upstream_kernel=1',
@@ -205,11 +202,20 @@ export function piConfigTxt(board: BoardConfig, t: PiBootText): string {
     `kernel=${t.kernel}`,
     `initramfs ${t.initrd} followkernel`,
     'cmdline=cmdline.txt',
-    ...lines,
-    ...t.dtbs.flatMap((d) => [`[${d.filter}]`, `device_tree=${d.merged}`]),
-    '[all]',
-    '',
+    piConfigCustom(board, t.dtbs),
   ].join('\n');
+}
+
+/**
+ * The board's own config.txt lines and the device_tree= sections: also what the image puts in
+ * /etc/default/raspi-firmware-custom, which raspi-firmware's kernel hook appends to the
+ * config.txt it regenerates on every kernel update.
+ */
+export function piConfigCustom(board: BoardConfig, dtbs: PiBootText['dtbs']): string {
+  const merged = new Set(board.boot.mergeOverlays);
+  // A merged overlay applied again by the firmware (were a .dtbo ever added) would clash with itself.
+  const lines = board.boot.configTxt.filter((l) => !(l.startsWith('dtoverlay=') && merged.has(l.slice('dtoverlay='.length).split(',')[0] ?? '')));
+  return [...lines, ...dtbs.flatMap((d) => [`[${d.filter}]`, `device_tree=${d.merged}`]), '[all]', ''].join('\n');
 }
 
 export function piCmdline(t: Pick<PiBootText, 'rootLabel' | 'consoles'>): string {
