@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { readFile } from 'node:fs/promises';
+import { koffiNativeDir } from './koffi-native.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -53,9 +54,7 @@ export async function bundle(outDir: string, arch: 'x64' | 'arm64' | 'arm' = hos
     await cp(join(ROOT, 'node_modules/koffi', f), join(modules, 'koffi', f));
   }
   const native = `@koromix/koffi-linux-${arch}`;
-  await cp(join(ROOT, 'node_modules', native), join(modules, native), { recursive: true }).catch((err: unknown) => {
-    throw new Error(`koffi's native part for linux-${arch} is not installed (npm install --os=linux --cpu=${arch} ${native}): ${(err as Error).message}`);
-  });
+  await cp(await koffiNativeDir(arch), join(modules, native), { recursive: true });
   if (libc !== 'any') {
     const other = libc === 'glibc' ? 'musl_' : 'linux_';
     for (const entry of await readdir(join(modules, native))) {
