@@ -12,14 +12,13 @@
 // grub-efi-amd64-bin (the boot loader: UEFI, GRUB at EFI/BOOT/BOOTX64.EFI). Only
 // amd64 images are built and booted here; Raspberry Pi images: image-build/pi.
 import { execFile } from 'node:child_process';
-import { chmod, cp, mkdir, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 import { loadBoardConfig, boardConfigPath } from '../firmware/board/index.ts';
-import { bundle } from './bundle.ts';
 import { BOOT_LABEL, makeDisk, ROOT_LABEL, type DiskLayout } from './disk.ts';
-import { installStatusLed } from './status-led.ts';
+import { defaultBtnNodeTxt, installAgent } from './install-agent.ts';
 
 const run = promisify(execFile);
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -46,7 +45,7 @@ export async function buildImage(o: { board: string; out: string; bootFiles?: st
   const log = o.log ?? ((l: string) => void process.stderr.write(`${l}\n`));
   const started = Date.now();
   const board = await loadBoardConfig(boardConfigPath(o.board));
-  if (board.debianArch !== 'amd64') throw new Error(`board ${board.name}: only amd64 images are built so far (needs ${board.debianArch ?? 'a non-Debian system'})`);
+  if (board.debianArch !== 'amd64') throw new Error(`board ${board.name}: build.ts builds amd64 images; Raspberry Pi boards go through pi/build-pi.ts (npm run image picks it), others are not built (${board.debianArch ?? 'not a Debian system'})`);
   const out = resolve(o.out);
   const rootfs = join(out, 'rootfs');
   await rm(out, { recursive: true, force: true });
@@ -55,35 +54,8 @@ export async function buildImage(o: { board: string; out: string; bootFiles?: st
   log(`debootstrap bookworm ${board.debianArch} (minbase + ${PACKAGES.length} packages) into ${rootfs}`);
   await run('debootstrap', ['--variant=minbase', `--arch=${board.debianArch}`, `--include=${PACKAGES.join(',')}`, 'bookworm', rootfs, MIRROR], { maxBuffer: 64 * 1024 * 1024 });
 
-  log('agent bundle and koffi');
-  const lib = join(rootfs, 'usr/lib/btn-node');
-  await bundle(lib, 'x64', 'glibc');
-  await cp(join(HERE, 'rootfs/usr/lib/btn-node/firstboot.sh'), join(lib, 'firstboot.sh'));
-  await chmod(join(lib, 'firstboot.sh'), 0o755);
-  await cp(join(ROOT, 'board-configs'), join(lib, 'boards'), { recursive: true });
-  await writeFile(join(lib, 'image-board'), `${board.name}\n`); // first boot's default BOARD
-  await cp(join(HERE, 'README.md'), join(lib, 'README.md'));
-
-  log('service user, units, network');
-  await run('chroot', [rootfs, 'useradd', '--system', '--user-group', '--home-dir', '/var/lib/btn-node', '--no-create-home', '--shell', '/usr/sbin/nologin', '--groups', 'tss', 'btn-node']);
-  const units = join(rootfs, 'etc/systemd/system');
-  for (const unit of ['btn-node.service', 'btn-node-firstboot.service']) {
-    await cp(join(HERE, 'systemd', unit), join(units, unit));
-    await mkdir(join(units, 'multi-user.target.wants'), { recursive: true });
-    await symlink(`/etc/systemd/system/${unit}`, join(units, 'multi-user.target.wants', unit));
-  }
-  await mkdir(join(rootfs, 'etc/systemd/network'), { recursive: true });
-  await writeFile(join(rootfs, 'etc/systemd/network/20-wired.network'), '[Match]\nName=en* eth*\n\n[Network]\nDHCP=yes\n');
-  await symlink('/lib/systemd/system/systemd-networkd.service', join(units, 'multi-user.target.wants/systemd-networkd.service'));
-  await installStatusLed(rootfs, board); // nothing for a board without a status LED
-  // The boot partition is FAT (no owners): readable by root only; nofail, so a damaged card still boots.
-  await mkdir(join(rootfs, 'boot/firmware'), { recursive: true });
-  await writeFile(join(rootfs, 'etc/fstab'), [
-    `LABEL=${ROOT_LABEL} / ext4 defaults,errors=remount-ro 0 1`,
-    `LABEL=${BOOT_LABEL} /boot/firmware vfat defaults,nofail,nodev,nosuid,noexec,umask=0077 0 0`, '',
-  ].join('\n'));
-  await writeFile(join(rootfs, 'etc/hostname'), 'btn-node\n');
-  await writeFile(join(rootfs, 'etc/machine-id'), ''); // systemd makes one per device at first boot
+  log('agent bundle and koffi, service user, units, network');
+  await installAgent(rootfs, board, 'x64');
 
   const bootEntries = await readdir(join(rootfs, 'boot'));
   const kernelName = bootEntries.find((f) => f.startsWith('vmlinuz-'));
@@ -138,16 +110,12 @@ async function writeEfiBootloader(bootPart: string): Promise<void> {
   await rm(cfg);
 }
 
-/** What the boot partition carries until the household or the manufacturer edits it. */
-const defaultBtnNodeTxt = (board: string): string => `# btn-node settings: edit on any computer, then start the device (read at every boot).
-# ROOT_URL=https://root.example        the root node that activates this device
-# ROOT_PUBLIC_KEY=<64 hex>             the root node's Ed25519 public key
-# BROKER_URL=mqtt://broker.local:1883  where the primary nodes publish candidate blocks
-# BOARD=${board}${' '.repeat(Math.max(1, 31 - board.length))}a file of /usr/lib/btn-node/boards (this image: ${board})
-`;
-
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const { values } = parseArgs({ options: { board: { type: 'string' }, out: { type: 'string' }, 'boot-files': { type: 'string' } } });
   if (!values.board) throw new Error('usage: npm run image -- --board BOARD [--out DIR] [--boot-files DIR]');
-  await buildImage({ board: values.board, out: values.out ?? join(ROOT, 'image-build/out', values.board), ...(values['boot-files'] ? { bootFiles: values['boot-files'] } : {}) });
+  const options = { board: values.board, out: values.out ?? join(ROOT, 'image-build/out', values.board), ...(values['boot-files'] ? { bootFiles: values['boot-files'] } : {}) };
+  // Raspberry Pi boards: another bootstrap (qemu-user second stage) and boot partition (firmware, merged DTBs).
+  const board = await loadBoardConfig(boardConfigPath(values.board));
+  if (board.name.startsWith('rpi')) await (await import('./pi/build-pi.ts')).buildPiImage(options);
+  else await buildImage(options);
 }

@@ -7,13 +7,13 @@
 // Usage (root): node --import tsx image-build/pi/build-pi.ts --board rpi4 [--out DIR] [--boot-files DIR] [--reuse-rootfs]
 // Slow: 16 min here, 11 of them the kernel's initramfs under qemu-user; not run by CI.
 import { execFile } from 'node:child_process';
-import { chmod, cp, mkdir, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
-import { boardConfigPath, loadBoardConfig, type BoardConfig } from '../../firmware/board/index.ts';
-import { bundle } from '../bundle.ts';
-import { BOOT_LABEL, makeDisk, ROOT_LABEL, type DiskLayout } from '../disk.ts';
+import { boardConfigPath, loadBoardConfig } from '../../firmware/board/index.ts';
+import { defaultBtnNodeTxt, installAgent } from '../install-agent.ts';
+import { makeDisk, ROOT_LABEL, type DiskLayout } from '../disk.ts';
 import { buildPiDtbs, compileOverlay, overlaySource, piConfigCustom, piDtbs, writePiBootText, type MergedDtb } from './dtb.ts';
 import { PiBuildError } from './errors.ts';
 
@@ -72,29 +72,6 @@ done
 `;
 }
 
-async function installAgent(rootfs: string, board: BoardConfig, arch: keyof typeof ARCH): Promise<void> {
-  const lib = join(rootfs, 'usr/lib/btn-node');
-  await bundle(lib, ARCH[arch].bundle, 'glibc');
-  await cp(join(BUILD, 'rootfs/usr/lib/btn-node/firstboot.sh'), join(lib, 'firstboot.sh'));
-  await chmod(join(lib, 'firstboot.sh'), 0o755);
-  await cp(resolve(BUILD, '../board-configs'), join(lib, 'boards'), { recursive: true });
-  await writeFile(join(lib, 'image-board'), `${board.name}\n`);
-  await compileOverlay(overlaySource('tpm-slb9670'), join(lib, 'tpm-slb9670.dtbo'));
-  await run('chroot', [rootfs, 'useradd', '--system', '--user-group', '--home-dir', '/var/lib/btn-node', '--no-create-home', '--shell', '/usr/sbin/nologin', '--groups', 'tss', 'btn-node']);
-  const units = join(rootfs, 'etc/systemd/system');
-  const wants = join(units, 'multi-user.target.wants');
-  await mkdir(wants, { recursive: true });
-  for (const unit of ['btn-node.service', 'btn-node-firstboot.service']) {
-    await cp(join(BUILD, 'systemd', unit), join(units, unit));
-    await symlink(`/etc/systemd/system/${unit}`, join(wants, unit));
-  }
-  await symlink('/lib/systemd/system/systemd-networkd.service', join(wants, 'systemd-networkd.service'));
-  await mkdir(join(rootfs, 'etc/systemd/network'), { recursive: true });
-  await writeFile(join(rootfs, 'etc/systemd/network/20-wired.network'), '[Match]\nName=en* eth*\n\n[Network]\nDHCP=yes\n');
-  await writeFile(join(rootfs, 'etc/hostname'), 'btn-node\n');
-  await writeFile(join(rootfs, 'etc/machine-id'), ''); // systemd makes one per device at first boot
-}
-
 /**
  * debootstrap of everything but the kernel, then the kernel alone through apt: its postinst builds
  * the initramfs once (kernel in --include built it twice here, 25 min, as later packages fired
@@ -137,9 +114,9 @@ export async function buildPiImage(o: { board: string; out: string; bootFiles?: 
   }
 
   log('agent bundle, units, service user, network');
-  await installAgent(rootfs, board, arch);
-  await mkdir(join(rootfs, 'boot/firmware'), { recursive: true });
-  await writeFile(join(rootfs, 'etc/fstab'), `LABEL=${ROOT_LABEL} / ext4 defaults,errors=remount-ro 0 1\nLABEL=${BOOT_LABEL} /boot/firmware vfat defaults,nofail,nodev,nosuid,noexec,umask=0077 0 0\n`);
+  await installAgent(rootfs, board, ARCH[arch].bundle);
+  // The kernel hook re-merges the TPM overlay into the DTBs of every new kernel (remergeHook).
+  await compileOverlay(overlaySource('tpm-slb9670'), join(rootfs, 'usr/lib/btn-node/tpm-slb9670.dtbo'));
 
   log('boot partition: firmware, kernel, initrd, merged DTBs, config.txt, cmdline.txt');
   // raspi-firmware's hooks filled /boot/firmware in the chroot (blobs, kernel, initrd, stock DTBs).
@@ -150,6 +127,7 @@ export async function buildPiImage(o: { board: string; out: string; bootFiles?: 
   if (!kernel || !initrd || !entries.includes('start4.elf')) throw new PiBuildError('ERR_PI_CHECK', `raspi-firmware left no kernel/initrd/firmware in /boot/firmware: ${entries.join(', ')}`, { entries });
   const dtbs = await buildPiDtbs({ board, kernelRoot: rootfs, outDir: bootPart, workDir: join(out, 'dtbo') });
   await writePiBootText(bootPart, board, { kernel, initrd, dtbs, rootLabel: ROOT_LABEL });
+  await writeFile(join(bootPart, 'btn-node.txt'), defaultBtnNodeTxt(board.name));
   if (o.bootFiles) await cp(o.bootFiles, bootPart, { recursive: true });
   // What raspi-firmware's hook rebuilds config.txt/cmdline.txt from on a kernel update.
   await writeFile(join(rootfs, 'etc/default/raspi-firmware'), `${await readFile(join(rootfs, 'etc/default/raspi-firmware'), 'utf8')}\n# btn-node image\nROOTPART="LABEL=${ROOT_LABEL}"\nCONSOLES="tty0 ttyS1,115200"\n`);

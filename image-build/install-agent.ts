@@ -1,0 +1,60 @@
+// What every btn-node image gets in its root file system, whatever the board: the agent bundle
+// and koffi for the board's architecture, the set-up script and board configs, a system user
+// btn-node in group tss, both units enabled, DHCP through systemd-networkd, the status LED's
+// grants (status-led.ts), and an fstab with the FAT boot partition at /boot/firmware. Also the
+// btn-node.txt a fresh boot partition carries. Used by build.ts (x86) and pi/build-pi.ts.
+import { execFile } from 'node:child_process';
+import { chmod, cp, mkdir, symlink, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import type { BoardConfig } from '../firmware/board/index.ts';
+import { bundle } from './bundle.ts';
+import { BOOT_LABEL, ROOT_LABEL } from './disk.ts';
+import { installStatusLed } from './status-led.ts';
+
+const run = promisify(execFile);
+const HERE = dirname(fileURLToPath(import.meta.url));
+const ROOT = resolve(HERE, '..');
+
+export async function installAgent(rootfs: string, board: BoardConfig, arch: 'x64' | 'arm64' | 'arm'): Promise<void> {
+  const lib = join(rootfs, 'usr/lib/btn-node');
+  await bundle(lib, arch, 'glibc');
+  await cp(join(HERE, 'rootfs/usr/lib/btn-node/firstboot.sh'), join(lib, 'firstboot.sh'));
+  await chmod(join(lib, 'firstboot.sh'), 0o755);
+  await cp(join(ROOT, 'board-configs'), join(lib, 'boards'), { recursive: true });
+  await writeFile(join(lib, 'image-board'), `${board.name}\n`); // the set-up script's default BOARD
+  await cp(join(HERE, 'README.md'), join(lib, 'README.md'));
+
+  await run('chroot', [rootfs, 'useradd', '--system', '--user-group', '--home-dir', '/var/lib/btn-node', '--no-create-home', '--shell', '/usr/sbin/nologin', '--groups', 'tss', 'btn-node']);
+  const units = join(rootfs, 'etc/systemd/system');
+  const wants = join(units, 'multi-user.target.wants');
+  await mkdir(wants, { recursive: true });
+  for (const unit of ['btn-node.service', 'btn-node-firstboot.service']) {
+    await cp(join(HERE, 'systemd', unit), join(units, unit));
+    await symlink(`/etc/systemd/system/${unit}`, join(wants, unit));
+  }
+  await mkdir(join(rootfs, 'etc/systemd/network'), { recursive: true });
+  await writeFile(join(rootfs, 'etc/systemd/network/20-wired.network'), '[Match]\nName=en* eth*\n\n[Network]\nDHCP=yes\n');
+  await symlink('/lib/systemd/system/systemd-networkd.service', join(wants, 'systemd-networkd.service'));
+  await installStatusLed(rootfs, board); // nothing for a board without a status LED
+
+  // The boot partition is FAT (no owners): readable by root only; nofail, so a damaged card still boots.
+  await mkdir(join(rootfs, 'boot/firmware'), { recursive: true });
+  await writeFile(join(rootfs, 'etc/fstab'), [
+    `LABEL=${ROOT_LABEL} / ext4 defaults,errors=remount-ro 0 1`,
+    `LABEL=${BOOT_LABEL} /boot/firmware vfat defaults,nofail,nodev,nosuid,noexec,umask=0077 0 0`, '',
+  ].join('\n'));
+  await writeFile(join(rootfs, 'etc/hostname'), 'btn-node\n');
+  await writeFile(join(rootfs, 'etc/machine-id'), ''); // systemd makes one per device at first boot
+}
+
+/** What the boot partition carries until the household or the manufacturer edits it. */
+export function defaultBtnNodeTxt(board: string): string {
+  return `# btn-node settings: edit on any computer, then start the device (read at every boot).
+# ROOT_URL=https://root.example        the root node that activates this device
+# ROOT_PUBLIC_KEY=<64 hex>             the root node's Ed25519 public key
+# BROKER_URL=mqtt://broker.local:1883  where the primary nodes publish candidate blocks
+# BOARD=${board}${' '.repeat(Math.max(1, 31 - board.length))}a file of /usr/lib/btn-node/boards (this image: ${board})
+`;
+}
