@@ -75,7 +75,7 @@ describe('qemu-x86_64 image', () => {
     // The same TPM state as the guest's TPM, over a unix control socket as QEMU's emulator backend wants.
     const sock = join(work, 'swtpm.sock');
     children.push(spawn('swtpm', ['socket', '--tpm2', '--tpmstate', `dir=${tpmState}`, '--ctrl', `type=unixio,path=${sock}`], { stdio: 'ignore' }));
-    await until('the swtpm socket', 10_000, () => (existsSync(sock) ? true : undefined));
+    await until('the swtpm socket', () => existsSync(sock), 10_000);
 
     const seen: Record<string, any>[] = [];
     const watcher = await mqtt.connectAsync(broker.url, { protocolVersion: 4 });
@@ -103,12 +103,12 @@ describe('qemu-x86_64 image', () => {
     ], { stdio: 'ignore' }));
 
     try {
-      const status = await until('the node to report online and active', kvm ? 240_000 : 600_000, async () => {
+      const status = await until('the node to report online and active', async () => {
         // A boot that cannot go on (GRUB's prompt, a kernel panic, an emergency shell) fails now, not in 10 min.
         const stuck = /grub> |Kernel panic|emergency mode/.exec(await readFile(console_, 'latin1').catch(() => ''));
         if (stuck) throw new Error(`the guest's boot stopped: "${stuck[0]}"`);
         return seen.find((s) => s['state'] === 'online' && s['tpm'] && s['activation'] === 'active');
-      });
+      }, kvm ? 240_000 : 600_000, 500);
       const tOnline = Date.now();
       console.log(`agent online and activated ${((tOnline - t0) / 1000).toFixed(1)} s after QEMU started (${kvm ? 'KVM' : 'TCG'})`);
       expect(status['user']).toBe('btn-node');

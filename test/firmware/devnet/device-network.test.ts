@@ -72,10 +72,10 @@ describe('device network', () => {
     }));
     running = runCommand(['--config', config], { signal: device.signal });
 
-    const active = await until('the device to activate', 60_000, async () => {
+    const active = await until('the device to activate', async () => {
       const s = await readStatusFile(stateDir).catch(() => null);
       return s?.activation.state === 'active' ? s : undefined;
-    });
+    }, 60_000, 100);
     expect(active.tpm?.manufacturer).toBe('IBM');
 
     // One block at a time until one carries the device's seal (the device is the only sealer;
@@ -88,10 +88,10 @@ describe('device network', () => {
     }
     expect(seal).toBeDefined();
     expect(seal!.zeros).toBeGreaterThanOrEqual(4);
-    const after = await until('the sealed count in status.json', 10_000, async () => {
+    const after = await until('the sealed count in status.json', async () => {
       const s = await readStatusFile(stateDir).catch(() => null);
       return s !== null && s.seals.made >= 1 ? s : undefined;
-    });
+    }, 10_000, 100);
     expect(after.seals.made).toBeGreaterThanOrEqual(1);
   });
 });

@@ -13,7 +13,7 @@ import { runCommand } from '../../../firmware/cli/run-command.ts';
 import { startProvisionedRoot, type ProvisionedRoot } from '../../../firmware/devnet/provisioned-root.ts';
 import { startBroker, type BrokerHandle } from '../../../firmware/transport/index.ts';
 import { openTpm, startSwtpm, type SwtpmInstance } from '../../../tpm/index.ts';
-import { until } from '../telemetry/until.ts';
+import { until } from '../../until.ts';
 
 async function freePort(): Promise<number> {
   const server = createServer();

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTelemetry, DISCOVERY_METRICS, parseHomeAssistantStatus, type Telemetry } from '../../../firmware/telemetry/index.ts';
 import { createMqttTransport, topicsFor, type MqttTransport, type TransportState } from '../../../firmware/transport/index.ts';
 import { startMosquitto, type Mosquitto } from '../transport/mosquitto.ts';
-import { until } from './until.ts';
+import { until } from '../../until.ts';
 
 /** What a client connecting now gets: the retained discovery configs (topic -> config). */
 async function retainedConfigs(url: string): Promise<Map<string, Record<string, unknown>>> {
