@@ -15,6 +15,9 @@ export interface Fault {
 
 const MAX_FAULTS = 20;
 
+/** The key of a seal journal the disk refuses (full or read-only): the status light asks for a person. */
+export const JOURNAL_FAULT_KEY = 'seal journal';
+
 export class FaultBoard {
   readonly #faults = new Map<string, Fault>();
   readonly #log: Logger;

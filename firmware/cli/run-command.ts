@@ -2,7 +2,7 @@
 // The configuration is described in run-config.ts and firmware/agent/README.md.
 import { pino, type Logger } from 'pino';
 import { createAgent, registeredSealCheck, writeStatusFile } from '../agent/index.ts';
-import { FaultBoard } from '../agent/faults.ts';
+import { FaultBoard, JOURNAL_FAULT_KEY } from '../agent/faults.ts';
 import { explainTpmFailure, retryUntilReady, waitingStatus } from '../agent/startup.ts';
 import type { AgentStatus } from '../agent/status.ts';
 import { keyFingerprint, PrimaryKeySet } from '../chain/primaries.ts';
@@ -122,13 +122,13 @@ export async function runCommand(argv: readonly string[], deps: RunCommandDeps =
     }
     const nodeId = config.root !== undefined ? registeredId : config.nodeId ?? `n-${keyFingerprint(spki).slice(0, 24)}`;
     const openJournal = (): Promise<SealJournal> => openSealJournal(config.journal, { logger });
-    const opened = await retryUntilReady('seal journal', openJournal, { ...wait, nodeId });
+    const opened = await retryUntilReady(JOURNAL_FAULT_KEY, openJournal, { ...wait, nodeId });
     if (opened === null) return 0;
     // A disk that fills up or turns read-only later: no seal on an unwritten decision, and the
     // journal comes back by itself once it can be written again (no restart).
     journal = new RecoveringJournal(opened, {
       reopen: openJournal, logger,
-      onHealth: (h) => (h.ok ? faults.clear('seal journal', 'writable again; sealing resumes') : faults.raise('seal journal', h.code, h.message, { file: config.journal })),
+      onHealth: (h) => (h.ok ? faults.clear(JOURNAL_FAULT_KEY, 'writable again; sealing resumes') : faults.raise(JOURNAL_FAULT_KEY, h.code, h.message, { file: config.journal })),
     });
     transport = createMqttTransport({ url: config.broker, nodeId, sealingKeySpki: spki, prefix: config.topicPrefix, protocol: config.protocol, logger });
     gate = await createGate({ ...config, nodeId }, { tpm, sealingHandle: key.handle, logger });

@@ -6,13 +6,17 @@
 //   on-pulse    heartbeat (double pulse)        active and connected to the broker: sealing
 //   slow-blink  timer 1000 ms on / 1000 ms off  waiting: starting, no TPM yet, not activated yet
 //                                                (not filed, root unreachable), broker not connected
-//   fast-blink  timer 100 ms on / 100 ms off    needs the household: revoked, or a fault no retry
-//                                                fixes (bad configuration, corrupt journal)
+//   fast-blink  timer 100 ms on / 100 ms off    needs the household: revoked, the seal journal cannot
+//                                                be written (disk full or read-only: the node waits,
+//                                                but only a person frees the card), or a fault no
+//                                                retry fixes (bad configuration, corrupt journal)
 //   off         none, brightness off            stopped (service stopped or agent stopped)
 //
 // A fast blink outlives the process (the kernel keeps blinking after exit), so a node that exits
 // on a fatal fault still says so. Without the timer or heartbeat trigger (kernel module not
 // loaded), the LED falls back to steady on for on-pulse and off for everything else.
+
+import { JOURNAL_FAULT_KEY } from '../agent/faults.ts';
 
 export type LedPattern = 'on-pulse' | 'slow-blink' | 'fast-blink' | 'off';
 
@@ -24,11 +28,15 @@ export interface LedStatusInput {
   readonly state?: string;
   readonly activation: { readonly state: string };
   readonly broker: { readonly connected: boolean };
+  /** Faults now (firmware/agent/faults.ts): a seal journal that cannot be written needs a person. */
+  readonly faults?: readonly { readonly key: string }[];
 }
+
 
 export function patternFor(s: LedStatusInput): LedPattern {
   if (s.state === 'stopped') return 'off';
   if (s.activation.state === 'revoked') return 'fast-blink';
+  if (s.faults?.some((f) => f.key === JOURNAL_FAULT_KEY)) return 'fast-blink';
   if (s.activation.state === 'active' && s.broker.connected && s.state === 'running') return 'on-pulse';
   return 'slow-blink';
 }
@@ -37,6 +45,6 @@ export function patternFor(s: LedStatusInput): LedPattern {
 export const PATTERN_MEANING: Readonly<Record<LedPattern, string>> = {
   'on-pulse': 'heartbeat: active and connected, sealing',
   'slow-blink': 'slow blink: waiting (starting, TPM not found yet, not activated yet, or broker not connected)',
-  'fast-blink': 'fast blink: needs you (revoked, or a fault the node cannot fix itself; see Last errors)',
+  'fast-blink': 'fast blink: needs you (revoked, storage full or read-only, or a fault the node cannot fix itself; see Problems now and Last errors)',
   off: 'off: stopped',
 };

@@ -43,6 +43,9 @@ describe('LED pattern of a node state', () => {
     expect(patternFor(st('active', true, 'idle'))).toBe('slow-blink');
     expect(patternFor(st('revoked', true))).toBe('fast-blink');
     expect(patternFor(st('active', true, 'stopped'))).toBe('off');
+    // A journal the disk refuses: the node waits, but only a person frees or replaces the card.
+    expect(patternFor({ ...st('active', true), faults: [{ key: 'seal journal' }] })).toBe('fast-blink');
+    expect(patternFor({ ...st('active', true), faults: [{ key: 'status file' }] })).toBe('on-pulse');
   });
 
   it('reads the kernel trigger list, current one in brackets', () => {
