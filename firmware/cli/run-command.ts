@@ -14,6 +14,7 @@ import { RecoveringJournal } from '../sealing/journal-recovery.ts';
 import { createMqttTransport, type MqttTransport } from '../transport/mqtt-transport.ts';
 import { openTpm, type Tpm } from '../../tpm/index.ts';
 import { parse, UsageError } from './args.ts';
+import { holdConfigFault } from './config-fault.ts';
 import { loadRunConfig, RunConfigError, type RunConfig } from './run-config.ts';
 import { startHouseholdServices, type HouseholdServices } from './run-services.ts';
 
@@ -65,6 +66,24 @@ export interface RunCommandDeps {
   readonly onStarted?: (info: { nodeId: string; publicKeyPem: string }) => void;
 }
 
+/** A broken config whose status page can be served: the page shows the problems until SIGTERM/SIGINT. */
+async function holdConfigFaultUntilStopped(err: RunConfigError, outer: AbortSignal | undefined): Promise<void> {
+  const logger = pino({ base: { cmd: 'run' } }, pino.destination({ dest: 2, sync: true }));
+  const stop = new AbortController();
+  const onSignal = (): void => stop.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  outer?.addEventListener('abort', onSignal, { once: true });
+  if (outer?.aborted) stop.abort();
+  try {
+    await holdConfigFault(err, { signal: stop.signal, logger });
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    outer?.removeEventListener('abort', onSignal);
+  }
+}
+
 export async function runCommand(argv: readonly string[], deps: RunCommandDeps = {}): Promise<number> {
   const values = parse(argv, { config: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, USAGE);
   if (values.help) {
@@ -72,7 +91,13 @@ export async function runCommand(argv: readonly string[], deps: RunCommandDeps =
     return 0;
   }
   if (values.config === undefined) throw new UsageError(`run needs --config FILE\n${USAGE}`);
-  const config = loadRunConfig(values.config);
+  let config: RunConfig;
+  try {
+    config = loadRunConfig(values.config);
+  } catch (err) {
+    if (err instanceof RunConfigError) await holdConfigFaultUntilStopped(err, deps.signal);
+    throw err;
+  }
   const logger: Logger = pino({ level: config.logLevel, base: { cmd: 'run' } }, pino.destination({ dest: 2, sync: true }));
   const stop = new AbortController();
   const onSignal = (sig: string): void => {

@@ -297,7 +297,8 @@ function readBoard(value: unknown, at: (p: string) => string, problems: string[]
   return result.config;
 }
 
-function readStatus(value: unknown, problems: string[]): RunConfig['status'] {
+/** The status page part of a config (null: off). Also read on its own from a config that is otherwise broken (config-fault.ts). */
+export function readStatus(value: unknown, problems: string[]): RunConfig['status'] {
   if (value === undefined || value === false) return null;
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     problems.push('status: must be false or { port, host? }');

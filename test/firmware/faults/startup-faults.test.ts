@@ -66,4 +66,20 @@ describe('start-up faults under btn-node run', () => {
     expect(await a.stop()).toBe(0);
     agent = null;
   });
+
+  it('a config that cannot be used but names a status page: the page shows the problems, no restart loop, exit 78 when stopped', async () => {
+    const port = await freePort();
+    const page = `http://127.0.0.1:${port}`;
+    // What a freshly flashed image has before its boot partition names the clerks: no primaries file.
+    agent = spawnAgent({ config: await config('unconfigured', { primaries: 'missing.pem', status: { port, host: '127.0.0.1' } }) });
+    const a = agent;
+    const fault = await until('the config fault on the status page', async () => (await pageFaults(page))?.find((f) => f.key === 'config'), 30_000, a);
+    expect(fault.code).toBe('ERR_RUN_CONFIG');
+    expect(fault.message).toMatch(/unconfigured\.json cannot be used: primaries: cannot read missing\.pem/);
+    expect(unescapeHtml(await getText(`${page}/`))).toContain(fault.message);
+    expect(a.child.exitCode).toBeNull(); // waiting, not exiting into a restart loop
+    expect(a.lines.filter((l) => l.level >= LEVEL.error && l['code'] === 'ERR_RUN_CONFIG')).toHaveLength(1);
+    expect(await a.stop()).toBe(78); // still EX_CONFIG: the unit does not restart it
+    agent = null;
+  });
 });
