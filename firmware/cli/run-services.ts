@@ -3,6 +3,7 @@
 // (firmware/led: same source as the page), and telemetry with Home Assistant discovery once the
 // broker connection exists (sent again on every reconnect and when Home Assistant comes online).
 import type { Logger } from 'pino';
+import { PROCESS_USER } from '../agent/status.ts';
 import { PATTERN_MEANING, patternFor, startStatusLed, type StatusLed } from '../led/index.ts';
 import { startStatusServer, type StatusServer, type StatusSnapshot } from '../status/index.ts';
 import { createTelemetry, type Telemetry } from '../telemetry/index.ts';
@@ -36,7 +37,7 @@ export async function startHouseholdServices(config: RunConfig, initial: () => S
       const snapshot = (): StatusSnapshot => {
         const s = source();
         // The light's legend for the state it shows now: the household reads the board by it.
-        return { ...s, ...(board ? { board } : {}), ...(hasLed ? { statusLight: PATTERN_MEANING[patternFor(s)] } : {}) };
+        return { ...s, user: PROCESS_USER, ...(board ? { board } : {}), ...(hasLed ? { statusLight: PATTERN_MEANING[patternFor(s)] } : {}) };
       };
       server = await startStatusServer({ port: config.status.port, host: config.status.host, logger, status: snapshot });
       logger.info({ url: server.url }, 'status page');

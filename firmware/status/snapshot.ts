@@ -15,6 +15,8 @@ export interface StatusSnapshot {
   readonly rejected?: Readonly<Record<string, number>>;
   readonly lastErrors: readonly { readonly at: number; readonly code: string; readonly message: string }[];
   readonly board?: string;
+  /** The system user the agent runs as (btn-node under the unit): root would be a packaging fault. */
+  readonly user?: string;
   /** What the board's status LED shows now and means (firmware/led PATTERN_MEANING), on boards with one. */
   readonly statusLight?: string;
   /** Faults now (full or read-only disk, journal down, TPM missing); the page shows their text. */

@@ -3,7 +3,7 @@
 // board config. Not filed yet: slow blink. Filed and activated: heartbeat. Broker gone: slow
 // blink. Revoked: fast blink. Stopped: off.
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { generateKeyPairSync } from 'node:crypto';
 import { createServer, type AddressInfo } from 'node:net';
@@ -85,6 +85,7 @@ describe('btn-node run with a status LED (swtpm + registrar + aedes)', () => {
       // The status page gives the household the light's meaning for what it shows now.
       const page = await (await fetch(`http://127.0.0.1:${pagePort}/`)).text();
       expect(page).toMatch(/id="status-light">heartbeat: active and connected, sealing</);
+      expect(((await (await fetch(`http://127.0.0.1:${pagePort}/status.json`)).json()) as { user?: string }).user).toBe(userInfo().username);
       // the broker goes away: waiting again
       await broker.close();
       await until('slow blink without the broker', async () => (await state()) === 'timer 1000/1000');
