@@ -54,7 +54,7 @@ export function summarize(s: AgentStatus, now: number): string {
     : `TPM: ${s.tpm.manufacturer} ${s.tpm.vendor} firmware ${s.tpm.firmwareVersion}, sealing key ${s.tpm.sealingKey ? s.tpm.sealingKey.handle : 'missing'}`);
   lines.push(`broker: ${s.broker.connected ? 'connected' : `not connected (${s.broker.state})`}`);
   lines.push(`chain: height ${s.chain.height}, finalized ${s.chain.finalizedHeight}, params v${s.chain.paramsVersion}`);
-  lines.push(`seals: ${s.seals.made} made, ${s.seals.reused} re-sent, ${s.seals.published} delivered, ${s.seals.notDelivered} not delivered; spinning now: ${s.spinning}`);
+  lines.push(`seals: ${s.seals.made} made, ${s.seals.reused} re-sent, ${s.seals.published} taken by the broker, ${s.seals.notDelivered} not delivered; spinning now: ${s.spinning}`);
   const rejected = Object.entries(s.rejected).filter(([, n]) => n > 0);
   if (rejected.length > 0) lines.push(`candidates not sealed: ${rejected.map(([k, n]) => `${k} ${n}`).join(', ')}`);
   const invalid = Object.entries(s.invalidMessages).filter(([, n]) => n > 0);
