@@ -25,7 +25,7 @@ import type { Tpm, TpmInfo } from '../../tpm/tpm.ts';
 import { checkOptions } from './check-options.ts';
 import { AgentError } from './errors.ts';
 import type { FaultBoard } from './faults.ts';
-import { PROCESS_USER, StatusCounters, writeStatusFile, type AgentStatus } from './status.ts';
+import { PROCESS_USER, StatusCounters, writeStatusFile, writeStatusReported, type AgentStatus } from './status.ts';
 
 export interface AgentOptions {
   readonly nodeId: string;
@@ -354,15 +354,10 @@ export class SecondaryAgent extends EventEmitter {
 
   async #writeStatus(): Promise<void> {
     if (this.#o.stateDir === undefined) return;
-    const faults = this.#o.faults;
-    try {
-      await writeStatusFile(this.#o.stateDir, this.status());
-      faults?.clear('status file', 'written again');
-    } catch (err) {
-      if (faults) faults.raise('status file', (err as AgentError).code, (err as Error).message);
-      else this.#log.warn({ err: (err as Error).message }, 'status file not written');
-    }
+    if (this.#o.faults) return writeStatusReported(this.#o.stateDir, this.status(), this.#o.faults);
+    await writeStatusFile(this.#o.stateDir, this.status()).catch((err: unknown) => this.#log.warn({ err: (err as Error).message }, 'status file not written'));
   }
+
 }
 
 /** ChainParams for validating candidates, from the network parameters. */

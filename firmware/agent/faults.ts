@@ -17,6 +17,8 @@ const MAX_FAULTS = 20;
 
 /** The key of a seal journal the disk refuses (full or read-only): the status light asks for a person. */
 export const JOURNAL_FAULT_KEY = 'seal journal';
+/** The key of a status.json that cannot be written. */
+export const STATUS_FILE_FAULT_KEY = 'status file';
 
 export class FaultBoard {
   readonly #faults = new Map<string, Fault>();

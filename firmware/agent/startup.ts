@@ -11,7 +11,7 @@ import type { Logger } from 'pino';
 import { systemClock } from '../sealing/clock.ts';
 import { Backoff } from '../transport/backoff.ts';
 import { FaultBoard, type Fault } from './faults.ts';
-import { writeStatusFile, type AgentStatus } from './status.ts';
+import { writeStatusReported, type AgentStatus } from './status.ts';
 
 export interface StartupProblem {
   readonly code: string;
@@ -71,10 +71,7 @@ export async function retryUntilReady<T>(what: string, attempt: () => Promise<T>
       faults.raise(what, problem.code, problem.message, { retryInMs: delayMs, attempt: backoff.attempt });
       const status = waitingStatus(o.nodeId, what, problem, errors, startedAt, now(), faults.list());
       o.onStatus?.(status);
-      await writeStatusFile(o.stateDir, status).then(
-        () => faults.clear('status file', 'written again'),
-        (e: unknown) => faults.raise('status file', 'ERR_AGENT_STATUS_FILE', (e as Error).message),
-      );
+      await writeStatusReported(o.stateDir, status, faults);
       await sleep(delayMs, o.signal);
     }
   }

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { SpinOutcomeKind } from '../sealing/engine.ts';
 import { describeFsError } from '../sealing/fs-errors.ts';
 import { AgentError } from './errors.ts';
+import { STATUS_FILE_FAULT_KEY, type FaultBoard } from './faults.ts';
 
 export const STATUS_FILE = 'status.json';
 
@@ -82,6 +83,16 @@ export async function writeStatusFile(stateDir: string, status: AgentStatus): Pr
   } catch (cause) {
     await unlink(temp).catch(() => undefined);
     throw new AgentError('ERR_AGENT_STATUS_FILE', `status file not written: ${describeFsError(cause, path)}`, { path }, { cause });
+  }
+}
+
+/** Writes status.json; a failure is the status-file fault (said once by the board), a success ends it. */
+export async function writeStatusReported(stateDir: string, status: AgentStatus, faults: FaultBoard): Promise<void> {
+  try {
+    await writeStatusFile(stateDir, status);
+    faults.clear(STATUS_FILE_FAULT_KEY, 'written again');
+  } catch (err) {
+    faults.raise(STATUS_FILE_FAULT_KEY, 'ERR_AGENT_STATUS_FILE', (err as Error).message);
   }
 }
 
