@@ -1,10 +1,10 @@
 // btn-node run --config FILE: one secondary-node agent against a real broker, until SIGINT/SIGTERM.
 // The configuration is described in run-config.ts and firmware/agent/README.md.
 import { pino, type Logger } from 'pino';
-import { createAgent, registeredSealCheck, writeStatusFile } from '../agent/index.ts';
+import { createAgent, registeredSealCheck } from '../agent/index.ts';
 import { FaultBoard, JOURNAL_FAULT_KEY } from '../agent/faults.ts';
 import { explainTpmFailure, retryUntilReady, waitingStatus } from '../agent/startup.ts';
-import type { AgentStatus } from '../agent/status.ts';
+import { writeStatusReported, type AgentStatus } from '../agent/status.ts';
 import { keyFingerprint, PrimaryKeySet } from '../chain/primaries.ts';
 import { ActivationGate } from '../activation/gate.ts';
 import { localNodeId, type ActivationTpm } from '../activation/activate.ts';
@@ -66,22 +66,26 @@ export interface RunCommandDeps {
   readonly onStarted?: (info: { nodeId: string; publicKeyPem: string }) => void;
 }
 
-/** A broken config whose status page can be served: the page shows the problems until SIGTERM/SIGINT. */
-async function holdConfigFaultUntilStopped(err: RunConfigError, outer: AbortSignal | undefined): Promise<void> {
-  const logger = pino({ base: { cmd: 'run' } }, pino.destination({ dest: 2, sync: true }));
+/** Aborts on SIGINT, SIGTERM or the caller's signal; dispose() takes the handlers off again. */
+function stopOnSignals(outer: AbortSignal | undefined, onSignal: (sig: string) => void): { readonly signal: AbortSignal; dispose(): void } {
   const stop = new AbortController();
-  const onSignal = (): void => stop.abort();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  outer?.addEventListener('abort', onSignal, { once: true });
-  if (outer?.aborted) stop.abort();
-  try {
-    await holdConfigFault(err, { signal: stop.signal, logger });
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-    outer?.removeEventListener('abort', onSignal);
-  }
+  const onProcessSignal = (sig: string): void => {
+    onSignal(sig);
+    stop.abort(sig);
+  };
+  const onOuter = (): void => stop.abort('aborted');
+  process.on('SIGINT', onProcessSignal);
+  process.on('SIGTERM', onProcessSignal);
+  outer?.addEventListener('abort', onOuter, { once: true });
+  if (outer?.aborted) stop.abort('aborted');
+  return {
+    signal: stop.signal,
+    dispose() {
+      process.off('SIGINT', onProcessSignal);
+      process.off('SIGTERM', onProcessSignal);
+      outer?.removeEventListener('abort', onOuter);
+    },
+  };
 }
 
 export async function runCommand(argv: readonly string[], deps: RunCommandDeps = {}): Promise<number> {
@@ -91,24 +95,18 @@ export async function runCommand(argv: readonly string[], deps: RunCommandDeps =
     return 0;
   }
   if (values.config === undefined) throw new UsageError(`run needs --config FILE\n${USAGE}`);
+  let logger: Logger = pino({ base: { cmd: 'run' } }, pino.destination({ dest: 2, sync: true }));
+  const stop = stopOnSignals(deps.signal, (sig) => logger.info({ signal: sig }, 'stopping'));
   let config: RunConfig;
   try {
     config = loadRunConfig(values.config);
   } catch (err) {
-    if (err instanceof RunConfigError) await holdConfigFaultUntilStopped(err, deps.signal);
+    // With a sound status part, the problems stay on the status page until the service is stopped.
+    if (err instanceof RunConfigError) await holdConfigFault(err, { signal: stop.signal, logger });
+    stop.dispose();
     throw err;
   }
-  const logger: Logger = pino({ level: config.logLevel, base: { cmd: 'run' } }, pino.destination({ dest: 2, sync: true }));
-  const stop = new AbortController();
-  const onSignal = (sig: string): void => {
-    logger.info({ signal: sig }, 'stopping');
-    stop.abort(sig);
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  const onOuter = (): void => stop.abort('aborted');
-  deps.signal?.addEventListener('abort', onOuter, { once: true });
-  if (deps.signal?.aborted) stop.abort('aborted');
+  logger = pino({ level: config.logLevel, base: { cmd: 'run' } }, pino.destination({ dest: 2, sync: true }));
 
   let tpm: Tpm | null = null;
   let journal: SealJournal | null = null;
@@ -180,12 +178,7 @@ export async function runCommand(argv: readonly string[], deps: RunCommandDeps =
     await services.startTelemetry(nodeId, transport).catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'telemetry not started'));
     // status.json follows activation at once (not activated and why, active, revoked), not only every 5 s.
     const running = agent;
-    const rewrite = (): void => {
-      writeStatusFile(config.stateDir, running.status()).then(
-        () => faults.clear('status file', 'written again'),
-        (err: unknown) => faults.raise('status file', 'ERR_AGENT_STATUS_FILE', (err as Error).message),
-      );
-    };
+    const rewrite = (): void => void writeStatusReported(config.stateDir, running.status(), faults);
     gate.onChange?.(rewrite);
     faults.onChange(rewrite);
     logger.info({ nodeId, activation: gate.current().state, broker: config.broker }, 'agent running');
@@ -198,9 +191,7 @@ export async function runCommand(argv: readonly string[], deps: RunCommandDeps =
     fatal = true;
     throw err;
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-    deps.signal?.removeEventListener('abort', onOuter);
+    stop.dispose();
     await services?.stop({ fault: fatal });
     await agent?.stop().catch((err: unknown) => logger.warn({ err: String(err) }, 'agent stop failed'));
     await gate?.stop?.().catch((err: unknown) => logger.warn({ err: String(err) }, 'activation gate stop failed'));
