@@ -49,7 +49,7 @@ export interface ProvisionedRoot {
   readonly batchPath: string;
   /** Factory station: one manifest line for this TPM (EK, EK certificate, sealing key). */
   enroll(tpm: FactoryTpm, serial: string, board?: string): Promise<EnrollResult>;
-  /** The manufacturer signs the batch and uploads it: POST /v1/batches. */
+  /** The manufacturer signs the batch and uploads it: POST /v1/batches; throws when the root refuses a line. */
   uploadBatch(): Promise<UploadReport>;
   /** Operator revocation over the API: POST /v1/nodes/:nodeId/revoke. Returns the new list version. */
   revoke(nodeId: string, reason: string): Promise<number>;
@@ -115,7 +115,13 @@ export async function startProvisionedRoot(options: ProvisionedRootOptions): Pro
         'content-type': 'application/x-ndjson', 'content-length': manifest.length,
         'x-btn-manufacturer': sig.manufacturer, 'x-btn-signature': sig.signature,
       });
-      return doc as UploadReport;
+      const report = doc as UploadReport;
+      // Devnet batches come from our own factory station: a refused line is a bug to stop on.
+      if (report.rejected > 0) {
+        const why = report.results.filter((r) => r.status === 'rejected').map((r) => `line ${r.line}: ${r.code} ${r.reason}`).join('; ');
+        throw new DevnetError('ERR_DEVNET_STARTUP', `the root node refused lines of the batch: ${why}`);
+      }
+      return report;
     },
     async revoke(nodeId, reason) {
       const body = JSON.stringify({ reason });
