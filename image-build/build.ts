@@ -18,16 +18,12 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 import { loadBoardConfig, boardConfigPath } from '../firmware/board/index.ts';
 import { BOOT_LABEL, makeDisk, ROOT_LABEL, type DiskLayout } from './disk.ts';
-import { defaultBtnNodeTxt, installAgent } from './install-agent.ts';
+import { DEBIAN_MIRROR, defaultBtnNodeTxt, installAgent, SYSTEM_PACKAGES } from './install-agent.ts';
 
 const run = promisify(execFile);
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '..');
-const MIRROR = 'http://deb.debian.org/debian';
-const PACKAGES = [
-  'systemd', 'systemd-sysv', 'udev', 'kmod', 'initramfs-tools', 'linux-image-amd64', 'ca-certificates', 'iproute2',
-  'nodejs', 'tpm-udev', 'libtss2-esys-3.0.2-0', 'libtss2-tctildr0', 'libtss2-rc0', 'libtss2-mu0', 'libtss2-tcti-device0',
-];
+const PACKAGES = [...SYSTEM_PACKAGES, 'linux-image-amd64'];
 /** Boot partition: boot files (and kernel + initrd, so that a boot loader can find them); root: the system. */
 export const X86_LAYOUT: DiskLayout = { bootMiB: 128, rootMiB: 1536 };
 
@@ -52,7 +48,7 @@ export async function buildImage(o: { board: string; out: string; bootFiles?: st
   await mkdir(out, { recursive: true });
 
   log(`debootstrap bookworm ${board.debianArch} (minbase + ${PACKAGES.length} packages) into ${rootfs}`);
-  await run('debootstrap', ['--variant=minbase', `--arch=${board.debianArch}`, `--include=${PACKAGES.join(',')}`, 'bookworm', rootfs, MIRROR], { maxBuffer: 64 * 1024 * 1024 });
+  await run('debootstrap', ['--variant=minbase', `--arch=${board.debianArch}`, `--include=${PACKAGES.join(',')}`, 'bookworm', rootfs, DEBIAN_MIRROR], { maxBuffer: 64 * 1024 * 1024 });
 
   log('agent bundle and koffi, service user, units, network');
   await installAgent(rootfs, board, 'x64');

@@ -14,6 +14,13 @@ import { BOOT_LABEL, ROOT_LABEL } from './disk.ts';
 import { installStatusLed } from './status-led.ts';
 
 const run = promisify(execFile);
+
+export const DEBIAN_MIRROR = 'http://deb.debian.org/debian';
+/** Debian packages every image's system needs besides its kernel and boot firmware. */
+export const SYSTEM_PACKAGES: readonly string[] = [
+  'systemd', 'systemd-sysv', 'udev', 'kmod', 'initramfs-tools', 'ca-certificates', 'iproute2',
+  'nodejs', 'tpm-udev', 'libtss2-esys-3.0.2-0', 'libtss2-tctildr0', 'libtss2-rc0', 'libtss2-mu0', 'libtss2-tcti-device0',
+];
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '..');
 

@@ -12,7 +12,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 import { boardConfigPath, loadBoardConfig } from '../../firmware/board/index.ts';
-import { defaultBtnNodeTxt, installAgent } from '../install-agent.ts';
+import { DEBIAN_MIRROR, defaultBtnNodeTxt, installAgent, SYSTEM_PACKAGES } from '../install-agent.ts';
 import { makeDisk, ROOT_LABEL, type DiskLayout } from '../disk.ts';
 import { buildPiDtbs, compileOverlay, overlaySource, piConfigCustom, piDtbs, writePiBootText, type MergedDtb } from './dtb.ts';
 import { PiBuildError } from './errors.ts';
@@ -20,15 +20,13 @@ import { PiBuildError } from './errors.ts';
 const run = promisify(execFile);
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 const BUILD = resolve(HERE, '..');
-const MIRROR = 'http://deb.debian.org/debian';
 const MIB = 1024 * 1024;
 const ARCH = {
   arm64: { kernel: 'linux-image-arm64', qemu: 'qemu-aarch64', bundle: 'arm64' },
   armhf: { kernel: 'linux-image-armmp', qemu: 'qemu-arm', bundle: 'arm' },
 } as const;
 const PACKAGES = [
-  'systemd', 'systemd-sysv', 'udev', 'kmod', 'initramfs-tools', 'raspi-firmware', 'ca-certificates', 'iproute2',
-  'nodejs', 'tpm-udev', 'libtss2-esys-3.0.2-0', 'libtss2-tctildr0', 'libtss2-rc0', 'libtss2-mu0', 'libtss2-tcti-device0',
+  ...SYSTEM_PACKAGES, 'raspi-firmware',
   'device-tree-compiler', // fdtoverlay for the kernel hook that re-merges the TPM overlay on kernel updates
 ];
 const BOOT_MIB = 256; // firmware blobs 20 MB, kernel 30 MB, initrd 30-60 MB, room for a second kernel
@@ -80,7 +78,7 @@ done
  */
 async function bootstrap(rootfs: string, arch: keyof typeof ARCH, log: (line: string) => void): Promise<void> {
   log(`debootstrap --foreign bookworm ${arch} (minbase + ${PACKAGES.length} packages, main + non-free-firmware)`);
-  await run('debootstrap', ['--foreign', '--variant=minbase', `--arch=${arch}`, '--components=main,non-free-firmware', `--include=${PACKAGES.join(',')}`, 'bookworm', rootfs, MIRROR], { maxBuffer: 64 * MIB });
+  await run('debootstrap', ['--foreign', '--variant=minbase', `--arch=${arch}`, '--components=main,non-free-firmware', `--include=${PACKAGES.join(',')}`, 'bookworm', rootfs, DEBIAN_MIRROR], { maxBuffer: 64 * MIB });
   log(`second stage under ${ARCH[arch].qemu} (binfmt)`);
   await run('chroot', [rootfs, '/debootstrap/debootstrap', '--second-stage'], { maxBuffer: 64 * MIB });
   log(`${ARCH[arch].kernel} through apt in the chroot: the initramfs under qemu-user is the slow part`);
