@@ -6,7 +6,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { generateKeyPairSync } from 'node:crypto';
-import { createServer, type AddressInfo } from 'node:net';
+import { freePort } from '../../net.ts';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCommand } from '../../../firmware/cli/run-command.ts';
@@ -15,13 +15,6 @@ import { startBroker, type BrokerHandle } from '../../../firmware/transport/inde
 import { openTpm, startSwtpm, type SwtpmInstance } from '../../../tpm/index.ts';
 import { until } from '../../until.ts';
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 const BOARDS = new URL('../../../board-configs/', import.meta.url).pathname;
 const clerk = generateKeyPairSync('rsa', { modulusLength: 2048 });
