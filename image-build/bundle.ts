@@ -45,7 +45,7 @@ export async function bundle(outDir: string, arch: 'x64' | 'arm64' | 'arm' = hos
     minify: true,
     logLevel: 'warning',
   });
-  await cp(join(ROOT, 'firmware/chain/verify-worker.js'), join(outDir, 'verify-worker.js'));
+  await cp(join(ROOT, 'firmware/protocol/chain/verify-worker.js'), join(outDir, 'verify-worker.js'));
   const modules = join(outDir, 'node_modules');
   await cp(join(ROOT, 'node_modules/koffi/package.json'), join(modules, 'koffi/package.json'));
   // koffi's JavaScript loader only (no C sources, docs or vendored headers).

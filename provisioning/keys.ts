@@ -46,7 +46,7 @@ export function ed25519Sign(key: Ed25519Key, message: Uint8Array): Uint8Array {
 }
 
 /** false (never a throw) for a wrong signature or malformed input: the chain's verifier, also used by clerks. */
-export { ed25519Verify } from '../firmware/chain/transaction.ts';
+export { ed25519Verify } from '../firmware/protocol/chain/transaction.ts';
 
 const HEX64 = /^[0-9a-f]{64}$/;
 

@@ -12,5 +12,4 @@ export {
 } from './public-area.ts';
 export { SEALING_KEY_REQUIRED, SEALING_KEY_ATTRIBUTES, EK_RSA_ATTRIBUTES, EK_POLICY_SHA256 } from './templates.ts';
 export { WireReader, WireWriter, toHex, fromHex } from './wire.ts';
-export { leadingZeroBits } from './util.ts';
-export { startSwtpm, defaultCaDir, type SwtpmInstance, type SwtpmOptions } from './swtpm.ts';
+export { leadingZeroBits } from '../firmware/core/bytes.ts';

@@ -13,7 +13,7 @@ import { TpmConnection, type ConnectionOptions } from './connection.ts';
 import { hasAttributes, objectName, parsePublic, publicKeyObject, publicKeyPem, type TpmPublic } from './public-area.ts';
 import { handleList, nvPublic, propertyText, rsassaSignature, taggedProperties } from './structures.ts';
 import { EK_POLICY_SHA256, EK_RSA_ATTRIBUTES, ekRsaTemplate, SEALING_KEY_REQUIRED, sealingKeyTemplate, srkRsaTemplate } from './templates.ts';
-import { leadingZeroBits, toHexString } from './util.ts';
+import { leadingZeroBits, toHexString } from '../firmware/core/bytes.ts';
 
 export interface OpenTpmOptions extends Omit<ConnectionOptions, 'onReconnect' | 'onStaleReference'> {
   /**

@@ -7,9 +7,9 @@
 import type { Logger } from 'pino';
 import pino from 'pino';
 import { verifyRevocationList } from '../protocol/revocation-list.ts';
-import { systemClock } from '../sealing/clock.ts';
+import { systemClock } from '../core/clock.ts';
 import type { GateState, SealGate } from '../sealing/gate.ts';
-import { Backoff, type BackoffOptions } from '../transport/backoff.ts';
+import { Backoff, type BackoffOptions } from '../core/backoff.ts';
 import { activate, localNodeId, type ActivationTpm } from './activate.ts';
 import { RootClient, type RootClientOptions } from './client.ts';
 import { ActivationError } from './errors.ts';

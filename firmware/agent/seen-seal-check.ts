@@ -3,8 +3,8 @@
 // seal only when it carries a root-signed registration for the sending node and its signature
 // verifies under that registration's sealing key: a forged seal cannot make it give up early.
 import { createPublicKey, type KeyObject } from 'node:crypto';
-import { lotteryMessage } from '../chain/lottery.ts';
-import { rsaVerify } from '../chain/primaries.ts';
+import { lotteryMessage } from '../protocol/chain/lottery.ts';
+import { rsaVerify } from '../protocol/chain/primaries.ts';
 import { verifyRegistrationCertificate } from '../protocol/registration.ts';
 import type { SealMessage } from '../protocol/seal-message.ts';
 

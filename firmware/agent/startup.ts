@@ -8,8 +8,8 @@
 import { constants } from 'node:fs';
 import { access } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import { systemClock } from '../sealing/clock.ts';
-import { Backoff } from '../transport/backoff.ts';
+import { systemClock } from '../core/clock.ts';
+import { Backoff } from '../core/backoff.ts';
 import { FaultBoard, type Fault } from './faults.ts';
 import { writeStatusReported, type AgentStatus } from './status.ts';
 

@@ -3,7 +3,7 @@
 import { join } from 'node:path';
 import { activate, ActivationError, ACTIVATION_FILE, DEFAULT_TIMEOUT_MS, type ActivationErrorCode } from '../activation/index.ts';
 import { openTpm, parseHandle, resolveTcti, TpmError, type Tpm } from '../../tpm/index.ts';
-import { parse, printJson, UsageError } from './args.ts';
+import { parse, printJson, UsageError } from '../core/cli-args.ts';
 
 const DEFAULT_STATE_DIR = '/var/lib/btn-node';
 

@@ -1,6 +1,6 @@
 // btn-node config check FILE: validates a board config and names every wrong field.
 import { BoardConfigError, loadBoardConfig } from '../board/index.ts';
-import { UsageError } from './args.ts';
+import { UsageError } from '../core/cli-args.ts';
 
 const USAGE = 'usage: btn-node config check FILE';
 

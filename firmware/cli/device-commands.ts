@@ -1,6 +1,6 @@
 // The commands a household's device runs. The device bundle (device-main.ts) has only these;
 // the development CLI (main.ts) adds the devnet and the demo.
-import type { CommandEntry } from './dispatch.ts';
+import type { CommandEntry } from '../core/cli-dispatch.ts';
 
 export const DEVICE_COMMANDS: Readonly<Record<string, CommandEntry>> = {
   tpm: { summary: 'tpm info|init|ticket: inspect and set up the TPM', run: async () => (await import('./tpm-command.ts')).tpmCommand },

@@ -1,12 +1,12 @@
 // btn-node: the secondary-node agent's command line (development build: the device commands plus
 // the devnet and the demo, which bring the in-process broker and the root node's stores).
 import { DEVICE_COMMANDS } from './device-commands.ts';
-import { dispatch, reportError, type CommandEntry } from './dispatch.ts';
+import { dispatch, reportError, type CommandEntry } from '../core/cli-dispatch.ts';
 
 const COMMANDS: Record<string, CommandEntry> = {
   ...DEVICE_COMMANDS,
-  devnet: { summary: 'run a local network: primary node, broker and N agents on swtpm', run: async () => (await import('./devnet-command.ts')).devnetCommand },
-  demo: { summary: 'start a throwaway swtpm and show tpm info and a sealing ticket', run: async () => (await import('./demo-command.ts')).demoCommand },
+  devnet: { summary: 'run a local network: primary node, broker and N agents on swtpm', run: async () => (await import('../devnet/devnet-command.ts')).devnetCommand },
+  demo: { summary: 'start a throwaway swtpm and show tpm info and a sealing ticket', run: async () => (await import('../devnet/demo-command.ts')).demoCommand },
 };
 
 export function main(argv: readonly string[]): Promise<number> {

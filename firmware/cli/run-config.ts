@@ -20,7 +20,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { validateBoardConfig, type BoardConfig } from '../board/index.ts';
-import { PrimaryKeySet } from '../chain/primaries.ts';
+import { PrimaryKeySet } from '../protocol/chain/primaries.ts';
 import { DEFAULT_PARAMS, parseParams, type NetworkParams } from '../protocol/params.ts';
 import { ProtocolError } from '../protocol/errors.ts';
 import { topicPrefix, DEFAULT_TOPIC_PREFIX } from '../transport/topics.ts';

@@ -1,7 +1,7 @@
 // btn-node status [--state-dir DIR] [--json]: what a household wants to know about its node,
 // read from the status.json the running agent writes every few seconds.
 import { readStatusFile, type AgentStatus } from '../agent/status.ts';
-import { parse, printJson } from './args.ts';
+import { parse, printJson } from '../core/cli-args.ts';
 import { DEFAULT_STATE_DIR } from './run-command.ts';
 
 const USAGE = `usage: btn-node status [--state-dir DIR] [--json]

@@ -1,6 +1,6 @@
 // `btn-node tpm info|init|ticket`: check the TPM binding by hand.
 import { fromHex, openTpm, parseHandle, resolveTcti, TpmArgumentError, toHex, type Tpm } from '../../tpm/index.ts';
-import { parse, printJson, UsageError } from './args.ts';
+import { parse, printJson, UsageError } from '../core/cli-args.ts';
 
 const USAGE = `usage:
   btn-node tpm info   [--tcti T] [--handle H]

@@ -2,10 +2,10 @@
 // in software. A clerk is named by its key fingerprint (SHA-256 of the SPKI DER, hex), which is
 // also the topic segment its seals are addressed to.
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { comparePriority } from '../chain/lottery.ts';
-import { drawSignature } from '../chain/build.ts';
-import { keyFingerprint, PrimaryKeySet, spkiDer } from '../chain/primaries.ts';
-import type { TicketScore } from '../chain/lottery.ts';
+import { comparePriority } from '../protocol/chain/lottery.ts';
+import { drawSignature } from '../protocol/chain/build.ts';
+import { keyFingerprint, PrimaryKeySet, spkiDer } from '../protocol/chain/primaries.ts';
+import type { TicketScore } from '../protocol/chain/lottery.ts';
 import { DevnetError } from './errors.ts';
 
 export interface Clerk {

@@ -1,8 +1,8 @@
 // The clerks' voting committee (DESIGN.md §1 step 4): each member votes for the sealed block of
 // best priority it has seen at a height (its best seal: round ascending, zeros descending,
 // ticket ascending, DESIGN.md §2); a block with at least `quorum` votes is final (third state).
-import { toHex } from '../chain/encoding.ts';
-import { comparePriority, type TicketScore } from '../chain/lottery.ts';
+import { toHex } from '../protocol/chain/encoding.ts';
+import { comparePriority, type TicketScore } from '../protocol/chain/lottery.ts';
 import { DevnetError } from './errors.ts';
 
 export interface SealedCandidate {

@@ -1,7 +1,7 @@
 // Types of the reference primary node: its options, clock and transport seams, the records it
 // produces and the events it reports.
 import type { Logger } from 'pino';
-import type { ChainTip } from '../chain/validate.ts';
+import type { ChainTip } from '../protocol/chain/validate.ts';
 import type { NetworkParams } from '../protocol/params.ts';
 import type { DropEvent, InboundMessage, PublishOutcome, SubscribeOptions } from '../transport/mqtt-types.ts';
 import type { Topics } from '../transport/topics.ts';

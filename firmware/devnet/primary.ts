@@ -9,12 +9,12 @@
 // topics.final). No valid seal by sealDeadlineMs: redraw from the next draw round.
 import { createHash, type KeyObject } from 'node:crypto';
 import { pino, type Logger } from 'pino';
-import { blockHash, blockToJson, type Block } from '../chain/block.ts';
-import { createBlock } from '../chain/build.ts';
-import { toHex } from '../chain/encoding.ts';
-import { comparePriority, MAX_ROUND } from '../chain/lottery.ts';
-import type { PrimaryKeySet } from '../chain/primaries.ts';
-import type { ChainTip } from '../chain/validate.ts';
+import { blockHash, blockToJson, type Block } from '../protocol/chain/block.ts';
+import { createBlock } from '../protocol/chain/build.ts';
+import { toHex } from '../protocol/chain/encoding.ts';
+import { comparePriority, MAX_ROUND } from '../protocol/chain/lottery.ts';
+import type { PrimaryKeySet } from '../protocol/chain/primaries.ts';
+import type { ChainTip } from '../protocol/chain/validate.ts';
 import { encodeFinalMessage } from '../protocol/final-message.ts';
 import type { NetworkParams } from '../protocol/params.ts';
 import type { DropEvent } from '../transport/mqtt-types.ts';

@@ -6,9 +6,9 @@
 // Cheap checks first: a flood of junk costs a hash, not an RSA verification.
 import type { KeyObject } from 'node:crypto';
 import { createPublicKey } from 'node:crypto';
-import { bytesEqual, toHex } from '../chain/encoding.ts';
-import { lotteryMessage, scoreTicket, type TicketScore } from '../chain/lottery.ts';
-import { rsaVerify } from '../chain/primaries.ts';
+import { bytesEqual, toHex } from '../protocol/chain/encoding.ts';
+import { lotteryMessage, scoreTicket, type TicketScore } from '../protocol/chain/lottery.ts';
+import { rsaVerify } from '../protocol/chain/primaries.ts';
 import { parseSealMessage, type SealMessage } from '../protocol/seal-message.ts';
 import { ProtocolError } from '../protocol/errors.ts';
 import { DevnetError } from './errors.ts';

@@ -2,8 +2,8 @@
 // seed string, paying each other small amounts in turn. Every transaction is unique (the
 // sequence number is in the amount), so blocks never repeat an id.
 import { createHash } from 'node:crypto';
-import { createTransaction } from '../chain/build.ts';
-import { addressFromPublicKey, keyPairFromSeed, type Ed25519KeyPair, type Transaction } from '../chain/transaction.ts';
+import { createTransaction } from '../protocol/chain/build.ts';
+import { addressFromPublicKey, keyPairFromSeed, type Ed25519KeyPair, type Transaction } from '../protocol/chain/transaction.ts';
 import { DevnetError } from './errors.ts';
 
 export interface TxGeneratorOptions {

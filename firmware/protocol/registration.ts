@@ -5,7 +5,7 @@
 // The root node issues them (provisioning/registration); this module is the format and the
 // verifier, shared by the registrar, devices and clerks.
 import { createHash, createPublicKey } from 'node:crypto';
-import { ed25519Verify } from '../chain/transaction.ts';
+import { ed25519Verify } from './chain/transaction.ts';
 import { ProtocolError } from './errors.ts';
 
 export const REGISTRATION_FORMAT = 'btn-registration/v1';

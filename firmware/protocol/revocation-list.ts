@@ -2,7 +2,7 @@
 // (one step per revoked node); a verifier keeps the highest version it has seen and refuses
 // an older list (rollback by a man in the middle or a stale cache).
 // The root node signs them (provisioning/registration); this module is the format and the verifier.
-import { ed25519Verify } from '../chain/transaction.ts';
+import { ed25519Verify } from './chain/transaction.ts';
 import { ProtocolError } from './errors.ts';
 
 export const REVOCATION_FORMAT = 'btn-revocations/v1';

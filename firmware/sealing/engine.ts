@@ -6,9 +6,9 @@
 // journal before the first; the seal is recorded before it is returned for publishing.
 import pino from 'pino';
 import type { Logger } from 'pino';
-import { comparePriority, lotteryMessage, scoreTicket, type TicketScore } from '../chain/lottery.ts';
+import { comparePriority, lotteryMessage, scoreTicket, type TicketScore } from '../protocol/chain/lottery.ts';
 import type { NetworkParams } from '../protocol/params.ts';
-import { systemClock, type Clock } from './clock.ts';
+import { systemClock, type Clock } from '../core/clock.ts';
 import { SealingError } from './errors.ts';
 import type { SealGate } from './gate.ts';
 import type { SealJournal } from './journal.ts';

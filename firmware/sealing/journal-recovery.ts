@@ -7,8 +7,8 @@
 // journal is back only when its next appends have room.
 import pino from 'pino';
 import type { Logger } from 'pino';
-import { Backoff, type BackoffOptions } from '../transport/backoff.ts';
-import { systemClock } from './clock.ts';
+import { Backoff, type BackoffOptions } from '../core/backoff.ts';
+import { systemClock } from '../core/clock.ts';
 import { SealingError } from './errors.ts';
 import { errnoOf } from './fs-errors.ts';
 import type { CheckResult, ImportResult, JournalExport, RecordedSeal, SealIntent, SealJournal } from './journal.ts';

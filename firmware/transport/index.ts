@@ -1,7 +1,7 @@
 // Public API of the transport: MQTT (mqtt.js, v5 with 3.1.1 fallback), topic layout, the
 // in-process broker, the BtnCmd frame and TCP link.
 export { TransportError, FrameError, type TransportErrorCode, type FrameErrorReason } from './errors.ts';
-export { Backoff, backoffCeiling, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.ts';
+export { Backoff, backoffCeiling, DEFAULT_BACKOFF, type BackoffOptions } from '../core/backoff.ts';
 export { topicsFor, topicSegment, topicPrefix, topicMatches, assertTopicFilter, assertTopicName, DEFAULT_TOPIC_PREFIX, type Topics } from './topics.ts';
 export {
   MqttTransport, createMqttTransport, clientIdFromSpki, OFFLINE_STATUS,

@@ -6,7 +6,7 @@
 //   and published by close() itself (a clean DISCONNECT suppresses the will, [MQTT-3.14.4-3]).
 import { connect, type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
-import { Backoff } from './backoff.ts';
+import { Backoff } from '../core/backoff.ts';
 import { ProtocolFallback } from './mqtt-protocol.ts';
 import type { MqttTransportOptions, TransportState, TransportStats } from './mqtt-types.ts';
 

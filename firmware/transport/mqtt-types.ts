@@ -1,6 +1,6 @@
 // Options, messages and counters of the MQTT transport (kept apart from the state machine).
 import type { Logger } from 'pino';
-import type { BackoffOptions } from './backoff.ts';
+import type { BackoffOptions } from '../core/backoff.ts';
 
 export type TransportState = 'idle' | 'connecting' | 'online' | 'offline' | 'closed';
 export type ProtocolChoice = 'auto' | 5 | 4;

@@ -1,7 +1,7 @@
 // `btn-provision factory enroll|enroll-many`: the factory station (provisioning/factory/).
 // Prints JSON results on stdout, progress and errors on stderr; exit 0 ok, 1 failed, 2 usage.
 import { pino } from 'pino';
-import { parse, printJson, UsageError } from '../../firmware/cli/args.ts';
+import { parse, printJson, UsageError } from '../../firmware/core/cli-args.ts';
 import { openTpm, parseHandle } from '../../tpm/index.ts';
 import { createProgress, enrollDevice, enrollMany, readEnrollList, type ProgressStream } from '../factory/index.ts';
 

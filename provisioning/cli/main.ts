@@ -1,5 +1,5 @@
 // btn-provision: the root node's registrar and the operators' and factories' tools.
-import { dispatch, reportError as report, type CommandEntry } from '../../firmware/cli/dispatch.ts';
+import { dispatch, reportError as report, type CommandEntry } from '../../firmware/core/cli-dispatch.ts';
 
 const COMMANDS: Record<string, CommandEntry> = {
   keygen: { summary: 'keygen --out FILE: new Ed25519 key pair (root or manufacturer)', run: async () => (await import('./keygen-command.ts')).keygenCommand },

@@ -10,8 +10,8 @@ import { ed25519 } from '@noble/curves/ed25519.js';
 import {
   createBlock, createTransaction, DEFAULT_CHAIN_PARAMS, ed25519PublicKeyObject, ed25519Sign, firstInvalidInline, keyPairFromSeed,
   PrimaryKeySet, transactionBody, validateCandidate, VerifyPool,
-} from '../../firmware/chain/index.ts';
-import type { Block, SignatureCheck, ValidationContext } from '../../firmware/chain/index.ts';
+} from '../../firmware/protocol/chain/index.ts';
+import type { Block, SignatureCheck, ValidationContext } from '../../firmware/protocol/chain/index.ts';
 import { median, withBaseline, type BenchSuite } from './report.ts';
 
 const seed = (i: number): Uint8Array => new Uint8Array(createHash('sha256').update(`bench seed ${i}`).digest());

@@ -19,7 +19,8 @@ import { buildImage, X86_LAYOUT } from '../../image-build/build.ts';
 import { writeBootFile } from '../../image-build/disk.ts';
 import { startDeviceNetwork, type DeviceNetwork } from '../../firmware/devnet/device-network.ts';
 import { startBroker, type BrokerHandle } from '../../firmware/transport/index.ts';
-import { openTpm, startSwtpm } from '../../tpm/index.ts';
+import { openTpm } from '../../tpm/index.ts';
+import { startSwtpm } from '../../tpm/swtpm.ts';
 
 // Debian's ovmf package: UEFI firmware for QEMU (code read-only, variables per VM).
 const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';

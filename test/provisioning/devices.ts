@@ -3,7 +3,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openTpm, startSwtpm, toTpm2bPublic, type SwtpmInstance, type Tpm } from '../../tpm/index.ts';
+import { openTpm, toTpm2bPublic, type Tpm } from '../../tpm/index.ts';
+import { startSwtpm, type SwtpmInstance } from '../../tpm/swtpm.ts';
 import { rsaPublicArea, parsePublic } from '../../tpm/public-area.ts';
 
 export interface TestDevice {

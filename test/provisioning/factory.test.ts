@@ -14,7 +14,7 @@ import { FactoryError } from '../../provisioning/factory/errors.ts';
 import { createProgress } from '../../provisioning/factory/progress.ts';
 import { factoryCommand } from '../../provisioning/cli/factory-command.ts';
 import { checkManifestLine, isRejection, parseManifestLine, TrustStore } from '../../provisioning/manifest/index.ts';
-import { startSwtpm, type SwtpmInstance } from '../../tpm/index.ts';
+import { startSwtpm, type SwtpmInstance } from '../../tpm/swtpm.ts';
 import { tpm2 } from '../tpm/helpers.ts';
 
 const run = promisify(execFile);

@@ -17,7 +17,7 @@ const PSS_HANDLE = 0x81000b74;
 const sha256 = (data: Uint8Array): Uint8Array => new Uint8Array(createHash('sha256').update(data).digest());
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 
-/** Leading zero bits, counted independently of tpm/util.ts: via the binary string. */
+/** Leading zero bits, counted independently of firmware/core/bytes.ts: via the binary string. */
 function zerosOf(bytes: Uint8Array): number {
   const bits = [...bytes].map((b) => b.toString(2).padStart(8, '0')).join('');
   const first = bits.indexOf('1');

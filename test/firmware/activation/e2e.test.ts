@@ -16,7 +16,8 @@ import { batchCommand } from '../../../provisioning/cli/batch-command.ts';
 import { generateEd25519, writeKeyFile, type Ed25519Key } from '../../../provisioning/keys.ts';
 import { TrustStore } from '../../../provisioning/manifest/index.ts';
 import { verifyRegistrationCertificate } from '../../../provisioning/registration/index.ts';
-import { openTpm, startSwtpm, type SwtpmInstance } from '../../../tpm/index.ts';
+import { openTpm } from '../../../tpm/index.ts';
+import { startSwtpm, type SwtpmInstance } from '../../../tpm/swtpm.ts';
 
 type ServerModule = typeof import('../../../provisioning/server/index.ts');
 type StoreModule = typeof import('../../../provisioning/store/index.ts');

@@ -10,7 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ActivationGate } from '../../../firmware/activation/gate.ts';
 import { ACTIVATION_FILE, readActivationState } from '../../../firmware/activation/state.ts';
 import { startProvisionedRoot, type ProvisionedRoot } from '../../../firmware/devnet/provisioned-root.ts';
-import { openTpm, startSwtpm, type SwtpmInstance, type Tpm } from '../../../tpm/index.ts';
+import { openTpm, type Tpm } from '../../../tpm/index.ts';
+import { startSwtpm, type SwtpmInstance } from '../../../tpm/swtpm.ts';
 
 let dir: string;
 let swtpm: SwtpmInstance;

@@ -13,13 +13,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAgent, type RejectedEvent, type SealEvent } from '../../../firmware/agent/index.ts';
-import { toHex } from '../../../firmware/chain/encoding.ts';
+import { toHex } from '../../../firmware/protocol/chain/encoding.ts';
 import { createClerks, DEVNET_PARAMS, genesisTip, PrimaryNode, StaticSealAuthority, TxGenerator, type Clerk, type FinalBlockRecord, type PrimaryEvent } from '../../../firmware/devnet/index.ts';
 import type { NetworkParams } from '../../../firmware/protocol/params.ts';
 import { parseSealMessage, type SealMessage } from '../../../firmware/protocol/seal-message.ts';
 import { alwaysActive, openSealJournal, type JournalEntry } from '../../../firmware/sealing/index.ts';
 import { createMqttTransport, topicsFor } from '../../../firmware/transport/index.ts';
-import { openTpm, startSwtpm, type SealingKeyInfo, type SwtpmInstance, type Tpm } from '../../../tpm/index.ts';
+import { openTpm, type SealingKeyInfo, type Tpm } from '../../../tpm/index.ts';
+import { startSwtpm, type SwtpmInstance } from '../../../tpm/swtpm.ts';
 import { startMosquitto, type Mosquitto } from '../transport/mosquitto.ts';
 
 // sealZeros 2 at 100 ms a round: a seal takes about 0.3 s, so killing the broker when a candidate

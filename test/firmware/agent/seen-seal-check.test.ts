@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { createHash, generateKeyPairSync, sign } from 'node:crypto';
 import { registeredSealCheck } from '../../../firmware/agent/index.ts';
-import { lotteryMessage } from '../../../firmware/chain/lottery.ts';
+import { lotteryMessage } from '../../../firmware/protocol/chain/lottery.ts';
 import type { SealMessage } from '../../../firmware/protocol/seal-message.ts';
 import { generateEd25519 } from '../../../provisioning/keys.ts';
 import { issueRegistrationCertificate } from '../../../provisioning/registration/certificate.ts';

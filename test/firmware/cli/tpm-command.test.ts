@@ -179,7 +179,7 @@ describe('btn-node tpm', () => {
   });
 
   it('a message longer than the CLI accepts is refused before the TPM; the longest accepted one signs', async () => {
-    // Every argv string is capped at 4096 characters (firmware/cli/args.ts), so --message takes
+    // Every argv string is capped at 4096 characters (firmware/core/cli-args.ts), so --message takes
     // at most 2048 bytes; Linux would refuse 64 KiB as hex (128 KiB + 2) in argv anyway.
     const run = await fails(['tpm', 'ticket', '--tcti', offline, '--message', '00'.repeat(2049)], /longer than 4096/);
     expect(run.code).toBe(2);

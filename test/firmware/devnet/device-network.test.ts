@@ -14,7 +14,8 @@ import { readStatusFile } from '../../../firmware/agent/status.ts';
 import { runCommand } from '../../../firmware/cli/run-command.ts';
 import { startDeviceNetwork, type DeviceNetwork } from '../../../firmware/devnet/device-network.ts';
 import { startBroker, type BrokerHandle } from '../../../firmware/transport/index.ts';
-import { openTpm, startSwtpm, type SwtpmInstance } from '../../../tpm/index.ts';
+import { openTpm } from '../../../tpm/index.ts';
+import { startSwtpm, type SwtpmInstance } from '../../../tpm/swtpm.ts';
 
 let work = '';
 let broker: BrokerHandle | undefined;

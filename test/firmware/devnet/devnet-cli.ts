@@ -1,7 +1,7 @@
 // Subprocess entry for the devnet command with a choice of agents:
 // node --import tsx test/firmware/devnet/devnet-cli.ts --nodes 3 ...
 // BTN_DEVNET_STAND_IN=1 runs TPM-backed stand-in agents instead of the real ones (cleanup tests).
-import { devnetCommand } from '../../../firmware/cli/devnet-command.ts';
+import { devnetCommand } from '../../../firmware/devnet/devnet-command.ts';
 import { reportError } from '../../../firmware/cli/main.ts';
 import { standInAgent } from './stand-in-secondary.ts';
 

@@ -2,7 +2,7 @@
 // (devnet-lines.ts) on a run with TPM-backed stand-in agents. The subprocess run with the real
 // agents is in devnet-e2e.test.ts.
 import { describe, expect, it } from 'vitest';
-import { devnetCommand } from '../../../firmware/cli/devnet-command.ts';
+import { devnetCommand } from '../../../firmware/devnet/devnet-command.ts';
 import type { AgentFactory } from '../../../firmware/devnet/devnet.ts';
 import { checkDevnetLines } from './devnet-lines.ts';
 import { standInAgent } from './stand-in-secondary.ts';

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startMosquitto, type Mosquitto } from '../transport/mosquitto.ts';
-import { lotteryMessage, scoreTicket } from '../../../firmware/chain/lottery.ts';
+import { lotteryMessage, scoreTicket } from '../../../firmware/protocol/chain/lottery.ts';
 import { runDevnet, type AgentFactory, type DevnetEvent } from '../../../firmware/devnet/devnet.ts';
 import { standInAgent } from './stand-in-secondary.ts';
 

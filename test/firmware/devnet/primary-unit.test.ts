@@ -3,8 +3,8 @@
 import { EventEmitter } from 'node:events';
 import { generateKeyPairSync, sign } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { parseBlockJson, blockHash } from '../../../firmware/chain/block.ts';
-import { lotteryMessage, scoreTicket } from '../../../firmware/chain/lottery.ts';
+import { parseBlockJson, blockHash } from '../../../firmware/protocol/chain/block.ts';
+import { lotteryMessage, scoreTicket } from '../../../firmware/protocol/chain/lottery.ts';
 import { parseFinalMessage } from '../../../firmware/protocol/final-message.ts';
 import type { NetworkParams } from '../../../firmware/protocol/params.ts';
 import { encodeSealMessage } from '../../../firmware/protocol/seal-message.ts';

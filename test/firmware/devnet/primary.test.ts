@@ -2,8 +2,8 @@
 // sealing through the same messages as the real agent).
 import { createPublicKey, generateKeyPairSync, verify } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { lotteryMessage, scoreTicket } from '../../../firmware/chain/lottery.ts';
-import { fromHex } from '../../../firmware/chain/encoding.ts';
+import { lotteryMessage, scoreTicket } from '../../../firmware/protocol/chain/lottery.ts';
+import { fromHex } from '../../../firmware/protocol/chain/encoding.ts';
 import { parseFinalMessage } from '../../../firmware/protocol/final-message.ts';
 import { parseParams, type NetworkParams } from '../../../firmware/protocol/params.ts';
 import { createMqttTransport, startBroker, topicsFor, type BrokerHandle, type MqttTransport } from '../../../firmware/transport/index.ts';

@@ -2,7 +2,7 @@
 // reason for refusing it is specific. Pure (software RSA keys, real Ed25519 root signatures).
 import { createHash, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { lotteryMessage, scoreTicket } from '../../../firmware/chain/lottery.ts';
+import { lotteryMessage, scoreTicket } from '../../../firmware/protocol/chain/lottery.ts';
 import type { Json } from '../../../firmware/protocol/fields.ts';
 import { encodeSealMessage, type SealMessage } from '../../../firmware/protocol/seal-message.ts';
 import { RegistrationAuthority } from '../../../firmware/devnet/registration-authority.ts';

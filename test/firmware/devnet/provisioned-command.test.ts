@@ -1,7 +1,7 @@
 // btn-node devnet, provisioned (the default): flag checks, and the --json lines of a real run:
 // the params line names the root key, every seal's registration verifies under it.
 import { describe, expect, it } from 'vitest';
-import { devnetCommand } from '../../../firmware/cli/devnet-command.ts';
+import { devnetCommand } from '../../../firmware/devnet/devnet-command.ts';
 import { verifyRegistrationCertificate } from '../../../provisioning/registration/certificate.ts';
 import { checkDevnetLines } from './devnet-lines.ts';
 

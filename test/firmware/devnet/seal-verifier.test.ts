@@ -1,6 +1,6 @@
 import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { lotteryMessage, scoreTicket } from '../../../firmware/chain/lottery.ts';
+import { lotteryMessage, scoreTicket } from '../../../firmware/protocol/chain/lottery.ts';
 import { encodeSealMessage, type SealMessage } from '../../../firmware/protocol/seal-message.ts';
 import { checkSeal, StaticSealAuthority, type OpenCandidate, type SealCheckContext } from '../../../firmware/devnet/seal-verifier.ts';
 import { DevnetError } from '../../../firmware/devnet/errors.ts';

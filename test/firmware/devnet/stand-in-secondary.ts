@@ -3,10 +3,10 @@
 // lotteryMessage(blockHash, round), time-paced rounds). No validation, no journal: it exists to
 // exercise the primary side. `tamper` lets a test send bad seals.
 import { sign, type KeyObject } from 'node:crypto';
-import { blockHash, parseBlockJson } from '../../../firmware/chain/block.ts';
-import { toHex } from '../../../firmware/chain/encoding.ts';
-import { lotteryMessage, scoreTicket } from '../../../firmware/chain/lottery.ts';
-import { keyFingerprint } from '../../../firmware/chain/primaries.ts';
+import { blockHash, parseBlockJson } from '../../../firmware/protocol/chain/block.ts';
+import { toHex } from '../../../firmware/protocol/chain/encoding.ts';
+import { lotteryMessage, scoreTicket } from '../../../firmware/protocol/chain/lottery.ts';
+import { keyFingerprint } from '../../../firmware/protocol/chain/primaries.ts';
 import type { NetworkParams } from '../../../firmware/protocol/params.ts';
 import { encodeSealMessage, type SealMessage } from '../../../firmware/protocol/seal-message.ts';
 import { createMqttTransport, type MqttTransport } from '../../../firmware/transport/index.ts';

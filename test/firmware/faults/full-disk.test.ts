@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { blockHash, blockToJson, type Block } from '../../../firmware/chain/block.ts';
+import { blockHash, blockToJson, type Block } from '../../../firmware/protocol/chain/block.ts';
 import { encodeFinalMessage } from '../../../firmware/protocol/final-message.ts';
 import { scanJournal } from '../../../firmware/sealing/journal-record.ts';
 import { fillUp, getJson, getText, LEVEL, pageFaults, remove, seen, spawnAgent, tmpfsSupport, unescapeHtml, until, type AgentChild } from './harness.ts';

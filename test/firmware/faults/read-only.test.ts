@@ -7,7 +7,7 @@
 // kernel itself; a disk filling up while running is full-disk.test.ts.)
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { blockHash, blockToJson } from '../../../firmware/chain/block.ts';
+import { blockHash, blockToJson } from '../../../firmware/protocol/chain/block.ts';
 import { getJson, getText, LEVEL, pageFaults, seen, spawnAgent, tmpfsSupport, unescapeHtml, until, type AgentChild } from './harness.ts';
 import { startRig, type Rig } from './rig.ts';
 

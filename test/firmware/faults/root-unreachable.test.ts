@@ -8,7 +8,7 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { blockHash, blockToJson } from '../../../firmware/chain/block.ts';
+import { blockHash, blockToJson } from '../../../firmware/protocol/chain/block.ts';
 import { startProvisionedRoot, type ProvisionedRoot } from '../../../firmware/devnet/provisioned-root.ts';
 import { openTpm } from '../../../tpm/index.ts';
 import { freePort, getJson, getText, LEVEL, seen, spawnAgent, unescapeHtml, until, type AgentChild, type LogLine } from './harness.ts';

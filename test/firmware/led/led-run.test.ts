@@ -12,7 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCommand } from '../../../firmware/cli/run-command.ts';
 import { startProvisionedRoot, type ProvisionedRoot } from '../../../firmware/devnet/provisioned-root.ts';
 import { startBroker, type BrokerHandle } from '../../../firmware/transport/index.ts';
-import { openTpm, startSwtpm, type SwtpmInstance } from '../../../tpm/index.ts';
+import { openTpm } from '../../../tpm/index.ts';
+import { startSwtpm, type SwtpmInstance } from '../../../tpm/swtpm.ts';
 import { until } from '../../until.ts';
 
 

@@ -1,8 +1,8 @@
 import { generateKeyPairSync, sign as nodeSign, verify as nodeVerify, type KeyObject } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { lotteryMessage, scoreTicket } from '../../../firmware/chain/lottery.ts';
-import type { Clock } from '../../../firmware/sealing/clock.ts';
+import { lotteryMessage, scoreTicket } from '../../../firmware/protocol/chain/lottery.ts';
+import type { Clock } from '../../../firmware/core/clock.ts';
 import { createSealEngine, type SpinJob, type SpinParams } from '../../../firmware/sealing/engine.ts';
 import { alwaysActive, neverActive, type GateState, type SealGate } from '../../../firmware/sealing/gate.ts';
 import { openSealJournal, type SealJournal } from '../../../firmware/sealing/journal.ts';

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAgent, type SecondaryAgent } from '../../../firmware/agent/index.ts';
-import { PrimaryKeySet } from '../../../firmware/chain/primaries.ts';
+import { PrimaryKeySet } from '../../../firmware/protocol/chain/primaries.ts';
 import { DEFAULT_PARAMS } from '../../../firmware/protocol/params.ts';
 import { alwaysActive } from '../../../firmware/sealing/gate.ts';
 import { openSealJournal, type SealJournal } from '../../../firmware/sealing/journal.ts';

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCommand } from '../../../firmware/cli/run-command.ts';
 import { DISCOVERY_METRICS } from '../../../firmware/telemetry/index.ts';
 import { startBroker, type BrokerHandle } from '../../../firmware/transport/index.ts';
-import { startSwtpm, type SwtpmInstance } from '../../../tpm/index.ts';
+import { startSwtpm, type SwtpmInstance } from '../../../tpm/swtpm.ts';
 import { until } from '../../until.ts';
 
 const clerk = generateKeyPairSync('rsa', { modulusLength: 2048 });

@@ -5,8 +5,8 @@ import { describe, expect, it } from 'vitest';
 import {
   blockFromJson, blockToJson, ChainError, decodeBlock, decodeSignedHeader, decodeTransaction, encodeBlock, encodeSignedHeader,
   encodeTransaction, parseBlockJson, transactionFromJson, transactionToJson, toHex, validateCandidateJson,
-} from '../../../firmware/chain/index.ts';
-import type { SignedBlockHeader, Transaction } from '../../../firmware/chain/index.ts';
+} from '../../../../firmware/protocol/chain/index.ts';
+import type { SignedBlockHeader, Transaction } from '../../../../firmware/protocol/chain/index.ts';
 import { block, context } from './helpers.ts';
 
 const CAPS = { maxTxs: 50, maxBlockBytes: 64 * 1024 };

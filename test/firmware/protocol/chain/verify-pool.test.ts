@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { ChainError, ed25519Sign, firstInvalidInline, keyPairFromSeed, VerifyPool } from '../../../firmware/chain/index.ts';
-import type { SignatureCheck } from '../../../firmware/chain/index.ts';
+import { ChainError, ed25519Sign, firstInvalidInline, keyPairFromSeed, VerifyPool } from '../../../../firmware/protocol/chain/index.ts';
+import type { SignatureCheck } from '../../../../firmware/protocol/chain/index.ts';
 import { flip, seed } from './helpers.ts';
 
 const keys = [0, 1, 2, 3].map((i) => keyPairFromSeed(seed(100 + i)));

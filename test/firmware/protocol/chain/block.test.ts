@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   blockFromJson, blockHash, blockToJson, ChainError, decodeBlock, decodeSignedHeader, encodeBlock, encodeSignedHeader,
   encodeUnsignedHeader, parseBlockJson, rsaVerify, spkiDer, toHex,
-} from '../../../firmware/chain/index.ts';
+} from '../../../../firmware/protocol/chain/index.ts';
 import { createPublicKey, createHash } from 'node:crypto';
 import { block, clerkKey, txs } from './helpers.ts';
 

@@ -4,8 +4,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import {
   blockToJson, createBlock, createTransaction, drawSignature, keyPairFromSeed, PrimaryKeySet, scoreTicket, signHeader, toHex,
   transactionId, U64_MAX, validateCandidate, validateCandidateJson, VerifyPool,
-} from '../../../firmware/chain/index.ts';
-import type { Block, RejectCode, ValidationContext, ValidationResult } from '../../../firmware/chain/index.ts';
+} from '../../../../firmware/protocol/chain/index.ts';
+import type { Block, RejectCode, ValidationContext, ValidationResult } from '../../../../firmware/protocol/chain/index.ts';
 import { block, clerkKey, context, flip, NOW, otherClerkKey, PARENT, seed, tx, txs, TIP_HEIGHT } from './helpers.ts';
 
 function expectReject(result: ValidationResult, code: RejectCode): Record<string, unknown> {

@@ -1,6 +1,6 @@
 // The command dispatcher shared by `btn-node` and `btn-provision`: usage text, unknown
 // commands, and one clear line on stderr for expected failures (never a stack trace).
-import { UsageError } from './args.ts';
+import { UsageError } from './cli-args.ts';
 
 export type Command = (argv: readonly string[]) => Promise<number>;
 

@@ -1,7 +1,6 @@
 // Capped exponential backoff with "full jitter" (AWS Architecture Blog, "Exponential Backoff
 // And Jitter", 2015): delay = random() * min(cap, base * 2^attempt). Full jitter spreads a fleet
 // that lost its broker at the same instant over the whole window instead of mqtt.js's fixed 1 s.
-import { TransportError } from './errors.ts';
 
 export interface BackoffOptions {
   /** First window in ms (attempt 0). */
@@ -29,8 +28,8 @@ export class Backoff {
   constructor(options: BackoffOptions = {}) {
     const base = options.baseMs ?? DEFAULT_BACKOFF.baseMs;
     const cap = options.capMs ?? DEFAULT_BACKOFF.capMs;
-    if (!Number.isFinite(base) || base <= 0) throw new TransportError('ERR_TRANSPORT_OPTIONS', `backoff.baseMs must be > 0, got ${base}`);
-    if (!Number.isFinite(cap) || cap < base) throw new TransportError('ERR_TRANSPORT_OPTIONS', `backoff.capMs must be >= baseMs, got ${cap}`);
+    if (!Number.isFinite(base) || base <= 0) throw new RangeError(`backoff.baseMs must be > 0, got ${base}`);
+    if (!Number.isFinite(cap) || cap < base) throw new RangeError(`backoff.capMs must be >= baseMs, got ${cap}`);
     this.#base = base;
     this.#cap = cap;
     this.#random = options.random ?? Math.random;

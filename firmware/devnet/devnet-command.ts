@@ -12,13 +12,13 @@
 //   zeros = leading zero bits of SHA-256(signature)); logs go to stderr only.
 // Without --json: one line per event, for a person to follow.
 import { pino } from 'pino';
-import { keyFingerprint } from '../chain/primaries.ts';
-import { realAgentFactory } from '../devnet/agent-factory.ts';
-import { MAX_BLOCKS, MAX_NODES, runDevnet, type AgentFactory, type DevnetEvent } from '../devnet/devnet.ts';
-import { DevnetError } from '../devnet/errors.ts';
-import type { FinalBlockRecord } from '../devnet/primary.ts';
-import type { ProvisionedDevnetOptions, ProvisionedEvent } from '../devnet/provisioned-devnet.ts';
-import { parse, UsageError } from './args.ts';
+import { keyFingerprint } from '../protocol/chain/primaries.ts';
+import { realAgentFactory } from './agent-factory.ts';
+import { MAX_BLOCKS, MAX_NODES, runDevnet, type AgentFactory, type DevnetEvent } from './devnet.ts';
+import { DevnetError } from './errors.ts';
+import type { FinalBlockRecord } from './primary.ts';
+import type { ProvisionedDevnetOptions, ProvisionedEvent } from './provisioned-devnet.ts';
+import { parse, UsageError } from '../core/cli-args.ts';
 
 const USAGE = `usage: btn-node devnet [--nodes N] [--blocks K] [--json] [--broker mqtt://HOST:PORT] [--clerks C] [--txs T] [--state-dir DIR]
   --nodes N       secondary nodes, each with its own swtpm TPM (1..${MAX_NODES}, default 3)
@@ -84,7 +84,7 @@ export async function devnetCommand(argv: readonly string[], deps: DevnetCommand
   try {
     if (provisioned) {
       // Loaded only here: the registrar and its SQLite store are host tooling, not agent code.
-      const { runProvisionedDevnet } = await import('../devnet/provisioned-devnet.ts');
+      const { runProvisionedDevnet } = await import('./provisioned-devnet.ts');
       const result = await runProvisionedDevnet({
         nodes, blocks, clerks, txPerBlock, logger, onEvent: show, ...extra,
         ...(broker === undefined ? {} : { brokerUrl: broker }),

@@ -1,8 +1,9 @@
 // `npm start` until the devnet exists: a throwaway swtpm, `tpm init`, `tpm info`, one ticket.
 import { randomBytes } from 'node:crypto';
-import { lotteryMessage } from '../chain/lottery.ts';
-import { openTpm, startSwtpm, toHex } from '../../tpm/index.ts';
-import { printJson } from './args.ts';
+import { lotteryMessage } from '../protocol/chain/lottery.ts';
+import { openTpm, toHex } from '../../tpm/index.ts';
+import { startSwtpm } from '../../tpm/swtpm.ts';
+import { printJson } from '../core/cli-args.ts';
 
 export async function demoCommand(): Promise<number> {
   process.stderr.write('starting a swtpm TPM emulator with an EK certificate...\n');

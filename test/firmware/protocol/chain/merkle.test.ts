@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { MERKLE_EMPTY_ROOT, merkleLeaf, merkleNode, merkleRoot, toHex } from '../../../firmware/chain/index.ts';
+import { MERKLE_EMPTY_ROOT, merkleLeaf, merkleNode, merkleRoot, toHex } from '../../../../firmware/protocol/chain/index.ts';
 
 const h = (...parts: (number[] | Uint8Array)[]): Uint8Array => {
   const hash = createHash('sha256');

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   addressFromPublicKey, ChainError, createTransaction, decodeTransaction, ed25519Verify, encodeTransaction, keyPairFromSeed,
   secondSignatureMessage, transactionBody, transactionFromJson, transactionId, transactionToJson, TX_BODY_BYTES, TX_MAX_BYTES,
-} from '../../../firmware/chain/index.ts';
+} from '../../../../firmware/protocol/chain/index.ts';
 import { flip, seed } from './helpers.ts';
 
 const sender = keyPairFromSeed(seed(1));

@@ -7,7 +7,7 @@
 // Signing happens elsewhere (the TPM); this module is pure. The lottery input is built by
 // lotteryMessage() alone so that a grind-resistant input can replace it by network parameter.
 import { sha256 } from '@noble/hashes/sha2.js';
-import { leadingZeroBits } from '../../tpm/util.ts';
+import { leadingZeroBits } from '../../core/bytes.ts';
 
 // One implementation of the zero count, shared with the TPM binding's ticket().
 export { leadingZeroBits };

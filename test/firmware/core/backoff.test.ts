@@ -1,7 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
-import { Backoff, backoffCeiling } from '../../../firmware/transport/backoff.ts';
-import { TransportError } from '../../../firmware/transport/errors.ts';
+import { Backoff, backoffCeiling } from '../../../firmware/core/backoff.ts';
 
 describe('Backoff (capped exponential, full jitter)', () => {
   it('with random()=~1 the delays double from base up to the cap and stay there', () => {
@@ -56,8 +55,8 @@ describe('Backoff (capped exponential, full jitter)', () => {
   });
 
   it('rejects nonsense options with a typed error', () => {
-    expect(() => new Backoff({ baseMs: 0 })).toThrow(TransportError);
+    expect(() => new Backoff({ baseMs: 0 })).toThrow(RangeError);
     expect(() => new Backoff({ baseMs: 100, capMs: 50 })).toThrow(/capMs/);
-    expect(() => new Backoff({ baseMs: Number.NaN })).toThrow(TransportError);
+    expect(() => new Backoff({ baseMs: Number.NaN })).toThrow(RangeError);
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { comparePriority, leadingZeroBits, lotteryMessage, qualifies, scoreTicket, thresholdFor, ticketOf, toHex } from '../../../firmware/chain/index.ts';
-import type { TicketScore } from '../../../firmware/chain/index.ts';
+import { comparePriority, leadingZeroBits, lotteryMessage, qualifies, scoreTicket, thresholdFor, ticketOf, toHex } from '../../../../firmware/protocol/chain/index.ts';
+import type { TicketScore } from '../../../../firmware/protocol/chain/index.ts';
 
 const score = (round: number, zeros: number, ticket: number[]): TicketScore => ({ round, zeros, ticket: new Uint8Array(ticket) });
 

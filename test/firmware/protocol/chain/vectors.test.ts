@@ -1,10 +1,10 @@
 // Golden vectors (test/fixtures/chain/vectors.json): recomputed from the inputs and compared.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { computeVectors } from '../../fixtures/chain/vectors.ts';
-import { addressFromPublicKey, decodeBlock, decodeTransaction, ed25519Sign, encodeBlock, encodeTransaction, keyPairFromSeed, toHex } from '../../../firmware/chain/index.ts';
+import { computeVectors } from '../../../fixtures/chain/vectors.ts';
+import { addressFromPublicKey, decodeBlock, decodeTransaction, ed25519Sign, encodeBlock, encodeTransaction, keyPairFromSeed, toHex } from '../../../../firmware/protocol/chain/index.ts';
 
-const golden = JSON.parse(readFileSync(new URL('../../fixtures/chain/vectors.json', import.meta.url), 'utf8')) as {
+const golden = JSON.parse(readFileSync(new URL('../../../fixtures/chain/vectors.json', import.meta.url), 'utf8')) as {
   transactions: { encoded: string; id: string }[];
   blocks: { encoded: string; hash: string }[];
   accounts: { publicKey: string; address: string }[];

@@ -3,10 +3,10 @@
 import { createHash, createPrivateKey, createPublicKey } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createBlock, createTransaction, DEFAULT_CHAIN_PARAMS, PrimaryKeySet } from '../../../firmware/chain/index.ts';
-import type { Block, ChainParams, CreateBlockOptions, Transaction, ValidationContext } from '../../../firmware/chain/index.ts';
+import { createBlock, createTransaction, DEFAULT_CHAIN_PARAMS, PrimaryKeySet } from '../../../../firmware/protocol/chain/index.ts';
+import type { Block, ChainParams, CreateBlockOptions, Transaction, ValidationContext } from '../../../../firmware/protocol/chain/index.ts';
 
-const fixture = (name: string): string => readFileSync(new URL(`../../fixtures/chain/${name}`, import.meta.url), 'utf8');
+const fixture = (name: string): string => readFileSync(new URL(`../../../fixtures/chain/${name}`, import.meta.url), 'utf8');
 
 export const clerkKey: KeyObject = createPrivateKey(fixture('clerk-test-key.pem'));
 export const otherClerkKey: KeyObject = createPrivateKey(fixture('clerk-test-key-2.pem'));

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ByteReader, ByteWriter, ChainError, fromHex, toHex } from '../../../firmware/chain/index.ts';
+import { ByteReader, ByteWriter, ChainError, fromHex, toHex } from '../../../../firmware/protocol/chain/index.ts';
 
 function codeOf(fn: () => unknown): string {
   try {
