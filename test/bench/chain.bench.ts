@@ -7,8 +7,9 @@
 //   - validateCandidate on the pool vs inline.
 import { createHash, createPublicKey, generateKeyPairSync, verify as nodeVerify } from 'node:crypto';
 import { ed25519 } from '@noble/curves/ed25519.js';
+import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js';
 import {
-  createBlock, createTransaction, DEFAULT_CHAIN_PARAMS, ed25519PublicKeyObject, ed25519Sign, firstInvalidInline, keyPairFromSeed,
+  createBlock, createTransaction, ticketOf, DEFAULT_CHAIN_PARAMS, ed25519PublicKeyObject, ed25519Sign, firstInvalidInline, keyPairFromSeed,
   PrimaryKeySet, transactionBody, validateCandidate, VerifyPool,
 } from '../../firmware/protocol/chain/index.ts';
 import type { Block, SignatureCheck, ValidationContext } from '../../firmware/protocol/chain/index.ts';
@@ -40,6 +41,12 @@ async function timeMs(runs: number, fn: () => Promise<unknown> | unknown): Promi
 const r3 = (n: number): number => Number(n.toPrecision(4));
 
 export const run: BenchSuite = async (report, { quick }) => {
+  // --- Lottery ticket: SHA-256 of a 256-byte RSA signature (the one hash the lottery needs) ---
+  const sig = new Uint8Array(256).fill(0x5a);
+  const nobleHashes = perSecond(quick ? 0.3 : 1, () => nobleSha256(sig));
+  const ticketRate = perSecond(quick ? 0.3 : 1, () => ticketOf(sig));
+  report(withBaseline('chain lottery ticket SHA-256, node:crypto (ticketOf)', r3(ticketRate), 'hash/s', '@noble/hashes sha256', r3(nobleHashes)));
+
   // --- Ed25519 verify/s, one core ---
   const k = keyPairFromSeed(seed(0));
   const message = new Uint8Array(61).fill(7);

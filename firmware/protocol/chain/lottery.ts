@@ -6,7 +6,7 @@
 //
 // Signing happens elsewhere (the TPM); this module is pure. The lottery input is built by
 // lotteryMessage() alone so that a grind-resistant input can replace it by network parameter.
-import { sha256 } from '@noble/hashes/sha2.js';
+import { createHash } from 'node:crypto';
 import { leadingZeroBits } from '../../core/bytes.ts';
 
 // One implementation of the zero count, shared with the TPM binding's ticket().
@@ -29,9 +29,12 @@ export function lotteryMessage(hash: Uint8Array, round: number): Uint8Array {
   return message;
 }
 
-/** SHA-256 of the signature: the lottery ticket. */
+/**
+ * SHA-256 of the signature: the lottery ticket. node:crypto, not @noble/hashes: 1.5 us against
+ * 2.8 us per 256-byte signature here (`npm run bench -- --only chain`), and one dependency fewer.
+ */
 export function ticketOf(signature: Uint8Array): Uint8Array {
-  return sha256(signature);
+  return new Uint8Array(createHash('sha256').update(signature).digest());
 }
 
 export interface TicketScore {
