@@ -1,0 +1,126 @@
+// Quorum certificates: a final block counts only with the votes of at least `quorum` distinct,
+// current committee members. Each member signs a domain-separated vote over the network's name,
+// the height and the block hash with its own Ed25519 key, and the final message carries the
+// votes ("the block will be broadcast immediately with all the votes"), so every node can judge
+// by itself whether a block really is final, without trusting whoever published the message.
+import type { KeyObject } from 'node:crypto';
+import { ed25519PublicKeyObject, ed25519Sign, ed25519Verify } from './chain/transaction.ts';
+import { ProtocolError } from './errors.ts';
+
+export const VOTE_FORMAT = 'btn-vote/v1';
+const DOMAIN = `${VOTE_FORMAT}\n`;
+/** A committee larger than this is refused when a manifest is read (and so is a final carrying more votes). */
+export const MAX_COMMITTEE = 1024;
+const HEX32 = /^[0-9a-f]{64}$/;
+const HEX64 = /^[0-9a-f]{128}$/;
+
+export interface Vote {
+  /** The member's Ed25519 public key, 32 bytes as lowercase hex. */
+  readonly member: string;
+  /** Ed25519 signature over voteSignedBytes(network, height, hash), lowercase hex. */
+  readonly signature: string;
+}
+
+/** What a vote signs: a domain line, then the network, height and block hash in a fixed order. */
+export function voteSignedBytes(network: string, height: number, hash: Uint8Array): Uint8Array {
+  return new Uint8Array(Buffer.from(DOMAIN + JSON.stringify([network, height, Buffer.from(hash).toString('hex')]), 'utf8'));
+}
+
+export function signVote(privateKey: KeyObject, member: Uint8Array, network: string, height: number, hash: Uint8Array): Vote {
+  const signature = ed25519Sign(privateKey, voteSignedBytes(network, height, hash));
+  return { member: Buffer.from(member).toString('hex'), signature: Buffer.from(signature).toString('hex') };
+}
+
+/** The committee a node holds (from the root-signed network manifest), with its keys parsed once. */
+export class Committee {
+  readonly network: string;
+  readonly quorum: number;
+  readonly #keys = new Map<string, KeyObject>();
+
+  constructor(network: string, members: readonly Uint8Array[], quorum: number) {
+    if (members.length === 0 || members.length > MAX_COMMITTEE) {
+      throw new ProtocolError('ERR_PROTOCOL_MALFORMED', `a committee has 1..${MAX_COMMITTEE} members, got ${members.length}`, 'committee');
+    }
+    for (const m of members) {
+      const id = Buffer.from(m).toString('hex');
+      if (this.#keys.has(id)) throw new ProtocolError('ERR_PROTOCOL_MALFORMED', `committee member ${id.slice(0, 16)}... is listed twice`, 'committee');
+      this.#keys.set(id, ed25519PublicKeyObject(m));
+    }
+    // A quorum of at most half could certify two different blocks at one height with disjoint votes.
+    if (!Number.isInteger(quorum) || quorum <= members.length / 2 || quorum > members.length) {
+      throw new ProtocolError('ERR_PROTOCOL_MALFORMED', `quorum must be a majority of the ${members.length} members (${Math.floor(members.length / 2) + 1}..${members.length}), got ${quorum}`, 'quorum');
+    }
+    this.network = network;
+    this.quorum = quorum;
+  }
+
+  get size(): number {
+    return this.#keys.size;
+  }
+
+  has(member: string): boolean {
+    return this.#keys.has(member);
+  }
+
+  key(member: string): KeyObject | undefined {
+    return this.#keys.get(member);
+  }
+}
+
+export type QuorumRefusal = 'too-many-votes' | 'malformed-vote' | 'below-quorum';
+
+export class QuorumError extends ProtocolError {
+  constructor(readonly reason: QuorumRefusal, message: string, readonly counts?: QuorumCounts) {
+    super('ERR_PROTOCOL_QUORUM', message, 'votes');
+  }
+}
+
+export interface QuorumCounts {
+  /** Distinct current members whose vote verified (before verification stopped). */
+  readonly valid: number;
+  readonly duplicates: number;
+  readonly nonMembers: number;
+  readonly badSignatures: number;
+}
+
+/**
+ * Checks that `votes` hold valid signatures of at least `committee.quorum` distinct current members
+ * for (network, height, hash). Cheap checks come first (count, shape, duplicates, membership);
+ * then one Ed25519 verification per remaining vote, stopping as soon as the quorum is reached.
+ * Votes of former members (a committee change between vote and delivery), duplicates and bad
+ * signatures do not count but do not spoil the others. At most committee.size votes are read, so
+ * a forged final costs at most that many verifications. Returns the counts; throws QuorumError.
+ */
+export function verifyQuorum(committee: Committee, height: number, hash: Uint8Array, votes: readonly Vote[]): QuorumCounts {
+  if (votes.length > committee.size) throw new QuorumError('too-many-votes', `${votes.length} votes for a committee of ${committee.size}`);
+  const seen = new Set<string>();
+  const candidates: Vote[] = [];
+  let duplicates = 0;
+  let nonMembers = 0;
+  for (const v of votes) {
+    if (!HEX32.test(v.member) || !HEX64.test(v.signature)) throw new QuorumError('malformed-vote', 'a vote needs member (32 bytes lowercase hex) and signature (64 bytes lowercase hex)');
+    if (seen.has(v.member)) {
+      duplicates++;
+      continue;
+    }
+    seen.add(v.member);
+    if (!committee.has(v.member)) nonMembers++;
+    else candidates.push(v);
+  }
+  const below = (valid: number, badSignatures: number): QuorumError => new QuorumError('below-quorum',
+    `${valid} valid vote(s) of distinct members, the quorum is ${committee.quorum} (${nonMembers} not members, ${duplicates} duplicates, ${badSignatures} bad signatures)`,
+    { valid, duplicates, nonMembers, badSignatures });
+  if (candidates.length < committee.quorum) throw below(0, 0);
+  const message = voteSignedBytes(committee.network, height, hash);
+  let valid = 0;
+  let badSignatures = 0;
+  for (const v of candidates) {
+    if (ed25519Verify(committee.key(v.member)!, message, new Uint8Array(Buffer.from(v.signature, 'hex')))) {
+      if (++valid === committee.quorum) return { valid, duplicates, nonMembers, badSignatures };
+    } else {
+      badSignatures++;
+      if (candidates.length - badSignatures < committee.quorum) break;
+    }
+  }
+  throw below(valid, badSignatures);
+}
