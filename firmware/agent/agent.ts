@@ -8,55 +8,22 @@ import { blockFromJson } from '../protocol/chain/block.ts';
 import { toHex } from '../protocol/chain/encoding.ts';
 import { ChainError } from '../protocol/chain/errors.ts';
 import { comparePriority, scoreTicket, type TicketScore } from '../protocol/chain/lottery.ts';
-import { keyFingerprint, type KnownPrimaries } from '../protocol/chain/primaries.ts';
+import { keyFingerprint } from '../protocol/chain/primaries.ts';
 import { DEFAULT_CHAIN_PARAMS, validateCandidate, type ChainParams, type ChainTip, type RejectReason } from '../protocol/chain/validate.ts';
-import type { BatchVerifier } from '../protocol/chain/verify-pool.ts';
 import type { Json } from '../protocol/fields.ts';
 import { parseFinalMessage, type FinalMessage } from '../protocol/final-message.ts';
 import { parseParams, type NetworkParams } from '../protocol/params.ts';
 import { encodeSealMessage, parseSealMessage, type SealMessage } from '../protocol/seal-message.ts';
 import { systemClock, type Clock } from '../core/clock.ts';
 import { createSealEngine, type SealEngine, type SpinOutcome } from '../sealing/engine.ts';
-import type { SealGate } from '../sealing/gate.ts';
-import type { SealJournal } from '../sealing/journal.ts';
-import type { InboundMessage, MqttTransport } from '../transport/mqtt-transport.ts';
-import type { Topics } from '../transport/topics.ts';
-import type { Tpm, TpmInfo } from '../../tpm/tpm.ts';
-import { checkOptions } from './check-options.ts';
+import type { InboundMessage } from '../transport/mqtt-transport.ts';
+import type { TpmInfo } from '../../tpm/tpm.ts';
+import { checkOptions, type AgentOptions } from './options.ts';
+
+export type { AgentOptions };
 import { AgentError } from './errors.ts';
-import type { FaultBoard } from './faults.ts';
 import { PROCESS_USER, StatusCounters, writeStatusFile, writeStatusReported, type AgentStatus } from './status.ts';
 
-export interface AgentOptions {
-  readonly nodeId: string;
-  /** Opened TPM with the sealing key ensured. */
-  readonly tpm: Pick<Tpm, 'info' | 'sign'>;
-  readonly sealingHandle?: number;
-  /** Created (and closed) by the caller. */
-  readonly transport: Pick<MqttTransport, 'subscribe' | 'publish' | 'publishSeal' | 'state' | 'on' | 'off'>;
-  readonly topics: Topics;
-  readonly journal: SealJournal;
-  readonly gate: SealGate;
-  /** The clerks' RSA keys. */
-  readonly primaries: KnownPrimaries;
-  readonly genesis: ChainTip;
-  readonly params: NetworkParams;
-  readonly logger?: Logger;
-  readonly clock?: Clock;
-  /** Where status.json is written every statusIntervalMs. */
-  readonly stateDir?: string;
-  readonly statusIntervalMs?: number;
-  /** Signature checks of large blocks (a VerifyPool); inline by default. */
-  readonly verifier?: BatchVerifier;
-  /**
-   * Whether another node's seal counts as competition that stops our spinning. The agent has no
-   * root key to check registrations, so by default any well-formed seal whose ticket qualifies
-   * counts: a forged one only costs this node its own chance, never safety.
-   */
-  readonly acceptSeenSeal?: (seal: SealMessage) => boolean;
-  /** Faults of the node now (full disk, ...), shown in status; one shared with the run command. */
-  readonly faults?: FaultBoard;
-}
 
 export interface SealEvent {
   readonly seal: SealMessage;

@@ -124,7 +124,9 @@ export function parseRunConfig(value: unknown, file: string): RunConfig {
   if (o['sealingHandle'] !== undefined) {
     try {
       const h = o['sealingHandle'];
-      sealingHandle = typeof h === 'number' ? checkSealingHandle(h) : parseHandle(String(h));
+      if (typeof h === 'number') sealingHandle = checkSealingHandle(h);
+      else if (typeof h === 'string') sealingHandle = parseHandle(h);
+      else throw new Error('must be a number or a hex string such as "0x81000B70"');
     } catch (err) {
       problems.push(`sealingHandle: ${(err as Error).message}`);
     }

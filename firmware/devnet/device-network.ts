@@ -81,7 +81,9 @@ export async function startDeviceNetwork(o: DeviceNetworkOptions): Promise<Devic
     const t = transport;
     return {
       rootUrl: root.url, rootPublicKey: hex(rootKey.publicKey), topics, primariesPem, genesisHash,
-      file: async (tpm, serial, board) => void (await root.enroll(tpm, serial, board)),
+      file: async (tpm, serial, board) => {
+        await root.enroll(tpm, serial, board);
+      },
       upload: () => root.uploadBatch(),
       bootFiles(b) {
         const url = new URL(root.url);

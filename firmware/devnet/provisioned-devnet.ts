@@ -97,7 +97,8 @@ export async function runProvisionedDevnet(options: ProvisionedDevnetOptions): P
   });
   const reports = new Map<string, { nodeId: string; filed: boolean; msToActive: number | null; gate: ActivationGate | null; finalState?: GateState }>();
   let revocation: ProvisionedDevnetResult['revocation'] = null;
-  let revoking: Promise<void> | null = null;
+  // A holder, not a let: it is set inside the event callback, which control flow does not follow.
+  const revokeTask: { running: Promise<void> | null } = { running: null };
 
   const beforeAgents = async (ctx: BeforeAgentsContext): Promise<void> => {
     const t0 = Date.now();
@@ -207,8 +208,8 @@ export async function runProvisionedDevnet(options: ProvisionedDevnetOptions): P
     // Each seal of a final block carries the registration the clerk accepted it under.
     emit(e.type !== 'final' ? e : { ...e, block: withRegistrations(e.block) });
     const r = options.revokeAfter;
-    if (r !== undefined && e.type === 'final' && e.block.height === r.height && revoking === null) {
-      revoking = revokeNow(r.height, r.node, r.reason ?? 'revoked by the devnet operator').catch((err: unknown) => {
+    if (r !== undefined && e.type === 'final' && e.block.height === r.height && revokeTask.running === null) {
+      revokeTask.running = revokeNow(r.height, r.node, r.reason ?? 'revoked by the devnet operator').catch((err: unknown) => {
         log.error({ err: (err as Error).message }, 'revocation failed');
         emit({ type: 'agent', nodeId: r.node, kind: 'error', code: 'ERR_DEVNET_REVOKE', message: `revocation failed: ${(err as Error).message}` });
       });
@@ -219,7 +220,7 @@ export async function runProvisionedDevnet(options: ProvisionedDevnetOptions): P
   try {
     const { revokeAfter: _r, unfiled: _u, offline: _o, deviceRevocationPollMs: _d, clerkRevocationPollMs: _c, activationTimeoutMs: _a, onEvent: _e, ...base } = options;
     const result = await runDevnet({ ...base, stateDir: dir, authority, beforeAgents, agentFactory, onEvent, logger: options.logger ?? log });
-    await revoking;
+    await revokeTask.running;
     const provisioned: ProvisionedNodeReport[] = [...reports].map(([node, r]) => {
       const s = r.finalState ?? r.gate?.current() ?? { state: 'not-activated' as const, nodeId: r.nodeId, reason: 'no agent' };
       return { node, nodeId: r.nodeId, filed: r.filed, msToActive: r.msToActive, finalState: s.state, ...('reason' in s ? { reason: s.reason } : {}) };

@@ -17,6 +17,9 @@ import { openStore } from '../../provisioning/store/index.ts';
 import type { ProvisioningStore } from '../../provisioning/store/types.ts';
 import { DevnetError } from './errors.ts';
 
+/** A registrar reply as read here: an object, with `error` when refused. */
+type RegistrarReply = { readonly error?: { readonly code?: string; readonly message?: string } } & Readonly<Record<string, unknown>>;
+
 export const DEVNET_MANUFACTURER = 'devnet-factory';
 
 export interface ProvisionedRootOptions {
@@ -82,7 +85,7 @@ export async function startProvisionedRoot(options: ProvisionedRootOptions): Pro
   const batchPath = join(options.dir, 'batch.jsonl');
   log.info({ url }, 'root node (registrar) up');
 
-  const call = async (method: 'GET' | 'POST', path: string, body: Uint8Array | string | undefined, headers: Record<string, string | number>): Promise<{ status: number; doc: any }> => {
+  const call = async (method: 'GET' | 'POST', path: string, body: Uint8Array | string | undefined, headers: Record<string, string | number>): Promise<{ status: number; doc: RegistrarReply }> => {
     const target = new URL(path, url);
     const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
       const req = httpRequest(target, { method, headers, timeout: 30_000 }, (res) => {
@@ -95,9 +98,10 @@ export async function startProvisionedRoot(options: ProvisionedRootOptions): Pro
       req.on('error', reject);
       req.end(body);
     });
-    let doc: any = null;
+    let doc: RegistrarReply | null = null;
     try {
-      doc = JSON.parse(text);
+      const parsed: unknown = JSON.parse(text);
+      if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) doc = parsed as RegistrarReply;
     } catch { /* reported below */ }
     if (status !== 200 || doc === null) {
       throw new DevnetError('ERR_DEVNET_STARTUP', `${method} ${path}: HTTP ${status} ${doc?.error?.code ?? ''} ${doc?.error?.message ?? text.slice(0, 200)}`.trim());
@@ -115,7 +119,10 @@ export async function startProvisionedRoot(options: ProvisionedRootOptions): Pro
         'content-type': 'application/x-ndjson', 'content-length': manifest.length,
         'x-btn-manufacturer': sig.manufacturer, 'x-btn-signature': sig.signature,
       });
-      const report = doc as UploadReport;
+      if (typeof doc['rejected'] !== 'number' || !Array.isArray(doc['results'])) {
+        throw new DevnetError('ERR_DEVNET_STARTUP', 'the root node answered the batch upload without rejected/results');
+      }
+      const report = doc as unknown as UploadReport;
       // Devnet batches come from our own factory station: a refused line is a bug to stop on.
       if (report.rejected > 0) {
         const why = report.results.filter((r) => r.status === 'rejected').map((r) => `line ${r.line}: ${r.code} ${r.reason}`).join('; ');

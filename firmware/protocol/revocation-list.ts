@@ -55,7 +55,7 @@ export function verifyRevocationList(input: unknown, rootPublicKey: Uint8Array, 
   if (sig === null || !ed25519Verify(rootPublicKey, revocationSignedBytes(version as number, d['issuedAt'], entries), sig)) {
     throw bad('revocation list signature does not verify with the root key');
   }
-  if ((version as number) < minVersion) throw bad(`revocation list version ${version} is older than version ${minVersion} seen before`);
+  if ((version as number) < minVersion) throw bad(`revocation list version ${String(version)} is older than version ${minVersion} seen before`);
   return {
     format: REVOCATION_FORMAT, version: version as number, issuedAt: d['issuedAt'], entries, signature: sigHex,
     revoked: new Set(entries.map((e) => e.nodeId)),

@@ -158,5 +158,6 @@ export class RecoveringJournal implements SealJournal {
 
 function causeOf(err: unknown): string {
   const e = err as { detail?: { errno?: unknown }; cause?: unknown; code?: unknown };
-  return String(e?.detail?.errno ?? errnoOf(e?.cause) ?? e?.code ?? 'unknown');
+  const found = e?.detail?.errno ?? errnoOf(e?.cause) ?? e?.code;
+  return typeof found === 'string' || typeof found === 'number' ? String(found) : 'unknown';
 }

@@ -196,13 +196,13 @@ export class MqttTransport extends EventEmitter {
     const onAbort = (): void => { stop(); poke(); };
     this.on('state', onState);
     options.signal?.addEventListener('abort', onAbort, { once: true });
-    const self = this;
+    const closed = (): boolean => this.state === 'closed';
     return (async function* iterate(): AsyncGenerator<InboundMessage<T>> {
       try {
         for (;;) {
           const m = buf.shift();
           if (m) { yield m; continue; }
-          if (self.state === 'closed' || options.signal?.aborted) return;
+          if (closed() || options.signal?.aborted) return;
           await new Promise<void>((r) => { wake = r; });
         }
       } finally {

@@ -18,6 +18,14 @@ const USAGE = `usage: btn-provision batch sign --batch FILE --key FILE --manufac
        btn-provision batch verify --batch FILE --public-key HEX [--signature FILE] [--trust DIR]
        btn-provision batch upload --batch FILE --url URL [--signature FILE]`;
 
+/** The registrar's answer to a batch upload, as far as this command reads it. */
+interface BatchReply {
+  readonly error?: { readonly code?: string; readonly message?: string };
+  readonly results?: readonly { readonly status: string }[];
+  readonly batchId?: string; readonly manufacturer?: string; readonly sha256?: string;
+  readonly lines?: number; readonly filed?: number; readonly duplicates?: number; readonly rejected?: number;
+}
+
 export async function batchCommand(argv: readonly string[]): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub === 'sign') return sign(rest);
@@ -113,15 +121,16 @@ async function upload(argv: readonly string[]): Promise<number> {
     file.pipe(req);
   });
   progress.done();
-  let doc: any = null;
+  let doc: BatchReply | null = null;
   try {
-    doc = JSON.parse(body);
+    const parsed: unknown = JSON.parse(body);
+    if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) doc = parsed as BatchReply;
   } catch { /* reported below */ }
   if (status !== 200 || doc === null) {
     process.stderr.write(`btn-provision: batch refused: ${doc?.error?.message ?? `HTTP ${status}`} [${doc?.error?.code ?? status}]\n`);
     return 1;
   }
-  const rejected = (doc.results as { status: string }[]).filter((r) => r.status === 'rejected');
+  const rejected = (doc.results ?? []).filter((r) => r.status === 'rejected');
   printJson({ batchId: doc.batchId, manufacturer: doc.manufacturer, sha256: doc.sha256, lines: doc.lines, filed: doc.filed, duplicates: doc.duplicates, rejected: doc.rejected, rejectedLines: rejected });
   // 3: the batch was stored but some lines were refused (see rejectedLines)
   return rejected.length === 0 ? 0 : 3;

@@ -11,7 +11,8 @@ const bytes = (v: unknown): Uint8Array => {
 export const buf = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 const num = (v: unknown): number => Number(v);
 const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
-const strOrNull = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
+// Drivers return text columns as strings; anything else is a schema bug, not data to stringify.
+const strOrNull = (v: unknown): string | null => (v === null || v === undefined ? null : typeof v === 'string' ? v : JSON.stringify(v));
 
 export function rowToManufacturer(r: Row): ManufacturerRecord {
   return { name: String(r['name']), publicKey: bytes(r['public_key']), createdAt: num(r['created_at']) };

@@ -28,7 +28,7 @@ function perSecond(seconds: number, fn: () => void): number {
   return n / ((performance.now() - start) / 1000);
 }
 
-async function timeMs(runs: number, fn: () => Promise<unknown> | unknown): Promise<number> {
+async function timeMs(runs: number, fn: () => unknown): Promise<number> {
   const times: number[] = [];
   for (let i = 0; i < runs; i++) {
     const start = performance.now();

@@ -84,7 +84,10 @@ async function statusLed(report: Parameters<BenchSuite>[0], rounds: number): Pro
   });
   const blinking = await busyMsPerS(async () => {
     let on = false;
-    const t = setInterval(() => void writeFile(join(dir, 'brightness'), (on = !on) ? '255' : '0'), 100);
+    const t = setInterval(() => {
+      on = !on;
+      void writeFile(join(dir, 'brightness'), on ? '255' : '0');
+    }, 100);
     return async () => clearInterval(t);
   });
   const led = (await startStatusLed({ led: { path: join(dir, 'brightness'), activeHigh: true }, status, logger: pino({ level: 'silent' }), pollMs: 60_000 }))!;

@@ -145,7 +145,7 @@ describe('line splitting', () => {
     const out = [];
     for await (const l of splitLines(chunks(text, 7), { maxLineBytes: 20 })) out.push(l);
     expect(out).toEqual([{ line: 1, text: 'ab' }, { line: 2, tooLong: true, bytes: 50 }, { line: 3, text: 'cd' }, { line: 4, text: 'last' }]);
-    await expect((async () => { for await (const _ of splitLines(chunks(text, 3), { maxLines: 2 })) void _; })()).rejects.toMatchObject({ code: 'ERR_PROV_BATCH_TOO_LARGE' });
+    await expect((async () => { for await (const line of splitLines(chunks(text, 3), { maxLines: 2 })) expect(line.line).toBeLessThanOrEqual(2); })()).rejects.toMatchObject({ code: 'ERR_PROV_BATCH_TOO_LARGE' });
   });
 });
 

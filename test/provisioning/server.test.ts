@@ -192,7 +192,7 @@ describe('registrar HTTP API', () => {
       secrets.push(Buffer.from(s).toString('hex'));
     }
     const proofs = await Promise.all(chs.map((ch, i) => call('POST', '/v1/activation/proof', { challengeId: ch.json.challengeId, secret: secrets[i] })));
-    expect(proofs.map((p) => p.status).sort()).toEqual([200, 409]);
+    expect(proofs.map((p) => p.status).sort((a, b) => a - b)).toEqual([200, 409]);
     expect(proofs.find((p) => p.status === 409)!.json.error.code).toBe('ERR_PROV_ALREADY_ACTIVE');
   });
 

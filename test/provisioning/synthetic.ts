@@ -12,7 +12,7 @@ export interface DeviceLine { serial: string; board: string; ekPublic: string; e
 export function syntheticLines(template: DeviceLine, count: number, prefix = 'SYN'): string[] {
   const ek = parsePublic(new Uint8Array(Buffer.from(template.ekPublic, 'hex')));
   const rsa = ek.rsa!;
-  const lines: string[] = new Array<string>(count);
+  const lines: string[] = [];
   for (let i = 0; i < count; i++) {
     const policy = new Uint8Array(createHash('sha256').update(`${prefix} ${i}`).digest());
     const ekArea = rsaPublicArea({
@@ -26,10 +26,10 @@ export function syntheticLines(template: DeviceLine, count: number, prefix = 'SY
       nameAlg: TPM_ALG.SHA256, objectAttributes: SEALING_KEY_ATTRIBUTES, symmetric: { algorithm: TPM_ALG.NULL },
       scheme: { scheme: TPM_ALG.RSASSA, hashAlg: TPM_ALG.SHA256 }, keyBits: 2048, unique: modulus,
     });
-    lines[i] = JSON.stringify({
+    lines.push(JSON.stringify({
       serial: `${prefix}-${i}`, board: template.board, ekPublic: Buffer.from(toTpm2bPublic(ekArea)).toString('hex'),
       ekCertificate: template.ekCertificate, sealingPublic: Buffer.from(toTpm2bPublic(sealing)).toString('hex'),
-    });
+    }));
   }
   return lines;
 }

@@ -67,7 +67,11 @@ describe.skipIf(server === null || storeMod === null)('activation end to end (sw
     trust = await TrustStore.fromDirectory(caDir);
     // C has a sealing key (btn-node tpm init) but was never filed by a manufacturer.
     const c = await openTpm({ tcti: tpms[2]!.tcti });
-    await c.ensureSealingKey().finally(() => c.close());
+    try {
+      await c.ensureSealingKey();
+    } finally {
+      await c.close();
+    }
     // Factory: enroll A and B into one batch, sign it as the manufacturer.
     const batch = join(dir, 'batch.jsonl');
     await writeFile(join(dir, 'list.txt'), `${tpms[0]!.tcti} SN-A rpi4\n${tpms[1]!.tcti} SN-B rpi4\n${tpms[3]!.tcti} SN-D rpi4\n`);

@@ -26,8 +26,9 @@ class FakeTransport extends EventEmitter implements PrimaryTransport {
   readonly handlers = new Map<string, (m: InboundMessage<unknown>) => void | Promise<void>>();
   onPublish: (topic: string, payload: string) => void = () => undefined;
   async publish(topic: string, payload: Uint8Array | string | Record<string, unknown>, options: { retain?: boolean } = {}): Promise<'delivered'> {
-    this.published.push({ topic, payload: String(payload), retain: options.retain ?? false });
-    this.onPublish(topic, String(payload));
+    const text = typeof payload === 'string' ? payload : payload instanceof Uint8Array ? Buffer.from(payload).toString('utf8') : JSON.stringify(payload);
+    this.published.push({ topic, payload: text, retain: options.retain ?? false });
+    this.onPublish(topic, text);
     return 'delivered';
   }
   subscribe<T>(filter: string, handler: (m: InboundMessage<T>) => void | Promise<void>): () => void {

@@ -69,7 +69,8 @@ describe('discovery re-sent over a real mosquitto without persistence', () => {
     // the bare word online, which is not JSON); a plain mqtt.js client carries it here.
     nodeRaw = await mqtt.connectAsync(broker.url, { protocolVersion: 5, reconnectPeriod: 100, clientId: `ha-node-raw-${process.pid}` });
     const handlers = new Map<string, (p: unknown) => void>();
-    let subscribed: Promise<unknown> | null = null;
+    // A holder, not a let: the assignment happens inside the subscribe callback.
+    const subscribed: { done: Promise<unknown> | null } = { done: null };
     nodeRaw.on('message', (topic, payload) => handlers.get(topic)?.(new Uint8Array(payload)));
     telemetry = createTelemetry({
       nodeId: 'node-ha', intervalS: 3600, topics: transport.topics, staticFacts: false, cpuWindowMs: 1, logger, discoveryMinGapMs: 0, discoveryJitterMs: 0,
@@ -81,13 +82,13 @@ describe('discovery re-sent over a real mosquitto without persistence', () => {
       },
       subscribe: (topic, handler) => {
         handlers.set(topic, handler);
-        subscribed = nodeRaw.subscribeAsync(topic, { qos: 0 });
+        subscribed.done = nodeRaw.subscribeAsync(topic, { qos: 0 });
         return () => { handlers.delete(topic); };
       },
     });
     await telemetry.start();
-    expect(subscribed).not.toBeNull();
-    await subscribed;
+    expect(subscribed.done).not.toBeNull();
+    await subscribed.done;
     expect([...handlers.keys()]).toEqual(['homeassistant/status']);
     haSide = await mqtt.connectAsync(broker.url, { protocolVersion: 4, reconnectPeriod: 100 });
   });

@@ -1,0 +1,64 @@
+// The agent's options, and their check at the boundary (createAgent), naming the wrong field.
+import type { Logger } from 'pino';
+import type { Clock } from '../core/clock.ts';
+import type { KnownPrimaries } from '../protocol/chain/primaries.ts';
+import type { ChainTip } from '../protocol/chain/validate.ts';
+import type { BatchVerifier } from '../protocol/chain/verify-pool.ts';
+import type { NetworkParams } from '../protocol/params.ts';
+import type { SealMessage } from '../protocol/seal-message.ts';
+import type { SealGate } from '../sealing/gate.ts';
+import type { SealJournal } from '../sealing/journal.ts';
+import type { MqttTransport } from '../transport/mqtt-transport.ts';
+import type { Topics } from '../transport/topics.ts';
+import type { Tpm } from '../../tpm/tpm.ts';
+import { AgentError } from './errors.ts';
+import type { FaultBoard } from './faults.ts';
+
+export interface AgentOptions {
+  readonly nodeId: string;
+  /** Opened TPM with the sealing key ensured. */
+  readonly tpm: Pick<Tpm, 'info' | 'sign'>;
+  readonly sealingHandle?: number;
+  /** Created (and closed) by the caller. */
+  readonly transport: Pick<MqttTransport, 'subscribe' | 'publish' | 'publishSeal' | 'state' | 'on' | 'off'>;
+  readonly topics: Topics;
+  readonly journal: SealJournal;
+  readonly gate: SealGate;
+  /** The clerks' RSA keys. */
+  readonly primaries: KnownPrimaries;
+  readonly genesis: ChainTip;
+  readonly params: NetworkParams;
+  readonly logger?: Logger;
+  readonly clock?: Clock;
+  /** Where status.json is written every statusIntervalMs. */
+  readonly stateDir?: string;
+  readonly statusIntervalMs?: number;
+  /** Signature checks of large blocks (a VerifyPool); inline by default. */
+  readonly verifier?: BatchVerifier;
+  /**
+   * Whether another node's seal counts as competition that stops our spinning. The agent has no
+   * root key to check registrations, so by default any well-formed seal whose ticket qualifies
+   * counts: a forged one only costs this node its own chance, never safety.
+   */
+  readonly acceptSeenSeal?: (seal: SealMessage) => boolean;
+  /** Faults of the node now (full disk, ...), shown in status; one shared with the run command. */
+  readonly faults?: FaultBoard;
+}
+
+
+export function checkOptions(o: AgentOptions): void {
+  const need = (ok: boolean, field: string, what: string): void => {
+    if (!ok) throw new AgentError('ERR_AGENT_OPTIONS', `createAgent: ${field} ${what}`, { field });
+  };
+  need(o !== null && typeof o === 'object', 'options', 'must be an object');
+  need(typeof o.nodeId === 'string' && /^[0-9a-zA-Z_-]{1,128}$/.test(o.nodeId), 'nodeId', 'must be 1..128 characters of [0-9a-zA-Z_-]');
+  need(typeof o.tpm?.sign === 'function' && typeof o.tpm?.info === 'function', 'tpm', 'must be an opened Tpm');
+  need(typeof o.transport?.subscribe === 'function' && typeof o.transport?.publishSeal === 'function', 'transport', 'must be an MqttTransport');
+  need(typeof o.topics?.seals === 'function', 'topics', 'must come from topicsFor(prefix)');
+  need(typeof o.journal?.checkAndRecord === 'function', 'journal', 'must be an open seal journal');
+  need(typeof o.gate?.current === 'function', 'gate', 'must be a SealGate');
+  need(typeof o.primaries?.get === 'function', 'primaries', 'must be a PrimaryKeySet');
+  need(o.genesis?.hash instanceof Uint8Array && o.genesis.hash.length === 32 && Number.isSafeInteger(o.genesis.height), 'genesis', 'must be a chain tip { hash (32 bytes), height }');
+  need(typeof o.params?.sealZeros === 'number', 'params', 'must be NetworkParams');
+  need(o.sealingHandle === undefined || Number.isInteger(o.sealingHandle), 'sealingHandle', 'must be a TPM handle number');
+}
