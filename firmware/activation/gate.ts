@@ -31,6 +31,8 @@ export interface ActivationGateOptions {
   readonly random?: () => number;
   readonly sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
   readonly logger?: Logger;
+  /** Every list fetched from the root, as received: the node's seal authority verifies and applies it too (one poll feeds both). */
+  readonly onRevocationList?: (raw: unknown) => void;
 }
 
 export const DEFAULT_REVOCATION_POLL_MS = 5 * 60_000;
@@ -205,7 +207,9 @@ export class ActivationGate implements SealGate {
   async #pollOnce(): Promise<void> {
     const stored = this.#stored;
     if (stored === null || stored.status !== 'active') return;
-    await this.#apply(await this.#client.revocations(), 'GET /v1/revocations');
+    const raw = await this.#client.revocations();
+    this.#o.onRevocationList?.(raw);
+    await this.#apply(raw, 'GET /v1/revocations');
   }
 
   async #apply(raw: unknown, source: string): Promise<void> {

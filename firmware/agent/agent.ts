@@ -7,7 +7,8 @@ import type { Logger } from 'pino';
 import { blockFromJson } from '../protocol/chain/block.ts';
 import { toHex } from '../protocol/chain/encoding.ts';
 import { ChainError } from '../protocol/chain/errors.ts';
-import { comparePriority, scoreTicket, type TicketScore } from '../protocol/chain/lottery.ts';
+import { comparePriority, type TicketScore } from '../protocol/chain/lottery.ts';
+import { competingSeal } from '../protocol/seal-check.ts';
 import { keyFingerprint } from '../protocol/chain/primaries.ts';
 import { DEFAULT_CHAIN_PARAMS, validateCandidate, type ChainParams, type ChainTip, type RejectReason } from '../protocol/chain/validate.ts';
 import type { Json } from '../protocol/fields.ts';
@@ -271,9 +272,13 @@ export class SecondaryAgent extends EventEmitter {
         return this.#invalid('seal', err);
       }
       if (seal.nodeId === this.nodeId || seal.clerk !== clerk) return;
-      if (this.#o.acceptSeenSeal && !this.#o.acceptSeenSeal(seal)) return;
-      const score = scoreTicket(seal.signature, seal.round);
-      if (score.zeros < this.#params.sealZeros) return;
+      const judged = competingSeal(seal, this.#params.sealZeros, this.#o.sealAuthority);
+      if (!judged.ok) {
+        // A ticket below the threshold is ordinary traffic; anything else is a refused seal.
+        if (judged.reason.code !== 'low-zeros') this.#counters.invalid(`seal-${judged.reason.code}`);
+        return;
+      }
+      const score = judged.score;
       // Only seals for the same block hash compete (a seal for another block says nothing).
       const hash = toHex(seal.blockHash);
       const best = this.#best.get(hash);

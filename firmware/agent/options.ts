@@ -5,7 +5,7 @@ import type { KnownPrimaries } from '../protocol/chain/primaries.ts';
 import type { ChainTip } from '../protocol/chain/validate.ts';
 import type { BatchVerifier } from '../protocol/chain/verify-pool.ts';
 import type { NetworkParams } from '../protocol/params.ts';
-import type { SealMessage } from '../protocol/seal-message.ts';
+import type { SealAuthority } from '../protocol/seal-check.ts';
 import type { SealGate } from '../sealing/gate.ts';
 import type { SealJournal } from '../sealing/journal.ts';
 import type { MqttTransport } from '../transport/mqtt-transport.ts';
@@ -36,11 +36,13 @@ export interface AgentOptions {
   /** Signature checks of large blocks (a VerifyPool); inline by default. */
   readonly verifier?: BatchVerifier;
   /**
-   * Whether another node's seal counts as competition that stops our spinning. The agent has no
-   * root key to check registrations, so by default any well-formed seal whose ticket qualifies
-   * counts: a forged one only costs this node its own chance, never safety.
+   * Whose seals count as competition that stops our spinning, judged by competingSeal() exactly as
+   * the clerks judge them: on a provisioned network a RegistrationAuthority (root-signed
+   * registration, not revoked, signature under the registered key). null only on an unprovisioned
+   * devnet, where any qualifying ticket counts: a forged one costs this node its chance (never
+   * safety), and anyone on the broker can stop such a network.
    */
-  readonly acceptSeenSeal?: (seal: SealMessage) => boolean;
+  readonly sealAuthority: SealAuthority | null;
   /** Faults of the node now (full disk, ...), shown in status; one shared with the run command. */
   readonly faults?: FaultBoard;
 }

@@ -1,16 +1,13 @@
 // btn-node run --config FILE: one secondary-node agent against a real broker, until SIGINT/SIGTERM.
 // The configuration is described in run-config.ts and firmware/agent/README.md.
 import { pino, type Logger } from 'pino';
-import { createAgent, registeredSealCheck } from '../agent/index.ts';
 import { FaultBoard, JOURNAL_FAULT_KEY } from '../agent/faults.ts';
 import { explainTpmFailure, retryUntilReady, waitingStatus } from '../agent/startup.ts';
-import { writeStatusReported, type AgentStatus } from '../agent/status.ts';
+import type { AgentStatus } from '../agent/status.ts';
 import { keyFingerprint, PrimaryKeySet } from '../protocol/chain/primaries.ts';
-import { ActivationGate } from '../activation/gate.ts';
-import { localNodeId, type ActivationTpm } from '../activation/activate.ts';
-import { alwaysActive, neverActive, type SealGate } from '../sealing/gate.ts';
-import { openSealJournal, type SealJournal } from '../sealing/journal.ts';
-import { RecoveringJournal } from '../sealing/journal-recovery.ts';
+import { localNodeId } from '../activation/activate.ts';
+import { createNode, type NodeTrust, type SecondaryNode } from '../node/index.ts';
+import { openSealJournal } from '../sealing/journal.ts';
 import { createMqttTransport, type MqttTransport } from '../transport/mqtt-transport.ts';
 import { openTpm, type Tpm } from '../../tpm/index.ts';
 import { parse, UsageError } from '../core/cli-args.ts';
@@ -20,44 +17,11 @@ import { startHouseholdServices, type HouseholdServices } from './run-services.t
 
 export { DEFAULT_STATE_DIR, MAX_CONFIG_BYTES, loadRunConfig, parseRunConfig, RunConfigError, type RootConfig, type RunConfig } from './run-config.ts';
 
-/** Revocation lists grow by one short entry per revoked node; 4 MiB holds about 20,000. */
-const MAX_REVOCATION_LIST_BYTES = 4 * 1024 * 1024;
 
 const USAGE = `usage: btn-node run --config FILE
   runs one secondary-node agent until SIGINT/SIGTERM; FILE is JSON with tcti, sealingHandle,
   broker, topicPrefix, stateDir, nodeId, primaries, genesis, params, devnetActive,
   root { url, publicKey, revocationPollMs?, timeoutMs? }, board, status { port, host } (see run-config.ts)`;
-
-export interface RunGate extends SealGate {
-  start?(): Promise<void>;
-  stop?(): Promise<void>;
-  onChange?(fn: (s: ReturnType<SealGate['current']>) => void): () => void;
-  /** A revocation list pushed on the broker (verified by the gate like a polled one). */
-  applyRevocationList?(raw: unknown): Promise<void>;
-}
-
-export interface GateDeps {
-  readonly tpm: ActivationTpm;
-  readonly sealingHandle: number;
-  readonly logger: Logger;
-}
-
-/**
- * The activation gate for `run`: with `root`, the ActivationGate (activation.json in stateDir);
- * with `devnetActive`, always active (unprovisioned devnets only); otherwise never active.
- */
-export async function createGate(config: RunConfig & { readonly nodeId: string }, deps?: GateDeps): Promise<RunGate> {
-  if (config.root !== undefined && deps !== undefined) {
-    return new ActivationGate({
-      rootUrl: config.root.url, rootPublicKey: config.root.publicKey, tpm: deps.tpm, stateDir: config.stateDir, handle: deps.sealingHandle,
-      logger: deps.logger, ...(config.root.revocationPollMs === undefined ? {} : { revocationPollMs: config.root.revocationPollMs }),
-      ...(config.root.timeoutMs === undefined ? {} : { client: { timeoutMs: config.root.timeoutMs } }),
-    });
-  }
-  if (config.devnetActive) return alwaysActive(config.nodeId);
-  return neverActive(config.nodeId, 'no root node configured: add "root": { "url", "publicKey" } to activate (or "devnetActive": true on an unprovisioned devnet)');
-}
-
 
 export interface RunCommandDeps {
   /** Ends the run like SIGINT (tests). */
@@ -109,10 +73,8 @@ export async function runCommand(argv: readonly string[], deps: RunCommandDeps =
   logger = pino({ level: config.logLevel, base: { cmd: 'run' } }, pino.destination({ dest: 2, sync: true }));
 
   let tpm: Tpm | null = null;
-  let journal: SealJournal | null = null;
   let transport: MqttTransport | null = null;
-  let agent: ReturnType<typeof createAgent> | null = null;
-  let gate: RunGate | null = null;
+  let node: SecondaryNode | null = null;
   let services: HouseholdServices | null = null;
   let fatal = false;
   try {
@@ -144,44 +106,18 @@ export async function runCommand(argv: readonly string[], deps: RunCommandDeps =
       throw new RunConfigError(values.config, [`nodeId: ${config.nodeId} is not this TPM's node id ${registeredId}; leave nodeId out with root`]);
     }
     const nodeId = config.root !== undefined ? registeredId : config.nodeId ?? `n-${keyFingerprint(spki).slice(0, 24)}`;
-    const openJournal = (): Promise<SealJournal> => openSealJournal(config.journal, { logger });
-    const opened = await retryUntilReady(JOURNAL_FAULT_KEY, openJournal, { ...wait, nodeId });
+    const opened = await retryUntilReady(JOURNAL_FAULT_KEY, () => openSealJournal(config.journal, { logger }), { ...wait, nodeId });
     if (opened === null) return 0;
-    // A disk that fills up or turns read-only later: no seal on an unwritten decision, and the
-    // journal comes back by itself once it can be written again (no restart).
-    journal = new RecoveringJournal(opened, {
-      reopen: openJournal, logger,
-      onHealth: (h) => (h.ok ? faults.clear(JOURNAL_FAULT_KEY, 'writable again; sealing resumes') : faults.raise(JOURNAL_FAULT_KEY, h.code, h.message, { file: config.journal })),
-    });
     transport = createMqttTransport({ url: config.broker, nodeId, sealingKeySpki: spki, prefix: config.topicPrefix, protocol: config.protocol, logger });
-    gate = await createGate({ ...config, nodeId }, { tpm, sealingHandle: key.handle, logger });
-    // Stored activation state is applied before the agent can take up a candidate.
-    await gate.start?.();
-    // The root (or a clerk) may also push the signed revocation list, retained, on the broker:
-    // a revoked node then stops without waiting for its next poll.
-    const activationGate = gate;
-    if (activationGate.applyRevocationList) {
-      transport.subscribe(transport.topics.revocations, (m) => {
-        activationGate.applyRevocationList!(m.value).catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'pushed revocation list refused'));
-      }, { maxBytes: MAX_REVOCATION_LIST_BYTES });
-    }
-    agent = createAgent({
-      nodeId, tpm, sealingHandle: key.handle, transport, topics: transport.topics, journal, gate,
-      primaries: new PrimaryKeySet(config.primaries), genesis: config.genesis, params: config.params, logger, stateDir: config.stateDir,
-      // With a root key, only registered, verifying seals of other nodes can stop our spinning.
-      ...(config.root === undefined ? {} : { acceptSeenSeal: registeredSealCheck(config.root.publicKey) }),
-      faults,
+    node = await createNode({
+      nodeId, tpm, sealingKey: key, transport, journalPath: config.journal, journal: opened, stateDir: config.stateDir, trust: trustOf(config),
+      primaries: new PrimaryKeySet(config.primaries), genesis: config.genesis, params: config.params, logger, faults,
     });
-    await agent.start();
-    const statusOf = agent;
-    services.setStatusSource(() => statusOf.status());
+    await node.start();
+    const running = node;
+    services.setStatusSource(() => running.status());
     await services.startTelemetry(nodeId, transport).catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'telemetry not started'));
-    // status.json follows activation at once (not activated and why, active, revoked), not only every 5 s.
-    const running = agent;
-    const rewrite = (): void => void writeStatusReported(config.stateDir, running.status(), faults);
-    gate.onChange?.(rewrite);
-    faults.onChange(rewrite);
-    logger.info({ nodeId, activation: gate.current().state, broker: config.broker }, 'agent running');
+    logger.info({ nodeId, activation: node.gate.current().state, broker: config.broker }, 'agent running');
     deps.onStarted?.({ nodeId, publicKeyPem: key.publicKeyPem });
     if (!stop.signal.aborted) await new Promise<void>((r) => stop.signal.addEventListener('abort', () => r(), { once: true }));
     return 0;
@@ -193,12 +129,23 @@ export async function runCommand(argv: readonly string[], deps: RunCommandDeps =
   } finally {
     stop.dispose();
     await services?.stop({ fault: fatal });
-    await agent?.stop().catch((err: unknown) => logger.warn({ err: String(err) }, 'agent stop failed'));
-    await gate?.stop?.().catch((err: unknown) => logger.warn({ err: String(err) }, 'activation gate stop failed'));
+    await node?.stop();
     await transport?.close().catch(() => undefined);
-    await journal?.close().catch(() => undefined);
     await tpm?.close().catch(() => undefined);
   }
+}
+
+/** How a configured node is trusted: its root node, an unprovisioned devnet, or not at all (never seals). */
+export function trustOf(config: RunConfig): NodeTrust {
+  if (config.root !== undefined) {
+    return {
+      kind: 'root', url: config.root.url, publicKey: config.root.publicKey,
+      ...(config.root.revocationPollMs === undefined ? {} : { revocationPollMs: config.root.revocationPollMs }),
+      ...(config.root.timeoutMs === undefined ? {} : { timeoutMs: config.root.timeoutMs }),
+    };
+  }
+  if (config.devnetActive) return { kind: 'unprovisioned' };
+  return { kind: 'none', reason: 'no root node configured: add "root": { "url", "publicKey" } to activate (or "devnetActive": true on an unprovisioned devnet)' };
 }
 
 function spkiFromPem(pem: string): Uint8Array {

@@ -12,7 +12,7 @@ import type { FactoryTpm } from '../../provisioning/factory/index.ts';
 import { createClerks } from './clerks.ts';
 import { genesisTip, PrimaryNode, type FinalBlockRecord, type PrimaryEvent } from './primary.ts';
 import { startProvisionedRoot, type ProvisionedRoot, type UploadReport } from './provisioned-root.ts';
-import { RegistrationAuthority } from './registration-authority.ts';
+import { RegistrationAuthority } from '../protocol/registration-authority.ts';
 import { TxGenerator } from './tx-generator.ts';
 
 export interface DeviceNetworkOptions {
@@ -49,6 +49,11 @@ export interface DeviceNetwork {
   upload(): Promise<UploadReport>;
   /** The files a device's boot partition carries to join this network; rootHost replaces the root's host (e.g. 10.0.2.2 under QEMU). */
   bootFiles(o: { readonly brokerUrl: string; readonly rootHost?: string; readonly board?: string }): Record<string, string>;
+  /**
+   * The operator revokes a node: the root signs a new revocation list, the clerks apply it at once
+   * and it goes out retained on the revocations topic for every device. Returns the list version.
+   */
+  revoke(nodeId: string, reason: string): Promise<number>;
   /** Produces `blocks` final blocks with the devices that are online. */
   produce(blocks: number, signal?: AbortSignal): Promise<FinalBlockRecord[]>;
   close(): Promise<void>;
@@ -96,6 +101,13 @@ export async function startDeviceNetwork(o: DeviceNetworkOptions): Promise<Devic
           'btn-node-primaries.pem': primariesPem,
           'btn-node-genesis.hex': `${genesisHash}\n`,
         };
+      },
+      async revoke(nodeId, reason) {
+        const version = await root.revoke(nodeId, reason);
+        const list = await root.revocations();
+        authority.applyRevocationList(list);
+        await t.publish(topics.revocations, list as Record<string, unknown>, { qos: 1, retain: true });
+        return version;
       },
       produce: (blocks, signal) => primary.produce(blocks, signal),
       async close() {

@@ -32,7 +32,10 @@ const USAGE = `usage: btn-node devnet [--nodes N] [--blocks K] [--json] [--broke
                   TPM from the factory station in one signed batch, each agent activates itself
                   (ActivateCredential) and seals only when active; clerks accept a seal only
                   under its root-signed registration, not revoked
-  --unprovisioned agents count themselves active; clerks trust the keys of the TPMs started here
+  --unprovisioned agents count themselves active; clerks trust the keys of the TPMs started here.
+                  NOT SAFE with anyone else on the broker: without a root key a node cannot tell
+                  a forged seal from a real one, so one forged round-0 seal per candidate stops
+                  every node spinning and halts the network (a warning is printed at start)
   --revoke-after H NODE   the root revokes NODE (node-1, node-2, ...) once block H is final;
                   its later seals are refused and it stops sealing
   --unfiled NODE,...      never enrolled at the factory: never activates, never seals

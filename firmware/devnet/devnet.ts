@@ -16,7 +16,7 @@ import { startSwtpm, type SwtpmInstance } from '../../tpm/swtpm.ts';
 import { createClerks } from './clerks.ts';
 import { DevnetError } from './errors.ts';
 import { genesisTip, PrimaryNode, type FinalBlockRecord, type PrimaryEvent, type PrimaryStats } from './primary.ts';
-import { StaticSealAuthority, type SealAuthority } from './seal-verifier.ts';
+import { StaticSealAuthority, type SealAuthority } from '../protocol/seal-check.ts';
 import { TxGenerator } from './tx-generator.ts';
 
 /**

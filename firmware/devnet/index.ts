@@ -6,7 +6,7 @@ export { Committee, defaultQuorum, type CommitteeOptions, type Decision, type Se
 export {
   checkSeal, checkParsedSeal, StaticSealAuthority, SEAL_REJECT_CODES,
   type SealAuthority, type SealRejectCode, type SealReject, type AcceptedSeal, type SealCheck, type SealCheckContext, type OpenCandidate,
-} from './seal-verifier.ts';
+} from '../protocol/seal-check.ts';
 export { TxGenerator, type TxGeneratorOptions, type TxSource } from './tx-generator.ts';
 export {
   PrimaryNode, genesisTip, systemClock,
@@ -20,7 +20,7 @@ export { realAgentFactory } from './agent-factory.ts';
 export {
   RegistrationAuthority, REGISTRATION_REJECT_CODES,
   type RegistrationAuthorityOptions, type RegistrationAuthorityStats, type RegistrationRejectCode, type KeyDecision, type RevocationFeed,
-} from './registration-authority.ts';
+} from '../protocol/registration-authority.ts';
 // runProvisionedDevnet (provisioned-devnet.ts) is not re-exported: it loads the registrar and its
 // SQLite store; import it directly (host tooling only).
 export type { ProvisionedDevnetOptions, ProvisionedDevnetResult, ProvisionedEvent, ProvisionedNodeReport } from './provisioned-devnet.ts';

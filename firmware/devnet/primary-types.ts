@@ -6,7 +6,7 @@ import type { NetworkParams } from '../protocol/params.ts';
 import type { DropEvent, InboundMessage, PublishOutcome, SubscribeOptions } from '../transport/mqtt-types.ts';
 import type { Topics } from '../transport/topics.ts';
 import type { Clerk } from './clerks.ts';
-import type { SealAuthority, SealRejectCode } from './seal-verifier.ts';
+import type { SealAuthority, SealRejectCode } from '../protocol/seal-check.ts';
 import type { TxSource } from './tx-generator.ts';
 
 /** The part of MqttTransport the primary uses (a fake in unit tests). */

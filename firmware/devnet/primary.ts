@@ -22,7 +22,7 @@ import { systemClock, type Clock, type FinalBlockRecord, type PrimaryNodeOptions
 import { drawRound, primaryKeySet, type Clerk, type Draw } from './clerks.ts';
 import { Committee } from './committee.ts';
 import { DevnetError } from './errors.ts';
-import { checkSeal, SEAL_REJECT_CODES, type AcceptedSeal, type SealRejectCode } from './seal-verifier.ts';
+import { checkSeal, SEAL_REJECT_CODES, type AcceptedSeal, type SealRejectCode } from '../protocol/seal-check.ts';
 
 export { systemClock } from './primary-types.ts';
 export type { Clock, FinalBlockRecord, PrimaryEvent, PrimaryNodeOptions, PrimaryStats, PrimaryTransport, SealRecord } from './primary-types.ts';

@@ -8,18 +8,18 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pino } from 'pino';
-import { createAgent, type RejectedEvent } from '../agent/index.ts';
+import type { RejectedEvent } from '../agent/index.ts';
+import { activationGate, createNode, type SecondaryNode } from '../node/index.ts';
 import { ActivationGate } from '../activation/gate.ts';
 import { localNodeId } from '../activation/activate.ts';
 import type { GateState } from '../sealing/gate.ts';
-import { openSealJournal } from '../sealing/journal.ts';
 import type { MqttTransport, Topics } from '../transport/index.ts';
 import { generateEd25519 } from '../../provisioning/keys.ts';
 import { runDevnet, type AgentContext, type BeforeAgentsContext, type DevnetAgent, type DevnetEvent, type DevnetOptions, type DevnetResult } from './devnet.ts';
 import { DevnetError } from './errors.ts';
 import type { FinalBlockRecord } from './primary-types.ts';
 import { startProvisionedRoot, type ProvisionedRoot } from './provisioned-root.ts';
-import { RegistrationAuthority, type RegistrationAuthorityStats } from './registration-authority.ts';
+import { RegistrationAuthority, type RegistrationAuthorityStats } from '../protocol/registration-authority.ts';
 
 export interface ProvisionedDevnetOptions extends Omit<DevnetOptions, 'agentFactory' | 'authority' | 'beforeAgents' | 'onEvent'> {
   /** After the block at this height is final, the root revokes this node (a label: node-1, node-2, ...). */
@@ -128,32 +128,38 @@ export async function runProvisionedDevnet(options: ProvisionedDevnetOptions): P
     const label = ctx.nodeId;
     const report = reports.get(label)!;
     const nodeId = report.nodeId;
-    const gate = new ActivationGate({
+    const trust = {
+      kind: 'root' as const,
       // A device that cannot reach the root: nothing listens on port 9 (discard) here.
-      rootUrl: offline.has(label) ? 'http://127.0.0.1:9' : root!.url,
-      rootPublicKey: rootKey.publicKey, tpm: ctx.tpm, stateDir: ctx.stateDir, handle: ctx.sealingKey.handle,
+      url: offline.has(label) ? 'http://127.0.0.1:9' : root!.url,
+      publicKey: rootKey.publicKey,
       revocationPollMs: options.deviceRevocationPollMs ?? 1000,
       // Devnet pace: retry activation within seconds, not minutes.
-      backoff: { baseMs: 250, capMs: 2000 },
-      client: { timeoutMs: 5000 },
-      // Unfiled and offline nodes fail every attempt by design: not a warning on every retry.
-      logger: (unfiled.has(label) || offline.has(label)) && ctx.logger.level === 'warn' ? ctx.logger.child({}, { level: 'error' }) : ctx.logger,
-    });
-    report.gate = gate;
-    const custom = options.agentOverride?.(label, { ...ctx, registeredId: nodeId, gate });
-    const journal = custom === undefined ? await openSealJournal(ctx.journalPath, { logger: ctx.logger }) : null;
-    const agent = custom ?? createAgent({
-      nodeId, tpm: ctx.tpm, sealingHandle: ctx.sealingKey.handle, transport: ctx.transport, topics: ctx.topics, journal: journal!, gate,
-      primaries: ctx.primaries, genesis: ctx.genesis, params: ctx.params, logger: ctx.logger, stateDir: ctx.stateDir,
-      // Competing seals count only with a registration the clerks would accept: a revoked or
-      // unregistered node's seal must not stop honest nodes from spinning (it would cost a redraw).
-      acceptSeenSeal: (seal) => authority.check(seal).ok,
-    });
-    if (custom === undefined) {
-      const real = agent as ReturnType<typeof createAgent>;
-      real.on('rejected', (e: RejectedEvent) => ctx.report({ kind: 'rejected', code: e.code, message: e.message, ...(e.height === undefined ? {} : { height: e.height }) }));
-      real.on('error', (err: Error & { code?: string }) => ctx.report({ kind: 'error', code: err.code ?? 'ERR_AGENT', message: err.message }));
+      backoff: { baseMs: 250, capMs: 2000 }, timeoutMs: 5000,
+    };
+    // Unfiled and offline nodes fail every attempt by design: not a warning on every retry.
+    const activationLogger = (unfiled.has(label) || offline.has(label)) && ctx.logger.level === 'warn' ? ctx.logger.child({}, { level: 'error' }) : ctx.logger;
+    // A deliberately tampered device (tests) gets a gate of its own and no real agent.
+    const standInGate = options.agentOverride === undefined ? null : activationGate(trust, { ...ctx, logger: activationLogger });
+    const custom = standInGate === null ? undefined : options.agentOverride!(label, { ...ctx, registeredId: nodeId, gate: standInGate });
+    let node: SecondaryNode | null = null;
+    let gate: ActivationGate;
+    let agent: { start(): unknown; stop(): unknown };
+    if (custom !== undefined) {
+      gate = standInGate!;
+      agent = custom;
+    } else {
+      await standInGate?.stop();
+      node = await createNode({
+        nodeId, tpm: ctx.tpm, sealingKey: ctx.sealingKey, transport: ctx.transport, journalPath: ctx.journalPath, stateDir: ctx.stateDir, trust,
+        primaries: ctx.primaries, genesis: ctx.genesis, params: ctx.params, logger: ctx.logger, activationLogger,
+      });
+      gate = node.activation!;
+      agent = node.agent;
+      node.agent.on('rejected', (e: RejectedEvent) => ctx.report({ kind: 'rejected', code: e.code, message: e.message, ...(e.height === undefined ? {} : { height: e.height }) }));
+      node.agent.on('error', (err: Error & { code?: string }) => ctx.report({ kind: 'error', code: err.code ?? 'ERR_AGENT', message: err.message }));
     }
+    report.gate = gate;
     let started = 0;
     const onGate = (s: GateState): void => {
       emit({ type: 'activation', node: label, nodeId, state: s.state, ...('reason' in s ? { reason: s.reason } : {}), msSinceStart: Date.now() - started });
@@ -162,8 +168,11 @@ export async function runProvisionedDevnet(options: ProvisionedDevnetOptions): P
       async start() {
         started = Date.now();
         gate.onChange(onGate);
-        await gate.start();
-        await agent.start();
+        if (node !== null) await node.start();
+        else {
+          await gate.start();
+          await agent.start();
+        }
         if (!report.filed || offline.has(label)) return; // never activates: the run goes on without it
         const timeoutMs = options.activationTimeoutMs ?? 30_000;
         let timer: NodeJS.Timeout | undefined;
@@ -179,11 +188,11 @@ export async function runProvisionedDevnet(options: ProvisionedDevnetOptions): P
       },
       async stop() {
         report.finalState = gate.current();
+        if (node !== null) return node.stop();
         try {
           await agent.stop();
         } finally {
           await gate.stop();
-          await journal?.close();
         }
       },
     };

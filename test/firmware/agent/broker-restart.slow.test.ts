@@ -118,7 +118,7 @@ async function scenario(persistence: boolean): Promise<void> {
     closing(3, () => agentT.close());
     const agent = createAgent({
       nodeId: NODE, tpm, sealingHandle: key.handle, transport: agentT, topics, journal, gate: alwaysActive(NODE), primaries: primary.primaries, genesis, params: PARAMS,
-      stateDir: join(dir, label), statusIntervalMs: 500,
+      stateDir: join(dir, label), statusIntervalMs: 500, sealAuthority: null,
     });
     closing(1, () => agent.stop());
     const seals: Seen[] = [];

@@ -12,7 +12,7 @@ import type { InboundMessage } from '../../../firmware/transport/mqtt-types.ts';
 import { topicsFor } from '../../../firmware/transport/topics.ts';
 import { createClerks } from '../../../firmware/devnet/clerks.ts';
 import { genesisTip, PrimaryNode, type PrimaryTransport } from '../../../firmware/devnet/primary.ts';
-import { StaticSealAuthority } from '../../../firmware/devnet/seal-verifier.ts';
+import { StaticSealAuthority } from '../../../firmware/protocol/seal-check.ts';
 
 const PARAMS: NetworkParams = {
   version: 1, sealZeros: 2, clerkZeros: 0, spinIntervalMs: 10, maxRounds: 8, sealDeadlineMs: 5000, timestampWindowMs: 30_000, maxBlockTxs: 100, maxBlockBytes: 1 << 20,

@@ -9,7 +9,7 @@ import { parseParams, type NetworkParams } from '../../../firmware/protocol/para
 import { createMqttTransport, startBroker, topicsFor, type BrokerHandle, type MqttTransport } from '../../../firmware/transport/index.ts';
 import { createClerks } from '../../../firmware/devnet/clerks.ts';
 import { genesisTip, PrimaryNode, type PrimaryEvent } from '../../../firmware/devnet/primary.ts';
-import { StaticSealAuthority } from '../../../firmware/devnet/seal-verifier.ts';
+import { StaticSealAuthority } from '../../../firmware/protocol/seal-check.ts';
 import { TxGenerator } from '../../../firmware/devnet/tx-generator.ts';
 import { startStandIn, type StandIn } from './stand-in-secondary.ts';
 
@@ -110,10 +110,11 @@ describe('PrimaryNode', () => {
     const prefix = 'test/primary-c';
     const topics = topicsFor(prefix);
     const rogue = generateKeyPairSync('rsa', { modulusLength: 2048 });
-    // node-1 is honest; node-2 signs with a key other than its registered one; node-3 is not registered.
+    // node-1 is honest; node-2 signs with a key other than its registered one; node-3 is not
+    // registered (it spins to sealZeros: the zero bits are checked before the registration).
     await standIns(prefix, 1);
     const s2 = await startStandIn({ url: broker.url, nodeId: 'node-2', key: rogue.privateKey, topics, params: PARAMS });
-    const s3 = await startStandIn({ url: broker.url, nodeId: 'node-3', key: nodeKeys[2]!.privateKey, topics, params: PARAMS, targetZeros: 0 });
+    const s3 = await startStandIn({ url: broker.url, nodeId: 'node-3', key: nodeKeys[2]!.privateKey, topics, params: PARAMS });
     const s4 = await startStandIn({ url: broker.url, nodeId: 'node-4', key: nodeKeys[2]!.privateKey, topics, params: PARAMS, targetZeros: 0, tamper: () => '{"v":1,"nodeId":"node-4"}' });
     open.push(s2, s3, s4);
     const authority = new StaticSealAuthority([['node-1', nodeKeys[0]!.publicKey], ['node-2', nodeKeys[1]!.publicKey]]);

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readActivationState } from '../../../firmware/activation/state.ts';
+import { readStatusFile } from '../../../firmware/agent/status.ts';
 import { blockLine } from '../../../firmware/devnet/devnet-command.ts';
 import type { DevnetEvent } from '../../../firmware/devnet/devnet.ts';
 import type { Json } from '../../../firmware/protocol/fields.ts';
@@ -80,23 +81,26 @@ describe('provisioned devnet (swtpm, factory, registrar on SQLite, activation, a
     console.log(`revocation: ${refused.length} seal(s) of node-2 refused as revoked; blocks ${result.blocks.length}`);
   });
 
-  it('a tampered device that ignores its revocation: every later seal is refused by the clerks with reason revoked', async () => {
+  it('a tampered device that ignores its revocation: every later seal is refused by the clerks with reason revoked, and by the honest nodes (seal-revoked)', async () => {
     const events: (DevnetEvent | ProvisionedEvent)[] = [];
     let sentAfter = 0;
     let revokedAt = -1;
+    const stateDir = await mkdtemp(join(tmpdir(), 'btn-devnet-tampered-'));
+    dirs.push(stateDir);
     const result = await runProvisionedDevnet({
-      nodes: 3, blocks: 4, revokeAfter: { height: 1, node: 'node-3', reason: 'tampered' }, handleSignals: false, onEvent: (e) => {
+      // One zero bit: the tampered node qualifies within a round or two, so it seals most candidates.
+      stateDir, nodes: 3, blocks: 5, params: { sealZeros: 1 }, revokeAfter: { height: 1, node: 'node-3', reason: 'tampered' }, handleSignals: false, onEvent: (e) => {
         events.push(e);
         if (e.type === 'revoked') revokedAt = events.length;
       },
-      // node-3 activates like the others, then seals every candidate at round 0 whatever its
-      // gate says, with the registration it got (targetZeros 0: the clerk's registration check
-      // comes before the zero-bits check, so each seal reaches the RegistrationAuthority).
+      // node-3 activates like the others, then seals every candidate whatever its gate says, with
+      // the registration it got (spinning to sealZeros: the zero bits are checked first, so each
+      // qualifying seal then reaches the RegistrationAuthority).
       agentOverride: (node, ctx) => {
         if (node !== 'node-3') return undefined;
         let registration: Json | null = null;
         return standInAgent({
-          transport: ctx.transport, nodeId: ctx.registeredId, topics: ctx.topics, params: ctx.params, targetZeros: 0,
+          transport: ctx.transport, nodeId: ctx.registeredId, topics: ctx.topics, params: ctx.params,
           sign: (message) => ctx.tpm.sign(message, { handle: ctx.sealingKey.handle }),
           tamper: (seal) => {
             const g = ctx.gate.current();
@@ -117,5 +121,11 @@ describe('provisioned devnet (swtpm, factory, registrar on SQLite, activation, a
     for (const r of refused) expect(r.message).toMatch(/: revoked: .*tampered/);
     expect(result.registrations.rejected.revoked).toBe(refused.length);
     for (const b of result.blocks.filter((x) => x.height >= 3)) expect(b.seals.map((s) => s.node)).not.toContain(revokedId);
+    // The honest nodes judge the revoked node's seals with the same check as btn-node run
+    // (createNode, competingSeal): refused as competition with the same code
+    // (test/firmware/node/same-wiring.test.ts shows it for btn-node run).
+    let refusedByNodes = 0;
+    for (const l of ['node-1', 'node-2']) refusedByNodes += (await readStatusFile(join(stateDir, l)))?.invalidMessages['seal-revoked'] ?? 0;
+    expect(refusedByNodes).toBeGreaterThan(0);
   });
 });

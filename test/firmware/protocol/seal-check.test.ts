@@ -2,8 +2,8 @@ import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { lotteryMessage, scoreTicket } from '../../../firmware/protocol/chain/lottery.ts';
 import { encodeSealMessage, type SealMessage } from '../../../firmware/protocol/seal-message.ts';
-import { checkSeal, StaticSealAuthority, type OpenCandidate, type SealCheckContext } from '../../../firmware/devnet/seal-verifier.ts';
-import { DevnetError } from '../../../firmware/devnet/errors.ts';
+import { checkSeal, StaticSealAuthority, type OpenCandidate, type SealCheckContext } from '../../../firmware/protocol/seal-check.ts';
+import { ProtocolError } from '../../../firmware/protocol/errors.ts';
 
 const NOW = 1_800_000_000_000;
 const CLERK = 'c'.repeat(64);
@@ -121,7 +121,7 @@ describe('StaticSealAuthority', () => {
     expect(a.keyFor(seal({ nodeId: 'n' })).ok).toBe(true);
     expect(a.keyFor(seal({ nodeId: 'm' })).ok).toBe(false);
     const ed = generateKeyPairSync('ed25519');
-    expect(() => a.register('e', ed.publicKey)).toThrow(DevnetError);
+    expect(() => a.register('e', ed.publicKey)).toThrow(ProtocolError);
     expect(() => a.register('g', 'garbage')).toThrow(/not a public key/);
   });
 });

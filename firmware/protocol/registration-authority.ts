@@ -1,21 +1,17 @@
-// The clerks' SealAuthority for a provisioned network (DESIGN.md §2 last bullets, §4): a seal's
-// key is trusted ONLY from the root-signed registration certificate the seal carries. The
-// certificate must verify under the root's Ed25519 key, be valid now, name the seal's node, and
-// neither the node nor its EK may be on the newest signed revocation list seen. Then, and only
-// then, the certificate's sealing public key is the key the seal is checked under.
-//
-// Layout note (DESIGN.md §6): firmware/ imports only tpm/. The devnet is the reference PRIMARY
-// node (root-node side, not device code), so, like firmware/activation/ already does for the same
-// two pure functions, it imports the verifiers from provisioning/registration/ instead of keeping a
-// second copy of the signed-bytes encodings that could drift.
+// The SealAuthority of a provisioned network, for clerks and secondary nodes alike: a seal's key
+// is trusted ONLY from the root-signed registration certificate the seal carries (a lottery
+// ticket is unique only under a key the verifier already trusts, never one that travels with the
+// seal). The certificate must verify under the root's Ed25519 key, be valid now, name the seal's
+// node, and neither the node nor its EK may be on the newest signed revocation list seen. Then,
+// and only then, the certificate's sealing public key is the key the seal is checked under.
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import type { Logger } from 'pino';
 import { pino } from 'pino';
-import { verifyRegistrationCertificate, type RegistrationCertificate } from '../protocol/registration.ts';
-import { verifyRevocationList } from '../protocol/revocation-list.ts';
-import type { SealMessage } from '../protocol/seal-message.ts';
-import { DevnetError } from './errors.ts';
-import type { SealAuthority } from './seal-verifier.ts';
+import { verifyRegistrationCertificate, type RegistrationCertificate } from './registration.ts';
+import { verifyRevocationList } from './revocation-list.ts';
+import type { SealMessage } from './seal-message.ts';
+import { ProtocolError } from './errors.ts';
+import type { SealAuthority } from './seal-check.ts';
 
 export type RegistrationRejectCode =
   | 'no-registration' // the seal carries no registration certificate
@@ -24,7 +20,7 @@ export type RegistrationRejectCode =
   | 'expired' // outside issuedAt .. expiresAt
   | 'node-mismatch' // the certificate is for another node than the seal names
   | 'revoked' // the node (or its EK) is on the signed revocation list
-  | 'not-rsa'; // the certified sealing key is not RSA (lottery tickets need RSASSA, DESIGN.md §2)
+  | 'not-rsa'; // the certified sealing key is not RSA (lottery tickets need RSASSA: one signature per message)
 
 export const REGISTRATION_REJECT_CODES: readonly RegistrationRejectCode[] = [
   'no-registration', 'bad-certificate', 'bad-signature', 'expired', 'node-mismatch', 'revoked', 'not-rsa',
@@ -66,7 +62,7 @@ interface Verified {
   readonly notAfter: number;
 }
 
-const CLOCK_SKEW_MS = 5 * 60_000; // as provisioning/registration/certificate.ts allows
+const CLOCK_SKEW_MS = 5 * 60_000; // as verifyRegistrationCertificate allows
 const MAX_REVOCATION_LIST_BYTES = 32 * 1024 * 1024;
 
 export class RegistrationAuthority implements SealAuthority {
@@ -93,7 +89,7 @@ export class RegistrationAuthority implements SealAuthority {
 
   constructor(options: RegistrationAuthorityOptions) {
     if (!(options.rootPublicKey instanceof Uint8Array) || options.rootPublicKey.length !== 32) {
-      throw new DevnetError('ERR_DEVNET_OPTIONS', 'rootPublicKey must be the 32-byte Ed25519 public key of the root node');
+      throw new ProtocolError('ERR_PROTOCOL_OPTIONS', 'rootPublicKey must be the 32-byte Ed25519 public key of the root node', 'rootPublicKey');
     }
     this.#root = new Uint8Array(options.rootPublicKey);
     this.#now = options.now ?? Date.now;
@@ -193,7 +189,7 @@ export class RegistrationAuthority implements SealAuthority {
 
   /** Fetches the list from the root once (concurrent calls share one fetch). */
   refresh(): Promise<void> {
-    if (this.#fetch === undefined) return Promise.reject(new DevnetError('ERR_DEVNET_OPTIONS', 'this authority has no fetchRevocations'));
+    if (this.#fetch === undefined) return Promise.reject(new ProtocolError('ERR_PROTOCOL_OPTIONS', 'this authority has no fetchRevocations', 'fetchRevocations'));
     this.#refreshing ??= this.#fetch()
       .then((list) => void this.applyRevocationList(list))
       .finally(() => { this.#refreshing = null; });

@@ -1,17 +1,17 @@
-// The clerk's check of a seal (DESIGN.md §1 step 2, §2). A seal counts only when:
-// it parses, it is addressed to this clerk, it is for the current candidate (height and hash),
-// it has not expired, its node has a TRUSTED sealing key (from the node's registration, never
-// a key that travels with the seal), its ticket has at least sealZeros leading zero bits, and
-// the signature over lotteryMessage(blockHash, round) verifies under that trusted key.
-// Cheap checks first: a flood of junk costs a hash, not an RSA verification.
+// The checks of a seal. A clerk counts a seal only when it parses, is addressed to this clerk, is
+// for the open candidate (height and hash), has not expired, is the node's first for it, its
+// ticket has at least sealZeros leading zero bits, its node has a TRUSTED sealing key (from the
+// node's root-signed registration, never a key that travels with the seal) and is not revoked,
+// and the signature over lotteryMessage(blockHash, round) verifies under that key. A secondary
+// node judges other nodes' seals by the same judgeSeal(). Cheap checks first: a flood of junk
+// costs a hash, not an RSA verification.
 import type { KeyObject } from 'node:crypto';
 import { createPublicKey } from 'node:crypto';
-import { bytesEqual, toHex } from '../protocol/chain/encoding.ts';
-import { lotteryMessage, scoreTicket, type TicketScore } from '../protocol/chain/lottery.ts';
-import { rsaVerify } from '../protocol/chain/primaries.ts';
-import { parseSealMessage, type SealMessage } from '../protocol/seal-message.ts';
-import { ProtocolError } from '../protocol/errors.ts';
-import { DevnetError } from './errors.ts';
+import { bytesEqual, toHex } from './chain/encoding.ts';
+import { lotteryMessage, scoreTicket, type TicketScore } from './chain/lottery.ts';
+import { rsaVerify } from './chain/primaries.ts';
+import { parseSealMessage, type SealMessage } from './seal-message.ts';
+import { ProtocolError } from './errors.ts';
 
 /** Where a clerk finds the sealing key it trusts for a seal's node. */
 export interface SealAuthority {
@@ -44,6 +44,7 @@ export interface SealReject {
 export interface AcceptedSeal {
   readonly seal: SealMessage;
   readonly score: TicketScore;
+  /** The trusted key the seal verified under. */
   readonly key: KeyObject;
 }
 
@@ -91,20 +92,50 @@ export function checkParsedSeal(seal: SealMessage, ctx: SealCheckContext): SealC
   }
   if (seal.expiresAt <= ctx.now) return reject('expired', `seal expired at ${seal.expiresAt}, now ${ctx.now}`, node);
   if (c.sealedBy.has(node)) return reject('duplicate', `node ${node} already sealed this candidate`, node);
-  const trusted = ctx.authority.keyFor(seal);
+  return judgeSeal(seal, ctx.sealZeros, ctx.authority);
+}
+
+/**
+ * The one judgement of a seal's ticket, shared by the clerks (after their candidate checks above)
+ * and by every secondary node deciding whether another node's seal is competition that stops its
+ * own spinning (competingSeal below). In order of cost: the ticket's zero bits (one SHA-256), the
+ * trusted key for the node (a cached registration check and the revocation list), and only then
+ * the RSA signature.
+ */
+export function judgeSeal(seal: SealMessage, sealZeros: number, authority: SealAuthority): SealCheck {
+  const node = seal.nodeId;
+  const score = scoreTicket(seal.signature, seal.round);
+  if (score.zeros < sealZeros) return reject('low-zeros', `ticket has ${score.zeros} leading zero bits, needs ${sealZeros}`, node);
+  const trusted = authority.keyFor(seal);
   if (!trusted.ok && trusted.code === 'revoked') return reject('revoked', `node ${node} is revoked: ${trusted.reason}`, node);
   if (!trusted.ok) return reject('unregistered', `no trusted sealing key for node ${node}: ${trusted.reason}`, node);
-  const score = scoreTicket(seal.signature, seal.round);
-  if (score.zeros < ctx.sealZeros) return reject('low-zeros', `ticket has ${score.zeros} leading zero bits, needs ${ctx.sealZeros}`, node);
   if (!rsaVerify(trusted.key, lotteryMessage(seal.blockHash, seal.round), seal.signature)) {
     return reject('bad-signature', `signature does not verify under node ${node}'s registered sealing key`, node);
   }
   return { ok: true, accepted: { seal, score, key: trusted.key } };
 }
 
+export type CompetingSeal = { readonly ok: true; readonly score: TicketScore } | { readonly ok: false; readonly reason: SealReject };
+
 /**
- * The devnet's authority: the sealing keys of the agents it started, by node id. The provisioning
- * service replaces this with one that checks the root-signed registration in `seal.registration`.
+ * Whether another node's seal counts as competition for a secondary node: judgeSeal under the
+ * node's authority. Without one (an unprovisioned devnet) there is no key to trust, and a
+ * qualifying ticket counts unverified: that is why anyone on such a network's broker can stop it.
+ */
+export function competingSeal(seal: SealMessage, sealZeros: number, authority: SealAuthority | null): CompetingSeal {
+  if (authority !== null) {
+    const r = judgeSeal(seal, sealZeros, authority);
+    return r.ok ? { ok: true, score: r.accepted.score } : r;
+  }
+  const score = scoreTicket(seal.signature, seal.round);
+  if (score.zeros < sealZeros) return { ok: false, reason: { code: 'low-zeros', message: `ticket has ${score.zeros} leading zero bits, needs ${sealZeros}`, nodeId: seal.nodeId } };
+  return { ok: true, score };
+}
+
+/**
+ * An authority from a fixed list of sealing keys by node id: the clerks of an unprovisioned devnet
+ * know the keys of the agents it started. A provisioned network uses RegistrationAuthority, which
+ * checks the root-signed registration in `seal.registration` instead.
  */
 export class StaticSealAuthority implements SealAuthority {
   readonly #keys = new Map<string, KeyObject>();
@@ -119,9 +150,9 @@ export class StaticSealAuthority implements SealAuthority {
     try {
       object = typeof key === 'string' ? createPublicKey(key) : key.type === 'public' ? key : createPublicKey(key);
     } catch (cause) {
-      throw new DevnetError('ERR_DEVNET_OPTIONS', `sealing key of ${nodeId} is not a public key`, { nodeId }, { cause });
+      throw new ProtocolError('ERR_PROTOCOL_OPTIONS', `sealing key of ${nodeId} is not a public key: ${(cause as Error).message}`, 'sealingKey');
     }
-    if (object.asymmetricKeyType !== 'rsa') throw new DevnetError('ERR_DEVNET_OPTIONS', `sealing key of ${nodeId} must be RSA`, { nodeId });
+    if (object.asymmetricKeyType !== 'rsa') throw new ProtocolError('ERR_PROTOCOL_OPTIONS', `sealing key of ${nodeId} must be RSA`, 'sealingKey');
     this.#keys.set(nodeId, object);
   }
 

@@ -1,0 +1,160 @@
+// One secondary node, assembled in one place: `btn-node run` (and so the device image) and both
+// devnets build their nodes here, so the reference network runs exactly the production wiring.
+// What a deployment varies comes in as options: the opened TPM (its TCTI), the broker connection,
+// the state directory, and how the node is trusted (a root node, or an unprovisioned devnet).
+import type { Logger } from 'pino';
+import { ActivationGate } from '../activation/gate.ts';
+import { createAgent, type SecondaryAgent } from '../agent/agent.ts';
+import { FaultBoard, JOURNAL_FAULT_KEY } from '../agent/faults.ts';
+import { writeStatusReported, type AgentStatus } from '../agent/status.ts';
+import type { BackoffOptions } from '../core/backoff.ts';
+import type { KnownPrimaries } from '../protocol/chain/primaries.ts';
+import type { ChainTip } from '../protocol/chain/validate.ts';
+import type { NetworkParams } from '../protocol/params.ts';
+import { RegistrationAuthority } from '../protocol/registration-authority.ts';
+import type { SealAuthority } from '../protocol/seal-check.ts';
+import { alwaysActive, neverActive, type GateState, type SealGate } from '../sealing/gate.ts';
+import { openSealJournal, type SealJournal } from '../sealing/journal.ts';
+import { RecoveringJournal } from '../sealing/journal-recovery.ts';
+import type { MqttTransport } from '../transport/mqtt-transport.ts';
+import type { SealingKeyInfo, Tpm } from '../../tpm/index.ts';
+
+/** Revocation lists grow by one short entry per revoked node; 4 MiB holds about 20,000. */
+export const MAX_REVOCATION_LIST_BYTES = 4 * 1024 * 1024;
+
+/** How the node is trusted and activated. */
+export type NodeTrust =
+  | {
+    /** A provisioned network: activation through the root node, whose key the node believes. */
+    readonly kind: 'root';
+    readonly url: string;
+    /** The root's Ed25519 public key (32 bytes). */
+    readonly publicKey: Uint8Array;
+    readonly revocationPollMs?: number;
+    readonly timeoutMs?: number;
+    readonly backoff?: BackoffOptions;
+  }
+  /** An unprovisioned devnet: always active, and any qualifying seal counts (anyone on the broker can stop it). */
+  | { readonly kind: 'unprovisioned' }
+  /** No root configured: the node never seals, and says why. */
+  | { readonly kind: 'none'; readonly reason: string };
+
+export interface NodeOptions {
+  readonly nodeId: string;
+  /** Opened, with the sealing key ensured; the caller closes it after stop(). */
+  readonly tpm: Tpm;
+  readonly sealingKey: SealingKeyInfo;
+  /** Created and started by the caller, closed by the caller after stop(). */
+  readonly transport: MqttTransport;
+  readonly journalPath: string;
+  /** activation.json and status.json live here. */
+  readonly stateDir: string;
+  readonly trust: NodeTrust;
+  readonly primaries: KnownPrimaries;
+  readonly genesis: ChainTip;
+  readonly params: NetworkParams;
+  readonly logger: Logger;
+  /** Faults shown on the status page (full disk, ...); shared with the caller's start-up. */
+  readonly faults?: FaultBoard;
+  /** A journal the caller already opened (run opens it while waiting for the disk); opened here otherwise. */
+  readonly journal?: SealJournal;
+  readonly statusIntervalMs?: number;
+  /** Quieter activation logs for nodes that fail by design (the devnet's unfiled ones). */
+  readonly activationLogger?: Logger;
+}
+
+export interface SecondaryNode {
+  readonly nodeId: string;
+  readonly agent: SecondaryAgent;
+  readonly gate: SealGate & { onChange?(fn: (s: GateState) => void): () => void };
+  /** The activation gate when the node is trusted through a root node. */
+  readonly activation: ActivationGate | null;
+  readonly sealAuthority: SealAuthority | null;
+  /** Stored activation state first, then revocation lists, then candidates. */
+  start(): Promise<void>;
+  /** Stops the agent and the gate and closes the journal (the TPM and transport stay the caller's). */
+  stop(): Promise<void>;
+  status(): AgentStatus;
+}
+
+/** The activation gate of a node trusted through a root node (also for the devnet's deliberately tampered stand-ins). */
+export function activationGate(
+  trust: Extract<NodeTrust, { kind: 'root' }>,
+  deps: { readonly tpm: Tpm; readonly sealingKey: SealingKeyInfo; readonly stateDir: string; readonly logger: Logger },
+  onRevocationList?: (raw: unknown) => void,
+): ActivationGate {
+  return new ActivationGate({
+    rootUrl: trust.url, rootPublicKey: trust.publicKey, tpm: deps.tpm, stateDir: deps.stateDir, handle: deps.sealingKey.handle, logger: deps.logger,
+    ...(trust.revocationPollMs === undefined ? {} : { revocationPollMs: trust.revocationPollMs }),
+    ...(trust.timeoutMs === undefined ? {} : { client: { timeoutMs: trust.timeoutMs } }),
+    ...(trust.backoff === undefined ? {} : { backoff: trust.backoff }),
+    ...(onRevocationList === undefined ? {} : { onRevocationList }),
+  });
+}
+
+export async function createNode(o: NodeOptions): Promise<SecondaryNode> {
+  const log = o.logger;
+  const faults = o.faults ?? new FaultBoard(log);
+  const reopen = (): Promise<SealJournal> => openSealJournal(o.journalPath, { logger: log });
+  const first = o.journal ?? await reopen();
+  // A disk that fills up or turns read-only later: no seal on an unwritten decision, and the
+  // journal comes back by itself once it can be written again (no restart).
+  const journal = new RecoveringJournal(first, {
+    reopen, logger: log,
+    onHealth: (h) => (h.ok ? faults.clear(JOURNAL_FAULT_KEY, 'writable again; sealing resumes') : faults.raise(JOURNAL_FAULT_KEY, h.code, h.message, { file: o.journalPath })),
+  });
+  const trust = o.trust;
+  if (trust.kind === 'unprovisioned') {
+    log.warn('unprovisioned network: no root key, so any seal whose ticket qualifies counts as competition; anyone who can publish on this broker can stop the network');
+  }
+  const authority = trust.kind === 'root' ? new RegistrationAuthority({ rootPublicKey: trust.publicKey, logger: log }) : null;
+  const activation = trust.kind === 'root'
+    ? activationGate(trust, { tpm: o.tpm, sealingKey: o.sealingKey, stateDir: o.stateDir, logger: o.activationLogger ?? log },
+      // One poll feeds both: this node's own revocation and the seals it counts as competition.
+      (raw) => void authority!.applyRevocationList(raw))
+    : null;
+  const gate = activation ?? (trust.kind === 'unprovisioned' ? alwaysActive(o.nodeId) : neverActive(o.nodeId, trust.kind === 'none' ? trust.reason : ''));
+  let agent: SecondaryAgent;
+  try {
+    agent = createAgent({
+      nodeId: o.nodeId, tpm: o.tpm, sealingHandle: o.sealingKey.handle, transport: o.transport, topics: o.transport.topics, journal, gate,
+      primaries: o.primaries, genesis: o.genesis, params: o.params, logger: log, stateDir: o.stateDir, sealAuthority: authority,
+      faults,
+      ...(o.statusIntervalMs === undefined ? {} : { statusIntervalMs: o.statusIntervalMs }),
+    });
+  } catch (err) {
+    await journal.close().catch(() => undefined);
+    throw err;
+  }
+  const unsubscribes: (() => void)[] = [];
+  return {
+    nodeId: o.nodeId, agent, gate, activation, sealAuthority: authority,
+    async start() {
+      // Stored activation state is applied before the agent can take up a candidate.
+      await activation?.start();
+      // The root (or a clerk) may also push the signed revocation list, retained, on the broker:
+      // a revoked node then stops without waiting for its next poll, and so do seals it counts.
+      if (activation !== null) {
+        unsubscribes.push(o.transport.subscribe(o.transport.topics.revocations, (m) => {
+          authority!.applyRevocationList(m.value);
+          activation.applyRevocationList(m.value).catch((err: unknown) => log.warn({ err: (err as Error).message }, 'pushed revocation list refused'));
+        }, { maxBytes: MAX_REVOCATION_LIST_BYTES }));
+      }
+      await agent.start();
+      // status.json follows activation and faults at once, not only every few seconds.
+      const rewrite = (): void => void writeStatusReported(o.stateDir, agent.status(), faults);
+      if (activation !== null) unsubscribes.push(activation.onChange(rewrite));
+      unsubscribes.push(faults.onChange(rewrite));
+    },
+    async stop() {
+      for (const u of unsubscribes.splice(0)) u();
+      try {
+        await agent.stop().catch((err: unknown) => log.warn({ err: String(err) }, 'agent stop failed'));
+        await activation?.stop().catch((err: unknown) => log.warn({ err: String(err) }, 'activation gate stop failed'));
+      } finally {
+        await journal.close().catch(() => undefined);
+      }
+    },
+    status: () => agent.status(),
+  };
+}

@@ -1,0 +1,2 @@
+// The one assembly of a secondary node (used by `btn-node run`, the device image and the devnets).
+export { activationGate, createNode, MAX_REVOCATION_LIST_BYTES, type NodeOptions, type NodeTrust, type SecondaryNode } from './create-node.ts';
