@@ -9,7 +9,7 @@ import { runDevnet, DEVNET_PARAMS } from '../../firmware/devnet/devnet.ts';
 import { realAgentFactory } from '../../firmware/devnet/agent-factory.ts';
 import { createClerks } from '../../firmware/devnet/clerks.ts';
 import { genesisTip, PrimaryNode, type FinalBlockRecord } from '../../firmware/devnet/primary.ts';
-import { StaticSealAuthority } from '../../firmware/devnet/seal-verifier.ts';
+import { StaticSealAuthority } from '../../firmware/protocol/seal-check.ts';
 import { TxGenerator } from '../../firmware/devnet/tx-generator.ts';
 import { createMqttTransport, startBroker, topicsFor } from '../../firmware/transport/index.ts';
 import { startStandIn } from '../firmware/devnet/stand-in-secondary.ts';
