@@ -7,6 +7,6 @@ export default defineConfig({
     testTimeout: 600_000,
     hookTimeout: 120_000,
     pool: 'forks',
-    globalSetup: ['test/postgres-setup.ts'],
+    globalSetup: ['test/postgres-setup.ts', 'test/swtpm-templates.ts'],
   },
 });

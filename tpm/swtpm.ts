@@ -6,7 +6,7 @@
 // locked. Certificates are issued by a local CA whose directory the caller chooses, so trust
 // roots stay explicit and tests never share a TPM by accident.
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { mkdir, mkdtemp, writeFile, rm, access } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, writeFile, rm, access } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -56,7 +56,7 @@ export async function startSwtpm(options: SwtpmOptions = {}): Promise<SwtpmInsta
   await mkdir(stateDir, { recursive: true });
   await mkdir(caDir, { recursive: true });
   try {
-    if (!(await exists(join(stateDir, 'tpm2-00.permall')))) await manufacture(stateDir, caDir);
+    if (!(await exists(join(stateDir, 'tpm2-00.permall'))) && !(await fromTemplate(stateDir, caDir))) await manufacture(stateDir, caDir);
   } catch (err) {
     if (ownsState) await rm(stateDir, { recursive: true, force: true });
     throw err;
@@ -140,6 +140,67 @@ export async function startSwtpm(options: SwtpmOptions = {}): Promise<SwtpmInsta
       if (ownsState) await rm(stateDir, { recursive: true, force: true });
     },
   };
+}
+
+/** Environment variable naming a pool of TPMs manufactured ahead (see manufactureTemplates). */
+export const SWTPM_TEMPLATES_ENV = 'BTN_SWTPM_TEMPLATES';
+
+/**
+ * Manufactures `count` distinct TPM states, and the CA that certified their EKs, into `dir`
+ * (ca/, tpm-0/, tpm-1/, ...). With the directory named in BTN_SWTPM_TEMPLATES, startSwtpm copies
+ * one of them instead of running swtpm_setup (about 1.4 s of CPU each here), so a test suite
+ * manufactures its TPMs once per run instead of once per test.
+ */
+export async function manufactureTemplates(dir: string, count: number, parallel = 2): Promise<void> {
+  const ca = join(dir, 'ca');
+  await mkdir(ca, { recursive: true });
+  const make = async (k: number): Promise<void> => {
+    const state = join(dir, `tpm-${k}`);
+    await mkdir(state, { recursive: true });
+    await manufacture(state, ca);
+  };
+  // The first alone: it creates the CA the others use.
+  await make(0);
+  let next = 1;
+  await Promise.all(Array.from({ length: Math.max(1, parallel) }, async () => {
+    while (next < count) await make(next++);
+  }));
+}
+
+/**
+ * Copies a manufactured TPM state from the template pool into stateDir, when there is a pool, its
+ * CA is (or becomes) the one in caDir, and a template is left that no other TPM of this CA
+ * directory has used: TPMs that share a CA directory (one network, one test) must have distinct
+ * EKs. Returns false when the caller must manufacture (the TPM is then still certified by the
+ * same CA, whose key the pool's CA directory carries).
+ */
+async function fromTemplate(stateDir: string, caDir: string): Promise<boolean> {
+  const pool = process.env[SWTPM_TEMPLATES_ENV];
+  if (pool === undefined || pool === '') return false;
+  const poolCa = join(pool, 'ca');
+  const theirs = await readFile(join(poolCa, 'issuercert.pem')).catch(() => null);
+  if (theirs === null) return false;
+  const ours = await readFile(join(caDir, 'issuercert.pem')).catch(() => null);
+  if (ours === null) {
+    // An empty CA directory takes the pool's CA (identical bytes if two starts copy at once).
+    for (const f of await readdir(poolCa)) await copyFile(join(poolCa, f), join(caDir, f));
+  } else if (!ours.equals(theirs)) {
+    return false;
+  }
+  const used = join(caDir, '.templates-used');
+  await mkdir(used, { recursive: true });
+  const templates = (await readdir(pool)).filter((d) => /^tpm-\d+$/.test(d)).sort((a, b) => Number(a.slice(4)) - Number(b.slice(4)));
+  for (const t of templates) {
+    try {
+      // mkdir is the claim: atomic, so concurrent starts never take the same template.
+      await mkdir(join(used, t));
+    } catch {
+      continue;
+    }
+    await copyFile(join(pool, t, 'tpm2-00.permall'), join(stateDir, 'tpm2-00.permall'));
+    return true;
+  }
+  return false;
 }
 
 /** Run swtpm_setup with a private configuration that points at caDir, never at /etc or /var. */

@@ -21,7 +21,7 @@ describe('btn-node run and Home Assistant births (swtpm + aedes)', () => {
   let broker: BrokerHandle;
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'btn-ha-run-'));
-    swtpm = await startSwtpm({ stateDir: join(dir, 'tpm') });
+    swtpm = await startSwtpm({ stateDir: join(dir, 'tpm'), caDir: join(dir, 'ca') });
     broker = await startBroker();
   }, 60_000);
   afterAll(async () => {
