@@ -146,58 +146,82 @@ export async function startSwtpm(options: SwtpmOptions = {}): Promise<SwtpmInsta
 export const SWTPM_TEMPLATES_ENV = 'BTN_SWTPM_TEMPLATES';
 
 /**
- * Manufactures `count` distinct TPM states, and the CA that certified their EKs, into `dir`
- * (ca/, tpm-0/, tpm-1/, ...). With the directory named in BTN_SWTPM_TEMPLATES, startSwtpm copies
- * one of them instead of running swtpm_setup (about 1.4 s of CPU each here), so a test suite
- * manufactures its TPMs once per run instead of once per test.
+ * Manufactures `groups` CAs with `perGroup` distinct TPM states each into `dir` (g0/ca,
+ * g0/tpm-0, ...). With the directory named in BTN_SWTPM_TEMPLATES, startSwtpm copies one of them
+ * instead of running swtpm_setup (about 1.4 s of CPU each here), so a test suite manufactures its
+ * TPMs once per run instead of once per test.
  */
-export async function manufactureTemplates(dir: string, count: number, parallel = 2): Promise<void> {
-  const ca = join(dir, 'ca');
-  await mkdir(ca, { recursive: true });
-  const make = async (k: number): Promise<void> => {
-    const state = join(dir, `tpm-${k}`);
-    await mkdir(state, { recursive: true });
-    await manufacture(state, ca);
+export async function manufactureTemplates(dir: string, groups: number, perGroup: number, parallel = 2): Promise<void> {
+  const jobs: { ca: string; state: string }[] = [];
+  for (let g = 0; g < groups; g++) for (let k = 0; k < perGroup; k++) jobs.push({ ca: join(dir, `g${g}`, 'ca'), state: join(dir, `g${g}`, `tpm-${k}`) });
+  const make = async (job: { ca: string; state: string }): Promise<void> => {
+    await mkdir(job.ca, { recursive: true });
+    await mkdir(job.state, { recursive: true });
+    await manufacture(job.state, job.ca);
   };
-  // The first alone: it creates the CA the others use.
-  await make(0);
-  let next = 1;
-  await Promise.all(Array.from({ length: Math.max(1, parallel) }, async () => {
-    while (next < count) await make(next++);
-  }));
+  // Each group's first TPM alone creates its CA; the others then use it.
+  const firsts = jobs.filter((j) => j.state.endsWith('tpm-0'));
+  const rest = jobs.filter((j) => !j.state.endsWith('tpm-0'));
+  for (const list of [firsts, rest]) {
+    let next = 0;
+    await Promise.all(Array.from({ length: Math.max(1, parallel) }, async () => {
+      while (next < list.length) await make(list[next++]!);
+    }));
+  }
 }
 
 /**
- * Copies a manufactured TPM state from the template pool into stateDir, when there is a pool, its
- * CA is (or becomes) the one in caDir, and a template is left that no other TPM of this CA
- * directory has used: TPMs that share a CA directory (one network, one test) must have distinct
- * EKs. Returns false when the caller must manufacture (the TPM is then still certified by the
- * same CA, whose key the pool's CA directory carries).
+ * Copies a manufactured TPM state from the template pool into stateDir. An empty CA directory
+ * takes a template group's CA that this process has not given to another CA directory yet (tests
+ * that trust one CA and not another still get two different CAs); a CA directory that holds a
+ * group's CA gets a template of that group no other TPM of the directory has used (TPMs of one
+ * network must have distinct EKs). Returns false when the caller must manufacture: no pool, a
+ * CA of its own, or the group used up (the TPM is then certified by the same CA).
  */
 async function fromTemplate(stateDir: string, caDir: string): Promise<boolean> {
   const pool = process.env[SWTPM_TEMPLATES_ENV];
   if (pool === undefined || pool === '') return false;
-  const poolCa = join(pool, 'ca');
-  const theirs = await readFile(join(poolCa, 'issuercert.pem')).catch(() => null);
-  if (theirs === null) return false;
+  const groups = (await readdir(pool).catch(() => [] as string[])).filter((d) => /^g\d+$/.test(d)).sort((a, b) => Number(a.slice(1)) - Number(b.slice(1)));
   const ours = await readFile(join(caDir, 'issuercert.pem')).catch(() => null);
+  let group: string | undefined;
   if (ours === null) {
-    // An empty CA directory takes the pool's CA (identical bytes if two starts copy at once).
-    for (const f of await readdir(poolCa)) await copyFile(join(poolCa, f), join(caDir, f));
-  } else if (!ours.equals(theirs)) {
-    return false;
+    for (const g of groups) {
+      try {
+        // mkdir is the claim: atomic, so two CA directories of this process never get one CA.
+        await mkdir(join(pool, 'claims', String(process.pid), g), { recursive: false });
+      } catch (err) {
+        if ((err as { code?: string }).code === 'ENOENT') {
+          await mkdir(join(pool, 'claims', String(process.pid)), { recursive: true });
+          try {
+            await mkdir(join(pool, 'claims', String(process.pid), g));
+          } catch {
+            continue;
+          }
+        } else continue;
+      }
+      group = g;
+      const ca = join(pool, g, 'ca');
+      for (const f of await readdir(ca)) await copyFile(join(ca, f), join(caDir, f));
+      break;
+    }
+  } else {
+    for (const g of groups) {
+      const theirs = await readFile(join(pool, g, 'ca', 'issuercert.pem')).catch(() => null);
+      if (theirs !== null && theirs.equals(ours)) group = g;
+    }
   }
+  if (group === undefined) return false;
   const used = join(caDir, '.templates-used');
   await mkdir(used, { recursive: true });
-  const templates = (await readdir(pool)).filter((d) => /^tpm-\d+$/.test(d)).sort((a, b) => Number(a.slice(4)) - Number(b.slice(4)));
+  const templates = (await readdir(join(pool, group))).filter((d) => /^tpm-\d+$/.test(d)).sort((a, b) => Number(a.slice(4)) - Number(b.slice(4)));
   for (const t of templates) {
     try {
-      // mkdir is the claim: atomic, so concurrent starts never take the same template.
+      // The claim of a template within this CA directory, atomic as above.
       await mkdir(join(used, t));
     } catch {
       continue;
     }
-    await copyFile(join(pool, t, 'tpm2-00.permall'), join(stateDir, 'tpm2-00.permall'));
+    await copyFile(join(pool, group, t, 'tpm2-00.permall'), join(stateDir, 'tpm2-00.permall'));
     return true;
   }
   return false;
