@@ -1,5 +1,5 @@
 // Object templates: the TCG EK (EK Credential Profile 2.x, template L-1), the TCG SRK
-// (Provisioning Guidance §7.5) and the sealing key of DESIGN.md §3.
+// (Provisioning Guidance §7.5) and the sealing key of docs/keys.md.
 import { ObjectAttr, TPM_ALG } from './constants.ts';
 import { rsaPublicArea } from './public-area.ts';
 
@@ -18,7 +18,7 @@ export const SRK_ATTRIBUTES =
   ObjectAttr.fixedTPM | ObjectAttr.fixedParent | ObjectAttr.sensitiveDataOrigin |
   ObjectAttr.userWithAuth | ObjectAttr.noDA | ObjectAttr.restricted | ObjectAttr.decrypt;
 
-/** What DESIGN.md §3 requires of a sealing key; the registrar checks exactly these. */
+/** What docs/keys.md requires of a sealing key; the registrar checks exactly these. */
 export const SEALING_KEY_REQUIRED =
   ObjectAttr.fixedTPM | ObjectAttr.fixedParent | ObjectAttr.sensitiveDataOrigin | ObjectAttr.userWithAuth | ObjectAttr.sign;
 

@@ -206,7 +206,7 @@ export class Tpm {
     return this.signDigest(new Uint8Array(createHash('sha256').update(message).digest()), options);
   }
 
-  /** Lottery ticket (DESIGN.md §2): SHA-256 of the signature and its leading zero bits. */
+  /** Lottery ticket (docs/lottery.md): SHA-256 of the signature and its leading zero bits. */
   async ticket(message: Uint8Array, options: { handle?: number } = {}): Promise<Ticket> {
     const signature = await this.sign(message, options);
     const ticket = new Uint8Array(createHash('sha256').update(signature).digest());
@@ -340,7 +340,7 @@ export class Tpm {
   }
 }
 
-/** Why `pub` cannot be a sealing key (DESIGN.md §3), or null when it can. */
+/** Why `pub` cannot be a sealing key (docs/keys.md), or null when it can. */
 export function sealingKeyProblem(pub: TpmPublic): string | null {
   if (!pub.rsa) return 'not an RSA key';
   if (pub.rsa.keyBits !== 2048) return `RSA-${pub.rsa.keyBits}, expected RSA-2048`;

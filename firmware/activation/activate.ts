@@ -1,4 +1,4 @@
-// Device activation (DESIGN.md §4 step 2): send the EK and sealing key public areas, recover the
+// Device activation (docs/activation.md step 2): send the EK and sealing key public areas, recover the
 // challenge secret with TPM2_ActivateCredential, prove it, and keep the registration
 // certificate in activation.json before anything acts on it. Idempotent: an active node
 // returns its stored state without contacting the root.

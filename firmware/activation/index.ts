@@ -1,4 +1,4 @@
-// Device activation with the root node (DESIGN.md §4): client, durable state, activate(), gate.
+// Device activation with the root node (docs/activation.md): client, durable state, activate(), gate.
 export { activate, checkCertificate, localNodeId, type ActivateOptions, type ActivationTpm } from './activate.ts';
 export { ActivationGate, DEFAULT_REVOCATION_POLL_MS, type ActivationGateOptions } from './gate.ts';
 export { RootClient, parseRootUrl, DEFAULT_TIMEOUT_MS, type Challenge, type NodeView, type Proof, type RootClientOptions } from './client.ts';

@@ -1,4 +1,4 @@
-// One secondary node (DESIGN.md §1): tests candidate blocks, spins for a seal with the TPM,
+// One secondary node (docs/protocol.md): tests candidate blocks, spins for a seal with the TPM,
 // sends the seal to the candidate's clerk, follows final blocks and network parameters.
 // Invalid input is logged with its specific reason and dropped; the agent keeps running.
 import { EventEmitter } from 'node:events';

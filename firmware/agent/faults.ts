@@ -1,4 +1,4 @@
-// Faults the node has right now (issue 5, "Bad input and faults"): a state directory that is
+// Faults the node has right now: a state directory that is
 // full or read-only, a seal journal that cannot be written, a status file that cannot be
 // written, a TPM that is not there. Each is said once in the log (pino on stderr, the service's
 // journal) when it appears or its text changes, at debug while it lasts, and at info when it is

@@ -1,4 +1,4 @@
-// Start-up that waits instead of crash-looping (issue 5, "Bad input and faults"): a TPM that is
+// Start-up that waits instead of crash-looping: a TPM that is
 // not there yet (HAT not detected, swtpm not started), a state directory that is read-only or
 // full. A failure is said once (FaultBoard: at error when it appears or changes, at debug on
 // each further attempt) and written to status.json, so `btn-node status` and the status page

@@ -1,4 +1,4 @@
-// `btn-node activate --root URL`: activate this node's TPM with the root node (DESIGN.md §4)
+// `btn-node activate --root URL`: activate this node's TPM with the root node (docs/activation.md)
 // and keep the registration certificate in <state-dir>/activation.json.
 import { join } from 'node:path';
 import { activate, ActivationError, ACTIVATION_FILE, DEFAULT_TIMEOUT_MS, type ActivationErrorCode } from '../activation/index.ts';

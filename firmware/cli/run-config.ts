@@ -37,7 +37,7 @@ const MAX_REVOCATION_POLL_MS = 24 * 3600_000;
 const MIN_ROOT_TIMEOUT_MS = 500;
 const MAX_ROOT_TIMEOUT_MS = 120_000;
 
-/** The root node this device activates with (DESIGN.md §4). */
+/** The root node this device activates with (docs/activation.md). */
 export interface RootConfig {
   readonly url: string;
   /** The root's Ed25519 public key (32 bytes). */

@@ -49,7 +49,7 @@ export interface Draw {
 }
 
 /**
- * One draw round (DESIGN.md §2): every clerk signs lotteryMessage(previousHash, round); of those
+ * One draw round (docs/lottery.md): every clerk signs lotteryMessage(previousHash, round); of those
  * whose ticket has at least clerkZeros leading zero bits, the best by priority wins. Undefined
  * when none qualifies in this round.
  */

@@ -2,7 +2,7 @@
 //                 [--unprovisioned | --provisioned [--revoke-after H NODE] [--unfiled NODE,..] [--offline NODE,..]]
 //
 // Provisioned is the default (it adds about 0.5 s for 3 nodes, README): the anti-Sybil path of
-// DESIGN.md §4 runs end to end. --unprovisioned (or agents injected by a test) runs the plain
+// docs/activation.md runs end to end. --unprovisioned (or agents injected by a test) runs the plain
 // devnet whose clerks trust the keys of the TPMs it started.
 //
 // Runs a whole network on this machine (firmware/devnet) until K blocks are final.

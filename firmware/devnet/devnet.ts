@@ -1,4 +1,4 @@
-// A whole network on one machine (DESIGN.md §7, embedded defaults): an MQTT broker (in-process
+// A whole network on one machine (docs/components.md, embedded defaults): an MQTT broker (in-process
 // aedes unless a broker URL is given), N swtpm TPMs each with its own state, one agent per TPM
 // with its own seal journal, and the reference primary node; runs until K blocks are final and
 // then removes everything it started (also on errors, SIGINT and SIGTERM).
@@ -201,7 +201,7 @@ export async function runDevnet(options: DevnetOptions): Promise<DevnetResult> {
     emit({ type: 'broker', url, inProcess: broker !== null, stateDir: root, removeAtEnd: ownsRoot });
     log.info({ url, inProcess: broker !== null, root }, 'broker');
 
-    // aedes speaks 3.1.1 only (DESIGN.md §7): skip the MQTT 5 attempt and its refusal.
+    // aedes speaks 3.1.1 only (docs/components.md): skip the MQTT 5 attempt and its refusal.
     const protocol = broker === null ? 'auto' as const : 4 as const;
     const clerks = createClerks(options.clerks ?? 3);
     const genesis = genesisTip(runId, Date.now());

@@ -1,4 +1,4 @@
-// The reference primary node of the devnet (DESIGN.md §1): clerks draw in time-paced rounds,
+// The reference primary node of the devnet (docs/protocol.md): clerks draw in time-paced rounds,
 // the winner broadcasts a candidate block, secondary nodes seal it, the committee votes for the
 // sealed block of best priority and, with a quorum, declares it final (third state).
 //
@@ -178,7 +178,7 @@ export class PrimaryNode {
     return record;
   }
 
-  /** Time-paced draw rounds (DESIGN.md §2): round firstRound + i no earlier than i x spinIntervalMs. */
+  /** Time-paced draw rounds (docs/lottery.md): round firstRound + i no earlier than i x spinIntervalMs. */
   async #draw(height: number, firstRound: number, attempt: number, signal: AbortSignal): Promise<Draw | undefined> {
     const { maxRounds, spinIntervalMs, clerkZeros } = this.params;
     const began = this.#clock.now();

@@ -1,4 +1,4 @@
-// The provisioned devnet: the whole anti-Sybil path of DESIGN.md §4 on one machine. The run's
+// The provisioned devnet: the whole anti-Sybil path of docs/activation.md on one machine. The run's
 // root node (registrar on SQLite, provisioned-root.ts) files every swtpm through the factory
 // station in one signed batch; each agent activates itself through firmware/activation
 // (MakeCredential at the root, ActivateCredential on its own swtpm) and seals only behind its

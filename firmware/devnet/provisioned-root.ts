@@ -1,9 +1,9 @@
-// The provisioned devnet's root node and factory (DESIGN.md §4 steps 1 and 3), in-process: the
+// The provisioned devnet's root node and factory (docs/activation.md steps 1 and 3), in-process: the
 // provisioning registrar (HTTP API) on a SQLite file in the run's state directory, a root
 // Ed25519 key, one manufacturer whose key signs the batch, and the swtpm CA directory as the
 // TPM-vendor trust directory. Devnet tooling for the development host only, never device code:
 // it imports provisioning/ (the registrar, its store with better-sqlite3, the factory station),
-// which firmware/ otherwise does not (DESIGN.md §6); devnet-command.ts loads it lazily.
+// which firmware/ otherwise does not (docs/layers.md); devnet-command.ts loads it lazily.
 import { request as httpRequest } from 'node:http';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';

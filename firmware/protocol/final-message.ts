@@ -1,6 +1,6 @@
-// The committee's announcement that a block is final (third state, DESIGN.md §1 step 4),
+// The committee's announcement that a block is final (third state, docs/protocol.md step 4),
 // published retained on <prefix>/final. Nodes take it as their new chain tip and low
-// watermark: nothing at or below `height` is sealed again (DESIGN.md §5).
+// watermark: nothing at or below `height` is sealed again (docs/seal-journal.md).
 import { ProtocolError } from './errors.ts';
 import { hexBytes, integer, object, parseJson, text } from './fields.ts';
 

@@ -1,4 +1,4 @@
-// Network parameters (DESIGN.md §2: every threshold, interval and deadline is a network
+// Network parameters (docs/lottery.md: every threshold, interval and deadline is a network
 // parameter, not a constant in code). Published retained on <prefix>/params.
 import { ProtocolError } from './errors.ts';
 import { integer, object, parseJson } from './fields.ts';

@@ -1,4 +1,4 @@
-// Registration certificates (DESIGN.md §4): a JSON object signed with the root's Ed25519 key.
+// Registration certificates (docs/activation.md): a JSON object signed with the root's Ed25519 key.
 // The signature covers a canonical encoding (a JSON array of the fields in a fixed order), so
 // key order or whitespace in transport never matters. Clerks and devices verify with the root
 // public key alone.

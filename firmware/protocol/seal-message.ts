@@ -1,4 +1,4 @@
-// The seal a secondary node sends to a clerk (DESIGN.md §1 step 2): which block, which round,
+// The seal a secondary node sends to a clerk (docs/protocol.md step 2): which block, which round,
 // the RSASSA-PKCS1-v1_5-SHA256 signature over lotteryMessage(blockHash, round), and the node's
 // root-signed registration, whose sealing key is the only key the clerk verifies it under.
 import { ProtocolError } from './errors.ts';

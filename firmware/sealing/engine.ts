@@ -1,4 +1,4 @@
-// Spinning (DESIGN.md §2): sign lotteryMessage(blockHash, r) for r = 0, 1, ... until a ticket has
+// Spinning (docs/lottery.md): sign lotteryMessage(blockHash, r) for r = 0, 1, ... until a ticket has
 // sealZeros leading zero bits. Round r starts no earlier than receivedAt + r x spinIntervalMs, so
 // a fast TPM buys no extra rounds. Stops when qualified, when a seal of better priority for the
 // same block is seen, when the block is superseded or final (signal), at the deadline, or after
@@ -101,7 +101,7 @@ export function createSealEngine(options: SealEngineOptions): SealEngine {
       if (signal?.aborted) return aborted();
       if (clock.now() >= deadline) return { outcome: 'deadline', rounds };
       const best = job.bestSeen?.();
-      // A seal from a lower round has priority whatever our ticket would be (DESIGN.md §2).
+      // A seal from a lower round has priority whatever our ticket would be (docs/lottery.md).
       if (best !== undefined && best.round < r) return { outcome: 'better-seal', best, rounds };
       const stop = inactive();
       if (stop !== null) return stop;

@@ -1,5 +1,5 @@
-// One clear sentence for a file-system failure of the node's state (issue 5, "Bad input and
-// faults"): which path, what is wrong in words a household can act on, and the errno. The same
+// One clear sentence for a file-system failure of the node's state: which path, what is wrong
+// in words a household can act on, and the errno. The same
 // text goes to the log and to the status page.
 
 /** The errno code of a Node file-system error, or undefined. */

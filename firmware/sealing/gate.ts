@@ -1,4 +1,4 @@
-// The activation gate the agent obeys before every signature (DESIGN.md §4, issue 3: a node that
+// The activation gate the agent obeys before every signature (docs/activation.md: a node that
 // is not activated, or is revoked, never seals). The provisioning side implements the real gate
 // against this interface; keep it exactly so.
 export type GateState =

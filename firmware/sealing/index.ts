@@ -1,4 +1,4 @@
-// Public API of sealing: the seal journal (DESIGN.md §5), the activation gate, the spinning engine (§2).
+// Public API of sealing: the seal journal (docs/seal-journal.md), the activation gate, the spinning engine (docs/lottery.md).
 export { SealingError, type SealingErrorCode } from './errors.ts';
 export {
   openSealJournal, MAX_JOURNAL_BYTES,

@@ -1,4 +1,4 @@
-// On-disk format of the seal journal (DESIGN.md §5): an 8-byte magic, then records appended
+// On-disk format of the seal journal (docs/seal-journal.md): an 8-byte magic, then records appended
 // one after the other:
 //
 //   u32be length | u32be ~length | u32be CRC-32(body) | body (UTF-8 JSON, `length` bytes)

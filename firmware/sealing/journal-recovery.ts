@@ -1,5 +1,4 @@
-// A seal journal that outlives a full or read-only disk without a restart (issue 5, "Bad input
-// and faults"). After a failed write the file journal refuses all use (its file's state is
+// A seal journal that outlives a full or read-only disk without a restart. After a failed write the file journal refuses all use (its file's state is
 // unknown). This wrapper then closes it, reports the fault once through onHealth, answers every
 // operation with ERR_JOURNAL_UNAVAILABLE (so no seal is made or published on a decision that was
 // not written durably), and reopens the file in the background with capped, jittered backoff:

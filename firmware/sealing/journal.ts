@@ -1,8 +1,8 @@
-// The seal journal (DESIGN.md §5; modelled on EIP-3076 slashing protection): checked and
+// The seal journal (docs/seal-journal.md; modelled on EIP-3076 slashing protection): checked and
 // written durably BEFORE the TPM signs, so that no crash can make a node seal two blocks for one
 // (height, clerk). Append-only file (format in journal-record.ts), fsync after every append,
 // fsync of the directory on create and rename, an exclusive lock file. No SQLite: the device
-// must not need a second native addon (DESIGN.md §7).
+// must not need a second native addon (docs/components.md).
 import { mkdir, open, readFile, rm, stat } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';

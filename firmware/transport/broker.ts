@@ -1,4 +1,4 @@
-// In-process MQTT broker for the devnet (DESIGN.md §7): aedes 1.2 behind a node:net server on
+// In-process MQTT broker for the devnet (docs/components.md): aedes 1.2 behind a node:net server on
 // loopback. aedes speaks MQTT 3.1.1 only; the transport falls back to it automatically.
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { Aedes } from 'aedes';

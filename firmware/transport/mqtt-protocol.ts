@@ -1,4 +1,4 @@
-// MQTT 5 first, 3.1.1 for a broker that refuses it (DESIGN.md §7: aedes 1.2 answers "unacceptable
+// MQTT 5 first, 3.1.1 for a broker that refuses it (docs/components.md: aedes 1.2 answers "unacceptable
 // protocol version"); the fallback is remembered for the life of the transport. Everything only
 // MQTT 5 can carry (maximum packet size, session expiry, message expiry) is added here and nowhere
 // else, so 3.1.1 degrades in one place: seal expiry still travels as `expiresAt` in the JSON,

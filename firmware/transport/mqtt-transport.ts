@@ -1,4 +1,4 @@
-// MQTT transport of a node (DESIGN.md §7) over mqtt.js: the public face. The parts live apart:
+// MQTT transport of a node (docs/components.md) over mqtt.js: the public face. The parts live apart:
 // - mqtt-protocol.ts: MQTT 5 first, 3.1.1 fallback, v5-only properties;
 // - mqtt-connection.ts: the connection state machine (jittered backoff, presence and last will);
 // - mqtt-outbox.ts + offline-queue.ts: outbound messages, the bounded offline queue, in-flight QoS 1;

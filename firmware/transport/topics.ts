@@ -1,4 +1,4 @@
-// Topic layout (DESIGN.md §7). Everything lives under one prefix (default `btn/v1`) so several
+// Topic layout (docs/components.md). Everything lives under one prefix (default `btn/v1`) so several
 // networks or protocol versions can share a broker. Segments that come from outside input
 // (clerk fingerprints, node ids) are validated: a `+`, `#` or `/` in them would widen a
 // subscription or address another node's topic [MQTT-4.7.1-1], NUL is forbidden [MQTT-1.5.4-2].

@@ -1,4 +1,4 @@
-// Enrolling one TPM at the factory (DESIGN.md §4 step 1): read the EK public area and EK
+// Enrolling one TPM at the factory (docs/activation.md step 1): read the EK public area and EK
 // certificate, create the SRK and sealing key (the binding's `tpm init`), and append one
 // manifest line. Everything the root node would reject is refused here, at the station, where
 // the device is still on the bench.

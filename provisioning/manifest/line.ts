@@ -97,7 +97,7 @@ function certField(s: string): Uint8Array | null {
   return der.length === 0 ? null : new Uint8Array(der);
 }
 
-/** Why a sealing key's public area is not acceptable (DESIGN.md §3), or null. */
+/** Why a sealing key's public area is not acceptable (docs/keys.md), or null. */
 export function sealingPublicProblem(pub: TpmPublic): string | null {
   if (pub.type !== TPM_ALG.RSA || !pub.rsa) return 'sealing key is not an RSA key';
   if (pub.rsa.keyBits !== 2048) return `sealing key is RSA-${pub.rsa.keyBits}, RSA-2048 required`;
@@ -107,7 +107,7 @@ export function sealingPublicProblem(pub: TpmPublic): string | null {
   if (missing.length > 0) return `sealing key lacks ${missing.join(', ')}`;
   if (pub.objectAttributes & ObjectAttr.restricted) return 'sealing key is restricted (it must sign arbitrary digests)';
   if (pub.objectAttributes & ObjectAttr.decrypt) return 'sealing key has decrypt set (a signing-only key is required)';
-  // Lottery tickets must be unique per key and message: RSASSA-PKCS1-v1_5 only (DESIGN.md §2).
+  // Lottery tickets must be unique per key and message: RSASSA-PKCS1-v1_5 only (docs/lottery.md).
   if (pub.rsa.scheme.scheme !== TPM_ALG.RSASSA || pub.rsa.scheme.hashAlg !== TPM_ALG.SHA256) return 'sealing key scheme is not RSASSA-SHA256';
   return null;
 }

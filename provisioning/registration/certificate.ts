@@ -1,4 +1,4 @@
-// Registration certificates (DESIGN.md §4): a JSON object signed with the root's Ed25519 key.
+// Registration certificates (docs/activation.md): a JSON object signed with the root's Ed25519 key.
 // The format and the verifier live in firmware/protocol/registration.ts (devices and clerks
 // verify them); the registrar issues them here.
 import { registrationFields, registrationSignedBytes, REGISTRATION_FORMAT, type RegistrationCertificate, type RegistrationFields } from '../../firmware/protocol/registration.ts';

@@ -1,4 +1,4 @@
-// Activation (DESIGN.md §4 step 2): challenge = MakeCredential (TPM2 Part 1 §24) for the filed
+// Activation (docs/activation.md step 2): challenge = MakeCredential (TPM2 Part 1 §24) for the filed
 // sealing key's name against the filed EK with a fresh 32-byte secret; proof = the secret,
 // which only the TPM holding both keys can recover with ActivateCredential. The store does the
 // final check-and-mark atomically; a wrong or replayed proof changes nothing.

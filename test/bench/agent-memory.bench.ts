@@ -1,4 +1,4 @@
-// Resident memory of an agent (issue 3, Benchmarks): the bundled `btn-node run` as its own process, idle and
+// Resident memory of an agent: the bundled `btn-node run` as its own process, idle and
 // under a flood of 100 candidates per second (valid ones for the current height, wrong heights,
 // garbage and oversized payloads), against a bare `node -e` process measured in the same run.
 // Memory must stay bounded: bounded queues and size caps, not whatever the flood brings.

@@ -1,4 +1,4 @@
-// Candidate-to-seal latency of a real agent (issue 3, Benchmarks): swtpm, the in-process broker,
+// Candidate-to-seal latency of a real agent: swtpm, the in-process broker,
 // a journal file and a verify pool, with sealZeros 0 so that the first round qualifies and the
 // figure is validation + journal + one TPM signature + publish, not lottery luck. Floor in the
 // same run: the same block's transaction signatures verified with bare node:crypto spread over

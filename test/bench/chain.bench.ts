@@ -1,4 +1,4 @@
-// Chain rules (issue 3, Benchmarks): Ed25519 verification node:crypto vs @noble/curves, and
+// Chain rules: Ed25519 verification node:crypto vs @noble/curves, and
 // candidate validation of blocks of 1, 100, 1,000 and 10,000 transactions inline vs on the
 // worker pool, each against a baseline measured in the same run:
 //   - verify/s node:crypto (key object cached per sender, as the hot path does) vs noble;

@@ -1,4 +1,4 @@
-// MakeCredential cost at the root node (issue 4): the project's software MakeCredential against
+// MakeCredential cost at the root node: the project's software MakeCredential against
 // the baseline of tpm2_makecredential (-T none, offline, one process per credential), measured
 // in the same run for the same EK and name. Also: one full activation round trip on swtpm
 // (makeCredential + Tpm.activateCredential).

@@ -1,4 +1,4 @@
-// Provisioning (issue 4, Benchmarks), each figure with a baseline measured in the same run:
+// Provisioning, each figure with a baseline measured in the same run:
 //   - batch line verification (parse + EK chain + key + sealing checks) vs bare JSON.parse;
 //   - batch upload + store over HTTP, SQLite (and PostgreSQL with BTN_PG_URL), vs the raw
 //     fileBatch insert of the same rows into the same store, and vs one HTTP call per device

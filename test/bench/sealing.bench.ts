@@ -1,4 +1,4 @@
-// Seal journal throughput (issue 3, DESIGN.md §5): one decision = checkAndRecord (intent, fsync)
+// Seal journal throughput (docs/seal-journal.md): one decision = checkAndRecord (intent, fsync)
 // + recordSeal (seal, fsync), as the agent does per sealed block. Baselines in the same run:
 //   (a) the floor: the same record bytes appended to a file with FileHandle.appendFile + fdatasync (what the journal does),
 //   (b) the alternative rejected for the device (a second native addon): better-sqlite3, WAL,

@@ -1,4 +1,4 @@
-// Cost of one telemetry sample (issue 5): the project's /proc + /sys + statfs sampler against the
+// Cost of one telemetry sample: the project's /proc + /sys + statfs sampler against the
 // baseline systeminformation cpuTemperature() + fsSize() + currentLoad(), measured in the same
 // run: median wall time per sample and the longest event-loop stall while sampling (what a seal
 // due at that moment would wait). The sampler reuses the previous /proc/stat read for CPU busy %,

@@ -1,4 +1,4 @@
-// TPM signature latency on one fresh swtpm, in one run (issue 2, Benchmark):
+// TPM signature latency on one fresh swtpm, in one run:
 //   (a) tpm.signDigest through the binding (password session, the default),
 //   (b) the baseline: a C loop over Esys_Sign (test/bench/c/esys-sign-loop.c, compiled here),
 //   (c) the tpm2_sign command, one process per signature,

@@ -47,7 +47,7 @@ describe('public areas of the templates', () => {
     expect(ek.objectAttributes).toBe(0x000300b2);
   });
 
-  it('the sealing-key template is an unrestricted RSASSA-SHA256 signing key (DESIGN.md §3)', () => {
+  it('the sealing-key template is an unrestricted RSASSA-SHA256 signing key (docs/keys.md)', () => {
     const key = parsePublicArea(templates.sealing);
     expect(hasAttributes(key, SEALING_KEY_REQUIRED)).toBe(true);
     expect(key.objectAttributes & (ObjectAttr.decrypt | ObjectAttr.restricted)).toBe(0);

@@ -4,7 +4,7 @@
 //   unsigned header = u16 version || u32 height || previousHash (32) || u64 timestamp (Unix ms)
 //                     || txRoot (32) || u32 txCount || bytes16 clerkPublicKey (RSA SPKI DER)
 //                     || u32 drawRound || bytes16 drawSignature
-//   block hash      = SHA-256(unsigned header)  (the header hash; what seals sign, DESIGN §2)
+//   block hash      = SHA-256(unsigned header)  (the header hash; what seals sign, docs/lottery.md)
 //   clerkSignature  = RSASSA-PKCS1-v1_5-SHA256 by the clerk over the unsigned header bytes,
 //                     i.e. a PKCS#1 signature whose DigestInfo digest is the block hash (a TPM
 //                     makes it with signDigest(blockHash)).

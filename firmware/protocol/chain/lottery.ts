@@ -1,4 +1,4 @@
-// The lottery of DESIGN.md section 2: one function for the clerk draw and for seals.
+// The lottery of docs/lottery.md: one function for the clerk draw and for seals.
 //
 //   ticket(key, msg) = SHA-256(RSASSA-PKCS1-v1_5-SHA256.sign(key, msg))
 //   zeros(ticket)    = leading zero bits of the ticket

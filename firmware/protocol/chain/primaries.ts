@@ -1,5 +1,5 @@
 // The set of known primary nodes (clerks), keyed by their RSA SPKI DER bytes. A block names its
-// clerk's key, but only a key already in this set is ever used to verify (DESIGN.md §2: a
+// clerk's key, but only a key already in this set is ever used to verify (docs/lottery.md: a
 // ticket is unique only under a key the verifier already trusts).
 import { createHash, createPublicKey, verify as nodeVerify } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';

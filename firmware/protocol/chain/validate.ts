@@ -1,4 +1,4 @@
-// Validation of a candidate block (DESIGN.md §1 step 2): ok, or one specific typed reason.
+// Validation of a candidate block (docs/protocol.md step 2): ok, or one specific typed reason.
 // Checks run cheapest first; signatures last, large sets on the worker pool. The first
 // failing check decides the reason, so a block gets the same reason on every node.
 import { createHash } from 'node:crypto';
@@ -144,7 +144,7 @@ export async function validateCandidate(block: Block, ctx: ValidationContext): P
     return reject({ code: 'clerk-not-primary', message: `clerk ${clerk.slice(0, 16)} is not a known primary`, data: { clerk } });
   }
   // The draw: ticket = SHA-256(drawSignature) must qualify, and the signature must be the known
-  // primary's over lotteryMessage(previousHash, drawRound) (DESIGN.md §2).
+  // primary's over lotteryMessage(previousHash, drawRound) (docs/lottery.md).
   const draw = scoreTicket(h.drawSignature, h.drawRound);
   if (h.drawRound > params.maxDrawRound || !qualifies(draw.zeros, params.clerkZeros)) {
     return reject({

@@ -1,4 +1,4 @@
-// A revocation the disk refuses to store (issue 5, full or read-only state directory): the
+// A revocation the disk refuses to store (full or read-only state directory): the
 // gate stops sealing at once (the list is signed and verified; stopping is the safe direction)
 // and keeps polling until a poll can write activation.json. Real parts: swtpm, the registrar on
 // SQLite (the devnet's provisioned root), ActivationGate in this process.

@@ -1,4 +1,4 @@
-// Crash safety of the whole agent (issue 3): `btn-node run` in a child process is SIGKILLed at a
+// Crash safety of the whole agent: `btn-node run` in a child process is SIGKILLed at a
 // random moment while it spins; restarted on the same journal it returns the same seal for the
 // same block and never seals a second block for the same (height, clerk).
 import { spawn, type ChildProcess } from 'node:child_process';

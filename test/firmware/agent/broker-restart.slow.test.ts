@@ -5,7 +5,7 @@
 // Shown each time: the agent reconnects by itself; its retained online status comes back; blocks
 // go on being sealed; no (height, clerk) is sealed twice (the journal, the agent's events and the
 // wire agree); a seal decided while the broker was down is queued (QoS 1, expiring at the round
-// deadline) and reaches the clerk at most once. DESIGN.md §5, §7; firmware/agent/README.md.
+// deadline) and reaches the clerk at most once. docs/seal-journal.md, docs/components.md; firmware/agent/README.md.
 import { createPublicKey } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -201,7 +201,7 @@ async function scenario(persistence: boolean): Promise<void> {
     await producing;
     await agent.stop();
 
-    // Never two seals for one (height, clerk) (DESIGN.md §5): the journal, the agent's events, the
+    // Never two seals for one (height, clerk) (docs/seal-journal.md): the journal, the agent's events, the
     // wire and the final blocks agree, seal for seal.
     const entries = new Map<string, JournalEntry>();
     for (const e of journal.export().entries) {

@@ -56,7 +56,7 @@ function firstQualifying(hash: Uint8Array, zeros: number): number {
   for (let r = 0; ; r++) if (scoreTicket(new Uint8Array(nodeSign('sha256', lotteryMessage(hash, r), key)), r).zeros >= zeros) return r;
 }
 
-describe('seal engine (DESIGN.md §2)', () => {
+describe('seal engine (docs/lottery.md)', () => {
   it('seals at the first qualifying round, paced by time, and records the seal', async () => {
     const { engine, job, calls, clock } = setup({ params: { sealZeros: 3 } });
     const start = clock.t;

@@ -1,4 +1,4 @@
-// Crash safety of the seal journal (issue 3): a child process making decisions is SIGKILLed at
+// Crash safety of the seal journal: a child process making decisions is SIGKILLed at
 // random moments; every decision it acknowledged must survive, and no second block can ever be
 // recorded for a (height, clerk) it acknowledged.
 import { spawn } from 'node:child_process';

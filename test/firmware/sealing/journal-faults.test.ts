@@ -1,4 +1,4 @@
-// The seal journal's side of issue 5's disk faults: space reserved at open (a full disk shows at
+// The seal journal's side of disk faults (full or read-only): space reserved at open (a full disk shows at
 // start), a lock left behind by this very process when its file could not be removed (a
 // read-only disk) is taken back on reopen, and file-system errors read as one clear sentence.
 import { readFile, stat, writeFile } from 'node:fs/promises';

@@ -34,7 +34,7 @@ async function codeOf(p: Promise<unknown>): Promise<string> {
   }
 }
 
-describe('seal journal rules (DESIGN.md §5)', () => {
+describe('seal journal rules (docs/seal-journal.md)', () => {
   it('records an intent once, accepts the same block again, refuses another block for the same (height, clerk)', async () => {
     const j = await openJ();
     const a = hashOf('a');
