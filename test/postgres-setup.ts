@@ -15,6 +15,7 @@ export default async function setup(): Promise<(() => Promise<void>) | undefined
   if (process.env['BTN_PG_URL']) return undefined;
   const bin = await postgresBin();
   if (bin === null) {
+    if (process.env['CI']) throw new Error('postgres-setup: CI is set, BTN_PG_URL is not, and no PostgreSQL server binaries are under /usr/lib/postgresql');
     console.warn('postgres-setup: no PostgreSQL server binaries under /usr/lib/postgresql and BTN_PG_URL unset; the PostgreSQL half of the store contract will be skipped');
     return undefined;
   }

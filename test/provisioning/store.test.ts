@@ -10,6 +10,8 @@ import { openStore } from '../../provisioning/store/index.ts';
 import type { BatchInput, NewDevice, ProvisioningStore } from '../../provisioning/store/index.ts';
 
 const PG_URL = process.env['BTN_PG_URL'];
+// In CI the PostgreSQL half must run: a missing server is a failure there, not a skipped half.
+if (PG_URL === undefined && process.env['CI']) throw new Error('store contract: CI is set but BTN_PG_URL is not: PostgreSQL was not started (.ci/run starts it)');
 if (PG_URL === undefined) console.warn('store contract: BTN_PG_URL is not set; SKIPPING the PostgreSQL half (CI sets it)');
 
 const sha = (s: string): string => createHash('sha256').update(s).digest('hex');
