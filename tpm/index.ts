@@ -1,5 +1,5 @@
 // node-tpm2: the project's TPM 2.0 binding over tpm2-tss (ESYS) through an FFI.
-export { openTpm, Tpm, sealingKeyProblem, type OpenTpmOptions, type SealingKeyInfo, type TpmInfo, type Ticket } from './tpm.ts';
+export { openTpm, Tpm, sealingKeyProblem, type OpenTpmOptions, type SealingKeyInfo, type TpmInfo } from './tpm.ts';
 export { TpmConnection, type ConnectionOptions } from './connection.ts';
 export { TpmError, TpmArgumentError, TpmRcError, TpmWireError, type TpmErrorCode } from './errors.ts';
 export { describeRc, type RcInfo } from './rc.ts';
@@ -12,4 +12,3 @@ export {
 } from './public-area.ts';
 export { SEALING_KEY_REQUIRED, SEALING_KEY_ATTRIBUTES, EK_RSA_ATTRIBUTES, EK_POLICY_SHA256 } from './templates.ts';
 export { WireReader, WireWriter, toHex, fromHex } from './wire.ts';
-export { leadingZeroBits } from '../firmware/core/bytes.ts';

@@ -13,7 +13,7 @@ import { TpmConnection, type ConnectionOptions } from './connection.ts';
 import { hasAttributes, objectName, parsePublic, publicKeyObject, publicKeyPem, type TpmPublic } from './public-area.ts';
 import { handleList, nvPublic, propertyText, rsassaSignature, taggedProperties } from './structures.ts';
 import { EK_POLICY_SHA256, EK_RSA_ATTRIBUTES, ekRsaTemplate, SEALING_KEY_REQUIRED, sealingKeyTemplate, srkRsaTemplate } from './templates.ts';
-import { leadingZeroBits, toHexString } from '../firmware/core/bytes.ts';
+import { toHexString } from '../firmware/core/bytes.ts';
 
 export interface OpenTpmOptions extends Omit<ConnectionOptions, 'onReconnect' | 'onStaleReference'> {
   /**
@@ -43,12 +43,6 @@ export interface TpmInfo {
   readonly firmwareVersion: string;
   readonly ek: { readonly publicKeyPem: string; readonly certificatePem: string | null };
   readonly sealingKey: { readonly handle: string; readonly publicKeyPem: string; readonly name: string } | null;
-}
-
-export interface Ticket {
-  readonly signature: Uint8Array;
-  readonly ticket: Uint8Array;
-  readonly zeros: number;
 }
 
 const MAX_MESSAGE_BYTES = 64 * 1024;
@@ -204,13 +198,6 @@ export class Tpm {
       throw new TpmArgumentError(`message must be a Uint8Array of at most ${MAX_MESSAGE_BYTES} bytes`);
     }
     return this.signDigest(new Uint8Array(createHash('sha256').update(message).digest()), options);
-  }
-
-  /** Lottery ticket (docs/lottery.md): SHA-256 of the signature and its leading zero bits. */
-  async ticket(message: Uint8Array, options: { handle?: number } = {}): Promise<Ticket> {
-    const signature = await this.sign(message, options);
-    const ticket = new Uint8Array(createHash('sha256').update(signature).digest());
-    return { signature, ticket, zeros: leadingZeroBits(ticket) };
   }
 
   /**

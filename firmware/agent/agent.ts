@@ -76,11 +76,7 @@ export class SecondaryAgent extends EventEmitter {
     this.#log = (options.logger ?? pino({ level: 'silent' })).child({ component: 'agent', node: options.nodeId });
     this.#tip = options.genesis;
     this.#params = options.params;
-    const handle = options.sealingHandle === undefined ? {} : { handle: options.sealingHandle };
-    this.#engine = createSealEngine({
-      journal: options.journal, gate: options.gate, clock: this.#clock, logger: this.#log,
-      signer: (message) => options.tpm.sign(message, handle),
-    });
+    this.#engine = createSealEngine({ journal: options.journal, gate: options.gate, clock: this.#clock, logger: this.#log, signer: options.signer });
   }
 
   async start(): Promise<void> {

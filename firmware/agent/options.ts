@@ -8,6 +8,7 @@ import type { NetworkParams } from '../protocol/params.ts';
 import type { SealAuthority } from '../protocol/seal-check.ts';
 import type { SealGate } from '../sealing/gate.ts';
 import type { SealJournal } from '../sealing/journal.ts';
+import { SealSigner } from '../sealing/seal-signer.ts';
 import type { MqttTransport } from '../transport/mqtt-transport.ts';
 import type { Topics } from '../transport/topics.ts';
 import type { Tpm } from '../../tpm/tpm.ts';
@@ -16,8 +17,10 @@ import type { FaultBoard } from './faults.ts';
 
 export interface AgentOptions {
   readonly nodeId: string;
-  /** Opened TPM with the sealing key ensured. */
-  readonly tpm: Pick<Tpm, 'info' | 'sign'>;
+  /** Opened TPM with the sealing key ensured: read for status only; it never signs through the agent. */
+  readonly tpm: Pick<Tpm, 'info'>;
+  /** The only way the agent gets a lottery signature: signs decisions the journal recorded. */
+  readonly signer: SealSigner;
   readonly sealingHandle?: number;
   /** Created (and closed) by the caller. */
   readonly transport: Pick<MqttTransport, 'subscribe' | 'publish' | 'publishSeal' | 'state' | 'on' | 'off'>;
@@ -54,7 +57,8 @@ export function checkOptions(o: AgentOptions): void {
   };
   need(o !== null && typeof o === 'object', 'options', 'must be an object');
   need(typeof o.nodeId === 'string' && /^[0-9a-zA-Z_-]{1,128}$/.test(o.nodeId), 'nodeId', 'must be 1..128 characters of [0-9a-zA-Z_-]');
-  need(typeof o.tpm?.sign === 'function' && typeof o.tpm?.info === 'function', 'tpm', 'must be an opened Tpm');
+  need(typeof o.tpm?.info === 'function', 'tpm', 'must be an opened Tpm');
+  need(o.signer instanceof SealSigner, 'signer', 'must be the SealSigner built from this journal and the sealing key');
   need(typeof o.transport?.subscribe === 'function' && typeof o.transport?.publishSeal === 'function', 'transport', 'must be an MqttTransport');
   need(typeof o.topics?.seals === 'function', 'topics', 'must come from topicsFor(prefix)');
   need(typeof o.journal?.checkAndRecord === 'function', 'journal', 'must be an open seal journal');

@@ -16,6 +16,7 @@ import type { SealAuthority } from '../protocol/seal-check.ts';
 import { alwaysActive, neverActive, type GateState, type SealGate } from '../sealing/gate.ts';
 import { openSealJournal, type SealJournal } from '../sealing/journal.ts';
 import { RecoveringJournal } from '../sealing/journal-recovery.ts';
+import { SealSigner } from '../sealing/seal-signer.ts';
 import type { MqttTransport } from '../transport/mqtt-transport.ts';
 import type { SealingKeyInfo, Tpm } from '../../tpm/index.ts';
 
@@ -114,10 +115,12 @@ export async function createNode(o: NodeOptions): Promise<SecondaryNode> {
       (raw) => void authority!.applyRevocationList(raw))
     : null;
   const gate = activation ?? (trust.kind === 'unprovisioned' ? alwaysActive(o.nodeId) : neverActive(o.nodeId, trust.kind === 'none' ? trust.reason : ''));
+  // The sealing key signs lottery messages only through this, and only for recorded decisions.
+  const signer = new SealSigner(journal, { sign: (message) => o.tpm.sign(message, { handle: o.sealingKey.handle }) });
   let agent: SecondaryAgent;
   try {
     agent = createAgent({
-      nodeId: o.nodeId, tpm: o.tpm, sealingHandle: o.sealingKey.handle, transport: o.transport, topics: o.transport.topics, journal, gate,
+      nodeId: o.nodeId, tpm: o.tpm, signer, sealingHandle: o.sealingKey.handle, transport: o.transport, topics: o.transport.topics, journal, gate,
       primaries: o.primaries, genesis: o.genesis, params: o.params, logger: log, stateDir: o.stateDir, sealAuthority: authority,
       faults,
       ...(o.statusIntervalMs === undefined ? {} : { statusIntervalMs: o.statusIntervalMs }),

@@ -6,15 +6,15 @@
 // journal before the first; the seal is recorded before it is returned for publishing.
 import pino from 'pino';
 import type { Logger } from 'pino';
-import { comparePriority, lotteryMessage, scoreTicket, type TicketScore } from '../protocol/chain/lottery.ts';
+import { comparePriority, scoreTicket, type TicketScore } from '../protocol/chain/lottery.ts';
 import type { NetworkParams } from '../protocol/params.ts';
 import { systemClock, type Clock } from '../core/clock.ts';
 import { SealingError } from './errors.ts';
 import type { SealGate } from './gate.ts';
 import type { SealJournal } from './journal.ts';
+import type { SealSigner } from './seal-signer.ts';
 
 /** The TPM's sign: RSASSA-PKCS1-v1_5-SHA256 over `message` with the sealing key. */
-export type Signer = (message: Uint8Array) => Promise<Uint8Array>;
 
 export type SpinParams = Pick<NetworkParams, 'sealZeros' | 'spinIntervalMs' | 'maxRounds' | 'sealDeadlineMs'>;
 
@@ -47,7 +47,8 @@ export type SpinOutcomeKind = SpinOutcome['outcome'];
 export interface SealEngineOptions {
   readonly journal: Pick<SealJournal, 'checkAndRecord' | 'recordSeal'>;
   readonly gate: SealGate;
-  readonly signer: Signer;
+  /** Signs only decisions the journal recorded (the only path to a lottery signature). */
+  readonly signer: SealSigner;
   readonly clock?: Clock;
   readonly logger?: Logger;
 }
@@ -108,7 +109,7 @@ export function createSealEngine(options: SealEngineOptions): SealEngine {
       if (signal?.aborted) return aborted();
       let signature: Uint8Array;
       try {
-        signature = await signer(lotteryMessage(blockHash, r));
+        signature = await signer.sign({ height, clerk, blockHash }, r);
       } catch (err) {
         return failed(err, 'signer');
       }

@@ -13,7 +13,8 @@ export type SealingErrorCode =
   | 'ERR_JOURNAL_IMPORT_INVALID'
   | 'ERR_JOURNAL_IMPORT_CONFLICT'
   | 'ERR_SEALING_PARAMS'
-  | 'ERR_SEALING_SIGNER';
+  | 'ERR_SEALING_SIGNER'
+  | 'ERR_SEAL_UNRECORDED'; // the seal signer was asked for a block the journal holds no decision for
 
 export class SealingError extends Error {
   override readonly name = 'SealingError';

@@ -68,6 +68,11 @@ export class RecoveringJournal implements SealJournal {
     return this.#use((j) => j.recordSeal(seal));
   }
 
+  /** False while the journal is unavailable: nothing is signed on a decision that cannot be read back. */
+  holds(intent: SealIntent): boolean {
+    return this.#health.ok && this.#inner.holds(intent);
+  }
+
   setFinalized(height: number): Promise<void> {
     return this.#use((j) => j.setFinalized(height));
   }

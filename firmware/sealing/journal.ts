@@ -69,6 +69,8 @@ export interface SealJournal {
   readonly finalizedHeight: number;
   readonly size: number;
   checkAndRecord(intent: SealIntent): Promise<CheckResult>;
+  /** Whether a decision for exactly this block is recorded for (height, clerk) above the watermark: the seal signer asks before every signature. */
+  holds(intent: SealIntent): boolean;
   recordSeal(seal: RecordedSeal): Promise<void>;
   setFinalized(height: number): Promise<void>;
   export(): JournalExport;
@@ -185,6 +187,12 @@ class FileSealJournal implements SealJournal {
       this.#apply(record);
       return { ok: true } as const;
     });
+  }
+
+  holds(intent: SealIntent): boolean {
+    const { height, clerk } = checkIntent(intent);
+    if (height <= this.#finalized) return false;
+    return this.#entries.get(key(height, clerk))?.blockHash === hex(intent.blockHash);
   }
 
   async recordSeal(seal: RecordedSeal): Promise<void> {

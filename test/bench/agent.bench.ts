@@ -3,6 +3,7 @@
 // figure is validation + journal + one TPM signature + publish, not lottery luck. Floor in the
 // same run: the same block's transaction signatures verified with bare node:crypto spread over
 // all cores (KeyObjects built beforehand), plus one TPM signature on the same swtpm.
+import { SealSigner } from '../../firmware/sealing/seal-signer.ts';
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -71,7 +72,7 @@ export const run: BenchSuite = async (report, { quick }) => {
   const clerkT = createMqttTransport({ url: broker.url, nodeId: 'clerk', clientId: `bench-clerk-${process.pid}`, prefix: topics.prefix, protocol: 4, status: false, maxOutboundBytes: 32 * 1024 * 1024 });
   const agent = createAgent({
     nodeId: 'bench-node', tpm, sealingHandle: key.handle, transport, topics, journal, gate: alwaysActive('bench-node'),
-    primaries: new PrimaryKeySet([clerk.publicKey]), genesis, params, verifier: pool, sealAuthority: null,
+    primaries: new PrimaryKeySet([clerk.publicKey]), genesis, params, verifier: pool, sealAuthority: null, signer: new SealSigner(journal, { sign: (m) => tpm.sign(m, { handle: key.handle }) }),
   });
   const waiting = new Map<string, (at: number) => void>();
   clerkT.subscribe(topics.seals(clerkFp), (m) => {

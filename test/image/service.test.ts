@@ -74,12 +74,13 @@ describe('agent bundle', () => {
     expect(native.some((d) => d.startsWith('musl_')), 'musl binary shipped in a glibc bundle').toBe(false);
   });
 
-  it('runs on its own: --help, tpm init and tpm ticket against swtpm', async () => {
+  it('runs on its own: --help, tpm init and tpm selftest against swtpm', async () => {
     const node = (args: string[]) => run(process.execPath, [join(result.dir, 'btn-node.mjs'), ...args], { cwd: out });
     expect((await node(['--help'])).stdout).toContain('run one agent');
     const info = JSON.parse((await node(['tpm', 'init', '--tcti', swtpm.tcti])).stdout);
     expect(info.sealingKey.handle.toLowerCase()).toBe('0x81000b70');
-    const ticket = JSON.parse((await node(['tpm', 'ticket', '--tcti', swtpm.tcti, '--message', '00ff'])).stdout);
-    expect(ticket.signature).toMatch(/^[0-9a-f]{512}$/);
+    const selftest = JSON.parse((await node(['tpm', 'selftest', '--tcti', swtpm.tcti])).stdout);
+    expect(selftest.signature).toMatch(/^[0-9a-f]{512}$/);
+    expect(selftest.verified).toBe(true);
   });
 });

@@ -1,5 +1,6 @@
 // The secondary-node agent with REAL parts: swtpm (sealing key in the TPM), an aedes broker,
 // a journal file. The test plays the clerk: it draws, builds candidates and listens for seals.
+import { SealSigner } from '../../../firmware/sealing/seal-signer.ts';
 import { createHash, createPublicKey, generateKeyPairSync, verify as nodeVerify, type KeyObject } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -68,7 +69,7 @@ async function startAgent(nodeId: string, gate: SealGate = alwaysActive(nodeId))
   const transport = createMqttTransport({ url: broker.url, nodeId, clientId: `${nodeId}-${process.pid}-${transports.length}`, prefix: topics.prefix, protocol: 4 });
   transports.push(transport);
   const agent = createAgent({
-    nodeId, tpm, sealingHandle: sealingKey.handle, transport, topics, journal, gate, primaries, genesis, params: PARAMS, stateDir: join(dir, nodeId), statusIntervalMs: 200, sealAuthority: null,
+    nodeId, tpm, sealingHandle: sealingKey.handle, transport, topics, journal, gate, primaries, genesis, params: PARAMS, stateDir: join(dir, nodeId), statusIntervalMs: 200, sealAuthority: null, signer: new SealSigner(journal, { sign: (m) => tpm.sign(m, { handle: sealingKey.handle }) }),
   });
   await agent.start();
   await transport.online();

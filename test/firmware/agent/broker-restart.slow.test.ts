@@ -6,6 +6,7 @@
 // go on being sealed; no (height, clerk) is sealed twice (the journal, the agent's events and the
 // wire agree); a seal decided while the broker was down is queued (QoS 1, expiring at the round
 // deadline) and reaches the clerk at most once. docs/seal-journal.md, docs/components.md; firmware/agent/README.md.
+import { SealSigner } from '../../../firmware/sealing/seal-signer.ts';
 import { createPublicKey } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -118,7 +119,7 @@ async function scenario(persistence: boolean): Promise<void> {
     closing(3, () => agentT.close());
     const agent = createAgent({
       nodeId: NODE, tpm, sealingHandle: key.handle, transport: agentT, topics, journal, gate: alwaysActive(NODE), primaries: primary.primaries, genesis, params: PARAMS,
-      stateDir: join(dir, label), statusIntervalMs: 500, sealAuthority: null,
+      stateDir: join(dir, label), statusIntervalMs: 500, sealAuthority: null, signer: new SealSigner(journal, { sign: (m) => tpm.sign(m, { handle: key.handle }) }),
     });
     closing(1, () => agent.stop());
     const seals: Seen[] = [];

@@ -1,4 +1,4 @@
-// `btn-node tpm info|init|ticket` as a user runs it: a child process per call, JSON on stdout.
+// `btn-node tpm info|init|selftest` as a user runs it: a child process per call, JSON on stdout.
 import { execFile } from 'node:child_process';
 import { createHash, verify, X509Certificate } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -9,7 +9,6 @@ import { startFixture, tpm2, type SwtpmFixture } from '../../tpm/helpers.ts';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 const BIN = join(ROOT, 'firmware', 'bin', 'btn-node.js');
-const HEX = /^[0-9a-f]*$/;
 
 interface Run {
   readonly code: number;
@@ -105,42 +104,42 @@ describe('btn-node tpm', () => {
     expect(await ok(['tpm', 'info', '--tcti', tcti])).toEqual(first);
   });
 
-  it('ticket prints { message, signature, ticket, zeros }: a verifiable RSASSA-SHA256 signature of the message bytes', async () => {
+  it('selftest signs a fresh non-lottery message with the sealing key and verifies it; tpm2_sign makes the same bytes', async () => {
     const info = await ok(['tpm', 'info', '--tcti', tcti]);
     const pem = (info['sealingKey'] as { publicKeyPem: string }).publicKeyPem;
-    const messageHex = createHash('sha256').update('block').digest('hex') + '00000003';
-    const t = await ok(['tpm', 'ticket', '--tcti', tcti, '--message', messageHex]);
-    expect(Object.keys(t).sort()).toEqual(['message', 'signature', 'ticket', 'zeros']);
-    expect(t['message']).toBe(messageHex);
-    for (const field of ['message', 'signature', 'ticket'] as const) expect(t[field]).toMatch(HEX);
+    const t = await ok(['tpm', 'selftest', '--tcti', tcti]);
+    expect(Object.keys(t).sort()).toEqual(['message', 'signMs', 'signature', 'verified']);
+    expect(t['verified']).toBe(true);
+    const message = Buffer.from(t['message'] as string, 'hex');
+    // 38 bytes: never the 36 bytes (hash || round) of a lottery message.
+    expect(message.length).toBe(38);
+    expect(message.subarray(0, 21).toString()).toBe('btn-node tpm selftest');
     const signature = Buffer.from(t['signature'] as string, 'hex');
-    expect(signature.length).toBe(256);
-    expect(verify('sha256', Buffer.from(messageHex, 'hex'), pem, signature)).toBe(true);
-    expect(t['ticket']).toBe(createHash('sha256').update(signature).digest('hex'));
-    expect(Number.isInteger(t['zeros'])).toBe(true);
-    const bits = BigInt(`0x${t['ticket'] as string}`).toString(2).padStart(256, '0');
-    expect(t['zeros']).toBe(bits.indexOf('1') < 0 ? 256 : bits.indexOf('1'));
-    // Same bytes as tpm2_sign over the message, and the same again on a second run.
-    await writeFile(join(fx.dir, 'msg.bin'), Buffer.from(messageHex, 'hex'));
+    expect(verify('sha256', message, pem, signature)).toBe(true);
+    await writeFile(join(fx.dir, 'msg.bin'), message);
     await tpm2('tpm2_sign', ['-T', tcti, '-c', '0x81000B70', '-g', 'sha256', '-s', 'rsassa', '-f', 'plain', '-o', 'sig.bin', 'msg.bin'], { cwd: fx.dir });
     expect((await readFile(join(fx.dir, 'sig.bin'))).toString('hex')).toBe(t['signature']);
-    expect(await ok(['tpm', 'ticket', '--tcti', tcti, '--message', messageHex])).toEqual(t);
+    // A fresh message every time.
+    expect((await ok(['tpm', 'selftest', '--tcti', tcti]))['message']).not.toBe(t['message']);
   });
 
-  it('an empty message is a message too', async () => {
-    const t = await ok(['tpm', 'ticket', '--tcti', tcti, '--message', '']);
-    expect(t['message']).toBe('');
-    expect((t['signature'] as string).length).toBe(512);
+  it('no command signs a message of the caller\'s choosing: ticket and --message are gone', async () => {
+    const messageHex = createHash('sha256').update('block').digest('hex') + '00000003';
+    const runs = await Promise.all([
+      fails(['tpm', 'ticket', '--tcti', tcti, '--message', messageHex], /usage:/),
+      fails(['tpm', 'selftest', '--tcti', tcti, '--message', messageHex], /Unknown option '--message'/),
+    ]);
+    for (const run of runs) expect(run.code).toBe(2);
   });
 
-  it('--handle selects another sealing key for init, info and ticket', async () => {
+  it('--handle selects another sealing key for init, info and selftest', async () => {
     const init = await ok(['tpm', 'init', '--tcti', tcti, '--handle', '0x81000B71']);
     const key = init['sealingKey'] as { handle: string; publicKeyPem: string; name: string };
     expect(key.handle).toBe('0x81000B71');
     const info = await ok(['tpm', 'info', '--tcti', tcti, '--handle', '0x81000b71']);
     expect(info['sealingKey']).toEqual(key);
-    const t = await ok(['tpm', 'ticket', '--tcti', tcti, '--handle', '0x81000B71', '--message', '0102']);
-    expect(verify('sha256', Buffer.from([1, 2]), key.publicKeyPem, Buffer.from(t['signature'] as string, 'hex'))).toBe(true);
+    const t = await ok(['tpm', 'selftest', '--tcti', tcti, '--handle', '0x81000B71']);
+    expect(verify('sha256', Buffer.from(t['message'] as string, 'hex'), key.publicKeyPem, Buffer.from(t['signature'] as string, 'hex'))).toBe(true);
   });
 
   it('--tcti defaults to $BTN_TCTI, and --tcti wins over it', async () => {
@@ -156,7 +155,7 @@ describe('btn-node tpm', () => {
       fails(['tpm'], /usage:/),
       fails(['tpm', 'sign', '--tcti', tcti], /usage:/),
       fails(['tpm', 'info', '--bogus'], /Unknown option '--bogus'/),
-      fails(['tpm', 'ticket', '--tcti', tcti], /tpm ticket needs --message HEX/),
+      fails(['tpm', 'ticket', '--tcti', tcti], /usage:/),
       fails(['tpm', 'info', 'extra'], /positional|unexpected/i),
     ]);
     for (const run of runs) expect(run.code).toBe(2);
@@ -172,19 +171,14 @@ describe('btn-node tpm', () => {
       fails(['tpm', 'info', '--tcti', 'foo:bar'], /unknown kind "foo".*\[ERR_TPM_ARGUMENT\]/),
       fails(['tpm', 'info', '--tcti', 'swtpm:port=70000'], /port must be 1\.\.65534.*\[ERR_TPM_ARGUMENT\]/),
       fails(['tpm', 'info', '--tcti', 'swtpm:host=a\u0007b'], /control characters.*\[ERR_TPM_ARGUMENT\]/),
-      fails(['tpm', 'ticket', '--tcti', offline, '--message', 'abc'], /even-length hex/),
-      fails(['tpm', 'ticket', '--tcti', offline, '--message', 'zz'], /even-length hex/),
     ]);
     for (const run of runs) expect(run.code).toBe(1);
   });
 
-  it('a message longer than the CLI accepts is refused before the TPM; the longest accepted one signs', async () => {
-    // Every argv string is capped at 4096 characters (firmware/core/cli-args.ts), so --message takes
-    // at most 2048 bytes; Linux would refuse 64 KiB as hex (128 KiB + 2) in argv anyway.
-    const run = await fails(['tpm', 'ticket', '--tcti', offline, '--message', '00'.repeat(2049)], /longer than 4096/);
+  it('an argument longer than the CLI accepts is refused before the TPM', async () => {
+    // Every argv string is capped at 4096 characters (firmware/core/cli-args.ts).
+    const run = await fails(['tpm', 'info', '--tcti', offline, '--handle', '0'.repeat(4097)], /longer than 4096/);
     expect(run.code).toBe(2);
-    const t = await ok(['tpm', 'ticket', '--tcti', tcti, '--message', 'ab'.repeat(2048)]);
-    expect(t['message']).toBe('ab'.repeat(2048));
   });
 
   it('an unreachable TPM gives one clear error naming the TCTI, exit 1', async () => {
@@ -194,8 +188,8 @@ describe('btn-node tpm', () => {
     expect(run.stderr.trim().split('\n')).toHaveLength(1);
   });
 
-  it('ticket on a handle without a key says to run init', async () => {
-    const run = await fails(['tpm', 'ticket', '--tcti', tcti, '--handle', '0x81000BEE', '--message', '00'], /no sealing key at 0x81000BEE.*tpm init.*\[ERR_TPM_KEY_MISMATCH\]/);
+  it('selftest on a handle without a key says to run init', async () => {
+    const run = await fails(['tpm', 'selftest', '--tcti', tcti, '--handle', '0x81000BEE'], /no sealing key at 0x81000BEE.*tpm init.*\[ERR_TPM_KEY_MISMATCH\]/);
     expect(run.code).toBe(1);
   });
 

@@ -3,6 +3,7 @@
 // Between page load and the page's own refresh the snapshot changes (seal counters and a hostile
 // error message are laid over the agent's live status); the dumped DOM must show the new values,
 // written as text, not markup. A screenshot goes to test/artifacts/status-page.png.
+import { SealSigner } from '../../../firmware/sealing/seal-signer.ts';
 import { execFile } from 'node:child_process';
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
@@ -60,7 +61,7 @@ beforeAll(async () => {
     nodeId: 'node-page', tpm, sealingHandle: key.handle, transport, topics, journal, gate: alwaysActive('node-page'),
     primaries: new PrimaryKeySet([generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey]),
     genesis: { hash: new Uint8Array(createHash('sha256').update('genesis').digest()), height: 0, timestamp: Date.now() - 5000 },
-    params: DEFAULT_PARAMS, stateDir: join(dir, 'state'), statusIntervalMs: 60_000, sealAuthority: null,
+    params: DEFAULT_PARAMS, stateDir: join(dir, 'state'), statusIntervalMs: 60_000, sealAuthority: null, signer: new SealSigner(journal, { sign: (m) => tpm.sign(m, { handle: key.handle }) }),
   });
   await agent.start();
   await transport.online();
