@@ -3,6 +3,7 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { chmod, open, readFile } from 'node:fs/promises';
 import { ProvisioningError } from './errors.ts';
+import { fromHex, toHex } from '../firmware/core/bytes.ts';
 
 // RFC 8410 DER prefixes: a raw 32-byte key or seed completes the structure.
 const SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
@@ -64,9 +65,9 @@ export function parseKeyFile(text: string, path = 'key file'): { key: Ed25519Key
   if (typeof d.privateKey !== 'string' || !HEX64.test(d.privateKey)) {
     throw new ProvisioningError('ERR_PROV_KEY_FILE', `${path}: privateKey must be 64 lower-case hex digits`);
   }
-  const seed = new Uint8Array(Buffer.from(d.privateKey, 'hex'));
+  const seed = fromHex(d.privateKey);
   const key = ed25519FromSeed(seed);
-  if (typeof d.publicKey === 'string' && d.publicKey !== Buffer.from(key.publicKey).toString('hex')) {
+  if (typeof d.publicKey === 'string' && d.publicKey !== toHex(key.publicKey)) {
     throw new ProvisioningError('ERR_PROV_KEY_FILE', `${path}: publicKey does not belong to privateKey`);
   }
   return { key, seed };
@@ -87,8 +88,8 @@ export async function writeKeyFile(path: string, seed: Uint8Array): Promise<Ed25
   const key = ed25519FromSeed(seed);
   const body = JSON.stringify({
     format: KEY_FILE_FORMAT,
-    publicKey: Buffer.from(key.publicKey).toString('hex'),
-    privateKey: Buffer.from(seed).toString('hex'),
+    publicKey: toHex(key.publicKey),
+    privateKey: toHex(seed),
   }) + '\n';
   let handle;
   try {
@@ -107,11 +108,10 @@ export async function writeKeyFile(path: string, seed: Uint8Array): Promise<Ed25
   return key;
 }
 
-export const hex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
 
 export function parseHexKey(text: string, field = 'publicKey'): Uint8Array {
   if (typeof text !== 'string' || !HEX64.test(text.toLowerCase())) {
     throw new ProvisioningError('ERR_PROV_INVALID_ARGUMENT', `${field} must be 64 hex digits (a 32-byte Ed25519 public key)`, field);
   }
-  return new Uint8Array(Buffer.from(text, 'hex'));
+  return fromHex(text);
 }

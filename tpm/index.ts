@@ -11,4 +11,4 @@ export {
   type TpmPublic,
 } from './public-area.ts';
 export { SEALING_KEY_REQUIRED, SEALING_KEY_ATTRIBUTES, EK_RSA_ATTRIBUTES, EK_POLICY_SHA256 } from './templates.ts';
-export { WireReader, WireWriter, toHex, fromHex } from './wire.ts';
+export { WireReader, WireWriter } from './wire.ts';

@@ -13,7 +13,7 @@ import { TpmConnection, type ConnectionOptions } from './connection.ts';
 import { hasAttributes, objectName, parsePublic, publicKeyObject, publicKeyPem, type TpmPublic } from './public-area.ts';
 import { handleList, nvPublic, propertyText, rsassaSignature, taggedProperties } from './structures.ts';
 import { EK_POLICY_SHA256, EK_RSA_ATTRIBUTES, ekRsaTemplate, SEALING_KEY_REQUIRED, sealingKeyTemplate, srkRsaTemplate } from './templates.ts';
-import { toHexString } from '../firmware/core/bytes.ts';
+import { toHex } from '../firmware/core/bytes.ts';
 
 export interface OpenTpmOptions extends Omit<ConnectionOptions, 'onReconnect' | 'onStaleReference'> {
   /**
@@ -253,7 +253,7 @@ export class Tpm {
     const pub = parsePublic(area);
     const problem = sealingKeyProblem(pub);
     if (problem) throw new TpmError('ERR_TPM_KEY_MISMATCH', `object at ${hex(handle)} is not a sealing key: ${problem}; choose another --handle`);
-    const info: SealingKeyInfo = { handle, public: pub, publicArea: area, publicKeyPem: publicKeyPem(pub), name: toHexString(objectName(pub)) };
+    const info: SealingKeyInfo = { handle, public: pub, publicArea: area, publicKeyPem: publicKeyPem(pub), name: toHex(objectName(pub)) };
     this.keys.set(handle, info);
     return info;
   }

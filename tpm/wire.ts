@@ -108,14 +108,3 @@ export class WireReader {
     }
   }
 }
-
-export function toHex(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
-}
-
-export function fromHex(hex: string, what = 'hex string'): Uint8Array {
-  if (typeof hex !== 'string' || hex.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(hex)) {
-    throw new TpmWireError(`${what} must be an even-length hex string`);
-  }
-  return new Uint8Array(Buffer.from(hex, 'hex'));
-}

@@ -3,6 +3,7 @@
 // error bodies `{ error: { code, message } }` become typed ActivationErrors.
 import { ActivationError, type ActivationErrorCode } from './errors.ts';
 import { requestJson, type JsonResponse } from './http-json.ts';
+import { fromHex, toHex } from '../core/bytes.ts';
 
 export interface Challenge {
   readonly challengeId: string;
@@ -78,7 +79,7 @@ function refusal(where: string, res: JsonResponse, origin: string): ActivationEr
 function hexBytes(where: string, doc: Record<string, unknown>, field: string, maxHex: number): Uint8Array {
   const v = doc[field];
   if (typeof v !== 'string' || v.length > maxHex || !HEX.test(v)) throw bad(where, `${field} must be lower-case hex of at most ${maxHex / 2} bytes`);
-  return new Uint8Array(Buffer.from(v, 'hex'));
+  return fromHex(v);
 }
 
 function object(where: string, res: JsonResponse): Record<string, unknown> {
@@ -106,7 +107,7 @@ export class RootClient {
 
   async challenge(ekPublic: Uint8Array, sealingPublic: Uint8Array): Promise<Challenge> {
     const where = 'POST /v1/activation/challenge';
-    const res = await this.#call('POST', 'v1/activation/challenge', { ekPublic: Buffer.from(ekPublic).toString('hex'), sealingPublic: Buffer.from(sealingPublic).toString('hex') });
+    const res = await this.#call('POST', 'v1/activation/challenge', { ekPublic: toHex(ekPublic), sealingPublic: toHex(sealingPublic) });
     if (res.status !== 200) throw refusal(where, res, this.url.origin);
     const d = object(where, res);
     if (typeof d['challengeId'] !== 'string' || !CHALLENGE_ID.test(d['challengeId'])) throw bad(where, 'challengeId must be 32 hex digits', res.status);
@@ -119,7 +120,7 @@ export class RootClient {
 
   async proof(challengeId: string, secret: Uint8Array): Promise<Proof> {
     const where = 'POST /v1/activation/proof';
-    const res = await this.#call('POST', 'v1/activation/proof', { challengeId, secret: Buffer.from(secret).toString('hex') });
+    const res = await this.#call('POST', 'v1/activation/proof', { challengeId, secret: toHex(secret) });
     if (res.status !== 200) throw refusal(where, res, this.url.origin);
     const d = object(where, res);
     if (typeof d['nodeId'] !== 'string' || !NODE_ID.test(d['nodeId'])) throw bad(where, 'nodeId must be 64 hex digits', res.status);

@@ -5,7 +5,7 @@ import { EventEmitter } from 'node:events';
 import pino from 'pino';
 import type { Logger } from 'pino';
 import { blockFromJson } from '../protocol/chain/block.ts';
-import { toHex } from '../protocol/chain/encoding.ts';
+import { toHex } from '../core/bytes.ts';
 import { ChainError } from '../protocol/chain/errors.ts';
 import { comparePriority, type TicketScore } from '../protocol/chain/lottery.ts';
 import { competingSeal } from '../protocol/seal-check.ts';
@@ -48,7 +48,7 @@ export class SecondaryAgent extends EventEmitter {
   readonly nodeId: string;
   readonly #o: AgentOptions;
   readonly #log: Logger;
-  readonly #clock: Clock;
+  readonly #clock: Pick<Clock, 'now' | 'sleep'>;
   readonly #engine: SealEngine;
   readonly #counters = new StatusCounters();
   /** (height, clerk) -> hash of the first block taken up for that slot. */

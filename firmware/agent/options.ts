@@ -32,7 +32,7 @@ export interface AgentOptions {
   readonly genesis: ChainTip;
   readonly params: NetworkParams;
   readonly logger?: Logger;
-  readonly clock?: Clock;
+  readonly clock?: Pick<Clock, 'now' | 'sleep'>;
   /** Where status.json is written every statusIntervalMs. */
   readonly stateDir?: string;
   readonly statusIntervalMs?: number;

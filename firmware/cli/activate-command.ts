@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { activate, ActivationError, ACTIVATION_FILE, DEFAULT_TIMEOUT_MS, type ActivationErrorCode } from '../activation/index.ts';
 import { openTpm, parseHandle, resolveTcti, TpmError, type Tpm } from '../../tpm/index.ts';
 import { parse, printJson, UsageError } from '../core/cli-args.ts';
+import { fromHex } from '../core/bytes.ts';
 
 const DEFAULT_STATE_DIR = '/var/lib/btn-node';
 
@@ -58,7 +59,7 @@ export async function activateCommand(argv: readonly string[], io: ActivateComma
   let rootPublicKey: Uint8Array | undefined;
   if (v['root-key'] !== undefined) {
     if (!/^[0-9a-fA-F]{64}$/.test(v['root-key'])) throw new UsageError(`--root-key must be 64 hex digits (32-byte Ed25519 public key)\n${USAGE}`);
-    rootPublicKey = new Uint8Array(Buffer.from(v['root-key'], 'hex'));
+    rootPublicKey = fromHex(v['root-key']);
   }
   const timeoutMs = v.timeout === undefined ? DEFAULT_TIMEOUT_MS : Number(v.timeout);
   if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > 600_000) throw new UsageError(`--timeout must be 1..600000 ms\n${USAGE}`);

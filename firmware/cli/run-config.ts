@@ -25,6 +25,7 @@ import { DEFAULT_PARAMS, parseParams, type NetworkParams } from '../protocol/par
 import { ProtocolError } from '../protocol/errors.ts';
 import { topicPrefix, DEFAULT_TOPIC_PREFIX } from '../transport/topics.ts';
 import { checkSealingHandle, parseHandle, parseTcti } from '../../tpm/index.ts';
+import { fromHex } from '../core/bytes.ts';
 
 export const DEFAULT_STATE_DIR = '/var/lib/btn-node';
 export const MAX_CONFIG_BYTES = 64 * 1024;
@@ -196,7 +197,7 @@ function readRoot(value: unknown, problems: string[]): RootConfig | undefined {
     problems.push(`root.timeoutMs: must be an integer in ${MIN_ROOT_TIMEOUT_MS}..${MAX_ROOT_TIMEOUT_MS} (ms)`);
   }
   if (problems.length > before) return undefined;
-  return { url: url as string, publicKey: new Uint8Array(Buffer.from(key as string, 'hex')), revocationPollMs: poll as number | undefined, timeoutMs: timeout as number | undefined };
+  return { url: url as string, publicKey: fromHex(key as string), revocationPollMs: poll as number | undefined, timeoutMs: timeout as number | undefined };
 }
 
 function readPrimaries(value: unknown, at: (p: string) => string, problems: string[]): string[] {
@@ -247,7 +248,7 @@ function readGenesis(value: unknown, problems: string[]): RunConfig['genesis'] |
   if (!Number.isSafeInteger(height) || (height as number) < 0) { problems.push('genesis.height: must be a non-negative integer'); ok = false; }
   if (timestamp !== undefined && (!Number.isSafeInteger(timestamp) || (timestamp as number) < 0)) { problems.push('genesis.timestamp: must be Unix milliseconds'); ok = false; }
   if (!ok) return undefined;
-  return { hash: new Uint8Array(Buffer.from(hash as string, 'hex')), height: height as number, ...(timestamp === undefined ? {} : { timestamp: timestamp as number }) };
+  return { hash: fromHex(hash as string), height: height as number, ...(timestamp === undefined ? {} : { timestamp: timestamp as number }) };
 }
 
 function readParams(value: unknown, problems: string[]): NetworkParams | undefined {

@@ -2,7 +2,8 @@
 // signs a message of the caller's choosing: a lottery signature comes only from the seal signer,
 // after the seal journal recorded the decision (firmware/sealing/seal-signer.ts).
 import { randomBytes, verify } from 'node:crypto';
-import { openTpm, parseHandle, resolveTcti, toHex, type Tpm } from '../../tpm/index.ts';
+import { openTpm, parseHandle, resolveTcti, type Tpm } from '../../tpm/index.ts';
+import { toHex } from '../core/bytes.ts';
 import { parse, printJson, UsageError } from '../core/cli-args.ts';
 
 const USAGE = `usage:

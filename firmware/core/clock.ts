@@ -1,9 +1,13 @@
-// Time for the engine and agent, injected so tests run spinning in virtual time.
+// Time, injected everywhere it is read or waited on, so tests run spinning rounds, vote windows
+// and backoff in virtual time. One interface; a component takes the part it uses
+// (`Pick<Clock, 'now' | 'sleep'>`), so a fake clock implements only what its test needs.
 export interface Clock {
   /** Milliseconds since the epoch. */
   now(): number;
   /** Resolves after `ms` (never rejects); early when `signal` aborts. A function property, not a method: it never uses `this`, so callers may pass it on unbound. */
   readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /** Runs fn after `ms`; returns the cancel function. */
+  readonly setTimer: (fn: () => void, ms: number) => () => void;
 }
 
 export const systemClock: Clock = {
@@ -18,4 +22,8 @@ export const systemClock: Clock = {
     const timer = setTimeout(done, Math.max(0, ms));
     signal?.addEventListener('abort', done, { once: true });
   }),
+  setTimer: (fn, ms) => {
+    const t = setTimeout(fn, ms);
+    return () => clearTimeout(t);
+  },
 };

@@ -1,7 +1,7 @@
 // The clerks' voting committee (docs/protocol.md step 4): each member votes for the sealed block of
 // best priority it has seen at a height (its best seal: round ascending, zeros descending,
 // ticket ascending, docs/lottery.md); a block with at least `quorum` votes is final (third state).
-import { toHex } from '../protocol/chain/encoding.ts';
+import { toHex } from '../core/bytes.ts';
 import { comparePriority, type TicketScore } from '../protocol/chain/lottery.ts';
 import { DevnetError } from './errors.ts';
 

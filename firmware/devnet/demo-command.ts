@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { scoreTicket } from '../protocol/chain/lottery.ts';
 import { openSealJournal } from '../sealing/journal.ts';
 import { SealSigner } from '../sealing/seal-signer.ts';
-import { openTpm, toHex } from '../../tpm/index.ts';
+import { openTpm } from '../../tpm/index.ts';
+import { toHex } from '../core/bytes.ts';
 import { startSwtpm } from '../../tpm/swtpm.ts';
 import { printJson } from '../core/cli-args.ts';
 

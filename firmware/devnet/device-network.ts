@@ -7,7 +7,8 @@
 import type { Logger } from 'pino';
 import { DEFAULT_PARAMS, type NetworkParams } from '../protocol/params.ts';
 import { createMqttTransport, topicsFor, DEFAULT_TOPIC_PREFIX, type MqttTransport, type Topics } from '../transport/index.ts';
-import { generateEd25519, hex } from '../../provisioning/keys.ts';
+import { generateEd25519 } from '../../provisioning/keys.ts';
+import { toHex } from '../core/bytes.ts';
 import type { FactoryTpm } from '../../provisioning/factory/index.ts';
 import { createClerks } from './clerks.ts';
 import { genesisTip, PrimaryNode, type FinalBlockRecord, type PrimaryEvent } from './primary.ts';
@@ -68,12 +69,12 @@ export async function startDeviceNetwork(o: DeviceNetworkOptions): Promise<Devic
   let transport: MqttTransport | null = null;
   const authority = new RegistrationAuthority({ rootPublicKey: rootKey.publicKey, logger: log, pollMs: 5000, fetchRevocations: () => root.revocations() });
   try {
-    transport = createMqttTransport({ url: o.brokerUrl, nodeId: 'primary', clientId: `btn-primary-${hex(rootKey.publicKey).slice(0, 8)}`, prefix: topics.prefix, status: false, logger: log });
+    transport = createMqttTransport({ url: o.brokerUrl, nodeId: 'primary', clientId: `btn-primary-${toHex(rootKey.publicKey).slice(0, 8)}`, prefix: topics.prefix, status: false, logger: log });
     transport.start();
     await transport.online();
     authority.follow(transport, topics.revocations);
     await authority.start();
-    const label = o.genesisLabel ?? `device-network/${hex(rootKey.publicKey).slice(0, 16)}`;
+    const label = o.genesisLabel ?? `device-network/${toHex(rootKey.publicKey).slice(0, 16)}`;
     const genesis = genesisTip(label, Date.now());
     const primary = new PrimaryNode({
       transport, topics, params, clerks: createClerks(o.clerks ?? 3), authority, genesis,
@@ -82,10 +83,10 @@ export async function startDeviceNetwork(o: DeviceNetworkOptions): Promise<Devic
     });
     await primary.start();
     const primariesPem = primary.clerks.map((c) => c.publicKey.export({ type: 'spki', format: 'pem' }).toString()).join('');
-    const genesisHash = Buffer.from(genesis.hash).toString('hex');
+    const genesisHash = toHex(genesis.hash);
     const t = transport;
     return {
-      rootUrl: root.url, rootPublicKey: hex(rootKey.publicKey), topics, primariesPem, genesisHash,
+      rootUrl: root.url, rootPublicKey: toHex(rootKey.publicKey), topics, primariesPem, genesisHash,
       file: async (tpm, serial, board) => {
         await root.enroll(tpm, serial, board);
       },
@@ -95,7 +96,7 @@ export async function startDeviceNetwork(o: DeviceNetworkOptions): Promise<Devic
         if (b.rootHost !== undefined) url.hostname = b.rootHost;
         return {
           'btn-node.txt': [
-            `ROOT_URL=${url.origin}`, `ROOT_PUBLIC_KEY=${hex(rootKey.publicKey)}`, `BROKER_URL=${b.brokerUrl}`,
+            `ROOT_URL=${url.origin}`, `ROOT_PUBLIC_KEY=${toHex(rootKey.publicKey)}`, `BROKER_URL=${b.brokerUrl}`,
             ...(b.board === undefined ? [] : [`BOARD=${b.board}`]), '',
           ].join('\n'),
           'btn-node-primaries.pem': primariesPem,

@@ -9,8 +9,8 @@ export {
 } from '../protocol/seal-check.ts';
 export { TxGenerator, type TxGeneratorOptions, type TxSource } from './tx-generator.ts';
 export {
-  PrimaryNode, genesisTip, systemClock,
-  type PrimaryNodeOptions, type PrimaryTransport, type Clock, type PrimaryEvent, type PrimaryStats, type FinalBlockRecord, type SealRecord,
+  PrimaryNode, genesisTip,
+  type PrimaryNodeOptions, type PrimaryTransport, type PrimaryEvent, type PrimaryStats, type FinalBlockRecord, type SealRecord,
 } from './primary.ts';
 export {
   runDevnet, DEVNET_PARAMS, MAX_NODES, MAX_BLOCKS,

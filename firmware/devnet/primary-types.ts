@@ -1,5 +1,6 @@
 // Types of the reference primary node: its options, clock and transport seams, the records it
 // produces and the events it reports.
+import type { Clock } from '../core/clock.ts';
 import type { Logger } from 'pino';
 import type { ChainTip } from '../protocol/chain/validate.ts';
 import type { NetworkParams } from '../protocol/params.ts';
@@ -17,21 +18,6 @@ export interface PrimaryTransport {
   on?(event: 'drop', listener: (e: DropEvent) => void): unknown;
   off?(event: 'drop', listener: (e: DropEvent) => void): unknown;
 }
-
-export interface Clock {
-  /** Unix ms. */
-  now(): number;
-  /** Runs fn after ms; returns a cancel function. */
-  setTimer(fn: () => void, ms: number): () => void;
-}
-
-export const systemClock: Clock = {
-  now: () => Date.now(),
-  setTimer: (fn, ms) => {
-    const t = setTimeout(fn, ms);
-    return () => clearTimeout(t);
-  },
-};
 
 export interface PrimaryNodeOptions {
   readonly transport: PrimaryTransport;
@@ -52,7 +38,7 @@ export interface PrimaryNodeOptions {
   /** Attempts per height before giving up on it (default 5). */
   readonly maxAttempts?: number;
   readonly logger?: Logger;
-  readonly clock?: Clock;
+  readonly clock?: Pick<Clock, 'now' | 'setTimer'>;
   readonly onEvent?: (event: PrimaryEvent) => void;
 }
 

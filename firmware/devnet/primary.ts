@@ -11,21 +11,21 @@ import { createHash, type KeyObject } from 'node:crypto';
 import { pino, type Logger } from 'pino';
 import { blockHash, blockToJson, type Block } from '../protocol/chain/block.ts';
 import { createBlock } from '../protocol/chain/build.ts';
-import { toHex } from '../protocol/chain/encoding.ts';
+import { toHex } from '../core/bytes.ts';
 import { comparePriority, MAX_ROUND } from '../protocol/chain/lottery.ts';
 import type { PrimaryKeySet } from '../protocol/chain/primaries.ts';
 import type { ChainTip } from '../protocol/chain/validate.ts';
 import { encodeFinalMessage } from '../protocol/final-message.ts';
 import type { NetworkParams } from '../protocol/params.ts';
 import type { DropEvent } from '../transport/mqtt-types.ts';
-import { systemClock, type Clock, type FinalBlockRecord, type PrimaryNodeOptions, type PrimaryStats } from './primary-types.ts';
+import { systemClock, type Clock } from '../core/clock.ts';
+import type { FinalBlockRecord, PrimaryNodeOptions, PrimaryStats } from './primary-types.ts';
 import { drawRound, primaryKeySet, type Clerk, type Draw } from './clerks.ts';
 import { Committee } from './committee.ts';
 import { DevnetError } from './errors.ts';
 import { checkSeal, SEAL_REJECT_CODES, type AcceptedSeal, type SealRejectCode } from '../protocol/seal-check.ts';
 
-export { systemClock } from './primary-types.ts';
-export type { Clock, FinalBlockRecord, PrimaryEvent, PrimaryNodeOptions, PrimaryStats, PrimaryTransport, SealRecord } from './primary-types.ts';
+export type { FinalBlockRecord, PrimaryEvent, PrimaryNodeOptions, PrimaryStats, PrimaryTransport, SealRecord } from './primary-types.ts';
 
 interface OpenCandidate {
   readonly height: number;
@@ -47,7 +47,7 @@ export class PrimaryNode {
   readonly primaries: PrimaryKeySet;
   readonly #o: PrimaryNodeOptions;
   readonly #log: Logger;
-  readonly #clock: Clock;
+  readonly #clock: Pick<Clock, 'now' | 'setTimer'>;
   readonly #abort = new AbortController();
   readonly #unsubscribe: (() => void)[] = [];
   readonly #pem = new WeakMap<object, string>();

@@ -20,6 +20,7 @@ import { DevnetError } from './errors.ts';
 import type { FinalBlockRecord } from './primary-types.ts';
 import { startProvisionedRoot, type ProvisionedRoot } from './provisioned-root.ts';
 import { RegistrationAuthority, type RegistrationAuthorityStats } from '../protocol/registration-authority.ts';
+import { toHex } from '../core/bytes.ts';
 
 export interface ProvisionedDevnetOptions extends Omit<DevnetOptions, 'agentFactory' | 'authority' | 'beforeAgents' | 'onEvent'> {
   /** After the block at this height is final, the root revokes this node (a label: node-1, node-2, ...). */
@@ -225,7 +226,7 @@ export async function runProvisionedDevnet(options: ProvisionedDevnetOptions): P
     }
   };
 
-  emit({ type: 'root-key', rootPublicKey: Buffer.from(rootKey.publicKey).toString('hex') });
+  emit({ type: 'root-key', rootPublicKey: toHex(rootKey.publicKey) });
   try {
     const { revokeAfter: _r, unfiled: _u, offline: _o, deviceRevocationPollMs: _d, clerkRevocationPollMs: _c, activationTimeoutMs: _a, onEvent: _e, ...base } = options;
     const result = await runDevnet({ ...base, stateDir: dir, authority, beforeAgents, agentFactory, onEvent, logger: options.logger ?? log });
@@ -238,7 +239,7 @@ export async function runProvisionedDevnet(options: ProvisionedDevnetOptions): P
       ...result,
       blocks: result.blocks.map(withRegistrations),
       rootUrl: (root as ProvisionedRoot | null)?.url ?? '',
-      rootPublicKey: Buffer.from(rootKey.publicKey).toString('hex'),
+      rootPublicKey: toHex(rootKey.publicKey),
       provisioned,
       msToActivateAll: provisioned.reduce((sum, p) => sum + (p.msToActive ?? 0), 0),
       registrations: authority.stats(),

@@ -9,7 +9,8 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { enrollDevice, type EnrollResult, type FactoryTpm } from '../../provisioning/factory/index.ts';
-import { generateEd25519, hex, type Ed25519Key } from '../../provisioning/keys.ts';
+import { generateEd25519, type Ed25519Key } from '../../provisioning/keys.ts';
+import { toHex } from '../core/bytes.ts';
 import { TrustStore } from '../../provisioning/manifest/index.ts';
 import { signManifest } from '../../provisioning/manifest/signature.ts';
 import { startRegistrar, type RunningRegistrar } from '../../provisioning/server/index.ts';
@@ -67,7 +68,7 @@ export async function startProvisionedRoot(options: ProvisionedRootOptions): Pro
   const root: Ed25519Key = options.rootKey ?? generateEd25519().key;
   const maker: Ed25519Key = generateEd25519().key;
   // An operator token for this run only (HTTP revocation is off without one).
-  const adminToken = hex(generateEd25519().key.publicKey);
+  const adminToken = toHex(generateEd25519().key.publicKey);
   const store = await openStore(`sqlite:${join(options.dir, 'registrar.db')}`);
   let registrar: RunningRegistrar;
   try {

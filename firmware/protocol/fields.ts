@@ -1,5 +1,6 @@
 // Field readers for JSON messages from outside: each names the field it rejects.
 import { ProtocolError } from './errors.ts';
+import { fromHex } from '../core/bytes.ts';
 
 export type Json = Record<string, unknown>;
 
@@ -24,7 +25,7 @@ export function hexBytes(o: Json, key: string, minBytes: number, maxBytes: numbe
     const size = minBytes === maxBytes ? `${minBytes}` : `${minBytes}..${maxBytes}`;
     throw new ProtocolError('ERR_PROTOCOL_MALFORMED', `${where}${key} must be ${size} bytes of hex`, key);
   }
-  return new Uint8Array(Buffer.from(v, 'hex'));
+  return fromHex(v);
 }
 
 export function text(o: Json, key: string, maxLength: number, pattern: RegExp, where = ''): string {

@@ -3,6 +3,7 @@
 // watermark: nothing at or below `height` is sealed again (docs/seal-journal.md).
 import { ProtocolError } from './errors.ts';
 import { hexBytes, integer, object, parseJson, text } from './fields.ts';
+import { toHex } from '../core/bytes.ts';
 
 export interface FinalMessage {
   readonly height: number;
@@ -24,7 +25,7 @@ export function encodeFinalMessage(m: FinalMessage): string {
   return JSON.stringify({
     v: 1,
     height: m.height,
-    hash: Buffer.from(m.hash).toString('hex'),
+    hash: toHex(m.hash),
     timestamp: m.timestamp,
     clerk: m.clerk,
     sealedBy: m.sealedBy,

@@ -6,6 +6,7 @@
 import type { KeyObject } from 'node:crypto';
 import { ed25519PublicKeyObject, ed25519Sign, ed25519Verify } from './chain/transaction.ts';
 import { ProtocolError } from './errors.ts';
+import { fromHex, toHex } from '../core/bytes.ts';
 
 export const VOTE_FORMAT = 'btn-vote/v1';
 const DOMAIN = `${VOTE_FORMAT}\n`;
@@ -23,12 +24,12 @@ export interface Vote {
 
 /** What a vote signs: a domain line, then the network, height and block hash in a fixed order. */
 export function voteSignedBytes(network: string, height: number, hash: Uint8Array): Uint8Array {
-  return new Uint8Array(Buffer.from(DOMAIN + JSON.stringify([network, height, Buffer.from(hash).toString('hex')]), 'utf8'));
+  return new Uint8Array(Buffer.from(DOMAIN + JSON.stringify([network, height, toHex(hash)]), 'utf8'));
 }
 
 export function signVote(privateKey: KeyObject, member: Uint8Array, network: string, height: number, hash: Uint8Array): Vote {
   const signature = ed25519Sign(privateKey, voteSignedBytes(network, height, hash));
-  return { member: Buffer.from(member).toString('hex'), signature: Buffer.from(signature).toString('hex') };
+  return { member: toHex(member), signature: toHex(signature) };
 }
 
 /** The committee a node holds (from the root-signed network manifest), with its keys parsed once. */
@@ -42,7 +43,7 @@ export class Committee {
       throw new ProtocolError('ERR_PROTOCOL_MALFORMED', `a committee has 1..${MAX_COMMITTEE} members, got ${members.length}`, 'committee');
     }
     for (const m of members) {
-      const id = Buffer.from(m).toString('hex');
+      const id = toHex(m);
       if (this.#keys.has(id)) throw new ProtocolError('ERR_PROTOCOL_MALFORMED', `committee member ${id.slice(0, 16)}... is listed twice`, 'committee');
       this.#keys.set(id, ed25519PublicKeyObject(m));
     }
@@ -115,7 +116,7 @@ export function verifyQuorum(committee: Committee, height: number, hash: Uint8Ar
   let valid = 0;
   let badSignatures = 0;
   for (const v of candidates) {
-    if (ed25519Verify(committee.key(v.member)!, message, new Uint8Array(Buffer.from(v.signature, 'hex')))) {
+    if (ed25519Verify(committee.key(v.member)!, message, fromHex(v.signature))) {
       if (++valid === committee.quorum) return { valid, duplicates, nonMembers, badSignatures };
     } else {
       badSignatures++;

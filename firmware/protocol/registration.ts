@@ -7,6 +7,7 @@
 import { createHash, createPublicKey } from 'node:crypto';
 import { ed25519Verify } from './chain/transaction.ts';
 import { ProtocolError } from './errors.ts';
+import { fromHex } from '../core/bytes.ts';
 
 export const REGISTRATION_FORMAT = 'btn-registration/v1';
 const DOMAIN = 'btn-registration/v1\n';
@@ -68,7 +69,7 @@ export function verifyRegistrationCertificate(input: unknown, rootPublicKey: Uin
     if (typeof d[k] !== 'string' || (d[k] as string).length > 4096) throw bad(`registration certificate field ${k} is missing or not a string`);
   }
   const cert = { format: REGISTRATION_FORMAT, ...registrationFields(d as unknown as RegistrationFields), signature: String(d['signature']) } satisfies RegistrationCertificate;
-  const sig = /^[0-9a-f]{128}$/.test(cert.signature) ? new Uint8Array(Buffer.from(cert.signature, 'hex')) : null;
+  const sig = /^[0-9a-f]{128}$/.test(cert.signature) ? fromHex(cert.signature) : null;
   if (sig === null || !ed25519Verify(rootPublicKey, registrationSignedBytes(cert), sig)) {
     throw bad('registration certificate signature does not verify with the root key');
   }

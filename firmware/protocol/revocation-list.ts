@@ -4,6 +4,7 @@
 // The root node signs them (provisioning/registration); this module is the format and the verifier.
 import { ed25519Verify } from './chain/transaction.ts';
 import { ProtocolError } from './errors.ts';
+import { fromHex } from '../core/bytes.ts';
 
 export const REVOCATION_FORMAT = 'btn-revocations/v1';
 const DOMAIN = 'btn-revocations/v1\n';
@@ -51,7 +52,7 @@ export function verifyRevocationList(input: unknown, rootPublicKey: Uint8Array, 
     entries.push({ nodeId: String(x['nodeId']), ekName: String(x['ekName']), revokedAt: String(x['revokedAt']), reason: String(x['reason']) });
   }
   const sigHex = String(d['signature']);
-  const sig = /^[0-9a-f]{128}$/.test(sigHex) ? new Uint8Array(Buffer.from(sigHex, 'hex')) : null;
+  const sig = /^[0-9a-f]{128}$/.test(sigHex) ? fromHex(sigHex) : null;
   if (sig === null || !ed25519Verify(rootPublicKey, revocationSignedBytes(version as number, d['issuedAt'], entries), sig)) {
     throw bad('revocation list signature does not verify with the root key');
   }

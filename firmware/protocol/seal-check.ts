@@ -7,7 +7,7 @@
 // costs a hash, not an RSA verification.
 import type { KeyObject } from 'node:crypto';
 import { createPublicKey } from 'node:crypto';
-import { bytesEqual, toHex } from './chain/encoding.ts';
+import { bytesEqual, toHex } from '../core/bytes.ts';
 import { lotteryMessage, scoreTicket, type TicketScore } from './chain/lottery.ts';
 import { rsaVerify } from './chain/primaries.ts';
 import { parseSealMessage, type SealMessage } from './seal-message.ts';

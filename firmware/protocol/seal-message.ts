@@ -3,6 +3,7 @@
 // root-signed registration, whose sealing key is the only key the clerk verifies it under.
 import { ProtocolError } from './errors.ts';
 import { hexBytes, integer, object, parseJson, text, type Json } from './fields.ts';
+import { toHex } from '../core/bytes.ts';
 
 export interface SealMessage {
   readonly nodeId: string;
@@ -26,10 +27,10 @@ export function encodeSealMessage(seal: SealMessage): string {
     v: 1,
     nodeId: seal.nodeId,
     height: seal.height,
-    blockHash: hex(seal.blockHash),
+    blockHash: toHex(seal.blockHash),
     clerk: seal.clerk,
     round: seal.round,
-    signature: hex(seal.signature),
+    signature: toHex(seal.signature),
     registration: seal.registration,
     expiresAt: seal.expiresAt,
   });
@@ -51,6 +52,3 @@ export function parseSealMessage(payload: Uint8Array | string): SealMessage {
   };
 }
 
-function hex(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
-}

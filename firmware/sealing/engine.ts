@@ -49,7 +49,7 @@ export interface SealEngineOptions {
   readonly gate: SealGate;
   /** Signs only decisions the journal recorded (the only path to a lottery signature). */
   readonly signer: SealSigner;
-  readonly clock?: Clock;
+  readonly clock?: Pick<Clock, 'now' | 'sleep'>;
   readonly logger?: Logger;
 }
 

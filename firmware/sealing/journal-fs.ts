@@ -1,29 +1,11 @@
 // File steps of the seal journal that must survive power loss: write-fsync-rename-fsync(dir).
-import { open, rename, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { writeFileAtomic } from '../core/atomic-write.ts';
 
 /** Writes `chunks` to `<path>.tmp`, fsyncs it, renames it over `path` and fsyncs the directory. */
-export async function createFile(path: string, chunks: readonly Uint8Array[]): Promise<void> {
-  const temp = `${path}.tmp`;
-  const fh = await open(temp, 'w');
-  try {
-    for (const c of chunks) await fh.write(c);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(temp, path);
-  await syncDir(dirname(path));
-}
-
-export async function syncDir(dir: string): Promise<void> {
-  const d = await open(dir, 'r');
-  try {
-    await d.sync(); // the rename (a directory entry) survives power loss only after this
-  } finally {
-    await d.close();
-  }
+export function createFile(path: string, chunks: readonly Uint8Array[]): Promise<void> {
+  return writeFileAtomic(path, chunks, { tempPath: `${path}.tmp` });
 }
 
 export async function exists(path: string): Promise<boolean> {
@@ -34,16 +16,6 @@ export async function exists(path: string): Promise<boolean> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
     throw err;
   }
-}
-
-export function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
 }
 
 /** Writes zeros from `from` up to `to` and fsyncs (the size changed); returns the new file size. */

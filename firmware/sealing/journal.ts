@@ -11,7 +11,8 @@ import type { Logger } from 'pino';
 import { invalidArgument, SealingError } from './errors.ts';
 import { acquireJournalLock, type JournalLock } from './journal-lock.ts';
 import { CLERK_PATTERN, encodeRecord, FILE_MAGIC, scanJournal, type JournalRecord } from './journal-record.ts';
-import { concat, createFile, exists, reserveZeros } from './journal-fs.ts';
+import { createFile, exists, reserveZeros } from './journal-fs.ts';
+import { concatBytes, fromHex, toHex } from '../core/bytes.ts';
 import { describeFsError, errnoOf } from './fs-errors.ts';
 import { parseInterchange, type JournalEntry, type JournalExport } from './journal-interchange.ts';
 
@@ -167,7 +168,7 @@ class FileSealJournal implements SealJournal {
 
   async checkAndRecord(intent: SealIntent): Promise<CheckResult> {
     const { height, clerk } = checkIntent(intent);
-    const hash = hex(intent.blockHash);
+    const hash = toHex(intent.blockHash);
     return this.#serial(async () => {
       if (height <= this.#finalized) {
         return { ok: false, reason: 'finalized', message: `height ${height} is at or below the finalized height ${this.#finalized}`, height, finalizedHeight: this.#finalized } as const;
@@ -176,7 +177,7 @@ class FileSealJournal implements SealJournal {
       if (e !== undefined) {
         if (e.blockHash !== hash) {
           return {
-            ok: false, reason: 'conflicting-block', height, clerk, recordedBlockHash: unhex(e.blockHash),
+            ok: false, reason: 'conflicting-block', height, clerk, recordedBlockHash: fromHex(e.blockHash),
             message: `already committed to block ${e.blockHash.slice(0, 16)}… at height ${height} for clerk ${clerk.slice(0, 16)}…, refusing ${hash.slice(0, 16)}…`,
           } as const;
         }
@@ -192,14 +193,14 @@ class FileSealJournal implements SealJournal {
   holds(intent: SealIntent): boolean {
     const { height, clerk } = checkIntent(intent);
     if (height <= this.#finalized) return false;
-    return this.#entries.get(key(height, clerk))?.blockHash === hex(intent.blockHash);
+    return this.#entries.get(key(height, clerk))?.blockHash === toHex(intent.blockHash);
   }
 
   async recordSeal(seal: RecordedSeal): Promise<void> {
     const { height, clerk } = checkIntent(seal);
     if (!Number.isSafeInteger(seal.round) || seal.round < 0 || seal.round > 0xffff_ffff) throw invalidArgument('round must be an integer in 0..2^32-1', 'round');
     if (!(seal.signature instanceof Uint8Array) || seal.signature.length < 64 || seal.signature.length > 512) throw invalidArgument('signature must be 64..512 bytes', 'signature');
-    const record: JournalRecord = { k: 's', h: height, c: clerk, b: hex(seal.blockHash), r: seal.round, s: hex(seal.signature) };
+    const record: JournalRecord = { k: 's', h: height, c: clerk, b: toHex(seal.blockHash), r: seal.round, s: toHex(seal.signature) };
     return this.#serial(async () => {
       const e = this.#entries.get(key(height, clerk));
       if (e === undefined || e.blockHash !== record.b) {
@@ -317,12 +318,12 @@ class FileSealJournal implements SealJournal {
 
   async #append(records: readonly JournalRecord[]): Promise<void> {
     const parts = records.map(encodeRecord);
-    const data = parts.length === 1 ? parts[0]! : concat(parts);
+    const data = parts.length === 1 ? parts[0]! : concatBytes(parts);
     // Past the preallocated space: write zeros after the data in the same write; this one append
     // changes the file size (full fsync), the next ones land in place (fdatasync, no metadata).
     const grow = this.#size + data.length > this.#allocated;
     const pre = grow ? (this.options.preallocateBytes ?? DEFAULT_PREALLOCATE_BYTES) : 0;
-    const bytes = pre > 0 ? concat([data, new Uint8Array(pre)]) : data;
+    const bytes = pre > 0 ? concatBytes([data, new Uint8Array(pre)]) : data;
     try {
       let done = 0;
       while (done < bytes.length) {
@@ -384,17 +385,11 @@ function checkIntent(i: SealIntent): { height: number; clerk: string } {
 }
 
 function toSeal(e: Entry): RecordedSeal {
-  return { height: e.height, clerk: e.clerk, blockHash: unhex(e.blockHash), round: e.seal!.round, signature: unhex(e.seal!.signature) };
+  return { height: e.height, clerk: e.clerk, blockHash: fromHex(e.blockHash), round: e.seal!.round, signature: fromHex(e.seal!.signature) };
 }
 
 function key(height: number, clerk: string): string {
   return `${height}/${clerk}`;
 }
 
-function hex(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
-}
 
-function unhex(text: string): Uint8Array {
-  return new Uint8Array(Buffer.from(text, 'hex'));
-}

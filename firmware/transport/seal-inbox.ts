@@ -1,6 +1,7 @@
 // Clerk-side deduplication of seals. QoS 1 is at-least-once [MQTT-4.3.2]: a seal can arrive twice
 // (a resend after a lost PUBACK, a queued copy flushed after a reconnect). A seal is identified by
 // (node, blockHash, round); the inbox remembers a bounded number of recent ids.
+import { toHex } from '../core/bytes.ts';
 export interface SealIdentity {
   readonly nodeId: string;
   readonly blockHash: Uint8Array | string;
@@ -17,7 +18,7 @@ export class SealInbox {
   }
 
   static key(seal: SealIdentity): string {
-    const hash = typeof seal.blockHash === 'string' ? seal.blockHash.toLowerCase() : Buffer.from(seal.blockHash).toString('hex');
+    const hash = typeof seal.blockHash === 'string' ? seal.blockHash.toLowerCase() : toHex(seal.blockHash);
     return `${seal.nodeId}\n${hash}\n${seal.round}`;
   }
 

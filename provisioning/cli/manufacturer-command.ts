@@ -1,5 +1,6 @@
 // btn-provision manufacturer add --db URL --name NAME --public-key HEX | list --db URL
-import { parseHexKey, hex } from '../keys.ts';
+import { parseHexKey } from '../keys.ts';
+import { toHex } from '../../firmware/core/bytes.ts';
 import { checkManufacturerName } from '../manifest/signature.ts';
 import { DEFAULT_STORE_URL, openStore } from '../store/open.ts';
 import { parse, printJson, required, UsageError } from './args.ts';
@@ -15,7 +16,7 @@ export async function manufacturerCommand(argv: readonly string[]): Promise<numb
     const store = await openStore(a.db ?? DEFAULT_STORE_URL);
     try {
       const outcome = await store.addManufacturer({ name, publicKey, createdAt: Date.now() });
-      printJson({ name, publicKey: hex(publicKey), outcome });
+      printJson({ name, publicKey: toHex(publicKey), outcome });
     } finally {
       await store.close();
     }
@@ -25,7 +26,7 @@ export async function manufacturerCommand(argv: readonly string[]): Promise<numb
     const a = parse(rest, { db: { type: 'string' } }, USAGE);
     const store = await openStore(a.db ?? DEFAULT_STORE_URL);
     try {
-      printJson((await store.listManufacturers()).map((m) => ({ name: m.name, publicKey: hex(m.publicKey), createdAt: new Date(m.createdAt).toISOString() })));
+      printJson((await store.listManufacturers()).map((m) => ({ name: m.name, publicKey: toHex(m.publicKey), createdAt: new Date(m.createdAt).toISOString() })));
     } finally {
       await store.close();
     }

@@ -2,7 +2,8 @@
 // Runs until SIGINT/SIGTERM. The operator token may also come from BTN_ADMIN_TOKEN.
 import { readFile } from 'node:fs/promises';
 import pino from 'pino';
-import { readKeyFile, hex } from '../keys.ts';
+import { readKeyFile } from '../keys.ts';
+import { toHex } from '../../firmware/core/bytes.ts';
 import { TrustStore } from '../manifest/trust.ts';
 import { startRegistrar } from '../server/app.ts';
 import { DEFAULT_STORE_URL, openStore } from '../store/open.ts';
@@ -29,7 +30,7 @@ export async function serveCommand(argv: readonly string[], signal?: AbortSignal
   const server = await startRegistrar({
     store, rootKey, trust, logger: log, port, host: a.host ?? '127.0.0.1', ...(adminToken === undefined ? {} : { adminToken }),
   });
-  log.info({ url: server.url, store: store.kind, trustedCas: trust.size, rootPublicKey: hex(rootKey.publicKey), httpRevocation: adminToken !== undefined }, 'registrar listening');
+  log.info({ url: server.url, store: store.kind, trustedCas: trust.size, rootPublicKey: toHex(rootKey.publicKey), httpRevocation: adminToken !== undefined }, 'registrar listening');
   await new Promise<void>((resolve) => {
     const stop = (): void => resolve();
     process.once('SIGINT', stop);

@@ -9,6 +9,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { isRejection, MAX_BATCH_LINES, parseManifestLine, splitLines } from '../manifest/index.ts';
 import { FactoryError } from './errors.ts';
+import { toHex } from '../../firmware/core/bytes.ts';
 
 export interface KnownDevice {
   readonly line: number;
@@ -56,12 +57,12 @@ export async function refreshIndex(path: string, fh: FileHandle): Promise<BatchI
         if ('tooLong' in raw) throw new FactoryError('ERR_FACTORY_BATCH_CORRUPT', `${path} line ${line} is ${raw.bytes} bytes, longer than a manifest line may be; fix or remove it`);
         const parsed = parseManifestLine(raw.text);
         if (isRejection(parsed)) throw new FactoryError('ERR_FACTORY_BATCH_CORRUPT', `${path} line ${line} is not a valid manifest line (${parsed.reason}); fix or remove it`);
-        const ekHex = Buffer.from(parsed.ekPublic).toString('hex');
+        const ekHex = toHex(parsed.ekPublic);
         const k = ekKey(ekHex);
         if (!idx.eks.has(k)) {
           idx.eks.set(k, {
             line, serial: parsed.serial, board: parsed.board,
-            fingerprint: fingerprint(Buffer.from(parsed.sealingPublic).toString('hex'), Buffer.from(parsed.ekCertificate).toString('base64')),
+            fingerprint: fingerprint(toHex(parsed.sealingPublic), Buffer.from(parsed.ekCertificate).toString('base64')),
           });
         }
         if (!idx.serials.has(parsed.serial)) idx.serials.set(parsed.serial, line);

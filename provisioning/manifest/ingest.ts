@@ -4,7 +4,7 @@
 // that line (README "All-or-nothing?").
 import { createHash } from 'node:crypto';
 import { ProvisioningError } from '../errors.ts';
-import { hex } from '../keys.ts';
+import { toHex } from '../../firmware/core/bytes.ts';
 import type { FileOutcome, NewDevice, ProvisioningStore } from '../store/types.ts';
 import type { SignatureJob as PoolJob, SignatureVerifier } from './cert-verify-pool.ts';
 import { finishManifestLine, isRejection, parseManifestLine, precheckManifestLine, type LineRejectCode, type PendingLine } from './line.ts';
@@ -151,7 +151,7 @@ export async function ingestBatch(input: IngestInput): Promise<BatchReport> {
   const id = batchId(manufacturer, digest);
   const rejectedBefore = results.length - devices.length;
   const outcomes: FileOutcome[] = devices.length === 0 && results.length === 0 ? [] : await input.store.fileBatch(
-    { id, manufacturer, manifestSha256: hex(digest), signature: input.signature, lineCount: results.length, rejected: rejectedBefore, uploadedAt: input.now },
+    { id, manufacturer, manifestSha256: toHex(digest), signature: input.signature, lineCount: results.length, rejected: rejectedBefore, uploadedAt: input.now },
     devices,
   );
   let filed = 0, duplicates = 0;
@@ -167,7 +167,7 @@ export async function ingestBatch(input: IngestInput): Promise<BatchReport> {
     }
   });
   return {
-    batchId: id, manufacturer, sha256: hex(digest), lines: results.length, filed, duplicates,
+    batchId: id, manufacturer, sha256: toHex(digest), lines: results.length, filed, duplicates,
     rejected: results.length - filed - duplicates, results,
   };
 }

@@ -7,6 +7,7 @@ import { SEALING_KEY_REQUIRED } from '../../tpm/templates.ts';
 import type { NewDevice } from '../store/types.ts';
 import type { TrustStore } from './trust.ts';
 import type { ParsedCertificate } from './x509.ts';
+import { fromHex } from '../../firmware/core/bytes.ts';
 
 export const MAX_LINE_BYTES = 16 * 1024;
 export const MAX_BATCH_LINES = 100_000;
@@ -86,7 +87,7 @@ export function parseManifestLine(text: string): ManifestLine | LineRejection {
 
 function hexField(s: string): Uint8Array | null {
   if (s.length > 2 * (MAX_PUBLIC_BYTES + 2) || !HEX.test(s)) return null;
-  return new Uint8Array(Buffer.from(s, 'hex'));
+  return fromHex(s);
 }
 
 function certField(s: string): Uint8Array | null {

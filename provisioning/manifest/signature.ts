@@ -2,7 +2,8 @@
 // "btn-batch/v1\n" || UTF-8(manufacturer) || "\n" || SHA-256(exact manifest bytes).
 import { createHash } from 'node:crypto';
 import { ProvisioningError, invalid } from '../errors.ts';
-import { ed25519PublicKeyObject, ed25519Sign, ed25519Verify, hex, type Ed25519Key } from '../keys.ts';
+import { ed25519PublicKeyObject, ed25519Sign, ed25519Verify, type Ed25519Key } from '../keys.ts';
+import { fromHex, toHex } from '../../firmware/core/bytes.ts';
 
 export const SIGNATURE_FORMAT = 'btn-batch-signature/v1';
 const DOMAIN = 'btn-batch/v1\n';
@@ -48,9 +49,9 @@ export function signManifest(manifest: Uint8Array, key: Ed25519Key, manufacturer
   return {
     format: SIGNATURE_FORMAT,
     manufacturer,
-    sha256: hex(digest),
+    sha256: toHex(digest),
     lines: countLines(manifest),
-    signature: hex(ed25519Sign(key, batchSignedMessage(manufacturer, digest))),
+    signature: toHex(ed25519Sign(key, batchSignedMessage(manufacturer, digest))),
   };
 }
 
@@ -62,7 +63,7 @@ export function verifyBatchSignature(publicKey: Uint8Array, manufacturer: string
 /** Full check of a manifest and its signature file against a manufacturer key. */
 export function verifyManifest(manifest: Uint8Array, sig: BatchSignature, publicKey: Uint8Array): { ok: true } | { ok: false; reason: string } {
   const digest = new Uint8Array(createHash('sha256').update(manifest).digest());
-  if (hex(digest) !== sig.sha256) return { ok: false, reason: 'manifest bytes do not match the digest in the signature file (changed after signing?)' };
+  if (toHex(digest) !== sig.sha256) return { ok: false, reason: 'manifest bytes do not match the digest in the signature file (changed after signing?)' };
   if (!verifyBatchSignature(publicKey, sig.manufacturer, digest, parseSignatureHex(sig.signature))) {
     return { ok: false, reason: `signature does not verify with this public key for manufacturer "${sig.manufacturer}"` };
   }
@@ -71,7 +72,7 @@ export function verifyManifest(manifest: Uint8Array, sig: BatchSignature, public
 
 export function parseSignatureHex(text: unknown, field = 'signature'): Uint8Array {
   if (typeof text !== 'string' || !/^[0-9a-fA-F]{128}$/.test(text)) throw invalid(`${field} must be 128 hex digits (an Ed25519 signature)`, field);
-  return new Uint8Array(Buffer.from(text, 'hex'));
+  return fromHex(text);
 }
 
 export function parseSignatureFile(text: string): BatchSignature {

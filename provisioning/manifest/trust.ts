@@ -9,6 +9,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ProvisioningError } from '../errors.ts';
 import { parseCertificate, type ParsedCertificate } from './x509.ts';
+import { toHex } from '../../firmware/core/bytes.ts';
 
 /** A factory's clock may run ahead of the registrar's: accept notBefore up to 5 minutes ahead. */
 export const CLOCK_SKEW_MS = 5 * 60_000;
@@ -102,7 +103,7 @@ export class TrustStore {
   locate(der: Uint8Array): { parsed: ParsedCertificate; candidates: readonly number[] } | undefined {
     const parsed = parseCertificate(der);
     if (parsed === null) return undefined;
-    const candidates = this.#bySubjectDer.get(Buffer.from(parsed.issuer).toString('hex'));
+    const candidates = this.#bySubjectDer.get(toHex(parsed.issuer));
     return candidates === undefined ? undefined : { parsed, candidates };
   }
 
@@ -150,7 +151,7 @@ export class TrustStore {
     this.#list.push(ca);
     const parsed = parseCertificate(new Uint8Array(ca.cert.raw));
     if (parsed !== null) {
-      const k = Buffer.from(parsed.subject).toString('hex');
+      const k = toHex(parsed.subject);
       this.#bySubjectDer.set(k, [...(this.#bySubjectDer.get(k) ?? []), this.#list.length - 1]);
     }
   }

@@ -5,7 +5,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { ProvisioningError } from '../errors.ts';
 import type { Ed25519Key } from '../keys.ts';
-import { hex } from '../keys.ts';
+import { toHex } from '../../firmware/core/bytes.ts';
 import { ekNameOf, sealingPublicProblem } from '../manifest/line.ts';
 import { issueRegistrationCertificate, type RegistrationCertificate } from '../registration/certificate.ts';
 import type { ActivationFailure, ProvisioningStore } from '../store/types.ts';
@@ -71,7 +71,7 @@ export async function createChallenge(deps: ActivationDeps, ekPublic: Uint8Array
     // No timers (several instances share the store): about one challenge in 256 also removes
     // challenges that expired more than an hour ago.
     if (randomBytes(1)[0] === 0) await deps.store.pruneChallenges(now - 3600_000).catch(() => undefined);
-    return { challengeId, credentialBlob: hex(credentialBlob), encryptedSecret: hex(encryptedSecret), expiresAt: new Date(expiresAt).toISOString() };
+    return { challengeId, credentialBlob: toHex(credentialBlob), encryptedSecret: toHex(encryptedSecret), expiresAt: new Date(expiresAt).toISOString() };
   } finally {
     secret.fill(0);
   }

@@ -1,6 +1,7 @@
 // Small HTTP helpers over node:http: bounded JSON bodies, JSON replies, error mapping.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ProvisioningError, type ProvisioningErrorCode } from '../errors.ts';
+import { fromHex } from '../../firmware/core/bytes.ts';
 
 export const MAX_JSON_BODY = 64 * 1024;
 
@@ -93,5 +94,5 @@ export function hexField(doc: Record<string, unknown>, field: string, maxBytes: 
   if (typeof v !== 'string') throw new ProvisioningError('ERR_PROV_INVALID_ARGUMENT', `${field} is missing or not a string`, field);
   if (v.length > 2 * maxBytes || !/^(?:[0-9a-fA-F]{2})+$/.test(v)) throw new ProvisioningError('ERR_PROV_INVALID_ARGUMENT', `${field} must be hex of at most ${maxBytes} bytes`, field);
   if (exactBytes !== undefined && v.length !== 2 * exactBytes) throw new ProvisioningError('ERR_PROV_INVALID_ARGUMENT', `${field} must be ${exactBytes} bytes`, field);
-  return new Uint8Array(Buffer.from(v, 'hex'));
+  return fromHex(v);
 }

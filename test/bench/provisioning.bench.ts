@@ -13,7 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { makeCredential } from '../../provisioning/credential.ts';
-import { generateEd25519, hex, type Ed25519Key } from '../../provisioning/keys.ts';
+import { generateEd25519, type Ed25519Key } from '../../provisioning/keys.ts';
+import { toHex } from '../../firmware/core/bytes.ts';
 import { checkManifestLine, isRejection, parseManifestLine, signManifest, TrustStore } from '../../provisioning/manifest/index.ts';
 import { completeProof, createChallenge, startRegistrar, type MakeCredential } from '../../provisioning/server/index.ts';
 import { openStore, type NewDevice, type ProvisioningStore } from '../../provisioning/store/index.ts';
@@ -112,7 +113,7 @@ async function storeFigures(report: Report, h: StoreHandle, ctx: {
   const secrets = new Map<string, string>();
   const capturing: MakeCredential = (input) => {
     const out = makeCredential(input);
-    secrets.set(hex(out.credentialBlob), hex(input.secret));
+    secrets.set(toHex(out.credentialBlob), toHex(input.secret));
     return out;
   };
   await server.close();
@@ -121,7 +122,7 @@ async function storeFigures(report: Report, h: StoreHandle, ctx: {
   const targets = ctx.devices.slice(0, count);
   t = performance.now();
   await pool(targets, 16, async (d) => {
-    const ch = await post(`${actServer.url}/v1/activation/challenge`, { ekPublic: hex(d.ekPublic), sealingPublic: hex(d.sealingPublic) });
+    const ch = await post(`${actServer.url}/v1/activation/challenge`, { ekPublic: toHex(d.ekPublic), sealingPublic: toHex(d.sealingPublic) });
     const secret = secrets.get(ch.credentialBlob)!;
     await post(`${actServer.url}/v1/activation/proof`, { challengeId: ch.challengeId, secret });
   });

@@ -11,7 +11,8 @@
 //   signed header   = unsigned header || bytes16 clerkSignature
 //   block           = signed header || txCount x bytes16 transaction (transaction.ts)
 import { createHash } from 'node:crypto';
-import { ByteReader, ByteWriter, fromHex, toHex } from './encoding.ts';
+import { ByteReader, ByteWriter, hexField } from './encoding.ts';
+import { toHex } from '../../core/bytes.ts';
 import { malformed, oversize } from './errors.ts';
 import { encodeTransaction, readTransaction, transactionFromJson, transactionToJson, TX_MAX_BYTES } from './transaction.ts';
 import type { Transaction, TransactionJson } from './transaction.ts';
@@ -180,20 +181,20 @@ export function blockFromJson(value: unknown, caps: BlockCaps = DEFAULT_BLOCK_CA
   const header: SignedBlockHeader = {
     version: integer(o, 'version', 0xffff, 'block'),
     height: integer(o, 'height', 0xffff_ffff, 'block'),
-    previousHash: fromHex(o['previousHash'], 'block.previousHash', HASH_BYTES, HASH_BYTES),
+    previousHash: hexField(o['previousHash'], 'block.previousHash', HASH_BYTES, HASH_BYTES),
     timestamp: integer(o, 'timestamp', Number.MAX_SAFE_INTEGER, 'block'),
-    txRoot: fromHex(o['txRoot'], 'block.txRoot', HASH_BYTES, HASH_BYTES),
+    txRoot: hexField(o['txRoot'], 'block.txRoot', HASH_BYTES, HASH_BYTES),
     txCount: integer(o, 'txCount', 0xffff_ffff, 'block'),
-    clerkPublicKey: fromHex(o['clerkPublicKey'], 'block.clerkPublicKey', 1, MAX_CLERK_KEY_BYTES),
+    clerkPublicKey: hexField(o['clerkPublicKey'], 'block.clerkPublicKey', 1, MAX_CLERK_KEY_BYTES),
     drawRound: integer(o, 'drawRound', 0xffff_ffff, 'block'),
-    drawSignature: fromHex(o['drawSignature'], 'block.drawSignature', 1, MAX_RSA_SIGNATURE_BYTES),
-    clerkSignature: fromHex(o['clerkSignature'], 'block.clerkSignature', 1, MAX_RSA_SIGNATURE_BYTES),
+    drawSignature: hexField(o['drawSignature'], 'block.drawSignature', 1, MAX_RSA_SIGNATURE_BYTES),
+    clerkSignature: hexField(o['clerkSignature'], 'block.clerkSignature', 1, MAX_RSA_SIGNATURE_BYTES),
   };
   if (header.txCount > caps.maxTxs) throw oversize(`block.txCount ${header.txCount} exceeds ${caps.maxTxs}`, 'block.txCount');
   if (header.txCount !== txs.length) throw malformed(`block.txCount ${header.txCount} but ${txs.length} transactions`, 'block.txCount');
   const transactions = txs.map((t, i) => transactionFromJson(t, `block.transactions[${i}]`));
   if (o['hash'] !== undefined) {
-    const hash = toHex(fromHex(o['hash'], 'block.hash', HASH_BYTES, HASH_BYTES));
+    const hash = toHex(hexField(o['hash'], 'block.hash', HASH_BYTES, HASH_BYTES));
     if (hash !== toHex(blockHash(header))) throw malformed('block.hash does not match the header\'s canonical bytes', 'block.hash');
   }
   return { header, transactions };

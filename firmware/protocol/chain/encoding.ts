@@ -6,6 +6,7 @@
 // presence flag is a u8 that must be 0 or 1. A reader must consume its input exactly, so
 // every byte string has one and only one decoding (no trailing bytes, no alternative forms).
 import { ChainError, malformed, oversize } from './errors.ts';
+import { fromHex } from '../../core/bytes.ts';
 
 export const U64_MAX = 0xffff_ffff_ffff_ffffn;
 
@@ -206,23 +207,14 @@ function checkVar(bytes: Uint8Array, max: number, field: string): void {
   if (bytes.length > max) throw oversize(`${field} is ${bytes.length} bytes, at most ${max}`, field);
 }
 
-export function toHex(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
-}
-
-/** Lower- or upper-case hex of an exact or bounded size; throws ChainError. */
-export function fromHex(value: unknown, field: string, minBytes: number, maxBytes: number): Uint8Array {
+/** A JSON field of lower- or upper-case hex of an exact or bounded size; throws ChainError. */
+export function hexField(value: unknown, field: string, minBytes: number, maxBytes: number): Uint8Array {
   if (typeof value !== 'string') throw malformed(`${field} must be a hex string`, field);
   if (value.length > 2 * maxBytes) throw oversize(`${field} is longer than ${maxBytes} bytes`, field);
   if (value.length % 2 !== 0 || value.length < 2 * minBytes || !/^[0-9a-fA-F]*$/.test(value)) {
     const size = minBytes === maxBytes ? `${minBytes}` : `${minBytes}..${maxBytes}`;
     throw malformed(`${field} must be ${size} bytes of hex`, field);
   }
-  return new Uint8Array(Buffer.from(value, 'hex'));
+  return fromHex(value);
 }
 
-export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}

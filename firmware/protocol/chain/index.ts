@@ -2,10 +2,8 @@
 // (the verify pool's worker threads are the one exception, and they are opt-in).
 export { ChainError } from './errors.ts';
 export type { ChainErrorCode } from './errors.ts';
-export { ByteReader, ByteWriter, U64_MAX, bytesEqual, fromHex, toHex } from './encoding.ts';
-export {
-  HASH_BYTES as LOTTERY_HASH_BYTES, MAX_ROUND, comparePriority, leadingZeroBits, lotteryMessage, qualifies, scoreTicket, thresholdFor, ticketOf,
-} from './lottery.ts';
+export { ByteReader, ByteWriter, U64_MAX, hexField } from './encoding.ts';
+export { HASH_BYTES as LOTTERY_HASH_BYTES, MAX_ROUND, comparePriority, lotteryMessage, qualifies, scoreTicket, thresholdFor, ticketOf } from './lottery.ts';
 export type { TicketScore } from './lottery.ts';
 export {
   PUBLIC_KEY_BYTES, SEED_BYTES, SIGNATURE_BYTES, TX_BODY_BYTES, TX_MAX_BYTES, TX_MAX_JSON_BYTES,

@@ -9,8 +9,6 @@
 import { createHash } from 'node:crypto';
 import { leadingZeroBits } from '../../core/bytes.ts';
 
-// One implementation of the zero count, shared with the TPM binding's ticket().
-export { leadingZeroBits };
 
 export const HASH_BYTES = 32;
 export const MAX_ROUND = 0xffff_ffff;

@@ -3,7 +3,7 @@
 // ticket is unique only under a key the verifier already trusts).
 import { createHash, createPublicKey, verify as nodeVerify } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
-import { toHex } from './encoding.ts';
+import { toHex } from '../../core/bytes.ts';
 import { ChainError } from './errors.ts';
 import { MAX_CLERK_KEY_BYTES } from './block.ts';
 

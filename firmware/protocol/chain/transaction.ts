@@ -11,7 +11,8 @@
 // address    = first 8 bytes of SHA-256(publicKey), reversed, read as a u64, in decimal.
 import { createHash, createPrivateKey, createPublicKey, sign as nodeSign, verify as nodeVerify } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
-import { ByteReader, ByteWriter, fromHex, toHex } from './encoding.ts';
+import { ByteReader, ByteWriter, hexField } from './encoding.ts';
+import { toHex } from '../../core/bytes.ts';
 import { ChainError, malformed } from './errors.ts';
 import { integer, object, onlyKeys, u64Decimal } from './wire.ts';
 import type { JsonObject } from './wire.ts';
@@ -154,15 +155,15 @@ export function transactionFromJson(value: unknown, where = 'transaction'): Tran
   const tx: Transaction = {
     type: integer(o, 'type', 0xff, where),
     timestamp: integer(o, 'timestamp', 0xffff_ffff, where),
-    senderPublicKey: fromHex(o['senderPublicKey'], `${where}.senderPublicKey`, PUBLIC_KEY_BYTES, PUBLIC_KEY_BYTES),
+    senderPublicKey: hexField(o['senderPublicKey'], `${where}.senderPublicKey`, PUBLIC_KEY_BYTES, PUBLIC_KEY_BYTES),
     recipientId: recipient,
     amount: u64Decimal(o, 'amount', where),
     fee: u64Decimal(o, 'fee', where),
-    signature: fromHex(o['signature'], `${where}.signature`, SIGNATURE_BYTES, SIGNATURE_BYTES),
-    secondSignature: o['secondSignature'] === undefined ? undefined : fromHex(o['secondSignature'], `${where}.secondSignature`, SIGNATURE_BYTES, SIGNATURE_BYTES),
+    signature: hexField(o['signature'], `${where}.signature`, SIGNATURE_BYTES, SIGNATURE_BYTES),
+    secondSignature: o['secondSignature'] === undefined ? undefined : hexField(o['secondSignature'], `${where}.secondSignature`, SIGNATURE_BYTES, SIGNATURE_BYTES),
   };
   if (o['id'] !== undefined) {
-    const id = toHex(fromHex(o['id'], `${where}.id`, 32, 32));
+    const id = toHex(hexField(o['id'], `${where}.id`, 32, 32));
     if (id !== transactionId(tx)) throw malformed(`${where}.id does not match the transaction's canonical bytes`, `${where}.id`);
   }
   return tx;

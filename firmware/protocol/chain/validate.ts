@@ -4,7 +4,8 @@
 import { createHash } from 'node:crypto';
 import { blockHash, BLOCK_VERSION, encodeSignedHeader, encodeUnsignedHeader, HASH_BYTES, parseBlockJson, MAX_CLERK_KEY_BYTES } from './block.ts';
 import type { Block, BlockCaps } from './block.ts';
-import { bytesEqual, toHex, U64_MAX } from './encoding.ts';
+import { U64_MAX } from './encoding.ts';
+import { bytesEqual, toHex } from '../../core/bytes.ts';
 import { ChainError } from './errors.ts';
 import { lotteryMessage, MAX_ROUND, qualifies, scoreTicket } from './lottery.ts';
 import { merkleRoot } from './merkle.ts';

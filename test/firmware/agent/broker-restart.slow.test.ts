@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAgent, type RejectedEvent, type SealEvent } from '../../../firmware/agent/index.ts';
-import { toHex } from '../../../firmware/protocol/chain/encoding.ts';
+import { toHex } from '../../../firmware/core/bytes.ts';
 import { createClerks, DEVNET_PARAMS, genesisTip, PrimaryNode, StaticSealAuthority, TxGenerator, type Clerk, type FinalBlockRecord, type PrimaryEvent } from '../../../firmware/devnet/index.ts';
 import type { NetworkParams } from '../../../firmware/protocol/params.ts';
 import { parseSealMessage, type SealMessage } from '../../../firmware/protocol/seal-message.ts';

@@ -4,7 +4,7 @@
 // exercise the primary side. `tamper` lets a test send bad seals.
 import { sign, type KeyObject } from 'node:crypto';
 import { blockHash, parseBlockJson } from '../../../firmware/protocol/chain/block.ts';
-import { toHex } from '../../../firmware/protocol/chain/encoding.ts';
+import { toHex } from '../../../firmware/core/bytes.ts';
 import { lotteryMessage, scoreTicket } from '../../../firmware/protocol/chain/lottery.ts';
 import { keyFingerprint } from '../../../firmware/protocol/chain/primaries.ts';
 import type { NetworkParams } from '../../../firmware/protocol/params.ts';

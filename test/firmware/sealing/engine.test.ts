@@ -10,7 +10,7 @@ import { openSealJournal, type SealJournal } from '../../../firmware/sealing/jou
 import { CLERK, hashOf, tempDir } from './helpers.ts';
 
 // Virtual time: sleep() moves the clock instead of waiting.
-class FakeClock implements Clock {
+class FakeClock implements Pick<Clock, 'now' | 'sleep'> {
   constructor(public t = 1_700_000_000_000) {}
   now = (): number => this.t;
   sleep = async (ms: number): Promise<void> => {

@@ -1,8 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import {
-  blockFromJson, blockHash, blockToJson, ChainError, decodeBlock, decodeSignedHeader, encodeBlock, encodeSignedHeader,
-  encodeUnsignedHeader, parseBlockJson, rsaVerify, spkiDer, toHex,
-} from '../../../../firmware/protocol/chain/index.ts';
+import { blockFromJson, blockHash, blockToJson, ChainError, decodeBlock, decodeSignedHeader, encodeBlock, encodeSignedHeader, encodeUnsignedHeader, parseBlockJson, rsaVerify, spkiDer } from '../../../../firmware/protocol/chain/index.ts';
+import { toHex } from '../../../../firmware/core/bytes.ts';
 import { createPublicKey, createHash } from 'node:crypto';
 import { block, clerkKey, txs } from './helpers.ts';
 

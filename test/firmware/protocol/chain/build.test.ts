@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { blockHash, createBlock, drawUntilQualified, leadingZeroBits, ticketOf, toHex, validateCandidate } from '../../../../firmware/protocol/chain/index.ts';
+import { blockHash, createBlock, drawUntilQualified, ticketOf, validateCandidate } from '../../../../firmware/protocol/chain/index.ts';
+import { leadingZeroBits, toHex } from '../../../../firmware/core/bytes.ts';
 import { clerkKey, context, NOW, PARENT, TIP_HEIGHT, txs } from './helpers.ts';
 
 describe('builders', () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ByteReader, ByteWriter, ChainError, fromHex, toHex } from '../../../../firmware/protocol/chain/index.ts';
+import { ByteReader, ByteWriter, ChainError, hexField } from '../../../../firmware/protocol/chain/index.ts';
+import { toHex } from '../../../../firmware/core/bytes.ts';
 
 function codeOf(fn: () => unknown): string {
   try {
@@ -60,13 +61,13 @@ describe('ByteWriter / ByteReader', () => {
   });
 });
 
-describe('fromHex', () => {
+describe('hexField', () => {
   it('accepts exact sizes, rejects odd length, bad digits, wrong size and non-strings', () => {
-    expect(toHex(fromHex('00Ff', 'f', 2, 2))).toBe('00ff');
-    expect(codeOf(() => fromHex('0', 'f', 0, 4))).toBe('ERR_CHAIN_MALFORMED');
-    expect(codeOf(() => fromHex('zz', 'f', 1, 1))).toBe('ERR_CHAIN_MALFORMED');
-    expect(codeOf(() => fromHex('00', 'f', 2, 2))).toBe('ERR_CHAIN_MALFORMED');
-    expect(codeOf(() => fromHex('000000', 'f', 2, 2))).toBe('ERR_CHAIN_OVERSIZE');
-    expect(codeOf(() => fromHex(12, 'f', 2, 2))).toBe('ERR_CHAIN_MALFORMED');
+    expect(toHex(hexField('00Ff', 'f', 2, 2))).toBe('00ff');
+    expect(codeOf(() => hexField('0', 'f', 0, 4))).toBe('ERR_CHAIN_MALFORMED');
+    expect(codeOf(() => hexField('zz', 'f', 1, 1))).toBe('ERR_CHAIN_MALFORMED');
+    expect(codeOf(() => hexField('00', 'f', 2, 2))).toBe('ERR_CHAIN_MALFORMED');
+    expect(codeOf(() => hexField('000000', 'f', 2, 2))).toBe('ERR_CHAIN_OVERSIZE');
+    expect(codeOf(() => hexField(12, 'f', 2, 2))).toBe('ERR_CHAIN_MALFORMED');
   });
 });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { comparePriority, leadingZeroBits, lotteryMessage, qualifies, scoreTicket, thresholdFor, ticketOf, toHex } from '../../../../firmware/protocol/chain/index.ts';
+import { comparePriority, lotteryMessage, qualifies, scoreTicket, thresholdFor, ticketOf } from '../../../../firmware/protocol/chain/index.ts';
+import { leadingZeroBits, toHex } from '../../../../firmware/core/bytes.ts';
 import type { TicketScore } from '../../../../firmware/protocol/chain/index.ts';
 
 const score = (round: number, zeros: number, ticket: number[]): TicketScore => ({ round, zeros, ticket: new Uint8Array(ticket) });

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { MERKLE_EMPTY_ROOT, merkleLeaf, merkleNode, merkleRoot, toHex } from '../../../../firmware/protocol/chain/index.ts';
+import { MERKLE_EMPTY_ROOT, merkleLeaf, merkleNode, merkleRoot } from '../../../../firmware/protocol/chain/index.ts';
+import { toHex } from '../../../../firmware/core/bytes.ts';
 
 const h = (...parts: (number[] | Uint8Array)[]): Uint8Array => {
   const hash = createHash('sha256');

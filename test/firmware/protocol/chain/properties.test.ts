@@ -2,10 +2,8 @@
 // round-trip exactly.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import {
-  blockFromJson, blockToJson, ChainError, decodeBlock, decodeSignedHeader, decodeTransaction, encodeBlock, encodeSignedHeader,
-  encodeTransaction, parseBlockJson, transactionFromJson, transactionToJson, toHex, validateCandidateJson,
-} from '../../../../firmware/protocol/chain/index.ts';
+import { blockFromJson, blockToJson, ChainError, decodeBlock, decodeSignedHeader, decodeTransaction, encodeBlock, encodeSignedHeader, encodeTransaction, parseBlockJson, transactionFromJson, transactionToJson, validateCandidateJson } from '../../../../firmware/protocol/chain/index.ts';
+import { toHex } from '../../../../firmware/core/bytes.ts';
 import type { SignedBlockHeader, Transaction } from '../../../../firmware/protocol/chain/index.ts';
 import { block, context } from './helpers.ts';
 

@@ -1,10 +1,8 @@
 // One test (at least) per rejection reason of validateCandidate, plus the accept path.
 import { createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
-import {
-  blockToJson, createBlock, createTransaction, drawSignature, keyPairFromSeed, PrimaryKeySet, scoreTicket, signHeader, toHex,
-  transactionId, U64_MAX, validateCandidate, validateCandidateJson, VerifyPool,
-} from '../../../../firmware/protocol/chain/index.ts';
+import { blockToJson, createBlock, createTransaction, drawSignature, keyPairFromSeed, PrimaryKeySet, scoreTicket, signHeader, transactionId, U64_MAX, validateCandidate, validateCandidateJson, VerifyPool } from '../../../../firmware/protocol/chain/index.ts';
+import { toHex } from '../../../../firmware/core/bytes.ts';
 import type { Block, RejectCode, ValidationContext, ValidationResult } from '../../../../firmware/protocol/chain/index.ts';
 import { block, clerkKey, context, flip, NOW, otherClerkKey, PARENT, seed, tx, txs, TIP_HEIGHT } from './helpers.ts';
 

@@ -2,7 +2,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { computeVectors } from '../../../fixtures/chain/vectors.ts';
-import { addressFromPublicKey, decodeBlock, decodeTransaction, ed25519Sign, encodeBlock, encodeTransaction, keyPairFromSeed, toHex } from '../../../../firmware/protocol/chain/index.ts';
+import { addressFromPublicKey, decodeBlock, decodeTransaction, ed25519Sign, encodeBlock, encodeTransaction, keyPairFromSeed } from '../../../../firmware/protocol/chain/index.ts';
+import { toHex } from '../../../../firmware/core/bytes.ts';
 
 const golden = JSON.parse(readFileSync(new URL('../../../fixtures/chain/vectors.json', import.meta.url), 'utf8')) as {
   transactions: { encoded: string; id: string }[];

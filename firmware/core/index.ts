@@ -1,0 +1,7 @@
+// The core layer: small building blocks every other layer uses, importing nothing of ours.
+export { bytesEqual, concatBytes, fromHex, leadingZeroBits, toHex } from './bytes.ts';
+export { systemClock, type Clock } from './clock.ts';
+export { Backoff, backoffCeiling, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.ts';
+export { syncDir, writeFileAtomic, type AtomicWriteOptions } from './atomic-write.ts';
+export { parse, printJson, required, UsageError } from './cli-args.ts';
+export { dispatch, reportError, type CommandEntry } from './cli-dispatch.ts';
