@@ -10,6 +10,9 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // Most suites wait on real processes (swtpm, brokers, child agents) rather than compute:
+    // two files at a time keep both cores of a 2-core machine busy (vitest's default here is one).
+    maxWorkers: 2,
     globalSetup: ['test/postgres-setup.ts', 'test/swtpm-templates.ts'],
   },
 });
