@@ -2,7 +2,7 @@
 // challenge secret with TPM2_ActivateCredential, prove it, and keep the registration
 // certificate in activation.json before anything acts on it. Idempotent: an active node
 // returns its stored state without contacting the root.
-import { createHash, createPublicKey } from 'node:crypto';
+import { createPublicKey } from 'node:crypto';
 import type { Logger } from 'pino';
 import pino from 'pino';
 import { verifyRegistrationCertificate } from '../protocol/registration.ts';
@@ -12,6 +12,7 @@ import type { SealingKeyInfo } from '../../tpm/tpm.ts';
 import { RootClient, type RootClientOptions } from './client.ts';
 import { ActivationError } from './errors.ts';
 import { ACTIVATION_FORMAT, readActivationState, writeActivationState, type ActivationState } from './state.ts';
+import { keyFingerprint, nodeIdOf } from '../protocol/identity.ts';
 
 /** The part of the binding's Tpm that activation uses. */
 export interface ActivationTpm {
@@ -45,7 +46,7 @@ async function tpmStep<T>(what: string, fn: () => Promise<T>): Promise<T> {
 
 /** Node id as the root assigns it: SHA-256 of the sealing key's SPKI DER, hex. */
 export function localNodeId(sealing: TpmPublic): string {
-  return createHash('sha256').update(publicKeySpki(sealing)).digest('hex');
+  return nodeIdOf(publicKeySpki(sealing));
 }
 
 /** Checks a certificate from the root: signed by the root key (when known) and for this key. */
@@ -65,7 +66,7 @@ export function checkCertificate(cert: Record<string, unknown>, nodeId: string, 
   } catch {
     throw bad('has no sealingPublicKey PEM');
   }
-  if (createHash('sha256').update(spki).digest('hex') !== nodeId) throw bad('names another sealing key');
+  if (keyFingerprint(new Uint8Array(spki)) !== nodeId) throw bad('names another sealing key');
 }
 
 export async function activate(options: ActivateOptions): Promise<ActivationState> {

@@ -9,7 +9,7 @@ import { toHex } from '../core/bytes.ts';
 import { ChainError } from '../protocol/chain/errors.ts';
 import { comparePriority, type TicketScore } from '../protocol/chain/lottery.ts';
 import { competingSeal } from '../protocol/seal-check.ts';
-import { keyFingerprint } from '../protocol/chain/primaries.ts';
+import { keyFingerprint } from '../protocol/identity.ts';
 import { DEFAULT_CHAIN_PARAMS, validateCandidate, type ChainParams, type ChainTip, type RejectReason } from '../protocol/chain/validate.ts';
 import type { Json } from '../protocol/fields.ts';
 import { parseFinalMessage, type FinalMessage } from '../protocol/final-message.ts';

@@ -4,7 +4,8 @@ import { pino, type Logger } from 'pino';
 import { FaultBoard, JOURNAL_FAULT_KEY } from '../agent/faults.ts';
 import { explainTpmFailure, retryUntilReady, waitingStatus } from '../agent/startup.ts';
 import type { AgentStatus } from '../agent/status.ts';
-import { keyFingerprint, PrimaryKeySet } from '../protocol/chain/primaries.ts';
+import { PrimaryKeySet } from '../protocol/chain/primaries.ts';
+import { keyFingerprint } from '../protocol/identity.ts';
 import { localNodeId } from '../activation/activate.ts';
 import { createNode, type NodeTrust, type SecondaryNode } from '../node/index.ts';
 import { openSealJournal } from '../sealing/journal.ts';
@@ -14,6 +15,7 @@ import { parse, UsageError } from '../core/cli-args.ts';
 import { holdConfigFault } from './config-fault.ts';
 import { loadRunConfig, RunConfigError, type RunConfig } from './run-config.ts';
 import { startHouseholdServices, type HouseholdServices } from './run-services.ts';
+import { spkiOf } from '../protocol/identity.ts';
 
 export { DEFAULT_STATE_DIR, MAX_CONFIG_BYTES, loadRunConfig, parseRunConfig, RunConfigError, type RootConfig, type RunConfig } from './run-config.ts';
 
@@ -99,7 +101,7 @@ export async function runCommand(argv: readonly string[], deps: RunCommandDeps =
     if (ready === null) return 0;
     tpm = ready.tpm;
     const key = ready.key;
-    const spki = spkiFromPem(key.publicKeyPem);
+    const spki = spkiOf(key.publicKeyPem);
     // A provisioned node seals under the id the root assigns: SHA-256 of the sealing key's SPKI.
     const registeredId = localNodeId(key.public);
     if (config.root !== undefined && config.nodeId !== undefined && config.nodeId !== registeredId) {
@@ -148,7 +150,4 @@ export function trustOf(config: RunConfig): NodeTrust {
   return { kind: 'none', reason: 'no root node configured: add "root": { "url", "publicKey" } to activate (or "devnetActive": true on an unprovisioned devnet)' };
 }
 
-function spkiFromPem(pem: string): Uint8Array {
-  return new Uint8Array(Buffer.from(pem.replace(/-----(BEGIN|END) PUBLIC KEY-----/g, '').replace(/\s+/g, ''), 'base64'));
-}
 

@@ -4,7 +4,8 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { comparePriority } from '../protocol/chain/lottery.ts';
 import { drawSignature } from '../protocol/chain/build.ts';
-import { keyFingerprint, PrimaryKeySet, spkiDer } from '../protocol/chain/primaries.ts';
+import { PrimaryKeySet, spkiDer } from '../protocol/chain/primaries.ts';
+import { keyFingerprint } from '../protocol/identity.ts';
 import type { TicketScore } from '../protocol/chain/lottery.ts';
 import { DevnetError } from './errors.ts';
 

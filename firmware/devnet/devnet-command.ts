@@ -12,7 +12,7 @@
 //   zeros = leading zero bits of SHA-256(signature)); logs go to stderr only.
 // Without --json: one line per event, for a person to follow.
 import { pino } from 'pino';
-import { keyFingerprint } from '../protocol/chain/primaries.ts';
+import { keyFingerprint } from '../protocol/identity.ts';
 import { realAgentFactory } from './agent-factory.ts';
 import { MAX_BLOCKS, MAX_NODES, runDevnet, type AgentFactory, type DevnetEvent } from './devnet.ts';
 import { DevnetError } from './errors.ts';

@@ -18,6 +18,7 @@ import { DevnetError } from './errors.ts';
 import { genesisTip, PrimaryNode, type FinalBlockRecord, type PrimaryEvent, type PrimaryStats } from './primary.ts';
 import { StaticSealAuthority, type SealAuthority } from '../protocol/seal-check.ts';
 import { TxGenerator } from './tx-generator.ts';
+import { spkiOf } from '../protocol/identity.ts';
 
 /**
  * Defaults chosen so that 3 nodes x 5 blocks end in seconds on 2 cores with swtpm: with
@@ -250,7 +251,7 @@ export async function runDevnet(options: DevnetOptions): Promise<DevnetResult> {
       checkAborted();
       const sealingKey = node.sealingKey!;
       const nodeLog = log.child({ node: node.nodeId });
-      node.transport = createMqttTransport({ url, nodeId: node.nodeId, sealingKeySpki: spkiFromPem(sealingKey.publicKeyPem), prefix: topics.prefix, protocol, logger: nodeLog });
+      node.transport = createMqttTransport({ url, nodeId: node.nodeId, sealingKeySpki: spkiOf(sealingKey.publicKeyPem), prefix: topics.prefix, protocol, logger: nodeLog });
       // Connecting first: an agent's start() may wait until its transport is online.
       node.transport.start();
       node.agent = await options.agentFactory({
@@ -316,10 +317,6 @@ async function settleAll<T>(items: readonly T[], limit: number, fn: (item: T) =>
   if (failure !== null) throw (failure as { error: unknown }).error;
 }
 
-function spkiFromPem(pem: string): Uint8Array {
-  const body = pem.replace(/-----(BEGIN|END) PUBLIC KEY-----/g, '').replace(/\s+/g, '');
-  return new Uint8Array(Buffer.from(body, 'base64'));
-}
 
 function withAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
   if (signal.aborted) return Promise.reject(new DevnetError('ERR_DEVNET_ABORTED', 'the devnet was stopped'));

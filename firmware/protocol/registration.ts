@@ -4,10 +4,11 @@
 // public key alone.
 // The root node issues them (provisioning/registration); this module is the format and the
 // verifier, shared by the registrar, devices and clerks.
-import { createHash, createPublicKey } from 'node:crypto';
+import { createPublicKey } from 'node:crypto';
 import { ed25519Verify } from './chain/transaction.ts';
 import { ProtocolError } from './errors.ts';
 import { fromHex } from '../core/bytes.ts';
+import { keyFingerprint } from './identity.ts';
 
 export const REGISTRATION_FORMAT = 'btn-registration/v1';
 const DOMAIN = 'btn-registration/v1\n';
@@ -79,7 +80,7 @@ export function verifyRegistrationCertificate(input: unknown, rootPublicKey: Uin
   } catch {
     throw bad('registration certificate sealingPublicKey is not a PEM public key');
   }
-  if (createHash('sha256').update(spki).digest('hex') !== cert.nodeId) throw bad('registration certificate nodeId does not match its sealing key');
+  if (keyFingerprint(new Uint8Array(spki)) !== cert.nodeId) throw bad('registration certificate nodeId does not match its sealing key');
   if (now !== undefined) {
     const from = Date.parse(cert.issuedAt);
     const to = Date.parse(cert.expiresAt);

@@ -4,7 +4,6 @@
 // - mqtt-outbox.ts + offline-queue.ts: outbound messages, the bounded offline queue, in-flight QoS 1;
 // - mqtt-inbound.ts: subscriptions and the checks on every inbound message.
 import { EventEmitter } from 'node:events';
-import { createHash } from 'node:crypto';
 import { pino, type Logger } from 'pino';
 import { TransportError } from './errors.ts';
 import { MqttConnection, OFFLINE_STATUS } from './mqtt-connection.ts';
@@ -13,6 +12,7 @@ import { encodePayload, Outbox } from './mqtt-outbox.ts';
 import { ProtocolFallback } from './mqtt-protocol.ts';
 import type { DropEvent, InboundMessage, MqttTransportOptions, PublishOptions, PublishOutcome, StreamOptions, SubscribeOptions, TransportState, TransportStats } from './mqtt-types.ts';
 import { assertTopicFilter, assertTopicName, topicsFor, topicSegment, type Topics } from './topics.ts';
+import { keyFingerprint } from '../protocol/identity.ts';
 
 export type {
   TransportState, ProtocolChoice, DropReason, PublishOutcome, MqttTransportOptions, InboundMessage, SubscribeOptions, PublishOptions, TransportStats, DropEvent, StreamOptions,
@@ -24,7 +24,7 @@ const DEFAULTS = { keepalive: 30, connectTimeout: 10_000, maxInbound: 256 * 1024
 /** `btn-` + first 16 hex digits of SHA-256(SPKI): stable per sealing key, unique per node. */
 export function clientIdFromSpki(spki: Uint8Array): string {
   if (!(spki instanceof Uint8Array) || spki.length < 16 || spki.length > 4096) throw new TransportError('ERR_TRANSPORT_OPTIONS', 'sealingKeySpki must be 16..4096 bytes of DER');
-  return 'btn-' + createHash('sha256').update(spki).digest('hex').slice(0, 16);
+  return 'btn-' + keyFingerprint(spki).slice(0, 16);
 }
 
 export class MqttTransport extends EventEmitter {

@@ -3,6 +3,7 @@
 import { createHash, createPublicKey, X509Certificate } from 'node:crypto';
 import { ObjectAttr, TPM_ALG } from '../../tpm/constants.ts';
 import { hasAttributes, MAX_PUBLIC_BYTES, parsePublic, publicKeySpki, type TpmPublic } from '../../tpm/public-area.ts';
+import { keyFingerprint } from '../../firmware/protocol/identity.ts';
 import { SEALING_KEY_REQUIRED } from '../../tpm/templates.ts';
 import type { NewDevice } from '../store/types.ts';
 import type { TrustStore } from './trust.ts';
@@ -124,37 +125,12 @@ export function ekPublicProblem(pub: TpmPublic): string | null {
   return null;
 }
 
-/**
- * SPKI DER of an RSA public area, encoded directly (RFC 8017 A.1.1, RFC 5280 §4.1.2.7): 20x
- * cheaper than a KeyObject round trip and byte-identical to OpenSSL's encoding. ECC falls back.
- */
-export function spkiOf(pub: TpmPublic): Uint8Array {
-  if (!pub.rsa) return publicKeySpki(pub);
-  const int = (bytes: Uint8Array): Buffer => {
-    let i = 0;
-    while (i < bytes.length - 1 && bytes[i] === 0) i++;
-    const body = Buffer.from(bytes.subarray(i));
-    return der(0x02, body[0]! & 0x80 ? Buffer.concat([Buffer.from([0]), body]) : body);
-  };
-  const e = pub.rsa.exponent === 0 ? 65537 : pub.rsa.exponent;
-  const eBytes = new Uint8Array([e >>> 24, (e >>> 16) & 0xff, (e >>> 8) & 0xff, e & 0xff]);
-  const rsaKey = der(0x30, Buffer.concat([int(pub.rsa.modulus), int(eBytes)]));
-  const algId = Buffer.from('300d06092a864886f70d0101010500', 'hex'); // rsaEncryption, NULL
-  return new Uint8Array(der(0x30, Buffer.concat([algId, der(0x03, Buffer.concat([Buffer.from([0]), rsaKey]))])));
-}
-
-function der(tag: number, body: Buffer): Buffer {
-  const n = body.length;
-  const len = n < 0x80 ? [n] : n < 0x100 ? [0x81, n] : n < 0x10000 ? [0x82, n >> 8, n & 0xff] : [0x83, n >> 16, (n >> 8) & 0xff, n & 0xff];
-  return Buffer.concat([Buffer.from([tag, ...len]), body]);
-}
-
 export const sha256Hex = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 
 /** EK name digest (store key): SHA-256 of the EK's TPMT_PUBLIC. */
 export const ekNameOf = (ek: TpmPublic): string => sha256Hex(ek.bytes);
-/** Node id: SHA-256 of the sealing key's SPKI DER, the chain's keyFingerprint. */
-export const nodeIdOf = (sealing: TpmPublic): string => sha256Hex(spkiOf(sealing));
+/** Node id: SHA-256 of the sealing key's SPKI DER (firmware/protocol/identity.ts). */
+export const nodeIdOf = (sealing: TpmPublic): string => keyFingerprint(publicKeySpki(sealing));
 
 /** A line checked except for its EK certificate's signature (fast path), or fully (fallback). */
 export interface PendingLine {
@@ -194,7 +170,7 @@ export function precheckManifestLine(line: ManifestLine, trust: TrustStore, now:
   if (sealProblem !== null) return reject('ERR_SEALING_ATTRIBUTES', sealProblem);
   let ekSpki: Uint8Array;
   try {
-    ekSpki = spkiOf(ek);
+    ekSpki = publicKeySpki(ek);
   } catch (err) {
     return reject('ERR_EK_PUBLIC_INVALID', `ekPublic: ${(err as Error).message}`);
   }

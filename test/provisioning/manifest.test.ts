@@ -11,10 +11,9 @@ import {
   verifyManifest, type ManifestLine,
 } from '../../provisioning/manifest/index.ts';
 import { CertVerifyPool } from '../../provisioning/manifest/cert-verify-pool.ts';
-import { spkiOf } from '../../provisioning/manifest/line.ts';
 import { parseCertificate } from '../../provisioning/manifest/x509.ts';
 import { openStore, type ProvisioningStore } from '../../provisioning/store/index.ts';
-import { parsePublic, publicKeySpki } from '../../tpm/public-area.ts';
+import { parsePublic, publicKeyObject, publicKeySpki } from '../../tpm/public-area.ts';
 import { ObjectAttr } from '../../tpm/constants.ts';
 import { SEALING_KEY_ATTRIBUTES } from '../../tpm/templates.ts';
 import { jsonl, startDevices, withAttributes, type DeviceLab } from './devices.ts';
@@ -124,14 +123,14 @@ describe('DER fast path', () => {
     expect(parseCertificate(der.subarray(0, der.length - 1))).toBeNull();
   });
 
-  it('a certificate with a flipped signature bit is untrusted; spkiOf matches OpenSSL', () => {
+  it('a certificate with a flipped signature bit is untrusted; the direct SPKI encoding matches OpenSSL', () => {
     const der = Buffer.from(trusted.devices[0]!.line.ekCertificate, 'base64');
     der[der.length - 5] = der[der.length - 5]! ^ 1;
     const r = checkManifestLine(parsed({ ...trusted.devices[0]!.line, ekCertificate: der.toString('base64') }), trust, NOW);
     expect(isRejection(r) ? r.code : 'accepted').toBe('ERR_EK_CERT_UNTRUSTED');
     for (const d of trusted.devices) {
       const ek = parsePublic(new Uint8Array(Buffer.from(d.line.ekPublic, 'hex')));
-      expect(Buffer.from(spkiOf(ek)).equals(Buffer.from(publicKeySpki(ek)))).toBe(true);
+      expect(Buffer.from(publicKeySpki(ek)).equals(publicKeyObject(ek).export({ type: 'spki', format: 'der' }))).toBe(true);
     }
   });
 });

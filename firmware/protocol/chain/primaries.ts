@@ -1,7 +1,7 @@
 // The set of known primary nodes (clerks), keyed by their RSA SPKI DER bytes. A block names its
 // clerk's key, but only a key already in this set is ever used to verify (docs/lottery.md: a
 // ticket is unique only under a key the verifier already trusts).
-import { createHash, createPublicKey, verify as nodeVerify } from 'node:crypto';
+import { createPublicKey, verify as nodeVerify } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { toHex } from '../../core/bytes.ts';
 import { ChainError } from './errors.ts';
@@ -53,10 +53,6 @@ export function spkiDer(key: KeyObject): Uint8Array {
   return new Uint8Array(pub.export({ format: 'der', type: 'spki' }));
 }
 
-/** SHA-256 of the SPKI DER, hex: a short, stable name for a key in logs and reasons. */
-export function keyFingerprint(spki: Uint8Array): string {
-  return createHash('sha256').update(spki).digest('hex');
-}
 
 /** RSASSA-PKCS1-v1_5 with SHA-256; false (never a throw) on any failure. */
 export function rsaVerify(key: KeyObject, message: Uint8Array, signature: Uint8Array): boolean {

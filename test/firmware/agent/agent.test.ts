@@ -11,7 +11,8 @@ import { blockHash, blockToJson, type Block } from '../../../firmware/protocol/c
 import { createBlock, drawUntilQualified } from '../../../firmware/protocol/chain/build.ts';
 import { lotteryMessage, ticketOf } from '../../../firmware/protocol/chain/lottery.ts';
 import { leadingZeroBits } from '../../../firmware/core/bytes.ts';
-import { keyFingerprint, PrimaryKeySet, spkiDer } from '../../../firmware/protocol/chain/primaries.ts';
+import { PrimaryKeySet, spkiDer } from '../../../firmware/protocol/chain/primaries.ts';
+import { keyFingerprint } from '../../../firmware/protocol/identity.ts';
 import { DEFAULT_PARAMS, type NetworkParams } from '../../../firmware/protocol/params.ts';
 import { encodeFinalMessage } from '../../../firmware/protocol/final-message.ts';
 import { parseSealMessage, type SealMessage } from '../../../firmware/protocol/seal-message.ts';

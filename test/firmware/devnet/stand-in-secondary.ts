@@ -6,7 +6,7 @@ import { sign, type KeyObject } from 'node:crypto';
 import { blockHash, parseBlockJson } from '../../../firmware/protocol/chain/block.ts';
 import { toHex } from '../../../firmware/core/bytes.ts';
 import { lotteryMessage, scoreTicket } from '../../../firmware/protocol/chain/lottery.ts';
-import { keyFingerprint } from '../../../firmware/protocol/chain/primaries.ts';
+import { keyFingerprint } from '../../../firmware/protocol/identity.ts';
 import type { NetworkParams } from '../../../firmware/protocol/params.ts';
 import { encodeSealMessage, type SealMessage } from '../../../firmware/protocol/seal-message.ts';
 import { createMqttTransport, type MqttTransport } from '../../../firmware/transport/index.ts';
