@@ -7,6 +7,8 @@ export default defineConfig({
     testTimeout: 600_000,
     hookTimeout: 120_000,
     pool: 'forks',
+    // Two files at a time, as in the fast suite; the crash loops wait on child processes.
+    maxWorkers: 2,
     globalSetup: ['test/postgres-setup.ts', 'test/swtpm-templates.ts'],
   },
 });
