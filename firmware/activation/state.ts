@@ -1,7 +1,8 @@
 // activation.json in the node's state dir: what the root node said about this node. Written
 // before it is acted on (temp file, fsync, rename, fsync of the directory), so after a crash the
 // file is either the old or the new version, never torn.
-import { open, readFile, rename, unlink, mkdir } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { writeFileAtomic } from '../core/atomic-write.ts';
 import { join } from 'node:path';
 import { describeFsError } from '../sealing/fs-errors.ts';
 import { ActivationError } from './errors.ts';
@@ -57,30 +58,12 @@ export async function readActivationState(stateDir: string): Promise<ActivationS
   return d as unknown as ActivationState;
 }
 
-let tempCounter = 0;
-
 export async function writeActivationState(stateDir: string, state: ActivationState): Promise<void> {
   const path = join(stateDir, ACTIVATION_FILE);
-  // Unique per write: two writers in one process never share a temp file.
-  const temp = `${path}.${process.pid}.${++tempCounter}.tmp`;
   try {
-    await mkdir(stateDir, { recursive: true, mode: 0o700 });
-    const fh = await open(temp, 'w', 0o600);
-    try {
-      await fh.writeFile(`${JSON.stringify(state, null, 2)}\n`);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(temp, path);
-    const dir = await open(stateDir, 'r');
-    try {
-      await dir.sync();
-    } finally {
-      await dir.close();
-    }
+    // Durable before it is acted on: a power cut never loses an activation or a revocation.
+    await writeFileAtomic(path, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600, dirMode: 0o700 });
   } catch (err) {
-    await unlink(temp).catch(() => undefined);
     throw new ActivationError('ERR_ACTIVATION_STATE', `cannot write ${path}: ${describeFsError(err, path)}`, {}, { cause: err });
   }
 }

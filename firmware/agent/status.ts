@@ -1,7 +1,8 @@
 // What the agent tells a household (btn-node status) and the network (retained status topic):
 // activation, TPM, broker, chain height, seal counts, recent errors. Written atomically to
 // <stateDir>/status.json (temp file + rename: a reader never sees half a file).
-import { mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { writeFileAtomic } from '../core/atomic-write.ts';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import type { SpinOutcomeKind } from '../sealing/engine.ts';
@@ -75,13 +76,10 @@ export class StatusCounters {
 
 export async function writeStatusFile(stateDir: string, status: AgentStatus): Promise<void> {
   const path = join(stateDir, STATUS_FILE);
-  const temp = `${path}.${process.pid}.tmp`;
   try {
-    await mkdir(stateDir, { recursive: true });
-    await writeFile(temp, JSON.stringify(status, null, 2) + '\n', { mode: 0o644 });
-    await rename(temp, path);
+    // Display only and rewritten every few seconds: never half-written, but not fsynced (SD-card wear).
+    await writeFileAtomic(path, JSON.stringify(status, null, 2) + '\n', { mode: 0o644, durable: false });
   } catch (cause) {
-    await unlink(temp).catch(() => undefined);
     throw new AgentError('ERR_AGENT_STATUS_FILE', `status file not written: ${describeFsError(cause, path)}`, { path }, { cause });
   }
 }

@@ -3,6 +3,7 @@
 import { readStatusFile, type AgentStatus } from '../agent/status.ts';
 import { parse, printJson } from '../core/cli-args.ts';
 import { DEFAULT_STATE_DIR } from './run-command.ts';
+import { processAlive } from '../core/process.ts';
 
 const USAGE = `usage: btn-node status [--state-dir DIR] [--json]
   --state-dir DIR  the agent's state directory (default $BTN_STATE_DIR, then ${DEFAULT_STATE_DIR})
@@ -44,7 +45,7 @@ export function summarize(s: AgentStatus, now: number): string {
   const lines: string[] = [];
   const age = now - s.updatedAt;
   let state: string = s.state;
-  if (s.state === 'running' && !alive(s.pid)) state = `not running (pid ${s.pid} is gone; last update ${ago(age)})`;
+  if (s.state === 'running' && !processAlive(s.pid)) state = `not running (pid ${s.pid} is gone; last update ${ago(age)})`;
   else if (s.state === 'running' && age > STALE_MS) state = `running? (no update for ${ago(age)})`;
   lines.push(`node ${s.nodeId}: ${state}${s.state === 'running' ? `, up ${duration(s.uptimeMs)}` : ''}, updated ${ago(age)}`);
   for (const f of s.faults ?? []) lines.push(`PROBLEM since ${ago(now - f.since)}: ${f.message}`);
@@ -62,15 +63,6 @@ export function summarize(s: AgentStatus, now: number): string {
   const last = s.lastErrors.at(-1);
   if (last) lines.push(`last error (${ago(now - last.at)}): ${last.code} ${last.message}`);
   return lines.join('\n') + '\n';
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 function ago(ms: number): string {

@@ -5,3 +5,5 @@ export { Backoff, backoffCeiling, DEFAULT_BACKOFF, type BackoffOptions } from '.
 export { syncDir, writeFileAtomic, type AtomicWriteOptions } from './atomic-write.ts';
 export { parse, printJson, required, UsageError } from './cli-args.ts';
 export { dispatch, reportError, type CommandEntry } from './cli-dispatch.ts';
+export { bootId, processAlive } from './process.ts';
+export { escapeLabel, family, labelText, METRICS_CONTENT_TYPE, type Labels } from './prometheus.ts';

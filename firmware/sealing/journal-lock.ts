@@ -4,12 +4,12 @@
 // and boot, pid gone) or by an earlier boot is stale and taken over, with a warning.
 // Node has no flock() without a native addon; the lock is created with O_EXCL (link of a
 // complete temp file), so a half-written lock file is never seen.
-import { readFileSync } from 'node:fs';
 import { link, readFile, unlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { SealingError } from './errors.ts';
 import { describeFsError, errnoOf } from './fs-errors.ts';
+import { bootId, processAlive } from '../core/process.ts';
 
 interface LockOwner {
   readonly pid: number;
@@ -25,26 +25,6 @@ export interface JournalLock {
 
 /** Lock files this process holds now. */
 const heldLocks = new Set<string>();
-let cachedBootId: string | undefined;
-function bootId(): string {
-  if (cachedBootId === undefined) {
-    try {
-      cachedBootId = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim().slice(0, 64);
-    } catch {
-      cachedBootId = '';
-    }
-  }
-  return cachedBootId;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 function parseOwner(text: string): LockOwner | null {
   try {
@@ -84,7 +64,7 @@ export async function acquireJournalLock(journalPath: string, logger: Logger): P
       // Our own pid without our hold: a lock this process released while its file could not be
       // removed (read-only or failing disk), left behind when the journal was reopened.
       const leftover = owner !== null && owner.pid === process.pid && !heldLocks.has(path);
-      const stale = owner !== null && owner.host === me.host && (owner.bootId !== me.bootId || !alive(owner.pid) || leftover);
+      const stale = owner !== null && owner.host === me.host && (owner.bootId !== me.bootId || !processAlive(owner.pid) || leftover);
       if (!stale || attempt > 0) {
         throw new SealingError('ERR_JOURNAL_LOCKED', owner === null
           ? `seal journal ${journalPath} is locked by ${path}, whose content is unreadable; remove it only if no agent runs`

@@ -1,24 +1,13 @@
-// Prometheus text exposition format 0.0.4 for operators:
-// https://prometheus.io/docs/instrumenting/exposition_formats/#text-based-format
+// The node's /metrics for operators, in the Prometheus text format (firmware/core/prometheus.ts).
+import { family } from '../core/prometheus.ts';
 import { ACTIVATION_STATES, type StatusSnapshot } from './snapshot.ts';
 
-export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
-
-/** Label values escape backslash, double quote and line feed (exposition format, "label_value"). */
-export function escapeLabel(value: string): string {
-  return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
-}
-
-function labelsOf(labels: Record<string, string>): string {
-  const parts = Object.entries(labels).map(([k, v]) => `${k}="${escapeLabel(v)}"`);
-  return parts.length === 0 ? '' : `{${parts.join(',')}}`;
-}
+export { escapeLabel, METRICS_CONTENT_TYPE } from '../core/prometheus.ts';
 
 export function renderMetrics(s: StatusSnapshot): string {
   const out: string[] = [];
   const metric = (name: string, type: 'counter' | 'gauge', help: string, series: readonly { labels?: Record<string, string>; value: number }[]): void => {
-    out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
-    for (const x of series) out.push(`${name}${labelsOf(x.labels ?? {})} ${Number.isFinite(x.value) ? x.value : 0}`);
+    out.push(family(name, type, help, series));
   };
   const node = { node: s.nodeId };
   metric('btn_seals_made_total', 'counter', 'Seals signed by the TPM.', [{ labels: node, value: s.seals.made }]);

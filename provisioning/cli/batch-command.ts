@@ -2,7 +2,8 @@
 // btn-provision batch verify --batch FILE --public-key HEX [--trust DIR]
 // btn-provision batch upload --batch FILE --url URL [--signature FILE]
 import { createReadStream } from 'node:fs';
-import { readFile, stat, writeFile, rename } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
+import { writeFileAtomic } from '../../firmware/core/atomic-write.ts';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { ProvisioningError } from '../errors.ts';
@@ -59,9 +60,7 @@ async function sign(argv: readonly string[]): Promise<number> {
   const key = await readKeyFile(required(a.key, '--key', USAGE));
   const manifest = await readManifest(batch);
   const sig = signManifest(manifest, key, manufacturer);
-  const tmp = `${batch}.sig.tmp`;
-  await writeFile(tmp, JSON.stringify(sig) + '\n');
-  await rename(tmp, `${batch}.sig`);
+  await writeFileAtomic(`${batch}.sig`, JSON.stringify(sig) + '\n', { mode: 0o644 });
   printJson({ signatureFile: `${batch}.sig`, ...sig });
   return 0;
 }

@@ -6,6 +6,7 @@
 import { link, readFile, unlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { FactoryError } from './errors.ts';
+import { processAlive } from '../../firmware/core/process.ts';
 
 export interface BatchLock {
   release(): Promise<void>;
@@ -19,15 +20,6 @@ export interface LockOptions {
 }
 
 export const DEFAULT_LOCK_TIMEOUT_MS = 30_000;
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 const defaultSleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -63,7 +55,7 @@ export async function acquireBatchLock(batchPath: string, options: LockOptions =
       if (text === null) continue; // released between link() and readFile(): try again at once
       lastOwner = text.slice(0, 200);
       const held = parseOwner(text);
-      if (held !== null && held.host === owner.host && held.pid !== process.pid && !alive(held.pid)) {
+      if (held !== null && held.host === owner.host && held.pid !== process.pid && !processAlive(held.pid)) {
         // The owner died holding the lock. Remove it only if it is still the same lock file.
         const again = await readFile(path, 'utf8').catch(() => null);
         if (again === text) await unlink(path).catch(() => undefined);

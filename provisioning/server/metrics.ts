@@ -1,6 +1,7 @@
-// Prometheus text exposition (format 0.0.4) without a client library: counters with labels
+// The registrar's /metrics (Prometheus text, firmware/core/prometheus.ts): counters with labels
 // and one request-duration histogram. Counts are per instance; device counts come from the
 // store at scrape time, so they agree across instances.
+import { family } from '../../firmware/core/prometheus.ts';
 import type { DeviceState } from '../store/types.ts';
 
 const BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -8,11 +9,6 @@ const BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5
 type Labels = Record<string, string>;
 
 const key = (labels: Labels): string => JSON.stringify(Object.entries(labels).sort(([a], [b]) => a.localeCompare(b)));
-const escape = (v: string): string => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
-const render = (labels: Labels): string => {
-  const parts = Object.entries(labels).map(([k, v]) => `${k}="${escape(v)}"`);
-  return parts.length === 0 ? '' : `{${parts.join(',')}}`;
-};
 
 class Counter {
   readonly #values = new Map<string, { labels: Labels; value: number }>();
@@ -27,9 +23,7 @@ class Counter {
     return this.#values.get(key(labels))?.value ?? 0;
   }
   text(): string {
-    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} counter`];
-    for (const { labels, value } of this.#values.values()) lines.push(`${this.name}${render(labels)} ${value}`);
-    return lines.join('\n');
+    return family(this.name, 'counter', this.help, [...this.#values.values()]);
   }
 }
 
@@ -48,14 +42,14 @@ class Histogram {
     s.count++;
   }
   text(): string {
-    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} histogram`];
-    for (const s of this.#series.values()) {
-      BUCKETS.forEach((b, i) => lines.push(`${this.name}_bucket${render({ ...s.labels, le: String(b) })} ${s.counts[i]}`));
-      lines.push(`${this.name}_bucket${render({ ...s.labels, le: '+Inf' })} ${s.count}`);
-      lines.push(`${this.name}_sum${render(s.labels)} ${s.sum}`);
-      lines.push(`${this.name}_count${render(s.labels)} ${s.count}`);
+    const series: { labels: Labels; value: number; suffix: string }[] = [];
+    for (const x of this.#series.values()) {
+      BUCKETS.forEach((b, i) => series.push({ suffix: '_bucket', labels: { ...x.labels, le: String(b) }, value: x.counts[i]! }));
+      series.push({ suffix: '_bucket', labels: { ...x.labels, le: '+Inf' }, value: x.count });
+      series.push({ suffix: '_sum', labels: x.labels, value: x.sum });
+      series.push({ suffix: '_count', labels: x.labels, value: x.count });
     }
-    return lines.join('\n');
+    return family(this.name, 'histogram', this.help, series);
   }
 }
 
@@ -73,9 +67,7 @@ export class Metrics {
   text(devices: Record<DeviceState, number> | null): string {
     const parts = [this.requests, this.durations, this.batches, this.batchLines, this.lineRejections, this.challenges, this.activations, this.rejections, this.revocations].map((m) => m.text());
     if (devices !== null) {
-      const lines = ['# HELP btn_prov_devices Devices in the store by state.', '# TYPE btn_prov_devices gauge'];
-      for (const [state, n] of Object.entries(devices)) lines.push(`btn_prov_devices{state="${state}"} ${n}`);
-      parts.push(lines.join('\n'));
+      parts.push(family('btn_prov_devices', 'gauge', 'Devices in the store by state.', Object.entries(devices).map(([state, value]) => ({ labels: { state }, value }))));
     }
     return parts.join('\n') + '\n';
   }
