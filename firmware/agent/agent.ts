@@ -12,9 +12,9 @@ import { competingSeal } from '../protocol/seal-check.ts';
 import { keyFingerprint } from '../protocol/identity.ts';
 import { DEFAULT_CHAIN_PARAMS, validateCandidate, type ChainParams, type ChainTip, type RejectReason } from '../protocol/chain/validate.ts';
 import type { Json } from '../protocol/fields.ts';
-import { parseFinalMessage, type FinalMessage } from '../protocol/final-message.ts';
-import { parseParams, type NetworkParams } from '../protocol/params.ts';
-import { encodeSealMessage, parseSealMessage, type SealMessage } from '../protocol/seal-message.ts';
+import { MAX_FINAL_MESSAGE_BYTES, readFinalMessage, type FinalMessage } from '../protocol/final-message.ts';
+import { MAX_PARAMS_BYTES, readParams, type NetworkParams } from '../protocol/params.ts';
+import { encodeSealMessage, MAX_SEAL_MESSAGE_BYTES, readSealMessage, type SealMessage } from '../protocol/seal-message.ts';
 import { systemClock, type Clock } from '../core/clock.ts';
 import { createSealEngine, type SealEngine, type SpinOutcome } from '../sealing/engine.ts';
 import type { InboundMessage } from '../transport/mqtt-transport.ts';
@@ -90,8 +90,9 @@ export class SecondaryAgent extends EventEmitter {
       this.#error('ERR_AGENT_TPM', `TPM info failed: ${(err as Error).message}`);
     }
     // Parameters and the final tip first (both retained), then candidates.
-    this.#unsubs.push(transport.subscribe<unknown>(topics.params, (m) => this.#onParams(m), { qos: 1 }));
-    this.#unsubs.push(transport.subscribe<unknown>(topics.final, (m) => this.#track(this.#onFinal(m)), { qos: 1 }));
+    // Each message kind is capped at its own size before JSON.parse, then read by its schema once.
+    this.#unsubs.push(transport.subscribe<unknown>(topics.params, (m) => this.#onParams(m), { qos: 1, maxBytes: MAX_PARAMS_BYTES }));
+    this.#unsubs.push(transport.subscribe<unknown>(topics.final, (m) => this.#track(this.#onFinal(m)), { qos: 1, maxBytes: MAX_FINAL_MESSAGE_BYTES }));
     this.#unsubs.push(transport.subscribe<unknown>(topics.candidates, (m) => this.#track(this.#onCandidate(m)), { qos: 1 }));
     this.#onTransportState = (s) => { if (s === 'online') this.#publishStatus(); };
     transport.on('state', this.#onTransportState);
@@ -227,7 +228,7 @@ export class SecondaryAgent extends EventEmitter {
     if (this.#state !== 'running') return;
     let f: FinalMessage;
     try {
-      f = parseFinalMessage(JSON.stringify(m.value));
+      f = readFinalMessage(m.value);
     } catch (err) {
       return this.#invalid('final', err);
     }
@@ -249,7 +250,7 @@ export class SecondaryAgent extends EventEmitter {
   #onParams(m: InboundMessage<unknown>): void {
     let p: NetworkParams;
     try {
-      p = parseParams(JSON.stringify(m.value));
+      p = readParams(m.value);
     } catch (err) {
       return this.#invalid('params', err);
     }
@@ -263,7 +264,7 @@ export class SecondaryAgent extends EventEmitter {
     const unsubscribe = this.#o.transport.subscribe<unknown>(this.#o.topics.seals(clerk), (m) => {
       let seal: SealMessage;
       try {
-        seal = parseSealMessage(JSON.stringify(m.value));
+        seal = readSealMessage(m.value);
       } catch (err) {
         return this.#invalid('seal', err);
       }
@@ -279,7 +280,7 @@ export class SecondaryAgent extends EventEmitter {
       const hash = toHex(seal.blockHash);
       const best = this.#best.get(hash);
       if (best === undefined || comparePriority(score, best) < 0) this.#best.set(hash, score);
-    }, { qos: 1 });
+    }, { qos: 1, maxBytes: MAX_SEAL_MESSAGE_BYTES });
     this.#sealSubs.set(clerk, unsubscribe);
   }
 

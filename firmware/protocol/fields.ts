@@ -1,4 +1,7 @@
-// Field readers for JSON messages from outside: each names the field it rejects.
+// Field readers for JSON messages from outside: each names the field it rejects. The rules are
+// the same for every network message: unknown keys are refused (a message means exactly what its
+// schema says), hex is accepted in either case and written in lowercase, and sizes are capped
+// before JSON.parse (by the transport's per-subscription cap, or parseJson for raw payloads).
 import { ProtocolError } from './errors.ts';
 import { fromHex } from '../core/bytes.ts';
 
@@ -43,5 +46,12 @@ export function parseJson(payload: Uint8Array | string, maxBytes: number, what: 
     return JSON.parse(typeof payload === 'string' ? payload : Buffer.from(payload).toString('utf8'));
   } catch {
     throw new ProtocolError('ERR_PROTOCOL_MALFORMED', `${what} is not valid JSON`);
+  }
+}
+
+/** Refuses keys outside `allowed`: the same strictness for every network message. */
+export function onlyKeys(o: Json, allowed: ReadonlySet<string>, where: string): void {
+  for (const k of Object.keys(o)) {
+    if (!allowed.has(k)) throw new ProtocolError('ERR_PROTOCOL_MALFORMED', `${where}${k.slice(0, 40)} is not a field of this message`, k);
   }
 }

@@ -2,7 +2,7 @@
 // published retained on <prefix>/final. Nodes take it as their new chain tip and low
 // watermark: nothing at or below `height` is sealed again (docs/seal-journal.md).
 import { ProtocolError } from './errors.ts';
-import { hexBytes, integer, object, parseJson, text } from './fields.ts';
+import { hexBytes, integer, object, onlyKeys, parseJson, text } from './fields.ts';
 import { toHex } from '../core/bytes.ts';
 
 export interface FinalMessage {
@@ -33,8 +33,16 @@ export function encodeFinalMessage(m: FinalMessage): string {
   });
 }
 
+const FINAL_KEYS: ReadonlySet<string> = new Set(['v', 'height', 'hash', 'timestamp', 'clerk', 'sealedBy', 'votes']);
+
 export function parseFinalMessage(payload: Uint8Array | string): FinalMessage {
-  const o = object(parseJson(payload, MAX_FINAL_MESSAGE_BYTES, 'final message'), 'final');
+  return readFinalMessage(parseJson(payload, MAX_FINAL_MESSAGE_BYTES, 'final message'));
+}
+
+/** A final message from a JSON value the transport already parsed (under its size cap). */
+export function readFinalMessage(value: unknown): FinalMessage {
+  const o = object(value, 'final');
+  onlyKeys(o, FINAL_KEYS, 'final.');
   if (o['v'] !== 1) throw new ProtocolError('ERR_PROTOCOL_MALFORMED', 'final.v must be 1', 'v');
   const sealedBy = o['sealedBy'];
   if (!Array.isArray(sealedBy) || sealedBy.length > MAX_SEALERS || !sealedBy.every((s) => typeof s === 'string' && s.length > 0 && s.length <= 128 && ID.test(s))) {

@@ -1,7 +1,7 @@
 // Network parameters (docs/lottery.md: every threshold, interval and deadline is a network
 // parameter, not a constant in code). Published retained on <prefix>/params.
 import { ProtocolError } from './errors.ts';
-import { integer, object, parseJson } from './fields.ts';
+import { integer, object, onlyKeys, parseJson } from './fields.ts';
 
 export interface NetworkParams {
   /** Monotonic: a node ignores parameters older than the ones it has. */
@@ -33,10 +33,17 @@ export const DEFAULT_PARAMS: NetworkParams = {
   maxBlockBytes: 8 * 1024 * 1024,
 };
 
-const MAX_PARAMS_BYTES = 4096;
+export const MAX_PARAMS_BYTES = 4096;
+const PARAMS_KEYS: ReadonlySet<string> = new Set(Object.keys(DEFAULT_PARAMS));
 
 export function parseParams(payload: Uint8Array | string): NetworkParams {
-  const o = object(parseJson(payload, MAX_PARAMS_BYTES, 'params message'), 'params');
+  return readParams(parseJson(payload, MAX_PARAMS_BYTES, 'params message'));
+}
+
+/** Parameters from a JSON value the transport already parsed (under its size cap). */
+export function readParams(value: unknown): NetworkParams {
+  const o = object(value, 'params');
+  onlyKeys(o, PARAMS_KEYS, 'params.');
   const p: NetworkParams = {
     version: integer(o, 'version', 1, 2 ** 31, 'params.'),
     sealZeros: integer(o, 'sealZeros', 0, 256, 'params.'),

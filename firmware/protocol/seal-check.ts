@@ -10,7 +10,7 @@ import { createPublicKey } from 'node:crypto';
 import { bytesEqual, toHex } from '../core/bytes.ts';
 import { lotteryMessage, scoreTicket, type TicketScore } from './chain/lottery.ts';
 import { rsaVerify } from './chain/primaries.ts';
-import { parseSealMessage, type SealMessage } from './seal-message.ts';
+import { parseSealMessage, readSealMessage, type SealMessage } from './seal-message.ts';
 import { ProtocolError } from './errors.ts';
 
 /** Where a clerk finds the sealing key it trusts for a seal's node. */
@@ -74,7 +74,8 @@ export interface SealCheckContext {
 export function checkSeal(payload: unknown, ctx: SealCheckContext): SealCheck {
   let seal: SealMessage;
   try {
-    seal = parseSealMessage(typeof payload === 'string' || payload instanceof Uint8Array ? payload : JSON.stringify(payload) ?? 'undefined');
+    // Bytes or text are parsed here; a value the transport already parsed is read as it is.
+    seal = typeof payload === 'string' || payload instanceof Uint8Array ? parseSealMessage(payload) : readSealMessage(payload);
   } catch (err) {
     const message = err instanceof ProtocolError ? err.message : 'seal is not parseable';
     return reject('malformed', message);

@@ -2,7 +2,7 @@
 // the RSASSA-PKCS1-v1_5-SHA256 signature over lotteryMessage(blockHash, round), and the node's
 // root-signed registration, whose sealing key is the only key the clerk verifies it under.
 import { ProtocolError } from './errors.ts';
-import { hexBytes, integer, object, parseJson, text, type Json } from './fields.ts';
+import { hexBytes, integer, object, onlyKeys, parseJson, text, type Json } from './fields.ts';
 import { toHex } from '../core/bytes.ts';
 
 export interface SealMessage {
@@ -36,8 +36,17 @@ export function encodeSealMessage(seal: SealMessage): string {
   });
 }
 
+const SEAL_KEYS: ReadonlySet<string> = new Set(['v', 'nodeId', 'height', 'blockHash', 'clerk', 'round', 'signature', 'registration', 'expiresAt']);
+
+/** A seal from its bytes (size-capped, then JSON). */
 export function parseSealMessage(payload: Uint8Array | string): SealMessage {
-  const o = object(parseJson(payload, MAX_SEAL_MESSAGE_BYTES, 'seal message'), 'seal');
+  return readSealMessage(parseJson(payload, MAX_SEAL_MESSAGE_BYTES, 'seal message'));
+}
+
+/** A seal from a JSON value the transport already parsed (under its size cap): no second parse. */
+export function readSealMessage(value: unknown): SealMessage {
+  const o = object(value, 'seal');
+  onlyKeys(o, SEAL_KEYS, 'seal.');
   if (o['v'] !== 1) throw new ProtocolError('ERR_PROTOCOL_MALFORMED', 'seal.v must be 1', 'v');
   const registration = o['registration'] === null || o['registration'] === undefined ? null : object(o['registration'], 'seal.registration');
   return {
