@@ -19,7 +19,9 @@ export type {
 } from './mqtt-types.ts';
 export { OFFLINE_STATUS };
 
-const DEFAULTS = { keepalive: 30, connectTimeout: 10_000, maxInbound: 256 * 1024, maxOutbound: 1024 * 1024, queueCount: 1000, queueBytes: 4 * 1024 * 1024 };
+/** The inbound cap of every message unless a subscription sets a tighter one (what `btn-node run` uses). */
+export const DEFAULT_MAX_INBOUND_BYTES = 256 * 1024;
+const DEFAULTS = { keepalive: 30, connectTimeout: 10_000, maxInbound: DEFAULT_MAX_INBOUND_BYTES, maxOutbound: 1024 * 1024, queueCount: 1000, queueBytes: 4 * 1024 * 1024 };
 
 /** `btn-` + first 16 hex digits of SHA-256(SPKI): stable per sealing key, unique per node. */
 export function clientIdFromSpki(spki: Uint8Array): string {
