@@ -4,10 +4,10 @@
 // `npm test` on a developer machine runs the PostgreSQL half too instead of skipping it.
 import { execFile } from 'node:child_process';
 import { chown, mkdtemp, readdir, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { freePort } from './net.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -54,13 +54,3 @@ async function postgresBin(): Promise<string | null> {
   return newest === undefined ? null : `/usr/lib/postgresql/${newest}/bin`;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const server = createServer();
-    server.once('error', fail);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => done(typeof address === 'object' && address !== null ? address.port : 0));
-    });
-  });
-}

@@ -18,6 +18,7 @@ import { TrustStore } from '../../../provisioning/manifest/index.ts';
 import { verifyRegistrationCertificate } from '../../../provisioning/registration/index.ts';
 import { openTpm } from '../../../tpm/index.ts';
 import { startSwtpm, type SwtpmInstance } from '../../../tpm/swtpm.ts';
+import { freePort } from '../../net.ts';
 
 type ServerModule = typeof import('../../../provisioning/server/index.ts');
 type StoreModule = typeof import('../../../provisioning/store/index.ts');
@@ -37,13 +38,6 @@ function btnNodeActivate(...args: string[]): Promise<{ code: number; stdout: str
   });
 }
 
-async function freePort(): Promise<number> {
-  const s = createTcpServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 describe.skipIf(server === null || storeMod === null)('activation end to end (swtpm, factory, registrar, btn-node activate, gate)', () => {
   let dir: string;

@@ -21,20 +21,13 @@ import { createMqttTransport, startBroker, topicsFor, type BrokerHandle, type Mq
 import { verifyRegistrationCertificate } from '../../../provisioning/registration/certificate.ts';
 import { openTpm } from '../../../tpm/index.ts';
 import { startSwtpm, type SwtpmInstance } from '../../../tpm/swtpm.ts';
+import { until } from '../../until.ts';
 
 const clerks = [0, 1, 2].map(() => generateKeyPairSync('rsa', { modulusLength: 2048 }));
 const pemOf = (k: KeyObject): string => k.export({ type: 'spki', format: 'pem' }).toString();
 
 let last: unknown;
-async function until<T>(what: string, fn: () => T | undefined | null | false | Promise<T | undefined | null | false>, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last === undefined ? '' : `; last: ${JSON.stringify(last)}`}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const untilSeen = <T>(what: string, fn: () => T | undefined | null | false | Promise<T | undefined | null | false>, ms = 30_000): Promise<T> => until(what, fn, { ms, lastSeen: () => last });
 
 describe('run config: root', () => {
   it('names every wrong field of root, and root with devnetActive', () => {
@@ -99,7 +92,7 @@ describe('btn-node run with a root node (swtpm + registrar on SQLite + aedes)', 
     const ac = new AbortController();
     const run = runCommand(['--config', config], { signal: ac.signal });
     try {
-      const s = await until('status naming the unreachable root', async () => {
+      const s = await untilSeen('status naming the unreachable root', async () => {
         const st = await readStatusFile(stateDir).catch(() => null);
         return st?.activation.state === 'not-activated' && /127\.0\.0\.1:9/.test(st.activation.reason ?? '') ? st : null;
       });
@@ -140,27 +133,27 @@ describe('btn-node run with a root node (swtpm + registrar on SQLite + aedes)', 
     let started: { nodeId: string; publicKeyPem: string } | undefined;
     const run = runCommand(['--config', config], { signal: ac.signal, onStarted: (i) => (started = i) });
     try {
-      await until('the agent to start', () => started);
+      await untilSeen('the agent to start', () => started);
       const nodeId = started!.nodeId;
       expect(nodeId).toBe(createHash('sha256').update(spkiDer(createPublicKey(started!.publicKeyPem))).digest('hex'));
 
       // Phase 1: filed nowhere yet. The gate keeps retrying; status.json says why; no seal.
-      const s1 = await until('status naming "not filed"', async () => {
+      const s1 = await untilSeen('status naming "not filed"', async () => {
         const s = await status();
         last = s?.activation;
         return s?.activation.state === 'not-activated' && /never filed|not filed/i.test(s.activation.reason ?? '') ? s : null;
       });
       expect(s1.activation.reason).toMatch(/retrying in/);
       const clerk0 = await candidate(0);
-      await until('the candidate to be refused (spin ends "inactive")', async () => ((await status())?.spins['inactive'] ?? 0) >= 1);
+      await untilSeen('the candidate to be refused (spin ends "inactive")', async () => ((await status())?.spins['inactive'] ?? 0) >= 1);
       expect(seals).toHaveLength(0);
 
       // Phase 2: the manufacturer uploads the batch; the gate's next attempt activates.
       const up = await root.uploadBatch();
       expect(up).toMatchObject({ filed: 1, rejected: 0 });
-      await until('activation', async () => (await status())?.activation.state === 'active');
+      await untilSeen('activation', async () => (await status())?.activation.state === 'active');
       const clerk1 = await candidate(1);
-      const seal = await until('a seal', () => seals.find((x) => x.clerk === clerk1));
+      const seal = await untilSeen('a seal', () => seals.find((x) => x.clerk === clerk1));
       expect(seal.nodeId).toBe(nodeId);
       const cert = verifyRegistrationCertificate(seal.registration, root.rootPublicKey, Date.now());
       expect(cert).toMatchObject({ nodeId, serial: 'SN-RUN-1', board: 'rpi4' });
@@ -168,14 +161,14 @@ describe('btn-node run with a root node (swtpm + registrar on SQLite + aedes)', 
 
       // Phase 3: the operator revokes the node; the signed list reaches the gate; no more seals.
       expect(await root.revoke(nodeId, 'stolen')).toBe(1);
-      const s3 = await until('status revoked', async () => {
+      const s3 = await untilSeen('status revoked', async () => {
         const s = await status();
         return s?.activation.state === 'revoked' ? s : null;
       });
       expect(s3.activation.reason).toMatch(/stolen/);
       const before = seals.length;
       const clerk2 = await candidate(2);
-      await until('the candidate to be refused (status.json is rewritten every 5 s)', async () => ((await status())?.spins['inactive'] ?? 0) >= 2, 20_000);
+      await untilSeen('the candidate to be refused (status.json is rewritten every 5 s)', async () => ((await status())?.spins['inactive'] ?? 0) >= 2, 20_000);
       expect(seals.length).toBe(before);
       expect(seals.filter((x) => x.clerk === clerk2)).toHaveLength(0);
     } finally {

@@ -17,6 +17,7 @@ import { parseSealMessage, type SealMessage } from '../../../firmware/protocol/s
 import { openSealJournal } from '../../../firmware/sealing/journal.ts';
 import { createMqttTransport, startBroker, topicsFor, type BrokerHandle, type MqttTransport } from '../../../firmware/transport/index.ts';
 import { startSwtpm, type SwtpmInstance } from '../../../tpm/swtpm.ts';
+import { seededRandom } from '../../seed.ts';
 
 const CHILD = fileURLToPath(new URL('./run-child.ts', import.meta.url));
 const clerks = [0, 1, 2].map(() => generateKeyPairSync('rsa', { modulusLength: 2048 }));
@@ -95,13 +96,15 @@ async function waitFor(what: string, fn: () => boolean, ms = 30_000): Promise<vo
 
 describe('agent under SIGKILL (btn-node run in a child process, swtpm, aedes)', () => {
   it('keeps its promise across kills at random moments', { timeout: 300_000 }, async () => {
+    const random = seededRandom('agent crash kills');
     child = await startChild();
     for (let i = 0; i < clerks.length; i++) {
       const a = block(i, 0);
       const aHash = hex(blockHash(a.header));
       // Retained: the restarted agent receives the open candidate again, as from a real clerk.
       await clerk.publish(topics.candidates, JSON.stringify(blockToJson(a)), { qos: 1, retain: true });
-      await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 1500)));
+      // A random moment while it spins (not a wait for an event: the kill point is the test).
+      await new Promise((r) => setTimeout(r, Math.floor(random.next() * 1500)));
       await kill(child);
       const before = sealsFor(aHash).length;
       child = await startChild();

@@ -4,7 +4,6 @@ import { generateKeyPairSync } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createServer } from 'node:net';
 import mqtt from 'mqtt';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,6 +11,8 @@ import { isTransientStartupError, retryUntilReady } from '../../../firmware/agen
 import { runCommand } from '../../../firmware/cli/run-command.ts';
 import { startBroker } from '../../../firmware/transport/index.ts';
 import { startSwtpm } from '../../../tpm/swtpm.ts';
+import { until } from '../../until.ts';
+import { freePort } from '../../net.ts';
 
 const clerkPem = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
 let dir: string;
@@ -26,15 +27,6 @@ async function statusOf(stateDir: string): Promise<Record<string, any> | null> {
   }
 }
 
-async function until<T>(what: string, probe: () => Promise<T | null | undefined | false>, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe('retryUntilReady', () => {
   it('retries transient faults, rethrows the others at once, and stops when aborted', async () => {
@@ -63,15 +55,6 @@ describe('retryUntilReady', () => {
   });
 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 async function getJson(url: string): Promise<Record<string, any> | null> {
   try {

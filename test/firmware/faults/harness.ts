@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { until as waitUntil } from '../../until.ts';
 
 const BTN_NODE = fileURLToPath(new URL('../../../firmware/bin/btn-node.js', import.meta.url));
 const run = promisify(execFile);
@@ -154,15 +155,12 @@ export async function getText(url: string): Promise<string> {
 
 let lastSeen: unknown;
 /** Polls `probe` until it returns something truthy; the error names what and the last value seen. */
-export async function until<T>(what: string, probe: () => T | null | undefined | false | Promise<T | null | undefined | false>, ms = 30_000, agent?: AgentChild): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v) return v;
-    if (agent !== undefined && agent.child.exitCode !== null) throw new Error(`agent exited (${agent.child.exitCode}) while waiting for ${what}: ${agent.stderr().slice(-3000)}`);
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}; last seen: ${JSON.stringify(lastSeen)?.slice(0, 2000)}${agent ? `\nstderr: ${agent.stderr().slice(-3000)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+export function until<T>(what: string, probe: () => T | null | undefined | false | Promise<T | null | undefined | false>, ms = 30_000, agent?: AgentChild): Promise<T> {
+  return waitUntil(what, probe, {
+    ms, everyMs: 100,
+    lastSeen: () => agent === undefined ? lastSeen : { lastSeen, stderr: agent.stderr().slice(-3000) },
+    stopIf: () => (agent !== undefined && agent.child.exitCode !== null ? `agent exited (${agent.child.exitCode}): ${agent.stderr().slice(-3000)}` : null),
+  });
 }
 
 /** Remembers a value for the timeout message of `until`. */

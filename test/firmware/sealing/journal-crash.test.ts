@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openSealJournal } from '../../../firmware/sealing/journal.ts';
 import { tempDir } from './helpers.ts';
+import { seededRandom } from '../../seed.ts';
 
 const CHILD = fileURLToPath(new URL('./crash-child.ts', import.meta.url));
 const hash = (s: string): Uint8Array => new Uint8Array(createHash('sha256').update(s).digest());
@@ -46,8 +47,9 @@ describe('seal journal under SIGKILL', () => {
     const decided = new Map<string, string>(); // `${height}/${clerk}` -> variant acknowledged
     const sealed = new Set<string>();
     let total = 0;
+    const random = seededRandom('journal crash kills');
     for (let run = 0; run < 6; run++) {
-      const lines = await runAndKill(path, 1000 + run * 7919, 150 + Math.floor(Math.random() * 500));
+      const lines = await runAndKill(path, 1000 + run * 7919, 150 + Math.floor(random.next() * 500));
       for (const line of lines) {
         const [kind, h, clerk, variant] = line.split(' ');
         const k = `${h}/${clerk}`;
