@@ -10,6 +10,7 @@ import { baseTpmRc, TPM_RC } from './rc.ts';
 import { startup, type EsysContext } from './esys.ts';
 import { tss2, type NativePointer } from './ffi.ts';
 import { parseTcti } from './tcti.ts';
+import { backoffCeiling } from '../firmware/core/backoff.ts';
 
 export interface ConnectionOptions {
   readonly tcti: string;
@@ -98,7 +99,8 @@ export class TpmConnection {
           continue;
         }
         if (err.retryable && attempt < attempts) {
-          await this.sleep(Math.min(1000, 10 * 2 ** (attempt - 1)));
+          // No jitter: the retries wait on one local TPM, not on a server a fleet shares.
+          await this.sleep(backoffCeiling(attempt - 1, 10, 1000));
           continue;
         }
         throw err;

@@ -4,7 +4,7 @@
 // every path keeps the accept/reject decision identical (RFC 8032 edge cases differ between
 // libraries).
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import { WorkerPool } from '../../core/worker-pool.ts';
 import { ChainError } from './errors.ts';
 import { ed25519PublicKeyObject } from './transaction.ts';
 import { verify as nodeVerify } from 'node:crypto';
@@ -62,20 +62,6 @@ export interface VerifyPoolOptions {
   readonly maxQueuedBatches?: number;
 }
 
-interface Job {
-  readonly id: number;
-  readonly buf: ArrayBuffer;
-  readonly count: number;
-  readonly resolve: (bad: number) => void;
-  readonly reject: (err: Error) => void;
-  readonly request: { cancelled: boolean };
-}
-
-interface Slot {
-  readonly worker: Worker;
-  job: Job | undefined;
-}
-
 const MAX_MESSAGE_BYTES = 0xffff;
 
 export class VerifyPool implements BatchVerifier {
@@ -83,9 +69,7 @@ export class VerifyPool implements BatchVerifier {
   readonly inlineThreshold: number;
   private readonly maxBatch: number;
   private readonly maxQueued: number;
-  private readonly slots: Slot[] = [];
-  private readonly queue: Job[] = [];
-  private nextId = 1;
+  private readonly pool: WorkerPool;
   private closed = false;
 
   constructor(options: VerifyPoolOptions = {}) {
@@ -95,6 +79,12 @@ export class VerifyPool implements BatchVerifier {
     this.maxQueued = options.maxQueuedBatches ?? 256;
     if (!Number.isInteger(this.size) || this.size < 1) throw new ChainError('ERR_CHAIN_INVALID_ARGUMENT', 'pool size must be a positive integer', 'size');
     if (!Number.isInteger(this.maxBatch) || this.maxBatch < 1) throw new ChainError('ERR_CHAIN_INVALID_ARGUMENT', 'maxBatch must be a positive integer', 'maxBatch');
+    this.pool = new WorkerPool({
+      url: new URL('./verify-worker.js', import.meta.url), size: this.size,
+      failure: (message, cause) => this.closed
+        ? new ChainError('ERR_CHAIN_POOL_CLOSED', 'verify pool closed')
+        : new ChainError('ERR_CHAIN_WORKER_FAILED', `verify ${message}`, undefined, cause === undefined ? undefined : { cause }),
+    });
   }
 
   runsInParallel(count: number): boolean {
@@ -107,8 +97,8 @@ export class VerifyPool implements BatchVerifier {
     // Spread evenly: at least one batch per worker, none larger than maxBatch.
     const batch = Math.min(this.maxBatch, Math.ceil(checks.length / this.size));
     const batches = Math.ceil(checks.length / batch);
-    if (this.queue.length + batches > this.maxQueued) {
-      throw new ChainError('ERR_CHAIN_POOL_SATURATED', `verify queue full: ${this.queue.length} batches waiting, ${batches} more refused`);
+    if (this.pool.queued + batches > this.maxQueued) {
+      throw new ChainError('ERR_CHAIN_POOL_SATURATED', `verify queue full: ${this.pool.queued} batches waiting, ${batches} more refused`);
     }
     const request = { cancelled: false };
     const results = [];
@@ -129,73 +119,15 @@ export class VerifyPool implements BatchVerifier {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    const err = new ChainError('ERR_CHAIN_POOL_CLOSED', 'verify pool closed');
-    for (const job of this.queue.splice(0)) job.reject(err);
-    await Promise.all(this.slots.splice(0).map(async (slot) => {
-      slot.job?.reject(err);
-      slot.job = undefined;
-      await slot.worker.terminate();
-    }));
+    await this.pool.close();
   }
 
-  private submit(checks: readonly SignatureCheck[], request: { cancelled: boolean }): Promise<number> {
+  private async submit(checks: readonly SignatureCheck[], request: { cancelled: boolean }): Promise<number> {
     const { buf, count, firstBad } = pack(checks);
-    if (firstBad >= 0) return Promise.resolve(firstBad);
-    return new Promise<number>((resolve, reject) => {
-      this.queue.push({ id: this.nextId++, buf, count, resolve, reject, request });
-      this.pump();
-    });
-  }
-
-  private pump(): void {
-    while (this.queue.length > 0) {
-      const job = this.queue[0]!;
-      if (job.request.cancelled) {
-        this.queue.shift();
-        job.resolve(-1); // a lower index already failed; this batch no longer matters
-        continue;
-      }
-      const slot = this.idleSlot();
-      if (slot === undefined) return;
-      this.queue.shift();
-      slot.job = job;
-      slot.worker.ref();
-      slot.worker.postMessage({ id: job.id, buf: job.buf, count: job.count }, [job.buf]);
-    }
-  }
-
-  private idleSlot(): Slot | undefined {
-    const idle = this.slots.find((s) => s.job === undefined);
-    if (idle !== undefined || this.slots.length >= this.size) return idle;
-    return this.spawn();
-  }
-
-  private spawn(): Slot {
-    const worker = new Worker(new URL('./verify-worker.js', import.meta.url));
-    const slot: Slot = { worker, job: undefined };
-    worker.on('message', (msg: { id: number; bad: number }) => {
-      const job = slot.job;
-      if (job === undefined || job.id !== msg.id) return;
-      slot.job = undefined;
-      worker.unref();
-      job.resolve(msg.bad);
-      this.pump();
-    });
-    const fail = (cause: unknown): void => {
-      const i = this.slots.indexOf(slot);
-      if (i >= 0) this.slots.splice(i, 1);
-      const job = slot.job;
-      slot.job = undefined;
-      job?.reject(new ChainError('ERR_CHAIN_WORKER_FAILED', 'verify worker failed', undefined, { cause }));
-      if (!this.closed) this.pump();
-    };
-    worker.on('error', fail);
-    worker.on('exit', (code) => {
-      if (!this.closed) fail(new Error(`worker exited with code ${code}`));
-    });
-    worker.unref();
-    this.slots.push(slot);
-    return slot;
+    if (firstBad >= 0) return firstBad;
+    // A batch whose request already failed at a lower index no longer matters (-1: not the first).
+    const reply = await this.pool.run({ buf, count }, [buf], () => request.cancelled);
+    return reply === null ? -1 : (reply['bad'] as number);
   }
 }
 
