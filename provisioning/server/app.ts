@@ -18,6 +18,8 @@ import type { DeviceRecord, ProvisioningStore } from '../store/types.ts';
 import { completeProof, createChallenge, MAX_AREA_BYTES, type ActivationDeps, type MakeCredential } from './activation.ts';
 import { errorBody, hexField, readJsonObject, sendJson, statusOf } from './http.ts';
 import { Metrics } from './metrics.ts';
+import { matchRoute } from './routes.ts';
+import { METRICS_CONTENT_TYPE } from '../../firmware/core/prometheus.ts';
 
 export interface RegistrarOptions {
   readonly store: ProvisioningStore;
@@ -113,69 +115,81 @@ export function createRegistrar(options: RegistrarOptions): { handler: (req: Inc
   }
 
   async function route(req: IncomingMessage, res: ServerResponse, path: string): Promise<[string, number, unknown] | null> {
-    const method = req.method ?? 'GET';
-    if (path === '/v1/health' && method === 'GET') {
-      await store.ping();
-      return ['health', 200, { status: 'ok', store: store.kind }];
-    }
-    if (path === '/metrics' && method === 'GET') {
-      const devices = await store.countDevices().catch(() => null);
-      const text = metrics.text(devices);
-      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'content-length': Buffer.byteLength(text) });
-      res.end(text);
-      return ['metrics', 200, undefined];
-    }
-    if (path === '/v1/batches' && method === 'POST') return ['batches', 200, await uploadBatch(req)];
-    if (path === '/v1/activation/challenge' && method === 'POST') {
-      const doc = await readJsonObject(req, ['ekPublic', 'sealingPublic']);
-      const r = await createChallenge(deps, hexField(doc, 'ekPublic', MAX_AREA_BYTES), hexField(doc, 'sealingPublic', MAX_AREA_BYTES));
-      metrics.challenges.inc();
-      return ['challenge', 200, r];
-    }
-    if (path === '/v1/activation/proof' && method === 'POST') {
-      const doc = await readJsonObject(req, ['challengeId', 'secret']);
-      if (typeof doc['challengeId'] !== 'string' || !CHALLENGE_ID.test(doc['challengeId'])) {
-        throw new ProvisioningError('ERR_PROV_INVALID_ARGUMENT', 'challengeId must be 32 lower-case hex digits', 'challengeId');
+    const matched = matchRoute(req.method ?? 'GET', path);
+    if (matched === null) return null;
+    const name = matched.route.name;
+    switch (name) {
+      case 'health': {
+        await store.ping();
+        return [name, 200, { status: 'ok', store: store.kind }];
       }
-      const r = await completeProof(deps, doc['challengeId'], hexField(doc, 'secret', 64));
-      metrics.activations.inc();
-      log.info({ nodeId: r.nodeId }, 'node activated');
-      return ['proof', 200, r];
-    }
-    if (path === '/v1/revocations' && method === 'GET') {
-      const { version, entries } = await store.revocations();
-      const list = signRevocationList(rootKey, version, new Date(now()).toISOString(), entries.map((e) => ({
-        nodeId: e.nodeId, ekName: e.ekName, revokedAt: new Date(e.revokedAt).toISOString(), reason: e.reason,
-      })));
-      return ['revocations', 200, list];
-    }
-    const node = /^\/v1\/nodes\/([^/]{1,100})(\/revoke)?$/.exec(path);
-    if (node !== null) {
-      const id = decodeURIComponent(node[1]!);
-      const revoke = node[2] !== undefined;
-      if (revoke ? method !== 'POST' : method !== 'GET') return null;
-      if (revoke) requireOperator(req);
-      if (!NODE_ID.test(id)) throw new ProvisioningError('ERR_PROV_INVALID_ARGUMENT', 'node id must be 64 lower-case hex digits (SHA-256 of the sealing key SPKI)', 'nodeId');
-      if (!revoke) {
-        const d = await store.getNode(id);
-        if (d === null) throw new ProvisioningError('ERR_PROV_NOT_FOUND', `no node ${id}`, 'nodeId');
-        return ['node', 200, nodeView(d)];
+      case 'metrics': {
+        const devices = await store.countDevices().catch(() => null);
+        const text = metrics.text(devices);
+        res.writeHead(200, { 'content-type': METRICS_CONTENT_TYPE, 'content-length': Buffer.byteLength(text) });
+        res.end(text);
+        return [name, 200, undefined];
       }
-      const hasBody = Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
-      const doc = hasBody ? await readJsonObject(req, ['reason'], 4096) : {};
-      const reason = doc['reason'] ?? 'revoked by operator';
-      if (typeof reason !== 'string' || reason.length > 200 || /[\u0000-\u001f]/.test(reason)) {
-        throw new ProvisioningError('ERR_PROV_INVALID_ARGUMENT', 'reason must be a string of at most 200 printable characters', 'reason');
+      case 'batches':
+        return [name, 200, await uploadBatch(req)];
+      case 'challenge': {
+        const doc = await readJsonObject(req, ['ekPublic', 'sealingPublic']);
+        const r = await createChallenge(deps, hexField(doc, 'ekPublic', MAX_AREA_BYTES), hexField(doc, 'sealingPublic', MAX_AREA_BYTES));
+        metrics.challenges.inc();
+        return [name, 200, r];
       }
-      const r = await store.revoke({ nodeId: id, reason, now: now() });
-      if (r.outcome === 'unknown') throw new ProvisioningError('ERR_PROV_NOT_FOUND', `no node ${id}`, 'nodeId');
-      if (r.outcome === 'revoked') {
-        metrics.revocations.inc();
-        log.warn({ nodeId: id, reason }, 'node revoked');
+      case 'proof': {
+        const doc = await readJsonObject(req, ['challengeId', 'secret']);
+        if (typeof doc['challengeId'] !== 'string' || !CHALLENGE_ID.test(doc['challengeId'])) {
+          throw new ProvisioningError('ERR_PROV_INVALID_ARGUMENT', 'challengeId must be 32 lower-case hex digits', 'challengeId');
+        }
+        const r = await completeProof(deps, doc['challengeId'], hexField(doc, 'secret', 64));
+        metrics.activations.inc();
+        log.info({ nodeId: r.nodeId }, 'node activated');
+        return [name, 200, r];
       }
-      return ['revoke', 200, { nodeId: id, state: 'revoked', outcome: r.outcome, revocationVersion: r.version }];
+      case 'revocations': {
+        const { version, entries } = await store.revocations();
+        const list = signRevocationList(rootKey, version, new Date(now()).toISOString(), entries.map((e) => ({
+          nodeId: e.nodeId, ekName: e.ekName, revokedAt: new Date(e.revokedAt).toISOString(), reason: e.reason,
+        })));
+        return [name, 200, list];
+      }
+      case 'node':
+      case 'revoke': {
+        let id: string;
+        try {
+          id = decodeURIComponent(matched.params['nodeId']!);
+        } catch {
+          // A malformed percent-encoding is the client's mistake, not the server's (400, not 500).
+          throw new ProvisioningError('ERR_PROV_INVALID_ARGUMENT', 'node id is not valid percent-encoding', 'nodeId');
+        }
+        if (name === 'revoke') requireOperator(req);
+        if (!NODE_ID.test(id)) throw new ProvisioningError('ERR_PROV_INVALID_ARGUMENT', 'node id must be 64 lower-case hex digits (SHA-256 of the sealing key SPKI)', 'nodeId');
+        if (name === 'node') {
+          const d = await store.getNode(id);
+          if (d === null) throw new ProvisioningError('ERR_PROV_NOT_FOUND', `no node ${id}`, 'nodeId');
+          return [name, 200, nodeView(d)];
+        }
+        const hasBody = Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
+        const doc = hasBody ? await readJsonObject(req, ['reason'], 4096) : {};
+        const reason = doc['reason'] ?? 'revoked by operator';
+        if (typeof reason !== 'string' || reason.length > 200 || /[\u0000-\u001f]/.test(reason)) {
+          throw new ProvisioningError('ERR_PROV_INVALID_ARGUMENT', 'reason must be a string of at most 200 printable characters', 'reason');
+        }
+        const r = await store.revoke({ nodeId: id, reason, now: now() });
+        if (r.outcome === 'unknown') throw new ProvisioningError('ERR_PROV_NOT_FOUND', `no node ${id}`, 'nodeId');
+        if (r.outcome === 'revoked') {
+          metrics.revocations.inc();
+          log.warn({ nodeId: id, reason }, 'node revoked');
+        }
+        return [name, 200, { nodeId: id, state: 'revoked', outcome: r.outcome, revocationVersion: r.version }];
+      }
+      default: {
+        const unhandled: never = name;
+        throw new Error(`route ${String(unhandled)} has no handler`);
+      }
     }
-    return null;
   }
 
   const handler = (req: IncomingMessage, res: ServerResponse): void => {

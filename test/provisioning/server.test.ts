@@ -121,12 +121,15 @@ describe('registrar HTTP API', () => {
     expect(again.json).toMatchObject({ batchId: report.batchId, filed: 0, duplicates: 3 });
   });
 
-  it('looks nodes up; bad ids are 400, unknown ids 404', async () => {
+  it('looks nodes up; bad ids (and bad percent-encodings) are 400, unknown ids 404', async () => {
     const list = await store.listDevices({ limit: 10 });
     expect(list).toHaveLength(3);
     const n = await call('GET', `/v1/nodes/${list[0]!.nodeId}`);
     expect(n.json).toMatchObject({ nodeId: list[0]!.nodeId, state: 'filed', manufacturer: 'acme', certificate: null });
     expect((await call('GET', `/v1/nodes/${encodeURIComponent("1' OR '1'='1")}`)).status).toBe(400);
+    // A malformed percent-encoding is the client's error, not a 500.
+    const badEncoding = await call('GET', '/v1/nodes/%E0%A4%A');
+    expect([badEncoding.status, badEncoding.json.error.code]).toEqual([400, 'ERR_PROV_INVALID_ARGUMENT']);
     expect((await call('GET', `/v1/nodes/${'0'.repeat(64)}`)).json.error.code).toBe('ERR_PROV_NOT_FOUND');
     expect((await call('GET', '/v1/nope')).status).toBe(404);
   });
