@@ -7,3 +7,4 @@ export { parse, printJson, required, UsageError } from './cli-args.ts';
 export { dispatch, reportError, type CommandEntry } from './cli-dispatch.ts';
 export { bootId, processAlive } from './process.ts';
 export { escapeLabel, family, labelText, METRICS_CONTENT_TYPE, type Labels } from './prometheus.ts';
+export { WorkerPool, type WorkerPoolOptions } from './worker-pool.ts';
