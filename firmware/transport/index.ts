@@ -5,7 +5,7 @@ export { Backoff, backoffCeiling, DEFAULT_BACKOFF, type BackoffOptions } from '.
 export { topicsFor, topicSegment, topicPrefix, topicMatches, assertTopicFilter, assertTopicName, DEFAULT_TOPIC_PREFIX, type Topics } from './topics.ts';
 export {
   MqttTransport, createMqttTransport, clientIdFromSpki, OFFLINE_STATUS,
-  type MqttTransportOptions, type TransportState, type ProtocolChoice, type DropReason, type DropEvent, type PublishOutcome,
+  type MqttTransportOptions, type Subscribed, type TransportState, type ProtocolChoice, type DropReason, type DropEvent, type PublishOutcome,
   type InboundMessage, type SubscribeOptions, type StreamOptions, type PublishOptions, type TransportStats,
 } from './mqtt-transport.ts';
 export { DEFAULT_MAX_INBOUND_BYTES } from './mqtt-transport.ts';

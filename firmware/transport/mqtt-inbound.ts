@@ -14,6 +14,8 @@ export interface Subscription {
   /** Hand over the payload bytes unparsed. */
   readonly raw: boolean;
   readonly handler: (m: InboundMessage<unknown>) => void | Promise<void>;
+  /** Called with the broker's answer to the SUBSCRIBE that carried this subscription (true: granted). */
+  readonly acked?: (granted: boolean) => void;
 }
 
 export interface InboundConfig {
@@ -54,7 +56,15 @@ export class Inbound {
     for (const s of subs) map[s.filter] = { qos: Math.max(map[s.filter]?.qos ?? 0, s.qos) as 0 | 1 };
     client.subscribe(map, (err, granted) => {
       if (err) this.#c.log.warn({ err: err.message }, 'subscribe failed');
-      for (const g of granted ?? []) if (g.qos === 128) this.#c.log.warn({ filter: g.topic }, 'subscription refused by broker');
+      const refused = new Set<string>();
+      for (const g of granted ?? []) {
+        if (g.qos === 128) {
+          refused.add(g.topic);
+          this.#c.log.warn({ filter: g.topic }, 'subscription refused by broker');
+        }
+      }
+      // A failed SUBSCRIBE is tried again on the next connection; a SUBACK settles the wait.
+      if (!err) for (const s of subs) s.acked?.(!refused.has(s.filter));
     });
   }
 

@@ -29,6 +29,9 @@ export function clientIdFromSpki(spki: Uint8Array): string {
   return 'btn-' + keyFingerprint(spki).slice(0, 16);
 }
 
+/** What subscribe() returns: the unsubscribe function, with `ready` settled by the broker's SUBACK. */
+export type Subscribed = (() => void) & { readonly ready: Promise<boolean> };
+
 export class MqttTransport extends EventEmitter {
   readonly topics: Topics;
   readonly clientId: string;
@@ -127,9 +130,17 @@ export class MqttTransport extends EventEmitter {
     });
   }
 
-  subscribe<T = unknown>(filter: string, handler: (m: InboundMessage<T>) => void | Promise<void>, options: SubscribeOptions<T> = {}): () => void {
+  /**
+   * Subscribes; returns the unsubscribe function, which also carries `ready`: resolves when the
+   * broker has answered the SUBSCRIBE (true: granted, false: refused), so a caller (a test) waits
+   * on the SUBACK instead of a sleep. Offline, it resolves once the subscription is sent on the
+   * next connection.
+   */
+  subscribe<T = unknown>(filter: string, handler: (m: InboundMessage<T>) => void | Promise<void>, options: SubscribeOptions<T> = {}): Subscribed {
     if (this.state === 'closed') throw new TransportError('ERR_TRANSPORT_CLOSED', 'transport is closed');
     assertTopicFilter(filter);
+    let acked: (granted: boolean) => void = () => undefined;
+    const ready = new Promise<boolean>((resolve) => { acked = resolve; });
     const sub: Subscription = {
       filter,
       qos: options.qos ?? 1,
@@ -137,13 +148,15 @@ export class MqttTransport extends EventEmitter {
       validate: options.validate,
       raw: options.raw ?? false,
       handler: handler as Subscription['handler'],
+      acked: (granted) => acked(granted),
     };
     this.#inbound.add(sub);
     if (this.state === 'online') this.#inbound.send(this.#conn.client!, [sub]);
-    return () => {
+    const unsubscribe = (): void => {
       const unused = this.#inbound.remove(sub);
       if (this.state === 'online' && unused) this.#conn.client!.unsubscribe(filter);
     };
+    return Object.assign(unsubscribe, { ready });
   }
 
   /**

@@ -79,8 +79,8 @@ export function transportContract(label: string, expectedVersion: 5 | 4, startBr
       expect(sub.stats().dropped).toMatchObject({ oversize: 1, 'invalid-utf8': 1, 'malformed-json': 1, invalid: 1, expired: 1 });
       // a handler that throws or rejects is counted, not thrown into the event loop
       sub.subscribe(sub.topics.params, () => { throw new Error('boom'); });
-      sub.subscribe(sub.topics.params, async () => { throw new Error('async boom'); });
-      await new Promise((r) => setTimeout(r, 50)); // let the SUBACK arrive before publishing
+      // the SUBACK, not a sleep, says the broker will deliver to this subscription
+      expect(await sub.subscribe(sub.topics.params, async () => { throw new Error('async boom'); }).ready).toBe(true);
       await pub.publish(pub.topics.params, { v: 1 }, { qos: 1 });
       await waitFor(() => sub.stats().dropped['handler-failed'] === 2, 'handler failures');
     });
@@ -210,9 +210,9 @@ export function transportContract(label: string, expectedVersion: 5 | 4, startBr
       const opts = { nodeId: 'clerke', status: false, sessionExpirySeconds: 300 } as const;
       const got: InboundMessage<unknown>[] = [];
       const first = make(opts);
-      first.subscribe(first.topics.seals(clerkFp), (m) => { got.push(m); }, { qos: 1 });
+      const subscribed = first.subscribe(first.topics.seals(clerkFp), (m) => { got.push(m); }, { qos: 1 });
       await first.online();
-      await new Promise((r) => setTimeout(r, 100)); // SUBACK
+      expect(await subscribed.ready).toBe(true);
       const agent = make({ nodeId: 'agente' });
       await agent.online();
       // delivered live: v5 shows the remaining lifetime
@@ -241,9 +241,9 @@ export function transportContract(label: string, expectedVersion: 5 | 4, startBr
       const clerkFp = 'clerkpersist';
       const opts = { nodeId: 'clerkp', status: false, sessionExpirySeconds: 300 } as const;
       const first = make(opts);
-      first.subscribe(first.topics.seals(clerkFp), () => {}, { qos: 1 });
+      const subscribed = first.subscribe(first.topics.seals(clerkFp), () => {}, { qos: 1 });
       await first.online();
-      await new Promise((r) => setTimeout(r, 100)); // SUBACK
+      expect(await subscribed.ready).toBe(true);
       await first.close();
       const agent = make({ nodeId: 'agentp' });
       await agent.online();
