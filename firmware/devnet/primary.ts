@@ -4,7 +4,7 @@
 //
 // Per height: draw (round r no earlier than r x spinIntervalMs after the attempt began) ->
 // candidate (retained on topics.candidates, so a node that subscribes late still gets it) ->
-// seals on topics.seals(clerk) checked by seal-verifier.ts -> after the first valid seal, a vote
+// seals on topics.seals(clerk) checked by firmware/protocol/seal-check.ts -> after the first valid seal, a vote
 // window of one spin interval for competing seals -> committee vote -> FinalMessage (retained on
 // topics.final). No valid seal by sealDeadlineMs: redraw from the next draw round.
 import { createHash, type KeyObject } from 'node:crypto';
