@@ -1,11 +1,11 @@
 // PostgreSQL store (pg pool) for operators who outgrow one machine: the service keeps no state
 // in memory, so several instances can share this store. Activation locks the challenge and the
 // device rows (SELECT ... FOR UPDATE), so of two concurrent activations of one TPM one wins.
-import { timingSafeEqual } from 'node:crypto';
 import pg from 'pg';
 import { ProvisioningError } from '../errors.ts';
 import { MIGRATIONS } from './migrations.ts';
 import { buf, rowToBatch, rowToChallenge, rowToDevice, rowToManufacturer, rowToRevocation, sameDevice, type Row } from './rows.ts';
+import { challengeRefusal, deviceRefusal, revocationStep } from './activation-rules.ts';
 import type {
   ActivationInput, ActivationOutcome, BatchInput, BatchRecord, ChallengeRecord, DeviceRecord, DeviceState, FileOutcome,
   ListOptions, ManufacturerRecord, NewDevice, ProvisioningStore, RevocationEntry, RevokeOutcome,
@@ -192,17 +192,12 @@ export class PostgresStore implements ProvisioningStore {
   async completeActivation(a: ActivationInput): Promise<ActivationOutcome> {
     return this.#tx(async (c): Promise<ActivationOutcome> => {
       const row = (await c.query('SELECT * FROM challenges WHERE id = $1 FOR UPDATE', [a.challengeId])).rows[0] as Row | undefined;
-      if (row === undefined) return { ok: false, reason: 'challenge-unknown' };
-      const ch = rowToChallenge(row);
-      if (ch.usedAt !== null) return { ok: false, reason: 'challenge-used' };
-      if (ch.expiresAt <= a.now) return { ok: false, reason: 'challenge-expired' };
-      if (ch.ekName !== a.ekName || ch.secretHash.length !== a.secretHash.length || !timingSafeEqual(ch.secretHash, a.secretHash)) {
-        return { ok: false, reason: 'bad-proof' };
-      }
+      const ch = row === undefined ? undefined : rowToChallenge(row);
+      const refused = challengeRefusal(ch, a);
+      if (refused !== null || ch === undefined) return { ok: false, reason: refused ?? 'challenge-unknown' };
       const dev = (await c.query('SELECT state FROM devices WHERE ek_name = $1 FOR UPDATE', [ch.ekName])).rows[0] as Row | undefined;
-      if (dev === undefined) return { ok: false, reason: 'not-filed' };
-      if (dev['state'] === 'revoked') return { ok: false, reason: 'revoked' };
-      if (dev['state'] === 'active') return { ok: false, reason: 'already-active' };
+      const notFiled = deviceRefusal(dev === undefined ? undefined : (dev['state'] as DeviceState));
+      if (notFiled !== null) return { ok: false, reason: notFiled };
       await c.query('UPDATE challenges SET used_at = $1 WHERE id = $2', [a.now, a.challengeId]);
       await c.query("UPDATE devices SET state = 'active', certificate = $1, activated_at = $2 WHERE ek_name = $3", [a.certificate, a.now, ch.ekName]);
       return { ok: true };
@@ -212,14 +207,11 @@ export class PostgresStore implements ProvisioningStore {
   async revoke(r: { nodeId: string; reason: string; now: number }): Promise<RevokeOutcome> {
     return this.#tx(async (c): Promise<RevokeOutcome> => {
       const row = (await c.query('SELECT ek_name, state FROM devices WHERE node_id = $1 FOR UPDATE', [r.nodeId])).rows[0] as Row | undefined;
-      let outcome: RevokeOutcome['outcome'] = 'unknown';
-      if (row !== undefined) {
-        if (row['state'] === 'revoked') outcome = 'already-revoked';
-        else {
-          await c.query("UPDATE devices SET state = 'revoked', revoked_at = $1, revoke_reason = $2 WHERE node_id = $3", [r.now, r.reason, r.nodeId]);
-          await c.query('INSERT INTO revocations (node_id, ek_name, reason, revoked_at) VALUES ($1, $2, $3, $4)', [r.nodeId, row['ek_name'], r.reason, r.now]);
-          outcome = 'revoked';
-        }
+      const step = revocationStep(row === undefined ? undefined : (row['state'] as DeviceState));
+      const outcome: RevokeOutcome['outcome'] = step === 'revoke' ? 'revoked' : step;
+      if (step === 'revoke') {
+        await c.query("UPDATE devices SET state = 'revoked', revoked_at = $1, revoke_reason = $2 WHERE node_id = $3", [r.now, r.reason, r.nodeId]);
+        await c.query('INSERT INTO revocations (node_id, ek_name, reason, revoked_at) VALUES ($1, $2, $3, $4)', [r.nodeId, row!['ek_name'], r.reason, r.now]);
       }
       const v = (await c.query('SELECT COALESCE(MAX(version), 0) AS v FROM revocations')).rows[0] as Row;
       return { outcome, version: Number(v['v']) };

@@ -2,7 +2,6 @@
 // batch survives a power cut. Write transactions are BEGIN IMMEDIATE: several processes may
 // share the file, and a transaction never upgrades from read to write halfway (SQLITE_BUSY).
 import Database from 'better-sqlite3';
-import { timingSafeEqual } from 'node:crypto';
 import { ProvisioningError } from '../errors.ts';
 import { MIGRATIONS } from './migrations.ts';
 import type {
@@ -10,6 +9,7 @@ import type {
   ListOptions, ManufacturerRecord, NewDevice, ProvisioningStore, RevocationEntry, RevokeOutcome,
 } from './types.ts';
 import { buf, rowToBatch, rowToChallenge, rowToDevice, rowToManufacturer, rowToRevocation, sameDevice, type Row } from './rows.ts';
+import { challengeRefusal, deviceRefusal, revocationStep } from './activation-rules.ts';
 
 export function openSqliteStore(path: string): SqliteStore {
   let db: Database.Database;
@@ -173,18 +173,12 @@ export class SqliteStore implements ProvisioningStore {
   async completeActivation(a: ActivationInput): Promise<ActivationOutcome> {
     return this.#grouped((): ActivationOutcome => {
       const row = this.#s.getChallenge.get(a.challengeId) as Row | undefined;
-      if (row === undefined) return { ok: false, reason: 'challenge-unknown' };
-      const ch = rowToChallenge(row);
-      if (ch.usedAt !== null) return { ok: false, reason: 'challenge-used' };
-      if (ch.expiresAt <= a.now) return { ok: false, reason: 'challenge-expired' };
-      if (ch.ekName !== a.ekName || ch.secretHash.length !== a.secretHash.length || !timingSafeEqual(ch.secretHash, a.secretHash)) {
-        return { ok: false, reason: 'bad-proof' };
-      }
+      const ch = row === undefined ? undefined : rowToChallenge(row);
+      const refused = challengeRefusal(ch, a);
+      if (refused !== null || ch === undefined) return { ok: false, reason: refused ?? 'challenge-unknown' };
       const dev = this.#s.getDevice.get(ch.ekName) as Row | undefined;
-      if (dev === undefined) return { ok: false, reason: 'not-filed' };
-      const state = rowToDevice(dev).state;
-      if (state === 'revoked') return { ok: false, reason: 'revoked' };
-      if (state === 'active') return { ok: false, reason: 'already-active' };
+      const notFiled = deviceRefusal(dev === undefined ? undefined : rowToDevice(dev).state);
+      if (notFiled !== null) return { ok: false, reason: notFiled };
       this.#s.useChallenge.run(a.now, a.challengeId);
       this.#s.activate.run(a.certificate, a.now, ch.ekName);
       return { ok: true };
@@ -194,15 +188,12 @@ export class SqliteStore implements ProvisioningStore {
   async revoke(r: { nodeId: string; reason: string; now: number }): Promise<RevokeOutcome> {
     return this.#grouped((): RevokeOutcome => {
       const row = this.#s.getNode.get(r.nodeId) as Row | undefined;
-      let outcome: RevokeOutcome['outcome'] = 'unknown';
-      if (row !== undefined) {
-        const dev = rowToDevice(row);
-        if (dev.state === 'revoked') outcome = 'already-revoked';
-        else {
-          this.#s.revokeDevice.run(r.now, r.reason, r.nodeId);
-          this.#s.insertRevocation.run(r.nodeId, dev.ekName, r.reason, r.now);
-          outcome = 'revoked';
-        }
+      const dev = row === undefined ? undefined : rowToDevice(row);
+      const step = revocationStep(dev?.state);
+      const outcome: RevokeOutcome['outcome'] = step === 'revoke' ? 'revoked' : step;
+      if (step === 'revoke') {
+        this.#s.revokeDevice.run(r.now, r.reason, r.nodeId);
+        this.#s.insertRevocation.run(r.nodeId, dev!.ekName, r.reason, r.now);
       }
       return { outcome, version: Number((this.#s.revocationVersion.get() as { v: number }).v) };
     });

@@ -1,0 +1,28 @@
+// The activation rules, written once: both stores (SQLite and PostgreSQL) run them inside their
+// own transaction, on the rows they locked; they only persist the outcome.
+import { timingSafeEqual } from 'node:crypto';
+import type { ActivationFailure, ActivationInput, ChallengeRecord, DeviceState } from './types.ts';
+
+/** Why a proof cannot complete this challenge, or null: unknown, used, expired, or not this TPM's secret. */
+export function challengeRefusal(ch: ChallengeRecord | undefined, a: ActivationInput): ActivationFailure | null {
+  if (ch === undefined) return 'challenge-unknown';
+  if (ch.usedAt !== null) return 'challenge-used';
+  if (ch.expiresAt <= a.now) return 'challenge-expired';
+  // Constant time: the secret hash must not leak through how long the comparison takes.
+  if (ch.ekName !== a.ekName || ch.secretHash.length !== a.secretHash.length || !timingSafeEqual(ch.secretHash, a.secretHash)) return 'bad-proof';
+  return null;
+}
+
+/** Why a device in this state cannot become active, or null: only a filed device can. */
+export function deviceRefusal(state: DeviceState | undefined): ActivationFailure | null {
+  if (state === undefined) return 'not-filed';
+  if (state === 'revoked') return 'revoked';
+  if (state === 'active') return 'already-active';
+  return null;
+}
+
+/** What revoking a device in this state does: nothing known, already revoked, or revoke now. */
+export function revocationStep(state: DeviceState | undefined): 'unknown' | 'already-revoked' | 'revoke' {
+  if (state === undefined) return 'unknown';
+  return state === 'revoked' ? 'already-revoked' : 'revoke';
+}

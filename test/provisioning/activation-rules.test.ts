@@ -1,0 +1,28 @@
+// The activation rules both stores run (provisioning/store/activation-rules.ts), as pure functions.
+import { describe, expect, it } from 'vitest';
+import { challengeRefusal, deviceRefusal, revocationStep } from '../../provisioning/store/activation-rules.ts';
+import type { ActivationInput, ChallengeRecord } from '../../provisioning/store/types.ts';
+
+const secret = new Uint8Array(32).fill(7);
+const ch: ChallengeRecord = { id: 'c'.repeat(32), ekName: 'e'.repeat(64), secretHash: secret, createdAt: 0, expiresAt: 1000, usedAt: null };
+const proof: ActivationInput = { challengeId: ch.id, secretHash: secret, ekName: ch.ekName, certificate: '{}', now: 500 };
+
+describe('activation rules', () => {
+  it('a proof completes only a known, unused, unexpired challenge with the same EK and secret', () => {
+    expect(challengeRefusal(ch, proof)).toBeNull();
+    expect(challengeRefusal(undefined, proof)).toBe('challenge-unknown');
+    expect(challengeRefusal({ ...ch, usedAt: 400 }, proof)).toBe('challenge-used');
+    expect(challengeRefusal(ch, { ...proof, now: 1000 })).toBe('challenge-expired');
+    expect(challengeRefusal(ch, { ...proof, secretHash: new Uint8Array(32) })).toBe('bad-proof');
+    expect(challengeRefusal(ch, { ...proof, secretHash: new Uint8Array(31) })).toBe('bad-proof');
+    expect(challengeRefusal(ch, { ...proof, ekName: 'f'.repeat(64) })).toBe('bad-proof');
+  });
+
+  it('only a filed device becomes active; revoking is idempotent', () => {
+    expect(deviceRefusal('filed')).toBeNull();
+    expect(deviceRefusal(undefined)).toBe('not-filed');
+    expect(deviceRefusal('active')).toBe('already-active');
+    expect(deviceRefusal('revoked')).toBe('revoked');
+    expect([undefined, 'filed', 'active', 'revoked'].map((s) => revocationStep(s as never))).toEqual(['unknown', 'revoke', 'revoke', 'already-revoked']);
+  });
+});
