@@ -2,7 +2,7 @@
 // sealZeros leading zero bits. Round r starts no earlier than receivedAt + r x spinIntervalMs, so
 // a fast TPM buys no extra rounds. Stops when qualified, when a seal of better priority for the
 // same block is seen, when the block is superseded or final (signal), at the deadline, or after
-// maxRounds. Check and record before signing (STYLE 6): the gate before every signature, the
+// maxRounds. Check and record before signing (docs/seal-journal.md): the gate before every signature, the
 // journal before the first; the seal is recorded before it is returned for publishing.
 import pino from 'pino';
 import type { Logger } from 'pino';

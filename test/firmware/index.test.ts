@@ -1,4 +1,4 @@
-// The names the issue fixes for the firmware's public API, imported the way a user would.
+// The firmware's public API (firmware/index.ts), imported the way a user would.
 import { describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import { addressFromPublicKey, leadingZeroBits } from '../../firmware/index.ts';

@@ -46,7 +46,7 @@ async function fails(args: readonly string[], pattern: RegExp, env?: Record<stri
 }
 
 function expectInfoShape(info: Record<string, unknown>): void {
-  // The issue's fields, plus the vendor string the binding adds.
+  // The fields of `btn-node tpm info` (README "Commands"), plus the vendor string the binding adds.
   expect(Object.keys(info).sort()).toEqual(['ek', 'firmwareVersion', 'manufacturer', 'sealingKey', 'vendor']);
   expect(typeof info['manufacturer']).toBe('string');
   expect(info['firmwareVersion']).toMatch(/^\d+\.\d+\.\d+\.\d+$/);

@@ -1,4 +1,4 @@
-// Issue 3's end-to-end goal: a devnet with 3 real agents runs 20 blocks, all final, every seal
+// End to end: a devnet with 3 real agents runs 20 blocks, all final, every seal
 // verifiable from the printed JSON alone.
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';

@@ -1,4 +1,4 @@
-// Issue 5, "Bad input and faults": the state directory on a file system that is full at start
+// Bad input and faults: the state directory on a file system that is full at start
 // and fills up again while the node runs. `btn-node run` (a child process on a 1 MiB tmpfs of
 // its own, swtpm, aedes) must say once, on stderr and on its status page, that the disk is full
 // and where; wait instead of crash-looping; never publish a seal whose decision did not reach

@@ -1,4 +1,4 @@
-// Issue 5, "Bad input and faults": a state directory on a read-only file system (a tmpfs of the
+// Bad input and faults: a state directory on a read-only file system (a tmpfs of the
 // child's own, mounted read-only; chmod would not stop root). `btn-node run` (child process,
 // swtpm, aedes) says once, on stderr and on its status page, that it cannot write and where
 // (EROFS), keeps retrying, and becomes healthy and seals once the mount turns writable, without

@@ -1,4 +1,4 @@
-// Issue 5, "Bad input and faults": a root URL that does not answer. `btn-node run` (child
+// Bad input and faults: a root URL that does not answer. `btn-node run` (child
 // process, swtpm, aedes) with "root" pointing at a port where first nothing listens, then a
 // server that accepts and never answers, then the real root node (the provisioning registrar on
 // SQLite, reached through the same port). Each problem is said once at warn (further attempts at

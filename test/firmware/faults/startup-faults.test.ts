@@ -1,4 +1,4 @@
-// Issue 5, "Bad input and faults", at start: `btn-node run` as a child process with a board
+// Bad input and faults at start: `btn-node run` as a child process with a board
 // config that has a wrong and a missing field (exit 78, EX_CONFIG, which the systemd unit does
 // not restart on; every field named in one message), and with a TPM device node that does not
 // exist (no crash loop: it waits with backoff, says once which device is missing and what to
