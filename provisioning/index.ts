@@ -10,8 +10,8 @@ export {
   REGISTRATION_FORMAT, REVOCATION_FORMAT, type RegistrationCertificate, type RegistrationFields, type RevocationList, type RevokedNode,
 } from './registration/index.ts';
 export {
-  batchId, batchSignedMessage, checkManifestLine, ekNameOf, ingestBatch, nodeIdOf, parseManifestLine, parseSignatureFile,
-  sealingPublicProblem, signManifest, verifyBatchSignature, verifyManifest, TrustStore, LINE_REJECT_CODES, MAX_BATCH_LINES, MAX_LINE_BYTES,
+  batchId, batchSignedMessage, checkManifestLine, ekNameOf, ingestBatch, parseManifestLine, parseSignatureFile,
+  signManifest, verifyBatchSignature, verifyManifest, TrustStore, LINE_REJECT_CODES, MAX_BATCH_LINES, MAX_LINE_BYTES,
   SIGNATURE_FORMAT, type BatchReport, type BatchSignature, type LineRejectCode, type LineResult, type ManifestLine,
 } from './manifest/index.ts';
 export { openStore, DEFAULT_STORE_URL, type ProvisioningStore, type DeviceRecord, type DeviceState } from './store/index.ts';

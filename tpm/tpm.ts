@@ -251,7 +251,7 @@ export class Tpm {
     if (tr === null) return null;
     const { public: area } = await esys.readPublic(c, tr);
     const pub = parsePublic(area);
-    const problem = sealingKeyProblem(pub);
+    const problem = notASealingKey(pub);
     if (problem) throw new TpmError('ERR_TPM_KEY_MISMATCH', `object at ${hex(handle)} is not a sealing key: ${problem}; choose another --handle`);
     const info: SealingKeyInfo = { handle, public: pub, publicArea: area, publicKeyPem: publicKeyPem(pub), name: toHex(objectName(pub)) };
     this.keys.set(handle, info);
@@ -327,8 +327,11 @@ export class Tpm {
   }
 }
 
-/** Why `pub` cannot be a sealing key (docs/keys.md), or null when it can. */
-export function sealingKeyProblem(pub: TpmPublic): string | null {
+// Why `pub` cannot be the sealing key, or null: the binding's guard against using another object
+// at the handle. The binding does not import the protocol layer, where the rule the registrar
+// checks lives (firmware/protocol/identity.ts); test/firmware/protocol/identity.test.ts checks
+// that the rule's attribute bits are the binding's and that the binding's template passes it.
+function notASealingKey(pub: TpmPublic): string | null {
   if (!pub.rsa) return 'not an RSA key';
   if (pub.rsa.keyBits !== 2048) return `RSA-${pub.rsa.keyBits}, expected RSA-2048`;
   if (!hasAttributes(pub, SEALING_KEY_REQUIRED)) return 'missing fixedTPM, fixedParent, sensitiveDataOrigin, userWithAuth or sign';

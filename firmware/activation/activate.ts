@@ -2,7 +2,6 @@
 // challenge secret with TPM2_ActivateCredential, prove it, and keep the registration
 // certificate in activation.json before anything acts on it. Idempotent: an active node
 // returns its stored state without contacting the root.
-import { createPublicKey } from 'node:crypto';
 import type { Logger } from 'pino';
 import pino from 'pino';
 import { verifyRegistrationCertificate } from '../protocol/registration.ts';
@@ -12,7 +11,7 @@ import type { SealingKeyInfo } from '../../tpm/tpm.ts';
 import { RootClient, type RootClientOptions } from './client.ts';
 import { ActivationError } from './errors.ts';
 import { ACTIVATION_FORMAT, readActivationState, writeActivationState, type ActivationState } from './state.ts';
-import { keyFingerprint, nodeIdOf } from '../protocol/identity.ts';
+import { nodeIdFromSpki, spkiOf } from '../protocol/identity.ts';
 
 /** The part of the binding's Tpm that activation uses. */
 export interface ActivationTpm {
@@ -44,11 +43,6 @@ async function tpmStep<T>(what: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
-/** Node id as the root assigns it: SHA-256 of the sealing key's SPKI DER, hex. */
-export function localNodeId(sealing: TpmPublic): string {
-  return nodeIdOf(publicKeySpki(sealing));
-}
-
 /** Checks a certificate from the root: signed by the root key (when known) and for this key. */
 export function checkCertificate(cert: Record<string, unknown>, nodeId: string, rootPublicKey: Uint8Array | undefined, now: number, where: string): void {
   const bad = (why: string): ActivationError => new ActivationError('ERR_ACTIVATION_BAD_RESPONSE', `${where}: registration certificate ${why}`);
@@ -60,13 +54,13 @@ export function checkCertificate(cert: Record<string, unknown>, nodeId: string, 
     }
   }
   if (cert['nodeId'] !== nodeId) throw bad(`is for node ${String(cert['nodeId']).slice(0, 64)}, not this TPM's ${nodeId}`);
-  let spki: Buffer;
+  let spki: Uint8Array;
   try {
-    spki = createPublicKey(String(cert['sealingPublicKey'])).export({ type: 'spki', format: 'der' });
+    spki = spkiOf(String(cert['sealingPublicKey']));
   } catch {
     throw bad('has no sealingPublicKey PEM');
   }
-  if (keyFingerprint(new Uint8Array(spki)) !== nodeId) throw bad('names another sealing key');
+  if (nodeIdFromSpki(spki) !== nodeId) throw bad('names another sealing key');
 }
 
 export async function activate(options: ActivateOptions): Promise<ActivationState> {
@@ -80,7 +74,8 @@ export async function activate(options: ActivateOptions): Promise<ActivationStat
   if (key === null) {
     throw new ActivationError('ERR_ACTIVATION_TPM', `this TPM has no sealing key at 0x${(options.handle ?? 0x81000b70).toString(16)}; it was not enrolled at the factory (btn-provision factory enroll creates it)`);
   }
-  const nodeId = localNodeId(key.public);
+  // The id the root assigns: SHA-256 of the sealing key's SPKI.
+  const nodeId = nodeIdFromSpki(publicKeySpki(key.public));
 
   const stored = await readActivationState(stateDir);
   if (stored !== null) {

@@ -10,7 +10,9 @@ import { verifyRevocationList } from '../protocol/revocation-list.ts';
 import { systemClock } from '../core/clock.ts';
 import type { GateState, SealGate } from '../sealing/gate.ts';
 import { Backoff, type BackoffOptions } from '../core/backoff.ts';
-import { activate, localNodeId, type ActivationTpm } from './activate.ts';
+import { activate, type ActivationTpm } from './activate.ts';
+import { nodeIdFromSpki } from '../protocol/identity.ts';
+import { publicKeySpki } from '../../tpm/public-area.ts';
 import { RootClient, type RootClientOptions } from './client.ts';
 import { ActivationError } from './errors.ts';
 import { readActivationState, writeActivationState, type ActivationState } from './state.ts';
@@ -122,7 +124,7 @@ export class ActivationGate implements SealGate {
   async #loadStored(): Promise<void> {
     try {
       const key = await this.#o.tpm.sealingKey(this.#o.handle === undefined ? {} : { handle: this.#o.handle });
-      const nodeId = key === null ? '' : localNodeId(key.public);
+      const nodeId = key === null ? '' : nodeIdFromSpki(publicKeySpki(key.public));
       const stored = await readActivationState(this.#o.stateDir);
       if (stored !== null && stored.nodeId === nodeId) {
         this.#stored = stored;

@@ -1,5 +1,5 @@
 // Device activation with the root node (docs/activation.md): client, durable state, activate(), gate.
-export { activate, checkCertificate, localNodeId, type ActivateOptions, type ActivationTpm } from './activate.ts';
+export { activate, checkCertificate, type ActivateOptions, type ActivationTpm } from './activate.ts';
 export { ActivationGate, DEFAULT_REVOCATION_POLL_MS, type ActivationGateOptions } from './gate.ts';
 export { RootClient, parseRootUrl, DEFAULT_TIMEOUT_MS, type Challenge, type NodeView, type Proof, type RootClientOptions } from './client.ts';
 export { readActivationState, writeActivationState, ACTIVATION_FILE, ACTIVATION_FORMAT, type ActivationState } from './state.ts';

@@ -5,8 +5,6 @@ import { FaultBoard, JOURNAL_FAULT_KEY } from '../agent/faults.ts';
 import { explainTpmFailure, retryUntilReady, waitingStatus } from '../agent/startup.ts';
 import type { AgentStatus } from '../agent/status.ts';
 import { PrimaryKeySet } from '../protocol/chain/primaries.ts';
-import { keyFingerprint } from '../protocol/identity.ts';
-import { localNodeId } from '../activation/activate.ts';
 import { createNode, type NodeTrust, type SecondaryNode } from '../node/index.ts';
 import { openSealJournal } from '../sealing/journal.ts';
 import { createMqttTransport, type MqttTransport } from '../transport/mqtt-transport.ts';
@@ -15,7 +13,7 @@ import { parse, UsageError } from '../core/cli-args.ts';
 import { holdConfigFault } from './config-fault.ts';
 import { loadRunConfig, RunConfigError, type RunConfig } from './run-config.ts';
 import { startHouseholdServices, type HouseholdServices } from './run-services.ts';
-import { spkiOf } from '../protocol/identity.ts';
+import { nodeIdFromSpki, provisionalNodeId, spkiOf } from '../protocol/identity.ts';
 
 export { DEFAULT_STATE_DIR, MAX_CONFIG_BYTES, loadRunConfig, parseRunConfig, RunConfigError, type RootConfig, type RunConfig } from './run-config.ts';
 
@@ -103,11 +101,11 @@ export async function runCommand(argv: readonly string[], deps: RunCommandDeps =
     const key = ready.key;
     const spki = spkiOf(key.publicKeyPem);
     // A provisioned node seals under the id the root assigns: SHA-256 of the sealing key's SPKI.
-    const registeredId = localNodeId(key.public);
+    const registeredId = nodeIdFromSpki(spki);
     if (config.root !== undefined && config.nodeId !== undefined && config.nodeId !== registeredId) {
       throw new RunConfigError(values.config, [`nodeId: ${config.nodeId} is not this TPM's node id ${registeredId}; leave nodeId out with root`]);
     }
-    const nodeId = config.root !== undefined ? registeredId : config.nodeId ?? `n-${keyFingerprint(spki).slice(0, 24)}`;
+    const nodeId = config.root !== undefined ? registeredId : config.nodeId ?? provisionalNodeId(spki);
     const opened = await retryUntilReady(JOURNAL_FAULT_KEY, () => openSealJournal(config.journal, { logger }), { ...wait, nodeId });
     if (opened === null) return 0;
     transport = createMqttTransport({ url: config.broker, nodeId, sealingKeySpki: spki, prefix: config.topicPrefix, protocol: config.protocol, logger });

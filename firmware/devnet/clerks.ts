@@ -4,8 +4,8 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { comparePriority } from '../protocol/chain/lottery.ts';
 import { drawSignature } from '../protocol/chain/build.ts';
-import { PrimaryKeySet, spkiDer } from '../protocol/chain/primaries.ts';
-import { keyFingerprint } from '../protocol/identity.ts';
+import { PrimaryKeySet } from '../protocol/chain/primaries.ts';
+import { keyFingerprint, spkiOf } from '../protocol/identity.ts';
 import type { TicketScore } from '../protocol/chain/lottery.ts';
 import { DevnetError } from './errors.ts';
 
@@ -27,7 +27,7 @@ export function clerkFromKey(privateKey: KeyObject | string): Clerk {
     throw new DevnetError('ERR_DEVNET_OPTIONS', 'clerk key is not a private key', {}, { cause });
   }
   if (key.type !== 'private' || key.asymmetricKeyType !== 'rsa') throw new DevnetError('ERR_DEVNET_OPTIONS', 'a clerk key must be an RSA private key');
-  const spki = spkiDer(key);
+  const spki = spkiOf(key);
   return { key, publicKey: createPublicKey(key), spki, fingerprint: keyFingerprint(spki) };
 }
 

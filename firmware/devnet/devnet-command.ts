@@ -12,7 +12,7 @@
 //   zeros = leading zero bits of SHA-256(signature)); logs go to stderr only.
 // Without --json: one line per event, for a person to follow.
 import { pino } from 'pino';
-import { keyFingerprint } from '../protocol/identity.ts';
+import { nodeIdOf } from '../protocol/identity.ts';
 import { realAgentFactory } from './agent-factory.ts';
 import { MAX_BLOCKS, MAX_NODES, runDevnet, type AgentFactory, type DevnetEvent } from './devnet.ts';
 import { DevnetError } from './errors.ts';
@@ -237,7 +237,7 @@ function humanPrinter(out: (line: string) => void, nodes: number, blocks: number
         out(`state: ${e.stateDir}${e.removeAtEnd ? ' (removed at the end)' : ''}`);
         break;
       case 'node':
-        labels.set(keyFingerprintOfPem(e.publicKeyPem), e.nodeId);
+        labels.set(nodeIdOf(e.publicKeyPem), e.nodeId);
         out(`${e.nodeId}: TPM ${e.tcti} up in ${e.msToStart} ms, sealing key ${keyLabel(e.publicKeyPem)}`);
         break;
       case 'ready':
@@ -274,12 +274,7 @@ function humanPrinter(out: (line: string) => void, nodes: number, blocks: number
 }
 
 function keyLabel(pem: string): string {
-  return `fingerprint ${keyFingerprintOfPem(pem).slice(0, 16)}`;
-}
-
-function keyFingerprintOfPem(pem: string): string {
-  const body = pem.replace(/-----[A-Z ]+-----/g, '').replace(/\s+/g, '');
-  return keyFingerprint(new Uint8Array(Buffer.from(body, 'base64')));
+  return `fingerprint ${nodeIdOf(pem).slice(0, 16)}`;
 }
 
 function median(values: readonly number[]): number {

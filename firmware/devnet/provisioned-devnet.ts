@@ -11,7 +11,8 @@ import { pino } from 'pino';
 import type { RejectedEvent } from '../agent/index.ts';
 import { activationGate, createNode, type SecondaryNode } from '../node/index.ts';
 import { ActivationGate } from '../activation/gate.ts';
-import { localNodeId } from '../activation/activate.ts';
+import { nodeIdFromSpki } from '../protocol/identity.ts';
+import { publicKeySpki } from '../../tpm/public-area.ts';
 import type { GateState } from '../sealing/gate.ts';
 import type { MqttTransport, Topics } from '../transport/index.ts';
 import { generateEd25519 } from '../../provisioning/keys.ts';
@@ -109,7 +110,7 @@ export async function runProvisionedDevnet(options: ProvisionedDevnetOptions): P
     // Factory station: one TPM after another into one batch (the station locks the batch file).
     const enrolled: string[] = [];
     for (const n of ctx.nodes) {
-      const nodeId = localNodeId(n.sealingKey.public);
+      const nodeId = nodeIdFromSpki(publicKeySpki(n.sealingKey.public));
       reports.set(n.nodeId, { nodeId, filed: false, msToActive: null, gate: null });
       if (unfiled.has(n.nodeId)) continue;
       await root.enroll(n.tpm, `DEVNET-${n.nodeId}`);

@@ -4,11 +4,10 @@
 // public key alone.
 // The root node issues them (provisioning/registration); this module is the format and the
 // verifier, shared by the registrar, devices and clerks.
-import { createPublicKey } from 'node:crypto';
 import { ed25519Verify } from './chain/transaction.ts';
 import { ProtocolError } from './errors.ts';
 import { fromHex } from '../core/bytes.ts';
-import { keyFingerprint } from './identity.ts';
+import { nodeIdFromSpki, spkiOf } from './identity.ts';
 
 export const REGISTRATION_FORMAT = 'btn-registration/v1';
 const DOMAIN = 'btn-registration/v1\n';
@@ -74,13 +73,13 @@ export function verifyRegistrationCertificate(input: unknown, rootPublicKey: Uin
   if (sig === null || !ed25519Verify(rootPublicKey, registrationSignedBytes(cert), sig)) {
     throw bad('registration certificate signature does not verify with the root key');
   }
-  let spki: Buffer;
+  let spki: Uint8Array;
   try {
-    spki = createPublicKey(cert.sealingPublicKey).export({ type: 'spki', format: 'der' });
+    spki = spkiOf(cert.sealingPublicKey);
   } catch {
     throw bad('registration certificate sealingPublicKey is not a PEM public key');
   }
-  if (keyFingerprint(new Uint8Array(spki)) !== cert.nodeId) throw bad('registration certificate nodeId does not match its sealing key');
+  if (nodeIdFromSpki(spki) !== cert.nodeId) throw bad('registration certificate nodeId does not match its sealing key');
   if (now !== undefined) {
     const from = Date.parse(cert.issuedAt);
     const to = Date.parse(cert.expiresAt);

@@ -12,7 +12,7 @@ import { encodePayload, Outbox } from './mqtt-outbox.ts';
 import { ProtocolFallback } from './mqtt-protocol.ts';
 import type { DropEvent, InboundMessage, MqttTransportOptions, PublishOptions, PublishOutcome, StreamOptions, SubscribeOptions, TransportState, TransportStats } from './mqtt-types.ts';
 import { assertTopicFilter, assertTopicName, topicsFor, topicSegment, type Topics } from './topics.ts';
-import { keyFingerprint } from '../protocol/identity.ts';
+import { mqttClientIdFromSpki } from '../protocol/identity.ts';
 
 export type {
   TransportState, ProtocolChoice, DropReason, PublishOutcome, MqttTransportOptions, InboundMessage, SubscribeOptions, PublishOptions, TransportStats, DropEvent, StreamOptions,
@@ -26,7 +26,7 @@ const DEFAULTS = { keepalive: 30, connectTimeout: 10_000, maxInbound: DEFAULT_MA
 /** `btn-` + first 16 hex digits of SHA-256(SPKI): stable per sealing key, unique per node. */
 export function clientIdFromSpki(spki: Uint8Array): string {
   if (!(spki instanceof Uint8Array) || spki.length < 16 || spki.length > 4096) throw new TransportError('ERR_TRANSPORT_OPTIONS', 'sealingKeySpki must be 16..4096 bytes of DER');
-  return 'btn-' + keyFingerprint(spki).slice(0, 16);
+  return mqttClientIdFromSpki(spki);
 }
 
 /** What subscribe() returns: the unsubscribe function, with `ready` settled by the broker's SUBACK. */

@@ -6,7 +6,8 @@ import { X509Certificate } from 'node:crypto';
 import type { Logger } from 'pino';
 import { pino } from 'pino';
 import { checkEkSupported } from '../credential.ts';
-import { ekNameOf, ekPublicProblem, nodeIdOf, sealingPublicProblem } from '../manifest/index.ts';
+import { ekNameOf } from '../manifest/index.ts';
+import { ekProblem, nodeIdFromSpki, sealingKeyProblem } from '../../firmware/protocol/identity.ts';
 import { TpmError } from '../../tpm/errors.ts';
 import { publicKeySpki, toTpm2bPublic, type TpmPublic } from '../../tpm/public-area.ts';
 import type { SealingKeyInfo } from '../../tpm/tpm.ts';
@@ -68,8 +69,8 @@ export async function enrollDevice(options: EnrollOptions): Promise<EnrollResult
   const log = (options.logger ?? pino({ level: 'silent' })).child({ component: 'factory', serial });
 
   const ek = await tpmStep('reading the EK public key', () => tpm.ekPublic());
-  const ekProblem = ekPublicProblem(ek);
-  if (ekProblem !== null) throw new FactoryError('ERR_FACTORY_EK_UNSUPPORTED', ekProblem);
+  const ekIssue = ekProblem(ek);
+  if (ekIssue !== null) throw new FactoryError('ERR_FACTORY_EK_UNSUPPORTED', ekIssue);
   try {
     checkEkSupported(ek);
   } catch (err) {
@@ -90,7 +91,7 @@ export async function enrollDevice(options: EnrollOptions): Promise<EnrollResult
   }
 
   const key = await tpmStep('creating the sealing key', () => tpm.ensureSealingKey(options.handle === undefined ? {} : { handle: options.handle }));
-  const sealProblem = sealingPublicProblem(key.public);
+  const sealProblem = sealingKeyProblem(key.public);
   if (sealProblem !== null) throw new FactoryError('ERR_FACTORY_SEALING_KEY', `sealing key at 0x${key.handle.toString(16)}: ${sealProblem}`);
 
   const entry: BatchEntry = {
@@ -107,7 +108,7 @@ export async function enrollDevice(options: EnrollOptions): Promise<EnrollResult
     serial,
     board,
     ekName: ekNameOf(ek),
-    nodeId: nodeIdOf(key.public),
+    nodeId: nodeIdFromSpki(publicKeySpki(key.public)),
     batch: batchPath,
     line: appended.line,
   };

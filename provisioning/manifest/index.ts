@@ -3,7 +3,7 @@ export {
   verifyBatchSignature, verifyManifest, SIGNATURE_FORMAT, MANUFACTURER_NAME, type BatchSignature,
 } from './signature.ts';
 export {
-  checkManifestLine, finishManifestLine, precheckManifestLine, ekNameOf, ekPublicProblem, isRejection, nodeIdOf, parseManifestLine, sealingPublicProblem,
+  checkManifestLine, finishManifestLine, precheckManifestLine, ekNameOf, isRejection, parseManifestLine,
   LINE_REJECT_CODES, MAX_BATCH_LINES, MAX_LINE_BYTES, type LineRejectCode, type LineRejection, type ManifestLine, type PendingLine,
 } from './line.ts';
 export { splitLines, type RawLine } from './lines.ts';

@@ -1,10 +1,8 @@
 // One manifest line: parse (strict JSON shape, size caps) and check (EK public area, EK
 // certificate chain and key, sealing key attributes). Every rejection names its reason.
 import { createHash, createPublicKey, X509Certificate } from 'node:crypto';
-import { ObjectAttr, TPM_ALG } from '../../tpm/constants.ts';
-import { hasAttributes, MAX_PUBLIC_BYTES, parsePublic, publicKeySpki, type TpmPublic } from '../../tpm/public-area.ts';
-import { keyFingerprint } from '../../firmware/protocol/identity.ts';
-import { SEALING_KEY_REQUIRED } from '../../tpm/templates.ts';
+import { MAX_PUBLIC_BYTES, parsePublic, publicKeySpki, type TpmPublic } from '../../tpm/public-area.ts';
+import { ekProblem, nodeIdFromSpki, sealingKeyProblem } from '../../firmware/protocol/identity.ts';
 import type { NewDevice } from '../store/types.ts';
 import type { TrustStore } from './trust.ts';
 import type { ParsedCertificate } from './x509.ts';
@@ -99,38 +97,10 @@ function certField(s: string): Uint8Array | null {
   return der.length === 0 ? null : new Uint8Array(der);
 }
 
-/** Why a sealing key's public area is not acceptable (docs/keys.md), or null. */
-export function sealingPublicProblem(pub: TpmPublic): string | null {
-  if (pub.type !== TPM_ALG.RSA || !pub.rsa) return 'sealing key is not an RSA key';
-  if (pub.rsa.keyBits !== 2048) return `sealing key is RSA-${pub.rsa.keyBits}, RSA-2048 required`;
-  const missing = Object.entries(ObjectAttr)
-    .filter(([, bit]) => (SEALING_KEY_REQUIRED & bit) !== 0 && (pub.objectAttributes & bit) === 0)
-    .map(([name]) => name);
-  if (missing.length > 0) return `sealing key lacks ${missing.join(', ')}`;
-  if (pub.objectAttributes & ObjectAttr.restricted) return 'sealing key is restricted (it must sign arbitrary digests)';
-  if (pub.objectAttributes & ObjectAttr.decrypt) return 'sealing key has decrypt set (a signing-only key is required)';
-  // Lottery tickets must be unique per key and message: RSASSA-PKCS1-v1_5 only (docs/lottery.md).
-  if (pub.rsa.scheme.scheme !== TPM_ALG.RSASSA || pub.rsa.scheme.hashAlg !== TPM_ALG.SHA256) return 'sealing key scheme is not RSASSA-SHA256';
-  return null;
-}
-
-const EK_REQUIRED = ObjectAttr.fixedTPM | ObjectAttr.fixedParent | ObjectAttr.sensitiveDataOrigin | ObjectAttr.restricted | ObjectAttr.decrypt;
-
-/** Why an EK public area cannot be an endorsement key (TCG EK Credential Profile), or null. */
-export function ekPublicProblem(pub: TpmPublic): string | null {
-  if (!pub.rsa && !pub.ecc) return 'EK is neither RSA nor ECC';
-  if (!hasAttributes(pub, EK_REQUIRED) || (pub.objectAttributes & ObjectAttr.sign) !== 0) {
-    return 'EK must be a restricted decryption key with fixedTPM, fixedParent and sensitiveDataOrigin';
-  }
-  return null;
-}
-
 export const sha256Hex = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 
 /** EK name digest (store key): SHA-256 of the EK's TPMT_PUBLIC. */
 export const ekNameOf = (ek: TpmPublic): string => sha256Hex(ek.bytes);
-/** Node id: SHA-256 of the sealing key's SPKI DER (firmware/protocol/identity.ts). */
-export const nodeIdOf = (sealing: TpmPublic): string => keyFingerprint(publicKeySpki(sealing));
 
 /** A line checked except for its EK certificate's signature (fast path), or fully (fallback). */
 export interface PendingLine {
@@ -158,15 +128,15 @@ export function precheckManifestLine(line: ManifestLine, trust: TrustStore, now:
   } catch (err) {
     return reject('ERR_EK_PUBLIC_INVALID', `ekPublic: ${(err as Error).message}`);
   }
-  const ekProblem = ekPublicProblem(ek);
-  if (ekProblem !== null) return reject('ERR_EK_PUBLIC_INVALID', ekProblem);
+  const ekIssue = ekProblem(ek);
+  if (ekIssue !== null) return reject('ERR_EK_PUBLIC_INVALID', ekIssue);
   let sealing: TpmPublic;
   try {
     sealing = parsePublic(line.sealingPublic);
   } catch (err) {
     return reject('ERR_SEALING_PUBLIC_INVALID', `sealingPublic: ${(err as Error).message}`);
   }
-  const sealProblem = sealingPublicProblem(sealing);
+  const sealProblem = sealingKeyProblem(sealing);
   if (sealProblem !== null) return reject('ERR_SEALING_ATTRIBUTES', sealProblem);
   let ekSpki: Uint8Array;
   try {
@@ -176,7 +146,7 @@ export function precheckManifestLine(line: ManifestLine, trust: TrustStore, now:
   }
   const device: NewDevice = {
     ekName: ekNameOf(ek),
-    nodeId: nodeIdOf(sealing),
+    nodeId: nodeIdFromSpki(publicKeySpki(sealing)),
     ekPublic: line.ekPublic,
     ekCertificate: line.ekCertificate,
     sealingPublic: line.sealingPublic,

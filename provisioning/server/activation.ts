@@ -6,7 +6,8 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { ProvisioningError } from '../errors.ts';
 import type { Ed25519Key } from '../keys.ts';
 import { toHex } from '../../firmware/core/bytes.ts';
-import { ekNameOf, sealingPublicProblem } from '../manifest/line.ts';
+import { ekNameOf } from '../manifest/line.ts';
+import { sealingKeyProblem } from '../../firmware/protocol/identity.ts';
 import { issueRegistrationCertificate, type RegistrationCertificate } from '../registration/certificate.ts';
 import type { ActivationFailure, ProvisioningStore } from '../store/types.ts';
 import { MAX_PUBLIC_BYTES, objectName, parsePublic, publicKeyPem, toTpm2bPublic, type TpmPublic } from '../../tpm/public-area.ts';
@@ -58,7 +59,7 @@ export async function createChallenge(deps: ActivationDeps, ekPublic: Uint8Array
   if (Buffer.compare(toTpm2bPublic(sealing.bytes), device.sealingPublic) !== 0) {
     throw fail('ERR_PROV_SEALING_KEY_MISMATCH', 'sealingPublic is not the sealing key filed for this TPM', 'sealingPublic');
   }
-  const problem = sealingPublicProblem(sealing);
+  const problem = sealingKeyProblem(sealing);
   if (problem !== null) throw fail('ERR_PROV_SEALING_KEY_INVALID', problem, 'sealingPublic');
   if (!ek.rsa) throw fail('ERR_PROV_INVALID_ARGUMENT', 'only RSA EKs can be activated', 'ekPublic');
   const secret = new Uint8Array(randomBytes(32));

@@ -15,8 +15,8 @@ import { Worker } from 'node:worker_threads';
 import { createAgent } from '../../firmware/agent/index.ts';
 import { blockHash, blockToJson } from '../../firmware/protocol/chain/block.ts';
 import { createBlock, drawUntilQualified } from '../../firmware/protocol/chain/build.ts';
-import { PrimaryKeySet, spkiDer } from '../../firmware/protocol/chain/primaries.ts';
-import { keyFingerprint } from '../../firmware/protocol/identity.ts';
+import { PrimaryKeySet } from '../../firmware/protocol/chain/primaries.ts';
+import { keyFingerprint, spkiOf } from '../../firmware/protocol/identity.ts';
 import { transactionBody, type Transaction } from '../../firmware/protocol/chain/transaction.ts';
 import { VerifyPool } from '../../firmware/protocol/chain/verify-pool.ts';
 import { TxGenerator } from '../../firmware/devnet/tx-generator.ts';
@@ -64,7 +64,7 @@ export const run: BenchSuite = async (report, { quick }) => {
   const pool = new VerifyPool();
   const topics = topicsFor(`btn/bench-agent-${process.pid}`);
   const clerk = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const clerkFp = keyFingerprint(spkiDer(clerk.publicKey));
+  const clerkFp = keyFingerprint(spkiOf(clerk.publicKey));
   const params: NetworkParams = {
     ...DEFAULT_PARAMS, sealZeros: 0, clerkZeros: 0, spinIntervalMs: 1, maxRounds: 4, sealDeadlineMs: 60_000, timestampWindowMs: 600_000,
   };

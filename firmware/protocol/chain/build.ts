@@ -8,7 +8,7 @@ import { ChainError } from './errors.ts';
 import { lotteryMessage, scoreTicket } from './lottery.ts';
 import type { TicketScore } from './lottery.ts';
 import { merkleRoot } from './merkle.ts';
-import { spkiDer } from './primaries.ts';
+import { spkiOf } from '../identity.ts';
 import { keyPairFromSeed, signTransaction, transactionIdBytes } from './transaction.ts';
 import type { Ed25519KeyPair, Transaction } from './transaction.ts';
 
@@ -81,7 +81,7 @@ export function createBlock(options: CreateBlockOptions): Block {
     timestamp: options.timestamp,
     txRoot: merkleRoot(transactions.map(transactionIdBytes)),
     txCount: transactions.length,
-    clerkPublicKey: spkiDer(clerkKey),
+    clerkPublicKey: spkiOf(clerkKey),
     drawRound: options.drawRound,
     drawSignature: options.drawSignature ?? drawSignature(clerkKey, options.previousHash, options.drawRound).signature,
   };

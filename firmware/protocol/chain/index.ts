@@ -19,8 +19,8 @@ export {
 } from './block.ts';
 export type { Block, BlockCaps, BlockHeader, BlockJson, SignedBlockHeader } from './block.ts';
 export { MERKLE_EMPTY_ROOT, merkleLeaf, merkleNode, merkleRoot } from './merkle.ts';
-export { PrimaryKeySet, rsaVerify, spkiDer } from './primaries.ts';
-export { keyFingerprint } from '../identity.ts';
+export { PrimaryKeySet, rsaVerify } from './primaries.ts';
+export { keyFingerprint, spkiOf } from '../identity.ts';
 export type { KnownPrimaries } from './primaries.ts';
 export { DEFAULT_CHAIN_PARAMS, validateCandidate, validateCandidateJson } from './validate.ts';
 export type { ChainParams, ChainTip, RejectCode, RejectReason, ValidationContext, ValidationResult } from './validate.ts';

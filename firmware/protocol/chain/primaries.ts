@@ -6,6 +6,7 @@ import type { KeyObject } from 'node:crypto';
 import { toHex } from '../../core/bytes.ts';
 import { ChainError } from './errors.ts';
 import { MAX_CLERK_KEY_BYTES } from './block.ts';
+import { spkiOf } from '../identity.ts';
 
 export interface KnownPrimaries {
   /** The trusted key object for these SPKI DER bytes, or undefined when not a known primary. */
@@ -33,7 +34,7 @@ export class PrimaryKeySet implements KnownPrimaries {
     if (object.asymmetricKeyType !== 'rsa') {
       throw new ChainError('ERR_CHAIN_INVALID_ARGUMENT', `primary key must be RSA, got ${object.asymmetricKeyType ?? 'unknown'}`, 'primaries');
     }
-    const der = spkiDer(object);
+    const der = spkiOf(object);
     this.keys.set(toHex(der), object);
     return der;
   }
@@ -46,11 +47,6 @@ export class PrimaryKeySet implements KnownPrimaries {
   get size(): number {
     return this.keys.size;
   }
-}
-
-export function spkiDer(key: KeyObject): Uint8Array {
-  const pub = key.type === 'private' ? createPublicKey(key) : key;
-  return new Uint8Array(pub.export({ format: 'der', type: 'spki' }));
 }
 
 

@@ -5,10 +5,10 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { issueRegistrationCertificate } from '../../../provisioning/registration/certificate.ts';
 import type { Ed25519Key } from '../../../provisioning/keys.ts';
-import { parsePublic, publicKeyPem, rsaPublicArea, toTpm2bPublic, type TpmPublic } from '../../../tpm/public-area.ts';
+import { parsePublic, publicKeyPem, publicKeySpki, rsaPublicArea, toTpm2bPublic, type TpmPublic } from '../../../tpm/public-area.ts';
 import { SEALING_KEY_ATTRIBUTES } from '../../../tpm/templates.ts';
 import type { ActivationTpm } from '../../../firmware/activation/activate.ts';
-import { localNodeId } from '../../../firmware/activation/activate.ts';
+import { nodeIdFromSpki } from '../../../firmware/protocol/identity.ts';
 
 export type Handler = (req: IncomingMessage, body: string, res: ServerResponse) => void;
 
@@ -72,7 +72,7 @@ export function softTpm(secret = new Uint8Array(32).fill(9)): SoftTpm {
   })));
   const tpm: SoftTpm = {
     sealing,
-    nodeId: localNodeId(sealing),
+    nodeId: nodeIdFromSpki(publicKeySpki(sealing)),
     activations: 0,
     ekPublic: async () => sealing, // the fake root does not look at it
     sealingKey: async () => ({ handle: 0x81000b70, public: sealing, publicArea: toTpm2bPublic(sealing.bytes), publicKeyPem: publicKeyPem(sealing), name: '' }),
@@ -86,7 +86,7 @@ export function softTpm(secret = new Uint8Array(32).fill(9)): SoftTpm {
 
 export function certificateFor(root: Ed25519Key, sealing: TpmPublic, now = Date.now()): Record<string, unknown> {
   return issueRegistrationCertificate(root, {
-    nodeId: localNodeId(sealing), sealingPublicKey: publicKeyPem(sealing), ekName: 'ab'.repeat(32), board: 'rpi4', serial: 'SN-1',
+    nodeId: nodeIdFromSpki(publicKeySpki(sealing)), sealingPublicKey: publicKeyPem(sealing), ekName: 'ab'.repeat(32), board: 'rpi4', serial: 'SN-1',
     issuedAt: new Date(now).toISOString(), expiresAt: new Date(now + 86_400_000).toISOString(),
   }) as unknown as Record<string, unknown>;
 }

@@ -12,8 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readStatusFile, type AgentStatus } from '../../../firmware/agent/status.ts';
 import { blockToJson } from '../../../firmware/protocol/chain/block.ts';
 import { createBlock, drawUntilQualified } from '../../../firmware/protocol/chain/build.ts';
-import { spkiDer } from '../../../firmware/protocol/chain/primaries.ts';
-import { keyFingerprint } from '../../../firmware/protocol/identity.ts';
+import { keyFingerprint, spkiOf } from '../../../firmware/protocol/identity.ts';
 import { parseRunConfig, runCommand, RunConfigError } from '../../../firmware/cli/run-command.ts';
 import { startProvisionedRoot, type ProvisionedRoot } from '../../../firmware/devnet/provisioned-root.ts';
 import { parseSealMessage, type SealMessage } from '../../../firmware/protocol/seal-message.ts';
@@ -118,7 +117,7 @@ describe('btn-node run with a root node (swtpm + registrar on SQLite + aedes)', 
     }));
     watcher = createMqttTransport({ url: broker.url, nodeId: 'clerk', clientId: `run-act-clerk-${process.pid}`, prefix, protocol: 4, status: false });
     const seals: SealMessage[] = [];
-    for (const c of clerks) watcher.subscribe<unknown>(topics.seals(keyFingerprint(spkiDer(c.publicKey))), (m) => { seals.push(parseSealMessage(JSON.stringify(m.value))); });
+    for (const c of clerks) watcher.subscribe<unknown>(topics.seals(keyFingerprint(spkiOf(c.publicKey))), (m) => { seals.push(parseSealMessage(JSON.stringify(m.value))); });
     await watcher.online();
     // One candidate at height 1 per phase, each from another clerk (a new slot for the agent).
     const candidate = async (i: number): Promise<string> => {
@@ -126,7 +125,7 @@ describe('btn-node run with a root node (swtpm + registrar on SQLite + aedes)', 
       const draw = drawUntilQualified(clerk.privateKey, genesisHash, 1, 1000)!;
       const block = createBlock({ clerkKey: clerk.privateKey, height: 1, previousHash: genesisHash, timestamp: Date.now(), drawRound: draw.round, drawSignature: draw.signature });
       await watcher.publish(topics.candidates, JSON.stringify(blockToJson(block)), { qos: 1, retain: true });
-      return keyFingerprint(spkiDer(clerk.publicKey));
+      return keyFingerprint(spkiOf(clerk.publicKey));
     };
     const status = async (): Promise<AgentStatus | null> => readStatusFile(stateDir).catch(() => null);
     const ac = new AbortController();
@@ -135,7 +134,7 @@ describe('btn-node run with a root node (swtpm + registrar on SQLite + aedes)', 
     try {
       await untilSeen('the agent to start', () => started);
       const nodeId = started!.nodeId;
-      expect(nodeId).toBe(createHash('sha256').update(spkiDer(createPublicKey(started!.publicKeyPem))).digest('hex'));
+      expect(nodeId).toBe(createHash('sha256').update(spkiOf(createPublicKey(started!.publicKeyPem))).digest('hex'));
 
       // Phase 1: filed nowhere yet. The gate keeps retrying; status.json says why; no seal.
       const s1 = await untilSeen('status naming "not filed"', async () => {

@@ -13,8 +13,8 @@ import type { Clock } from '../../../firmware/core/clock.ts';
 import { blockHash, blockToJson, type Block } from '../../../firmware/protocol/chain/block.ts';
 import { createBlock, drawUntilQualified } from '../../../firmware/protocol/chain/build.ts';
 import { lotteryMessage, scoreTicket } from '../../../firmware/protocol/chain/lottery.ts';
-import { PrimaryKeySet, spkiDer } from '../../../firmware/protocol/chain/primaries.ts';
-import { keyFingerprint } from '../../../firmware/protocol/identity.ts';
+import { PrimaryKeySet } from '../../../firmware/protocol/chain/primaries.ts';
+import { keyFingerprint, spkiOf } from '../../../firmware/protocol/identity.ts';
 import { DEFAULT_PARAMS, type NetworkParams } from '../../../firmware/protocol/params.ts';
 import { encodeSealMessage, readSealMessage, type SealMessage } from '../../../firmware/protocol/seal-message.ts';
 import { alwaysActive } from '../../../firmware/sealing/gate.ts';
@@ -25,7 +25,7 @@ import type { TpmInfo } from '../../../tpm/index.ts';
 
 const topics = topicsFor('btn/fast');
 const clerk = generateKeyPairSync('rsa', { modulusLength: 2048 });
-const clerkFp = keyFingerprint(spkiDer(clerk.publicKey));
+const clerkFp = keyFingerprint(spkiOf(clerk.publicKey));
 const node = generateKeyPairSync('rsa', { modulusLength: 2048 });
 const other = generateKeyPairSync('rsa', { modulusLength: 2048 });
 

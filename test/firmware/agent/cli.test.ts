@@ -7,8 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { blockToJson } from '../../../firmware/protocol/chain/block.ts';
 import { createBlock, drawUntilQualified } from '../../../firmware/protocol/chain/build.ts';
-import { spkiDer } from '../../../firmware/protocol/chain/primaries.ts';
-import { keyFingerprint } from '../../../firmware/protocol/identity.ts';
+import { keyFingerprint, spkiOf } from '../../../firmware/protocol/identity.ts';
 import { parseRunConfig, runCommand, RunConfigError } from '../../../firmware/cli/run-command.ts';
 import { statusCommand } from '../../../firmware/cli/status-command.ts';
 import { parseSealMessage, type SealMessage } from '../../../firmware/protocol/seal-message.ts';
@@ -77,7 +76,7 @@ describe('btn-node run (swtpm + aedes)', () => {
       tcti: swtpm.tcti, broker: broker.url, topicPrefix: prefix, stateDir: 'node', primaries: [clerkPem],
       genesis: { hash: Buffer.from(genesisHash).toString('hex'), height: 0, timestamp: Date.now() - 1000 }, params, devnetActive: true, protocol: 4, logLevel: 'silent',
     }));
-    const clerkFp = keyFingerprint(spkiDer(clerk.publicKey));
+    const clerkFp = keyFingerprint(spkiOf(clerk.publicKey));
     const watcher = createMqttTransport({ url: broker.url, nodeId: 'clerk', clientId: `cli-clerk-${process.pid}`, prefix, protocol: 4, status: false });
     const seals: SealMessage[] = [];
     watcher.subscribe<unknown>(topics.seals(clerkFp), (m) => { seals.push(parseSealMessage(JSON.stringify(m.value))); });

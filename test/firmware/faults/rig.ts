@@ -6,8 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createBlock, drawUntilQualified } from '../../../firmware/protocol/chain/build.ts';
 import type { Block } from '../../../firmware/protocol/chain/block.ts';
-import { spkiDer } from '../../../firmware/protocol/chain/primaries.ts';
-import { keyFingerprint } from '../../../firmware/protocol/identity.ts';
+import { keyFingerprint, spkiOf } from '../../../firmware/protocol/identity.ts';
 import { parseSealMessage, type SealMessage } from '../../../firmware/protocol/seal-message.ts';
 import { createMqttTransport, startBroker, topicsFor, type BrokerHandle, type MqttTransport, type Topics } from '../../../firmware/transport/index.ts';
 import { startSwtpm, type SwtpmInstance } from '../../../tpm/swtpm.ts';
@@ -33,7 +32,7 @@ export interface Rig {
 export async function startRig(name: string): Promise<Rig> {
   const dir = await mkdtemp(join(tmpdir(), `btn-${name}-`));
   const clerk = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const clerkId = keyFingerprint(spkiDer(clerk.publicKey));
+  const clerkId = keyFingerprint(spkiOf(clerk.publicKey));
   const genesisHash = new Uint8Array(createHash('sha256').update(`${name} genesis`).digest());
   const prefix = `btn/${name}-${process.pid}`;
   const topics = topicsFor(prefix);

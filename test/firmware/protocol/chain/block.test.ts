@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { blockFromJson, blockHash, blockToJson, ChainError, decodeBlock, decodeSignedHeader, encodeBlock, encodeSignedHeader, encodeUnsignedHeader, parseBlockJson, rsaVerify, spkiDer } from '../../../../firmware/protocol/chain/index.ts';
+import { blockFromJson, blockHash, blockToJson, ChainError, decodeBlock, decodeSignedHeader, encodeBlock, encodeSignedHeader, encodeUnsignedHeader, parseBlockJson, rsaVerify, spkiOf } from '../../../../firmware/protocol/chain/index.ts';
 import { toHex } from '../../../../firmware/core/bytes.ts';
 import { createPublicKey, createHash } from 'node:crypto';
 import { block, clerkKey, txs } from './helpers.ts';
@@ -20,7 +20,7 @@ describe('blocks', () => {
     const unsigned = encodeUnsignedHeader(b.header);
     expect(toHex(blockHash(b.header))).toBe(createHash('sha256').update(unsigned).digest('hex'));
     expect(rsaVerify(createPublicKey(clerkKey), unsigned, b.header.clerkSignature)).toBe(true);
-    expect(toHex(b.header.clerkPublicKey)).toBe(toHex(spkiDer(clerkKey)));
+    expect(toHex(b.header.clerkPublicKey)).toBe(toHex(spkiOf(clerkKey)));
     // The signed header extends the unsigned one with bytes16(clerkSignature).
     expect(toHex(encodeSignedHeader(b.header)).startsWith(toHex(unsigned))).toBe(true);
   });
