@@ -6,7 +6,7 @@ import { writeFileAtomic } from '../core/atomic-write.ts';
 import { join } from 'node:path';
 import { describeFsError } from '../sealing/fs-errors.ts';
 import { ActivationError } from './errors.ts';
-import { NODE_ID } from './client.ts';
+import { NODE_ID } from '../protocol/registrar-api/index.ts';
 
 export const ACTIVATION_FILE = 'activation.json';
 export const ACTIVATION_FORMAT = 'btn-activation/v1';

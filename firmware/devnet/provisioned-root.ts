@@ -4,7 +4,6 @@
 // TPM-vendor trust directory. Devnet tooling for the development host only, never device code:
 // it imports provisioning/ (the registrar, its store with better-sqlite3, the factory station),
 // which firmware/ otherwise does not (docs/layers.md); devnet-command.ts loads it lazily.
-import { request as httpRequest } from 'node:http';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
@@ -17,9 +16,7 @@ import { startRegistrar, type RunningRegistrar } from '../../provisioning/server
 import { openStore } from '../../provisioning/store/index.ts';
 import type { ProvisioningStore } from '../../provisioning/store/types.ts';
 import { DevnetError } from './errors.ts';
-
-/** A registrar reply as read here: an object, with `error` when refused. */
-type RegistrarReply = { readonly error?: { readonly code?: string; readonly message?: string } } & Readonly<Record<string, unknown>>;
+import { RegistrarClient, type BatchUploadResponse } from '../protocol/registrar-api/index.ts';
 
 export const DEVNET_MANUFACTURER = 'devnet-factory';
 
@@ -35,14 +32,8 @@ export interface ProvisionedRootOptions {
   readonly rootKey?: Ed25519Key;
 }
 
-export interface UploadReport {
-  readonly batchId: string;
-  readonly lines: number;
-  readonly filed: number;
-  readonly duplicates: number;
-  readonly rejected: number;
-  readonly results: readonly { readonly line: number; readonly status: string; readonly code?: string; readonly reason?: string }[];
-}
+/** The registrar's report on a batch upload. */
+export type UploadReport = BatchUploadResponse;
 
 export interface ProvisionedRoot {
   readonly url: string;
@@ -86,28 +77,14 @@ export async function startProvisionedRoot(options: ProvisionedRootOptions): Pro
   const batchPath = join(options.dir, 'batch.jsonl');
   log.info({ url }, 'root node (registrar) up');
 
-  const call = async (method: 'GET' | 'POST', path: string, body: Uint8Array | string | undefined, headers: Record<string, string | number>): Promise<{ status: number; doc: RegistrarReply }> => {
-    const target = new URL(path, url);
-    const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
-      const req = httpRequest(target, { method, headers, timeout: 30_000 }, (res) => {
-        const parts: Buffer[] = [];
-        res.on('data', (c: Buffer) => parts.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(parts).toString('utf8') }));
-        res.on('error', reject);
-      });
-      req.on('timeout', () => req.destroy(new Error('timed out')));
-      req.on('error', reject);
-      req.end(body);
-    });
-    let doc: RegistrarReply | null = null;
+  const client = new RegistrarClient(url, { timeoutMs: 30_000 });
+  // Our own registrar refusing our own factory's requests is a bug to stop on.
+  const devnetCall = async <T>(what: string, call: () => Promise<T>): Promise<T> => {
     try {
-      const parsed: unknown = JSON.parse(text);
-      if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) doc = parsed as RegistrarReply;
-    } catch { /* reported below */ }
-    if (status !== 200 || doc === null) {
-      throw new DevnetError('ERR_DEVNET_STARTUP', `${method} ${path}: HTTP ${status} ${doc?.error?.code ?? ''} ${doc?.error?.message ?? text.slice(0, 200)}`.trim());
+      return await call();
+    } catch (err) {
+      throw new DevnetError('ERR_DEVNET_STARTUP', `${what}: ${(err as Error).message}`, {}, { cause: err });
     }
-    return { status, doc };
   };
 
   return {
@@ -116,14 +93,7 @@ export async function startProvisionedRoot(options: ProvisionedRootOptions): Pro
     async uploadBatch() {
       const manifest = new Uint8Array(await readFile(batchPath));
       const sig = signManifest(manifest, maker, DEVNET_MANUFACTURER);
-      const { doc } = await call('POST', '/v1/batches', manifest, {
-        'content-type': 'application/x-ndjson', 'content-length': manifest.length,
-        'x-btn-manufacturer': sig.manufacturer, 'x-btn-signature': sig.signature,
-      });
-      if (typeof doc['rejected'] !== 'number' || !Array.isArray(doc['results'])) {
-        throw new DevnetError('ERR_DEVNET_STARTUP', 'the root node answered the batch upload without rejected/results');
-      }
-      const report = doc as unknown as UploadReport;
+      const report = await devnetCall('batch upload', () => client.uploadBatch({ manifest, manufacturer: sig.manufacturer, signature: sig.signature }));
       // Devnet batches come from our own factory station: a refused line is a bug to stop on.
       if (report.rejected > 0) {
         const why = report.results.filter((r) => r.status === 'rejected').map((r) => `line ${r.line}: ${r.code} ${r.reason}`).join('; ');
@@ -132,15 +102,9 @@ export async function startProvisionedRoot(options: ProvisionedRootOptions): Pro
       return report;
     },
     async revoke(nodeId, reason) {
-      const body = JSON.stringify({ reason });
-      const { doc } = await call('POST', `/v1/nodes/${nodeId}/revoke`, body, {
-        'content-type': 'application/json', 'content-length': Buffer.byteLength(body), authorization: `Bearer ${adminToken}`,
-      });
-      return Number(doc.revocationVersion);
+      return (await devnetCall('revocation', () => client.revoke(nodeId, reason, adminToken))).revocationVersion;
     },
-    async revocations() {
-      return (await call('GET', '/v1/revocations', undefined, {})).doc as unknown;
-    },
+    revocations: () => devnetCall('revocation list', () => client.revocations()),
     async close() {
       await registrar.close().catch((err: unknown) => log.warn({ err: (err as Error).message }, 'registrar close failed'));
       await store.close().catch((err: unknown) => log.warn({ err: (err as Error).message }, 'store close failed'));

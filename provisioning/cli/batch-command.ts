@@ -4,8 +4,6 @@
 import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { writeFileAtomic } from '../../firmware/core/atomic-write.ts';
-import { request as httpRequest } from 'node:http';
-import { request as httpsRequest } from 'node:https';
 import { ProvisioningError } from '../errors.ts';
 import { parseHexKey, readKeyFile } from '../keys.ts';
 import { checkManifestLine, isRejection, parseManifestLine } from '../manifest/line.ts';
@@ -14,18 +12,11 @@ import { checkManufacturerName, parseSignatureFile, signManifest, verifyManifest
 import { TrustStore } from '../manifest/trust.ts';
 import { parse, printJson, required, UsageError } from './args.ts';
 import { byteProgress } from './progress.ts';
+import { callRegistrar, registrarAt } from './registrar-call.ts';
 
 const USAGE = `usage: btn-provision batch sign --batch FILE --key FILE --manufacturer NAME
        btn-provision batch verify --batch FILE --public-key HEX [--signature FILE] [--trust DIR]
        btn-provision batch upload --batch FILE --url URL [--signature FILE]`;
-
-/** The registrar's answer to a batch upload, as far as this command reads it. */
-interface BatchReply {
-  readonly error?: { readonly code?: string; readonly message?: string };
-  readonly results?: readonly { readonly status: string }[];
-  readonly batchId?: string; readonly manufacturer?: string; readonly sha256?: string;
-  readonly lines?: number; readonly filed?: number; readonly duplicates?: number; readonly rejected?: number;
-}
 
 export async function batchCommand(argv: readonly string[]): Promise<number> {
   const [sub, ...rest] = argv;
@@ -93,43 +84,14 @@ async function upload(argv: readonly string[]): Promise<number> {
   const base = required(a.url, '--url', USAGE);
   const sig = await readSignature(a.signature ?? `${batch}.sig`);
   const size = (await stat(batch)).size;
-  let url: URL;
-  try {
-    url = new URL('/v1/batches', base);
-  } catch {
-    throw new UsageError(`--url is not a URL\n${USAGE}`);
-  }
+  const client = registrarAt(base, USAGE);
   const progress = byteProgress(size, process.stderr, 'upload');
-  const { status, body } = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-    const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/x-ndjson', 'content-length': size,
-        'x-btn-manufacturer': sig.manufacturer, 'x-btn-signature': sig.signature,
-      },
-    }, (res) => {
-      const parts: Buffer[] = [];
-      res.on('data', (c: Buffer) => parts.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(parts).toString('utf8') }));
-      res.on('error', reject);
-    });
-    req.on('error', (err) => reject(new ProvisioningError('ERR_PROV_UNREACHABLE', `cannot upload to ${url.origin}: ${err.message}`)));
-    const file = createReadStream(batch);
-    file.on('data', (c) => progress.advance(c.length));
-    file.on('error', reject);
-    file.pipe(req);
-  });
+  const stream = createReadStream(batch);
+  stream.on('data', (c) => progress.advance(c.length));
+  const doc = await callRegistrar(() => client.uploadBatch({ manifest: { stream, size }, manufacturer: sig.manufacturer, signature: sig.signature }));
   progress.done();
-  let doc: BatchReply | null = null;
-  try {
-    const parsed: unknown = JSON.parse(body);
-    if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) doc = parsed as BatchReply;
-  } catch { /* reported below */ }
-  if (status !== 200 || doc === null) {
-    process.stderr.write(`btn-provision: batch refused: ${doc?.error?.message ?? `HTTP ${status}`} [${doc?.error?.code ?? status}]\n`);
-    return 1;
-  }
-  const rejected = (doc.results ?? []).filter((r) => r.status === 'rejected');
+  if (doc === null) return 1;
+  const rejected = doc.results.filter((r) => r.status === 'rejected');
   printJson({ batchId: doc.batchId, manufacturer: doc.manufacturer, sha256: doc.sha256, lines: doc.lines, filed: doc.filed, duplicates: doc.duplicates, rejected: doc.rejected, rejectedLines: rejected });
   // 3: the batch was stored but some lines were refused (see rejectedLines)
   return rejected.length === 0 ? 0 : 3;

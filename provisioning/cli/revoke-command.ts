@@ -4,6 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { ProvisioningError } from '../errors.ts';
 import { openStore } from '../store/open.ts';
 import { parse, printJson, required, UsageError } from './args.ts';
+import { callRegistrar, registrarAt } from './registrar-call.ts';
 
 const USAGE = 'usage: btn-provision revoke --db URL --node ID [--reason TEXT]\n       btn-provision revoke --url URL --node ID [--reason TEXT] [--token-file FILE]';
 
@@ -26,19 +27,9 @@ export async function revokeCommand(argv: readonly string[]): Promise<number> {
   }
   const token = a['token-file'] !== undefined ? (await readFile(a['token-file'], 'utf8')).trim() : process.env['BTN_ADMIN_TOKEN'];
   if (token === undefined || token.length === 0) throw new UsageError(`revoking over HTTP needs --token-file or BTN_ADMIN_TOKEN\n${USAGE}`);
-  let res: Response;
-  try {
-    res = await fetch(new URL(`/v1/nodes/${node}/revoke`, a.url), {
-      method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ reason }),
-    });
-  } catch (err) {
-    throw new ProvisioningError('ERR_PROV_UNREACHABLE', `cannot reach ${a.url}: ${(err as Error).message}`);
-  }
-  const body = (await res.json().catch(() => null)) as { error?: { code: string; message: string } } | null;
-  if (!res.ok) {
-    process.stderr.write(`btn-provision: ${body?.error?.message ?? `HTTP ${res.status}`} [${body?.error?.code ?? res.status}]\n`);
-    return 1;
-  }
-  printJson(body);
+  const client = registrarAt(required(a.url, '--url', USAGE), USAGE);
+  const answer = await callRegistrar(() => client.revoke(node, reason, token));
+  if (answer === null) return 1;
+  printJson(answer);
   return 0;
 }

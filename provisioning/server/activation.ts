@@ -8,7 +8,8 @@ import type { Ed25519Key } from '../keys.ts';
 import { toHex } from '../../firmware/core/bytes.ts';
 import { ekNameOf } from '../manifest/line.ts';
 import { sealingKeyProblem } from '../../firmware/protocol/identity.ts';
-import { issueRegistrationCertificate, type RegistrationCertificate } from '../registration/certificate.ts';
+import type { ChallengeResponse, ProofResponse } from '../../firmware/protocol/registrar-api/index.ts';
+import { issueRegistrationCertificate } from '../registration/certificate.ts';
 import type { ActivationFailure, ProvisioningStore } from '../store/types.ts';
 import { MAX_PUBLIC_BYTES, objectName, parsePublic, publicKeyPem, toTpm2bPublic, type TpmPublic } from '../../tpm/public-area.ts';
 
@@ -24,18 +25,7 @@ export interface ActivationDeps {
   readonly certificateTtlMs: number;
 }
 
-export interface ChallengeResponse {
-  readonly challengeId: string;
-  readonly credentialBlob: string;
-  readonly encryptedSecret: string;
-  readonly expiresAt: string;
-}
-
-export interface ProofResponse {
-  readonly nodeId: string;
-  readonly status: 'active';
-  readonly certificate: RegistrationCertificate;
-}
+export type { ChallengeResponse, ProofResponse };
 
 const fail = (code: ConstructorParameters<typeof ProvisioningError>[0], message: string, field?: string): ProvisioningError =>
   new ProvisioningError(code, message, field);
@@ -114,7 +104,7 @@ export async function completeProof(deps: ActivationDeps, challengeId: string, s
   });
   const outcome = await deps.store.completeActivation({ challengeId, secretHash, ekName: ch.ekName, certificate: JSON.stringify(certificate), now });
   if (!outcome.ok) throw fail(...FAILURES[outcome.reason]);
-  return { nodeId: device.nodeId, status: 'active', certificate };
+  return { nodeId: device.nodeId, status: 'active', certificate: { ...certificate } };
 }
 
 function sha256(b: Uint8Array): Uint8Array {

@@ -20,6 +20,7 @@ import { errorBody, hexField, readJsonObject, sendJson, statusOf } from './http.
 import { Metrics } from './metrics.ts';
 import { matchRoute } from './routes.ts';
 import { METRICS_CONTENT_TYPE } from '../../firmware/core/prometheus.ts';
+import type { HealthResponse, NodeResponse, RevokeResponse } from '../../firmware/protocol/registrar-api/index.ts';
 
 export interface RegistrarOptions {
   readonly store: ProvisioningStore;
@@ -106,11 +107,11 @@ export function createRegistrar(options: RegistrarOptions): { handler: (req: Inc
     }
   }
 
-  function nodeView(d: DeviceRecord): unknown {
+  function nodeView(d: DeviceRecord): NodeResponse {
     return {
       nodeId: d.nodeId, state: d.state, ekName: d.ekName, serial: d.serial, board: d.board, manufacturer: d.manufacturer,
       batchId: d.batchId, filedAt: iso(d.filedAt), activatedAt: iso(d.activatedAt), revokedAt: iso(d.revokedAt),
-      revokeReason: d.revokeReason, certificate: d.certificate === null ? null : (JSON.parse(d.certificate) as unknown),
+      revokeReason: d.revokeReason, certificate: d.certificate === null ? null : (JSON.parse(d.certificate) as NodeResponse['certificate']),
     };
   }
 
@@ -121,7 +122,7 @@ export function createRegistrar(options: RegistrarOptions): { handler: (req: Inc
     switch (name) {
       case 'health': {
         await store.ping();
-        return [name, 200, { status: 'ok', store: store.kind }];
+        return [name, 200, { status: 'ok', store: store.kind } satisfies HealthResponse];
       }
       case 'metrics': {
         const devices = await store.countDevices().catch(() => null);
@@ -183,7 +184,7 @@ export function createRegistrar(options: RegistrarOptions): { handler: (req: Inc
           metrics.revocations.inc();
           log.warn({ nodeId: id, reason }, 'node revoked');
         }
-        return [name, 200, { nodeId: id, state: 'revoked', outcome: r.outcome, revocationVersion: r.version }];
+        return [name, 200, { nodeId: id, state: 'revoked', outcome: r.outcome, revocationVersion: r.version } satisfies RevokeResponse];
       }
       default: {
         const unhandled: never = name;

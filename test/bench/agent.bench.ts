@@ -32,11 +32,17 @@ import { median, withBaseline, type BenchSuite } from './report.ts';
 
 const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
 
+/** What a floor worker posts back: 'loaded', or 'done' with the count of bad signatures. */
+interface FloorMessage {
+  readonly type: string;
+  readonly bad?: number;
+}
+
 /** Bare node:crypto verification of the block's signatures over one worker per core. */
 async function floorVerifier(txs: readonly Transaction[]): Promise<{ run(): Promise<number>; close(): Promise<void> }> {
   const n = availableParallelism();
   const workers = Array.from({ length: n }, () => new Worker(new URL('./agent/floor-worker.js', import.meta.url)));
-  const once = (w: Worker, type: string) => new Promise<any>((resolve) => w.once('message', (m) => m.type === type && resolve(m)));
+  const once = (w: Worker, type: string) => new Promise<FloorMessage>((resolve) => w.once('message', (m: FloorMessage) => m.type === type && resolve(m)));
   await Promise.all(workers.map((w, i) => {
     const part = txs.filter((_, j) => j % n === i).map((tx) => ({
       spki: Buffer.concat([ED25519_SPKI_PREFIX, tx.senderPublicKey]), message: transactionBody(tx), signature: tx.signature,
@@ -49,7 +55,7 @@ async function floorVerifier(txs: readonly Transaction[]): Promise<{ run(): Prom
     async run() {
       const t0 = performance.now();
       const done = await Promise.all(workers.map((w) => { const d = once(w, 'done'); w.postMessage({ type: 'run' }); return d; }));
-      if (done.some((d) => d.bad > 0)) throw new Error('floor: a signature did not verify');
+      if (done.some((d) => (d.bad ?? 0) > 0)) throw new Error('floor: a signature did not verify');
       return performance.now() - t0;
     },
     close: async () => { await Promise.all(workers.map((w) => w.terminate())); },

@@ -28,6 +28,7 @@ import { openStore, type NewDevice, type ProvisioningStore } from '../../provisi
 import { startDevices } from '../provisioning/devices.ts';
 import { manifestBytes, syntheticLines } from '../provisioning/synthetic.ts';
 import { withBaseline, type BenchSuite, type Report } from './report.ts';
+import type { ChallengeResponse, ProofResponse } from '../../firmware/protocol/registrar-api/index.ts';
 
 const r4 = (n: number): number => Math.round(n);
 const execFileAsync = promisify(execFile);
@@ -65,11 +66,11 @@ async function pool<T>(items: readonly T[], concurrency: number, fn: (item: T) =
   }));
 }
 
-async function post(url: string, body: unknown): Promise<any> {
+async function post<T>(url: string, body: unknown): Promise<T> {
   const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
   const doc = await res.json();
   if (res.status !== 200) throw new Error(`${url}: ${res.status} ${JSON.stringify(doc)}`);
-  return doc;
+  return doc as T;
 }
 
 /** Requests/s that wrk (Debian's HTTP load generator, a process of its own) gets from url on loopback. */
@@ -148,9 +149,9 @@ async function storeFigures(report: Report, h: StoreHandle, ctx: {
   const targets = ctx.devices.slice(0, count);
   t = performance.now();
   await pool(targets, 16, async (d) => {
-    const ch = await post(`${actServer.url}/v1/activation/challenge`, { ekPublic: toHex(d.ekPublic), sealingPublic: toHex(d.sealingPublic) });
+    const ch = await post<ChallengeResponse>(`${actServer.url}/v1/activation/challenge`, { ekPublic: toHex(d.ekPublic), sealingPublic: toHex(d.sealingPublic) });
     const secret = secrets.get(ch.credentialBlob)!;
-    await post(`${actServer.url}/v1/activation/proof`, { challengeId: ch.challengeId, secret });
+    await post<ProofResponse>(`${actServer.url}/v1/activation/proof`, { challengeId: ch.challengeId, secret });
   });
   const actRate = count / ((performance.now() - t) / 1000);
   t = performance.now();

@@ -13,6 +13,11 @@ import { BOOT_LABEL, makeDisk, partitions, ROOT_LABEL, writeBootFile } from '../
 const run = promisify(execFile);
 const mtools = { env: { ...process.env, MTOOLS_SKIP_CHECK: '1' } };
 const layout = { bootMiB: 64, rootMiB: 48 };
+
+/** The part of `sfdisk --json` read here (sectors of 512 bytes). */
+interface SfdiskJson {
+  readonly partitiontable: { readonly label: string; readonly partitions: readonly { start: number; size: number; type: string; bootable?: boolean }[] };
+}
 let dir = '';
 let disk = '';
 
@@ -33,10 +38,10 @@ afterAll(async () => {
 describe('disk image', () => {
   it('has an MBR with a bootable FAT32 partition at 1 MiB and a Linux partition after it', async () => {
     const { stdout } = await run('sfdisk', ['--json', disk]);
-    const table = JSON.parse(stdout).partitiontable;
+    const table = (JSON.parse(stdout) as SfdiskJson).partitiontable;
     expect(table.label).toBe('dos');
     const p = partitions(layout);
-    expect(table.partitions.map((x: any) => ({ start: x.start * 512, size: x.size * 512, type: x.type, bootable: x.bootable ?? false }))).toEqual([
+    expect(table.partitions.map((x) => ({ start: x.start * 512, size: x.size * 512, type: x.type, bootable: x.bootable ?? false }))).toEqual([
       { start: p.boot.startBytes, size: p.boot.sizeBytes, type: 'c', bootable: true },
       { start: p.root.startBytes, size: p.root.sizeBytes, type: '83', bootable: false },
     ]);

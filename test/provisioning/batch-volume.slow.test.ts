@@ -11,6 +11,7 @@ import { startRegistrar, type RunningRegistrar } from '../../provisioning/server
 import { openStore, type ProvisioningStore } from '../../provisioning/store/index.ts';
 import { startDevices, type DeviceLab } from './devices.ts';
 import { manifestBytes, syntheticLines } from './synthetic.ts';
+import { RegistrarClient } from '../../firmware/protocol/registrar-api/index.ts';
 
 let lab: DeviceLab;
 let store: ProvisioningStore;
@@ -35,11 +36,7 @@ afterAll(async () => {
 it('uploads and files 100,000 devices in one signed batch', async () => {
   const manifest = manifestBytes(syntheticLines(lab.devices[0]!.line, MAX_BATCH_LINES));
   const sig = signManifest(manifest, maker, 'acme');
-  const res = await fetch(`${server.url}/v1/batches`, {
-    method: 'POST', body: manifest, headers: { 'content-type': 'application/x-ndjson', 'x-btn-manufacturer': 'acme', 'x-btn-signature': sig.signature },
-  });
-  expect(res.status).toBe(200);
-  const report = (await res.json()) as { lines: number; filed: number; rejected: number };
+  const report = await new RegistrarClient(server.url).uploadBatch({ manifest, manufacturer: 'acme', signature: sig.signature });
   expect(report).toMatchObject({ lines: 100_000, filed: 100_000, rejected: 0 });
   expect((await store.countDevices()).filed).toBe(100_000);
 });

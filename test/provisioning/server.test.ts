@@ -15,6 +15,7 @@ import { ObjectAttr } from '../../tpm/constants.ts';
 import { SEALING_KEY_ATTRIBUTES } from '../../tpm/templates.ts';
 import { jsonl, startDevices, withAttributes, type DeviceLab } from './devices.ts';
 import { tpm2ToolsMakeCredential } from './tpm2-tools-credential.ts';
+import type { BatchLineResult, ErrorBody } from '../../firmware/protocol/registrar-api/index.ts';
 
 const TOKEN = 'operator-token-for-tests';
 let lab: DeviceLab;
@@ -47,7 +48,26 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-async function call(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: any }> {
+/**
+ * An answer of the registrar as these tests read it: the fields of the documented bodies
+ * (firmware/protocol/registrar-api/types.ts) side by side; a refusal carries only `error`.
+ * The requests here are raw on purpose (malformed bodies, wrong headers), so not the client.
+ */
+interface Reply {
+  readonly error: ErrorBody['error'];
+  readonly status: string;
+  readonly state: string;
+  readonly outcome: string;
+  readonly nodeId: string;
+  readonly batchId: string;
+  readonly challengeId: string;
+  readonly credentialBlob: string;
+  readonly encryptedSecret: string;
+  readonly certificate: Record<string, unknown>;
+  readonly results: readonly BatchLineResult[];
+}
+
+async function call<T = Reply>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: T }> {
   const init: RequestInit = { method, headers: { ...headers } };
   if (body instanceof Uint8Array) init.body = body;
   else if (body !== undefined) {
@@ -56,10 +76,10 @@ async function call(method: string, path: string, body?: unknown, headers: Recor
   }
   const res = await fetch(server.url + path, init);
   const text = await res.text();
-  return { status: res.status, json: text.startsWith('{') ? JSON.parse(text) : text };
+  return { status: res.status, json: (text.startsWith('{') ? JSON.parse(text) : text) as T };
 }
 
-function upload(manifest: Uint8Array, key: Ed25519Key = maker, manufacturer = 'acme'): Promise<{ status: number; json: any }> {
+function upload(manifest: Uint8Array, key: Ed25519Key = maker, manufacturer = 'acme'): Promise<{ status: number; json: Reply }> {
   const sig = signManifest(manifest, key, manufacturer);
   return call('POST', '/v1/batches', manifest, { 'content-type': 'application/x-ndjson', 'x-btn-manufacturer': manufacturer, 'x-btn-signature': sig.signature });
 }
@@ -100,7 +120,7 @@ describe('registrar HTTP API', () => {
     expect(await store.countDevices()).toEqual({ filed: 0, active: 0, revoked: 0 });
   });
 
-  let report: any;
+  let report: Reply;
   it('files good lines and names the reason for each bad line', async () => {
     const bad = [
       stranger.devices[0]!.line, // EK certificate from an untrusted CA
@@ -112,11 +132,11 @@ describe('registrar HTTP API', () => {
     const r = await upload(jsonl([line(0), ...bad, line(1), line(2)]));
     expect(r.status).toBe(200);
     report = r.json;
-    expect(report.results.map((x: any) => x.code ?? x.status)).toEqual([
+    expect(report.results.map((x) => x.code ?? x.status)).toEqual([
       'filed', 'ERR_EK_CERT_UNTRUSTED', 'ERR_EK_CERT_KEY_MISMATCH', 'ERR_SEALING_ATTRIBUTES', 'ERR_LINE_MALFORMED', 'ERR_LINE_TOO_LONG', 'filed', 'filed',
     ]);
     expect(report).toMatchObject({ lines: 8, filed: 3, duplicates: 0, rejected: 5, manufacturer: 'acme' });
-    expect(report.results[3].reason).toMatch(/fixedTPM/);
+    expect(report.results[3]!.reason).toMatch(/fixedTPM/);
     const again = await upload(jsonl([line(0), ...bad, line(1), line(2)]));
     expect(again.json).toMatchObject({ batchId: report.batchId, filed: 0, duplicates: 3 });
   });
@@ -244,9 +264,9 @@ describe('registrar HTTP API', () => {
   });
 
   it('metrics are Prometheus text with devices by state, activations and rejections', async () => {
-    const r = await call('GET', '/metrics');
+    const r = await call<string>('GET', '/metrics');
     expect(r.status).toBe(200);
-    const text = r.json as string;
+    const text = r.json;
     const sample = /^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\]|\\.)*",?)*\})? -?[0-9.e+]+$/;
     for (const l of text.trimEnd().split('\n')) {
       if (!l.startsWith('#')) expect(l).toMatch(sample);

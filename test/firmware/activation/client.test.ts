@@ -10,7 +10,7 @@ import { parseRootUrl, RootClient } from '../../../firmware/activation/client.ts
 import { ActivationError } from '../../../firmware/activation/errors.ts';
 import { readActivationState } from '../../../firmware/activation/state.ts';
 import { generateEd25519 } from '../../../provisioning/keys.ts';
-import { certificateFor, json, routeHappyPath, softTpm, startFakeRoot, type FakeRoot } from './fake-root.ts';
+import { certificateFor, json, nodeView, routeHappyPath, softTpm, startFakeRoot, type FakeRoot } from './fake-root.ts';
 
 async function errorOf(p: Promise<unknown>): Promise<ActivationError> {
   const err = await p.then(() => null, (e: unknown) => e);
@@ -138,7 +138,7 @@ describe('activate() against a scripted root', () => {
     root = await startFakeRoot();
     const tpm = softTpm();
     root.route('POST', '/v1/activation/challenge', (_q, _b, res) => json(res, 409, { error: { code: 'ERR_PROV_ALREADY_ACTIVE', message: 'active already' } }));
-    root.route('GET', `/v1/nodes/${tpm.nodeId}`, (_q, _b, res) => json(res, 200, { nodeId: tpm.nodeId, state: 'active', certificate: certificateFor(rootKey, tpm.sealing) }));
+    root.route('GET', `/v1/nodes/${tpm.nodeId}`, (_q, _b, res) => json(res, 200, nodeView(tpm.nodeId, certificateFor(rootKey, tpm.sealing))));
     const st = await activate({ rootUrl: root.url, tpm, stateDir: stateDir(), rootPublicKey: rootKey.publicKey });
     expect(st.status).toBe('active');
     expect(tpm.activations).toBe(0);

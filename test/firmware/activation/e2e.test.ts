@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { activate } from '../../../firmware/activation/activate.ts';
 import { ActivationGate } from '../../../firmware/activation/gate.ts';
 import { readActivationState } from '../../../firmware/activation/state.ts';
+import { RegistrarClient } from '../../../firmware/protocol/registrar-api/index.ts';
 import { factoryCommand } from '../../../provisioning/cli/factory-command.ts';
 import { batchCommand } from '../../../provisioning/cli/batch-command.ts';
 import { generateEd25519, writeKeyFile, type Ed25519Key } from '../../../provisioning/keys.ts';
@@ -170,10 +171,8 @@ describe.skipIf(server === null || storeMod === null)('activation end to end (sw
       await startRoot();
       const active = await gate.waitFor((s) => s.state === 'active');
       expect(active.nodeId).toBe(nodeIds[1]);
-      const revoke = await fetch(`${rootUrl}/v1/nodes/${nodeIds[1]}/revoke`, {
-        method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ reason: 'reported stolen' }),
-      });
-      expect(revoke.status).toBe(200);
+      const revoke = await new RegistrarClient(rootUrl).revoke(nodeIds[1]!, 'reported stolen', TOKEN);
+      expect(revoke).toMatchObject({ state: 'revoked', outcome: 'revoked' });
       const revoked = await gate.waitFor((s) => s.state === 'revoked');
       expect(revoked.state === 'revoked' && revoked.reason).toBe('revoked by the root node: reported stolen');
       expect((await readActivationState(stateDir))?.status).toBe('revoked');

@@ -9,6 +9,7 @@ import { parsePublic, publicKeyPem, publicKeySpki, rsaPublicArea, toTpm2bPublic,
 import { SEALING_KEY_ATTRIBUTES } from '../../../tpm/templates.ts';
 import type { ActivationTpm } from '../../../firmware/activation/activate.ts';
 import { nodeIdFromSpki } from '../../../firmware/protocol/identity.ts';
+import type { NodeResponse } from '../../../firmware/protocol/registrar-api/index.ts';
 
 export type Handler = (req: IncomingMessage, body: string, res: ServerResponse) => void;
 
@@ -97,4 +98,13 @@ export function routeHappyPath(root: FakeRoot, key: Ed25519Key, tpm: SoftTpm): v
     json(res, 200, { challengeId: 'c'.repeat(32), credentialBlob: '0002abcd', encryptedSecret: '0002abcd', expiresAt: new Date().toISOString() }));
   root.route('POST', '/v1/activation/proof', (_req, _body, res) =>
     json(res, 200, { nodeId: tpm.nodeId, status: 'active', certificate: certificateFor(key, tpm.sealing) }));
+}
+
+/** GET /v1/nodes/:id as the registrar answers it for an active node. */
+export function nodeView(nodeId: string, certificate: Record<string, unknown>): NodeResponse {
+  const at = new Date().toISOString();
+  return {
+    nodeId, state: 'active', ekName: 'ab'.repeat(32), serial: 'SN-1', board: 'rpi4', manufacturer: 'acme', batchId: '0'.repeat(32),
+    filedAt: at, activatedAt: at, revokedAt: null, revokeReason: null, certificate,
+  };
 }
