@@ -2,7 +2,8 @@
 // sealing key's name against the filed EK with a fresh 32-byte secret; proof = the secret,
 // which only the TPM holding both keys can recover with ActivateCredential. The store does the
 // final check-and-mark atomically; a wrong or replayed proof changes nothing.
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { challengeRefusal, deviceRefusal } from '../store/activation-rules.ts';
 import { ProvisioningError } from '../errors.ts';
 import type { Ed25519Key } from '../keys.ts';
 import { toHex } from '../../firmware/core/bytes.ts';
@@ -43,9 +44,10 @@ export async function createChallenge(deps: ActivationDeps, ekPublic: Uint8Array
   const sealing = parseArea(sealingPublic, 'sealingPublic');
   const ekName = ekNameOf(ek);
   const device = await deps.store.getDevice(ekName);
-  if (device === null) throw fail('ERR_PROV_NOT_FILED', 'this TPM (EK) was never filed by a manufacturer; ask the manufacturer to upload its batch', 'ekPublic');
-  if (device.state === 'revoked') throw fail('ERR_PROV_REVOKED', `node ${device.nodeId} is revoked`);
-  if (device.state === 'active') throw fail('ERR_PROV_ALREADY_ACTIVE', `node ${device.nodeId} is active already; fetch its certificate with GET /v1/nodes/${device.nodeId}`);
+  const refused = deviceRefusal(device?.state);
+  if (refused === 'not-filed' || device === null) throw fail('ERR_PROV_NOT_FILED', 'this TPM (EK) was never filed by a manufacturer; ask the manufacturer to upload its batch', 'ekPublic');
+  if (refused === 'revoked') throw fail('ERR_PROV_REVOKED', `node ${device.nodeId} is revoked`);
+  if (refused !== null) throw fail('ERR_PROV_ALREADY_ACTIVE', `node ${device.nodeId} is active already; fetch its certificate with GET /v1/nodes/${device.nodeId}`);
   if (Buffer.compare(toTpm2bPublic(sealing.bytes), device.sealingPublic) !== 0) {
     throw fail('ERR_PROV_SEALING_KEY_MISMATCH', 'sealingPublic is not the sealing key filed for this TPM', 'sealingPublic');
   }
@@ -83,15 +85,11 @@ export async function completeProof(deps: ActivationDeps, challengeId: string, s
   const ch = await deps.store.getChallenge(challengeId);
   const now = deps.now();
   // Cheap checks first, so a wrong proof costs no signature; the store checks all again atomically.
-  let failure: ActivationFailure | null = null;
-  if (ch === null) failure = 'challenge-unknown';
-  else if (ch.usedAt !== null) failure = 'challenge-used';
-  else if (ch.expiresAt <= now) failure = 'challenge-expired';
-  else if (!timingSafeEqual(ch.secretHash, secretHash)) failure = 'bad-proof';
-  if (failure !== null || ch === null) throw fail(...FAILURES[failure ?? 'challenge-unknown']);
+  const stale = challengeRefusal(ch ?? undefined, { ekName: ch?.ekName ?? '', secretHash, now });
+  if (stale !== null || ch === null) throw fail(...FAILURES[stale ?? 'challenge-unknown']);
   const device = await deps.store.getDevice(ch.ekName);
-  if (device === null) throw fail(...FAILURES['not-filed']);
-  if (device.state !== 'filed') throw fail(...FAILURES[device.state === 'revoked' ? 'revoked' : 'already-active']);
+  const refused = deviceRefusal(device?.state);
+  if (refused !== null || device === null) throw fail(...FAILURES[refused ?? 'not-filed']);
   const sealing = parsePublic(device.sealingPublic);
   const certificate = issueRegistrationCertificate(deps.rootKey, {
     nodeId: device.nodeId,

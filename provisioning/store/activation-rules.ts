@@ -1,10 +1,11 @@
 // The activation rules, written once: both stores (SQLite and PostgreSQL) run them inside their
-// own transaction, on the rows they locked; they only persist the outcome.
+// own transaction, on the rows they locked, and only persist the outcome; the server runs the
+// same rules early (server/activation.ts), so a wrong proof costs no signature.
 import { timingSafeEqual } from 'node:crypto';
 import type { ActivationFailure, ActivationInput, ChallengeRecord, DeviceState } from './types.ts';
 
 /** Why a proof cannot complete this challenge, or null: unknown, used, expired, or not this TPM's secret. */
-export function challengeRefusal(ch: ChallengeRecord | undefined, a: ActivationInput): ActivationFailure | null {
+export function challengeRefusal(ch: ChallengeRecord | undefined, a: Pick<ActivationInput, 'ekName' | 'secretHash' | 'now'>): ActivationFailure | null {
   if (ch === undefined) return 'challenge-unknown';
   if (ch.usedAt !== null) return 'challenge-used';
   if (ch.expiresAt <= a.now) return 'challenge-expired';

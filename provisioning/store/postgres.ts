@@ -4,7 +4,7 @@
 import pg from 'pg';
 import { ProvisioningError } from '../errors.ts';
 import { MIGRATIONS } from './migrations.ts';
-import { buf, rowToBatch, rowToChallenge, rowToDevice, rowToManufacturer, rowToRevocation, sameDevice, type Row } from './rows.ts';
+import { buf, rowToBatch, rowToChallenge, rowToDevice, rowToManufacturer, rowToRevocation, rowToState, sameDevice, type Row } from './rows.ts';
 import { challengeRefusal, deviceRefusal, revocationStep } from './activation-rules.ts';
 import type {
   ActivationInput, ActivationOutcome, BatchInput, BatchRecord, ChallengeRecord, DeviceRecord, DeviceState, FileOutcome,
@@ -196,7 +196,7 @@ export class PostgresStore implements ProvisioningStore {
       const refused = challengeRefusal(ch, a);
       if (refused !== null || ch === undefined) return { ok: false, reason: refused ?? 'challenge-unknown' };
       const dev = (await c.query('SELECT state FROM devices WHERE ek_name = $1 FOR UPDATE', [ch.ekName])).rows[0] as Row | undefined;
-      const notFiled = deviceRefusal(dev === undefined ? undefined : (dev['state'] as DeviceState));
+      const notFiled = deviceRefusal(dev === undefined ? undefined : rowToState(dev));
       if (notFiled !== null) return { ok: false, reason: notFiled };
       await c.query('UPDATE challenges SET used_at = $1 WHERE id = $2', [a.now, a.challengeId]);
       await c.query("UPDATE devices SET state = 'active', certificate = $1, activated_at = $2 WHERE ek_name = $3", [a.certificate, a.now, ch.ekName]);
@@ -207,7 +207,7 @@ export class PostgresStore implements ProvisioningStore {
   async revoke(r: { nodeId: string; reason: string; now: number }): Promise<RevokeOutcome> {
     return this.#tx(async (c): Promise<RevokeOutcome> => {
       const row = (await c.query('SELECT ek_name, state FROM devices WHERE node_id = $1 FOR UPDATE', [r.nodeId])).rows[0] as Row | undefined;
-      const step = revocationStep(row === undefined ? undefined : (row['state'] as DeviceState));
+      const step = revocationStep(row === undefined ? undefined : rowToState(row));
       const outcome: RevokeOutcome['outcome'] = step === 'revoke' ? 'revoked' : step;
       if (step === 'revoke') {
         await c.query("UPDATE devices SET state = 'revoked', revoked_at = $1, revoke_reason = $2 WHERE node_id = $3", [r.now, r.reason, r.nodeId]);

@@ -31,9 +31,16 @@ export function rowToDevice(r: Row): DeviceRecord {
     ekName: String(r['ek_name']), nodeId: String(r['node_id']), ekPublic: bytes(r['ek_public']),
     ekCertificate: bytes(r['ek_certificate']), sealingPublic: bytes(r['sealing_public']), serial: String(r['serial']),
     board: String(r['board']), batchId: String(r['batch_id']), manufacturer: String(r['manufacturer']),
-    state: String(r['state']) as DeviceState, certificate: strOrNull(r['certificate']), filedAt: num(r['filed_at']),
+    state: rowToState(r), certificate: strOrNull(r['certificate']), filedAt: num(r['filed_at']),
     activatedAt: numOrNull(r['activated_at']), revokedAt: numOrNull(r['revoked_at']), revokeReason: strOrNull(r['revoke_reason']),
   };
+}
+
+/** The state column alone (a row selected for its state). */
+export function rowToState(r: Row): DeviceState {
+  const s = r['state'];
+  if (s !== 'filed' && s !== 'active' && s !== 'revoked') throw new TypeError(`device row has state ${String(s).slice(0, 20)}, not filed/active/revoked`);
+  return s;
 }
 
 export function rowToChallenge(r: Row): ChallengeRecord {
