@@ -23,7 +23,8 @@ import { checkOptions, type AgentOptions } from './options.ts';
 
 export type { AgentOptions };
 import { AgentError } from './errors.ts';
-import { PROCESS_USER, StatusCounters, writeStatusFile, writeStatusReported, type AgentStatus } from './status.ts';
+import { PROCESS_USER, StatusCounters, writeStatusReported } from './status.ts';
+import { statusMessageOf, writeStatusFile, type NodeStatus } from '../status/index.ts';
 
 
 export interface SealEvent {
@@ -122,7 +123,7 @@ export class SecondaryAgent extends EventEmitter {
     this.#log.info('agent stopped');
   }
 
-  status(): AgentStatus {
+  status(): NodeStatus {
     const now = this.#clock.now();
     const gate = this.#o.gate.current();
     const c = this.#counters;
@@ -312,13 +313,7 @@ export class SecondaryAgent extends EventEmitter {
   #publishStatus(): void {
     if (this.#state !== 'running' || this.#o.transport.state === 'closed') return;
     const s = this.status();
-    const payload = {
-      state: 'online', nodeId: s.nodeId, activation: s.activation.state, height: s.chain.height, finalizedHeight: s.chain.finalizedHeight,
-      sealsMade: s.seals.made, sealsPublished: s.seals.published, spinning: s.spinning, at: s.updatedAt,
-      // Which account the agent runs as (an operator checks the service is not root), and its TPM.
-      user: PROCESS_USER, tpm: s.tpm === null ? null : { manufacturer: s.tpm.manufacturer, firmwareVersion: s.tpm.firmwareVersion },
-    };
-    void this.#o.transport.publish(this.#o.topics.status(this.nodeId), payload, { qos: 1, retain: true }).catch(() => undefined);
+    void this.#o.transport.publish(this.#o.topics.status(this.nodeId), statusMessageOf(s, PROCESS_USER), { qos: 1, retain: true }).catch(() => undefined);
   }
 
   async #writeStatus(): Promise<void> {

@@ -11,7 +11,8 @@ import type { Logger } from 'pino';
 import { systemClock } from '../core/clock.ts';
 import { Backoff } from '../core/backoff.ts';
 import { FaultBoard, type Fault } from './faults.ts';
-import { writeStatusReported, type AgentStatus } from './status.ts';
+import { writeStatusReported } from './status.ts';
+import type { NodeStatus } from '../status/index.ts';
 
 export interface StartupProblem {
   readonly code: string;
@@ -28,7 +29,7 @@ export interface WaitOptions {
   readonly sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
   readonly now?: () => number;
   /** Sees each waiting status as it is written (the status page shows it). */
-  readonly onStatus?: (status: AgentStatus) => void;
+  readonly onStatus?: (status: NodeStatus) => void;
   /** Where the fault is kept and said once; a private one when absent. */
   readonly faults?: FaultBoard;
 }
@@ -78,7 +79,7 @@ export async function retryUntilReady<T>(what: string, attempt: () => Promise<T>
 }
 
 /** status.json while the agent cannot start yet: not sealing, and why. */
-export function waitingStatus(nodeId: string, what: string, problem: StartupProblem, lastErrors: AgentStatus['lastErrors'], startedAt: number, now: number, faults: readonly Fault[] = []): AgentStatus {
+export function waitingStatus(nodeId: string, what: string, problem: StartupProblem, lastErrors: NodeStatus['lastErrors'], startedAt: number, now: number, faults: readonly Fault[] = []): NodeStatus {
   return {
     version: 1,
     nodeId,

@@ -5,7 +5,7 @@
 // status part is unreadable too has no page to show: the error goes out at once, as before.
 import { readFileSync, statSync } from 'node:fs';
 import type { Logger } from 'pino';
-import { startStatusServer, type StatusSnapshot } from '../status/index.ts';
+import { startStatusServer, type NodeStatus } from '../status/index.ts';
 import { MAX_CONFIG_BYTES, readStatus, type RunConfigError } from './run-config.ts';
 
 /** The status page settings of a config that failed validation, or null when it names none usable. */
@@ -22,12 +22,17 @@ export function statusOfBrokenConfig(file: string): { readonly port: number; rea
   }
 }
 
-export function configFaultSnapshot(err: RunConfigError, startedAt: number): StatusSnapshot {
+export function configFaultSnapshot(err: RunConfigError, startedAt: number): NodeStatus {
   const message = `the node's config ${err.file} cannot be used: ${err.problems.join('; ')}`.slice(0, 2000);
+  const now = Date.now();
   return {
-    nodeId: 'not configured', state: 'stopped', uptimeMs: Date.now() - startedAt,
+    version: 1, nodeId: 'not configured', state: 'stopped', pid: process.pid, startedAt, updatedAt: now, uptimeMs: now - startedAt,
     activation: { state: 'not-activated', reason: 'not configured (see Problems now)' },
-    tpm: null, broker: { connected: false, state: 'not configured' }, seals: { made: 0, published: 0 },
+    tpm: null, broker: { connected: false, state: 'not configured' },
+    chain: { height: 0, tipHash: '', finalizedHeight: -1, paramsVersion: 0 },
+    seals: { made: 0, reused: 0, published: 0, notDelivered: 0 },
+    spins: { sealed: 0, refused: 0, inactive: 0, 'better-seal': 0, aborted: 0, deadline: 0, 'max-rounds': 0, failed: 0 },
+    spinning: 0, rejected: {}, invalidMessages: {},
     lastErrors: [{ at: startedAt, code: err.code, message }],
     faults: [{ key: 'config', code: err.code, message, since: startedAt }],
   };

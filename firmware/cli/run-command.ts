@@ -3,7 +3,7 @@
 import { pino, type Logger } from 'pino';
 import { FaultBoard, JOURNAL_FAULT_KEY } from '../agent/faults.ts';
 import { explainTpmFailure, retryUntilReady, waitingStatus } from '../agent/startup.ts';
-import type { AgentStatus } from '../agent/status.ts';
+import type { NodeStatus } from '../status/index.ts';
 import { PrimaryKeySet } from '../protocol/chain/primaries.ts';
 import { createNode, type NodeTrust, type SecondaryNode } from '../node/index.ts';
 import { openSealJournal } from '../sealing/journal.ts';
@@ -81,11 +81,11 @@ export async function runCommand(argv: readonly string[], deps: RunCommandDeps =
     // A TPM that is not there yet, or a state directory that is read-only or full, is waited
     // for with backoff and reported in status.json instead of crash-looping the service.
     const startedAt = Date.now();
-    let startup: AgentStatus = waitingStatus(config.nodeId ?? 'unknown', 'starting', { code: 'STARTING', message: 'opening the TPM' }, [], startedAt, startedAt);
+    let startup: NodeStatus = waitingStatus(config.nodeId ?? 'unknown', 'starting', { code: 'STARTING', message: 'opening the TPM' }, [], startedAt, startedAt);
     services = await startHouseholdServices(config, () => ({ ...startup, uptimeMs: Date.now() - startedAt }), logger);
     // Each fault (TPM, journal, status file) is said once and shown on the page until it is over.
     const faults = new FaultBoard(logger);
-    const wait = { signal: stop.signal, logger, stateDir: config.stateDir, nodeId: config.nodeId ?? 'unknown', faults, onStatus: (s: AgentStatus) => { startup = s; } };
+    const wait = { signal: stop.signal, logger, stateDir: config.stateDir, nodeId: config.nodeId ?? 'unknown', faults, onStatus: (s: NodeStatus) => { startup = s; } };
     const handle = config.sealingHandle === undefined ? {} : { handle: config.sealingHandle };
     const ready = await retryUntilReady(`TPM at ${config.tcti}`, async () => {
       const opened = await openTpm({ tcti: config.tcti }).catch(async (err: unknown) => { throw await explainTpmFailure(config.tcti, err); });

@@ -5,7 +5,7 @@
 import type { Logger } from 'pino';
 import { PROCESS_USER } from '../agent/status.ts';
 import { PATTERN_MEANING, patternFor, startStatusLed, type StatusLed } from '../led/index.ts';
-import { startStatusServer, type StatusServer, type StatusSnapshot } from '../status/index.ts';
+import { startStatusServer, type StatusServer, type NodeStatus } from '../status/index.ts';
 import { createTelemetry, type Telemetry } from '../telemetry/index.ts';
 import type { MqttTransport, TransportState } from '../transport/index.ts';
 import type { RunConfig } from './run-config.ts';
@@ -19,13 +19,13 @@ const HA_STATUS_MAX_BYTES = 64 * 1024;
 
 export interface HouseholdServices {
   /** Where the status page and the LED read from (the start-up status first, the agent's status later). */
-  setStatusSource(source: () => StatusSnapshot): void;
+  setStatusSource(source: () => NodeStatus): void;
   startTelemetry(nodeId: string, transport: MqttTransport): Promise<void>;
   /** Ends the services; with fault, the LED is left blinking fast (a fault no retry fixes). */
   stop(options?: { readonly fault?: boolean }): Promise<void>;
 }
 
-export async function startHouseholdServices(config: RunConfig, initial: () => StatusSnapshot, logger: Logger): Promise<HouseholdServices> {
+export async function startHouseholdServices(config: RunConfig, initial: () => NodeStatus, logger: Logger): Promise<HouseholdServices> {
   let source = initial;
   const board = config.board?.name;
   let server: StatusServer | null = null;
@@ -34,7 +34,7 @@ export async function startHouseholdServices(config: RunConfig, initial: () => S
   if (config.status !== null) {
     try {
       const hasLed = config.board?.statusLed != null;
-      const snapshot = (): StatusSnapshot => {
+      const snapshot = (): NodeStatus => {
         const s = source();
         // The light's legend for the state it shows now: the household reads the board by it.
         return { ...s, user: PROCESS_USER, ...(board ? { board } : {}), ...(hasLed ? { statusLight: PATTERN_MEANING[patternFor(s)] } : {}) };

@@ -1,6 +1,6 @@
 // btn-node status [--state-dir DIR] [--json]: what a household wants to know about its node,
 // read from the status.json the running agent writes every few seconds.
-import { readStatusFile, type AgentStatus } from '../agent/status.ts';
+import { readStatusFile, type NodeStatus } from '../status/index.ts';
 import { parse, printJson } from '../core/cli-args.ts';
 import { DEFAULT_STATE_DIR } from './run-command.ts';
 import { processAlive } from '../core/process.ts';
@@ -41,7 +41,7 @@ export async function statusCommand(argv: readonly string[], deps: StatusCommand
   return 0;
 }
 
-export function summarize(s: AgentStatus, now: number): string {
+export function summarize(s: NodeStatus, now: number): string {
   const lines: string[] = [];
   const age = now - s.updatedAt;
   let state: string = s.state;

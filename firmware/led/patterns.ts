@@ -17,19 +17,20 @@
 // loaded), the LED falls back to steady on for on-pulse and off for everything else.
 
 import { JOURNAL_FAULT_KEY } from '../agent/faults.ts';
+import type { NodeStatus, StatusFault } from '../status/index.ts';
 
 export type LedPattern = 'on-pulse' | 'slow-blink' | 'fast-blink' | 'off';
 
 export const SLOW_BLINK_MS = 1000;
 export const FAST_BLINK_MS = 100;
 
-/** The fields of the agent's status (or the start-up status) the LED depends on. */
+/** The fields of the node's status (firmware/status/node-status.ts) the LED depends on. */
 export interface LedStatusInput {
-  readonly state?: string;
-  readonly activation: { readonly state: string };
-  readonly broker: { readonly connected: boolean };
+  readonly state?: NodeStatus['state'];
+  readonly activation: Pick<NodeStatus['activation'], 'state'>;
+  readonly broker: Pick<NodeStatus['broker'], 'connected'>;
   /** Faults now (firmware/agent/faults.ts): a seal journal that cannot be written needs a person. */
-  readonly faults?: readonly { readonly key: string }[];
+  readonly faults?: readonly Pick<StatusFault, 'key'>[];
 }
 
 

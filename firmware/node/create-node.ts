@@ -6,7 +6,8 @@ import type { Logger } from 'pino';
 import { ActivationGate } from '../activation/gate.ts';
 import { createAgent, type SecondaryAgent } from '../agent/agent.ts';
 import { FaultBoard, JOURNAL_FAULT_KEY } from '../agent/faults.ts';
-import { writeStatusReported, type AgentStatus } from '../agent/status.ts';
+import { writeStatusReported } from '../agent/status.ts';
+import type { NodeStatus } from '../status/index.ts';
 import type { BackoffOptions } from '../core/backoff.ts';
 import type { KnownPrimaries } from '../protocol/chain/primaries.ts';
 import type { ChainTip } from '../protocol/chain/validate.ts';
@@ -75,7 +76,7 @@ export interface SecondaryNode {
   start(): Promise<void>;
   /** Stops the agent and the gate and closes the journal (the TPM and transport stay the caller's). */
   stop(): Promise<void>;
-  status(): AgentStatus;
+  status(): NodeStatus;
 }
 
 /** The activation gate of a node trusted through a root node (also for the devnet's deliberately tampered stand-ins). */

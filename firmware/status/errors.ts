@@ -1,5 +1,5 @@
-// Typed errors of the status server.
-export type StatusErrorCode = 'ERR_STATUS_OPTIONS' | 'ERR_STATUS_LISTEN';
+// Typed errors of the status server and the status file.
+export type StatusErrorCode = 'ERR_STATUS_OPTIONS' | 'ERR_STATUS_LISTEN' | 'ERR_STATUS_FILE';
 
 export class StatusError extends Error {
   override readonly name = 'StatusError';

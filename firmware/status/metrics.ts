@@ -1,10 +1,10 @@
 // The node's /metrics for operators, in the Prometheus text format (firmware/core/prometheus.ts).
 import { family } from '../core/prometheus.ts';
-import { ACTIVATION_STATES, type StatusSnapshot } from './snapshot.ts';
+import { ACTIVATION_STATES, type NodeStatus } from './node-status.ts';
 
 export { escapeLabel, METRICS_CONTENT_TYPE } from '../core/prometheus.ts';
 
-export function renderMetrics(s: StatusSnapshot): string {
+export function renderMetrics(s: NodeStatus): string {
   const out: string[] = [];
   const metric = (name: string, type: 'counter' | 'gauge', help: string, series: readonly { labels?: Record<string, string>; value: number }[]): void => {
     out.push(family(name, type, help, series));

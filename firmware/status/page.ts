@@ -2,7 +2,7 @@
 // per-response CSP nonce, no external assets) rendered with the current values, which then
 // refreshes itself from /status.json. Server-side values are HTML-escaped; the script writes
 // only textContent, never HTML.
-import type { StatusSnapshot } from './snapshot.ts';
+import type { NodeStatus } from './node-status.ts';
 
 export function escapeHtml(value: string): string {
   return value.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
@@ -20,7 +20,7 @@ export function formatUptime(ms: number): string {
 }
 
 /** Text of each field, by element id. The page script (FIELDS_JS) computes the same from JSON. */
-export function fieldsOf(s: StatusSnapshot): Record<string, string> {
+export function fieldsOf(s: NodeStatus): Record<string, string> {
   return {
     node: s.nodeId,
     board: s.board ?? '-',
@@ -93,7 +93,7 @@ h2{font-size:16px;margin:20px 0 8px}ul{background:#fff;border-radius:8px;padding
 #conn{color:#b3261e}footer{color:#6b7380;font-size:13px;margin-top:12px}
 `;
 
-export function renderPage(s: StatusSnapshot, options: { readonly nonce: string; readonly refreshMs: number }): string {
+export function renderPage(s: NodeStatus, options: { readonly nonce: string; readonly refreshMs: number }): string {
   const f = fieldsOf(s);
   const ok = (b: boolean): string => (b ? 'yes' : 'no');
   const row = (id: string, label: string, good?: boolean): string =>

@@ -7,13 +7,13 @@ import { pino, type Logger } from 'pino';
 import { StatusError } from './errors.ts';
 import { METRICS_CONTENT_TYPE, renderMetrics } from './metrics.ts';
 import { renderPage } from './page.ts';
-import type { StatusSnapshot } from './snapshot.ts';
+import type { NodeStatus } from './node-status.ts';
 
 export interface StatusServerOptions {
   readonly port: number;
   /** Default 0.0.0.0: the page is for the household's LAN. */
   readonly host?: string;
-  readonly status: () => StatusSnapshot;
+  readonly status: () => NodeStatus;
   /** Replaces the built-in /metrics rendering of the snapshot. */
   readonly metrics?: () => string;
   readonly logger?: Logger;

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readStatusFile, type AgentStatus } from '../../../firmware/agent/status.ts';
+import { readStatusFile, type NodeStatus } from '../../../firmware/status/index.ts';
 import { blockToJson } from '../../../firmware/protocol/chain/block.ts';
 import { createBlock, drawUntilQualified } from '../../../firmware/protocol/chain/build.ts';
 import { keyFingerprint, spkiOf } from '../../../firmware/protocol/identity.ts';
@@ -127,7 +127,7 @@ describe('btn-node run with a root node (swtpm + registrar on SQLite + aedes)', 
       await watcher.publish(topics.candidates, JSON.stringify(blockToJson(block)), { qos: 1, retain: true });
       return keyFingerprint(spkiOf(clerk.publicKey));
     };
-    const status = async (): Promise<AgentStatus | null> => readStatusFile(stateDir).catch(() => null);
+    const status = async (): Promise<NodeStatus | null> => readStatusFile(stateDir).catch(() => null);
     const ac = new AbortController();
     let started: { nodeId: string; publicKeyPem: string } | undefined;
     const run = runCommand(['--config', config], { signal: ac.signal, onStarted: (i) => (started = i) });

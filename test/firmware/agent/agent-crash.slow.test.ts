@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readStatusFile } from '../../../firmware/agent/status.ts';
+import { readStatusFile } from '../../../firmware/status/index.ts';
 import { blockHash, blockToJson, type Block } from '../../../firmware/protocol/chain/block.ts';
 import { createBlock, drawUntilQualified } from '../../../firmware/protocol/chain/build.ts';
 import { keyFingerprint, spkiOf } from '../../../firmware/protocol/identity.ts';

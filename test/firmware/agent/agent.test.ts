@@ -6,7 +6,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAgent, readStatusFile, type AgentStatus, type SecondaryAgent } from '../../../firmware/agent/index.ts';
+import { createAgent, type SecondaryAgent } from '../../../firmware/agent/index.ts';
+import { readStatusFile, type NodeStatus } from '../../../firmware/status/index.ts';
 import { blockHash, blockToJson, type Block } from '../../../firmware/protocol/chain/block.ts';
 import { createBlock, drawUntilQualified } from '../../../firmware/protocol/chain/build.ts';
 import { lotteryMessage, ticketOf } from '../../../firmware/protocol/chain/lottery.ts';
@@ -221,7 +222,7 @@ describe('secondary-node agent (swtpm + aedes)', () => {
   });
 });
 
-async function statusFileWhere(stateDir: string, pred: (s: AgentStatus) => boolean): Promise<AgentStatus> {
+async function statusFileWhere(stateDir: string, pred: (s: NodeStatus) => boolean): Promise<NodeStatus> {
   const end = Date.now() + 10_000;
   for (;;) {
     const s = await readStatusFile(stateDir);

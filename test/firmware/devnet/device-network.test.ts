@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { until } from '../../until.ts';
-import { readStatusFile } from '../../../firmware/agent/status.ts';
+import { readStatusFile } from '../../../firmware/status/index.ts';
 import { runCommand } from '../../../firmware/cli/run-command.ts';
 import { startDeviceNetwork, type DeviceNetwork } from '../../../firmware/devnet/device-network.ts';
 import { startBroker, type BrokerHandle } from '../../../firmware/transport/index.ts';

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readActivationState } from '../../../firmware/activation/state.ts';
-import { readStatusFile } from '../../../firmware/agent/status.ts';
+import { readStatusFile } from '../../../firmware/status/index.ts';
 import { blockLine } from '../../../firmware/devnet/devnet-command.ts';
 import type { DevnetEvent } from '../../../firmware/devnet/devnet.ts';
 import type { Json } from '../../../firmware/protocol/fields.ts';

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseTriggers, patternFor, startStatusLed, type LedStatusInput } from '../../../firmware/led/index.ts';
+import type { NodeStatus } from '../../../firmware/status/index.ts';
 
 let root: string;
 beforeAll(async () => { root = await mkdtemp(join(tmpdir(), 'btn-led-')); });
@@ -32,7 +33,7 @@ function recorder(): { logger: Logger; lines: Record<string, unknown>[] } {
   return { logger, lines };
 }
 
-const st = (activation: string, connected: boolean, state = 'running'): LedStatusInput => ({ state, activation: { state: activation }, broker: { connected } });
+const st = (activation: NodeStatus['activation']['state'], connected: boolean, state: NodeStatus['state'] = 'running'): LedStatusInput => ({ state, activation: { state: activation }, broker: { connected } });
 
 describe('LED pattern of a node state', () => {
   it('heartbeat when active and online, slow blink while waiting, fast blink when revoked, off when stopped', () => {

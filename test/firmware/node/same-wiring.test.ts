@@ -11,7 +11,7 @@ import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { until } from '../../until.ts';
 import { activate } from '../../../firmware/activation/index.ts';
-import { readStatusFile } from '../../../firmware/agent/status.ts';
+import { readStatusFile } from '../../../firmware/status/index.ts';
 import { runCommand } from '../../../firmware/cli/run-command.ts';
 import { startDeviceNetwork, type DeviceNetwork } from '../../../firmware/devnet/device-network.ts';
 import { DEFAULT_PARAMS } from '../../../firmware/protocol/params.ts';

@@ -16,7 +16,7 @@ import { PrimaryKeySet } from '../../../firmware/protocol/chain/primaries.ts';
 import { DEFAULT_PARAMS } from '../../../firmware/protocol/params.ts';
 import { alwaysActive } from '../../../firmware/sealing/gate.ts';
 import { openSealJournal, type SealJournal } from '../../../firmware/sealing/journal.ts';
-import { startStatusServer, type StatusServer, type StatusSnapshot } from '../../../firmware/status/index.ts';
+import { startStatusServer, type StatusServer, type NodeStatus } from '../../../firmware/status/index.ts';
 import { createMqttTransport, startBroker, topicsFor, type BrokerHandle, type MqttTransport } from '../../../firmware/transport/index.ts';
 import { openTpm, type Tpm } from '../../../tpm/index.ts';
 import { startSwtpm, type SwtpmInstance } from '../../../tpm/swtpm.ts';
@@ -66,7 +66,7 @@ beforeAll(async () => {
   await agent.start();
   await transport.online();
   // the page's first render sees the agent as it is; every later fetch sees it after 7 seals and an error
-  const status = (): StatusSnapshot => {
+  const status = (): NodeStatus => {
     const live = agent.status();
     if (calls++ === 0) return live;
     return { ...live, seals: { ...live.seals, made: 7, published: 6 }, lastErrors: [{ at: Date.UTC(2026, 0, 2, 3, 4, 5), code: 'ERR_TEST', message: `refreshed ${XSS}` }] };

@@ -1,10 +1,10 @@
 // Status server over real HTTP: page (escaped, self-contained), JSON, Prometheus metrics, 404/405.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { renderMetrics, startStatusServer, StatusError, type StatusServer, type StatusSnapshot } from '../../../firmware/status/index.ts';
+import { renderMetrics, startStatusServer, StatusError, type StatusServer, type NodeStatus } from '../../../firmware/status/index.ts';
 import { snapshot } from './fixtures.ts';
 
 let server: StatusServer;
-let current: StatusSnapshot = snapshot();
+let current: NodeStatus = snapshot();
 beforeAll(async () => { server = await startStatusServer({ port: 0, host: '127.0.0.1', status: () => current }); });
 afterAll(async () => server.close());
 
