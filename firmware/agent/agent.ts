@@ -11,10 +11,10 @@ import { comparePriority, type TicketScore } from '../protocol/chain/lottery.ts'
 import { competingSeal } from '../protocol/seal-check.ts';
 import { keyFingerprint } from '../protocol/identity.ts';
 import { DEFAULT_CHAIN_PARAMS, validateCandidate, type ChainParams, type ChainTip, type RejectReason } from '../protocol/chain/validate.ts';
-import type { Json } from '../protocol/fields.ts';
-import { MAX_FINAL_MESSAGE_BYTES, readFinalMessage, type FinalMessage } from '../protocol/final-message.ts';
-import { MAX_PARAMS_BYTES, readParams, type NetworkParams } from '../protocol/params.ts';
-import { encodeSealMessage, MAX_SEAL_MESSAGE_BYTES, readSealMessage, type SealMessage } from '../protocol/seal-message.ts';
+import type { Json } from '../protocol/message-schema.ts';
+import { finalMessage, type FinalMessage } from '../protocol/final-message.ts';
+import { paramsMessage, type NetworkParams } from '../protocol/params.ts';
+import { encodeSealMessage, sealMessage, type SealMessage } from '../protocol/seal-message.ts';
 import { systemClock, type Clock } from '../core/clock.ts';
 import { createSealEngine, type SealEngine, type SpinOutcome } from '../sealing/engine.ts';
 import type { InboundMessage } from '../transport/mqtt-transport.ts';
@@ -91,9 +91,9 @@ export class SecondaryAgent extends EventEmitter {
       this.#error('ERR_AGENT_TPM', `TPM info failed: ${(err as Error).message}`);
     }
     // Parameters and the final tip first (both retained), then candidates.
-    // Each message kind is capped at its own size before JSON.parse, then read by its schema once.
-    this.#unsubs.push(transport.subscribe<unknown>(topics.params, (m) => this.#onParams(m), { qos: 1, maxBytes: MAX_PARAMS_BYTES }));
-    this.#unsubs.push(transport.subscribe<unknown>(topics.final, (m) => this.#track(this.#onFinal(m)), { qos: 1, maxBytes: MAX_FINAL_MESSAGE_BYTES }));
+    // The transport caps each message kind at its schema's size, parses it once and reads it once.
+    this.#unsubs.push(transport.subscribe(topics.params, (m) => this.#onParams(m), { qos: 1, schema: paramsMessage, onInvalid: (err) => this.#invalid('params', err) }));
+    this.#unsubs.push(transport.subscribe(topics.final, (m) => this.#track(this.#onFinal(m)), { qos: 1, schema: finalMessage, onInvalid: (err) => this.#invalid('final', err) }));
     this.#unsubs.push(transport.subscribe<unknown>(topics.candidates, (m) => this.#track(this.#onCandidate(m)), { qos: 1 }));
     this.#onTransportState = (s) => { if (s === 'online') this.#publishStatus(); };
     transport.on('state', this.#onTransportState);
@@ -225,14 +225,9 @@ export class SecondaryAgent extends EventEmitter {
     }
   }
 
-  async #onFinal(m: InboundMessage<unknown>): Promise<void> {
+  async #onFinal(m: InboundMessage<FinalMessage>): Promise<void> {
     if (this.#state !== 'running') return;
-    let f: FinalMessage;
-    try {
-      f = readFinalMessage(m.value);
-    } catch (err) {
-      return this.#invalid('final', err);
-    }
+    const f = m.value;
     if (f.height < this.#tip.height || (f.height === this.#tip.height && toHex(f.hash) === toHex(this.#tip.hash))) return;
     this.#tip = { hash: f.hash, height: f.height, timestamp: f.timestamp };
     for (const s of this.#spins) if (s.height <= f.height) s.controller.abort('final');
@@ -248,13 +243,8 @@ export class SecondaryAgent extends EventEmitter {
     this.emit('final', f);
   }
 
-  #onParams(m: InboundMessage<unknown>): void {
-    let p: NetworkParams;
-    try {
-      p = readParams(m.value);
-    } catch (err) {
-      return this.#invalid('params', err);
-    }
+  #onParams(m: InboundMessage<NetworkParams>): void {
+    const p = m.value;
     if (p.version <= this.#params.version) return; // monotonic
     this.#log.info({ from: this.#params.version, to: p.version }, 'network parameters updated');
     this.#params = p;
@@ -262,13 +252,8 @@ export class SecondaryAgent extends EventEmitter {
 
   #watchSeals(clerk: string): void {
     if (this.#sealSubs.has(clerk)) return;
-    const unsubscribe = this.#o.transport.subscribe<unknown>(this.#o.topics.seals(clerk), (m) => {
-      let seal: SealMessage;
-      try {
-        seal = readSealMessage(m.value);
-      } catch (err) {
-        return this.#invalid('seal', err);
-      }
+    const unsubscribe = this.#o.transport.subscribe(this.#o.topics.seals(clerk), (m) => {
+      const seal = m.value;
       if (seal.nodeId === this.nodeId || seal.clerk !== clerk) return;
       const judged = competingSeal(seal, this.#params.sealZeros, this.#o.sealAuthority);
       if (!judged.ok) {
@@ -281,7 +266,7 @@ export class SecondaryAgent extends EventEmitter {
       const hash = toHex(seal.blockHash);
       const best = this.#best.get(hash);
       if (best === undefined || comparePriority(score, best) < 0) this.#best.set(hash, score);
-    }, { qos: 1, maxBytes: MAX_SEAL_MESSAGE_BYTES });
+    }, { qos: 1, schema: sealMessage, onInvalid: (err) => this.#invalid('seal', err) });
     this.#sealSubs.set(clerk, unsubscribe);
   }
 

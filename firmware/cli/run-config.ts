@@ -21,7 +21,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { validateBoardConfig, type BoardConfig } from '../board/index.ts';
 import { PrimaryKeySet } from '../protocol/chain/primaries.ts';
-import { DEFAULT_PARAMS, parseParams, type NetworkParams } from '../protocol/params.ts';
+import { DEFAULT_PARAMS, paramsMessage, type NetworkParams } from '../protocol/params.ts';
 import { ProtocolError } from '../protocol/errors.ts';
 import { topicPrefix, DEFAULT_TOPIC_PREFIX } from '../transport/topics.ts';
 import { checkSealingHandle, parseHandle, parseTcti } from '../../tpm/index.ts';
@@ -263,14 +263,14 @@ function readParams(value: unknown, problems: string[]): NetworkParams | undefin
   for (const [k, v] of Object.entries(given)) {
     if (!(k in DEFAULT_PARAMS)) { problems.push(`params.${k}: unknown parameter`); continue; }
     try {
-      parseParams(JSON.stringify({ ...DEFAULT_PARAMS, [k]: v }));
+      paramsMessage.read({ ...DEFAULT_PARAMS, [k]: v });
     } catch (err) {
       if ((err as ProtocolError).field === k) problems.push((err as Error).message);
     }
   }
   if (problems.length > before) return undefined;
   try {
-    return parseParams(JSON.stringify({ ...DEFAULT_PARAMS, ...given }));
+    return paramsMessage.read({ ...DEFAULT_PARAMS, ...given });
   } catch (err) {
     problems.push((err as Error).message);
     return undefined;

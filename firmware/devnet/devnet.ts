@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { pino, type Logger } from 'pino';
 import type { PrimaryKeySet } from '../protocol/chain/primaries.ts';
 import type { ChainTip } from '../protocol/chain/validate.ts';
-import { parseParams, type NetworkParams } from '../protocol/params.ts';
+import { paramsMessage, type NetworkParams } from '../protocol/params.ts';
 import { createMqttTransport, startBroker, topicsFor, type BrokerHandle, type MqttTransport, type Topics } from '../transport/index.ts';
 import { openTpm, type SealingKeyInfo, type Tpm } from '../../tpm/index.ts';
 import { startSwtpm, type SwtpmInstance } from '../../tpm/swtpm.ts';
@@ -152,7 +152,7 @@ export async function runDevnet(options: DevnetOptions): Promise<DevnetResult> {
   if (typeof options.agentFactory !== 'function') throw new DevnetError('ERR_DEVNET_AGENT_MISSING', 'runDevnet needs an agentFactory');
   let params: NetworkParams;
   try {
-    params = parseParams(JSON.stringify({ ...DEVNET_PARAMS, ...options.params }));
+    params = paramsMessage.read({ ...DEVNET_PARAMS, ...options.params });
   } catch (cause) {
     throw new DevnetError('ERR_DEVNET_OPTIONS', `invalid network parameters: ${(cause as Error).message}`, {}, { cause });
   }

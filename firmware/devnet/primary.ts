@@ -23,7 +23,8 @@ import type { FinalBlockRecord, PrimaryNodeOptions, PrimaryStats } from './prima
 import { drawRound, primaryKeySet, type Clerk, type Draw } from './clerks.ts';
 import { Committee } from './committee.ts';
 import { DevnetError } from './errors.ts';
-import { checkSeal, SEAL_REJECT_CODES, type AcceptedSeal, type SealRejectCode } from '../protocol/seal-check.ts';
+import { checkParsedSeal, SEAL_REJECT_CODES, type AcceptedSeal, type SealRejectCode } from '../protocol/seal-check.ts';
+import { sealMessage, type SealMessage } from '../protocol/seal-message.ts';
 
 export type { FinalBlockRecord, PrimaryEvent, PrimaryNodeOptions, PrimaryStats, PrimaryTransport, SealRecord } from './primary-types.ts';
 
@@ -91,7 +92,7 @@ export class PrimaryNode {
     this.#started = true;
     const { transport, topics } = this.#o;
     for (const clerk of this.clerks) {
-      this.#unsubscribe.push(transport.subscribe(topics.seals(clerk.fingerprint), (m) => this.#onSeal(clerk.fingerprint, m.value), { qos: 1 }));
+      this.#unsubscribe.push(transport.subscribe(topics.seals(clerk.fingerprint), (m) => this.#onSeal(clerk.fingerprint, m.value), { qos: 1, schema: sealMessage }));
     }
     if (typeof transport.on === 'function') {
       const onDrop = (e: DropEvent): void => this.#onDrop(e);
@@ -286,16 +287,16 @@ export class PrimaryNode {
     return record;
   }
 
-  #onSeal(clerk: string, value: unknown): void {
+  #onSeal(clerk: string, received: SealMessage): void {
     const open = this.#open;
-    const check = checkSeal(value, { clerk, candidate: open, sealZeros: this.params.sealZeros, authority: this.#o.authority, now: this.#clock.now() });
+    const check = checkParsedSeal(received, { clerk, candidate: open, sealZeros: this.params.sealZeros, authority: this.#o.authority, now: this.#clock.now() });
     if (!check.ok) {
       this.#stats.sealsRejected[check.reason.code]++;
       this.#log.debug({ clerk: clerk.slice(0, 16), ...check.reason }, 'seal rejected');
       this.#o.onEvent?.({ type: 'seal-rejected', clerk, code: check.reason.code, message: check.reason.message, ...(check.reason.nodeId === undefined ? {} : { node: check.reason.nodeId }) });
       return;
     }
-    // checkSeal only accepts a seal for the open candidate, so `open` is set here.
+    // checkParsedSeal only accepts a seal for the open candidate, so `open` is set here.
     const { seal, score } = check.accepted;
     open!.sealedBy.add(seal.nodeId);
     open!.accepted.push(check.accepted);
@@ -309,7 +310,7 @@ export class PrimaryNode {
   #onDrop(e: DropEvent): void {
     const prefix = `${this.#o.topics.prefix}/seals/`;
     if (!e.topic.startsWith(prefix)) return;
-    const code: SealRejectCode | null = e.reason === 'expired' ? 'expired' : e.reason === 'malformed-json' || e.reason === 'invalid-utf8' || e.reason === 'oversize' ? 'malformed' : null;
+    const code: SealRejectCode | null = e.reason === 'expired' ? 'expired' : e.reason === 'malformed-json' || e.reason === 'invalid-utf8' || e.reason === 'oversize' || e.reason === 'invalid' ? 'malformed' : null;
     if (code === null) return;
     const clerk = e.topic.slice(prefix.length);
     this.#stats.sealsRejected[code]++;

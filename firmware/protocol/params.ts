@@ -1,7 +1,7 @@
 // Network parameters (docs/lottery.md: every threshold, interval and deadline is a network
 // parameter, not a constant in code). Published retained on <prefix>/params.
-import { ProtocolError } from './errors.ts';
-import { integer, object, onlyKeys, parseJson } from './fields.ts';
+import { integer, object, refine } from '../core/json.ts';
+import { messageSchema, type ProtocolSchema } from './message-schema.ts';
 
 export interface NetworkParams {
   /** Monotonic: a node ignores parameters older than the ones it has. */
@@ -34,29 +34,15 @@ export const DEFAULT_PARAMS: NetworkParams = {
 };
 
 export const MAX_PARAMS_BYTES = 4096;
-const PARAMS_KEYS: ReadonlySet<string> = new Set(Object.keys(DEFAULT_PARAMS));
-
-export function parseParams(payload: Uint8Array | string): NetworkParams {
-  return readParams(parseJson(payload, MAX_PARAMS_BYTES, 'params message'));
-}
-
-/** Parameters from a JSON value the transport already parsed (under its size cap). */
-export function readParams(value: unknown): NetworkParams {
-  const o = object(value, 'params');
-  onlyKeys(o, PARAMS_KEYS, 'params.');
-  const p: NetworkParams = {
-    version: integer(o, 'version', 1, 2 ** 31, 'params.'),
-    sealZeros: integer(o, 'sealZeros', 0, 256, 'params.'),
-    clerkZeros: integer(o, 'clerkZeros', 0, 256, 'params.'),
-    spinIntervalMs: integer(o, 'spinIntervalMs', 1, 3_600_000, 'params.'),
-    maxRounds: integer(o, 'maxRounds', 1, 1_000_000, 'params.'),
-    sealDeadlineMs: integer(o, 'sealDeadlineMs', 1, 86_400_000, 'params.'),
-    timestampWindowMs: integer(o, 'timestampWindowMs', 0, 86_400_000, 'params.'),
-    maxBlockTxs: integer(o, 'maxBlockTxs', 1, 1_000_000, 'params.'),
-    maxBlockBytes: integer(o, 'maxBlockBytes', 1024, 256 * 1024 * 1024, 'params.'),
-  };
-  if (p.sealDeadlineMs < p.spinIntervalMs) {
-    throw new ProtocolError('ERR_PROTOCOL_PARAMS', 'params.sealDeadlineMs must be at least one spinIntervalMs', 'sealDeadlineMs');
-  }
-  return p;
-}
+/** Network parameters: from bytes (parse) or from the value the transport parsed under its cap (read). */
+export const paramsMessage: ProtocolSchema<NetworkParams> = messageSchema('params', MAX_PARAMS_BYTES, refine(object({
+  version: integer({ min: 1, max: 2 ** 31 }),
+  sealZeros: integer({ min: 0, max: 256 }),
+  clerkZeros: integer({ min: 0, max: 256 }),
+  spinIntervalMs: integer({ min: 1, max: 3_600_000 }),
+  maxRounds: integer({ min: 1, max: 1_000_000 }),
+  sealDeadlineMs: integer({ min: 1, max: 86_400_000 }),
+  timestampWindowMs: integer({ min: 0, max: 86_400_000 }),
+  maxBlockTxs: integer({ min: 1, max: 1_000_000 }),
+  maxBlockBytes: integer({ min: 1024, max: 256 * 1024 * 1024 }),
+}), (p) => (p.sealDeadlineMs < p.spinIntervalMs ? 'sealDeadlineMs must be at least one spinIntervalMs' : undefined)));

@@ -10,7 +10,7 @@ import { createPublicKey } from 'node:crypto';
 import { bytesEqual, toHex } from '../core/bytes.ts';
 import { lotteryMessage, scoreTicket, type TicketScore } from './chain/lottery.ts';
 import { rsaVerify } from './chain/primaries.ts';
-import { parseSealMessage, readSealMessage, type SealMessage } from './seal-message.ts';
+import { sealMessage, type SealMessage } from './seal-message.ts';
 import { ProtocolError } from './errors.ts';
 
 /** Where a clerk finds the sealing key it trusts for a seal's node. */
@@ -70,12 +70,14 @@ export interface SealCheckContext {
   readonly now: number;
 }
 
-/** Parses (payload: JSON text, bytes, or an already-parsed JSON value) and checks one seal. Never throws on bad input. */
-export function checkSeal(payload: unknown, ctx: SealCheckContext): SealCheck {
+/**
+ * Parses (JSON text or bytes) and checks one seal; never throws on bad input. A seal the transport
+ * already read through sealMessage goes to checkParsedSeal.
+ */
+export function checkSeal(payload: Uint8Array | string, ctx: SealCheckContext): SealCheck {
   let seal: SealMessage;
   try {
-    // Bytes or text are parsed here; a value the transport already parsed is read as it is.
-    seal = typeof payload === 'string' || payload instanceof Uint8Array ? parseSealMessage(payload) : readSealMessage(payload);
+    seal = sealMessage.parse(payload);
   } catch (err) {
     const message = err instanceof ProtocolError ? err.message : 'seal is not parseable';
     return reject('malformed', message);

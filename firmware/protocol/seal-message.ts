@@ -1,9 +1,9 @@
 // The seal a secondary node sends to a clerk (docs/protocol.md step 2): which block, which round,
 // the RSASSA-PKCS1-v1_5-SHA256 signature over lotteryMessage(blockHash, round), and the node's
 // root-signed registration, whose sealing key is the only key the clerk verifies it under.
-import { ProtocolError } from './errors.ts';
-import { hexBytes, integer, object, onlyKeys, parseJson, text, type Json } from './fields.ts';
+import { anyObject, hex, integer, literal, map, nullable, object, optional } from '../core/json.ts';
 import { toHex } from '../core/bytes.ts';
+import { MESSAGE_ID, messageSchema, type Json, type ProtocolSchema } from './message-schema.ts';
 
 export interface SealMessage {
   readonly nodeId: string;
@@ -20,7 +20,6 @@ export interface SealMessage {
 }
 
 export const MAX_SEAL_MESSAGE_BYTES = 16 * 1024;
-const ID = /^[0-9a-zA-Z_-]+$/;
 
 export function encodeSealMessage(seal: SealMessage): string {
   return JSON.stringify({
@@ -36,28 +35,16 @@ export function encodeSealMessage(seal: SealMessage): string {
   });
 }
 
-const SEAL_KEYS: ReadonlySet<string> = new Set(['v', 'nodeId', 'height', 'blockHash', 'clerk', 'round', 'signature', 'registration', 'expiresAt']);
-
-/** A seal from its bytes (size-capped, then JSON). */
-export function parseSealMessage(payload: Uint8Array | string): SealMessage {
-  return readSealMessage(parseJson(payload, MAX_SEAL_MESSAGE_BYTES, 'seal message'));
-}
-
-/** A seal from a JSON value the transport already parsed (under its size cap): no second parse. */
-export function readSealMessage(value: unknown): SealMessage {
-  const o = object(value, 'seal');
-  onlyKeys(o, SEAL_KEYS, 'seal.');
-  if (o['v'] !== 1) throw new ProtocolError('ERR_PROTOCOL_MALFORMED', 'seal.v must be 1', 'v');
-  const registration = o['registration'] === null || o['registration'] === undefined ? null : object(o['registration'], 'seal.registration');
-  return {
-    nodeId: text(o, 'nodeId', 128, ID, 'seal.'),
-    height: integer(o, 'height', 0, Number.MAX_SAFE_INTEGER, 'seal.'),
-    blockHash: hexBytes(o, 'blockHash', 32, 32, 'seal.'),
-    clerk: text(o, 'clerk', 128, ID, 'seal.'),
-    round: integer(o, 'round', 0, 0xffff_ffff, 'seal.'),
-    signature: hexBytes(o, 'signature', 64, 512, 'seal.'),
-    registration,
-    expiresAt: integer(o, 'expiresAt', 0, Number.MAX_SAFE_INTEGER, 'seal.'),
-  };
-}
-
+/** A seal: from bytes (parse) or from the value the transport parsed under MAX_SEAL_MESSAGE_BYTES (read). */
+export const sealMessage: ProtocolSchema<SealMessage> = messageSchema('seal', MAX_SEAL_MESSAGE_BYTES, map(object({
+  v: literal(1),
+  nodeId: MESSAGE_ID,
+  height: integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
+  blockHash: hex({ bytes: 32 }),
+  clerk: MESSAGE_ID,
+  round: integer({ min: 0, max: 0xffff_ffff }),
+  signature: hex({ min: 64, max: 512 }),
+  // checked by the registration's own reader when a clerk or node trusts it
+  registration: optional(nullable(anyObject({ maxKeys: 32 }))),
+  expiresAt: integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
+}), ({ v: _v, registration, ...seal }): SealMessage => ({ ...seal, registration: registration ?? null })));

@@ -1,5 +1,5 @@
 // Inbound side of the transport: subscriptions and the checks every message passes before a
-// handler sees it (size cap, UTF-8 + JSON parse, expiry, per-subscription validator). Every
+// handler sees it (size cap, UTF-8 + JSON parse once, expiry, the subscription's schema). Every
 // failure is a counted, logged drop with a reason; nothing is thrown into the event loop.
 import type { IPublishPacket, MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
@@ -10,7 +10,9 @@ export interface Subscription {
   readonly filter: string;
   readonly qos: 0 | 1;
   readonly maxBytes: number;
-  readonly validate: ((value: unknown, topic: string) => unknown) | undefined;
+  /** The schema's reader: the handler gets what it returns. */
+  readonly read: ((value: unknown) => unknown) | undefined;
+  readonly onInvalid?: ((err: Error, topic: string) => void) | undefined;
   /** Hand over the payload bytes unparsed. */
   readonly raw: boolean;
   readonly handler: (m: InboundMessage<unknown>) => void | Promise<void>;
@@ -92,11 +94,12 @@ export class Inbound {
     for (const s of fits) {
       if (!s.raw && !parsed) continue;
       let typed: unknown = s.raw ? new Uint8Array(payload.buffer, payload.byteOffset, payload.length) : value;
-      if (s.validate) {
+      if (s.read && !s.raw) {
         try {
-          typed = s.validate(value, topic);
+          typed = s.read(value);
         } catch (e) {
           this.drop(topic, 'invalid', (e as Error)?.message?.slice(0, 200) ?? String(e));
+          s.onInvalid?.(e instanceof Error ? e : new Error(String(e)), topic);
           continue;
         }
       }

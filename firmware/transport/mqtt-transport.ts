@@ -144,8 +144,9 @@ export class MqttTransport extends EventEmitter {
     const sub: Subscription = {
       filter,
       qos: options.qos ?? 1,
-      maxBytes: Math.min(options.maxBytes ?? Infinity, this.#o.maxInboundBytes ?? DEFAULTS.maxInbound),
-      validate: options.validate,
+      maxBytes: Math.min(options.maxBytes ?? options.schema?.maxBytes ?? Infinity, this.#o.maxInboundBytes ?? DEFAULTS.maxInbound),
+      read: options.schema === undefined ? undefined : (value) => options.schema!.read(value),
+      onInvalid: options.onInvalid,
       raw: options.raw ?? false,
       handler: handler as Subscription['handler'],
       acked: (granted) => acked(granted),

@@ -1,6 +1,7 @@
 // Options, messages and counters of the MQTT transport (kept apart from the state machine).
 import type { Logger } from 'pino';
 import type { BackoffOptions } from '../core/backoff.ts';
+import type { MessageSchema } from '../core/json.ts';
 
 export type TransportState = 'idle' | 'connecting' | 'online' | 'offline' | 'closed';
 export type ProtocolChoice = 'auto' | 5 | 4;
@@ -49,9 +50,14 @@ export interface InboundMessage<T> {
 
 export interface SubscribeOptions<T> {
   readonly qos?: 0 | 1;
-  /** Returns the typed value or throws (any error): the message is dropped with reason 'invalid'. */
-  readonly validate?: (value: unknown, topic: string) => T;
-  /** Tighter per-subscription size cap. */
+  /**
+   * The message's schema: its size cap applies before JSON.parse and its reader runs once; the
+   * handler gets the typed value. A value it refuses is dropped with reason 'invalid'.
+   */
+  readonly schema?: MessageSchema<T>;
+  /** Told of every value the schema refused (after the drop is counted), e.g. for the node's own counters. */
+  readonly onInvalid?: (err: Error, topic: string) => void;
+  /** Size cap of this subscription (default: the schema's, else the transport's). */
   readonly maxBytes?: number;
   /** The payload's bytes (Uint8Array) as they came, not parsed as JSON: Home Assistant's birth "online" is a bare word. */
   readonly raw?: boolean;

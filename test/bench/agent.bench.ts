@@ -22,7 +22,7 @@ import { VerifyPool } from '../../firmware/protocol/chain/verify-pool.ts';
 import { TxGenerator } from '../../firmware/devnet/tx-generator.ts';
 import { encodeFinalMessage } from '../../firmware/protocol/final-message.ts';
 import { DEFAULT_PARAMS, type NetworkParams } from '../../firmware/protocol/params.ts';
-import { readSealMessage } from '../../firmware/protocol/seal-message.ts';
+import { sealMessage } from '../../firmware/protocol/seal-message.ts';
 import { alwaysActive } from '../../firmware/sealing/gate.ts';
 import { openSealJournal } from '../../firmware/sealing/journal.ts';
 import { createMqttTransport, DEFAULT_MAX_INBOUND_BYTES, startBroker, topicsFor } from '../../firmware/transport/index.ts';
@@ -85,9 +85,8 @@ export const run: BenchSuite = async (report, { quick }) => {
   });
   const waiting = new Map<string, (at: number) => void>();
   clerkT.subscribe(topics.seals(clerkFp), (m) => {
-    const seal = readSealMessage(m.value);
-    waiting.get(Buffer.from(seal.blockHash).toString('hex'))?.(performance.now());
-  }, { qos: 1 });
+    waiting.get(Buffer.from(m.value.blockHash).toString('hex'))?.(performance.now());
+  }, { qos: 1, schema: sealMessage });
   try {
     await agent.start();
     await transport.online();

@@ -15,7 +15,7 @@ import { createBlock, drawUntilQualified } from '../../../firmware/protocol/chai
 import { keyFingerprint, spkiOf } from '../../../firmware/protocol/identity.ts';
 import { parseRunConfig, runCommand, RunConfigError } from '../../../firmware/cli/run-command.ts';
 import { startProvisionedRoot, type ProvisionedRoot } from '../../../firmware/devnet/provisioned-root.ts';
-import { parseSealMessage, type SealMessage } from '../../../firmware/protocol/seal-message.ts';
+import { sealMessage, type SealMessage } from '../../../firmware/protocol/seal-message.ts';
 import { createMqttTransport, startBroker, topicsFor, type BrokerHandle, type MqttTransport } from '../../../firmware/transport/index.ts';
 import { verifyRegistrationCertificate } from '../../../provisioning/registration/certificate.ts';
 import { openTpm } from '../../../tpm/index.ts';
@@ -117,7 +117,7 @@ describe('btn-node run with a root node (swtpm + registrar on SQLite + aedes)', 
     }));
     watcher = createMqttTransport({ url: broker.url, nodeId: 'clerk', clientId: `run-act-clerk-${process.pid}`, prefix, protocol: 4, status: false });
     const seals: SealMessage[] = [];
-    for (const c of clerks) watcher.subscribe<unknown>(topics.seals(keyFingerprint(spkiOf(c.publicKey))), (m) => { seals.push(parseSealMessage(JSON.stringify(m.value))); });
+    for (const c of clerks) watcher.subscribe(topics.seals(keyFingerprint(spkiOf(c.publicKey))), (m) => { seals.push(m.value); }, { schema: sealMessage });
     await watcher.online();
     // One candidate at height 1 per phase, each from another clerk (a new slot for the agent).
     const candidate = async (i: number): Promise<string> => {

@@ -12,7 +12,7 @@ import { readStatusFile } from '../../../firmware/status/index.ts';
 import { blockHash, blockToJson, type Block } from '../../../firmware/protocol/chain/block.ts';
 import { createBlock, drawUntilQualified } from '../../../firmware/protocol/chain/build.ts';
 import { keyFingerprint, spkiOf } from '../../../firmware/protocol/identity.ts';
-import { parseSealMessage, type SealMessage } from '../../../firmware/protocol/seal-message.ts';
+import { sealMessage, type SealMessage } from '../../../firmware/protocol/seal-message.ts';
 import { openSealJournal } from '../../../firmware/sealing/journal.ts';
 import { createMqttTransport, startBroker, topicsFor, type BrokerHandle, type MqttTransport } from '../../../firmware/transport/index.ts';
 import { startSwtpm, type SwtpmInstance } from '../../../tpm/swtpm.ts';
@@ -38,7 +38,7 @@ beforeAll(async () => {
   swtpm = await startSwtpm({ caDir: join(dir, 'ca'), stateDir: join(dir, 'tpm') });
   broker = await startBroker();
   clerk = createMqttTransport({ url: broker.url, nodeId: 'clerk', clientId: `crash-clerk-${process.pid}`, prefix, protocol: 4, status: false });
-  for (const c of clerks) clerk.subscribe<unknown>(topics.seals(keyFingerprint(spkiOf(c.publicKey))), (m) => { seals.push(parseSealMessage(JSON.stringify(m.value))); });
+  for (const c of clerks) clerk.subscribe(topics.seals(keyFingerprint(spkiOf(c.publicKey))), (m) => { seals.push(m.value); }, { schema: sealMessage });
   await clerk.online();
   await writeFile(join(dir, 'run.json'), JSON.stringify({
     tcti: swtpm.tcti, broker: broker.url, topicPrefix: prefix, stateDir: 'node', nodeId: 'crashy',

@@ -13,14 +13,16 @@ import type { Clock } from '../../../firmware/core/clock.ts';
 import { blockHash, blockToJson, type Block } from '../../../firmware/protocol/chain/block.ts';
 import { createBlock, drawUntilQualified } from '../../../firmware/protocol/chain/build.ts';
 import { lotteryMessage, scoreTicket } from '../../../firmware/protocol/chain/lottery.ts';
+import type { SealAuthority } from '../../../firmware/protocol/seal-check.ts';
 import { PrimaryKeySet } from '../../../firmware/protocol/chain/primaries.ts';
 import { keyFingerprint, spkiOf } from '../../../firmware/protocol/identity.ts';
 import { DEFAULT_PARAMS, type NetworkParams } from '../../../firmware/protocol/params.ts';
-import { encodeSealMessage, readSealMessage, type SealMessage } from '../../../firmware/protocol/seal-message.ts';
+import { encodeSealMessage, sealMessage, type SealMessage } from '../../../firmware/protocol/seal-message.ts';
 import { alwaysActive } from '../../../firmware/sealing/gate.ts';
 import { openSealJournal, type SealJournal } from '../../../firmware/sealing/journal.ts';
 import { SealSigner } from '../../../firmware/sealing/seal-signer.ts';
 import { topicsFor } from '../../../firmware/transport/topics.ts';
+import type { SubscribeOptions } from '../../../firmware/transport/mqtt-types.ts';
 import type { TpmInfo } from '../../../tpm/index.ts';
 
 const topics = topicsFor('btn/fast');
@@ -58,9 +60,20 @@ class FakeTransport extends EventEmitter {
   readonly state = 'online';
   readonly seals: SealMessage[] = [];
   readonly #handlers = new Map<string, ((m: { topic: string; value: unknown }) => unknown)[]>();
-  subscribe(filter: string, handler: (m: { topic: string; value: unknown }) => unknown): () => void {
-    this.#handlers.set(filter, [...(this.#handlers.get(filter) ?? []), handler]);
-    return () => this.#handlers.set(filter, (this.#handlers.get(filter) ?? []).filter((h) => h !== handler));
+  subscribe<T>(filter: string, handler: (m: { topic: string; value: T }) => unknown, options: SubscribeOptions<T> = {}): () => void {
+    // as the real transport: the subscription's schema reads the value once; a refusal never reaches the handler
+    const h = (m: { topic: string; value: unknown }): unknown => {
+      let value: T;
+      try {
+        value = options.schema === undefined ? (m.value as T) : options.schema.read(m.value);
+      } catch (err) {
+        options.onInvalid?.(err as Error, m.topic);
+        return undefined;
+      }
+      return handler({ ...m, value });
+    };
+    this.#handlers.set(filter, [...(this.#handlers.get(filter) ?? []), h]);
+    return () => this.#handlers.set(filter, (this.#handlers.get(filter) ?? []).filter((x) => x !== h));
   }
   /** Hands the message over as a broker would: without waiting for what the handler starts (a spin). */
   async deliver(topic: string, value: unknown): Promise<void> {
@@ -71,7 +84,7 @@ class FakeTransport extends EventEmitter {
     return 'delivered';
   }
   async publishSeal(_clerk: string, payload: string): Promise<'delivered'> {
-    this.seals.push(readSealMessage(JSON.parse(payload)));
+    this.seals.push(sealMessage.read(JSON.parse(payload)));
     return 'delivered';
   }
 }
@@ -86,14 +99,14 @@ let clock: FakeClock;
 let agent: SecondaryAgent;
 const genesis = { hash: new Uint8Array(32).fill(9), height: 0, timestamp: 0 };
 
-async function start(params: NetworkParams = PARAMS): Promise<void> {
+async function start(params: NetworkParams = PARAMS, sealAuthority: SealAuthority | null = null): Promise<void> {
   journal = await openSealJournal(join(dir, `journal-${Math.random().toString(36).slice(2)}`));
   transport = new FakeTransport();
   clock = new FakeClock(Date.now());
   const signer = new SealSigner(journal, { sign: async (m) => new Uint8Array(sign('sha256', m, node.privateKey)) });
   agent = createAgent({
     nodeId: 'fast-node', tpm: { info: async () => info }, signer, transport: transport as never, topics, journal, gate: alwaysActive('fast-node'),
-    primaries: new PrimaryKeySet([clerk.publicKey]), genesis: { ...genesis, timestamp: clock.t - 1000 }, params, clock, sealAuthority: null, statusIntervalMs: 60_000,
+    primaries: new PrimaryKeySet([clerk.publicKey]), genesis: { ...genesis, timestamp: clock.t - 1000 }, params, clock, sealAuthority, statusIntervalMs: 60_000,
   });
   await agent.start();
 }
@@ -172,6 +185,40 @@ describe('agent in virtual time', () => {
     await clock.advance(2000);
     await new Promise((done) => setTimeout(done, 50));
     expect(transport.seals).toHaveLength(0);
+  });
+
+  it('judges another node\'s seal by its zero bits before its key or signature, and drops a malformed one at the schema', async () => {
+    const params = { ...PARAMS, sealZeros: 6 };
+    let consulted = 0;
+    const authority: SealAuthority = { keyFor: () => { consulted++; return { ok: false, reason: 'not registered here' }; } };
+    await start(params, authority);
+    const block = candidate(1, genesis.hash, clock.t);
+    const hash = blockHash(block.header);
+    await transport.deliver(topics.candidates, blockToJson(block));
+    await until('the decision recorded', () => journal.holds({ height: 1, clerk: clerkFp, blockHash: hash }), 10_000, 5);
+    const sealOf = (round: number, signature: Uint8Array): unknown => JSON.parse(encodeSealMessage({ nodeId: 'other', height: 1, blockHash: hash, clerk: clerkFp, round, signature, registration: null, expiresAt: clock.t + 5000 }));
+    // Signatures of the right size whose tickets have fewer than 6 zero bits (found independently).
+    const low: Uint8Array[] = [];
+    for (let i = 0; low.length < 20; i++) {
+      const signature = new Uint8Array(sign('sha256', lotteryMessage(hash, i), other.privateKey));
+      if (scoreTicket(signature, 0).zeros < 6) low.push(signature);
+    }
+    for (const signature of low) await transport.deliver(topics.seals(clerkFp), sealOf(0, signature));
+    expect(consulted).toBe(0);
+    // Not a seal at all: refused by the schema, counted, never judged.
+    await transport.deliver(topics.seals(clerkFp), { ...(sealOf(0, low[0]!) as object), signature: 'zz' });
+    expect(consulted).toBe(0);
+    expect(agent.status().invalidMessages).toMatchObject({ seal: 1 });
+    // A ticket that meets the threshold goes on to the key (and would go on to RSA).
+    let round = 0;
+    let good = new Uint8Array(0);
+    for (; ; round++) {
+      good = new Uint8Array(sign('sha256', lotteryMessage(hash, round), other.privateKey));
+      if (scoreTicket(good, round).zeros >= 6) break;
+    }
+    await transport.deliver(topics.seals(clerkFp), sealOf(round, good));
+    expect(consulted).toBe(1);
+    expect(agent.status().invalidMessages).toMatchObject({ seal: 1, 'seal-unregistered': 1 });
   });
 
   it('refuses an invalid candidate with its reason and seals nothing', async () => {

@@ -16,7 +16,7 @@ import { PrimaryKeySet } from '../../../firmware/protocol/chain/primaries.ts';
 import { keyFingerprint, spkiOf } from '../../../firmware/protocol/identity.ts';
 import { DEFAULT_PARAMS, type NetworkParams } from '../../../firmware/protocol/params.ts';
 import { encodeFinalMessage } from '../../../firmware/protocol/final-message.ts';
-import { parseSealMessage, type SealMessage } from '../../../firmware/protocol/seal-message.ts';
+import { sealMessage, type SealMessage } from '../../../firmware/protocol/seal-message.ts';
 import { alwaysActive, neverActive, type SealGate } from '../../../firmware/sealing/gate.ts';
 import { openSealJournal, type SealJournal } from '../../../firmware/sealing/journal.ts';
 import { createMqttTransport, startBroker, topicsFor, type BrokerHandle, type MqttTransport } from '../../../firmware/transport/index.ts';
@@ -47,7 +47,7 @@ beforeAll(async () => {
   sealingKey = await tpm.ensureSealingKey();
   broker = await startBroker();
   clerkTransport = createMqttTransport({ url: broker.url, nodeId: 'clerk', clientId: `clerk-${process.pid}`, prefix: topics.prefix, protocol: 4, status: false });
-  clerkTransport.subscribe<unknown>(topics.seals(clerkFp), (m) => { seals.push(parseSealMessage(JSON.stringify(m.value))); }, { qos: 1 });
+  clerkTransport.subscribe(topics.seals(clerkFp), (m) => { seals.push(m.value); }, { qos: 1, schema: sealMessage });
   await clerkTransport.online();
 }, 60_000);
 

@@ -17,7 +17,7 @@ import { createAgent, type RejectedEvent, type SealEvent } from '../../../firmwa
 import { toHex } from '../../../firmware/core/bytes.ts';
 import { createClerks, DEVNET_PARAMS, genesisTip, PrimaryNode, StaticSealAuthority, TxGenerator, type Clerk, type FinalBlockRecord, type PrimaryEvent } from '../../../firmware/devnet/index.ts';
 import type { NetworkParams } from '../../../firmware/protocol/params.ts';
-import { parseSealMessage, type SealMessage } from '../../../firmware/protocol/seal-message.ts';
+import { sealMessage, type SealMessage } from '../../../firmware/protocol/seal-message.ts';
 import { alwaysActive, openSealJournal, type JournalEntry } from '../../../firmware/sealing/index.ts';
 import { createMqttTransport, topicsFor } from '../../../firmware/transport/index.ts';
 import { openTpm, type SealingKeyInfo, type Tpm } from '../../../tpm/index.ts';
@@ -139,7 +139,7 @@ async function scenario(persistence: boolean): Promise<void> {
     let onCandidate: ((height: number) => void) | null = null;
     const watcher = createMqttTransport({ url: mq.url, nodeId: 'watcher', clientId: `watcher-${label}-${process.pid}`, prefix: topics.prefix, status: false, backoff: BACKOFF });
     closing(5, () => watcher.close());
-    watcher.subscribe<unknown>(`${topics.prefix}/seals/+`, (m) => { wire.push(parseSealMessage(JSON.stringify(m.value))); }, { qos: 1 });
+    watcher.subscribe(`${topics.prefix}/seals/+`, (m) => { wire.push(m.value); }, { qos: 1, schema: sealMessage });
     watcher.subscribe<{ height: number }>(topics.candidates, (m) => { if (!m.retain) onCandidate?.(m.value.height); }, { qos: 1 });
     await watcher.online();
 

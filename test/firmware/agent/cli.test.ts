@@ -10,7 +10,7 @@ import { createBlock, drawUntilQualified } from '../../../firmware/protocol/chai
 import { keyFingerprint, spkiOf } from '../../../firmware/protocol/identity.ts';
 import { parseRunConfig, runCommand, RunConfigError } from '../../../firmware/cli/run-command.ts';
 import { statusCommand } from '../../../firmware/cli/status-command.ts';
-import { parseSealMessage, type SealMessage } from '../../../firmware/protocol/seal-message.ts';
+import { sealMessage, type SealMessage } from '../../../firmware/protocol/seal-message.ts';
 import { createMqttTransport, startBroker, topicsFor } from '../../../firmware/transport/index.ts';
 import { startSwtpm, type SwtpmInstance } from '../../../tpm/swtpm.ts';
 
@@ -79,7 +79,7 @@ describe('btn-node run (swtpm + aedes)', () => {
     const clerkFp = keyFingerprint(spkiOf(clerk.publicKey));
     const watcher = createMqttTransport({ url: broker.url, nodeId: 'clerk', clientId: `cli-clerk-${process.pid}`, prefix, protocol: 4, status: false });
     const seals: SealMessage[] = [];
-    watcher.subscribe<unknown>(topics.seals(clerkFp), (m) => { seals.push(parseSealMessage(JSON.stringify(m.value))); });
+    watcher.subscribe(topics.seals(clerkFp), (m) => { seals.push(m.value); }, { schema: sealMessage });
     const ac = new AbortController();
     let started: { nodeId: string } | undefined;
     try {

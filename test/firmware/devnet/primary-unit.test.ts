@@ -5,10 +5,10 @@ import { generateKeyPairSync, sign } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { parseBlockJson, blockHash } from '../../../firmware/protocol/chain/block.ts';
 import { lotteryMessage, scoreTicket } from '../../../firmware/protocol/chain/lottery.ts';
-import { parseFinalMessage } from '../../../firmware/protocol/final-message.ts';
+import { finalMessage } from '../../../firmware/protocol/final-message.ts';
 import type { NetworkParams } from '../../../firmware/protocol/params.ts';
 import { encodeSealMessage } from '../../../firmware/protocol/seal-message.ts';
-import type { InboundMessage } from '../../../firmware/transport/mqtt-types.ts';
+import type { InboundMessage, SubscribeOptions } from '../../../firmware/transport/mqtt-types.ts';
 import { topicsFor } from '../../../firmware/transport/topics.ts';
 import { createClerks } from '../../../firmware/devnet/clerks.ts';
 import { genesisTip, PrimaryNode, type PrimaryTransport } from '../../../firmware/devnet/primary.ts';
@@ -31,8 +31,18 @@ class FakeTransport extends EventEmitter implements PrimaryTransport {
     this.onPublish(topic, text);
     return 'delivered';
   }
-  subscribe<T>(filter: string, handler: (m: InboundMessage<T>) => void | Promise<void>): () => void {
-    this.handlers.set(filter, handler as (m: InboundMessage<unknown>) => void);
+  subscribe<T>(filter: string, handler: (m: InboundMessage<T>) => void | Promise<void>, options: SubscribeOptions<T> = {}): () => void {
+    // as the real transport: the subscription's schema reads the value once, a refusal is a drop
+    this.handlers.set(filter, (m) => {
+      let value: T;
+      try {
+        value = options.schema === undefined ? (m.value as T) : options.schema.read(m.value);
+      } catch (err) {
+        this.emit('drop', { topic: m.topic, reason: 'invalid', detail: (err as Error).message });
+        return;
+      }
+      return handler({ ...m, value });
+    });
     return () => this.handlers.delete(filter);
   }
   deliver(topic: string, value: unknown): void {
@@ -86,7 +96,7 @@ describe('PrimaryNode (fake transport)', () => {
     expect(block!.seals.map((s) => s.node)).toEqual(['n1']);
     const final = t.published.find((p) => p.topic === topics.final)!;
     expect(final.retain).toBe(true);
-    expect(parseFinalMessage(final.payload)).toMatchObject({ height: 1, sealedBy: ['n1'], votes: 1, clerk: clerks[0]!.fingerprint });
+    expect(finalMessage.parse(final.payload)).toMatchObject({ height: 1, sealedBy: ['n1'], votes: 1, clerk: clerks[0]!.fingerprint });
     late!();
     expect(primary.stats().sealsRejected['no-candidate']).toBe(1);
     expect(primary.stats().sealsAccepted).toBe(1);
@@ -135,7 +145,7 @@ describe('PrimaryNode (fake transport)', () => {
     expect(statsWhileOpen!.sealsAccepted).toBe(0);
     expect(block!.final).toBe(true);
     expect(block!.seals.map((s) => s.node)).toEqual(['n1']);
-    expect(parseFinalMessage(t.published.find((p) => p.topic === topics.final)!.payload).sealedBy).toEqual(['n1']);
+    expect(finalMessage.parse(t.published.find((p) => p.topic === topics.final)!.payload).sealedBy).toEqual(['n1']);
     expect(primary.tip.height).toBe(1);
     await primary.stop();
   });

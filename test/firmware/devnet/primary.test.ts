@@ -4,8 +4,8 @@ import { createPublicKey, generateKeyPairSync, verify } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lotteryMessage, scoreTicket } from '../../../firmware/protocol/chain/lottery.ts';
 import { hexField } from '../../../firmware/protocol/chain/encoding.ts';
-import { parseFinalMessage } from '../../../firmware/protocol/final-message.ts';
-import { parseParams, type NetworkParams } from '../../../firmware/protocol/params.ts';
+import { finalMessage } from '../../../firmware/protocol/final-message.ts';
+import { paramsMessage, type NetworkParams } from '../../../firmware/protocol/params.ts';
 import { createMqttTransport, startBroker, topicsFor, type BrokerHandle, type MqttTransport } from '../../../firmware/transport/index.ts';
 import { createClerks } from '../../../firmware/devnet/clerks.ts';
 import { genesisTip, PrimaryNode, type PrimaryEvent } from '../../../firmware/devnet/primary.ts';
@@ -86,7 +86,7 @@ describe('PrimaryNode', () => {
     expect(events.filter((e) => e.type === 'final')).toHaveLength(3);
     expect(events.some((e) => e.type === 'draw')).toBe(true);
     // The final messages went out as FinalMessage.
-    const parsed = finals.filter((f) => f !== null).map((f) => parseFinalMessage(JSON.stringify(f)));
+    const parsed = finals.filter((f) => f !== null).map((f) => finalMessage.parse(JSON.stringify(f)));
     expect(parsed.map((f) => f.height)).toEqual([1, 2, 3]);
     expect(parsed[2]!.sealedBy.length).toBeGreaterThan(0);
   });
@@ -102,7 +102,7 @@ describe('PrimaryNode', () => {
     const got = new Promise<unknown>((r) => late.subscribe(topics.params, (m) => r(m.value)));
     late.start();
     open.push(late);
-    expect(parseParams(JSON.stringify(await got))).toEqual(PARAMS);
+    expect(paramsMessage.read(await got)).toEqual(PARAMS);
     await primary.stop({ clearRetained: true });
   });
 

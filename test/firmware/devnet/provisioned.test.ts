@@ -10,7 +10,7 @@ import { readActivationState } from '../../../firmware/activation/state.ts';
 import { readStatusFile } from '../../../firmware/status/index.ts';
 import { blockLine } from '../../../firmware/devnet/devnet-command.ts';
 import type { DevnetEvent } from '../../../firmware/devnet/devnet.ts';
-import type { Json } from '../../../firmware/protocol/fields.ts';
+import type { Json } from '../../../firmware/protocol/message-schema.ts';
 import { runProvisionedDevnet, type ProvisionedEvent } from '../../../firmware/devnet/provisioned-devnet.ts';
 import { verifyRegistrationCertificate } from '../../../provisioning/registration/certificate.ts';
 import { checkDevnetLines } from './devnet-lines.ts';

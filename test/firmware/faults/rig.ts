@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { createBlock, drawUntilQualified } from '../../../firmware/protocol/chain/build.ts';
 import type { Block } from '../../../firmware/protocol/chain/block.ts';
 import { keyFingerprint, spkiOf } from '../../../firmware/protocol/identity.ts';
-import { parseSealMessage, type SealMessage } from '../../../firmware/protocol/seal-message.ts';
+import { sealMessage, type SealMessage } from '../../../firmware/protocol/seal-message.ts';
 import { createMqttTransport, startBroker, topicsFor, type BrokerHandle, type MqttTransport, type Topics } from '../../../firmware/transport/index.ts';
 import { startSwtpm, type SwtpmInstance } from '../../../tpm/swtpm.ts';
 import { freePort } from './harness.ts';
@@ -40,7 +40,7 @@ export async function startRig(name: string): Promise<Rig> {
   const broker = await startBroker();
   const watcher = createMqttTransport({ url: broker.url, nodeId: 'clerk', clientId: `${name}-clerk-${process.pid}`, prefix, protocol: 4, status: false });
   const seals: SealMessage[] = [];
-  watcher.subscribe<unknown>(topics.seals(clerkId), (m) => { seals.push(parseSealMessage(JSON.stringify(m.value))); });
+  watcher.subscribe(topics.seals(clerkId), (m) => { seals.push(m.value); }, { schema: sealMessage });
   await watcher.online();
   return {
     dir, swtpm, broker, watcher, seals, clerkId, genesisHash, topics,

@@ -3,7 +3,7 @@
 import { createHash, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { lotteryMessage, scoreTicket } from '../../../firmware/protocol/chain/lottery.ts';
-import type { Json } from '../../../firmware/protocol/fields.ts';
+import type { Json } from '../../../firmware/protocol/message-schema.ts';
 import { encodeSealMessage, type SealMessage } from '../../../firmware/protocol/seal-message.ts';
 import { RegistrationAuthority } from '../../../firmware/protocol/registration-authority.ts';
 import { checkSeal, type SealCheckContext } from '../../../firmware/protocol/seal-check.ts';

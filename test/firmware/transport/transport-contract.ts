@@ -4,6 +4,7 @@ import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
+import { anyObject, integer, object, refine } from '../../../firmware/core/json.ts';
 import { createMqttTransport, MqttTransport, SealInbox, type MqttTransportOptions, type DropEvent, type InboundMessage } from '../../../firmware/transport/index.ts';
 
 export interface BrokerUnderTest {
@@ -39,12 +40,13 @@ export function transportContract(label: string, expectedVersion: 5 | 4, startBr
     afterEach(async () => { await Promise.all(open.splice(0).map((t) => t.close())); });
     const fresh = (): void => { prefix = `t/${randomBytes(6).toString('hex')}`; };
 
-    it(`speaks MQTT ${expectedVersion === 5 ? '5' : '3.1.1'}; publish/subscribe JSON with a validator`, async () => {
+    it(`speaks MQTT ${expectedVersion === 5 ? '5' : '3.1.1'}; publish/subscribe JSON through a schema`, async () => {
       fresh();
       const sub = make({ nodeId: 'sub' });
       const got: InboundMessage<{ height: number }>[] = [];
+      const heightOnly = object({ height: integer({ min: 0, max: 1e9 }) });
       sub.subscribe<{ height: number }>(sub.topics.candidates, (m) => { got.push(m); }, {
-        validate: (v) => { if (typeof (v as { height?: unknown }).height !== 'number') throw new Error('height must be a number'); return v as { height: number }; },
+        schema: { name: 'candidate', maxBytes: 64 * 1024, read: (v) => heightOnly.read(v, 'candidate') },
       });
       await sub.online();
       expect(sub.protocolVersion).toBe(expectedVersion);
@@ -56,12 +58,13 @@ export function transportContract(label: string, expectedVersion: 5 | 4, startBr
     });
 
     it('drops oversize, non-UTF-8, malformed JSON, invalid and expired messages with a reason, and keeps going', async () => {
+      const okOnly = refine(anyObject({ maxKeys: 8 }), (v) => (v['ok'] === true ? undefined : 'ok must be true'));
       fresh();
       const sub = make({ nodeId: 'sub', maxInboundBytes: 1024 });
       const drops: DropEvent[] = [];
       sub.on('drop', (d: DropEvent) => drops.push(d));
       const got: unknown[] = [];
-      sub.subscribe(sub.topics.final, (m) => { got.push(m.value); }, { validate: (v) => { if ((v as { ok?: unknown }).ok !== true) throw new Error('ok must be true'); return v; } });
+      sub.subscribe(sub.topics.final, (m) => { got.push(m.value); }, { schema: { name: 'ok', maxBytes: 64 * 1024, read: (v) => okOnly.read(v, 'ok') } });
       await sub.online();
       const pub = make({ nodeId: 'pub' });
       await pub.online();

@@ -1,0 +1,278 @@
+// The one reader of JSON from outside (network messages, HTTP bodies, config files): a reader
+// checks a parsed value and returns it typed, or throws a JsonError that names the field path it
+// refuses ("seal.signature: expected hex of 64..512 bytes"). Callers never cast after a read.
+// Sizes are capped before JSON.parse (parseJson); objects are exact by default (unknown keys
+// refused); hex is read in either case unless a reader asks for lowercase, and comes back as
+// bytes or as lowercase text.
+import { fromHex } from './bytes.ts';
+
+export type JsonErrorCode = 'ERR_JSON_INVALID' | 'ERR_JSON_OVERSIZE' | 'ERR_JSON_SYNTAX';
+
+export class JsonError extends Error {
+  override readonly name = 'JsonError';
+  constructor(readonly code: JsonErrorCode, readonly path: string, readonly expected: string) {
+    super(path === '' ? expected : `${path}: ${expected}`);
+  }
+
+  toObject(): Record<string, unknown> {
+    return { name: this.name, code: this.code, message: this.message, path: this.path };
+  }
+}
+
+/** Reads one value at `path`; throws JsonError on anything else. */
+export interface Reader<T> {
+  read(value: unknown, path: string): T;
+  /** What it expects, for error messages and documents ("integer in 0..10"). */
+  readonly expects: string;
+}
+
+/** A field that may be absent (absent and undefined read as undefined and are left out). */
+export interface OptionalReader<T> extends Reader<T | undefined> {
+  readonly optional: true;
+  readonly inner: Reader<T>;
+}
+
+export type Infer<R> = R extends Reader<infer T> ? T : never;
+
+type Fields = Readonly<Record<string, Reader<unknown>>>;
+type RequiredKeys<F extends Fields> = { [K in keyof F]: F[K] extends OptionalReader<unknown> ? never : K }[keyof F];
+type OptionalKeys<F extends Fields> = Exclude<keyof F, RequiredKeys<F>>;
+type Flat<T> = { [K in keyof T]: T[K] };
+export type ObjectOf<F extends Fields> = Flat<
+  { readonly [K in RequiredKeys<F>]: Infer<F[K]> } & { readonly [K in OptionalKeys<F>]?: Exclude<Infer<F[K]>, undefined> }
+>;
+
+export interface ObjectReader<F extends Fields> extends Reader<ObjectOf<F>> {
+  readonly fields: F;
+  /** Keys that must be present, in declaration order (an OpenAPI document's `required`). */
+  readonly required: readonly string[];
+  readonly exact: boolean;
+}
+
+/** Refuses the value at `path` (for map() and hand-written rules on top of the readers). */
+export function invalid(path: string, expected: string): never {
+  throw new JsonError('ERR_JSON_INVALID', path, expected);
+}
+
+export function string(o: { readonly max: number; readonly min?: number; readonly pattern?: RegExp }): Reader<string> {
+  const min = o.min ?? 0;
+  const expects = `string of ${min}..${o.max} characters${o.pattern ? ` matching ${o.pattern.source}` : ''}`;
+  return {
+    expects,
+    read(v, path) {
+      if (typeof v !== 'string' || v.length < min || v.length > o.max || (o.pattern !== undefined && !o.pattern.test(v))) invalid(path, `expected ${expects}`);
+      return v;
+    },
+  };
+}
+
+/** One of a fixed set of strings. */
+export function oneOf<const T extends string>(values: readonly T[]): Reader<T> {
+  const set: ReadonlySet<string> = new Set(values);
+  const expects = `one of ${values.join(', ')}`;
+  return {
+    expects,
+    read(v, path) {
+      if (typeof v !== 'string' || !set.has(v)) invalid(path, `expected ${expects}`);
+      return v as T;
+    },
+  };
+}
+
+/** Exactly this value (a format version, a type tag). */
+export function literal<const T extends string | number | boolean>(value: T): Reader<T> {
+  const expects = JSON.stringify(value);
+  return {
+    expects,
+    read(v, path) {
+      if (v !== value) invalid(path, `expected ${expects}`);
+      return value;
+    },
+  };
+}
+
+/** A safe integer in min..max. */
+export function integer(o: { readonly min: number; readonly max: number }): Reader<number> {
+  const expects = `integer in ${o.min}..${o.max}`;
+  return {
+    expects,
+    read(v, path) {
+      if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < o.min || v > o.max) invalid(path, `expected ${expects}`);
+      return v;
+    },
+  };
+}
+
+export function boolean(): Reader<boolean> {
+  return {
+    expects: 'boolean',
+    read(v, path) {
+      if (typeof v !== 'boolean') invalid(path, 'expected boolean');
+      return v;
+    },
+  };
+}
+
+interface HexOptions {
+  /** Exact length in bytes, or give min and max. */
+  readonly bytes?: number;
+  readonly min?: number;
+  readonly max?: number;
+  /** Refuse uppercase digits (text that is signed or hashed as it stands). */
+  readonly lowercase?: boolean;
+}
+
+const ANY_CASE_HEX = /^[0-9a-fA-F]*$/;
+const LOWER_HEX = /^[0-9a-f]*$/;
+
+function hexRule(o: HexOptions): { expects: string; check: (v: unknown) => v is string } {
+  const min = o.bytes ?? o.min ?? 0;
+  const max = o.bytes ?? o.max ?? Number.MAX_SAFE_INTEGER;
+  const digits = o.lowercase ? LOWER_HEX : ANY_CASE_HEX;
+  const size = min === max ? `${min}` : `${min}..${max}`;
+  return {
+    expects: `${o.lowercase ? 'lowercase ' : ''}hex of ${size} bytes`,
+    check: (v): v is string => typeof v === 'string' && v.length % 2 === 0 && v.length >= 2 * min && v.length <= 2 * max && digits.test(v),
+  };
+}
+
+/** Hex text read as bytes. */
+export function hex(o: HexOptions): Reader<Uint8Array> {
+  const { expects, check } = hexRule(o);
+  return {
+    expects,
+    read(v, path) {
+      if (!check(v)) invalid(path, `expected ${expects}`);
+      return fromHex(v);
+    },
+  };
+}
+
+/** Hex text kept as text, lowercase (ids and names compared as strings). */
+export function hexText(o: HexOptions): Reader<string> {
+  const { expects, check } = hexRule(o);
+  return {
+    expects,
+    read(v, path) {
+      if (!check(v)) invalid(path, `expected ${expects}`);
+      return v.toLowerCase();
+    },
+  };
+}
+
+export function array<T>(item: Reader<T>, o: { readonly max: number; readonly min?: number }): Reader<T[]> {
+  const min = o.min ?? 0;
+  const expects = `array of ${min}..${o.max} items`;
+  return {
+    expects,
+    read(v, path) {
+      if (!Array.isArray(v) || v.length < min || v.length > o.max) invalid(path, `expected ${expects}`);
+      const out: T[] = [];
+      for (let i = 0; i < v.length; i++) out.push(item.read(v[i], `${path}[${i}]`));
+      return out;
+    },
+  };
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * An object with these fields. Exact by default: a key outside `fields` is refused, so a message
+ * means exactly what its schema says. `exact: false` ignores unknown keys (and leaves them out).
+ */
+export function object<const F extends Fields>(fields: F, o: { readonly exact?: boolean } = {}): ObjectReader<F> {
+  const exact = o.exact ?? true;
+  const keys = Object.keys(fields);
+  const required = keys.filter((k) => !(fields[k] as Partial<OptionalReader<unknown>>).optional);
+  return {
+    fields,
+    required,
+    exact,
+    expects: 'object',
+    read(v, path) {
+      if (!isObject(v)) invalid(path, 'expected object');
+      if (exact) {
+        for (const k in v) {
+          if (!Object.hasOwn(fields, k)) invalid(path === '' ? k.slice(0, 40) : `${path}.${k.slice(0, 40)}`, 'unknown key');
+        }
+      }
+      const out: Record<string, unknown> = {};
+      for (const k of keys) {
+        const r = fields[k]!;
+        const got = Object.hasOwn(v, k) ? v[k] : undefined;
+        const value = r.read(got, path === '' ? k : `${path}.${k}`);
+        if (value !== undefined) out[k] = value;
+      }
+      return out as ObjectOf<F>;
+    },
+  };
+}
+
+/** Any JSON object, unchecked inside (passed on to a reader of its own, e.g. a signed certificate). */
+export function anyObject(o: { readonly maxKeys: number }): Reader<Readonly<Record<string, unknown>>> {
+  const expects = `object of at most ${o.maxKeys} keys`;
+  return {
+    expects,
+    read(v, path) {
+      if (!isObject(v) || Object.keys(v).length > o.maxKeys) invalid(path, `expected ${expects}`);
+      return v;
+    },
+  };
+}
+
+export function optional<T>(inner: Reader<T>): OptionalReader<T> {
+  return {
+    optional: true,
+    inner,
+    expects: `${inner.expects} (optional)`,
+    read: (v, path) => (v === undefined ? undefined : inner.read(v, path)),
+  };
+}
+
+export function nullable<T>(inner: Reader<T>): Reader<T | null> {
+  return {
+    expects: `${inner.expects} or null`,
+    read: (v, path) => (v === null ? null : inner.read(v, path)),
+  };
+}
+
+/** A further rule on a read value: `problem` returns what is wrong, or undefined. */
+export function refine<T>(inner: Reader<T>, problem: (value: T) => string | undefined): Reader<T> {
+  return {
+    expects: inner.expects,
+    read(v, path) {
+      const value = inner.read(v, path);
+      const p = problem(value);
+      if (p !== undefined) invalid(path, p);
+      return value;
+    },
+  };
+}
+
+/** A read value turned into another type; `to` refuses with invalid(path, ...). */
+export function map<T, U>(inner: Reader<T>, to: (value: T, path: string) => U, expects = inner.expects): Reader<U> {
+  return { expects, read: (v, path) => to(inner.read(v, path), path) };
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** JSON text or bytes, size-capped before parsing (the cap counts UTF-8 bytes). */
+export function parseJson(payload: Uint8Array | string, maxBytes: number, what: string): unknown {
+  const size = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
+  if (size > maxBytes) throw new JsonError('ERR_JSON_OVERSIZE', '', `${what} is ${size} bytes, at most ${maxBytes}`);
+  try {
+    return JSON.parse(typeof payload === 'string' ? payload : utf8.decode(payload));
+  } catch {
+    throw new JsonError('ERR_JSON_SYNTAX', '', `${what} is not valid UTF-8 JSON`);
+  }
+}
+
+/** A message kind as a transport takes it: its own size cap and the reader of its parsed value. */
+export interface MessageSchema<T> {
+  readonly name: string;
+  readonly maxBytes: number;
+  /** Checks a value already parsed under maxBytes; throws on anything else. */
+  read(value: unknown): T;
+}

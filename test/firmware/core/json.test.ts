@@ -1,0 +1,99 @@
+// The one JSON reader: every kind of field, exact objects, and errors that name the field path.
+import { describe, expect, it } from 'vitest';
+import {
+  anyObject, array, boolean, hex, hexText, integer, invalid, JsonError, literal, map, nullable, object, oneOf, optional, parseJson, refine, string,
+} from '../../../firmware/core/json.ts';
+
+function error(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof JsonError) return `${err.code} ${err.message}`;
+    throw err;
+  }
+  return 'ok';
+}
+
+const seal = object({
+  nodeId: string({ min: 1, max: 8, pattern: /^[a-z0-9-]+$/ }),
+  round: integer({ min: 0, max: 10 }),
+  signature: hex({ bytes: 4 }),
+  name: hexText({ min: 1, max: 2, lowercase: true }),
+  ok: boolean(),
+  kind: oneOf(['a', 'b']),
+  tags: array(string({ max: 3 }), { max: 2 }),
+  inner: object({ v: literal(1) }),
+  note: optional(string({ max: 5 })),
+  registration: nullable(anyObject({ maxKeys: 2 })),
+});
+const good = { nodeId: 'n-1', round: 3, signature: 'DEADbeef', name: 'ab', ok: true, kind: 'a', tags: ['x'], inner: { v: 1 }, registration: null };
+
+describe('core JSON reader', () => {
+  it('reads every kind of field and returns typed values (hex as bytes or lowercase text)', () => {
+    const v = seal.read(good, 'seal');
+    expect(v).toEqual({ ...good, signature: Uint8Array.of(0xde, 0xad, 0xbe, 0xef) });
+    expect('note' in v).toBe(false);
+    expect(seal.read({ ...good, note: 'hi' }, 'seal').note).toBe('hi');
+    expect(hexText({ bytes: 2 }).read('ABcd', 'x')).toBe('abcd');
+    expect(seal.required).toEqual(['nodeId', 'round', 'signature', 'name', 'ok', 'kind', 'tags', 'inner', 'registration']);
+  });
+
+  it('names the field path in every refusal', () => {
+    const cases: [Record<string, unknown>, string][] = [
+      [{ nodeId: 'N1' }, 'seal.nodeId: expected string of 1..8 characters matching ^[a-z0-9-]+$'],
+      [{ nodeId: '' }, 'seal.nodeId: expected string of 1..8 characters matching ^[a-z0-9-]+$'],
+      [{ round: 11 }, 'seal.round: expected integer in 0..10'],
+      [{ round: 2.5 }, 'seal.round: expected integer in 0..10'],
+      [{ round: '3' }, 'seal.round: expected integer in 0..10'],
+      [{ signature: 'deadbe' }, 'seal.signature: expected hex of 4 bytes'],
+      [{ signature: 'deadbeeg' }, 'seal.signature: expected hex of 4 bytes'],
+      [{ name: 'AB' }, 'seal.name: expected lowercase hex of 1..2 bytes'],
+      [{ ok: 'true' }, 'seal.ok: expected boolean'],
+      [{ kind: 'c' }, 'seal.kind: expected one of a, b'],
+      [{ tags: ['x', 'y', 'z'] }, 'seal.tags: expected array of 0..2 items'],
+      [{ tags: ['x', 'long'] }, 'seal.tags[1]: expected string of 0..3 characters'],
+      [{ inner: { v: 2 } }, 'seal.inner.v: expected 1'],
+      [{ inner: { v: 1, w: 1 } }, 'seal.inner.w: unknown key'],
+      [{ note: 7 }, 'seal.note: expected string of 0..5 characters'],
+      [{ registration: { a: 1, b: 2, c: 3 } }, 'seal.registration: expected object of at most 2 keys'],
+      [{ extra: 1 }, 'seal.extra: unknown key'],
+    ];
+    for (const [patch, message] of cases) expect(error(() => seal.read({ ...good, ...patch }, 'seal'))).toBe(`ERR_JSON_INVALID ${message}`);
+    const { round: _round, ...missing } = good;
+    expect(error(() => seal.read(missing, 'seal'))).toBe('ERR_JSON_INVALID seal.round: expected integer in 0..10');
+    expect(error(() => seal.read([], 'seal'))).toBe('ERR_JSON_INVALID seal: expected object');
+    expect(error(() => seal.read(null, ''))).toBe('ERR_JSON_INVALID expected object');
+    expect(error(() => object({ a: integer({ min: 0, max: 1 }) }).read({ b: 1 }, ''))).toBe('ERR_JSON_INVALID b: unknown key');
+  });
+
+  it('ignores (and leaves out) unknown keys only when asked', () => {
+    const loose = object({ a: integer({ min: 0, max: 9 }) }, { exact: false });
+    expect(loose.read({ a: 1, b: 2 }, 'x')).toEqual({ a: 1 });
+    expect(loose.exact).toBe(false);
+  });
+
+  it('does not let __proto__ or inherited keys through', () => {
+    const o = object({ a: optional(integer({ min: 0, max: 9 })) });
+    expect(error(() => o.read(JSON.parse('{"__proto__":{"a":1}}'), 'x'))).toBe('ERR_JSON_INVALID x.__proto__: unknown key');
+    expect(o.read(Object.create({ a: 1 }), 'x')).toEqual({});
+  });
+
+  it('refines and maps read values, refusing at the same path', () => {
+    const even = refine(integer({ min: 0, max: 100 }), (n) => (n % 2 === 0 ? undefined : 'expected an even number'));
+    expect(even.read(4, 'n')).toBe(4);
+    expect(error(() => even.read(3, 'n'))).toBe('ERR_JSON_INVALID n: expected an even number');
+    const date = map(string({ max: 40 }), (s, path) => {
+      const t = Date.parse(s);
+      return Number.isFinite(t) ? t : invalid(path, 'expected an ISO-8601 date');
+    });
+    expect(date.read('2026-01-01T00:00:00Z', 'at')).toBe(Date.UTC(2026, 0, 1));
+    expect(error(() => date.read('soon', 'at'))).toBe('ERR_JSON_INVALID at: expected an ISO-8601 date');
+  });
+
+  it('caps the size before parsing, counting UTF-8 bytes, and refuses invalid UTF-8', () => {
+    expect(parseJson('{"a":1}', 7, 'm')).toEqual({ a: 1 });
+    expect(error(() => parseJson('"é"', 3, 'm'))).toBe('ERR_JSON_OVERSIZE m is 4 bytes, at most 3');
+    expect(error(() => parseJson(Uint8Array.of(0x22, 0xff, 0x22), 100, 'm'))).toBe('ERR_JSON_SYNTAX m is not valid UTF-8 JSON');
+    expect(error(() => parseJson('{', 100, 'm'))).toBe('ERR_JSON_SYNTAX m is not valid UTF-8 JSON');
+  });
+});
