@@ -22,7 +22,8 @@ import type { MqttTransport } from '../transport/mqtt-transport.ts';
 import type { SealingKeyInfo, Tpm } from '../../tpm/index.ts';
 
 /** Revocation lists grow by one short entry per revoked node; 4 MiB holds about 20,000. */
-export const MAX_REVOCATION_LIST_BYTES = 4 * 1024 * 1024;
+import { revocationListMessage } from '../protocol/revocation-list.ts';
+export { MAX_REVOCATION_LIST_BYTES } from '../protocol/revocation-list.ts';
 
 /** How the node is trusted and activated. */
 export type NodeTrust =
@@ -142,7 +143,7 @@ export async function createNode(o: NodeOptions): Promise<SecondaryNode> {
         unsubscribes.push(o.transport.subscribe(o.transport.topics.revocations, (m) => {
           authority!.applyRevocationList(m.value);
           activation.applyRevocationList(m.value).catch((err: unknown) => log.warn({ err: (err as Error).message }, 'pushed revocation list refused'));
-        }, { maxBytes: MAX_REVOCATION_LIST_BYTES }));
+        }, { schema: revocationListMessage }));
       }
       await agent.start();
       // status.json follows activation and faults at once, not only every few seconds.

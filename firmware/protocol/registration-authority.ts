@@ -8,7 +8,8 @@ import { createPublicKey, type KeyObject } from 'node:crypto';
 import type { Logger } from 'pino';
 import { pino } from 'pino';
 import { verifyRegistrationCertificate, type RegistrationCertificate } from './registration.ts';
-import { verifyRevocationList } from './revocation-list.ts';
+import { revocationListMessage, verifyRevocationList } from './revocation-list.ts';
+import type { MessageSchema } from '../core/json.ts';
 import type { SealMessage } from './seal-message.ts';
 import { ProtocolError } from './errors.ts';
 import type { SealAuthority } from './seal-check.ts';
@@ -44,7 +45,7 @@ export interface RegistrationAuthorityOptions {
 
 /** The part of MqttTransport needed to follow retained revocation lists. */
 export interface RevocationFeed {
-  subscribe<T = unknown>(filter: string, handler: (m: { readonly value: T }) => void | Promise<void>, options?: { qos?: 0 | 1; maxBytes?: number }): () => void;
+  subscribe<T = unknown>(filter: string, handler: (m: { readonly value: T }) => void | Promise<void>, options?: { qos?: 0 | 1; schema?: MessageSchema<T> }): () => void;
 }
 
 export interface RegistrationAuthorityStats {
@@ -63,6 +64,7 @@ interface Verified {
 }
 
 const CLOCK_SKEW_MS = 5 * 60_000; // as verifyRegistrationCertificate allows
+/** Cap on a list handed over as text or bytes (a fetched one); pushed lists meet the message's cap. */
 const MAX_REVOCATION_LIST_BYTES = 32 * 1024 * 1024;
 
 export class RegistrationAuthority implements SealAuthority {
@@ -208,7 +210,7 @@ export class RegistrationAuthority implements SealAuthority {
 
   /** Follows signed lists pushed (retained) on an MQTT topic; returns the unsubscribe function. */
   follow(feed: RevocationFeed, topic: string): () => void {
-    return feed.subscribe<unknown>(topic, (m) => void this.applyRevocationList(m.value), { qos: 1, maxBytes: MAX_REVOCATION_LIST_BYTES });
+    return feed.subscribe(topic, (m) => void this.applyRevocationList(m.value), { qos: 1, schema: revocationListMessage });
   }
 
   stop(): void {

@@ -5,6 +5,8 @@
 import { ed25519Verify } from './chain/transaction.ts';
 import { ProtocolError } from './errors.ts';
 import { fromHex } from '../core/bytes.ts';
+import { array, hexText, integer, JsonError, literal, object, string } from '../core/json.ts';
+import { messageSchema, type ProtocolSchema } from './message-schema.ts';
 
 export const REVOCATION_FORMAT = 'btn-revocations/v1';
 const DOMAIN = 'btn-revocations/v1\n';
@@ -33,32 +35,42 @@ export function revocationSignedBytes(version: number, issuedAt: string, entries
 
 const bad = (message: string): ProtocolError => new ProtocolError('ERR_PROTOCOL_CERTIFICATE_INVALID', message);
 
+/** Largest list accepted (pushed on the broker or fetched); it grows with every revoked node. */
+export const MAX_REVOCATION_LIST_BYTES = 4 * 1024 * 1024;
+
+// Signed text is read as it stands (no case folding): the signature covers these exact strings.
+const entry = object({
+  nodeId: string({ min: 1, max: 128 }),
+  ekName: string({ min: 1, max: 128 }),
+  revokedAt: string({ max: 64 }),
+  reason: string({ max: 1024 }),
+});
+const listReader = object({
+  format: literal(REVOCATION_FORMAT),
+  version: integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
+  issuedAt: string({ min: 1, max: 64 }),
+  entries: array(entry, { max: 100_000 }),
+  signature: hexText({ bytes: 64, lowercase: true }),
+});
+
+/** The list's shape (not its signature: verifyRevocationList checks that with the root key). */
+export const revocationListMessage: ProtocolSchema<RevocationList> = messageSchema('revocations', MAX_REVOCATION_LIST_BYTES, listReader);
+
 /**
  * Verify a revocation list against the root public key. `minVersion` is the highest version the
  * caller has accepted before; an older list is refused. Returns the list and a set of node ids.
  */
 export function verifyRevocationList(input: unknown, rootPublicKey: Uint8Array, minVersion = 0): RevocationList & { readonly revoked: ReadonlySet<string> } {
-  const d = input as Record<string, unknown>;
-  if (d === null || typeof d !== 'object' || d['format'] !== REVOCATION_FORMAT) throw bad(`revocation list format must be "${REVOCATION_FORMAT}"`);
-  const version = d['version'];
-  if (!Number.isSafeInteger(version) || (version as number) < 0) throw bad('revocation list version must be a non-negative integer');
-  if (typeof d['issuedAt'] !== 'string' || typeof d['signature'] !== 'string' || !Array.isArray(d['entries'])) throw bad('revocation list is malformed');
-  const entries: RevokedNode[] = [];
-  for (const e of d['entries'] as unknown[]) {
-    const x = e as Record<string, unknown>;
-    if (x === null || typeof x !== 'object' || ['nodeId', 'ekName', 'revokedAt', 'reason'].some((k) => typeof x[k] !== 'string')) {
-      throw bad('revocation list entry is malformed');
-    }
-    entries.push({ nodeId: String(x['nodeId']), ekName: String(x['ekName']), revokedAt: String(x['revokedAt']), reason: String(x['reason']) });
+  let list: RevocationList;
+  try {
+    list = listReader.read(input, 'revocation list');
+  } catch (err) {
+    throw err instanceof JsonError ? bad(err.message) : err;
   }
-  const sigHex = String(d['signature']);
-  const sig = /^[0-9a-f]{128}$/.test(sigHex) ? fromHex(sigHex) : null;
-  if (sig === null || !ed25519Verify(rootPublicKey, revocationSignedBytes(version as number, d['issuedAt'], entries), sig)) {
+  const { version, issuedAt, entries, signature } = list;
+  if (!ed25519Verify(rootPublicKey, revocationSignedBytes(version, issuedAt, entries), fromHex(signature))) {
     throw bad('revocation list signature does not verify with the root key');
   }
-  if ((version as number) < minVersion) throw bad(`revocation list version ${String(version)} is older than version ${minVersion} seen before`);
-  return {
-    format: REVOCATION_FORMAT, version: version as number, issuedAt: d['issuedAt'], entries, signature: sigHex,
-    revoked: new Set(entries.map((e) => e.nodeId)),
-  };
+  if (version < minVersion) throw bad(`revocation list version ${version} is older than version ${minVersion} seen before`);
+  return { ...list, revoked: new Set(entries.map((e) => e.nodeId)) };
 }

@@ -244,7 +244,8 @@ describe('registrar HTTP API', () => {
     const dev = (await store.listDevices({ limit: 10 })).find((x) => x.serial === 'SN-2')!;
     expect((await call('POST', `/v1/nodes/${dev.nodeId}/revoke`)).status).toBe(401);
     expect((await call('POST', `/v1/nodes/${dev.nodeId}/revoke`, undefined, { authorization: 'Bearer wrong' })).status).toBe(401);
-    const before = verifyRevocationList((await call('GET', '/v1/revocations')).json, root.publicKey);
+    const first = (await call('GET', '/v1/revocations')).json;
+    const before = verifyRevocationList(first, root.publicKey);
     expect(before.version).toBe(0);
     const evil = "stolen'); DROP TABLE devices; --";
     const r = await call('POST', `/v1/nodes/${dev.nodeId}/revoke`, { reason: evil }, { authorization: `Bearer ${TOKEN}` });
@@ -257,7 +258,8 @@ describe('registrar HTTP API', () => {
     expect(v.revoked.has(dev.nodeId)).toBe(true);
     expect(v.entries[0]!.reason).toBe(evil);
     expect(() => verifyRevocationList({ ...list, entries: [] }, root.publicKey)).toThrow(/signature/);
-    expect(() => verifyRevocationList(before, root.publicKey, 1)).toThrow(/older/);
+    expect(() => verifyRevocationList(first, root.publicKey, 1)).toThrow(/older/);
+    expect(() => verifyRevocationList({ ...list, extra: 1 }, root.publicKey)).toThrow(/revocation list.extra: unknown key/);
     const d2 = lab.devices[2]!.line;
     const ch = await call('POST', '/v1/activation/challenge', { ekPublic: d2.ekPublic, sealingPublic: d2.sealingPublic });
     expect([ch.status, ch.json.error.code]).toEqual([403, 'ERR_PROV_REVOKED']);
