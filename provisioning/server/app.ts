@@ -15,10 +15,10 @@ import { checkManufacturerName, parseSignatureHex } from '../manifest/signature.
 import type { TrustStore } from '../manifest/trust.ts';
 import { signRevocationList } from '../registration/revocation-list.ts';
 import type { DeviceRecord, ProvisioningStore } from '../store/types.ts';
-import { completeProof, createChallenge, MAX_AREA_BYTES, type ActivationDeps, type MakeCredential } from './activation.ts';
-import { errorBody, hexField, readJsonObject, sendJson, statusOf } from './http.ts';
+import { completeProof, createChallenge, type ActivationDeps, type MakeCredential } from './activation.ts';
+import { errorBody, readJsonBody, sendJson, statusOf } from './http.ts';
 import { Metrics } from './metrics.ts';
-import { matchRoute } from './routes.ts';
+import { challengeRequest, matchRoute, proofRequest, revokeRequest } from './routes.ts';
 import { METRICS_CONTENT_TYPE } from '../../firmware/core/prometheus.ts';
 import type { HealthResponse, NodeResponse, RevokeResponse } from '../../firmware/protocol/registrar-api/index.ts';
 
@@ -44,7 +44,6 @@ export interface RegistrarOptions {
 
 export const DEFAULT_MAX_BATCH_BYTES = 512 * 1024 * 1024;
 const NODE_ID = /^[0-9a-f]{64}$/;
-const CHALLENGE_ID = /^[0-9a-f]{32}$/;
 
 export function createRegistrar(options: RegistrarOptions): { handler: (req: IncomingMessage, res: ServerResponse) => void; metrics: Metrics; close: () => Promise<void> } {
   const { store, rootKey, trust } = options;
@@ -134,17 +133,14 @@ export function createRegistrar(options: RegistrarOptions): { handler: (req: Inc
       case 'batches':
         return [name, 200, await uploadBatch(req)];
       case 'challenge': {
-        const doc = await readJsonObject(req, ['ekPublic', 'sealingPublic']);
-        const r = await createChallenge(deps, hexField(doc, 'ekPublic', MAX_AREA_BYTES), hexField(doc, 'sealingPublic', MAX_AREA_BYTES));
+        const body = await readJsonBody(req, challengeRequest);
+        const r = await createChallenge(deps, body.ekPublic, body.sealingPublic);
         metrics.challenges.inc();
         return [name, 200, r];
       }
       case 'proof': {
-        const doc = await readJsonObject(req, ['challengeId', 'secret']);
-        if (typeof doc['challengeId'] !== 'string' || !CHALLENGE_ID.test(doc['challengeId'])) {
-          throw new ProvisioningError('ERR_PROV_INVALID_ARGUMENT', 'challengeId must be 32 lower-case hex digits', 'challengeId');
-        }
-        const r = await completeProof(deps, doc['challengeId'], hexField(doc, 'secret', 64));
+        const body = await readJsonBody(req, proofRequest);
+        const r = await completeProof(deps, body.challengeId, body.secret);
         metrics.activations.inc();
         log.info({ nodeId: r.nodeId }, 'node activated');
         return [name, 200, r];
@@ -173,11 +169,8 @@ export function createRegistrar(options: RegistrarOptions): { handler: (req: Inc
           return [name, 200, nodeView(d)];
         }
         const hasBody = Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
-        const doc = hasBody ? await readJsonObject(req, ['reason'], 4096) : {};
-        const reason = doc['reason'] ?? 'revoked by operator';
-        if (typeof reason !== 'string' || reason.length > 200 || /[\u0000-\u001f]/.test(reason)) {
-          throw new ProvisioningError('ERR_PROV_INVALID_ARGUMENT', 'reason must be a string of at most 200 printable characters', 'reason');
-        }
+        const body = hasBody ? await readJsonBody(req, revokeRequest, 4096) : {};
+        const reason = body.reason ?? 'revoked by operator';
         const r = await store.revoke({ nodeId: id, reason, now: now() });
         if (r.outcome === 'unknown') throw new ProvisioningError('ERR_PROV_NOT_FOUND', `no node ${id}`, 'nodeId');
         if (r.outcome === 'revoked') {

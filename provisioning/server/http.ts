@@ -1,7 +1,7 @@
 // Small HTTP helpers over node:http: bounded JSON bodies, JSON replies, error mapping.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ProvisioningError, type ProvisioningErrorCode } from '../errors.ts';
-import { fromHex } from '../../firmware/core/bytes.ts';
+import { JsonError, parseJson, type Reader } from '../../firmware/core/json.ts';
 
 export const MAX_JSON_BODY = 64 * 1024;
 
@@ -72,27 +72,14 @@ export async function readBody(req: IncomingMessage, cap: number): Promise<Buffe
   return Buffer.concat(parts);
 }
 
-/** A JSON object body with only `fields` keys allowed. */
-export async function readJsonObject(req: IncomingMessage, fields: readonly string[], cap = MAX_JSON_BODY): Promise<Record<string, unknown>> {
+/** A JSON body read once through its route's schema (exact keys); refusals name the field. */
+export async function readJsonBody<T>(req: IncomingMessage, schema: Reader<T>, cap = MAX_JSON_BODY): Promise<T> {
   requireJson(req);
   const body = await readBody(req, cap);
-  let doc: unknown;
   try {
-    doc = JSON.parse(body.toString('utf8'));
-  } catch {
-    throw new ProvisioningError('ERR_PROV_INVALID_ARGUMENT', 'body is not valid JSON');
+    return schema.read(parseJson(body, cap, 'body'), '');
+  } catch (err) {
+    if (!(err instanceof JsonError)) throw err;
+    throw new ProvisioningError('ERR_PROV_INVALID_ARGUMENT', err.message, err.path === '' ? undefined : err.path);
   }
-  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw new ProvisioningError('ERR_PROV_INVALID_ARGUMENT', 'body must be a JSON object');
-  for (const k of Object.keys(doc)) {
-    if (!fields.includes(k)) throw new ProvisioningError('ERR_PROV_INVALID_ARGUMENT', `unknown field "${k.slice(0, 40)}"`, k.slice(0, 40));
-  }
-  return doc as Record<string, unknown>;
-}
-
-export function hexField(doc: Record<string, unknown>, field: string, maxBytes: number, exactBytes?: number): Uint8Array {
-  const v = doc[field];
-  if (typeof v !== 'string') throw new ProvisioningError('ERR_PROV_INVALID_ARGUMENT', `${field} is missing or not a string`, field);
-  if (v.length > 2 * maxBytes || !/^(?:[0-9a-fA-F]{2})+$/.test(v)) throw new ProvisioningError('ERR_PROV_INVALID_ARGUMENT', `${field} must be hex of at most ${maxBytes} bytes`, field);
-  if (exactBytes !== undefined && v.length !== 2 * exactBytes) throw new ProvisioningError('ERR_PROV_INVALID_ARGUMENT', `${field} must be ${exactBytes} bytes`, field);
-  return fromHex(v);
 }

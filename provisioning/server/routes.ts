@@ -1,6 +1,26 @@
-// The registrar's HTTP routes, in one table: the server dispatches by it (app.ts), and a test
-// checks that provisioning/openapi.yaml documents exactly these paths, methods and statuses.
+// The registrar's HTTP routes, in one table with their JSON request bodies: the server dispatches
+// by it and reads each body through its schema (app.ts), and a test checks that
+// provisioning/openapi.yaml documents exactly these paths, methods, statuses and request fields.
 // Paths are written as OpenAPI writes them ({nodeId} is a path parameter).
+import { hex, hexText, object, optional, refine, string, type ObjectReader } from '../../firmware/core/json.ts';
+import { MAX_AREA_BYTES } from './activation.ts';
+
+/** POST /v1/activation/challenge: the EK's and the sealing key's TPM2B_PUBLIC, hex. */
+export const challengeRequest = object({
+  ekPublic: hex({ min: 1, max: MAX_AREA_BYTES }),
+  sealingPublic: hex({ min: 1, max: MAX_AREA_BYTES }),
+});
+
+/** POST /v1/activation/proof: the challenge and the secret TPM2_ActivateCredential recovered. */
+export const proofRequest = object({
+  challengeId: hexText({ bytes: 16, lowercase: true }),
+  secret: hex({ min: 1, max: 64 }),
+});
+
+/** POST /v1/nodes/{nodeId}/revoke (the body is optional). */
+export const revokeRequest = object({
+  reason: optional(refine(string({ max: 200 }), (r) => (/[\u0000-\u001f]/.test(r) ? 'expected printable characters' : undefined))),
+});
 
 export type RouteName = 'health' | 'metrics' | 'batches' | 'challenge' | 'proof' | 'node' | 'revoke' | 'revocations';
 
@@ -10,15 +30,17 @@ export interface RouteSpec {
   readonly path: string;
   /** Every status the route answers with (the documented contract). */
   readonly statuses: readonly number[];
+  /** The JSON request body's schema (exact: unknown keys are refused). */
+  readonly request?: Pick<ObjectReader<Record<string, never>>, 'required' | 'exact'> & { readonly fields: object };
 }
 
 export const ROUTES: readonly RouteSpec[] = [
   { name: 'health', method: 'GET', path: '/v1/health', statuses: [200, 500] },
   { name: 'batches', method: 'POST', path: '/v1/batches', statuses: [200, 400, 403, 413, 415] },
-  { name: 'challenge', method: 'POST', path: '/v1/activation/challenge', statuses: [200, 400, 403, 404, 409, 413] },
-  { name: 'proof', method: 'POST', path: '/v1/activation/proof', statuses: [200, 400, 403, 404, 409, 410] },
+  { name: 'challenge', method: 'POST', path: '/v1/activation/challenge', statuses: [200, 400, 403, 404, 409, 413], request: challengeRequest },
+  { name: 'proof', method: 'POST', path: '/v1/activation/proof', statuses: [200, 400, 403, 404, 409, 410], request: proofRequest },
   { name: 'node', method: 'GET', path: '/v1/nodes/{nodeId}', statuses: [200, 400, 404] },
-  { name: 'revoke', method: 'POST', path: '/v1/nodes/{nodeId}/revoke', statuses: [200, 401, 404] },
+  { name: 'revoke', method: 'POST', path: '/v1/nodes/{nodeId}/revoke', statuses: [200, 401, 404], request: revokeRequest },
   { name: 'revocations', method: 'GET', path: '/v1/revocations', statuses: [200] },
   { name: 'metrics', method: 'GET', path: '/metrics', statuses: [200] },
 ];
