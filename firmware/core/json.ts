@@ -186,6 +186,11 @@ export function object<const F extends Fields>(fields: F, o: { readonly exact?: 
   const exact = o.exact ?? true;
   const keys = Object.keys(fields);
   const required = keys.filter((k) => !(fields[k] as Partial<OptionalReader<unknown>>).optional);
+  const known: ReadonlySet<string> = new Set(keys);
+  const readers = keys.map((k) => fields[k]!);
+  // A schema is read at the same root again and again: its field paths are built once per root.
+  let root: string | null = null;
+  let paths: string[] = [];
   return {
     fields,
     required,
@@ -195,14 +200,18 @@ export function object<const F extends Fields>(fields: F, o: { readonly exact?: 
       if (!isObject(v)) invalid(path, 'expected object');
       if (exact) {
         for (const k in v) {
-          if (!Object.hasOwn(fields, k)) invalid(path === '' ? k.slice(0, 40) : `${path}.${k.slice(0, 40)}`, 'unknown key');
+          if (!known.has(k)) invalid(path === '' ? k.slice(0, 40) : `${path}.${k.slice(0, 40)}`, 'unknown key');
         }
       }
       const out: Record<string, unknown> = {};
-      for (const k of keys) {
-        const r = fields[k]!;
+      if (path !== root) {
+        root = path;
+        paths = keys.map((k) => (path === '' ? k : `${path}.${k}`));
+      }
+      for (let i = 0; i < keys.length; i++) {
+        const k = keys[i]!;
         const got = Object.hasOwn(v, k) ? v[k] : undefined;
-        const value = r.read(got, path === '' ? k : `${path}.${k}`);
+        const value = readers[i]!.read(got, paths[i]!);
         if (value !== undefined) out[k] = value;
       }
       return out as ObjectOf<F>;

@@ -41,4 +41,4 @@ export const finalMessage: ProtocolSchema<FinalMessage> = messageSchema('final',
   clerk: MESSAGE_ID,
   sealedBy: array(MESSAGE_ID, { max: MAX_SEALERS }),
   votes: integer({ min: 0, max: 1_000_000 }),
-}), ({ v: _v, ...final }): FinalMessage => final));
+}), (f): FinalMessage => ({ height: f.height, hash: f.hash, timestamp: f.timestamp, clerk: f.clerk, sealedBy: f.sealedBy, votes: f.votes })));

@@ -47,4 +47,6 @@ export const sealMessage: ProtocolSchema<SealMessage> = messageSchema('seal', MA
   // checked by the registration's own reader when a clerk or node trusts it
   registration: optional(nullable(anyObject({ maxKeys: 32 }))),
   expiresAt: integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
-}), ({ v: _v, registration, ...seal }): SealMessage => ({ ...seal, registration: registration ?? null })));
+}), (s): SealMessage => ({
+  nodeId: s.nodeId, height: s.height, blockHash: s.blockHash, clerk: s.clerk, round: s.round, signature: s.signature, registration: s.registration ?? null, expiresAt: s.expiresAt,
+})));
