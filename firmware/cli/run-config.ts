@@ -265,7 +265,7 @@ function readParams(value: unknown, problems: string[]): NetworkParams | undefin
     try {
       paramsMessage.read({ ...DEFAULT_PARAMS, [k]: v });
     } catch (err) {
-      if ((err as ProtocolError).field === k) problems.push((err as Error).message);
+      if ((err as ProtocolError).field === `params.${k}`) problems.push((err as Error).message);
     }
   }
   if (problems.length > before) return undefined;
