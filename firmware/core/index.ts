@@ -1,4 +1,8 @@
 // The core layer: small building blocks every other layer uses, importing nothing of ours.
+export {
+  anyObject, array, boolean, hex, hexText, integer, invalid, JsonError, literal, map, nullable, object, oneOf, optional, parseJson, refine, string,
+  type Infer, type JsonErrorCode, type MessageSchema, type ObjectOf, type ObjectReader, type OptionalReader, type Reader,
+} from './json.ts';
 export { bytesEqual, concatBytes, fromHex, leadingZeroBits, toHex } from './bytes.ts';
 export { systemClock, type Clock } from './clock.ts';
 export { Backoff, backoffCeiling, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.ts';
