@@ -1,4 +1,5 @@
 // The core layer: small building blocks every other layer uses, importing nothing of ours.
+export { CodedError } from './errors.ts';
 export { bytesEqual, concatBytes, fromHex, leadingZeroBits, toHex } from './bytes.ts';
 export { systemClock, type Clock } from './clock.ts';
 export { Backoff, backoffCeiling, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.ts';
