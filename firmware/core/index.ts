@@ -2,6 +2,7 @@
 export { CodedError } from './errors.ts';
 export { bytesEqual, concatBytes, fromHex, leadingZeroBits, toHex } from './bytes.ts';
 export { systemClock, type Clock } from './clock.ts';
+export { ManualClock, type ManualClockOptions } from './manual-clock.ts';
 export { Backoff, backoffCeiling, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.ts';
 export { syncDir, writeFileAtomic, type AtomicWriteOptions } from './atomic-write.ts';
 export { parse, printJson, required, UsageError } from './cli-args.ts';
