@@ -1,6 +1,7 @@
 // Exclusive lock of a batch file shared by several factory stations (`<batch>.lock`,
 // firmware/core/process-lock.ts). A station waits for the lock (stations append one line each,
 // so waits are short); a lock whose holder is a dead process on this host is stale and removed.
+import { systemClock } from '../../firmware/core/clock.ts';
 import { acquireProcessLock, ProcessLockError } from '../../firmware/core/process-lock.ts';
 import { FactoryError } from './errors.ts';
 
@@ -17,13 +18,11 @@ export interface LockOptions {
 
 export const DEFAULT_LOCK_TIMEOUT_MS = 30_000;
 
-const defaultSleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
 export async function acquireBatchLock(batchPath: string, options: LockOptions = {}): Promise<BatchLock> {
   const path = `${batchPath}.lock`;
   const timeoutMs = options.timeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
   try {
-    return await acquireProcessLock(path, { waitMs: timeoutMs, clock: { now: options.now ?? Date.now, sleep: options.sleep ?? defaultSleep } });
+    return await acquireProcessLock(path, { waitMs: timeoutMs, clock: { now: options.now ?? systemClock.now, sleep: options.sleep ?? systemClock.sleep } });
   } catch (err) {
     if (!(err instanceof ProcessLockError)) throw err;
     if (err.code === 'ERR_LOCK_IO') {
