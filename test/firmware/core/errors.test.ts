@@ -10,6 +10,7 @@ import { RunConfigError } from '../../../firmware/cli/run-config.ts';
 import { DevnetError } from '../../../firmware/devnet/errors.ts';
 import { ChainError } from '../../../firmware/protocol/chain/errors.ts';
 import { ProtocolError } from '../../../firmware/protocol/errors.ts';
+import { RegistrarApiError } from '../../../firmware/protocol/registrar-api/errors.ts';
 import { SealingError } from '../../../firmware/sealing/errors.ts';
 import { StatusError } from '../../../firmware/status/errors.ts';
 import { TelemetryError } from '../../../firmware/telemetry/errors.ts';
@@ -38,6 +39,7 @@ describe('CodedError', () => {
       [new DevnetError('ERR_DEVNET_OPTIONS', 'm'), 'DevnetError', 'ERR_DEVNET_OPTIONS'],
       [new ChainError('ERR_CHAIN_MALFORMED', 'm', 'height'), 'ChainError', 'ERR_CHAIN_MALFORMED'],
       [new ProtocolError('ERR_PROTOCOL_PARAMS', 'm', 'version'), 'ProtocolError', 'ERR_PROTOCOL_PARAMS'],
+      [new RegistrarApiError('ERR_REGISTRAR_REFUSED', 'm', { status: 400 }), 'RegistrarApiError', 'ERR_REGISTRAR_REFUSED'],
       [new SealingError('ERR_JOURNAL_LOCKED', 'm', { lock: 'l' }), 'SealingError', 'ERR_JOURNAL_LOCKED'],
       [new StatusError('ERR_STATUS_FILE', 'm'), 'StatusError', 'ERR_STATUS_FILE'],
       [new TelemetryError('ERR_TELEMETRY_SAMPLE', 'm'), 'TelemetryError', 'ERR_TELEMETRY_SAMPLE'],
