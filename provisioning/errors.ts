@@ -1,5 +1,6 @@
 // Typed errors of the provisioning service. Each code maps to one HTTP status (server/http.ts),
 // so a device or a script can act on the code alone.
+import { CodedError } from '../firmware/core/errors.ts';
 
 export type ProvisioningErrorCode =
   | 'ERR_PROV_INVALID_ARGUMENT' // a value from outside failed validation (400)
@@ -27,22 +28,14 @@ export type ProvisioningErrorCode =
   | 'ERR_PROV_WORKER_FAILED' // a verification worker thread failed (500)
   | 'ERR_PROV_UNREACHABLE'; // the service could not be reached (client side)
 
-export class ProvisioningError extends Error {
+export class ProvisioningError extends CodedError<ProvisioningErrorCode> {
   override readonly name = 'ProvisioningError';
-  readonly code: ProvisioningErrorCode;
   /** The field at fault, when one is. */
   readonly field: string | undefined;
 
   constructor(code: ProvisioningErrorCode, message: string, field?: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.code = code;
+    super(code, message, field === undefined ? undefined : { field }, options);
     this.field = field;
-  }
-
-  toObject(): { name: string; code: ProvisioningErrorCode; message: string; field?: string } {
-    return this.field === undefined
-      ? { name: this.name, code: this.code, message: this.message }
-      : { name: this.name, code: this.code, message: this.message, field: this.field };
   }
 }
 

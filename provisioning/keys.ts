@@ -6,8 +6,8 @@ import { ProvisioningError } from './errors.ts';
 import { fromHex, toHex } from '../firmware/core/bytes.ts';
 
 // RFC 8410 DER prefixes: a raw 32-byte key or seed completes the structure.
-const SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
-const PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
+const SPKI_PREFIX = fromHex('302a300506032b6570032100');
+const PKCS8_PREFIX = fromHex('302e020100300506032b657004220420');
 
 export const KEY_FILE_FORMAT = 'btn-ed25519-key/v1';
 

@@ -11,6 +11,7 @@ import { startup, type EsysContext } from './esys.ts';
 import { tss2, type NativePointer } from './ffi.ts';
 import { parseTcti } from './tcti.ts';
 import { backoffCeiling } from '../firmware/core/backoff.ts';
+import { systemClock } from '../firmware/core/clock.ts';
 
 export interface ConnectionOptions {
   readonly tcti: string;
@@ -42,7 +43,7 @@ export class TpmConnection {
 
   constructor(readonly options: ConnectionOptions) {
     parseTcti(options.tcti);
-    this.sleep = options.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
+    this.sleep = options.sleep ?? systemClock.sleep;
   }
 
   get tcti(): string {

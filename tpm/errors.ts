@@ -1,5 +1,6 @@
 // Typed errors of the TPM binding. Every error carries a stable string code; TPM and TSS
 // failures keep the return code, its decoded text and what it says about retrying.
+import { CodedError } from '../firmware/core/errors.ts';
 import { describeRc, type RcInfo } from './rc.ts';
 
 export type TpmErrorCode =
@@ -11,14 +12,10 @@ export type TpmErrorCode =
   | 'ERR_TPM_CLOSED' // the context was closed
   | 'ERR_TPM_LIBRARY'; // tpm2-tss libraries could not be loaded
 
-export class TpmError extends Error {
+export class TpmError extends CodedError<TpmErrorCode> {
   override readonly name: string = 'TpmError';
-  constructor(readonly code: TpmErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-  }
-
-  toObject(): Record<string, unknown> {
-    return { name: this.name, code: this.code, message: this.message };
+  constructor(code: TpmErrorCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, undefined, options);
   }
 }
 

@@ -4,6 +4,7 @@ import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import { DIGEST_SIZE, NODE_HASH, TPM_ALG, TPM_ECC_CURVE } from './constants.ts';
 import { TpmWireError } from './errors.ts';
 import { WireReader, WireWriter } from './wire.ts';
+import { fromHex } from '../firmware/core/bytes.ts';
 
 /** Largest TPM2B_PUBLIC accepted from outside: RSA-4096 with a SHA-512 policy fits easily. */
 export const MAX_PUBLIC_BYTES = 1024;
@@ -167,7 +168,7 @@ export function publicKeySpki(pub: TpmPublic): Uint8Array {
   const e = pub.rsa.exponent === 0 ? 65537 : pub.rsa.exponent;
   const eBytes = new Uint8Array([e >>> 24, (e >>> 16) & 0xff, (e >>> 8) & 0xff, e & 0xff]);
   const rsaKey = der(0x30, Buffer.concat([int(pub.rsa.modulus), int(eBytes)]));
-  const algId = Buffer.from('300d06092a864886f70d0101010500', 'hex'); // rsaEncryption, NULL
+  const algId = fromHex('300d06092a864886f70d0101010500'); // rsaEncryption, NULL
   return new Uint8Array(der(0x30, Buffer.concat([algId, der(0x03, Buffer.concat([Buffer.from([0]), rsaKey]))])));
 }
 

@@ -2,13 +2,12 @@
 // (Provisioning Guidance §7.5) and the sealing key of docs/keys.md.
 import { ObjectAttr, TPM_ALG } from './constants.ts';
 import { rsaPublicArea } from './public-area.ts';
+import { fromHex } from '../firmware/core/bytes.ts';
 
 const AES128_CFB = { algorithm: TPM_ALG.AES, keyBits: 128, mode: TPM_ALG.CFB } as const;
 
 /** PolicySecret(TPM_RH_ENDORSEMENT), the EK's authPolicy (TCG EK Credential Profile, policy A). */
-export const EK_POLICY_SHA256 = new Uint8Array(
-  Buffer.from('837197674484b3f81a90cc8d46a5d724fd52d76e06520b64f2a1da1b331469aa', 'hex'),
-);
+export const EK_POLICY_SHA256 = fromHex('837197674484b3f81a90cc8d46a5d724fd52d76e06520b64f2a1da1b331469aa');
 
 export const EK_RSA_ATTRIBUTES =
   ObjectAttr.fixedTPM | ObjectAttr.fixedParent | ObjectAttr.sensitiveDataOrigin |

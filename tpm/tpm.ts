@@ -14,6 +14,7 @@ import { hasAttributes, objectName, parsePublic, publicKeyObject, publicKeyPem, 
 import { handleList, nvPublic, propertyText, rsassaSignature, taggedProperties } from './structures.ts';
 import { EK_POLICY_SHA256, EK_RSA_ATTRIBUTES, ekRsaTemplate, SEALING_KEY_REQUIRED, sealingKeyTemplate, srkRsaTemplate } from './templates.ts';
 import { toHex } from '../firmware/core/bytes.ts';
+import { fromHex } from '../firmware/core/bytes.ts';
 
 export interface OpenTpmOptions extends Omit<ConnectionOptions, 'onReconnect' | 'onStaleReference'> {
   /**
@@ -345,7 +346,7 @@ async function flushQuietly(c: EsysContext, handle: EsysTr): Promise<void> {
   await esys.flushContext(c, handle).catch(() => undefined);
 }
 
-const SHA256_DIGEST_INFO = Buffer.from('3031300d060960864801650304020105000420', 'hex');
+const SHA256_DIGEST_INFO = fromHex('3031300d060960864801650304020105000420');
 
 /** RSASSA-PKCS1-v1_5 check over a precomputed SHA-256 digest: the signature opens to DigestInfo || digest. */
 // The sealing key's public area is parsed once and cached per connection; its KeyObject is

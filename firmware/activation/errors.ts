@@ -1,6 +1,7 @@
 // Typed errors of device activation. `btn-node activate` and the activation gate act on the
 // code: not filed / revoked are answers of the root node, unreachable and bad responses are
 // worth retrying, TPM and state problems need a person.
+import { CodedError } from '../core/errors.ts';
 
 export type ActivationErrorCode =
   | 'ERR_ACTIVATION_ARGUMENT' // bad option (root URL, state dir, handle)
@@ -12,23 +13,19 @@ export type ActivationErrorCode =
   | 'ERR_ACTIVATION_TPM' // the TPM failed (no sealing key, activation failed, unreachable)
   | 'ERR_ACTIVATION_STATE'; // activation.json unreadable, corrupt or not writable
 
-export class ActivationError extends Error {
+export class ActivationError extends CodedError<ActivationErrorCode> {
   override readonly name = 'ActivationError';
   constructor(
-    readonly code: ActivationErrorCode,
+    code: ActivationErrorCode,
     message: string,
     readonly details: { readonly status?: number; readonly rootCode?: string } = {},
     options?: { cause?: unknown },
   ) {
-    super(message, options);
+    super(code, message, details, options);
   }
 
   /** Worth trying again later without anyone changing anything. */
   get retryable(): boolean {
     return this.code === 'ERR_ACTIVATION_UNREACHABLE' || this.code === 'ERR_ACTIVATION_BAD_RESPONSE';
-  }
-
-  toObject(): Record<string, unknown> {
-    return { name: this.name, code: this.code, message: this.message, ...this.details };
   }
 }

@@ -1,18 +1,13 @@
 // Typed errors of the secondary-node agent.
+import { CodedError } from '../core/errors.ts';
+
 export type AgentErrorCode = 'ERR_AGENT_OPTIONS' | 'ERR_AGENT_STATE' | 'ERR_AGENT_STATUS_FILE' | 'ERR_AGENT_RUNTIME';
 
-export class AgentError extends Error {
+export class AgentError extends CodedError<AgentErrorCode> {
   override readonly name = 'AgentError';
-  readonly code: AgentErrorCode;
-  readonly detail: Readonly<Record<string, unknown>>;
+  declare readonly detail: Readonly<Record<string, unknown>>;
 
   constructor(code: AgentErrorCode, message: string, detail: Record<string, unknown> = {}, options?: { cause?: unknown }) {
-    super(message, options);
-    this.code = code;
-    this.detail = detail;
-  }
-
-  toObject(): { name: string; code: AgentErrorCode; message: string; detail: Readonly<Record<string, unknown>> } {
-    return { name: this.name, code: this.code, message: this.message, detail: this.detail };
+    super(code, message, detail, options);
   }
 }

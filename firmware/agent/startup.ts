@@ -13,6 +13,7 @@ import { Backoff } from '../core/backoff.ts';
 import { FaultBoard, type Fault } from './faults.ts';
 import { writeStatusReported } from './status.ts';
 import type { NodeStatus } from '../status/index.ts';
+import { TpmError } from '../../tpm/index.ts';
 
 export interface StartupProblem {
   readonly code: string;
@@ -120,6 +121,6 @@ export async function explainTpmFailure(tcti: string, err: unknown): Promise<unk
     else if (code === 'EACCES' || code === 'EPERM') why = `no permission to open ${device} (${code}): the service user must be in group tss`;
     else return err;
   }
-  return Object.assign(new Error(why, { cause: err }), { code: 'ERR_TPM_UNREACHABLE' });
+  return new TpmError('ERR_TPM_UNREACHABLE', why, { cause: err });
 }
 

@@ -1,21 +1,17 @@
 // Board configs: load, validate, find by name.
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { CodedError } from '../core/errors.ts';
 import { validateBoardConfig, type BoardConfig, type FieldProblem } from './schema.ts';
 
 export { validateBoardConfig, type BoardConfig, type BoardValidation, type FieldProblem } from './schema.ts';
 
 export const MAX_BOARD_CONFIG_BYTES = 64 * 1024;
 
-export class BoardConfigError extends Error {
+export class BoardConfigError extends CodedError<'ERR_BOARD_CONFIG'> {
   override readonly name = 'BoardConfigError';
-  readonly code = 'ERR_BOARD_CONFIG';
   constructor(readonly file: string, readonly problems: readonly FieldProblem[]) {
-    super(`${file}: ${problems.map((p) => `${p.field}: ${p.message}`).join('; ')}`);
-  }
-
-  toObject(): Record<string, unknown> {
-    return { name: this.name, code: this.code, file: this.file, problems: this.problems };
+    super('ERR_BOARD_CONFIG', `${file}: ${problems.map((p) => `${p.field}: ${p.message}`).join('; ')}`, { file, problems });
   }
 }
 

@@ -26,6 +26,7 @@ import { ProtocolError } from '../protocol/errors.ts';
 import { topicPrefix, DEFAULT_TOPIC_PREFIX } from '../transport/topics.ts';
 import { checkSealingHandle, parseHandle, parseTcti } from '../../tpm/index.ts';
 import { fromHex } from '../core/bytes.ts';
+import { CodedError } from '../core/errors.ts';
 
 export const DEFAULT_STATE_DIR = '/var/lib/btn-node';
 export const MAX_CONFIG_BYTES = 64 * 1024;
@@ -70,15 +71,10 @@ export interface RunConfig {
   readonly status: { readonly port: number; readonly host: string } | null;
 }
 
-export class RunConfigError extends Error {
+export class RunConfigError extends CodedError<'ERR_RUN_CONFIG'> {
   override readonly name = 'RunConfigError';
-  readonly code = 'ERR_RUN_CONFIG';
   constructor(readonly file: string, readonly problems: readonly string[]) {
-    super(`config ${file}: ${problems.length} problem${problems.length === 1 ? '' : 's'}:\n  - ${problems.join('\n  - ')}`);
-  }
-
-  toObject(): { name: string; code: string; message: string; file: string; problems: readonly string[] } {
-    return { name: this.name, code: this.code, message: this.message, file: this.file, problems: this.problems };
+    super('ERR_RUN_CONFIG', `config ${file}: ${problems.length} problem${problems.length === 1 ? '' : 's'}:\n  - ${problems.join('\n  - ')}`, { file, problems });
   }
 }
 

@@ -1,9 +1,12 @@
 // Argument parsing shared by btn-node's commands: node:util parseArgs, strict, bounded.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { CodedError } from './errors.ts';
 
-export class UsageError extends Error {
+export class UsageError extends CodedError<'ERR_USAGE'> {
   override readonly name = 'UsageError';
-  readonly code = 'ERR_USAGE';
+  constructor(message: string) {
+    super('ERR_USAGE', message);
+  }
 }
 
 const MAX_ARG_LENGTH = 4096;

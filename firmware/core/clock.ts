@@ -2,8 +2,8 @@
 // and backoff in virtual time. One interface; a component takes the part it uses
 // (`Pick<Clock, 'now' | 'sleep'>`), so a fake clock implements only what its test needs.
 export interface Clock {
-  /** Milliseconds since the epoch. */
-  now(): number;
+  /** Milliseconds since the epoch. A function property, as sleep: callers may pass it on unbound. */
+  readonly now: () => number;
   /** Resolves after `ms` (never rejects); early when `signal` aborts. A function property, not a method: it never uses `this`, so callers may pass it on unbound. */
   readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
   /** Runs fn after `ms`; returns the cancel function. */

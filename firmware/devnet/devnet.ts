@@ -19,6 +19,7 @@ import { genesisTip, PrimaryNode, type FinalBlockRecord, type PrimaryEvent, type
 import { StaticSealAuthority, type SealAuthority } from '../protocol/seal-check.ts';
 import { TxGenerator } from './tx-generator.ts';
 import { spkiOf } from '../protocol/identity.ts';
+import { toHex } from '../core/bytes.ts';
 
 /**
  * Defaults chosen so that 3 nodes x 5 blocks end in seconds on 2 cores with swtpm: with
@@ -191,7 +192,7 @@ export async function runDevnet(options: DevnetOptions): Promise<DevnetResult> {
     };
     root = ownsRoot ? await mkdtemp(join(tmpdir(), 'btn-devnet-')) : resolve(options.stateDir!);
     await mkdir(root, { recursive: true });
-    const runId = randomBytes(4).toString('hex');
+    const runId = toHex(randomBytes(4));
     // A run of its own under the prefix: retained messages of earlier runs on a shared broker never mix in.
     const topics = topicsFor(`btn/devnet-${runId}`);
     let url = options.brokerUrl;

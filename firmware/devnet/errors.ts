@@ -1,4 +1,6 @@
 // Typed errors of the devnet (reference primary node, committee, runner).
+import { CodedError } from '../core/errors.ts';
+
 export type DevnetErrorCode =
   | 'ERR_DEVNET_OPTIONS' // bad arguments to the primary, committee or runner
   | 'ERR_DEVNET_NOT_FINAL' // a height did not become final within the allowed redraws
@@ -6,18 +8,9 @@ export type DevnetErrorCode =
   | 'ERR_DEVNET_STARTUP' // a TPM, broker or agent could not be started
   | 'ERR_DEVNET_AGENT_MISSING'; // no agent implementation to run
 
-export class DevnetError extends Error {
+export class DevnetError extends CodedError<DevnetErrorCode> {
   override readonly name = 'DevnetError';
-  constructor(
-    readonly code: DevnetErrorCode,
-    message: string,
-    readonly detail?: Record<string, unknown>,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
-
-  toObject(): Record<string, unknown> {
-    return { name: this.name, code: this.code, message: this.message, ...this.detail };
+  constructor(code: DevnetErrorCode, message: string, detail?: Record<string, unknown>, options?: { cause?: unknown }) {
+    super(code, message, detail, options);
   }
 }

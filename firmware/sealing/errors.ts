@@ -1,5 +1,7 @@
 // Typed errors of the sealing area (seal journal, engine). Codes are stable strings; each error
 // carries the data an operator needs to act on it (file, byte offset, lock holder).
+import { CodedError } from '../core/errors.ts';
+
 export type SealingErrorCode =
   | 'ERR_JOURNAL_CORRUPT'
   | 'ERR_JOURNAL_LOCKED'
@@ -16,19 +18,12 @@ export type SealingErrorCode =
   | 'ERR_SEALING_SIGNER'
   | 'ERR_SEAL_UNRECORDED'; // the seal signer was asked for a block the journal holds no decision for
 
-export class SealingError extends Error {
+export class SealingError extends CodedError<SealingErrorCode> {
   override readonly name = 'SealingError';
-  readonly code: SealingErrorCode;
-  readonly detail: Readonly<Record<string, unknown>>;
+  declare readonly detail: Readonly<Record<string, unknown>>;
 
   constructor(code: SealingErrorCode, message: string, detail: Record<string, unknown> = {}, options?: { cause?: unknown }) {
-    super(message, options);
-    this.code = code;
-    this.detail = detail;
-  }
-
-  toObject(): { name: string; code: SealingErrorCode; message: string; detail: Readonly<Record<string, unknown>> } {
-    return { name: this.name, code: this.code, message: this.message, detail: this.detail };
+    super(code, message, detail, options);
   }
 }
 

@@ -1,13 +1,12 @@
 // Typed errors of the telemetry component.
+import { CodedError } from '../core/errors.ts';
+
 export type TelemetryErrorCode = 'ERR_TELEMETRY_OPTIONS' | 'ERR_TELEMETRY_SAMPLE' | 'ERR_TELEMETRY_PUBLISH';
 
-export class TelemetryError extends Error {
+export class TelemetryError extends CodedError<TelemetryErrorCode> {
   override readonly name = 'TelemetryError';
-  constructor(readonly code: TelemetryErrorCode, message: string, readonly detail: Record<string, unknown> = {}, options?: { cause?: unknown }) {
-    super(message, options);
-  }
-
-  toObject(): Record<string, unknown> {
-    return { name: this.name, code: this.code, message: this.message, ...this.detail };
+  declare readonly detail: Readonly<Record<string, unknown>>;
+  constructor(code: TelemetryErrorCode, message: string, detail: Record<string, unknown> = {}, options?: { cause?: unknown }) {
+    super(code, message, detail, options);
   }
 }

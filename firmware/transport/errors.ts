@@ -1,4 +1,6 @@
 // Typed errors of the transport (MQTT client, in-process broker, BtnCmd frames and links).
+import { CodedError } from '../core/errors.ts';
+
 export type TransportErrorCode =
   | 'ERR_TRANSPORT_TOPIC' // a topic segment from outside input is empty, too long or holds / + # or NUL
   | 'ERR_TRANSPORT_OPTIONS' // bad constructor / call arguments
@@ -8,18 +10,10 @@ export type TransportErrorCode =
   | 'ERR_TRANSPORT_LINK' // BtnCmd TCP link failure (connect, idle timeout, backpressure overflow)
   | 'ERR_BTNCMD_FRAME'; // BtnCmd stream is garbage: the caller must drop the link
 
-export class TransportError extends Error {
+export class TransportError extends CodedError<TransportErrorCode> {
   override readonly name: string = 'TransportError';
-  constructor(
-    readonly code: TransportErrorCode,
-    message: string,
-    readonly detail?: Record<string, unknown>,
-  ) {
-    super(message);
-  }
-
-  toObject(): Record<string, unknown> {
-    return { name: this.name, code: this.code, message: this.message, ...this.detail };
+  constructor(code: TransportErrorCode, message: string, detail?: Record<string, unknown>) {
+    super(code, message, detail);
   }
 }
 

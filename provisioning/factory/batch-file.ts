@@ -8,6 +8,7 @@ import { isRejection, MAX_BATCH_LINES, MAX_LINE_BYTES, parseManifestLine } from 
 import { ekKey, fingerprint, recordAppend, refreshIndex } from './batch-index.ts';
 import { acquireBatchLock, type LockOptions } from './batch-lock.ts';
 import { FactoryError } from './errors.ts';
+import { syncDir } from '../../firmware/core/atomic-write.ts';
 
 /** One manifest line as the factory writes it (field order fixed, hex lower case). */
 export interface BatchEntry {
@@ -93,15 +94,6 @@ export async function appendBatchEntry(batchPath: string, entry: BatchEntry, opt
 
 const io = (path: string, err: unknown): FactoryError =>
   err instanceof FactoryError ? err : new FactoryError('ERR_FACTORY_BATCH_IO', `batch ${path}: ${(err as Error).message}`, { cause: err });
-
-async function syncDir(dir: string): Promise<void> {
-  const d = await open(dir, 'r');
-  try {
-    await d.sync();
-  } finally {
-    await d.close();
-  }
-}
 
 /** Truncates an unterminated last line (a station died mid-append); returns the bytes removed. */
 async function dropTornTail(fh: FileHandle, path: string): Promise<number> {

@@ -14,6 +14,7 @@ import type { SealingKeyInfo } from '../../tpm/tpm.ts';
 import { appendBatchEntry, type BatchEntry } from './batch-file.ts';
 import type { LockOptions } from './batch-lock.ts';
 import { FactoryError } from './errors.ts';
+import { toHex } from '../../firmware/core/bytes.ts';
 
 /** The part of the binding's Tpm the station uses. */
 export interface FactoryTpm {
@@ -97,9 +98,9 @@ export async function enrollDevice(options: EnrollOptions): Promise<EnrollResult
   const entry: BatchEntry = {
     serial,
     board,
-    ekPublic: Buffer.from(toTpm2bPublic(ek.bytes)).toString('hex'),
+    ekPublic: toHex(toTpm2bPublic(ek.bytes)),
     ekCertificate: Buffer.from(cert).toString('base64'),
-    sealingPublic: Buffer.from(toTpm2bPublic(key.public.bytes)).toString('hex'),
+    sealingPublic: toHex(toTpm2bPublic(key.public.bytes)),
   };
   const appended = await appendBatchEntry(batchPath, entry, options.lock === undefined ? {} : { lock: options.lock });
   if (appended.droppedTornBytes > 0) log.warn({ bytes: appended.droppedTornBytes }, 'dropped a torn last line of the batch (a station stopped mid-write)');

@@ -1,5 +1,6 @@
 // Typed errors of the factory station. A station operator acts on the code: fix the TPM, pick
 // another serial, wait for the other station, or start a new batch file.
+import { CodedError } from '../../firmware/core/errors.ts';
 
 export type FactoryErrorCode =
   | 'ERR_FACTORY_ARGUMENT' // bad option or list entry
@@ -14,13 +15,9 @@ export type FactoryErrorCode =
   | 'ERR_FACTORY_BATCH_IO' // the batch file could not be read or written
   | 'ERR_FACTORY_LOCK_TIMEOUT'; // another station held the batch lock too long
 
-export class FactoryError extends Error {
+export class FactoryError extends CodedError<FactoryErrorCode> {
   override readonly name = 'FactoryError';
-  constructor(readonly code: FactoryErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-  }
-
-  toObject(): { name: string; code: FactoryErrorCode; message: string } {
-    return { name: this.name, code: this.code, message: this.message };
+  constructor(code: FactoryErrorCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, undefined, options);
   }
 }

@@ -3,6 +3,7 @@
 // node:crypto's X509Certificate costs ~175 us to build and ~200 us to export its key here, 10x
 // the rest of a manifest line; this parser costs a few microseconds. Anything it does not
 // understand returns null and the caller falls back to X509Certificate.
+import { toHex } from '../../firmware/core/bytes.ts';
 
 export interface ParsedCertificate {
   readonly tbs: Uint8Array;
@@ -70,7 +71,7 @@ export function parseCertificate(der: Uint8Array): ParsedCertificate | null {
   if (sig === null || sig.tag !== 0x03 || sig.end !== cert.end || der[sig.contentStart] !== 0) return null;
   const oid = tlv(der, outerAlg.contentStart, outerAlg.end);
   if (oid === null || oid.tag !== 0x06) return null;
-  const hash = SIG_ALGS.get(Buffer.from(der.subarray(oid.contentStart, oid.end)).toString('hex'));
+  const hash = SIG_ALGS.get(toHex(der.subarray(oid.contentStart, oid.end)));
   if (hash === undefined) return null;
 
   let p = tbs.contentStart;

@@ -58,7 +58,7 @@ export async function createChallenge(deps: ActivationDeps, ekPublic: Uint8Array
   try {
     const { credentialBlob, encryptedSecret } = deps.makeCredential({ ekPublic: ek, name: objectName(sealing), secret });
     const now = deps.now();
-    const challengeId = randomBytes(16).toString('hex');
+    const challengeId = toHex(randomBytes(16));
     const expiresAt = now + deps.challengeTtlMs;
     await deps.store.createChallenge({ id: challengeId, ekName, secretHash: sha256(secret), createdAt: now, expiresAt, usedAt: null });
     // No timers (several instances share the store): about one challenge in 256 also removes

@@ -45,8 +45,7 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
 /** Error body: `{ error: { code, message, field? } }`; 5xx bodies never carry internal details. */
 export function errorBody(err: unknown): { error: { code: string; message: string; field?: string } } {
   if (err instanceof ProvisioningError && statusOf(err) < 500) {
-    const o = err.toObject();
-    return { error: o.field === undefined ? { code: o.code, message: o.message } : { code: o.code, message: o.message, field: o.field } };
+    return { error: err.field === undefined ? { code: err.code, message: err.message } : { code: err.code, message: err.message, field: err.field } };
   }
   if (err instanceof ProvisioningError && err.code === 'ERR_PROV_CREDENTIAL_UNAVAILABLE') return { error: { code: err.code, message: err.message } };
   const code = err instanceof ProvisioningError ? err.code : 'ERR_PROV_INTERNAL';

@@ -1,5 +1,6 @@
 // Typed errors of the chain rules. Decoders throw ChainError only; validation returns a
 // RejectReason (validate.ts) instead of throwing.
+import { CodedError } from '../../core/errors.ts';
 
 export type ChainErrorCode =
   | 'ERR_CHAIN_MALFORMED'
@@ -9,22 +10,14 @@ export type ChainErrorCode =
   | 'ERR_CHAIN_POOL_CLOSED'
   | 'ERR_CHAIN_WORKER_FAILED';
 
-export class ChainError extends Error {
+export class ChainError extends CodedError<ChainErrorCode> {
   override readonly name = 'ChainError';
-  readonly code: ChainErrorCode;
   /** The field (or `path.to.field`) at fault, when one is. */
   readonly field: string | undefined;
 
   constructor(code: ChainErrorCode, message: string, field?: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.code = code;
+    super(code, message, field === undefined ? undefined : { field }, options);
     this.field = field;
-  }
-
-  toObject(): { name: string; code: ChainErrorCode; message: string; field?: string } {
-    return this.field === undefined
-      ? { name: this.name, code: this.code, message: this.message }
-      : { name: this.name, code: this.code, message: this.message, field: this.field };
   }
 }
 

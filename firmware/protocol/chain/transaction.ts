@@ -12,7 +12,7 @@
 import { createHash, createPrivateKey, createPublicKey, sign as nodeSign, verify as nodeVerify } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { ByteReader, ByteWriter, hexField } from './encoding.ts';
-import { toHex } from '../../core/bytes.ts';
+import { fromHex, toHex } from '../../core/bytes.ts';
 import { ChainError, malformed } from './errors.ts';
 import { integer, object, onlyKeys, u64Decimal } from './wire.ts';
 import type { JsonObject } from './wire.ts';
@@ -172,8 +172,8 @@ export function transactionFromJson(value: unknown, where = 'transaction'): Tran
 // --- Ed25519 through node:crypto (faster than @noble/curves here; see README and the bench) ---
 
 // RFC 8410 DER prefixes: a raw 32-byte key becomes an SPKI / PKCS#8 structure.
-const SPKI_ED25519_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
-const PKCS8_ED25519_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
+const SPKI_ED25519_PREFIX = fromHex('302a300506032b6570032100');
+const PKCS8_ED25519_PREFIX = fromHex('302e020100300506032b657004220420');
 
 export function ed25519PublicKeyObject(publicKey: Uint8Array): KeyObject {
   if (!(publicKey instanceof Uint8Array) || publicKey.length !== PUBLIC_KEY_BYTES) {

@@ -1,5 +1,6 @@
 // Errors of the registrar client. The code says what to do: unreachable and bad responses are
 // worth retrying, a refusal carries the registrar's own code (rootCode) to act on.
+import { CodedError } from '../../core/errors.ts';
 
 export type RegistrarApiErrorCode =
   | 'ERR_REGISTRAR_ARGUMENT' // bad option or argument (URL, node id, timeout)
@@ -14,18 +15,14 @@ export interface RegistrarApiErrorDetails {
   readonly rootCode?: string;
 }
 
-export class RegistrarApiError extends Error {
+export class RegistrarApiError extends CodedError<RegistrarApiErrorCode> {
   override readonly name = 'RegistrarApiError';
-  constructor(readonly code: RegistrarApiErrorCode, message: string, readonly details: RegistrarApiErrorDetails = {}, options?: { cause?: unknown }) {
-    super(message, options);
+  constructor(code: RegistrarApiErrorCode, message: string, readonly details: RegistrarApiErrorDetails = {}, options?: { cause?: unknown }) {
+    super(code, message, { ...details }, options);
   }
 
   /** Worth trying again later without anyone changing anything. */
   get retryable(): boolean {
     return this.code === 'ERR_REGISTRAR_UNREACHABLE' || this.code === 'ERR_REGISTRAR_BAD_RESPONSE';
-  }
-
-  toObject(): Record<string, unknown> {
-    return { name: this.name, code: this.code, message: this.message, ...this.details };
   }
 }

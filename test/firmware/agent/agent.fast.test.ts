@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { until } from '../../until.ts';
 import { createAgent, type SecondaryAgent } from '../../../firmware/agent/index.ts';
-import type { Clock } from '../../../firmware/core/clock.ts';
+import { ManualClock } from '../../../firmware/core/manual-clock.ts';
 import { blockHash, blockToJson, type Block } from '../../../firmware/protocol/chain/block.ts';
 import { createBlock, drawUntilQualified } from '../../../firmware/protocol/chain/build.ts';
 import { lotteryMessage, scoreTicket } from '../../../firmware/protocol/chain/lottery.ts';
@@ -30,27 +30,6 @@ const clerk = generateKeyPairSync('rsa', { modulusLength: 2048 });
 const clerkFp = keyFingerprint(spkiOf(clerk.publicKey));
 const node = generateKeyPairSync('rsa', { modulusLength: 2048 });
 const other = generateKeyPairSync('rsa', { modulusLength: 2048 });
-
-/** Time that moves only when the test says so. */
-class FakeClock implements Pick<Clock, 'now' | 'sleep'> {
-  #waiters: { at: number; resolve: () => void }[] = [];
-  constructor(public t: number) {}
-  now = (): number => this.t;
-  sleep = (ms: number, signal?: AbortSignal): Promise<void> => new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    this.#waiters.push({ at: this.t + ms, resolve });
-    signal?.addEventListener('abort', () => resolve(), { once: true });
-  });
-  /** Moves time forward in steps, letting the agent run between them. */
-  async advance(ms: number, step = 10): Promise<void> {
-    for (let done = 0; done < ms; done += step) {
-      this.t += step;
-      for (const w of this.#waiters.filter((x) => x.at <= this.t)) w.resolve();
-      this.#waiters = this.#waiters.filter((x) => x.at > this.t);
-      await settle();
-    }
-  }
-}
 
 const settle = (): Promise<void> => new Promise((r) => setImmediate(r));
 
@@ -95,18 +74,18 @@ const info: TpmInfo = { manufacturer: 'SOFT', vendor: 'software key', firmwareVe
 let dir: string;
 let journal: SealJournal;
 let transport: FakeTransport;
-let clock: FakeClock;
+let clock: ManualClock;
 let agent: SecondaryAgent;
 const genesis = { hash: new Uint8Array(32).fill(9), height: 0, timestamp: 0 };
 
 async function start(params: NetworkParams = PARAMS, sealAuthority: SealAuthority | null = null): Promise<void> {
   journal = await openSealJournal(join(dir, `journal-${Math.random().toString(36).slice(2)}`));
   transport = new FakeTransport();
-  clock = new FakeClock(Date.now());
+  clock = new ManualClock(Date.now());
   const signer = new SealSigner(journal, { sign: async (m) => new Uint8Array(sign('sha256', m, node.privateKey)) });
   agent = createAgent({
     nodeId: 'fast-node', tpm: { info: async () => info }, signer, transport: transport as never, topics, journal, gate: alwaysActive('fast-node'),
-    primaries: new PrimaryKeySet([clerk.publicKey]), genesis: { ...genesis, timestamp: clock.t - 1000 }, params, clock, sealAuthority, statusIntervalMs: 60_000,
+    primaries: new PrimaryKeySet([clerk.publicKey]), genesis: { ...genesis, timestamp: clock.now() - 1000 }, params, clock, sealAuthority, statusIntervalMs: 60_000,
   });
   await agent.start();
 }
@@ -133,7 +112,7 @@ afterEach(async () => {
 describe('agent in virtual time', () => {
   it('seals a valid candidate at once when round 0 qualifies; the signature verifies under the node key', async () => {
     await start();
-    const block = candidate(1, genesis.hash, clock.t);
+    const block = candidate(1, genesis.hash, clock.now());
     await transport.deliver(topics.candidates, blockToJson(block));
     // The journal's writes are real I/O: wait for the seal, not for a number of ticks.
     const seal = await until('the seal', () => transport.seals[0], 10_000, 5);
@@ -144,7 +123,7 @@ describe('agent in virtual time', () => {
   it('spins only as fast as the clock allows: round r no earlier than r x spinInterval', async () => {
     const params = { ...PARAMS, sealZeros: 3 };
     await start(params);
-    const block = candidate(1, genesis.hash, clock.t);
+    const block = candidate(1, genesis.hash, clock.now());
     const hash = blockHash(block.header);
     const r = firstQualifying(hash, 3);
     await transport.deliver(topics.candidates, blockToJson(block));
@@ -167,8 +146,8 @@ describe('agent in virtual time', () => {
     await start(params);
     // A block for which this node's first 25 rounds do not qualify (checked independently).
     const misses = (b: Block): boolean => [...Array(25).keys()].every((r) => scoreTicket(new Uint8Array(sign('sha256', lotteryMessage(blockHash(b.header), r), node.privateKey)), r).zeros < 12);
-    let block = candidate(1, genesis.hash, clock.t);
-    for (let ts = clock.t + 1; !misses(block); ts++) block = candidate(1, genesis.hash, ts);
+    let block = candidate(1, genesis.hash, clock.now());
+    for (let ts = clock.now() + 1; !misses(block); ts++) block = candidate(1, genesis.hash, ts);
     const hash = blockHash(block.header);
     await transport.deliver(topics.candidates, blockToJson(block));
     await until('the decision recorded', () => journal.holds({ height: 1, clerk: clerkFp, blockHash: hash }), 10_000, 5);
@@ -178,7 +157,7 @@ describe('agent in virtual time', () => {
     // newer parameters (a threshold this ticket meets) decide which seals count as competition.
     const signature = new Uint8Array(sign('sha256', lotteryMessage(hash, 0), other.privateKey));
     await transport.deliver(topics.params, { ...params, version: 2, sealZeros: scoreTicket(signature, 0).zeros });
-    await transport.deliver(topics.seals(clerkFp), JSON.parse(encodeSealMessage({ nodeId: 'other', height: 1, blockHash: hash, clerk: clerkFp, round: 0, signature, registration: null, expiresAt: clock.t + 5000 })));
+    await transport.deliver(topics.seals(clerkFp), JSON.parse(encodeSealMessage({ nodeId: 'other', height: 1, blockHash: hash, clerk: clerkFp, round: 0, signature, registration: null, expiresAt: clock.now() + 5000 })));
     // The spin sees the better seal when it wakes for its next round.
     await clock.advance(200);
     await until('the spin to stop', () => agent.status().spinning === 0, 10_000, 5);
@@ -192,11 +171,11 @@ describe('agent in virtual time', () => {
     let consulted = 0;
     const authority: SealAuthority = { keyFor: () => { consulted++; return { ok: false, reason: 'not registered here' }; } };
     await start(params, authority);
-    const block = candidate(1, genesis.hash, clock.t);
+    const block = candidate(1, genesis.hash, clock.now());
     const hash = blockHash(block.header);
     await transport.deliver(topics.candidates, blockToJson(block));
     await until('the decision recorded', () => journal.holds({ height: 1, clerk: clerkFp, blockHash: hash }), 10_000, 5);
-    const sealOf = (round: number, signature: Uint8Array): unknown => JSON.parse(encodeSealMessage({ nodeId: 'other', height: 1, blockHash: hash, clerk: clerkFp, round, signature, registration: null, expiresAt: clock.t + 5000 }));
+    const sealOf = (round: number, signature: Uint8Array): unknown => JSON.parse(encodeSealMessage({ nodeId: 'other', height: 1, blockHash: hash, clerk: clerkFp, round, signature, registration: null, expiresAt: clock.now() + 5000 }));
     // Signatures of the right size whose tickets have fewer than 6 zero bits (found independently).
     const low: Uint8Array[] = [];
     for (let i = 0; low.length < 20; i++) {
@@ -225,7 +204,7 @@ describe('agent in virtual time', () => {
     await start();
     const rejected: string[] = [];
     agent.on('rejected', (e: { code: string }) => rejected.push(e.code));
-    await transport.deliver(topics.candidates, blockToJson(candidate(2, genesis.hash, clock.t)));
+    await transport.deliver(topics.candidates, blockToJson(candidate(2, genesis.hash, clock.now())));
     await transport.deliver(topics.candidates, { height: 1, junk: true });
     await until('two refusals', () => rejected.length === 2, 10_000, 5);
     expect(rejected.sort()).toEqual(['malformed', 'wrong-height']);

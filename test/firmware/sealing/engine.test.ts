@@ -2,7 +2,7 @@ import { generateKeyPairSync, sign as nodeSign, verify as nodeVerify, type KeyOb
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { lotteryMessage, scoreTicket } from '../../../firmware/protocol/chain/lottery.ts';
-import type { Clock } from '../../../firmware/core/clock.ts';
+import { ManualClock } from '../../../firmware/core/manual-clock.ts';
 import { SealSigner } from '../../../firmware/sealing/seal-signer.ts';
 import { createSealEngine, type SpinJob, type SpinParams } from '../../../firmware/sealing/engine.ts';
 import { alwaysActive, neverActive, type GateState, type SealGate } from '../../../firmware/sealing/gate.ts';
@@ -10,14 +10,7 @@ import { openSealJournal, type SealJournal } from '../../../firmware/sealing/jou
 import { CLERK, hashOf, tempDir } from './helpers.ts';
 
 // Virtual time: sleep() moves the clock instead of waiting.
-class FakeClock implements Pick<Clock, 'now' | 'sleep'> {
-  constructor(public t = 1_700_000_000_000) {}
-  now = (): number => this.t;
-  sleep = async (ms: number): Promise<void> => {
-    this.t += Math.max(0, ms);
-    await Promise.resolve();
-  };
-}
+const fakeClock = (): ManualClock => new ManualClock(1_700_000_000_000, { autoAdvance: true });
 
 let key: KeyObject;
 let pub: KeyObject;
@@ -38,16 +31,16 @@ beforeEach(async () => {
 const PARAMS: SpinParams = { sealZeros: 0, spinIntervalMs: 100, maxRounds: 64, sealDeadlineMs: 10_000 };
 
 function setup(opts: { params?: Partial<SpinParams>; gate?: SealGate; signDelayMs?: number } = {}) {
-  const clock = new FakeClock();
+  const clock = fakeClock();
   const calls: { round: number; at: number }[] = [];
   const signer = async (message: Uint8Array): Promise<Uint8Array> => {
-    calls.push({ round: new DataView(message.buffer, message.byteOffset).getUint32(32), at: clock.t });
-    clock.t += opts.signDelayMs ?? 0;
+    calls.push({ round: new DataView(message.buffer, message.byteOffset).getUint32(32), at: clock.now() });
+    clock.tick(opts.signDelayMs ?? 0);
     return new Uint8Array(nodeSign('sha256', message, key));
   };
   const engine = createSealEngine({ journal, gate: opts.gate ?? alwaysActive('n1'), signer: new SealSigner(journal, { sign: signer }), clock });
   const job = (extra: Partial<SpinJob> = {}): SpinJob => ({
-    height: 1, clerk: CLERK, blockHash: hashOf('block'), receivedAt: clock.t, params: { ...PARAMS, ...opts.params }, ...extra,
+    height: 1, clerk: CLERK, blockHash: hashOf('block'), receivedAt: clock.now(), params: { ...PARAMS, ...opts.params }, ...extra,
   });
   return { clock, calls, engine, job };
 }
@@ -60,7 +53,7 @@ function firstQualifying(hash: Uint8Array, zeros: number): number {
 describe('seal engine (docs/lottery.md)', () => {
   it('seals at the first qualifying round, paced by time, and records the seal', async () => {
     const { engine, job, calls, clock } = setup({ params: { sealZeros: 3 } });
-    const start = clock.t;
+    const start = clock.now();
     const expected = firstQualifying(hashOf('block'), 3);
     const out = await engine.spin(job());
     expect(out.outcome).toBe('sealed');
@@ -75,7 +68,7 @@ describe('seal engine (docs/lottery.md)', () => {
 
   it('gives a fast signer no extra rounds: rounds before the deadline = deadline / interval', async () => {
     const { engine, job, calls, clock } = setup({ params: { sealZeros: 256, sealDeadlineMs: 1000 } });
-    const start = clock.t;
+    const start = clock.now();
     const out = await engine.spin(job());
     expect(out).toEqual({ outcome: 'deadline', rounds: 10 });
     expect(calls.map((c) => c.at - start)).toEqual([0, 100, 200, 300, 400, 500, 600, 700, 800, 900]);
@@ -83,7 +76,7 @@ describe('seal engine (docs/lottery.md)', () => {
 
   it('runs rounds back to back, never skipping one, when the signer is slower than the interval', async () => {
     const { engine, job, calls, clock } = setup({ params: { sealZeros: 256, sealDeadlineMs: 1000 }, signDelayMs: 250 });
-    const start = clock.t;
+    const start = clock.now();
     const out = await engine.spin(job());
     expect(out).toEqual({ outcome: 'deadline', rounds: 4 });
     expect(calls.map((c) => [c.round, c.at - start])).toEqual([[0, 0], [1, 250], [2, 500], [3, 750]]);
@@ -112,14 +105,14 @@ describe('seal engine (docs/lottery.md)', () => {
 
   it('stops without another signature when the block is superseded or final', async () => {
     const ac = new AbortController();
-    const clock = new FakeClock();
+    const clock = fakeClock();
     let signed = 0;
     const signer = async (m: Uint8Array): Promise<Uint8Array> => {
       if (++signed === 2) ac.abort('final'); // arrives while the TPM signs round 1
       return new Uint8Array(nodeSign('sha256', m, key));
     };
     const engine = createSealEngine({ journal, gate: alwaysActive('n1'), signer: new SealSigner(journal, { sign: signer }), clock });
-    const out = await engine.spin({ height: 1, clerk: CLERK, blockHash: hashOf('b'), receivedAt: clock.t, params: { ...PARAMS, sealZeros: 256 }, signal: ac.signal });
+    const out = await engine.spin({ height: 1, clerk: CLERK, blockHash: hashOf('b'), receivedAt: clock.now(), params: { ...PARAMS, sealZeros: 256 }, signal: ac.signal });
     expect(out).toEqual({ outcome: 'aborted', reason: 'final', rounds: 2 });
     expect(signed).toBe(2);
     // Aborted before the first signature: none at all.
@@ -166,8 +159,8 @@ describe('seal engine (docs/lottery.md)', () => {
   });
 
   it('reports a failing signer as a typed outcome', async () => {
-    const clock = new FakeClock();
+    const clock = fakeClock();
     const engine = createSealEngine({ journal, gate: alwaysActive('n1'), signer: new SealSigner(journal, { sign: () => Promise.reject(Object.assign(new Error('TPM gone'), { code: 'ERR_TPM_IO' })) }), clock });
-    expect(await engine.spin({ height: 1, clerk: CLERK, blockHash: hashOf('b'), receivedAt: clock.t, params: PARAMS })).toMatchObject({ outcome: 'failed', code: 'ERR_TPM_IO' });
+    expect(await engine.spin({ height: 1, clerk: CLERK, blockHash: hashOf('b'), receivedAt: clock.now(), params: PARAMS })).toMatchObject({ outcome: 'failed', code: 'ERR_TPM_IO' });
   });
 });
