@@ -9,7 +9,7 @@ import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, readdir, readFile, writeFile, rm, access } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 
 const execFileAsync = promisify(execFile);
@@ -186,19 +186,8 @@ async function fromTemplate(stateDir: string, caDir: string): Promise<boolean> {
   let group: string | undefined;
   if (ours === null) {
     for (const g of groups) {
-      try {
-        // mkdir is the claim: atomic, so two CA directories of this process never get one CA.
-        await mkdir(join(pool, 'claims', String(process.pid), g), { recursive: false });
-      } catch (err) {
-        if ((err as { code?: string }).code === 'ENOENT') {
-          await mkdir(join(pool, 'claims', String(process.pid)), { recursive: true });
-          try {
-            await mkdir(join(pool, 'claims', String(process.pid), g));
-          } catch {
-            continue;
-          }
-        } else continue;
-      }
+      // The claim is per process: two CA directories of one test file never get one CA.
+      if (!(await claim(join(pool, 'claims', String(process.pid), g)))) continue;
       group = g;
       const ca = join(pool, g, 'ca');
       for (const f of await readdir(ca)) await copyFile(join(ca, f), join(caDir, f));
@@ -211,20 +200,20 @@ async function fromTemplate(stateDir: string, caDir: string): Promise<boolean> {
     }
   }
   if (group === undefined) return false;
-  const used = join(caDir, '.templates-used');
-  await mkdir(used, { recursive: true });
   const templates = (await readdir(join(pool, group))).filter((d) => /^tpm-\d+$/.test(d)).sort((a, b) => Number(a.slice(4)) - Number(b.slice(4)));
   for (const t of templates) {
-    try {
-      // The claim of a template within this CA directory, atomic as above.
-      await mkdir(join(used, t));
-    } catch {
-      continue;
-    }
+    // Per CA directory: the TPMs of one network never share an EK.
+    if (!(await claim(join(caDir, '.templates-used', t)))) continue;
     await copyFile(join(pool, group, t, 'tpm2-00.permall'), join(stateDir, 'tpm2-00.permall'));
     return true;
   }
   return false;
+}
+
+/** Creates `dir` (its parent if needed); false when it exists already. mkdir is atomic, so of concurrent claims one wins. */
+async function claim(dir: string): Promise<boolean> {
+  await mkdir(dirname(dir), { recursive: true });
+  return mkdir(dir).then(() => true, () => false);
 }
 
 /** Run swtpm_setup with a private configuration that points at caDir, never at /etc or /var. */
