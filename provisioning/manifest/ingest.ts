@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import { ProvisioningError } from '../errors.ts';
 import { toHex } from '../../firmware/core/bytes.ts';
+import type { BatchLineResult, BatchLineStatus, BatchUploadResponse } from '../../firmware/protocol/registrar-api/types.ts';
 import type { FileOutcome, NewDevice, ProvisioningStore } from '../store/types.ts';
 import type { SignatureJob as PoolJob, SignatureVerifier } from './cert-verify-pool.ts';
 import { finishManifestLine, isRejection, parseManifestLine, precheckManifestLine, type LineRejectCode, type PendingLine } from './line.ts';
@@ -13,24 +14,15 @@ import { splitLines } from './lines.ts';
 import { batchId, checkManufacturerName, verifyBatchSignature } from './signature.ts';
 import type { TrustStore } from './trust.ts';
 
-export type LineStatus = 'filed' | 'duplicate' | 'rejected';
+export type LineStatus = BatchLineStatus;
 
-export interface LineResult {
-  readonly line: number;
-  readonly serial?: string;
-  readonly status: LineStatus;
+/** A line's outcome as the API reports it, with the registrar's own reject codes. */
+export interface LineResult extends BatchLineResult {
   readonly code?: LineRejectCode;
-  readonly reason?: string;
 }
 
-export interface BatchReport {
-  readonly batchId: string;
-  readonly manufacturer: string;
-  readonly sha256: string;
-  readonly lines: number;
-  readonly filed: number;
-  readonly duplicates: number;
-  readonly rejected: number;
+/** The upload's report: the API's answer (firmware/protocol/registrar-api), built here. */
+export interface BatchReport extends BatchUploadResponse {
   readonly results: LineResult[];
 }
 
