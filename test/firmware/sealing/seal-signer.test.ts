@@ -3,7 +3,7 @@ import { generateKeyPairSync, sign, verify } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { lotteryMessage } from '../../../firmware/protocol/chain/lottery.ts';
 import { createSealEngine } from '../../../firmware/sealing/engine.ts';
 import { alwaysActive } from '../../../firmware/sealing/gate.ts';
@@ -19,13 +19,19 @@ const key = { sign: async (m: Uint8Array): Promise<Uint8Array> => { signed.push(
 const CLERK = 'c'.repeat(64);
 const block = (b: number): Uint8Array => new Uint8Array(32).fill(b);
 
+// A journal of its own per test: one test's finalized height must not decide another's outcome.
+let n = 0;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'btn-seal-signer-'));
-  journal = await openSealJournal(join(dir, 'journal'));
+});
+beforeEach(async () => {
+  journal = await openSealJournal(join(dir, `journal-${n++}`));
   signer = new SealSigner(journal, key);
 });
-afterAll(async () => {
+afterEach(async () => {
   await journal.close();
+});
+afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
