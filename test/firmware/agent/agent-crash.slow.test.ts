@@ -17,6 +17,7 @@ import { openSealJournal } from '../../../firmware/sealing/journal.ts';
 import { createMqttTransport, startBroker, topicsFor, type BrokerHandle, type MqttTransport } from '../../../firmware/transport/index.ts';
 import { startSwtpm, type SwtpmInstance } from '../../../tpm/swtpm.ts';
 import { seededRandom } from '../../seed.ts';
+import { until } from '../../until.ts';
 
 const CHILD = fileURLToPath(new URL('./run-child.ts', import.meta.url));
 const clerks = [0, 1, 2].map(() => generateKeyPairSync('rsa', { modulusLength: 2048 }));
@@ -85,13 +86,7 @@ function block(i: number, variant: number): Block {
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 const sealsFor = (hash: string): SealMessage[] => seals.filter((s) => hex(s.blockHash) === hash);
 
-async function waitFor(what: string, fn: () => boolean, ms = 30_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!fn()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+const POLL = { ms: 30_000, everyMs: 20 };
 
 describe('agent under SIGKILL (btn-node run in a child process, swtpm, aedes)', () => {
   it('keeps its promise across kills at random moments', { timeout: 300_000 }, async () => {
@@ -107,7 +102,7 @@ describe('agent under SIGKILL (btn-node run in a child process, swtpm, aedes)', 
       await kill(child);
       const before = sealsFor(aHash).length;
       child = await startChild();
-      await waitFor(`seal for block ${i} after restart`, () => sealsFor(aHash).length > before);
+      await until(`seal for block ${i} after restart`, () => sealsFor(aHash).length > before, POLL);
       const all = sealsFor(aHash);
       // Every seal ever sent for A is the same seal.
       for (const s of all) {
