@@ -14,5 +14,6 @@ export default defineConfig({
     // two files at a time keep both cores of a 2-core machine busy (vitest's default here is one).
     maxWorkers: 2,
     globalSetup: ['test/postgres-setup.ts', 'test/swtpm-templates.ts'],
+    setupFiles: ['test/fast-check-seed.ts'],
   },
 });

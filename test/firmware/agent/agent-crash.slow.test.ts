@@ -60,13 +60,11 @@ async function startChild(): Promise<ChildProcess> {
   const c = spawn(process.execPath, ['--import', 'tsx', CHILD, '--config', join(dir, 'run.json')], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   c.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const end = Date.now() + 30_000;
-  for (;;) {
+  await until('the agent to start', async () => {
     const s = await readStatusFile(join(dir, 'node')).catch(() => null);
-    if (s !== null && s.pid === c.pid && s.state === 'running') return c;
-    if (c.exitCode !== null || Date.now() > end) throw new Error(`agent did not start (exit ${c.exitCode}): ${stderr.slice(-2000)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+    return s !== null && s.pid === c.pid && s.state === 'running';
+  }, { ms: 30_000, stopIf: () => (c.exitCode !== null ? `agent exited (${c.exitCode}): ${stderr.slice(-2000)}` : null) });
+  return c;
 }
 
 async function kill(c: ChildProcess): Promise<void> {
@@ -113,6 +111,8 @@ describe('agent under SIGKILL (btn-node run in a child process, swtpm, aedes)', 
       const b = block(i, 1);
       const bHash = hex(blockHash(b.header));
       await clerk.publish(topics.candidates, JSON.stringify(blockToJson(b)), { qos: 1, retain: true });
+      // Negative checks, so fixed waits: time in which a seal of the second block could have been
+      // made, before the kill and after the restart (which re-reads the retained candidate).
       await new Promise((r) => setTimeout(r, 400));
       await kill(child);
       child = await startChild();

@@ -155,6 +155,7 @@ async function scenario(persistence: boolean): Promise<void> {
       const s = seals.find((x) => x.seal.height === height && x.at > killedAt && !x.reused);
       if (s) offline = { seal: s, killedAt };
       // Down for longer than one status interval: a status snapshot is queued, as in a real outage.
+      // (A fixed wait on purpose: the outage's length is what is tested.)
       await sleep(Math.max(200, killedAt + 800 - Date.now()));
       restartedAt = Date.now();
       await mq.start();

@@ -222,6 +222,7 @@ export function transportContract(label: string, expectedVersion: 5 | 4, startBr
       await first.close();
       // queued in the clerk's session, worthless after 1 s
       await agent.publishSeal(clerkFp, { nodeId: 'agente', blockHash: 'ee'.repeat(32), round: 2, expiresAt: Date.now() + 1000 });
+      // Expiry is in whole seconds (MQTT 5 messageExpiryInterval): only real time past it can show it.
       await new Promise((r) => setTimeout(r, 2100));
       const again = make(opts);
       const drops: DropEvent[] = [];
