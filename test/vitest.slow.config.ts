@@ -10,5 +10,6 @@ export default defineConfig({
     // Two files at a time, as in the fast suite; the crash loops wait on child processes.
     maxWorkers: 2,
     globalSetup: ['test/postgres-setup.ts', 'test/swtpm-templates.ts'],
+    setupFiles: ['test/fast-check-seed.ts'],
   },
 });

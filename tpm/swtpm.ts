@@ -145,28 +145,66 @@ export async function startSwtpm(options: SwtpmOptions = {}): Promise<SwtpmInsta
 /** Environment variable naming a pool of TPMs manufactured ahead (see manufactureTemplates). */
 export const SWTPM_TEMPLATES_ENV = 'BTN_SWTPM_TEMPLATES';
 
+/** Marks a finished template (its directory exists, and is written to, before it is done). */
+const READY = '.ready';
+/** Holds the error when manufacturing the pool failed. */
+const FAILED = 'failed';
+/** What the pool will hold (written first, so that readers know what to wait for). */
+const LAYOUT = 'layout.json';
+
 /**
  * Manufactures `groups` CAs with `perGroup` distinct TPM states each into `dir` (g0/ca,
  * g0/tpm-0, ...). With the directory named in BTN_SWTPM_TEMPLATES, startSwtpm copies one of them
- * instead of running swtpm_setup (about 1.4 s of CPU each here), so a test suite manufactures its
- * TPMs once per run instead of once per test.
+ * instead of running swtpm_setup (about 1 s each here), so a test suite manufactures its TPMs
+ * once per run instead of once per test. Resolves once the layout is written, so that tests may
+ * start at once; `done` settles when every template is made. startSwtpm waits for the one it takes.
  */
-export async function manufactureTemplates(dir: string, groups: number, perGroup: number, parallel = 2): Promise<void> {
-  const jobs: { ca: string; state: string }[] = [];
-  for (let g = 0; g < groups; g++) for (let k = 0; k < perGroup; k++) jobs.push({ ca: join(dir, `g${g}`, 'ca'), state: join(dir, `g${g}`, `tpm-${k}`) });
-  const make = async (job: { ca: string; state: string }): Promise<void> => {
-    await mkdir(job.ca, { recursive: true });
-    await mkdir(job.state, { recursive: true });
-    await manufacture(job.state, job.ca);
+export async function manufactureTemplates(dir: string, groups: number, perGroup: number, parallel = 2): Promise<{ done: Promise<void> }> {
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, LAYOUT), JSON.stringify({ groups, perGroup }));
+  // Round by round (every group's tpm-0 first), so the templates tests take first come first.
+  const jobs: { g: number; k: number }[] = [];
+  for (let k = 0; k < perGroup; k++) for (let g = 0; g < groups; g++) jobs.push({ g, k });
+  // A group's tpm-0 alone creates its CA; the group's other TPMs wait for it, then use it.
+  const caMade = Array.from({ length: groups }, () => {
+    let made: (ok: boolean) => void = () => undefined;
+    return { promise: new Promise<boolean>((r) => { made = r; }), made: (ok: boolean) => made(ok) };
+  });
+  const make = async ({ g, k }: { g: number; k: number }): Promise<void> => {
+    if (k > 0 && !(await caMade[g]!.promise)) return;
+    const ca = join(dir, `g${g}`, 'ca');
+    const state = join(dir, `g${g}`, `tpm-${k}`);
+    await mkdir(ca, { recursive: true });
+    await mkdir(state, { recursive: true });
+    try {
+      await manufacture(state, ca);
+    } catch (err) {
+      if (k === 0) caMade[g]!.made(false);
+      throw err;
+    }
+    await writeFile(join(state, READY), '');
+    if (k === 0) caMade[g]!.made(true);
   };
-  // Each group's first TPM alone creates its CA; the others then use it.
-  const firsts = jobs.filter((j) => j.state.endsWith('tpm-0'));
-  const rest = jobs.filter((j) => !j.state.endsWith('tpm-0'));
-  for (const list of [firsts, rest]) {
-    let next = 0;
-    await Promise.all(Array.from({ length: Math.max(1, parallel) }, async () => {
-      while (next < list.length) await make(list[next++]!);
-    }));
+  let next = 0;
+  const done = Promise.all(Array.from({ length: Math.max(1, parallel) }, async () => {
+    while (next < jobs.length) await make(jobs[next++]!);
+  })).then(() => undefined, async (err: unknown) => {
+    for (const c of caMade) c.made(false);
+    await writeFile(join(dir, FAILED), (err as Error).message).catch(() => undefined);
+    throw err;
+  });
+  return { done };
+}
+
+/** Waits until a template (or the group's CA, made with tpm-0) is finished; throws if the pool failed. */
+async function templateReady(pool: string, template: string): Promise<void> {
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    if (await exists(join(pool, template, READY))) return;
+    const failed = await readFile(join(pool, FAILED), 'utf8').catch(() => null);
+    if (failed !== null) throw new Error(`the swtpm template pool ${pool} could not be manufactured: ${failed}`);
+    if (Date.now() > deadline) throw new Error(`swtpm template ${join(pool, template)} not ready within 120 s`);
+    await new Promise((r) => setTimeout(r, 25));
   }
 }
 
@@ -181,7 +219,9 @@ export async function manufactureTemplates(dir: string, groups: number, perGroup
 async function fromTemplate(stateDir: string, caDir: string): Promise<boolean> {
   const pool = process.env[SWTPM_TEMPLATES_ENV];
   if (pool === undefined || pool === '') return false;
-  const groups = (await readdir(pool).catch(() => [] as string[])).filter((d) => /^g\d+$/.test(d)).sort((a, b) => Number(a.slice(1)) - Number(b.slice(1)));
+  const layout = await readFile(join(pool, LAYOUT), 'utf8').then((t) => JSON.parse(t) as { groups: number; perGroup: number }, () => null);
+  if (layout === null) return false;
+  const groups = Array.from({ length: layout.groups }, (_, g) => `g${g}`);
   const ours = await readFile(join(caDir, 'issuercert.pem')).catch(() => null);
   let group: string | undefined;
   if (ours === null) {
@@ -189,21 +229,25 @@ async function fromTemplate(stateDir: string, caDir: string): Promise<boolean> {
       // The claim is per process: two CA directories of one test file never get one CA.
       if (!(await claim(join(pool, 'claims', String(process.pid), g)))) continue;
       group = g;
+      await templateReady(pool, join(g, 'tpm-0'));
       const ca = join(pool, g, 'ca');
       for (const f of await readdir(ca)) await copyFile(join(ca, f), join(caDir, f));
       break;
     }
   } else {
     for (const g of groups) {
+      // Only a finished group's CA can be the one this directory copied.
+      if (!(await exists(join(pool, g, 'tpm-0', READY)))) continue;
       const theirs = await readFile(join(pool, g, 'ca', 'issuercert.pem')).catch(() => null);
       if (theirs !== null && theirs.equals(ours)) group = g;
     }
   }
   if (group === undefined) return false;
-  const templates = (await readdir(join(pool, group))).filter((d) => /^tpm-\d+$/.test(d)).sort((a, b) => Number(a.slice(4)) - Number(b.slice(4)));
-  for (const t of templates) {
+  for (let k = 0; k < layout.perGroup; k++) {
+    const t = `tpm-${k}`;
     // Per CA directory: the TPMs of one network never share an EK.
     if (!(await claim(join(caDir, '.templates-used', t)))) continue;
+    await templateReady(pool, join(group, t));
     await copyFile(join(pool, group, t, 'tpm2-00.permall'), join(stateDir, 'tpm2-00.permall'));
     return true;
   }

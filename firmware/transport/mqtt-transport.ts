@@ -195,9 +195,9 @@ export class MqttTransport extends EventEmitter {
   /**
    * Async-iterable subscription (subscribed at once) with a bounded buffer: a consumer slower than
    * the network loses the oldest messages (counted as 'backlog' drops), never memory. Ends on
-   * `signal`, close() or the iterator's return().
+   * `signal`, close() or the iterator's return(). Carries the subscription's `ready` (the SUBACK).
    */
-  stream<T = unknown>(filter: string, options: StreamOptions<T> = {}): AsyncGenerator<InboundMessage<T>> {
+  stream<T = unknown>(filter: string, options: StreamOptions<T> = {}): AsyncGenerator<InboundMessage<T>> & { readonly ready: Promise<boolean> } {
     const max = options.maxBuffered ?? 256;
     const buf: InboundMessage<T>[] = [];
     let wake: (() => void) | null = null;
@@ -213,7 +213,7 @@ export class MqttTransport extends EventEmitter {
     this.on('state', onState);
     options.signal?.addEventListener('abort', onAbort, { once: true });
     const closed = (): boolean => this.state === 'closed';
-    return (async function* iterate(): AsyncGenerator<InboundMessage<T>> {
+    const iterator = (async function* iterate(): AsyncGenerator<InboundMessage<T>> {
       try {
         for (;;) {
           const m = buf.shift();
@@ -225,6 +225,7 @@ export class MqttTransport extends EventEmitter {
         stop();
       }
     })();
+    return Object.assign(iterator, { ready: unsubscribe.ready });
   }
 
   /** Ends cleanly: retained offline status if online, disconnect, queued messages settle as 'closed'. */

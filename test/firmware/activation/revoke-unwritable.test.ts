@@ -12,6 +12,7 @@ import { ACTIVATION_FILE, readActivationState } from '../../../firmware/activati
 import { startProvisionedRoot, type ProvisionedRoot } from '../../../firmware/devnet/provisioned-root.ts';
 import { openTpm, type Tpm } from '../../../tpm/index.ts';
 import { startSwtpm, type SwtpmInstance } from '../../../tpm/swtpm.ts';
+import { until } from '../../until.ts';
 
 let dir: string;
 let swtpm: SwtpmInstance;
@@ -51,7 +52,7 @@ describe('revocation while activation.json cannot be written', () => {
       expect(revoked.state === 'revoked' && revoked.reason).toBe('revoked by the root node: stolen');
       // Still polling: once the disk takes the file, the revocation is written for later restarts.
       await rm(file, { recursive: true });
-      for (let i = 0; i < 100 && (await readActivationState(stateDir).catch(() => null))?.status !== 'revoked'; i++) await new Promise((r) => setTimeout(r, 50));
+      await until('the revocation written once the disk takes it', async () => (await readActivationState(stateDir).catch(() => null))?.status === 'revoked', 5000);
       expect((await readActivationState(stateDir))?.status).toBe('revoked');
       expect(gate.current().state).toBe('revoked');
     } finally {

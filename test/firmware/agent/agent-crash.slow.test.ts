@@ -17,6 +17,7 @@ import { openSealJournal } from '../../../firmware/sealing/journal.ts';
 import { createMqttTransport, startBroker, topicsFor, type BrokerHandle, type MqttTransport } from '../../../firmware/transport/index.ts';
 import { startSwtpm, type SwtpmInstance } from '../../../tpm/swtpm.ts';
 import { seededRandom } from '../../seed.ts';
+import { until } from '../../until.ts';
 
 const CHILD = fileURLToPath(new URL('./run-child.ts', import.meta.url));
 const clerks = [0, 1, 2].map(() => generateKeyPairSync('rsa', { modulusLength: 2048 }));
@@ -59,13 +60,11 @@ async function startChild(): Promise<ChildProcess> {
   const c = spawn(process.execPath, ['--import', 'tsx', CHILD, '--config', join(dir, 'run.json')], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   c.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const end = Date.now() + 30_000;
-  for (;;) {
+  await until('the agent to start', async () => {
     const s = await readStatusFile(join(dir, 'node')).catch(() => null);
-    if (s !== null && s.pid === c.pid && s.state === 'running') return c;
-    if (c.exitCode !== null || Date.now() > end) throw new Error(`agent did not start (exit ${c.exitCode}): ${stderr.slice(-2000)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+    return s !== null && s.pid === c.pid && s.state === 'running';
+  }, { ms: 30_000, stopIf: () => (c.exitCode !== null ? `agent exited (${c.exitCode}): ${stderr.slice(-2000)}` : null) });
+  return c;
 }
 
 async function kill(c: ChildProcess): Promise<void> {
@@ -85,13 +84,7 @@ function block(i: number, variant: number): Block {
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 const sealsFor = (hash: string): SealMessage[] => seals.filter((s) => hex(s.blockHash) === hash);
 
-async function waitFor(what: string, fn: () => boolean, ms = 30_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!fn()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+const POLL = { ms: 30_000, everyMs: 20 };
 
 describe('agent under SIGKILL (btn-node run in a child process, swtpm, aedes)', () => {
   it('keeps its promise across kills at random moments', { timeout: 300_000 }, async () => {
@@ -107,7 +100,7 @@ describe('agent under SIGKILL (btn-node run in a child process, swtpm, aedes)', 
       await kill(child);
       const before = sealsFor(aHash).length;
       child = await startChild();
-      await waitFor(`seal for block ${i} after restart`, () => sealsFor(aHash).length > before);
+      await until(`seal for block ${i} after restart`, () => sealsFor(aHash).length > before, POLL);
       const all = sealsFor(aHash);
       // Every seal ever sent for A is the same seal.
       for (const s of all) {
@@ -118,6 +111,8 @@ describe('agent under SIGKILL (btn-node run in a child process, swtpm, aedes)', 
       const b = block(i, 1);
       const bHash = hex(blockHash(b.header));
       await clerk.publish(topics.candidates, JSON.stringify(blockToJson(b)), { qos: 1, retain: true });
+      // Negative checks, so fixed waits: time in which a seal of the second block could have been
+      // made, before the kill and after the restart (which re-reads the retained candidate).
       await new Promise((r) => setTimeout(r, 400));
       await kill(child);
       child = await startChild();

@@ -18,7 +18,8 @@ import { PrimaryKeySet } from '../../../firmware/protocol/chain/primaries.ts';
 import { keyFingerprint, spkiOf } from '../../../firmware/protocol/identity.ts';
 import { DEFAULT_PARAMS, type NetworkParams } from '../../../firmware/protocol/params.ts';
 import { encodeSealMessage, sealMessage, type SealMessage } from '../../../firmware/protocol/seal-message.ts';
-import { alwaysActive } from '../../../firmware/sealing/gate.ts';
+import { encodeFinalMessage } from '../../../firmware/protocol/final-message.ts';
+import { alwaysActive, neverActive, type SealGate } from '../../../firmware/sealing/gate.ts';
 import { openSealJournal, type SealJournal } from '../../../firmware/sealing/journal.ts';
 import { SealSigner } from '../../../firmware/sealing/seal-signer.ts';
 import { topicsFor } from '../../../firmware/transport/topics.ts';
@@ -39,7 +40,7 @@ class FakeTransport extends EventEmitter {
   readonly state = 'online';
   readonly seals: SealMessage[] = [];
   readonly #handlers = new Map<string, ((m: { topic: string; value: unknown }) => unknown)[]>();
-  subscribe<T>(filter: string, handler: (m: { topic: string; value: T }) => unknown, options: SubscribeOptions<T> = {}): () => void {
+  subscribe<T>(filter: string, handler: (m: { topic: string; value: T }) => unknown, options: SubscribeOptions<T> = {}): (() => void) & { ready: Promise<boolean> } {
     // as the real transport: the subscription's schema reads the value once; a refusal never reaches the handler
     const h = (m: { topic: string; value: unknown }): unknown => {
       let value: T;
@@ -52,7 +53,8 @@ class FakeTransport extends EventEmitter {
       return handler({ ...m, value });
     };
     this.#handlers.set(filter, [...(this.#handlers.get(filter) ?? []), h]);
-    return () => this.#handlers.set(filter, (this.#handlers.get(filter) ?? []).filter((x) => x !== h));
+    const unsubscribe = (): void => void this.#handlers.set(filter, (this.#handlers.get(filter) ?? []).filter((x) => x !== h));
+    return Object.assign(unsubscribe, { ready: Promise.resolve(true) });
   }
   /** Hands the message over as a broker would: without waiting for what the handler starts (a spin). */
   async deliver(topic: string, value: unknown): Promise<void> {
@@ -78,14 +80,22 @@ let clock: ManualClock;
 let agent: SecondaryAgent;
 const genesis = { hash: new Uint8Array(32).fill(9), height: 0, timestamp: 0 };
 
-async function start(params: NetworkParams = PARAMS, sealAuthority: SealAuthority | null = null): Promise<void> {
-  journal = await openSealJournal(join(dir, `journal-${Math.random().toString(36).slice(2)}`));
+interface StartOptions {
+  readonly sealAuthority?: SealAuthority | null;
+  /** A journal file to reopen (a restart); a fresh one when omitted. */
+  readonly journalFile?: string;
+  readonly gate?: SealGate;
+  readonly clockAt?: number;
+}
+
+async function start(params: NetworkParams = PARAMS, o: StartOptions = {}): Promise<void> {
+  journal = await openSealJournal(o.journalFile ?? join(dir, `journal-${Math.random().toString(36).slice(2)}`));
   transport = new FakeTransport();
-  clock = new ManualClock(Date.now());
+  clock = new ManualClock(o.clockAt ?? Date.now());
   const signer = new SealSigner(journal, { sign: async (m) => new Uint8Array(sign('sha256', m, node.privateKey)) });
   agent = createAgent({
-    nodeId: 'fast-node', tpm: { info: async () => info }, signer, transport: transport as never, topics, journal, gate: alwaysActive('fast-node'),
-    primaries: new PrimaryKeySet([clerk.publicKey]), genesis: { ...genesis, timestamp: clock.now() - 1000 }, params, clock, sealAuthority, statusIntervalMs: 60_000,
+    nodeId: 'fast-node', tpm: { info: async () => info }, signer, transport: transport as never, topics, journal, gate: o.gate ?? alwaysActive('fast-node'),
+    primaries: new PrimaryKeySet([clerk.publicKey]), genesis: { ...genesis, timestamp: clock.now() - 1000 }, params, clock, sealAuthority: o.sealAuthority ?? null, statusIntervalMs: 60_000,
   });
   await agent.start();
 }
@@ -129,10 +139,12 @@ describe('agent in virtual time', () => {
     await transport.deliver(topics.candidates, blockToJson(block));
     await until('the decision recorded', () => journal.holds({ height: 1, clerk: clerkFp, blockHash: hash }), 10_000, 5);
     // Real time passes, virtual time does not: no round beyond 0 is tried, so no seal yet.
+    // (A negative check, so a real-time wait: 100 ms in which the agent could have run ahead.)
     await new Promise((done) => setTimeout(done, 100));
     if (r > 0) {
       expect(transport.seals).toHaveLength(0);
       await clock.advance(r * params.spinIntervalMs - 20);
+      // Negative again: the round before r's slot must not have been signed early.
       await new Promise((done) => setTimeout(done, 50));
       expect(transport.seals).toHaveLength(0);
     }
@@ -162,6 +174,7 @@ describe('agent in virtual time', () => {
     await clock.advance(200);
     await until('the spin to stop', () => agent.status().spinning === 0, 10_000, 5);
     await clock.advance(2000);
+    // A negative check: 2 s of virtual time and 50 ms of real time later, still no seal.
     await new Promise((done) => setTimeout(done, 50));
     expect(transport.seals).toHaveLength(0);
   });
@@ -170,7 +183,7 @@ describe('agent in virtual time', () => {
     const params = { ...PARAMS, sealZeros: 6 };
     let consulted = 0;
     const authority: SealAuthority = { keyFor: () => { consulted++; return { ok: false, reason: 'not registered here' }; } };
-    await start(params, authority);
+    await start(params, { sealAuthority: authority });
     const block = candidate(1, genesis.hash, clock.now());
     const hash = blockHash(block.header);
     await transport.deliver(topics.candidates, blockToJson(block));
@@ -209,5 +222,74 @@ describe('agent in virtual time', () => {
     await until('two refusals', () => rejected.length === 2, 10_000, 5);
     expect(rejected.sort()).toEqual(['malformed', 'wrong-height']);
     expect(transport.seals).toHaveLength(0);
+  });
+
+  it('follows final blocks: tip and journal watermark advance, the next height seals on the new tip, older heights are refused', async () => {
+    await start();
+    const first = candidate(1, genesis.hash, clock.now());
+    const hash = blockHash(first.header);
+    await transport.deliver(topics.candidates, blockToJson(first));
+    await until('the seal at height 1', () => transport.seals[0], 10_000, 5);
+    await transport.deliver(topics.final, JSON.parse(encodeFinalMessage({ height: 1, hash, timestamp: first.header.timestamp, clerk: clerkFp, sealedBy: ['fast-node'], votes: 3 })));
+    // The tip moves first, then the journal's watermark is written (real I/O): wait for both.
+    await until('the final block taken', () => agent.status().chain.height === 1 && journal.finalizedHeight === 1, 10_000, 5);
+    // A final for an older height does not move the tip back.
+    await transport.deliver(topics.final, JSON.parse(encodeFinalMessage({ height: 0, hash: genesis.hash, timestamp: genesis.timestamp, clerk: clerkFp, sealedBy: [], votes: 3 })));
+    expect(agent.status().chain.height).toBe(1);
+    const rejected: string[] = [];
+    agent.on('rejected', (e: { code: string }) => rejected.push(e.code));
+    await transport.deliver(topics.candidates, blockToJson(candidate(1, genesis.hash, clock.now() + 1)));
+    const next = candidate(2, hash, clock.now() + 2);
+    await transport.deliver(topics.candidates, blockToJson(next));
+    const seal = await until('the seal at height 2', () => transport.seals.find((x) => x.height === 2), 10_000, 5);
+    expect(Buffer.from(seal.blockHash).equals(Buffer.from(blockHash(next.header)))).toBe(true);
+    expect(rejected).toEqual(['unknown-parent']); // a height-1 block builds on genesis, no longer the tip
+  });
+
+  it('never seals a second block for one (height, clerk), also after a restart on the same journal, which gives the same seal back', async () => {
+    const journalFile = join(dir, 'journal-restart');
+    await start(PARAMS, { journalFile });
+    const first = candidate(1, genesis.hash, clock.now());
+    await transport.deliver(topics.candidates, blockToJson(first));
+    const seal = await until('the first seal', () => transport.seals[0], 10_000, 5);
+    let rejected: string[] = [];
+    agent.on('rejected', (e: { code: string }) => rejected.push(e.code));
+    await transport.deliver(topics.candidates, blockToJson(candidate(1, genesis.hash, clock.now() + 1)));
+    await until('the conflict refused', () => rejected.includes('conflicting-block'), 10_000, 5);
+    expect(transport.seals).toHaveLength(1);
+    const at = clock.now();
+    await agent.stop();
+    await journal.close();
+    await start(PARAMS, { journalFile, clockAt: at });
+    rejected = [];
+    agent.on('rejected', (e: { code: string }) => rejected.push(e.code));
+    await transport.deliver(topics.candidates, blockToJson(first));
+    const again = await until('the seal again', () => transport.seals[0], 10_000, 5);
+    expect(again.round).toBe(seal.round);
+    expect(Buffer.from(again.signature).equals(Buffer.from(seal.signature))).toBe(true);
+    expect(agent.status().seals.reused).toBe(1);
+    await transport.deliver(topics.candidates, blockToJson(candidate(1, genesis.hash, clock.now() + 2)));
+    await until('the conflict refused after the restart', () => rejected.includes('conflicting-block'), 10_000, 5);
+    expect(transport.seals).toHaveLength(1);
+  });
+
+  it('takes newer params only and counts invalid params and final messages', async () => {
+    await start();
+    await transport.deliver(topics.params, { ...PARAMS, version: 2, sealZeros: 16 });
+    await transport.deliver(topics.params, { ...PARAMS, version: 1, sealZeros: 1 });
+    await transport.deliver(topics.params, { version: 'x' });
+    await transport.deliver(topics.final, { v: 1, height: 'x' });
+    expect(agent.params.version).toBe(2);
+    expect(agent.params.sealZeros).toBe(16);
+    expect(agent.status().invalidMessages).toEqual({ params: 1, final: 1 });
+  });
+
+  it('an inactive node never seals and records nothing', async () => {
+    await start(PARAMS, { gate: neverActive('fast-node') });
+    await transport.deliver(topics.candidates, blockToJson(candidate(1, genesis.hash, clock.now())));
+    await until('the inactive spin', () => agent.status().spins.inactive === 1, 10_000, 5);
+    expect(transport.seals).toHaveLength(0);
+    expect(journal.export().entries).toHaveLength(0);
+    expect(agent.status().activation.state).toBe('not-activated');
   });
 });

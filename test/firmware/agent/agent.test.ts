@@ -22,6 +22,7 @@ import { openSealJournal, type SealJournal } from '../../../firmware/sealing/jou
 import { createMqttTransport, startBroker, topicsFor, type BrokerHandle, type MqttTransport } from '../../../firmware/transport/index.ts';
 import { openTpm, type SealingKeyInfo, type Tpm } from '../../../tpm/index.ts';
 import { startSwtpm, type SwtpmInstance } from '../../../tpm/swtpm.ts';
+import { until } from '../../until.ts';
 
 const PARAMS: NetworkParams = { ...DEFAULT_PARAMS, sealZeros: 3, clerkZeros: 1, spinIntervalMs: 10, maxRounds: 400, sealDeadlineMs: 8000 };
 const topics = topicsFor(`btn/agent-test-${process.pid}`);
@@ -96,15 +97,7 @@ async function publish(block: Block): Promise<string> {
   return Buffer.from(blockHash(block.header)).toString('hex');
 }
 
-async function waitFor<T>(what: string, fn: () => T | undefined, ms = 15_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+const POLL = { ms: 15_000, everyMs: 20 };
 
 const sealFor = (hash: string, node: string) => () => seals.find((s) => s.nodeId === node && Buffer.from(s.blockHash).toString('hex') === hash);
 
@@ -117,7 +110,7 @@ describe('secondary-node agent (swtpm + aedes)', () => {
     node = await startAgent('node-1');
     first = candidate(1, genesis.hash);
     const hash = await publish(first);
-    firstSeal = await waitFor('seal', sealFor(hash, 'node-1'));
+    firstSeal = await until('seal', sealFor(hash, 'node-1'), POLL);
     expect(firstSeal.clerk).toBe(clerkFp);
     expect(firstSeal.height).toBe(1);
     const ok = nodeVerify('sha256', lotteryMessage(firstSeal.blockHash, firstSeal.round), createPublicKey(sealingKey.publicKeyPem), firstSeal.signature);
@@ -138,7 +131,7 @@ describe('secondary-node agent (swtpm + aedes)', () => {
     await clerkTransport.publish(topics.candidates, { height: 1, junk: true }, { qos: 1 });
     await publish(candidate(2, genesis.hash));
     await publish(candidate(1, genesis.hash, clerk.privateKey, Date.now() + 10 * 60_000));
-    await waitFor('4 rejections', () => rejected.length >= 4);
+    await until('4 rejections', () => rejected.length >= 4, POLL);
     expect(rejected.sort()).toEqual(['clerk-not-primary', 'malformed', 'timestamp-out-of-window', 'wrong-height']);
     expect(seals.length).toBe(before);
   });
@@ -148,7 +141,8 @@ describe('secondary-node agent (swtpm + aedes)', () => {
     node.agent.on('rejected', (e: { code: string }) => rejected.push(e.code));
     const other = candidate(1, genesis.hash, clerk.privateKey, Date.now() + 1);
     const hash = await publish(other);
-    await waitFor('conflict', () => rejected.includes('conflicting-block'));
+    await until('conflict', () => rejected.includes('conflicting-block'), POLL);
+    // A negative check: no seal for the conflicting block shows up in the next 200 ms either.
     await new Promise((r) => setTimeout(r, 200));
     expect(sealFor(hash, 'node-1')()).toBeUndefined();
   });
@@ -160,22 +154,22 @@ describe('secondary-node agent (swtpm + aedes)', () => {
     node.agent.on('rejected', (e: { code: string }) => rejected.push(e.code));
     const before = seals.length;
     const hash = await publish(first);
-    const again = await waitFor('seal again', () => seals.slice(before).find((s) => s.nodeId === 'node-1' && Buffer.from(s.blockHash).toString('hex') === hash));
+    const again = await until('seal again', () => seals.slice(before).find((s) => s.nodeId === 'node-1' && Buffer.from(s.blockHash).toString('hex') === hash), POLL);
     expect(again.round).toBe(firstSeal.round);
     expect(Buffer.from(again.signature).equals(Buffer.from(firstSeal.signature))).toBe(true);
     expect(node.agent.status().seals.reused).toBe(1);
     await publish(candidate(1, genesis.hash, clerk.privateKey, Date.now() + 2));
-    await waitFor('conflict after restart', () => rejected.includes('conflicting-block'));
+    await until('conflict after restart', () => rejected.includes('conflicting-block'), POLL);
   });
 
   it('follows final blocks: new tip, journal watermark, and writes status.json', { timeout: 30_000 }, async () => {
     const hash = blockHash(first.header);
     await clerkTransport.publish(topics.final, encodeFinalMessage({ height: 1, hash, timestamp: first.header.timestamp, clerk: clerkFp, sealedBy: ['node-1'], votes: 3 }), { qos: 1 });
-    await waitFor('final', () => node.agent.status().chain.height === 1);
-    expect(node.journal.finalizedHeight).toBe(1);
+    // The tip moves first, then the journal's watermark is written: wait for both.
+    await until('final', () => node.agent.status().chain.height === 1 && node.journal.finalizedHeight === 1, POLL);
     const next = candidate(2, hash);
     const nextHash = await publish(next);
-    await waitFor('seal at height 2', sealFor(nextHash, 'node-1'));
+    await until('seal at height 2', sealFor(nextHash, 'node-1'), POLL);
     const status = await statusFileWhere(join(dir, 'node-1'), (st) => st.chain.finalizedHeight === 1 && st.seals.made >= 1);
     expect(status.nodeId).toBe('node-1');
     expect(status.chain.finalizedHeight).toBe(1);
@@ -187,20 +181,20 @@ describe('secondary-node agent (swtpm + aedes)', () => {
     try {
       // A long spin: 16 zero bits will not come within 400 rounds.
       await clerkTransport.publish(topics.params, { ...PARAMS, version: 2, sealZeros: 16 }, { qos: 1, retain: true });
-      await waitFor('params v2', () => n3.agent.params.version === 2);
+      await until('params v2', () => n3.agent.params.version === 2, POLL);
       await clerkTransport.publish(topics.params, { ...PARAMS, version: 1, sealZeros: 1 }, { qos: 1 });
       await clerkTransport.publish(topics.params, { version: 'x' }, { qos: 1 });
       await clerkTransport.publish(topics.final, { v: 1, height: 'x' }, { qos: 1 });
-      await waitFor('invalid messages counted', () => n3.agent.status().invalidMessages['params'] === 1 && n3.agent.status().invalidMessages['final'] === 1);
+      await until('invalid messages counted', () => n3.agent.status().invalidMessages['params'] === 1 && n3.agent.status().invalidMessages['final'] === 1, POLL);
       expect(n3.agent.params.sealZeros).toBe(16);
       const b = candidate(1, genesis.hash, clerk.privateKey, Date.now() + 4);
       const hash = blockHash(b.header);
       await publish(b);
-      await waitFor('spinning', () => n3.agent.status().spinning === 1);
+      await until('spinning', () => n3.agent.status().spinning === 1, POLL);
       // Another node's round-0 seal for the same block: no later round of ours can beat it.
       const signature = grind(16);
       await clerkTransport.publish(topics.seals(clerkFp), { v: 1, nodeId: 'node-x', height: 1, blockHash: Buffer.from(hash).toString('hex'), clerk: clerkFp, round: 0, signature: Buffer.from(signature).toString('hex'), registration: null, expiresAt: Date.now() + 60_000 }, { qos: 1 });
-      await waitFor('better-seal stop', () => n3.agent.status().spins['better-seal'] === 1);
+      await until('better-seal stop', () => n3.agent.status().spins['better-seal'] === 1, POLL);
       expect(sealFor(Buffer.from(hash).toString('hex'), 'node-3')()).toBeUndefined();
     } finally {
       await clerkTransport.publish(topics.params, '', { qos: 1, retain: true });
@@ -212,7 +206,7 @@ describe('secondary-node agent (swtpm + aedes)', () => {
     const idle = await startAgent('node-2', neverActive('node-2'));
     try {
       const hash = await publish(candidate(1, genesis.hash, clerk.privateKey, Date.now() + 3));
-      await waitFor('inactive spin', () => idle.agent.status().spins.inactive === 1);
+      await until('inactive spin', () => idle.agent.status().spins.inactive === 1, POLL);
       expect(sealFor(hash, 'node-2')()).toBeUndefined();
       expect(idle.journal.export().entries).toHaveLength(0);
       expect(idle.agent.status().activation.state).toBe('not-activated');
@@ -222,14 +216,12 @@ describe('secondary-node agent (swtpm + aedes)', () => {
   });
 });
 
-async function statusFileWhere(stateDir: string, pred: (s: NodeStatus) => boolean): Promise<NodeStatus> {
-  const end = Date.now() + 10_000;
-  for (;;) {
-    const s = await readStatusFile(stateDir);
-    if (s !== null && pred(s)) return s;
-    if (Date.now() > end) throw new Error(`status.json in ${stateDir} never matched: ${JSON.stringify(s)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+function statusFileWhere(stateDir: string, pred: (s: NodeStatus) => boolean): Promise<NodeStatus> {
+  let last: NodeStatus | null = null;
+  return until(`status.json in ${stateDir} to match`, async () => {
+    last = await readStatusFile(stateDir);
+    return last !== null && pred(last) ? last : null;
+  }, { ms: 10_000, lastSeen: () => last });
 }
 
 /** Bytes whose SHA-256 has `zeros` leading zero bits (what a forged "seal" costs without a key). */

@@ -23,6 +23,7 @@ import { createMqttTransport, topicsFor } from '../../../firmware/transport/inde
 import { openTpm, type SealingKeyInfo, type Tpm } from '../../../tpm/index.ts';
 import { startSwtpm, type SwtpmInstance } from '../../../tpm/swtpm.ts';
 import { startMosquitto, type Mosquitto } from '../transport/mosquitto.ts';
+import { until } from '../../until.ts';
 
 // sealZeros 2 at 100 ms a round: a seal takes about 0.3 s, so killing the broker when a candidate
 // goes out usually leaves the seal to be decided while it is down. The deadline (6 s) covers the
@@ -54,13 +55,6 @@ afterAll(async () => {
 });
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-async function waitFor(what: string, fn: () => boolean, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!fn()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
 
 function savedAfter(file: string, t: number): boolean {
   try {
@@ -79,7 +73,7 @@ async function retainedStatus(url: string, prefix: string, nodeId: string): Prom
     let got: Record<string, unknown> | null = null;
     probe.subscribe<Record<string, unknown>>(probe.topics.status(nodeId), (m) => { if (m.retain) got = m.value; }, { qos: 1 });
     await probe.online();
-    await waitFor('retained status', () => got !== null, 3000).catch(() => undefined);
+    await until('retained status', () => got !== null, { ms: 3000, everyMs: 20 }).catch(() => undefined);
     return got;
   } finally {
     await probe.close();
@@ -145,9 +139,9 @@ async function scenario(persistence: boolean): Promise<void> {
 
     const finals = (): FinalBlockRecord[] => events.flatMap((e) => (e.type === 'final' && e.block.final ? [e.block] : []));
     const producing = primary.produce(1000).catch((e: unknown) => e);
-    await waitFor('two blocks before the outage', () => finals().length >= 2, 30_000);
+    await until('two blocks before the outage', () => finals().length >= 2, { ms: 30_000, everyMs: 20 });
     // A broker that crashes has saved its state some time before: wait for a save that holds the clerk's session.
-    if (mq.dbFile !== null) await waitFor('an autosave after the clerk subscribed', () => savedAfter(mq.dbFile!, clerkSubscribedAt), 5000);
+    if (mq.dbFile !== null) await until('an autosave after the clerk subscribed', () => savedAfter(mq.dbFile!, clerkSubscribedAt), { ms: 5000, everyMs: 20 });
 
     // Kill the broker the moment a candidate is out; the agent spins on without it.
     let offline: { seal: Seen; killedAt: number } | null = null;
@@ -157,15 +151,16 @@ async function scenario(persistence: boolean): Promise<void> {
       const { height, killedAt } = await new Promise<{ height: number; killedAt: number }>((resolve) => {
         onCandidate = (h) => { onCandidate = null; void mq.kill(); note(`broker killed at candidate h${h}`); resolve({ height: h, killedAt: Date.now() }); };
       });
-      await waitFor('the seal of the open candidate', () => seals.some((s) => s.seal.height === height), 2500).catch(() => undefined);
+      await until('the seal of the open candidate', () => seals.some((s) => s.seal.height === height), { ms: 2500, everyMs: 20 }).catch(() => undefined);
       const s = seals.find((x) => x.seal.height === height && x.at > killedAt && !x.reused);
       if (s) offline = { seal: s, killedAt };
       // Down for longer than one status interval: a status snapshot is queued, as in a real outage.
+      // (A fixed wait on purpose: the outage's length is what is tested.)
       await sleep(Math.max(200, killedAt + 800 - Date.now()));
       restartedAt = Date.now();
       await mq.start();
       note('broker started');
-      await waitFor('the agent back online', () => agentT.state === 'online', 15_000);
+      await until('the agent back online', () => agentT.state === 'online', { ms: 15_000, everyMs: 20 });
     }
     expect(offline, 'no seal was decided while the broker was down in 4 outages').not.toBeNull();
     const s = offline!.seal.seal;
@@ -181,7 +176,7 @@ async function scenario(persistence: boolean): Promise<void> {
 
     // Blocks go on being sealed: two more finals carry a seal this agent made after the restart.
     const fresh = (): FinalBlockRecord[] => finals().filter((b) => b.height > s.height && b.seals.some((x) => x.node === NODE && seals.some((e) => e.at > restartedAt && toHex(e.seal.signature) === x.signature)));
-    await waitFor('two blocks sealed after the restart', () => fresh().length >= 2, 40_000);
+    await until('two blocks sealed after the restart', () => fresh().length >= 2, { ms: 40_000, everyMs: 20 });
     expect(agent.status().broker.connected).toBe(true);
 
     // The seal decided while the broker was down: accepted by the clerk at most once. Without the

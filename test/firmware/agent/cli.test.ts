@@ -13,6 +13,7 @@ import { statusCommand } from '../../../firmware/cli/status-command.ts';
 import { sealMessage, type SealMessage } from '../../../firmware/protocol/seal-message.ts';
 import { createMqttTransport, startBroker, topicsFor } from '../../../firmware/transport/index.ts';
 import { startSwtpm, type SwtpmInstance } from '../../../tpm/swtpm.ts';
+import { until } from '../../until.ts';
 
 const clerk = generateKeyPairSync('rsa', { modulusLength: 2048 });
 const clerkPem = clerk.publicKey.export({ type: 'spki', format: 'pem' }).toString();
@@ -85,14 +86,13 @@ describe('btn-node run (swtpm + aedes)', () => {
     try {
       await watcher.online();
       const run = runCommand(['--config', config], { signal: ac.signal, onStarted: (i) => (started = i) });
-      const end = Date.now() + 30_000;
-      while (started === undefined && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+      await until('the node to start', () => started, 30_000, 20);
       expect(started?.nodeId).toMatch(/^n-[0-9a-f]{24}$/);
       const draw = drawUntilQualified(clerk.privateKey, genesisHash, 1, 1000)!;
       const block = createBlock({ clerkKey: clerk.privateKey, height: 1, previousHash: genesisHash, timestamp: Date.now(), drawRound: draw.round, drawSignature: draw.signature });
       // Retained: reaches the agent even if its subscription lands after this publish.
       await watcher.publish(topics.candidates, JSON.stringify(blockToJson(block)), { qos: 1, retain: true });
-      while (seals.length === 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+      await until('a seal from the node', () => seals.length > 0, 30_000, 20);
       expect(seals[0]?.nodeId).toBe(started!.nodeId);
       ac.abort();
       expect(await run).toBe(0);

@@ -66,6 +66,8 @@ describe('WorkerPool', () => {
     // Outcomes are taken before close() rejects them, so no rejection goes unhandled.
     const running = pool.run({ value: 1, delayMs: 200 }).then(() => null, (err: unknown) => err);
     const queued = pool.run({ value: 2 }).then(() => null, (err: unknown) => err);
+    // Lets the first job reach the worker, so that close() meets one running and one queued job
+    // (the pool does not say when a job starts; either way both must be rejected).
     await new Promise((r) => setTimeout(r, 20));
     await pool.close();
     expect(await running).toMatchObject({ message: 'worker pool closed' });

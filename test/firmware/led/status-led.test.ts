@@ -7,6 +7,7 @@ import { pino, type Logger } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseTriggers, patternFor, startStatusLed, type LedStatusInput } from '../../../firmware/led/index.ts';
 import type { NodeStatus } from '../../../firmware/status/index.ts';
+import { until } from '../../until.ts';
 
 let root: string;
 beforeAll(async () => { root = await mkdtemp(join(tmpdir(), 'btn-led-')); });
@@ -94,7 +95,7 @@ describe('status LED on a sysfs-shaped directory', () => {
     await led.settled();
     expect((await read(dir)).trigger).toBe('heartbeat');
     current = st('active', false);
-    for (let i = 0; i < 200 && (await read(dir)).trigger !== 'timer'; i++) await new Promise((r) => setTimeout(r, 20));
+    await until('the LED to follow the status', async () => (await read(dir)).trigger === 'timer', 4000, 20);
     expect(await read(dir)).toMatchObject({ trigger: 'timer', delay_on: '1000' });
     await led.stop({ fault: true });
     expect(await read(dir)).toMatchObject({ trigger: 'timer', delay_on: '100', delay_off: '100' });

@@ -17,8 +17,9 @@ async function retainedConfigs(url: string): Promise<Map<string, Record<string, 
     if (packet.retain && payload.length > 0) got.set(topic, JSON.parse(payload.toString()) as Record<string, unknown>);
   });
   await client.subscribeAsync('homeassistant/sensor/#', { qos: 1 });
-  // retained messages follow the SUBACK at once; a short wait collects all of them
-  for (let i = 0; i < 20 && got.size < DISCOVERY_METRICS.length; i++) await new Promise((r) => setTimeout(r, 25));
+  // Retained messages follow the SUBACK at once; a short wait collects all of them. Fewer than
+  // all is an answer too (the caller checks the count), so the wait ends without an error.
+  await until('every retained config', () => got.size === DISCOVERY_METRICS.length, 500, 25).catch(() => undefined);
   await client.endAsync();
   return got;
 }
@@ -44,7 +45,8 @@ describe('Home Assistant HA status payloads', () => {
     expect(t.stats().discoverySends).toBe(1);
     for (let i = 0; i < 10; i++) connect!();
     await until('the second round', () => t.stats().discoverySends === 2 && sent.filter((x) => x.endsWith('/config')).length === 2 * DISCOVERY_METRICS.length);
-    await new Promise((r) => setTimeout(r, 400)); // past the gap: nothing more is pending
+    // A negative check: past the 200 ms gap, a third round would have started if one were pending.
+    await new Promise((r) => setTimeout(r, 400));
     expect(t.stats().discoverySends).toBe(2);
     await t.stop();
     expect(connect).toBeNull(); // unsubscribed
@@ -121,9 +123,12 @@ describe('discovery re-sent over a real mosquitto without persistence', () => {
     // the control message is gone: the broker really kept nothing across the restart
     const probe = await mqtt.connectAsync(broker.url, { protocolVersion: 4, reconnectPeriod: 0 });
     let control = false;
-    probe.on('message', (t) => { if (t === 'btn-test/control') control = true; });
+    let marker = false;
+    probe.on('message', (t, payload) => { if (payload.toString() === 'marker') marker = true; else if (t === 'btn-test/control') control = true; });
     await probe.subscribeAsync('btn-test/control', { qos: 1 });
-    await new Promise((r) => setTimeout(r, 200));
+    // A retained message is queued at the subscription, so it would arrive before this marker.
+    await probe.publishAsync('btn-test/control', 'marker', { qos: 1 });
+    await until('the marker', () => marker, 5000, 20);
     await probe.endAsync();
     expect(control).toBe(false);
   });

@@ -7,6 +7,7 @@ import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSampler, createTelemetry, DISCOVERY_METRICS, readStaticFacts, TelemetryError } from '../../../firmware/telemetry/index.ts';
 import { createMqttTransport, startBroker, topicsFor, type BrokerHandle, type MqttTransport } from '../../../firmware/transport/index.ts';
+import { until } from '../../until.ts';
 
 const SRC = new URL('../../../firmware/telemetry/', import.meta.url);
 
@@ -98,9 +99,10 @@ describe('telemetry sample on this machine', () => {
       },
     });
     await telemetry.start(); // first sample's publish fails: logged, not thrown
-    for (let i = 0; i < 100 && sent.length < 1; i++) await new Promise((r) => setTimeout(r, 50));
+    await until('a sample published after the failed one', () => sent.length >= 1, 5000, 20);
     await telemetry.stop();
     const after = failures;
+    // A negative check: nothing may run for longer than one interval (1 s) after stop().
     await new Promise((r) => setTimeout(r, 1200));
     expect(sent).toEqual([topics.telemetry('loop')]);
     expect(maxActive).toBe(1);
@@ -144,7 +146,7 @@ describe('telemetry over MQTT (aedes + mqtt.js)', () => {
     const configs = new Map<string, { retain: boolean; config: Record<string, any> }>();
     client.on('message', (topic, payload, packet) => configs.set(topic, { retain: packet.retain, config: JSON.parse(payload.toString()) }));
     await client.subscribeAsync('homeassistant/sensor/#', { qos: 1 });
-    for (let i = 0; i < 100 && configs.size < DISCOVERY_METRICS.length; i++) await new Promise((r) => setTimeout(r, 20));
+    await until('every retained config', () => configs.size === DISCOVERY_METRICS.length, 2000, 20);
     expect(configs.size).toBe(DISCOVERY_METRICS.length);
     for (const { retain } of configs.values()) expect(retain).toBe(true);
     const temp = configs.get('homeassistant/sensor/btn_node-t_temperature/config')!.config;

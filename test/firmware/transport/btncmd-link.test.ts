@@ -1,7 +1,8 @@
 import { describe, it, expect, afterEach } from 'vitest';
 import { createConnection } from 'node:net';
 import { connectBtnCmd, listenBtnCmd, encodeFrame, BtnCmdFlag, FrameError, TransportError, type BtnCmdLink, type BtnCmdServer } from '../../../firmware/transport/index.ts';
-import { waitFor } from './transport-contract.ts';
+import { until } from '../../until.ts';
+import { POLL } from './transport-contract.ts';
 
 const cleanup: (() => Promise<void> | void)[] = [];
 afterEach(async () => { for (const c of cleanup.splice(0).reverse()) await c(); });
@@ -38,7 +39,7 @@ describe('BtnCmd TCP link', () => {
     bad[8] = 0x39; // body '9{}' -> bad-body, framing intact
     const bytes = Buffer.concat([encodeFrame('a', { n: 1 }), bad, encodeFrame('b', { n: 2 })]);
     for (const b of bytes) { sock.write(Buffer.of(b)); await new Promise((r) => setImmediate(r)); }
-    await waitFor(() => links.length === 1, 'link');
+    await until('link', () => links.length === 1, POLL);
     expect((await links[0]!.next())?.name).toBe('a');
     expect((await links[0]!.next())?.name).toBe('b');
     expect(skipped.map((e) => e.reason)).toEqual(['bad-body']);
@@ -51,7 +52,7 @@ describe('BtnCmd TCP link', () => {
     cleanup.push(() => { sock.destroy(); });
     const peerClosed = new Promise((r) => sock.once('close', r));
     sock.write(Buffer.from('GET / HTTP/1.1\r\n\r\n'));
-    await waitFor(() => links.length === 1, 'link');
+    await until('link', () => links.length === 1, POLL);
     const err = await links[0]!.closed;
     expect(err).toBeInstanceOf(FrameError);
     expect((err as FrameError).reason).toBe('bad-flag');
@@ -76,7 +77,7 @@ describe('BtnCmd TCP link', () => {
     const N = 1500; // ~24 MiB: far more than the socket buffers on both sides
     let sent = 0;
     const sending = (async () => { for (let i = 0; i < N; i++) { await c.send('blob', { i, pad }); sent++; } })();
-    await waitFor(() => links.length === 1 && links[0]!.queuedFrames >= 8, 'server queue full');
+    await until('server queue full', () => links.length === 1 && links[0]!.queuedFrames >= 8, POLL);
     // give the sender every chance to push everything through if the server were not paused
     for (let i = 0; i < 20; i++) await new Promise((r) => setTimeout(r, 10));
     expect(links[0]!.queuedFrames).toBeLessThanOrEqual(8 + 64); // one read can complete a few frames past the mark

@@ -7,6 +7,7 @@ import { createConnection } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../../net.ts';
+import { until } from '../../until.ts';
 
 export { freePort };
 
@@ -68,12 +69,9 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Mo
     let exited = false;
     c.once('exit', () => { exited = true; if (child === c) child = null; });
     // The port may still be in TIME_WAIT/held right after a stop: retry for up to 10 s.
-    for (let i = 0; i < 200; i++) {
-      if (exited) throw new Error(`mosquitto exited at start on port ${port}: ${log}`);
-      if (await canConnect(port)) return;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    throw new Error(`mosquitto did not listen on ${port}: ${log}`);
+    await until(`mosquitto to listen on ${port}`, () => canConnect(port), {
+      ms: 10_000, lastSeen: () => log, stopIf: () => (exited ? `mosquitto exited at start on port ${port}: ${log}` : null),
+    });
   };
 
   const end = async (signal: 'SIGTERM' | 'SIGKILL'): Promise<void> => {

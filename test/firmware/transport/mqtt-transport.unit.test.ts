@@ -4,7 +4,8 @@ import { describe, it, expect, afterEach } from 'vitest';
 import { createHash } from 'node:crypto';
 import { MqttTransport, createMqttTransport, clientIdFromSpki, SealInbox, TransportError, type PublishOutcome } from '../../../firmware/transport/index.ts';
 import { freePort } from './mosquitto.ts';
-import { waitFor } from './transport-contract.ts';
+import { until } from '../../until.ts';
+import { POLL } from './transport-contract.ts';
 
 const open: MqttTransport[] = [];
 afterEach(async () => { await Promise.all(open.splice(0).map((t) => t.close())); });
@@ -17,7 +18,7 @@ async function offlineTransport(extra: Partial<ConstructorParameters<typeof Mqtt
     ...extra,
   });
   open.push(t);
-  await waitFor(() => t.state === 'offline', 'offline');
+  await until('offline', () => t.state === 'offline', POLL);
   return { t, held };
 }
 
@@ -37,7 +38,7 @@ describe('MqttTransport without a broker', () => {
     const { held } = await offlineTransport({ backoff: { baseMs: 100, capMs: 800, random: () => 0.999 } });
     const delays: number[] = [];
     for (let i = 0; i < 5; i++) {
-      await waitFor(() => held.length === 1, `timer ${i}`);
+      await until(`timer ${i}`, () => held.length === 1, POLL);
       const e = held.pop()!;
       delays.push(e.ms);
       e.fn();
@@ -128,7 +129,7 @@ describe('MqttTransport close()', () => {
     const port = (silent.address() as import('node:net').AddressInfo).port;
     try {
       const t = createMqttTransport({ url: `mqtt://127.0.0.1:${port}`, nodeId: 'n2', clientId: 'unit-n2', connectTimeoutMs: 30_000 });
-      await waitFor(() => sockets.length === 1, 'tcp accepted');
+      await until('tcp accepted', () => sockets.length === 1, POLL);
       expect(t.state).toBe('connecting');
       await t.close();
       expect(t.state).toBe('closed');

@@ -2,6 +2,7 @@
 // bare word online), while JSON subscribers on the same topic keep their checks. Real aedes.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMqttTransport, startBroker, type BrokerHandle, type DropEvent, type MqttTransport } from '../../../firmware/transport/index.ts';
+import { until } from '../../until.ts';
 
 describe('raw subscriptions (aedes)', () => {
   let broker: BrokerHandle;
@@ -24,12 +25,12 @@ describe('raw subscriptions (aedes)', () => {
     const json: unknown[] = [];
     const drops: DropEvent[] = [];
     node.on('drop', (d: DropEvent) => drops.push(d));
-    node.subscribe('homeassistant/status', (m) => { expect(m.value).toBeInstanceOf(Uint8Array); raw.push(new TextDecoder().decode(m.value as Uint8Array)); }, { raw: true, qos: 1 });
-    node.subscribe('homeassistant/status', (m) => { json.push(m.value); }, { qos: 1 });
-    await new Promise((r) => setTimeout(r, 100));
+    const rawSub = node.subscribe('homeassistant/status', (m) => { expect(m.value).toBeInstanceOf(Uint8Array); raw.push(new TextDecoder().decode(m.value as Uint8Array)); }, { raw: true, qos: 1 });
+    const jsonSub = node.subscribe('homeassistant/status', (m) => { json.push(m.value); }, { qos: 1 });
+    expect(await Promise.all([rawSub.ready, jsonSub.ready])).toEqual([true, true]);
     await other.publish('homeassistant/status', 'online', { qos: 1 });
     await other.publish('homeassistant/status', '{"a":1}', { qos: 1 });
-    for (let i = 0; i < 100 && raw.length < 2; i++) await new Promise((r) => setTimeout(r, 20));
+    await until('both messages', () => raw.length === 2, 2000, 20);
     expect(raw).toEqual(['online', '{"a":1}']);
     expect(json).toEqual([{ a: 1 }]);
     expect(drops.map((d) => d.reason)).toEqual(['malformed-json']);

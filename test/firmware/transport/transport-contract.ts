@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { anyObject, integer, object, refine } from '../../../firmware/core/json.ts';
 import { createMqttTransport, MqttTransport, SealInbox, type MqttTransportOptions, type DropEvent, type InboundMessage } from '../../../firmware/transport/index.ts';
+import { until } from '../../until.ts';
 
 export interface BrokerUnderTest {
   readonly url: string;
@@ -14,13 +15,8 @@ export interface BrokerUnderTest {
   destroy(): Promise<void>;
 }
 
-export async function waitFor(pred: () => boolean, what: string, ms = 10_000): Promise<void> {
-  const until = Date.now() + ms;
-  while (!pred()) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+/** How the transport tests poll: every 20 ms, for up to 10 s. */
+export const POLL = { ms: 10_000, everyMs: 20 };
 
 const FAST = { baseMs: 50, capMs: 300 };
 
@@ -53,7 +49,7 @@ export function transportContract(label: string, expectedVersion: 5 | 4, startBr
       const pub = make({ nodeId: 'pub' });
       await pub.online();
       expect(await pub.publish(pub.topics.candidates, { height: 7 }, { qos: 1 })).toBe('delivered');
-      await waitFor(() => got.length === 1, 'candidate');
+      await until('candidate', () => got.length === 1, POLL);
       expect(got[0]).toMatchObject({ topic: `${prefix}/candidates`, value: { height: 7 }, retain: false });
     });
 
@@ -75,7 +71,7 @@ export function transportContract(label: string, expectedVersion: 5 | 4, startBr
       await pub.publish(t, { ok: false }, { qos: 1 });
       await pub.publish(t, { ok: true, expiresAt: Date.now() - 1 }, { qos: 1 });
       await pub.publish(t, { ok: true, marker: 1 }, { qos: 1 });
-      await waitFor(() => got.length === 1, 'marker');
+      await until('marker', () => got.length === 1, POLL);
       expect(got).toEqual([{ ok: true, marker: 1 }]);
       expect(drops.map((d) => d.reason)).toEqual(['oversize', 'invalid-utf8', 'malformed-json', 'invalid', 'expired']);
       expect(drops[3]!.detail).toContain('ok must be true');
@@ -85,7 +81,7 @@ export function transportContract(label: string, expectedVersion: 5 | 4, startBr
       // the SUBACK, not a sleep, says the broker will deliver to this subscription
       expect(await sub.subscribe(sub.topics.params, async () => { throw new Error('async boom'); }).ready).toBe(true);
       await pub.publish(pub.topics.params, { v: 1 }, { qos: 1 });
-      await waitFor(() => sub.stats().dropped['handler-failed'] === 2, 'handler failures');
+      await until('handler failures', () => sub.stats().dropped['handler-failed'] === 2, POLL);
     });
 
     it('stream(): async iteration with a bounded buffer drops the oldest for a slow consumer and ends on abort', async () => {
@@ -94,11 +90,11 @@ export function transportContract(label: string, expectedVersion: 5 | 4, startBr
       const ac = new AbortController();
       const it = sub.stream<{ i: number }>(sub.topics.candidates, { maxBuffered: 3, signal: ac.signal });
       await sub.online();
-      await new Promise((r) => setTimeout(r, 100)); // SUBACK
+      expect(await it.ready).toBe(true);
       const pub = make({ nodeId: 'pub' });
       await pub.online();
       for (let i = 0; i < 6; i++) await pub.publish(pub.topics.candidates, { i }, { qos: 1 });
-      await waitFor(() => sub.stats().dropped.backlog === 3, 'backlog drops');
+      await until('backlog drops', () => sub.stats().dropped.backlog === 3, POLL);
       const seen: number[] = [];
       for await (const m of it) {
         seen.push(m.value.i);
@@ -114,10 +110,10 @@ export function transportContract(label: string, expectedVersion: 5 | 4, startBr
       const obs = make({ nodeId: 'observer', status: false });
       const seen: { topic: string; state: unknown; retain: boolean }[] = [];
       obs.subscribe(obs.topics.allStatus, (m) => { seen.push({ topic: m.topic, state: (m.value as { state: unknown }).state, retain: m.retain }); });
-      await waitFor(() => seen.length === 1, 'retained online status');
+      await until('retained online status', () => seen.length === 1, POLL);
       expect(seen[0]).toEqual({ topic: `${prefix}/nodes/node-a/status`, state: 'online', retain: true });
       await a.close();
-      await waitFor(() => seen.length === 2, 'offline status');
+      await until('offline status', () => seen.length === 2, POLL);
       expect(seen[1]).toMatchObject({ state: 'offline' });
     });
 
@@ -131,11 +127,11 @@ export function transportContract(label: string, expectedVersion: 5 | 4, startBr
       let out = '';
       child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
       try {
-        await waitFor(() => out.includes('online'), 'child online', 20_000);
+        await until('child online', () => out.includes('online'), { ms: 20_000, everyMs: 20 });
         expect(out.trim()).toBe(`online ${expectedVersion}`);
-        await waitFor(() => states.includes('online'), 'online status');
+        await until('online status', () => states.includes('online'), POLL);
         child.kill('SIGKILL');
-        await waitFor(() => states.at(-1) === 'offline', 'last will');
+        await until('last will', () => states.at(-1) === 'offline', POLL);
       } finally {
         child.kill('SIGKILL');
       }
@@ -143,7 +139,7 @@ export function transportContract(label: string, expectedVersion: 5 | 4, startBr
       const late = make({ nodeId: 'late', status: false });
       const lateStates: unknown[] = [];
       late.subscribe(late.topics.status('victim'), (m) => { lateStates.push((m.value as { state: unknown }).state); });
-      await waitFor(() => lateStates.length === 1, 'retained will');
+      await until('retained will', () => lateStates.length === 1, POLL);
       expect(lateStates).toEqual(['offline']);
     });
 
@@ -166,20 +162,20 @@ export function transportContract(label: string, expectedVersion: 5 | 4, startBr
       const seal = (round: number) => ({ nodeId: 'agent', blockHash: 'ab'.repeat(32), round, expiresAt: Date.now() + 120_000 });
 
       await broker.stop();
-      await waitFor(() => agent.state === 'offline' && clerk.state === 'offline', 'both offline');
+      await until('both offline', () => agent.state === 'offline' && clerk.state === 'offline', POLL);
       const outcome = agent.publishSeal(clerkFp, seal(1));
       expect(agent.queued.count).toBe(1);
       await broker.start();
       await clerk.online();
       // prove the clerk's subscription is live again with a probe through the broker
       clerk.subscribe(`${prefix}/probe`, () => { raw.push('probe'); });
-      await waitFor(() => { void clerk.publish(`${prefix}/probe`, { p: 1 }); return raw.includes('probe'); }, 'clerk resubscribed');
-      await waitFor(() => { held.splice(0).forEach((f) => f()); return agent.state === 'online'; }, 'agent back online');
+      await until('clerk resubscribed', () => { void clerk.publish(`${prefix}/probe`, { p: 1 }); return raw.includes('probe'); }, POLL);
+      await until('agent back online', () => { held.splice(0).forEach((f) => f()); return agent.state === 'online'; }, POLL);
       expect(await outcome).toBe('delivered');
       expect(agent.queued.count).toBe(0);
       // a second seal after the first one: once it is in, the first can no longer be in flight
       expect(await agent.publishSeal(clerkFp, seal(2))).toBe('delivered');
-      await waitFor(() => raw.includes('agent/2'), 'second seal');
+      await until('second seal', () => raw.includes('agent/2'), POLL);
       expect(raw.filter((r) => r.startsWith('agent/'))).toEqual(['agent/1', 'agent/2']);
       expect(accepted).toEqual(['agent/1', 'agent/2']);
       expect(agent.protocolVersion).toBe(expectedVersion);
@@ -193,17 +189,17 @@ export function transportContract(label: string, expectedVersion: 5 | 4, startBr
       await node.online();
       const topic = node.topics.status('node-q');
       await broker.stop();
-      await waitFor(() => node.state === 'offline', 'offline');
+      await until('offline', () => node.state === 'offline', POLL);
       // What an agent does: a status snapshot queued while offline, a fresh one when back online.
       void node.publish(topic, { state: 'online', n: 1 }, { qos: 1, retain: true });
       node.on('state', (s: string) => { if (s === 'online') void node.publish(topic, { state: 'online', n: 2 }, { qos: 1, retain: true }); });
       await broker.start();
       await node.online();
-      await waitFor(() => node.queued.count === 0, 'queue flushed');
+      await until('queue flushed', () => node.queued.count === 0, POLL);
       const late = make({ nodeId: 'late-q', status: false });
       const seen: unknown[] = [];
       late.subscribe(topic, (m) => { seen.push((m.value as { n: unknown }).n); });
-      await waitFor(() => seen.length === 1, 'retained status');
+      await until('retained status', () => seen.length === 1, POLL);
       expect(seen).toEqual([2]);
     });
 
@@ -220,12 +216,13 @@ export function transportContract(label: string, expectedVersion: 5 | 4, startBr
       await agent.online();
       // delivered live: v5 shows the remaining lifetime
       await agent.publishSeal(clerkFp, { nodeId: 'agente', blockHash: 'ee'.repeat(32), round: 1, expiresAt: Date.now() + 90_000 });
-      await waitFor(() => got.length === 1, 'live seal');
+      await until('live seal', () => got.length === 1, POLL);
       if (expectedVersion === 5) expect(got[0]!.messageExpiryInterval).toBeGreaterThan(80);
       else expect(got[0]!.messageExpiryInterval).toBeUndefined();
       await first.close();
       // queued in the clerk's session, worthless after 1 s
       await agent.publishSeal(clerkFp, { nodeId: 'agente', blockHash: 'ee'.repeat(32), round: 2, expiresAt: Date.now() + 1000 });
+      // Expiry is in whole seconds (MQTT 5 messageExpiryInterval): only real time past it can show it.
       await new Promise((r) => setTimeout(r, 2100));
       const again = make(opts);
       const drops: DropEvent[] = [];
@@ -234,7 +231,7 @@ export function transportContract(label: string, expectedVersion: 5 | 4, startBr
       await again.online();
       // a live marker after it: once the marker is in, the stale seal would have been too
       await agent.publishSeal(clerkFp, { nodeId: 'agente', blockHash: 'ee'.repeat(32), round: 3, expiresAt: Date.now() + 90_000 });
-      await waitFor(() => got.length === 2, 'marker');
+      await until('marker', () => got.length === 2, POLL);
       expect((got[1]!.value as { round: number }).round).toBe(3);
       expect(drops.map((d) => d.reason)).toEqual(expectedVersion === 5 ? [] : ['expired']);
     });
@@ -254,7 +251,7 @@ export function transportContract(label: string, expectedVersion: 5 | 4, startBr
       const again = make(opts);
       const got: unknown[] = [];
       again.subscribe(again.topics.seals(clerkFp), (m) => { got.push(m.value); }, { qos: 1 });
-      await waitFor(() => got.length === 1, 'seal from the persistent session');
+      await until('seal from the persistent session', () => got.length === 1, POLL);
       expect(got[0]).toMatchObject({ nodeId: 'agentp', round: 3 });
     });
   });
