@@ -1,10 +1,10 @@
 // The layer check itself: it finds a wrong-way import and a cycle in a tree made for it, and the
 // project's own tree has neither.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { checkLayers, importsOf, layerOf } from './check-layers.ts';
+import { checkLayers, DEVICE_ENTRY, importsOf, layerOf } from './check-layers.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const dirs: string[] = [];
@@ -47,6 +47,21 @@ describe('dependency rules', () => {
     expect(kinds).toEqual(expect.arrayContaining(['layer device may not import layer devnet', 'layer device may not import layer registrar', 'layer device may not import layer swtpm']));
   });
 
+  it('reports the device bundle reaching the swtpm launcher through the binding\'s index, with the path, once per way in', () => {
+    // the layout before the move: tpm/index.ts re-exported the launcher
+    const root = tree({
+      'firmware/cli/device-main.ts': "import { run } from './run.ts';\nexport const main = run;\n",
+      'firmware/cli/run.ts': "import type { Tpm } from '../../tpm/index.ts';\nimport { openTpm } from '../../tpm/index.ts';\nexport const run = (t: Tpm) => openTpm(t);\n",
+      'tpm/index.ts': "export { startSwtpm } from './swtpm.ts';\nexport type { SwtpmOptions } from './swtpm.ts';\nexport type Tpm = number;\nexport const openTpm = (t: Tpm) => t;\n",
+      'tpm/swtpm.ts': 'export const startSwtpm = 1;\nexport type SwtpmOptions = object;\n',
+    });
+    const found = checkLayers(root).map((v) => `${v.kind}: ${v.message}`);
+    expect(found).toEqual([
+      'layer: tpm/index.ts -> tpm/swtpm.ts: layer tpm may not import layer swtpm',
+      'bundle: firmware/cli/device-main.ts -> firmware/cli/run.ts -> tpm/index.ts -> tpm/swtpm.ts: the device bundle may not carry layer swtpm',
+    ]);
+  });
+
   it('reports a cycle with its path, type-only imports included', () => {
     const root = tree({
       'firmware/agent/a.ts': "import type { B } from './b.ts';\nexport interface A { b: B }\n",
@@ -64,7 +79,9 @@ describe('dependency rules', () => {
       .toEqual(['core', 'protocol', 'swtpm', 'host-entry', 'device']);
   });
 
-  it('the project tree has no wrong-way import, no cycle and no unresolved import', () => {
+  it('the project tree has no wrong-way import, no cycle, no unresolved import and a clean device bundle', () => {
+    // the bundle check looks from this entry; were it renamed, the check would pass on nothing
+    expect(existsSync(join(ROOT, DEVICE_ENTRY))).toBe(true);
     expect(checkLayers(ROOT).map((v) => `${v.kind}: ${v.message}`)).toEqual([]);
   });
 });

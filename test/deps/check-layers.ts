@@ -1,8 +1,9 @@
-// The dependency rules of the layout (docs/layers.md): imports only point down, and no two files
+// The dependency rules of the layout (docs/layers.md): imports only point down, no two files
 // depend on each other through any path (type-only imports included: they are still a
-// dependency of the design). Our sources always name the imported file with a relative path and
-// its extension, so reading the import statements is exact. dependency-cruiser agrees with it
-// through its swc parser, but would bring a native binary and ~45 packages (docs/layers.md).
+// dependency of the design), and the device bundle's entry reaches neither the devnet, the
+// registrar nor the swtpm launcher. Our sources always name the imported file with a relative path
+// and its extension, so reading the import statements is exact (the same edges as
+// dependency-cruiser's swc parser; docs/layers.md says why that tool is not used).
 // Usage: node --import tsx test/deps/check-layers.ts [ROOT]   (exit 1 and one line per violation)
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
@@ -45,8 +46,13 @@ const SOURCE = /\.(ts|js|mjs)$/;
 // with a literal specifier.
 const SPECIFIERS = /(?:^|[\s;])(?:import|export)\s[^'"`;]*?from\s*['"]([^'"]+)['"]|(?:^|[\s;])import\s*['"]([^'"]+)['"]|\bimport\(\s*['"]([^'"]+)['"]\s*\)/gm;
 
+/** The esbuild entry of the device bundle (image-build/bundle.ts): what it reaches ships on every device. */
+export const DEVICE_ENTRY = 'firmware/cli/device-main.ts';
+/** Layers the device bundle must not carry, even through a chain of allowed-looking imports. */
+const NOT_IN_DEVICE_BUNDLE: readonly Layer[] = ['devnet', 'registrar', 'swtpm'];
+
 export interface Violation {
-  readonly kind: 'layer' | 'cycle' | 'unresolved';
+  readonly kind: 'layer' | 'cycle' | 'unresolved' | 'bundle';
   readonly message: string;
 }
 
@@ -101,6 +107,8 @@ export function checkLayers(root: string): Violation[] {
         violations.push({ kind: 'unresolved', message: `${from} -> ${spec}: no such file` });
         continue;
       }
+      // a file may name the same module twice (a type import and a value import): one edge, one report
+      if (edges.includes(to)) continue;
       edges.push(to);
       const a = layerOf(from);
       const b = layerOf(to);
@@ -110,7 +118,33 @@ export function checkLayers(root: string): Violation[] {
     graph.set(from, edges);
   }
   violations.push(...cycles(graph));
+  violations.push(...bundleReach(graph, DEVICE_ENTRY));
   return violations;
+}
+
+/**
+ * Files of a forbidden layer the entry reaches, each with the import path that reaches it
+ * (breadth-first, so the shortest). The search stops at a forbidden file: one report per way in.
+ */
+export function bundleReach(graph: ReadonlyMap<string, readonly string[]>, entry: string): Violation[] {
+  if (!graph.has(entry)) return [];
+  const prev = new Map<string, string | null>([[entry, null]]);
+  const queue = [entry];
+  const out: Violation[] = [];
+  while (queue.length > 0) {
+    const v = queue.shift()!;
+    for (const w of graph.get(v) ?? []) {
+      if (prev.has(w)) continue;
+      prev.set(w, v);
+      const layer = layerOf(w);
+      if (layer !== null && NOT_IN_DEVICE_BUNDLE.includes(layer)) {
+        const path = [w];
+        for (let x = prev.get(w) ?? null; x !== null; x = prev.get(x) ?? null) path.unshift(x);
+        out.push({ kind: 'bundle', message: `${path.join(' -> ')}: the device bundle may not carry layer ${layer}` });
+      } else queue.push(w);
+    }
+  }
+  return out;
 }
 
 /** Every strongly connected group of files (Tarjan), reported once with one cycle path through it. */
@@ -174,6 +208,6 @@ if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(
   const root = resolve(process.argv[2] ?? join(dirname(fileURLToPath(import.meta.url)), '../..'));
   const found = checkLayers(root);
   for (const v of found) process.stderr.write(`${v.kind}: ${v.message}\n`);
-  process.stdout.write(found.length === 0 ? 'dependency rules: no wrong-way import, no cycle\n' : `dependency rules: ${found.length} violation(s)\n`);
+  process.stdout.write(found.length === 0 ? 'dependency rules: no wrong-way import, no cycle, nothing host-only in the device bundle\n' : `dependency rules: ${found.length} violation(s)\n`);
   process.exitCode = found.length === 0 ? 0 : 1;
 }
