@@ -116,12 +116,13 @@ export async function createNode(o: NodeOptions): Promise<SecondaryNode> {
       (raw) => void authority!.applyRevocationList(raw))
     : null;
   const gate = activation ?? (trust.kind === 'unprovisioned' ? alwaysActive(o.nodeId) : neverActive(o.nodeId, trust.kind === 'none' ? trust.reason : ''));
-  // The sealing key signs lottery messages only through this, and only for recorded decisions.
-  const signer = new SealSigner(journal, { sign: (message) => o.tpm.sign(message, { handle: o.sealingKey.handle }) });
+  // The sealing key signs lottery messages only through this, and only for recorded decisions;
+  // the agent sees the TPM only through info().
+  const signer = new SealSigner(journal, o.tpm, o.sealingKey.handle, log);
   let agent: SecondaryAgent;
   try {
     agent = createAgent({
-      nodeId: o.nodeId, tpm: o.tpm, signer, sealingHandle: o.sealingKey.handle, transport: o.transport, topics: o.transport.topics, journal, gate,
+      nodeId: o.nodeId, tpm: { info: (opts) => o.tpm.info(opts) }, signer, sealingHandle: o.sealingKey.handle, transport: o.transport, topics: o.transport.topics, journal, gate,
       primaries: o.primaries, genesis: o.genesis, params: o.params, logger: log, stateDir: o.stateDir, sealAuthority: authority,
       faults,
       ...(o.statusIntervalMs === undefined ? {} : { statusIntervalMs: o.statusIntervalMs }),

@@ -20,6 +20,7 @@ import { encodeSealMessage, readSealMessage, type SealMessage } from '../../../f
 import { alwaysActive } from '../../../firmware/sealing/gate.ts';
 import { openSealJournal, type SealJournal } from '../../../firmware/sealing/journal.ts';
 import { SealSigner } from '../../../firmware/sealing/seal-signer.ts';
+import { softwareLotteryKey } from '../sealing/lottery-key.ts';
 import { topicsFor } from '../../../firmware/transport/topics.ts';
 import type { TpmInfo } from '../../../tpm/index.ts';
 
@@ -90,7 +91,7 @@ async function start(params: NetworkParams = PARAMS): Promise<void> {
   journal = await openSealJournal(join(dir, `journal-${Math.random().toString(36).slice(2)}`));
   transport = new FakeTransport();
   clock = new FakeClock(Date.now());
-  const signer = new SealSigner(journal, { sign: async (m) => new Uint8Array(sign('sha256', m, node.privateKey)) });
+  const signer = new SealSigner(journal, softwareLotteryKey(node.privateKey));
   agent = createAgent({
     nodeId: 'fast-node', tpm: { info: async () => info }, signer, transport: transport as never, topics, journal, gate: alwaysActive('fast-node'),
     primaries: new PrimaryKeySet([clerk.publicKey]), genesis: { ...genesis, timestamp: clock.t - 1000 }, params, clock, sealAuthority: null, statusIntervalMs: 60_000,

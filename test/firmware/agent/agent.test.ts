@@ -72,7 +72,7 @@ async function startAgent(nodeId: string, gate: SealGate = alwaysActive(nodeId))
   const transport = createMqttTransport({ url: broker.url, nodeId, clientId: `${nodeId}-${process.pid}-${transports.length}`, prefix: topics.prefix, protocol: 4 });
   transports.push(transport);
   const agent = createAgent({
-    nodeId, tpm, sealingHandle: sealingKey.handle, transport, topics, journal, gate, primaries, genesis, params: PARAMS, stateDir: join(dir, nodeId), statusIntervalMs: 200, sealAuthority: null, signer: new SealSigner(journal, { sign: (m) => tpm.sign(m, { handle: sealingKey.handle }) }),
+    nodeId, tpm, sealingHandle: sealingKey.handle, transport, topics, journal, gate, primaries, genesis, params: PARAMS, stateDir: join(dir, nodeId), statusIntervalMs: 200, sealAuthority: null, signer: new SealSigner(journal, tpm, sealingKey.handle),
   });
   await agent.start();
   await transport.online();

@@ -119,7 +119,7 @@ async function scenario(persistence: boolean): Promise<void> {
     closing(3, () => agentT.close());
     const agent = createAgent({
       nodeId: NODE, tpm, sealingHandle: key.handle, transport: agentT, topics, journal, gate: alwaysActive(NODE), primaries: primary.primaries, genesis, params: PARAMS,
-      stateDir: join(dir, label), statusIntervalMs: 500, sealAuthority: null, signer: new SealSigner(journal, { sign: (m) => tpm.sign(m, { handle: key.handle }) }),
+      stateDir: join(dir, label), statusIntervalMs: 500, sealAuthority: null, signer: new SealSigner(journal, tpm, key.handle),
     });
     closing(1, () => agent.stop());
     const seals: Seen[] = [];
