@@ -54,11 +54,13 @@ const MAX_MESSAGE_BYTES = 64 * 1024;
  */
 export const LOTTERY_MESSAGE_BYTES = 36;
 
-/** Signs lottery messages with one sealing key; handed out once per handle (Tpm.lotteryKey). */
+/** Signs lottery messages with one sealing key; one holder per handle at a time (Tpm.lotteryKey). */
 export interface LotteryKey {
   readonly handle: number;
   /** RSASSA-PKCS1-v1_5-SHA256 over a 36-byte lottery message. */
   sign(message: Uint8Array): Promise<Uint8Array>;
+  /** Gives the key back (idempotent); this object signs no more, and the handle can be claimed again. */
+  release(): void;
 }
 const MAX_EK_CERT_BYTES = 8192;
 const DEFAULT_NV_CHUNK = 1024;
@@ -76,8 +78,8 @@ export class Tpm {
   private readonly resources = new Map<number, EsysTr>();
   private readonly keys = new Map<number, SealingKeyInfo>();
   private signSession: EsysTr | null = null;
-  /** Handles whose lottery key was handed out. */
-  readonly #lotteryClaims = new Set<number>();
+  /** Handles whose lottery key is held, and by which claim. */
+  readonly #lotteryClaims = new Map<number, symbol>();
 
   constructor(options: OpenTpmOptions) {
     this.encrypted = options.signSession === 'encrypted';
@@ -192,24 +194,31 @@ export class Tpm {
   }
 
   /**
-   * The capability to make lottery signatures with the sealing key at `handle`, handed out once
-   * per handle for the life of this object: the seal signer takes it when the node is built
-   * (firmware/sealing/seal-signer.ts), so nothing else in the process can sign a lottery message
-   * with that key. A second claim fails with ERR_TPM_LOTTERY_KEY_TAKEN.
+   * The capability to make lottery signatures with the sealing key at `handle`, held by one owner
+   * at a time per handle and Tpm object: the seal signer takes it when the node is built
+   * (firmware/sealing/seal-signer.ts) and releases it when the node stops, so while a node runs
+   * nothing else in the process can sign a lottery message with that key. A claim while it is
+   * held fails with ERR_TPM_LOTTERY_KEY_TAKEN; a released key signs no more.
    */
   lotteryKey(options: { handle?: number } = {}): LotteryKey {
     const handle = checkSealingHandle(options.handle ?? HANDLE.SEALING_KEY_DEFAULT);
     if (this.#lotteryClaims.has(handle)) {
-      throw new TpmError('ERR_TPM_LOTTERY_KEY_TAKEN', `the lottery key at ${hex(handle)} is already held (by the seal signer); lottery messages are signed only through it`);
+      throw new TpmError('ERR_TPM_LOTTERY_KEY_TAKEN', `the lottery key at ${hex(handle)} is already held (by a seal signer); lottery messages are signed only through it`);
     }
-    this.#lotteryClaims.add(handle);
+    const claim = Symbol(hex(handle));
+    this.#lotteryClaims.set(handle, claim);
+    const held = (): boolean => this.#lotteryClaims.get(handle) === claim;
     return {
       handle,
       sign: async (message) => {
+        if (!held()) throw new TpmError('ERR_TPM_CLOSED', `this lottery key at ${hex(handle)} was released`);
         if (!(message instanceof Uint8Array) || message.length !== LOTTERY_MESSAGE_BYTES) {
           throw new TpmArgumentError(`a lottery message is ${LOTTERY_MESSAGE_BYTES} bytes (hash || uint32 round), got ${message instanceof Uint8Array ? `${message.length} bytes` : typeof message}`);
         }
         return this.#signDigest(sha256(message), handle);
+      },
+      release: () => {
+        if (held()) this.#lotteryClaims.delete(handle);
       },
     };
   }

@@ -74,7 +74,7 @@ export interface SecondaryNode {
   readonly sealAuthority: SealAuthority | null;
   /** Stored activation state first, then revocation lists, then candidates. */
   start(): Promise<void>;
-  /** Stops the agent and the gate and closes the journal (the TPM and transport stay the caller's). */
+  /** Stops the agent and the gate, gives the lottery key back and closes the journal (the TPM and transport stay the caller's). */
   stop(): Promise<void>;
   status(): NodeStatus;
 }
@@ -128,6 +128,7 @@ export async function createNode(o: NodeOptions): Promise<SecondaryNode> {
       ...(o.statusIntervalMs === undefined ? {} : { statusIntervalMs: o.statusIntervalMs }),
     });
   } catch (err) {
+    signer.close();
     await journal.close().catch(() => undefined);
     throw err;
   }
@@ -157,6 +158,7 @@ export async function createNode(o: NodeOptions): Promise<SecondaryNode> {
         await agent.stop().catch((err: unknown) => log.warn({ err: String(err) }, 'agent stop failed'));
         await activation?.stop().catch((err: unknown) => log.warn({ err: String(err) }, 'activation gate stop failed'));
       } finally {
+        signer.close();
         await journal.close().catch(() => undefined);
       }
     },

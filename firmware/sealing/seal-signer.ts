@@ -7,9 +7,10 @@
 // Three locks, each closing a way around the journal:
 // - sign() takes a RecordedDecision, which only the journal's checkAndRecord makes (a branded
 //   type, and a runtime mark that a cast does not carry); a bare SealIntent does not type-check.
-// - The TPM hands out its lottery key once per handle (Tpm.lotteryKey); this constructor takes it,
-//   so nothing else in the process can sign a lottery message with the sealing key, and the
-//   binding's general sign() refuses lottery-shaped (36-byte) messages.
+// - The TPM hands out its lottery key to one holder at a time (Tpm.lotteryKey); this constructor
+//   takes it and close() gives it back, so while the node runs nothing else in the process can
+//   sign a lottery message with the sealing key; the binding's general sign() refuses
+//   lottery-shaped (36-byte) messages.
 // - The ticket math (SHA-256 of the signature, leading zero bits) is the protocol's
 //   (protocol/chain/lottery.ts scoreTicket), not the binding's: the binding has no ticket().
 import pino from 'pino';
@@ -27,7 +28,7 @@ export class SealSigner {
   readonly #key: LotteryKey;
   readonly #log: Logger;
 
-  /** Takes the TPM's lottery key for `handle` (the sealing key's); fails if something else already holds it. */
+  /** Takes the TPM's lottery key for `handle` (the sealing key's) until close(); fails if another holder has it. */
   constructor(journal: Pick<SealJournal, 'holds'>, tpm: LotteryKeySource, handle?: number, logger?: Logger) {
     this.#journal = journal;
     this.#key = tpm.lotteryKey(handle === undefined ? {} : { handle });
@@ -47,6 +48,11 @@ export class SealSigner {
       throw err;
     }
     return this.#sign(lotteryMessage(decision.blockHash, round));
+  }
+
+  /** Gives the lottery key back to the TPM (when the node stops); this signer signs no more. Idempotent. */
+  close(): void {
+    this.#key.release();
   }
 
   #sign(message: Uint8Array): Promise<Uint8Array> {

@@ -116,7 +116,7 @@ describe('node-tpm2 binding on swtpm', () => {
       }
     });
 
-    it('is handed out once per handle and Tpm object: a second claim is refused', async () => {
+    it('has one holder per handle and Tpm object: a claim while it is held is refused; a released key signs no more', async () => {
       expect(lottery.handle).toBe(DEFAULT_HANDLE);
       expect(await codeOf(async () => tpm.lotteryKey())).toBe('ERR_TPM_LOTTERY_KEY_TAKEN');
       expect(await codeOf(async () => tpm.lotteryKey({ handle: DEFAULT_HANDLE }))).toBe('ERR_TPM_LOTTERY_KEY_TAKEN');
@@ -124,6 +124,13 @@ describe('node-tpm2 binding on swtpm', () => {
       const empty = tpm.lotteryKey({ handle: 0x81000b7e });
       expect(await codeOf(() => empty.sign(new Uint8Array(36)))).toBe('ERR_TPM_KEY_MISMATCH');
       expect(await codeOf(async () => tpm.lotteryKey({ handle: 0x81000b7e }))).toBe('ERR_TPM_LOTTERY_KEY_TAKEN');
+      empty.release();
+      const again = tpm.lotteryKey({ handle: 0x81000b7e });
+      expect(await codeOf(() => empty.sign(new Uint8Array(36)))).toBe('ERR_TPM_CLOSED');
+      // The old holder's release does not free the new holder's claim.
+      empty.release();
+      expect(await codeOf(async () => tpm.lotteryKey({ handle: 0x81000b7e }))).toBe('ERR_TPM_LOTTERY_KEY_TAKEN');
+      again.release();
     });
   });
 

@@ -80,6 +80,17 @@ describe('SealSigner on swtpm', () => {
     expect(await codeOf(() => tpm.lotteryKey({ handle: key.handle }))).toBe('ERR_TPM_LOTTERY_KEY_TAKEN');
     expect(await codeOf(() => tpm.sign(lotteryMessage(new Uint8Array(32), 0)))).toBe('ERR_TPM_ARGUMENT');
   });
+
+  it('close() gives the key back: the closed signer signs no more, a new one (a restarted node) can', async () => {
+    const check = await journal.checkAndRecord({ height: 3, clerk: CLERK, blockHash: new Uint8Array(32).fill(3) });
+    if (!check.ok) throw new Error(check.message);
+    signer.close();
+    signer.close();
+    expect(await codeOf(() => signer.sign(check.decision, 0))).toBe('ERR_TPM_CLOSED');
+    signer = new SealSigner(journal, tpm, key.handle);
+    expect((await signer.sign(check.decision, 0)).length).toBe(256);
+    expect(await codeOf(() => new SealSigner(journal, tpm, key.handle))).toBe('ERR_TPM_LOTTERY_KEY_TAKEN');
+  });
 });
 
 describe('one holder of the lottery key', () => {

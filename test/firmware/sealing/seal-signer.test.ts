@@ -29,7 +29,7 @@ beforeAll(async () => {
   signer = new SealSigner(journal, {
     lotteryKey: (o) => {
       const k = key.lotteryKey(o);
-      return { handle: k.handle, sign: (m) => { signed.push(m); return k.sign(m); } };
+      return { handle: k.handle, sign: (m) => { signed.push(m); return k.sign(m); }, release: () => k.release() };
     },
   });
 });
