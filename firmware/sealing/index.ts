@@ -1,4 +1,4 @@
-// Public API of sealing: the seal journal (docs/seal-journal.md), the activation gate, the spinning engine (docs/lottery.md).
+// Public API of sealing: the seal journal (docs/seal-journal.md), the seal signer (the only path to a lottery signature), the activation gate, the spinning engine (docs/lottery.md).
 export { SealingError, type SealingErrorCode } from './errors.ts';
 export {
   openSealJournal, MAX_JOURNAL_BYTES,
