@@ -57,10 +57,10 @@ export const LOTTERY_MESSAGE_BYTES = 36;
 /** Signs lottery messages with one sealing key; one holder per handle at a time (Tpm.lotteryKey). */
 export interface LotteryKey {
   readonly handle: number;
-  /** RSASSA-PKCS1-v1_5-SHA256 over a 36-byte lottery message. */
-  sign(message: Uint8Array): Promise<Uint8Array>;
+  /** RSASSA-PKCS1-v1_5-SHA256 over a 36-byte lottery message. Bound: it may be passed on alone. */
+  readonly sign: (message: Uint8Array) => Promise<Uint8Array>;
   /** Gives the key back (idempotent); this object signs no more, and the handle can be claimed again. */
-  release(): void;
+  readonly release: () => void;
 }
 const MAX_EK_CERT_BYTES = 8192;
 const DEFAULT_NV_CHUNK = 1024;

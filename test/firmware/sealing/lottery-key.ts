@@ -5,7 +5,7 @@ import type { LotteryKeySource } from '../../../firmware/sealing/seal-signer.ts'
 
 /** A key source whose lottery key signs with `sign` (a software key, a slow or a failing signer). */
 export function lotteryKeyOf(sign: (message: Uint8Array) => Promise<Uint8Array>): LotteryKeySource {
-  return { lotteryKey: (options = {}) => ({ handle: options.handle ?? 0x81000b70, sign, release: () => undefined }) };
+  return { lotteryKey: (options) => ({ handle: options?.handle ?? 0x81000b70, sign, release: () => undefined }) };
 }
 
 /** RSASSA-PKCS1-v1_5-SHA256 with a node:crypto private key, as the TPM's sealing key signs. */
