@@ -51,7 +51,7 @@ export function isRecordedDecision(value: unknown): value is RecordedDecision {
 }
 
 function decisionOf(height: number, clerk: string, blockHash: string): RecordedDecision {
-  const d = { height, clerk, blockHash: fromHex(blockHash) };
+  const d = Object.freeze({ height, clerk, blockHash: fromHex(blockHash) }); // the bytes stay mutable: the signer re-checks them
   issued.add(d);
   return d as SealIntent as RecordedDecision;
 }
