@@ -1,5 +1,5 @@
 // node-tpm2: the project's TPM 2.0 binding over tpm2-tss (ESYS) through an FFI.
-export { openTpm, Tpm, type OpenTpmOptions, type SealingKeyInfo, type TpmInfo } from './tpm.ts';
+export { openTpm, Tpm, LOTTERY_MESSAGE_BYTES, type LotteryKey, type OpenTpmOptions, type SealingKeyInfo, type TpmInfo } from './tpm.ts';
 export { TpmConnection, type ConnectionOptions } from './connection.ts';
 export { TpmError, TpmArgumentError, TpmRcError, TpmWireError, type TpmErrorCode } from './errors.ts';
 export { describeRc, type RcInfo } from './rc.ts';

@@ -1,6 +1,6 @@
 // TPMT_PUBLIC / TPM2B_PUBLIC (TPM2 Part 2 §12.2.4, §12.2.5): parse, serialize, name, PEM.
 // Pure code shared by the binding, the registrar and the factory station.
-import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
+import { constants as cryptoConstants, createHash, createPublicKey, publicDecrypt, type KeyObject } from 'node:crypto';
 import { DIGEST_SIZE, NODE_HASH, TPM_ALG, TPM_ECC_CURVE } from './constants.ts';
 import { TpmWireError } from './errors.ts';
 import { WireReader, WireWriter } from './wire.ts';
@@ -229,4 +229,22 @@ function unsignedBytes(n: number): Uint8Array {
   const out: number[] = [];
   for (let v = n; v > 0; v = Math.floor(v / 256)) out.unshift(v & 0xff);
   return Uint8Array.from(out);
+}
+
+const SHA256_DIGEST_INFO = fromHex('3031300d060960864801650304020105000420');
+
+// The sealing key's public area is parsed once and cached per connection; its KeyObject is
+// built once too, not on every signature.
+const verifyKeys = new WeakMap<TpmPublic, KeyObject>();
+
+/** RSASSA-PKCS1-v1_5 check over a precomputed SHA-256 digest: the signature opens to DigestInfo || digest. */
+export function signatureMatches(pub: TpmPublic, digest: Uint8Array, signature: Uint8Array): boolean {
+  try {
+    let key = verifyKeys.get(pub);
+    if (key === undefined) verifyKeys.set(pub, (key = publicKeyObject(pub)));
+    const opened = publicDecrypt({ key, padding: cryptoConstants.RSA_PKCS1_PADDING }, signature);
+    return opened.equals(Buffer.concat([SHA256_DIGEST_INFO, digest]));
+  } catch {
+    return false;
+  }
 }

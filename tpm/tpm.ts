@@ -1,7 +1,7 @@
 // The typed, promise-based TPM API of node-tpm2. Every method runs its TPM commands as one
 // serialized unit on the connection (see connection.ts) and flushes every transient object and
 // session it creates, also when a command fails.
-import { constants as cryptoConstants, createHash, publicDecrypt, type KeyObject } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { ESYS_TR, HANDLE, ObjectAttr, TPM_ALG, TPM_CAP, TPM_PT, TPMA_SESSION } from './constants.ts';
 import { TpmArgumentError, TpmError, TpmRcError } from './errors.ts';
 import * as esys from './esys.ts';
@@ -10,11 +10,10 @@ import type { EsysContext, EsysTr, Sessions } from './esys.ts';
 import { checkSealingHandle, hex } from './handles.ts';
 import { baseTpmRc, TPM_RC } from './rc.ts';
 import { TpmConnection, type ConnectionOptions } from './connection.ts';
-import { hasAttributes, objectName, parsePublic, publicKeyObject, publicKeyPem, type TpmPublic } from './public-area.ts';
+import { hasAttributes, objectName, parsePublic, publicKeyPem, signatureMatches, type TpmPublic } from './public-area.ts';
 import { handleList, nvPublic, propertyText, rsassaSignature, taggedProperties } from './structures.ts';
 import { EK_POLICY_SHA256, EK_RSA_ATTRIBUTES, ekRsaTemplate, SEALING_KEY_REQUIRED, sealingKeyTemplate, srkRsaTemplate } from './templates.ts';
 import { toHex } from '../firmware/core/bytes.ts';
-import { fromHex } from '../firmware/core/bytes.ts';
 
 export interface OpenTpmOptions extends Omit<ConnectionOptions, 'onReconnect' | 'onStaleReference'> {
   /**
@@ -47,6 +46,22 @@ export interface TpmInfo {
 }
 
 const MAX_MESSAGE_BYTES = 64 * 1024;
+
+/**
+ * Size of a lottery message: a 32-byte hash || uint32be round (lotteryMessage in
+ * firmware/protocol/chain/lottery.ts; the binding does not import the protocol layer, and
+ * test/tpm/lottery-key.test.ts checks that the two agree).
+ */
+export const LOTTERY_MESSAGE_BYTES = 36;
+
+/** Signs lottery messages with one sealing key; one holder per handle at a time (Tpm.lotteryKey). */
+export interface LotteryKey {
+  readonly handle: number;
+  /** RSASSA-PKCS1-v1_5-SHA256 over a 36-byte lottery message. Bound: it may be passed on alone. */
+  readonly sign: (message: Uint8Array) => Promise<Uint8Array>;
+  /** Gives the key back (idempotent); this object signs no more, and the handle can be claimed again. */
+  readonly release: () => void;
+}
 const MAX_EK_CERT_BYTES = 8192;
 const DEFAULT_NV_CHUNK = 1024;
 
@@ -63,6 +78,8 @@ export class Tpm {
   private readonly resources = new Map<number, EsysTr>();
   private readonly keys = new Map<number, SealingKeyInfo>();
   private signSession: EsysTr | null = null;
+  /** Handles whose lottery key is held, and by which claim. */
+  readonly #lotteryClaims = new Map<number, symbol>();
 
   constructor(options: OpenTpmOptions) {
     this.encrypted = options.signSession === 'encrypted';
@@ -176,29 +193,50 @@ export class Tpm {
     });
   }
 
-  /** RSASSA-PKCS1-v1_5-SHA256 signature over a 32-byte SHA-256 digest (TPM2_Sign). */
-  async signDigest(digest: Uint8Array, options: { handle?: number } = {}): Promise<Uint8Array> {
-    if (!(digest instanceof Uint8Array) || digest.length !== 32) {
-      throw new TpmArgumentError(`digest must be 32 bytes (SHA-256), got ${digest instanceof Uint8Array ? `${digest.length} bytes` : typeof digest}`);
-    }
+  /**
+   * The capability to make lottery signatures with the sealing key at `handle`, held by one owner
+   * at a time per handle and Tpm object: the seal signer takes it when the node is built
+   * (firmware/sealing/seal-signer.ts) and releases it when the node stops, so while a node runs
+   * nothing else in the process can sign a lottery message with that key. A claim while it is
+   * held fails with ERR_TPM_LOTTERY_KEY_TAKEN; a released key signs no more.
+   */
+  lotteryKey(options: { handle?: number } = {}): LotteryKey {
     const handle = checkSealingHandle(options.handle ?? HANDLE.SEALING_KEY_DEFAULT);
-    return this.connection.run('Sign', async (c) => {
-      const key = await this.loadSealingKeyInfo(c, handle, true);
-      if (!key) throw new TpmError('ERR_TPM_KEY_MISMATCH', `no sealing key at ${hex(handle)}; run "btn-node tpm init" first`);
-      const sessions: Sessions = this.encrypted ? [await this.session(c, TPMA_SESSION.decrypt), ESYS_TR.NONE, ESYS_TR.NONE] : esys.PASSWORD;
-      const signature = rsassaSignature(await esys.sign(c, (await this.resource(c, handle))!, digest, sessions));
-      // A TPM response is outside input too: check it before anyone acts on it.
-      if (!signatureMatches(key.public, digest, signature)) throw new TpmError('ERR_TPM_WIRE', `TPM returned a signature that does not verify under the key at ${hex(handle)}`);
-      return signature;
-    });
+    if (this.#lotteryClaims.has(handle)) {
+      throw new TpmError('ERR_TPM_LOTTERY_KEY_TAKEN', `the lottery key at ${hex(handle)} is already held (by a seal signer); lottery messages are signed only through it`);
+    }
+    const claim = Symbol(hex(handle));
+    this.#lotteryClaims.set(handle, claim);
+    const held = (): boolean => this.#lotteryClaims.get(handle) === claim;
+    return {
+      handle,
+      sign: async (message) => {
+        if (!held()) throw new TpmError('ERR_TPM_CLOSED', `this lottery key at ${hex(handle)} was released`);
+        if (!(message instanceof Uint8Array) || message.length !== LOTTERY_MESSAGE_BYTES) {
+          throw new TpmArgumentError(`a lottery message is ${LOTTERY_MESSAGE_BYTES} bytes (hash || uint32 round), got ${message instanceof Uint8Array ? `${message.length} bytes` : typeof message}`);
+        }
+        return this.#signDigest(sha256(message), handle);
+      },
+      release: () => {
+        if (held()) this.#lotteryClaims.delete(handle);
+      },
+    };
   }
 
-  /** The TPM signs SHA-256(message). */
+  /**
+   * The TPM signs SHA-256(message) with the sealing key (RSASSA-PKCS1-v1_5-SHA256), for uses
+   * other than the lottery (`btn-node tpm selftest`). A lottery-shaped message (exactly 36 bytes)
+   * is refused: those are signed only through lotteryKey(). There is no public sign over a bare
+   * digest, which could carry the digest of a lottery message.
+   */
   async sign(message: Uint8Array, options: { handle?: number } = {}): Promise<Uint8Array> {
     if (!(message instanceof Uint8Array) || message.length > MAX_MESSAGE_BYTES) {
       throw new TpmArgumentError(`message must be a Uint8Array of at most ${MAX_MESSAGE_BYTES} bytes`);
     }
-    return this.signDigest(new Uint8Array(createHash('sha256').update(message).digest()), options);
+    if (message.length === LOTTERY_MESSAGE_BYTES) {
+      throw new TpmArgumentError(`a ${LOTTERY_MESSAGE_BYTES}-byte message is lottery-shaped (hash || uint32 round): only the lottery key held by the seal signer signs those`);
+    }
+    return this.#signDigest(sha256(message), checkSealingHandle(options.handle ?? HANDLE.SEALING_KEY_DEFAULT));
   }
 
   /**
@@ -241,6 +279,19 @@ export class Tpm {
       this.signSession = null;
     }).catch(() => undefined);
     await this.connection.close();
+  }
+
+  /** RSASSA-PKCS1-v1_5-SHA256 over a 32-byte SHA-256 digest (TPM2_Sign, TPM2 Part 3 §20.2); ES-private, reached only through sign() and lotteryKey(). */
+  async #signDigest(digest: Uint8Array, handle: number): Promise<Uint8Array> {
+    return this.connection.run('Sign', async (c) => {
+      const key = await this.loadSealingKeyInfo(c, handle, true);
+      if (!key) throw new TpmError('ERR_TPM_KEY_MISMATCH', `no sealing key at ${hex(handle)}; run "btn-node tpm init" first`);
+      const sessions: Sessions = this.encrypted ? [await this.session(c, TPMA_SESSION.decrypt), ESYS_TR.NONE, ESYS_TR.NONE] : esys.PASSWORD;
+      const signature = rsassaSignature(await esys.sign(c, (await this.resource(c, handle))!, digest, sessions));
+      // A TPM response is outside input too: check it before anyone acts on it.
+      if (!signatureMatches(key.public, digest, signature)) throw new TpmError('ERR_TPM_WIRE', `TPM returned a signature that does not verify under the key at ${hex(handle)}`);
+      return signature;
+    });
   }
 
   // ---- helpers; each runs inside connection.run ----
@@ -346,22 +397,8 @@ async function flushQuietly(c: EsysContext, handle: EsysTr): Promise<void> {
   await esys.flushContext(c, handle).catch(() => undefined);
 }
 
-const SHA256_DIGEST_INFO = fromHex('3031300d060960864801650304020105000420');
-
-/** RSASSA-PKCS1-v1_5 check over a precomputed SHA-256 digest: the signature opens to DigestInfo || digest. */
-// The sealing key's public area is parsed once and cached per connection; its KeyObject is
-// built once too, not on every signature.
-const verifyKeys = new WeakMap<TpmPublic, KeyObject>();
-
-function signatureMatches(pub: TpmPublic, digest: Uint8Array, signature: Uint8Array): boolean {
-  try {
-    let key = verifyKeys.get(pub);
-    if (key === undefined) verifyKeys.set(pub, (key = publicKeyObject(pub)));
-    const opened = publicDecrypt({ key, padding: cryptoConstants.RSA_PKCS1_PADDING }, signature);
-    return opened.equals(Buffer.concat([SHA256_DIGEST_INFO, digest]));
-  } catch {
-    return false;
-  }
+function sha256(message: Uint8Array): Uint8Array {
+  return new Uint8Array(createHash('sha256').update(message).digest());
 }
 
 function derToPem(der: Uint8Array): string {

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { scoreTicket } from '../protocol/chain/lottery.ts';
 import { openSealJournal } from '../sealing/journal.ts';
+import { SealingError } from '../sealing/errors.ts';
 import { SealSigner } from '../sealing/seal-signer.ts';
 import { openTpm } from '../../tpm/index.ts';
 import { toHex } from '../core/bytes.ts';
@@ -27,8 +28,9 @@ export async function demoCommand(): Promise<number> {
       try {
         const intent = { height: 1, clerk: 'demo-clerk', blockHash: new Uint8Array(randomBytes(32)) };
         process.stderr.write('a seal of round 0 for a random block: recorded in the journal, then signed\n');
-        await journal.checkAndRecord(intent);
-        const signature = await new SealSigner(journal, { sign: (m) => tpm.sign(m, { handle: key.handle }) }).sign(intent, 0);
+        const check = await journal.checkAndRecord(intent);
+        if (!check.ok) throw new SealingError('ERR_SEAL_UNRECORDED', `the journal refused the demo decision: ${check.message}`);
+        const signature = await new SealSigner(journal, tpm, key.handle).sign(check.decision, 0);
         const { ticket, zeros } = scoreTicket(signature, 0);
         printJson({ blockHash: toHex(intent.blockHash), round: 0, signature: toHex(signature), ticket: toHex(ticket), zeros });
       } finally {

@@ -75,7 +75,7 @@ export interface SecondaryNode {
   readonly sealAuthority: SealAuthority | null;
   /** Stored activation state first, then revocation lists, then candidates. */
   start(): Promise<void>;
-  /** Stops the agent and the gate and closes the journal (the TPM and transport stay the caller's). */
+  /** Stops the agent and the gate, gives the lottery key back and closes the journal (the TPM and transport stay the caller's). */
   stop(): Promise<void>;
   status(): NodeStatus;
 }
@@ -117,17 +117,19 @@ export async function createNode(o: NodeOptions): Promise<SecondaryNode> {
       (raw) => void authority!.applyRevocationList(raw))
     : null;
   const gate = activation ?? (trust.kind === 'unprovisioned' ? alwaysActive(o.nodeId) : neverActive(o.nodeId, trust.kind === 'none' ? trust.reason : ''));
-  // The sealing key signs lottery messages only through this, and only for recorded decisions.
-  const signer = new SealSigner(journal, { sign: (message) => o.tpm.sign(message, { handle: o.sealingKey.handle }) });
+  // The sealing key signs lottery messages only through this, and only for recorded decisions;
+  // the agent sees the TPM only through info().
+  const signer = new SealSigner(journal, o.tpm, o.sealingKey.handle, log);
   let agent: SecondaryAgent;
   try {
     agent = createAgent({
-      nodeId: o.nodeId, tpm: o.tpm, signer, sealingHandle: o.sealingKey.handle, transport: o.transport, topics: o.transport.topics, journal, gate,
+      nodeId: o.nodeId, tpm: { info: (opts) => o.tpm.info(opts) }, signer, sealingHandle: o.sealingKey.handle, transport: o.transport, topics: o.transport.topics, journal, gate,
       primaries: o.primaries, genesis: o.genesis, params: o.params, logger: log, stateDir: o.stateDir, sealAuthority: authority,
       faults,
       ...(o.statusIntervalMs === undefined ? {} : { statusIntervalMs: o.statusIntervalMs }),
     });
   } catch (err) {
+    signer.close();
     await journal.close().catch(() => undefined);
     throw err;
   }
@@ -157,6 +159,7 @@ export async function createNode(o: NodeOptions): Promise<SecondaryNode> {
         await agent.stop().catch((err: unknown) => log.warn({ err: String(err) }, 'agent stop failed'));
         await activation?.stop().catch((err: unknown) => log.warn({ err: String(err) }, 'activation gate stop failed'));
       } finally {
+        signer.close();
         await journal.close().catch(() => undefined);
       }
     },

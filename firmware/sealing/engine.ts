@@ -14,8 +14,6 @@ import type { SealGate } from './gate.ts';
 import type { SealJournal } from './journal.ts';
 import type { SealSigner } from './seal-signer.ts';
 
-/** The TPM's sign: RSASSA-PKCS1-v1_5-SHA256 over `message` with the sealing key. */
-
 export type SpinParams = Pick<NetworkParams, 'sealZeros' | 'spinIntervalMs' | 'maxRounds' | 'sealDeadlineMs'>;
 
 export interface SpinJob {
@@ -109,7 +107,7 @@ export function createSealEngine(options: SealEngineOptions): SealEngine {
       if (signal?.aborted) return aborted();
       let signature: Uint8Array;
       try {
-        signature = await signer.sign({ height, clerk, blockHash }, r);
+        signature = await signer.sign(check.decision, r);
       } catch (err) {
         return failed(err, 'signer');
       }

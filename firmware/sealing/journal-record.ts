@@ -7,7 +7,7 @@
 // record cut short by a power loss (a torn tail: truncate). Only the last record may be torn.
 // The writer preallocates zeros after the data (appends then change no file size, so fdatasync
 // has no metadata to commit); zeros are never a record, since the length check of 0 fails.
-import { SealingError } from './errors.ts';
+import { invalidArgument, SealingError } from './errors.ts';
 import { crc32 } from './crc32.ts';
 
 export const FILE_MAGIC = new TextEncoder().encode('BTNSEAL1');
@@ -118,4 +118,13 @@ export function isHash32Hex(value: unknown): value is string {
 
 export function isSignatureHex(value: unknown): value is string {
   return typeof value === 'string' && HEX_SIG.test(value);
+}
+
+/** The fields of an intent or a seal, checked at the journal's boundary. */
+export function checkIntentFields(i: { readonly height: number; readonly clerk: string; readonly blockHash: Uint8Array }): { height: number; clerk: string } {
+  if (i === null || typeof i !== 'object') throw invalidArgument('seal intent must be an object', 'intent');
+  if (!Number.isSafeInteger(i.height) || i.height < 0) throw invalidArgument('height must be a non-negative integer', 'height');
+  if (typeof i.clerk !== 'string' || !CLERK_PATTERN.test(i.clerk)) throw invalidArgument('clerk must be 1..128 characters of [0-9a-zA-Z_-]', 'clerk');
+  if (!(i.blockHash instanceof Uint8Array) || i.blockHash.length !== 32) throw invalidArgument('blockHash must be 32 bytes', 'blockHash');
+  return { height: i.height, clerk: i.clerk };
 }

@@ -10,7 +10,7 @@ import pino from 'pino';
 import type { Logger } from 'pino';
 import { invalidArgument, SealingError } from './errors.ts';
 import { acquireJournalLock, type JournalLock } from './journal-lock.ts';
-import { CLERK_PATTERN, encodeRecord, FILE_MAGIC, scanJournal, type JournalRecord } from './journal-record.ts';
+import { checkIntentFields, encodeRecord, FILE_MAGIC, scanJournal, type JournalRecord } from './journal-record.ts';
 import { createFile, exists, reserveZeros } from './journal-fs.ts';
 import { concatBytes, fromHex, toHex } from '../core/bytes.ts';
 import { describeFsError, errnoOf } from './fs-errors.ts';
@@ -36,8 +36,28 @@ export interface SealIntent {
   readonly blockHash: Uint8Array;
 }
 
+// A decision the journal has durably recorded; the seal signer signs nothing else. The brand's
+// key is an unexported symbol, so no code outside this module can write one down, and the
+// journal keeps each one it hands out in a WeakSet, so a cast does not make one either.
+declare const recorded: unique symbol;
+export interface RecordedDecision extends SealIntent {
+  readonly [recorded]: true;
+}
+const issued = new WeakSet<object>();
+
+/** Whether `value` was handed out by a journal's checkAndRecord (a brand cast onto a copy is not). */
+export function isRecordedDecision(value: unknown): value is RecordedDecision {
+  return typeof value === 'object' && value !== null && issued.has(value);
+}
+
+function decisionOf(height: number, clerk: string, blockHash: string): RecordedDecision {
+  const d = Object.freeze({ height, clerk, blockHash: fromHex(blockHash) }); // the bytes stay mutable: the signer re-checks them
+  issued.add(d);
+  return d as SealIntent as RecordedDecision;
+}
+
 export type CheckResult =
-  | { readonly ok: true; readonly seal?: RecordedSeal }
+  | { readonly ok: true; readonly decision: RecordedDecision; readonly seal?: RecordedSeal }
   | { readonly ok: false; readonly reason: 'conflicting-block'; readonly message: string; readonly height: number; readonly clerk: string; readonly recordedBlockHash: Uint8Array }
   | { readonly ok: false; readonly reason: 'finalized'; readonly message: string; readonly height: number; readonly finalizedHeight: number };
 
@@ -167,7 +187,7 @@ class FileSealJournal implements SealJournal {
   }
 
   async checkAndRecord(intent: SealIntent): Promise<CheckResult> {
-    const { height, clerk } = checkIntent(intent);
+    const { height, clerk } = checkIntentFields(intent);
     const hash = toHex(intent.blockHash);
     return this.#serial(async () => {
       if (height <= this.#finalized) {
@@ -181,23 +201,24 @@ class FileSealJournal implements SealJournal {
             message: `already committed to block ${e.blockHash.slice(0, 16)}… at height ${height} for clerk ${clerk.slice(0, 16)}…, refusing ${hash.slice(0, 16)}…`,
           } as const;
         }
-        return e.seal === null ? { ok: true } as const : { ok: true, seal: toSeal(e) } as const;
+        const decision = decisionOf(height, clerk, hash);
+        return e.seal === null ? { ok: true, decision } as const : { ok: true, decision, seal: toSeal(e) } as const;
       }
       const record: JournalRecord = { k: 'i', h: height, c: clerk, b: hash };
       await this.#append([record]);
       this.#apply(record);
-      return { ok: true } as const;
+      return { ok: true, decision: decisionOf(height, clerk, hash) } as const;
     });
   }
 
   holds(intent: SealIntent): boolean {
-    const { height, clerk } = checkIntent(intent);
+    const { height, clerk } = checkIntentFields(intent);
     if (height <= this.#finalized) return false;
     return this.#entries.get(key(height, clerk))?.blockHash === toHex(intent.blockHash);
   }
 
   async recordSeal(seal: RecordedSeal): Promise<void> {
-    const { height, clerk } = checkIntent(seal);
+    const { height, clerk } = checkIntentFields(seal);
     if (!Number.isSafeInteger(seal.round) || seal.round < 0 || seal.round > 0xffff_ffff) throw invalidArgument('round must be an integer in 0..2^32-1', 'round');
     if (!(seal.signature instanceof Uint8Array) || seal.signature.length < 64 || seal.signature.length > 512) throw invalidArgument('signature must be 64..512 bytes', 'signature');
     const record: JournalRecord = { k: 's', h: height, c: clerk, b: toHex(seal.blockHash), r: seal.round, s: toHex(seal.signature) };
@@ -374,14 +395,6 @@ class FileSealJournal implements SealJournal {
     this.#tail = run.catch(() => undefined);
     return run;
   }
-}
-
-function checkIntent(i: SealIntent): { height: number; clerk: string } {
-  if (i === null || typeof i !== 'object') throw invalidArgument('seal intent must be an object', 'intent');
-  if (!Number.isSafeInteger(i.height) || i.height < 0) throw invalidArgument('height must be a non-negative integer', 'height');
-  if (typeof i.clerk !== 'string' || !CLERK_PATTERN.test(i.clerk)) throw invalidArgument('clerk must be 1..128 characters of [0-9a-zA-Z_-]', 'clerk');
-  if (!(i.blockHash instanceof Uint8Array) || i.blockHash.length !== 32) throw invalidArgument('blockHash must be 32 bytes', 'blockHash');
-  return { height: i.height, clerk: i.clerk };
 }
 
 function toSeal(e: Entry): RecordedSeal {

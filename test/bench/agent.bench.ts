@@ -81,7 +81,7 @@ export const run: BenchSuite = async (report, { quick }) => {
   const clerkT = createMqttTransport({ url: broker.url, nodeId: 'clerk', clientId: `bench-clerk-${process.pid}`, prefix: topics.prefix, protocol: 4, status: false, maxOutboundBytes: 32 * 1024 * 1024 });
   const agent = createAgent({
     nodeId: 'bench-node', tpm, sealingHandle: key.handle, transport, topics, journal, gate: alwaysActive('bench-node'),
-    primaries: new PrimaryKeySet([clerk.publicKey]), genesis, params, verifier: pool, sealAuthority: null, signer: new SealSigner(journal, { sign: (m) => tpm.sign(m, { handle: key.handle }) }),
+    primaries: new PrimaryKeySet([clerk.publicKey]), genesis, params, verifier: pool, sealAuthority: null, signer: new SealSigner(journal, tpm, key.handle),
   });
   const waiting = new Map<string, (at: number) => void>();
   clerkT.subscribe(topics.seals(clerkFp), (m) => {

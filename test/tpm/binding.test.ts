@@ -1,10 +1,10 @@
 // The binding against a real swtpm, cross-checked with tpm2-tools and node:crypto.
-import { scoreTicket } from '../../firmware/protocol/chain/lottery.ts';
+import { lotteryMessage, scoreTicket } from '../../firmware/protocol/chain/lottery.ts';
 import { createHash, verify, X509Certificate, createPublicKey } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openTpm, type SealingKeyInfo, type Tpm } from '../../tpm/tpm.ts';
+import { LOTTERY_MESSAGE_BYTES, openTpm, type LotteryKey, type SealingKeyInfo, type Tpm } from '../../tpm/tpm.ts';
 import { TpmError } from '../../tpm/errors.ts';
 import { parsePublic, publicKeyPem } from '../../tpm/public-area.ts';
 import { getcapHandles, startFixture, tpm2, type SwtpmFixture } from './helpers.ts';
@@ -39,11 +39,13 @@ describe('node-tpm2 binding on swtpm', () => {
   let fx: SwtpmFixture;
   let tpm: Tpm;
   let key: SealingKeyInfo;
+  let lottery: LotteryKey;
 
   beforeAll(async () => {
     fx = await startFixture();
     tpm = await openTpm({ tcti: fx.swtpm.tcti });
     key = await tpm.ensureSealingKey();
+    lottery = tpm.lotteryKey();
   });
 
   afterAll(async () => {
@@ -61,17 +63,17 @@ describe('node-tpm2 binding on swtpm', () => {
     });
 
     it('are byte-identical for the same message (RSASSA-PKCS1-v1_5 is deterministic)', async () => {
-      const message = new Uint8Array(36).fill(7);
+      const message = new Uint8Array(40).fill(7);
       const a = await tpm.sign(message);
       const b = await tpm.sign(message);
       expect(hex(a)).toBe(hex(b));
-      expect(hex(await tpm.signDigest(sha256(message)))).toBe(hex(a));
+      expect(verify('sha256', message, key.publicKeyPem, a)).toBe(true);
     });
 
     it('the lottery scores a TPM signature as SHA-256(signature) and its leading zero bits', async () => {
       for (let i = 0; i < 8; i++) {
-        const message = new Uint8Array(36).fill(i);
-        const signature = await tpm.sign(message);
+        const message = lotteryMessage(new Uint8Array(32).fill(i), i);
+        const signature = await lottery.sign(message);
         expect(verify('sha256', message, key.publicKeyPem, signature)).toBe(true);
         const t = scoreTicket(signature, 0);
         expect(hex(t.ticket)).toBe(hex(sha256(signature)));
@@ -89,6 +91,46 @@ describe('node-tpm2 binding on swtpm', () => {
       const ours = hex(await tpm.sign(message));
       expect(hex(await readFile(join(fx.dir, 'sig-msg.bin')))).toBe(ours);
       expect(hex(await readFile(join(fx.dir, 'sig-digest.bin')))).toBe(ours);
+    });
+  });
+
+  describe('the lottery key (the seal signer\'s, handed out once)', () => {
+    it('is the only way to sign a lottery-shaped message: sign() refuses 36 bytes before the TPM', async () => {
+      expect(LOTTERY_MESSAGE_BYTES).toBe(lotteryMessage(new Uint8Array(32), 0).length);
+      const message = lotteryMessage(sha256(new TextEncoder().encode('block')), 3);
+      expect(await codeOf(() => tpm.sign(message))).toBe('ERR_TPM_ARGUMENT');
+      await expect(tpm.sign(message)).rejects.toThrow(/lottery-shaped/);
+      // One byte more or less is not a lottery message, and the general sign makes it.
+      for (const n of [35, 37]) expect(verify('sha256', new Uint8Array(n), key.publicKeyPem, await tpm.sign(new Uint8Array(n)))).toBe(true);
+    });
+
+    it('signs exactly 36-byte messages, verifiable with node:crypto and byte-identical to tpm2_sign', async () => {
+      const message = lotteryMessage(sha256(new TextEncoder().encode('block 9')), 0xfffffffe);
+      const signature = await lottery.sign(message);
+      expect(verify('sha256', message, key.publicKeyPem, signature)).toBe(true);
+      await writeFile(join(fx.dir, 'lottery.bin'), message);
+      await tpm2('tpm2_sign', ['-T', fx.swtpm.tcti, '-c', '0x81000B70', '-g', 'sha256', '-s', 'rsassa', '-f', 'plain', '-o', 'lottery.sig', 'lottery.bin'], { cwd: fx.dir });
+      expect(hex(await readFile(join(fx.dir, 'lottery.sig')))).toBe(hex(signature));
+      for (const bad of [new Uint8Array(35), new Uint8Array(37), new Uint8Array(0), 'x'.repeat(36)]) {
+        expect(await codeOf(() => lottery.sign(bad as Uint8Array))).toBe('ERR_TPM_ARGUMENT');
+      }
+    });
+
+    it('has one holder per handle and Tpm object: a claim while it is held is refused; a released key signs no more', async () => {
+      expect(lottery.handle).toBe(DEFAULT_HANDLE);
+      expect(await codeOf(async () => tpm.lotteryKey())).toBe('ERR_TPM_LOTTERY_KEY_TAKEN');
+      expect(await codeOf(async () => tpm.lotteryKey({ handle: DEFAULT_HANDLE }))).toBe('ERR_TPM_LOTTERY_KEY_TAKEN');
+      // Another handle is another key; with no key there, its signature fails at the TPM.
+      const empty = tpm.lotteryKey({ handle: 0x81000b7e });
+      expect(await codeOf(() => empty.sign(new Uint8Array(36)))).toBe('ERR_TPM_KEY_MISMATCH');
+      expect(await codeOf(async () => tpm.lotteryKey({ handle: 0x81000b7e }))).toBe('ERR_TPM_LOTTERY_KEY_TAKEN');
+      empty.release();
+      const again = tpm.lotteryKey({ handle: 0x81000b7e });
+      expect(await codeOf(() => empty.sign(new Uint8Array(36)))).toBe('ERR_TPM_CLOSED');
+      // The old holder's release does not free the new holder's claim.
+      empty.release();
+      expect(await codeOf(async () => tpm.lotteryKey({ handle: 0x81000b7e }))).toBe('ERR_TPM_LOTTERY_KEY_TAKEN');
+      again.release();
     });
   });
 
@@ -147,7 +189,7 @@ describe('node-tpm2 binding on swtpm', () => {
         for (const t of [offline, tpm]) {
           expect(await codeOf(async () => t.ensureSealingKey({ handle })), `ensure ${handle}`).toBe('ERR_TPM_ARGUMENT');
           expect(await codeOf(async () => t.sealingKey({ handle }))).toBe('ERR_TPM_ARGUMENT');
-          expect(await codeOf(async () => t.signDigest(new Uint8Array(32), { handle }))).toBe('ERR_TPM_ARGUMENT');
+          expect(await codeOf(async () => t.lotteryKey({ handle }))).toBe('ERR_TPM_ARGUMENT');
           expect(await codeOf(async () => t.sign(new Uint8Array(1), { handle }))).toBe('ERR_TPM_ARGUMENT');
         }
       }
@@ -178,7 +220,7 @@ describe('node-tpm2 binding on swtpm', () => {
         it(`${what}: ERR_TPM_KEY_MISMATCH and the object is not overwritten`, async () => {
           expect(await codeOf(() => tpm.sealingKey({ handle }))).toBe('ERR_TPM_KEY_MISMATCH');
           expect(await codeOf(() => tpm.ensureSealingKey({ handle }))).toBe('ERR_TPM_KEY_MISMATCH');
-          expect(await codeOf(() => tpm.signDigest(new Uint8Array(32), { handle }))).toBe('ERR_TPM_KEY_MISMATCH');
+          expect(await codeOf(() => tpm.sign(new Uint8Array(32), { handle }))).toBe('ERR_TPM_KEY_MISMATCH');
           await expect(tpm.ensureSealingKey({ handle })).rejects.toThrow(/0x81000B7\d is not a sealing key/);
           const name = `0x${handle.toString(16)}.after`;
           await tpm2('tpm2_readpublic', ['-T', fx.swtpm.tcti, '-c', `0x${handle.toString(16)}`, '-n', name], { cwd: fx.dir });

@@ -83,12 +83,19 @@ describe('arguments are refused before they reach the TPM', () => {
     offline = new Tpm({ tcti: `swtpm:host=127.0.0.1,port=${await closedPort()}`, connectTimeoutMs: 500 });
   });
 
-  it('wrong digest length or type', async () => {
-    for (const digest of [new Uint8Array(0), new Uint8Array(31), new Uint8Array(33), new Uint8Array(64), 'a'.repeat(32), [...new Uint8Array(32)], null]) {
-      const err = await errorOf(() => offline.signDigest(digest as Uint8Array));
+  it('lottery key: a message that is not exactly 36 bytes, or not bytes', async () => {
+    const lottery = offline.lotteryKey();
+    for (const message of [new Uint8Array(0), new Uint8Array(32), new Uint8Array(35), new Uint8Array(37), new Uint8Array(64), 'a'.repeat(36), [...new Uint8Array(36)], null]) {
+      const err = await errorOf(() => lottery.sign(message as Uint8Array));
       expect(err.code).toBe('ERR_TPM_ARGUMENT');
-      expect(err.message).toMatch(/digest must be 32 bytes/);
+      expect(err.message).toMatch(/a lottery message is 36 bytes/);
     }
+  });
+
+  it('general sign: a lottery-shaped (36-byte) message', async () => {
+    const err = await errorOf(() => offline.sign(new Uint8Array(36)));
+    expect(err.code).toBe('ERR_TPM_ARGUMENT');
+    expect(err.message).toMatch(/lottery-shaped/);
   });
 
   it('message too long (more than 64 KiB) or not bytes', async () => {
@@ -114,10 +121,13 @@ describe('arguments are refused before they reach the TPM', () => {
   });
 
   it('argument errors reject the returned promise instead of throwing synchronously (promise-based API)', async () => {
-    // Callers write `tpm.signDigest(d).catch(...)`; a synchronous throw escapes that handler.
+    // Callers write `tpm.sign(m).catch(...)`; a synchronous throw escapes that handler.
+    const lottery = new Tpm({ tcti: offline.tcti, connectTimeoutMs: 500 }).lotteryKey();
     const calls: Array<[string, () => Promise<unknown>]> = [
-      ['signDigest', () => offline.signDigest(new Uint8Array(31))],
+      ['lotteryKey().sign', () => lottery.sign(new Uint8Array(31))],
       ['sign', () => offline.sign(new Uint8Array(64 * 1024 + 1))],
+      ['sign (lottery-shaped)', () => offline.sign(new Uint8Array(36))],
+      ['sign (handle)', () => offline.sign(new Uint8Array(1), { handle: 0x81010001 })],
       ['sealingKey', () => offline.sealingKey({ handle: 0x81010001 })],
       ['ensureSealingKey', () => offline.ensureSealingKey({ handle: 0x81010001 })],
       ['activateCredential', () => offline.activateCredential({ credentialBlob: new Uint8Array(0), secret: new Uint8Array(0) })],
@@ -162,9 +172,9 @@ describe('on a live swtpm', () => {
     try {
       // Issued all at once: were the TPM calls synchronous, the queue would run them back to
       // back in microtasks and no timer could fire until all 100 were done.
-      const digests = Array.from({ length: 100 }, (_, i) => sha256(new Uint8Array([i])));
+      const messages = Array.from({ length: 100 }, (_, i) => sha256(new Uint8Array([i])));
       const started = performance.now();
-      const signatures = await Promise.all(digests.map((d) => tpm.signDigest(d)));
+      const signatures = await Promise.all(messages.map((m) => tpm.sign(m)));
       const elapsed = performance.now() - started;
       expect(signatures).toHaveLength(100);
       expect(ticks).toBeGreaterThan(0);
@@ -192,7 +202,7 @@ describe('on a live swtpm', () => {
       tpm.sign(new Uint8Array([1])),
       tpm.sealingKey({ handle: 0x81000bee }),
       tpm.readEkCertificate(),
-      tpm.signDigest(new Uint8Array(32), { handle: 0x81000bee }), // no key there: ERR_TPM_KEY_MISMATCH
+      tpm.sign(new Uint8Array(32), { handle: 0x81000bee }), // no key there: ERR_TPM_KEY_MISMATCH
       tpm.sign(new Uint8Array([2])),
       tpm.handles(),
     ]);

@@ -63,7 +63,7 @@ describe('no handle leaks', () => {
   it('1,000 signatures with an encrypted session, then close', async () => {
     const encrypted = await openTpm({ tcti: fx.swtpm.tcti, signSession: 'encrypted' });
     try {
-      for (let i = 0; i < 1000; i++) await encrypted.signDigest(new Uint8Array(createHash('sha256').update(`enc ${i}`).digest()));
+      for (let i = 0; i < 1000; i++) await encrypted.sign(new Uint8Array(createHash('sha256').update(`enc ${i}`).digest()));
       // One long-lived session while open, no more.
       expect((await getcapHandles(fx.swtpm.tcti, 'handles-loaded-session')).length).toBeLessThanOrEqual(1);
     } finally {
@@ -89,11 +89,11 @@ describe('no handle leaks', () => {
 
   it('bad handles and mismatched keys, repeated', async () => {
     const digest = new Uint8Array(32);
-    await expectFailure(200, 'ERR_TPM_KEY_MISMATCH', () => tpm.signDigest(digest, { handle: EMPTY_HANDLE }));
-    await expectFailure(200, 'ERR_TPM_KEY_MISMATCH', () => tpm.signDigest(digest, { handle: ECC_HANDLE }));
+    await expectFailure(200, 'ERR_TPM_KEY_MISMATCH', () => tpm.sign(digest, { handle: EMPTY_HANDLE }));
+    await expectFailure(200, 'ERR_TPM_KEY_MISMATCH', () => tpm.sign(digest, { handle: ECC_HANDLE }));
     await expectFailure(100, 'ERR_TPM_KEY_MISMATCH', () => tpm.ensureSealingKey({ handle: ECC_HANDLE }));
     await expectFailure(100, 'ERR_TPM_KEY_MISMATCH', () => tpm.sealingKey({ handle: ECC_HANDLE }));
-    await expectFailure(200, 'ERR_TPM_ARGUMENT', () => tpm.signDigest(digest, { handle: 0x81010001 }));
+    await expectFailure(200, 'ERR_TPM_ARGUMENT', () => tpm.sign(digest, { handle: 0x81010001 }));
     for (let i = 0; i < 50; i++) expect(await tpm.sealingKey({ handle: EMPTY_HANDLE + 1 })).toBeNull();
     for (let i = 0; i < 50; i++) await tpm.info();
     await expectNothingLoaded();

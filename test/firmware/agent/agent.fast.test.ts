@@ -22,6 +22,7 @@ import { encodeFinalMessage } from '../../../firmware/protocol/final-message.ts'
 import { alwaysActive, neverActive, type SealGate } from '../../../firmware/sealing/gate.ts';
 import { openSealJournal, type SealJournal } from '../../../firmware/sealing/journal.ts';
 import { SealSigner } from '../../../firmware/sealing/seal-signer.ts';
+import { softwareLotteryKey } from '../sealing/lottery-key.ts';
 import { topicsFor } from '../../../firmware/transport/topics.ts';
 import type { SubscribeOptions } from '../../../firmware/transport/mqtt-types.ts';
 import type { TpmInfo } from '../../../tpm/index.ts';
@@ -92,7 +93,7 @@ async function start(params: NetworkParams = PARAMS, o: StartOptions = {}): Prom
   journal = await openSealJournal(o.journalFile ?? join(dir, `journal-${Math.random().toString(36).slice(2)}`));
   transport = new FakeTransport();
   clock = new ManualClock(o.clockAt ?? Date.now());
-  const signer = new SealSigner(journal, { sign: async (m) => new Uint8Array(sign('sha256', m, node.privateKey)) });
+  const signer = new SealSigner(journal, softwareLotteryKey(node.privateKey));
   agent = createAgent({
     nodeId: 'fast-node', tpm: { info: async () => info }, signer, transport: transport as never, topics, journal, gate: o.gate ?? alwaysActive('fast-node'),
     primaries: new PrimaryKeySet([clerk.publicKey]), genesis: { ...genesis, timestamp: clock.now() - 1000 }, params, clock, sealAuthority: o.sealAuthority ?? null, statusIntervalMs: 60_000,

@@ -72,8 +72,9 @@ async function startAgent(nodeId: string, gate: SealGate = alwaysActive(nodeId))
   const journal = await openSealJournal(join(dir, nodeId, 'seal-journal'));
   const transport = createMqttTransport({ url: broker.url, nodeId, clientId: `${nodeId}-${process.pid}-${transports.length}`, prefix: topics.prefix, protocol: 4 });
   transports.push(transport);
+  const signer = new SealSigner(journal, tpm, sealingKey.handle);
   const agent = createAgent({
-    nodeId, tpm, sealingHandle: sealingKey.handle, transport, topics, journal, gate, primaries, genesis, params: PARAMS, stateDir: join(dir, nodeId), statusIntervalMs: 200, sealAuthority: null, signer: new SealSigner(journal, { sign: (m) => tpm.sign(m, { handle: sealingKey.handle }) }),
+    nodeId, tpm, sealingHandle: sealingKey.handle, transport, topics, journal, gate, primaries, genesis, params: PARAMS, stateDir: join(dir, nodeId), statusIntervalMs: 200, sealAuthority: null, signer,
   });
   await agent.start();
   await transport.online();
@@ -81,6 +82,7 @@ async function startAgent(nodeId: string, gate: SealGate = alwaysActive(nodeId))
     agent, journal, transport,
     stop: async () => {
       await agent.stop();
+      signer.close();
       await journal.close();
       await transport.close();
     },

@@ -111,11 +111,12 @@ async function scenario(persistence: boolean): Promise<void> {
     closing(2, () => journal.close());
     const agentT = createMqttTransport({ url: mq.url, nodeId: NODE, sealingKeySpki: new Uint8Array(createPublicKey(key.publicKeyPem).export({ type: 'spki', format: 'der' })), prefix: topics.prefix, backoff: BACKOFF });
     closing(3, () => agentT.close());
+    const signer = new SealSigner(journal, tpm, key.handle);
     const agent = createAgent({
       nodeId: NODE, tpm, sealingHandle: key.handle, transport: agentT, topics, journal, gate: alwaysActive(NODE), primaries: primary.primaries, genesis, params: PARAMS,
-      stateDir: join(dir, label), statusIntervalMs: 500, sealAuthority: null, signer: new SealSigner(journal, { sign: (m) => tpm.sign(m, { handle: key.handle }) }),
+      stateDir: join(dir, label), statusIntervalMs: 500, sealAuthority: null, signer,
     });
-    closing(1, () => agent.stop());
+    closing(1, async () => { await agent.stop(); signer.close(); });
     const seals: Seen[] = [];
     const errors: string[] = [];
     agent.on('seal', (e: SealEvent) => {

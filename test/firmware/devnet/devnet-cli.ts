@@ -11,7 +11,7 @@ try {
     ? {
       agentFactory: (ctx) => standInAgent({
         transport: ctx.transport, nodeId: ctx.nodeId, topics: ctx.topics, params: ctx.params,
-        sign: (message) => ctx.tpm.sign(message, { handle: ctx.sealingKey.handle }),
+        sign: ctx.tpm.lotteryKey({ handle: ctx.sealingKey.handle }).sign,
       }),
     }
     : {});

@@ -9,7 +9,7 @@ import { standInAgent } from './stand-in-secondary.ts';
 
 const tpmStandIn: AgentFactory = (ctx) => standInAgent({
   transport: ctx.transport, nodeId: ctx.nodeId, topics: ctx.topics, params: ctx.params,
-  sign: (message) => ctx.tpm.sign(message, { handle: ctx.sealingKey.handle }),
+  sign: ctx.tpm.lotteryKey({ handle: ctx.sealingKey.handle }).sign,
 });
 
 describe('btn-node devnet', () => {

@@ -101,7 +101,7 @@ describe('provisioned devnet (swtpm, factory, registrar on SQLite, activation, a
         let registration: Json | null = null;
         return standInAgent({
           transport: ctx.transport, nodeId: ctx.registeredId, topics: ctx.topics, params: ctx.params,
-          sign: (message) => ctx.tpm.sign(message, { handle: ctx.sealingKey.handle }),
+          sign: ctx.tpm.lotteryKey({ handle: ctx.sealingKey.handle }).sign,
           tamper: (seal) => {
             const g = ctx.gate.current();
             if (g.state === 'active') registration = g.registration as Json;

@@ -88,7 +88,7 @@ describe('one node assembly', () => {
     const registration = rogueState.certificate;
     rogue = standInAgent({
       transport: rogueTransport, nodeId: rogueState.nodeId, topics: network.topics, params,
-      sign: (message) => rogueTpm!.sign(message, { handle: rogueKey.handle }),
+      sign: rogueTpm.lotteryKey({ handle: rogueKey.handle }).sign,
       tamper: (seal) => ({ ...seal, registration }),
     });
     rogue.start();

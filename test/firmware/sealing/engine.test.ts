@@ -4,6 +4,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { lotteryMessage, scoreTicket } from '../../../firmware/protocol/chain/lottery.ts';
 import { ManualClock } from '../../../firmware/core/manual-clock.ts';
 import { SealSigner } from '../../../firmware/sealing/seal-signer.ts';
+import { lotteryKeyOf } from './lottery-key.ts';
 import { createSealEngine, type SpinJob, type SpinParams } from '../../../firmware/sealing/engine.ts';
 import { alwaysActive, neverActive, type GateState, type SealGate } from '../../../firmware/sealing/gate.ts';
 import { openSealJournal, type SealJournal } from '../../../firmware/sealing/journal.ts';
@@ -38,7 +39,7 @@ function setup(opts: { params?: Partial<SpinParams>; gate?: SealGate; signDelayM
     clock.tick(opts.signDelayMs ?? 0);
     return new Uint8Array(nodeSign('sha256', message, key));
   };
-  const engine = createSealEngine({ journal, gate: opts.gate ?? alwaysActive('n1'), signer: new SealSigner(journal, { sign: signer }), clock });
+  const engine = createSealEngine({ journal, gate: opts.gate ?? alwaysActive('n1'), signer: new SealSigner(journal, lotteryKeyOf(signer)), clock });
   const job = (extra: Partial<SpinJob> = {}): SpinJob => ({
     height: 1, clerk: CLERK, blockHash: hashOf('block'), receivedAt: clock.now(), params: { ...PARAMS, ...opts.params }, ...extra,
   });
@@ -111,7 +112,7 @@ describe('seal engine (docs/lottery.md)', () => {
       if (++signed === 2) ac.abort('final'); // arrives while the TPM signs round 1
       return new Uint8Array(nodeSign('sha256', m, key));
     };
-    const engine = createSealEngine({ journal, gate: alwaysActive('n1'), signer: new SealSigner(journal, { sign: signer }), clock });
+    const engine = createSealEngine({ journal, gate: alwaysActive('n1'), signer: new SealSigner(journal, lotteryKeyOf(signer)), clock });
     const out = await engine.spin({ height: 1, clerk: CLERK, blockHash: hashOf('b'), receivedAt: clock.now(), params: { ...PARAMS, sealZeros: 256 }, signal: ac.signal });
     expect(out).toEqual({ outcome: 'aborted', reason: 'final', rounds: 2 });
     expect(signed).toBe(2);
@@ -160,7 +161,7 @@ describe('seal engine (docs/lottery.md)', () => {
 
   it('reports a failing signer as a typed outcome', async () => {
     const clock = fakeClock();
-    const engine = createSealEngine({ journal, gate: alwaysActive('n1'), signer: new SealSigner(journal, { sign: () => Promise.reject(Object.assign(new Error('TPM gone'), { code: 'ERR_TPM_IO' })) }), clock });
+    const engine = createSealEngine({ journal, gate: alwaysActive('n1'), signer: new SealSigner(journal, lotteryKeyOf(() => Promise.reject(Object.assign(new Error('TPM gone'), { code: 'ERR_TPM_IO' })))), clock });
     expect(await engine.spin({ height: 1, clerk: CLERK, blockHash: hashOf('b'), receivedAt: clock.now(), params: PARAMS })).toMatchObject({ outcome: 'failed', code: 'ERR_TPM_IO' });
   });
 });

@@ -38,8 +38,10 @@ describe('seal journal rules (docs/seal-journal.md)', () => {
   it('records an intent once, accepts the same block again, refuses another block for the same (height, clerk)', async () => {
     const j = await openJ();
     const a = hashOf('a');
-    expect(await j.checkAndRecord({ height: 5, clerk: CLERK, blockHash: a })).toEqual({ ok: true });
-    expect(await j.checkAndRecord({ height: 5, clerk: CLERK, blockHash: a })).toEqual({ ok: true });
+    // ok carries the decision the seal signer takes: the recorded (height, clerk, block).
+    const decision = { height: 5, clerk: CLERK, blockHash: a };
+    expect(await j.checkAndRecord({ height: 5, clerk: CLERK, blockHash: a })).toEqual({ ok: true, decision });
+    expect(await j.checkAndRecord({ height: 5, clerk: CLERK, blockHash: a })).toEqual({ ok: true, decision });
     const r = await j.checkAndRecord({ height: 5, clerk: CLERK, blockHash: hashOf('b') });
     expect(r.ok).toBe(false);
     if (!r.ok && r.reason === 'conflicting-block') expect(r.recordedBlockHash).toEqual(a);
@@ -54,7 +56,7 @@ describe('seal journal rules (docs/seal-journal.md)', () => {
     await j.checkAndRecord({ height: 1, clerk: CLERK, blockHash: a });
     await j.recordSeal({ height: 1, clerk: CLERK, blockHash: a, round: 3, signature: sigOf('s') });
     const r = await j.checkAndRecord({ height: 1, clerk: CLERK, blockHash: a });
-    expect(r).toEqual({ ok: true, seal: { height: 1, clerk: CLERK, blockHash: a, round: 3, signature: sigOf('s') } });
+    expect(r).toEqual({ ok: true, decision: { height: 1, clerk: CLERK, blockHash: a }, seal: { height: 1, clerk: CLERK, blockHash: a, round: 3, signature: sigOf('s') } });
     // Idempotent for the same seal, refused for a different one.
     await j.recordSeal({ height: 1, clerk: CLERK, blockHash: a, round: 3, signature: sigOf('s') });
     expect(await codeOf(j.recordSeal({ height: 1, clerk: CLERK, blockHash: a, round: 4, signature: sigOf('t') }))).toBe('ERR_JOURNAL_SEAL_EXISTS');

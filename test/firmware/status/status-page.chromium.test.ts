@@ -61,7 +61,7 @@ beforeAll(async () => {
     nodeId: 'node-page', tpm, sealingHandle: key.handle, transport, topics, journal, gate: alwaysActive('node-page'),
     primaries: new PrimaryKeySet([generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey]),
     genesis: { hash: new Uint8Array(createHash('sha256').update('genesis').digest()), height: 0, timestamp: Date.now() - 5000 },
-    params: DEFAULT_PARAMS, stateDir: join(dir, 'state'), statusIntervalMs: 60_000, sealAuthority: null, signer: new SealSigner(journal, { sign: (m) => tpm.sign(m, { handle: key.handle }) }),
+    params: DEFAULT_PARAMS, stateDir: join(dir, 'state'), statusIntervalMs: 60_000, sealAuthority: null, signer: new SealSigner(journal, tpm, key.handle),
   });
   await agent.start();
   await transport.online();
