@@ -1,6 +1,8 @@
 // Quorum certificates: a final block counts only with the votes of at least `quorum` distinct,
 // current committee members. Each member signs a domain-separated vote over the network's name,
-// the height and the block hash with its own Ed25519 key, and the final message carries the
+// the height, the block hash and the block's timestamp with its own Ed25519 key (the hash covers
+// the timestamp too, but a node takes its new tip's timestamp from the final message without the
+// header, so the vote binds it explicitly), and the final message carries the
 // votes ("the block will be broadcast immediately with all the votes"), so every node can judge
 // by itself whether a block really is final, without trusting whoever published the message.
 import type { KeyObject } from 'node:crypto';
@@ -22,13 +24,21 @@ export interface Vote {
   readonly signature: string;
 }
 
-/** What a vote signs: a domain line, then the network, height and block hash in a fixed order. */
-export function voteSignedBytes(network: string, height: number, hash: Uint8Array): Uint8Array {
-  return new Uint8Array(Buffer.from(DOMAIN + JSON.stringify([network, height, toHex(hash)]), 'utf8'));
+/** The block a vote is for: what a node takes from a final message once its votes verify. */
+export interface VotedBlock {
+  readonly height: number;
+  readonly hash: Uint8Array;
+  /** Unix ms of the block's header. */
+  readonly timestamp: number;
 }
 
-export function signVote(privateKey: KeyObject, member: Uint8Array, network: string, height: number, hash: Uint8Array): Vote {
-  const signature = ed25519Sign(privateKey, voteSignedBytes(network, height, hash));
+/** What a vote signs: a domain line, then the network, height, block hash and timestamp in a fixed order. */
+export function voteSignedBytes(network: string, block: VotedBlock): Uint8Array {
+  return new Uint8Array(Buffer.from(DOMAIN + JSON.stringify([network, block.height, toHex(block.hash), block.timestamp]), 'utf8'));
+}
+
+export function signVote(privateKey: KeyObject, member: Uint8Array, network: string, block: VotedBlock): Vote {
+  const signature = ed25519Sign(privateKey, voteSignedBytes(network, block));
   return { member: toHex(member), signature: toHex(signature) };
 }
 
@@ -86,13 +96,13 @@ export interface QuorumCounts {
 
 /**
  * Checks that `votes` hold valid signatures of at least `committee.quorum` distinct current members
- * for (network, height, hash). Cheap checks come first (count, shape, duplicates, membership);
+ * for (network, height, hash, timestamp). Cheap checks come first (count, shape, duplicates, membership);
  * then one Ed25519 verification per remaining vote, stopping as soon as the quorum is reached.
  * Votes of former members (a committee change between vote and delivery), duplicates and bad
  * signatures do not count but do not spoil the others. At most committee.size votes are read, so
  * a forged final costs at most that many verifications. Returns the counts; throws QuorumError.
  */
-export function verifyQuorum(committee: Committee, height: number, hash: Uint8Array, votes: readonly Vote[]): QuorumCounts {
+export function verifyQuorum(committee: Committee, block: VotedBlock, votes: readonly Vote[]): QuorumCounts {
   if (votes.length > committee.size) throw new QuorumError('too-many-votes', `${votes.length} votes for a committee of ${committee.size}`);
   const seen = new Set<string>();
   const candidates: Vote[] = [];
@@ -112,7 +122,7 @@ export function verifyQuorum(committee: Committee, height: number, hash: Uint8Ar
     `${valid} valid vote(s) of distinct members, the quorum is ${committee.quorum} (${nonMembers} not members, ${duplicates} duplicates, ${badSignatures} bad signatures)`,
     { valid, duplicates, nonMembers, badSignatures });
   if (candidates.length < committee.quorum) throw below(0, 0);
-  const message = voteSignedBytes(committee.network, height, hash);
+  const message = voteSignedBytes(committee.network, block);
   let valid = 0;
   let badSignatures = 0;
   for (const v of candidates) {

@@ -12,7 +12,9 @@ function member() {
 const members = Array.from({ length: 7 }, member);
 const committee = new Committee('devnet', members.map((m) => m.publicKey), 5);
 const hash = new Uint8Array(32).fill(0xab);
-const votesBy = (ms: typeof members, height = 9, h = hash, network = 'devnet'): Vote[] => ms.map((m) => signVote(m.privateKey, m.publicKey, network, height, h));
+const TS = 1_700_000_000_000;
+const at = (height: number, h = hash, timestamp = TS) => ({ height, hash: h, timestamp });
+const votesBy = (ms: typeof members, height = 9, h = hash, network = 'devnet', timestamp = TS): Vote[] => ms.map((m) => signVote(m.privateKey, m.publicKey, network, at(height, h, timestamp)));
 
 function refusal(fn: () => unknown): QuorumError {
   try {
@@ -26,44 +28,46 @@ function refusal(fn: () => unknown): QuorumError {
 
 describe('verifyQuorum', () => {
   it('takes a quorum of distinct members and stops verifying once it is reached', () => {
-    expect(verifyQuorum(committee, 9, hash, votesBy(members.slice(0, 5))).valid).toBe(5);
-    expect(verifyQuorum(committee, 9, hash, votesBy(members)).valid).toBe(5);
+    expect(verifyQuorum(committee, at(9), votesBy(members.slice(0, 5))).valid).toBe(5);
+    expect(verifyQuorum(committee, at(9), votesBy(members)).valid).toBe(5);
   });
 
-  it('a vote is an Ed25519 signature over the domain line, network, height and hash (checked with node:crypto alone)', () => {
+  it('a vote is an Ed25519 signature over the domain line, network, height, hash and timestamp (checked with node:crypto alone)', () => {
     const v = votesBy(members.slice(0, 1))[0]!;
-    const message = Buffer.from('btn-vote/v1\n["devnet",9,"' + 'ab'.repeat(32) + '"]');
-    expect(Buffer.from(voteSignedBytes('devnet', 9, hash)).equals(message)).toBe(true);
+    const message = Buffer.from('btn-vote/v1\n["devnet",9,"' + 'ab'.repeat(32) + '",' + TS + ']');
+    expect(Buffer.from(voteSignedBytes('devnet', at(9))).equals(message)).toBe(true);
     expect(Buffer.from(sign(null, message, members[0]!.privateKey)).toString('hex')).toBe(v.signature);
   });
 
   it('refuses too few votes, duplicates that pad a short list, and non-members', () => {
-    expect(refusal(() => verifyQuorum(committee, 9, hash, votesBy(members.slice(0, 4)))).reason).toBe('below-quorum');
+    expect(refusal(() => verifyQuorum(committee, at(9), votesBy(members.slice(0, 4)))).reason).toBe('below-quorum');
     const four = votesBy(members.slice(0, 4));
-    const padded = refusal(() => verifyQuorum(committee, 9, hash, [...four, four[0]!]));
+    const padded = refusal(() => verifyQuorum(committee, at(9), [...four, four[0]!]));
     expect(padded.counts?.duplicates).toBe(1);
     const outsider = votesBy([member()]);
-    expect(refusal(() => verifyQuorum(committee, 9, hash, [...four, ...outsider])).counts?.nonMembers).toBe(1);
+    expect(refusal(() => verifyQuorum(committee, at(9), [...four, ...outsider])).counts?.nonMembers).toBe(1);
   });
 
   it('refuses votes for another height, block or network (an old final replayed at a higher height)', () => {
     const old = votesBy(members.slice(0, 5), 8);
-    expect(refusal(() => verifyQuorum(committee, 9, hash, old)).counts?.badSignatures).toBeGreaterThan(0);
-    expect(refusal(() => verifyQuorum(committee, 9, new Uint8Array(32), votesBy(members.slice(0, 5)))).reason).toBe('below-quorum');
-    expect(refusal(() => verifyQuorum(committee, 9, hash, votesBy(members.slice(0, 5), 9, hash, 'othernet'))).reason).toBe('below-quorum');
+    expect(refusal(() => verifyQuorum(committee, at(9), old)).counts?.badSignatures).toBeGreaterThan(0);
+    expect(refusal(() => verifyQuorum(committee, at(9, new Uint8Array(32)), votesBy(members.slice(0, 5)))).reason).toBe('below-quorum');
+    expect(refusal(() => verifyQuorum(committee, at(9), votesBy(members.slice(0, 5), 9, hash, 'othernet'))).reason).toBe('below-quorum');
+    // a valid final with its timestamp changed (it becomes the tip's, which bounds the next candidate's)
+    expect(refusal(() => verifyQuorum(committee, at(9, hash, TS + 60_000), votesBy(members.slice(0, 5)))).reason).toBe('below-quorum');
   });
 
   it('a bad signature does not spoil the others, but does not count', () => {
     const votes = votesBy(members.slice(0, 6));
     const bad = { ...votes[0]!, signature: votes[1]!.signature };
-    expect(verifyQuorum(committee, 9, hash, [bad, ...votes.slice(1)]).valid).toBe(5);
+    expect(verifyQuorum(committee, at(9), [bad, ...votes.slice(1)]).valid).toBe(5);
     // verification stops as soon as the quorum is out of reach
-    expect(refusal(() => verifyQuorum(committee, 9, hash, [bad, ...votes.slice(1, 5)])).counts).toMatchObject({ badSignatures: 1 });
+    expect(refusal(() => verifyQuorum(committee, at(9), [bad, ...votes.slice(1, 5)])).counts).toMatchObject({ badSignatures: 1 });
   });
 
   it('refuses malformed votes and more votes than members before any verification', () => {
-    expect(refusal(() => verifyQuorum(committee, 9, hash, [{ member: 'AB'.repeat(32), signature: '00'.repeat(64) }])).reason).toBe('malformed-vote');
-    expect(refusal(() => verifyQuorum(committee, 9, hash, votesBy([...members, member()]))).reason).toBe('too-many-votes');
+    expect(refusal(() => verifyQuorum(committee, at(9), [{ member: 'AB'.repeat(32), signature: '00'.repeat(64) }])).reason).toBe('malformed-vote');
+    expect(refusal(() => verifyQuorum(committee, at(9), votesBy([...members, member()]))).reason).toBe('too-many-votes');
   });
 
   it('a committee needs a majority quorum and distinct members', () => {
