@@ -260,7 +260,7 @@ export class PrimaryNode {
     const sealedBy = seals.map((s) => s.seal.nodeId);
     const outcome = await this.#o.transport.publish(
       this.#o.topics.final,
-      encodeFinalMessage({ height: open.height, hash: open.hash, timestamp: header.timestamp, clerk: open.clerk, sealedBy, votes: decision.votes }),
+      encodeFinalMessage({ height: open.height, hash: open.hash, timestamp: header.timestamp, clerk: open.clerk, sealedBy, votes: [] }),
       { qos: 1, retain: true },
     );
     if (outcome !== 'delivered') this.#log.warn({ height: open.height, outcome }, 'final message not delivered');

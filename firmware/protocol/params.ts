@@ -1,5 +1,6 @@
 // Network parameters (docs/lottery.md: every threshold, interval and deadline is a network
-// parameter, not a constant in code). Published retained on <prefix>/params.
+// parameter, not a constant in code). They reach a node inside the root-signed network manifest
+// (network-manifest.ts); a config may pin them only for an unprovisioned devnet.
 import { integer, object, refine } from '../core/json.ts';
 import { messageSchema, type ProtocolSchema } from './message-schema.ts';
 
@@ -35,8 +36,8 @@ export const DEFAULT_PARAMS: NetworkParams = {
 
 export const MAX_PARAMS_BYTES = 4096;
 /** Network parameters: from bytes (parse) or from the value the transport parsed under its cap (read). */
-export const paramsMessage: ProtocolSchema<NetworkParams> = messageSchema('params', MAX_PARAMS_BYTES, refine(object({
-  version: integer({ min: 1, max: 2 ** 31 }),
+/** The parameters' fields and their bounds (a signed network manifest carries them, its version aside). */
+export const PARAM_FIELDS = {
   sealZeros: integer({ min: 0, max: 256 }),
   clerkZeros: integer({ min: 0, max: 256 }),
   spinIntervalMs: integer({ min: 1, max: 3_600_000 }),
@@ -45,4 +46,10 @@ export const paramsMessage: ProtocolSchema<NetworkParams> = messageSchema('param
   timestampWindowMs: integer({ min: 0, max: 86_400_000 }),
   maxBlockTxs: integer({ min: 1, max: 1_000_000 }),
   maxBlockBytes: integer({ min: 1024, max: 256 * 1024 * 1024 }),
+} as const;
+
+/** Network parameters as a config pins them (an unprovisioned devnet): from bytes (parse) or a parsed value (read). */
+export const paramsMessage: ProtocolSchema<NetworkParams> = messageSchema('params', MAX_PARAMS_BYTES, refine(object({
+  version: integer({ min: 1, max: 2 ** 31 }),
+  ...PARAM_FIELDS,
 }), (p) => (p.sealDeadlineMs < p.spinIntervalMs ? 'sealDeadlineMs must be at least one spinIntervalMs' : undefined)));

@@ -128,7 +128,7 @@ export const run: BenchSuite = async (report, { quick }) => {
         const at = await Promise.race([sealed, new Promise<number>((_, rej) => setTimeout(() => rej(new Error(`no seal for ${size} txs within 60 s`)), 60_000))]);
         latencies.push(at - t0);
         // Final: the chain moves on and the next candidate builds on this block.
-        await clerkT.publish(topics.final, encodeFinalMessage({ height, hash, timestamp: block.header.timestamp, clerk: clerkFp, sealedBy: ['bench-node'], votes: 1 }), { qos: 1, retain: true });
+        await clerkT.publish(topics.final, encodeFinalMessage({ height, hash, timestamp: block.header.timestamp, clerk: clerkFp, sealedBy: ['bench-node'], votes: [] }), { qos: 1, retain: true });
         tip = { hash, height, timestamp: block.header.timestamp };
         await new Promise((r) => setTimeout(r, 50));
       }

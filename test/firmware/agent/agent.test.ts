@@ -166,7 +166,7 @@ describe('secondary-node agent (swtpm + aedes)', () => {
 
   it('follows final blocks: new tip, journal watermark, and writes status.json', { timeout: 30_000 }, async () => {
     const hash = blockHash(first.header);
-    await clerkTransport.publish(topics.final, encodeFinalMessage({ height: 1, hash, timestamp: first.header.timestamp, clerk: clerkFp, sealedBy: ['node-1'], votes: 3 }), { qos: 1 });
+    await clerkTransport.publish(topics.final, encodeFinalMessage({ height: 1, hash, timestamp: first.header.timestamp, clerk: clerkFp, sealedBy: ['node-1'], votes: [] }), { qos: 1 });
     // The tip moves first, then the journal's watermark is written: wait for both.
     await until('final', () => node.agent.status().chain.height === 1 && node.journal.finalizedHeight === 1, POLL);
     const next = candidate(2, hash);

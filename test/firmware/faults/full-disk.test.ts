@@ -78,7 +78,7 @@ describe('full disk under btn-node run (own tmpfs, swtpm, aedes)', () => {
         failed = b;
         break;
       }
-      await watcher.publish(topics.final, encodeFinalMessage({ height: h, hash: blockHash(b.header), timestamp: b.header.timestamp, clerk: clerkId, sealedBy: ['full-disk'], votes: 1 }), { qos: 1 });
+      await watcher.publish(topics.final, encodeFinalMessage({ height: h, hash: blockHash(b.header), timestamp: b.header.timestamp, clerk: clerkId, sealedBy: ['full-disk'], votes: [] }), { qos: 1 });
       await until(`tip ${h}`, async () => (await getJson(`${page}/status.json`))?.['chain'].height === h, 30_000, a);
       tip = blockHash(b.header);
     }
@@ -92,7 +92,7 @@ describe('full disk under btn-node run (own tmpfs, swtpm, aedes)', () => {
     // A decision that did not reach the disk is never acted on; nor is a candidate while down.
     const failedHash = hex(blockHash(failed!.header));
     const h = failed!.header.height;
-    await watcher.publish(topics.final, encodeFinalMessage({ height: h, hash: blockHash(failed!.header), timestamp: failed!.header.timestamp, clerk: clerkId, sealedBy: [], votes: 1 }), { qos: 1 });
+    await watcher.publish(topics.final, encodeFinalMessage({ height: h, hash: blockHash(failed!.header), timestamp: failed!.header.timestamp, clerk: clerkId, sealedBy: [], votes: [] }), { qos: 1 });
     await until(`tip ${h}`, async () => (await getJson(`${page}/status.json`))?.['chain'].height === h, 30_000, a);
     const whileDown = rig.block(h + 1, blockHash(failed!.header));
     await watcher.publish(topics.candidates, JSON.stringify(blockToJson(whileDown)), { qos: 1 });

@@ -8,7 +8,7 @@ const seal: SealMessage = {
   nodeId: 'node-1', height: 7, blockHash: new Uint8Array(32).fill(0xab), clerk: 'c'.repeat(64), round: 2,
   signature: new Uint8Array(256).fill(1), registration: null, expiresAt: 1_900_000_000_000,
 };
-const final = { height: 7, hash: new Uint8Array(32).fill(0xcd), timestamp: 1_800_000_000_000, clerk: 'c'.repeat(64), sealedBy: ['node-1'], votes: 3 };
+const final = { height: 7, hash: new Uint8Array(32).fill(0xcd), timestamp: 1_800_000_000_000, clerk: 'c'.repeat(64), sealedBy: ['node-1'], votes: [{ member: 'ab'.repeat(32), signature: 'cd'.repeat(64) }] };
 
 function code(fn: () => unknown): string {
   try {
