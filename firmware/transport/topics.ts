@@ -37,6 +37,8 @@ export interface Topics {
   readonly final: string;
   /** Retained. */
   readonly params: string;
+  /** Retained: the root-signed network manifest (params, primaries, committee, genesis). */
+  readonly manifest: string;
   /** Retained. */
   readonly revocations: string;
   /** Filter over every node's status. */
@@ -55,6 +57,7 @@ export function topicsFor(prefix: string = DEFAULT_TOPIC_PREFIX): Topics {
     allSeals: `${p}/seals/+`,
     final: `${p}/final`,
     params: `${p}/params`,
+    manifest: `${p}/manifest`,
     revocations: `${p}/revocations`,
     allStatus: `${p}/nodes/+/status`,
     seals: (clerk) => `${p}/seals/${topicSegment(clerk, 'clerk fingerprint')}`,
