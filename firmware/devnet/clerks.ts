@@ -1,7 +1,9 @@
 // The devnet's clerks (primary nodes that draw and make candidate blocks): RSA-2048 keys made
 // in software. A clerk is named by its key fingerprint (SHA-256 of the SPKI DER, hex), which is
-// also the topic segment its seals are addressed to.
-import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+// also the topic segment its seals are addressed to. Each clerk is also a committee member: it
+// signs its votes with an Ed25519 key of its own (quorum.ts), never with its RSA block key.
+import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
+import { keyPairFromSeed, type Ed25519KeyPair } from '../protocol/chain/transaction.ts';
 import { comparePriority } from '../protocol/chain/lottery.ts';
 import { drawSignature } from '../protocol/chain/build.ts';
 import { PrimaryKeySet } from '../protocol/chain/primaries.ts';
@@ -15,11 +17,14 @@ export interface Clerk {
   readonly publicKey: KeyObject;
   readonly spki: Uint8Array;
   readonly fingerprint: string;
+  /** The clerk's vote key as a committee member (the manifest lists its public key). */
+  readonly voteKey: Ed25519KeyPair;
 }
 
 export const MAX_CLERKS = 64;
 
-export function clerkFromKey(privateKey: KeyObject | string): Clerk {
+/** A clerk with this RSA block key, and a fresh vote key unless one is given. */
+export function clerkFromKey(privateKey: KeyObject | string, voteKey: Ed25519KeyPair = keyPairFromSeed(randomBytes(32))): Clerk {
   let key: KeyObject;
   try {
     key = typeof privateKey === 'string' ? createPrivateKey(privateKey) : privateKey;
@@ -28,7 +33,7 @@ export function clerkFromKey(privateKey: KeyObject | string): Clerk {
   }
   if (key.type !== 'private' || key.asymmetricKeyType !== 'rsa') throw new DevnetError('ERR_DEVNET_OPTIONS', 'a clerk key must be an RSA private key');
   const spki = spkiOf(key);
-  return { key, publicKey: createPublicKey(key), spki, fingerprint: keyFingerprint(spki) };
+  return { key, publicKey: createPublicKey(key), spki, fingerprint: keyFingerprint(spki), voteKey };
 }
 
 /** n fresh RSA-2048 clerks (about 50-150 ms each on this machine). */

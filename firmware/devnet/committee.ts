@@ -1,8 +1,13 @@
-// The clerks' voting committee (docs/protocol.md step 4): each member votes for the sealed block of
-// best priority it has seen at a height (its best seal: round ascending, zeros descending,
-// ticket ascending, docs/lottery.md); a block with at least `quorum` votes is final (third state).
+// The committee's voting decision (docs/protocol.md step 4): each member votes for the sealed
+// block of best priority it has seen at a height (its best seal: round ascending, zeros
+// descending, ticket ascending, docs/lottery.md); a block with at least `quorum` votes is final
+// (third state). Who the members are and how many votes a certificate needs is the manifest's
+// Committee (firmware/protocol/quorum.ts), which also checks the signed votes; this file decides
+// which block each member votes for, and has the voters sign.
 import { toHex } from '../core/bytes.ts';
 import { comparePriority, type TicketScore } from '../protocol/chain/lottery.ts';
+import type { Ed25519KeyPair } from '../protocol/chain/transaction.ts';
+import { signVote, verifyVote, type Committee, type Vote, type VotedBlock } from '../protocol/quorum.ts';
 import { DevnetError } from './errors.ts';
 
 export interface SealedCandidate {
@@ -14,37 +19,22 @@ export interface SealedCandidate {
   readonly best: TicketScore;
 }
 
-export interface CommitteeOptions {
-  /** Member ids (clerk fingerprints), unique, at least one. */
-  readonly members: readonly string[];
-  /** Votes needed for finality; default floor(2n/3) + 1. */
-  readonly quorum?: number;
-}
-
 export type Decision =
+  /** `voters`: the members (vote public keys, hex) whose vote is for the block. */
   | { readonly final: true; readonly candidate: SealedCandidate; readonly votes: number; readonly voters: readonly string[] }
   | { readonly final: false; readonly votes: number; readonly needed: number };
 
-export function defaultQuorum(members: number): number {
-  return Math.floor((2 * members) / 3) + 1;
-}
-
-export class Committee {
-  readonly members: readonly string[];
-  readonly quorum: number;
+export class CommitteeVoting {
+  readonly committee: Committee;
   /** height -> member -> the candidate it votes for. */
   readonly #votes = new Map<number, Map<string, SealedCandidate>>();
 
-  constructor(options: CommitteeOptions) {
-    const members = options.members;
-    if (!Array.isArray(members) || members.length === 0) throw new DevnetError('ERR_DEVNET_OPTIONS', 'a committee needs at least one member');
-    if (new Set(members).size !== members.length) throw new DevnetError('ERR_DEVNET_OPTIONS', 'committee members must be unique');
-    const quorum = options.quorum ?? defaultQuorum(members.length);
-    if (!Number.isInteger(quorum) || quorum < 1 || quorum > members.length) {
-      throw new DevnetError('ERR_DEVNET_OPTIONS', `quorum must be an integer in 1..${members.length}, got ${quorum}`);
-    }
-    this.members = [...members];
-    this.quorum = quorum;
+  constructor(committee: Committee) {
+    this.committee = committee;
+  }
+
+  get quorum(): number {
+    return this.committee.quorum;
   }
 
   /**
@@ -52,7 +42,7 @@ export class Committee {
    * when it has none yet or this block has strictly better priority. Returns true when the vote changed.
    */
   observe(member: string, sealed: SealedCandidate): boolean {
-    if (!this.members.includes(member)) throw new DevnetError('ERR_DEVNET_OPTIONS', `${member} is not a committee member`);
+    if (!this.committee.has(member)) throw new DevnetError('ERR_DEVNET_OPTIONS', `${member.slice(0, 16)}... is not a committee member`);
     let atHeight = this.#votes.get(sealed.height);
     if (atHeight === undefined) {
       atHeight = new Map();
@@ -92,4 +82,20 @@ export class Committee {
   prune(height: number): void {
     for (const h of this.#votes.keys()) if (h <= height) this.#votes.delete(h);
   }
+}
+
+/**
+ * The voters sign their votes for `block`, each with its own key (`keyOf`); a vote that does not
+ * verify under the member's key in the committee is not counted: it goes to `rejected`.
+ */
+export function castVotes(committee: Committee, voters: readonly string[], keyOf: (member: string) => Ed25519KeyPair, block: VotedBlock): { votes: Vote[]; rejected: string[] } {
+  const votes: Vote[] = [];
+  const rejected: string[] = [];
+  for (const member of voters) {
+    const key = keyOf(member);
+    const vote = signVote(key.privateKey, key.publicKey, committee.network, block);
+    if (verifyVote(committee, block, vote)) votes.push(vote);
+    else rejected.push(member);
+  }
+  return { votes, rejected };
 }

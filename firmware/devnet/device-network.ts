@@ -10,7 +10,9 @@ import { createMqttTransport, topicsFor, DEFAULT_TOPIC_PREFIX, type MqttTranspor
 import { generateEd25519 } from '../../provisioning/keys.ts';
 import { toHex } from '../core/bytes.ts';
 import type { FactoryTpm } from '../../provisioning/factory/index.ts';
+import type { SignedManifest } from '../protocol/network-manifest.ts';
 import { createClerks } from './clerks.ts';
+import type { SignedNetworkSource } from './network-keys.ts';
 import { genesisTip, PrimaryNode, type FinalBlockRecord, type PrimaryEvent } from './primary.ts';
 import { startProvisionedRoot, type ProvisionedRoot, type UploadReport } from './provisioned-root.ts';
 import { RegistrationAuthority } from '../protocol/registration-authority.ts';
@@ -26,6 +28,8 @@ export interface DeviceNetworkOptions {
   /** Devices without a params entry in their config use DEFAULT_PARAMS: so does this network by default. */
   readonly params?: NetworkParams;
   readonly clerks?: number;
+  /** The network's name in its manifest and votes (default 'devnet'). */
+  readonly network?: string;
   readonly txPerBlock?: number;
   /** The devices' topicPrefix (default btn/v1, what a device uses without one). */
   readonly topicPrefix?: string;
@@ -39,6 +43,10 @@ export interface DeviceNetwork {
   readonly rootUrl: string;
   /** The root's Ed25519 public key, hex: a device's ROOT_PUBLIC_KEY. */
   readonly rootPublicKey: string;
+  /** What a device trusts for the network's terms and final blocks: manifests signed by the root key. */
+  readonly network: SignedNetworkSource;
+  /** The root-signed manifest the primary publishes retained on topics.manifest. */
+  readonly manifest: SignedManifest;
   readonly topics: Topics;
   /** The clerks' public keys (one PEM file): a device's primaries. */
   readonly primariesPem: string;
@@ -79,14 +87,16 @@ export async function startDeviceNetwork(o: DeviceNetworkOptions): Promise<Devic
     const primary = new PrimaryNode({
       transport, topics, params, clerks: createClerks(o.clerks ?? 3), authority, genesis,
       transactions: new TxGenerator({ seed: label }), ...(o.txPerBlock === undefined ? {} : { txPerBlock: o.txPerBlock }),
-      logger: log, ...(o.onEvent === undefined ? {} : { onEvent: o.onEvent }),
+      logger: log, ...(o.onEvent === undefined ? {} : { onEvent: o.onEvent }), ...(o.network === undefined ? {} : { network: o.network }),
+      // One root key signs registrations, revocation lists and the network manifest.
+      root: { publicKey: rootKey.publicKey, privateKey: rootKey.privateKeyObject },
     });
     await primary.start();
     const primariesPem = primary.clerks.map((c) => c.publicKey.export({ type: 'spki', format: 'pem' }).toString()).join('');
     const genesisHash = toHex(genesis.hash);
     const t = transport;
     return {
-      rootUrl: root.url, rootPublicKey: toHex(rootKey.publicKey), topics, primariesPem, genesisHash,
+      rootUrl: root.url, rootPublicKey: toHex(rootKey.publicKey), network: primary.keys.source, manifest: primary.manifest, topics, primariesPem, genesisHash,
       file: async (tpm, serial, board) => {
         await root.enroll(tpm, serial, board);
       },

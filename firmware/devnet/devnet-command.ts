@@ -1,4 +1,4 @@
-// btn-node devnet --nodes N --blocks K [--json] [--broker URL] [--clerks C] [--txs T] [--state-dir DIR]
+// btn-node devnet --nodes N --blocks K [--json] [--broker URL] [--clerks C] [--txs T] [--state-dir DIR] [--network NAME]
 //                 [--unprovisioned | --provisioned [--revoke-after H NODE] [--unfiled NODE,..] [--offline NODE,..]]
 //
 // Provisioned is the default (it adds about 0.5 s for 3 nodes, README): the anti-Sybil path of
@@ -6,26 +6,33 @@
 // devnet whose clerks trust the keys of the TPMs it started.
 //
 // Runs a whole network on this machine (firmware/devnet) until K blocks are final.
-// --json: one JSON object per line on stdout, first { "params": {...} }, then one per block
-//   { height, hash, clerk, final, msToFinal, seals: [{ node, publicKeyPem, round, signature, zeros }], ... }
-//   (each seal signature is RSASSA-PKCS1-v1_5-SHA256 over hash || uint32be(round) under publicKeyPem,
-//   zeros = leading zero bits of SHA-256(signature)); logs go to stderr only.
+// --json: one JSON object per line on stdout, first { params, network, rootPublicKey, manifest }
+//   (the root-signed network manifest, whose committee.members are the vote keys), then one per block
+//   { height, hash, clerk, final, msToFinal, seals: [{ node, publicKeyPem, round, signature, zeros }], ...,
+//   votes: [{ member, signature }], quorum, ... } (each seal signature is RSASSA-PKCS1-v1_5-SHA256 over
+//   hash || uint32be(round) under publicKeyPem, zeros = leading zero bits of SHA-256(signature); each
+//   vote is Ed25519 by member over the vote bytes of docs/protocol.md); logs go to stderr only.
 // Without --json: one line per event, for a person to follow.
 import { pino } from 'pino';
 import { nodeIdOf } from '../protocol/identity.ts';
+import { NETWORK_NAME } from '../protocol/network-manifest.ts';
+import type { NetworkParams } from '../protocol/params.ts';
 import { realAgentFactory } from './agent-factory.ts';
 import { MAX_BLOCKS, MAX_NODES, runDevnet, type AgentFactory, type DevnetEvent } from './devnet.ts';
 import { DevnetError } from './errors.ts';
-import type { FinalBlockRecord } from './primary.ts';
+import type { FinalBlockRecord, PrimaryEvent } from './primary.ts';
 import type { ProvisionedDevnetOptions, ProvisionedEvent } from './provisioned-devnet.ts';
 import { parse, UsageError } from '../core/cli-args.ts';
 
-const USAGE = `usage: btn-node devnet [--nodes N] [--blocks K] [--json] [--broker mqtt://HOST:PORT] [--clerks C] [--txs T] [--state-dir DIR]
+const USAGE = `usage: btn-node devnet [--nodes N] [--blocks K] [--json] [--broker mqtt://HOST:PORT] [--clerks C] [--txs T] [--state-dir DIR] [--network NAME]
   --nodes N       secondary nodes, each with its own swtpm TPM (1..${MAX_NODES}, default 3)
   --blocks K      run until K blocks are final (1..${MAX_BLOCKS}, default 5)
-  --json          one JSON object per line on stdout (params first, then one per block); logs on stderr
+  --json          one JSON object per line on stdout: first the params, the network, the root key and
+                  the root-signed manifest (committee vote keys, quorum), then one per final block
+                  with its signed votes; logs on stderr
   --broker URL    use a running MQTT broker (mosquitto) instead of the in-process one
-  --clerks C      clerks in the primary's committee (1..64, default 3)
+  --clerks C      clerks in the primary's committee (1..64, default 3); each votes with its own key
+  --network NAME  the network's name in its manifest and votes (default devnet)
   --txs T         transactions per block (0..10000, default 4)
   --state-dir DIR keep TPM state and journals in DIR (default: a temporary directory, removed)
   --provisioned   (the default) the anti-Sybil path: a root node (registrar, SQLite) files every
@@ -48,6 +55,7 @@ const OPTIONS = {
   json: { type: 'boolean' },
   broker: { type: 'string' },
   clerks: { type: 'string' },
+  network: { type: 'string' },
   txs: { type: 'string' },
   'state-dir': { type: 'string' },
   provisioned: { type: 'boolean' },
@@ -78,6 +86,14 @@ export async function devnetCommand(argv: readonly string[], deps: DevnetCommand
   const broker = values.broker;
   if (broker !== undefined && !/^(mqtts?|tcp|wss?):\/\/[^\s]+$/.test(broker)) throw new UsageError(`--broker must be an mqtt:// URL, got ${JSON.stringify(broker.slice(0, 80))}\n${USAGE}`);
   const json = values.json ?? false;
+  const network = values.network;
+  if (network !== undefined) {
+    try {
+      NETWORK_NAME.read(network, '--network');
+    } catch (err) {
+      throw new UsageError(`${(err as Error).message}, got ${JSON.stringify(network.slice(0, 80))}\n${USAGE}`);
+    }
+  }
   if (values.provisioned && values.unprovisioned) throw new UsageError(`--provisioned and --unprovisioned exclude each other\n${USAGE}`);
   if (values.provisioned && deps.agentFactory !== undefined) throw new UsageError('--provisioned runs the real agents; it cannot take injected agents');
   const provisioned = values.provisioned ?? (!values.unprovisioned && deps.agentFactory === undefined);
@@ -90,7 +106,7 @@ export async function devnetCommand(argv: readonly string[], deps: DevnetCommand
       const { runProvisionedDevnet } = await import('./provisioned-devnet.ts');
       const result = await runProvisionedDevnet({
         nodes, blocks, clerks, txPerBlock, logger, onEvent: show, ...extra,
-        ...(broker === undefined ? {} : { brokerUrl: broker }),
+        ...(broker === undefined ? {} : { brokerUrl: broker }), ...(network === undefined ? {} : { network }),
         ...(values['state-dir'] === undefined ? {} : { stateDir: values['state-dir'] }),
       });
       if (!json) {
@@ -105,7 +121,7 @@ export async function devnetCommand(argv: readonly string[], deps: DevnetCommand
     const result = await runDevnet({
       nodes, blocks, clerks, txPerBlock, logger, onEvent: show,
       agentFactory: deps.agentFactory ?? realAgentFactory,
-      ...(broker === undefined ? {} : { brokerUrl: broker }),
+      ...(broker === undefined ? {} : { brokerUrl: broker }), ...(network === undefined ? {} : { network }),
       ...(values['state-dir'] === undefined ? {} : { stateDir: values['state-dir'] }),
     });
     if (!json) summary(out, result, blocks);
@@ -171,7 +187,12 @@ function boundedInt(value: string | undefined, name: string, min: number, max: n
   return n;
 }
 
-/** The documented line format: params first, then one object per block (key order fixed). */
+/** The documented first line: the params, and what an outside checker verifies the votes with. */
+export function startLine(params: NetworkParams, m: Extract<PrimaryEvent, { type: 'manifest' }>): Record<string, unknown> {
+  return { params, network: m.network, rootPublicKey: m.rootPublicKey, manifest: m.manifest };
+}
+
+/** The documented line format: the start line first, then one object per block (key order fixed). */
 export function blockLine(b: FinalBlockRecord): Record<string, unknown> {
   return {
     height: b.height,
@@ -184,7 +205,7 @@ export function blockLine(b: FinalBlockRecord): Record<string, unknown> {
     previousHash: b.previousHash,
     timestamp: b.timestamp,
     drawRound: b.drawRound,
-    votes: b.votes,
+    votes: b.votes.map((v) => ({ member: v.member, signature: v.signature })),
     quorum: b.quorum,
     attempts: b.attempts,
     txCount: b.txCount,
@@ -192,10 +213,10 @@ export function blockLine(b: FinalBlockRecord): Record<string, unknown> {
 }
 
 function jsonPrinter(out: (line: string) => void): (e: DevnetEvent | ProvisionedEvent) => void {
-  let rootPublicKey: string | null = null;
+  let params: NetworkParams | null = null;
   return (e) => {
-    if (e.type === 'root-key') rootPublicKey = e.rootPublicKey;
-    else if (e.type === 'params') out(JSON.stringify(rootPublicKey === null ? { params: e.params } : { params: e.params, rootPublicKey }));
+    if (e.type === 'params') params = e.params;
+    else if (e.type === 'manifest' && params !== null) out(JSON.stringify(startLine(params, e)));
     else if (e.type === 'final') out(JSON.stringify(blockLine(e.block)));
   };
 }
@@ -209,7 +230,7 @@ function humanPrinter(out: (line: string) => void, nodes: number, blocks: number
   return (e) => {
     switch (e.type) {
       case 'root-key':
-        out(`root key: ${short(e.rootPublicKey)}… (Ed25519; verifies every registration and revocation list)`);
+        out(`root key: ${short(e.rootPublicKey)}… (Ed25519; verifies every registration, revocation list and the network manifest)`);
         break;
       case 'root':
         out(`root node: registrar at ${e.url} (SQLite) up in ${e.msToStart} ms`);
@@ -240,6 +261,9 @@ function humanPrinter(out: (line: string) => void, nodes: number, blocks: number
         labels.set(nodeIdOf(e.publicKeyPem), e.nodeId);
         out(`${e.nodeId}: TPM ${e.tcti} up in ${e.msToStart} ms, sealing key ${keyLabel(e.publicKeyPem)}`);
         break;
+      case 'manifest':
+        out(`manifest: network ${e.network} v${e.manifest.version} signed by root ${short(e.rootPublicKey)}…; committee of ${e.manifest.committee.members.length} vote key(s), quorum ${e.manifest.committee.quorum}`);
+        break;
       case 'ready':
         out(`ready: clerks ${e.clerks.map(short).join(', ')}; ${e.quorum} of ${e.clerks.length} votes make a block final`);
         break;
@@ -257,7 +281,10 @@ function humanPrinter(out: (line: string) => void, nodes: number, blocks: number
         if (e.code !== 'no-candidate' && e.code !== 'wrong-block') out(`   seal${e.node === undefined ? '' : ` from ${name(e.node)}`} rejected (${e.code}): ${e.message}`);
         break;
       case 'vote':
-        out(`#${e.height} committee: ${e.votes} vote(s) for ${short(e.hash)}, ${e.quorum} needed`);
+        out(`#${e.height} committee: ${e.votes} signed vote(s) for ${short(e.hash)}, ${e.quorum} needed`);
+        break;
+      case 'vote-rejected':
+        out(`   vote of ${short(e.member)} for ${short(e.hash)} does not verify: not counted`);
         break;
       case 'agent':
         out(`   ${e.nodeId} ${e.kind === 'error' ? 'error' : 'rejected'}${e.height === undefined ? '' : ` #${e.height}`} (${e.code}): ${e.message}`);

@@ -15,6 +15,7 @@ import { openTpm, type SealingKeyInfo, type Tpm } from '../../tpm/index.ts';
 import { startSwtpm, type SwtpmInstance } from '../../tpm/swtpm.ts';
 import { createClerks } from './clerks.ts';
 import { DevnetError } from './errors.ts';
+import type { RootKey, SignedNetworkSource } from './network-keys.ts';
 import { genesisTip, PrimaryNode, type FinalBlockRecord, type PrimaryEvent, type PrimaryStats } from './primary.ts';
 import { StaticSealAuthority, type SealAuthority } from '../protocol/seal-check.ts';
 import { TxGenerator } from './tx-generator.ts';
@@ -55,6 +56,8 @@ export interface AgentContext {
   readonly primaries: PrimaryKeySet;
   readonly genesis: ChainTip & { readonly timestamp: number };
   readonly params: NetworkParams;
+  /** What the node trusts for the network's terms and final blocks: manifests signed by the run's root key. */
+  readonly network: SignedNetworkSource;
   readonly logger: Logger;
   /** This node's directory (TPM state, journal, status file). */
   readonly stateDir: string;
@@ -86,6 +89,10 @@ export interface DevnetOptions {
   readonly params?: Partial<NetworkParams>;
   /** Clerks in the committee (default 3). */
   readonly clerks?: number;
+  /** The network's name in its manifest and votes (default 'devnet'). */
+  readonly network?: string;
+  /** The root key that signs the network manifest (default: a fresh one per run). */
+  readonly root?: RootKey;
   readonly txPerBlock?: number;
   readonly agentFactory: AgentFactory;
   readonly logger?: Logger;
@@ -129,6 +136,8 @@ export type DevnetEvent =
 
 export interface DevnetResult {
   readonly params: NetworkParams;
+  /** What the run's nodes trust (network name, root public key). */
+  readonly network: SignedNetworkSource;
   readonly blocks: readonly FinalBlockRecord[];
   /** True when every requested block is final. */
   readonly ok: boolean;
@@ -216,8 +225,9 @@ export async function runDevnet(options: DevnetOptions): Promise<DevnetResult> {
     primary = new PrimaryNode({
       transport: primaryTransport, topics, params, clerks, authority, genesis, transactions: new TxGenerator({ seed: `btn-devnet/${runId}` }),
       ...(options.txPerBlock === undefined ? {} : { txPerBlock: options.txPerBlock }), logger: log, onEvent: emit,
+      ...(options.network === undefined ? {} : { network: options.network }), ...(options.root === undefined ? {} : { root: options.root }),
     });
-    // Parameters go out (retained) before any agent starts: an agent may wait for them.
+    // The signed manifest goes out (retained) before any agent starts: an agent may wait for it.
     await withAbort(primary.start(), abort.signal);
 
     const nodeKeys: { nodeId: string; publicKeyPem: string }[] = [];
@@ -257,7 +267,7 @@ export async function runDevnet(options: DevnetOptions): Promise<DevnetResult> {
       node.transport.start();
       node.agent = await options.agentFactory({
         nodeId: node.nodeId, tpm: node.tpm!, sealingKey, transport: node.transport, topics, journalPath: join(root, node.nodeId, 'seal-journal'),
-        primaries: primary.primaries, genesis, params, logger: nodeLog, stateDir: join(root, node.nodeId),
+        primaries: primary.primaries, genesis, params, network: primary.keys.source, logger: nodeLog, stateDir: join(root, node.nodeId),
         report: (r) => emit({ type: 'agent', nodeId: node.nodeId, ...r }),
       });
       await withAbort(Promise.resolve(node.agent.start()), abort.signal);
@@ -269,7 +279,7 @@ export async function runDevnet(options: DevnetOptions): Promise<DevnetResult> {
     emit({ type: 'ready', nodes: n, clerks: clerks.map((c) => c.fingerprint), quorum: primary.committee.quorum });
     const records = await primary.produce(blocks, abort.signal);
     const ok = records.length === blocks && records.every((r) => r.final);
-    return { params, blocks: records, ok, stats: primary.stats(), nodes: nodeKeys };
+    return { params, network: primary.keys.source, blocks: records, ok, stats: primary.stats(), nodes: nodeKeys };
   } finally {
     if (handleSignals) {
       process.off('SIGINT', onSignal);

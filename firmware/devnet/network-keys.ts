@@ -1,25 +1,36 @@
 // The keys a reference network signs with: the root key that signs the network manifest, and the
-// committee members' vote keys. A devnet makes fresh ones per run (or takes the provisioned
-// root's key), so its nodes check manifests and final blocks exactly as a deployed node does.
+// committee members' vote keys. A devnet makes a fresh root per run (or takes the provisioned
+// root's key) and takes the members' keys from its clerks, so its nodes check manifests and
+// final blocks exactly as a deployed node does.
 import { randomBytes, type KeyObject } from 'node:crypto';
 import { toHex } from '../core/bytes.ts';
 import { keyPairFromSeed, type Ed25519KeyPair } from '../protocol/chain/transaction.ts';
 import { spkiOf } from '../protocol/identity.ts';
-import { signManifest, type ManifestParams, type SignedManifest } from '../protocol/network-manifest.ts';
+import { signManifest, verifyManifest, type ManifestParams, type NetworkManifest, type SignedManifest } from '../protocol/network-manifest.ts';
 import type { NetworkParams } from '../protocol/params.ts';
-import { signVote, type Vote, type VotedBlock } from '../protocol/quorum.ts';
+import { defaultQuorum, MAX_COMMITTEE, signVote, type Vote, type VotedBlock } from '../protocol/quorum.ts';
 import type { FinalMessage } from '../protocol/final-message.ts';
-import { defaultQuorum } from './committee.ts';
+import type { Clerk } from './clerks.ts';
 import { DevnetError } from './errors.ts';
 
 export interface NetworkKeysOptions {
   readonly network: string;
-  /** Committee size (one vote key per member); at least 1. */
-  readonly members: number;
+  /** The members' vote keys (a devnet's clerks'), or a committee size for fresh keys; at least 1. */
+  readonly members: number | readonly Ed25519KeyPair[];
   /** Votes needed; default floor(2n/3) + 1, always a majority. */
   readonly quorum?: number;
   /** The root's Ed25519 key pair; a fresh one when omitted. */
-  readonly root?: Ed25519KeyPair;
+  readonly root?: RootKey;
+}
+
+/** What the root signs with: its public key (32 bytes) and its private key. */
+export type RootKey = Pick<Ed25519KeyPair, 'publicKey' | 'privateKey'>;
+
+/** What a node of this network is told to trust: manifests signed by this root for this network. */
+export interface SignedNetworkSource {
+  readonly kind: 'signed';
+  readonly network: string;
+  readonly rootPublicKey: Uint8Array;
 }
 
 export interface ManifestContent {
@@ -33,21 +44,27 @@ export interface ManifestContent {
 
 export class NetworkKeys {
   readonly network: string;
-  readonly root: Ed25519KeyPair;
+  readonly root: RootKey;
   readonly members: readonly Ed25519KeyPair[];
   readonly quorum: number;
 
   constructor(o: NetworkKeysOptions) {
-    if (!Number.isInteger(o.members) || o.members < 1 || o.members > 1024) throw new DevnetError('ERR_DEVNET_OPTIONS', `committee size must be an integer in 1..1024, got ${o.members}`);
+    const size = typeof o.members === 'number' ? o.members : o.members.length;
+    if (!Number.isInteger(size) || size < 1 || size > MAX_COMMITTEE) throw new DevnetError('ERR_DEVNET_OPTIONS', `committee size must be an integer in 1..${MAX_COMMITTEE}, got ${size}`);
     this.network = o.network;
     this.root = o.root ?? keyPairFromSeed(randomBytes(32));
-    this.members = Array.from({ length: o.members }, () => keyPairFromSeed(randomBytes(32)));
-    this.quorum = o.quorum ?? defaultQuorum(o.members);
+    this.members = typeof o.members === 'number' ? Array.from({ length: size }, () => keyPairFromSeed(randomBytes(32))) : [...o.members];
+    this.quorum = o.quorum ?? defaultQuorum(size);
   }
 
   /** The root's public key, as a node's config names it (64 hex). */
   get rootPublicKeyHex(): string {
     return toHex(this.root.publicKey);
+  }
+
+  /** What a node of this network trusts (createNode's signed network source). */
+  get source(): SignedNetworkSource {
+    return { kind: 'signed', network: this.network, rootPublicKey: this.root.publicKey };
   }
 
   /** A manifest signed by the root; the committee is this object's members. */
@@ -73,4 +90,28 @@ export class NetworkKeys {
   final(block: Omit<FinalMessage, 'votes'>, count = this.quorum): FinalMessage {
     return { ...block, votes: this.votes(block, count) };
   }
+}
+
+export interface ClerksNetworkOptions {
+  readonly network: string;
+  readonly clerks: readonly Clerk[];
+  readonly params: NetworkParams;
+  readonly genesis: ManifestContent['genesis'];
+  readonly quorum?: number;
+  readonly root?: RootKey;
+}
+
+/**
+ * A devnet's network: the clerks are its primaries and, with their vote keys, its committee; the
+ * first manifest (version 1) is signed by the root and read back as a node reads it, so the
+ * primary counts votes against the very committee its nodes hold. Throws what the manifest's
+ * reader refuses (a quorum that is no majority, a bad network name).
+ */
+export function clerksNetwork(o: ClerksNetworkOptions): { keys: NetworkKeys; manifest: SignedManifest; terms: NetworkManifest } {
+  const keys = new NetworkKeys({
+    network: o.network, members: o.clerks.map((c) => c.voteKey),
+    ...(o.quorum === undefined ? {} : { quorum: o.quorum }), ...(o.root === undefined ? {} : { root: o.root }),
+  });
+  const manifest = keys.manifest({ version: 1, params: o.params, primaries: o.clerks.map((c) => c.publicKey), genesis: o.genesis });
+  return { keys, manifest, terms: verifyManifest(manifest, keys.root.publicKey, o.network) };
 }

@@ -3,10 +3,13 @@
 import type { Clock } from '../core/clock.ts';
 import type { Logger } from 'pino';
 import type { ChainTip } from '../protocol/chain/validate.ts';
+import type { SignedManifest } from '../protocol/network-manifest.ts';
 import type { NetworkParams } from '../protocol/params.ts';
+import type { Vote } from '../protocol/quorum.ts';
 import type { DropEvent, InboundMessage, PublishOutcome, SubscribeOptions } from '../transport/mqtt-types.ts';
 import type { Topics } from '../transport/topics.ts';
 import type { Clerk } from './clerks.ts';
+import type { RootKey } from './network-keys.ts';
 import type { SealAuthority, SealRejectCode } from '../protocol/seal-check.ts';
 import type { TxSource } from './tx-generator.ts';
 
@@ -31,8 +34,12 @@ export interface PrimaryNodeOptions {
   readonly transactions?: TxSource;
   /** Transactions per block (default 4). */
   readonly txPerBlock?: number;
-  /** Votes for finality; default floor(2n/3) + 1 of the clerks. */
+  /** Votes for finality; default floor(2n/3) + 1 of the clerks, always a majority. */
   readonly quorum?: number;
+  /** The network's name: what the manifest names and every vote signs (default 'devnet'). */
+  readonly network?: string;
+  /** The root key that signs the network manifest (default: a fresh one). */
+  readonly root?: RootKey;
   /** Wait after the first valid seal for competing ones; default spinIntervalMs. */
   readonly voteWindowMs?: number;
   /** Attempts per height before giving up on it (default 5). */
@@ -62,7 +69,8 @@ export interface FinalBlockRecord {
   readonly final: boolean;
   /** From the first draw of the height to the final message (or to giving up). */
   readonly msToFinal: number;
-  readonly votes: number;
+  /** The verified votes the final message carried (none when not final). */
+  readonly votes: readonly Vote[];
   readonly quorum: number;
   readonly attempts: number;
   readonly txCount: number;
@@ -75,7 +83,12 @@ export type PrimaryEvent =
   | { readonly type: 'candidate'; readonly height: number; readonly hash: string; readonly clerk: string; readonly drawRound: number; readonly txCount: number; readonly attempt: number }
   | { readonly type: 'seal'; readonly height: number; readonly hash: string; readonly node: string; readonly round: number; readonly zeros: number; readonly msAfterCandidate: number }
   | { readonly type: 'seal-rejected'; readonly clerk: string; readonly code: SealRejectCode; readonly message: string; readonly node?: string }
+  /** Published retained at start: what every node of the network verifies under the root key. */
+  | { readonly type: 'manifest'; readonly network: string; readonly rootPublicKey: string; readonly manifest: SignedManifest }
+  /** `votes`: verified votes for the block; `voters`: their members (vote keys, hex). */
   | { readonly type: 'vote'; readonly height: number; readonly hash: string; readonly votes: number; readonly quorum: number; readonly voters: readonly string[] }
+  /** A member's vote that does not verify under its key in the manifest: not counted. */
+  | { readonly type: 'vote-rejected'; readonly height: number; readonly hash: string; readonly member: string }
   | { readonly type: 'redraw'; readonly height: number; readonly attempt: number; readonly reason: string }
   | { readonly type: 'final'; readonly block: FinalBlockRecord };
 
@@ -84,5 +97,7 @@ export interface PrimaryStats {
   redraws: number;
   finals: number;
   sealsAccepted: number;
+  /** Votes that did not verify against the manifest's committee (never counted). */
+  votesRejected: number;
   sealsRejected: Record<SealRejectCode, number>;
 }

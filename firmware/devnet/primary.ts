@@ -5,8 +5,11 @@
 // Per height: draw (round r no earlier than r x spinIntervalMs after the attempt began) ->
 // candidate (retained on topics.candidates, so a node that subscribes late still gets it) ->
 // seals on topics.seals(clerk) checked by firmware/protocol/seal-check.ts -> after the first valid seal, a vote
-// window of one spin interval for competing seals -> committee vote -> FinalMessage (retained on
-// topics.final). No valid seal by sealDeadlineMs: redraw from the next draw round.
+// window of one spin interval for competing seals -> committee vote, each member signing its own
+// vote -> FinalMessage with the verified votes (retained on topics.final). No valid seal by
+// sealDeadlineMs: redraw from the next draw round. At start the root-signed network manifest
+// (params, the clerks' keys, the committee and its quorum, genesis) goes out retained on
+// topics.manifest: the only source of those terms a node trusts.
 import { createHash, type KeyObject } from 'node:crypto';
 import { pino, type Logger } from 'pino';
 import { blockHash, blockToJson, type Block } from '../protocol/chain/block.ts';
@@ -14,14 +17,17 @@ import { createBlock } from '../protocol/chain/build.ts';
 import { toHex } from '../core/bytes.ts';
 import { comparePriority, MAX_ROUND } from '../protocol/chain/lottery.ts';
 import type { PrimaryKeySet } from '../protocol/chain/primaries.ts';
+import type { NetworkManifest, SignedManifest } from '../protocol/network-manifest.ts';
+import { verifyQuorum, type Committee, type VotedBlock } from '../protocol/quorum.ts';
 import type { ChainTip } from '../protocol/chain/validate.ts';
 import { encodeFinalMessage } from '../protocol/final-message.ts';
 import type { NetworkParams } from '../protocol/params.ts';
 import type { DropEvent } from '../transport/mqtt-types.ts';
 import { systemClock, type Clock } from '../core/clock.ts';
 import type { FinalBlockRecord, PrimaryNodeOptions, PrimaryStats } from './primary-types.ts';
-import { drawRound, primaryKeySet, type Clerk, type Draw } from './clerks.ts';
-import { Committee } from './committee.ts';
+import { drawRound, type Clerk, type Draw } from './clerks.ts';
+import { castVotes, CommitteeVoting } from './committee.ts';
+import { clerksNetwork, type NetworkKeys } from './network-keys.ts';
 import { DevnetError } from './errors.ts';
 import { checkParsedSeal, SEAL_REJECT_CODES, type AcceptedSeal, type SealRejectCode } from '../protocol/seal-check.ts';
 import { sealMessage, type SealMessage } from '../protocol/seal-message.ts';
@@ -40,12 +46,23 @@ interface OpenCandidate {
   onFirstSeal: (() => void) | null;
 }
 
+/** The network name a devnet's manifest and votes carry unless told otherwise. */
+export const DEFAULT_NETWORK = 'devnet';
+
 export class PrimaryNode {
   readonly params: NetworkParams;
   readonly clerks: readonly Clerk[];
+  /** The root key and the members' vote keys; `keys.source` is what a node of this network trusts. */
+  readonly keys: NetworkKeys;
+  /** The root-signed manifest published retained on topics.manifest. */
+  readonly manifest: SignedManifest;
+  /** The committee as the manifest names it: the votes of a final block are checked against it. */
   readonly committee: Committee;
-  /** What secondary nodes must trust candidates from. */
+  /** What secondary nodes must trust candidates from (the manifest's primaries). */
   readonly primaries: PrimaryKeySet;
+  readonly #voting: CommitteeVoting;
+  /** vote public key (hex) -> the clerk that holds it. */
+  readonly #members: ReadonlyMap<string, Clerk>;
   readonly #o: PrimaryNodeOptions;
   readonly #log: Logger;
   readonly #clock: Pick<Clock, 'now' | 'setTimer'>;
@@ -53,7 +70,7 @@ export class PrimaryNode {
   readonly #unsubscribe: (() => void)[] = [];
   readonly #pem = new WeakMap<object, string>();
   readonly #stats: PrimaryStats = {
-    candidates: 0, redraws: 0, finals: 0, sealsAccepted: 0,
+    candidates: 0, redraws: 0, finals: 0, sealsAccepted: 0, votesRejected: 0,
     sealsRejected: Object.fromEntries(SEAL_REJECT_CODES.map((c) => [c, 0])) as Record<SealRejectCode, number>,
   };
   #tip: ChainTip & { readonly timestamp: number };
@@ -71,8 +88,19 @@ export class PrimaryNode {
     this.#o = options;
     this.params = params;
     this.clerks = clerks;
-    this.committee = new Committee({ members: clerks.map((c) => c.fingerprint), ...(options.quorum === undefined ? {} : { quorum: options.quorum }) });
-    this.primaries = primaryKeySet(clerks);
+    let terms: NetworkManifest;
+    try {
+      ({ keys: this.keys, manifest: this.manifest, terms } = clerksNetwork({
+        network: options.network ?? DEFAULT_NETWORK, clerks, params, genesis: options.genesis,
+        ...(options.quorum === undefined ? {} : { quorum: options.quorum }), ...(options.root === undefined ? {} : { root: options.root }),
+      }));
+    } catch (cause) {
+      throw new DevnetError('ERR_DEVNET_OPTIONS', `the network manifest: ${(cause as Error).message}`, {}, { cause });
+    }
+    this.committee = terms.committee;
+    this.primaries = terms.primaries;
+    this.#voting = new CommitteeVoting(terms.committee);
+    this.#members = new Map(clerks.map((c) => [toHex(c.voteKey.publicKey), c]));
     this.#log = (options.logger ?? pino({ level: 'silent' })).child({ component: 'devnet-primary' });
     this.#clock = options.clock ?? systemClock;
     this.#tip = options.genesis;
@@ -86,7 +114,7 @@ export class PrimaryNode {
     return { ...this.#stats, sealsRejected: { ...this.#stats.sealsRejected } };
   }
 
-  /** Subscribes to every clerk's seal topic and publishes the network parameters (retained). */
+  /** Subscribes to every clerk's seal topic and publishes the signed network manifest (retained). */
   async start(): Promise<void> {
     if (this.#started) return;
     this.#started = true;
@@ -99,9 +127,10 @@ export class PrimaryNode {
       transport.on('drop', onDrop);
       this.#unsubscribe.push(() => transport.off?.('drop', onDrop));
     }
-    const outcome = await transport.publish(topics.params, JSON.stringify(this.params), { qos: 1, retain: true });
-    if (outcome !== 'delivered') this.#log.warn({ outcome }, 'network parameters not delivered');
-    this.#log.info({ clerks: this.clerks.map((c) => c.fingerprint.slice(0, 16)), quorum: this.committee.quorum }, 'primary node started');
+    const outcome = await transport.publish(topics.manifest, JSON.stringify(this.manifest), { qos: 1, retain: true });
+    if (outcome !== 'delivered') this.#log.warn({ outcome }, 'network manifest not delivered');
+    this.#o.onEvent?.({ type: 'manifest', network: this.keys.network, rootPublicKey: this.keys.rootPublicKeyHex, manifest: this.manifest });
+    this.#log.info({ network: this.keys.network, clerks: this.clerks.map((c) => c.fingerprint.slice(0, 16)), quorum: this.committee.quorum }, 'primary node started');
   }
 
   /**
@@ -122,7 +151,7 @@ export class PrimaryNode {
     return out;
   }
 
-  /** Stops producing (a pending produce() rejects), unsubscribes, clears the retained candidate. */
+  /** Stops producing (a pending produce() rejects), unsubscribes; clearRetained: deletes the retained candidate, final and manifest. */
   async stop(options: { clearRetained?: boolean } = {}): Promise<void> {
     this.#abort.abort();
     for (const u of this.#unsubscribe.splice(0)) u();
@@ -130,7 +159,7 @@ export class PrimaryNode {
     if (options.clearRetained ?? false) {
       const { transport, topics } = this.#o;
       // An empty retained payload deletes the retained message [MQTT-3.3.1-10].
-      await Promise.all([topics.candidates, topics.final, topics.params].map((t) => transport.publish(t, '', { qos: 1, retain: true }).catch(() => 'rejected')));
+      await Promise.all([topics.candidates, topics.final, topics.manifest].map((t) => transport.publish(t, '', { qos: 1, retain: true }).catch(() => 'rejected')));
     }
   }
 
@@ -168,7 +197,7 @@ export class PrimaryNode {
       drawRound: last?.block.header.drawRound ?? 0,
       final: false,
       msToFinal: this.#clock.now() - started,
-      votes: 0,
+      votes: [],
       quorum: this.committee.quorum,
       attempts: maxAttempts,
       txCount: last?.block.transactions.length ?? 0,
@@ -241,26 +270,46 @@ export class PrimaryNode {
     });
   }
 
-  /** Every clerk votes for the sealed block of best priority; with a quorum it is final. */
+  /**
+   * Every clerk votes for the sealed block of best priority; each voter signs its vote with its own
+   * key. With a quorum of votes that verify against the manifest's committee the block is final.
+   */
   async #vote(open: OpenCandidate, started: number, attempt: number): Promise<FinalBlockRecord | null> {
     this.#open = null; // late seals now count as wrong-block / no-candidate
     const seals = [...open.accepted].sort((a, b) => comparePriority(a.score, b.score));
     const best = seals[0]!;
     const sealed = { height: open.height, hash: open.hash, clerk: open.clerk, best: best.score };
     // In this single process every clerk has seen the same checked seals.
-    for (const member of this.committee.members) this.committee.observe(member, sealed);
-    const decision = this.committee.decide(open.height);
+    for (const member of this.committee.members) this.#voting.observe(member, sealed);
+    const decision = this.#voting.decide(open.height);
     const hex = toHex(open.hash);
+    const quorum = this.committee.quorum;
     if (!decision.final) {
-      this.#o.onEvent?.({ type: 'vote', height: open.height, hash: hex, votes: decision.votes, quorum: this.committee.quorum, voters: [] });
+      this.#o.onEvent?.({ type: 'vote', height: open.height, hash: hex, votes: decision.votes, quorum, voters: [] });
       return null;
     }
-    this.#o.onEvent?.({ type: 'vote', height: open.height, hash: hex, votes: decision.votes, quorum: this.committee.quorum, voters: decision.voters });
     const header = open.block.header;
+    const voted: VotedBlock = { height: open.height, hash: open.hash, timestamp: header.timestamp };
+    const { votes, rejected } = castVotes(this.committee, decision.voters, (m) => this.#members.get(m)!.voteKey, voted);
+    for (const member of rejected) {
+      this.#stats.votesRejected++;
+      this.#log.warn({ height: open.height, member: member.slice(0, 16) }, 'vote does not verify: not counted');
+      this.#o.onEvent?.({ type: 'vote-rejected', height: open.height, hash: hex, member });
+    }
+    this.#o.onEvent?.({ type: 'vote', height: open.height, hash: hex, votes: votes.length, quorum, voters: votes.map((v) => v.member) });
+    try {
+      // The check every node makes before it takes the final block.
+      verifyQuorum(this.committee, voted, votes);
+    } catch (err) {
+      this.#log.warn({ height: open.height, hash: hex.slice(0, 16), err: (err as Error).message }, 'votes do not certify the block');
+      // The attempt is given up: the members vote afresh on the redrawn block.
+      this.#voting.prune(open.height);
+      return null;
+    }
     const sealedBy = seals.map((s) => s.seal.nodeId);
     const outcome = await this.#o.transport.publish(
       this.#o.topics.final,
-      encodeFinalMessage({ height: open.height, hash: open.hash, timestamp: header.timestamp, clerk: open.clerk, sealedBy, votes: [] }),
+      encodeFinalMessage({ height: open.height, hash: open.hash, timestamp: header.timestamp, clerk: open.clerk, sealedBy, votes }),
       { qos: 1, retain: true },
     );
     if (outcome !== 'delivered') this.#log.warn({ height: open.height, outcome }, 'final message not delivered');
@@ -273,16 +322,16 @@ export class PrimaryNode {
       drawRound: header.drawRound,
       final: true,
       msToFinal: this.#clock.now() - started,
-      votes: decision.votes,
-      quorum: this.committee.quorum,
+      votes,
+      quorum,
       attempts: attempt,
       txCount: open.block.transactions.length,
       seals: seals.map((s) => ({ node: s.seal.nodeId, publicKeyPem: this.#pemOf(s.key), round: s.seal.round, signature: toHex(s.seal.signature), zeros: s.score.zeros })),
     };
     this.#tip = { hash: open.hash, height: open.height, timestamp: header.timestamp };
-    this.committee.prune(open.height);
+    this.#voting.prune(open.height);
     this.#stats.finals++;
-    this.#log.info({ height: record.height, hash: hex.slice(0, 16), seals: seals.length, votes: decision.votes, msToFinal: record.msToFinal }, 'final');
+    this.#log.info({ height: record.height, hash: hex.slice(0, 16), seals: seals.length, votes: votes.length, msToFinal: record.msToFinal }, 'final');
     this.#o.onEvent?.({ type: 'final', block: record });
     return record;
   }

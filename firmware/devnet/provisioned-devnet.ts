@@ -23,7 +23,7 @@ import { startProvisionedRoot, type ProvisionedRoot } from './provisioned-root.t
 import { RegistrationAuthority, type RegistrationAuthorityStats } from '../protocol/registration-authority.ts';
 import { toHex } from '../core/bytes.ts';
 
-export interface ProvisionedDevnetOptions extends Omit<DevnetOptions, 'agentFactory' | 'authority' | 'beforeAgents' | 'onEvent'> {
+export interface ProvisionedDevnetOptions extends Omit<DevnetOptions, 'agentFactory' | 'authority' | 'beforeAgents' | 'onEvent' | 'root'> {
   /** After the block at this height is final, the root revokes this node (a label: node-1, node-2, ...). */
   readonly revokeAfter?: { readonly height: number; readonly node: string; readonly reason?: string };
   /** Nodes never enrolled at the factory (not filed): they never activate, never seal. */
@@ -45,7 +45,7 @@ export interface ProvisionedDevnetOptions extends Omit<DevnetOptions, 'agentFact
 }
 
 export type ProvisionedEvent =
-  /** Before anything else: the key every registration and revocation list verifies under (hex). */
+  /** Before anything else: the key every registration, revocation list and the network manifest verify under (hex). */
   | { readonly type: 'root-key'; readonly rootPublicKey: string }
   | { readonly type: 'root'; readonly url: string; readonly msToStart: number }
   | { readonly type: 'filed'; readonly batchId: string; readonly lines: number; readonly filed: number; readonly rejected: number; readonly nodes: readonly string[]; readonly ms: number }
@@ -89,7 +89,8 @@ export async function runProvisionedDevnet(options: ProvisionedDevnetOptions): P
   const ownsDir = options.stateDir === undefined;
   const dir = ownsDir ? await mkdtemp(join(tmpdir(), 'btn-devnet-p-')) : resolve(options.stateDir!);
 
-  // The root key exists before the clerks do: they trust nothing else.
+  // The root key exists before the clerks do: they trust nothing else. The same key signs the
+  // network manifest, so one root key signs registrations, revocations and the network's terms.
   const rootKey = generateEd25519().key;
   let root: ProvisionedRoot | null = null;
   let shared: { transport: MqttTransport; topics: Topics } | null = null;
@@ -230,7 +231,10 @@ export async function runProvisionedDevnet(options: ProvisionedDevnetOptions): P
   emit({ type: 'root-key', rootPublicKey: toHex(rootKey.publicKey) });
   try {
     const { revokeAfter: _r, unfiled: _u, offline: _o, deviceRevocationPollMs: _d, clerkRevocationPollMs: _c, activationTimeoutMs: _a, onEvent: _e, ...base } = options;
-    const result = await runDevnet({ ...base, stateDir: dir, authority, beforeAgents, agentFactory, onEvent, logger: options.logger ?? log });
+    const result = await runDevnet({
+      ...base, stateDir: dir, authority, beforeAgents, agentFactory, onEvent, logger: options.logger ?? log,
+      root: { publicKey: rootKey.publicKey, privateKey: rootKey.privateKeyObject },
+    });
     await revokeTask.running;
     const provisioned: ProvisionedNodeReport[] = [...reports].map(([node, r]) => {
       const s = r.finalState ?? r.gate?.current() ?? { state: 'not-activated' as const, nodeId: r.nodeId, reason: 'no agent' };

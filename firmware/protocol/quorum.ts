@@ -37,6 +37,11 @@ export function voteSignedBytes(network: string, block: VotedBlock): Uint8Array 
   return new Uint8Array(Buffer.from(DOMAIN + JSON.stringify([network, block.height, toHex(block.hash), block.timestamp]), 'utf8'));
 }
 
+/** The votes a committee of `members` needs by default: more than two thirds, always a majority. */
+export function defaultQuorum(members: number): number {
+  return Math.floor((2 * members) / 3) + 1;
+}
+
 export function signVote(privateKey: KeyObject, member: Uint8Array, network: string, block: VotedBlock): Vote {
   const signature = ed25519Sign(privateKey, voteSignedBytes(network, block));
   return { member: toHex(member), signature: toHex(signature) };
@@ -69,6 +74,11 @@ export class Committee {
     return this.#keys.size;
   }
 
+  /** The members' public keys, lowercase hex, in the manifest's order. */
+  get members(): string[] {
+    return [...this.#keys.keys()];
+  }
+
   has(member: string): boolean {
     return this.#keys.has(member);
   }
@@ -76,6 +86,13 @@ export class Committee {
   key(member: string): KeyObject | undefined {
     return this.#keys.get(member);
   }
+}
+
+/** One vote's signature under its member's key; false for a non-member or a malformed vote. */
+export function verifyVote(committee: Committee, block: VotedBlock, vote: Vote): boolean {
+  const key = committee.key(vote.member);
+  if (key === undefined || !HEX64.test(vote.signature)) return false;
+  return ed25519Verify(key, voteSignedBytes(committee.network, block), fromHex(vote.signature));
 }
 
 export type QuorumRefusal = 'too-many-votes' | 'malformed-vote' | 'below-quorum';

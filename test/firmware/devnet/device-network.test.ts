@@ -10,6 +10,8 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { until } from '../../until.ts';
+import { fromHex } from '../../../firmware/core/bytes.ts';
+import { verifyManifest } from '../../../firmware/protocol/network-manifest.ts';
 import { readStatusFile } from '../../../firmware/status/index.ts';
 import { runCommand } from '../../../firmware/cli/run-command.ts';
 import { startDeviceNetwork, type DeviceNetwork } from '../../../firmware/devnet/device-network.ts';
@@ -63,6 +65,9 @@ describe('device network', () => {
     expect(Object.keys(files).sort()).toEqual(['btn-node-genesis.hex', 'btn-node-primaries.pem', 'btn-node.txt']);
     const txt = parseBtnNodeTxt(files['btn-node.txt']!);
     expect(txt['ROOT_PUBLIC_KEY']).toMatch(/^[0-9a-f]{64}$/);
+    // The same root key signs the network manifest the primary keeps retained on the broker.
+    expect(network.network).toEqual({ kind: 'signed', network: 'devnet', rootPublicKey: fromHex(txt['ROOT_PUBLIC_KEY']!) });
+    expect(verifyManifest(network.manifest, network.network.rootPublicKey, 'devnet').committee.size).toBe(3);
     await writeFile(join(work, 'primaries.pem'), files['btn-node-primaries.pem']!);
     const stateDir = join(work, 'device');
     const config = join(work, 'config.json');

@@ -29,7 +29,9 @@ describe('runDevnet', () => {
 
   it('runs N TPM-backed nodes to K final blocks, every seal verifiable from the record, and leaves nothing behind', async () => {
     const events: DevnetEvent[] = [];
-    const result = await runDevnet({ nodes: 2, blocks: 2, agentFactory: tpmStandIn, onEvent: (e) => events.push(e), params: { spinIntervalMs: 60 } });
+    const trusted: unknown[] = [];
+    const agentFactory: AgentFactory = (ctx) => { trusted.push(ctx.network); return tpmStandIn(ctx); };
+    const result = await runDevnet({ nodes: 2, blocks: 2, agentFactory, onEvent: (e) => events.push(e), params: { spinIntervalMs: 60 }, network: 'testnet-2' });
     expect(result.ok).toBe(true);
     expect(result.blocks.map((b) => b.height)).toEqual([1, 2]);
     expect(result.blocks[1]!.previousHash).toBe(result.blocks[0]!.hash);
@@ -44,6 +46,12 @@ describe('runDevnet', () => {
       }
     }
     expect(events[0]).toMatchObject({ type: 'params' });
+    // Every node is told to trust the run's root key for network testnet-2; the manifest went out under it.
+    expect(result.network).toMatchObject({ kind: 'signed', network: 'testnet-2' });
+    expect(trusted).toEqual([result.network, result.network]);
+    const manifest = events.find((e) => e.type === 'manifest');
+    expect(manifest).toMatchObject({ network: 'testnet-2', rootPublicKey: Buffer.from(result.network.rootPublicKey).toString('hex') });
+    for (const b of result.blocks) expect(b.votes.length).toBeGreaterThanOrEqual(b.quorum);
     expect(events.filter((e) => e.type === 'node')).toHaveLength(2);
     // Both TPMs are gone.
     for (const e of events) {

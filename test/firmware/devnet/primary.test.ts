@@ -5,7 +5,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lotteryMessage, scoreTicket } from '../../../firmware/protocol/chain/lottery.ts';
 import { hexField } from '../../../firmware/protocol/chain/encoding.ts';
 import { finalMessage } from '../../../firmware/protocol/final-message.ts';
-import { paramsMessage, type NetworkParams } from '../../../firmware/protocol/params.ts';
+import { verifyManifest } from '../../../firmware/protocol/network-manifest.ts';
+import type { NetworkParams } from '../../../firmware/protocol/params.ts';
+import { verifyQuorum } from '../../../firmware/protocol/quorum.ts';
 import { createMqttTransport, startBroker, topicsFor, type BrokerHandle, type MqttTransport } from '../../../firmware/transport/index.ts';
 import { createClerks } from '../../../firmware/devnet/clerks.ts';
 import { genesisTip, PrimaryNode, type PrimaryEvent } from '../../../firmware/devnet/primary.ts';
@@ -69,7 +71,7 @@ describe('PrimaryNode', () => {
     let previous = genesisTip('a', 0).hash;
     for (const b of blocks) {
       expect(b.final).toBe(true);
-      expect(b.votes).toBeGreaterThanOrEqual(b.quorum);
+      expect(b.votes.length).toBeGreaterThanOrEqual(b.quorum);
       expect(b.txCount).toBe(3);
       expect(hexField(b.previousHash, 'previousHash', 32, 32)).toEqual(previous);
       previous = hexField(b.hash, 'hash', 32, 32);
@@ -89,9 +91,11 @@ describe('PrimaryNode', () => {
     const parsed = finals.filter((f) => f !== null).map((f) => finalMessage.parse(JSON.stringify(f)));
     expect(parsed.map((f) => f.height)).toEqual([1, 2, 3]);
     expect(parsed[2]!.sealedBy.length).toBeGreaterThan(0);
+    // Each carries a quorum of the members' votes, as a node checks them.
+    for (const f of parsed) expect(verifyQuorum(primary.committee, f, f.votes).valid).toBe(primary.committee.quorum);
   });
 
-  it('publishes the network parameters retained at start', async () => {
+  it('publishes the root-signed network manifest retained at start', async () => {
     const prefix = 'test/primary-b';
     const topics = topicsFor(prefix);
     const transport = await primaryTransport(prefix);
@@ -99,10 +103,12 @@ describe('PrimaryNode', () => {
     await primary.start();
     // A late subscriber gets them from the broker.
     const late = createMqttTransport({ url: broker.url, nodeId: 'late', clientId: 'late-b', prefix, status: false });
-    const got = new Promise<unknown>((r) => late.subscribe(topics.params, (m) => r(m.value)));
+    const got = new Promise<unknown>((r) => late.subscribe(topics.manifest, (m) => r(m.value)));
     late.start();
     open.push(late);
-    expect(paramsMessage.read(await got)).toEqual(PARAMS);
+    const manifest = verifyManifest(await got, primary.keys.source.rootPublicKey, primary.keys.network);
+    expect(manifest.params).toEqual(PARAMS);
+    expect(manifest.committee.members).toEqual(clerks.map((c) => Buffer.from(c.voteKey.publicKey).toString('hex')));
     await primary.stop({ clearRetained: true });
   });
 

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readActivationState } from '../../../firmware/activation/state.ts';
 import { readStatusFile } from '../../../firmware/status/index.ts';
-import { blockLine } from '../../../firmware/devnet/devnet-command.ts';
+import { toHex } from '../../../firmware/core/bytes.ts';
+import { blockLine, startLine } from '../../../firmware/devnet/devnet-command.ts';
 import type { DevnetEvent } from '../../../firmware/devnet/devnet.ts';
 import type { Json } from '../../../firmware/protocol/message-schema.ts';
 import { runProvisionedDevnet, type ProvisionedEvent } from '../../../firmware/devnet/provisioned-devnet.ts';
@@ -35,9 +36,13 @@ describe('provisioned devnet (swtpm, factory, registrar on SQLite, activation, a
 
     const rootKey = new Uint8Array(Buffer.from(result.rootPublicKey, 'hex'));
     // The documented lines, checked with node:crypto alone, then each seal's registration.
-    const params = events.find((e) => e.type === 'params');
+    const params = events.find((e): e is Extract<DevnetEvent, { type: 'params' }> => e.type === 'params')!;
+    const manifest = events.find((e): e is Extract<DevnetEvent, { type: 'manifest' }> => e.type === 'manifest')!;
+    // One root key signs registrations, revocation lists and the network manifest.
+    expect(manifest.rootPublicKey).toBe(result.rootPublicKey);
+    expect(toHex(result.network.rootPublicKey)).toBe(result.rootPublicKey);
     const finals = events.filter((e): e is Extract<DevnetEvent, { type: 'final' }> => e.type === 'final');
-    const lines = [JSON.stringify({ params: (params as { params: unknown }).params, rootPublicKey: result.rootPublicKey }), ...finals.map((f) => JSON.stringify(blockLine(f.block)))];
+    const lines = [JSON.stringify(startLine(params.params, manifest)), ...finals.map((f) => JSON.stringify(blockLine(f.block)))];
     const checked = checkDevnetLines(lines.join('\n'), 3);
     expect(checked.seals).toBeGreaterThanOrEqual(3);
     const offlineId = byLabel.get('node-4')!.nodeId;

@@ -1,7 +1,7 @@
 // Quorum certificates: the votes of a final block, checked against the committee alone.
 import { generateKeyPairSync, sign } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { Committee, QuorumError, signVote, verifyQuorum, voteSignedBytes, type Vote } from '../../../firmware/protocol/quorum.ts';
+import { Committee, defaultQuorum, QuorumError, signVote, verifyQuorum, verifyVote, voteSignedBytes, type Vote } from '../../../firmware/protocol/quorum.ts';
 
 function member() {
   const { publicKey, privateKey } = generateKeyPairSync('ed25519');
@@ -73,5 +73,24 @@ describe('verifyQuorum', () => {
   it('a committee needs a majority quorum and distinct members', () => {
     expect(() => new Committee('devnet', members.map((m) => m.publicKey), 3)).toThrow(/majority/);
     expect(() => new Committee('devnet', [members[0]!.publicKey, members[0]!.publicKey], 2)).toThrow(/twice/);
+  });
+});
+
+describe('defaultQuorum, verifyVote', () => {
+  it('defaults the quorum to floor(2n/3) + 1: always a majority the Committee takes', () => {
+    expect([1, 2, 3, 4, 5, 6, 7].map(defaultQuorum)).toEqual([1, 2, 3, 3, 4, 5, 5]);
+    const pool = Array.from({ length: 100 }, () => member().publicKey);
+    for (const n of [1, 2, 3, 4, 10, 21, 33, 100]) expect(new Committee('devnet', pool.slice(0, n), defaultQuorum(n)).quorum).toBe(defaultQuorum(n));
+  });
+
+  it('one vote: verifies under its member key only, for its block and network', () => {
+    const [v] = votesBy(members.slice(0, 1));
+    expect(committee.members).toEqual(members.map((m) => Buffer.from(m.publicKey).toString('hex')));
+    expect(verifyVote(committee, at(9), v!)).toBe(true);
+    expect(verifyVote(committee, at(10), v!)).toBe(false);
+    expect(verifyVote(committee, at(9), { ...v!, member: Buffer.from(members[1]!.publicKey).toString('hex') })).toBe(false);
+    expect(verifyVote(committee, at(9), votesBy(members.slice(0, 1), 9, hash, 'othernet')[0]!)).toBe(false);
+    expect(verifyVote(committee, at(9), votesBy([member()])[0]!)).toBe(false);
+    expect(verifyVote(committee, at(9), { ...v!, signature: 'zz' })).toBe(false);
   });
 });
