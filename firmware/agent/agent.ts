@@ -1,5 +1,7 @@
 // One secondary node (docs/protocol.md): tests candidate blocks, spins for a seal with the TPM,
-// sends the seal to the candidate's clerk, follows final blocks and network parameters.
+// sends the seal to the candidate's clerk, follows final blocks whose votes make a quorum, and the
+// root-signed network manifest. Nothing unsigned moves its state: a message that does not verify
+// is counted as invalid and dropped.
 // Invalid input is logged with its specific reason and dropped; the agent keeps running.
 import { EventEmitter } from 'node:events';
 import pino from 'pino';
@@ -13,7 +15,10 @@ import { keyFingerprint } from '../protocol/identity.ts';
 import { DEFAULT_CHAIN_PARAMS, validateCandidate, type ChainParams, type ChainTip, type RejectReason } from '../protocol/chain/validate.ts';
 import type { Json } from '../protocol/message-schema.ts';
 import { finalMessage, type FinalMessage } from '../protocol/final-message.ts';
-import { paramsMessage, type NetworkParams } from '../protocol/params.ts';
+import type { NetworkParams } from '../protocol/params.ts';
+import { manifestMessage, type SignedManifest } from '../protocol/network-manifest.ts';
+import { QuorumError, verifyQuorum } from '../protocol/quorum.ts';
+import type { NetworkTerms } from '../node/network-state.ts';
 import { encodeSealMessage, sealMessage, type SealMessage } from '../protocol/seal-message.ts';
 import { systemClock, type Clock } from '../core/clock.ts';
 import { createSealEngine, type SealEngine, type SpinOutcome } from '../sealing/engine.ts';
@@ -60,8 +65,8 @@ export class SecondaryAgent extends EventEmitter {
   readonly #sealSubs = new Map<string, () => void>();
   readonly #unsubs: (() => void)[] = [];
   readonly #inflight = new Set<Promise<unknown>>();
-  #tip: ChainTip;
-  #params: NetworkParams;
+  /** null until the node holds network terms (the genesis comes with them). */
+  #tip: ChainTip | null;
   #state: 'idle' | 'running' | 'stopped' = 'idle';
   #startedAt: number | null = null;
   #tpmInfo: TpmInfo | null = null;
@@ -75,8 +80,7 @@ export class SecondaryAgent extends EventEmitter {
     this.nodeId = options.nodeId;
     this.#clock = options.clock ?? systemClock;
     this.#log = (options.logger ?? pino({ level: 'silent' })).child({ component: 'agent', node: options.nodeId });
-    this.#tip = options.genesis;
-    this.#params = options.params;
+    this.#tip = options.network.current?.genesis ?? null;
     this.#engine = createSealEngine({ journal: options.journal, gate: options.gate, clock: this.#clock, logger: this.#log, signer: options.signer });
   }
 
@@ -90,9 +94,10 @@ export class SecondaryAgent extends EventEmitter {
     } catch (err) {
       this.#error('ERR_AGENT_TPM', `TPM info failed: ${(err as Error).message}`);
     }
-    // Parameters and the final tip first (both retained), then candidates.
+    // The manifest and the final tip first (both retained), then candidates.
     // The transport caps each message kind at its schema's size, parses it once and reads it once.
-    this.#unsubs.push(transport.subscribe(topics.params, (m) => this.#onParams(m), { qos: 1, schema: paramsMessage, onInvalid: (err) => this.#invalid('params', err) }));
+    this.#unsubs.push(this.#o.network.onChange((t) => this.#onTerms(t)));
+    this.#unsubs.push(transport.subscribe(topics.manifest, (m) => this.#track(this.#onManifest(m.value)), { qos: 1, schema: manifestMessage, onInvalid: (err) => this.#invalid('manifest', err) }));
     this.#unsubs.push(transport.subscribe(topics.final, (m) => this.#track(this.#onFinal(m)), { qos: 1, schema: finalMessage, onInvalid: (err) => this.#invalid('final', err) }));
     this.#unsubs.push(transport.subscribe<unknown>(topics.candidates, (m) => this.#track(this.#onCandidate(m)), { qos: 1 }));
     this.#onTransportState = (s) => { if (s === 'online') this.#publishStatus(); };
@@ -105,7 +110,7 @@ export class SecondaryAgent extends EventEmitter {
       void this.#writeStatus();
     }, every);
     this.#timer.unref();
-    this.#log.info({ height: this.#tip.height, activation: this.#o.gate.current().state }, 'agent started');
+    this.#log.info({ height: this.#tip?.height ?? null, manifest: this.#o.network.current?.version ?? null, activation: this.#o.gate.current().state }, 'agent started');
   }
 
   async stop(): Promise<void> {
@@ -138,7 +143,10 @@ export class SecondaryAgent extends EventEmitter {
       activation: gate.state === 'active' ? { state: 'active' } : { state: gate.state, reason: gate.reason },
       tpm: this.#tpmInfo === null ? null : { manufacturer: this.#tpmInfo.manufacturer, vendor: this.#tpmInfo.vendor, firmwareVersion: this.#tpmInfo.firmwareVersion, sealingKey: this.#tpmInfo.sealingKey },
       broker: { connected: this.#o.transport.state === 'online', state: this.#o.transport.state },
-      chain: { height: this.#tip.height, tipHash: toHex(this.#tip.hash), finalizedHeight: this.#o.journal.finalizedHeight, paramsVersion: this.#params.version },
+      chain: {
+        height: this.#tip?.height ?? 0, tipHash: this.#tip === null ? '' : toHex(this.#tip.hash), finalizedHeight: this.#o.journal.finalizedHeight,
+        paramsVersion: this.#o.network.current?.version ?? 0,
+      },
       seals: { ...c.seals },
       spins: { ...c.spins },
       spinning: this.#spins.size,
@@ -149,14 +157,18 @@ export class SecondaryAgent extends EventEmitter {
     };
   }
 
-  get params(): NetworkParams {
-    return this.#params;
+  /** The parameters in force; null until the node holds network terms. */
+  get params(): NetworkParams | null {
+    return this.#o.network.current?.params ?? null;
   }
 
   async #onCandidate(m: InboundMessage<unknown>): Promise<void> {
     if (this.#state !== 'running') return;
     const receivedAt = this.#clock.now();
-    const params = this.#params;
+    const terms = this.#o.network.current;
+    const tip = this.#tip;
+    if (terms === null || tip === null) return this.#reject(undefined, 'no-manifest', 'no network manifest yet: candidates cannot be checked');
+    const params = terms.params;
     const chain = chainParams(params);
     let block;
     try {
@@ -167,7 +179,7 @@ export class SecondaryAgent extends EventEmitter {
     }
     const height = block.header.height;
     const result = await validateCandidate(block, {
-      primaries: this.#o.primaries, tip: this.#tip, now: () => this.#clock.now(), params: chain, ...(this.#o.verifier ? { verifier: this.#o.verifier } : {}),
+      primaries: terms.primaries, tip, now: () => this.#clock.now(), params: chain, ...(this.#o.verifier ? { verifier: this.#o.verifier } : {}),
     });
     if (!result.ok) return this.#reject(height, result.reason.code, result.reason.message, result.reason);
     if (this.#state !== 'running') return;
@@ -228,7 +240,17 @@ export class SecondaryAgent extends EventEmitter {
   async #onFinal(m: InboundMessage<FinalMessage>): Promise<void> {
     if (this.#state !== 'running') return;
     const f = m.value;
+    const committee = this.#o.network.current?.committee ?? null;
+    if (committee === null || this.#tip === null) return this.#invalid('final-unverifiable', new Error('no committee to check the votes against (no network manifest yet, or a pinned network without one)'));
     if (f.height < this.#tip.height || (f.height === this.#tip.height && toHex(f.hash) === toHex(this.#tip.hash))) return;
+    // The votes, not the publisher, make a block final: the cheap checks first, then at most
+    // one Ed25519 verification per committee member.
+    try {
+      verifyQuorum(committee, f, f.votes);
+    } catch (err) {
+      if (err instanceof QuorumError) return this.#invalid(`final-${err.reason}`, err);
+      throw err;
+    }
     this.#tip = { hash: f.hash, height: f.height, timestamp: f.timestamp };
     for (const s of this.#spins) if (s.height <= f.height) s.controller.abort('final');
     for (const [slot] of this.#slots) if (Number(slot.slice(0, slot.indexOf('/'))) <= f.height) this.#slots.delete(slot);
@@ -243,11 +265,16 @@ export class SecondaryAgent extends EventEmitter {
     this.emit('final', f);
   }
 
-  #onParams(m: InboundMessage<NetworkParams>): void {
-    const p = m.value;
-    if (p.version <= this.#params.version) return; // monotonic
-    this.#log.info({ from: this.#params.version, to: p.version }, 'network parameters updated');
-    this.#params = p;
+  async #onManifest(raw: SignedManifest): Promise<void> {
+    const offered = await this.#o.network.offer(raw, 'broker');
+    // A refused manifest changes nothing; it is counted like any other invalid message.
+    if (offered.outcome === 'refused') this.#invalid(`manifest-${offered.code === 'ERR_PROTOCOL_MANIFEST' ? 'refused' : offered.code}`, new Error(offered.message));
+  }
+
+  #onTerms(t: NetworkTerms): void {
+    // The first terms bring the genesis; later ones change params, primaries and the committee only.
+    this.#tip ??= t.genesis;
+    this.#log.info({ version: t.version, sealZeros: t.params.sealZeros, committee: t.committee?.size ?? 0 }, 'network terms in force');
   }
 
   #watchSeals(clerk: string): void {
@@ -255,7 +282,9 @@ export class SecondaryAgent extends EventEmitter {
     const unsubscribe = this.#o.transport.subscribe(this.#o.topics.seals(clerk), (m) => {
       const seal = m.value;
       if (seal.nodeId === this.nodeId || seal.clerk !== clerk) return;
-      const judged = competingSeal(seal, this.#params.sealZeros, this.#o.sealAuthority);
+      const params = this.#o.network.current?.params;
+      if (params === undefined) return;
+      const judged = competingSeal(seal, params.sealZeros, this.#o.sealAuthority);
       if (!judged.ok) {
         // A ticket below the threshold is ordinary traffic; anything else is a refused seal.
         if (judged.reason.code !== 'low-zeros') this.#counters.invalid(`seal-${judged.reason.code}`);

@@ -1,10 +1,8 @@
 // The agent's options, and their check at the boundary (createAgent), naming the wrong field.
 import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.ts';
-import type { KnownPrimaries } from '../protocol/chain/primaries.ts';
-import type { ChainTip } from '../protocol/chain/validate.ts';
 import type { BatchVerifier } from '../protocol/chain/verify-pool.ts';
-import type { NetworkParams } from '../protocol/params.ts';
+import type { NetworkView } from '../node/network-state.ts';
 import type { SealAuthority } from '../protocol/seal-check.ts';
 import type { SealGate } from '../sealing/gate.ts';
 import type { SealJournal } from '../sealing/journal.ts';
@@ -27,10 +25,11 @@ export interface AgentOptions {
   readonly topics: Topics;
   readonly journal: SealJournal;
   readonly gate: SealGate;
-  /** The clerks' RSA keys. */
-  readonly primaries: KnownPrimaries;
-  readonly genesis: ChainTip;
-  readonly params: NetworkParams;
+  /**
+   * The network's terms (params, the clerks' RSA keys, the committee, genesis) from the newest
+   * root-signed manifest the node holds; the agent offers it every manifest the broker delivers.
+   */
+  readonly network: NetworkView;
   readonly logger?: Logger;
   readonly clock?: Pick<Clock, 'now' | 'sleep'>;
   /** Where status.json is written every statusIntervalMs. */
@@ -63,8 +62,6 @@ export function checkOptions(o: AgentOptions): void {
   need(typeof o.topics?.seals === 'function', 'topics', 'must come from topicsFor(prefix)');
   need(typeof o.journal?.checkAndRecord === 'function', 'journal', 'must be an open seal journal');
   need(typeof o.gate?.current === 'function', 'gate', 'must be a SealGate');
-  need(typeof o.primaries?.get === 'function', 'primaries', 'must be a PrimaryKeySet');
-  need(o.genesis?.hash instanceof Uint8Array && o.genesis.hash.length === 32 && Number.isSafeInteger(o.genesis.height), 'genesis', 'must be a chain tip { hash (32 bytes), height }');
-  need(typeof o.params?.sealZeros === 'number', 'params', 'must be NetworkParams');
+  need(typeof o.network?.offer === 'function' && typeof o.network?.onChange === 'function', 'network', 'must be a NetworkState');
   need(o.sealingHandle === undefined || Number.isInteger(o.sealingHandle), 'sealingHandle', 'must be a TPM handle number');
 }

@@ -4,7 +4,6 @@ import { pino, type Logger } from 'pino';
 import { FaultBoard, JOURNAL_FAULT_KEY } from '../agent/faults.ts';
 import { explainTpmFailure, retryUntilReady, waitingStatus } from '../agent/startup.ts';
 import type { NodeStatus } from '../status/index.ts';
-import { PrimaryKeySet } from '../protocol/chain/primaries.ts';
 import { createNode, type NodeTrust, type SecondaryNode } from '../node/index.ts';
 import { openSealJournal } from '../sealing/journal.ts';
 import { createMqttTransport, type MqttTransport } from '../transport/mqtt-transport.ts';
@@ -111,7 +110,10 @@ export async function runCommand(argv: readonly string[], deps: RunCommandDeps =
     transport = createMqttTransport({ url: config.broker, nodeId, sealingKeySpki: spki, prefix: config.topicPrefix, protocol: config.protocol, logger });
     node = await createNode({
       nodeId, tpm, sealingKey: key, transport, journalPath: config.journal, journal: opened, stateDir: config.stateDir, trust: trustOf(config),
-      primaries: new PrimaryKeySet(config.primaries), genesis: config.genesis, params: config.params, logger, faults,
+      network: config.root !== undefined
+        ? { kind: 'signed', network: config.network, rootPublicKey: config.root.publicKey }
+        : { kind: 'pinned', terms: config.pinned! },
+      logger, faults,
     });
     await node.start();
     const running = node;

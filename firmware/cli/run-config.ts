@@ -4,16 +4,19 @@
 // FILE is JSON (at most 64 KiB); every wrong field is named at once:
 //   { "tcti": "device:/dev/tpmrm0", "sealingHandle": "0x81000B70", "broker": "mqtt://host:1883",
 //     "topicPrefix": "btn/v1", "stateDir": "/var/lib/btn-node", "nodeId": "optional",
+//     "network": "mainnet", "journal": "optional path", "protocol": "auto" | 4 | 5, "logLevel": "info",
+//     "root": { "url": "https://root.example", "publicKey": "<64 hex: root Ed25519 key>", "revocationPollMs": 300000, "timeoutMs": 10000 } }
+// With "root" the node takes its network's terms (params, the clerks' keys, the committee, the
+// genesis) only from manifests signed by the root key, fetched from the root and the broker, and
+// seals only behind the ActivationGate (firmware/activation): it activates itself on first start
+// (retrying with backoff while the root is unreachable or the TPM is not filed yet), refuses to
+// seal until active, and stops for good once the signed revocation list names it.
+// Without "root" (an unprovisioned devnet) the config pins the terms instead:
 //     "primaries": ["-----BEGIN PUBLIC KEY-----...", "clerks.pem"] | "clerks.pem",
 //     "genesis": { "hash": "<64 hex>", "height": 0, "timestamp": 1700000000000 },
-//     "params": { ...NetworkParams, optional }, "devnetActive": false, "journal": "optional path",
-//     "protocol": "auto" | 4 | 5, "logLevel": "info",
-//     "root": { "url": "https://root.example", "publicKey": "<64 hex: root Ed25519 key>", "revocationPollMs": 300000, "timeoutMs": 10000 } }
-// With "root" the node seals only behind the ActivationGate (firmware/activation): it activates
-// itself on first start (retrying with backoff while the root is unreachable or the TPM is not
-// filed yet), refuses to seal until active, and stops for good once the signed revocation list
-// names it. Without "root", "devnetActive": true marks an unprovisioned devnet node active;
-// with neither, the node never seals.
+//     "params": { ...NetworkParams, optional },
+//     "committee": { "members": ["<64 hex Ed25519 vote key>", ...], "quorum": 2 } (optional: without it no final is taken),
+//     "devnetActive": true marks the node active; with neither root nor devnetActive it never seals.
 // Relative paths are resolved against the config file's directory.
 //   "board": "board.json" (a board-configs file: telemetry interval, model for Home Assistant),
 //   "status": { "port": 8080, "host": "0.0.0.0" } | false (the household's status page; off by default)
@@ -23,6 +26,9 @@ import { validateBoardConfig, type BoardConfig } from '../board/index.ts';
 import { PrimaryKeySet } from '../protocol/chain/primaries.ts';
 import { DEFAULT_PARAMS, paramsMessage, type NetworkParams } from '../protocol/params.ts';
 import { ProtocolError } from '../protocol/errors.ts';
+import { NETWORK_NAME } from '../protocol/network-manifest.ts';
+import { Committee, MAX_COMMITTEE } from '../protocol/quorum.ts';
+import type { NetworkTerms } from '../node/network-state.ts';
 import { topicPrefix, DEFAULT_TOPIC_PREFIX } from '../transport/topics.ts';
 import { checkSealingHandle, parseHandle, parseTcti } from '../../tpm/index.ts';
 import { fromHex } from '../core/bytes.ts';
@@ -33,7 +39,10 @@ export const MAX_CONFIG_BYTES = 64 * 1024;
 const MAX_PEM_FILE_BYTES = 1024 * 1024;
 const MAX_PRIMARIES = 1024;
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
-const KNOWN = ['tcti', 'sealingHandle', 'broker', 'topicPrefix', 'stateDir', 'nodeId', 'primaries', 'genesis', 'params', 'devnetActive', 'journal', 'protocol', 'logLevel', 'root', 'board', 'status'];
+const KNOWN = ['tcti', 'sealingHandle', 'broker', 'topicPrefix', 'stateDir', 'nodeId', 'network', 'primaries', 'genesis', 'params', 'committee', 'devnetActive', 'journal', 'protocol', 'logLevel', 'root', 'board', 'status'];
+/** Terms a config may pin only without a root: with one, they come from its signed manifest. */
+const PINNED = ['primaries', 'genesis', 'params', 'committee'];
+export const DEFAULT_NETWORK = 'devnet';
 const MIN_REVOCATION_POLL_MS = 100;
 const MAX_REVOCATION_POLL_MS = 24 * 3600_000;
 const MIN_ROOT_TIMEOUT_MS = 500;
@@ -56,10 +65,10 @@ export interface RunConfig {
   readonly topicPrefix: string;
   readonly stateDir: string;
   readonly nodeId: string | undefined;
-  /** SPKI PEM of each clerk. */
-  readonly primaries: readonly string[];
-  readonly genesis: { readonly hash: Uint8Array; readonly height: number; readonly timestamp?: number };
-  readonly params: NetworkParams;
+  /** The network's name (what committee votes sign). */
+  readonly network: string;
+  /** The terms an unprovisioned devnet's config pins; null with a root (they come from its signed manifest). */
+  readonly pinned: NetworkTerms | null;
   readonly devnetActive: boolean;
   readonly journal: string;
   readonly protocol: 'auto' | 4 | 5;
@@ -139,9 +148,25 @@ export function parseRunConfig(value: unknown, file: string): RunConfig {
     nodeId = str('nodeId');
     if (nodeId && !/^[0-9a-zA-Z_-]{1,128}$/.test(nodeId)) problems.push('nodeId: must be 1..128 characters of [0-9a-zA-Z_-]');
   }
-  const primaries = readPrimaries(o['primaries'], at, problems);
-  const genesis = readGenesis(o['genesis'], problems);
-  const params = readParams(o['params'], problems);
+  const network = o['network'] ?? DEFAULT_NETWORK;
+  try {
+    NETWORK_NAME.read(network, 'network');
+  } catch (err) {
+    problems.push((err as Error).message);
+  }
+  let pinned: NetworkTerms | null = null;
+  if (o['root'] !== undefined) {
+    for (const k of PINNED) if (o[k] !== undefined) problems.push(`${k}: comes from the root's signed network manifest when root is set; leave it out`);
+    if (o['network'] === undefined) problems.push('network: the network\'s name is required with root (the manifest and the committee\'s votes name it)');
+  } else {
+    const primaries = readPrimaries(o['primaries'], at, problems);
+    const genesis = readGenesis(o['genesis'], problems);
+    const params = readParams(o['params'], problems);
+    const committee = readCommittee(o['committee'], network as string, problems);
+    if (genesis !== undefined && params !== undefined && committee !== undefined && primaries.length > 0) {
+      pinned = { version: params.version, params, primaries: new PrimaryKeySet(primaries), committee, genesis };
+    }
+  }
   const devnetActive = o['devnetActive'] ?? false;
   if (typeof devnetActive !== 'boolean') problems.push('devnetActive: must be true or false');
   const protocol = o['protocol'] ?? 'auto';
@@ -158,7 +183,7 @@ export function parseRunConfig(value: unknown, file: string): RunConfig {
   if (problems.length > 0) throw new RunConfigError(file, problems);
   return {
     board, status,
-    tcti, sealingHandle, broker, topicPrefix: prefix, stateDir, nodeId, primaries, genesis: genesis!, params: params!,
+    tcti, sealingHandle, broker, topicPrefix: prefix, stateDir, nodeId, network: network as string, pinned,
     devnetActive: devnetActive as boolean, journal, protocol: protocol as 'auto' | 4 | 5, logLevel: logLevel as string, root,
   };
 }
@@ -230,7 +255,25 @@ function readPrimaries(value: unknown, at: (p: string) => string, problems: stri
   return pems;
 }
 
-function readGenesis(value: unknown, problems: string[]): RunConfig['genesis'] | undefined {
+/** A pinned committee: absent is null (finals are then refused), wrong is undefined with the problems named. */
+function readCommittee(value: unknown, network: string, problems: string[]): Committee | null | undefined {
+  if (value === undefined) return null;
+  const c = value as { members?: unknown; quorum?: unknown } | null;
+  const members = c?.members;
+  if (c === null || typeof c !== 'object' || !Array.isArray(members) || members.length === 0 || members.length > MAX_COMMITTEE
+    || !members.every((m) => typeof m === 'string' && /^[0-9a-fA-F]{64}$/.test(m))) {
+    problems.push(`committee: must be { members: [1..${MAX_COMMITTEE} Ed25519 public keys as 64 hex], quorum }`);
+    return undefined;
+  }
+  try {
+    return new Committee(network, (members as string[]).map((m) => fromHex(m)), c.quorum as number);
+  } catch (err) {
+    problems.push(`committee: ${(err as Error).message}`);
+    return undefined;
+  }
+}
+
+function readGenesis(value: unknown, problems: string[]): { readonly hash: Uint8Array; readonly height: number; readonly timestamp?: number } | undefined {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     problems.push('genesis: must be an object { hash, height, timestamp? } (required)');
     return undefined;

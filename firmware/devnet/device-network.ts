@@ -25,7 +25,7 @@ export interface DeviceNetworkOptions {
   readonly stateDir: string;
   /** PEM files of the CA that issued the devices' EK certificates. */
   readonly trustDir: string;
-  /** Devices without a params entry in their config use DEFAULT_PARAMS: so does this network by default. */
+  /** The network's parameters, in its root-signed manifest (default DEFAULT_PARAMS). */
   readonly params?: NetworkParams;
   readonly clerks?: number;
   /** The network's name in its manifest and votes (default 'devnet'). */
@@ -106,11 +106,9 @@ export async function startDeviceNetwork(o: DeviceNetworkOptions): Promise<Devic
         if (b.rootHost !== undefined) url.hostname = b.rootHost;
         return {
           'btn-node.txt': [
-            `ROOT_URL=${url.origin}`, `ROOT_PUBLIC_KEY=${toHex(rootKey.publicKey)}`, `BROKER_URL=${b.brokerUrl}`,
+            `ROOT_URL=${url.origin}`, `ROOT_PUBLIC_KEY=${toHex(rootKey.publicKey)}`, `BROKER_URL=${b.brokerUrl}`, `NETWORK=${primary.keys.network}`,
             ...(b.board === undefined ? [] : [`BOARD=${b.board}`]), '',
           ].join('\n'),
-          'btn-node-primaries.pem': primariesPem,
-          'btn-node-genesis.hex': `${genesisHash}\n`,
         };
       },
       async revoke(nodeId, reason) {

@@ -12,6 +12,7 @@ import { defaultQuorum, MAX_COMMITTEE, signVote, type Vote, type VotedBlock } fr
 import type { FinalMessage } from '../protocol/final-message.ts';
 import type { Clerk } from './clerks.ts';
 import { DevnetError } from './errors.ts';
+import type { NetworkSource } from '../node/network-state.ts';
 
 export interface NetworkKeysOptions {
   readonly network: string;
@@ -26,12 +27,8 @@ export interface NetworkKeysOptions {
 /** What the root signs with: its public key (32 bytes) and its private key. */
 export type RootKey = Pick<Ed25519KeyPair, 'publicKey' | 'privateKey'>;
 
-/** What a node of this network is told to trust: manifests signed by this root for this network. */
-export interface SignedNetworkSource {
-  readonly kind: 'signed';
-  readonly network: string;
-  readonly rootPublicKey: Uint8Array;
-}
+/** What a node is told to trust: manifests of this network signed by this root key (the node's NetworkSource). */
+export type SignedNetworkSource = Extract<NetworkSource, { readonly kind: 'signed' }>;
 
 export interface ManifestContent {
   readonly version: number;

@@ -155,7 +155,7 @@ export async function runProvisionedDevnet(options: ProvisionedDevnetOptions): P
       await standInGate?.stop();
       node = await createNode({
         nodeId, tpm: ctx.tpm, sealingKey: ctx.sealingKey, transport: ctx.transport, journalPath: ctx.journalPath, stateDir: ctx.stateDir, trust,
-        primaries: ctx.primaries, genesis: ctx.genesis, params: ctx.params, logger: ctx.logger, activationLogger,
+        network: ctx.network, logger: ctx.logger, activationLogger,
       });
       gate = node.activation!;
       agent = node.agent;

@@ -6,6 +6,7 @@
 // which firmware/ otherwise does not (docs/layers.md); devnet-command.ts loads it lazily.
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { KeyObject } from 'node:crypto';
 import type { Logger } from 'pino';
 import { enrollDevice, type EnrollResult, type FactoryTpm } from '../../provisioning/factory/index.ts';
 import { generateEd25519, type Ed25519Key } from '../../provisioning/keys.ts';
@@ -39,6 +40,8 @@ export interface ProvisionedRoot {
   readonly url: string;
   /** Root Ed25519 public key (32 bytes): verifies registrations and revocation lists. */
   readonly rootPublicKey: Uint8Array;
+  /** The root's signing key (host tooling only): the network manifest of a test network is signed with it too. */
+  readonly rootKey: { readonly publicKey: Uint8Array; readonly privateKey: KeyObject };
   readonly store: ProvisioningStore;
   readonly registrar: RunningRegistrar;
   readonly batchPath: string;
@@ -88,7 +91,7 @@ export async function startProvisionedRoot(options: ProvisionedRootOptions): Pro
   };
 
   return {
-    url, rootPublicKey: root.publicKey, store, registrar, batchPath,
+    url, rootPublicKey: root.publicKey, rootKey: { publicKey: root.publicKey, privateKey: root.privateKeyObject }, store, registrar, batchPath,
     enroll: (tpm, serial, board = 'devnet') => enrollDevice({ tpm, batchPath, serial, board, logger: log }),
     async uploadBatch() {
       const manifest = new Uint8Array(await readFile(batchPath));

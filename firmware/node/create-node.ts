@@ -9,9 +9,6 @@ import { FaultBoard, JOURNAL_FAULT_KEY } from '../agent/faults.ts';
 import { writeStatusReported } from '../agent/status.ts';
 import type { NodeStatus } from '../status/index.ts';
 import type { BackoffOptions } from '../core/backoff.ts';
-import type { KnownPrimaries } from '../protocol/chain/primaries.ts';
-import type { ChainTip } from '../protocol/chain/validate.ts';
-import type { NetworkParams } from '../protocol/params.ts';
 import { RegistrationAuthority } from '../protocol/registration-authority.ts';
 import type { SealAuthority } from '../protocol/seal-check.ts';
 import { alwaysActive, neverActive, type GateState, type SealGate } from '../sealing/gate.ts';
@@ -20,6 +17,8 @@ import { RecoveringJournal } from '../sealing/journal-recovery.ts';
 import { SealSigner } from '../sealing/seal-signer.ts';
 import type { MqttTransport } from '../transport/mqtt-transport.ts';
 import type { SealingKeyInfo, Tpm } from '../../tpm/index.ts';
+import { join } from 'node:path';
+import { MANIFEST_FILE, NetworkState, type NetworkSource } from './network-state.ts';
 
 /** Revocation lists grow by one short entry per revoked node; 4 MiB holds about 20,000. */
 import { revocationListMessage } from '../protocol/revocation-list.ts';
@@ -53,9 +52,8 @@ export interface NodeOptions {
   /** activation.json and status.json live here. */
   readonly stateDir: string;
   readonly trust: NodeTrust;
-  readonly primaries: KnownPrimaries;
-  readonly genesis: ChainTip;
-  readonly params: NetworkParams;
+  /** Where the network's terms come from: manifests signed by the root key, or terms pinned by an unprovisioned devnet's config. */
+  readonly network: NetworkSource;
   readonly logger: Logger;
   /** Faults shown on the status page (full disk, ...); shared with the caller's start-up. */
   readonly faults?: FaultBoard;
@@ -73,6 +71,7 @@ export interface SecondaryNode {
   /** The activation gate when the node is trusted through a root node. */
   readonly activation: ActivationGate | null;
   readonly sealAuthority: SealAuthority | null;
+  readonly network: NetworkState;
   /** Stored activation state first, then revocation lists, then candidates. */
   start(): Promise<void>;
   /** Stops the agent and the gate, gives the lottery key back and closes the journal (the TPM and transport stay the caller's). */
@@ -117,6 +116,8 @@ export async function createNode(o: NodeOptions): Promise<SecondaryNode> {
       (raw) => void authority!.applyRevocationList(raw))
     : null;
   const gate = activation ?? (trust.kind === 'unprovisioned' ? alwaysActive(o.nodeId) : neverActive(o.nodeId, trust.kind === 'none' ? trust.reason : ''));
+  // The newest manifest accepted survives restarts beside the activation state.
+  const network = await NetworkState.open({ source: o.network, file: join(o.stateDir, MANIFEST_FILE), logger: log });
   // The sealing key signs lottery messages only through this, and only for recorded decisions;
   // the agent sees the TPM only through info().
   const signer = new SealSigner(journal, o.tpm, o.sealingKey.handle, log);
@@ -124,18 +125,19 @@ export async function createNode(o: NodeOptions): Promise<SecondaryNode> {
   try {
     agent = createAgent({
       nodeId: o.nodeId, tpm: { info: (opts) => o.tpm.info(opts) }, signer, sealingHandle: o.sealingKey.handle, transport: o.transport, topics: o.transport.topics, journal, gate,
-      primaries: o.primaries, genesis: o.genesis, params: o.params, logger: log, stateDir: o.stateDir, sealAuthority: authority,
+      network, logger: log, stateDir: o.stateDir, sealAuthority: authority,
       faults,
       ...(o.statusIntervalMs === undefined ? {} : { statusIntervalMs: o.statusIntervalMs }),
     });
   } catch (err) {
+    network.close();
     signer.close();
     await journal.close().catch(() => undefined);
     throw err;
   }
   const unsubscribes: (() => void)[] = [];
   return {
-    nodeId: o.nodeId, agent, gate, activation, sealAuthority: authority,
+    nodeId: o.nodeId, agent, gate, activation, sealAuthority: authority, network,
     async start() {
       // Stored activation state is applied before the agent can take up a candidate.
       await activation?.start();
@@ -159,6 +161,7 @@ export async function createNode(o: NodeOptions): Promise<SecondaryNode> {
         await agent.stop().catch((err: unknown) => log.warn({ err: String(err) }, 'agent stop failed'));
         await activation?.stop().catch((err: unknown) => log.warn({ err: String(err) }, 'activation gate stop failed'));
       } finally {
+        network.close();
         signer.close();
         await journal.close().catch(() => undefined);
       }

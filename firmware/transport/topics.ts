@@ -35,8 +35,6 @@ export interface Topics {
   /** Wildcard filter matching seals for every clerk (monitoring). */
   readonly allSeals: string;
   readonly final: string;
-  /** Retained. */
-  readonly params: string;
   /** Retained: the root-signed network manifest (params, primaries, committee, genesis). */
   readonly manifest: string;
   /** Retained. */
@@ -56,7 +54,6 @@ export function topicsFor(prefix: string = DEFAULT_TOPIC_PREFIX): Topics {
     candidates: `${p}/candidates`,
     allSeals: `${p}/seals/+`,
     final: `${p}/final`,
-    params: `${p}/params`,
     manifest: `${p}/manifest`,
     revocations: `${p}/revocations`,
     allStatus: `${p}/nodes/+/status`,

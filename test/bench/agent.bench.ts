@@ -15,7 +15,7 @@ import { Worker } from 'node:worker_threads';
 import { createAgent } from '../../firmware/agent/index.ts';
 import { blockHash, blockToJson } from '../../firmware/protocol/chain/block.ts';
 import { createBlock, drawUntilQualified } from '../../firmware/protocol/chain/build.ts';
-import { PrimaryKeySet } from '../../firmware/protocol/chain/primaries.ts';
+import { testNetwork } from '../network.ts';
 import { keyFingerprint, spkiOf } from '../../firmware/protocol/identity.ts';
 import { transactionBody, type Transaction } from '../../firmware/protocol/chain/transaction.ts';
 import { VerifyPool } from '../../firmware/protocol/chain/verify-pool.ts';
@@ -79,9 +79,10 @@ export const run: BenchSuite = async (report, { quick }) => {
   const journal = await openSealJournal(join(dir, 'journal'));
   const transport = createMqttTransport({ url: broker.url, nodeId: 'bench-node', clientId: `bench-node-${process.pid}`, prefix: topics.prefix, protocol: 4 });
   const clerkT = createMqttTransport({ url: broker.url, nodeId: 'clerk', clientId: `bench-clerk-${process.pid}`, prefix: topics.prefix, protocol: 4, status: false, maxOutboundBytes: 32 * 1024 * 1024 });
+  const net = testNetwork({ clerks: [clerk.publicKey], params, genesis });
   const agent = createAgent({
     nodeId: 'bench-node', tpm, sealingHandle: key.handle, transport, topics, journal, gate: alwaysActive('bench-node'),
-    primaries: new PrimaryKeySet([clerk.publicKey]), genesis, params, verifier: pool, sealAuthority: null, signer: new SealSigner(journal, tpm, key.handle),
+    network: await net.state(), verifier: pool, sealAuthority: null, signer: new SealSigner(journal, tpm, key.handle),
   });
   const waiting = new Map<string, (at: number) => void>();
   clerkT.subscribe(topics.seals(clerkFp), (m) => {
@@ -128,7 +129,7 @@ export const run: BenchSuite = async (report, { quick }) => {
         const at = await Promise.race([sealed, new Promise<number>((_, rej) => setTimeout(() => rej(new Error(`no seal for ${size} txs within 60 s`)), 60_000))]);
         latencies.push(at - t0);
         // Final: the chain moves on and the next candidate builds on this block.
-        await clerkT.publish(topics.final, encodeFinalMessage({ height, hash, timestamp: block.header.timestamp, clerk: clerkFp, sealedBy: ['bench-node'], votes: [] }), { qos: 1, retain: true });
+        await clerkT.publish(topics.final, encodeFinalMessage(net.keys.final({ height, hash, timestamp: block.header.timestamp, clerk: clerkFp, sealedBy: ['bench-node'] })), { qos: 1, retain: true });
         tip = { hash, height, timestamp: block.header.timestamp };
         await new Promise((r) => setTimeout(r, 50));
       }

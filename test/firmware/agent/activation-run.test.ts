@@ -3,7 +3,7 @@
 // revocation over HTTP), aedes. Not filed: never seals and status.json says why. Filed: the
 // ActivationGate activates (ActivateCredential on the swtpm) and the agent seals with its
 // root-signed registration. Revoked: it stops sealing.
-import { createHash, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createHash, createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,9 +21,10 @@ import { verifyRegistrationCertificate } from '../../../provisioning/registratio
 import { openTpm } from '../../../tpm/index.ts';
 import { startSwtpm, type SwtpmInstance } from '../../../tpm/swtpm.ts';
 import { until } from '../../until.ts';
+import { testNetwork } from '../../network.ts';
+import { DEFAULT_PARAMS } from '../../../firmware/protocol/params.ts';
 
 const clerks = [0, 1, 2].map(() => generateKeyPairSync('rsa', { modulusLength: 2048 }));
-const pemOf = (k: KeyObject): string => k.export({ type: 'spki', format: 'pem' }).toString();
 
 let last: unknown;
 const untilSeen = <T>(what: string, fn: () => T | undefined | null | false | Promise<T | undefined | null | false>, ms = 30_000): Promise<T> => until(what, fn, { ms, lastSeen: () => last });
@@ -33,7 +34,7 @@ describe('run config: root', () => {
     let err: RunConfigError | undefined;
     try {
       parseRunConfig({
-        tcti: 'swtpm:port=2321', broker: 'mqtt://127.0.0.1:1883', primaries: [pemOf(clerks[0]!.publicKey)], genesis: { hash: 'ab'.repeat(32), height: 0 },
+        tcti: 'swtpm:port=2321', broker: 'mqtt://127.0.0.1:1883', network: 'testnet',
         devnetActive: true, nodeId: 'node-1', root: { url: 'ftp://x', publicKey: 'zz', revocationPollMs: 5, extra: 1 },
       }, '/tmp/c.json');
     } catch (e) {
@@ -41,10 +42,10 @@ describe('run config: root', () => {
     }
     const fields = err!.problems.map((p) => p.split(':')[0]);
     expect(fields).toEqual(expect.arrayContaining(['root.extra', 'root.url', 'root.publicKey', 'root.revocationPollMs', 'devnetActive', 'nodeId']));
-    expect(() => parseRunConfig({ tcti: 'swtpm:port=2321', broker: 'mqtt://h:1', primaries: [pemOf(clerks[0]!.publicKey)], genesis: { hash: 'ab'.repeat(32), height: 0 }, root: 'http://x' }, '/tmp/c.json'))
+    expect(() => parseRunConfig({ tcti: 'swtpm:port=2321', broker: 'mqtt://h:1', network: 'testnet', root: 'http://x' }, '/tmp/c.json'))
       .toThrow(/root: must be an object/);
     const ok = parseRunConfig({
-      tcti: 'swtpm:port=2321', broker: 'mqtt://h:1', primaries: [pemOf(clerks[0]!.publicKey)], genesis: { hash: 'ab'.repeat(32), height: 0 },
+      tcti: 'swtpm:port=2321', broker: 'mqtt://h:1', network: 'testnet',
       root: { url: 'http://127.0.0.1:8080', publicKey: '11'.repeat(32) },
     }, '/tmp/c.json');
     expect(ok.root?.publicKey).toHaveLength(32);
@@ -84,8 +85,7 @@ describe('btn-node run with a root node (swtpm + registrar on SQLite + aedes)', 
     const stateDir = join(dir, 'offline-node');
     const config = join(dir, 'offline.json');
     await writeFile(config, JSON.stringify({
-      tcti: swtpm.tcti, broker: broker.url, topicPrefix: `btn/run-off-${process.pid}`, stateDir, primaries: clerks.map((c) => pemOf(c.publicKey)),
-      genesis: { hash: 'cd'.repeat(32), height: 0 }, protocol: 4, logLevel: 'silent',
+      tcti: swtpm.tcti, broker: broker.url, topicPrefix: `btn/run-off-${process.pid}`, stateDir, network: 'testnet', protocol: 4, logLevel: 'silent',
       root: { url: 'http://127.0.0.1:9', publicKey: Buffer.from(root.rootPublicKey).toString('hex') },
     }));
     const ac = new AbortController();
@@ -110,15 +110,20 @@ describe('btn-node run with a root node (swtpm + registrar on SQLite + aedes)', 
     const stateDir = join(dir, 'node');
     const config = join(dir, 'run.json');
     await writeFile(config, JSON.stringify({
-      tcti: swtpm.tcti, broker: broker.url, topicPrefix: prefix, stateDir, primaries: clerks.map((c) => pemOf(c.publicKey)),
-      genesis: { hash: Buffer.from(genesisHash).toString('hex'), height: 0, timestamp: Date.now() - 1000 },
-      params: { sealZeros: 1, clerkZeros: 1, spinIntervalMs: 10, maxRounds: 200, sealDeadlineMs: 8000 }, protocol: 4, logLevel: 'silent',
+      tcti: swtpm.tcti, broker: broker.url, topicPrefix: prefix, stateDir, network: 'testnet', protocol: 4, logLevel: 'silent',
       root: { url: root.url, publicKey: Buffer.from(root.rootPublicKey).toString('hex'), revocationPollMs: 200 },
     }));
     watcher = createMqttTransport({ url: broker.url, nodeId: 'clerk', clientId: `run-act-clerk-${process.pid}`, prefix, protocol: 4, status: false });
     const seals: SealMessage[] = [];
     for (const c of clerks) watcher.subscribe(topics.seals(keyFingerprint(spkiOf(c.publicKey))), (m) => { seals.push(m.value); }, { schema: sealMessage });
     await watcher.online();
+    // The network's terms, signed by the root, retained on the broker as a root publishes them.
+    const net = testNetwork({
+      clerks: clerks.map((c) => c.publicKey), root: root.rootKey, name: 'testnet',
+      params: { ...DEFAULT_PARAMS, sealZeros: 1, clerkZeros: 1, spinIntervalMs: 10, maxRounds: 200, sealDeadlineMs: 8000 },
+      genesis: { hash: genesisHash, height: 0, timestamp: Date.now() - 1000 },
+    });
+    await watcher.publish(topics.manifest, JSON.stringify(net.manifest(1)), { qos: 1, retain: true });
     // One candidate at height 1 per phase, each from another clerk (a new slot for the agent).
     const candidate = async (i: number): Promise<string> => {
       const clerk = clerks[i]!;

@@ -14,7 +14,8 @@ import { blockHash, blockToJson, type Block } from '../../../firmware/protocol/c
 import { createBlock, drawUntilQualified } from '../../../firmware/protocol/chain/build.ts';
 import { lotteryMessage, scoreTicket } from '../../../firmware/protocol/chain/lottery.ts';
 import type { SealAuthority } from '../../../firmware/protocol/seal-check.ts';
-import { PrimaryKeySet } from '../../../firmware/protocol/chain/primaries.ts';
+import { NetworkKeys } from '../../../firmware/devnet/network-keys.ts';
+import { NetworkState } from '../../../firmware/node/network-state.ts';
 import { keyFingerprint, spkiOf } from '../../../firmware/protocol/identity.ts';
 import { DEFAULT_PARAMS, type NetworkParams } from '../../../firmware/protocol/params.ts';
 import { encodeSealMessage, sealMessage, type SealMessage } from '../../../firmware/protocol/seal-message.ts';
@@ -32,6 +33,8 @@ const clerk = generateKeyPairSync('rsa', { modulusLength: 2048 });
 const clerkFp = keyFingerprint(spkiOf(clerk.publicKey));
 const node = generateKeyPairSync('rsa', { modulusLength: 2048 });
 const other = generateKeyPairSync('rsa', { modulusLength: 2048 });
+// The root and a committee of 4 (quorum 3): manifests and finals are signed as on a real network.
+const keys = new NetworkKeys({ network: 'fastnet', members: 4 });
 
 const settle = (): Promise<void> => new Promise((r) => setImmediate(r));
 
@@ -79,7 +82,10 @@ let journal: SealJournal;
 let transport: FakeTransport;
 let clock: ManualClock;
 let agent: SecondaryAgent;
+let network: NetworkState;
 const genesis = { hash: new Uint8Array(32).fill(9), height: 0, timestamp: 0 };
+/** The manifest of this run's network, at `version` with `params`. */
+const manifest = (version: number, params: NetworkParams = PARAMS) => keys.manifest({ version, params, primaries: [clerk.publicKey], genesis });
 
 interface StartOptions {
   readonly sealAuthority?: SealAuthority | null;
@@ -94,11 +100,15 @@ async function start(params: NetworkParams = PARAMS, o: StartOptions = {}): Prom
   transport = new FakeTransport();
   clock = new ManualClock(o.clockAt ?? Date.now());
   const signer = new SealSigner(journal, softwareLotteryKey(node.privateKey));
+  network = await NetworkState.open({ source: { kind: 'signed', network: 'fastnet', rootPublicKey: keys.root.publicKey }, clock });
   agent = createAgent({
     nodeId: 'fast-node', tpm: { info: async () => info }, signer, transport: transport as never, topics, journal, gate: o.gate ?? alwaysActive('fast-node'),
-    primaries: new PrimaryKeySet([clerk.publicKey]), genesis: { ...genesis, timestamp: clock.now() - 1000 }, params, clock, sealAuthority: o.sealAuthority ?? null, statusIntervalMs: 60_000,
+    network, clock, sealAuthority: o.sealAuthority ?? null, statusIntervalMs: 60_000,
   });
   await agent.start();
+  // As the broker hands a retained manifest to a new subscriber.
+  await transport.deliver(topics.manifest, manifest(1, params));
+  expect(network.current?.version).toBe(1);
 }
 
 function candidate(height: number, previousHash: Uint8Array, timestamp: number): Block {
@@ -169,7 +179,7 @@ describe('agent in virtual time', () => {
     // Another node's round-0 seal. The spin keeps the parameters it started with (12 bits);
     // newer parameters (a threshold this ticket meets) decide which seals count as competition.
     const signature = new Uint8Array(sign('sha256', lotteryMessage(hash, 0), other.privateKey));
-    await transport.deliver(topics.params, { ...params, version: 2, sealZeros: scoreTicket(signature, 0).zeros });
+    await transport.deliver(topics.manifest, manifest(2, { ...params, sealZeros: scoreTicket(signature, 0).zeros }));
     await transport.deliver(topics.seals(clerkFp), JSON.parse(encodeSealMessage({ nodeId: 'other', height: 1, blockHash: hash, clerk: clerkFp, round: 0, signature, registration: null, expiresAt: clock.now() + 5000 })));
     // The spin sees the better seal when it wakes for its next round.
     await clock.advance(200);
@@ -231,11 +241,11 @@ describe('agent in virtual time', () => {
     const hash = blockHash(first.header);
     await transport.deliver(topics.candidates, blockToJson(first));
     await until('the seal at height 1', () => transport.seals[0], 10_000, 5);
-    await transport.deliver(topics.final, JSON.parse(encodeFinalMessage({ height: 1, hash, timestamp: first.header.timestamp, clerk: clerkFp, sealedBy: ['fast-node'], votes: [] })));
+    await transport.deliver(topics.final, JSON.parse(encodeFinalMessage(keys.final({ height: 1, hash, timestamp: first.header.timestamp, clerk: clerkFp, sealedBy: ['fast-node'] }))));
     // The tip moves first, then the journal's watermark is written (real I/O): wait for both.
     await until('the final block taken', () => agent.status().chain.height === 1 && journal.finalizedHeight === 1, 10_000, 5);
     // A final for an older height does not move the tip back.
-    await transport.deliver(topics.final, JSON.parse(encodeFinalMessage({ height: 0, hash: genesis.hash, timestamp: genesis.timestamp, clerk: clerkFp, sealedBy: [], votes: [] })));
+    await transport.deliver(topics.final, JSON.parse(encodeFinalMessage(keys.final({ height: 0, hash: genesis.hash, timestamp: genesis.timestamp, clerk: clerkFp, sealedBy: [] }))));
     expect(agent.status().chain.height).toBe(1);
     const rejected: string[] = [];
     agent.on('rejected', (e: { code: string }) => rejected.push(e.code));
@@ -274,15 +284,28 @@ describe('agent in virtual time', () => {
     expect(transport.seals).toHaveLength(1);
   });
 
-  it('takes newer params only and counts invalid params and final messages', async () => {
+  it('takes newer manifests only, and counts forged, rolled-back and malformed manifests and finals without acting on them', async () => {
     await start();
-    await transport.deliver(topics.params, { ...PARAMS, version: 2, sealZeros: 16 });
-    await transport.deliver(topics.params, { ...PARAMS, version: 1, sealZeros: 1 });
-    await transport.deliver(topics.params, { version: 'x' });
+    await transport.deliver(topics.manifest, manifest(2, { ...PARAMS, sealZeros: 16 }));
+    expect(agent.params?.sealZeros).toBe(16);
+    await transport.deliver(topics.manifest, manifest(1, { ...PARAMS, sealZeros: 1 })); // rolled back
+    const forger = new NetworkKeys({ network: 'fastnet', members: 4 });
+    await transport.deliver(topics.manifest, forger.manifest({ version: 3, params: { ...PARAMS, sealZeros: 0 }, primaries: [clerk.publicKey], genesis })); // not the root's key
+    await transport.deliver(topics.manifest, { ...manifest(3), version: 2 ** 40 }); // a changed field: the signature no longer holds
+    await transport.deliver(topics.manifest, { version: 'x' });
+    await until('the manifests judged', () => agent.status().invalidMessages['manifest-refused'] === 3, 10_000, 5);
+    expect(agent.params).toMatchObject({ version: 2, sealZeros: 16 });
+    const final = { height: 7, hash: new Uint8Array(32).fill(7), timestamp: clock.now(), clerk: clerkFp, sealedBy: [] };
     await transport.deliver(topics.final, { v: 1, height: 'x' });
-    expect(agent.params.version).toBe(2);
-    expect(agent.params.sealZeros).toBe(16);
-    expect(agent.status().invalidMessages).toEqual({ params: 1, final: 1 });
+    await transport.deliver(topics.final, JSON.parse(encodeFinalMessage(keys.final(final, 2)))); // below quorum
+    await transport.deliver(topics.final, JSON.parse(encodeFinalMessage(forger.final(final)))); // votes of non-members
+    const valid = keys.final({ ...final, height: 6 });
+    await transport.deliver(topics.final, JSON.parse(encodeFinalMessage({ ...valid, height: 7 }))); // an old final replayed at a higher height
+    await transport.deliver(topics.final, JSON.parse(encodeFinalMessage({ ...valid, votes: [valid.votes[0]!, valid.votes[0]!, valid.votes[0]!] }))); // one voter three times
+    expect(agent.status().invalidMessages).toEqual({ manifest: 1, 'manifest-refused': 3, final: 1, 'final-below-quorum': 4 });
+    const before = journal.finalizedHeight;
+    expect(before).toBeLessThan(1);
+    expect(agent.status().chain).toMatchObject({ height: 0, finalizedHeight: before, paramsVersion: 2 });
   });
 
   it('an inactive node never seals and records nothing', async () => {

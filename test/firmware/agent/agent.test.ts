@@ -12,7 +12,7 @@ import { blockHash, blockToJson, type Block } from '../../../firmware/protocol/c
 import { createBlock, drawUntilQualified } from '../../../firmware/protocol/chain/build.ts';
 import { lotteryMessage, ticketOf } from '../../../firmware/protocol/chain/lottery.ts';
 import { leadingZeroBits } from '../../../firmware/core/bytes.ts';
-import { PrimaryKeySet } from '../../../firmware/protocol/chain/primaries.ts';
+import { testNetwork } from '../../network.ts';
 import { keyFingerprint, spkiOf } from '../../../firmware/protocol/identity.ts';
 import { DEFAULT_PARAMS, type NetworkParams } from '../../../firmware/protocol/params.ts';
 import { encodeFinalMessage } from '../../../firmware/protocol/final-message.ts';
@@ -37,7 +37,7 @@ let clerkTransport: MqttTransport;
 const clerk = generateKeyPairSync('rsa', { modulusLength: 2048 });
 const stranger = generateKeyPairSync('rsa', { modulusLength: 2048 });
 const clerkFp = keyFingerprint(spkiOf(clerk.publicKey));
-const primaries = new PrimaryKeySet([clerk.publicKey]);
+const net = testNetwork({ clerks: [clerk.publicKey], params: PARAMS, genesis });
 const seals: SealMessage[] = [];
 const transports: MqttTransport[] = [];
 
@@ -74,7 +74,7 @@ async function startAgent(nodeId: string, gate: SealGate = alwaysActive(nodeId))
   transports.push(transport);
   const signer = new SealSigner(journal, tpm, sealingKey.handle);
   const agent = createAgent({
-    nodeId, tpm, sealingHandle: sealingKey.handle, transport, topics, journal, gate, primaries, genesis, params: PARAMS, stateDir: join(dir, nodeId), statusIntervalMs: 200, sealAuthority: null, signer,
+    nodeId, tpm, sealingHandle: sealingKey.handle, transport, topics, journal, gate, network: await net.state(), stateDir: join(dir, nodeId), statusIntervalMs: 200, sealAuthority: null, signer,
   });
   await agent.start();
   await transport.online();
@@ -166,7 +166,7 @@ describe('secondary-node agent (swtpm + aedes)', () => {
 
   it('follows final blocks: new tip, journal watermark, and writes status.json', { timeout: 30_000 }, async () => {
     const hash = blockHash(first.header);
-    await clerkTransport.publish(topics.final, encodeFinalMessage({ height: 1, hash, timestamp: first.header.timestamp, clerk: clerkFp, sealedBy: ['node-1'], votes: [] }), { qos: 1 });
+    await clerkTransport.publish(topics.final, encodeFinalMessage(net.keys.final({ height: 1, hash, timestamp: first.header.timestamp, clerk: clerkFp, sealedBy: ['node-1'] })), { qos: 1 });
     // The tip moves first, then the journal's watermark is written: wait for both.
     await until('final', () => node.agent.status().chain.height === 1 && node.journal.finalizedHeight === 1, POLL);
     const next = candidate(2, hash);
@@ -178,17 +178,20 @@ describe('secondary-node agent (swtpm + aedes)', () => {
     await node.stop();
   });
 
-  it('takes newer params only, drops invalid final/params messages, and stops spinning on a better seal for the block', { timeout: 30_000 }, async () => {
+  it('takes a newer signed manifest from the broker only, drops invalid final/manifest messages, and stops spinning on a better seal for the block', { timeout: 30_000 }, async () => {
     const n3 = await startAgent('node-3');
     try {
       // A long spin: 16 zero bits will not come within 400 rounds.
-      await clerkTransport.publish(topics.params, { ...PARAMS, version: 2, sealZeros: 16 }, { qos: 1, retain: true });
-      await until('params v2', () => n3.agent.params.version === 2, POLL);
-      await clerkTransport.publish(topics.params, { ...PARAMS, version: 1, sealZeros: 1 }, { qos: 1 });
-      await clerkTransport.publish(topics.params, { version: 'x' }, { qos: 1 });
+      await clerkTransport.publish(topics.manifest, JSON.stringify(net.manifest(2, { ...PARAMS, sealZeros: 16 })), { qos: 1, retain: true });
+      await until('manifest v2', () => n3.agent.params?.version === 2, POLL);
+      await clerkTransport.publish(topics.manifest, JSON.stringify(net.manifest(1, { ...PARAMS, sealZeros: 1 })), { qos: 1 });
+      await clerkTransport.publish(topics.manifest, { version: 'x' }, { qos: 1 });
       await clerkTransport.publish(topics.final, { v: 1, height: 'x' }, { qos: 1 });
-      await until('invalid messages counted', () => n3.agent.status().invalidMessages['params'] === 1 && n3.agent.status().invalidMessages['final'] === 1, POLL);
-      expect(n3.agent.params.sealZeros).toBe(16);
+      await until('invalid messages counted', () => {
+        const invalid = n3.agent.status().invalidMessages;
+        return invalid['manifest'] === 1 && invalid['manifest-refused'] === 1 && invalid['final'] === 1;
+      }, POLL);
+      expect(n3.agent.params?.sealZeros).toBe(16);
       const b = candidate(1, genesis.hash, clerk.privateKey, Date.now() + 4);
       const hash = blockHash(b.header);
       await publish(b);
@@ -199,7 +202,7 @@ describe('secondary-node agent (swtpm + aedes)', () => {
       await until('better-seal stop', () => n3.agent.status().spins['better-seal'] === 1, POLL);
       expect(sealFor(Buffer.from(hash).toString('hex'), 'node-3')()).toBeUndefined();
     } finally {
-      await clerkTransport.publish(topics.params, '', { qos: 1, retain: true });
+      await clerkTransport.publish(topics.manifest, '', { qos: 1, retain: true });
       await n3.stop();
     }
   });

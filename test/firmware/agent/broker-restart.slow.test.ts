@@ -13,6 +13,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NetworkState } from '../../../firmware/node/network-state.ts';
 import { createAgent, type RejectedEvent, type SealEvent } from '../../../firmware/agent/index.ts';
 import { toHex } from '../../../firmware/core/bytes.ts';
 import { createClerks, DEVNET_PARAMS, genesisTip, PrimaryNode, StaticSealAuthority, TxGenerator, type Clerk, type FinalBlockRecord, type PrimaryEvent } from '../../../firmware/devnet/index.ts';
@@ -113,7 +114,7 @@ async function scenario(persistence: boolean): Promise<void> {
     closing(3, () => agentT.close());
     const signer = new SealSigner(journal, tpm, key.handle);
     const agent = createAgent({
-      nodeId: NODE, tpm, sealingHandle: key.handle, transport: agentT, topics, journal, gate: alwaysActive(NODE), primaries: primary.primaries, genesis, params: PARAMS,
+      nodeId: NODE, tpm, sealingHandle: key.handle, transport: agentT, topics, journal, gate: alwaysActive(NODE), network: await NetworkState.open({ source: primary.keys.source }),
       stateDir: join(dir, label), statusIntervalMs: 500, sealAuthority: null, signer,
     });
     closing(1, async () => { await agent.stop(); signer.close(); });

@@ -42,13 +42,47 @@ describe('run config', () => {
   });
 
   it('accepts a minimal config, reading primaries from a PEM file next to it', async () => {
-    await writeFile(join(dir, 'clerks.pem'), clerkPem + clerkPem);
+    const secondPem = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ type: 'spki', format: 'pem' }) as string;
+    await writeFile(join(dir, 'clerks.pem'), clerkPem + secondPem);
     const c = parseRunConfig({ tcti: 'swtpm:port=2321', broker: 'mqtt://127.0.0.1:1883', stateDir: 'state', primaries: 'clerks.pem', genesis: { hash: 'ab'.repeat(32), height: 0 } }, join(dir, 'c.json'));
-    expect(c.primaries).toHaveLength(2);
+    expect(c.pinned?.primaries.size).toBe(2);
     expect(c.stateDir).toBe(join(dir, 'state'));
     expect(c.journal).toBe(join(dir, 'state', 'seal-journal'));
-    expect(c.params.version).toBe(1);
+    expect(c.pinned?.params.version).toBe(1);
+    expect(c.pinned?.committee).toBeNull();
+    expect(c.network).toBe('devnet');
     expect(c.devnetActive).toBe(false);
+  });
+});
+
+describe('run config: where the network terms come from', () => {
+  const base = { tcti: 'swtpm:port=2321', broker: 'mqtt://127.0.0.1:1883', stateDir: 'state' };
+  const root = { url: 'https://root.example', publicKey: 'ab'.repeat(32) };
+  const problems = (v: unknown): string[] => {
+    try {
+      parseRunConfig(v, join(dir, 'c.json'));
+    } catch (err) {
+      return (err as RunConfigError).problems as string[];
+    }
+    return [];
+  };
+
+  it('with root, takes the network name only: params, primaries, genesis and committee come from the signed manifest', () => {
+    const c = parseRunConfig({ ...base, root, network: 'mainnet' }, join(dir, 'c.json'));
+    expect(c.network).toBe('mainnet');
+    expect(c.pinned).toBeNull();
+    const p = problems({ ...base, root, primaries: clerkPem, genesis: { hash: 'ab'.repeat(32), height: 0 }, params: {}, committee: {} });
+    for (const f of ['primaries', 'genesis', 'params', 'committee', 'network']) expect(p.some((x) => x.startsWith(`${f}:`)), `${f} in ${JSON.stringify(p)}`).toBe(true);
+    expect(problems({ ...base, root, network: 'bad name/with slash' }).some((x) => x.startsWith('network:'))).toBe(true);
+  });
+
+  it('without root, may pin a committee, which must be a majority of distinct Ed25519 keys', () => {
+    const members = Array.from({ length: 3 }, () => Buffer.from(generateKeyPairSync('ed25519').publicKey.export({ format: 'der', type: 'spki' }).subarray(12)).toString('hex'));
+    const pinned = { ...base, primaries: clerkPem, genesis: { hash: 'ab'.repeat(32), height: 0 } };
+    const c = parseRunConfig({ ...pinned, committee: { members, quorum: 2 } }, join(dir, 'c.json'));
+    expect(c.pinned?.committee?.quorum).toBe(2);
+    expect(problems({ ...pinned, committee: { members, quorum: 1 } })).toEqual([expect.stringMatching(/^committee: .*majority/)]);
+    expect(problems({ ...pinned, committee: { members: ['zz'], quorum: 1 } })).toEqual([expect.stringMatching(/^committee: must be/)]);
   });
 });
 

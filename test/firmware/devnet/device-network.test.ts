@@ -62,18 +62,17 @@ describe('device network', () => {
 
     // The boot partition's files, turned into the device's config as first boot does.
     const files = network.bootFiles({ brokerUrl: broker.url });
-    expect(Object.keys(files).sort()).toEqual(['btn-node-genesis.hex', 'btn-node-primaries.pem', 'btn-node.txt']);
+    // With a root, the network's terms come from its signed manifest: no clerks' keys or genesis on the card.
+    expect(Object.keys(files).sort()).toEqual(['btn-node.txt']);
     const txt = parseBtnNodeTxt(files['btn-node.txt']!);
     expect(txt['ROOT_PUBLIC_KEY']).toMatch(/^[0-9a-f]{64}$/);
     // The same root key signs the network manifest the primary keeps retained on the broker.
     expect(network.network).toEqual({ kind: 'signed', network: 'devnet', rootPublicKey: fromHex(txt['ROOT_PUBLIC_KEY']!) });
     expect(verifyManifest(network.manifest, network.network.rootPublicKey, 'devnet').committee.size).toBe(3);
-    await writeFile(join(work, 'primaries.pem'), files['btn-node-primaries.pem']!);
     const stateDir = join(work, 'device');
     const config = join(work, 'config.json');
     await writeFile(config, JSON.stringify({
-      tcti: swtpm.tcti, broker: txt['BROKER_URL'], stateDir, primaries: 'primaries.pem',
-      genesis: { hash: files['btn-node-genesis.hex']!.trim(), height: 0 },
+      tcti: swtpm.tcti, broker: txt['BROKER_URL'], stateDir, network: txt['NETWORK'],
       root: { url: txt['ROOT_URL'], publicKey: txt['ROOT_PUBLIC_KEY'] },
     }));
     running = runCommand(['--config', config], { signal: device.signal });

@@ -7,7 +7,6 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { blockHash, blockToJson, type Block } from '../../../firmware/protocol/chain/block.ts';
-import { encodeFinalMessage } from '../../../firmware/protocol/final-message.ts';
 import { scanJournal } from '../../../firmware/sealing/journal-record.ts';
 import { fillUp, getJson, getText, LEVEL, pageFaults, remove, seen, spawnAgent, tmpfsSupport, unescapeHtml, until, type AgentChild } from './harness.ts';
 import { startRig, type Rig } from './rig.ts';
@@ -27,7 +26,7 @@ afterAll(async () => {
 
 describe('full disk under btn-node run (own tmpfs, swtpm, aedes)', () => {
   it.skipIf(!tmpfsSupport.ok)(`full at start, full while running: one clear message, no unjournaled seal, recovery without restart${tmpfsSupport.ok ? '' : ` (SKIPPED: ${tmpfsSupport.reason})`}`, { timeout: 180_000 }, async () => {
-    const { watcher, topics, seals, clerkId, genesisHash } = rig;
+    const { watcher, topics, seals, genesisHash } = rig;
     const { path: config, stateDir, page } = await rig.config();
     const journalPath = join(stateDir, 'seal-journal');
 
@@ -78,7 +77,7 @@ describe('full disk under btn-node run (own tmpfs, swtpm, aedes)', () => {
         failed = b;
         break;
       }
-      await watcher.publish(topics.final, encodeFinalMessage({ height: h, hash: blockHash(b.header), timestamp: b.header.timestamp, clerk: clerkId, sealedBy: ['full-disk'], votes: [] }), { qos: 1 });
+      await watcher.publish(topics.final, rig.final(b), { qos: 1 });
       await until(`tip ${h}`, async () => (await getJson(`${page}/status.json`))?.['chain'].height === h, 30_000, a);
       tip = blockHash(b.header);
     }
@@ -92,7 +91,7 @@ describe('full disk under btn-node run (own tmpfs, swtpm, aedes)', () => {
     // A decision that did not reach the disk is never acted on; nor is a candidate while down.
     const failedHash = hex(blockHash(failed!.header));
     const h = failed!.header.height;
-    await watcher.publish(topics.final, encodeFinalMessage({ height: h, hash: blockHash(failed!.header), timestamp: failed!.header.timestamp, clerk: clerkId, sealedBy: [], votes: [] }), { qos: 1 });
+    await watcher.publish(topics.final, rig.final(failed!), { qos: 1 });
     await until(`tip ${h}`, async () => (await getJson(`${page}/status.json`))?.['chain'].height === h, 30_000, a);
     const whileDown = rig.block(h + 1, blockHash(failed!.header));
     await watcher.publish(topics.candidates, JSON.stringify(blockToJson(whileDown)), { qos: 1 });

@@ -1,5 +1,7 @@
 // What every fault test needs around `btn-node run`: a real swtpm, a real broker (aedes), a
-// clerk that publishes candidates and collects the seals, and a config file for the child.
+// clerk that publishes candidates and collects the seals, a committee that signs final blocks,
+// and a config file for the child (terms pinned as an unprovisioned devnet's, or, with a root, a
+// manifest signed by the root and retained on the broker).
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -10,6 +12,11 @@ import { keyFingerprint, spkiOf } from '../../../firmware/protocol/identity.ts';
 import { sealMessage, type SealMessage } from '../../../firmware/protocol/seal-message.ts';
 import { createMqttTransport, startBroker, topicsFor, type BrokerHandle, type MqttTransport, type Topics } from '../../../firmware/transport/index.ts';
 import { startSwtpm, type SwtpmInstance } from '../../../tpm/swtpm.ts';
+import { NetworkKeys, type RootKey } from '../../../firmware/devnet/network-keys.ts';
+import { encodeFinalMessage } from '../../../firmware/protocol/final-message.ts';
+import { blockHash } from '../../../firmware/protocol/chain/block.ts';
+import { DEFAULT_PARAMS } from '../../../firmware/protocol/params.ts';
+import { toHex } from '../../../firmware/core/bytes.ts';
 import { freePort } from './harness.ts';
 
 export interface Rig {
@@ -22,8 +29,13 @@ export interface Rig {
   readonly clerkId: string;
   readonly genesisHash: Uint8Array;
   readonly topics: Topics;
-  /** Writes a run config (stateDir <dir>/state, status page on a free port); `extra` overrides. */
-  config(extra?: Record<string, unknown>): Promise<{ path: string; stateDir: string; page: string }>;
+  /**
+   * Writes a run config (stateDir <dir>/state, status page on a free port); `extra` overrides. With
+   * `root`, the terms come from a manifest that root signs, published retained first.
+   */
+  config(extra?: Record<string, unknown>, o?: { readonly root?: RootKey }): Promise<{ path: string; stateDir: string; page: string }>;
+  /** The final message for `block` with a quorum of the committee's votes. */
+  final(block: Block): string;
   /** A valid candidate of the clerk at `height` on top of `previous`. */
   block(height: number, previous: Uint8Array, variant?: number): Block;
   close(): Promise<void>;
@@ -42,22 +54,38 @@ export async function startRig(name: string): Promise<Rig> {
   const seals: SealMessage[] = [];
   watcher.subscribe(topics.seals(clerkId), (m) => { seals.push(m.value); }, { schema: sealMessage });
   await watcher.online();
+  // Every candidate seals at round 0.
+  const params = { ...DEFAULT_PARAMS, sealZeros: 0, clerkZeros: 1, spinIntervalMs: 10, maxRounds: 4, sealDeadlineMs: 20_000 };
+  const genesis = { hash: genesisHash, height: 0, timestamp: Date.now() - 1000 };
+  const committee = new NetworkKeys({ network: name, members: 3 });
   return {
     dir, swtpm, broker, watcher, seals, clerkId, genesisHash, topics,
-    async config(extra = {}) {
+    async config(extra = {}, o = {}) {
       const stateDir = join(dir, 'state');
       await mkdir(stateDir, { recursive: true });
       const port = await freePort();
       const path = join(dir, 'run.json');
+      let terms: Record<string, unknown>;
+      if (o.root !== undefined) {
+        const signer = new NetworkKeys({ network: name, members: committee.members, root: o.root });
+        await watcher.publish(topics.manifest, JSON.stringify(signer.manifest({ version: 1, params, primaries: [clerk.publicKey], genesis })), { qos: 1, retain: true });
+        terms = {};
+      } else {
+        const { version: _v, ...pinnedParams } = params;
+        terms = {
+          primaries: [clerk.publicKey.export({ type: 'spki', format: 'pem' }).toString()],
+          genesis: { hash: toHex(genesisHash), height: 0, timestamp: genesis.timestamp }, params: pinnedParams, devnetActive: true,
+          committee: { members: committee.members.map((m) => toHex(m.publicKey)), quorum: committee.quorum },
+        };
+      }
       await writeFile(path, JSON.stringify({
-        tcti: swtpm.tcti, broker: broker.url, topicPrefix: prefix, stateDir, nodeId: name, primaries: [clerk.publicKey.export({ type: 'spki', format: 'pem' }).toString()],
-        genesis: { hash: Buffer.from(genesisHash).toString('hex'), height: 0, timestamp: Date.now() - 1000 }, devnetActive: true, protocol: 4, logLevel: 'debug',
-        // Every candidate seals at round 0.
-        params: { sealZeros: 0, clerkZeros: 1, spinIntervalMs: 10, maxRounds: 4, sealDeadlineMs: 20_000 },
-        status: { port, host: '127.0.0.1' },
-        ...extra,
+        tcti: swtpm.tcti, broker: broker.url, topicPrefix: prefix, stateDir, nodeId: name, network: name, protocol: 4, logLevel: 'debug',
+        status: { port, host: '127.0.0.1' }, ...terms, ...extra,
       }));
       return { path, stateDir, page: `http://127.0.0.1:${port}` };
+    },
+    final(b) {
+      return encodeFinalMessage(committee.final({ height: b.header.height, hash: blockHash(b.header), timestamp: b.header.timestamp, clerk: clerkId, sealedBy: [] }));
     },
     block(height, previous, variant = 0) {
       const draw = drawUntilQualified(clerk.privateKey, previous, 1, 1000)!;

@@ -75,7 +75,7 @@ describe('root URL that does not answer, under btn-node run (swtpm, aedes, regis
     const { path: config, page } = await rig.config({
       nodeId: undefined, devnetActive: false,
       root: { url: rootUrl, publicKey: hex(root.rootPublicKey), timeoutMs: 1000 },
-    });
+    }, { root: root.rootKey });
     agent = spawnAgent({ config });
     const a = agent;
     const reason = async (): Promise<string> => String(seen(await getJson(`${page}/status.json`))?.['activation']?.reason ?? '');

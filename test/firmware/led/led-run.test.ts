@@ -5,7 +5,6 @@
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
-import { generateKeyPairSync } from 'node:crypto';
 import { freePort } from '../../net.ts';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,7 +17,6 @@ import { until } from '../../until.ts';
 
 
 const BOARDS = new URL('../../../board-configs/', import.meta.url).pathname;
-const clerk = generateKeyPairSync('rsa', { modulusLength: 2048 });
 
 describe('btn-node run with a status LED (swtpm + registrar + aedes)', () => {
   let dir: string;
@@ -58,7 +56,7 @@ describe('btn-node run with a status LED (swtpm + registrar + aedes)', () => {
     const pagePort = await freePort();
     await writeFile(config, JSON.stringify({
       tcti: swtpm.tcti, broker: broker.url, topicPrefix: `btn/led-${process.pid}`, stateDir: join(dir, 'node'),
-      primaries: [clerk.publicKey.export({ type: 'spki', format: 'pem' }).toString()], genesis: { hash: 'ef'.repeat(32), height: 0 },
+      network: 'testnet',
       protocol: 4, logLevel: 'silent', board: join(dir, 'board.json'), status: { port: pagePort, host: '127.0.0.1' },
       root: { url: root.url, publicKey: Buffer.from(root.rootPublicKey).toString('hex'), revocationPollMs: 200 },
     }));
@@ -103,7 +101,7 @@ describe('btn-node run with a status LED (swtpm + registrar + aedes)', () => {
     // A nodeId that is not this TPM's, with a root: found once the TPM is open, after the light is up.
     await writeFile(config, JSON.stringify({
       tcti: swtpm.tcti, broker: 'mqtt://127.0.0.1:9', stateDir: join(dir, 'node2'), nodeId: 'f'.repeat(64),
-      primaries: [clerk.publicKey.export({ type: 'spki', format: 'pem' }).toString()], genesis: { hash: 'ef'.repeat(32), height: 0 },
+      network: 'testnet',
       protocol: 4, logLevel: 'silent', board: join(dir, 'board2.json'),
       root: { url: root.url, publicKey: Buffer.from(root.rootPublicKey).toString('hex') },
     }));

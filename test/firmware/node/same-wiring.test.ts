@@ -66,13 +66,10 @@ describe('one node assembly', () => {
     const rogueState = await activate({ rootUrl: network.rootUrl, tpm: rogueTpm, stateDir: join(work, 'rogue'), rootPublicKey });
 
     // The device: btn-node run from a household's configuration.
-    const files = network.bootFiles({ brokerUrl: broker.url });
-    await writeFile(join(work, 'primaries.pem'), files['btn-node-primaries.pem']!);
     const stateDir = join(work, 'device');
     const config = join(work, 'config.json');
     await writeFile(config, JSON.stringify({
-      tcti: tpms[0]!.tcti, broker: broker.url, stateDir, primaries: 'primaries.pem', params,
-      genesis: { hash: files['btn-node-genesis.hex']!.trim(), height: 0 },
+      tcti: tpms[0]!.tcti, broker: broker.url, stateDir, network: network.network.network,
       root: { url: network.rootUrl, publicKey: network.rootPublicKey, revocationPollMs: 1000 },
     }));
     running = runCommand(['--config', config], { signal: device.signal });

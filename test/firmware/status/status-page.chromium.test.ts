@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAgent, type SecondaryAgent } from '../../../firmware/agent/index.ts';
-import { PrimaryKeySet } from '../../../firmware/protocol/chain/primaries.ts';
+import { testNetwork } from '../../network.ts';
 import { DEFAULT_PARAMS } from '../../../firmware/protocol/params.ts';
 import { alwaysActive } from '../../../firmware/sealing/gate.ts';
 import { openSealJournal, type SealJournal } from '../../../firmware/sealing/journal.ts';
@@ -59,9 +59,11 @@ beforeAll(async () => {
   journal = await openSealJournal(join(dir, 'seal-journal'));
   agent = createAgent({
     nodeId: 'node-page', tpm, sealingHandle: key.handle, transport, topics, journal, gate: alwaysActive('node-page'),
-    primaries: new PrimaryKeySet([generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey]),
-    genesis: { hash: new Uint8Array(createHash('sha256').update('genesis').digest()), height: 0, timestamp: Date.now() - 5000 },
-    params: DEFAULT_PARAMS, stateDir: join(dir, 'state'), statusIntervalMs: 60_000, sealAuthority: null, signer: new SealSigner(journal, tpm, key.handle),
+    network: await testNetwork({
+      clerks: [generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey], params: DEFAULT_PARAMS,
+      genesis: { hash: new Uint8Array(createHash('sha256').update('genesis').digest()), height: 0, timestamp: Date.now() - 5000 },
+    }).state(),
+    stateDir: join(dir, 'state'), statusIntervalMs: 60_000, sealAuthority: null, signer: new SealSigner(journal, tpm, key.handle),
   });
   await agent.start();
   await transport.online();

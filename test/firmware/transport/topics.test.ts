@@ -9,7 +9,7 @@ describe('topic layout', () => {
     expect(t.candidates).toBe('btn/v1/candidates');
     expect(t.seals('ab12cd')).toBe('btn/v1/seals/ab12cd');
     expect(t.final).toBe('btn/v1/final');
-    expect(t.params).toBe('btn/v1/params');
+    expect(t.manifest).toBe('btn/v1/manifest');
     expect(t.revocations).toBe('btn/v1/revocations');
     expect(t.status('node-1')).toBe('btn/v1/nodes/node-1/status');
     expect(t.telemetry('node-1')).toBe('btn/v1/nodes/node-1/telemetry');

@@ -77,10 +77,10 @@ export function transportContract(label: string, expectedVersion: 5 | 4, startBr
       expect(drops[3]!.detail).toContain('ok must be true');
       expect(sub.stats().dropped).toMatchObject({ oversize: 1, 'invalid-utf8': 1, 'malformed-json': 1, invalid: 1, expired: 1 });
       // a handler that throws or rejects is counted, not thrown into the event loop
-      sub.subscribe(sub.topics.params, () => { throw new Error('boom'); });
+      sub.subscribe(sub.topics.manifest, () => { throw new Error('boom'); });
       // the SUBACK, not a sleep, says the broker will deliver to this subscription
-      expect(await sub.subscribe(sub.topics.params, async () => { throw new Error('async boom'); }).ready).toBe(true);
-      await pub.publish(pub.topics.params, { v: 1 }, { qos: 1 });
+      expect(await sub.subscribe(sub.topics.manifest, async () => { throw new Error('async boom'); }).ready).toBe(true);
+      await pub.publish(pub.topics.manifest, { v: 1 }, { qos: 1 });
       await until('handler failures', () => sub.stats().dropped['handler-failed'] === 2, POLL);
     });
 

@@ -1,0 +1,161 @@
+// What a node holds about its network: the newest root-signed manifest it has accepted (params,
+// primaries, committee, genesis). A manifest may arrive retained on the broker, from the root node
+// over HTTP, or from the state directory at start; whoever delivers it, it is taken only when it
+// verifies under the root key and succeeds the one held (network-manifest.ts). It is written
+// durably before it is used, so a restart never goes back to an older version. A manifest whose
+// validFrom lies ahead is held back until then. An unprovisioned devnet's config may pin the terms
+// instead: then nothing that arrives can change them.
+import { readFile } from 'node:fs/promises';
+import type { Logger } from 'pino';
+import { writeFileAtomic } from '../core/atomic-write.ts';
+import { systemClock, type Clock } from '../core/clock.ts';
+import { parseJson } from '../core/json.ts';
+import type { KnownPrimaries } from '../protocol/chain/primaries.ts';
+import type { ChainTip } from '../protocol/chain/validate.ts';
+import { ProtocolError } from '../protocol/errors.ts';
+import { MAX_MANIFEST_BYTES, verifyManifest, type NetworkManifest } from '../protocol/network-manifest.ts';
+import type { NetworkParams } from '../protocol/params.ts';
+import type { Committee } from '../protocol/quorum.ts';
+
+/** The terms a node works under: from a verified manifest, or pinned by an unprovisioned devnet's config. */
+export interface NetworkTerms {
+  /** The manifest's version (a pinned network's params version). */
+  readonly version: number;
+  readonly params: NetworkParams;
+  readonly primaries: KnownPrimaries;
+  /** Whose votes make a block final; null when a pinned network names none (finals are then refused). */
+  readonly committee: Committee | null;
+  readonly genesis: ChainTip;
+}
+
+export type NetworkSource =
+  /** Trust the root key: manifests from anywhere, taken when they verify. */
+  | { readonly kind: 'signed'; readonly network: string; readonly rootPublicKey: Uint8Array }
+  /** Terms written into the node's own config (an unprovisioned devnet); nothing that arrives changes them. */
+  | { readonly kind: 'pinned'; readonly terms: NetworkTerms };
+
+export type ManifestOffer =
+  | { readonly outcome: 'taken'; readonly version: number }
+  /** The version held already (a retained copy, a second fetch). */
+  | { readonly outcome: 'held'; readonly version: number }
+  | { readonly outcome: 'pending'; readonly version: number; readonly validFrom: number }
+  | { readonly outcome: 'refused'; readonly code: string; readonly message: string };
+
+/** The part of the state an agent uses. */
+export interface NetworkView {
+  readonly current: NetworkTerms | null;
+  onChange(fn: (terms: NetworkTerms) => void): () => void;
+  offer(raw: unknown, from: string): Promise<ManifestOffer>;
+}
+
+export const MANIFEST_FILE = 'network-manifest.json';
+
+export class NetworkState implements NetworkView {
+  readonly #source: NetworkSource;
+  readonly #file: string | null;
+  readonly #clock: Pick<Clock, 'now' | 'setTimer'>;
+  readonly #log: Logger | undefined;
+  readonly #listeners = new Set<(terms: NetworkTerms) => void>();
+  #current: NetworkTerms | null;
+  #manifest: NetworkManifest | null = null;
+  #pending: { manifest: NetworkManifest; cancel: () => void } | null = null;
+  /** Offers are taken one at a time: two deliveries never race the write and the succession check. */
+  #queue: Promise<unknown> = Promise.resolve();
+
+  private constructor(source: NetworkSource, file: string | null, clock: Pick<Clock, 'now' | 'setTimer'>, log: Logger | undefined) {
+    this.#source = source;
+    this.#file = file;
+    this.#clock = clock;
+    this.#log = log;
+    this.#current = source.kind === 'pinned' ? source.terms : null;
+  }
+
+  /**
+   * For a signed source, reads the manifest stored at `file` (if any) and verifies it again: a
+   * damaged or foreign file is reported and left in place, and the node waits for a manifest from
+   * the broker or the root; it is never silently trusted.
+   */
+  static async open(o: { readonly source: NetworkSource; readonly file?: string; readonly clock?: Pick<Clock, 'now' | 'setTimer'>; readonly logger?: Logger }): Promise<NetworkState> {
+    const state = new NetworkState(o.source, o.file ?? null, o.clock ?? systemClock, o.logger);
+    if (o.source.kind === 'signed' && o.file !== undefined) {
+      const text = await readFile(o.file).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? null : Promise.reject(err)));
+      if (text !== null) {
+        try {
+          state.#use(verifyManifest(parseJson(text, MAX_MANIFEST_BYTES, 'stored manifest'), o.source.rootPublicKey, o.source.network));
+        } catch (err) {
+          o.logger?.error({ file: o.file, err: (err as Error).message }, 'stored network manifest refused; waiting for one from the broker or the root');
+        }
+      }
+    }
+    return state;
+  }
+
+  get current(): NetworkTerms | null {
+    return this.#current;
+  }
+
+  /** The signed manifest held (for serving it on, e.g. the status page); null when pinned or none yet. */
+  get manifest(): NetworkManifest | null {
+    return this.#manifest;
+  }
+
+  onChange(fn: (terms: NetworkTerms) => void): () => void {
+    this.#listeners.add(fn);
+    return () => this.#listeners.delete(fn);
+  }
+
+  offer(raw: unknown, from: string): Promise<ManifestOffer> {
+    const next = this.#queue.then(() => this.#offer(raw, from));
+    this.#queue = next.catch(() => undefined);
+    return next;
+  }
+
+  close(): void {
+    this.#pending?.cancel();
+    this.#pending = null;
+    this.#listeners.clear();
+  }
+
+  async #offer(raw: unknown, from: string): Promise<ManifestOffer> {
+    const source = this.#source;
+    if (source.kind === 'pinned') return { outcome: 'refused', code: 'pinned', message: 'this node\'s network terms are pinned by its config' };
+    let m: NetworkManifest;
+    try {
+      m = verifyManifest(raw, source.rootPublicKey, source.network, this.#manifest);
+    } catch (err) {
+      if (!(err instanceof ProtocolError)) throw err;
+      this.#log?.warn({ from, err: err.message }, 'network manifest refused');
+      return { outcome: 'refused', code: err.code, message: err.message };
+    }
+    if (this.#manifest !== null && m.version === this.#manifest.version) return { outcome: 'held', version: m.version };
+    if (m.validFrom > this.#clock.now()) return this.#holdBack(m, from);
+    await this.#store(m);
+    this.#log?.info({ from, version: m.version, committee: m.committee.size, quorum: m.committee.quorum }, 'network manifest taken');
+    return { outcome: 'taken', version: m.version };
+  }
+
+  #holdBack(m: NetworkManifest, from: string): ManifestOffer {
+    if (this.#pending !== null && this.#pending.manifest.version >= m.version) return { outcome: 'pending', version: this.#pending.manifest.version, validFrom: this.#pending.manifest.validFrom };
+    this.#pending?.cancel();
+    const cancel = this.#clock.setTimer(() => {
+      this.#pending = null;
+      // Offered again through the queue: the succession check runs against whatever is held then.
+      void this.offer(m.signed, `${from} (held until validFrom)`);
+    }, m.validFrom - this.#clock.now());
+    this.#pending = { manifest: m, cancel };
+    this.#log?.info({ from, version: m.version, validFrom: m.validFrom }, 'network manifest held until it takes effect');
+    return { outcome: 'pending', version: m.version, validFrom: m.validFrom };
+  }
+
+  /** Durable first: once the node acts on a version, a power cut cannot take it back to an older one. */
+  async #store(m: NetworkManifest): Promise<void> {
+    if (this.#file !== null) await writeFileAtomic(this.#file, JSON.stringify(m.signed));
+    this.#use(m);
+  }
+
+  #use(m: NetworkManifest): void {
+    this.#manifest = m;
+    this.#current = m;
+    for (const fn of this.#listeners) fn(m);
+  }
+}
