@@ -16,6 +16,7 @@ import { lotteryMessage, scoreTicket } from '../../../firmware/protocol/chain/lo
 import type { SealAuthority } from '../../../firmware/protocol/seal-check.ts';
 import { NetworkKeys } from '../../../firmware/devnet/network-keys.ts';
 import { NetworkState } from '../../../firmware/node/network-state.ts';
+import { signVote } from '../../../firmware/protocol/quorum.ts';
 import { keyFingerprint, spkiOf } from '../../../firmware/protocol/identity.ts';
 import { DEFAULT_PARAMS, type NetworkParams } from '../../../firmware/protocol/params.ts';
 import { encodeSealMessage, sealMessage, type SealMessage } from '../../../firmware/protocol/seal-message.ts';
@@ -306,6 +307,21 @@ describe('agent in virtual time', () => {
     const before = journal.finalizedHeight;
     expect(before).toBeLessThan(1);
     expect(agent.status().chain).toMatchObject({ height: 0, finalizedHeight: before, paramsVersion: 2 });
+  });
+
+  it('takes a committee change from a newer manifest while running: the new committee\'s votes count, a removed member\'s do not', async () => {
+    await start();
+    const [removed, ...kept] = keys.members;
+    await transport.deliver(topics.manifest, keys.manifest({ version: 2, params: PARAMS, primaries: [clerk.publicKey], genesis }, kept, 2));
+    expect(network.current?.committee?.size).toBe(3);
+    const block = { height: 3, hash: new Uint8Array(32).fill(3), timestamp: clock.now(), clerk: clerkFp, sealedBy: [] };
+    const voteOf = (m: typeof removed) => signVote(m!.privateKey, m!.publicKey, 'fastnet', block);
+    // The removed member and one kept: one valid vote of a current member, the quorum is 2.
+    await transport.deliver(topics.final, JSON.parse(encodeFinalMessage({ ...block, votes: [voteOf(removed), voteOf(kept[0])] })));
+    expect(agent.status().invalidMessages).toEqual({ 'final-below-quorum': 1 });
+    expect(agent.status().chain.height).toBe(0);
+    await transport.deliver(topics.final, JSON.parse(encodeFinalMessage({ ...block, votes: [voteOf(kept[1]), voteOf(kept[2])] })));
+    await until('the final taken', () => agent.status().chain.height === 3 && journal.finalizedHeight === 3, 10_000, 5);
   });
 
   it('an inactive node never seals and records nothing', async () => {
