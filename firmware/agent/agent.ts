@@ -67,6 +67,12 @@ export class SecondaryAgent extends EventEmitter {
   readonly #inflight = new Set<Promise<unknown>>();
   /** null until the node holds network terms (the genesis comes with them). */
   #tip: ChainTip | null;
+  /**
+   * The newest final and candidate that arrived before any terms: a new node gets the retained
+   * manifest, final and candidate together, and checks the last two once the first is stored.
+   */
+  #heldFinal: InboundMessage<FinalMessage> | null = null;
+  #heldCandidate: InboundMessage<unknown> | null = null;
   #state: 'idle' | 'running' | 'stopped' = 'idle';
   #startedAt: number | null = null;
   #tpmInfo: TpmInfo | null = null;
@@ -167,7 +173,10 @@ export class SecondaryAgent extends EventEmitter {
     const receivedAt = this.#clock.now();
     const terms = this.#o.network.current;
     const tip = this.#tip;
-    if (terms === null || tip === null) return this.#reject(undefined, 'no-manifest', 'no network manifest yet: candidates cannot be checked');
+    if (terms === null || tip === null) {
+      this.#heldCandidate = m;
+      return this.#reject(undefined, 'no-manifest', 'no network manifest yet: candidates cannot be checked (the newest is checked once one arrives)');
+    }
     const params = terms.params;
     const chain = chainParams(params);
     let block;
@@ -241,7 +250,10 @@ export class SecondaryAgent extends EventEmitter {
     if (this.#state !== 'running') return;
     const f = m.value;
     const committee = this.#o.network.current?.committee ?? null;
-    if (committee === null || this.#tip === null) return this.#invalid('final-unverifiable', new Error('no committee to check the votes against (no network manifest yet, or a pinned network without one)'));
+    if (committee === null || this.#tip === null) {
+      if (this.#o.network.current === null && (this.#heldFinal === null || this.#heldFinal.value.height < f.height)) this.#heldFinal = m;
+      return this.#invalid('final-unverifiable', new Error('no committee to check the votes against (no network manifest yet, or a pinned network without one)'));
+    }
     if (f.height < this.#tip.height || (f.height === this.#tip.height && toHex(f.hash) === toHex(this.#tip.hash))) return;
     // The votes, not the publisher, make a block final: the cheap checks first, then at most
     // one Ed25519 verification per committee member.
@@ -275,6 +287,13 @@ export class SecondaryAgent extends EventEmitter {
     // The first terms bring the genesis; later ones change params, primaries and the committee only.
     this.#tip ??= t.genesis;
     this.#log.info({ version: t.version, sealZeros: t.params.sealZeros, committee: t.committee?.size ?? 0 }, 'network terms in force');
+    const [final, candidate] = [this.#heldFinal, this.#heldCandidate];
+    this.#heldFinal = this.#heldCandidate = null;
+    // The final first: the candidate may build on it.
+    void this.#track((async () => {
+      if (final !== null) await this.#onFinal(final);
+      if (candidate !== null) await this.#onCandidate(candidate);
+    })());
   }
 
   #watchSeals(clerk: string): void {

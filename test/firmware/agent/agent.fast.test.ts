@@ -94,6 +94,8 @@ interface StartOptions {
   readonly journalFile?: string;
   readonly gate?: SealGate;
   readonly clockAt?: number;
+  /** Start without a manifest (the test delivers one later). */
+  readonly noManifest?: boolean;
 }
 
 async function start(params: NetworkParams = PARAMS, o: StartOptions = {}): Promise<void> {
@@ -107,6 +109,7 @@ async function start(params: NetworkParams = PARAMS, o: StartOptions = {}): Prom
     network, clock, sealAuthority: o.sealAuthority ?? null, statusIntervalMs: 60_000,
   });
   await agent.start();
+  if (o.noManifest === true) return;
   // As the broker hands a retained manifest to a new subscriber.
   await transport.deliver(topics.manifest, manifest(1, params));
   expect(network.current?.version).toBe(1);
@@ -322,6 +325,21 @@ describe('agent in virtual time', () => {
     expect(agent.status().chain.height).toBe(0);
     await transport.deliver(topics.final, JSON.parse(encodeFinalMessage({ ...block, votes: [voteOf(kept[1]), voteOf(kept[2])] })));
     await until('the final taken', () => agent.status().chain.height === 3 && journal.finalizedHeight === 3, 10_000, 5);
+  });
+
+  it('a new node that gets the retained final and candidate before the manifest checks them once the manifest is stored', async () => {
+    await start(PARAMS, { noManifest: true });
+    const first = candidate(1, genesis.hash, clock.now());
+    const hash = blockHash(first.header);
+    const next = candidate(2, hash, clock.now() + 1);
+    await transport.deliver(topics.final, JSON.parse(encodeFinalMessage(keys.final({ height: 1, hash, timestamp: first.header.timestamp, clerk: clerkFp, sealedBy: [] }))));
+    await transport.deliver(topics.candidates, blockToJson(next));
+    expect(agent.status().invalidMessages).toEqual({ 'final-unverifiable': 1 });
+    expect(agent.status().rejected).toMatchObject({ 'no-manifest': 1 });
+    await transport.deliver(topics.manifest, manifest(1));
+    const seal = await until('the held candidate sealed on the held final', () => transport.seals.find((x) => x.height === 2), 10_000, 5);
+    expect(Buffer.from(seal.blockHash).equals(Buffer.from(blockHash(next.header)))).toBe(true);
+    expect(agent.status().chain.height).toBe(1);
   });
 
   it('an inactive node never seals and records nothing', async () => {
