@@ -17,6 +17,8 @@ const MAX_FAULTS = 20;
 
 /** The key of a seal journal the disk refuses (full or read-only): the status light asks for a person. */
 export const JOURNAL_FAULT_KEY = 'seal journal';
+/** The key of a node that holds no network manifest yet: it can check nothing, so it waits. */
+export const NETWORK_FAULT_KEY = 'network manifest';
 /** The key of a status.json that cannot be written. */
 export const STATUS_FILE_FAULT_KEY = 'status file';
 

@@ -16,7 +16,7 @@
 // on a fatal fault still says so. Without the timer or heartbeat trigger (kernel module not
 // loaded), the LED falls back to steady on for on-pulse and off for everything else.
 
-import { JOURNAL_FAULT_KEY } from '../agent/faults.ts';
+import { JOURNAL_FAULT_KEY, NETWORK_FAULT_KEY } from '../agent/faults.ts';
 import type { NodeStatus, StatusFault } from '../status/index.ts';
 
 export type LedPattern = 'on-pulse' | 'slow-blink' | 'fast-blink' | 'off';
@@ -38,6 +38,7 @@ export function patternFor(s: LedStatusInput): LedPattern {
   if (s.state === 'stopped') return 'off';
   if (s.activation.state === 'revoked') return 'fast-blink';
   if (s.faults?.some((f) => f.key === JOURNAL_FAULT_KEY)) return 'fast-blink';
+  if (s.faults?.some((f) => f.key === NETWORK_FAULT_KEY)) return 'slow-blink';
   if (s.activation.state === 'active' && s.broker.connected && s.state === 'running') return 'on-pulse';
   return 'slow-blink';
 }
@@ -45,7 +46,7 @@ export function patternFor(s: LedStatusInput): LedPattern {
 /** Words for a person looking at the board (status page, README). */
 export const PATTERN_MEANING: Readonly<Record<LedPattern, string>> = {
   'on-pulse': 'heartbeat: active and connected, sealing',
-  'slow-blink': 'slow blink: waiting (starting, TPM not found yet, not activated yet, or broker not connected)',
+  'slow-blink': 'slow blink: waiting (starting, TPM not found yet, not activated yet, broker not connected, or no network manifest yet)',
   'fast-blink': 'fast blink: needs you (revoked, storage full or read-only, or a fault the node cannot fix itself; see Problems now and Last errors)',
   off: 'off: stopped',
 };

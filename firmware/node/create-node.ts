@@ -5,7 +5,7 @@
 import type { Logger } from 'pino';
 import { ActivationGate } from '../activation/gate.ts';
 import { createAgent, type SecondaryAgent } from '../agent/agent.ts';
-import { FaultBoard, JOURNAL_FAULT_KEY } from '../agent/faults.ts';
+import { FaultBoard, JOURNAL_FAULT_KEY, NETWORK_FAULT_KEY } from '../agent/faults.ts';
 import { writeStatusReported } from '../agent/status.ts';
 import type { NodeStatus } from '../status/index.ts';
 import type { BackoffOptions } from '../core/backoff.ts';
@@ -118,6 +118,14 @@ export async function createNode(o: NodeOptions): Promise<SecondaryNode> {
   const gate = activation ?? (trust.kind === 'unprovisioned' ? alwaysActive(o.nodeId) : neverActive(o.nodeId, trust.kind === 'none' ? trust.reason : ''));
   // The newest manifest accepted survives restarts beside the activation state.
   const network = await NetworkState.open({ source: o.network, file: join(o.stateDir, MANIFEST_FILE), logger: log });
+  // Without terms the node can check nothing: the status page and the light say it is waiting.
+  if (network.current === null) {
+    faults.raise(NETWORK_FAULT_KEY, 'ERR_NETWORK_MANIFEST', 'waiting for the network manifest (signed by the root; from the root node or the broker)');
+    const off = network.onChange(() => {
+      off();
+      faults.clear(NETWORK_FAULT_KEY, 'network manifest taken; checking candidates');
+    });
+  }
   // The sealing key signs lottery messages only through this, and only for recorded decisions;
   // the agent sees the TPM only through info().
   const signer = new SealSigner(journal, o.tpm, o.sealingKey.handle, log);

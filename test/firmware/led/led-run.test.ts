@@ -1,7 +1,7 @@
 // `btn-node run` drives the board's status LED on real parts (swtpm, the registrar in-process on
 // SQLite, aedes); the LED itself is a directory shaped like /sys/class/leds/<name>, named by the
-// board config. Not filed yet: slow blink. Filed and activated: heartbeat. Broker gone: slow
-// blink. Revoked: fast blink. Stopped: off.
+// board config. Not filed yet: slow blink. Filed and activated, but no network manifest yet: slow
+// blink. With the root-signed manifest: heartbeat. Broker gone: slow blink. Revoked: fast blink. Stopped: off.
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +10,10 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCommand } from '../../../firmware/cli/run-command.ts';
 import { startProvisionedRoot, type ProvisionedRoot } from '../../../firmware/devnet/provisioned-root.ts';
-import { startBroker, type BrokerHandle } from '../../../firmware/transport/index.ts';
+import { createMqttTransport, startBroker, topicsFor, type BrokerHandle } from '../../../firmware/transport/index.ts';
+import { testNetwork } from '../../network.ts';
+import { DEFAULT_PARAMS } from '../../../firmware/protocol/params.ts';
+import { generateKeyPairSync } from 'node:crypto';
 import { openTpm } from '../../../tpm/index.ts';
 import { startSwtpm, type SwtpmInstance } from '../../../tpm/swtpm.ts';
 import { until } from '../../until.ts';
@@ -73,7 +76,14 @@ describe('btn-node run with a status LED (swtpm + registrar + aedes)', () => {
       // not filed yet: the gate keeps retrying, the LED says "waiting"
       expect(await until('slow blink', async () => ((await state()) === 'timer 1000/1000' ? 'ok' : null))).toBe('ok');
       expect(await root.uploadBatch()).toMatchObject({ filed: 1 });
-      await until('heartbeat once active', async () => (await state()) === 'heartbeat');
+      const active = async (): Promise<boolean> => ((await (await fetch(`http://127.0.0.1:${pagePort}/status.json`)).json()) as { activation: { state: string } }).activation.state === 'active';
+      await until('activated', active);
+      expect(await state()).toBe('timer 1000/1000'); // active, but no network manifest yet: still waiting
+      const net = testNetwork({ clerks: [generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey], params: DEFAULT_PARAMS, genesis: { hash: new Uint8Array(32), height: 0 }, root: root.rootKey });
+      const publisher = createMqttTransport({ url: broker.url, nodeId: 'root', clientId: `led-root-${process.pid}`, prefix: `btn/led-${process.pid}`, protocol: 4, status: false });
+      await publisher.publish(topicsFor(`btn/led-${process.pid}`).manifest, JSON.stringify(net.manifest(1)), { qos: 1, retain: true });
+      await publisher.close();
+      await until('heartbeat once the manifest is taken', async () => (await state()) === 'heartbeat');
       // The status page gives the household the light's meaning for what it shows now.
       const page = await (await fetch(`http://127.0.0.1:${pagePort}/`)).text();
       expect(page).toMatch(/id="status-light">heartbeat: active and connected, sealing</);

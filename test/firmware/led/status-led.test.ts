@@ -48,6 +48,8 @@ describe('LED pattern of a node state', () => {
     // A journal the disk refuses: the node waits, but only a person frees or replaces the card.
     expect(patternFor({ ...st('active', true), faults: [{ key: 'seal journal' }] })).toBe('fast-blink');
     expect(patternFor({ ...st('active', true), faults: [{ key: 'status file' }] })).toBe('on-pulse');
+    // No network manifest yet: the node can check nothing and waits for one.
+    expect(patternFor({ ...st('active', true), faults: [{ key: 'network manifest' }] })).toBe('slow-blink');
   });
 
   it('reads the kernel trigger list, current one in brackets', () => {
