@@ -1,6 +1,8 @@
 // The seal counter (an NV counter index) against a real swtpm, cross-checked with tpm2-tools:
 // defined once, idempotent, the counter attribute as tpm2_nvreadpublic shows it, and counts
 // that tpm2_nvread and tpm2_nvincrement agree with.
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openTpm, type Tpm } from '../../tpm/tpm.ts';
 import { HANDLE, TPMA_NV } from '../../tpm/constants.ts';
@@ -22,8 +24,6 @@ async function codeOf(p: () => Promise<unknown>): Promise<string> {
 /** tpm2_nvread of the 8-byte count, big-endian, as a number. */
 async function nvread(fx: SwtpmFixture): Promise<number> {
   await tpm2('tpm2_nvread', ['-T', fx.swtpm.tcti, '-s', '8', '-o', 'count.bin', INDEX], { cwd: fx.dir });
-  const { readFile } = await import('node:fs/promises');
-  const { join } = await import('node:path');
   return Number(Buffer.from(await readFile(join(fx.dir, 'count.bin'))).readBigUInt64BE(0));
 }
 
