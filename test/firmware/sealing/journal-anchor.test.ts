@@ -45,7 +45,7 @@ const published = new Map<number, Set<string>>();
 beforeEach(() => published.clear());
 
 /** One candidate as the agent takes it up: decide, sign (any round), record, publish. */
-async function seal(j: SealJournal, height: number, label: string): Promise<'sealed' | string> {
+async function seal(j: SealJournal, height: number, label: string): Promise<string> {
   const blockHash = hashOf(label);
   const r = await j.checkAndRecord({ height, clerk: CLERK, blockHash });
   if (!r.ok) return r.reason;
