@@ -67,8 +67,27 @@ export const HANDLE = {
   EK_RSA: 0x81010001,
   EK_ECC: 0x81010002,
   SEALING_KEY_DEFAULT: 0x81000b70,
+  /** Owner NV range (TCG handle registry): 0x01000000..0x013FFFFF. */
+  NV_OWNER_FIRST: 0x01000000,
+  NV_OWNER_LAST: 0x013fffff,
+  /** The seal counter: beside the sealing key (0x81000B70), in the owner NV range. */
+  NV_SEAL_COUNTER_DEFAULT: 0x01000b70,
   NV_EK_CERT_RSA: 0x01c00002,
   NV_EK_CERT_ECC: 0x01c0000a,
+} as const;
+
+/** TPMA_NV bits and TPM_NT, TPM2 Part 2 §13.4, §13.2. */
+export const TPMA_NV = {
+  OWNERWRITE: 0x00000002,
+  AUTHWRITE: 0x00000004,
+  /** TPM_NT sits in bits 4..7. */
+  NT_MASK: 0x000000f0,
+  NT_COUNTER: 0x1 << 4,
+  OWNERREAD: 0x00020000,
+  AUTHREAD: 0x00040000,
+  NO_DA: 0x02000000,
+  ORDERLY: 0x04000000,
+  WRITTEN: 0x20000000,
 } as const;
 
 /** TPM_CAP and TPM_PT values, TPM2 Part 2 §6.12, §6.13. */

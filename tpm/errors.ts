@@ -9,6 +9,7 @@ export type TpmErrorCode =
   | 'ERR_TPM_UNREACHABLE' // the TCTI could not reach a TPM
   | 'ERR_TPM_WIRE' // malformed TPM structure (from the TPM or from outside)
   | 'ERR_TPM_KEY_MISMATCH' // a persistent handle holds an object that is not what we expect
+  | 'ERR_TPM_NV_MISMATCH' // an NV index holds something other than the counter we expect
   | 'ERR_TPM_CLOSED' // the context was closed
   | 'ERR_TPM_LOTTERY_KEY_TAKEN' // the lottery key of this handle was already handed out (to the seal signer)
   | 'ERR_TPM_LIBRARY'; // tpm2-tss libraries could not be loaded

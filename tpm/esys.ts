@@ -227,6 +227,28 @@ export async function nvRead(
 }
 
 /**
+ * TPM2 Part 3 §31.3 TPM2_NV_DefineSpace: Esys_NV_DefineSpace, owner authorization (empty
+ * password, as for the project's other owner-hierarchy objects) and an empty index auth value.
+ * `nvPublic` is a TPMS_NV_PUBLIC (wire bytes). Returns the ESYS resource of the new index.
+ */
+export async function nvDefineSpace(c: EsysContext, nvPublicArea: Uint8Array): Promise<EsysTr> {
+  const lib = tss2();
+  const handle = outHandle();
+  await call(
+    c, 'NV_DefineSpace', ESYS_TR.RH_OWNER, ...PASSWORD,
+    lib.toStruct('TPM2B_AUTH', EMPTY_2B),
+    lib.toStruct('TPM2B_NV_PUBLIC', new WireWriter().sized(nvPublicArea).finish()),
+    handle,
+  );
+  return handle[0];
+}
+
+/** TPM2 Part 3 §31.8 TPM2_NV_Increment: Esys_NV_Increment (`authHandle`: owner or the index itself). */
+export async function nvIncrement(c: EsysContext, authHandle: EsysTr, nvIndex: EsysTr, sessions: Sessions = PASSWORD): Promise<void> {
+  await call(c, 'NV_Increment', authHandle, nvIndex, ...sessions);
+}
+
+/**
  * TPM2 Part 3 §11.1 TPM2_StartAuthSession: Esys_StartAuthSession with AES-128-CFB parameter
  * encryption and SHA-256. With `saltKey` the session key is salted with a secret encrypted to
  * that key, so a bus observer cannot derive it.

@@ -32,7 +32,7 @@ const STRUCT_BYTES = 8192;
 export type MuInType =
   | 'TPM2B_PUBLIC' | 'TPM2B_SENSITIVE_CREATE' | 'TPM2B_DATA' | 'TPML_PCR_SELECTION' | 'TPM2B_PRIVATE'
   | 'TPM2B_DIGEST' | 'TPMT_SIG_SCHEME' | 'TPMT_TK_HASHCHECK' | 'TPM2B_ID_OBJECT' | 'TPM2B_ENCRYPTED_SECRET'
-  | 'TPMT_SYM_DEF' | 'TPM2B_NONCE';
+  | 'TPMT_SYM_DEF' | 'TPM2B_NONCE' | 'TPM2B_AUTH' | 'TPM2B_NV_PUBLIC';
 
 /** Types ESYS hands back that the binding converts to wire bytes. */
 export type MuOutType =
@@ -42,6 +42,7 @@ export type MuOutType =
 const MU_IN: readonly MuInType[] = [
   'TPM2B_PUBLIC', 'TPM2B_SENSITIVE_CREATE', 'TPM2B_DATA', 'TPML_PCR_SELECTION', 'TPM2B_PRIVATE', 'TPM2B_DIGEST',
   'TPMT_SIG_SCHEME', 'TPMT_TK_HASHCHECK', 'TPM2B_ID_OBJECT', 'TPM2B_ENCRYPTED_SECRET', 'TPMT_SYM_DEF', 'TPM2B_NONCE',
+  'TPM2B_AUTH', 'TPM2B_NV_PUBLIC',
 ];
 const MU_OUT: readonly MuOutType[] = [
   'TPM2B_PUBLIC', 'TPM2B_NAME', 'TPMT_SIGNATURE', 'TPMS_CAPABILITY_DATA', 'TPM2B_MAX_NV_BUFFER', 'TPM2B_NV_PUBLIC',
@@ -77,6 +78,10 @@ const ESYS_PROTOTYPES = {
     'uint32_t Esys_NV_ReadPublic(void *ctx, uint32_t nvIndex, uint32_t s1, uint32_t s2, uint32_t s3, _Out_ void **nvPublic, _Out_ void **nvName)',
   NV_Read:
     'uint32_t Esys_NV_Read(void *ctx, uint32_t authHandle, uint32_t nvIndex, uint32_t s1, uint32_t s2, uint32_t s3, uint16_t size, uint16_t offset, _Out_ void **data)',
+  NV_DefineSpace:
+    'uint32_t Esys_NV_DefineSpace(void *ctx, uint32_t authHandle, uint32_t s1, uint32_t s2, uint32_t s3, void *auth, void *publicInfo, _Out_ uint32_t *nvHandle)',
+  NV_Increment:
+    'uint32_t Esys_NV_Increment(void *ctx, uint32_t authHandle, uint32_t nvIndex, uint32_t s1, uint32_t s2, uint32_t s3)',
   StartAuthSession:
     'uint32_t Esys_StartAuthSession(void *ctx, uint32_t tpmKey, uint32_t bind, uint32_t s1, uint32_t s2, uint32_t s3, void *nonceCaller, uint8_t sessionType, void *symmetric, uint16_t authHash, _Out_ uint32_t *session)',
   TRSess_SetAttributes: 'uint32_t Esys_TRSess_SetAttributes(void *ctx, uint32_t session, uint8_t flags, uint8_t mask)',

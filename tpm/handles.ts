@@ -29,3 +29,11 @@ export function checkSealingHandle(handle: number): number {
 export function hex(handle: number): string {
   return Number.isInteger(handle) ? `0x${(handle >>> 0).toString(16).toUpperCase().padStart(8, '0')}` : String(handle);
 }
+
+/** An NV index in the owner range (0x01000000..0x013FFFFF), where the seal counter may live. */
+export function checkCounterIndex(index: number): number {
+  if (!Number.isInteger(index) || index < HANDLE.NV_OWNER_FIRST || index > HANDLE.NV_OWNER_LAST) {
+    throw new TpmArgumentError(`NV counter index ${hex(index)} is outside the owner NV range 0x01000000..0x013FFFFF`);
+  }
+  return index;
+}

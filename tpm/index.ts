@@ -4,8 +4,9 @@ export { TpmConnection, type ConnectionOptions } from './connection.ts';
 export { TpmError, TpmArgumentError, TpmRcError, TpmWireError, type TpmErrorCode } from './errors.ts';
 export { describeRc, type RcInfo } from './rc.ts';
 export { parseTcti, resolveTcti, DEFAULT_TCTI } from './tcti.ts';
-export { parseHandle, checkSealingHandle, hex as handleHex } from './handles.ts';
-export { HANDLE, ObjectAttr, TPM_ALG } from './constants.ts';
+export { parseHandle, checkSealingHandle, checkCounterIndex, hex as handleHex } from './handles.ts';
+export { SEAL_COUNTER_ATTRIBUTES, type NvCounterInfo } from './nv-counter.ts';
+export { HANDLE, ObjectAttr, TPM_ALG, TPMA_NV } from './constants.ts';
 export {
   parsePublic, parsePublicArea, objectName, publicKeyPem, publicKeyObject, publicKeySpki, hasAttributes, toTpm2bPublic,
   type TpmPublic,

@@ -7,7 +7,8 @@ import { TpmArgumentError, TpmError, TpmRcError } from './errors.ts';
 import * as esys from './esys.ts';
 import { tss2 } from './ffi.ts';
 import type { EsysContext, EsysTr, Sessions } from './esys.ts';
-import { checkSealingHandle, hex } from './handles.ts';
+import { checkCounterIndex, checkSealingHandle, hex } from './handles.ts';
+import { checkSealCounter, counterValue, sealCounterPublic, type NvCounterInfo } from './nv-counter.ts';
 import { baseTpmRc, TPM_RC } from './rc.ts';
 import { TpmConnection, type ConnectionOptions } from './connection.ts';
 import { hasAttributes, objectName, parsePublic, publicKeyPem, signatureMatches, type TpmPublic } from './public-area.ts';
@@ -191,6 +192,60 @@ export class Tpm {
       if (!info) throw new TpmError('ERR_TPM_KEY_MISMATCH', `sealing key vanished from ${hex(handle)} right after it was persisted`);
       return info;
     });
+  }
+
+  /** The seal counter at `index` (default 0x01000B70; docs/keys.md), or null when the index is not defined. */
+  nvCounter(options: { index?: number } = {}): Promise<NvCounterInfo | null> {
+    const index = checkCounterIndex(options.index ?? HANDLE.NV_SEAL_COUNTER_DEFAULT);
+    return this.connection.run('NV_ReadPublic', (c) => this.#withCounter(c, index, (tr, info) => this.#counterValue(c, tr, index, info)));
+  }
+
+  /** Defines the seal counter where missing (TPM2_NV_DefineSpace, owner auth); idempotent. Refuses an index that holds anything else. */
+  ensureNvCounter(options: { index?: number } = {}): Promise<NvCounterInfo> {
+    const index = checkCounterIndex(options.index ?? HANDLE.NV_SEAL_COUNTER_DEFAULT);
+    return this.connection.run('NV_DefineSpace', async (c) => {
+      const existing = await this.#withCounter(c, index, (tr, info) => this.#counterValue(c, tr, index, info));
+      if (existing !== null) return existing;
+      esys.trClose(c, await esys.nvDefineSpace(c, sealCounterPublic(index)));
+      const made = await this.#withCounter(c, index, (tr, info) => this.#counterValue(c, tr, index, info));
+      if (made === null) throw new TpmError('ERR_TPM_NV_MISMATCH', `NV counter vanished from ${hex(index)} right after it was defined`);
+      return made;
+    });
+  }
+
+  /**
+   * TPM2_NV_Increment (TPM2 Part 3 §31.8, owner auth) on the seal counter, then its count read
+   * back: what the caller records is what the TPM holds, even when a retry or another tool
+   * incremented it too. One NV write per call.
+   */
+  incrementNvCounter(options: { index?: number } = {}): Promise<number> {
+    const index = checkCounterIndex(options.index ?? HANDLE.NV_SEAL_COUNTER_DEFAULT);
+    return this.connection.run('NV_Increment', async (c) => {
+      const value = await this.#withCounter(c, index, async (tr) => {
+        await esys.nvIncrement(c, ESYS_TR.RH_OWNER, tr);
+        return counterValue(await esys.nvRead(c, tr, tr, 8, 0));
+      });
+      if (value === null) throw new TpmError('ERR_TPM_NV_MISMATCH', `no NV counter at ${hex(index)}; run "btn-node tpm init" first`);
+      return value;
+    });
+  }
+
+  // NV resources are not cached: the index's name changes with its first write (WRITTEN), also
+  // when another tool writes it, and the counter is used once per seal.
+  async #withCounter<T>(c: EsysContext, index: number, fn: (tr: EsysTr, info: { attributes: number; written: boolean }) => Promise<T>): Promise<T | null> {
+    const tr = await this.optionalResource(c, index);
+    if (tr === null) return null;
+    try {
+      return await fn(tr, checkSealCounter(index, await esys.nvReadPublic(c, tr)));
+    } finally {
+      esys.trClose(c, tr);
+    }
+  }
+
+  async #counterValue(c: EsysContext, tr: EsysTr, index: number, info: { attributes: number; written: boolean }): Promise<NvCounterInfo> {
+    // AUTHREAD with the index's empty auth value, as tpm2_nvread does by default.
+    const value = info.written ? counterValue(await esys.nvRead(c, tr, tr, 8, 0)) : null;
+    return { index, attributes: info.attributes, written: info.written, value };
   }
 
   /**

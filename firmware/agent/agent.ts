@@ -200,7 +200,10 @@ export class SecondaryAgent extends EventEmitter {
       this.#log.debug({ height, hash: hash.slice(0, 16) }, 'candidate already taken up');
       return;
     }
-    if (taken === undefined) this.#slots.set(slot, hash);
+    // A re-drawn block at this (height, clerk): the clerk gave up the earlier one, so its spin
+    // stops; the journal lets the new block take the slot unless the earlier one was sealed.
+    if (taken !== undefined) for (const s of this.#spins) if (s.height === height && s.hash === taken) s.controller.abort('re-drawn');
+    this.#slots.set(slot, hash);
     // The chain moved on: spins for lower heights are superseded.
     for (const s of this.#spins) if (s.height < height) s.controller.abort('superseded');
     this.#watchSeals(clerk);

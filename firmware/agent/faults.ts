@@ -19,6 +19,8 @@ const MAX_FAULTS = 20;
 export const JOURNAL_FAULT_KEY = 'seal journal';
 /** The key of a node that holds no network manifest yet: it can check nothing, so it waits. */
 export const NETWORK_FAULT_KEY = 'network manifest';
+/** The key of seal records the TPM counter shows lost: it ends by itself at a final block above them. */
+export const JOURNAL_ROLLBACK_FAULT_KEY = 'seal journal records';
 /** The key of a status.json that cannot be written. */
 export const STATUS_FILE_FAULT_KEY = 'status file';
 

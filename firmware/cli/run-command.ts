@@ -6,6 +6,7 @@ import { explainTpmFailure, retryUntilReady, waitingStatus } from '../agent/star
 import type { NodeStatus } from '../status/index.ts';
 import { createNode, type NodeTrust, type SecondaryNode } from '../node/index.ts';
 import { openSealJournal } from '../sealing/journal.ts';
+import { tpmSealCounter } from '../sealing/journal-anchor.ts';
 import { createMqttTransport, type MqttTransport } from '../transport/mqtt-transport.ts';
 import { openTpm, type Tpm } from '../../tpm/index.ts';
 import { parse, UsageError } from '../core/cli-args.ts';
@@ -105,7 +106,7 @@ export async function runCommand(argv: readonly string[], deps: RunCommandDeps =
       throw new RunConfigError(values.config, [`nodeId: ${config.nodeId} is not this TPM's node id ${registeredId}; leave nodeId out with root`]);
     }
     const nodeId = config.root !== undefined ? registeredId : config.nodeId ?? provisionalNodeId(spki);
-    const opened = await retryUntilReady(JOURNAL_FAULT_KEY, () => openSealJournal(config.journal, { logger }), { ...wait, nodeId });
+    const opened = await retryUntilReady(JOURNAL_FAULT_KEY, () => openSealJournal(config.journal, { logger, counter: tpmSealCounter(ready.tpm) }), { ...wait, nodeId });
     if (opened === null) return 0;
     transport = createMqttTransport({ url: config.broker, nodeId, sealingKeySpki: spki, prefix: config.topicPrefix, protocol: config.protocol, logger });
     node = await createNode({

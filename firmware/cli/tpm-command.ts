@@ -2,13 +2,13 @@
 // signs a message of the caller's choosing: a lottery signature comes only from the seal signer,
 // after the seal journal recorded the decision (firmware/sealing/seal-signer.ts).
 import { randomBytes, verify } from 'node:crypto';
-import { openTpm, parseHandle, resolveTcti, type Tpm } from '../../tpm/index.ts';
+import { handleHex, openTpm, parseHandle, resolveTcti, type Tpm } from '../../tpm/index.ts';
 import { toHex } from '../core/bytes.ts';
 import { parse, printJson, UsageError } from '../core/cli-args.ts';
 
 const USAGE = `usage:
   btn-node tpm info     [--tcti T] [--handle H]
-  btn-node tpm init     [--tcti T] [--handle H]
+  btn-node tpm init     [--tcti T] [--handle H]   (also defines the seal counter, NV 0x01000B70)
   btn-node tpm selftest [--tcti T] [--handle H]
 --tcti defaults to $BTN_TCTI, then device:/dev/tpmrm0; --handle to 0x81000B70.
 selftest signs a fresh self-test message (never one a lottery could use) with the sealing key
@@ -29,12 +29,17 @@ export async function tpmCommand(argv: readonly string[]): Promise<number> {
   const tpm = await openTpm({ tcti: resolveTcti(values.tcti) });
   try {
     const opts = handle === undefined ? {} : { handle };
-    if (sub === 'init') await tpm.ensureSealingKey(opts);
+    if (sub === 'init') {
+      await tpm.ensureSealingKey(opts);
+      // The seal journal's anchor (docs/keys.md): a monotonic counter no disk rollback undoes.
+      await tpm.ensureNvCounter();
+    }
     if (sub === 'selftest') {
       printJson(await selftest(tpm, opts));
       return 0;
     }
-    printJson(await tpm.info(opts));
+    const counter = await tpm.nvCounter();
+    printJson({ ...(await tpm.info(opts)), sealCounter: counter === null ? null : { index: handleHex(counter.index), value: counter.value } });
     return 0;
   } finally {
     await tpm.close();

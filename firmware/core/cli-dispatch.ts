@@ -35,7 +35,7 @@ export async function dispatch(program: string, commands: Readonly<Record<string
   }
 }
 
-const CONFIG_FAULTS = new Set(['ERR_RUN_CONFIG', 'ERR_BOARD_CONFIG', 'ERR_JOURNAL_CORRUPT']);
+const CONFIG_FAULTS = new Set(['ERR_RUN_CONFIG', 'ERR_BOARD_CONFIG', 'ERR_JOURNAL_CORRUPT', 'ERR_JOURNAL_ANCHOR']);
 
 /** Exit 2 for usage errors, 78 for configuration faults, 1 for other typed (ERR_*) errors, 70 (EX_SOFTWARE) for bugs. */
 export function reportError(err: unknown, program = 'btn-node'): number {

@@ -5,7 +5,7 @@
 import type { Logger } from 'pino';
 import { ActivationGate } from '../activation/gate.ts';
 import { createAgent, type SecondaryAgent } from '../agent/agent.ts';
-import { FaultBoard, JOURNAL_FAULT_KEY, NETWORK_FAULT_KEY } from '../agent/faults.ts';
+import { FaultBoard, JOURNAL_FAULT_KEY, JOURNAL_ROLLBACK_FAULT_KEY, NETWORK_FAULT_KEY } from '../agent/faults.ts';
 import { writeStatusReported } from '../agent/status.ts';
 import type { NodeStatus } from '../status/index.ts';
 import type { BackoffOptions } from '../core/backoff.ts';
@@ -14,6 +14,7 @@ import type { SealAuthority } from '../protocol/seal-check.ts';
 import { alwaysActive, neverActive, type GateState, type SealGate } from '../sealing/gate.ts';
 import { openSealJournal, type SealJournal } from '../sealing/journal.ts';
 import { RecoveringJournal } from '../sealing/journal-recovery.ts';
+import { describeRollback, tpmSealCounter } from '../sealing/journal-anchor.ts';
 import { SealSigner } from '../sealing/seal-signer.ts';
 import type { MqttTransport } from '../transport/mqtt-transport.ts';
 import type { SealingKeyInfo, Tpm } from '../../tpm/index.ts';
@@ -59,6 +60,8 @@ export interface NodeOptions {
   readonly faults?: FaultBoard;
   /** A journal the caller already opened (run opens it while waiting for the disk); opened here otherwise. */
   readonly journal?: SealJournal;
+  /** NV index of the TPM's seal counter (default 0x01000B70). */
+  readonly counterIndex?: number;
   readonly statusIntervalMs?: number;
   /** Quieter activation logs for nodes that fail by design (the devnet's unfiled ones). */
   readonly activationLogger?: Logger;
@@ -97,7 +100,8 @@ export function activationGate(
 export async function createNode(o: NodeOptions): Promise<SecondaryNode> {
   const log = o.logger;
   const faults = o.faults ?? new FaultBoard(log);
-  const reopen = (): Promise<SealJournal> => openSealJournal(o.journalPath, { logger: log });
+  // Anchored in the TPM: a reopen compares the file with the seal counter again.
+  const reopen = (): Promise<SealJournal> => openSealJournal(o.journalPath, { logger: log, counter: tpmSealCounter(o.tpm, o.counterIndex) });
   const first = o.journal ?? await reopen();
   // A disk that fills up or turns read-only later: no seal on an unwritten decision, and the
   // journal comes back by itself once it can be written again (no restart).
@@ -105,6 +109,11 @@ export async function createNode(o: NodeOptions): Promise<SecondaryNode> {
     reopen, logger: log,
     onHealth: (h) => (h.ok ? faults.clear(JOURNAL_FAULT_KEY, 'writable again; sealing resumes') : faults.raise(JOURNAL_FAULT_KEY, h.code, h.message, { file: o.journalPath })),
   });
+  // Lost records (the TPM counter is ahead of the file) are a fault on the status page until a
+  // final block is above every height they could cover; it ends by itself.
+  journal.watchRollback((r) => (r === null
+    ? faults.clear(JOURNAL_ROLLBACK_FAULT_KEY, 'a final block is above every height the lost records could cover; sealing again')
+    : faults.raise(JOURNAL_ROLLBACK_FAULT_KEY, 'ERR_JOURNAL_ROLLBACK', describeRollback(r), { file: o.journalPath, ...r })));
   const trust = o.trust;
   if (trust.kind === 'unprovisioned') {
     log.warn('unprovisioned network: no root key, so any seal whose ticket qualifies counts as competition; anyone who can publish on this broker can stop the network');

@@ -32,7 +32,7 @@ export interface SpinJob {
 
 export type SpinOutcome =
   | { readonly outcome: 'sealed'; readonly round: number; readonly signature: Uint8Array; readonly zeros: number; readonly ticket: Uint8Array; readonly reused: boolean; readonly rounds: number }
-  | { readonly outcome: 'refused'; readonly reason: 'conflicting-block' | 'finalized'; readonly message: string }
+  | { readonly outcome: 'refused'; readonly reason: 'conflicting-block' | 'finalized' | 'lost-records'; readonly message: string }
   | { readonly outcome: 'inactive'; readonly state: 'not-activated' | 'revoked'; readonly reason: string; readonly rounds: number }
   | { readonly outcome: 'better-seal'; readonly best: TicketScore; readonly rounds: number }
   | { readonly outcome: 'aborted'; readonly reason: string; readonly rounds: number }
@@ -122,6 +122,8 @@ export function createSealEngine(options: SealEngineOptions): SealEngine {
       try {
         await journal.recordSeal({ height, clerk, blockHash, round: r, signature });
       } catch (err) {
+        // A re-drawn block took the slot meanwhile: this signature is dropped, never published.
+        if ((err as { code?: unknown }).code === 'ERR_JOURNAL_SUPERSEDED') return { outcome: 'aborted', reason: 'superseded at this slot by a re-drawn block', rounds };
         return failed(err, 'seal journal');
       }
       return { outcome: 'sealed', round: r, signature, zeros: score.zeros, ticket: score.ticket, reused: false, rounds };

@@ -12,6 +12,9 @@ export type SealingErrorCode =
   | 'ERR_JOURNAL_INVALID_ARGUMENT'
   | 'ERR_JOURNAL_NO_INTENT'
   | 'ERR_JOURNAL_SEAL_EXISTS'
+  | 'ERR_JOURNAL_SUPERSEDED' // a re-drawn block took the slot before this seal was recorded
+  | 'ERR_JOURNAL_ANCHOR' // the journal is ahead of the TPM's seal counter (another TPM's journal, or a cleared TPM)
+  | 'ERR_JOURNAL_COUNTER' // the TPM's seal counter could not be advanced
   | 'ERR_JOURNAL_IMPORT_INVALID'
   | 'ERR_JOURNAL_IMPORT_CONFLICT'
   | 'ERR_SEALING_PARAMS'

@@ -17,11 +17,18 @@ export const CLERK_PATTERN = /^[0-9a-zA-Z_-]{1,128}$/;
 const HEX32 = /^[0-9a-f]{64}$/;
 const HEX_SIG = /^(?:[0-9a-f]{2}){64,512}$/;
 
-/** k: i = intent (checked and recorded before the TPM signs), s = seal made, f = finalized watermark. */
+/**
+ * k: i = decision (checked and recorded before the TPM signs; a later one for another block
+ * replaces it while the slot has no seal), s = seal, recorded before it is published, with the
+ * TPM seal counter's value after the increment made for it (n; absent in journals without a
+ * counter and in imported seals), f = finalized watermark, a = the counter value the journal
+ * stands at (written by compaction, and when a loss of records is over).
+ */
 export type JournalRecord =
   | { readonly k: 'i'; readonly h: number; readonly c: string; readonly b: string }
-  | { readonly k: 's'; readonly h: number; readonly c: string; readonly b: string; readonly r: number; readonly s: string }
-  | { readonly k: 'f'; readonly h: number };
+  | { readonly k: 's'; readonly h: number; readonly c: string; readonly b: string; readonly r: number; readonly s: string; readonly n?: number }
+  | { readonly k: 'f'; readonly h: number }
+  | { readonly k: 'a'; readonly n: number };
 
 export function encodeRecord(record: JournalRecord): Uint8Array {
   const body = new TextEncoder().encode(JSON.stringify(record));
@@ -94,6 +101,7 @@ function parseRecordBody(body: Uint8Array): JournalRecord {
   const o: unknown = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(body));
   if (o === null || typeof o !== 'object' || Array.isArray(o)) throw new TypeError('not an object');
   const r = o as Record<string, unknown>;
+  if (r['k'] === 'a') return { k: 'a', n: counterField(r['n']) };
   const h = r['h'];
   if (!Number.isSafeInteger(h) || (h as number) < 0) throw new TypeError('h must be a height');
   if (r['k'] === 'f') return { k: 'f', h: h as number };
@@ -107,9 +115,14 @@ function parseRecordBody(body: Uint8Array): JournalRecord {
     const s = r['s'];
     if (!Number.isSafeInteger(round) || (round as number) < 0 || (round as number) > 0xffff_ffff) throw new TypeError('r must be a round');
     if (typeof s !== 'string' || !HEX_SIG.test(s)) throw new TypeError('s must be a hex signature');
-    return { k: 's', h: h as number, c, b, r: round as number, s };
+    return r['n'] === undefined ? { k: 's', h: h as number, c, b, r: round as number, s } : { k: 's', h: h as number, c, b, r: round as number, s, n: counterField(r['n']) };
   }
   throw new TypeError(`unknown record kind ${JSON.stringify(r['k'])}`);
+}
+
+function counterField(n: unknown): number {
+  if (!Number.isSafeInteger(n) || (n as number) < 0) throw new TypeError('n must be a counter value');
+  return n as number;
 }
 
 export function isHash32Hex(value: unknown): value is string {

@@ -10,7 +10,7 @@ import { Backoff, type BackoffOptions } from '../core/backoff.ts';
 import { systemClock } from '../core/clock.ts';
 import { SealingError } from './errors.ts';
 import { errnoOf } from './fs-errors.ts';
-import type { CheckResult, ImportResult, JournalExport, RecordedSeal, SealIntent, SealJournal } from './journal.ts';
+import type { CheckResult, ImportResult, JournalExport, JournalRollback, RecordedSeal, SealIntent, SealJournal } from './journal.ts';
 
 export type JournalHealth =
   | { readonly ok: true }
@@ -34,6 +34,7 @@ export class RecoveringJournal implements SealJournal {
   /** errno (or error code) of what took the journal down. */
   #cause = '';
   #recovery: Promise<void> | null = null;
+  #rollbackWatcher: ((rollback: JournalRollback | null) => void) | null = null;
   readonly #stop = new AbortController();
   readonly #o: RecoveringJournalOptions;
   readonly #log: Logger;
@@ -54,6 +55,20 @@ export class RecoveringJournal implements SealJournal {
 
   get size(): number {
     return this.#inner.size;
+  }
+
+  /** The open journal's loss of records; a reopen checks the TPM counter again. */
+  get rollback(): JournalRollback | null {
+    return this.#inner.rollback;
+  }
+
+  watchRollback(fn: (rollback: JournalRollback | null) => void): () => void {
+    this.#rollbackWatcher = fn;
+    const off = this.#inner.watchRollback(fn);
+    return () => {
+      if (this.#rollbackWatcher === fn) this.#rollbackWatcher = null;
+      off();
+    };
   }
 
   health(): JournalHealth {
@@ -136,6 +151,7 @@ export class RecoveringJournal implements SealJournal {
       if (signal.aborted) return;
       try {
         this.#inner = await this.#o.reopen();
+        if (this.#rollbackWatcher !== null) this.#inner.watchRollback(this.#rollbackWatcher);
         this.#setHealth({ ok: true });
         return;
       } catch (err) {

@@ -1,8 +1,9 @@
 // The seal journal (docs/seal-journal.md; modelled on EIP-3076 slashing protection): checked and
 // written durably BEFORE the TPM signs, so that no crash can make a node seal two blocks for one
 // (height, clerk). Append-only file (format in journal-record.ts), fsync after every append,
-// fsync of the directory on create and rename, an exclusive lock file. No SQLite: the device
-// must not need a second native addon (docs/components.md).
+// fsync of the directory on create and rename, an exclusive lock file; anchored in the TPM's
+// seal counter (journal-anchor.ts) so that lost records show. No SQLite: the device must not
+// need a second native addon (docs/components.md).
 import { mkdir, open, readFile, rm, stat } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -13,10 +14,13 @@ import { acquireJournalLock, type JournalLock } from './journal-lock.ts';
 import { checkIntentFields, encodeRecord, FILE_MAGIC, scanJournal, type JournalRecord } from './journal-record.ts';
 import { createFile, exists, reserveZeros } from './journal-fs.ts';
 import { concatBytes, fromHex, toHex } from '../core/bytes.ts';
+import { anchorMismatch, compareAnchor, describeRollback, LostRecords, type JournalRollback, type SealCounter } from './journal-anchor.ts';
+import { JournalSlots, type Slot } from './journal-slots.ts';
 import { describeFsError, errnoOf } from './fs-errors.ts';
 import { parseInterchange, type JournalEntry, type JournalExport } from './journal-interchange.ts';
 
 export type { JournalEntry, JournalExport } from './journal-interchange.ts';
+export type { JournalRollback, SealCounter } from './journal-anchor.ts';
 
 /** Largest journal read at open; compaction keeps real journals far below it. */
 export const MAX_JOURNAL_BYTES = 256 * 1024 * 1024;
@@ -59,7 +63,8 @@ function decisionOf(height: number, clerk: string, blockHash: string): RecordedD
 export type CheckResult =
   | { readonly ok: true; readonly decision: RecordedDecision; readonly seal?: RecordedSeal }
   | { readonly ok: false; readonly reason: 'conflicting-block'; readonly message: string; readonly height: number; readonly clerk: string; readonly recordedBlockHash: Uint8Array }
-  | { readonly ok: false; readonly reason: 'finalized'; readonly message: string; readonly height: number; readonly finalizedHeight: number };
+  | { readonly ok: false; readonly reason: 'finalized'; readonly message: string; readonly height: number; readonly finalizedHeight: number }
+  | { readonly ok: false; readonly reason: 'lost-records'; readonly message: string; readonly height: number; readonly rollback: JournalRollback };
 
 export interface ImportResult {
   readonly added: number;
@@ -75,13 +80,11 @@ export interface SealJournalOptions {
   readonly retainBelowWatermark?: number;
   /** Zeros written ahead of the data so that most appends change no file size (default 64 KiB; 0: off). */
   readonly preallocateBytes?: number;
-}
-
-interface Entry {
-  readonly height: number;
-  readonly clerk: string;
-  readonly blockHash: string;
-  seal: { readonly round: number; readonly signature: string } | null;
+  /**
+   * The TPM's seal counter: advanced before each seal is recorded and published, compared at
+   * open. Without one (unit tests, tools) the journal cannot notice lost records.
+   */
+  readonly counter?: SealCounter;
 }
 
 export interface SealJournal {
@@ -89,9 +92,14 @@ export interface SealJournal {
   /** Highest finalized height; -1 when nothing is finalized yet. */
   readonly finalizedHeight: number;
   readonly size: number;
+  /** Records found lost at open (the TPM counter is ahead of the file), until a final block is above them; null otherwise. */
+  readonly rollback: JournalRollback | null;
+  /** Calls `fn` now and whenever `rollback` changes (the ceiling becomes known, the loss is over). Returns an unsubscribe. */
+  watchRollback(fn: (rollback: JournalRollback | null) => void): () => void;
   checkAndRecord(intent: SealIntent): Promise<CheckResult>;
   /** Whether a decision for exactly this block is recorded for (height, clerk) above the watermark: the seal signer asks before every signature. */
   holds(intent: SealIntent): boolean;
+  /** Advances the TPM seal counter, then records the seal with its value: after this the seal may be published. */
   recordSeal(seal: RecordedSeal): Promise<void>;
   setFinalized(height: number): Promise<void>;
   export(): JournalExport;
@@ -119,12 +127,23 @@ export async function openSealJournal(path: string, options: SealJournalOptions 
     if (size > MAX_JOURNAL_BYTES) throw new SealingError('ERR_JOURNAL_CORRUPT', `seal journal ${path} is ${size} bytes, more than ${MAX_JOURNAL_BYTES}`, { file: path, offset: MAX_JOURNAL_BYTES });
     const bytes = new Uint8Array(await readFile(path));
     const scan = scanJournal(bytes, path);
+    const slots = new JournalSlots();
+    for (const { offset, record } of scan.records) {
+      const problem = slots.apply(record);
+      if (problem !== null) {
+        throw new SealingError('ERR_JOURNAL_CORRUPT', `seal journal ${path} is corrupt at byte offset ${offset}: ${problem}; refusing to start`, { file: path, offset, reason: problem });
+      }
+    }
+    const lost = await anchor(path, slots, options.counter);
     const fh = await open(path, 'r+');
     try {
       let allocated = bytes.length;
       if (scan.torn !== null) {
-        // A power cut mid-append: the record was never acknowledged, so dropping it is safe.
-        log.warn({ file: path, offset: scan.torn.offset, reason: scan.torn.reason, droppedBytes: bytes.length - scan.validEnd }, 'seal journal: truncating a torn last record');
+        // A power cut mid-append. Dropped silently only when the counter shows it was never
+        // acknowledged (the counter is where the intact records leave it); else it is part of the loss.
+        const detail = { file: path, offset: scan.torn.offset, reason: scan.torn.reason, droppedBytes: bytes.length - scan.validEnd };
+        if (lost === null) log.warn(detail, 'seal journal: truncating a torn last record (never acknowledged: the TPM counter matches the intact records)');
+        else log.error(detail, 'seal journal: truncating a damaged last record; the TPM counter shows acknowledged records are missing');
         await fh.truncate(scan.validEnd);
         await fh.sync();
         allocated = scan.validEnd;
@@ -133,9 +152,9 @@ export async function openSealJournal(path: string, options: SealJournalOptions 
       // and a disk that fills later leaves this journal room for a while.
       const reserve = options.preallocateBytes ?? DEFAULT_PREALLOCATE_BYTES;
       if (reserve > 0 && allocated - scan.validEnd < reserve / 2) allocated = await reserveZeros(fh, allocated, scan.validEnd + reserve);
-      const journal = new FileSealJournal(path, fh, scan.validEnd, allocated, lock, log, options);
-      journal.replay(scan.records);
-      log.info({ file: path, entries: journal.entryCount, finalizedHeight: journal.finalizedHeight }, 'seal journal open');
+      const journal = new FileSealJournal(path, fh, scan.validEnd, allocated, lock, log, options, slots, lost);
+      if (lost !== null) log.error({ file: path, ...lost.state }, describeRollback(lost.state));
+      log.info({ file: path, entries: journal.entryCount, finalizedHeight: journal.finalizedHeight, counter: slots.counter }, 'seal journal open');
       return journal;
     } catch (err) {
       await fh.close().catch(() => undefined);
@@ -148,9 +167,20 @@ export async function openSealJournal(path: string, options: SealJournalOptions 
   }
 }
 
+/** Compares the journal's newest counter value with the TPM's: null when in step, the loss when behind; throws when ahead. */
+async function anchor(path: string, slots: JournalSlots, counter: SealCounter | undefined): Promise<LostRecords | null> {
+  if (counter === undefined) return null;
+  const tpm = await counter.read();
+  const how = compareAnchor(slots.counter, tpm);
+  if (how === 'in-step') return null;
+  if (how === 'ahead') throw anchorMismatch(path, counter.name, slots.counter, tpm);
+  return new LostRecords(tpm!, slots.counter, slots.finalized + 1);
+}
+
 class FileSealJournal implements SealJournal {
-  readonly #entries = new Map<string, Entry>();
-  #finalized = -1;
+  readonly #slots: JournalSlots;
+  #lost: LostRecords | null;
+  #watcher: ((r: JournalRollback | null) => void) | null = null;
   #fh: FileHandle;
   #size: number;
   /** File size: #size plus preallocated zeros. */
@@ -159,14 +189,19 @@ class FileSealJournal implements SealJournal {
   #failed: SealingError | null = null;
   #tail: Promise<unknown> = Promise.resolve();
 
-  constructor(readonly path: string, fh: FileHandle, size: number, allocated: number, private readonly lock: JournalLock, private readonly log: Logger, private readonly options: SealJournalOptions) {
+  constructor(
+    readonly path: string, fh: FileHandle, size: number, allocated: number, private readonly lock: JournalLock, private readonly log: Logger,
+    private readonly options: SealJournalOptions, slots: JournalSlots, lost: LostRecords | null,
+  ) {
     this.#fh = fh;
     this.#size = size;
     this.#allocated = allocated;
+    this.#slots = slots;
+    this.#lost = lost;
   }
 
   get finalizedHeight(): number {
-    return this.#finalized;
+    return this.#slots.finalized;
   }
 
   get size(): number {
@@ -174,85 +209,118 @@ class FileSealJournal implements SealJournal {
   }
 
   get entryCount(): number {
-    return this.#entries.size;
+    return this.#slots.entries.size;
   }
 
-  replay(records: readonly { offset: number; record: JournalRecord }[]): void {
-    for (const { offset, record } of records) {
-      const problem = this.#apply(record);
-      if (problem !== null) {
-        throw new SealingError('ERR_JOURNAL_CORRUPT', `seal journal ${this.path} is corrupt at byte offset ${offset}: ${problem}; refusing to start`, { file: this.path, offset, reason: problem });
-      }
-    }
+  get rollback(): JournalRollback | null {
+    return this.#lost?.state ?? null;
+  }
+
+  watchRollback(fn: (rollback: JournalRollback | null) => void): () => void {
+    this.#watcher = fn;
+    fn(this.rollback);
+    return () => {
+      if (this.#watcher === fn) this.#watcher = null;
+    };
   }
 
   async checkAndRecord(intent: SealIntent): Promise<CheckResult> {
     const { height, clerk } = checkIntentFields(intent);
     const hash = toHex(intent.blockHash);
     return this.#serial(async () => {
-      if (height <= this.#finalized) {
-        return { ok: false, reason: 'finalized', message: `height ${height} is at or below the finalized height ${this.#finalized}`, height, finalizedHeight: this.#finalized } as const;
+      const finalized = this.#slots.finalized;
+      if (height <= finalized) {
+        return { ok: false, reason: 'finalized', message: `height ${height} is at or below the finalized height ${finalized}`, height, finalizedHeight: finalized } as const;
       }
-      const e = this.#entries.get(key(height, clerk));
-      if (e !== undefined) {
+      if (this.#lost?.refuses(height)) {
+        const rollback = this.#lost.state;
+        return { ok: false, reason: 'lost-records', message: `not sealing at height ${height}: ${describeRollback(rollback)}`, height, rollback } as const;
+      }
+      const e = this.#slots.get(height, clerk);
+      if (e?.seal != null) {
         if (e.blockHash !== hash) {
           return {
             ok: false, reason: 'conflicting-block', height, clerk, recordedBlockHash: fromHex(e.blockHash),
-            message: `already committed to block ${e.blockHash.slice(0, 16)}… at height ${height} for clerk ${clerk.slice(0, 16)}…, refusing ${hash.slice(0, 16)}…`,
+            message: `already sealed block ${e.blockHash.slice(0, 16)}… at height ${height} for clerk ${clerk.slice(0, 16)}…, refusing ${hash.slice(0, 16)}…`,
           } as const;
         }
-        const decision = decisionOf(height, clerk, hash);
-        return e.seal === null ? { ok: true, decision } as const : { ok: true, decision, seal: toSeal(e) } as const;
+        return { ok: true, decision: decisionOf(height, clerk, hash), seal: toSeal(e) } as const;
       }
+      if (e?.blockHash === hash) return { ok: true, decision: decisionOf(height, clerk, hash) } as const;
+      // No seal at this slot: a first decision, or a re-drawn block taking over from an attempt
+      // that ended without a seal (its signatures were never recorded, so never published).
+      if (e !== undefined) this.log.info({ height, clerk: clerk.slice(0, 16), from: e.blockHash.slice(0, 16), to: hash.slice(0, 16) }, 'seal journal: an attempt without a seal gives way to another block');
       const record: JournalRecord = { k: 'i', h: height, c: clerk, b: hash };
       await this.#append([record]);
-      this.#apply(record);
+      this.#slots.apply(record);
       return { ok: true, decision: decisionOf(height, clerk, hash) } as const;
     });
   }
 
   holds(intent: SealIntent): boolean {
     const { height, clerk } = checkIntentFields(intent);
-    if (height <= this.#finalized) return false;
-    return this.#entries.get(key(height, clerk))?.blockHash === toHex(intent.blockHash);
+    if (height <= this.#slots.finalized || this.#lost?.refuses(height)) return false;
+    return this.#slots.get(height, clerk)?.blockHash === toHex(intent.blockHash);
   }
 
   async recordSeal(seal: RecordedSeal): Promise<void> {
     const { height, clerk } = checkIntentFields(seal);
     if (!Number.isSafeInteger(seal.round) || seal.round < 0 || seal.round > 0xffff_ffff) throw invalidArgument('round must be an integer in 0..2^32-1', 'round');
     if (!(seal.signature instanceof Uint8Array) || seal.signature.length < 64 || seal.signature.length > 512) throw invalidArgument('signature must be 64..512 bytes', 'signature');
-    const record: JournalRecord = { k: 's', h: height, c: clerk, b: toHex(seal.blockHash), r: seal.round, s: toHex(seal.signature) };
+    const b = toHex(seal.blockHash);
+    const s = toHex(seal.signature);
     return this.#serial(async () => {
-      const e = this.#entries.get(key(height, clerk));
-      if (e === undefined || e.blockHash !== record.b) {
-        throw new SealingError('ERR_JOURNAL_NO_INTENT', `no recorded intent for block ${record.b.slice(0, 16)}… at height ${height}, clerk ${clerk.slice(0, 16)}…`, { height, clerk });
+      const e = this.#slots.get(height, clerk);
+      if (e === undefined) {
+        throw new SealingError('ERR_JOURNAL_NO_INTENT', `no recorded decision for block ${b.slice(0, 16)}… at height ${height}, clerk ${clerk.slice(0, 16)}…`, { height, clerk });
       }
       if (e.seal !== null) {
-        if (e.seal.round === record.r && e.seal.signature === record.s) return;
+        if (e.blockHash === b && e.seal.round === seal.round && e.seal.signature === s) return;
         throw new SealingError('ERR_JOURNAL_SEAL_EXISTS', `a seal of round ${e.seal.round} is already recorded at height ${height}`, { height, clerk, round: e.seal.round });
       }
+      if (e.blockHash !== b) {
+        throw new SealingError('ERR_JOURNAL_SUPERSEDED', `block ${b.slice(0, 16)}… no longer holds height ${height} for clerk ${clerk.slice(0, 16)}…: a re-drawn block ${e.blockHash.slice(0, 16)}… took the slot; this seal is dropped, never published`, { height, clerk });
+      }
+      if (height <= this.#slots.finalized || this.#lost?.refuses(height)) {
+        throw new SealingError('ERR_JOURNAL_NO_INTENT', `height ${height} may no longer be sealed (finalized, or records were lost)`, { height, clerk });
+      }
+      // The counter first: a seal on disk (and so possibly published) always has the counter at
+      // or past its n. A crash after the increment and before the record shows as lost records.
+      const n = await this.#advanceCounter();
+      const record: JournalRecord = n === null ? { k: 's', h: height, c: clerk, b, r: seal.round, s } : { k: 's', h: height, c: clerk, b, r: seal.round, s, n };
       await this.#append([record]);
-      this.#apply(record);
+      this.#slots.apply(record);
     });
   }
 
   async setFinalized(height: number): Promise<void> {
     if (!Number.isSafeInteger(height) || height < 0) throw invalidArgument('finalized height must be a non-negative integer', 'height');
     return this.#serial(async () => {
-      if (height <= this.#finalized) return; // monotonic
-      const record: JournalRecord = { k: 'f', h: height };
-      await this.#append([record]);
-      this.#apply(record);
+      const previous = this.#slots.finalized;
+      if (height <= previous) return; // monotonic
+      const over = this.#lost?.finalized(previous, height) ?? false;
+      const records: JournalRecord[] = [{ k: 'f', h: height }];
+      // The loss is over: the journal takes the counter's value, so a restart does not report it again.
+      if (over) records.push({ k: 'a', n: this.#lost!.counter });
+      await this.#append(records);
+      for (const r of records) this.#slots.apply(r);
+      if (this.#lost !== null) {
+        if (over) {
+          this.log.info({ file: this.path, finalizedHeight: height }, 'seal journal: a final block is above every height the lost records could cover; sealing resumes');
+          this.#lost = null;
+        }
+        this.#watcher?.(this.rollback);
+      }
       if (this.#size > (this.options.compactAboveBytes ?? 4 * 1024 * 1024)) await this.#compact(this.options.retainBelowWatermark ?? 1000);
     });
   }
 
   export(): JournalExport {
     this.#usable();
-    const entries: JournalEntry[] = [...this.#entries.values()]
+    const entries: JournalEntry[] = [...this.#slots.entries.values()]
       .sort((a, b) => a.height - b.height || (a.clerk < b.clerk ? -1 : a.clerk > b.clerk ? 1 : 0))
       .map((e) => ({ height: e.height, clerk: e.clerk, blockHash: e.blockHash, seal: e.seal === null ? null : { round: e.seal.round, signature: e.seal.signature } }));
-    return { version: 1, finalizedHeight: this.#finalized, entries };
+    return { version: 1, finalizedHeight: this.#slots.finalized, entries };
   }
 
   async import(input: unknown): Promise<ImportResult> {
@@ -263,34 +331,36 @@ class FileSealJournal implements SealJournal {
       let added = 0;
       let sealsAdded = 0;
       for (const e of doc.entries) {
-        const mine = this.#entries.get(key(e.height, e.clerk));
-        if (mine !== undefined && mine.blockHash !== e.blockHash) {
-          conflicts.push(`height ${e.height} clerk ${e.clerk.slice(0, 16)}…: journal has block ${mine.blockHash.slice(0, 16)}…, import has ${e.blockHash.slice(0, 16)}…`);
+        const mine = this.#slots.get(e.height, e.clerk);
+        // Only seals take a slot: two seals for different blocks (or two different seals) conflict;
+        // an attempt without a seal, on either side, gives way to a seal.
+        if (mine?.seal && e.seal && (mine.blockHash !== e.blockHash || mine.seal.round !== e.seal.round || mine.seal.signature !== e.seal.signature)) {
+          conflicts.push(`height ${e.height} clerk ${e.clerk.slice(0, 16)}…: journal sealed block ${mine.blockHash.slice(0, 16)}… (round ${mine.seal.round}), import sealed ${e.blockHash.slice(0, 16)}… (round ${e.seal.round})`);
           continue;
         }
-        if (mine?.seal && e.seal && (mine.seal.round !== e.seal.round || mine.seal.signature !== e.seal.signature)) {
-          conflicts.push(`height ${e.height} clerk ${e.clerk.slice(0, 16)}…: different seals recorded`);
-          continue;
-        }
-        if (mine === undefined) {
-          records.push({ k: 'i', h: e.height, c: e.clerk, b: e.blockHash });
-          added++;
-        }
-        if (e.seal !== null && !mine?.seal) {
+        if (mine?.seal) continue;
+        if (e.seal !== null) {
+          if (mine?.blockHash !== e.blockHash) {
+            records.push({ k: 'i', h: e.height, c: e.clerk, b: e.blockHash });
+            added++;
+          }
           records.push({ k: 's', h: e.height, c: e.clerk, b: e.blockHash, r: e.seal.round, s: e.seal.signature });
           sealsAdded++;
+        } else if (mine === undefined) {
+          records.push({ k: 'i', h: e.height, c: e.clerk, b: e.blockHash });
+          added++;
         }
       }
       if (conflicts.length > 0) {
         throw new SealingError('ERR_JOURNAL_IMPORT_CONFLICT', `import refused, nothing changed: ${conflicts.length} conflicting entr${conflicts.length === 1 ? 'y' : 'ies'} (first: ${conflicts[0]})`, { conflicts: conflicts.slice(0, 20) });
       }
-      if (doc.finalizedHeight > this.#finalized) records.push({ k: 'f', h: doc.finalizedHeight });
+      if (doc.finalizedHeight > this.#slots.finalized) records.push({ k: 'f', h: doc.finalizedHeight });
       if (records.length > 0) {
         await this.#append(records); // one write and one fsync: a torn import leaves a consistent prefix
-        for (const r of records) this.#apply(r);
+        for (const r of records) this.#slots.apply(r);
       }
-      this.log.info({ added, sealsAdded, finalizedHeight: this.#finalized }, 'seal journal import');
-      return { added, sealsAdded, finalizedHeight: this.#finalized };
+      this.log.info({ added, sealsAdded, finalizedHeight: this.#slots.finalized }, 'seal journal import');
+      return { added, sealsAdded, finalizedHeight: this.#slots.finalized };
     });
   }
 
@@ -303,23 +373,31 @@ class FileSealJournal implements SealJournal {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#watcher = null;
     await this.#tail.catch(() => undefined);
     await this.#fh.close().catch(() => undefined);
     await this.lock.release();
   }
 
-  // Entries at or below the watermark are refused by the watermark itself, so dropping those far
-  // below it loses nothing that protects; they are kept for a while for export and diagnosis.
+  async #advanceCounter(): Promise<number | null> {
+    const counter = this.options.counter;
+    if (counter === undefined) return null;
+    try {
+      return await counter.increment();
+    } catch (err) {
+      // Nothing was written: this seal is not recorded and so never published. If the TPM did
+      // count it, the next seal records the value read back, and a restart before that reports lost records.
+      throw new SealingError('ERR_JOURNAL_COUNTER', `seal counter ${counter.name} could not be advanced, seal not recorded: ${(err as Error).message}`, { counter: counter.name }, { cause: err });
+    }
+  }
+
+  // Slots far below the watermark are refused by the watermark itself, so dropping those loses
+  // nothing that protects; they are kept for a while for export and diagnosis. The newest
+  // counter value is kept as an 'a' record.
   async #compact(retain: number): Promise<{ before: number; after: number; dropped: number }> {
     const before = this.#size;
-    const cutoff = this.#finalized - retain;
-    const kept = [...this.#entries.values()].filter((e) => e.height > cutoff);
-    const records: JournalRecord[] = this.#finalized >= 0 ? [{ k: 'f', h: this.#finalized }] : [];
-    for (const e of kept) {
-      records.push({ k: 'i', h: e.height, c: e.clerk, b: e.blockHash });
-      if (e.seal !== null) records.push({ k: 's', h: e.height, c: e.clerk, b: e.blockHash, r: e.seal.round, s: e.seal.signature });
-    }
-    const chunks = [FILE_MAGIC, ...records.map(encodeRecord)];
+    const cutoff = this.#slots.finalized - retain;
+    const chunks = [FILE_MAGIC, ...this.#slots.records(cutoff).map(encodeRecord)];
     try {
       await createFile(this.path, chunks); // temp, fsync, rename over, fsync dir
       const fh = await open(this.path, 'r+');
@@ -331,8 +409,7 @@ class FileSealJournal implements SealJournal {
       this.#failed = new SealingError('ERR_JOURNAL_FAILED', `seal journal compaction failed: ${describeFsError(err, this.path)}`, { file: this.path, errno: errnoOf(err) }, { cause: err });
       throw this.#failed;
     }
-    const dropped = this.#entries.size - kept.length;
-    for (const [k, e] of this.#entries) if (e.height <= cutoff) this.#entries.delete(k);
+    const dropped = this.#slots.drop(cutoff);
     this.log.info({ file: this.path, before, after: this.#size, dropped }, 'seal journal compacted');
     return { before, after: this.#size, dropped };
   }
@@ -363,24 +440,6 @@ class FileSealJournal implements SealJournal {
     this.#allocated = Math.max(this.#allocated, this.#size + pre);
   }
 
-  #apply(r: JournalRecord): string | null {
-    if (r.k === 'f') {
-      if (r.h > this.#finalized) this.#finalized = r.h;
-      return null;
-    }
-    const k = key(r.h, r.c);
-    const e = this.#entries.get(k);
-    if (r.k === 'i') {
-      if (e === undefined) this.#entries.set(k, { height: r.h, clerk: r.c, blockHash: r.b, seal: null });
-      else if (e.blockHash !== r.b) return `two blocks recorded for height ${r.h}, clerk ${r.c}`;
-      return null;
-    }
-    if (e === undefined || e.blockHash !== r.b) return `seal without a matching intent at height ${r.h}, clerk ${r.c}`;
-    if (e.seal !== null && (e.seal.round !== r.r || e.seal.signature !== r.s)) return `two seals recorded at height ${r.h}, clerk ${r.c}`;
-    e.seal = { round: r.r, signature: r.s };
-    return null;
-  }
-
   #usable(): void {
     if (this.#closed) throw new SealingError('ERR_JOURNAL_CLOSED', `seal journal ${this.path} is closed`, { file: this.path });
     if (this.#failed !== null) throw this.#failed;
@@ -397,12 +456,6 @@ class FileSealJournal implements SealJournal {
   }
 }
 
-function toSeal(e: Entry): RecordedSeal {
+function toSeal(e: Slot): RecordedSeal {
   return { height: e.height, clerk: e.clerk, blockHash: fromHex(e.blockHash), round: e.seal!.round, signature: fromHex(e.seal!.signature) };
 }
-
-function key(height: number, clerk: string): string {
-  return `${height}/${clerk}`;
-}
-
-

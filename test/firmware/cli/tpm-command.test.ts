@@ -47,7 +47,12 @@ async function fails(args: readonly string[], pattern: RegExp, env?: Record<stri
 
 function expectInfoShape(info: Record<string, unknown>): void {
   // The fields of `btn-node tpm info` (README "Commands"), plus the vendor string the binding adds.
-  expect(Object.keys(info).sort()).toEqual(['ek', 'firmwareVersion', 'manufacturer', 'sealingKey', 'vendor']);
+  expect(Object.keys(info).sort()).toEqual(['ek', 'firmwareVersion', 'manufacturer', 'sealCounter', 'sealingKey', 'vendor']);
+  const counter = info['sealCounter'];
+  if (counter !== null) {
+    expect(Object.keys(counter as object).sort()).toEqual(['index', 'value']);
+    expect((counter as { index: string }).index).toBe('0x01000B70');
+  }
   expect(typeof info['manufacturer']).toBe('string');
   expect(info['firmwareVersion']).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
   const ek = info['ek'] as Record<string, unknown>;
@@ -84,6 +89,7 @@ describe('btn-node tpm', () => {
     const info = await ok(['tpm', 'info', '--tcti', tcti]);
     expectInfoShape(info);
     expect(info['sealingKey']).toBeNull();
+    expect(info['sealCounter']).toBeNull();
     expect(info['manufacturer']).toBe('IBM');
     await tpm2('tpm2_readpublic', ['-T', tcti, '-c', '0x81010001', '-f', 'pem', '-o', 'ek.pem'], { cwd: fx.dir });
     const ek = info['ek'] as { publicKeyPem: string; certificatePem: string };
@@ -99,6 +105,9 @@ describe('btn-node tpm', () => {
     const out = await tpm2('tpm2_readpublic', ['-T', tcti, '-c', '0x81000B70', '-f', 'pem', '-o', 'seal.pem'], { cwd: fx.dir });
     expect(out).toContain(`name: ${key.name}`);
     expect(key.publicKeyPem.trim()).toBe((await readFile(join(fx.dir, 'seal.pem'), 'utf8')).trim());
+    // The seal counter beside it: defined, never incremented yet (docs/keys.md).
+    expect(first['sealCounter']).toEqual({ index: '0x01000B70', value: null });
+    expect(await tpm2('tpm2_nvreadpublic', ['-T', tcti, '0x1000b70'])).toMatch(/nt=0x1/);
     const second = await ok(['tpm', 'init', '--tcti', tcti]);
     expect(second).toEqual(first);
     expect(await ok(['tpm', 'info', '--tcti', tcti])).toEqual(first);

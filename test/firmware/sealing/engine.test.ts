@@ -8,7 +8,7 @@ import { lotteryKeyOf } from './lottery-key.ts';
 import { createSealEngine, type SpinJob, type SpinParams } from '../../../firmware/sealing/engine.ts';
 import { alwaysActive, neverActive, type GateState, type SealGate } from '../../../firmware/sealing/gate.ts';
 import { openSealJournal, type SealJournal } from '../../../firmware/sealing/journal.ts';
-import { CLERK, hashOf, tempDir } from './helpers.ts';
+import { CLERK, hashOf, sigOf, tempDir } from './helpers.ts';
 
 // Virtual time: sleep() moves the clock instead of waiting.
 const fakeClock = (): ManualClock => new ManualClock(1_700_000_000_000, { autoAdvance: true });
@@ -139,11 +139,55 @@ describe('seal engine (docs/lottery.md)', () => {
 
   it('never signs a block the journal refuses', async () => {
     await journal.checkAndRecord({ height: 1, clerk: CLERK, blockHash: hashOf('first') });
+    await journal.recordSeal({ height: 1, clerk: CLERK, blockHash: hashOf('first'), round: 0, signature: sigOf('first') });
     const { engine, job, calls } = setup();
     expect(await engine.spin(job())).toMatchObject({ outcome: 'refused', reason: 'conflicting-block' });
     await journal.setFinalized(5);
     expect(await engine.spin(job({ height: 3 }))).toMatchObject({ outcome: 'refused', reason: 'finalized' });
     expect(calls).toHaveLength(0);
+  });
+
+  it('a spin that ended without a seal gives way to a re-drawn block at its (height, clerk)', async () => {
+    const { engine, job, calls } = setup({ params: { sealZeros: 256, sealDeadlineMs: 300 } });
+    expect(await engine.spin(job({ blockHash: hashOf('first draw') }))).toMatchObject({ outcome: 'deadline' });
+    const signedBefore = calls.length;
+    const out = await engine.spin(job({ blockHash: hashOf('second draw'), params: { ...PARAMS, sealZeros: 0 } }));
+    expect(out).toMatchObject({ outcome: 'sealed', round: 0, reused: false });
+    expect(calls.length).toBe(signedBefore + 1);
+    // Sealed now: the first draw (or any other block) is refused at that slot from here on.
+    expect(await engine.spin(job({ blockHash: hashOf('first draw') }))).toMatchObject({ outcome: 'refused', reason: 'conflicting-block' });
+    expect(journal.export().entries).toEqual([expect.objectContaining({ height: 1, blockHash: Buffer.from(hashOf('second draw')).toString('hex'), seal: expect.objectContaining({ round: 0 }) })]);
+  });
+
+  it('a block re-drawn while the first still spins takes the slot: the first spin stops unsealed, its signatures unrecorded', async () => {
+    const clock = fakeClock();
+    const rounds: number[] = [];
+    // The re-drawn block is recorded while the TPM signs round 2 of the first.
+    const signer = async (message: Uint8Array): Promise<Uint8Array> => {
+      rounds.push(new DataView(message.buffer, message.byteOffset).getUint32(32));
+      if (rounds.length === 3) expect((await journal.checkAndRecord({ height: 1, clerk: CLERK, blockHash: hashOf('second draw') })).ok).toBe(true);
+      return new Uint8Array(nodeSign('sha256', message, key));
+    };
+    const engine = createSealEngine({ journal, gate: alwaysActive('n1'), signer: new SealSigner(journal, lotteryKeyOf(signer)), clock });
+    const out = await engine.spin({ height: 1, clerk: CLERK, blockHash: hashOf('first draw'), receivedAt: clock.now(), params: { ...PARAMS, sealZeros: 256 } });
+    // The signer refuses the superseded decision before the key is used again.
+    expect(out).toMatchObject({ outcome: 'failed', code: 'ERR_SEAL_UNRECORDED', rounds: 3 });
+    expect(rounds).toEqual([0, 1, 2]);
+    expect(journal.export().entries).toEqual([expect.objectContaining({ blockHash: Buffer.from(hashOf('second draw')).toString('hex'), seal: null })]);
+  });
+
+  it('a seal whose slot a re-drawn block took between signature and record is dropped (aborted), never returned', async () => {
+    const clock = fakeClock();
+    const signer = async (message: Uint8Array): Promise<Uint8Array> => {
+      const signature = new Uint8Array(nodeSign('sha256', message, key));
+      // The re-drawn block is recorded after this qualifying signature was made, before its record.
+      void journal.checkAndRecord({ height: 1, clerk: CLERK, blockHash: hashOf('second draw') });
+      return signature;
+    };
+    const engine = createSealEngine({ journal, gate: alwaysActive('n1'), signer: new SealSigner(journal, lotteryKeyOf(signer)), clock });
+    const out = await engine.spin({ height: 1, clerk: CLERK, blockHash: hashOf('first draw'), receivedAt: clock.now(), params: PARAMS });
+    expect(out).toMatchObject({ outcome: 'aborted', reason: expect.stringMatching(/superseded/) });
+    expect(journal.export().entries).toEqual([expect.objectContaining({ blockHash: Buffer.from(hashOf('second draw')).toString('hex'), seal: null })]);
   });
 
   it('returns the recorded seal for the same block without signing again', async () => {

@@ -20,3 +20,26 @@ export async function tempDir(): Promise<{ dir: string; cleanup: () => Promise<v
 
 export const CLERK = 'a'.repeat(64);
 export const CLERK2 = 'b'.repeat(64);
+
+/** A seal counter in memory, for unit tests of the journal logic (the TPM's is tested on swtpm). */
+export class FakeCounter {
+  readonly name = 'fake counter';
+  value: number | null = null;
+  increments = 0;
+  /** Makes the next increment count on the "TPM" and then fail, as a lost response would. */
+  failNext = false;
+
+  async read(): Promise<number | null> {
+    return this.value;
+  }
+
+  async increment(): Promise<number> {
+    this.value = (this.value ?? 100) + 1; // a fresh TPM counter starts wherever the TPM's highest count was
+    this.increments++;
+    if (this.failNext) {
+      this.failNext = false;
+      throw new Error('TPM did not answer');
+    }
+    return this.value;
+  }
+}

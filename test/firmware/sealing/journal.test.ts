@@ -35,17 +35,26 @@ async function codeOf(p: Promise<unknown>): Promise<string> {
 }
 
 describe('seal journal rules (docs/seal-journal.md)', () => {
-  it('records an intent once, accepts the same block again, refuses another block for the same (height, clerk)', async () => {
+  it('records a decision once, accepts the same block again; a seal takes the slot, an attempt without one gives way', async () => {
     const j = await openJ();
     const a = hashOf('a');
+    const b = hashOf('b');
     // ok carries the decision the seal signer takes: the recorded (height, clerk, block).
     const decision = { height: 5, clerk: CLERK, blockHash: a };
     expect(await j.checkAndRecord({ height: 5, clerk: CLERK, blockHash: a })).toEqual({ ok: true, decision });
     expect(await j.checkAndRecord({ height: 5, clerk: CLERK, blockHash: a })).toEqual({ ok: true, decision });
-    const r = await j.checkAndRecord({ height: 5, clerk: CLERK, blockHash: hashOf('b') });
-    expect(r.ok).toBe(false);
-    if (!r.ok && r.reason === 'conflicting-block') expect(r.recordedBlockHash).toEqual(a);
-    else throw new Error(`unexpected ${JSON.stringify(r)}`);
+    expect(j.holds(decision)).toBe(true);
+    // A re-drawn block while A has no seal: B takes over, and A can no longer be signed or recorded.
+    expect(await j.checkAndRecord({ height: 5, clerk: CLERK, blockHash: b })).toEqual({ ok: true, decision: { height: 5, clerk: CLERK, blockHash: b } });
+    expect(j.holds(decision)).toBe(false);
+    expect(await codeOf(j.recordSeal({ ...decision, round: 0, signature: sigOf('a') }))).toBe('ERR_JOURNAL_SUPERSEDED');
+    await j.recordSeal({ height: 5, clerk: CLERK, blockHash: b, round: 1, signature: sigOf('b') });
+    // Sealed: no other block, A included, ever takes the slot again.
+    for (const other of [a, hashOf('c')]) {
+      const r = await j.checkAndRecord({ height: 5, clerk: CLERK, blockHash: other });
+      if (!r.ok && r.reason === 'conflicting-block') expect(r.recordedBlockHash).toEqual(b);
+      else throw new Error(`unexpected ${JSON.stringify(r)}`);
+    }
     // Another clerk at the same height is a different slot.
     expect((await j.checkAndRecord({ height: 5, clerk: CLERK2, blockHash: hashOf('b') })).ok).toBe(true);
   });
@@ -84,10 +93,20 @@ describe('seal journal rules (docs/seal-journal.md)', () => {
     expect(await codeOf(j.setFinalized(1.5))).toBe('ERR_JOURNAL_INVALID_ARGUMENT');
   });
 
-  it('serializes concurrent calls: of two different blocks for one slot exactly one wins', async () => {
+  it('serializes concurrent calls: of eight different blocks racing to seal one slot exactly one is sealed', async () => {
     const j = await openJ();
-    const results = await Promise.all(Array.from({ length: 8 }, (_, i) => j.checkAndRecord({ height: 7, clerk: CLERK, blockHash: hashOf(`c${i}`) })));
-    expect(results.filter((r) => r.ok)).toHaveLength(1);
+    const attempt = async (i: number): Promise<boolean> => {
+      const blockHash = hashOf(`c${i}`);
+      const r = await j.checkAndRecord({ height: 7, clerk: CLERK, blockHash });
+      if (!r.ok) return false;
+      return j.recordSeal({ height: 7, clerk: CLERK, blockHash, round: 0, signature: sigOf(`c${i}`) }).then(() => true, (err: unknown) => {
+        expect((err as SealingError).code).toBe('ERR_JOURNAL_SUPERSEDED');
+        return false;
+      });
+    };
+    const sealed = await Promise.all(Array.from({ length: 8 }, (_, i) => attempt(i)));
+    expect(sealed.filter(Boolean)).toHaveLength(1);
+    expect(j.export().entries.filter((e) => e.seal !== null)).toHaveLength(1);
   });
 });
 
@@ -101,12 +120,19 @@ describe('persistence and damage', () => {
     await j.close();
   }
 
-  it('keeps every decision across reopen', async () => {
+  it('keeps every decision and seal across reopen', async () => {
     await populate();
+    const first = await openSealJournal(path());
+    await first.checkAndRecord({ height: 3, clerk: CLERK, blockHash: hashOf('3') });
+    await first.recordSeal({ height: 3, clerk: CLERK, blockHash: hashOf('3'), round: 0, signature: sigOf('3') });
+    await first.close();
     const j = await openJ();
     expect(j.finalizedHeight).toBe(1);
-    expect((await j.checkAndRecord({ height: 2, clerk: CLERK, blockHash: hashOf('x') })).ok).toBe(false);
-    expect(j.export().entries).toHaveLength(2);
+    expect(j.export().entries).toHaveLength(3);
+    expect(j.holds({ height: 2, clerk: CLERK, blockHash: hashOf('2') })).toBe(true);
+    expect(await j.checkAndRecord({ height: 3, clerk: CLERK, blockHash: hashOf('x') })).toMatchObject({ ok: false, reason: 'conflicting-block' });
+    // Height 2 has a decision but no seal: a re-drawn block may take it after the restart.
+    expect((await j.checkAndRecord({ height: 2, clerk: CLERK, blockHash: hashOf('x') })).ok).toBe(true);
   });
 
   /** The journal's bytes without the preallocated zeros after them. */
@@ -174,9 +200,19 @@ describe('persistence and damage', () => {
 
   it('refuses a file whose records contradict each other', async () => {
     const h = (s: string): string => Buffer.from(hashOf(s)).toString('hex');
-    await writeFile(path(), Buffer.concat([FILE_MAGIC, encodeRecord({ k: 'i', h: 3, c: CLERK, b: h('a') }), encodeRecord({ k: 'i', h: 3, c: CLERK, b: h('b') })]));
-    const err = await openSealJournal(path()).then(() => null, (e: unknown) => e as SealingError);
-    expect(err?.code).toBe('ERR_JOURNAL_CORRUPT');
+    const cases: Buffer[][] = [
+      // a decision for another block after a seal
+      [encodeRecord({ k: 'i', h: 3, c: CLERK, b: h('a') }), encodeRecord({ k: 's', h: 3, c: CLERK, b: h('a'), r: 0, s: h('s').repeat(4) }), encodeRecord({ k: 'i', h: 3, c: CLERK, b: h('b') })],
+      // a seal for a block that is not the slot's decision (another block took it)
+      [encodeRecord({ k: 'i', h: 3, c: CLERK, b: h('a') }), encodeRecord({ k: 'i', h: 3, c: CLERK, b: h('b') }), encodeRecord({ k: 's', h: 3, c: CLERK, b: h('a'), r: 0, s: h('s').repeat(4) })],
+      // two seals
+      [encodeRecord({ k: 'i', h: 3, c: CLERK, b: h('a') }), encodeRecord({ k: 's', h: 3, c: CLERK, b: h('a'), r: 0, s: h('s').repeat(4) }), encodeRecord({ k: 's', h: 3, c: CLERK, b: h('a'), r: 1, s: h('t').repeat(4) })],
+    ].map((records) => records.map((r) => Buffer.from(r)));
+    for (const records of cases) {
+      await writeFile(path(), Buffer.concat([FILE_MAGIC, ...records]));
+      const err = await openSealJournal(path()).then(() => null, (e: unknown) => e as SealingError);
+      expect(err?.code).toBe('ERR_JOURNAL_CORRUPT');
+    }
   });
 
   it('lets only one opener hold the journal; a lock of a dead process is taken over', async () => {
@@ -219,18 +255,41 @@ describe('export, import, compaction', () => {
     expect(await k.import(doc)).toEqual({ added: 0, sealsAdded: 0, finalizedHeight: 0 });
   });
 
-  it('refuses a conflicting import without changing anything', async () => {
+  it('refuses a conflicting import (two seals for one slot) without changing anything', async () => {
     const j = await openJ();
     await j.checkAndRecord({ height: 1, clerk: CLERK, blockHash: hashOf('1') });
+    await j.recordSeal({ height: 1, clerk: CLERK, blockHash: hashOf('1'), round: 0, signature: sigOf('1') });
     const before = j.export();
     const size = j.size;
-    const doc = { version: 1, finalizedHeight: 5, entries: [
-      { height: 9, clerk: CLERK, blockHash: Buffer.from(hashOf('9')).toString('hex'), seal: null },
-      { height: 1, clerk: CLERK, blockHash: Buffer.from(hashOf('other')).toString('hex'), seal: null },
-    ] };
-    expect(await codeOf(j.import(doc))).toBe('ERR_JOURNAL_IMPORT_CONFLICT');
-    expect(j.export()).toEqual(before);
-    expect(j.size).toBe(size);
+    const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+    for (const conflict of [
+      { height: 1, clerk: CLERK, blockHash: hex(hashOf('other')), seal: { round: 0, signature: hex(sigOf('o')) } },
+      { height: 1, clerk: CLERK, blockHash: hex(hashOf('1')), seal: { round: 1, signature: hex(sigOf('o')) } },
+    ]) {
+      const doc = { version: 1, finalizedHeight: 5, entries: [{ height: 9, clerk: CLERK, blockHash: hex(hashOf('9')), seal: null }, conflict] };
+      expect(await codeOf(j.import(doc))).toBe('ERR_JOURNAL_IMPORT_CONFLICT');
+      expect(j.export()).toEqual(before);
+      expect(j.size).toBe(size);
+    }
+  });
+
+  it('imports like it seals: a seal takes a slot from an attempt without one, an attempt never takes a sealed slot', async () => {
+    const j = await openJ();
+    const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+    await j.checkAndRecord({ height: 1, clerk: CLERK, blockHash: hashOf('mine') });
+    await j.checkAndRecord({ height: 2, clerk: CLERK, blockHash: hashOf('sealed') });
+    await j.recordSeal({ height: 2, clerk: CLERK, blockHash: hashOf('sealed'), round: 0, signature: sigOf('sealed') });
+    await j.checkAndRecord({ height: 3, clerk: CLERK, blockHash: hashOf('kept') });
+    const r = await j.import({ version: 1, finalizedHeight: -1, entries: [
+      { height: 1, clerk: CLERK, blockHash: hex(hashOf('theirs')), seal: { round: 2, signature: hex(sigOf('theirs')) } },
+      { height: 2, clerk: CLERK, blockHash: hex(hashOf('attempt')), seal: null },
+      { height: 3, clerk: CLERK, blockHash: hex(hashOf('other attempt')), seal: null },
+    ] });
+    expect(r).toMatchObject({ added: 1, sealsAdded: 1 });
+    const byHeight = new Map(j.export().entries.map((e) => [e.height, e]));
+    expect(byHeight.get(1)).toMatchObject({ blockHash: hex(hashOf('theirs')), seal: { round: 2 } });
+    expect(byHeight.get(2)).toMatchObject({ blockHash: hex(hashOf('sealed')), seal: { round: 0 } });
+    expect(byHeight.get(3)).toMatchObject({ blockHash: hex(hashOf('kept')), seal: null });
   });
 
   it('validates imports field by field', async () => {
