@@ -8,7 +8,7 @@ import type { SealGate } from '../sealing/gate.ts';
 import type { SealJournal } from '../sealing/journal.ts';
 import { SealSigner } from '../sealing/seal-signer.ts';
 import type { MqttTransport } from '../transport/mqtt-transport.ts';
-import type { Topics } from '../transport/topics.ts';
+import type { Topics } from '../protocol/topics.ts';
 import type { Tpm } from '../../tpm/tpm.ts';
 import { AgentError } from './errors.ts';
 import type { FaultBoard } from './faults.ts';

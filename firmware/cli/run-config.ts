@@ -29,7 +29,7 @@ import { ProtocolError } from '../protocol/errors.ts';
 import { NETWORK_NAME } from '../protocol/network-manifest.ts';
 import { Committee, MAX_COMMITTEE } from '../protocol/quorum.ts';
 import type { NetworkTerms } from '../node/network-state.ts';
-import { topicPrefix, DEFAULT_TOPIC_PREFIX } from '../transport/topics.ts';
+import { topicPrefix, DEFAULT_TOPIC_PREFIX } from '../protocol/topics.ts';
 import { checkSealingHandle, parseHandle, parseTcti } from '../../tpm/index.ts';
 import { fromHex } from '../core/bytes.ts';
 import { CodedError } from '../core/errors.ts';

@@ -7,7 +7,7 @@ import type { SignedManifest } from '../protocol/network-manifest.ts';
 import type { NetworkParams } from '../protocol/params.ts';
 import type { Vote } from '../protocol/quorum.ts';
 import type { DropEvent, InboundMessage, PublishOutcome, SubscribeOptions } from '../transport/mqtt-types.ts';
-import type { Topics } from '../transport/topics.ts';
+import type { Topics } from '../protocol/topics.ts';
 import type { Clerk } from './clerks.ts';
 import type { RootKey } from './network-keys.ts';
 import type { SealAuthority, SealRejectCode } from '../protocol/seal-check.ts';

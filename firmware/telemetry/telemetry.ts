@@ -6,7 +6,7 @@
 // (<prefix>/status, payload "online": HA restarted and forgot its entities), at most once per
 // discoveryMinGapMs; births are spread over discoveryJitterMs so a fleet does not answer at once.
 import { pino, type Logger } from 'pino';
-import type { Topics } from '../transport/topics.ts';
+import type { Topics } from '../protocol/topics.ts';
 import { discoveryConfigs, parseHomeAssistantStatus } from './discovery.ts';
 import { TelemetryError } from './errors.ts';
 import { createSampler, type Sample } from './sampler.ts';

@@ -2,7 +2,6 @@
 import { CodedError } from '../core/errors.ts';
 
 export type TransportErrorCode =
-  | 'ERR_TRANSPORT_TOPIC' // a topic segment from outside input is empty, too long or holds / + # or NUL
   | 'ERR_TRANSPORT_OPTIONS' // bad constructor / call arguments
   | 'ERR_TRANSPORT_CLOSED' // the transport or link was closed
   | 'ERR_TRANSPORT_PAYLOAD' // an outbound payload is too large or not serializable

@@ -2,7 +2,7 @@
 // in-process broker, the BtnCmd frame and TCP link.
 export { TransportError, FrameError, type TransportErrorCode, type FrameErrorReason } from './errors.ts';
 export { Backoff, backoffCeiling, DEFAULT_BACKOFF, type BackoffOptions } from '../core/backoff.ts';
-export { topicsFor, topicSegment, topicPrefix, topicMatches, assertTopicFilter, assertTopicName, DEFAULT_TOPIC_PREFIX, type Topics } from './topics.ts';
+export { topicsFor, topicSegment, topicPrefix, topicMatches, assertTopicFilter, assertTopicName, DEFAULT_TOPIC_PREFIX, type Topics } from '../protocol/topics.ts';
 export {
   MqttTransport, createMqttTransport, clientIdFromSpki, OFFLINE_STATUS,
   type MqttTransportOptions, type Subscribed, type TransportState, type ProtocolChoice, type DropReason, type DropEvent, type PublishOutcome,

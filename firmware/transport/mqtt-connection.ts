@@ -114,6 +114,8 @@ export class MqttConnection {
       clean: !(sessionExpiry > 0),
       ...(o.username !== undefined ? { username: o.username } : {}),
       ...(o.password !== undefined ? { password: o.password } : {}),
+      // A pinned CA: only the network's broker certificate is trusted, and its name must match.
+      ...(o.ca !== undefined ? { ca: o.ca, rejectUnauthorized: true } : {}),
       ...(this.#status ? { will: { topic: this.#c.statusTopic, payload: Buffer.from(OFFLINE_STATUS), qos: 1, retain: true } } : {}),
       ...this.#c.protocol.connectProperties(this.#c.maxInboundBytes, sessionExpiry),
     };

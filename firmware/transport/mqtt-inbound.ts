@@ -4,7 +4,7 @@
 import type { IPublishPacket, MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import type { DropEvent, DropReason, InboundMessage, TransportStats } from './mqtt-types.ts';
-import { topicMatches } from './topics.ts';
+import { topicMatches } from '../protocol/topics.ts';
 
 export interface Subscription {
   readonly filter: string;

@@ -11,7 +11,7 @@ import { Inbound, type Subscription } from './mqtt-inbound.ts';
 import { encodePayload, Outbox } from './mqtt-outbox.ts';
 import { ProtocolFallback } from './mqtt-protocol.ts';
 import type { DropEvent, InboundMessage, MqttTransportOptions, PublishOptions, PublishOutcome, StreamOptions, SubscribeOptions, TransportState, TransportStats } from './mqtt-types.ts';
-import { assertTopicFilter, assertTopicName, topicsFor, topicSegment, type Topics } from './topics.ts';
+import { assertTopicFilter, assertTopicName, topicsFor, topicSegment, type Topics } from '../protocol/topics.ts';
 import { mqttClientIdFromSpki } from '../protocol/identity.ts';
 
 export type {

@@ -20,6 +20,8 @@ export interface MqttTransportOptions {
   readonly protocol?: ProtocolChoice;
   readonly username?: string;
   readonly password?: string;
+  /** For mqtts://: the network's broker CA (PEM), pinned: the system's CAs are not consulted. */
+  readonly ca?: string;
   readonly keepaliveSeconds?: number;
   readonly connectTimeoutMs?: number;
   /** > 0: persistent session (v5 sessionExpiryInterval, 3.1.1 clean=false). 0: clean session. */

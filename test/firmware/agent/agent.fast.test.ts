@@ -25,7 +25,7 @@ import { alwaysActive, neverActive, type SealGate } from '../../../firmware/seal
 import { openSealJournal, type SealJournal } from '../../../firmware/sealing/journal.ts';
 import { SealSigner } from '../../../firmware/sealing/seal-signer.ts';
 import { softwareLotteryKey } from '../sealing/lottery-key.ts';
-import { topicsFor } from '../../../firmware/transport/topics.ts';
+import { topicsFor } from '../../../firmware/protocol/topics.ts';
 import type { SubscribeOptions } from '../../../firmware/transport/mqtt-types.ts';
 import type { TpmInfo } from '../../../tpm/index.ts';
 

@@ -14,7 +14,7 @@ import { verifyQuorum } from '../../../firmware/protocol/quorum.ts';
 import type { NetworkParams } from '../../../firmware/protocol/params.ts';
 import { encodeSealMessage } from '../../../firmware/protocol/seal-message.ts';
 import type { InboundMessage, SubscribeOptions } from '../../../firmware/transport/mqtt-types.ts';
-import { topicsFor } from '../../../firmware/transport/topics.ts';
+import { topicsFor } from '../../../firmware/protocol/topics.ts';
 import { createClerks, type Clerk } from '../../../firmware/devnet/clerks.ts';
 import { genesisTip, PrimaryNode, type PrimaryEvent, type PrimaryTransport } from '../../../firmware/devnet/primary.ts';
 import { StaticSealAuthority } from '../../../firmware/protocol/seal-check.ts';

@@ -10,7 +10,7 @@ import { keyFingerprint } from '../../../firmware/protocol/identity.ts';
 import type { NetworkParams } from '../../../firmware/protocol/params.ts';
 import { encodeSealMessage, type SealMessage } from '../../../firmware/protocol/seal-message.ts';
 import { createMqttTransport, type MqttTransport } from '../../../firmware/transport/index.ts';
-import type { Topics } from '../../../firmware/transport/topics.ts';
+import type { Topics } from '../../../firmware/protocol/topics.ts';
 
 export interface StandInAgentOptions {
   readonly transport: MqttTransport;

@@ -31,7 +31,7 @@ describe('MqttTransport without a broker', () => {
     expect(() => clientIdFromSpki(new Uint8Array(3))).toThrow(TransportError);
     expect(() => new MqttTransport({ url: 'mqtt://127.0.0.1:1', nodeId: 'n' })).toThrow(/sealingKeySpki/);
     expect(() => new MqttTransport({ url: 'http://x', nodeId: 'n', clientId: 'c' })).toThrow(TransportError);
-    expect(() => new MqttTransport({ url: 'mqtt://x', nodeId: 'a/b', clientId: 'c' })).toThrow(TransportError);
+    expect(() => new MqttTransport({ url: 'mqtt://x', nodeId: 'a/b', clientId: 'c' })).toThrow(expect.objectContaining({ code: 'ERR_PROTOCOL_TOPIC' }));
   });
 
   it('reconnects through the jittered backoff, never on a fixed period', async () => {
@@ -72,7 +72,7 @@ describe('MqttTransport without a broker', () => {
     expect(t.queued).toEqual({ count: 1, bytes: 600 });
     expect(await t.publish('x/c', 'c'.repeat(1500))).toBe('evicted'); // can never fit
     expect(() => t.publish('x/d', 'd'.repeat(2001))).toThrow(/max 2000/);
-    expect(() => t.publish('x/+', 'e')).toThrow(TransportError);
+    expect(() => t.publish('x/+', 'e')).toThrow(expect.objectContaining({ code: 'ERR_PROTOCOL_TOPIC' }));
     await t.close();
     expect(await b).toBe('closed');
   });
@@ -90,7 +90,7 @@ describe('MqttTransport without a broker', () => {
     void t.publishSeal('clerk', json, Date.now() + 60_000);
     expect(t.queued).toEqual({ count: 1, bytes: Buffer.byteLength(json) });
     expect(() => t.publishSeal('clerk', json)).toThrow(/deadline/);
-    expect(() => t.publishSeal('a/b', json, 1)).toThrow(expect.objectContaining({ code: 'ERR_TRANSPORT_TOPIC' }));
+    expect(() => t.publishSeal('a/b', json, 1)).toThrow(expect.objectContaining({ code: 'ERR_PROTOCOL_TOPIC' }));
   });
 
   it('an AbortSignal closes it; publish after close throws ERR_TRANSPORT_CLOSED', async () => {

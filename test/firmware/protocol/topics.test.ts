@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
-import { topicsFor, topicSegment, topicMatches, assertTopicFilter, assertTopicName, DEFAULT_TOPIC_PREFIX } from '../../../firmware/transport/topics.ts';
-import { TransportError } from '../../../firmware/transport/errors.ts';
+import { topicsFor, topicSegment, topicMatches, assertTopicFilter, assertTopicName, DEFAULT_TOPIC_PREFIX } from '../../../firmware/protocol/topics.ts';
+import { ProtocolError } from '../../../firmware/protocol/errors.ts';
 
 describe('topic layout', () => {
   it('lays out every topic under the default prefix btn/v1', () => {
@@ -26,25 +26,25 @@ describe('topic layout', () => {
     ['non-ASCII', 'é'], ['too long', 'x'.repeat(129)], ['$ reserved', '$SYS'], ['newline', 'a\n'],
   ])('rejects a segment with %s', (_label, bad) => {
     const t = topicsFor();
-    expect(() => t.seals(bad)).toThrow(TransportError);
-    expect(() => t.status(bad)).toThrow(TransportError);
-    expect(() => t.telemetry(bad)).toThrow(TransportError);
-    try { topicSegment(bad); } catch (e) { expect((e as TransportError).code).toBe('ERR_TRANSPORT_TOPIC'); }
+    expect(() => t.seals(bad)).toThrow(ProtocolError);
+    expect(() => t.status(bad)).toThrow(ProtocolError);
+    expect(() => t.telemetry(bad)).toThrow(ProtocolError);
+    try { topicSegment(bad); } catch (e) { expect((e as ProtocolError).code).toBe('ERR_PROTOCOL_TOPIC'); }
   });
 
   it('rejects non-string segments and bad prefixes', () => {
     expect(() => topicSegment(42)).toThrow(/string/);
-    expect(() => topicsFor('btn//v1')).toThrow(TransportError);
-    expect(() => topicsFor('btn/#')).toThrow(TransportError);
-    expect(() => topicsFor('/btn')).toThrow(TransportError);
+    expect(() => topicsFor('btn//v1')).toThrow(ProtocolError);
+    expect(() => topicsFor('btn/#')).toThrow(ProtocolError);
+    expect(() => topicsFor('/btn')).toThrow(ProtocolError);
   });
 
   it('validates filters and names', () => {
     expect(assertTopicFilter('a/+/c/#')).toBe('a/+/c/#');
-    expect(() => assertTopicFilter('a/#/c')).toThrow(TransportError);
-    expect(() => assertTopicFilter('a/b+')).toThrow(TransportError);
-    expect(() => assertTopicName('a/+')).toThrow(TransportError);
-    expect(() => assertTopicName('a\0')).toThrow(TransportError);
+    expect(() => assertTopicFilter('a/#/c')).toThrow(ProtocolError);
+    expect(() => assertTopicFilter('a/b+')).toThrow(ProtocolError);
+    expect(() => assertTopicName('a/+')).toThrow(ProtocolError);
+    expect(() => assertTopicName('a\0')).toThrow(ProtocolError);
     expect(assertTopicName('a/b')).toBe('a/b');
   });
 

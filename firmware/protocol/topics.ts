@@ -1,30 +1,31 @@
-// Topic layout (docs/components.md). Everything lives under one prefix (default `btn/v1`) so several
-// networks or protocol versions can share a broker. Segments that come from outside input
+// Topic layout (docs/components.md), part of the protocol: nodes, clerks and the root's broker
+// roles (provisioning/broker/roles.ts) address the same topics. Everything lives under one prefix
+// (default `btn/v1`) so several networks or protocol versions can share a broker. Segments that come from outside input
 // (clerk fingerprints, node ids) are validated: a `+`, `#` or `/` in them would widen a
 // subscription or address another node's topic [MQTT-4.7.1-1], NUL is forbidden [MQTT-1.5.4-2].
-import { TransportError } from './errors.ts';
+import { ProtocolError } from './errors.ts';
 
 export const DEFAULT_TOPIC_PREFIX = 'btn/v1';
 const MAX_SEGMENT = 128;
 const MAX_TOPIC_BYTES = 65_535; // [MQTT-1.5.4-3] UTF-8 string length field is 16 bits
 
-/** Throws ERR_TRANSPORT_TOPIC unless `value` is one safe topic level. */
+/** Throws ERR_PROTOCOL_TOPIC unless `value` is one safe topic level. */
 export function topicSegment(value: unknown, label = 'topic segment'): string {
-  if (typeof value !== 'string') throw new TransportError('ERR_TRANSPORT_TOPIC', `${label} must be a string, got ${typeof value}`);
-  if (value.length === 0) throw new TransportError('ERR_TRANSPORT_TOPIC', `${label} must not be empty`);
-  if (value.length > MAX_SEGMENT) throw new TransportError('ERR_TRANSPORT_TOPIC', `${label} is ${value.length} chars, max ${MAX_SEGMENT}`);
+  if (typeof value !== 'string') throw new ProtocolError('ERR_PROTOCOL_TOPIC', `${label} must be a string, got ${typeof value}`);
+  if (value.length === 0) throw new ProtocolError('ERR_PROTOCOL_TOPIC', `${label} must not be empty`);
+  if (value.length > MAX_SEGMENT) throw new ProtocolError('ERR_PROTOCOL_TOPIC', `${label} is ${value.length} chars, max ${MAX_SEGMENT}`);
   // Printable ASCII minus the MQTT specials: fingerprints and ids are hex/base64url anyway.
   if (!/^[\x21-\x7e]+$/.test(value) || /[/+#]/.test(value)) {
-    throw new TransportError('ERR_TRANSPORT_TOPIC', `${label} must be printable ASCII without '/', '+', '#', NUL or spaces`, { label });
+    throw new ProtocolError('ERR_PROTOCOL_TOPIC', `${label} must be printable ASCII without '/', '+', '#', NUL or spaces`, label);
   }
-  if (value.startsWith('$')) throw new TransportError('ERR_TRANSPORT_TOPIC', `${label} must not start with '$' (reserved, [MQTT-4.7.2-1])`);
+  if (value.startsWith('$')) throw new ProtocolError('ERR_PROTOCOL_TOPIC', `${label} must not start with '$' (reserved, [MQTT-4.7.2-1])`);
   return value;
 }
 
 /** A prefix is one or more safe segments joined by '/'. */
 export function topicPrefix(value: unknown): string {
-  if (typeof value !== 'string') throw new TransportError('ERR_TRANSPORT_TOPIC', 'topic prefix must be a string');
-  if (value.length > 1024) throw new TransportError('ERR_TRANSPORT_TOPIC', 'topic prefix too long');
+  if (typeof value !== 'string') throw new ProtocolError('ERR_PROTOCOL_TOPIC', 'topic prefix must be a string');
+  if (value.length > 1024) throw new ProtocolError('ERR_PROTOCOL_TOPIC', 'topic prefix too long');
   value.split('/').forEach((s, i) => topicSegment(s, `topic prefix level ${i}`));
   return value;
 }
@@ -66,12 +67,12 @@ export function topicsFor(prefix: string = DEFAULT_TOPIC_PREFIX): Topics {
 /** Validates a subscription filter: '+' and '#' only as whole levels, '#' only last [MQTT-4.7.1-2/3]. */
 export function assertTopicFilter(filter: string): string {
   if (filter.length === 0 || Buffer.byteLength(filter) > MAX_TOPIC_BYTES || filter.includes('\0')) {
-    throw new TransportError('ERR_TRANSPORT_TOPIC', 'topic filter must be 1..65535 bytes without NUL');
+    throw new ProtocolError('ERR_PROTOCOL_TOPIC', 'topic filter must be 1..65535 bytes without NUL');
   }
   const levels = filter.split('/');
   levels.forEach((level, i) => {
-    if (level === '#' && i !== levels.length - 1) throw new TransportError('ERR_TRANSPORT_TOPIC', `'#' must be the last level in ${JSON.stringify(filter)}`);
-    if (level.length > 1 && /[+#]/.test(level)) throw new TransportError('ERR_TRANSPORT_TOPIC', `wildcards must fill a whole level in ${JSON.stringify(filter)}`);
+    if (level === '#' && i !== levels.length - 1) throw new ProtocolError('ERR_PROTOCOL_TOPIC', `'#' must be the last level in ${JSON.stringify(filter)}`);
+    if (level.length > 1 && /[+#]/.test(level)) throw new ProtocolError('ERR_PROTOCOL_TOPIC', `wildcards must fill a whole level in ${JSON.stringify(filter)}`);
   });
   return filter;
 }
@@ -79,7 +80,7 @@ export function assertTopicFilter(filter: string): string {
 /** Validates a topic name for PUBLISH: no wildcards, no NUL [MQTT-3.3.2-2]. */
 export function assertTopicName(topic: string): string {
   if (topic.length === 0 || Buffer.byteLength(topic) > MAX_TOPIC_BYTES || /[+#\0]/.test(topic)) {
-    throw new TransportError('ERR_TRANSPORT_TOPIC', `invalid topic name ${JSON.stringify(topic.slice(0, 200))}`);
+    throw new ProtocolError('ERR_PROTOCOL_TOPIC', `invalid topic name ${JSON.stringify(topic.slice(0, 200))}`);
   }
   return topic;
 }

@@ -1,0 +1,131 @@
+// The root node's hand on the broker: mosquitto's dynamic security plugin, driven over its control
+// topic (never by editing files). Each command is sent with a correlation id and its answer
+// awaited; an error answer is an error here, naming the command. The admin connection pins the
+// broker's CA.
+import { randomUUID } from 'node:crypto';
+import mqtt, { type MqttClient } from 'mqtt';
+import { CodedError } from '../../firmware/core/errors.ts';
+import { nodeAcls, nodeRoleName, roleAcls, roleName, type Acl, type BrokerRole } from './roles.ts';
+
+const CONTROL = '$CONTROL/dynamic-security/v1';
+const MAX_RESPONSE_BYTES = 1024 * 1024;
+
+export class BrokerAdminError extends CodedError<'ERR_BROKER_ADMIN'> {
+  override readonly name = 'BrokerAdminError';
+  constructor(message: string, detail: Record<string, unknown> = {}) {
+    super('ERR_BROKER_ADMIN', message, detail);
+  }
+}
+
+export interface BrokerAdminOptions {
+  readonly url: string;
+  readonly username: string;
+  readonly password: string;
+  /** The broker's CA (PEM) for mqtts://. */
+  readonly ca?: string;
+  /** Per command (ms). */
+  readonly timeoutMs?: number;
+}
+
+type Command = Record<string, unknown> & { readonly command: string };
+
+export class BrokerAdmin {
+  readonly #client: MqttClient;
+  readonly #timeoutMs: number;
+  readonly #pending = new Map<string, { resolve: (r: Record<string, unknown>) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
+
+  private constructor(client: MqttClient, timeoutMs: number) {
+    this.#client = client;
+    this.#timeoutMs = timeoutMs;
+    client.on('message', (_topic, payload) => this.#onResponse(payload));
+  }
+
+  static async connect(o: BrokerAdminOptions): Promise<BrokerAdmin> {
+    const client = await mqtt.connectAsync(o.url, {
+      username: o.username, password: o.password, protocolVersion: 5, reconnectPeriod: 1000, clientId: `btn-root-admin-${randomUUID()}`,
+      ...(o.ca === undefined ? {} : { ca: o.ca, rejectUnauthorized: true }),
+    });
+    await client.subscribeAsync(`${CONTROL}/response`, { qos: 1 });
+    return new BrokerAdmin(client, o.timeoutMs ?? 10_000);
+  }
+
+  /** Creates the role for `prefix` with its ACLs, or adds missing ACLs when it exists. */
+  async ensureRole(role: BrokerRole, prefix: string): Promise<string> {
+    return this.#ensureRole(roleName(role, prefix), roleAcls(role, prefix));
+  }
+
+  /** A secondary node's broker identity: user name = node id, in the secondary role and a role pinning its own topics. */
+  async upsertNode(nodeId: string, password: string, prefix: string): Promise<void> {
+    const own = await this.#ensureRole(nodeRoleName(prefix, nodeId), nodeAcls(prefix, nodeId));
+    await this.upsertClient(nodeId, password, await this.ensureRole('secondary', prefix));
+    await this.#send({ command: 'addClientRole', username: nodeId, rolename: own }).catch(() => undefined);
+  }
+
+  async #ensureRole(rolename: string, acls: readonly Acl[]): Promise<string> {
+    const prioritized = acls.map((a) => ({ ...a, priority: 0 }));
+    const existing = await this.#send({ command: 'getRole', rolename }).then(() => true, () => false);
+    if (!existing) await this.#send({ command: 'createRole', rolename, acls: prioritized });
+    else for (const acl of prioritized) await this.#send({ command: 'addRoleACL', rolename, ...acl }).catch(() => undefined);
+    return rolename;
+  }
+
+  /** A client `username` with `password` in `rolename`; an existing one gets the new password (rotation) and is enabled again. */
+  async upsertClient(username: string, password: string, rolename: string): Promise<void> {
+    const created = await this.#send({ command: 'createClient', username, password, roles: [{ rolename }] }).then(() => true, () => false);
+    if (created) return;
+    await this.#send({ command: 'setClientPassword', username, password });
+    await this.#send({ command: 'addClientRole', username, rolename }).catch(() => undefined);
+    await this.#send({ command: 'enableClient', username });
+  }
+
+  /** Disables the client: its connections are closed at once and its password no longer works. */
+  async disableClient(username: string): Promise<void> {
+    await this.#send({ command: 'disableClient', username });
+  }
+
+  async close(): Promise<void> {
+    for (const p of this.#pending.values()) {
+      clearTimeout(p.timer);
+      p.reject(new BrokerAdminError('broker admin closed'));
+    }
+    this.#pending.clear();
+    await this.#client.endAsync();
+  }
+
+  #send(cmd: Command): Promise<Record<string, unknown>> {
+    const correlationData = randomUUID();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pending.delete(correlationData);
+        reject(new BrokerAdminError(`broker did not answer ${cmd.command} within ${this.#timeoutMs} ms`, { command: cmd.command }));
+      }, this.#timeoutMs);
+      this.#pending.set(correlationData, { resolve, reject, timer });
+      this.#client.publish(CONTROL, JSON.stringify({ commands: [{ ...cmd, correlationData }] }), { qos: 1 }, (err) => {
+        if (err === undefined || err === null) return;
+        clearTimeout(timer);
+        this.#pending.delete(correlationData);
+        reject(new BrokerAdminError(`${cmd.command} not sent: ${err.message}`, { command: cmd.command }));
+      });
+    });
+  }
+
+  #onResponse(payload: Buffer): void {
+    if (payload.length > MAX_RESPONSE_BYTES) return;
+    let body: { responses?: unknown };
+    try {
+      body = JSON.parse(payload.toString('utf8')) as { responses?: unknown };
+    } catch {
+      return;
+    }
+    if (!Array.isArray(body.responses)) return;
+    for (const r of body.responses as Record<string, unknown>[]) {
+      const id = typeof r['correlationData'] === 'string' ? r['correlationData'] : '';
+      const p = this.#pending.get(id);
+      if (p === undefined) continue;
+      this.#pending.delete(id);
+      clearTimeout(p.timer);
+      if (typeof r['error'] === 'string') p.reject(new BrokerAdminError(`${String(r['command'])}: ${r['error']}`, { command: r['command'] }));
+      else p.resolve(r);
+    }
+  }
+}

@@ -1,0 +1,104 @@
+// The broker enforces who may publish what: a real mosquitto 2 with TLS and its dynamic security
+// plugin, its clients and roles made by the root's BrokerAdmin over the control topic. Shown: no
+// or wrong credentials and an unpinned CA are refused at connect; a secondary node publishes its
+// own status but not another node's, nor a candidate, a final, a manifest or a revocation list; a
+// clerk publishes candidates; a disabled client is disconnected at once and cannot come back.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import mqtt, { type MqttClient } from 'mqtt';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startSecureMosquitto, type SecureMosquitto } from '../../firmware/devnet/secure-mosquitto.ts';
+import { topicsFor } from '../../firmware/protocol/topics.ts';
+import { BrokerAdmin } from '../../provisioning/broker/dynsec.ts';
+import { freePort } from '../net.ts';
+import { until } from '../until.ts';
+
+const prefix = 'btn/acl';
+const topics = topicsFor(prefix);
+let dir: string;
+let broker: SecureMosquitto;
+let admin: BrokerAdmin;
+const clients: MqttClient[] = [];
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'btn-broker-acl-'));
+  broker = await startSecureMosquitto({ dir, port: await freePort() });
+  admin = await BrokerAdmin.connect({ url: broker.url, ...broker.admin, ca: broker.caPem });
+  const clerk = await admin.ensureRole('clerk', prefix);
+  await admin.upsertNode('node-a', 'secret-a', prefix);
+  await admin.upsertNode('node-b', 'secret-b', prefix);
+  await admin.upsertClient('clerk-1', 'secret-c', clerk);
+}, 60_000);
+
+afterAll(async () => {
+  for (const c of clients) await c.endAsync(true).catch(() => undefined);
+  await admin?.close();
+  await broker?.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** `ca` null: the system's CAs only (the broker's own CA not pinned). */
+async function connect(username: string | undefined, password: string | undefined, ca: string | null = broker.caPem): Promise<MqttClient> {
+  const c = await mqtt.connectAsync(broker.url, {
+    protocolVersion: 5, reconnectPeriod: 0, connectTimeout: 5000,
+    ...(username === undefined ? {} : { username }), ...(password === undefined ? {} : { password }),
+    ...(ca === null ? {} : { ca }), rejectUnauthorized: true,
+  });
+  clients.push(c);
+  return c;
+}
+
+async function refusal(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (err) {
+    return (err as Error).message;
+  }
+  return 'connected';
+}
+
+/** Collects what `observer` receives on `filters`. */
+async function watch(observer: MqttClient, ...filters: string[]): Promise<string[]> {
+  const seen: string[] = [];
+  observer.on('message', (topic, payload) => void seen.push(`${topic} ${payload.toString()}`));
+  for (const f of filters) await observer.subscribeAsync(f, { qos: 1 });
+  return seen;
+}
+
+describe('broker access control (mosquitto dynamic security, TLS)', () => {
+  it('refuses no credentials, a wrong password and a broker certificate from an unpinned CA', async () => {
+    expect(await refusal(connect(undefined, undefined))).toMatch(/Not authorized|Bad User Name or Password|unauthori[sz]ed/i);
+    expect(await refusal(connect('node-a', 'wrong'))).toMatch(/Not authorized|Bad User Name or Password|unauthori[sz]ed/i);
+    expect(await refusal(connect('node-a', 'secret-a', null))).toMatch(/self[- ]signed|unable to (get|verify)|certificate/i);
+    expect(await refusal(connect('node-a', 'secret-a'))).toBe('connected');
+  });
+
+  it('a secondary node publishes its own status only; candidates, finals, manifests and revocations only from their roles', async () => {
+    const nodeA = await connect('node-a', 'secret-a');
+    const nodeB = await connect('node-b', 'secret-b');
+    const clerk = await connect('clerk-1', 'secret-c');
+    const statuses = await watch(clerk, topics.allStatus);
+    const network = await watch(nodeB, topics.candidates, topics.final, topics.manifest, topics.revocations);
+    // Forged by node-a (each is acknowledged or refused before the marker after it goes out).
+    for (const [topic, body] of [[topics.status('node-b'), 'forged status'], [topics.candidates, 'forged candidate'], [topics.final, 'forged final'],
+      [topics.manifest, 'forged manifest'], [topics.revocations, 'forged revocations']] as const) {
+      await nodeA.publishAsync(topic, body, { qos: 1 }).catch(() => undefined);
+    }
+    await nodeA.publishAsync(topics.status('node-a'), 'own status', { qos: 1 });
+    await clerk.publishAsync(topics.candidates, 'marker candidate', { qos: 1 });
+    await until('the marker and node-a\'s own status', () => network.some((m) => m.endsWith('marker candidate')) && statuses.some((m) => m.endsWith('own status')), 10_000);
+    expect(network.filter((m) => m.includes('forged'))).toEqual([]);
+    expect(statuses.filter((m) => m.includes('forged'))).toEqual([]);
+    // A secondary may not even subscribe to other nodes' statuses.
+    expect(await refusal(nodeA.subscribeAsync(topics.allStatus, { qos: 1 }))).toMatch(/Not authorized/);
+  });
+
+  it('a disabled client is disconnected at once and its password no longer works', async () => {
+    const nodeB = await connect('node-b', 'secret-b');
+    const closed = new Promise<void>((resolve) => nodeB.once('close', () => resolve()));
+    await admin.disableClient('node-b');
+    await closed;
+    expect(await refusal(connect('node-b', 'secret-b'))).toMatch(/Not authorized|Bad User Name or Password|unauthori[sz]ed/i);
+  });
+});
