@@ -8,7 +8,7 @@ export type ProvisioningErrorCode =
   | 'ERR_PROV_UNSUPPORTED_MEDIA' // wrong content type (415)
   | 'ERR_PROV_NOT_FOUND' // route or record does not exist (404)
   | 'ERR_PROV_UNAUTHORIZED' // missing or wrong operator token (401)
-  | 'ERR_PROV_BAD_SIGNATURE' // batch signature does not verify (400)
+  | 'ERR_PROV_BAD_SIGNATURE' // a batch's or a network manifest's signature does not verify (400)
   | 'ERR_PROV_UNKNOWN_MANUFACTURER' // batch from a manufacturer not registered (403)
   | 'ERR_PROV_MANUFACTURER_CONFLICT' // a manufacturer of that name exists with another key (409)
   | 'ERR_PROV_BATCH_TOO_LARGE' // too many lines or bytes in a batch (413)
@@ -21,6 +21,7 @@ export type ProvisioningErrorCode =
   | 'ERR_PROV_CHALLENGE_USED' // replayed proof (409)
   | 'ERR_PROV_CHALLENGE_EXPIRED' // proof came too late (410)
   | 'ERR_PROV_BAD_PROOF' // the secret does not match (400)
+  | 'ERR_PROV_MANIFEST_SUCCESSION' // a network manifest that cannot follow the published one: version, genesis or network (409)
   | 'ERR_PROV_KEY_FILE' // unreadable or malformed key file
   | 'ERR_PROV_STORE' // the store failed (500)
   | 'ERR_PROV_STORE_URL' // unsupported or malformed store URL

@@ -70,7 +70,8 @@ export function signManifest(body: ManifestBody, rootPrivateKey: KeyObject): Sig
 
 const timestamp = integer({ min: 0, max: Number.MAX_SAFE_INTEGER });
 // Signed text is read as it stands (lowercase only): the signature covers these exact strings.
-const bodyReader = refine(object({
+/** The signed manifest's fields, exact (the registrar's route table documents its PUT body from them). */
+export const manifestShape = object({
   format: literal(MANIFEST_FORMAT),
   network: NETWORK_NAME,
   version: integer({ min: 1, max: MAX_MANIFEST_VERSION }),
@@ -83,7 +84,8 @@ const bodyReader = refine(object({
   }),
   genesis: object({ hash: hexText({ bytes: 32, lowercase: true }), height: timestamp, timestamp }),
   signature: hexText({ bytes: 64, lowercase: true }),
-}), (m) => {
+});
+const bodyReader = refine(manifestShape, (m) => {
   const members = m.committee.members;
   if (new Set(members).size !== members.length) return 'committee.members: a member is listed twice';
   if (m.committee.quorum <= members.length / 2 || m.committee.quorum > members.length) {

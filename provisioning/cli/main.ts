@@ -6,6 +6,7 @@ const COMMANDS: Record<string, CommandEntry> = {
   serve: { summary: 'serve --db URL --port N --root-key FILE --trust DIR: run the registrar', run: async () => (await import('./serve-command.ts')).serveCommand },
   manufacturer: { summary: 'manufacturer add|list: register a manufacturer public key', run: async () => (await import('./manufacturer-command.ts')).manufacturerCommand },
   batch: { summary: 'batch sign|verify|upload: signed batch manifests', run: async () => (await import('./batch-command.ts')).batchCommand },
+  manifest: { summary: 'manifest sign|publish: the root-signed network manifest', run: async () => (await import('./manifest-command.ts')).manifestCommand },
   nodes: { summary: 'nodes list --db URL: filed, active and revoked nodes', run: async () => (await import('./nodes-command.ts')).nodesCommand },
   revoke: { summary: 'revoke --db URL --node ID (or --url URL with an operator token)', run: async () => (await import('./revoke-command.ts')).revokeCommand },
   factory: { summary: 'factory enroll ...: file TPMs at the factory station', run: async () => (await import('./factory-command.ts')).factoryCommand },

@@ -1,10 +1,9 @@
 // btn-provision revoke --db URL --node ID [--reason TEXT]
 // btn-provision revoke --url URL --node ID [--reason TEXT] [--token-file FILE]   (token also from BTN_ADMIN_TOKEN)
-import { readFile } from 'node:fs/promises';
 import { ProvisioningError } from '../errors.ts';
 import { openStore } from '../store/open.ts';
 import { parse, printJson, required, UsageError } from './args.ts';
-import { callRegistrar, registrarAt } from './registrar-call.ts';
+import { callRegistrar, operatorToken, registrarAt } from './registrar-call.ts';
 
 const USAGE = 'usage: btn-provision revoke --db URL --node ID [--reason TEXT]\n       btn-provision revoke --url URL --node ID [--reason TEXT] [--token-file FILE]';
 
@@ -25,8 +24,7 @@ export async function revokeCommand(argv: readonly string[]): Promise<number> {
     }
     return 0;
   }
-  const token = a['token-file'] !== undefined ? (await readFile(a['token-file'], 'utf8')).trim() : process.env['BTN_ADMIN_TOKEN'];
-  if (token === undefined || token.length === 0) throw new UsageError(`revoking over HTTP needs --token-file or BTN_ADMIN_TOKEN\n${USAGE}`);
+  const token = await operatorToken(a['token-file'], 'revoking over HTTP', USAGE);
   const client = registrarAt(required(a.url, '--url', USAGE), USAGE);
   const answer = await callRegistrar(() => client.revoke(node, reason, token));
   if (answer === null) return 1;

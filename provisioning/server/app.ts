@@ -19,6 +19,9 @@ import { completeProof, createChallenge, type ActivationDeps, type MakeCredentia
 import { errorBody, readJsonBody, sendJson, statusOf } from './http.ts';
 import { Metrics } from './metrics.ts';
 import { challengeRequest, matchRoute, proofRequest, revokeRequest } from './routes.ts';
+import { etagMatches, MANIFEST_CACHE_CONTROL, manifestEtag, publishManifest } from './network-manifest.ts';
+import { anyObject } from '../../firmware/core/json.ts';
+import { MAX_MANIFEST_BYTES } from '../../firmware/protocol/network-manifest.ts';
 import { METRICS_CONTENT_TYPE } from '../../firmware/core/prometheus.ts';
 import type { HealthResponse, NodeResponse, RevokeResponse } from '../../firmware/protocol/registrar-api/index.ts';
 
@@ -26,7 +29,7 @@ export interface RegistrarOptions {
   readonly store: ProvisioningStore;
   readonly rootKey: Ed25519Key;
   readonly trust: TrustStore;
-  /** Operator bearer token for POST /v1/nodes/:id/revoke; revocation over HTTP is off without it. */
+  /** Operator bearer token for the operator routes (revoke, publish the network manifest); they are off without it. */
   readonly adminToken?: string;
   readonly now?: () => number;
   readonly logger?: Logger;
@@ -63,7 +66,7 @@ export function createRegistrar(options: RegistrarOptions): { handler: (req: Inc
   const verifier = workers > 0 ? new CertVerifyPool(trust.caKeys(), workers) : undefined;
 
   function requireOperator(req: IncomingMessage): void {
-    if (adminHash === null) throw new ProvisioningError('ERR_PROV_UNAUTHORIZED', 'revocation over HTTP is disabled (start serve with --admin-token-file)');
+    if (adminHash === null) throw new ProvisioningError('ERR_PROV_UNAUTHORIZED', 'operator routes over HTTP are disabled (start serve with --admin-token-file)');
     const m = /^Bearer (\S{1,512})$/.exec(req.headers.authorization ?? '');
     // Compare digests: constant time and independent of the token's length.
     const given = createHash('sha256').update(m?.[1] ?? '').digest();
@@ -151,6 +154,27 @@ export function createRegistrar(options: RegistrarOptions): { handler: (req: Inc
           nodeId: e.nodeId, ekName: e.ekName, revokedAt: new Date(e.revokedAt).toISOString(), reason: e.reason,
         })));
         return [name, 200, list];
+      }
+      case 'manifest': {
+        // Served as stored: it was verified under the root key before it was stored.
+        const held = await store.networkManifest();
+        if (held === null) throw new ProvisioningError('ERR_PROV_NOT_FOUND', 'no network manifest is published yet');
+        const headers = { etag: manifestEtag(held.version), 'cache-control': MANIFEST_CACHE_CONTROL };
+        if (etagMatches(req.headers['if-none-match'], headers.etag)) {
+          res.writeHead(304, headers);
+          res.end();
+          return [name, 304, undefined];
+        }
+        res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(held.manifest), ...headers });
+        res.end(held.manifest);
+        return [name, 200, undefined];
+      }
+      case 'publishManifest': {
+        requireOperator(req);
+        const raw = await readJsonBody(req, anyObject({ maxKeys: 64 }), MAX_MANIFEST_BYTES);
+        const r = await publishManifest({ store, rootKey, now }, raw);
+        if (r.outcome === 'published') log.warn({ network: r.network, version: r.version }, 'network manifest published');
+        return [name, 200, r];
       }
       case 'node':
       case 'revoke': {

@@ -3,6 +3,7 @@
 // provisioning/openapi.yaml documents exactly these paths, methods, statuses and request fields.
 // Paths are written as OpenAPI writes them ({nodeId} is a path parameter).
 import { hex, hexText, object, optional, refine, string, type ObjectReader } from '../../firmware/core/json.ts';
+import { manifestShape } from '../../firmware/protocol/network-manifest.ts';
 import { MAX_AREA_BYTES } from './activation.ts';
 
 /** POST /v1/activation/challenge: the EK's and the sealing key's TPM2B_PUBLIC, hex. */
@@ -22,11 +23,11 @@ export const revokeRequest = object({
   reason: optional(refine(string({ max: 200 }), (r) => (/[\u0000-\u001f]/.test(r) ? 'expected printable characters' : undefined))),
 });
 
-export type RouteName = 'health' | 'metrics' | 'batches' | 'challenge' | 'proof' | 'node' | 'revoke' | 'revocations';
+export type RouteName = 'health' | 'metrics' | 'batches' | 'challenge' | 'proof' | 'node' | 'revoke' | 'revocations' | 'manifest' | 'publishManifest';
 
 export interface RouteSpec {
   readonly name: RouteName;
-  readonly method: 'GET' | 'POST';
+  readonly method: 'GET' | 'POST' | 'PUT';
   readonly path: string;
   /** Every status the route answers with (the documented contract). */
   readonly statuses: readonly number[];
@@ -42,6 +43,9 @@ export const ROUTES: readonly RouteSpec[] = [
   { name: 'node', method: 'GET', path: '/v1/nodes/{nodeId}', statuses: [200, 400, 404] },
   { name: 'revoke', method: 'POST', path: '/v1/nodes/{nodeId}/revoke', statuses: [200, 401, 404], request: revokeRequest },
   { name: 'revocations', method: 'GET', path: '/v1/revocations', statuses: [200] },
+  { name: 'manifest', method: 'GET', path: '/v1/network/manifest', statuses: [200, 304, 404] },
+  // PUT /v1/network/manifest: a root-signed manifest (network-manifest.ts), exact keys.
+  { name: 'publishManifest', method: 'PUT', path: '/v1/network/manifest', statuses: [200, 400, 401, 409, 413, 415], request: manifestShape },
   { name: 'metrics', method: 'GET', path: '/metrics', statuses: [200] },
 ];
 

@@ -117,4 +117,26 @@ export const MIGRATIONS: readonly Migration[] = [
         revoked_at BIGINT NOT NULL
       );`,
   },
+  {
+    version: 2,
+    name: 'network_manifest: the current root-signed network manifest',
+    // One row (id 1): the manifest the registrar serves, as signed JSON text. Replaced only by a
+    // higher version (publishManifest's upsert), so an older manifest can never come back.
+    sqlite: `
+      CREATE TABLE network_manifest (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        network TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        manifest TEXT NOT NULL,
+        published_at INTEGER NOT NULL
+      );`,
+    postgres: `
+      CREATE TABLE network_manifest (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        network TEXT NOT NULL,
+        version BIGINT NOT NULL,
+        manifest TEXT NOT NULL,
+        published_at BIGINT NOT NULL
+      );`,
+  },
 ];

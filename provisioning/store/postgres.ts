@@ -4,11 +4,11 @@
 import pg from 'pg';
 import { ProvisioningError } from '../errors.ts';
 import { MIGRATIONS } from './migrations.ts';
-import { buf, rowToBatch, rowToChallenge, rowToDevice, rowToManufacturer, rowToRevocation, rowToState, sameDevice, type Row } from './rows.ts';
+import { buf, publishManifestSql, rowToBatch, rowToChallenge, rowToDevice, rowToManifest, rowToManufacturer, rowToRevocation, rowToState, sameDevice, type Row } from './rows.ts';
 import { challengeRefusal, deviceRefusal, revocationStep } from './activation-rules.ts';
 import type {
   ActivationInput, ActivationOutcome, BatchInput, BatchRecord, ChallengeRecord, DeviceRecord, DeviceState, FileOutcome,
-  ListOptions, ManufacturerRecord, NewDevice, ProvisioningStore, RevocationEntry, RevokeOutcome,
+  ListOptions, ManufacturerRecord, NewDevice, ProvisioningStore, RevocationEntry, RevokeOutcome, StoredManifest,
 } from './types.ts';
 
 export interface PostgresStoreOptions {
@@ -221,6 +221,21 @@ export class PostgresStore implements ProvisioningStore {
   async revocations(): Promise<{ version: number; entries: RevocationEntry[] }> {
     const entries = (await this.#query('SELECT * FROM revocations ORDER BY version', [])).map(rowToRevocation);
     return { version: entries.length === 0 ? 0 : entries[entries.length - 1]!.version, entries };
+  }
+
+  async networkManifest(): Promise<StoredManifest | null> {
+    const row = await this.#one('SELECT network, version, manifest, published_at FROM network_manifest WHERE id = 1', []);
+    return row === null ? null : rowToManifest(row);
+  }
+
+  async publishManifest(m: StoredManifest): Promise<'published' | 'stale'> {
+    // One statement, its own transaction: concurrent upserts of the one row serialize on it.
+    try {
+      const r = await this.#pool.query(publishManifestSql(['$1', '$2', '$3', '$4']), [m.network, m.version, m.manifest, m.publishedAt]);
+      return r.rowCount === 1 ? 'published' : 'stale';
+    } catch (err) {
+      throw wrap(err);
+    }
   }
 
   async ping(): Promise<void> {

@@ -1,5 +1,5 @@
 // Row mapping shared by both stores (PostgreSQL returns BIGINT as strings, SQLite as numbers).
-import type { BatchRecord, ChallengeRecord, DeviceRecord, DeviceState, ManufacturerRecord, NewDevice, RevocationEntry } from './types.ts';
+import type { BatchRecord, ChallengeRecord, DeviceRecord, DeviceState, ManufacturerRecord, NewDevice, RevocationEntry, StoredManifest } from './types.ts';
 
 export type Row = Record<string, unknown>;
 
@@ -55,6 +55,23 @@ export function rowToRevocation(r: Row): RevocationEntry {
     version: num(r['version']), nodeId: String(r['node_id']), ekName: String(r['ek_name']),
     reason: String(r['reason']), revokedAt: num(r['revoked_at']),
   };
+}
+
+export function rowToManifest(r: Row): StoredManifest {
+  return { network: String(r['network']), version: num(r['version']), manifest: String(r['manifest']), publishedAt: num(r['published_at']) };
+}
+
+/**
+ * Both stores' one statement: insert the row, or replace it only by a higher version. A single
+ * statement is atomic in both dialects, so a concurrent publisher of a lower version cannot
+ * overwrite a higher one between a read and a write. Placeholders: network, version, manifest,
+ * published_at (`$n` for PostgreSQL, `?` for SQLite).
+ */
+export function publishManifestSql(placeholders: readonly [string, string, string, string]): string {
+  const [n, v, m, t] = placeholders;
+  return `INSERT INTO network_manifest (id, network, version, manifest, published_at) VALUES (1, ${n}, ${v}, ${m}, ${t})
+    ON CONFLICT (id) DO UPDATE SET network = excluded.network, version = excluded.version, manifest = excluded.manifest, published_at = excluded.published_at
+    WHERE network_manifest.version < excluded.version`;
 }
 
 /** Re-filing the same TPM with the same sealing key, serial and board is idempotent. */

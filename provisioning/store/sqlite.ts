@@ -6,9 +6,9 @@ import { ProvisioningError } from '../errors.ts';
 import { MIGRATIONS } from './migrations.ts';
 import type {
   ActivationInput, ActivationOutcome, BatchInput, BatchRecord, ChallengeRecord, DeviceRecord, DeviceState, FileOutcome,
-  ListOptions, ManufacturerRecord, NewDevice, ProvisioningStore, RevocationEntry, RevokeOutcome,
+  ListOptions, ManufacturerRecord, NewDevice, ProvisioningStore, RevocationEntry, RevokeOutcome, StoredManifest,
 } from './types.ts';
-import { buf, rowToBatch, rowToChallenge, rowToDevice, rowToManufacturer, rowToRevocation, sameDevice, type Row } from './rows.ts';
+import { buf, publishManifestSql, rowToBatch, rowToChallenge, rowToDevice, rowToManifest, rowToManufacturer, rowToRevocation, sameDevice, type Row } from './rows.ts';
 import { challengeRefusal, deviceRefusal, revocationStep } from './activation-rules.ts';
 
 export function openSqliteStore(path: string): SqliteStore {
@@ -69,6 +69,8 @@ export class SqliteStore implements ProvisioningStore {
       insertRevocation: db.prepare('INSERT INTO revocations (node_id, ek_name, reason, revoked_at) VALUES (?, ?, ?, ?)'),
       revocationVersion: db.prepare('SELECT COALESCE(MAX(version), 0) AS v FROM revocations'),
       revocations: db.prepare('SELECT * FROM revocations ORDER BY version'),
+      networkManifest: db.prepare('SELECT network, version, manifest, published_at FROM network_manifest WHERE id = 1'),
+      publishManifest: db.prepare(publishManifestSql(['?', '?', '?', '?'])),
     };
   }
 
@@ -204,6 +206,17 @@ export class SqliteStore implements ProvisioningStore {
       const entries = (this.#s.revocations.all() as Row[]).map(rowToRevocation);
       return { version: entries.length === 0 ? 0 : entries[entries.length - 1]!.version, entries };
     })());
+  }
+
+  async networkManifest(): Promise<StoredManifest | null> {
+    return this.#run(() => {
+      const row = this.#s.networkManifest.get() as Row | undefined;
+      return row === undefined ? null : rowToManifest(row);
+    });
+  }
+
+  async publishManifest(m: StoredManifest): Promise<'published' | 'stale'> {
+    return this.#grouped(() => (this.#s.publishManifest.run(m.network, m.version, m.manifest, m.publishedAt).changes === 1 ? 'published' : 'stale'));
   }
 
   async ping(): Promise<void> {

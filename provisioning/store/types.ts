@@ -97,6 +97,15 @@ export interface RevokeOutcome {
   readonly version: number;
 }
 
+/** The network manifest the registrar serves: root-signed JSON text, verified before it was stored. */
+export interface StoredManifest {
+  readonly network: string;
+  readonly version: number;
+  /** The signed manifest as JSON text, served as it is. */
+  readonly manifest: string;
+  readonly publishedAt: number;
+}
+
 export interface ListOptions {
   readonly state?: DeviceState;
   readonly limit: number;
@@ -129,6 +138,14 @@ export interface ProvisioningStore {
   completeActivation(a: ActivationInput): Promise<ActivationOutcome>;
   revoke(r: { nodeId: string; reason: string; now: number }): Promise<RevokeOutcome>;
   revocations(): Promise<{ version: number; entries: RevocationEntry[] }>;
+  /** The current network manifest; null before the first is published. */
+  networkManifest(): Promise<StoredManifest | null>;
+  /**
+   * Atomically replaces the current manifest when `m.version` is above it (or none is stored);
+   * 'stale' (nothing changed) for a version at or below the stored one. Of concurrent publishers
+   * the highest version stays. The caller has verified the manifest and its succession.
+   */
+  publishManifest(m: StoredManifest): Promise<'published' | 'stale'>;
   /** Health probe: a trivial query. */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -85,7 +85,7 @@ describe('openapi.yaml', () => {
 
   it('documents each JSON request body as the server reads it: the same fields, required ones and strictness', () => {
     const withBodies = ROUTES.filter((r) => r.request !== undefined);
-    expect(withBodies.map((r) => r.name).sort()).toEqual(['challenge', 'proof', 'revoke']);
+    expect(withBodies.map((r) => r.name).sort()).toEqual(['challenge', 'proof', 'publishManifest', 'revoke']);
     for (const r of withBodies) {
       const body = documentedBody(yaml, r.method, r.path);
       expect(body, `${r.method} ${r.path}`).not.toBeNull();
@@ -122,5 +122,8 @@ describe('openapi.yaml', () => {
     expect(matchRoute('GET', '/v1/nodes/')).toBeNull();
     expect(matchRoute('GET', `/v1/nodes/${'a'.repeat(101)}`)).toBeNull();
     expect(matchRoute('DELETE', '/v1/health')).toBeNull();
+    expect(matchRoute('GET', '/v1/network/manifest')?.route.name).toBe('manifest');
+    expect(matchRoute('PUT', '/v1/network/manifest')?.route.name).toBe('publishManifest');
+    expect(matchRoute('POST', '/v1/network/manifest')).toBeNull();
   });
 });

@@ -187,6 +187,32 @@ describe.each(backends)('provisioning store contract: $name', (backend) => {
     expect((await store.listDevices({ state: 'revoked', limit: 10 })).map((d) => d.revokeReason ?? '').sort((a, b) => a.localeCompare(b))).toEqual(['compromised', 'stolen']);
   });
 
+  it('network manifest: none at first; a higher version replaces it, a lower or equal one is refused and the stored one kept', async () => {
+    const m = (version: number, text = `{"v":${version}}`) => ({ network: 'testnet', version, manifest: text, publishedAt: 1_000 + version });
+    expect(await store.networkManifest()).toBeNull();
+    expect(await store.publishManifest(m(3))).toBe('published');
+    expect(await store.networkManifest()).toEqual(m(3));
+    expect(await store.publishManifest(m(2))).toBe('stale');
+    expect(await store.publishManifest(m(3, '{"other":"content"}'))).toBe('stale');
+    expect(await store.networkManifest()).toEqual(m(3));
+    expect(await store.publishManifest(m(4))).toBe('published');
+    expect(await store.networkManifest()).toEqual(m(4));
+    const again = await reopen();
+    try {
+      expect(await again.networkManifest()).toEqual(m(4));
+    } finally {
+      await again.close();
+    }
+  });
+
+  it('network manifest: of concurrent publishers the highest version stays, whatever the order', async () => {
+    const m = (version: number) => ({ network: 'testnet', version, manifest: `{"v":${version}}`, publishedAt: version });
+    const outcomes = await Promise.all([9, 7, 10, 8].map((v) => store.publishManifest(m(v))));
+    expect(outcomes.filter((o) => o === 'published').length).toBeGreaterThanOrEqual(1);
+    expect(outcomes[2]).toBe('published');
+    expect(await store.networkManifest()).toEqual(m(10));
+  });
+
   it('stores SQL-injection strings as plain data', async () => {
     const evil = "x'); DROP TABLE devices; --";
     const d = { ...device(77), serial: evil, board: evil };

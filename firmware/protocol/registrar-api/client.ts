@@ -4,11 +4,12 @@
 // the registrar's code.
 import type { Readable } from 'node:stream';
 import { fromHex, toHex } from '../../core/bytes.ts';
+import { MAX_MANIFEST_BYTES, type SignedManifest } from '../network-manifest.ts';
 import { RegistrarApiError } from './errors.ts';
 import { requestJson, type JsonRequest, type JsonResponse } from './http.ts';
 import {
-  REGISTRAR_PATHS, type BatchLineResult, type BatchUploadResponse, type CertificateBody, type HealthResponse, type NodeResponse, type NodeState,
-  type RevokeResponse,
+  REGISTRAR_PATHS, type BatchLineResult, type BatchUploadResponse, type CertificateBody, type HealthResponse, type ManifestPublishResponse,
+  type ManifestResponse, type NodeResponse, type NodeState, type RevokeResponse,
 } from './types.ts';
 
 export interface RegistrarClientOptions {
@@ -262,6 +263,34 @@ export class RegistrarClient {
     const where = 'GET /v1/revocations';
     const res = await this.#call(where, { method: 'GET', path: REGISTRAR_PATHS.revocations, maxBytes: this.#maxRevocationBytes });
     return object(where, res);
+  }
+
+  /**
+   * GET /v1/network/manifest: the root-signed manifest as served, read under the manifest's own
+   * size cap, unverified (the node verifies it with verifyManifest); null when none is published.
+   */
+  async fetchManifest(): Promise<ManifestResponse | null> {
+    const where = 'GET /v1/network/manifest';
+    let res: JsonResponse;
+    try {
+      res = await this.#call(where, { method: 'GET', path: REGISTRAR_PATHS.manifest, maxBytes: MAX_MANIFEST_BYTES });
+    } catch (err) {
+      if (err instanceof RegistrarApiError && err.details.status === 404) return null;
+      throw err;
+    }
+    return object(where, res);
+  }
+
+  /** PUT /v1/network/manifest with the operator's bearer token: the registrar verifies and stores it. */
+  async publishManifest(manifest: SignedManifest, token: string): Promise<ManifestPublishResponse> {
+    if (!/^\S{1,512}$/.test(token)) throw new RegistrarApiError('ERR_REGISTRAR_ARGUMENT', 'the operator token must be 1..512 characters without spaces');
+    const where = 'PUT /v1/network/manifest';
+    const res = await this.#call(where, { method: 'PUT', path: REGISTRAR_PATHS.manifest, body: { json: manifest }, headers: { authorization: `Bearer ${token}` } });
+    const d = object(where, res);
+    const outcome = d['outcome'];
+    if (outcome !== 'published' && outcome !== 'unchanged') throw bad(where, 'outcome is not published or unchanged', res.status);
+    if (d['network'] !== manifest.network || d['version'] !== manifest.version) throw bad(where, 'answer is about another manifest', res.status);
+    return { network: manifest.network, version: manifest.version, outcome };
   }
 }
 

@@ -12,7 +12,7 @@ export interface JsonResponse {
 }
 
 export interface JsonRequest {
-  readonly method: 'GET' | 'POST';
+  readonly method: 'GET' | 'POST' | 'PUT';
   readonly url: URL;
   /** A JSON document, or raw bytes / a stream sent as they are (then give content-type and content-length). */
   readonly body?: { readonly json: unknown } | { readonly raw: Uint8Array | Readable };

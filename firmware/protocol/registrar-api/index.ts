@@ -5,6 +5,6 @@ export {
 } from './client.ts';
 export type {
   BatchLineResult, BatchLineStatus, BatchUploadResponse, CertificateBody, ChallengeRequest, ChallengeResponse, ErrorBody, HealthResponse,
-  NodeResponse, NodeState, ProofRequest, ProofResponse, RevokeRequest, RevokeResponse,
+  ManifestPublishResponse, ManifestResponse, NodeResponse, NodeState, ProofRequest, ProofResponse, RevokeRequest, RevokeResponse,
 } from './types.ts';
 export { REGISTRAR_PATHS } from './types.ts';

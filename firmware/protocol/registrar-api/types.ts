@@ -96,6 +96,20 @@ export interface RevokeResponse {
   readonly revocationVersion: number;
 }
 
+/**
+ * GET /v1/network/manifest: the root-signed network manifest as served, unverified (the node
+ * verifies it under the root key with verifyManifest; the client decides no trust).
+ */
+export type ManifestResponse = Readonly<Record<string, unknown>>;
+
+/** PUT /v1/network/manifest (operator bearer token; the body is a signed manifest). */
+export interface ManifestPublishResponse {
+  readonly network: string;
+  readonly version: number;
+  /** 'published' by this call, or 'unchanged': this very manifest was the current one. */
+  readonly outcome: 'published' | 'unchanged';
+}
+
 /** The route paths, relative to the registrar's base URL. */
 export const REGISTRAR_PATHS = {
   health: 'v1/health',
@@ -105,4 +119,5 @@ export const REGISTRAR_PATHS = {
   node: (nodeId: string): string => `v1/nodes/${nodeId}`,
   revoke: (nodeId: string): string => `v1/nodes/${nodeId}/revoke`,
   revocations: 'v1/revocations',
+  manifest: 'v1/network/manifest',
 } as const;

@@ -1,0 +1,91 @@
+// The network manifest the root node serves (GET /v1/network/manifest) and takes from its
+// operator (PUT, operator token). A manifest is stored only once it verifies under this
+// registrar's root key and may follow the stored one by the protocol's own succession rules
+// (verifyManifest: same network and genesis, a higher version by at most MAX_VERSION_STEP), so
+// the registrar never serves what a node would refuse.
+import { ProtocolError } from '../../firmware/protocol/errors.ts';
+import { manifestMessage, verifyManifest, type NetworkManifest } from '../../firmware/protocol/network-manifest.ts';
+import type { ManifestPublishResponse } from '../../firmware/protocol/registrar-api/index.ts';
+import { ProvisioningError } from '../errors.ts';
+import type { Ed25519Key } from '../keys.ts';
+import type { ProvisioningStore, StoredManifest } from '../store/types.ts';
+
+export interface ManifestDeps {
+  readonly store: ProvisioningStore;
+  readonly rootKey: Ed25519Key;
+  readonly now: () => number;
+}
+
+export interface HeldManifest {
+  readonly stored: StoredManifest;
+  readonly terms: NetworkManifest;
+}
+
+/**
+ * The stored manifest, verified again under the root key: a store published under another root
+ * key (a misconfigured key file) is the service's fault, not the caller's.
+ */
+export async function heldManifest(deps: ManifestDeps): Promise<HeldManifest | null> {
+  const stored = await deps.store.networkManifest();
+  if (stored === null) return null;
+  try {
+    return { stored, terms: verifyManifest(JSON.parse(stored.manifest), deps.rootKey.publicKey, stored.network) };
+  } catch (err) {
+    throw new ProvisioningError('ERR_PROV_STORE', `the stored network manifest (version ${stored.version}) does not verify under this registrar's root key`, undefined, { cause: err });
+  }
+}
+
+/** Verifies `raw` (a parsed JSON body) against the held manifest and stores it above it. */
+export async function publishManifest(deps: ManifestDeps, raw: unknown): Promise<ManifestPublishResponse> {
+  const held = await heldManifest(deps);
+  let network: string;
+  try {
+    // The first manifest names the network; every later one must stay on it.
+    network = held?.stored.network ?? manifestMessage.read(raw).network;
+  } catch (err) {
+    throw manifestRefusal(err);
+  }
+  let terms: NetworkManifest;
+  try {
+    terms = verifyManifest(raw, deps.rootKey.publicKey, network, held?.terms ?? null);
+  } catch (err) {
+    throw manifestRefusal(err);
+  }
+  // verifyManifest takes the held version again only with the same signature: the same manifest.
+  if (held !== null && terms.version === held.terms.version) return { network, version: terms.version, outcome: 'unchanged' };
+  const outcome = await deps.store.publishManifest({ network, version: terms.version, manifest: JSON.stringify(terms.signed), publishedAt: deps.now() });
+  if (outcome === 'stale') {
+    // Another instance published a version at or above this one since it was read.
+    throw new ProvisioningError('ERR_PROV_MANIFEST_SUCCESSION', `a manifest of version ${terms.version} or higher was published meanwhile`, 'version');
+  }
+  return { network, version: terms.version, outcome: 'published' };
+}
+
+/** The protocol's refusal as the registrar's: a bad signature, a broken succession, or a malformed manifest. */
+export function manifestRefusal(err: unknown, prefix = ''): unknown {
+  if (!(err instanceof ProtocolError)) return err;
+  const field = err.field;
+  const message = prefix + err.message;
+  if (field === 'signature') return new ProvisioningError('ERR_PROV_BAD_SIGNATURE', message, field);
+  if (field === 'version' || field === 'genesis' || field === 'network') return new ProvisioningError('ERR_PROV_MANIFEST_SUCCESSION', message, field);
+  return new ProvisioningError('ERR_PROV_INVALID_ARGUMENT', message, field);
+}
+
+/**
+ * Cacheable: a version's content never changes, so its number is a strong ETag; a minute of
+ * caching spares the root a fleet's start-up fetches, and nodes also take newer manifests from
+ * the broker (retained) without waiting for it.
+ */
+export const MANIFEST_CACHE_CONTROL = 'public, max-age=60';
+
+/** The ETag of a manifest version. */
+export const manifestEtag = (version: number): string => `"${version}"`;
+
+/** Whether an If-None-Match header names this ETag (or `*`); weak forms compare by their tag. */
+export function etagMatches(header: string | undefined, etag: string): boolean {
+  if (header === undefined) return false;
+  return header.split(',').some((t) => {
+    const tag = t.trim().replace(/^W\//, '');
+    return tag === '*' || tag === etag;
+  });
+}
