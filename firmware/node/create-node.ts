@@ -20,6 +20,7 @@ import type { MqttTransport } from '../transport/mqtt-transport.ts';
 import type { SealingKeyInfo, Tpm } from '../../tpm/index.ts';
 import { join } from 'node:path';
 import { MANIFEST_FILE, NetworkState, type NetworkSource } from './network-state.ts';
+import { fetchManifestFromRoot } from './manifest-fetch.ts';
 
 /** Revocation lists grow by one short entry per revoked node; 4 MiB holds about 20,000. */
 import { revocationListMessage } from '../protocol/revocation-list.ts';
@@ -167,6 +168,11 @@ export async function createNode(o: NodeOptions): Promise<SecondaryNode> {
         }, { schema: revocationListMessage }));
       }
       await agent.start();
+      // The root serves the manifest too: a node whose broker lost the retained copy still gets
+      // it, and a household's node needs nothing but the root's URL and key to start.
+      if (trust.kind === 'root' && o.network.kind === 'signed') {
+        unsubscribes.push(fetchManifestFromRoot({ url: trust.url, network, logger: log, everyMs: trust.revocationPollMs, ...(trust.timeoutMs === undefined ? {} : { timeoutMs: trust.timeoutMs }) }));
+      }
       // status.json follows activation and faults at once, not only every few seconds.
       const rewrite = (): void => void writeStatusReported(o.stateDir, agent.status(), faults);
       if (activation !== null) unsubscribes.push(activation.onChange(rewrite));
