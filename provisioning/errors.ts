@@ -26,6 +26,7 @@ export type ProvisioningErrorCode =
   | 'ERR_PROV_STORE' // the store failed (500)
   | 'ERR_PROV_STORE_URL' // unsupported or malformed store URL
   | 'ERR_PROV_CREDENTIAL_UNAVAILABLE' // MakeCredential is not available (503)
+  | 'ERR_PROV_BROKER_UNAVAILABLE' // the broker's account for the node could not be made (503; the device retries)
   | 'ERR_PROV_WORKER_FAILED' // a verification worker thread failed (500)
   | 'ERR_PROV_UNREACHABLE'; // the service could not be reached (client side)
 

@@ -11,6 +11,8 @@ import type { SealingKeyInfo } from '../../tpm/tpm.ts';
 import { RootClient, type RootClientOptions } from './client.ts';
 import { ActivationError } from './errors.ts';
 import { ACTIVATION_FORMAT, readActivationState, writeActivationState, type ActivationState } from './state.ts';
+import { writeBrokerCredentials } from './broker-credentials.ts';
+import { brokerPassword } from '../protocol/broker-credential.ts';
 import { nodeIdFromSpki, spkiOf } from '../protocol/identity.ts';
 
 /** The part of the binding's Tpm that activation uses. */
@@ -136,6 +138,18 @@ export async function activate(options: ActivateOptions): Promise<ActivationStat
   }
   if (proof.nodeId !== nodeId) {
     throw new ActivationError('ERR_ACTIVATION_BAD_RESPONSE', `POST /v1/activation/proof: root says node ${proof.nodeId}, this TPM's sealing key is node ${nodeId}`);
+  }
+  if (proof.broker !== undefined) {
+    // The broker identity: the second credential opens only in this TPM, like the challenge did.
+    const offer = proof.broker;
+    const brokerSecret = await tpmStep('recovering the broker credential (ActivateCredential)', () =>
+      tpm.activateCredential({ credentialBlob: offer.credentialBlob, secret: offer.encryptedSecret, ...handleOpt }));
+    try {
+      await writeBrokerCredentials(stateDir, { username: nodeId, password: brokerPassword(brokerSecret, nodeId) });
+    } finally {
+      brokerSecret.fill(0);
+    }
+    log.info({ nodeId }, 'broker credentials released by the TPM and stored');
   }
   return store(proof.certificate, 'POST /v1/activation/proof');
 }

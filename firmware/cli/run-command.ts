@@ -7,6 +7,7 @@ import type { NodeStatus } from '../status/index.ts';
 import { createNode, type NodeTrust, type SecondaryNode } from '../node/index.ts';
 import { openSealJournal } from '../sealing/journal.ts';
 import { tpmSealCounter } from '../sealing/journal-anchor.ts';
+import { readBrokerCredentials } from '../activation/broker-credentials.ts';
 import { createMqttTransport, type MqttTransport } from '../transport/mqtt-transport.ts';
 import { openTpm, type Tpm } from '../../tpm/index.ts';
 import { parse, UsageError } from '../core/cli-args.ts';
@@ -108,13 +109,32 @@ export async function runCommand(argv: readonly string[], deps: RunCommandDeps =
     const nodeId = config.root !== undefined ? registeredId : config.nodeId ?? provisionalNodeId(spki);
     const opened = await retryUntilReady(JOURNAL_FAULT_KEY, () => openSealJournal(config.journal, { logger, counter: tpmSealCounter(ready.tpm) }), { ...wait, nodeId });
     if (opened === null) return 0;
-    transport = createMqttTransport({ url: config.broker, nodeId, sealingKeySpki: spki, prefix: config.topicPrefix, protocol: config.protocol, logger });
+    // The broker identity the TPM released at an earlier activation, if any; a new one follows activation.
+    const credentials = await readBrokerCredentials(config.stateDir).catch((err: unknown) => {
+      logger.warn({ err: (err as Error).message }, 'broker credentials not used');
+      return null;
+    });
+    transport = createMqttTransport({
+      url: config.broker, nodeId, sealingKeySpki: spki, prefix: config.topicPrefix, protocol: config.protocol, logger,
+      ...(config.brokerCa === null ? {} : { ca: config.brokerCa }), ...(credentials === null ? {} : credentials),
+    });
     node = await createNode({
       nodeId, tpm, sealingKey: key, transport, journalPath: config.journal, journal: opened, stateDir: config.stateDir, trust: trustOf(config),
       network: config.root !== undefined
         ? { kind: 'signed', network: config.network, rootPublicKey: config.root.publicKey }
         : { kind: 'pinned', terms: config.pinned! },
       logger, faults,
+    });
+    const connected = transport;
+    let using = credentials?.password;
+    node.activation?.onChange((s) => {
+      if (s.state !== 'active') return;
+      void readBrokerCredentials(config.stateDir).then((c) => {
+        if (c === null || c.password === using) return;
+        using = c.password;
+        logger.info({ username: c.username }, 'connecting to the broker with the credentials the TPM released');
+        connected.useCredentials(c.username, c.password);
+      }, (err: unknown) => logger.warn({ err: (err as Error).message }, 'broker credentials not used'));
     });
     await node.start();
     const running = node;

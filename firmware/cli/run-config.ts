@@ -5,6 +5,7 @@
 //   { "tcti": "device:/dev/tpmrm0", "sealingHandle": "0x81000B70", "broker": "mqtt://host:1883",
 //     "topicPrefix": "btn/v1", "stateDir": "/var/lib/btn-node", "nodeId": "optional",
 //     "network": "mainnet", "journal": "optional path", "protocol": "auto" | 4 | 5, "logLevel": "info",
+//     "brokerCa": "broker-ca.pem" (mqtts://: the network broker's CA, pinned; the system's CAs are not used),
 //     "root": { "url": "https://root.example", "publicKey": "<64 hex: root Ed25519 key>", "revocationPollMs": 300000, "timeoutMs": 10000 } }
 // With "root" the node takes its network's terms (params, the clerks' keys, the committee, the
 // genesis) only from manifests signed by the root key, fetched from the root and the broker, and
@@ -39,7 +40,7 @@ export const MAX_CONFIG_BYTES = 64 * 1024;
 const MAX_PEM_FILE_BYTES = 1024 * 1024;
 const MAX_PRIMARIES = 1024;
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
-const KNOWN = ['tcti', 'sealingHandle', 'broker', 'topicPrefix', 'stateDir', 'nodeId', 'network', 'primaries', 'genesis', 'params', 'committee', 'devnetActive', 'journal', 'protocol', 'logLevel', 'root', 'board', 'status'];
+const KNOWN = ['tcti', 'sealingHandle', 'broker', 'brokerCa', 'topicPrefix', 'stateDir', 'nodeId', 'network', 'primaries', 'genesis', 'params', 'committee', 'devnetActive', 'journal', 'protocol', 'logLevel', 'root', 'board', 'status'];
 /** Terms a config may pin only without a root: with one, they come from its signed manifest. */
 const PINNED = ['primaries', 'genesis', 'params', 'committee'];
 export const DEFAULT_NETWORK = 'devnet';
@@ -62,6 +63,8 @@ export interface RunConfig {
   readonly tcti: string;
   readonly sealingHandle: number | undefined;
   readonly broker: string;
+  /** The pinned CA of an mqtts:// broker (PEM text); null: none given. */
+  readonly brokerCa: string | null;
   readonly topicPrefix: string;
   readonly stateDir: string;
   readonly nodeId: string | undefined;
@@ -179,11 +182,13 @@ export function parseRunConfig(value: unknown, file: string): RunConfig {
     problems.push('nodeId: with root, the node id is the one the root assigns (SHA-256 of the sealing key, 64 lower-case hex); leave it out');
   }
   const board = readBoard(o['board'], at, problems);
+  const brokerCa = readBrokerCa(o['brokerCa'], at, problems);
+  if (brokerCa !== null && broker && !broker.startsWith('mqtts://')) problems.push('brokerCa: only for an mqtts:// broker');
   const status = readStatus(o['status'], problems);
   if (problems.length > 0) throw new RunConfigError(file, problems);
   return {
     board, status,
-    tcti, sealingHandle, broker, topicPrefix: prefix, stateDir, nodeId, network: network as string, pinned,
+    tcti, sealingHandle, broker, brokerCa, topicPrefix: prefix, stateDir, nodeId, network: network as string, pinned,
     devnetActive: devnetActive as boolean, journal, protocol: protocol as 'auto' | 4 | 5, logLevel: logLevel as string, root,
   };
 }
@@ -313,6 +318,24 @@ function readParams(value: unknown, problems: string[]): NetworkParams | undefin
   } catch (err) {
     problems.push((err as Error).message);
     return undefined;
+  }
+}
+
+function readBrokerCa(value: unknown, at: (p: string) => string, problems: string[]): string | null {
+  if (value === undefined) return null;
+  if (typeof value !== 'string' || value.length === 0 || value.length > 4096) {
+    problems.push('brokerCa: must be the path of the broker CA\'s PEM file');
+    return null;
+  }
+  try {
+    const path = at(value);
+    if (statSync(path).size > MAX_PEM_FILE_BYTES) throw new Error(`larger than ${MAX_PEM_FILE_BYTES} bytes`);
+    const pem = readFileSync(path, 'utf8');
+    if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new Error('no "BEGIN CERTIFICATE" PEM block');
+    return pem;
+  } catch (err) {
+    problems.push(`brokerCa: cannot use ${value}: ${(err as Error).message}`);
+    return null;
   }
 }
 

@@ -14,6 +14,7 @@ import { toHex } from '../core/bytes.ts';
 import { TrustStore } from '../../provisioning/manifest/index.ts';
 import { signManifest } from '../../provisioning/manifest/signature.ts';
 import { startRegistrar, type RunningRegistrar } from '../../provisioning/server/index.ts';
+import type { BrokerAccounts } from '../../provisioning/server/activation.ts';
 import { openStore } from '../../provisioning/store/index.ts';
 import type { ProvisioningStore } from '../../provisioning/store/types.ts';
 import { DevnetError } from './errors.ts';
@@ -31,6 +32,8 @@ export interface ProvisionedRootOptions {
   readonly certificateTtlMs?: number;
   /** The root key (default: a new one for this run). */
   readonly rootKey?: Ed25519Key;
+  /** The broker's accounts, when the root manages them (a secure mosquitto with dynamic security). */
+  readonly broker?: BrokerAccounts;
 }
 
 /** The registrar's report on a batch upload. */
@@ -70,6 +73,7 @@ export async function startProvisionedRoot(options: ProvisionedRootOptions): Pro
     const trust = await TrustStore.fromDirectory(options.trustDir);
     registrar = await startRegistrar({
       store, rootKey: root, trust, adminToken, logger: log,
+      ...(options.broker === undefined ? {} : { broker: options.broker }),
       ...(options.certificateTtlMs === undefined ? {} : { certificateTtlMs: options.certificateTtlMs }),
     });
   } catch (err) {

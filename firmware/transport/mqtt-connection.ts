@@ -47,15 +47,32 @@ export class MqttConnection {
   #client: MqttClient | null = null;
   #state: TransportState = 'idle';
   #cancelTimer: (() => void) | null = null;
+  /** The broker identity: from the options, replaced by useCredentials (a node's TPM-released one after activation). */
+  #credentials: { readonly username?: string; readonly password?: string };
 
   constructor(config: ConnectionConfig) {
     this.#c = config;
+    const o = config.options;
+    this.#credentials = { ...(o.username === undefined ? {} : { username: o.username }), ...(o.password === undefined ? {} : { password: o.password }) };
     this.#backoff = new Backoff(config.options.backoff);
     this.#status = config.options.status ?? true;
   }
 
   get state(): TransportState {
     return this.#state;
+  }
+
+  /** Connects again at once with this identity (the connection open now, if any, is closed). */
+  useCredentials(username: string, password: string): void {
+    this.#credentials = { username, password };
+    if (this.#state === 'closed' || this.#state === 'idle') return;
+    this.#backoff.reset();
+    if (this.#client !== null) this.#client.end(true);
+    else if (this.#cancelTimer !== null) {
+      this.#cancelTimer();
+      this.#cancelTimer = null;
+      this.#attempt();
+    }
   }
 
   /** The connected client while 'online' (or the one trying to connect); null otherwise. */
@@ -112,8 +129,7 @@ export class MqttConnection {
       keepalive: this.#c.keepaliveSeconds,
       connectTimeout: this.#c.connectTimeoutMs,
       clean: !(sessionExpiry > 0),
-      ...(o.username !== undefined ? { username: o.username } : {}),
-      ...(o.password !== undefined ? { password: o.password } : {}),
+      ...this.#credentials,
       // A pinned CA: only the network's broker certificate is trusted, and its name must match.
       ...(o.ca !== undefined ? { ca: o.ca, rejectUnauthorized: true } : {}),
       ...(this.#status ? { will: { topic: this.#c.statusTopic, payload: Buffer.from(OFFLINE_STATUS), qos: 1, retain: true } } : {}),

@@ -89,6 +89,11 @@ export class MqttTransport extends EventEmitter {
     return this.#conn.state;
   }
 
+  /** The broker identity from now on (a node's, released by its TPM at activation): reconnects at once. Never logged. */
+  useCredentials(username: string, password: string): void {
+    this.#conn.useCredentials(username, password);
+  }
+
   /** Protocol in use (or to be tried next): 5, or 4 (= 3.1.1) after a refusal. */
   get protocolVersion(): 5 | 4 {
     return this.#protocol.version;

@@ -129,3 +129,11 @@ export class BrokerAdmin {
     }
   }
 }
+
+/** The registrar's view of the broker (provisioning/server/activation.ts BrokerAccounts) for one network's topic prefix. */
+export function brokerAccounts(admin: BrokerAdmin, prefix: string): { upsert(nodeId: string, password: string): Promise<void>; disable(nodeId: string): Promise<void> } {
+  return {
+    upsert: (nodeId, password) => admin.upsertNode(nodeId, password, prefix),
+    disable: (nodeId) => admin.disableClient(nodeId),
+  };
+}

@@ -1,5 +1,9 @@
 // btn-provision serve --db URL --port N --root-key FILE --trust DIR [--host H] [--admin-token-file FILE]
-// Runs until SIGINT/SIGTERM. The operator token may also come from BTN_ADMIN_TOKEN.
+//   [--broker-admin URL --broker-admin-file FILE [--broker-ca FILE] [--topic-prefix P]]
+// Runs until SIGINT/SIGTERM. The operator token may also come from BTN_ADMIN_TOKEN. With
+// --broker-admin the root manages the broker's accounts (mosquitto dynamic security): each
+// activation creates the node's account, released to its TPM alone; revocation disables it.
+// The admin file holds "username:password" of the plugin's admin (mode 0600).
 import { readFile } from 'node:fs/promises';
 import pino from 'pino';
 import { readKeyFile } from '../keys.ts';
@@ -8,13 +12,17 @@ import { TrustStore } from '../manifest/trust.ts';
 import { startRegistrar } from '../server/app.ts';
 import { DEFAULT_STORE_URL, openStore } from '../store/open.ts';
 import { parse, required, UsageError } from './args.ts';
+import { BrokerAdmin, brokerAccounts } from '../broker/dynsec.ts';
+import { DEFAULT_TOPIC_PREFIX, topicPrefix } from '../../firmware/protocol/topics.ts';
 
-const USAGE = 'usage: btn-provision serve --db URL --port N --root-key FILE --trust DIR [--host HOST] [--admin-token-file FILE]';
+const USAGE = 'usage: btn-provision serve --db URL --port N --root-key FILE --trust DIR [--host HOST] [--admin-token-file FILE]'
+  + ' [--broker-admin mqtts://HOST:PORT --broker-admin-file FILE [--broker-ca FILE] [--topic-prefix P]]';
 
 export async function serveCommand(argv: readonly string[], signal?: AbortSignal): Promise<number> {
   const a = parse(argv, {
     db: { type: 'string' }, port: { type: 'string' }, 'root-key': { type: 'string' }, trust: { type: 'string' },
     host: { type: 'string' }, 'admin-token-file': { type: 'string' },
+    'broker-admin': { type: 'string' }, 'broker-admin-file': { type: 'string' }, 'broker-ca': { type: 'string' }, 'topic-prefix': { type: 'string' },
   }, USAGE);
   const port = Number(required(a.port, '--port', USAGE));
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be 0..65535\n${USAGE}`);
@@ -26,9 +34,17 @@ export async function serveCommand(argv: readonly string[], signal?: AbortSignal
   let adminToken = process.env['BTN_ADMIN_TOKEN'];
   if (a['admin-token-file'] !== undefined) adminToken = (await readFile(a['admin-token-file'], 'utf8')).trim();
   if (adminToken !== undefined && adminToken.length < 16) throw new UsageError('the operator token must be at least 16 characters');
+  let brokerAdmin: BrokerAdmin | null = null;
+  if (a['broker-admin'] !== undefined) {
+    const [username, ...rest] = (await readFile(required(a['broker-admin-file'], '--broker-admin-file', USAGE), 'utf8')).trim().split(':');
+    if (!username || rest.length === 0) throw new UsageError('--broker-admin-file must hold "username:password"');
+    const ca = a['broker-ca'] === undefined ? undefined : await readFile(a['broker-ca'], 'utf8');
+    brokerAdmin = await BrokerAdmin.connect({ url: a['broker-admin'], username, password: rest.join(':'), ...(ca === undefined ? {} : { ca }) });
+  }
   const store = await openStore(a.db ?? DEFAULT_STORE_URL);
   const server = await startRegistrar({
     store, rootKey, trust, logger: log, port, host: a.host ?? '127.0.0.1', ...(adminToken === undefined ? {} : { adminToken }),
+    ...(brokerAdmin === null ? {} : { broker: brokerAccounts(brokerAdmin, topicPrefix(a['topic-prefix'] ?? DEFAULT_TOPIC_PREFIX)) }),
   });
   log.info({ url: server.url, store: store.kind, trustedCas: trust.size, rootPublicKey: toHex(rootKey.publicKey), httpRevocation: adminToken !== undefined }, 'registrar listening');
   await new Promise<void>((resolve) => {
@@ -39,6 +55,7 @@ export async function serveCommand(argv: readonly string[], signal?: AbortSignal
   });
   log.info('shutting down');
   await server.close();
+  await brokerAdmin?.close();
   await store.close();
   return 0;
 }

@@ -10,6 +10,7 @@ import { toHex } from '../../firmware/core/bytes.ts';
 import { ekNameOf } from '../manifest/line.ts';
 import { sealingKeyProblem } from '../../firmware/protocol/identity.ts';
 import type { ChallengeResponse, ProofResponse } from '../../firmware/protocol/registrar-api/index.ts';
+import { brokerPassword } from '../../firmware/protocol/broker-credential.ts';
 import { issueRegistrationCertificate } from '../registration/certificate.ts';
 import type { ActivationFailure, ProvisioningStore } from '../store/types.ts';
 import { MAX_PUBLIC_BYTES, objectName, parsePublic, publicKeyPem, toTpm2bPublic, type TpmPublic } from '../../tpm/public-area.ts';
@@ -17,8 +18,17 @@ import { MAX_PUBLIC_BYTES, objectName, parsePublic, publicKeyPem, toTpm2bPublic,
 export type MakeCredential = (input: { ekPublic: TpmPublic; name: Uint8Array; secret: Uint8Array }) =>
   { credentialBlob: Uint8Array; encryptedSecret: Uint8Array };
 
+/** The broker's accounts, when the root manages them (provisioning/broker/): one per node id. */
+export interface BrokerAccounts {
+  /** Creates the node's account or gives it this new password (and enables it again). */
+  upsert(nodeId: string, password: string): Promise<void>;
+  /** Closes the node's connections and refuses its password from now on. */
+  disable(nodeId: string): Promise<void>;
+}
+
 export interface ActivationDeps {
   readonly store: ProvisioningStore;
+  readonly broker?: BrokerAccounts;
   readonly rootKey: Ed25519Key;
   readonly now: () => number;
   readonly makeCredential: MakeCredential;
@@ -100,9 +110,29 @@ export async function completeProof(deps: ActivationDeps, challengeId: string, s
     issuedAt: new Date(now).toISOString(),
     expiresAt: new Date(now + deps.certificateTtlMs).toISOString(),
   });
+  // The broker account first: should activation then fail (a race the store settles), an account
+  // whose password nobody can derive is harmless; the other way round, an active node could be
+  // left without one.
+  const broker = deps.broker === undefined ? undefined : await brokerOffer(deps, deps.broker, device.nodeId, parsePublic(device.ekPublic), sealing);
   const outcome = await deps.store.completeActivation({ challengeId, secretHash, ekName: ch.ekName, certificate: JSON.stringify(certificate), now });
   if (!outcome.ok) throw fail(...FAILURES[outcome.reason]);
-  return { nodeId: device.nodeId, status: 'active', certificate: { ...certificate } };
+  return { nodeId: device.nodeId, status: 'active', certificate: { ...certificate }, ...(broker === undefined ? {} : { broker }) };
+}
+
+/** A fresh broker secret wrapped for this TPM alone; the account gets the password derived from it. */
+async function brokerOffer(deps: ActivationDeps, accounts: BrokerAccounts, nodeId: string, ek: TpmPublic, sealing: TpmPublic): Promise<NonNullable<ProofResponse['broker']>> {
+  const secret = new Uint8Array(randomBytes(32));
+  try {
+    const { credentialBlob, encryptedSecret } = deps.makeCredential({ ekPublic: ek, name: objectName(sealing), secret });
+    try {
+      await accounts.upsert(nodeId, brokerPassword(secret, nodeId));
+    } catch (cause) {
+      throw new ProvisioningError('ERR_PROV_BROKER_UNAVAILABLE', 'the broker account for this node could not be made now; try again', undefined, { cause });
+    }
+    return { username: nodeId, credentialBlob: toHex(credentialBlob), encryptedSecret: toHex(encryptedSecret) };
+  } finally {
+    secret.fill(0);
+  }
 }
 
 function sha256(b: Uint8Array): Uint8Array {

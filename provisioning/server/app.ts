@@ -15,7 +15,7 @@ import { checkManufacturerName, parseSignatureHex } from '../manifest/signature.
 import type { TrustStore } from '../manifest/trust.ts';
 import { signRevocationList } from '../registration/revocation-list.ts';
 import type { DeviceRecord, ProvisioningStore } from '../store/types.ts';
-import { completeProof, createChallenge, type ActivationDeps, type MakeCredential } from './activation.ts';
+import { completeProof, createChallenge, type ActivationDeps, type BrokerAccounts, type MakeCredential } from './activation.ts';
 import { errorBody, readJsonBody, sendJson, statusOf } from './http.ts';
 import { Metrics } from './metrics.ts';
 import { challengeRequest, matchRoute, proofRequest, revokeRequest } from './routes.ts';
@@ -33,6 +33,11 @@ export interface RegistrarOptions {
   readonly adminToken?: string;
   readonly now?: () => number;
   readonly logger?: Logger;
+  /**
+   * The broker's accounts (provisioning/broker/): when given, activation creates the node's account
+   * and hands its secret to the TPM alone, and revocation disables it at once.
+   */
+  readonly broker?: BrokerAccounts;
   /** MakeCredential; by default provisioning/credential.ts (tests inject tpm2-tools' for a cross-check). */
   readonly makeCredential?: MakeCredential;
   readonly challengeTtlMs?: number;
@@ -56,6 +61,7 @@ export function createRegistrar(options: RegistrarOptions): { handler: (req: Inc
   const credential: MakeCredential = options.makeCredential ?? makeCredential;
   const deps: ActivationDeps = {
     store, rootKey, now,
+    ...(options.broker === undefined ? {} : { broker: options.broker }),
     makeCredential: credential,
     challengeTtlMs: options.challengeTtlMs ?? 5 * 60_000,
     certificateTtlMs: options.certificateTtlMs ?? 10 * 365 * 24 * 3600_000,
@@ -201,6 +207,8 @@ export function createRegistrar(options: RegistrarOptions): { handler: (req: Inc
           metrics.revocations.inc();
           log.warn({ nodeId: id, reason }, 'node revoked');
         }
+        // Also when revoked before: a failed earlier attempt is made good by revoking again.
+        await options.broker?.disable(id).catch((err: unknown) => log.error({ nodeId: id, err: (err as Error).message }, 'broker account not disabled; revoke again'));
         return [name, 200, { nodeId: id, state: 'revoked', outcome: r.outcome, revocationVersion: r.version } satisfies RevokeResponse];
       }
       default: {

@@ -29,6 +29,7 @@ const STATUS: Record<ProvisioningErrorCode, number> = {
   ERR_PROV_STORE: 500,
   ERR_PROV_STORE_URL: 500,
   ERR_PROV_CREDENTIAL_UNAVAILABLE: 503,
+  ERR_PROV_BROKER_UNAVAILABLE: 503,
   ERR_PROV_WORKER_FAILED: 500,
   ERR_PROV_UNREACHABLE: 502,
 };
@@ -48,7 +49,8 @@ export function errorBody(err: unknown): { error: { code: string; message: strin
   if (err instanceof ProvisioningError && statusOf(err) < 500) {
     return { error: err.field === undefined ? { code: err.code, message: err.message } : { code: err.code, message: err.message, field: err.field } };
   }
-  if (err instanceof ProvisioningError && err.code === 'ERR_PROV_CREDENTIAL_UNAVAILABLE') return { error: { code: err.code, message: err.message } };
+  // Retryable and said in words of our own, with nothing internal in them.
+  if (err instanceof ProvisioningError && (err.code === 'ERR_PROV_CREDENTIAL_UNAVAILABLE' || err.code === 'ERR_PROV_BROKER_UNAVAILABLE')) return { error: { code: err.code, message: err.message } };
   const code = err instanceof ProvisioningError ? err.code : 'ERR_PROV_INTERNAL';
   return { error: { code, message: 'internal error; see the service log' } };
 }

@@ -39,7 +39,7 @@ export const ROUTES: readonly RouteSpec[] = [
   { name: 'health', method: 'GET', path: '/v1/health', statuses: [200, 500] },
   { name: 'batches', method: 'POST', path: '/v1/batches', statuses: [200, 400, 403, 413, 415] },
   { name: 'challenge', method: 'POST', path: '/v1/activation/challenge', statuses: [200, 400, 403, 404, 409, 413], request: challengeRequest },
-  { name: 'proof', method: 'POST', path: '/v1/activation/proof', statuses: [200, 400, 403, 404, 409, 410], request: proofRequest },
+  { name: 'proof', method: 'POST', path: '/v1/activation/proof', statuses: [200, 400, 403, 404, 409, 410, 503], request: proofRequest },
   { name: 'node', method: 'GET', path: '/v1/nodes/{nodeId}', statuses: [200, 400, 404] },
   { name: 'revoke', method: 'POST', path: '/v1/nodes/{nodeId}/revoke', statuses: [200, 401, 404], request: revokeRequest },
   { name: 'revocations', method: 'GET', path: '/v1/revocations', statuses: [200] },

@@ -38,6 +38,8 @@ export interface Proof {
   readonly nodeId: string;
   readonly status: 'active';
   readonly certificate: CertificateBody;
+  /** The broker credential to recover with the TPM (wire bytes); absent when the root does not manage the broker. */
+  readonly broker?: { readonly username: string; readonly credentialBlob: Uint8Array; readonly encryptedSecret: Uint8Array };
 }
 
 /** What a batch upload sends: the manifest exactly as signed, and who signed it. */
@@ -218,7 +220,14 @@ export class RegistrarClient {
     if (d['status'] !== 'active') throw bad(where, `status is ${JSON.stringify(d['status'])?.slice(0, 40)}, expected "active"`, res.status);
     const cert = certificateOrNull(where, d, res.status);
     if (cert === null) throw bad(where, 'certificate is not an object', res.status);
-    return { nodeId: d['nodeId'], status: 'active', certificate: cert };
+    const broker = d['broker'];
+    if (broker === undefined) return { nodeId: d['nodeId'], status: 'active', certificate: cert };
+    const b = broker as Record<string, unknown> | null;
+    const wire = (v: unknown): v is string => typeof v === 'string' && v.length % 2 === 0 && v.length <= 4096 && /^[0-9a-f]+$/.test(v);
+    if (b === null || typeof b !== 'object' || b['username'] !== d['nodeId'] || !wire(b['credentialBlob']) || !wire(b['encryptedSecret'])) {
+      throw bad(where, 'broker must be { username: the node id, credentialBlob, encryptedSecret (lowercase hex) }', res.status);
+    }
+    return { nodeId: d['nodeId'], status: 'active', certificate: cert, broker: { username: d['nodeId'], credentialBlob: fromHex(b['credentialBlob']), encryptedSecret: fromHex(b['encryptedSecret']) } };
   }
 
   /** GET /v1/nodes/:id; null when the registrar does not know the node. */

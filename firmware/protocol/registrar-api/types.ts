@@ -2,6 +2,8 @@
 // documents the same routes; provisioning/server/routes.ts is the route table). Byte fields
 // travel as lower-case hex, times as ISO-8601 text.
 
+import type { BrokerCredentialOffer } from '../broker-credential.ts';
+
 /** Every refusal: `{ error: { code, message, field? } }` with a 4xx or 5xx status. */
 export interface ErrorBody {
   readonly error: { readonly code: string; readonly message: string; readonly field?: string };
@@ -63,6 +65,8 @@ export interface ProofResponse {
   readonly nodeId: string;
   readonly status: 'active';
   readonly certificate: CertificateBody;
+  /** The node's broker identity, recoverable only by its TPM; absent when the root does not manage the broker. */
+  readonly broker?: BrokerCredentialOffer;
 }
 
 export type NodeState = 'filed' | 'active' | 'revoked';
