@@ -8,6 +8,7 @@ import pino from 'pino';
 import type { Logger } from 'pino';
 import { blockFromJson } from '../protocol/chain/block.ts';
 import { toHex } from '../core/bytes.ts';
+import { sealSender } from '../protocol/topics.ts';
 import { ChainError } from '../protocol/chain/errors.ts';
 import { comparePriority, type TicketScore } from '../protocol/chain/lottery.ts';
 import { competingSeal } from '../protocol/seal-check.ts';
@@ -241,7 +242,7 @@ export class SecondaryAgent extends EventEmitter {
       registration: gate.registration as Json | null, expiresAt: receivedAt + params.sealDeadlineMs,
     };
     this.emit('seal', { seal, zeros: o.zeros, reused: o.reused } satisfies SealEvent);
-    const delivered = await this.#o.transport.publishSeal(clerk, encodeSealMessage(seal), seal.expiresAt);
+    const delivered = await this.#o.transport.publishSeal(clerk, encodeSealMessage(seal), seal.expiresAt, this.nodeId);
     if (delivered === 'delivered') this.#counters.seals.published++;
     else {
       this.#counters.seals.notDelivered++;
@@ -304,6 +305,8 @@ export class SecondaryAgent extends EventEmitter {
     const unsubscribe = this.#o.transport.subscribe(this.#o.topics.seals(clerk), (m) => {
       const seal = m.value;
       if (seal.nodeId === this.nodeId || seal.clerk !== clerk) return;
+      // The topic names the publisher (the broker pins it); a seal under another node's name is refused.
+      if (sealSender(this.#o.topics.prefix, m.topic) !== seal.nodeId) return this.#counters.invalid('seal-wrong-sender');
       const params = this.#o.network.current?.params;
       if (params === undefined) return;
       const judged = competingSeal(seal, params.sealZeros, this.#o.sealAuthority);

@@ -12,6 +12,7 @@
 // topics.manifest: the only source of those terms a node trusts.
 import { createHash, type KeyObject } from 'node:crypto';
 import { pino, type Logger } from 'pino';
+import { sealSender } from '../protocol/topics.ts';
 import { blockHash, blockToJson, type Block } from '../protocol/chain/block.ts';
 import { createBlock } from '../protocol/chain/build.ts';
 import { toHex } from '../core/bytes.ts';
@@ -120,7 +121,7 @@ export class PrimaryNode {
     this.#started = true;
     const { transport, topics } = this.#o;
     for (const clerk of this.clerks) {
-      this.#unsubscribe.push(transport.subscribe(topics.seals(clerk.fingerprint), (m) => this.#onSeal(clerk.fingerprint, m.value), { qos: 1, schema: sealMessage }));
+      this.#unsubscribe.push(transport.subscribe(topics.seals(clerk.fingerprint), (m) => this.#onSeal(clerk.fingerprint, m.value, sealSender(topics.prefix, m.topic)), { qos: 1, schema: sealMessage }));
     }
     if (typeof transport.on === 'function') {
       const onDrop = (e: DropEvent): void => this.#onDrop(e);
@@ -336,9 +337,9 @@ export class PrimaryNode {
     return record;
   }
 
-  #onSeal(clerk: string, received: SealMessage): void {
+  #onSeal(clerk: string, received: SealMessage, sender: string | null): void {
     const open = this.#open;
-    const check = checkParsedSeal(received, { clerk, candidate: open, sealZeros: this.params.sealZeros, authority: this.#o.authority, now: this.#clock.now() });
+    const check = checkParsedSeal(received, { clerk, sender, candidate: open, sealZeros: this.params.sealZeros, authority: this.#o.authority, now: this.#clock.now() });
     if (!check.ok) {
       this.#stats.sealsRejected[check.reason.code]++;
       this.#log.debug({ clerk: clerk.slice(0, 16), ...check.reason }, 'seal rejected');
@@ -361,7 +362,7 @@ export class PrimaryNode {
     if (!e.topic.startsWith(prefix)) return;
     const code: SealRejectCode | null = e.reason === 'expired' ? 'expired' : e.reason === 'malformed-json' || e.reason === 'invalid-utf8' || e.reason === 'oversize' || e.reason === 'invalid' ? 'malformed' : null;
     if (code === null) return;
-    const clerk = e.topic.slice(prefix.length);
+    const clerk = e.topic.slice(prefix.length).split('/')[0]!;
     this.#stats.sealsRejected[code]++;
     this.#log.debug({ clerk: clerk.slice(0, 16), code, detail: e.detail }, 'seal dropped by the transport');
     this.#o.onEvent?.({ type: 'seal-rejected', clerk, code, message: `${e.reason}: ${e.detail}` });

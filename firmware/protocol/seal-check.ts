@@ -22,6 +22,7 @@ export interface SealAuthority {
 export type SealRejectCode =
   | 'malformed' // not a seal message (the parser's reason in detail)
   | 'wrong-clerk' // addressed to another clerk
+  | 'wrong-sender' // its topic names another node than the seal (the broker pins the topic to the publisher)
   | 'no-candidate' // no candidate is open
   | 'wrong-block' // another height or hash than the open candidate
   | 'expired' // expiresAt has passed (the round deadline)
@@ -32,7 +33,7 @@ export type SealRejectCode =
   | 'bad-signature'; // does not verify under the node's trusted key
 
 export const SEAL_REJECT_CODES: readonly SealRejectCode[] = [
-  'malformed', 'wrong-clerk', 'no-candidate', 'wrong-block', 'expired', 'duplicate', 'unregistered', 'revoked', 'low-zeros', 'bad-signature',
+  'malformed', 'wrong-clerk', 'wrong-sender', 'no-candidate', 'wrong-block', 'expired', 'duplicate', 'unregistered', 'revoked', 'low-zeros', 'bad-signature',
 ];
 
 export interface SealReject {
@@ -63,6 +64,8 @@ export interface OpenCandidate {
 export interface SealCheckContext {
   /** The clerk whose topic the seal came in on. */
   readonly clerk: string;
+  /** The node its topic names as the sender (topics.sealFrom), when known. */
+  readonly sender?: string | null;
   readonly candidate: OpenCandidate | null;
   readonly sealZeros: number;
   readonly authority: SealAuthority;
@@ -88,6 +91,7 @@ export function checkSeal(payload: Uint8Array | string, ctx: SealCheckContext): 
 export function checkParsedSeal(seal: SealMessage, ctx: SealCheckContext): SealCheck {
   const node = seal.nodeId;
   if (seal.clerk !== ctx.clerk) return reject('wrong-clerk', `seal for clerk ${short(seal.clerk)} arrived for clerk ${short(ctx.clerk)}`, node);
+  if (ctx.sender !== undefined && ctx.sender !== node) return reject('wrong-sender', `seal of node ${short(node)} arrived on the topic of ${ctx.sender === null ? 'no node' : `node ${short(ctx.sender)}`}`, node);
   const c = ctx.candidate;
   if (c === null || c.clerk !== ctx.clerk) return reject('no-candidate', `clerk ${short(ctx.clerk)} has no open candidate`, node);
   if (seal.height !== c.height || !bytesEqual(seal.blockHash, c.hash)) {

@@ -33,7 +33,7 @@ export function topicPrefix(value: unknown): string {
 export interface Topics {
   readonly prefix: string;
   readonly candidates: string;
-  /** Wildcard filter matching seals for every clerk (monitoring). */
+  /** Wildcard filter matching seals for every clerk from every node (monitoring). */
   readonly allSeals: string;
   readonly final: string;
   /** Retained: the root-signed network manifest (params, primaries, committee, genesis). */
@@ -42,7 +42,13 @@ export interface Topics {
   readonly revocations: string;
   /** Filter over every node's status. */
   readonly allStatus: string;
+  /** Filter over the seals addressed to one clerk, from any node (what a clerk and a node subscribe to). */
   seals(clerkFingerprint: string): string;
+  /**
+   * Where node `nodeId` publishes its seal for a clerk: the last level names the sender, so the
+   * broker can pin it to the node's own identity, and a receiver refuses a seal whose node id differs.
+   */
+  sealFrom(clerkFingerprint: string, nodeId: string): string;
   /** Retained, carries the last will `{"state":"offline"}`. */
   status(nodeId: string): string;
   telemetry(nodeId: string): string;
@@ -53,12 +59,13 @@ export function topicsFor(prefix: string = DEFAULT_TOPIC_PREFIX): Topics {
   return {
     prefix: p,
     candidates: `${p}/candidates`,
-    allSeals: `${p}/seals/+`,
+    allSeals: `${p}/seals/+/+`,
     final: `${p}/final`,
     manifest: `${p}/manifest`,
     revocations: `${p}/revocations`,
     allStatus: `${p}/nodes/+/status`,
-    seals: (clerk) => `${p}/seals/${topicSegment(clerk, 'clerk fingerprint')}`,
+    seals: (clerk) => `${p}/seals/${topicSegment(clerk, 'clerk fingerprint')}/+`,
+    sealFrom: (clerk, nodeId) => `${p}/seals/${topicSegment(clerk, 'clerk fingerprint')}/${topicSegment(nodeId, 'node id')}`,
     status: (nodeId) => `${p}/nodes/${topicSegment(nodeId, 'node id')}/status`,
     telemetry: (nodeId) => `${p}/nodes/${topicSegment(nodeId, 'node id')}/telemetry`,
   };
@@ -97,4 +104,10 @@ export function topicMatches(filter: string, topic: string): boolean {
     if (level !== '+' && level !== t[i]) return false;
   }
   return f.length === t.length;
+}
+
+/** The sender a seal topic names (its last level), or null when `topic` is not a seal topic under `prefix`. */
+export function sealSender(prefix: string, topic: string): string | null {
+  const rest = topic.startsWith(`${prefix}/seals/`) ? topic.slice(prefix.length + 7).split('/') : [];
+  return rest.length === 2 && rest[1] !== '' ? rest[1]! : null;
 }

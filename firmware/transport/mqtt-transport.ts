@@ -185,12 +185,13 @@ export class MqttTransport extends EventEmitter {
   /**
    * A seal for a clerk: QoS 1, expires at the round deadline. Pass the object (its `expiresAt` is
    * used), or already-encoded JSON (e.g. protocol's encodeSealMessage(), which carries expiresAt)
-   * together with the deadline.
+   * together with the deadline. The topic names the sealing node (`sender`, this connection's node
+   * id by default), the id the seal carries: receivers refuse a seal under another node's name.
    */
-  publishSeal(clerkFingerprint: string, seal: (Record<string, unknown> & { expiresAt: number }) | string, expiresAt?: number): Promise<PublishOutcome> {
+  publishSeal(clerkFingerprint: string, seal: (Record<string, unknown> & { expiresAt: number }) | string, expiresAt?: number, sender: string = this.#o.nodeId): Promise<PublishOutcome> {
     const deadline = typeof seal === 'string' ? expiresAt : seal.expiresAt;
     if (deadline === undefined) throw new TransportError('ERR_TRANSPORT_OPTIONS', 'publishSeal needs the round deadline (expiresAt)');
-    return this.publish(this.topics.seals(clerkFingerprint), seal, { qos: 1, seal: true, expiresAt: deadline });
+    return this.publish(this.topics.sealFrom(clerkFingerprint, sender), seal, { qos: 1, seal: true, expiresAt: deadline });
   }
 
   publishTelemetry(value: Record<string, unknown>): Promise<PublishOutcome> {

@@ -27,7 +27,9 @@ export function nodeRoleName(prefix: string, nodeId: string): string {
 
 export function nodeAcls(prefix: string, nodeId: string): Acl[] {
   const t = topicsFor(prefix);
-  return [t.status(nodeId), t.telemetry(nodeId)].map((topic) => ({ acltype: 'publishClientSend', topic, allow: true }));
+  // Its seals to any clerk, under its own name: the receivers refuse a seal whose node id is not the topic's.
+  const seals = `${t.prefix}/seals/+/${nodeId}`;
+  return [t.status(nodeId), t.telemetry(nodeId), seals].map((topic) => ({ acltype: 'publishClientSend', topic, allow: true }));
 }
 
 export function roleAcls(role: BrokerRole, prefix: string): Acl[] {
@@ -37,8 +39,8 @@ export function roleAcls(role: BrokerRole, prefix: string): Acl[] {
   const network = [t.candidates, t.final, t.manifest, t.revocations].map(sub);
   switch (role) {
     case 'secondary':
-      // Its own status and telemetry: nodeAcls, in a role of its own.
-      return [send(t.allSeals), ...network, sub(t.allSeals)];
+      // Its own status, telemetry and seals: nodeAcls, in a role of its own.
+      return [...network, sub(t.allSeals)];
     case 'clerk':
       return [send(t.candidates), send(t.final), ...network, sub(t.allSeals), sub(t.allStatus)];
     case 'root':

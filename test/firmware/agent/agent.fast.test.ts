@@ -25,7 +25,7 @@ import { alwaysActive, neverActive, type SealGate } from '../../../firmware/seal
 import { openSealJournal, type SealJournal } from '../../../firmware/sealing/journal.ts';
 import { SealSigner } from '../../../firmware/sealing/seal-signer.ts';
 import { softwareLotteryKey } from '../sealing/lottery-key.ts';
-import { topicsFor } from '../../../firmware/protocol/topics.ts';
+import { topicMatches, topicsFor } from '../../../firmware/protocol/topics.ts';
 import type { SubscribeOptions } from '../../../firmware/transport/mqtt-types.ts';
 import type { TpmInfo } from '../../../tpm/index.ts';
 
@@ -63,7 +63,7 @@ class FakeTransport extends EventEmitter {
   }
   /** Hands the message over as a broker would: without waiting for what the handler starts (a spin). */
   async deliver(topic: string, value: unknown): Promise<void> {
-    for (const h of this.#handlers.get(topic) ?? []) void h({ topic, value });
+    for (const [filter, handlers] of this.#handlers) if (topicMatches(filter, topic)) for (const h of handlers) void h({ topic, value });
     for (let i = 0; i < 5; i++) await settle();
   }
   async publish(): Promise<'delivered'> {
@@ -184,7 +184,7 @@ describe('agent in virtual time', () => {
     // newer parameters (a threshold this ticket meets) decide which seals count as competition.
     const signature = new Uint8Array(sign('sha256', lotteryMessage(hash, 0), other.privateKey));
     await transport.deliver(topics.manifest, manifest(2, { ...params, sealZeros: scoreTicket(signature, 0).zeros }));
-    await transport.deliver(topics.seals(clerkFp), JSON.parse(encodeSealMessage({ nodeId: 'other', height: 1, blockHash: hash, clerk: clerkFp, round: 0, signature, registration: null, expiresAt: clock.now() + 5000 })));
+    await transport.deliver(topics.sealFrom(clerkFp, 'other'), JSON.parse(encodeSealMessage({ nodeId: 'other', height: 1, blockHash: hash, clerk: clerkFp, round: 0, signature, registration: null, expiresAt: clock.now() + 5000 })));
     // The spin sees the better seal when it wakes for its next round.
     await clock.advance(200);
     await until('the spin to stop', () => agent.status().spinning === 0, 10_000, 5);
@@ -210,10 +210,10 @@ describe('agent in virtual time', () => {
       const signature = new Uint8Array(sign('sha256', lotteryMessage(hash, i), other.privateKey));
       if (scoreTicket(signature, 0).zeros < 6) low.push(signature);
     }
-    for (const signature of low) await transport.deliver(topics.seals(clerkFp), sealOf(0, signature));
+    for (const signature of low) await transport.deliver(topics.sealFrom(clerkFp, 'other'), sealOf(0, signature));
     expect(consulted).toBe(0);
     // Not a seal at all: refused by the schema, counted, never judged.
-    await transport.deliver(topics.seals(clerkFp), { ...(sealOf(0, low[0]!) as object), signature: 'zz' });
+    await transport.deliver(topics.sealFrom(clerkFp, 'other'), { ...(sealOf(0, low[0]!) as object), signature: 'zz' });
     expect(consulted).toBe(0);
     expect(agent.status().invalidMessages).toMatchObject({ seal: 1 });
     // A ticket that meets the threshold goes on to the key (and would go on to RSA).
@@ -223,9 +223,11 @@ describe('agent in virtual time', () => {
       good = new Uint8Array(sign('sha256', lotteryMessage(hash, round), other.privateKey));
       if (scoreTicket(good, round).zeros >= 6) break;
     }
-    await transport.deliver(topics.seals(clerkFp), sealOf(round, good));
+    await transport.deliver(topics.sealFrom(clerkFp, 'other'), sealOf(round, good));
+    // The same seal under another node's topic name: refused before any check.
+    await transport.deliver(topics.sealFrom(clerkFp, 'impostor'), sealOf(round, good));
     expect(consulted).toBe(1);
-    expect(agent.status().invalidMessages).toMatchObject({ seal: 1, 'seal-unregistered': 1 });
+    expect(agent.status().invalidMessages).toMatchObject({ seal: 1, 'seal-unregistered': 1, 'seal-wrong-sender': 1 });
   });
 
   it('refuses an invalid candidate with its reason and seals nothing', async () => {

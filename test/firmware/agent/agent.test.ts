@@ -198,7 +198,7 @@ describe('secondary-node agent (swtpm + aedes)', () => {
       await until('spinning', () => n3.agent.status().spinning === 1, POLL);
       // Another node's round-0 seal for the same block: no later round of ours can beat it.
       const signature = grind(16);
-      await clerkTransport.publish(topics.seals(clerkFp), { v: 1, nodeId: 'node-x', height: 1, blockHash: Buffer.from(hash).toString('hex'), clerk: clerkFp, round: 0, signature: Buffer.from(signature).toString('hex'), registration: null, expiresAt: Date.now() + 60_000 }, { qos: 1 });
+      await clerkTransport.publish(topics.sealFrom(clerkFp, 'node-x'), { v: 1, nodeId: 'node-x', height: 1, blockHash: Buffer.from(hash).toString('hex'), clerk: clerkFp, round: 0, signature: Buffer.from(signature).toString('hex'), registration: null, expiresAt: Date.now() + 60_000 }, { qos: 1 });
       await until('better-seal stop', () => n3.agent.status().spins['better-seal'] === 1, POLL);
       expect(sealFor(Buffer.from(hash).toString('hex'), 'node-3')()).toBeUndefined();
     } finally {

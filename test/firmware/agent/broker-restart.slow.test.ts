@@ -135,7 +135,7 @@ async function scenario(persistence: boolean): Promise<void> {
     let onCandidate: ((height: number) => void) | null = null;
     const watcher = createMqttTransport({ url: mq.url, nodeId: 'watcher', clientId: `watcher-${label}-${process.pid}`, prefix: topics.prefix, status: false, backoff: BACKOFF });
     closing(5, () => watcher.close());
-    watcher.subscribe(`${topics.prefix}/seals/+`, (m) => { wire.push(m.value); }, { qos: 1, schema: sealMessage });
+    watcher.subscribe(topics.allSeals, (m) => { wire.push(m.value); }, { qos: 1, schema: sealMessage });
     watcher.subscribe<{ height: number }>(topics.candidates, (m) => { if (!m.retain) onCandidate?.(m.value.height); }, { qos: 1 });
     await watcher.online();
 

@@ -14,7 +14,7 @@ import { verifyQuorum } from '../../../firmware/protocol/quorum.ts';
 import type { NetworkParams } from '../../../firmware/protocol/params.ts';
 import { encodeSealMessage } from '../../../firmware/protocol/seal-message.ts';
 import type { InboundMessage, SubscribeOptions } from '../../../firmware/transport/mqtt-types.ts';
-import { topicsFor } from '../../../firmware/protocol/topics.ts';
+import { topicMatches, topicsFor } from '../../../firmware/protocol/topics.ts';
 import { createClerks, type Clerk } from '../../../firmware/devnet/clerks.ts';
 import { genesisTip, PrimaryNode, type PrimaryEvent, type PrimaryTransport } from '../../../firmware/devnet/primary.ts';
 import { StaticSealAuthority } from '../../../firmware/protocol/seal-check.ts';
@@ -51,7 +51,8 @@ class FakeTransport extends EventEmitter implements PrimaryTransport {
     return () => this.handlers.delete(filter);
   }
   deliver(topic: string, value: unknown): void {
-    void this.handlers.get(topic)!({ topic, value, retain: false, bytes: 1, messageExpiryInterval: undefined });
+    const handler = [...this.handlers].find(([filter]) => topicMatches(filter, topic))![1];
+    void handler({ topic, value, retain: false, bytes: 1, messageExpiryInterval: undefined });
   }
 }
 
@@ -67,8 +68,8 @@ function sealCandidates(t: FakeTransport): { late: (() => void) | null } {
       const signature = new Uint8Array(sign('sha256', lotteryMessage(hash, round), node.privateKey));
       if (scoreTicket(signature, round).zeros < PARAMS.sealZeros) continue;
       const seal = encodeSealMessage({ nodeId: 'n1', height: header.height, blockHash: hash, clerk, round, signature, registration: null, expiresAt: Date.now() + 5000 });
-      setImmediate(() => t.deliver(topics.seals(clerk), JSON.parse(seal)));
-      state.late = () => t.deliver(topics.seals(clerk), JSON.parse(seal));
+      setImmediate(() => t.deliver(topics.sealFrom(clerk, 'n1'), JSON.parse(seal)));
+      state.late = () => t.deliver(topics.sealFrom(clerk, 'n1'), JSON.parse(seal));
       break;
     }
   };
@@ -85,7 +86,7 @@ describe('PrimaryNode (fake transport)', () => {
     const t = new FakeTransport();
     const primary = new PrimaryNode({ transport: t, topics, params: PARAMS, clerks, authority: new StaticSealAuthority(), genesis: genesisTip('u', Date.now()) });
     await primary.start();
-    const sealTopic = topics.seals(clerks[0]!.fingerprint);
+    const sealTopic = topics.sealFrom(clerks[0]!.fingerprint, 'x');
     t.emit('drop', { topic: sealTopic, reason: 'malformed-json', detail: 'Unexpected token' });
     t.emit('drop', { topic: sealTopic, reason: 'expired', detail: 'expiresAt 1' });
     t.emit('drop', { topic: topics.candidates, reason: 'malformed-json', detail: 'x' });
@@ -155,7 +156,11 @@ describe('PrimaryNode (fake transport)', () => {
       transport: t, topics, params: PARAMS, clerks, authority, genesis: genesisTip('u', Date.now() - 10), voteWindowMs: 0,
       onEvent: (e) => { if (e.type === 'seal-rejected') events.push(e.code); },
     });
-    const sealTopic = topics.seals(clerks[0]!.fingerprint);
+    /** On the topic of `sender`, by default the node the seal names (as its transport publishes it). */
+    const deliverSeal = (text: string, sender?: string): void => {
+      const value = JSON.parse(text) as { nodeId: string };
+      t.deliver(topics.sealFrom(clerks[0]!.fingerprint, sender ?? value.nodeId), value);
+    };
     const grind = (hash: Uint8Array, key: typeof node.privateKey, min: number, max = 256): { round: number; signature: Uint8Array } => {
       for (let round = 0; ; round++) {
         const signature = new Uint8Array(sign('sha256', lotteryMessage(hash, round), key));
@@ -178,13 +183,14 @@ describe('PrimaryNode (fake transport)', () => {
         '{"v":1,"nodeId":"n2","height":"one"}', // malformed
       ];
       setImmediate(() => {
-        for (const b of bad) t.deliver(sealTopic, JSON.parse(b));
+        for (const b of bad) deliverSeal(b);
+        deliverSeal(encodeSealMessage({ ...base, nodeId: 'n1', ...good }), 'n2'); // n1's seal on n2's topic
         statsWhileOpen = primary.stats();
-        t.deliver(sealTopic, JSON.parse(encodeSealMessage({ ...base, nodeId: 'n1', ...good })));
+        deliverSeal(encodeSealMessage({ ...base, nodeId: 'n1', ...good }));
       });
     };
     const [block] = await primary.produce(1);
-    expect(events).toEqual(['bad-signature', 'unregistered', 'low-zeros', 'wrong-block', 'expired', 'malformed']);
+    expect(events).toEqual(['bad-signature', 'unregistered', 'low-zeros', 'wrong-block', 'expired', 'malformed', 'wrong-sender']);
     expect(statsWhileOpen!.sealsAccepted).toBe(0);
     expect(block!.final).toBe(true);
     expect(block!.seals.map((s) => s.node)).toEqual(['n1']);

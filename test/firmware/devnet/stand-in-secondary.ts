@@ -58,7 +58,7 @@ export function standInAgent(o: StandInAgentOptions): StandInAgent {
       };
       const out = o.tamper ? o.tamper(seal) : seal;
       if (typeof out !== 'string') sent.push(out);
-      await transport.publishSeal(clerk, typeof out === 'string' ? out : encodeSealMessage(out), seal.expiresAt);
+      await transport.publishSeal(clerk, typeof out === 'string' ? out : encodeSealMessage(out), seal.expiresAt, o.nodeId);
       return;
     }
   };

@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { topicsFor, topicSegment, topicMatches, assertTopicFilter, assertTopicName, DEFAULT_TOPIC_PREFIX } from '../../../firmware/protocol/topics.ts';
+import { sealSender, topicsFor, topicSegment, topicMatches, assertTopicFilter, assertTopicName, DEFAULT_TOPIC_PREFIX } from '../../../firmware/protocol/topics.ts';
 import { ProtocolError } from '../../../firmware/protocol/errors.ts';
 
 describe('topic layout', () => {
@@ -7,18 +7,22 @@ describe('topic layout', () => {
     const t = topicsFor();
     expect(DEFAULT_TOPIC_PREFIX).toBe('btn/v1');
     expect(t.candidates).toBe('btn/v1/candidates');
-    expect(t.seals('ab12cd')).toBe('btn/v1/seals/ab12cd');
+    expect(t.seals('ab12cd')).toBe('btn/v1/seals/ab12cd/+');
+    expect(t.sealFrom('ab12cd', 'node-1')).toBe('btn/v1/seals/ab12cd/node-1');
+    expect(sealSender('btn/v1', t.sealFrom('ab12cd', 'node-1'))).toBe('node-1');
+    expect(sealSender('btn/v1', 'btn/v1/seals/ab12cd')).toBeNull();
+    expect(sealSender('btn/v1', 'btn/v2/seals/ab12cd/node-1')).toBeNull();
     expect(t.final).toBe('btn/v1/final');
     expect(t.manifest).toBe('btn/v1/manifest');
     expect(t.revocations).toBe('btn/v1/revocations');
     expect(t.status('node-1')).toBe('btn/v1/nodes/node-1/status');
     expect(t.telemetry('node-1')).toBe('btn/v1/nodes/node-1/telemetry');
-    expect(t.allSeals).toBe('btn/v1/seals/+');
+    expect(t.allSeals).toBe('btn/v1/seals/+/+');
     expect(t.allStatus).toBe('btn/v1/nodes/+/status');
   });
 
   it('uses a configured prefix', () => {
-    expect(topicsFor('test/net-7').seals('c1')).toBe('test/net-7/seals/c1');
+    expect(topicsFor('test/net-7').seals('c1')).toBe('test/net-7/seals/c1/+');
   });
 
   it.each([

@@ -68,7 +68,7 @@ describe('telemetry sample on this machine', () => {
   });
 
   it('never starts a process: no telemetry module imports child_process or systeminformation, or reads synchronously', async () => {
-    const allowed = ['node:fs/promises', 'node:path', 'node:timers/promises', 'pino', '../transport/topics.ts', '../core/errors.ts'];
+    const allowed = ['node:fs/promises', 'node:path', 'node:timers/promises', 'pino', '../protocol/topics.ts', '../core/errors.ts'];
     const files = (await readdir(SRC)).filter((f) => f.endsWith('.ts'));
     expect(files).toContain('sampler.ts');
     for (const file of files) {
