@@ -1,7 +1,7 @@
 // The broker enforces who may publish what: a real mosquitto 2 with TLS and its dynamic security
 // plugin, its clients and roles made by the root's BrokerAdmin over the control topic. Shown: no
 // or wrong credentials and an unpinned CA are refused at connect; a secondary node publishes its
-// own status but not another node's, nor a candidate, a final, a manifest or a revocation list; a
+// own status and seals but not another node's, nor a candidate, a final, a manifest or a revocation list; a
 // clerk publishes candidates; a disabled client is disconnected at once and cannot come back.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -78,16 +78,17 @@ describe('broker access control (mosquitto dynamic security, TLS)', () => {
     const nodeA = await connect('node-a', 'secret-a');
     const nodeB = await connect('node-b', 'secret-b');
     const clerk = await connect('clerk-1', 'secret-c');
-    const statuses = await watch(clerk, topics.allStatus);
+    const statuses = await watch(clerk, topics.allStatus, topics.allSeals);
     const network = await watch(nodeB, topics.candidates, topics.final, topics.manifest, topics.revocations);
     // Forged by node-a (each is acknowledged or refused before the marker after it goes out).
     for (const [topic, body] of [[topics.status('node-b'), 'forged status'], [topics.candidates, 'forged candidate'], [topics.final, 'forged final'],
-      [topics.manifest, 'forged manifest'], [topics.revocations, 'forged revocations']] as const) {
+      [topics.manifest, 'forged manifest'], [topics.revocations, 'forged revocations'], [topics.sealFrom('c1', 'node-b'), 'forged seal of node-b']] as const) {
       await nodeA.publishAsync(topic, body, { qos: 1 }).catch(() => undefined);
     }
     await nodeA.publishAsync(topics.status('node-a'), 'own status', { qos: 1 });
+    await nodeA.publishAsync(topics.sealFrom('c1', 'node-a'), 'own seal', { qos: 1 });
     await clerk.publishAsync(topics.candidates, 'marker candidate', { qos: 1 });
-    await until('the marker and node-a\'s own status', () => network.some((m) => m.endsWith('marker candidate')) && statuses.some((m) => m.endsWith('own status')), 10_000);
+    await until('the marker and node-a\'s own status', () => network.some((m) => m.endsWith('marker candidate')) && statuses.some((m) => m.endsWith('own status')) && statuses.some((m) => m.endsWith('own seal')), 10_000);
     expect(network.filter((m) => m.includes('forged'))).toEqual([]);
     expect(statuses.filter((m) => m.includes('forged'))).toEqual([]);
     // A secondary may not even subscribe to other nodes' statuses.
