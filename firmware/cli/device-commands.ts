@@ -7,5 +7,6 @@ export const DEVICE_COMMANDS: Readonly<Record<string, CommandEntry>> = {
   activate: { summary: 'activate this TPM with the root node: --root URL', run: async () => (await import('./activate-command.ts')).activateCommand },
   run: { summary: 'run one agent against a broker: --config FILE', run: async () => (await import('./run-command.ts')).runCommand },
   status: { summary: 'show what the local agent is doing (activation, TPM, broker, seals)', run: async () => (await import('./status-command.ts')).statusCommand },
+  journal: { summary: 'journal inspect|export|import: show the seal journal, move it to new storage (no reset)', run: async () => (await import('./journal-command.ts')).journalCommand },
   config: { summary: 'config check FILE: validate a board config, naming every wrong field', run: async () => (await import('./config-command.ts')).configCommand },
 };

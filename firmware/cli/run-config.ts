@@ -36,6 +36,8 @@ import { fromHex } from '../core/bytes.ts';
 import { CodedError } from '../core/errors.ts';
 
 export const DEFAULT_STATE_DIR = '/var/lib/btn-node';
+/** The seal journal's file in the state directory, unless a config names another. */
+export const JOURNAL_FILE = 'seal-journal';
 export const MAX_CONFIG_BYTES = 64 * 1024;
 const MAX_PEM_FILE_BYTES = 1024 * 1024;
 const MAX_PRIMARIES = 1024;
@@ -145,7 +147,7 @@ export function parseRunConfig(value: unknown, file: string): RunConfig {
   const prefix = str('topicPrefix', DEFAULT_TOPIC_PREFIX);
   if (prefix) try { topicPrefix(prefix); } catch (err) { problems.push(`topicPrefix: ${(err as Error).message}`); }
   const stateDir = at(str('stateDir', DEFAULT_STATE_DIR) || DEFAULT_STATE_DIR);
-  const journal = o['journal'] === undefined ? join(stateDir, 'seal-journal') : at(str('journal'));
+  const journal = o['journal'] === undefined ? join(stateDir, JOURNAL_FILE) : at(str('journal'));
   let nodeId: string | undefined;
   if (o['nodeId'] !== undefined) {
     nodeId = str('nodeId');

@@ -16,13 +16,37 @@ export function parse<T extends NonNullable<ParseArgsConfig['options']>>(
   options: T,
   usage: string,
 ): ReturnType<typeof parseArgs<{ options: T; allowPositionals: false; strict: true }>>['values'] {
-  for (const arg of argv) {
-    if (arg.length > MAX_ARG_LENGTH) throw new UsageError(`argument of ${arg.length} characters is longer than ${MAX_ARG_LENGTH}\n${usage}`);
-  }
+  checkLengths(argv, usage);
   try {
     return parseArgs({ args: [...argv], options, allowPositionals: false, strict: true }).values;
   } catch (err) {
     throw new UsageError(`${(err as Error).message}\n${usage}`);
+  }
+}
+
+/** parse() for a command that also takes operands: exactly `names.length` of them, in that order. */
+export function parseWithOperands<T extends NonNullable<ParseArgsConfig['options']>>(
+  argv: readonly string[],
+  options: T,
+  names: readonly string[],
+  usage: string,
+): { values: ReturnType<typeof parseArgs<{ options: T; allowPositionals: true; strict: true }>>['values']; operands: string[] } {
+  checkLengths(argv, usage);
+  let parsed;
+  try {
+    parsed = parseArgs({ args: [...argv], options, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message}\n${usage}`);
+  }
+  const help = (parsed.values as Record<string, unknown>)['help'] === true;
+  if (!help && parsed.positionals.length < names.length) throw new UsageError(`${names[parsed.positionals.length]} is required\n${usage}`);
+  if (parsed.positionals.length > names.length) throw new UsageError(`unexpected argument "${parsed.positionals[names.length]!.slice(0, 40)}"\n${usage}`);
+  return { values: parsed.values, operands: parsed.positionals };
+}
+
+function checkLengths(argv: readonly string[], usage: string): void {
+  for (const arg of argv) {
+    if (arg.length > MAX_ARG_LENGTH) throw new UsageError(`argument of ${arg.length} characters is longer than ${MAX_ARG_LENGTH}\n${usage}`);
   }
 }
 

@@ -9,6 +9,7 @@ export type SealingErrorCode =
   | 'ERR_JOURNAL_FAILED'
   | 'ERR_JOURNAL_UNAVAILABLE'
   | 'ERR_JOURNAL_IO'
+  | 'ERR_JOURNAL_NOT_FOUND' // an operator command named a journal that does not exist
   | 'ERR_JOURNAL_INVALID_ARGUMENT'
   | 'ERR_JOURNAL_NO_INTENT'
   | 'ERR_JOURNAL_SEAL_EXISTS'
@@ -17,6 +18,7 @@ export type SealingErrorCode =
   | 'ERR_JOURNAL_COUNTER' // the TPM's seal counter could not be advanced
   | 'ERR_JOURNAL_IMPORT_INVALID'
   | 'ERR_JOURNAL_IMPORT_CONFLICT'
+  | 'ERR_JOURNAL_EXPORT_TOO_LARGE' // an export the import would refuse
   | 'ERR_SEALING_PARAMS'
   | 'ERR_SEALING_SIGNER'
   | 'ERR_SEAL_UNRECORDED'; // the seal signer was asked for a block the journal holds no decision for

@@ -2,7 +2,7 @@
 export { SealingError, type SealingErrorCode } from './errors.ts';
 export {
   openSealJournal, MAX_JOURNAL_BYTES,
-  type SealJournal, type SealJournalOptions, type SealIntent, type RecordedDecision, isRecordedDecision, type RecordedSeal, type CheckResult, type ImportResult, type JournalEntry, type JournalExport,
+  type SealJournal, type SealJournalOptions, type SealIntent, type RecordedDecision, isRecordedDecision, type RecordedSeal, type CheckResult, type ImportOptions, type ImportResult, type JournalEntry, type JournalExport,
 } from './journal.ts';
 export { RecoveringJournal, type JournalHealth, type RecoveringJournalOptions } from './journal-recovery.ts';
 export { describeFsError, errnoOf, isStorageFault } from './fs-errors.ts';

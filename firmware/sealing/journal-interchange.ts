@@ -1,6 +1,8 @@
 // Export/import of the seal journal as versioned JSON (the idea of EIP-3076's interchange
 // format): moving a node to new storage keeps its promises. Import is all-or-nothing.
 import { SealingError } from './errors.ts';
+import { describeFsError, errnoOf } from './fs-errors.ts';
+import { readFileAtMost } from './journal-fs.ts';
 import { CLERK_PATTERN, isHash32Hex, isSignatureHex } from './journal-record.ts';
 
 export interface JournalEntry {
@@ -68,6 +70,18 @@ export function parseInterchange(input: unknown): JournalExport {
     return { height: height as number, clerk, blockHash, seal };
   });
   return { version: 1, finalizedHeight: finalizedHeight as number, entries };
+}
+
+/** Reads and checks an interchange file: at most MAX_INTERCHANGE_BYTES, a regular file, every field as parseInterchange checks it. */
+export async function readInterchangeFile(file: string): Promise<JournalExport> {
+  let read;
+  try {
+    read = await readFileAtMost(file, MAX_INTERCHANGE_BYTES);
+  } catch (err) {
+    throw new SealingError('ERR_JOURNAL_IO', `cannot read ${errnoOf(err) === 'ENOENT' ? `${file}: no such file` : describeFsError(err, file)}`, { file, errno: errnoOf(err) }, { cause: err });
+  }
+  if (!read.ok) throw bad(read.reason === 'too-large' ? `${file} is ${read.size} bytes, at most ${MAX_INTERCHANGE_BYTES}` : `${file} is not a regular file`, '$');
+  return parseInterchange(read.bytes);
 }
 
 function bad(message: string, field: string): SealingError {

@@ -10,7 +10,7 @@ import { Backoff, type BackoffOptions } from '../core/backoff.ts';
 import { systemClock } from '../core/clock.ts';
 import { SealingError } from './errors.ts';
 import { errnoOf } from './fs-errors.ts';
-import type { CheckResult, ImportResult, JournalExport, JournalRollback, RecordedSeal, SealIntent, SealJournal } from './journal.ts';
+import type { CheckResult, ImportOptions, ImportResult, JournalExport, JournalRollback, RecordedSeal, SealIntent, SealJournal } from './journal.ts';
 
 export type JournalHealth =
   | { readonly ok: true }
@@ -92,8 +92,8 @@ export class RecoveringJournal implements SealJournal {
     return this.#use((j) => j.setFinalized(height));
   }
 
-  import(input: unknown): Promise<ImportResult> {
-    return this.#use((j) => j.import(input));
+  import(input: unknown, options?: ImportOptions): Promise<ImportResult> {
+    return this.#use((j) => j.import(input, options));
   }
 
   compact(options?: { readonly retainBelowWatermark?: number }): Promise<{ readonly before: number; readonly after: number; readonly dropped: number }> {

@@ -2,7 +2,9 @@
 // decision and its seal, the finalized watermark, and the newest seal-counter value. A slot is
 // taken by a seal, not by an attempt: a decision for another block replaces one that has no
 // seal (an attempt that ended without one), and nothing replaces a seal.
-import type { JournalRecord } from './journal-record.ts';
+import { SealingError } from './errors.ts';
+import type { JournalEntry, JournalExport } from './journal-interchange.ts';
+import { scanJournal, type JournalRecord, type ScanResult } from './journal-record.ts';
 
 export interface Slot {
   readonly height: number;
@@ -77,6 +79,27 @@ export class JournalSlots {
   #count(n: number): void {
     if (this.counter === null || n > this.counter) this.counter = n;
   }
+}
+
+/** Reads a whole journal file into slots; damage before the tail, and records that contradict each other, throw ERR_JOURNAL_CORRUPT. */
+export function replayJournal(bytes: Uint8Array, file: string): { readonly scan: ScanResult; readonly slots: JournalSlots } {
+  const scan = scanJournal(bytes, file);
+  const slots = new JournalSlots();
+  for (const { offset, record } of scan.records) {
+    const problem = slots.apply(record);
+    if (problem !== null) {
+      throw new SealingError('ERR_JOURNAL_CORRUPT', `seal journal ${file} is corrupt at byte offset ${offset}: ${problem}; refusing to start`, { file, offset, reason: problem });
+    }
+  }
+  return { scan, slots };
+}
+
+/** The slots in the interchange format, by height, then clerk. Counter values stay with their TPM and are not exported. */
+export function exportSlots(slots: JournalSlots): JournalExport {
+  const entries: JournalEntry[] = [...slots.entries.values()]
+    .sort((a, b) => a.height - b.height || (a.clerk < b.clerk ? -1 : a.clerk > b.clerk ? 1 : 0))
+    .map((e) => ({ height: e.height, clerk: e.clerk, blockHash: e.blockHash, seal: e.seal === null ? null : { round: e.seal.round, signature: e.seal.signature } }));
+  return { version: 1, finalizedHeight: slots.finalized, entries };
 }
 
 export function slotKey(height: number, clerk: string): string {

@@ -11,15 +11,17 @@ import pino from 'pino';
 import type { Logger } from 'pino';
 import { invalidArgument, SealingError } from './errors.ts';
 import { acquireJournalLock, type JournalLock } from './journal-lock.ts';
-import { checkIntentFields, encodeRecord, FILE_MAGIC, scanJournal, type JournalRecord } from './journal-record.ts';
+import { checkIntentFields, encodeRecord, FILE_MAGIC, type JournalRecord } from './journal-record.ts';
 import { createFile, exists, reserveZeros } from './journal-fs.ts';
 import { concatBytes, fromHex, toHex } from '../core/bytes.ts';
 import { anchorMismatch, compareAnchor, describeRollback, LostRecords, type JournalRollback, type SealCounter } from './journal-anchor.ts';
-import { JournalSlots, type Slot } from './journal-slots.ts';
+import { exportSlots, replayJournal, type JournalSlots, type Slot } from './journal-slots.ts';
 import { describeFsError, errnoOf } from './fs-errors.ts';
-import { parseInterchange, type JournalEntry, type JournalExport } from './journal-interchange.ts';
+import { parseInterchange, type JournalExport } from './journal-interchange.ts';
+import { planImport, type ImportOptions, type ImportResult } from './journal-import.ts';
 
 export type { JournalEntry, JournalExport } from './journal-interchange.ts';
+export type { ImportOptions, ImportResult } from './journal-import.ts';
 export type { JournalRollback, SealCounter } from './journal-anchor.ts';
 
 /** Largest journal read at open; compaction keeps real journals far below it. */
@@ -66,12 +68,6 @@ export type CheckResult =
   | { readonly ok: false; readonly reason: 'finalized'; readonly message: string; readonly height: number; readonly finalizedHeight: number }
   | { readonly ok: false; readonly reason: 'lost-records'; readonly message: string; readonly height: number; readonly rollback: JournalRollback };
 
-export interface ImportResult {
-  readonly added: number;
-  readonly sealsAdded: number;
-  readonly finalizedHeight: number;
-}
-
 export interface SealJournalOptions {
   readonly logger?: Logger;
   /** After setFinalized, compact when the file is larger than this (default 4 MiB). */
@@ -103,7 +99,7 @@ export interface SealJournal {
   recordSeal(seal: RecordedSeal): Promise<void>;
   setFinalized(height: number): Promise<void>;
   export(): JournalExport;
-  import(input: unknown): Promise<ImportResult>;
+  import(input: unknown, options?: ImportOptions): Promise<ImportResult>;
   compact(options?: { readonly retainBelowWatermark?: number }): Promise<{ readonly before: number; readonly after: number; readonly dropped: number }>;
   close(): Promise<void>;
 }
@@ -126,14 +122,7 @@ export async function openSealJournal(path: string, options: SealJournalOptions 
     const size = (await stat(path)).size;
     if (size > MAX_JOURNAL_BYTES) throw new SealingError('ERR_JOURNAL_CORRUPT', `seal journal ${path} is ${size} bytes, more than ${MAX_JOURNAL_BYTES}`, { file: path, offset: MAX_JOURNAL_BYTES });
     const bytes = new Uint8Array(await readFile(path));
-    const scan = scanJournal(bytes, path);
-    const slots = new JournalSlots();
-    for (const { offset, record } of scan.records) {
-      const problem = slots.apply(record);
-      if (problem !== null) {
-        throw new SealingError('ERR_JOURNAL_CORRUPT', `seal journal ${path} is corrupt at byte offset ${offset}: ${problem}; refusing to start`, { file: path, offset, reason: problem });
-      }
-    }
+    const { scan, slots } = replayJournal(bytes, path);
     const lost = await anchor(path, slots, options.counter);
     const fh = await open(path, 'r+');
     try {
@@ -317,50 +306,19 @@ class FileSealJournal implements SealJournal {
 
   export(): JournalExport {
     this.#usable();
-    const entries: JournalEntry[] = [...this.#slots.entries.values()]
-      .sort((a, b) => a.height - b.height || (a.clerk < b.clerk ? -1 : a.clerk > b.clerk ? 1 : 0))
-      .map((e) => ({ height: e.height, clerk: e.clerk, blockHash: e.blockHash, seal: e.seal === null ? null : { round: e.seal.round, signature: e.seal.signature } }));
-    return { version: 1, finalizedHeight: this.#slots.finalized, entries };
+    return exportSlots(this.#slots);
   }
 
-  async import(input: unknown): Promise<ImportResult> {
+  async import(input: unknown, options: ImportOptions = {}): Promise<ImportResult> {
     const doc = parseInterchange(input);
     return this.#serial(async () => {
-      const records: JournalRecord[] = [];
-      const conflicts: string[] = [];
-      let added = 0;
-      let sealsAdded = 0;
-      for (const e of doc.entries) {
-        const mine = this.#slots.get(e.height, e.clerk);
-        // Only seals take a slot: two seals for different blocks (or two different seals) conflict;
-        // an attempt without a seal, on either side, gives way to a seal.
-        if (mine?.seal && e.seal && (mine.blockHash !== e.blockHash || mine.seal.round !== e.seal.round || mine.seal.signature !== e.seal.signature)) {
-          conflicts.push(`height ${e.height} clerk ${e.clerk.slice(0, 16)}…: journal sealed block ${mine.blockHash.slice(0, 16)}… (round ${mine.seal.round}), import sealed ${e.blockHash.slice(0, 16)}… (round ${e.seal.round})`);
-          continue;
-        }
-        if (mine?.seal) continue;
-        if (e.seal !== null) {
-          if (mine?.blockHash !== e.blockHash) {
-            records.push({ k: 'i', h: e.height, c: e.clerk, b: e.blockHash });
-            added++;
-          }
-          records.push({ k: 's', h: e.height, c: e.clerk, b: e.blockHash, r: e.seal.round, s: e.seal.signature });
-          sealsAdded++;
-        } else if (mine === undefined) {
-          records.push({ k: 'i', h: e.height, c: e.clerk, b: e.blockHash });
-          added++;
-        }
+      const plan = planImport(this.#slots, doc, options); // throws on a conflict: nothing is written
+      if (plan.records.length > 0) {
+        await this.#append(plan.records); // one write and one fsync: a torn import leaves a consistent prefix
+        for (const r of plan.records) this.#slots.apply(r);
       }
-      if (conflicts.length > 0) {
-        throw new SealingError('ERR_JOURNAL_IMPORT_CONFLICT', `import refused, nothing changed: ${conflicts.length} conflicting entr${conflicts.length === 1 ? 'y' : 'ies'} (first: ${conflicts[0]})`, { conflicts: conflicts.slice(0, 20) });
-      }
-      if (doc.finalizedHeight > this.#slots.finalized) records.push({ k: 'f', h: doc.finalizedHeight });
-      if (records.length > 0) {
-        await this.#append(records); // one write and one fsync: a torn import leaves a consistent prefix
-        for (const r of records) this.#slots.apply(r);
-      }
-      this.log.info({ added, sealsAdded, finalizedHeight: this.#slots.finalized }, 'seal journal import');
-      return { added, sealsAdded, finalizedHeight: this.#slots.finalized };
+      this.log.info({ added: plan.added, sealsAdded: plan.sealsAdded, finalizedHeight: this.#slots.finalized }, 'seal journal import');
+      return { added: plan.added, sealsAdded: plan.sealsAdded, finalizedHeight: this.#slots.finalized };
     });
   }
 

@@ -292,6 +292,32 @@ describe('export, import, compaction', () => {
     expect(byHeight.get(3)).toMatchObject({ blockHash: hex(hashOf('kept')), seal: null });
   });
 
+  it('onlyAdd: an entry naming another block for a recorded (height, clerk) refuses the whole import, naming the heights', async () => {
+    const j = await openJ();
+    const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+    await j.checkAndRecord({ height: 1, clerk: CLERK, blockHash: hashOf('mine') });
+    await j.checkAndRecord({ height: 2, clerk: CLERK, blockHash: hashOf('sealed') });
+    await j.recordSeal({ height: 2, clerk: CLERK, blockHash: hashOf('sealed'), round: 0, signature: sigOf('sealed') });
+    const before = j.export();
+    const size = j.size;
+    const err = await j.import({ version: 1, finalizedHeight: 9, entries: [
+      { height: 1, clerk: CLERK, blockHash: hex(hashOf('theirs')), seal: { round: 2, signature: hex(sigOf('theirs')) } },
+      { height: 2, clerk: CLERK, blockHash: hex(hashOf('attempt')), seal: null },
+      { height: 3, clerk: CLERK, blockHash: hex(hashOf('new')), seal: null },
+    ] }, { onlyAdd: true }).then(() => null, (e: unknown) => e as SealingError);
+    expect(err?.code).toBe('ERR_JOURNAL_IMPORT_CONFLICT');
+    expect(err?.message).toMatch(/2 conflicting entries at heights 1, 2 \(first: height 1 clerk/);
+    expect(err?.detail['heights']).toEqual([1, 2]);
+    expect(j.export()).toEqual(before);
+    expect(j.size).toBe(size);
+    // The seal of the block already decided completes the slot.
+    const r = await j.import({ version: 1, finalizedHeight: 0, entries: [
+      { height: 1, clerk: CLERK, blockHash: hex(hashOf('mine')), seal: { round: 4, signature: hex(sigOf('mine')) } },
+    ] }, { onlyAdd: true });
+    expect(r).toEqual({ added: 0, sealsAdded: 1, finalizedHeight: 0 });
+    expect(j.export().entries[0]).toMatchObject({ height: 1, blockHash: hex(hashOf('mine')), seal: { round: 4 } });
+  });
+
   it('validates imports field by field', async () => {
     const j = await openJ();
     const cases: [unknown, string][] = [
