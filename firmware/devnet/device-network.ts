@@ -12,7 +12,7 @@ import { toHex } from '../core/bytes.ts';
 import type { FactoryTpm } from '../../provisioning/factory/index.ts';
 import type { SignedManifest } from '../protocol/network-manifest.ts';
 import { createClerks } from './clerks.ts';
-import type { SignedNetworkSource } from './network-keys.ts';
+import type { NetworkKeys, SignedNetworkSource } from './network-keys.ts';
 import { genesisTip, PrimaryNode, type FinalBlockRecord, type PrimaryEvent } from './primary.ts';
 import { startProvisionedRoot, type ProvisionedRoot, type UploadReport } from './provisioned-root.ts';
 import { RegistrationAuthority } from '../protocol/registration-authority.ts';
@@ -47,6 +47,8 @@ export interface DeviceNetwork {
   readonly network: SignedNetworkSource;
   /** The root-signed manifest the primary publishes retained on topics.manifest. */
   readonly manifest: SignedManifest;
+  /** The root key and the committee's vote keys (host tooling: tests sign updates and replays with them). */
+  readonly keys: NetworkKeys;
   readonly topics: Topics;
   /** The clerks' public keys (one PEM file): a device's primaries. */
   readonly primariesPem: string;
@@ -96,7 +98,7 @@ export async function startDeviceNetwork(o: DeviceNetworkOptions): Promise<Devic
     const genesisHash = toHex(genesis.hash);
     const t = transport;
     return {
-      rootUrl: root.url, rootPublicKey: toHex(rootKey.publicKey), network: primary.keys.source, manifest: primary.manifest, topics, primariesPem, genesisHash,
+      rootUrl: root.url, rootPublicKey: toHex(rootKey.publicKey), network: primary.keys.source, manifest: primary.manifest, keys: primary.keys, topics, primariesPem, genesisHash,
       file: async (tpm, serial, board) => {
         await root.enroll(tpm, serial, board);
       },
