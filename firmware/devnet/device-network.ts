@@ -94,6 +94,8 @@ export async function startDeviceNetwork(o: DeviceNetworkOptions): Promise<Devic
       root: { publicKey: rootKey.publicKey, privateKey: rootKey.privateKeyObject },
     });
     await primary.start();
+    // Served by the root over HTTP as well: the copy a device trusts does not depend on the broker's.
+    await root.store.publishManifest({ network: primary.manifest.network, version: primary.manifest.version, manifest: JSON.stringify(primary.manifest), publishedAt: Date.now() });
     const primariesPem = primary.clerks.map((c) => c.publicKey.export({ type: 'spki', format: 'pem' }).toString()).join('');
     const genesisHash = toHex(genesis.hash);
     const t = transport;

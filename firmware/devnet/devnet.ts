@@ -16,6 +16,7 @@ import { startSwtpm, type SwtpmInstance } from '../../tpm/swtpm.ts';
 import { createClerks } from './clerks.ts';
 import { DevnetError } from './errors.ts';
 import type { RootKey, SignedNetworkSource } from './network-keys.ts';
+import type { SignedManifest } from '../protocol/network-manifest.ts';
 import { genesisTip, PrimaryNode, type FinalBlockRecord, type PrimaryEvent, type PrimaryStats } from './primary.ts';
 import { StaticSealAuthority, type SealAuthority } from '../protocol/seal-check.ts';
 import { TxGenerator } from './tx-generator.ts';
@@ -122,6 +123,8 @@ export interface BeforeAgentsContext {
   readonly topics: Topics;
   /** The primary node's connection (e.g. to publish retained revocation lists). */
   readonly transport: MqttTransport;
+  /** The root-signed manifest the primary publishes (a root node serves it over HTTP too). */
+  readonly manifest: SignedManifest;
   readonly logger: Logger;
   readonly signal: AbortSignal;
 }
@@ -255,7 +258,7 @@ export async function runDevnet(options: DevnetOptions): Promise<DevnetResult> {
     if (options.beforeAgents !== undefined) {
       await withAbort(options.beforeAgents({
         nodes: started.map((node) => ({ nodeId: node.nodeId, tpm: node.tpm!, tcti: node.swtpm!.tcti, sealingKey: node.sealingKey!, stateDir: join(root!, node.nodeId) })),
-        stateDir: root, caDir, topics, transport: primaryTransport, logger: log, signal: abort.signal,
+        stateDir: root, caDir, topics, transport: primaryTransport, manifest: primary.manifest, logger: log, signal: abort.signal,
       }), abort.signal);
     }
     for (const node of started) {

@@ -106,6 +106,9 @@ export async function runProvisionedDevnet(options: ProvisionedDevnetOptions): P
   const beforeAgents = async (ctx: BeforeAgentsContext): Promise<void> => {
     const t0 = Date.now();
     root = await startProvisionedRoot({ dir: join(ctx.stateDir, 'root'), trustDir: ctx.caDir, logger: log, rootKey });
+    // The root serves the manifest too: a retained copy on the broker can be overwritten by anyone
+    // who may publish there, the root's answer cannot.
+    await root.store.publishManifest({ network: ctx.manifest.network, version: ctx.manifest.version, manifest: JSON.stringify(ctx.manifest), publishedAt: Date.now() });
     emit({ type: 'root', url: root.url, msToStart: Date.now() - t0 });
     const t1 = Date.now();
     // Factory station: one TPM after another into one batch (the station locks the batch file).

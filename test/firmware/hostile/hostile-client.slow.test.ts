@@ -16,6 +16,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { activate } from '../../../firmware/activation/index.ts';
 import { runCommand } from '../../../firmware/cli/run-command.ts';
 import { startDeviceNetwork, type DeviceNetwork } from '../../../firmware/devnet/device-network.ts';
+import { runProvisionedDevnet } from '../../../firmware/devnet/provisioned-devnet.ts';
 import { NetworkKeys } from '../../../firmware/devnet/network-keys.ts';
 import { lotteryMessage, scoreTicket } from '../../../firmware/protocol/chain/lottery.ts';
 import { encodeFinalMessage, finalMessage, type FinalMessage } from '../../../firmware/protocol/final-message.ts';
@@ -198,5 +199,71 @@ describe('a broker client with no key', () => {
     const [after] = await net.produce(1);
     expect(after!.final).toBe(true);
     await until('the device at the new final block', async () => (await status())?.chain.height === after!.height, 20_000, 200);
+  });
+
+  it('cannot stop the provisioned devnet: forged finals, manifests and seals and garbage on every topic while it runs', { timeout: 240_000 }, async () => {
+    const mq = await startMosquitto();
+    const client = await mqtt.connectAsync(mq.url, { protocolVersion: 5, reconnectPeriod: 0, clientId: 'devnet-attacker' });
+    const forger = new NetworkKeys({ network: 'devnet', members: 3 });
+    const stranger = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const strangerId = nodeIdOf(stranger.publicKey);
+    // The attacker learns the run's prefix and open candidate from the broker, as anyone could.
+    const seen: { prefix: string | null; open: { height: number; hash: Uint8Array; clerk: string } | null } = { prefix: null, open: null };
+    client.on('message', (topic, payload) => {
+      const m = /^(btn\/devnet-[^/]+)\/(manifest|candidates)$/.exec(topic);
+      if (m === null) return;
+      seen.prefix = m[1]!;
+      if (m[2] !== 'candidates' || payload[0] !== 0x7b) return;
+      try {
+        const b = blockFromJson(JSON.parse(payload.toString('utf8')));
+        seen.open = { height: b.header.height, hash: blockHash(b.header), clerk: keyFingerprint(b.header.clerkPublicKey) };
+      } catch { /* garbage */ }
+    });
+    await client.subscribeAsync('btn/#', { qos: 1 });
+    const stop = new AbortController();
+    let rounds = 0;
+    const storm = (async () => {
+      while (!stop.signal.aborted) {
+        await new Promise((r) => setTimeout(r, 1000));
+        const prefix = seen.prefix;
+        if (prefix === null) continue;
+        rounds++;
+        const t = { final: `${prefix}/final`, manifest: `${prefix}/manifest`, candidates: `${prefix}/candidates`, revocations: `${prefix}/revocations` };
+        const o = seen.open;
+        const block = { height: o?.height ?? 1, hash: o?.hash ?? new Uint8Array(32), timestamp: Date.now(), clerk: 'c'.repeat(64), sealedBy: [] };
+        const pub = (topic: string, payload: string | Buffer, retain = false): Promise<unknown> => client.publishAsync(topic, payload, { qos: 1, retain }).catch(() => undefined);
+        await pub(t.final, encodeFinalMessage(forger.final(block)), true);
+        await pub(t.final, encodeFinalMessage({ ...forger.final(block), height: Number.MAX_SAFE_INTEGER }));
+        await pub(t.manifest, JSON.stringify(forger.manifest({ version: 2, params: { ...DEFAULT_PARAMS, sealZeros: 0 }, primaries: [stranger.publicKey], genesis: { hash: new Uint8Array(32), height: 0, timestamp: 0 } })), true);
+        if (o !== null) {
+          for (let round = 0; ; round++) {
+            const signature = new Uint8Array(sign('sha256', lotteryMessage(o.hash, round), stranger.privateKey));
+            if (scoreTicket(signature, round).zeros < 2) continue;
+            await pub(`${prefix}/seals/${o.clerk}/${strangerId}`, encodeSealMessage({ nodeId: strangerId, height: o.height, blockHash: o.hash, clerk: o.clerk, round, signature, registration: null, expiresAt: Date.now() + 20_000 }));
+            break;
+          }
+        }
+        for (const topic of Object.values(t)) {
+          await pub(topic, 'not json');
+          await pub(topic, Buffer.alloc(600 * 1024, 0x7b));
+        }
+      }
+    })();
+    try {
+      const result = await runProvisionedDevnet({ nodes: 2, blocks: 5, brokerUrl: mq.url, params: { sealZeros: 2 }, logger: pino({ level: 'silent' }) });
+      stop.abort();
+      await storm;
+      expect(rounds).toBeGreaterThan(2);
+      expect(result.ok, JSON.stringify({ blocks: result.blocks.map((b) => ({ h: b.height, final: b.final, attempts: b.attempts, seals: b.seals.length })), stats: result.stats, provisioned: result.provisioned })).toBe(true);
+      expect(result.blocks.map((b) => b.final)).toEqual([true, true, true, true, true]);
+      for (const b of result.blocks) expect(b.seals.map((x) => x.node)).not.toContain(strangerId);
+      expect(result.stats.sealsRejected.unregistered + result.stats.sealsRejected.malformed).toBeGreaterThan(0);
+      console.log(`hostile devnet: ${rounds} attack rounds, 5 blocks final, clerks refused ${JSON.stringify(result.stats.sealsRejected)}`);
+    } finally {
+      stop.abort();
+      await storm.catch(() => undefined);
+      await client.endAsync(true).catch(() => undefined);
+      await mq.destroy();
+    }
   });
 });
