@@ -116,11 +116,13 @@ export interface QuorumCounts {
  * for (network, height, hash, timestamp). Cheap checks come first (count, shape, duplicates, membership);
  * then one Ed25519 verification per remaining vote, stopping as soon as the quorum is reached.
  * Votes of former members (a committee change between vote and delivery), duplicates and bad
- * signatures do not count but do not spoil the others. At most committee.size votes are read, so
- * a forged final costs at most that many verifications. Returns the counts; throws QuorumError.
+ * signatures do not count but do not spoil the others: a final may carry more votes than the
+ * committee now has members (a primary still on the previous committee). At most MAX_COMMITTEE
+ * votes are read, and only current members' are verified, so a forged final costs at most
+ * committee.size verifications. Returns the counts; throws QuorumError.
  */
 export function verifyQuorum(committee: Committee, block: VotedBlock, votes: readonly Vote[]): QuorumCounts {
-  if (votes.length > committee.size) throw new QuorumError('too-many-votes', `${votes.length} votes for a committee of ${committee.size}`);
+  if (votes.length > MAX_COMMITTEE) throw new QuorumError('too-many-votes', `${votes.length} votes, at most ${MAX_COMMITTEE} are read`);
   const seen = new Set<string>();
   const candidates: Vote[] = [];
   let duplicates = 0;
