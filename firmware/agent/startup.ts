@@ -42,8 +42,9 @@ export function isTransientStartupError(err: unknown): boolean {
   const code = (err as { code?: unknown })?.code;
   if (typeof code !== 'string') return false;
   if (code === 'ERR_TPM_UNREACHABLE' || code === 'ERR_TPM_RC' || code === 'ERR_TPM_CLOSED') return true;
-  // Journal: cannot create, lock or write (read-only mount, full disk, another agent's live lock).
-  return code === 'ERR_JOURNAL_IO' || code === 'ERR_JOURNAL_FAILED' || code === 'ERR_JOURNAL_LOCKED';
+  // Journal: cannot create, lock or write (read-only mount, full disk). Another process holding
+  // it (ERR_JOURNAL_LOCKED) is not waited for: two agents on one journal is a mistake to say at once.
+  return code === 'ERR_JOURNAL_IO' || code === 'ERR_JOURNAL_FAILED';
 }
 
 /**

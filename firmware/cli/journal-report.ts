@@ -30,7 +30,7 @@ export function inspectReport(view: JournalView, limit: number): InspectReport {
   return {
     journal: view.path,
     fileBytes: view.fileBytes,
-    running: view.lock?.state === 'held',
+    running: view.lock?.state === 'held' || view.lock?.state === 'held-unnamed',
     lock: view.lock,
     finalizedHeight: view.slots.finalized,
     entryCount: all.length,
@@ -68,7 +68,10 @@ export function describeView(view: JournalView, limit: number): string {
 
 function describeLock(lock: JournalLockState | null): string {
   if (lock === null) return 'not running (no lock)';
-  if (lock.state === 'held') return `running: pid ${lock.pid} on ${lock.host} holds the lock; read without it, nothing written`;
-  if (lock.state === 'stale') return `not running (a stale lock of pid ${lock.pid} on ${lock.host}; the next start takes it over)`;
-  return 'unknown: the lock file is unreadable; a node may be running';
+  if (lock.state === 'held') {
+    const details = [lock.command, lock.since > 0 ? `since ${new Date(lock.since).toISOString()}` : ''].filter((s) => s !== '');
+    return `running: pid ${lock.pid} on ${lock.host}${details.length === 0 ? '' : ` (${details.join(', ')})`} holds the lock; read without it, nothing written`;
+  }
+  if (lock.state === 'held-unnamed') return 'running: a process that does not name itself holds the lock; read without it, nothing written';
+  return `unknown: ${lock.reason}; a node may be running`;
 }

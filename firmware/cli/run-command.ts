@@ -6,6 +6,7 @@ import { explainTpmFailure, retryUntilReady, waitingStatus } from '../agent/star
 import type { NodeStatus } from '../status/index.ts';
 import { createNode, type NodeTrust, type SecondaryNode } from '../node/index.ts';
 import { openSealJournal } from '../sealing/journal.ts';
+import { refuseIfJournalHeld } from '../sealing/journal-lock.ts';
 import { tpmSealCounter } from '../sealing/journal-anchor.ts';
 import { readBrokerCredentials } from '../activation/broker-credentials.ts';
 import { createMqttTransport, type MqttTransport } from '../transport/mqtt-transport.ts';
@@ -72,6 +73,15 @@ export async function runCommand(argv: readonly string[], deps: RunCommandDeps =
     throw err;
   }
   logger = pino({ level: config.logLevel, base: { cmd: 'run' } }, pino.destination({ dest: 2, sync: true }));
+  // A second agent on this state directory stops here, before it touches the TPM, the status
+  // file, the status page or the LED of the one that runs; the journal's own lock, taken below,
+  // settles two that start at the same instant (ERR_JOURNAL_LOCKED is not retried).
+  try {
+    await refuseIfJournalHeld(config.journal);
+  } catch (err) {
+    stop.dispose();
+    throw err;
+  }
 
   let tpm: Tpm | null = null;
   let transport: MqttTransport | null = null;

@@ -12,6 +12,6 @@ export { syncDir, writeFileAtomic, type AtomicWriteOptions } from './atomic-writ
 export { parse, printJson, required, UsageError } from './cli-args.ts';
 export { dispatch, reportError, type CommandEntry } from './cli-dispatch.ts';
 export { bootId, processAlive } from './process.ts';
-export { acquireProcessLock, isStale, ProcessLockError, readLockHolder, type LockHolder, type ProcessLock, type ProcessLockOptions } from './process-lock.ts';
+export { acquireProcessLock, describeHolder, ProcessLockError, queryProcessLock, readLockHolder, type LockHolder, type LockState, type ProcessLock, type ProcessLockOptions } from './process-lock.ts';
 export { escapeLabel, family, labelText, METRICS_CONTENT_TYPE, type Labels } from './prometheus.ts';
 export { WorkerPool, type WorkerPoolOptions } from './worker-pool.ts';

@@ -1,14 +1,16 @@
-// Lock files that name their holder: `<path>` holds { pid, host, bootId, createdAt }. Node has no
-// flock() without a native addon, so a lock is taken with link(2) of a complete temporary file
-// (atomic, O_EXCL semantics, never half-written). A lock whose holder is gone is stale and
-// taken over: on this host, a pid that no longer runs, a lock from an earlier boot (the pid may
-// be reused), or a lock of this very process that it released but could not remove (read-only
-// or failing disk). Locks of other hosts (a shared disk) are never judged.
-import { link, readFile, unlink, writeFile } from 'node:fs/promises';
+// One holder at a time for `<path>`: an open-file-description lock (os-lock.ts) on the file,
+// which the kernel takes in one step and drops when the holder closes it or dies. So there is
+// no stale lock to judge or take over, and a crash leaves nothing to clean up. The file is never
+// removed: a new file beside a held one would be a second lock. Its content names the holder
+// (pid, host, boot id, since, command), written once the lock is held, so that a refused taker
+// can say who holds it; the content is a label, never the lock.
+import { closeSync, constants, fstatSync, ftruncateSync, openSync, readSync, statSync, writeSync } from 'node:fs';
+import { basename } from 'node:path';
 import { hostname } from 'node:os';
 import { Backoff } from './backoff.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { CodedError } from './errors.ts';
+import { isLockedFd, tryLockFd } from './os-lock.ts';
 import { bootId, processAlive } from './process.ts';
 
 export interface LockHolder {
@@ -16,12 +18,15 @@ export interface LockHolder {
   readonly host: string;
   /** Empty when unknown (another OS, or a lock file written without it). */
   readonly bootId: string;
+  /** When the lock was taken, ms since the epoch (0: unknown). */
   readonly createdAt: number;
+  /** The holder's command line, shortened (empty: unknown). */
+  readonly command: string;
 }
 
 export interface ProcessLock {
   readonly path: string;
-  /** Removes the lock file if it is still ours (never one another process took over). */
+  /** Clears the holder's name and drops the lock; the file stays. */
   release(): Promise<void>;
 }
 
@@ -30,15 +35,18 @@ export interface ProcessLockOptions {
   readonly waitMs?: number;
   /** now() for the deadline, sleep() between polls. */
   readonly clock?: Pick<Clock, 'now' | 'sleep'>;
-  /** File mode of the lock file (default 0o644: anyone may read who holds it). */
+  /** File mode of a new lock file (default 0o644: anyone may read who holds it). */
   readonly mode?: number;
-  /** Told before a stale lock is removed (for a warning in the caller's log). */
-  readonly onStale?: (holder: LockHolder) => void;
 }
 
+/** Who holds a lock right now, asked without taking it. */
+export type LockState =
+  | { readonly held: false }
+  | { readonly held: true; readonly holder: LockHolder | null; readonly text: string };
+
 export type ProcessLockErrorCode =
-  | 'ERR_LOCK_HELD' // a live holder kept the lock (past waitMs)
-  | 'ERR_LOCK_IO'; // the lock file could not be written or linked; `cause` says why
+  | 'ERR_LOCK_HELD' // another open of the file holds the lock (past waitMs)
+  | 'ERR_LOCK_IO'; // the lock file could not be opened, written or locked; `cause` says why
 
 export class ProcessLockError extends CodedError<ProcessLockErrorCode> {
   override readonly name = 'ProcessLockError';
@@ -46,7 +54,7 @@ export class ProcessLockError extends CodedError<ProcessLockErrorCode> {
     code: ProcessLockErrorCode,
     message: string,
     readonly lock: string,
-    /** The holder as read from the lock file; null when its content is not a holder. */
+    /** The holder as its lock file names it; null when the content names no live holder. */
     readonly holder: LockHolder | null = null,
     /** The lock file's content, at most 200 characters (what a person should see). */
     readonly text = '',
@@ -56,102 +64,181 @@ export class ProcessLockError extends CodedError<ProcessLockErrorCode> {
   }
 }
 
-/**
- * Lock files this process holds or is still releasing, with how many acquires do: a lock that
- * names our pid while no acquire of ours holds it is a leftover. Counted, and decremented only
- * after the file is gone, so that concurrent acquires in one process never see each other's
- * lock as a leftover between one's release and the next one's link.
- */
-const held = new Map<string, number>();
+const MAX_LOCK_BYTES = 4096;
+const MAX_COMMAND_CHARS = 200;
+const POLL = { baseMs: 5, capMs: 200 } as const;
+/** How long a refused taker waits for the holder to write its name (it does so right after locking). */
+const NAME_WAIT_MS = 1_000;
 
-/** The holder in a lock file's text, or null for anything else (foreign or damaged). */
+/** The holder in a lock file's text, or null for anything else (empty, foreign or damaged). */
 export function readLockHolder(text: string): LockHolder | null {
   try {
     const o = JSON.parse(text) as Record<string, unknown>;
     if (Number.isSafeInteger(o['pid']) && typeof o['host'] === 'string') {
-      return { pid: o['pid'] as number, host: o['host'], bootId: typeof o['bootId'] === 'string' ? o['bootId'] : '', createdAt: Number(o['createdAt']) || 0 };
+      return {
+        pid: o['pid'] as number, host: o['host'], bootId: typeof o['bootId'] === 'string' ? o['bootId'] : '',
+        createdAt: Number(o['createdAt']) || 0, command: typeof o['command'] === 'string' ? o['command'].slice(0, MAX_COMMAND_CHARS) : '',
+      };
     }
   } catch { /* not JSON */ }
   return null;
 }
 
-/** Whether `holder` is certainly gone, judged from this process on this host. */
-export function isStale(holder: LockHolder, path: string, me: LockHolder = self()): boolean {
-  if (holder.host !== me.host) return false;
-  if (holder.bootId !== '' && me.bootId !== '' && holder.bootId !== me.bootId) return true;
-  if (holder.pid === me.pid) return !held.has(path);
-  return !processAlive(holder.pid);
+/** "pid 1234 (btn-node run --config /etc/btn-node.json, since 2024-05-01T10:00:00.000Z)", plus the host when it is another one. */
+export function describeHolder(h: LockHolder): string {
+  const details = [h.command, h.createdAt > 0 ? `since ${new Date(h.createdAt).toISOString()}` : ''].filter((s) => s !== '');
+  return `pid ${h.pid}${h.host === hostname() ? '' : ` on ${h.host}`}${details.length === 0 ? '' : ` (${details.join(', ')})`}`;
 }
 
-function self(): LockHolder {
-  return { pid: process.pid, host: hostname(), bootId: bootId(), createdAt: Date.now() };
+/** This process's command line as a person would type it: `btn-node run --config F`, not node's path. */
+function commandLine(): string {
+  const [, script, ...args] = process.argv;
+  const name = script === undefined ? basename(process.execPath) : basename(script).replace(/\.(m?js|ts)$/, '');
+  return [name, ...args].join(' ').slice(0, MAX_COMMAND_CHARS);
 }
-
-const POLL = { baseMs: 5, capMs: 200 } as const;
 
 export async function acquireProcessLock(path: string, options: ProcessLockOptions = {}): Promise<ProcessLock> {
   const clock = options.clock ?? systemClock;
   const waitMs = options.waitMs ?? 0;
-  const me = { ...self(), createdAt: clock.now() };
-  const text = JSON.stringify(me);
-  const temp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}`;
-  try {
-    await writeFile(temp, text, { flag: 'wx', mode: options.mode ?? 0o644 });
-  } catch (err) {
-    await unlink(temp).catch(() => undefined); // an empty file on a full disk
-    throw new ProcessLockError('ERR_LOCK_IO', `cannot create lock file ${path}: ${(err as Error).message}`, path, null, '', { cause: err });
-  }
   const deadline = clock.now() + waitMs;
-  // Short, jittered polls: holders that wait keep a lock for milliseconds (a batch append).
   const poll = new Backoff(POLL);
-  // A stale lock is removed once per acquire: one that comes back, or cannot be removed, is refused.
-  let tookOver = false;
-  let last = { holder: null as LockHolder | null, text: '' };
-  try {
-    for (let tries = 0; ; tries++) {
-      try {
-        await link(temp, path); // EEXIST while someone holds it
-        held.set(path, (held.get(path) ?? 0) + 1);
-        return { path, release: () => release(path, text) };
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
-          throw new ProcessLockError('ERR_LOCK_IO', `cannot create lock file ${path}: ${(err as Error).message}`, path, null, '', { cause: err });
-        }
+  let retried = false;
+  for (;;) {
+    const fd = openFile(path, constants.O_RDWR | constants.O_CREAT, options.mode ?? 0o644);
+    let kept = false;
+    try {
+      if (lockFd(fd, path)) {
+        // Someone removed the file between our open and our lock: lock the one at `path` now.
+        if (!isFileAt(fd, path)) continue;
+        writeHolder(fd, path, clock.now());
+        kept = true;
+        return handle(fd, path);
       }
-      const current = await readFile(path, 'utf8').catch(() => null);
-      if (current !== null) {
-        const holder = readLockHolder(current);
-        last = { holder, text: current.slice(0, 200) };
-        if (holder !== null && !tookOver && isStale(holder, path, me)) {
-          tookOver = true;
-          // Re-read right before removing, so that a lock just taken over by another process stays.
-          if ((await readFile(path, 'utf8').catch(() => null)) === current) {
-            options.onStale?.(holder);
-            await unlink(path).catch(() => undefined);
-          }
-          continue;
-        }
-      }
-      // Released meanwhile (current === null): try again at once; without waiting, once.
-      if (waitMs <= 0 ? current !== null || tries >= 1 : clock.now() >= deadline) {
-        throw new ProcessLockError('ERR_LOCK_HELD', last.holder === null
-          ? `${path} is held${last.text === '' ? '' : ` (content: ${last.text})`}`
-          : `${path} is held by pid ${last.holder.pid} on ${last.holder.host}`, path, last.holder, last.text);
-      }
-      if (waitMs > 0) await clock.sleep(poll.next());
+    } finally {
+      if (!kept) closeSync(fd);
     }
-  } finally {
-    await unlink(temp).catch(() => undefined);
+    if (clock.now() >= deadline) {
+      const state = await lockState(path, clock);
+      // Released between our try and the question: once more at once.
+      if (!state.held && !retried) {
+        retried = true;
+        continue;
+      }
+      const named = state.held ? state.holder : null;
+      throw new ProcessLockError('ERR_LOCK_HELD', named !== null
+        ? `${path} is held by ${describeHolder(named)}`
+        : `${path} is held by a process that does not name itself${state.held && state.text !== '' ? ` (content: ${state.text})` : ''}`,
+      path, named, state.held ? state.text : '');
+    }
+    await clock.sleep(poll.next());
   }
 }
 
-async function release(path: string, mine: string): Promise<void> {
-  try {
-    const content = await readFile(path, 'utf8').catch(() => null);
-    if (content === mine) await unlink(path).catch(() => undefined);
-  } finally {
-    const count = (held.get(path) ?? 1) - 1;
-    if (count > 0) held.set(path, count);
-    else held.delete(path);
+/** Whether the lock at `path` is held, and by whom, without taking it (a read-only inspector's question). */
+export async function queryProcessLock(path: string, options: Pick<ProcessLockOptions, 'clock'> = {}): Promise<LockState> {
+  return lockState(path, options.clock ?? systemClock);
+}
+
+async function lockState(path: string, clock: Pick<Clock, 'now' | 'sleep'>): Promise<LockState> {
+  const end = clock.now() + NAME_WAIT_MS;
+  const poll = new Backoff({ baseMs: 1, capMs: 50 });
+  for (;;) {
+    let fd: number;
+    try {
+      fd = openSync(path, constants.O_RDONLY);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { held: false };
+      throw ioError(path, err);
+    }
+    let text: string;
+    try {
+      // A read-only descriptor may ask: F_OFD_GETLK needs no write access.
+      if (!lockedFd(fd, path)) return { held: false };
+      text = readText(fd);
+    } finally {
+      closeSync(fd);
+    }
+    // The holder writes its name just after taking the lock: until then the file is empty, or
+    // still names the one before (which released it, or died).
+    const holder = readLockHolder(text);
+    if ((holder !== null && isLive(holder)) || clock.now() >= end) return { held: true, holder: holder !== null && isLive(holder) ? holder : null, text: text.slice(0, 200) };
+    await clock.sleep(poll.next());
   }
+}
+
+/** A holder whose name can be current: on another host (not ours to judge), or a running process of this boot. */
+function isLive(h: LockHolder): boolean {
+  if (h.host !== hostname()) return true;
+  if (h.bootId !== '' && bootId() !== '' && h.bootId !== bootId()) return false;
+  return processAlive(h.pid);
+}
+
+function handle(fd: number, path: string): ProcessLock {
+  let open = true;
+  return {
+    path,
+    release: async () => {
+      if (!open) return;
+      open = false;
+      try {
+        ftruncateSync(fd, 0); // a free lock names nobody; a dead holder's name stays, and is ignored
+      } catch { /* a read-only disk: closing still drops the lock */ }
+      closeSync(fd);
+    },
+  };
+}
+
+function writeHolder(fd: number, path: string, now: number): void {
+  const me: LockHolder = { pid: process.pid, host: hostname(), bootId: bootId(), createdAt: now, command: commandLine() };
+  const bytes = Buffer.from(JSON.stringify(me));
+  try {
+    ftruncateSync(fd, 0);
+    writeSync(fd, bytes, 0, bytes.length, 0);
+  } catch (err) {
+    throw ioError(path, err);
+  }
+}
+
+function readText(fd: number): string {
+  const buf = Buffer.alloc(MAX_LOCK_BYTES);
+  const n = readSync(fd, buf, 0, buf.length, 0);
+  return buf.subarray(0, n).toString('utf8');
+}
+
+function isFileAt(fd: number, path: string): boolean {
+  try {
+    const a = fstatSync(fd);
+    const b = statSync(path);
+    return a.ino === b.ino && a.dev === b.dev;
+  } catch {
+    return false;
+  }
+}
+
+function openFile(path: string, flags: number, mode: number): number {
+  try {
+    return openSync(path, flags, mode);
+  } catch (err) {
+    throw ioError(path, err);
+  }
+}
+
+function lockFd(fd: number, path: string): boolean {
+  try {
+    return tryLockFd(fd);
+  } catch (err) {
+    throw ioError(path, err);
+  }
+}
+
+function lockedFd(fd: number, path: string): boolean {
+  try {
+    return isLockedFd(fd);
+  } catch (err) {
+    throw ioError(path, err);
+  }
+}
+
+function ioError(path: string, err: unknown): ProcessLockError {
+  return new ProcessLockError('ERR_LOCK_IO', `cannot lock ${path}: ${(err as Error).message}`, path, null, '', { cause: err });
 }

@@ -1,17 +1,21 @@
 // A seal journal read without opening it for writing (`btn-node journal inspect|export`): no
 // lock taken, no torn tail cut, no space reserved, so it works beside a running node and
 // changes nothing. What opening would do to the file is reported instead.
-import { isStale, readLockHolder } from '../core/process-lock.ts';
+import { ProcessLockError, queryProcessLock } from '../core/process-lock.ts';
 import { SealingError } from './errors.ts';
 import { describeFsError, errnoOf } from './fs-errors.ts';
 import { readFileAtMost } from './journal-fs.ts';
 import { MAX_JOURNAL_BYTES } from './journal.ts';
 import { replayJournal, type JournalSlots } from './journal-slots.ts';
 
-/** Who holds `<journal>.lock`: a live process (a node runs on this journal), a dead one (taken over at the next open), or unreadable content. */
+/**
+ * Who holds the journal's lock, asked without taking it: a process that names itself (a node
+ * runs on this journal), one that does not (yet), or a lock that cannot be asked about.
+ */
 export type JournalLockState =
-  | { readonly state: 'held' | 'stale'; readonly pid: number; readonly host: string }
-  | { readonly state: 'unreadable' };
+  | { readonly state: 'held'; readonly pid: number; readonly host: string; readonly command: string; readonly since: number }
+  | { readonly state: 'held-unnamed' }
+  | { readonly state: 'unreadable'; readonly reason: string };
 
 export interface JournalView {
   readonly path: string;
@@ -22,11 +26,9 @@ export interface JournalView {
   /** A torn last record, which opening cuts (truncating the file to validEnd); null when the tail is clean. */
   readonly torn: { readonly offset: number; readonly reason: string } | null;
   readonly slots: JournalSlots;
-  /** null: no lock file, so no node has the journal open. */
+  /** null: nobody holds the lock, so no node has the journal open. */
   readonly lock: JournalLockState | null;
 }
-
-const MAX_LOCK_BYTES = 4096;
 
 /** Reads and checks the journal at `path` read-only; ERR_JOURNAL_NOT_FOUND when there is none, ERR_JOURNAL_CORRUPT as opening would. */
 export async function readJournalView(path: string): Promise<JournalView> {
@@ -49,16 +51,14 @@ export async function readJournalView(path: string): Promise<JournalView> {
 }
 
 async function readLockState(lockPath: string): Promise<JournalLockState | null> {
-  let text: string;
   try {
-    const read = await readFileAtMost(lockPath, MAX_LOCK_BYTES);
-    if (!read.ok) return { state: 'unreadable' };
-    text = new TextDecoder().decode(read.bytes);
+    const lock = await queryProcessLock(lockPath);
+    if (!lock.held) return null;
+    if (lock.holder === null) return { state: 'held-unnamed' };
+    const { pid, host, command, createdAt } = lock.holder;
+    return { state: 'held', pid, host, command, since: createdAt };
   } catch (err) {
-    if (errnoOf(err) === 'ENOENT') return null;
-    return { state: 'unreadable' };
+    if (err instanceof ProcessLockError) return { state: 'unreadable', reason: err.message };
+    throw err;
   }
-  const holder = readLockHolder(text);
-  if (holder === null) return { state: 'unreadable' };
-  return { state: isStale(holder, lockPath) ? 'stale' : 'held', pid: holder.pid, host: holder.host };
 }

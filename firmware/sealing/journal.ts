@@ -110,7 +110,7 @@ export async function openSealJournal(path: string, options: SealJournalOptions 
   let lock: JournalLock;
   try {
     await mkdir(dirname(path), { recursive: true });
-    lock = await acquireJournalLock(path, log);
+    lock = await acquireJournalLock(path);
   } catch (err) {
     if (err instanceof SealingError) throw err;
     // Until now a full or read-only disk escaped as a bare errno and stopped the service.

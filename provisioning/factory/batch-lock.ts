@@ -1,8 +1,8 @@
 // Exclusive lock of a batch file shared by several factory stations (`<batch>.lock`,
-// firmware/core/process-lock.ts). A station waits for the lock (stations append one line each,
-// so waits are short); a lock whose holder is a dead process on this host is stale and removed.
+// firmware/core/process-lock.ts: an OS lock the kernel drops when its holder dies). A station
+// waits for the lock (stations append one line each, so waits are short).
 import { systemClock } from '../../firmware/core/clock.ts';
-import { acquireProcessLock, ProcessLockError } from '../../firmware/core/process-lock.ts';
+import { acquireProcessLock, describeHolder, ProcessLockError } from '../../firmware/core/process-lock.ts';
 import { FactoryError } from './errors.ts';
 
 export interface BatchLock {
@@ -28,6 +28,7 @@ export async function acquireBatchLock(batchPath: string, options: LockOptions =
     if (err.code === 'ERR_LOCK_IO') {
       throw new FactoryError('ERR_FACTORY_BATCH_IO', `cannot lock ${batchPath}: ${(err.cause as Error).message}`, { cause: err.cause });
     }
-    throw new FactoryError('ERR_FACTORY_LOCK_TIMEOUT', `batch ${batchPath} is locked by ${err.text} for more than ${timeoutMs} ms; if no station is running, delete ${path}`);
+    const who = err.holder === null ? 'a process that does not name itself' : describeHolder(err.holder);
+    throw new FactoryError('ERR_FACTORY_LOCK_TIMEOUT', `batch ${batchPath} is held by ${who} for more than ${timeoutMs} ms; the lock goes when that process ends`);
   }
 }

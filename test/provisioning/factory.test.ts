@@ -127,17 +127,17 @@ describe('batch file appends', () => {
     expect(new Set(text.map((l) => JSON.parse(l).serial)).size).toBe(50);
   });
 
-  it('waits for a held lock, times out naming the owner, and takes over a dead owner\'s lock', async () => {
+  it('waits for a held lock, times out naming the owner; a lock file naming a dead process holds nothing', async () => {
     const batch = join(dir, 'lock.jsonl');
     const held = await acquireBatchLock(batch);
     const err = await errorOf(appendBatchEntry(batch, entry(1), { lock: { timeoutMs: 150 } }));
     expect(err.code).toBe('ERR_FACTORY_LOCK_TIMEOUT');
-    expect(err.message).toContain(`"pid":${process.pid}`);
+    expect(err.message).toContain(`is held by pid ${process.pid} (`);
     // Released while another waits: the waiter gets it.
     const waiting = appendBatchEntry(batch, entry(1), { lock: { timeoutMs: 5_000 } });
     setTimeout(() => void held.release(), 50);
     expect((await waiting).status).toBe('added');
-    // A lock of a process that no longer exists on this host is stale.
+    // The name a dead station left behind is only a name: the OS lock went with the process.
     const { hostname } = await import('node:os');
     const dead = await run(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']);
     await writeFile(`${batch}.lock`, JSON.stringify({ pid: Number(dead.stdout), host: hostname(), at: 'x' }));

@@ -1,9 +1,11 @@
 // btn-node run / status (command modules, wired into main.ts by the lead): config validation,
 // and one real run on swtpm + aedes that seals a candidate and stops cleanly.
+import { execFile } from 'node:child_process';
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { blockToJson } from '../../../firmware/protocol/chain/block.ts';
 import { createBlock, drawUntilQualified } from '../../../firmware/protocol/chain/build.ts';
@@ -14,6 +16,16 @@ import { sealMessage, type SealMessage } from '../../../firmware/protocol/seal-m
 import { createMqttTransport, startBroker, topicsFor } from '../../../firmware/transport/index.ts';
 import { startSwtpm, type SwtpmInstance } from '../../../tpm/swtpm.ts';
 import { until } from '../../until.ts';
+
+const BIN = fileURLToPath(new URL('../../../firmware/bin/btn-node.js', import.meta.url));
+/** The development `btn-node`, as an operator runs it: exit code and stderr. */
+function runBin(args: readonly string[]): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [BIN, ...args], { timeout: 30_000 }, (err, _stdout, stderr) => {
+      resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : null, stderr });
+    });
+  });
+}
 
 const clerk = generateKeyPairSync('rsa', { modulusLength: 2048 });
 const clerkPem = clerk.publicKey.export({ type: 'spki', format: 'pem' }).toString();
@@ -122,6 +134,10 @@ describe('btn-node run (swtpm + aedes)', () => {
       const run = runCommand(['--config', config], { signal: ac.signal, onStarted: (i) => (started = i) });
       await until('the node to start', () => started, 30_000, 20);
       expect(started?.nodeId).toMatch(/^n-[0-9a-f]{24}$/);
+      // A second `btn-node run` on the same state directory exits at once, naming the running one.
+      const second = await runBin(['run', '--config', config]);
+      expect(second.code).toBe(1);
+      expect(second.stderr).toMatch(new RegExp(`^btn-node: seal journal ${join(dir, 'node', 'seal-journal')} is held by pid ${process.pid} \\(.+, since \\d{4}-.+\\); two agents must never share a journal \\[ERR_JOURNAL_LOCKED\\]\n$`));
       const draw = drawUntilQualified(clerk.privateKey, genesisHash, 1, 1000)!;
       const block = createBlock({ clerkKey: clerk.privateKey, height: 1, previousHash: genesisHash, timestamp: Date.now(), drawRound: draw.round, drawSignature: draw.signature });
       // Retained: reaches the agent even if its subscription lands after this publish.

@@ -52,6 +52,9 @@ describe('retryUntilReady', () => {
     expect(await retryUntilReady('thing', async () => { throw Object.assign(new Error('x'), { code: 'ERR_TPM_UNREACHABLE' }); },
       { signal: stop.signal, logger, stateDir: join(dir, 'r3'), nodeId: 'n', sleep })).toBeNull();
     expect(isTransientStartupError(Object.assign(new Error(), { code: 'ERR_RUN_CONFIG' }))).toBe(false);
+    // Another agent holding the journal is said at once, never waited for; a disk that fails is waited for.
+    expect(isTransientStartupError(Object.assign(new Error(), { code: 'ERR_JOURNAL_LOCKED' }))).toBe(false);
+    expect(isTransientStartupError(Object.assign(new Error(), { code: 'ERR_JOURNAL_IO' }))).toBe(true);
   });
 });
 

@@ -4,7 +4,6 @@ import { execFile } from 'node:child_process';
 import { appendFile, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { journalCommand } from '../../../firmware/cli/journal-command.ts';
 import { acquireJournalLock } from '../../../firmware/sealing/journal-lock.ts';
@@ -138,7 +137,7 @@ describe('btn-node journal inspect', () => {
 
   it('works beside a running node (the lock held by another live process) and says so', async () => {
     await recordSome(journal);
-    const lock = await acquireJournalLock(journal, pino({ level: 'silent' }));
+    const lock = await acquireJournalLock(journal);
     try {
       const before = await snapshot(journal);
       const run = await btnNode(['inspect', '--journal', journal]);
@@ -235,7 +234,7 @@ describe('btn-node journal export and import', () => {
     const doc = await recordSome(journal);
     const file = join(dir, 'doc.json');
     await writeFile(file, JSON.stringify({ ...doc, finalizedHeight: 9, entries: [...doc.entries, { height: 8, clerk: CLERK, blockHash: hex(hashOf('8')), seal: null }] }));
-    const lock = await acquireJournalLock(journal, pino({ level: 'silent' }));
+    const lock = await acquireJournalLock(journal);
     try {
       const before = await snapshot(journal);
       const run = await btnNode(['import', file, '--journal', journal]);

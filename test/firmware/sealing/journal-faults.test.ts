@@ -1,6 +1,6 @@
 // The seal journal's side of disk faults (full or read-only): space reserved at open (a full disk shows at
-// start), a lock left behind by this very process when its file could not be removed (a
-// read-only disk) is taken back on reopen, and file-system errors read as one clear sentence.
+// start), a lock file left behind names nobody who holds it, so a reopen after a fault takes
+// it back, and file-system errors read as one clear sentence.
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -31,13 +31,13 @@ describe('seal journal and disk faults', () => {
     await none.close();
   });
 
-  it('takes back a lock this process released but could not remove; refuses one it still holds', async () => {
+  it('takes back a lock this process released whose file still names it; refuses one it still holds', async () => {
     const path = join(dir, 'seal-journal');
     const j = await openSealJournal(path);
     const left = await readFile(`${path}.lock`, 'utf8');
     await expect(openSealJournal(path)).rejects.toMatchObject({ code: 'ERR_JOURNAL_LOCKED' });
     await j.close();
-    await writeFile(`${path}.lock`, left); // as if the unlink had failed on a read-only disk
+    await writeFile(`${path}.lock`, left); // as if clearing the name had failed on a read-only disk
     const k = await openSealJournal(path);
     await k.close();
   });

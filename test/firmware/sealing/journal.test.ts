@@ -1,6 +1,7 @@
 import { readFile, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { acquireProcessLock } from '../../../firmware/core/process-lock.ts';
 import { openSealJournal, type SealJournal } from '../../../firmware/sealing/journal.ts';
 import { SealingError } from '../../../firmware/sealing/errors.ts';
 import { encodeRecord, FILE_MAGIC, scanJournal } from '../../../firmware/sealing/journal-record.ts';
@@ -215,28 +216,31 @@ describe('persistence and damage', () => {
     }
   });
 
-  it('lets only one opener hold the journal; a lock of a dead process is taken over', async () => {
+  it('lets only one opener hold the journal, naming the holder to the one refused; a crash leaves nothing to take over', async () => {
     const j = await openJ();
-    expect(await codeOf(openSealJournal(path()))).toBe('ERR_JOURNAL_LOCKED');
+    const refused = await openSealJournal(path()).then(() => null, (e: unknown) => e as SealingError);
+    expect(refused?.code).toBe('ERR_JOURNAL_LOCKED');
+    expect(refused?.message).toMatch(new RegExp(`^seal journal ${path()} is held by pid ${process.pid} \\(.+, since .+\\); two agents must never share a journal$`));
+    expect(refused?.detail).toMatchObject({ owner: { pid: process.pid } });
     await j.close();
     open = [];
-    await simulateCrashedOwner();
+    // What a crash leaves: the lock file naming a process that no longer runs. The kernel
+    // dropped the lock itself with the process, so the next open holds it at once.
+    await writeFile(`${path()}.lock`, JSON.stringify({ pid: 4_194_000, host: (await import('node:os')).hostname(), bootId: '', createdAt: 0 }));
     const k = await openJ();
     expect(k.finalizedHeight).toBe(-1);
   });
 
-  it('refuses a lock held by a live process even after a restart of the journal code', async () => {
-    await writeFile(`${path()}.lock`, JSON.stringify({ pid: process.ppid, host: (await import('node:os')).hostname(), bootId: (await readFile('/proc/sys/kernel/random/boot_id', 'utf8')).trim(), createdAt: 0 }));
-    expect(await codeOf(openSealJournal(path()))).toBe('ERR_JOURNAL_LOCKED');
+  it('is refused while another open of the lock file holds it, whatever the file says', async () => {
+    const other = await acquireProcessLock(`${path()}.lock`); // what another process's journal holds
+    try {
+      await writeFile(`${path()}.lock`, 'not a holder');
+      expect(await codeOf(openSealJournal(path()))).toBe('ERR_JOURNAL_LOCKED');
+    } finally {
+      await other.release();
+    }
+    await openJ();
   });
-
-  // A crash leaves the lock file behind, naming a pid that no longer runs.
-  async function simulateCrashedOwner(): Promise<void> {
-    const j = await openSealJournal(path());
-    const text = await readFile(`${path()}.lock`, 'utf8');
-    await j.close();
-    await writeFile(`${path()}.lock`, JSON.stringify({ ...JSON.parse(text), pid: 4_194_000 }));
-  }
 });
 
 describe('export, import, compaction', () => {
