@@ -10,6 +10,7 @@ import { pino, type Logger } from 'pino';
 import type { PrimaryKeySet } from '../protocol/chain/primaries.ts';
 import type { ChainTip } from '../protocol/chain/validate.ts';
 import { paramsMessage, type NetworkParams } from '../protocol/params.ts';
+import { candidateByteCaps, type CandidateEncoding } from '../protocol/chain/candidate-wire.ts';
 import { createMqttTransport, startBroker, topicsFor, type BrokerHandle, type MqttTransport, type Topics } from '../transport/index.ts';
 import { openTpm, type SealingKeyInfo, type Tpm } from '../../tpm/index.ts';
 import { startSwtpm, type SwtpmInstance } from '../../tpm/swtpm.ts';
@@ -95,6 +96,8 @@ export interface DevnetOptions {
   /** The root key that signs the network manifest (default: a fresh one per run). */
   readonly root?: RootKey;
   readonly txPerBlock?: number;
+  /** How the primary sends candidates (default binary; JSON for tools). */
+  readonly candidateEncoding?: CandidateEncoding;
   readonly agentFactory: AgentFactory;
   readonly logger?: Logger;
   readonly onEvent?: (event: DevnetEvent) => void;
@@ -223,11 +226,14 @@ export async function runDevnet(options: DevnetOptions): Promise<DevnetResult> {
     const authority = options.authority ?? staticAuthority!;
     const caDir = join(root, 'swtpm-ca');
     // Primary first, so that the primaries set exists for the agents; it starts drawing only later.
-    primaryTransport = createMqttTransport({ url, nodeId: 'primary', clientId: `btn-primary-${runId}`, prefix: topics.prefix, protocol, status: false, logger: log });
+    // The primary sends what the parameters allow: a full block as JSON at its largest.
+    const maxOutboundBytes = candidateByteCaps({ maxTxs: params.maxBlockTxs, maxBlockBytes: params.maxBlockBytes }).json;
+    primaryTransport = createMqttTransport({ url, nodeId: 'primary', clientId: `btn-primary-${runId}`, prefix: topics.prefix, protocol, status: false, logger: log, maxOutboundBytes });
     primaryTransport.start();
     primary = new PrimaryNode({
       transport: primaryTransport, topics, params, clerks, authority, genesis, transactions: new TxGenerator({ seed: `btn-devnet/${runId}` }),
       ...(options.txPerBlock === undefined ? {} : { txPerBlock: options.txPerBlock }), logger: log, onEvent: emit,
+      ...(options.candidateEncoding === undefined ? {} : { candidateEncoding: options.candidateEncoding }),
       ...(options.network === undefined ? {} : { network: options.network }), ...(options.root === undefined ? {} : { root: options.root }),
     });
     // The signed manifest goes out (retained) before any agent starts: an agent may wait for it.
