@@ -37,7 +37,8 @@ import { until } from '../../until.ts';
 // Payloads above every cap on the device's topics: off by default. With them (BTN_HOSTILE_OVERSIZE=1)
 // the device missed the primary's final or candidate in 2 of 3 runs on mosquitto 2.0.11 (its
 // messages after a 600 KiB one did not arrive, although the broker should drop such a packet for a
-// client whose MQTT 5 maximum packet size is 256 KiB); the inbound caps are being reworked.
+// client whose MQTT 5 maximum packet size is 256 KiB). The device now announces a 16 MiB ceiling
+// and refuses such payloads by each topic's own cap (firmware/transport/README.md).
 const OVERSIZE = process.env['BTN_HOSTILE_OVERSIZE'] === '1';
 let work = '';
 let broker: Mosquitto | undefined;
