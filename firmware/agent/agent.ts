@@ -6,7 +6,7 @@
 import { EventEmitter } from 'node:events';
 import pino from 'pino';
 import type { Logger } from 'pino';
-import { blockFromJson } from '../protocol/chain/block.ts';
+import { candidateByteCaps, candidateCapFor, decodeCandidate } from '../protocol/chain/candidate-wire.ts';
 import { toHex } from '../core/bytes.ts';
 import { sealSender } from '../protocol/topics.ts';
 import { ChainError } from '../protocol/chain/errors.ts';
@@ -73,7 +73,9 @@ export class SecondaryAgent extends EventEmitter {
    * manifest, final and candidate together, and checks the last two once the first is stored.
    */
   #heldFinal: InboundMessage<FinalMessage> | null = null;
-  #heldCandidate: InboundMessage<unknown> | null = null;
+  #heldCandidate: InboundMessage<Uint8Array> | null = null;
+  /** The manifest version whose block caps were found above the device's ceiling (said once). */
+  #ceilingWarned = 0;
   #state: 'idle' | 'running' | 'stopped' = 'idle';
   #startedAt: number | null = null;
   #tpmInfo: TpmInfo | null = null;
@@ -106,7 +108,12 @@ export class SecondaryAgent extends EventEmitter {
     this.#unsubs.push(this.#o.network.onChange((t) => this.#onTerms(t)));
     this.#unsubs.push(transport.subscribe(topics.manifest, (m) => this.#track(this.#onManifest(m.value)), { qos: 1, schema: manifestMessage, onInvalid: (err) => this.#invalid('manifest', err) }));
     this.#unsubs.push(transport.subscribe(topics.final, (m) => this.#track(this.#onFinal(m)), { qos: 1, schema: finalMessage, onInvalid: (err) => this.#invalid('final', err) }));
-    this.#unsubs.push(transport.subscribe<unknown>(topics.candidates, (m) => this.#track(this.#onCandidate(m)), { qos: 1 }));
+    // Candidates come as bytes (binary frame or JSON, told apart by the first byte), under the cap
+    // the manifest in force gives their encoding; before any manifest, under the device ceiling.
+    this.#unsubs.push(transport.subscribe<Uint8Array>(topics.candidates, (m) => this.#track(this.#onCandidate(m)), {
+      qos: 1, raw: true, maxBytes: (payload) => this.#candidateCap(payload),
+      onOversize: (bytes, cap) => this.#reject(undefined, 'oversize', `candidate of ${bytes} bytes is above the cap of ${cap} bytes (manifest v${this.#o.network.current?.version ?? '-'}, device ceiling ${transport.inboundCeiling})`),
+    }));
     this.#onTransportState = (s) => { if (s === 'online') this.#publishStatus(); };
     transport.on('state', this.#onTransportState);
     this.#publishStatus();
@@ -169,7 +176,13 @@ export class SecondaryAgent extends EventEmitter {
     return this.#o.network.current?.params ?? null;
   }
 
-  async #onCandidate(m: InboundMessage<unknown>): Promise<void> {
+  /** The candidates' cap for this payload's encoding under the manifest in force (transport: at most its ceiling). */
+  #candidateCap(payload: Uint8Array): number {
+    const params = this.#o.network.current?.params;
+    return params === undefined ? Infinity : candidateCapFor(payload, chainParams(params).caps);
+  }
+
+  async #onCandidate(m: InboundMessage<Uint8Array>): Promise<void> {
     if (this.#state !== 'running') return;
     const receivedAt = this.#clock.now();
     const terms = this.#o.network.current;
@@ -180,17 +193,18 @@ export class SecondaryAgent extends EventEmitter {
     }
     const params = terms.params;
     const chain = chainParams(params);
-    let block;
+    let decoded;
     try {
-      block = blockFromJson(m.value, chain.caps);
+      decoded = decodeCandidate(m.value, chain.caps);
     } catch (err) {
       if (!(err instanceof ChainError)) throw err;
-      return this.#reject(undefined, err.code === 'ERR_CHAIN_OVERSIZE' ? 'oversize' : 'malformed', err.message);
+      return this.#reject(undefined, err.code === 'ERR_CHAIN_OVERSIZE' ? 'oversize' : err.code === 'ERR_CHAIN_WIRE_VERSION' ? 'wire-version' : 'malformed', err.message);
     }
+    const { block } = decoded;
     const height = block.header.height;
     const result = await validateCandidate(block, {
       primaries: terms.primaries, tip, now: () => this.#clock.now(), params: chain, ...(this.#o.verifier ? { verifier: this.#o.verifier } : {}),
-    });
+    }, decoded.encodings);
     if (!result.ok) return this.#reject(height, result.reason.code, result.reason.message, result.reason);
     if (this.#state !== 'running') return;
     const hash = toHex(result.hash);
@@ -291,6 +305,7 @@ export class SecondaryAgent extends EventEmitter {
     // The first terms bring the genesis; later ones change params, primaries and the committee only.
     this.#tip ??= t.genesis;
     this.#log.info({ version: t.version, sealZeros: t.params.sealZeros, committee: t.committee?.size ?? 0 }, 'network terms in force');
+    this.#checkCeiling(t);
     const [final, candidate] = [this.#heldFinal, this.#heldCandidate];
     this.#heldFinal = this.#heldCandidate = null;
     // The final first: the candidate may build on it.
@@ -298,6 +313,18 @@ export class SecondaryAgent extends EventEmitter {
       if (final !== null) await this.#onFinal(final);
       if (candidate !== null) await this.#onCandidate(candidate);
     })());
+  }
+
+  /** Says once per manifest when its blocks can be larger than this device takes in one message. */
+  #checkCeiling(t: NetworkTerms): void {
+    const caps = candidateByteCaps(chainParams(t.params).caps);
+    const ceiling = this.#o.transport.inboundCeiling;
+    if ((caps.json <= ceiling && caps.binary <= ceiling) || this.#ceilingWarned === t.version) return;
+    this.#ceilingWarned = t.version;
+    this.#log.error({ manifest: t.version, maxBlockBytes: t.params.maxBlockBytes, maxBlockTxs: t.params.maxBlockTxs, binaryBytes: caps.binary, jsonBytes: caps.json, ceiling },
+      caps.binary <= ceiling
+        ? `the network allows candidates of up to ${caps.json} bytes as JSON, above this device's ${ceiling}-byte ceiling: JSON candidates above it will not arrive (binary ones up to ${caps.binary} bytes do)`
+        : `the network allows blocks of up to ${caps.binary} bytes, above this device's ${ceiling}-byte ceiling: candidates above it will not arrive, so this node cannot seal them`);
   }
 
   #watchSeals(clerk: string): void {

@@ -4,6 +4,7 @@
 // starts no TPM and no agent: the devices bring their own. What a device needs to join goes on
 // its boot partition (bootFiles()).
 // Host tooling only, like provisioned-devnet.ts: it imports provisioning/ (the registrar).
+import { candidateByteCaps } from '../protocol/chain/candidate-wire.ts';
 import type { Logger } from 'pino';
 import { DEFAULT_PARAMS, type NetworkParams } from '../protocol/params.ts';
 import { createMqttTransport, topicsFor, DEFAULT_TOPIC_PREFIX, type MqttTransport, type Topics } from '../transport/index.ts';
@@ -79,7 +80,8 @@ export async function startDeviceNetwork(o: DeviceNetworkOptions): Promise<Devic
   let transport: MqttTransport | null = null;
   const authority = new RegistrationAuthority({ rootPublicKey: rootKey.publicKey, logger: log, pollMs: 5000, fetchRevocations: () => root.revocations() });
   try {
-    transport = createMqttTransport({ url: o.brokerUrl, nodeId: 'primary', clientId: `btn-primary-${toHex(rootKey.publicKey).slice(0, 8)}`, prefix: topics.prefix, status: false, logger: log });
+    const maxOutboundBytes = candidateByteCaps({ maxTxs: params.maxBlockTxs, maxBlockBytes: params.maxBlockBytes }).json;
+    transport = createMqttTransport({ url: o.brokerUrl, nodeId: 'primary', clientId: `btn-primary-${toHex(rootKey.publicKey).slice(0, 8)}`, prefix: topics.prefix, status: false, logger: log, maxOutboundBytes });
     transport.start();
     await transport.online();
     authority.follow(transport, topics.revocations);

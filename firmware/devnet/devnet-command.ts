@@ -1,4 +1,4 @@
-// btn-node devnet --nodes N --blocks K [--json] [--broker URL] [--clerks C] [--txs T] [--state-dir DIR] [--network NAME]
+// btn-node devnet --nodes N --blocks K [--json] [--broker URL] [--clerks C] [--txs T] [--candidates binary|json] [--state-dir DIR] [--network NAME]
 //                 [--unprovisioned | --provisioned [--revoke-after H NODE] [--unfiled NODE,..] [--offline NODE,..]]
 //
 // Provisioned is the default (it adds about 0.5 s for 3 nodes, README): the anti-Sybil path of
@@ -24,7 +24,7 @@ import type { FinalBlockRecord, PrimaryEvent } from './primary.ts';
 import type { ProvisionedDevnetOptions, ProvisionedEvent } from './provisioned-devnet.ts';
 import { parse, UsageError } from '../core/cli-args.ts';
 
-const USAGE = `usage: btn-node devnet [--nodes N] [--blocks K] [--json] [--broker mqtt://HOST:PORT] [--clerks C] [--txs T] [--state-dir DIR] [--network NAME]
+const USAGE = `usage: btn-node devnet [--nodes N] [--blocks K] [--json] [--broker mqtt://HOST:PORT] [--clerks C] [--txs T] [--candidates binary|json] [--state-dir DIR] [--network NAME]
   --nodes N       secondary nodes, each with its own swtpm TPM (1..${MAX_NODES}, default 3)
   --blocks K      run until K blocks are final (1..${MAX_BLOCKS}, default 5)
   --json          one JSON object per line on stdout: first the params, the network, the root key and
@@ -34,6 +34,7 @@ const USAGE = `usage: btn-node devnet [--nodes N] [--blocks K] [--json] [--broke
   --clerks C      clerks in the primary's committee (1..64, default 3); each votes with its own key
   --network NAME  the network's name in its manifest and votes (default devnet)
   --txs T         transactions per block (0..10000, default 4)
+  --candidates E  how the primary sends candidates: binary (default, the compact frame) or json
   --state-dir DIR keep TPM state and journals in DIR (default: a temporary directory, removed)
   --provisioned   (the default) the anti-Sybil path: a root node (registrar, SQLite) files every
                   TPM from the factory station in one signed batch, each agent activates itself
@@ -57,6 +58,7 @@ const OPTIONS = {
   clerks: { type: 'string' },
   network: { type: 'string' },
   txs: { type: 'string' },
+  candidates: { type: 'string' },
   'state-dir': { type: 'string' },
   provisioned: { type: 'boolean' },
   unprovisioned: { type: 'boolean' },
@@ -83,6 +85,8 @@ export async function devnetCommand(argv: readonly string[], deps: DevnetCommand
   const blocks = boundedInt(values.blocks, 'blocks', 1, MAX_BLOCKS, 5);
   const clerks = boundedInt(values.clerks, 'clerks', 1, 64, 3);
   const txPerBlock = boundedInt(values.txs, 'txs', 0, 10_000, 4);
+  const candidates = values.candidates ?? 'binary';
+  if (candidates !== 'binary' && candidates !== 'json') throw new UsageError(`--candidates must be binary or json, got ${JSON.stringify(candidates.slice(0, 40))}\n${USAGE}`);
   const broker = values.broker;
   if (broker !== undefined && !/^(mqtts?|tcp|wss?):\/\/[^\s]+$/.test(broker)) throw new UsageError(`--broker must be an mqtt:// URL, got ${JSON.stringify(broker.slice(0, 80))}\n${USAGE}`);
   const json = values.json ?? false;
@@ -105,7 +109,7 @@ export async function devnetCommand(argv: readonly string[], deps: DevnetCommand
       // Loaded only here: the registrar and its SQLite store are host tooling, not agent code.
       const { runProvisionedDevnet } = await import('./provisioned-devnet.ts');
       const result = await runProvisionedDevnet({
-        nodes, blocks, clerks, txPerBlock, logger, onEvent: show, ...extra,
+        nodes, blocks, clerks, txPerBlock, candidateEncoding: candidates, logger, onEvent: show, ...extra,
         ...(broker === undefined ? {} : { brokerUrl: broker }), ...(network === undefined ? {} : { network }),
         ...(values['state-dir'] === undefined ? {} : { stateDir: values['state-dir'] }),
       });
@@ -119,7 +123,7 @@ export async function devnetCommand(argv: readonly string[], deps: DevnetCommand
       return result.ok ? 0 : 1;
     }
     const result = await runDevnet({
-      nodes, blocks, clerks, txPerBlock, logger, onEvent: show,
+      nodes, blocks, clerks, txPerBlock, candidateEncoding: candidates, logger, onEvent: show,
       agentFactory: deps.agentFactory ?? realAgentFactory,
       ...(broker === undefined ? {} : { brokerUrl: broker }), ...(network === undefined ? {} : { network }),
       ...(values['state-dir'] === undefined ? {} : { stateDir: values['state-dir'] }),

@@ -10,6 +10,7 @@ import { pino, type Logger } from 'pino';
 import type { PrimaryKeySet } from '../protocol/chain/primaries.ts';
 import type { ChainTip } from '../protocol/chain/validate.ts';
 import { paramsMessage, type NetworkParams } from '../protocol/params.ts';
+import { candidateByteCaps, type CandidateEncoding } from '../protocol/chain/candidate-wire.ts';
 import { createMqttTransport, startBroker, topicsFor, type BrokerHandle, type MqttTransport, type Topics } from '../transport/index.ts';
 import { openTpm, type SealingKeyInfo, type Tpm } from '../../tpm/index.ts';
 import { startSwtpm, type SwtpmInstance } from '../../tpm/swtpm.ts';
@@ -40,6 +41,16 @@ export const DEVNET_PARAMS: NetworkParams = {
   maxBlockTxs: 10_000,
   maxBlockBytes: 8 * 1024 * 1024,
 };
+
+/**
+ * Every node of a devnet verifies every block on this one machine: each transaction costs a
+ * node about 0.1 ms of one core, so a big block gets five times that per node and transaction
+ * above 100 on top of the default deadline (10,000 transactions on 3 nodes: 8 s + 15 s), and no
+ * seal is late because the nodes share the cores.
+ */
+export function devnetSealDeadline(nodes: number, txPerBlock: number): number {
+  return DEVNET_PARAMS.sealDeadlineMs + Math.ceil(nodes * Math.max(0, txPerBlock - 100) * 0.5);
+}
 
 export const MAX_NODES = 32;
 export const MAX_BLOCKS = 10_000;
@@ -95,6 +106,8 @@ export interface DevnetOptions {
   /** The root key that signs the network manifest (default: a fresh one per run). */
   readonly root?: RootKey;
   readonly txPerBlock?: number;
+  /** How the primary sends candidates (default binary; JSON for tools). */
+  readonly candidateEncoding?: CandidateEncoding;
   readonly agentFactory: AgentFactory;
   readonly logger?: Logger;
   readonly onEvent?: (event: DevnetEvent) => void;
@@ -165,7 +178,7 @@ export async function runDevnet(options: DevnetOptions): Promise<DevnetResult> {
   if (typeof options.agentFactory !== 'function') throw new DevnetError('ERR_DEVNET_AGENT_MISSING', 'runDevnet needs an agentFactory');
   let params: NetworkParams;
   try {
-    params = paramsMessage.read({ ...DEVNET_PARAMS, ...options.params });
+    params = paramsMessage.read({ ...DEVNET_PARAMS, sealDeadlineMs: devnetSealDeadline(n, options.txPerBlock ?? 4), ...options.params });
   } catch (cause) {
     throw new DevnetError('ERR_DEVNET_OPTIONS', `invalid network parameters: ${(cause as Error).message}`, {}, { cause });
   }
@@ -223,11 +236,14 @@ export async function runDevnet(options: DevnetOptions): Promise<DevnetResult> {
     const authority = options.authority ?? staticAuthority!;
     const caDir = join(root, 'swtpm-ca');
     // Primary first, so that the primaries set exists for the agents; it starts drawing only later.
-    primaryTransport = createMqttTransport({ url, nodeId: 'primary', clientId: `btn-primary-${runId}`, prefix: topics.prefix, protocol, status: false, logger: log });
+    // The primary sends what the parameters allow: a full block as JSON at its largest.
+    const maxOutboundBytes = candidateByteCaps({ maxTxs: params.maxBlockTxs, maxBlockBytes: params.maxBlockBytes }).json;
+    primaryTransport = createMqttTransport({ url, nodeId: 'primary', clientId: `btn-primary-${runId}`, prefix: topics.prefix, protocol, status: false, logger: log, maxOutboundBytes });
     primaryTransport.start();
     primary = new PrimaryNode({
       transport: primaryTransport, topics, params, clerks, authority, genesis, transactions: new TxGenerator({ seed: `btn-devnet/${runId}` }),
       ...(options.txPerBlock === undefined ? {} : { txPerBlock: options.txPerBlock }), logger: log, onEvent: emit,
+      ...(options.candidateEncoding === undefined ? {} : { candidateEncoding: options.candidateEncoding }),
       ...(options.network === undefined ? {} : { network: options.network }), ...(options.root === undefined ? {} : { root: options.root }),
     });
     // The signed manifest goes out (retained) before any agent starts: an agent may wait for it.

@@ -1,6 +1,7 @@
 // Types of the reference primary node: its options, clock and transport seams, the records it
 // produces and the events it reports.
 import type { Clock } from '../core/clock.ts';
+import type { CandidateEncoding } from '../protocol/chain/candidate-wire.ts';
 import type { Logger } from 'pino';
 import type { ChainTip } from '../protocol/chain/validate.ts';
 import type { SignedManifest } from '../protocol/network-manifest.ts';
@@ -34,6 +35,8 @@ export interface PrimaryNodeOptions {
   readonly transactions?: TxSource;
   /** Transactions per block (default 4). */
   readonly txPerBlock?: number;
+  /** How candidates go on the wire: the binary frame (default) or JSON (for tools that read it). */
+  readonly candidateEncoding?: CandidateEncoding;
   /** Votes for finality; default floor(2n/3) + 1 of the clerks, always a majority. */
   readonly quorum?: number;
   /** The network's name: what the manifest names and every vote signs (default 'devnet'). */

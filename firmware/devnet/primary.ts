@@ -13,7 +13,8 @@
 import { createHash, type KeyObject } from 'node:crypto';
 import { pino, type Logger } from 'pino';
 import { sealSender } from '../protocol/topics.ts';
-import { blockHash, blockToJson, type Block } from '../protocol/chain/block.ts';
+import { blockHash, type Block } from '../protocol/chain/block.ts';
+import { encodeCandidate } from '../protocol/chain/candidate-wire.ts';
 import { createBlock } from '../protocol/chain/build.ts';
 import { toHex } from '../core/bytes.ts';
 import { comparePriority, MAX_ROUND } from '../protocol/chain/lottery.ts';
@@ -241,7 +242,9 @@ export class PrimaryNode {
     this.#log.info({ height, hash: hex.slice(0, 16), clerk: open.clerk.slice(0, 16), drawRound: draw.round, txs: txs.length }, 'candidate');
     this.#o.onEvent?.({ type: 'candidate', height, hash: hex, clerk: open.clerk, drawRound: draw.round, txCount: txs.length, attempt });
     // Retained: the current candidate reaches a node that (re)subscribes while it is open.
-    void this.#o.transport.publish(this.#o.topics.candidates, JSON.stringify(blockToJson(block)), { qos: 1, retain: true }).then((outcome) => {
+    // Binary by default (a third of the JSON, no hex to decode); JSON when asked, for tools.
+    const payload = encodeCandidate(block, this.#o.candidateEncoding ?? 'binary', { maxTxs: this.params.maxBlockTxs, maxBlockBytes: this.params.maxBlockBytes });
+    void this.#o.transport.publish(this.#o.topics.candidates, payload, { qos: 1, retain: true }).then((outcome) => {
       if (outcome !== 'delivered') this.#log.warn({ height, outcome }, 'candidate not delivered');
     });
     return open;

@@ -4,6 +4,7 @@
 // the state directory, and how the node is trusted (a root node, or an unprovisioned devnet).
 import type { Logger } from 'pino';
 import { ActivationGate } from '../activation/gate.ts';
+import { VerifyPool, type BatchVerifier } from '../protocol/chain/verify-pool.ts';
 import { createAgent, type SecondaryAgent } from '../agent/agent.ts';
 import { FaultBoard, JOURNAL_FAULT_KEY, JOURNAL_ROLLBACK_FAULT_KEY, NETWORK_FAULT_KEY } from '../agent/faults.ts';
 import { writeStatusReported } from '../agent/status.ts';
@@ -66,6 +67,8 @@ export interface NodeOptions {
   readonly statusIntervalMs?: number;
   /** Quieter activation logs for nodes that fail by design (the devnet's unfiled ones). */
   readonly activationLogger?: Logger;
+  /** Where candidates' transactions are hashed and verified; default a VerifyPool of the node's own (one worker per core), closed at stop(). */
+  readonly verifier?: BatchVerifier;
 }
 
 export interface SecondaryNode {
@@ -139,17 +142,21 @@ export async function createNode(o: NodeOptions): Promise<SecondaryNode> {
   // The sealing key signs lottery messages only through this, and only for recorded decisions;
   // the agent sees the TPM only through info().
   const signer = new SealSigner(journal, o.tpm, o.sealingKey.handle, log);
+  // A large candidate's per-transaction work (ids, Merkle root, signatures) runs on worker
+  // threads, so the event loop stays free for the broker, the journal and the TPM.
+  const ownPool = o.verifier === undefined ? new VerifyPool() : null;
   let agent: SecondaryAgent;
   try {
     agent = createAgent({
       nodeId: o.nodeId, tpm: { info: (opts) => o.tpm.info(opts) }, signer, sealingHandle: o.sealingKey.handle, transport: o.transport, topics: o.transport.topics, journal, gate,
-      network, logger: log, stateDir: o.stateDir, sealAuthority: authority,
+      network, logger: log, stateDir: o.stateDir, sealAuthority: authority, verifier: o.verifier ?? ownPool!,
       faults,
       ...(o.statusIntervalMs === undefined ? {} : { statusIntervalMs: o.statusIntervalMs }),
     });
   } catch (err) {
     network.close();
     signer.close();
+    await ownPool?.close();
     await journal.close().catch(() => undefined);
     throw err;
   }
@@ -186,6 +193,7 @@ export async function createNode(o: NodeOptions): Promise<SecondaryNode> {
       } finally {
         network.close();
         signer.close();
+        await ownPool?.close();
         await journal.close().catch(() => undefined);
       }
     },

@@ -8,7 +8,7 @@ export {
   type MqttTransportOptions, type Subscribed, type TransportState, type ProtocolChoice, type DropReason, type DropEvent, type PublishOutcome,
   type InboundMessage, type SubscribeOptions, type StreamOptions, type PublishOptions, type TransportStats,
 } from './mqtt-transport.ts';
-export { DEFAULT_MAX_INBOUND_BYTES } from './mqtt-transport.ts';
+export { DEFAULT_SUBSCRIPTION_BYTES, DEVICE_MAX_INBOUND_BYTES } from './mqtt-transport.ts';
 export { SealInbox, type SealIdentity } from './seal-inbox.ts';
 export { startBroker, type BrokerHandle, type BrokerOptions } from './broker.ts';
 export {

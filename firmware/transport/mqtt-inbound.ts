@@ -1,5 +1,5 @@
 // Inbound side of the transport: subscriptions and the checks every message passes before a
-// handler sees it (size cap, UTF-8 + JSON parse once, expiry, the subscription's schema). Every
+// handler sees it (the subscription's size cap, UTF-8 + JSON parse once, expiry, its schema). Every
 // failure is a counted, logged drop with a reason; nothing is thrown into the event loop.
 import type { IPublishPacket, MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
@@ -9,7 +9,9 @@ import { topicMatches } from '../protocol/topics.ts';
 export interface Subscription {
   readonly filter: string;
   readonly qos: 0 | 1;
-  readonly maxBytes: number;
+  /** The cap for this payload, read at each message (it may follow the network's manifest). */
+  readonly maxBytes: (payload: Uint8Array) => number;
+  readonly onOversize?: ((bytes: number, cap: number, topic: string) => void) | undefined;
   /** The schema's reader: the handler gets what it returns. */
   readonly read: ((value: unknown) => unknown) | undefined;
   readonly onInvalid?: ((err: Error, topic: string) => void) | undefined;
@@ -74,8 +76,13 @@ export class Inbound {
     this.#c.stats.received++;
     const subs = this.#subs.filter((s) => topicMatches(s.filter, topic));
     if (subs.length === 0) return;
-    const fits = subs.filter((s) => payload.length <= s.maxBytes);
-    if (fits.length === 0) return this.drop(topic, 'oversize', `${payload.length} bytes > cap ${subs[0]!.maxBytes}`);
+    const caps = subs.map((s) => s.maxBytes(payload));
+    const fits = subs.filter((_, i) => payload.length <= caps[i]!);
+    if (fits.length === 0) {
+      this.drop(topic, 'oversize', `${payload.length} bytes > cap ${caps[0]!}`);
+      subs.forEach((s, i) => s.onOversize?.(payload.length, caps[i]!, topic));
+      return;
+    }
     // JSON subscribers need a parsed, unexpired value; raw ones take the bytes whatever they are
     let value: unknown;
     let parsed = fits.some((s) => !s.raw);

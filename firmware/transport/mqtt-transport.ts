@@ -19,9 +19,20 @@ export type {
 } from './mqtt-types.ts';
 export { OFFLINE_STATUS };
 
-/** The inbound cap of every message unless a subscription sets a tighter one (what `btn-node run` uses). */
-export const DEFAULT_MAX_INBOUND_BYTES = 256 * 1024;
-const DEFAULTS = { keepalive: 30, connectTimeout: 10_000, maxInbound: DEFAULT_MAX_INBOUND_BYTES, maxOutbound: 1024 * 1024, queueCount: 1000, queueBytes: 4 * 1024 * 1024 };
+/**
+ * Inbound caps, from the outside in (firmware/transport/README.md):
+ * - the device ceiling: the most one message may hold on this device, whatever it is; sent to
+ *   the broker as MQTT 5's maximum packet size, so a broker holds back anything larger. 16 MiB
+ *   takes a candidate of the default parameters' 10,000 transactions as JSON at its largest
+ *   (4 x 1.92 MB) and a 4 MiB revocation list with room, and binary candidates up to 16 MiB;
+ * - each subscription's own cap below it: a message schema's (manifest 256 KiB, final 320 KiB,
+ *   revocation list 4 MiB), the candidates' from the manifest in force (the agent), and
+ *   DEFAULT_SUBSCRIPTION_BYTES for a subscription that names none.
+ */
+export const DEVICE_MAX_INBOUND_BYTES = 16 * 1024 * 1024;
+/** The cap of a subscription that names none (status, Home Assistant's birth message). */
+export const DEFAULT_SUBSCRIPTION_BYTES = 256 * 1024;
+const DEFAULTS = { keepalive: 30, connectTimeout: 10_000, maxInbound: DEVICE_MAX_INBOUND_BYTES, maxOutbound: 1024 * 1024, queueCount: 1000, queueBytes: 4 * 1024 * 1024 };
 
 /** `btn-` + first 16 hex digits of SHA-256(SPKI): stable per sealing key, unique per node. */
 export function clientIdFromSpki(spki: Uint8Array): string {
@@ -83,6 +94,11 @@ export class MqttTransport extends EventEmitter {
       limits: { maxCount: options.queue?.maxCount ?? DEFAULTS.queueCount, maxBytes: options.queue?.maxBytes ?? DEFAULTS.queueBytes },
       protocol: this.#protocol, client: () => this.#conn.client, stats, log, now,
     });
+  }
+
+  /** The device ceiling of one inbound message (bytes): no subscription takes more. */
+  get inboundCeiling(): number {
+    return this.#o.maxInboundBytes ?? DEFAULTS.maxInbound;
   }
 
   get state(): TransportState {
@@ -149,7 +165,8 @@ export class MqttTransport extends EventEmitter {
     const sub: Subscription = {
       filter,
       qos: options.qos ?? 1,
-      maxBytes: Math.min(options.maxBytes ?? options.schema?.maxBytes ?? Infinity, this.#o.maxInboundBytes ?? DEFAULTS.maxInbound),
+      maxBytes: capOf(options.maxBytes ?? options.schema?.maxBytes ?? DEFAULT_SUBSCRIPTION_BYTES, this.inboundCeiling),
+      onOversize: options.onOversize,
       read: options.schema === undefined ? undefined : (value) => options.schema!.read(value),
       onInvalid: options.onInvalid,
       raw: options.raw ?? false,
@@ -240,6 +257,14 @@ export class MqttTransport extends EventEmitter {
     if (this.#onAbort) this.#o.signal?.removeEventListener('abort', this.#onAbort);
     await this.#conn.close(() => this.#outbox.settleClosed());
   }
+}
+
+function capOf(cap: number | ((payload: Uint8Array) => number), ceiling: number): (payload: Uint8Array) => number {
+  if (typeof cap === 'number') {
+    const fixed = Math.min(cap, ceiling);
+    return () => fixed;
+  }
+  return (payload) => Math.min(cap(payload), ceiling);
 }
 
 /** Creates and starts a transport. */

@@ -26,7 +26,11 @@ export interface MqttTransportOptions {
   readonly connectTimeoutMs?: number;
   /** > 0: persistent session (v5 sessionExpiryInterval, 3.1.1 clean=false). 0: clean session. */
   readonly sessionExpirySeconds?: number;
-  /** Largest inbound payload accepted (bytes). */
+  /**
+   * The device's ceiling for one inbound message (bytes; default DEVICE_MAX_INBOUND_BYTES). Sent
+   * to the broker as MQTT 5's maximum packet size (plus room for the headers); no subscription's
+   * cap goes above it.
+   */
   readonly maxInboundBytes?: number;
   /** Largest outbound payload (bytes). */
   readonly maxOutboundBytes?: number;
@@ -59,8 +63,14 @@ export interface SubscribeOptions<T> {
   readonly schema?: MessageSchema<T>;
   /** Told of every value the schema refused (after the drop is counted), e.g. for the node's own counters. */
   readonly onInvalid?: (err: Error, topic: string) => void;
-  /** Size cap of this subscription (default: the schema's, else the transport's). */
-  readonly maxBytes?: number;
+  /**
+   * Size cap of this subscription (default: the schema's, else DEFAULT_SUBSCRIPTION_BYTES), never
+   * above the transport's ceiling. A function is asked at each message, with its bytes: a cap that
+   * follows the network's manifest, and may depend on the payload's encoding (its first byte).
+   */
+  readonly maxBytes?: number | ((payload: Uint8Array) => number);
+  /** Told of every message above this subscription's cap (after the 'oversize' drop is counted). */
+  readonly onOversize?: (bytes: number, cap: number, topic: string) => void;
   /** The payload's bytes (Uint8Array) as they came, not parsed as JSON: Home Assistant's birth "online" is a bare word. */
   readonly raw?: boolean;
 }

@@ -1,11 +1,11 @@
 // Candidate-to-seal latency of a real agent: swtpm, the in-process broker,
 // a journal file and a verify pool, with sealZeros 0 so that the first round qualifies and the
-// figure is validation + journal + one TPM signature + publish, not lottery luck. Floor in the
-// same run: the same block's transaction signatures verified with bare node:crypto spread over
-// all cores (KeyObjects built beforehand), plus one TPM signature on the same swtpm.
-// The agent's transport keeps the product's limits (the default inbound cap, the default block
-// caps): a candidate larger than the cap is dropped by every node today, and reported as such,
-// not timed with a raised cap.
+// figure is validation + journal + one TPM signature + publish, not lottery luck. Each size is sent
+// as JSON and as the binary frame (firmware/protocol/chain/candidate-wire.ts), with its bytes on
+// the wire. Floor in the same run: the same block's transaction signatures verified with bare
+// node:crypto spread over all cores (KeyObjects built beforehand), plus one TPM signature on the
+// same swtpm. The agent's transport keeps the product's limits (the device ceiling, the cap the
+// manifest gives candidates): nothing is raised for the bench.
 import { SealSigner } from '../../firmware/sealing/seal-signer.ts';
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -13,7 +13,8 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { createAgent } from '../../firmware/agent/index.ts';
-import { blockHash, blockToJson } from '../../firmware/protocol/chain/block.ts';
+import { blockHash } from '../../firmware/protocol/chain/block.ts';
+import { candidateByteCaps, encodeCandidate, type CandidateEncoding } from '../../firmware/protocol/chain/candidate-wire.ts';
 import { createBlock, drawUntilQualified } from '../../firmware/protocol/chain/build.ts';
 import { testNetwork } from '../network.ts';
 import { keyFingerprint, spkiOf } from '../../firmware/protocol/identity.ts';
@@ -25,7 +26,7 @@ import { DEFAULT_PARAMS, type NetworkParams } from '../../firmware/protocol/para
 import { sealMessage } from '../../firmware/protocol/seal-message.ts';
 import { alwaysActive } from '../../firmware/sealing/gate.ts';
 import { openSealJournal } from '../../firmware/sealing/journal.ts';
-import { createMqttTransport, DEFAULT_MAX_INBOUND_BYTES, startBroker, topicsFor } from '../../firmware/transport/index.ts';
+import { createMqttTransport, startBroker, topicsFor } from '../../firmware/transport/index.ts';
 import { openTpm } from '../../tpm/tpm.ts';
 import { startSwtpm } from '../../tpm/swtpm.ts';
 import { median, withBaseline, type BenchSuite } from './report.ts';
@@ -78,7 +79,9 @@ export const run: BenchSuite = async (report, { quick }) => {
   const key = await tpm.ensureSealingKey();
   const journal = await openSealJournal(join(dir, 'journal'));
   const transport = createMqttTransport({ url: broker.url, nodeId: 'bench-node', clientId: `bench-node-${process.pid}`, prefix: topics.prefix, protocol: 4 });
-  const clerkT = createMqttTransport({ url: broker.url, nodeId: 'clerk', clientId: `bench-clerk-${process.pid}`, prefix: topics.prefix, protocol: 4, status: false, maxOutboundBytes: 32 * 1024 * 1024 });
+  // The clerk sends what the parameters allow (as the devnet's primary does).
+  const maxOutboundBytes = candidateByteCaps({ maxTxs: params.maxBlockTxs, maxBlockBytes: params.maxBlockBytes }).json;
+  const clerkT = createMqttTransport({ url: broker.url, nodeId: 'clerk', clientId: `bench-clerk-${process.pid}`, prefix: topics.prefix, protocol: 4, status: false, maxOutboundBytes });
   const net = testNetwork({ clerks: [clerk.publicKey], params, genesis });
   const agent = createAgent({
     nodeId: 'bench-node', tpm, sealingHandle: key.handle, transport, topics, journal, gate: alwaysActive('bench-node'),
@@ -105,36 +108,42 @@ export const run: BenchSuite = async (report, { quick }) => {
     const gen = new TxGenerator({ seed: 'bench' });
     let tip: { hash: Uint8Array; height: number; timestamp: number } = genesis;
     for (const size of quick ? [1, 100, 1000] : [1, 100, 1000, 10_000]) {
-      const reps = size >= 10_000 ? 3 : quick ? 3 : 5;
-      const latencies: number[] = [];
-      const floors: number[] = [];
-      for (let r = 0; r < reps; r++) {
-        const height = tip.height + 1;
-        const txs = gen.next(size, Math.floor(Date.now() / 1000));
-        const draw = drawUntilQualified(clerk.privateKey, tip.hash, 0, 1)!;
-        const block = createBlock({ clerkKey: clerk.privateKey, height, previousHash: tip.hash, timestamp: Date.now(), transactions: txs, drawRound: draw.round, drawSignature: draw.signature });
-        const hash = blockHash(block.header);
-        const payload = JSON.stringify(blockToJson(block));
-        if (Buffer.byteLength(payload) > DEFAULT_MAX_INBOUND_BYTES) {
-          report({ name: `agent candidate-to-seal, ${size} tx: not delivered, candidate bytes (inbound cap ${DEFAULT_MAX_INBOUND_BYTES})`, value: Buffer.byteLength(payload), unit: 'bytes' });
-          latencies.length = 0;
-          break;
+      for (const encoding of ['json', 'binary'] as CandidateEncoding[]) {
+        const reps = size >= 10_000 ? 3 : quick ? 3 : 5;
+        const latencies: number[] = [];
+        const floors: number[] = [];
+        let bytes = 0;
+        let lost = '';
+        for (let r = 0; r < reps; r++) {
+          const height = tip.height + 1;
+          const txs = gen.next(size, Math.floor(Date.now() / 1000));
+          const draw = drawUntilQualified(clerk.privateKey, tip.hash, 0, 1)!;
+          const block = createBlock({ clerkKey: clerk.privateKey, height, previousHash: tip.hash, timestamp: Date.now(), transactions: txs, drawRound: draw.round, drawSignature: draw.signature });
+          const hash = blockHash(block.header);
+          const payload = encodeCandidate(block, encoding, { maxTxs: params.maxBlockTxs, maxBlockBytes: params.maxBlockBytes });
+          bytes = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
+          const floor = await floorVerifier(txs);
+          floors.push((await floor.run()) + tpmSignMs);
+          await floor.close();
+          const sealed = new Promise<number>((resolve) => waiting.set(Buffer.from(hash).toString('hex'), resolve));
+          const dropsBefore = transport.stats().dropped.oversize;
+          const t0 = performance.now();
+          await clerkT.publish(topics.candidates, payload, { qos: 1 });
+          const at = await Promise.race([sealed, new Promise<number>((_, rej) => setTimeout(() => rej(new Error(`no seal for ${size} txs (${encoding}) within 60 s; oversize drops ${transport.stats().dropped.oversize - dropsBefore}`)), 60_000))]).catch((err: Error) => { lost = err.message; return null; });
+          if (at === null) break;
+          latencies.push(at - t0);
+          // Final: the chain moves on and the next candidate builds on this block.
+          await clerkT.publish(topics.final, encodeFinalMessage(net.keys.final({ height, hash, timestamp: block.header.timestamp, clerk: clerkFp, sealedBy: ['bench-node'] })), { qos: 1, retain: true });
+          tip = { hash, height, timestamp: block.header.timestamp };
+          await new Promise((r) => setTimeout(r, 50));
         }
-        const floor = await floorVerifier(txs);
-        floors.push((await floor.run()) + tpmSignMs);
-        await floor.close();
-        const sealed = new Promise<number>((resolve) => waiting.set(Buffer.from(hash).toString('hex'), resolve));
-        const t0 = performance.now();
-        await clerkT.publish(topics.candidates, payload, { qos: 1 });
-        const at = await Promise.race([sealed, new Promise<number>((_, rej) => setTimeout(() => rej(new Error(`no seal for ${size} txs within 60 s`)), 60_000))]);
-        latencies.push(at - t0);
-        // Final: the chain moves on and the next candidate builds on this block.
-        await clerkT.publish(topics.final, encodeFinalMessage(net.keys.final({ height, hash, timestamp: block.header.timestamp, clerk: clerkFp, sealedBy: ['bench-node'] })), { qos: 1, retain: true });
-        tip = { hash, height, timestamp: block.header.timestamp };
-        await new Promise((r) => setTimeout(r, 50));
+        report({ name: `agent candidate bytes on the wire, ${size} tx, ${encoding}`, value: bytes, unit: 'bytes' });
+        if (lost !== '') {
+          report({ name: `agent candidate-to-seal, ${size} tx, ${encoding}: NOT SEALED (${lost})`, value: bytes, unit: 'bytes' });
+          continue;
+        }
+        report(withBaseline(`agent candidate-to-seal, ${size} tx, ${encoding}`, Number(median(latencies).toFixed(2)), 'ms', 'bare node:crypto on all cores + one TPM signature', Number(median(floors).toFixed(2))));
       }
-      if (latencies.length === 0) continue;
-      report(withBaseline(`agent candidate-to-seal, ${size} tx`, Number(median(latencies).toFixed(2)), 'ms', 'bare node:crypto on all cores + one TPM signature', Number(median(floors).toFixed(2))));
     }
   } finally {
     await agent.stop().catch(() => undefined);

@@ -14,7 +14,7 @@ import { createHash } from 'node:crypto';
 import { ByteReader, ByteWriter, hexField } from './encoding.ts';
 import { toHex } from '../../core/bytes.ts';
 import { malformed, oversize } from './errors.ts';
-import { encodeTransaction, readTransaction, transactionFromJson, transactionToJson, TX_MAX_BYTES } from './transaction.ts';
+import { encodeTransaction, readTransaction, transactionFromJson, transactionToJson, TX_MAX_BYTES, TX_MIN_BYTES } from './transaction.ts';
 import type { Transaction, TransactionJson } from './transaction.ts';
 import { integer, object, onlyKeys, parseJsonText } from './wire.ts';
 
@@ -34,8 +34,12 @@ export interface BlockCaps {
 }
 
 export const DEFAULT_BLOCK_CAPS: BlockCaps = { maxTxs: 20_000, maxBlockBytes: 4 * 1024 * 1024 };
-/** JSON text (hex, decimal strings, field names) is larger than the binary form. */
-const JSON_FACTOR = 4;
+/**
+ * JSON text (hex, decimal strings, field names) is larger than the binary form: a compact
+ * block's JSON is 3.1x its canonical bytes (at most about 3.3x), so 4x leaves room; pretty-printed
+ * JSON may not fit.
+ */
+export const JSON_FACTOR = 4;
 
 export interface BlockHeader {
   readonly version: number;
@@ -136,19 +140,33 @@ export function decodeSignedHeader(bytes: Uint8Array): SignedBlockHeader {
 }
 
 export function decodeBlock(bytes: Uint8Array, caps: BlockCaps = DEFAULT_BLOCK_CAPS): Block {
+  return decodeBlockEncoded(bytes, caps).block;
+}
+
+/** A decoded block with each transaction's canonical bytes as they came (no re-encoding to hash them). */
+export interface EncodedBlock {
+  readonly block: Block;
+  readonly encodings: readonly Uint8Array[];
+}
+
+export function decodeBlockEncoded(bytes: Uint8Array, caps: BlockCaps = DEFAULT_BLOCK_CAPS): EncodedBlock {
   const r = new ByteReader(bytes, caps.maxBlockBytes, 'block');
   const header = readSignedHeader(r);
   if (header.txCount > caps.maxTxs) throw oversize(`block has ${header.txCount} transactions, at most ${caps.maxTxs}`, 'txCount');
+  if (header.txCount * (2 + TX_MIN_BYTES) > r.remaining) throw malformed(`truncated: txCount ${header.txCount} needs at least ${header.txCount * (2 + TX_MIN_BYTES)} bytes, have ${r.remaining}`, 'txCount');
   const transactions: Transaction[] = [];
+  const encodings: Uint8Array[] = [];
   for (let i = 0; i < header.txCount; i++) {
     const len = r.u16(`transactions[${i}]`);
     if (len > TX_MAX_BYTES) throw oversize(`transactions[${i}] is ${len} bytes, at most ${TX_MAX_BYTES}`, `transactions[${i}]`);
-    const inner = new ByteReader(r.fixed(len, `transactions[${i}]`), TX_MAX_BYTES, `transactions[${i}]`);
+    const enc = r.fixed(len, `transactions[${i}]`);
+    const inner = new ByteReader(enc, TX_MAX_BYTES, `transactions[${i}]`);
     transactions.push(readTransaction(inner));
     inner.end(`transactions[${i}]`);
+    encodings.push(enc);
   }
   r.end('block');
-  return { header, transactions };
+  return { block: { header, transactions }, encodings };
 }
 
 export function blockToJson(block: Block): BlockJson {

@@ -5,6 +5,8 @@ import { CodedError } from '../../core/errors.ts';
 export type ChainErrorCode =
   | 'ERR_CHAIN_MALFORMED'
   | 'ERR_CHAIN_OVERSIZE'
+  /** A candidate frame of a wire version this node does not read. */
+  | 'ERR_CHAIN_WIRE_VERSION'
   | 'ERR_CHAIN_INVALID_ARGUMENT'
   | 'ERR_CHAIN_POOL_SATURATED'
   | 'ERR_CHAIN_POOL_CLOSED'

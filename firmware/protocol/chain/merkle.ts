@@ -24,7 +24,21 @@ export function merkleNode(left: Uint8Array, right: Uint8Array): Uint8Array {
 
 export function merkleRoot(ids: readonly Uint8Array[]): Uint8Array {
   if (ids.length === 0) return MERKLE_EMPTY_ROOT.slice();
-  let level = ids.map(merkleLeaf);
+  return reduceLevels(ids.map(merkleLeaf));
+}
+
+/**
+ * The root from the roots of consecutive subtrees of 2^k leaves each (the last may hold fewer),
+ * as the verify workers compute them: with promotion, such a subtree's root is exactly the node
+ * the whole tree has at level k, so the levels above are the same as merkleRoot's.
+ */
+export function merkleRootOfSubtrees(roots: readonly Uint8Array[]): Uint8Array {
+  if (roots.length === 0) return MERKLE_EMPTY_ROOT.slice();
+  return reduceLevels(roots);
+}
+
+function reduceLevels(nodes: readonly Uint8Array[]): Uint8Array {
+  let level = nodes;
   while (level.length > 1) {
     const next: Uint8Array[] = [];
     for (let i = 0; i < level.length; i += 2) {

@@ -22,6 +22,8 @@ export const SIGNATURE_BYTES = 64;
 export const SEED_BYTES = 32;
 export const TX_BODY_BYTES = 1 + 4 + PUBLIC_KEY_BYTES + 8 + 8 + 8;
 export const TX_MAX_BYTES = TX_BODY_BYTES + SIGNATURE_BYTES + 1 + SIGNATURE_BYTES;
+/** Without a second signature. */
+export const TX_MIN_BYTES = TX_BODY_BYTES + SIGNATURE_BYTES + 1;
 /** Generous cap for one transaction's JSON text. */
 export const TX_MAX_JSON_BYTES = 1024;
 

@@ -1,20 +1,19 @@
 // Validation of a candidate block (docs/protocol.md step 2): ok, or one specific typed reason.
 // Checks run cheapest first; signatures last, large sets on the worker pool. The first
 // failing check decides the reason, so a block gets the same reason on every node.
-import { createHash } from 'node:crypto';
 import { blockHash, BLOCK_VERSION, encodeSignedHeader, encodeUnsignedHeader, HASH_BYTES, parseBlockJson, MAX_CLERK_KEY_BYTES } from './block.ts';
 import type { Block, BlockCaps } from './block.ts';
 import { U64_MAX } from './encoding.ts';
 import { bytesEqual, toHex } from '../../core/bytes.ts';
 import { ChainError } from './errors.ts';
 import { lotteryMessage, MAX_ROUND, qualifies, scoreTicket } from './lottery.ts';
-import { merkleRoot } from './merkle.ts';
 import { rsaVerify } from './primaries.ts';
 import { keyFingerprint } from '../identity.ts';
 import type { KnownPrimaries } from './primaries.ts';
-import { addressFromPublicKey, encodeTransaction, PUBLIC_KEY_BYTES, SIGNATURE_BYTES, TX_BODY_BYTES } from './transaction.ts';
-import { inlineVerifier } from './verify-pool.ts';
-import type { BatchVerifier, SignatureCheck } from './verify-pool.ts';
+import { addressFromPublicKey, encodeTransaction, PUBLIC_KEY_BYTES, SIGNATURE_BYTES } from './transaction.ts';
+import type { Transaction } from './transaction.ts';
+import { checkTransactionsWith, inlineVerifier } from './verify-pool.ts';
+import type { BatchVerifier, TransactionCheck } from './verify-pool.ts';
 
 export interface ChainParams {
   /** m for the clerk draw: the draw ticket needs at least this many leading zero bits. */
@@ -98,8 +97,10 @@ export async function validateCandidateJson(payload: Uint8Array | string, ctx: V
 /**
  * Tests a candidate block. Resolves to ok (with the block hash) or the first failing reason.
  * Rejects only for operational faults (ChainError ERR_CHAIN_POOL_* / ERR_CHAIN_WORKER_FAILED).
+ * `encodings`: each transaction's canonical bytes when the block came in binary (decodeBlockEncoded),
+ * so they are not encoded again; they must be the block's own.
  */
-export async function validateCandidate(block: Block, ctx: ValidationContext): Promise<ValidationResult> {
+export async function validateCandidate(block: Block, ctx: ValidationContext, encodings?: readonly Uint8Array[]): Promise<ValidationResult> {
   const { params, tip } = ctx;
   const h = block.header;
   const txs = block.transactions;
@@ -111,11 +112,11 @@ export async function validateCandidate(block: Block, ctx: ValidationContext): P
   const shape = checkShape(block);
   if (shape !== undefined) return reject(shape);
   // Each transaction is encoded once: its bytes give the block size, the id and the signed body.
-  let encodings: Uint8Array[];
+  let encoded: readonly Uint8Array[];
   try {
-    encodings = txs.map(encodeTransaction);
+    encoded = encodings?.length === txs.length ? encodings : txs.map(encodeTransaction);
     let size = encodeSignedHeader(h).length;
-    for (const e of encodings) size += 2 + e.length;
+    for (const e of encoded) size += 2 + e.length;
     if (size > params.caps.maxBlockBytes) {
       return reject({ code: 'oversize', message: `block is ${size} bytes, at most ${params.caps.maxBlockBytes}`, data: { field: 'block' } });
     }
@@ -163,68 +164,49 @@ export async function validateCandidate(block: Block, ctx: ValidationContext): P
     return reject({ code: 'bad-clerk-signature', message: 'clerk signature over the header does not verify', data: { clerk, hash: toHex(hash) } });
   }
 
-  // Signatures are the most expensive check: start them now (on the pool they run while this
-  // thread does the rest), but report their result only if every cheaper check passes, so the
-  // reason stays the same on every node.
-  const checks: SignatureCheck[] = [];
-  const owners: { index: number; which: 'signature' | 'secondSignature' }[] = [];
+  // The per-transaction pass (ids, Merkle root, signatures) is the expensive part: on a pool it
+  // runs on the workers while this thread checks the amounts; its results are reported in the
+  // fixed order (root, duplicates, amounts, signatures), so the reason is the same on every node.
+  const checks: TransactionCheck[] = [];
   for (let i = 0; i < txs.length; i++) {
-    const tx = txs[i]!;
-    const enc = encodings[i]!;
-    checks.push({ publicKey: tx.senderPublicKey, message: enc.subarray(0, TX_BODY_BYTES), signature: tx.signature });
-    owners.push({ index: i, which: 'signature' });
-    const second = ctx.secondPublicKeyOf?.(addressOf(tx.senderPublicKey));
-    if (second !== undefined) {
-      // An account with a registered second key must carry a valid second signature over body || signature.
-      checks.push({ publicKey: second, message: enc.subarray(0, TX_BODY_BYTES + SIGNATURE_BYTES), signature: tx.secondSignature ?? new Uint8Array(0) });
-      owners.push({ index: i, which: 'secondSignature' });
+    checks.push({ encoding: encoded[i]!, secondPublicKey: ctx.secondPublicKeyOf?.(addressOf(txs[i]!.senderPublicKey)) });
+  }
+  const pass = checkTransactionsWith(ctx.verifier ?? inlineVerifier, checks);
+  const amounts = amountCheck(txs, params);
+  const { ids, root, bad } = await pass;
+  if (!bytesEqual(root, h.txRoot)) {
+    return reject({ code: 'tx-root-mismatch', message: 'transaction root does not match the transactions', data: { expected: toHex(root), actual: toHex(h.txRoot) } });
+  }
+  const seen = new Map<string, number>();
+  for (let i = 0; i < ids.length; i++) {
+    const id = Buffer.from(ids[i]!.buffer, ids[i]!.byteOffset, 32).toString('latin1');
+    const first = seen.get(id);
+    if (first !== undefined) {
+      return reject({ code: 'duplicate-transaction', message: `transaction ${i} repeats transaction ${first}`, data: { index: i, firstIndex: first, id: toHex(ids[i]!) } });
     }
+    seen.set(id, i);
   }
-  const verifier = ctx.verifier ?? inlineVerifier;
-  const parallel = verifier.runsInParallel?.(checks.length) === true;
-  const started = parallel ? verifier.firstInvalid(checks) : undefined;
-  const early = cheapTransactionChecks(block, encodings, params);
-  if (early.reason !== undefined) {
-    started?.catch(() => undefined); // the answer no longer matters
-    return reject(early.reason);
+  if (amounts !== undefined) {
+    const { index, field, value } = amounts;
+    return reject({ code: 'amount-or-fee-out-of-range', message: `transaction ${index} ${field} ${value} out of range`, data: { index, id: toHex(ids[index]!), field, value } });
   }
-  const badCheck = await (started ?? verifier.firstInvalid(checks));
-  if (badCheck >= 0) {
-    const { index, which } = owners[badCheck]!;
-    return reject({ code: 'bad-transaction-signature', message: `transaction ${index} has a bad ${which}`, data: { index, id: toHex(early.ids[index]!), which } });
+  if (bad !== null) {
+    const { index, which } = bad;
+    return reject({ code: 'bad-transaction-signature', message: `transaction ${index} has a bad ${which}`, data: { index, id: toHex(ids[index]!), which } });
   }
   return { ok: true, hash };
 }
 
-/** Transaction root, duplicates, amount and fee ranges. */
-function cheapTransactionChecks(block: Block, encodings: readonly Uint8Array[], params: ChainParams): { ids: Uint8Array[]; reason?: RejectReason } {
-  const h = block.header;
-  const txs = block.transactions;
-  const ids = encodings.map((e) => new Uint8Array(createHash('sha256').update(e).digest()));
-  const root = merkleRoot(ids);
-  if (!bytesEqual(root, h.txRoot)) {
-    return { ids, reason: { code: 'tx-root-mismatch', message: 'transaction root does not match the transactions', data: { expected: toHex(root), actual: toHex(h.txRoot) } } };
-  }
-  const seen = new Map<string, number>();
-  for (let i = 0; i < ids.length; i++) {
-    const id = toHex(ids[i]!);
-    const first = seen.get(id);
-    if (first !== undefined) {
-      return { ids, reason: { code: 'duplicate-transaction', message: `transaction ${i} repeats transaction ${first}`, data: { index: i, firstIndex: first, id } } };
-    }
-    seen.set(id, i);
-  }
+/** The first transaction whose amount or fee is out of the network's range. */
+function amountCheck(txs: readonly Transaction[], params: ChainParams): { index: number; field: 'amount' | 'fee' | 'total'; value: string } | undefined {
   for (let i = 0; i < txs.length; i++) {
     const tx = txs[i]!;
     const bad = tx.amount > params.maxAmount ? ('amount' as const)
       : tx.fee < params.minFee || tx.fee > params.maxFee ? ('fee' as const)
       : tx.amount + tx.fee > U64_MAX ? ('total' as const) : undefined;
-    if (bad !== undefined) {
-      const value = (bad === 'amount' ? tx.amount : bad === 'fee' ? tx.fee : tx.amount + tx.fee).toString(10);
-      return { ids, reason: { code: 'amount-or-fee-out-of-range', message: `transaction ${i} ${bad} ${value} out of range`, data: { index: i, id: toHex(ids[i]!), field: bad, value } } };
-    }
+    if (bad !== undefined) return { index: i, field: bad, value: (bad === 'amount' ? tx.amount : bad === 'fee' ? tx.fee : tx.amount + tx.fee).toString(10) };
   }
-  return { ids };
+  return undefined;
 }
 
 function checkShape(block: Block): RejectReason | undefined {

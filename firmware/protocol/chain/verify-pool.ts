@@ -9,18 +9,21 @@ import { ChainError } from './errors.ts';
 import { ed25519PublicKeyObject } from './transaction.ts';
 import { verify as nodeVerify } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
+import { merkleRoot, merkleRootOfSubtrees } from './merkle.ts';
+import { signatureChecks, transactionIds, type SignatureCheck, type TransactionCheck, type TransactionChecksResult } from './tx-checks.ts';
 
-export interface SignatureCheck {
-  readonly publicKey: Uint8Array;
-  readonly message: Uint8Array;
-  readonly signature: Uint8Array;
-}
+export type { SignatureCheck, TransactionCheck, TransactionChecksResult };
 
 export interface BatchVerifier {
   /** Index of the first invalid signature, or -1 when all verify. */
   firstInvalid(checks: readonly SignatureCheck[]): Promise<number>;
   /** True when firstInvalid(count checks) runs off this thread (so callers may overlap work). */
   runsInParallel?(count: number): boolean;
+  /**
+   * Ids, Merkle root and signatures of `count` transactions in one pass off this thread (used
+   * when runsInParallel(count)); without it the caller hashes here and calls firstInvalid.
+   */
+  checkTransactions?(txs: readonly TransactionCheck[]): Promise<TransactionChecksResult>;
 }
 
 /** Verifies in the calling thread; stops at the first failure. */
@@ -50,6 +53,23 @@ export function firstInvalidInline(checks: readonly SignatureCheck[]): number {
 export const inlineVerifier: BatchVerifier = {
   firstInvalid: (checks) => Promise.resolve(firstInvalidInline(checks)),
 };
+
+/** The transactions' pass (tx-checks.ts) in the calling thread. */
+export function checkTransactionsInline(txs: readonly TransactionCheck[]): TransactionChecksResult {
+  const ids = transactionIds(txs);
+  const { checks, owners } = signatureChecks(txs);
+  const bad = firstInvalidInline(checks);
+  return { ids, root: merkleRoot(ids), bad: bad < 0 ? null : owners[bad]! };
+}
+
+/** Through `verifier`: its workers when it has them for this many, else ids and root here and its firstInvalid. */
+export async function checkTransactionsWith(verifier: BatchVerifier, txs: readonly TransactionCheck[]): Promise<TransactionChecksResult> {
+  if (verifier.checkTransactions !== undefined && verifier.runsInParallel?.(txs.length) === true) return verifier.checkTransactions(txs);
+  const ids = transactionIds(txs);
+  const { checks, owners } = signatureChecks(txs);
+  const bad = await verifier.firstInvalid(checks);
+  return { ids, root: merkleRoot(ids), bad: bad < 0 ? null : owners[bad]! };
+}
 
 export interface VerifyPoolOptions {
   /** Worker count; default: available cores (at least 1, at most 8). */
@@ -115,6 +135,37 @@ export class VerifyPool implements BatchVerifier {
     return bad.length === 0 ? -1 : Math.min(...bad);
   }
 
+  /**
+   * The transactions' pass on the workers: each batch is 2^k consecutive transactions, so its
+   * worker returns the ids and the root of that subtree, and the roots combine into the block's
+   * (merkleRootOfSubtrees). Every batch runs to the end (the ids are needed whatever a signature
+   * says, so that the first failing check decides the reason, as inline).
+   */
+  async checkTransactions(txs: readonly TransactionCheck[]): Promise<TransactionChecksResult> {
+    if (this.closed) throw new ChainError('ERR_CHAIN_POOL_CLOSED', 'verify pool is closed');
+    if (txs.length < this.inlineThreshold) return checkTransactionsInline(txs);
+    const batch = 2 ** Math.floor(Math.log2(Math.max(1, Math.min(this.maxBatch, Math.ceil(txs.length / this.size)))));
+    const batches = Math.ceil(txs.length / batch);
+    if (this.pool.queued + batches > this.maxQueued) {
+      throw new ChainError('ERR_CHAIN_POOL_SATURATED', `verify queue full: ${this.pool.queued} batches waiting, ${batches} more refused`);
+    }
+    const parts: Promise<{ ids: Uint8Array; root: Uint8Array; bad: number; which: number }>[] = [];
+    for (let start = 0; start < txs.length; start += batch) {
+      const { buf, count } = packTransactions(txs, start, Math.min(txs.length, start + batch));
+      parts.push(this.pool.run({ kind: 'txs', buf, count }, [buf]).then((reply) => ({
+        ids: new Uint8Array(reply!['ids'] as ArrayBuffer), root: new Uint8Array(reply!['root'] as ArrayBuffer), bad: reply!['bad'] as number, which: reply!['which'] as number,
+      })));
+    }
+    const done = await Promise.all(parts);
+    const ids: Uint8Array[] = [];
+    let bad: TransactionChecksResult['bad'] = null;
+    done.forEach((d, b) => {
+      for (let i = 0; i < d.ids.length; i += 32) ids.push(d.ids.subarray(i, i + 32));
+      if (bad === null && d.bad >= 0) bad = { index: b * batch + d.bad, which: d.which === 1 ? 'secondSignature' : 'signature' };
+    });
+    return { ids, root: merkleRootOfSubtrees(done.map((d) => d.root)), bad };
+  }
+
   /** Terminates every worker; pending requests reject with ERR_CHAIN_POOL_CLOSED. */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -129,6 +180,29 @@ export class VerifyPool implements BatchVerifier {
     const reply = await this.pool.run({ buf, count }, [buf], () => request.cancelled);
     return reply === null ? -1 : (reply['bad'] as number);
   }
+}
+
+/**
+ * Packs transactions [from, to) for the worker (big-endian):
+ *   count x ( u8 hasSecondKey || [secondPublicKey (32)] || u16 length || canonical bytes )
+ */
+function packTransactions(txs: readonly TransactionCheck[], from: number, to: number): { buf: ArrayBuffer; count: number } {
+  let total = 0;
+  for (let i = from; i < to; i++) total += 1 + (txs[i]!.secondPublicKey === undefined ? 0 : 32) + 2 + txs[i]!.encoding.length;
+  const out = new Uint8Array(total);
+  let off = 0;
+  for (let i = from; i < to; i++) {
+    const { encoding, secondPublicKey } = txs[i]!;
+    if (secondPublicKey !== undefined && secondPublicKey.length !== 32) throw new ChainError('ERR_CHAIN_INVALID_ARGUMENT', 'second public key must be 32 bytes', 'secondPublicKey');
+    if (encoding.length > MAX_MESSAGE_BYTES) throw new ChainError('ERR_CHAIN_INVALID_ARGUMENT', 'transaction encoding too long', 'encoding');
+    out[off++] = secondPublicKey === undefined ? 0 : 1;
+    if (secondPublicKey !== undefined) { out.set(secondPublicKey, off); off += 32; }
+    out[off++] = encoding.length >> 8;
+    out[off++] = encoding.length & 0xff;
+    out.set(encoding, off);
+    off += encoding.length;
+  }
+  return { buf: out.buffer, count: to - from };
 }
 
 /** Packs a batch for the worker; a check with wrong sizes is reported as invalid at once. */

@@ -27,6 +27,7 @@ import { SealSigner } from '../../../firmware/sealing/seal-signer.ts';
 import { softwareLotteryKey } from '../sealing/lottery-key.ts';
 import { topicMatches, topicsFor } from '../../../firmware/protocol/topics.ts';
 import type { SubscribeOptions } from '../../../firmware/transport/mqtt-types.ts';
+import { DEVICE_MAX_INBOUND_BYTES } from '../../../firmware/transport/mqtt-transport.ts';
 import type { TpmInfo } from '../../../tpm/index.ts';
 
 const topics = topicsFor('btn/fast');
@@ -43,11 +44,19 @@ const settle = (): Promise<void> => new Promise((r) => setImmediate(r));
 class FakeTransport extends EventEmitter {
   readonly topics = topics;
   readonly state = 'online';
+  readonly inboundCeiling = DEVICE_MAX_INBOUND_BYTES;
   readonly seals: SealMessage[] = [];
   readonly #handlers = new Map<string, ((m: { topic: string; value: unknown }) => unknown)[]>();
   subscribe<T>(filter: string, handler: (m: { topic: string; value: T }) => unknown, options: SubscribeOptions<T> = {}): (() => void) & { ready: Promise<boolean> } {
     // as the real transport: the subscription's schema reads the value once; a refusal never reaches the handler
     const h = (m: { topic: string; value: unknown }): unknown => {
+      if (options.raw === true) {
+        // raw subscribers get the payload's bytes (an object is sent as JSON), under the subscription's cap
+        const bytes = m.value instanceof Uint8Array ? m.value : new TextEncoder().encode(JSON.stringify(m.value));
+        const cap = Math.min(this.inboundCeiling, typeof options.maxBytes === 'function' ? options.maxBytes(bytes) : options.maxBytes ?? Infinity);
+        if (bytes.length > cap) return options.onOversize?.(bytes.length, cap, m.topic);
+        return handler({ ...m, value: bytes as T });
+      }
       let value: T;
       try {
         value = options.schema === undefined ? (m.value as T) : options.schema.read(m.value);

@@ -20,7 +20,9 @@ import { createClerks, DEVNET_PARAMS, genesisTip, PrimaryNode, StaticSealAuthori
 import type { NetworkParams } from '../../../firmware/protocol/params.ts';
 import { sealMessage, type SealMessage } from '../../../firmware/protocol/seal-message.ts';
 import { alwaysActive, openSealJournal, type JournalEntry } from '../../../firmware/sealing/index.ts';
-import { createMqttTransport, topicsFor } from '../../../firmware/transport/index.ts';
+import { createMqttTransport, DEVICE_MAX_INBOUND_BYTES, topicsFor } from '../../../firmware/transport/index.ts';
+import { DEFAULT_BLOCK_CAPS } from '../../../firmware/protocol/chain/block.ts';
+import { decodeCandidate } from '../../../firmware/protocol/chain/candidate-wire.ts';
 import { openTpm, type SealingKeyInfo, type Tpm } from '../../../tpm/index.ts';
 import { startSwtpm, type SwtpmInstance } from '../../../tpm/swtpm.ts';
 import { startMosquitto, type Mosquitto } from '../transport/mosquitto.ts';
@@ -136,7 +138,7 @@ async function scenario(persistence: boolean): Promise<void> {
     const watcher = createMqttTransport({ url: mq.url, nodeId: 'watcher', clientId: `watcher-${label}-${process.pid}`, prefix: topics.prefix, status: false, backoff: BACKOFF });
     closing(5, () => watcher.close());
     watcher.subscribe(topics.allSeals, (m) => { wire.push(m.value); }, { qos: 1, schema: sealMessage });
-    watcher.subscribe<{ height: number }>(topics.candidates, (m) => { if (!m.retain) onCandidate?.(m.value.height); }, { qos: 1 });
+    watcher.subscribe<Uint8Array>(topics.candidates, (m) => { if (!m.retain) onCandidate?.(decodeCandidate(m.value, DEFAULT_BLOCK_CAPS).block.header.height); }, { qos: 1, raw: true, maxBytes: DEVICE_MAX_INBOUND_BYTES });
     await watcher.online();
 
     const finals = (): FinalBlockRecord[] => events.flatMap((e) => (e.type === 'final' && e.block.final ? [e.block] : []));

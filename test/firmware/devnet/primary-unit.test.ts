@@ -4,7 +4,8 @@
 import { EventEmitter } from 'node:events';
 import { generateKeyPairSync, randomBytes, sign } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { parseBlockJson, blockHash } from '../../../firmware/protocol/chain/block.ts';
+import { blockHash } from '../../../firmware/protocol/chain/block.ts';
+import { decodeCandidate } from '../../../firmware/protocol/chain/candidate-wire.ts';
 import { lotteryMessage, scoreTicket } from '../../../firmware/protocol/chain/lottery.ts';
 import { finalMessage } from '../../../firmware/protocol/final-message.ts';
 import { keyPairFromSeed } from '../../../firmware/protocol/chain/transaction.ts';
@@ -29,11 +30,11 @@ const node = generateKeyPairSync('rsa', { modulusLength: 2048 });
 class FakeTransport extends EventEmitter implements PrimaryTransport {
   readonly published: { topic: string; payload: string; retain: boolean }[] = [];
   readonly handlers = new Map<string, (m: InboundMessage<unknown>) => void | Promise<void>>();
-  onPublish: (topic: string, payload: string) => void = () => undefined;
+  onPublish: (topic: string, payload: string, bytes: Uint8Array) => void = () => undefined;
   async publish(topic: string, payload: Uint8Array | string | Record<string, unknown>, options: { retain?: boolean } = {}): Promise<'delivered'> {
     const text = typeof payload === 'string' ? payload : payload instanceof Uint8Array ? Buffer.from(payload).toString('utf8') : JSON.stringify(payload);
     this.published.push({ topic, payload: text, retain: options.retain ?? false });
-    this.onPublish(topic, text);
+    this.onPublish(topic, text, payload instanceof Uint8Array ? payload : Buffer.from(text));
     return 'delivered';
   }
   subscribe<T>(filter: string, handler: (m: InboundMessage<T>) => void | Promise<void>, options: SubscribeOptions<T> = {}): () => void {
@@ -59,9 +60,9 @@ class FakeTransport extends EventEmitter implements PrimaryTransport {
 /** Seals every candidate the primary publishes as node n1, addressed to the clerk that made it. */
 function sealCandidates(t: FakeTransport): { late: (() => void) | null } {
   const state: { late: (() => void) | null } = { late: null };
-  t.onPublish = (topic, payload) => {
+  t.onPublish = (topic, _payload, bytes) => {
     if (topic !== topics.candidates) return;
-    const { header } = parseBlockJson(payload);
+    const { header } = decodeCandidate(bytes, { maxTxs: PARAMS.maxBlockTxs, maxBlockBytes: PARAMS.maxBlockBytes }).block;
     const hash = blockHash(header);
     const clerk = keyFingerprint(header.clerkPublicKey);
     for (let round = 0; ; round++) {
@@ -169,9 +170,9 @@ describe('PrimaryNode (fake transport)', () => {
       }
     };
     let statsWhileOpen: ReturnType<PrimaryNode['stats']> | null = null;
-    t.onPublish = (topic, payload) => {
+    t.onPublish = (topic, _payload, bytes) => {
       if (topic !== topics.candidates) return;
-      const hash = blockHash(parseBlockJson(payload).header);
+      const hash = blockHash(decodeCandidate(bytes, { maxTxs: PARAMS.maxBlockTxs, maxBlockBytes: PARAMS.maxBlockBytes }).block.header);
       const base = { height: 1, blockHash: hash, clerk: clerks[0]!.fingerprint, registration: null, expiresAt: Date.now() + 5000 };
       const good = grind(hash, node.privateKey, PARAMS.sealZeros);
       const bad = [

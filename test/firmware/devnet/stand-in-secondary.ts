@@ -3,7 +3,8 @@
 // lotteryMessage(blockHash, round), time-paced rounds). No validation, no journal: it exists to
 // exercise the primary side. `tamper` lets a test send bad seals.
 import { sign, type KeyObject } from 'node:crypto';
-import { blockHash, parseBlockJson } from '../../../firmware/protocol/chain/block.ts';
+import { blockHash } from '../../../firmware/protocol/chain/block.ts';
+import { decodeCandidate } from '../../../firmware/protocol/chain/candidate-wire.ts';
 import { toHex } from '../../../firmware/core/bytes.ts';
 import { lotteryMessage, scoreTicket } from '../../../firmware/protocol/chain/lottery.ts';
 import { keyFingerprint } from '../../../firmware/protocol/identity.ts';
@@ -38,8 +39,8 @@ export function standInAgent(o: StandInAgentOptions): StandInAgent {
   let current = '';
   let closed = false;
   let unsubscribe: (() => void) | null = null;
-  const onCandidate = async (value: unknown): Promise<void> => {
-    const block = parseBlockJson(JSON.stringify(value));
+  const onCandidate = async (payload: Uint8Array): Promise<void> => {
+    const { block } = decodeCandidate(payload, { maxTxs: o.params.maxBlockTxs, maxBlockBytes: o.params.maxBlockBytes });
     const hash = blockHash(block.header);
     const id = toHex(hash);
     if (id === current) return;
@@ -65,7 +66,7 @@ export function standInAgent(o: StandInAgentOptions): StandInAgent {
   return {
     sent,
     start: () => {
-      unsubscribe ??= transport.subscribe<unknown>(o.topics.candidates, (m) => onCandidate(m.value));
+      unsubscribe ??= transport.subscribe<Uint8Array>(o.topics.candidates, (m) => onCandidate(m.value), { raw: true, maxBytes: 16 * 1024 * 1024 });
     },
     stop: () => {
       closed = true;

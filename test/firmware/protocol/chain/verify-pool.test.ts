@@ -1,6 +1,8 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { ChainError, ed25519Sign, firstInvalidInline, keyPairFromSeed, VerifyPool } from '../../../../firmware/protocol/chain/index.ts';
+import { ChainError, ed25519Sign, encodeTransaction, firstInvalidInline, keyPairFromSeed, merkleRoot, signTransaction, VerifyPool } from '../../../../firmware/protocol/chain/index.ts';
 import type { SignatureCheck } from '../../../../firmware/protocol/chain/index.ts';
+import { checkTransactionsInline, type TransactionCheck } from '../../../../firmware/protocol/chain/verify-pool.ts';
+import { toHex } from '../../../../firmware/core/bytes.ts';
 import { flip, seed } from './helpers.ts';
 
 const keys = [0, 1, 2, 3].map((i) => keyPairFromSeed(seed(100 + i)));
@@ -61,5 +63,49 @@ describe('VerifyPool', () => {
     await p.close();
     expect(await pending).toBeInstanceOf(ChainError);
     await expect(p.firstInvalid(checks(10))).rejects.toMatchObject({ code: 'ERR_CHAIN_POOL_CLOSED' });
+  });
+});
+
+describe('VerifyPool.checkTransactions (ids, Merkle root and signatures on the workers)', () => {
+  const pool = new VerifyPool({ size: 2, inlineThreshold: 4, maxBatch: 16 });
+  afterAll(() => pool.close());
+  const second = keyPairFromSeed(seed(200));
+
+  function txChecks(n: number, withSecond: (i: number) => boolean): TransactionCheck[] {
+    return Array.from({ length: n }, (_, i) => {
+      const k = keys[i % keys.length]!;
+      let t = signTransaction({ type: 0, timestamp: 1_700_000_000 + i, senderPublicKey: k.publicKey, recipientId: String(i), amount: BigInt(i), fee: 1n }, k, withSecond(i) ? second : undefined);
+      if (i % 5 === 0 && withSecond(i)) t = { ...t, secondSignature: undefined }; // a key without its second signature
+      return { encoding: encodeTransaction(t), secondPublicKey: withSecond(i) ? second.publicKey : undefined };
+    });
+  }
+
+  it('gives the same ids, root and first bad signature as inline, for sizes around every batch boundary', async () => {
+    for (const n of [0, 1, 3, 4, 5, 15, 16, 17, 31, 32, 33, 47, 64, 65, 100, 257]) {
+      for (const c of [txChecks(n, () => false), txChecks(n, (i) => i % 7 === 3)]) {
+        const inline = checkTransactionsInline(c);
+        const pooled = await pool.checkTransactions(c);
+        expect(pooled.ids.map(toHex), `n=${n}`).toEqual(inline.ids.map(toHex));
+        expect(toHex(pooled.root), `n=${n}`).toBe(toHex(merkleRoot(inline.ids)));
+        expect(pooled.bad, `n=${n}`).toEqual(inline.bad);
+      }
+    }
+  });
+
+  it('names the first bad signature across batches, and keeps every id', async () => {
+    const c = txChecks(70, () => false);
+    const spoilt = (i: number): TransactionCheck[] => c.map((x, j) => (j === i ? { ...x, encoding: flip(x.encoding, 80) } : x));
+    for (const bad of [0, 15, 16, 40, 69]) {
+      const s = spoilt(bad);
+      const r = await pool.checkTransactions([...s.slice(0, 60), ...spoilt(65).slice(60)]);
+      expect(r.bad).toEqual({ index: Math.min(bad, 65), which: 'signature' });
+      expect(r.ids).toHaveLength(70);
+      expect(toHex(r.root)).toBe(toHex(merkleRoot(checkTransactionsInline(s.slice(0, 60).concat(spoilt(65).slice(60))).ids)));
+    }
+  });
+
+  it('a missing second signature is reported as such', async () => {
+    const r = await pool.checkTransactions(txChecks(40, (i) => i === 25));
+    expect(r.bad).toEqual({ index: 25, which: 'secondSignature' });
   });
 });
