@@ -23,7 +23,7 @@ import type { NetworkTerms } from '../node/network-state.ts';
 import { encodeSealMessage, sealMessage, type SealMessage } from '../protocol/seal-message.ts';
 import { systemClock, type Clock } from '../core/clock.ts';
 import { createSealEngine, type SealEngine, type SpinOutcome } from '../sealing/engine.ts';
-import type { InboundMessage } from '../transport/mqtt-transport.ts';
+import type { InboundMessage, MqttTransport } from '../transport/mqtt-transport.ts';
 import type { TpmInfo } from '../../tpm/tpm.ts';
 import { checkOptions, type AgentOptions } from './options.ts';
 
@@ -156,7 +156,7 @@ export class SecondaryAgent extends EventEmitter {
       uptimeMs: this.#startedAt === null ? 0 : now - this.#startedAt,
       activation: gate.state === 'active' ? { state: 'active' } : { state: gate.state, reason: gate.reason },
       tpm: this.#tpmInfo === null ? null : { manufacturer: this.#tpmInfo.manufacturer, vendor: this.#tpmInfo.vendor, firmwareVersion: this.#tpmInfo.firmwareVersion, sealingKey: this.#tpmInfo.sealingKey },
-      broker: { connected: this.#o.transport.state === 'online', state: this.#o.transport.state },
+      broker: brokerStatus(this.#o.transport.state, this.#o.transport.identity),
       chain: {
         height: this.#tip?.height ?? 0, tipHash: this.#tip === null ? '' : toHex(this.#tip.hash), finalizedHeight: this.#o.journal.finalizedHeight,
         paramsVersion: this.#o.network.current?.version ?? 0,
@@ -388,6 +388,12 @@ export class SecondaryAgent extends EventEmitter {
     await writeStatusFile(this.#o.stateDir, this.status()).catch((err: unknown) => this.#log.warn({ err: (err as Error).message }, 'status file not written'));
   }
 
+}
+
+/** The status page's broker line: connected or not, as whom, and what the broker said when it refused. */
+function brokerStatus(state: string, identity: MqttTransport['identity'] | undefined): NodeStatus['broker'] {
+  const refused = identity !== undefined && identity.refused > 0 ? { refused: identity.refused, ...(identity.lastRefusal === null ? {} : { refusal: identity.lastRefusal }) } : {};
+  return { connected: state === 'online', state, ...(identity?.user == null ? {} : { user: identity.user }), ...refused };
 }
 
 /** ChainParams for validating candidates, from the network parameters. */

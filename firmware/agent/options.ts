@@ -21,7 +21,7 @@ export interface AgentOptions {
   readonly signer: SealSigner;
   readonly sealingHandle?: number;
   /** Created (and closed) by the caller. */
-  readonly transport: Pick<MqttTransport, 'subscribe' | 'publish' | 'publishSeal' | 'state' | 'on' | 'off' | 'inboundCeiling'>;
+  readonly transport: Pick<MqttTransport, 'subscribe' | 'publish' | 'publishSeal' | 'state' | 'on' | 'off' | 'inboundCeiling'> & Partial<Pick<MqttTransport, 'identity'>>;
   readonly topics: Topics;
   readonly journal: SealJournal;
   readonly gate: SealGate;

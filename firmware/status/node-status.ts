@@ -33,7 +33,15 @@ export interface NodeStatus {
     readonly firmwareVersion: string;
     readonly sealingKey: { readonly handle: string; readonly publicKeyPem: string; readonly name: string } | null;
   } | null;
-  readonly broker: { readonly connected: boolean; readonly state: string };
+  readonly broker: {
+    readonly connected: boolean;
+    readonly state: string;
+    /** The user name the node connects as (its node id once its TPM released its broker identity). */
+    readonly user?: string;
+    /** Connections the broker refused, and the last reason (bad credentials, not authorized). */
+    readonly refused?: number;
+    readonly refusal?: string;
+  };
   readonly chain: { readonly height: number; readonly tipHash: string; readonly finalizedHeight: number; readonly paramsVersion: number };
   readonly seals: { readonly made: number; readonly reused: number; readonly published: number; readonly notDelivered: number };
   readonly spins: Readonly<Record<SpinOutcomeKind, number>>;
@@ -142,6 +150,9 @@ export function parseNodeStatus(value: unknown): NodeStatus {
     const b = doc(s['broker'], 'status.broker');
     if (typeof b['connected'] !== 'boolean') throw new Invalid('status.broker.connected is not a boolean');
     str(b, 'state', 'status.broker');
+    if (b['user'] !== undefined) str(b, 'user', 'status.broker');
+    if (b['refused'] !== undefined) num(b, 'refused', 'status.broker');
+    if (b['refusal'] !== undefined) str(b, 'refusal', 'status.broker');
     const c = doc(s['chain'], 'status.chain');
     for (const k of ['height', 'finalizedHeight', 'paramsVersion']) num(c, k, 'status.chain');
     str(c, 'tipHash', 'status.chain');

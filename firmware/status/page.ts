@@ -19,6 +19,11 @@ export function formatUptime(ms: number): string {
   return (d > 0 ? `${d} d ` : '') + (d > 0 || h > 0 ? `${h} h ` : '') + `${m} min ${s} s`;
 }
 
+function brokerText(b: NodeStatus['broker']): string {
+  const base = b.connected ? `connected${b.user ? ` as ${b.user}` : ''}` : `not connected (${b.state})`;
+  return base + (!b.connected && b.refusal ? `; the broker refused ${b.refused} time(s): ${b.refusal}` : '');
+}
+
 /** Text of each field, by element id. The page script (FIELDS_JS) computes the same from JSON. */
 export function fieldsOf(s: NodeStatus): Record<string, string> {
   return {
@@ -27,7 +32,7 @@ export function fieldsOf(s: NodeStatus): Record<string, string> {
     'status-light': s.statusLight ?? 'none on this board',
     activation: s.activation.state + (s.activation.reason ? ` (${s.activation.reason})` : ''),
     tpm: s.tpm === null ? 'not found' : `${s.tpm.vendor} (${s.tpm.manufacturer}), firmware ${s.tpm.firmwareVersion}`,
-    broker: s.broker.connected ? 'connected' : `not connected (${s.broker.state})`,
+    broker: brokerText(s.broker),
     'seals-made': String(s.seals.made),
     'seals-accepted': String(s.seals.published),
     height: s.chain === undefined ? '-' : String(s.chain.height),
@@ -50,7 +55,8 @@ const SCRIPT = `
       node: s.nodeId, board: s.board || '-', 'status-light': s.statusLight || 'none on this board',
       activation: s.activation.state + (s.activation.reason ? ' (' + s.activation.reason + ')' : ''),
       tpm: s.tpm === null ? 'not found' : s.tpm.vendor + ' (' + s.tpm.manufacturer + '), firmware ' + s.tpm.firmwareVersion,
-      broker: s.broker.connected ? 'connected' : 'not connected (' + s.broker.state + ')',
+      broker: (s.broker.connected ? 'connected' + (s.broker.user ? ' as ' + s.broker.user : '') : 'not connected (' + s.broker.state + ')')
+        + (!s.broker.connected && s.broker.refusal ? '; the broker refused ' + s.broker.refused + ' time(s): ' + s.broker.refusal : ''),
       'seals-made': String(s.seals.made), 'seals-accepted': String(s.seals.published),
       height: s.chain === undefined ? '-' : String(s.chain.height), uptime: uptime(s.uptimeMs),
       faults: (s.faults || []).length === 0 ? 'none' : s.faults.map(function (x) { return x.message; }).join(' | ')

@@ -49,6 +49,9 @@ export class MqttConnection {
   #cancelTimer: (() => void) | null = null;
   /** The broker identity: from the options, replaced by useCredentials (a node's TPM-released one after activation). */
   #credentials: { readonly username?: string; readonly password?: string };
+  /** Connections the broker refused (bad credentials, not authorized, ...), and the last reason; cleared reason on connect. */
+  #refused = 0;
+  #lastRefusal: string | null = null;
 
   constructor(config: ConnectionConfig) {
     this.#c = config;
@@ -60,6 +63,11 @@ export class MqttConnection {
 
   get state(): TransportState {
     return this.#state;
+  }
+
+  /** Who this connection is on the broker and whether the broker refuses it (for the status page; never the password). */
+  get identity(): { readonly user: string | null; readonly refused: number; readonly lastRefusal: string | null } {
+    return { user: this.#credentials.username ?? null, refused: this.#refused, lastRefusal: this.#lastRefusal };
   }
 
   /** Connects again at once with this identity (the connection open now, if any, is closed). */
@@ -148,6 +156,7 @@ export class MqttConnection {
     client.on('connect', (connack) => {
       if (client !== this.#client) return;
       this.#backoff.reset();
+      this.#lastRefusal = null;
       stats.connects++;
       log.info({ protocolVersion: protocol.version, sessionPresent: connack.sessionPresent }, 'connected');
       if (this.#status) client.publish(this.#c.statusTopic, JSON.stringify({ state: 'online', clientId: this.#c.clientId, at: this.#c.now() }), { qos: 1, retain: true });
@@ -164,6 +173,11 @@ export class MqttConnection {
         stats.protocolRefusals++;
         log.warn({ err: err.message }, 'broker refused MQTT 5, falling back to 3.1.1');
       } else {
+        // A CONNACK refusal (MQTT 5 reason codes 128 and up; 3.1.1 return codes 1-5): counted and shown.
+        if (typeof err.code === 'number' && (err.code >= 128 || (err.code >= 1 && err.code <= 5))) {
+          this.#refused++;
+          this.#lastRefusal = err.message.replace(/^Connection refused: /, '').slice(0, 200);
+        }
         log.warn({ err: err.message, code: err.code }, 'mqtt error');
       }
     });

@@ -105,6 +105,11 @@ export class MqttTransport extends EventEmitter {
     return this.#conn.state;
   }
 
+  /** Who this connection is on the broker, and how often it was refused (never the password). */
+  get identity(): { readonly user: string | null; readonly refused: number; readonly lastRefusal: string | null } {
+    return this.#conn.identity;
+  }
+
   /** The broker identity from now on (a node's, released by its TPM at activation): reconnects at once. Never logged. */
   useCredentials(username: string, password: string): void {
     this.#conn.useCredentials(username, password);

@@ -16,6 +16,7 @@ import { startSecureMosquitto, type SecureMosquitto } from '../../../firmware/de
 import { DEFAULT_PARAMS } from '../../../firmware/protocol/params.ts';
 import { topicsFor } from '../../../firmware/protocol/topics.ts';
 import { readStatusFile } from '../../../firmware/status/index.ts';
+import { fieldsOf } from '../../../firmware/status/page.ts';
 import { BrokerAdmin, brokerAccounts } from '../../../provisioning/broker/dynsec.ts';
 import { openTpm } from '../../../tpm/index.ts';
 import { startSwtpm, type SwtpmInstance } from '../../../tpm/swtpm.ts';
@@ -78,10 +79,21 @@ describe('broker identity released through the TPM', () => {
     try {
       await until('the node started', () => nodeId !== '', 30_000);
       // Not filed yet: not active, and the broker refuses a client without credentials.
-      await until('status: broker not connected', async () => (await readStatusFile(stateDir).catch(() => null))?.broker.connected === false, 30_000);
+      // The status page says why: the broker refuses a client without credentials, counted.
+      const refused = await until('status: the broker\'s refusal', async () => {
+        const b = (await readStatusFile(stateDir).catch(() => null))?.broker;
+        return b !== undefined && !b.connected && (b.refused ?? 0) > 0 ? b : undefined;
+      }, 30_000);
+      expect(refused.refusal).toMatch(/Not authorized|Bad User Name or Password/i);
+      expect(fieldsOf({ ...(await readStatusFile(stateDir))!, broker: refused }).broker).toMatch(/^not connected \(.*\); the broker refused \d+ time\(s\): /);
       expect(online).toEqual([]);
       expect(await root.uploadBatch()).toMatchObject({ filed: 1 });
       await until('connected as its node id', () => online.includes(topics.status(nodeId)), 45_000);
+      const connected = await until('status: connected as the node id', async () => {
+        const st = await readStatusFile(stateDir).catch(() => null);
+        return st?.broker.connected === true && st.broker.user === nodeId ? st : undefined;
+      }, 30_000);
+      expect(fieldsOf(connected).broker).toBe(`connected as ${nodeId}`);
       const file = join(stateDir, 'broker-credentials.json');
       expect((await stat(file)).mode & 0o777).toBe(0o600);
       const creds = JSON.parse(await readFile(file, 'utf8')) as { username: string; password: string };
