@@ -374,12 +374,11 @@ export class SecondaryAgent extends EventEmitter {
     this.emit('rejected', { ...(height === undefined ? {} : { height }), code, message } satisfies RejectedEvent);
   }
 
-  /** The invalidMessages kind of a topic the node reads; null for others. */
+  /** The invalidMessages kind of a topic the node reads as JSON; null for others (candidates are bytes, judged by #onCandidate). */
   #topicKind(topic: string): string | null {
     const t = this.#o.topics;
     if (topic === t.final) return 'final';
     if (topic === t.manifest) return 'manifest';
-    if (topic === t.candidates) return 'candidate';
     if (topic === t.revocations) return 'revocations';
     return topic.startsWith(`${t.prefix}/seals/`) ? 'seal' : null;
   }
