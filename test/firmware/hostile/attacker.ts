@@ -4,13 +4,15 @@
 import { type KeyObject } from 'node:crypto';
 import mqtt, { type MqttClient } from 'mqtt';
 import { NetworkKeys } from '../../../firmware/devnet/network-keys.ts';
-import { blockFromJson, blockHash } from '../../../firmware/protocol/chain/block.ts';
+import { blockHash, DEFAULT_BLOCK_CAPS } from '../../../firmware/protocol/chain/block.ts';
+import { decodeCandidate } from '../../../firmware/protocol/chain/candidate-wire.ts';
 import { lotteryMessage, scoreTicket } from '../../../firmware/protocol/chain/lottery.ts';
 import { encodeFinalMessage, finalMessage, MAX_FINAL_MESSAGE_BYTES, type FinalMessage } from '../../../firmware/protocol/final-message.ts';
 import { keyFingerprint } from '../../../firmware/protocol/identity.ts';
 import { MAX_MANIFEST_BYTES, signManifest, type SignedManifest } from '../../../firmware/protocol/network-manifest.ts';
 import { MAX_COMMITTEE } from '../../../firmware/protocol/quorum.ts';
-import { encodeSealMessage } from '../../../firmware/protocol/seal-message.ts';
+import { encodeSealMessage, MAX_SEAL_MESSAGE_BYTES } from '../../../firmware/protocol/seal-message.ts';
+import { MAX_REVOCATION_LIST_BYTES } from '../../../firmware/protocol/revocation-list.ts';
 import type { Topics } from '../../../firmware/protocol/topics.ts';
 import type { Json } from '../../../firmware/protocol/message-schema.ts';
 
@@ -37,13 +39,14 @@ export async function connectAttacker(url: string, topics: Topics): Promise<Atta
   let open: SeenCandidate | null = null;
   const ours = new Set<string>();
   client.on('message', (topic, payload) => {
-    if (payload.length === 0 || payload[0] !== 0x7b || ours.has(payload.toString('utf8'))) return;
+    if (payload.length === 0 || ours.has(payload.toString('utf8'))) return;
     try {
       if (topic === topics.final) {
         const f = finalMessage.parse(payload);
         if (last === null || f.height > last.height) last = f;
       } else if (topic === topics.candidates) {
-        const b = blockFromJson(JSON.parse(payload.toString('utf8')));
+        // A binary frame or JSON, as the primary sends it.
+        const b = decodeCandidate(payload, { maxTxs: DEFAULT_BLOCK_CAPS.maxTxs, maxBlockBytes: 16 * 1024 * 1024 }).block;
         open = { height: b.header.height, hash: blockHash(b.header), clerk: keyFingerprint(b.header.clerkPublicKey) };
       }
     } catch { /* another client's garbage */ }
@@ -132,16 +135,27 @@ export async function qualifyingSeal(c: SeenCandidate, o: { readonly nodeId: str
   }
 }
 
-/** Garbage for one topic: not JSON, invalid UTF-8, wrong types, unknown keys, above the cap. */
-export function garbage(cap: number): Forgery<string | Buffer>[] {
-  return [
+/** Garbage for one topic: not JSON, invalid UTF-8, wrong types, unknown keys, and (with its cap) one byte above it. */
+export function garbage(cap: number | null): Forgery<string | Buffer>[] {
+  const out: Forgery<string | Buffer>[] = [
     { kind: 'not-json', value: 'not json {' },
     { kind: 'invalid-utf8', value: Buffer.from([0x7b, 0xff, 0xfe, 0x7d]) },
     { kind: 'wrong-types', value: JSON.stringify({ v: 'two', height: 'x', hash: 7, version: [], signature: null, nodeId: 1 }) },
     { kind: 'unknown-keys', value: JSON.stringify({ v: 2, extra: true, __proto__x: 1 }) },
-    { kind: 'oversize', value: Buffer.alloc(cap + 1, 0x20) },
   ];
+  if (cap !== null) out.push({ kind: 'oversize', value: Buffer.alloc(cap + 1, 0x20) });
+  return out;
 }
 
-/** The caps a node reads each topic under (the transport's inbound cap is the smallest). */
-export const CAPS = { final: MAX_FINAL_MESSAGE_BYTES, manifest: MAX_MANIFEST_BYTES };
+/**
+ * Garbage on every topic a node reads, each oversize one a byte above that topic's own cap (a
+ * candidate's cap follows the manifest, megabytes: no oversize one). The 4 MiB revocation list
+ * only when `big`.
+ */
+export function garbageByTopic(t: Topics, sealTopic: string, big: boolean): { topic: string; kind: string; value: string | Buffer }[] {
+  const caps: [string, number | null][] = [
+    [t.final, MAX_FINAL_MESSAGE_BYTES], [t.manifest, MAX_MANIFEST_BYTES], [sealTopic, MAX_SEAL_MESSAGE_BYTES],
+    [t.candidates, null], [t.revocations, big ? MAX_REVOCATION_LIST_BYTES : null],
+  ];
+  return caps.flatMap(([topic, cap]) => garbage(cap).map((g) => ({ topic, kind: `garbage ${g.kind}`, value: g.value })));
+}
