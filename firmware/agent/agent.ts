@@ -23,7 +23,7 @@ import type { NetworkTerms } from '../node/network-state.ts';
 import { encodeSealMessage, sealMessage, type SealMessage } from '../protocol/seal-message.ts';
 import { systemClock, type Clock } from '../core/clock.ts';
 import { createSealEngine, type SealEngine, type SpinOutcome } from '../sealing/engine.ts';
-import type { InboundMessage, MqttTransport } from '../transport/mqtt-transport.ts';
+import type { DropEvent, DropReason, InboundMessage, MqttTransport } from '../transport/mqtt-transport.ts';
 import type { TpmInfo } from '../../tpm/tpm.ts';
 import { checkOptions, type AgentOptions } from './options.ts';
 
@@ -32,6 +32,8 @@ import { AgentError } from './errors.ts';
 import { PROCESS_USER, StatusCounters, writeStatusReported } from './status.ts';
 import { statusMessageOf, writeStatusFile, type NodeStatus } from '../status/index.ts';
 
+/** Drops that no schema saw (a schema's refusal is counted where it happens; an expired seal is ordinary). */
+const UNREADABLE: ReadonlySet<DropReason> = new Set<DropReason>(['malformed-json', 'invalid-utf8', 'oversize']);
 
 export interface SealEvent {
   readonly seal: SealMessage;
@@ -81,6 +83,7 @@ export class SecondaryAgent extends EventEmitter {
   #tpmInfo: TpmInfo | null = null;
   #timer: NodeJS.Timeout | null = null;
   #onTransportState: ((s: string) => void) | null = null;
+  #onDrop: ((e: DropEvent) => void) | null = null;
 
   constructor(options: AgentOptions) {
     super();
@@ -116,6 +119,12 @@ export class SecondaryAgent extends EventEmitter {
     }));
     this.#onTransportState = (s) => { if (s === 'online') this.#publishStatus(); };
     transport.on('state', this.#onTransportState);
+    // What the transport drops before any schema sees it (not JSON, above the cap) is counted too.
+    this.#onDrop = (e) => {
+      const kind = UNREADABLE.has(e.reason) ? this.#topicKind(e.topic) : null;
+      if (kind !== null) this.#invalid(kind, new Error(`${e.reason}: ${e.detail}`));
+    };
+    transport.on('drop', this.#onDrop);
     this.#publishStatus();
     await this.#writeStatus();
     const every = this.#o.statusIntervalMs ?? 5000;
@@ -136,6 +145,7 @@ export class SecondaryAgent extends EventEmitter {
     this.#unsubs.length = 0;
     this.#sealSubs.clear();
     if (this.#onTransportState) this.#o.transport.off('state', this.#onTransportState);
+    if (this.#onDrop) this.#o.transport.off('drop', this.#onDrop);
     for (const s of this.#spins) s.controller.abort('agent stopping');
     await Promise.allSettled([...this.#inflight]);
     if (wasRunning) await this.#writeStatus();
@@ -362,6 +372,15 @@ export class SecondaryAgent extends EventEmitter {
     this.#counters.reject(code);
     this.#log.warn({ height, code, reason: message, ...(reason ? { data: reason.data } : {}) }, 'candidate rejected');
     this.emit('rejected', { ...(height === undefined ? {} : { height }), code, message } satisfies RejectedEvent);
+  }
+
+  /** The invalidMessages kind of a topic the node reads as JSON; null for others (candidates are bytes, judged by #onCandidate). */
+  #topicKind(topic: string): string | null {
+    const t = this.#o.topics;
+    if (topic === t.final) return 'final';
+    if (topic === t.manifest) return 'manifest';
+    if (topic === t.revocations) return 'revocations';
+    return topic.startsWith(`${t.prefix}/seals/`) ? 'seal' : null;
   }
 
   #invalid(kind: string, err: unknown): void {

@@ -14,7 +14,7 @@ import { candidateByteCaps, type CandidateEncoding } from '../protocol/chain/can
 import { createMqttTransport, startBroker, topicsFor, type BrokerHandle, type MqttTransport, type Topics } from '../transport/index.ts';
 import { openTpm, type SealingKeyInfo, type Tpm } from '../../tpm/index.ts';
 import { startSwtpm, type SwtpmInstance } from '../../tpm/swtpm.ts';
-import { createClerks } from './clerks.ts';
+import { createClerks, type Clerk } from './clerks.ts';
 import { DevnetError } from './errors.ts';
 import type { RootKey, SignedNetworkSource } from './network-keys.ts';
 import type { SignedManifest } from '../protocol/network-manifest.ts';
@@ -99,8 +99,8 @@ export interface DevnetOptions {
   /** Kept after the run when given; a temporary directory (removed) otherwise. */
   readonly stateDir?: string;
   readonly params?: Partial<NetworkParams>;
-  /** Clerks in the committee (default 3). */
-  readonly clerks?: number;
+  /** Clerks in the committee (default 3), or the clerks themselves (tests that sign votes with their keys). */
+  readonly clerks?: number | readonly Clerk[];
   /** The network's name in its manifest and votes (default 'devnet'). */
   readonly network?: string;
   /** The root key that signs the network manifest (default: a fresh one per run). */
@@ -230,7 +230,7 @@ export async function runDevnet(options: DevnetOptions): Promise<DevnetResult> {
 
     // aedes speaks 3.1.1 only (docs/components.md): skip the MQTT 5 attempt and its refusal.
     const protocol = broker === null ? 'auto' as const : 4 as const;
-    const clerks = createClerks(options.clerks ?? 3);
+    const clerks = typeof options.clerks === 'object' ? [...options.clerks] : createClerks(options.clerks ?? 3);
     const genesis = genesisTip(runId, Date.now());
     const staticAuthority = options.authority === undefined ? new StaticSealAuthority() : null;
     const authority = options.authority ?? staticAuthority!;

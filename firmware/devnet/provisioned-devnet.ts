@@ -15,7 +15,7 @@ import { nodeIdFromSpki } from '../protocol/identity.ts';
 import { publicKeySpki } from '../../tpm/public-area.ts';
 import type { GateState } from '../sealing/gate.ts';
 import type { MqttTransport, Topics } from '../transport/index.ts';
-import { generateEd25519 } from '../../provisioning/keys.ts';
+import { generateEd25519, type Ed25519Key } from '../../provisioning/keys.ts';
 import { runDevnet, type AgentContext, type BeforeAgentsContext, type DevnetAgent, type DevnetEvent, type DevnetOptions, type DevnetResult } from './devnet.ts';
 import { DevnetError } from './errors.ts';
 import type { FinalBlockRecord } from './primary-types.ts';
@@ -37,6 +37,8 @@ export interface ProvisionedDevnetOptions extends Omit<DevnetOptions, 'agentFact
   /** A filed node must be active this long after its agent starts (default 30 s). */
   readonly activationTimeoutMs?: number;
   readonly onEvent?: (event: DevnetEvent | ProvisionedEvent) => void;
+  /** The root key (tests that sign manifests with it); a fresh one per run by default. */
+  readonly rootKey?: Ed25519Key;
   /**
    * Tests: run something else than the real agent for a node (e.g. a tampered device that keeps
    * sealing after its revocation). It still activates through its ActivationGate first.
@@ -91,7 +93,7 @@ export async function runProvisionedDevnet(options: ProvisionedDevnetOptions): P
 
   // The root key exists before the clerks do: they trust nothing else. The same key signs the
   // network manifest, so one root key signs registrations, revocations and the network's terms.
-  const rootKey = generateEd25519().key;
+  const rootKey = options.rootKey ?? generateEd25519().key;
   let root: ProvisionedRoot | null = null;
   let shared: { transport: MqttTransport; topics: Topics } | null = null;
   const authority = new RegistrationAuthority({
@@ -233,7 +235,7 @@ export async function runProvisionedDevnet(options: ProvisionedDevnetOptions): P
 
   emit({ type: 'root-key', rootPublicKey: toHex(rootKey.publicKey) });
   try {
-    const { revokeAfter: _r, unfiled: _u, offline: _o, deviceRevocationPollMs: _d, clerkRevocationPollMs: _c, activationTimeoutMs: _a, onEvent: _e, ...base } = options;
+    const { revokeAfter: _r, unfiled: _u, offline: _o, deviceRevocationPollMs: _d, clerkRevocationPollMs: _c, activationTimeoutMs: _a, onEvent: _e, rootKey: _k, ...base } = options;
     const result = await runDevnet({
       ...base, stateDir: dir, authority, beforeAgents, agentFactory, onEvent, logger: options.logger ?? log,
       root: { publicKey: rootKey.publicKey, privateKey: rootKey.privateKeyObject },

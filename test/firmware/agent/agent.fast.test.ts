@@ -338,6 +338,23 @@ describe('agent in virtual time', () => {
     await until('the final taken', () => agent.status().chain.height === 3 && journal.finalizedHeight === 3, 10_000, 5);
   });
 
+  it('counts what the transport drops before any schema reads it (not JSON, above the cap) under the topic it came on', async () => {
+    await start();
+    const drop = (topic: string, reason: string): boolean => transport.emit('drop', { topic, reason, detail: 'test' });
+    drop(topics.final, 'malformed-json');
+    drop(topics.manifest, 'oversize');
+    drop(topics.candidates, 'oversize'); // candidates are bytes: the candidate path rejects and counts them
+    drop(topics.revocations, 'malformed-json');
+    drop(topics.sealFrom(clerkFp, 'someone'), 'oversize');
+    drop(topics.final, 'invalid'); // the schema's refusal is counted by onInvalid, not twice
+    drop(topics.sealFrom(clerkFp, 'someone'), 'expired'); // a late seal is ordinary traffic
+    drop('elsewhere/final', 'malformed-json'); // not a topic this node reads
+    expect(agent.status().invalidMessages).toEqual({ final: 1, manifest: 1, revocations: 1, seal: 1 });
+    await agent.stop();
+    drop(topics.final, 'malformed-json');
+    expect(agent.status().invalidMessages).toEqual({ final: 1, manifest: 1, revocations: 1, seal: 1 });
+  });
+
   it('a new node that gets the retained final and candidate before the manifest checks them once the manifest is stored', async () => {
     await start(PARAMS, { noManifest: true });
     const first = candidate(1, genesis.hash, clock.now());
