@@ -69,7 +69,15 @@ function storm(o: { url: string; keys: NetworkKeys; manifest: () => SignedManife
       if (held !== null) for (const [i, m] of forgedManifests(held, o.keys.root.privateKey).entries()) await a.pub(`manifest ${m.kind}`, t.manifest, JSON.stringify(m.value), i === 0);
       const c = a.candidate();
       if (c !== null) {
-        for (const r of o.rogues.filter((x) => x.armed)) await a.pub(`seal ${r.nodeId}`, t.sealFrom(c.clerk, r.nodeId), await qualifyingSeal(c, { ...r, sealZeros: o.sealZeros }));
+        for (const r of o.rogues.filter((x) => x.armed)) {
+          // The devnet closes the rogues' TPMs when it ends, possibly in the middle of a signature.
+          const seal = await qualifyingSeal(c, { ...r, sealZeros: o.sealZeros }).catch((err: unknown) => {
+            if (over || (err as { code?: string }).code === 'ERR_TPM_CLOSED') return null;
+            throw err;
+          });
+          if (seal === null) break;
+          await a.pub(`seal ${r.nodeId}`, t.sealFrom(c.clerk, r.nodeId), seal);
+        }
       }
       const sealTopic = t.sealFrom(c?.clerk ?? '0'.repeat(64), 'garbage');
       for (const g of garbageByTopic(t, sealTopic, n === 0)) if (g.kind !== 'garbage oversize' || n < 2) await a.pub(g.kind, g.topic, g.value);
