@@ -21,6 +21,7 @@ const UNIT = [
   'test/firmware/protocol/messages.test.ts',
   'test/firmware/protocol/quorum.test.ts',
   'test/firmware/protocol/registration-authority.test.ts',
+  'test/firmware/protocol/registration.test.ts',
   'test/firmware/protocol/seal-check.test.ts',
   'test/firmware/sealing/engine.test.ts',
   'test/firmware/sealing/journal-faults.test.ts',
