@@ -160,10 +160,16 @@ export function hexText(o: HexOptions): Reader<string> {
   };
 }
 
-export function array<T>(item: Reader<T>, o: { readonly max: number; readonly min?: number }): Reader<T[]> {
+/** An array reader keeps its item reader (documents compare their item schema with it). */
+export interface ArrayReader<T> extends Reader<T[]> {
+  readonly item: Reader<T>;
+}
+
+export function array<T>(item: Reader<T>, o: { readonly max: number; readonly min?: number }): ArrayReader<T> {
   const min = o.min ?? 0;
   const expects = `array of ${min}..${o.max} items`;
   return {
+    item,
     expects,
     read(v, path) {
       if (!Array.isArray(v) || v.length < min || v.length > o.max) invalid(path, `expected ${expects}`);
@@ -240,8 +246,14 @@ export function optional<T>(inner: Reader<T>): OptionalReader<T> {
   };
 }
 
-export function nullable<T>(inner: Reader<T>): Reader<T | null> {
+/** A reader that wraps another (nullable, map) keeps it, so a document can be compared with the shape inside. */
+export interface WrappingReader<T> extends Reader<T> {
+  readonly inner: Reader<unknown>;
+}
+
+export function nullable<T>(inner: Reader<T>): WrappingReader<T | null> {
   return {
+    inner,
     expects: `${inner.expects} or null`,
     read: (v, path) => (v === null ? null : inner.read(v, path)),
   };
@@ -261,8 +273,17 @@ export function refine<T>(inner: Reader<T>, problem: (value: T) => string | unde
 }
 
 /** A read value turned into another type; `to` refuses with invalid(path, ...). */
-export function map<T, U>(inner: Reader<T>, to: (value: T, path: string) => U, expects = inner.expects): Reader<U> {
-  return { expects, read: (v, path) => to(inner.read(v, path), path) };
+export function map<T, U>(inner: Reader<T>, to: (value: T, path: string) => U, expects = inner.expects): WrappingReader<U> {
+  return { inner, expects, read: (v, path) => to(inner.read(v, path), path) };
+}
+
+/** Reads `value` at `root`; a refusal becomes the caller's own error (its code, the reader's message and path). */
+export function readWith<T>(reader: Reader<T>, value: unknown, root: string, refuse: (err: JsonError) => Error): T {
+  try {
+    return reader.read(value, root);
+  } catch (err) {
+    throw err instanceof JsonError ? refuse(err) : err;
+  }
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });

@@ -1,7 +1,7 @@
 // The one JSON reader: every kind of field, exact objects, and errors that name the field path.
 import { describe, expect, it } from 'vitest';
 import {
-  anyObject, array, boolean, hex, hexText, integer, invalid, JsonError, literal, map, nullable, object, oneOf, optional, parseJson, refine, string,
+  anyObject, array, boolean, hex, hexText, integer, invalid, JsonError, literal, map, nullable, object, oneOf, optional, parseJson, readWith, refine, string,
 } from '../../../firmware/core/json.ts';
 
 function error(fn: () => unknown): string {
@@ -88,6 +88,25 @@ describe('core JSON reader', () => {
     });
     expect(date.read('2026-01-01T00:00:00Z', 'at')).toBe(Date.UTC(2026, 0, 1));
     expect(error(() => date.read('soon', 'at'))).toBe('ERR_JSON_INVALID at: expected an ISO-8601 date');
+  });
+
+  it('wrapping readers keep what they wrap, so a document can be compared with the shape inside', () => {
+    const line = object({ n: integer({ min: 0, max: 9 }) });
+    const list = array(line, { max: 3 });
+    expect(list.item).toBe(line);
+    const maybe = nullable(line);
+    expect([maybe.inner, maybe.read(null, 'x')]).toEqual([line, null]);
+    const counted = map(list, (l) => l.length);
+    expect([counted.inner, counted.read([{ n: 1 }], 'x')]).toEqual([list, 1]);
+  });
+
+  it('readWith turns a refusal into the caller\'s own error and passes other errors on', () => {
+    class Mine extends Error {}
+    const n = integer({ min: 0, max: 9 });
+    expect(readWith(n, 3, 'n', (e) => new Mine(e.message))).toBe(3);
+    expect(() => readWith(n, 10, 'cfg.n', (e) => new Mine(`bad: ${e.message} (${e.path})`))).toThrow(new Mine('bad: cfg.n: expected integer in 0..9 (cfg.n)'));
+    const boom = map(n, () => { throw new RangeError('not a JsonError'); });
+    expect(() => readWith(boom, 1, 'n', (e) => new Mine(e.message))).toThrow(RangeError);
   });
 
   it('caps the size before parsing, counting UTF-8 bytes, and refuses invalid UTF-8', () => {
