@@ -6,6 +6,7 @@ import { defineConfig } from 'vitest/config';
 // Every other file gets a fresh process. A file that starts anything belongs in the second list.
 const UNIT = [
   'test/board/board-config.test.ts',
+  'test/firmware/activation/state.test.ts',
   'test/firmware/core/backoff.test.ts',
   'test/firmware/core/core.test.ts',
   'test/firmware/core/errors.test.ts',
