@@ -260,8 +260,9 @@ export function nullable<T>(inner: Reader<T>): WrappingReader<T | null> {
 }
 
 /** A further rule on a read value: `problem` returns what is wrong, or undefined. */
-export function refine<T>(inner: Reader<T>, problem: (value: T) => string | undefined): Reader<T> {
+export function refine<T>(inner: Reader<T>, problem: (value: T) => string | undefined): WrappingReader<T> {
   return {
+    inner,
     expects: inner.expects,
     read(v, path) {
       const value = inner.read(v, path);
@@ -275,6 +276,41 @@ export function refine<T>(inner: Reader<T>, problem: (value: T) => string | unde
 /** A read value turned into another type; `to` refuses with invalid(path, ...). */
 export function map<T, U>(inner: Reader<T>, to: (value: T, path: string) => U, expects = inner.expects): WrappingReader<U> {
   return { inner, expects, read: (v, path) => to(inner.read(v, path), path) };
+}
+
+export interface Problem {
+  readonly path: string;
+  readonly expected: string;
+}
+
+/**
+ * Every field `reader` refuses in `value`, not only the first (for files a person fixes in one
+ * go, such as board configs): objects are searched field by field, wrappers (nullable, optional,
+ * refine, map) through what they wrap; a refusal found nowhere deeper is named where it happened.
+ * Empty when reader.read(value, path) would succeed.
+ */
+export function problemsOf(reader: Reader<unknown>, value: unknown, path: string): Problem[] {
+  const out: Problem[] = [];
+  collect(reader, value, path, out);
+  return out;
+}
+
+function collect(reader: Reader<unknown>, value: unknown, path: string, out: Problem[]): void {
+  try {
+    reader.read(value, path);
+    return;
+  } catch (err) {
+    if (!(err instanceof JsonError)) throw err;
+    const before = out.length;
+    const r = reader as Partial<ObjectReader<Fields> & WrappingReader<unknown>>;
+    const at = (k: string): string => (path === '' ? k : `${path}.${k}`);
+    if (r.fields !== undefined && isObject(value)) {
+      const fields = r.fields;
+      if (r.exact) for (const k in value) if (!Object.hasOwn(fields, k)) out.push({ path: at(k.slice(0, 40)), expected: 'unknown key' });
+      for (const k of Object.keys(fields)) collect(fields[k]!, Object.hasOwn(value, k) ? value[k] : undefined, at(k), out);
+    } else if (r.inner !== undefined) collect(r.inner, value, path, out);
+    if (out.length === before) out.push({ path: err.path, expected: err.expected });
+  }
 }
 
 /** Reads `value` at `root`; a refusal becomes the caller's own error (its code, the reader's message and path). */

@@ -1,7 +1,7 @@
 // The one JSON reader: every kind of field, exact objects, and errors that name the field path.
 import { describe, expect, it } from 'vitest';
 import {
-  anyObject, array, boolean, hex, hexText, integer, invalid, JsonError, literal, map, nullable, object, oneOf, optional, parseJson, readWith, refine, string,
+  anyObject, array, boolean, hex, hexText, integer, invalid, JsonError, literal, map, nullable, object, oneOf, optional, parseJson, problemsOf, readWith, refine, string,
 } from '../../../firmware/core/json.ts';
 
 function error(fn: () => unknown): string {
@@ -98,6 +98,27 @@ describe('core JSON reader', () => {
     expect([maybe.inner, maybe.read(null, 'x')]).toEqual([line, null]);
     const counted = map(list, (l) => l.length);
     expect([counted.inner, counted.read([{ n: 1 }], 'x')]).toEqual([list, 1]);
+  });
+
+  it('problemsOf names every refused field, through nested objects and wrappers, and nothing for a good value', () => {
+    expect(problemsOf(seal, good, 'seal')).toEqual([]);
+    const bad = { ...good, round: 11, extra: 1, inner: { v: 2, w: 0 }, note: 7, registration: { a: 1, b: 2, c: 3 } };
+    expect(problemsOf(seal, bad, 'seal')).toEqual([
+      { path: 'seal.extra', expected: 'unknown key' },
+      { path: 'seal.round', expected: 'expected integer in 0..10' },
+      { path: 'seal.inner.w', expected: 'unknown key' },
+      { path: 'seal.inner.v', expected: 'expected 1' },
+      { path: 'seal.note', expected: 'expected string of 0..5 characters' },
+      { path: 'seal.registration', expected: 'expected object of at most 2 keys' },
+    ]);
+    const led = object({ led: nullable(object({ path: string({ max: 3 }), on: boolean() })) });
+    expect(problemsOf(led, { led: { path: 'long', on: 'yes' } }, '')).toEqual([{ path: 'led.path', expected: 'expected string of 0..3 characters' }, { path: 'led.on', expected: 'expected boolean' }]);
+    expect(problemsOf(led, { led: null }, '')).toEqual([]);
+    expect(problemsOf(led, 5, '')).toEqual([{ path: '', expected: 'expected object' }]);
+    // A rule on a whole object is named where it is, once its fields are right.
+    const pair = refine(object({ a: integer({ min: 0, max: 9 }), b: integer({ min: 0, max: 9 }) }), (p) => (p.a < p.b ? undefined : 'expected a below b'));
+    expect(problemsOf(pair, { a: 5, b: 1 }, 'p')).toEqual([{ path: 'p', expected: 'expected a below b' }]);
+    expect(problemsOf(pair, { a: 'x', b: 1 }, 'p')).toEqual([{ path: 'p.a', expected: 'expected integer in 0..9' }]);
   });
 
   it('readWith turns a refusal into the caller\'s own error and passes other errors on', () => {
