@@ -54,9 +54,10 @@ export function invalid(path: string, expected: string): never {
   throw new JsonError('ERR_JSON_INVALID', path, expected);
 }
 
-export function string(o: { readonly max: number; readonly min?: number; readonly pattern?: RegExp }): Reader<string> {
+/** `what` says in words what the string must be, for people who fix the input ("1-64 characters of A-Z a-z 0-9"). */
+export function string(o: { readonly max: number; readonly min?: number; readonly pattern?: RegExp; readonly what?: string }): Reader<string> {
   const min = o.min ?? 0;
-  const expects = `string of ${min}..${o.max} characters${o.pattern ? ` matching ${o.pattern.source}` : ''}`;
+  const expects = o.what ?? `string of ${min}..${o.max} characters${o.pattern ? ` matching ${o.pattern.source}` : ''}`;
   return {
     expects,
     read(v, path) {

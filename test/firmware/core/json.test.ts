@@ -90,6 +90,13 @@ describe('core JSON reader', () => {
     expect(error(() => date.read('soon', 'at'))).toBe('ERR_JSON_INVALID at: expected an ISO-8601 date');
   });
 
+  it('a string can say in words what it must be', () => {
+    const serial = string({ min: 1, max: 4, pattern: /^[A-Z]+$/, what: '1-4 capital letters' });
+    expect(serial.read('AB', 's')).toBe('AB');
+    expect(serial.expects).toBe('1-4 capital letters');
+    for (const bad of ['ab', '', 'ABCDE', 3]) expect(error(() => serial.read(bad, 's'))).toBe('ERR_JSON_INVALID s: expected 1-4 capital letters');
+  });
+
   it('wrapping readers keep what they wrap, so a document can be compared with the shape inside', () => {
     const line = object({ n: integer({ min: 0, max: 9 }) });
     const list = array(line, { max: 3 });
