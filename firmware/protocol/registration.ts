@@ -51,7 +51,8 @@ const bad = (message: string): ProtocolError => new ProtocolError('ERR_PROTOCOL_
 
 // Signed text is read as it stands (no case folding): the signature covers these exact strings.
 const field = string({ min: 1, max: 4096 });
-const certificateReader = object({
+/** The certificate's fields, exact (the registrar's OpenAPI document is checked against them). */
+export const registrationCertificateShape = object({
   format: literal(REGISTRATION_FORMAT),
   nodeId: field,
   sealingPublicKey: field,
@@ -67,7 +68,7 @@ const certificateReader = object({
 function readCertificate(input: unknown): RegistrationCertificate {
   try {
     const doc = typeof input === 'string' ? parseJson(input, MAX_CERT_JSON, 'registration certificate') : input;
-    return certificateReader.read(doc, 'registration certificate');
+    return registrationCertificateShape.read(doc, 'registration certificate');
   } catch (err) {
     throw err instanceof JsonError ? bad(err.message) : err;
   }
