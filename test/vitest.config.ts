@@ -32,6 +32,7 @@ const UNIT = [
   'test/firmware/transport/btncmd-frame.test.ts',
   'test/firmware/transport/topics.test.ts',
   'test/provisioning/activation-rules.test.ts',
+  'test/provisioning/keys.test.ts',
   'test/provisioning/openapi.test.ts',
   'test/tpm/handles.test.ts',
 ];
