@@ -4,6 +4,7 @@ import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, type KeyO
 import { chmod, open, readFile } from 'node:fs/promises';
 import { ProvisioningError } from './errors.ts';
 import { fromHex, toHex } from '../firmware/core/bytes.ts';
+import { hexText, JsonError, literal, object, optional, parseJson, readWith, string } from '../firmware/core/json.ts';
 
 // RFC 8410 DER prefixes: a raw 32-byte key or seed completes the structure.
 const SPKI_PREFIX = fromHex('302a300506032b6570032100');
@@ -49,25 +50,26 @@ export function ed25519Sign(key: Ed25519Key, message: Uint8Array): Uint8Array {
 /** false (never a throw) for a wrong signature or malformed input: the chain's verifier, also used by clerks. */
 export { ed25519Verify } from '../firmware/protocol/chain/transaction.ts';
 
-const HEX64 = /^[0-9a-f]{64}$/;
+const MAX_KEY_FILE_BYTES = 4096;
+// Open (exact: false): operators keep key files by hand and may note things in them; the public
+// key is optional (derived from the seed) and checked when given.
+const keyFile = object({
+  format: literal(KEY_FILE_FORMAT),
+  privateKey: hexText({ bytes: 32, lowercase: true }),
+  publicKey: optional(string({ max: 128 })),
+}, { exact: false });
 
 export function parseKeyFile(text: string, path = 'key file'): { key: Ed25519Key; seed: Uint8Array } {
   let doc: unknown;
   try {
-    doc = JSON.parse(text);
-  } catch {
-    throw new ProvisioningError('ERR_PROV_KEY_FILE', `${path} is not JSON`);
+    doc = parseJson(text, MAX_KEY_FILE_BYTES, path);
+  } catch (err) {
+    throw new ProvisioningError('ERR_PROV_KEY_FILE', err instanceof JsonError && err.code === 'ERR_JSON_OVERSIZE' ? err.message : `${path} is not JSON`);
   }
-  const d = doc as { format?: unknown; publicKey?: unknown; privateKey?: unknown };
-  if (d === null || typeof d !== 'object' || d.format !== KEY_FILE_FORMAT) {
-    throw new ProvisioningError('ERR_PROV_KEY_FILE', `${path} is not a ${KEY_FILE_FORMAT} key file`);
-  }
-  if (typeof d.privateKey !== 'string' || !HEX64.test(d.privateKey)) {
-    throw new ProvisioningError('ERR_PROV_KEY_FILE', `${path}: privateKey must be 64 lower-case hex digits`);
-  }
+  const d = readWith(keyFile, doc, path, (err) => new ProvisioningError('ERR_PROV_KEY_FILE', err.path === `${path}.format` ? `${path} is not a ${KEY_FILE_FORMAT} key file` : err.message));
   const seed = fromHex(d.privateKey);
   const key = ed25519FromSeed(seed);
-  if (typeof d.publicKey === 'string' && d.publicKey !== toHex(key.publicKey)) {
+  if (d.publicKey !== undefined && d.publicKey !== toHex(key.publicKey)) {
     throw new ProvisioningError('ERR_PROV_KEY_FILE', `${path}: publicKey does not belong to privateKey`);
   }
   return { key, seed };
@@ -108,9 +110,8 @@ export async function writeKeyFile(path: string, seed: Uint8Array): Promise<Ed25
   return key;
 }
 
-
 export function parseHexKey(text: string, field = 'publicKey'): Uint8Array {
-  if (typeof text !== 'string' || !HEX64.test(text.toLowerCase())) {
+  if (typeof text !== 'string' || !/^[0-9a-f]{64}$/.test(text.toLowerCase())) {
     throw new ProvisioningError('ERR_PROV_INVALID_ARGUMENT', `${field} must be 64 hex digits (a 32-byte Ed25519 public key)`, field);
   }
   return fromHex(text);

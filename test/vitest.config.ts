@@ -6,6 +6,7 @@ import { defineConfig } from 'vitest/config';
 // Every other file gets a fresh process. A file that starts anything belongs in the second list.
 const UNIT = [
   'test/board/board-config.test.ts',
+  'test/firmware/activation/state.test.ts',
   'test/firmware/core/backoff.test.ts',
   'test/firmware/core/core.test.ts',
   'test/firmware/core/errors.test.ts',
@@ -21,6 +22,7 @@ const UNIT = [
   'test/firmware/protocol/messages.test.ts',
   'test/firmware/protocol/quorum.test.ts',
   'test/firmware/protocol/registration-authority.test.ts',
+  'test/firmware/protocol/registration.test.ts',
   'test/firmware/protocol/seal-check.test.ts',
   'test/firmware/sealing/engine.test.ts',
   'test/firmware/sealing/journal-faults.test.ts',
@@ -30,6 +32,7 @@ const UNIT = [
   'test/firmware/transport/btncmd-frame.test.ts',
   'test/firmware/transport/topics.test.ts',
   'test/provisioning/activation-rules.test.ts',
+  'test/provisioning/keys.test.ts',
   'test/provisioning/openapi.test.ts',
   'test/tpm/handles.test.ts',
 ];

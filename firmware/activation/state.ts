@@ -6,7 +6,7 @@ import { writeFileAtomic } from '../core/atomic-write.ts';
 import { join } from 'node:path';
 import { describeFsError } from '../sealing/fs-errors.ts';
 import { ActivationError } from './errors.ts';
-import { NODE_ID } from '../protocol/registrar-api/index.ts';
+import { anyObject, hexText, integer, literal, object, oneOf, optional, readWith, string } from '../core/json.ts';
 
 export const ACTIVATION_FILE = 'activation.json';
 export const ACTIVATION_FORMAT = 'btn-activation/v1';
@@ -17,7 +17,7 @@ export interface ActivationState {
   readonly status: 'active' | 'revoked';
   readonly nodeId: string;
   /** The registration certificate, as the root node issued it. */
-  readonly certificate: Record<string, unknown>;
+  readonly certificate: Readonly<Record<string, unknown>>;
   readonly rootUrl: string;
   /** ISO-8601 UTC */
   readonly activatedAt: string;
@@ -26,6 +26,21 @@ export interface ActivationState {
   readonly revokedAt?: string;
   readonly revokedReason?: string;
 }
+
+// Written only by writeActivationState: exact keys, as written.
+const time = string({ min: 1, max: 64 });
+const stateReader = object({
+  format: literal(ACTIVATION_FORMAT),
+  status: oneOf(['active', 'revoked']),
+  nodeId: hexText({ bytes: 32, lowercase: true }),
+  // Verified again by whoever trusts it; here only kept.
+  certificate: anyObject({ maxKeys: 32 }),
+  rootUrl: string({ min: 1, max: 2048 }),
+  activatedAt: time,
+  revocationVersion: integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
+  revokedAt: optional(time),
+  revokedReason: optional(string({ max: 1024 })),
+});
 
 const corrupt = (path: string, why: string): ActivationError =>
   new ActivationError('ERR_ACTIVATION_STATE', `${path} is not a valid activation state (${why}); move it away to activate again`);
@@ -42,20 +57,13 @@ export async function readActivationState(stateDir: string): Promise<ActivationS
     if (err instanceof ActivationError) throw err;
     throw new ActivationError('ERR_ACTIVATION_STATE', `cannot read ${path}: ${(err as Error).message}`, {}, { cause: err });
   }
-  let d: Record<string, unknown>;
+  let doc: unknown;
   try {
-    d = JSON.parse(text) as Record<string, unknown>;
+    doc = JSON.parse(text);
   } catch {
     throw corrupt(path, 'not JSON');
   }
-  if (d === null || typeof d !== 'object' || Array.isArray(d)) throw corrupt(path, 'not an object');
-  if (d['format'] !== ACTIVATION_FORMAT) throw corrupt(path, `format is not "${ACTIVATION_FORMAT}"`);
-  if (d['status'] !== 'active' && d['status'] !== 'revoked') throw corrupt(path, 'status must be "active" or "revoked"');
-  if (typeof d['nodeId'] !== 'string' || !NODE_ID.test(d['nodeId'])) throw corrupt(path, 'nodeId must be 64 hex digits');
-  if (d['certificate'] === null || typeof d['certificate'] !== 'object' || Array.isArray(d['certificate'])) throw corrupt(path, 'certificate is not an object');
-  if (typeof d['rootUrl'] !== 'string' || typeof d['activatedAt'] !== 'string') throw corrupt(path, 'rootUrl and activatedAt must be strings');
-  if (!Number.isSafeInteger(d['revocationVersion']) || (d['revocationVersion'] as number) < 0) throw corrupt(path, 'revocationVersion must be a non-negative integer');
-  return d as unknown as ActivationState;
+  return readWith(stateReader, doc, 'activation', (err) => corrupt(path, err.message));
 }
 
 export async function writeActivationState(stateDir: string, state: ActivationState): Promise<void> {

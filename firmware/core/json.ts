@@ -54,9 +54,10 @@ export function invalid(path: string, expected: string): never {
   throw new JsonError('ERR_JSON_INVALID', path, expected);
 }
 
-export function string(o: { readonly max: number; readonly min?: number; readonly pattern?: RegExp }): Reader<string> {
+/** `what` says in words what the string must be, for people who fix the input ("1-64 characters of A-Z a-z 0-9"). */
+export function string(o: { readonly max: number; readonly min?: number; readonly pattern?: RegExp; readonly what?: string }): Reader<string> {
   const min = o.min ?? 0;
-  const expects = `string of ${min}..${o.max} characters${o.pattern ? ` matching ${o.pattern.source}` : ''}`;
+  const expects = o.what ?? `string of ${min}..${o.max} characters${o.pattern ? ` matching ${o.pattern.source}` : ''}`;
   return {
     expects,
     read(v, path) {
@@ -160,10 +161,16 @@ export function hexText(o: HexOptions): Reader<string> {
   };
 }
 
-export function array<T>(item: Reader<T>, o: { readonly max: number; readonly min?: number }): Reader<T[]> {
+/** An array reader keeps its item reader (documents compare their item schema with it). */
+export interface ArrayReader<T> extends Reader<T[]> {
+  readonly item: Reader<T>;
+}
+
+export function array<T>(item: Reader<T>, o: { readonly max: number; readonly min?: number }): ArrayReader<T> {
   const min = o.min ?? 0;
   const expects = `array of ${min}..${o.max} items`;
   return {
+    item,
     expects,
     read(v, path) {
       if (!Array.isArray(v) || v.length < min || v.length > o.max) invalid(path, `expected ${expects}`);
@@ -240,16 +247,23 @@ export function optional<T>(inner: Reader<T>): OptionalReader<T> {
   };
 }
 
-export function nullable<T>(inner: Reader<T>): Reader<T | null> {
+/** A reader that wraps another (nullable, map) keeps it, so a document can be compared with the shape inside. */
+export interface WrappingReader<T> extends Reader<T> {
+  readonly inner: Reader<unknown>;
+}
+
+export function nullable<T>(inner: Reader<T>): WrappingReader<T | null> {
   return {
+    inner,
     expects: `${inner.expects} or null`,
     read: (v, path) => (v === null ? null : inner.read(v, path)),
   };
 }
 
 /** A further rule on a read value: `problem` returns what is wrong, or undefined. */
-export function refine<T>(inner: Reader<T>, problem: (value: T) => string | undefined): Reader<T> {
+export function refine<T>(inner: Reader<T>, problem: (value: T) => string | undefined): WrappingReader<T> {
   return {
+    inner,
     expects: inner.expects,
     read(v, path) {
       const value = inner.read(v, path);
@@ -261,8 +275,52 @@ export function refine<T>(inner: Reader<T>, problem: (value: T) => string | unde
 }
 
 /** A read value turned into another type; `to` refuses with invalid(path, ...). */
-export function map<T, U>(inner: Reader<T>, to: (value: T, path: string) => U, expects = inner.expects): Reader<U> {
-  return { expects, read: (v, path) => to(inner.read(v, path), path) };
+export function map<T, U>(inner: Reader<T>, to: (value: T, path: string) => U, expects = inner.expects): WrappingReader<U> {
+  return { inner, expects, read: (v, path) => to(inner.read(v, path), path) };
+}
+
+export interface Problem {
+  readonly path: string;
+  readonly expected: string;
+}
+
+/**
+ * Every field `reader` refuses in `value`, not only the first (for files a person fixes in one
+ * go, such as board configs): objects are searched field by field, wrappers (nullable, optional,
+ * refine, map) through what they wrap; a refusal found nowhere deeper is named where it happened.
+ * Empty when reader.read(value, path) would succeed.
+ */
+export function problemsOf(reader: Reader<unknown>, value: unknown, path: string): Problem[] {
+  const out: Problem[] = [];
+  collect(reader, value, path, out);
+  return out;
+}
+
+function collect(reader: Reader<unknown>, value: unknown, path: string, out: Problem[]): void {
+  try {
+    reader.read(value, path);
+    return;
+  } catch (err) {
+    if (!(err instanceof JsonError)) throw err;
+    const before = out.length;
+    const r = reader as Partial<ObjectReader<Fields> & WrappingReader<unknown>>;
+    const at = (k: string): string => (path === '' ? k : `${path}.${k}`);
+    if (r.fields !== undefined && isObject(value)) {
+      const fields = r.fields;
+      if (r.exact) for (const k in value) if (!Object.hasOwn(fields, k)) out.push({ path: at(k.slice(0, 40)), expected: 'unknown key' });
+      for (const k of Object.keys(fields)) collect(fields[k]!, Object.hasOwn(value, k) ? value[k] : undefined, at(k), out);
+    } else if (r.inner !== undefined) collect(r.inner, value, path, out);
+    if (out.length === before) out.push({ path: err.path, expected: err.expected });
+  }
+}
+
+/** Reads `value` at `root`; a refusal becomes the caller's own error (its code, the reader's message and path). */
+export function readWith<T>(reader: Reader<T>, value: unknown, root: string, refuse: (err: JsonError) => Error): T {
+  try {
+    return reader.read(value, root);
+  } catch (err) {
+    throw err instanceof JsonError ? refuse(err) : err;
+  }
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });

@@ -119,8 +119,7 @@ export class RegistrationAuthority implements SealAuthority {
   check(seal: SealMessage): KeyDecision {
     const reg = seal.registration;
     if (reg === null || reg === undefined) return no('no-registration', 'the seal carries no registration certificate from the root node');
-    if (typeof reg !== 'object' || Array.isArray(reg)) return no('bad-certificate', 'registration is not a certificate object');
-    const verified = this.#verified(reg as Record<string, unknown>);
+    const verified = this.#verified(reg);
     if ('code' in verified) return verified;
     const { cert } = verified;
     const now = this.#now();
@@ -132,7 +131,7 @@ export class RegistrationAuthority implements SealAuthority {
     return { ok: true, key: verified.key };
   }
 
-  #verified(reg: Record<string, unknown>): Verified | Extract<KeyDecision, { ok: false }> {
+  #verified(reg: unknown): Verified | Extract<KeyDecision, { ok: false }> {
     let cacheKey: string;
     try {
       cacheKey = JSON.stringify(reg);

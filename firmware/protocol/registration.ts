@@ -7,6 +7,7 @@
 import { ed25519Verify } from './chain/transaction.ts';
 import { ProtocolError } from './errors.ts';
 import { fromHex } from '../core/bytes.ts';
+import { hexText, JsonError, literal, object, parseJson, string } from '../core/json.ts';
 import { nodeIdFromSpki, spkiOf } from './identity.ts';
 
 export const REGISTRATION_FORMAT = 'btn-registration/v1';
@@ -48,29 +49,39 @@ export function registrationFields(f: RegistrationFields): RegistrationFields {
 
 const bad = (message: string): ProtocolError => new ProtocolError('ERR_PROTOCOL_CERTIFICATE_INVALID', message);
 
+// Signed text is read as it stands (no case folding): the signature covers these exact strings.
+const field = string({ min: 1, max: 4096 });
+/** The certificate's fields, exact (the registrar's OpenAPI document is checked against them). */
+export const registrationCertificateShape = object({
+  format: literal(REGISTRATION_FORMAT),
+  nodeId: field,
+  sealingPublicKey: field,
+  ekName: field,
+  board: field,
+  serial: field,
+  issuedAt: field,
+  expiresAt: field,
+  signature: hexText({ bytes: 64, lowercase: true }),
+});
+
+/** The certificate's shape, from an object or JSON text (not its signature). */
+function readCertificate(input: unknown): RegistrationCertificate {
+  try {
+    const doc = typeof input === 'string' ? parseJson(input, MAX_CERT_JSON, 'registration certificate') : input;
+    return registrationCertificateShape.read(doc, 'registration certificate');
+  } catch (err) {
+    throw err instanceof JsonError ? bad(err.message) : err;
+  }
+}
+
 /**
  * Verify a registration certificate (object or JSON text) against the root public key (32 bytes).
  * Checks the shape, the signature, that nodeId is SHA-256 of the sealing key's SPKI DER, and,
  * when `now` is given, the validity period. Returns the certificate; throws ERR_PROTOCOL_CERTIFICATE_INVALID.
  */
 export function verifyRegistrationCertificate(input: unknown, rootPublicKey: Uint8Array, now?: number): RegistrationCertificate {
-  let doc = input;
-  if (typeof input === 'string') {
-    if (input.length > MAX_CERT_JSON) throw bad('registration certificate is too large');
-    try {
-      doc = JSON.parse(input);
-    } catch {
-      throw bad('registration certificate is not JSON');
-    }
-  }
-  const d = doc as Record<string, unknown>;
-  if (d === null || typeof d !== 'object' || d['format'] !== REGISTRATION_FORMAT) throw bad(`registration certificate format must be "${REGISTRATION_FORMAT}"`);
-  for (const k of ['nodeId', 'sealingPublicKey', 'ekName', 'board', 'serial', 'issuedAt', 'expiresAt', 'signature']) {
-    if (typeof d[k] !== 'string' || (d[k] as string).length > 4096) throw bad(`registration certificate field ${k} is missing or not a string`);
-  }
-  const cert = { format: REGISTRATION_FORMAT, ...registrationFields(d as unknown as RegistrationFields), signature: String(d['signature']) } satisfies RegistrationCertificate;
-  const sig = /^[0-9a-f]{128}$/.test(cert.signature) ? fromHex(cert.signature) : null;
-  if (sig === null || !ed25519Verify(rootPublicKey, registrationSignedBytes(cert), sig)) {
+  const cert = readCertificate(input);
+  if (!ed25519Verify(rootPublicKey, registrationSignedBytes(cert), fromHex(cert.signature))) {
     throw bad('registration certificate signature does not verify with the root key');
   }
   let spki: Uint8Array;

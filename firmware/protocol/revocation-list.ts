@@ -45,7 +45,8 @@ const entry = object({
   revokedAt: string({ max: 64 }),
   reason: string({ max: 1024 }),
 });
-const listReader = object({
+/** The signed list's fields, exact (the registrar's route table documents its answer from them). */
+export const revocationListShape = object({
   format: literal(REVOCATION_FORMAT),
   version: integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
   issuedAt: string({ min: 1, max: 64 }),
@@ -54,7 +55,7 @@ const listReader = object({
 });
 
 /** The list's shape (not its signature: verifyRevocationList checks that with the root key). */
-export const revocationListMessage: ProtocolSchema<RevocationList> = messageSchema('revocations', MAX_REVOCATION_LIST_BYTES, listReader);
+export const revocationListMessage: ProtocolSchema<RevocationList> = messageSchema('revocations', MAX_REVOCATION_LIST_BYTES, revocationListShape);
 
 /**
  * Verify a revocation list against the root public key. `minVersion` is the highest version the
@@ -63,7 +64,7 @@ export const revocationListMessage: ProtocolSchema<RevocationList> = messageSche
 export function verifyRevocationList(input: unknown, rootPublicKey: Uint8Array, minVersion = 0): RevocationList & { readonly revoked: ReadonlySet<string> } {
   let list: RevocationList;
   try {
-    list = listReader.read(input, 'revocation list');
+    list = revocationListShape.read(input, 'revocation list');
   } catch (err) {
     throw err instanceof JsonError ? bad(err.message) : err;
   }

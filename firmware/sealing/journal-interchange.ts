@@ -3,7 +3,8 @@
 import { SealingError } from './errors.ts';
 import { describeFsError, errnoOf } from './fs-errors.ts';
 import { readFileAtMost } from './journal-fs.ts';
-import { CLERK_PATTERN, isHash32Hex, isSignatureHex } from './journal-record.ts';
+import { CLERK_PATTERN } from './journal-record.ts';
+import { array, hexText, integer, invalid, JsonError, literal, map, nullable, object, optional, parseJson, readWith, string } from '../core/json.ts';
 
 export interface JournalEntry {
   readonly height: number;
@@ -23,53 +24,40 @@ export interface JournalExport {
 export const MAX_INTERCHANGE_BYTES = 16 * 1024 * 1024;
 export const MAX_INTERCHANGE_ENTRIES = 100_000;
 
+// Exact, as export writes it: a misspelt key must not be ignored in what a node will refuse to sign.
+const interchange = map(object({
+  version: literal(1),
+  finalizedHeight: integer({ min: -1, max: Number.MAX_SAFE_INTEGER }),
+  entries: array(object({
+    height: integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
+    clerk: string({ min: 1, max: 128, pattern: CLERK_PATTERN, what: '1..128 characters of [0-9a-zA-Z_-]' }),
+    blockHash: hexText({ bytes: 32, lowercase: true }),
+    seal: optional(nullable(object({
+      round: integer({ min: 0, max: 0xffff_ffff }),
+      signature: hexText({ min: 64, max: 512, lowercase: true }),
+    }))),
+  }), { max: MAX_INTERCHANGE_ENTRIES }),
+}), (o, path): JournalExport => {
+  const seen = new Set<string>();
+  o.entries.forEach((e, i) => {
+    const k = `${e.height}/${e.clerk}`;
+    if (seen.has(k)) invalid(`${path}entries[${i}]`, `repeats height ${e.height} for clerk ${e.clerk}`);
+    seen.add(k);
+  });
+  return { version: 1, finalizedHeight: o.finalizedHeight, entries: o.entries.map((e) => ({ height: e.height, clerk: e.clerk, blockHash: e.blockHash, seal: e.seal ?? null })) };
+});
+
 /** Accepts JSON text, UTF-8 bytes or an already-parsed value; every fault names its field. */
 export function parseInterchange(input: unknown): JournalExport {
   let value = input;
   if (typeof input === 'string' || input instanceof Uint8Array) {
-    const bytes = typeof input === 'string' ? Buffer.byteLength(input) : input.length;
-    if (bytes > MAX_INTERCHANGE_BYTES) throw bad(`interchange is ${bytes} bytes, at most ${MAX_INTERCHANGE_BYTES}`, '$');
     try {
-      value = JSON.parse(typeof input === 'string' ? input : new TextDecoder('utf-8', { fatal: true }).decode(input));
+      value = parseJson(input, MAX_INTERCHANGE_BYTES, 'interchange');
     } catch (err) {
-      throw bad(`interchange is not JSON: ${(err as Error).message}`, '$');
+      throw bad(err instanceof JsonError && err.code === 'ERR_JSON_OVERSIZE' ? err.message : 'interchange is not JSON (or not UTF-8)', '$');
     }
   }
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw bad('interchange must be a JSON object', '$');
-  const o = value as Record<string, unknown>;
-  if (o['version'] !== 1) throw bad(`version must be 1, got ${JSON.stringify(o['version'])}`, 'version');
-  const finalizedHeight = o['finalizedHeight'];
-  if (!Number.isSafeInteger(finalizedHeight) || (finalizedHeight as number) < -1) throw bad('finalizedHeight must be an integer >= -1', 'finalizedHeight');
-  const list = o['entries'];
-  if (!Array.isArray(list)) throw bad('entries must be an array', 'entries');
-  if (list.length > MAX_INTERCHANGE_ENTRIES) throw bad(`entries has ${list.length} items, at most ${MAX_INTERCHANGE_ENTRIES}`, 'entries');
-  const seen = new Map<string, string>();
-  const entries = list.map((item: unknown, i): JournalEntry => {
-    const at = `entries[${i}]`;
-    if (item === null || typeof item !== 'object' || Array.isArray(item)) throw bad(`${at} must be an object`, at);
-    const e = item as Record<string, unknown>;
-    const height = e['height'];
-    const clerk = e['clerk'];
-    const blockHash = e['blockHash'];
-    if (!Number.isSafeInteger(height) || (height as number) < 0) throw bad(`${at}.height must be a non-negative integer`, `${at}.height`);
-    if (typeof clerk !== 'string' || !CLERK_PATTERN.test(clerk)) throw bad(`${at}.clerk must be 1..128 characters of [0-9a-zA-Z_-]`, `${at}.clerk`);
-    if (!isHash32Hex(blockHash)) throw bad(`${at}.blockHash must be 64 lowercase hex characters`, `${at}.blockHash`);
-    const k = `${height as number}/${clerk}`;
-    if (seen.has(k)) throw bad(`${at} repeats height ${height as number} for clerk ${clerk}`, at);
-    seen.set(k, blockHash);
-    const s = e['seal'];
-    let seal: JournalEntry['seal'] = null;
-    if (s !== null && s !== undefined) {
-      if (typeof s !== 'object' || Array.isArray(s)) throw bad(`${at}.seal must be an object or null`, `${at}.seal`);
-      const round = (s as Record<string, unknown>)['round'];
-      const signature = (s as Record<string, unknown>)['signature'];
-      if (!Number.isSafeInteger(round) || (round as number) < 0 || (round as number) > 0xffff_ffff) throw bad(`${at}.seal.round must be an integer in 0..2^32-1`, `${at}.seal.round`);
-      if (!isSignatureHex(signature)) throw bad(`${at}.seal.signature must be 64..512 bytes of lowercase hex`, `${at}.seal.signature`);
-      seal = { round: round as number, signature };
-    }
-    return { height: height as number, clerk, blockHash, seal };
-  });
-  return { version: 1, finalizedHeight: finalizedHeight as number, entries };
+  return readWith(interchange, value, '', (err) => (err.path === '' ? bad('interchange must be a JSON object', '$') : bad(err.message, err.path)));
 }
 
 /** Reads and checks an interchange file: at most MAX_INTERCHANGE_BYTES, a regular file, every field as parseInterchange checks it. */

@@ -125,14 +125,6 @@ function counterField(n: unknown): number {
   return n as number;
 }
 
-export function isHash32Hex(value: unknown): value is string {
-  return typeof value === 'string' && HEX32.test(value);
-}
-
-export function isSignatureHex(value: unknown): value is string {
-  return typeof value === 'string' && HEX_SIG.test(value);
-}
-
 /** The fields of an intent or a seal, checked at the journal's boundary. */
 export function checkIntentFields(i: { readonly height: number; readonly clerk: string; readonly blockHash: Uint8Array }): { height: number; clerk: string } {
   if (i === null || typeof i !== 'object') throw invalidArgument('seal intent must be an object', 'intent');

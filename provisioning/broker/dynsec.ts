@@ -5,10 +5,22 @@
 import { randomUUID } from 'node:crypto';
 import mqtt, { type MqttClient } from 'mqtt';
 import { CodedError } from '../../firmware/core/errors.ts';
+import { anyObject, array, object, optional, parseJson, string, type Infer } from '../../firmware/core/json.ts';
 import { nodeAcls, nodeRoleName, roleAcls, roleName, type Acl, type BrokerRole } from './roles.ts';
 
 const CONTROL = '$CONTROL/dynamic-security/v1';
 const MAX_RESPONSE_BYTES = 1024 * 1024;
+
+// mosquitto's dynamic security plugin answers on $CONTROL/dynamic-security/v1/response (open:
+// a newer plugin may add fields).
+const dynsecResponses = object({
+  responses: array(object({
+    command: string({ max: 64 }),
+    correlationData: optional(string({ max: 128 })),
+    error: optional(string({ max: 1024 })),
+    data: optional(anyObject({ maxKeys: 64 })),
+  }, { exact: false }), { max: 1024 }),
+}, { exact: false });
 
 export class BrokerAdminError extends CodedError<'ERR_BROKER_ADMIN'> {
   override readonly name = 'BrokerAdminError';
@@ -32,7 +44,7 @@ type Command = Record<string, unknown> & { readonly command: string };
 export class BrokerAdmin {
   readonly #client: MqttClient;
   readonly #timeoutMs: number;
-  readonly #pending = new Map<string, { resolve: (r: Record<string, unknown>) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
+  readonly #pending = new Map<string, { resolve: (r: Readonly<Record<string, unknown>>) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
 
   private constructor(client: MqttClient, timeoutMs: number) {
     this.#client = client;
@@ -110,21 +122,19 @@ export class BrokerAdmin {
   }
 
   #onResponse(payload: Buffer): void {
-    if (payload.length > MAX_RESPONSE_BYTES) return;
-    let body: { responses?: unknown };
+    let body: Infer<typeof dynsecResponses>;
     try {
-      body = JSON.parse(payload.toString('utf8')) as { responses?: unknown };
+      // What does not read is dropped: the command it answers times out and says so.
+      body = dynsecResponses.read(parseJson(payload, MAX_RESPONSE_BYTES, 'dynamic security response'), 'dynsec');
     } catch {
       return;
     }
-    if (!Array.isArray(body.responses)) return;
-    for (const r of body.responses as Record<string, unknown>[]) {
-      const id = typeof r['correlationData'] === 'string' ? r['correlationData'] : '';
-      const p = this.#pending.get(id);
+    for (const r of body.responses) {
+      const p = this.#pending.get(r.correlationData ?? '');
       if (p === undefined) continue;
-      this.#pending.delete(id);
+      this.#pending.delete(r.correlationData!);
       clearTimeout(p.timer);
-      if (typeof r['error'] === 'string') p.reject(new BrokerAdminError(`${String(r['command'])}: ${r['error']}`, { command: r['command'] }));
+      if (r.error !== undefined) p.reject(new BrokerAdminError(`${r.command}: ${r.error}`, { command: r.command }));
       else p.resolve(r);
     }
   }

@@ -6,7 +6,7 @@ import { ekProblem, nodeIdFromSpki, sealingKeyProblem } from '../../firmware/pro
 import type { NewDevice } from '../store/types.ts';
 import type { TrustStore } from './trust.ts';
 import type { ParsedCertificate } from './x509.ts';
-import { fromHex } from '../../firmware/core/bytes.ts';
+import { hex, invalid, JsonError, map, object, string, type Reader } from '../../firmware/core/json.ts';
 
 export const MAX_LINE_BYTES = 16 * 1024;
 export const MAX_BATCH_LINES = 100_000;
@@ -45,14 +45,37 @@ export interface ManifestLine {
   readonly sealingPublic: Uint8Array;
 }
 
-const FIELDS = ['serial', 'board', 'ekPublic', 'ekCertificate', 'sealingPublic'] as const;
-const SERIAL = /^[A-Za-z0-9._:/-]{1,64}$/;
-const BOARD = /^[A-Za-z0-9._-]{1,64}$/;
-const HEX = /^(?:[0-9a-fA-F]{2})+$/;
 const B64 = /^[A-Za-z0-9+/]+={0,2}$/;
 const PEM = /^-----BEGIN CERTIFICATE-----\s*([A-Za-z0-9+/=\s]+?)\s*-----END CERTIFICATE-----\s*$/;
 
 const reject = (code: LineRejectCode, reason: string): LineRejection => ({ code, reason });
+
+// A line's structure (ERR_LINE_FIELD); the keys and the certificate are then read each under its own code.
+const anyString = string({ max: MAX_LINE_BYTES, what: 'a string' });
+const lineShape = object({
+  serial: string({ min: 1, max: 64, pattern: /^[A-Za-z0-9._:/-]{1,64}$/, what: '1-64 characters of A-Z a-z 0-9 . _ : / -' }),
+  board: string({ min: 1, max: 64, pattern: /^[A-Za-z0-9._-]{1,64}$/, what: '1-64 characters of A-Z a-z 0-9 . _ -' }),
+  ekPublic: anyString,
+  ekCertificate: anyString,
+  sealingPublic: anyString,
+});
+const publicArea = hex({ min: 1, max: MAX_PUBLIC_BYTES + 2 });
+const certificate = map(string({ max: MAX_LINE_BYTES }), (s, path) => {
+  const pem = PEM.exec(s);
+  const b64 = pem ? pem[1]!.replace(/\s+/g, '') : s;
+  const der = b64.length <= Math.ceil(MAX_CERT_BYTES / 3) * 4 && B64.test(b64) ? Buffer.from(b64, 'base64') : null;
+  return der === null || der.length === 0 ? invalid(path, `expected DER in base64 or one PEM block, at most ${MAX_CERT_BYTES} bytes`) : new Uint8Array(der);
+});
+
+/** One field through its reader: the value, or the rejection under `code` naming the field. */
+function attempt<T>(reader: Reader<T>, value: unknown, path: string, code: (err: JsonError) => LineRejectCode): T | LineRejection {
+  try {
+    return reader.read(value, path);
+  } catch (err) {
+    if (!(err instanceof JsonError)) throw err;
+    return reject(code(err), err.path === '' ? 'line is not a JSON object' : err.message);
+  }
+}
 
 /** Parse one line (without its newline). Returns the fields or why the line is malformed. */
 export function parseManifestLine(text: string): ManifestLine | LineRejection {
@@ -63,38 +86,15 @@ export function parseManifestLine(text: string): ManifestLine | LineRejection {
   } catch {
     return reject('ERR_LINE_MALFORMED', 'line is not valid JSON');
   }
-  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) return reject('ERR_LINE_MALFORMED', 'line is not a JSON object');
-  const d = doc as Record<string, unknown>;
-  for (const k of Object.keys(d)) {
-    if (!(FIELDS as readonly string[]).includes(k)) return reject('ERR_LINE_FIELD', `unknown field "${k.slice(0, 40)}"`);
-  }
-  for (const k of FIELDS) {
-    if (typeof d[k] !== 'string') return reject('ERR_LINE_FIELD', `${k} is missing or not a string`);
-  }
-  const serial = d['serial'] as string;
-  const board = d['board'] as string;
-  if (!SERIAL.test(serial)) return reject('ERR_LINE_FIELD', 'serial must be 1-64 characters of A-Z a-z 0-9 . _ : / -');
-  if (!BOARD.test(board)) return reject('ERR_LINE_FIELD', 'board must be 1-64 characters of A-Z a-z 0-9 . _ -');
-  const ekPublic = hexField(d['ekPublic'] as string);
-  if (ekPublic === null) return reject('ERR_EK_PUBLIC_INVALID', `ekPublic must be hex of at most ${MAX_PUBLIC_BYTES + 2} bytes`);
-  const sealingPublic = hexField(d['sealingPublic'] as string);
-  if (sealingPublic === null) return reject('ERR_SEALING_PUBLIC_INVALID', `sealingPublic must be hex of at most ${MAX_PUBLIC_BYTES + 2} bytes`);
-  const ekCertificate = certField(d['ekCertificate'] as string);
-  if (ekCertificate === null) return reject('ERR_EK_CERT_MALFORMED', `ekCertificate must be DER in base64 or one PEM block, at most ${MAX_CERT_BYTES} bytes`);
-  return { serial, board, ekPublic, ekCertificate, sealingPublic };
-}
-
-function hexField(s: string): Uint8Array | null {
-  if (s.length > 2 * (MAX_PUBLIC_BYTES + 2) || !HEX.test(s)) return null;
-  return fromHex(s);
-}
-
-function certField(s: string): Uint8Array | null {
-  const pem = PEM.exec(s);
-  const b64 = pem ? pem[1]!.replace(/\s+/g, '') : s;
-  if (b64.length > Math.ceil(MAX_CERT_BYTES / 3) * 4 || !B64.test(b64)) return null;
-  const der = Buffer.from(b64, 'base64');
-  return der.length === 0 ? null : new Uint8Array(der);
+  const line = attempt(lineShape, doc, '', (e) => (e.path === '' ? 'ERR_LINE_MALFORMED' : 'ERR_LINE_FIELD'));
+  if (isRejection(line)) return line;
+  const ekPublic = attempt(publicArea, line.ekPublic, 'ekPublic', () => 'ERR_EK_PUBLIC_INVALID');
+  if (isRejection(ekPublic)) return ekPublic;
+  const sealingPublic = attempt(publicArea, line.sealingPublic, 'sealingPublic', () => 'ERR_SEALING_PUBLIC_INVALID');
+  if (isRejection(sealingPublic)) return sealingPublic;
+  const ekCertificate = attempt(certificate, line.ekCertificate, 'ekCertificate', () => 'ERR_EK_CERT_MALFORMED');
+  if (isRejection(ekCertificate)) return ekCertificate;
+  return { serial: line.serial, board: line.board, ekPublic, ekCertificate, sealingPublic };
 }
 
 export const sha256Hex = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');

@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { ProvisioningError, invalid } from '../errors.ts';
 import { ed25519PublicKeyObject, ed25519Sign, ed25519Verify, type Ed25519Key } from '../keys.ts';
 import { fromHex, toHex } from '../../firmware/core/bytes.ts';
+import { hexText, integer, JsonError, literal, object, parseJson, readWith, string } from '../../firmware/core/json.ts';
 
 export const SIGNATURE_FORMAT = 'btn-batch-signature/v1';
 const DOMAIN = 'btn-batch/v1\n';
@@ -75,18 +76,22 @@ export function parseSignatureHex(text: unknown, field = 'signature'): Uint8Arra
   return fromHex(text);
 }
 
+const MAX_SIGNATURE_FILE_BYTES = 4096;
+const signatureFile = object({
+  format: literal(SIGNATURE_FORMAT),
+  manufacturer: string({ min: 1, max: 64, pattern: MANUFACTURER_NAME, what: '1-64 characters of A-Z a-z 0-9 . _ -' }),
+  sha256: hexText({ bytes: 32, lowercase: true }),
+  lines: integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
+  signature: hexText({ bytes: 64 }),
+});
+
+/** A batch signature file (as signManifest writes it), size-capped; ERR_PROV_INVALID_ARGUMENT naming the field. */
 export function parseSignatureFile(text: string): BatchSignature {
   let doc: unknown;
   try {
-    doc = JSON.parse(text);
-  } catch {
-    throw new ProvisioningError('ERR_PROV_INVALID_ARGUMENT', 'signature file is not JSON');
+    doc = parseJson(text, MAX_SIGNATURE_FILE_BYTES, 'signature file');
+  } catch (err) {
+    throw new ProvisioningError('ERR_PROV_INVALID_ARGUMENT', err instanceof JsonError && err.code === 'ERR_JSON_OVERSIZE' ? err.message : 'signature file is not JSON');
   }
-  const d = doc as Record<string, unknown>;
-  if (d === null || typeof d !== 'object' || d['format'] !== SIGNATURE_FORMAT) throw invalid(`signature file format must be "${SIGNATURE_FORMAT}"`, 'format');
-  const manufacturer = checkManufacturerName(d['manufacturer']);
-  if (typeof d['sha256'] !== 'string' || !/^[0-9a-f]{64}$/.test(d['sha256'])) throw invalid('sha256 must be 64 lower-case hex digits', 'sha256');
-  if (!Number.isSafeInteger(d['lines']) || (d['lines'] as number) < 0) throw invalid('lines must be a non-negative integer', 'lines');
-  parseSignatureHex(d['signature']);
-  return { format: SIGNATURE_FORMAT, manufacturer, sha256: d['sha256'], lines: d['lines'] as number, signature: String(d['signature']).toLowerCase() };
+  return readWith(signatureFile, doc, 'signature file', (err) => invalid(err.message, err.path.replace(/^signature file\.?/, '') || undefined));
 }

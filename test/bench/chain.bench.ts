@@ -1,4 +1,4 @@
-// Chain rules: Ed25519 verification node:crypto vs @noble/curves, and
+// Chain rules: Ed25519 verification node:crypto vs @noble/curves, reading a candidate's JSON, and
 // candidate validation of blocks of 1, 100, 1,000 and 10,000 transactions inline vs on the
 // worker pool, each against a baseline measured in the same run:
 //   - verify/s node:crypto (key object cached per sender, as the hot path does) vs noble;
@@ -9,7 +9,7 @@ import { createHash, createPublicKey, generateKeyPairSync, verify as nodeVerify 
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js';
 import {
-  createBlock, createTransaction, ticketOf, DEFAULT_CHAIN_PARAMS, ed25519PublicKeyObject, ed25519Sign, firstInvalidInline, keyPairFromSeed,
+  blockFromJson, blockToJson, createBlock, createTransaction, ticketOf, DEFAULT_CHAIN_PARAMS, ed25519PublicKeyObject, ed25519Sign, firstInvalidInline, keyPairFromSeed,
   PrimaryKeySet, transactionBody, validateCandidate, VerifyPool,
 } from '../../firmware/protocol/chain/index.ts';
 import type { Block, SignatureCheck, ValidationContext } from '../../firmware/protocol/chain/index.ts';
@@ -89,6 +89,13 @@ export const run: BenchSuite = async (report, { quick }) => {
   try {
     for (const n of sizes) {
       const block: Block = createBlock({ clerkKey, height: 10, previousHash, timestamp: now, drawRound: 0, transactions: allTxs.slice(0, n) });
+      // Reading a candidate the transport has parsed (blockFromJson), beside JSON.parse of its text.
+      const text = JSON.stringify(blockToJson(block));
+      const parsed: unknown = JSON.parse(text);
+      const parseRuns = quick ? 5 : n >= 10_000 ? 21 : n >= 1000 ? 51 : 301;
+      const read = await timeMs(parseRuns, () => blockFromJson(parsed));
+      const jsonParse = await timeMs(parseRuns, () => JSON.parse(text));
+      report(withBaseline(`chain read candidate ${n} txs (blockFromJson)`, r3(read), 'ms', 'JSON.parse of its text', r3(jsonParse)));
       const checks: SignatureCheck[] = block.transactions.map((t) => ({ publicKey: t.senderPublicKey, message: transactionBody(t), signature: t.signature }));
       const runs = quick ? (n >= 10_000 ? 1 : 3) : n >= 10_000 ? 3 : n >= 1000 ? 5 : 15;
       const inlineCtx = ctx();

@@ -40,6 +40,21 @@ describe('board-configs/', () => {
   });
 });
 
+describe('rules between fields', () => {
+  it('are checked once every field is right, each named', async () => {
+    const base = (await loadBoardConfig(join(BOARDS, 'rpi4.json'))) as unknown as Record<string, unknown>;
+    expect(validateBoardConfig({ ...base, nodeMaxOldSpaceMb: 100, memoryMaxMb: 120, libc: 'musl', serviceManager: 'systemd', arch: 'x64', debianArch: 'arm64' })).toEqual({
+      ok: false,
+      errors: [
+        { field: 'memoryMaxMb', message: 'must leave at least 48 MiB above nodeMaxOldSpaceMb (V8 code, native buffers, koffi)' },
+        { field: 'serviceManager', message: 'musl boards (OpenWrt) use procd' },
+        { field: 'debianArch', message: 'must be amd64 for arch x64' },
+      ],
+    });
+    expect(validateBoardConfig({ ...base, description: 'two\nlines' })).toEqual({ ok: false, errors: [{ field: 'description', message: 'expected a description of 1..200 characters' }] });
+  });
+});
+
 describe('statusLed', () => {
   it('takes an LED class brightness file (class or device path), nothing else', async () => {
     const base = (await loadBoardConfig(join(BOARDS, 'rpi4.json'))) as unknown as Record<string, unknown>;

@@ -104,7 +104,7 @@ describe('batch file appends', () => {
     await appendFile(batch, '{"serial":"SN-9","board":"rpi4"}\n');
     const corrupt = await errorOf(appendBatchEntry(batch, entry(4)));
     expect(corrupt.code).toBe('ERR_FACTORY_BATCH_CORRUPT');
-    expect(corrupt.message).toMatch(/line 3 is not a valid manifest line \(ekPublic is missing or not a string\)/);
+    expect(corrupt.message).toMatch(/line 3 is not a valid manifest line \(ekPublic: expected a string\)/);
     expect(await lines(batch)).toHaveLength(3);
   });
 

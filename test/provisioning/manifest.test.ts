@@ -95,12 +95,49 @@ describe('manifest line checks (real swtpm EKs)', () => {
     ['SQL in serial', () => ({ ...trusted.devices[0]!.line, serial: "x'; DROP TABLE devices; --" }), 'ERR_LINE_FIELD'],
     ['missing board', () => ({ ...trusted.devices[0]!.line, board: undefined }), 'ERR_LINE_FIELD'],
     ['odd hex', () => ({ ...trusted.devices[0]!.line, sealingPublic: 'abc' }), 'ERR_SEALING_PUBLIC_INVALID'],
+    ['not an object', () => '[1]', 'ERR_LINE_MALFORMED'],
+    ['EK public not a string', () => ({ ...trusted.devices[0]!.line, ekPublic: 7 }), 'ERR_LINE_FIELD'],
+    ['EK public over the TPM2B cap', () => ({ ...trusted.devices[0]!.line, ekPublic: '00'.repeat(2000) }), 'ERR_EK_PUBLIC_INVALID'],
   ];
   it.each(cases)('rejects: %s', (_name, make, code) => {
     const input = make();
     const p = parseManifestLine(typeof input === 'string' ? input : JSON.stringify(input));
     const r = isRejection(p) ? p : checkManifestLine(p, trust, NOW);
     expect(isRejection(r) ? r.code : 'accepted').toBe(code);
+  });
+
+  it('names the field in each rejection of a line\'s shape', () => {
+    const line = trusted.devices[0]!.line;
+    const reason = (input: unknown): string => {
+      const p = parseManifestLine(typeof input === 'string' ? input : JSON.stringify(input));
+      return isRejection(p) ? `${p.code} ${p.reason}` : 'accepted';
+    };
+    expect(reason('[1]')).toBe('ERR_LINE_MALFORMED line is not a JSON object');
+    expect(reason({ ...line, extra: 1 })).toBe('ERR_LINE_FIELD extra: unknown key');
+    expect(reason({ ...line, serial: 'a b' })).toBe('ERR_LINE_FIELD serial: expected 1-64 characters of A-Z a-z 0-9 . _ : / -');
+    expect(reason({ ...line, sealingPublic: undefined })).toBe('ERR_LINE_FIELD sealingPublic: expected a string');
+    expect(reason({ ...line, ekPublic: 'zz' })).toMatch(/^ERR_EK_PUBLIC_INVALID ekPublic: expected hex of 1\.\.\d+ bytes$/);
+    expect(reason({ ...line, ekCertificate: '!!' })).toBe('ERR_EK_CERT_MALFORMED ekCertificate: expected DER in base64 or one PEM block, at most 8192 bytes');
+  });
+
+  it('reads a signature file through its reader, naming the field', () => {
+    const sig = signManifest(new TextEncoder().encode('x\n'), generateEd25519().key, 'acme');
+    const refusal = (o: unknown): string => {
+      try {
+        parseSignatureFile(typeof o === 'string' ? o : JSON.stringify(o));
+      } catch (err) {
+        return `${(err as { code: string }).code} ${(err as { field?: string }).field ?? '-'} ${(err as Error).message}`;
+      }
+      return 'accepted';
+    };
+    expect(parseSignatureFile(JSON.stringify({ ...sig, signature: sig.signature.toUpperCase() }))).toEqual(sig);
+    expect(refusal({ ...sig, sha256: sig.sha256.toUpperCase() })).toBe('ERR_PROV_INVALID_ARGUMENT sha256 signature file.sha256: expected lowercase hex of 32 bytes');
+    expect(refusal({ ...sig, manufacturer: 'a b' })).toBe('ERR_PROV_INVALID_ARGUMENT manufacturer signature file.manufacturer: expected 1-64 characters of A-Z a-z 0-9 . _ -');
+    expect(refusal({ ...sig, lines: -1 })).toMatch(/^ERR_PROV_INVALID_ARGUMENT lines signature file\.lines: expected integer/);
+    expect(refusal({ ...sig, extra: 1 })).toBe('ERR_PROV_INVALID_ARGUMENT extra signature file.extra: unknown key');
+    expect(refusal('[]')).toBe('ERR_PROV_INVALID_ARGUMENT - signature file: expected object');
+    expect(refusal('{')).toBe('ERR_PROV_INVALID_ARGUMENT - signature file is not JSON');
+    expect(refusal(' '.repeat(5000))).toBe('ERR_PROV_INVALID_ARGUMENT - signature file is 5000 bytes, at most 4096');
   });
 
   it('rejects a certificate checked at a time outside its validity (not yet valid, expired)', () => {

@@ -11,12 +11,13 @@
 //   signed header   = unsigned header || bytes16 clerkSignature
 //   block           = signed header || txCount x bytes16 transaction (transaction.ts)
 import { createHash } from 'node:crypto';
-import { ByteReader, ByteWriter, hexField } from './encoding.ts';
+import { ByteReader, ByteWriter } from './encoding.ts';
+import { array, hexText, integer, invalid, map, object, optional, type Reader } from '../../core/json.ts';
 import { toHex } from '../../core/bytes.ts';
 import { malformed, oversize } from './errors.ts';
-import { encodeTransaction, readTransaction, transactionFromJson, transactionToJson, TX_MAX_BYTES, TX_MIN_BYTES } from './transaction.ts';
+import { encodeTransaction, readTransaction, TRANSACTION_JSON, transactionToJson, TX_MAX_BYTES, TX_MIN_BYTES } from './transaction.ts';
 import type { Transaction, TransactionJson } from './transaction.ts';
-import { integer, object, onlyKeys, parseJsonText } from './wire.ts';
+import { hexBytes, list, parseJsonText, readChain } from './wire.ts';
 
 export const BLOCK_VERSION = 1;
 export const HASH_BYTES = 32;
@@ -187,35 +188,43 @@ export function blockToJson(block: Block): BlockJson {
   };
 }
 
-const BLOCK_KEYS = ['version', 'height', 'previousHash', 'timestamp', 'txRoot', 'txCount', 'clerkPublicKey', 'drawRound', 'drawSignature', 'clerkSignature', 'transactions', 'hash'];
+const hash32 = hexBytes(HASH_BYTES, HASH_BYTES);
+const u32 = integer({ min: 0, max: 0xffff_ffff });
+const txList = (caps: BlockCaps): Reader<Transaction[]> => array(TRANSACTION_JSON, { max: caps.maxTxs });
+
+function makeBlockReader(caps: BlockCaps): Reader<Block> {
+  const transactions = txList(caps);
+  return map(object({
+    version: integer({ min: 0, max: 0xffff }),
+    height: u32,
+    previousHash: hash32,
+    timestamp: integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
+    txRoot: hash32,
+    txCount: u32,
+    clerkPublicKey: hexBytes(1, MAX_CLERK_KEY_BYTES),
+    drawRound: u32,
+    drawSignature: hexBytes(1, MAX_RSA_SIGNATURE_BYTES),
+    clerkSignature: hexBytes(1, MAX_RSA_SIGNATURE_BYTES),
+    // Counted here, read below once the header's counts agree (the cheap checks first).
+    transactions: list(caps.maxTxs, 'block.transactions'),
+    hash: optional(hexText({ bytes: HASH_BYTES })),
+  }), (o, path): Block => {
+    const { transactions: items, hash, ...header } = o;
+    if (header.txCount > caps.maxTxs) throw oversize(`${path}.txCount ${header.txCount} exceeds ${caps.maxTxs}`, `${path}.txCount`);
+    if (header.txCount !== items.length) invalid(`${path}.txCount`, `is ${header.txCount} but there are ${items.length} transactions`);
+    const txs = transactions.read(items, `${path}.transactions`);
+    if (hash !== undefined && hash !== toHex(blockHash(header))) invalid(`${path}.hash`, "does not match the header's canonical bytes");
+    return { header, transactions: txs };
+  });
+}
+
+// Caps come from the network's terms and rarely change: the reader is built once per caps object.
+let cached: { readonly caps: BlockCaps; readonly reader: Reader<Block> } | null = null;
 
 /** Validates the wire form: types, sizes, caps, unknown fields, hash if given. Throws ChainError. */
 export function blockFromJson(value: unknown, caps: BlockCaps = DEFAULT_BLOCK_CAPS): Block {
-  const o = object(value, 'block');
-  onlyKeys(o, BLOCK_KEYS, 'block');
-  const txs = o['transactions'];
-  if (!Array.isArray(txs)) throw malformed('block.transactions must be an array', 'block.transactions');
-  if (txs.length > caps.maxTxs) throw oversize(`block has ${txs.length} transactions, at most ${caps.maxTxs}`, 'block.transactions');
-  const header: SignedBlockHeader = {
-    version: integer(o, 'version', 0xffff, 'block'),
-    height: integer(o, 'height', 0xffff_ffff, 'block'),
-    previousHash: hexField(o['previousHash'], 'block.previousHash', HASH_BYTES, HASH_BYTES),
-    timestamp: integer(o, 'timestamp', Number.MAX_SAFE_INTEGER, 'block'),
-    txRoot: hexField(o['txRoot'], 'block.txRoot', HASH_BYTES, HASH_BYTES),
-    txCount: integer(o, 'txCount', 0xffff_ffff, 'block'),
-    clerkPublicKey: hexField(o['clerkPublicKey'], 'block.clerkPublicKey', 1, MAX_CLERK_KEY_BYTES),
-    drawRound: integer(o, 'drawRound', 0xffff_ffff, 'block'),
-    drawSignature: hexField(o['drawSignature'], 'block.drawSignature', 1, MAX_RSA_SIGNATURE_BYTES),
-    clerkSignature: hexField(o['clerkSignature'], 'block.clerkSignature', 1, MAX_RSA_SIGNATURE_BYTES),
-  };
-  if (header.txCount > caps.maxTxs) throw oversize(`block.txCount ${header.txCount} exceeds ${caps.maxTxs}`, 'block.txCount');
-  if (header.txCount !== txs.length) throw malformed(`block.txCount ${header.txCount} but ${txs.length} transactions`, 'block.txCount');
-  const transactions = txs.map((t, i) => transactionFromJson(t, `block.transactions[${i}]`));
-  if (o['hash'] !== undefined) {
-    const hash = toHex(hexField(o['hash'], 'block.hash', HASH_BYTES, HASH_BYTES));
-    if (hash !== toHex(blockHash(header))) throw malformed('block.hash does not match the header\'s canonical bytes', 'block.hash');
-  }
-  return { header, transactions };
+  if (cached?.caps !== caps) cached = { caps, reader: makeBlockReader(caps) };
+  return readChain(cached.reader, value, 'block');
 }
 
 /** JSON text (or UTF-8 bytes) -> Block, with the text itself capped. */

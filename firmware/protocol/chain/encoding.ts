@@ -6,7 +6,6 @@
 // presence flag is a u8 that must be 0 or 1. A reader must consume its input exactly, so
 // every byte string has one and only one decoding (no trailing bytes, no alternative forms).
 import { ChainError, malformed, oversize } from './errors.ts';
-import { fromHex } from '../../core/bytes.ts';
 
 export const U64_MAX = 0xffff_ffff_ffff_ffffn;
 
@@ -205,16 +204,5 @@ function checkInt(v: number, max: number, field: string): void {
 function checkVar(bytes: Uint8Array, max: number, field: string): void {
   if (!(bytes instanceof Uint8Array)) throw new ChainError('ERR_CHAIN_INVALID_ARGUMENT', `${field} must be a Uint8Array`, field);
   if (bytes.length > max) throw oversize(`${field} is ${bytes.length} bytes, at most ${max}`, field);
-}
-
-/** A JSON field of lower- or upper-case hex of an exact or bounded size; throws ChainError. */
-export function hexField(value: unknown, field: string, minBytes: number, maxBytes: number): Uint8Array {
-  if (typeof value !== 'string') throw malformed(`${field} must be a hex string`, field);
-  if (value.length > 2 * maxBytes) throw oversize(`${field} is longer than ${maxBytes} bytes`, field);
-  if (value.length % 2 !== 0 || value.length < 2 * minBytes || !/^[0-9a-fA-F]*$/.test(value)) {
-    const size = minBytes === maxBytes ? `${minBytes}` : `${minBytes}..${maxBytes}`;
-    throw malformed(`${field} must be ${size} bytes of hex`, field);
-  }
-  return fromHex(value);
 }
 

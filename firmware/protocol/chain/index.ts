@@ -2,7 +2,8 @@
 // (the verify pool's worker threads are the one exception, and they are opt-in).
 export { ChainError } from './errors.ts';
 export type { ChainErrorCode } from './errors.ts';
-export { ByteReader, ByteWriter, U64_MAX, hexField } from './encoding.ts';
+export { ByteReader, ByteWriter, U64_MAX } from './encoding.ts';
+export { hexBytes, readChain } from './wire.ts';
 export { HASH_BYTES as LOTTERY_HASH_BYTES, MAX_ROUND, comparePriority, lotteryMessage, qualifies, scoreTicket, thresholdFor, ticketOf } from './lottery.ts';
 export type { TicketScore } from './lottery.ts';
 export {

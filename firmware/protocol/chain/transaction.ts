@@ -11,11 +11,11 @@
 // address    = first 8 bytes of SHA-256(publicKey), reversed, read as a u64, in decimal.
 import { createHash, createPrivateKey, createPublicKey, sign as nodeSign, verify as nodeVerify } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
-import { ByteReader, ByteWriter, hexField } from './encoding.ts';
+import { ByteReader, ByteWriter, U64_MAX } from './encoding.ts';
 import { fromHex, toHex } from '../../core/bytes.ts';
 import { ChainError, malformed } from './errors.ts';
-import { integer, object, onlyKeys, u64Decimal } from './wire.ts';
-import type { JsonObject } from './wire.ts';
+import { hexText, integer, invalid, map, object, optional, refine, string, type Reader } from '../../core/json.ts';
+import { hexBytes, readChain, u64Decimal } from './wire.ts';
 
 export const PUBLIC_KEY_BYTES = 32;
 export const SIGNATURE_BYTES = 64;
@@ -145,30 +145,32 @@ export function transactionToJson(tx: Transaction): TransactionJson {
   return json;
 }
 
-const TX_KEYS = ['type', 'timestamp', 'senderPublicKey', 'recipientId', 'amount', 'fee', 'signature', 'secondSignature', 'id'];
+const sig = hexBytes(SIGNATURE_BYTES, SIGNATURE_BYTES);
+const transactionReader: Reader<Transaction> = map(object({
+  type: integer({ min: 0, max: 0xff }),
+  timestamp: integer({ min: 0, max: 0xffff_ffff }),
+  senderPublicKey: hexBytes(PUBLIC_KEY_BYTES, PUBLIC_KEY_BYTES),
+  recipientId: refine(string({ max: 20, pattern: ADDRESS, what: 'a u64 decimal string' }), (a) => (BigInt(a) > U64_MAX ? 'expected at most 2^64-1' : undefined)),
+  amount: u64Decimal,
+  fee: u64Decimal,
+  signature: sig,
+  secondSignature: optional(sig),
+  id: optional(hexText({ bytes: 32 })),
+}), (o, path): Transaction => {
+  const tx: Transaction = {
+    type: o.type, timestamp: o.timestamp, senderPublicKey: o.senderPublicKey, recipientId: o.recipientId, amount: o.amount, fee: o.fee,
+    signature: o.signature, secondSignature: o.secondSignature,
+  };
+  if (o.id !== undefined && o.id !== transactionId(tx)) invalid(`${path}.id`, "does not match the transaction's canonical bytes");
+  return tx;
+});
+
+/** The wire form's reader (types, sizes, ranges, unknown fields, id if given), for readers of lists of transactions. */
+export const TRANSACTION_JSON: Reader<Transaction> = transactionReader;
 
 /** Validates the wire form (types, sizes, ranges, unknown fields, id if given); throws ChainError. */
 export function transactionFromJson(value: unknown, where = 'transaction'): Transaction {
-  const o: JsonObject = object(value, where);
-  onlyKeys(o, TX_KEYS, where);
-  const recipient = o['recipientId'];
-  if (typeof recipient !== 'string') throw malformed(`${where}.recipientId must be a u64 decimal string`, `${where}.recipientId`);
-  addressToU64(recipient, `${where}.recipientId`);
-  const tx: Transaction = {
-    type: integer(o, 'type', 0xff, where),
-    timestamp: integer(o, 'timestamp', 0xffff_ffff, where),
-    senderPublicKey: hexField(o['senderPublicKey'], `${where}.senderPublicKey`, PUBLIC_KEY_BYTES, PUBLIC_KEY_BYTES),
-    recipientId: recipient,
-    amount: u64Decimal(o, 'amount', where),
-    fee: u64Decimal(o, 'fee', where),
-    signature: hexField(o['signature'], `${where}.signature`, SIGNATURE_BYTES, SIGNATURE_BYTES),
-    secondSignature: o['secondSignature'] === undefined ? undefined : hexField(o['secondSignature'], `${where}.secondSignature`, SIGNATURE_BYTES, SIGNATURE_BYTES),
-  };
-  if (o['id'] !== undefined) {
-    const id = toHex(hexField(o['id'], `${where}.id`, 32, 32));
-    if (id !== transactionId(tx)) throw malformed(`${where}.id does not match the transaction's canonical bytes`, `${where}.id`);
-  }
-  return tx;
+  return readChain(transactionReader, value, where);
 }
 
 // --- Ed25519 through node:crypto (faster than @noble/curves here; see README and the bench) ---

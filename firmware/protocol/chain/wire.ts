@@ -1,52 +1,54 @@
-// Field readers for the JSON wire form. Each throws ChainError naming the field it rejects.
+// The chain's JSON wire form, read through firmware/core/json.ts. A refusal is a ChainError
+// naming the field: ERR_CHAIN_OVERSIZE for a value longer than its cap (a hex field, the
+// transaction list, the text itself), ERR_CHAIN_MALFORMED for anything else.
 // JSON is for transport only: nothing is ever hashed or signed over JSON text.
-import { malformed, oversize } from './errors.ts';
+import { hex, invalid, JsonError, map, parseJson, readWith, string, type Reader } from '../../core/json.ts';
 import { U64_MAX } from './encoding.ts';
+import { malformed, oversize } from './errors.ts';
 
-export type JsonObject = Record<string, unknown>;
-
-export function object(value: unknown, field: string): JsonObject {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw malformed(`${field} must be an object`, field);
-  }
-  return value as JsonObject;
+/** Hex bytes in min..max; text longer than max bytes is oversize. */
+export function hexBytes(min: number, max: number): Reader<Uint8Array> {
+  const inner = hex({ min, max });
+  return {
+    expects: inner.expects,
+    read(v, path) {
+      if (typeof v === 'string' && v.length > 2 * max) throw oversize(`${path} is longer than ${max} bytes`, path);
+      return inner.read(v, path);
+    },
+  };
 }
 
-/** Rejects any key not in `allowed`, so that one JSON object has one typed meaning. */
-export function onlyKeys(o: JsonObject, allowed: readonly string[], where: string): void {
-  for (const key of Object.keys(o)) {
-    if (!allowed.includes(key)) throw malformed(`${where} has unknown field ${JSON.stringify(key.slice(0, 40))}`, `${where}.${key.slice(0, 40)}`);
-  }
-}
-
-export function integer(o: JsonObject, key: string, max: number, where: string): number {
-  const v = o[key];
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0 || v > max) {
-    throw malformed(`${where}.${key} must be an integer in 0..${max}`, `${where}.${key}`);
-  }
-  return v;
+/** A JSON array of at most `max` items, its items still unread (read them once the cheap checks passed); longer is oversize. */
+export function list(max: number, what: string): Reader<readonly unknown[]> {
+  return {
+    expects: `array of at most ${max} items`,
+    read(v, path) {
+      if (!Array.isArray(v)) invalid(path, 'expected array');
+      if (v.length > max) throw oversize(`${what} has ${v.length} items, at most ${max}`, path);
+      return v;
+    },
+  };
 }
 
 const DECIMAL = /^(0|[1-9][0-9]{0,19})$/;
 
 /** A u64 as a decimal string (never a JSON number: it would lose precision above 2^53). */
-export function u64Decimal(o: JsonObject, key: string, where: string): bigint {
-  const v = o[key];
-  if (typeof v !== 'string' || !DECIMAL.test(v)) {
-    throw malformed(`${where}.${key} must be a decimal string without leading zeros`, `${where}.${key}`);
-  }
-  const n = BigInt(v);
-  if (n > U64_MAX) throw malformed(`${where}.${key} exceeds 2^64-1`, `${where}.${key}`);
-  return n;
+export const u64Decimal: Reader<bigint> = map(string({ max: 20, pattern: DECIMAL, what: 'a decimal string without leading zeros' }), (s, path) => {
+  const n = BigInt(s);
+  return n > U64_MAX ? invalid(path, 'expected at most 2^64-1') : n;
+});
+
+/** `value` read at `root`; a reader's refusal becomes ERR_CHAIN_MALFORMED naming the field. */
+export function readChain<T>(reader: Reader<T>, value: unknown, root: string): T {
+  return readWith(reader, value, root, (err) => malformed(err.message, err.path));
 }
 
+/** JSON text or bytes, capped before parsing: over the cap is oversize, anything not JSON malformed. */
 export function parseJsonText(payload: Uint8Array | string, maxBytes: number, what: string): unknown {
-  const size = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
-  if (size > maxBytes) throw oversize(`${what} is ${size} bytes, at most ${maxBytes}`);
   try {
-    const text = typeof payload === 'string' ? payload : new TextDecoder('utf-8', { fatal: true }).decode(payload);
-    return JSON.parse(text) as unknown;
-  } catch {
+    return parseJson(payload, maxBytes, what);
+  } catch (err) {
+    if (err instanceof JsonError && err.code === 'ERR_JSON_OVERSIZE') throw oversize(err.message);
     throw malformed(`${what} is not valid JSON`);
   }
 }

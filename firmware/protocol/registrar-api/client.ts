@@ -3,13 +3,17 @@
 // type in types.ts; refusals `{ error: { code, message } }` become RegistrarApiErrors that keep
 // the registrar's code.
 import type { Readable } from 'node:stream';
-import { fromHex, toHex } from '../../core/bytes.ts';
+import { toHex } from '../../core/bytes.ts';
+import { readWith, type Reader } from '../../core/json.ts';
 import { MAX_MANIFEST_BYTES, type SignedManifest } from '../network-manifest.ts';
 import { RegistrarApiError } from './errors.ts';
 import { requestJson, type JsonRequest, type JsonResponse } from './http.ts';
 import {
-  REGISTRAR_PATHS, type BatchLineResult, type BatchUploadResponse, type CertificateBody, type HealthResponse, type ManifestPublishResponse,
-  type ManifestResponse, type NodeResponse, type NodeState, type RevokeResponse,
+  batchReportResponse, challengeResponse, errorResponse, healthResponse, manifestPublishResponse, nodeResponse, proofResponse, revokeResponse, signedDocument,
+} from './responses.ts';
+import {
+  REGISTRAR_PATHS, type BatchUploadResponse, type CertificateBody, type HealthResponse, type ManifestPublishResponse, type ManifestResponse,
+  type NodeResponse, type RevokeResponse,
 } from './types.ts';
 
 export interface RegistrarClientOptions {
@@ -55,11 +59,7 @@ const DEFAULT_UPLOAD_TIMEOUT_MS = 10 * 60_000;
 const DEFAULT_MAX_RESPONSE = 64 * 1024;
 const DEFAULT_MAX_REVOCATIONS = 32 * 1024 * 1024;
 const DEFAULT_MAX_BATCH_REPORT = 64 * 1024 * 1024;
-const HEX = /^(?:[0-9a-f]{2})+$/;
-const CHALLENGE_ID = /^[0-9a-f]{32}$/;
 export const NODE_ID = /^[0-9a-f]{64}$/;
-const MAX_TPM2B_HEX = 2 * 1026;
-const NODE_STATES: readonly string[] = ['filed', 'active', 'revoked'] satisfies readonly NodeState[];
 
 /** The registrar's base URL: http(s), no credentials, query or fragment; the path ends in '/'. */
 export function parseRegistrarUrl(text: string): URL {
@@ -82,9 +82,15 @@ const bad = (where: string, message: string, status?: number): RegistrarApiError
 
 /** An error answer of the registrar as a RegistrarApiError (4xx refused, 5xx unreachable). */
 function refusal(where: string, res: JsonResponse, origin: string): RegistrarApiError {
-  const e = (res.body as { error?: { code?: unknown; message?: unknown } } | null)?.error;
-  const rootCode = typeof e?.code === 'string' ? e.code.slice(0, 64) : undefined;
-  const text = typeof e?.message === 'string' ? e.message.slice(0, 300) : `HTTP ${res.status}`;
+  // Not every error answer comes from the registrar (a proxy's 502 page): then the status says it.
+  let e: { readonly code: string; readonly message: string } | undefined;
+  try {
+    e = errorResponse.read(res.body, 'answer').error;
+  } catch {
+    e = undefined;
+  }
+  const rootCode = e?.code;
+  const text = e === undefined ? `HTTP ${res.status}` : e.message.slice(0, 300);
   const details = rootCode === undefined ? { status: res.status } : { status: res.status, rootCode };
   const code = res.status >= 500 ? 'ERR_REGISTRAR_UNREACHABLE' : res.status >= 400 ? 'ERR_REGISTRAR_REFUSED' : 'ERR_REGISTRAR_BAD_RESPONSE';
   const prefix = code === 'ERR_REGISTRAR_UNREACHABLE' ? `root node at ${origin} failed (HTTP ${res.status})` : `root node refused ${where}`;
@@ -93,50 +99,9 @@ function refusal(where: string, res: JsonResponse, origin: string): RegistrarApi
 
 type Doc = Readonly<Record<string, unknown>>;
 
-function object(where: string, res: JsonResponse): Doc {
-  if (res.body === null || typeof res.body !== 'object' || Array.isArray(res.body)) throw bad(where, 'answer is not a JSON object', res.status);
-  return res.body as Doc;
-}
-
-function hexBytes(where: string, doc: Doc, field: string, maxHex: number): Uint8Array {
-  const v = doc[field];
-  if (typeof v !== 'string' || v.length > maxHex || !HEX.test(v)) throw bad(where, `${field} must be lower-case hex of at most ${maxHex / 2} bytes`);
-  return fromHex(v);
-}
-
-function text(where: string, doc: Doc, field: string, status: number, max = 1024): string {
-  const v = doc[field];
-  if (typeof v !== 'string' || v.length > max) throw bad(where, `${field} must be a string of at most ${max} characters`, status);
-  return v;
-}
-
-function count(where: string, doc: Doc, field: string, status: number): number {
-  const v = doc[field];
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw bad(where, `${field} must be a count`, status);
-  return v;
-}
-
-function textOrNull(where: string, doc: Doc, field: string, status: number): string | null {
-  return doc[field] === null ? null : text(where, doc, field, status);
-}
-
-function certificateOrNull(where: string, doc: Doc, status: number): CertificateBody | null {
-  const cert = doc['certificate'];
-  if (cert === null) return null;
-  if (typeof cert !== 'object' || Array.isArray(cert)) throw bad(where, 'certificate is not an object', status);
-  return cert as CertificateBody;
-}
-
-function lineResult(where: string, v: unknown, status: number): BatchLineResult {
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw bad(where, 'a line result is not an object', status);
-  const d = v as Doc;
-  const s = d['status'];
-  if (s !== 'filed' && s !== 'duplicate' && s !== 'rejected') throw bad(where, 'a line result has no status', status);
-  const out: { -readonly [K in keyof BatchLineResult]: BatchLineResult[K] } = { line: count(where, d, 'line', status), status: s };
-  if (d['serial'] !== undefined) out.serial = text(where, d, 'serial', status);
-  if (d['code'] !== undefined) out.code = text(where, d, 'code', status, 64);
-  if (d['reason'] !== undefined) out.reason = text(where, d, 'reason', status);
-  return out;
+/** The answer read through its reader; a refusal is ERR_REGISTRAR_BAD_RESPONSE naming the field. */
+function answer<T>(where: string, res: JsonResponse, reader: Reader<T>): T {
+  return readWith(reader, res.body, 'answer', (err) => bad(where, err.message, res.status));
 }
 
 export class RegistrarClient {
@@ -171,9 +136,7 @@ export class RegistrarClient {
   async health(): Promise<HealthResponse> {
     const where = 'GET /v1/health';
     const res = await this.#call(where, { method: 'GET', path: REGISTRAR_PATHS.health });
-    const d = object(where, res);
-    if (d['status'] !== 'ok') throw bad(where, 'status is not "ok"', res.status);
-    return { status: 'ok', store: text(where, d, 'store', res.status, 64) };
+    return answer(where, res, healthResponse);
   }
 
   /** POST /v1/batches: the registrar files each line it accepts; the report names each refused line. */
@@ -188,46 +151,25 @@ export class RegistrarClient {
         'x-btn-manufacturer': batch.manufacturer, 'x-btn-signature': batch.signature,
       },
     });
-    const d = object(where, res);
-    const results = d['results'];
-    if (!Array.isArray(results)) throw bad(where, 'results is not an array', res.status);
-    return {
-      batchId: text(where, d, 'batchId', res.status, 64), manufacturer: text(where, d, 'manufacturer', res.status, 64), sha256: text(where, d, 'sha256', res.status, 64),
-      lines: count(where, d, 'lines', res.status), filed: count(where, d, 'filed', res.status), duplicates: count(where, d, 'duplicates', res.status),
-      rejected: count(where, d, 'rejected', res.status), results: results.map((r: unknown) => lineResult(where, r, res.status)),
-    };
+    return answer(where, res, batchReportResponse);
   }
 
   /** POST /v1/activation/challenge with the TPM2B_PUBLIC bytes of the EK and the sealing key. */
   async challenge(ekPublic: Uint8Array, sealingPublic: Uint8Array): Promise<Challenge> {
     const where = 'POST /v1/activation/challenge';
     const res = await this.#call(where, { method: 'POST', path: REGISTRAR_PATHS.challenge, body: { json: { ekPublic: toHex(ekPublic), sealingPublic: toHex(sealingPublic) } } });
-    const d = object(where, res);
-    if (typeof d['challengeId'] !== 'string' || !CHALLENGE_ID.test(d['challengeId'])) throw bad(where, 'challengeId must be 32 hex digits', res.status);
-    return {
-      challengeId: d['challengeId'],
-      credentialBlob: hexBytes(where, d, 'credentialBlob', MAX_TPM2B_HEX),
-      encryptedSecret: hexBytes(where, d, 'encryptedSecret', MAX_TPM2B_HEX),
-    };
+    const { challengeId, credentialBlob, encryptedSecret } = answer(where, res, challengeResponse);
+    return { challengeId, credentialBlob, encryptedSecret };
   }
 
   /** POST /v1/activation/proof with the secret TPM2_ActivateCredential recovered. */
   async proof(challengeId: string, secret: Uint8Array): Promise<Proof> {
     const where = 'POST /v1/activation/proof';
     const res = await this.#call(where, { method: 'POST', path: REGISTRAR_PATHS.proof, body: { json: { challengeId, secret: toHex(secret) } } });
-    const d = object(where, res);
-    if (typeof d['nodeId'] !== 'string' || !NODE_ID.test(d['nodeId'])) throw bad(where, 'nodeId must be 64 hex digits', res.status);
-    if (d['status'] !== 'active') throw bad(where, `status is ${JSON.stringify(d['status'])?.slice(0, 40)}, expected "active"`, res.status);
-    const cert = certificateOrNull(where, d, res.status);
-    if (cert === null) throw bad(where, 'certificate is not an object', res.status);
-    const broker = d['broker'];
-    if (broker === undefined) return { nodeId: d['nodeId'], status: 'active', certificate: cert };
-    const b = broker as Record<string, unknown> | null;
-    const wire = (v: unknown): v is string => typeof v === 'string' && v.length % 2 === 0 && v.length <= 4096 && /^[0-9a-f]+$/.test(v);
-    if (b === null || typeof b !== 'object' || b['username'] !== d['nodeId'] || !wire(b['credentialBlob']) || !wire(b['encryptedSecret'])) {
-      throw bad(where, 'broker must be { username: the node id, credentialBlob, encryptedSecret (lowercase hex) }', res.status);
-    }
-    return { nodeId: d['nodeId'], status: 'active', certificate: cert, broker: { username: d['nodeId'], credentialBlob: fromHex(b['credentialBlob']), encryptedSecret: fromHex(b['encryptedSecret']) } };
+    const { nodeId, certificate, broker } = answer(where, res, proofResponse);
+    if (broker === undefined) return { nodeId, status: 'active', certificate };
+    if (broker.username !== nodeId) throw bad(where, 'answer.broker.username: expected the node id', res.status);
+    return { nodeId, status: 'active', certificate, broker };
   }
 
   /** GET /v1/nodes/:id; null when the registrar does not know the node. */
@@ -241,17 +183,9 @@ export class RegistrarClient {
       if (err instanceof RegistrarApiError && err.details.status === 404) return null;
       throw err;
     }
-    const d = object(where, res);
-    if (d['nodeId'] !== nodeId) throw bad(where, 'answer is about another node', res.status);
-    const state = d['state'];
-    if (typeof state !== 'string' || !NODE_STATES.includes(state)) throw bad(where, 'state is missing or unknown', res.status);
-    const s = res.status;
-    return {
-      nodeId, state: state as NodeState, ekName: text(where, d, 'ekName', s), serial: text(where, d, 'serial', s), board: text(where, d, 'board', s),
-      manufacturer: text(where, d, 'manufacturer', s), batchId: text(where, d, 'batchId', s), filedAt: textOrNull(where, d, 'filedAt', s),
-      activatedAt: textOrNull(where, d, 'activatedAt', s), revokedAt: textOrNull(where, d, 'revokedAt', s),
-      revokeReason: textOrNull(where, d, 'revokeReason', s), certificate: certificateOrNull(where, d, s),
-    };
+    const node = answer(where, res, nodeResponse);
+    if (node.nodeId !== nodeId) throw bad(where, 'answer is about another node', res.status);
+    return node;
   }
 
   /** POST /v1/nodes/:id/revoke with the operator's bearer token. */
@@ -260,18 +194,16 @@ export class RegistrarClient {
     if (!/^\S{1,512}$/.test(token)) throw new RegistrarApiError('ERR_REGISTRAR_ARGUMENT', 'the operator token must be 1..512 characters without spaces');
     const where = `POST /v1/nodes/${nodeId}/revoke`;
     const res = await this.#call(where, { method: 'POST', path: REGISTRAR_PATHS.revoke(nodeId), body: { json: { reason } }, headers: { authorization: `Bearer ${token}` } });
-    const d = object(where, res);
-    if (d['nodeId'] !== nodeId || d['state'] !== 'revoked') throw bad(where, 'answer does not say this node is revoked', res.status);
-    const outcome = d['outcome'];
-    if (outcome !== 'revoked' && outcome !== 'already-revoked') throw bad(where, 'outcome is not revoked or already-revoked', res.status);
-    return { nodeId, state: 'revoked', outcome, revocationVersion: count(where, d, 'revocationVersion', res.status) };
+    const r = answer(where, res, revokeResponse);
+    if (r.nodeId !== nodeId) throw bad(where, 'answer is about another node', res.status);
+    return r;
   }
 
   /** GET /v1/revocations: the signed list, unverified (the caller verifies it with the root key). */
   async revocations(): Promise<Doc> {
     const where = 'GET /v1/revocations';
     const res = await this.#call(where, { method: 'GET', path: REGISTRAR_PATHS.revocations, maxBytes: this.#maxRevocationBytes });
-    return object(where, res);
+    return answer(where, res, signedDocument);
   }
 
   /**
@@ -287,7 +219,7 @@ export class RegistrarClient {
       if (err instanceof RegistrarApiError && err.details.status === 404) return null;
       throw err;
     }
-    return object(where, res);
+    return answer(where, res, signedDocument);
   }
 
   /** PUT /v1/network/manifest with the operator's bearer token: the registrar verifies and stores it. */
@@ -295,11 +227,9 @@ export class RegistrarClient {
     if (!/^\S{1,512}$/.test(token)) throw new RegistrarApiError('ERR_REGISTRAR_ARGUMENT', 'the operator token must be 1..512 characters without spaces');
     const where = 'PUT /v1/network/manifest';
     const res = await this.#call(where, { method: 'PUT', path: REGISTRAR_PATHS.manifest, body: { json: manifest }, headers: { authorization: `Bearer ${token}` } });
-    const d = object(where, res);
-    const outcome = d['outcome'];
-    if (outcome !== 'published' && outcome !== 'unchanged') throw bad(where, 'outcome is not published or unchanged', res.status);
-    if (d['network'] !== manifest.network || d['version'] !== manifest.version) throw bad(where, 'answer is about another manifest', res.status);
-    return { network: manifest.network, version: manifest.version, outcome };
+    const r = answer(where, res, manifestPublishResponse);
+    if (r.network !== manifest.network || r.version !== manifest.version) throw bad(where, 'answer is about another manifest', res.status);
+    return r;
   }
 }
 

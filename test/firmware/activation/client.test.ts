@@ -66,9 +66,9 @@ describe('RootClient', () => {
     root = await startFakeRoot();
     const c = new RootClient(root.url, { maxResponseBytes: 1024 });
     const cases: Array<[(res: import('node:http').ServerResponse) => void, RegExp]> = [
-      [(res) => json(res, 200, { challengeId: 'short', credentialBlob: '00', encryptedSecret: '00' }), /challengeId/],
-      [(res) => json(res, 200, { challengeId: 'a'.repeat(32), credentialBlob: 'XYZ', encryptedSecret: '00' }), /credentialBlob must be lower-case hex/],
-      [(res) => json(res, 200, [1, 2]), /not a JSON object/],
+      [(res) => json(res, 200, { challengeId: 'short', credentialBlob: '00', encryptedSecret: '00', expiresAt: 't' }), /answer\.challengeId: expected lowercase hex/],
+      [(res) => json(res, 200, { challengeId: 'a'.repeat(32), credentialBlob: 'XYZ', encryptedSecret: '00' }), /answer\.credentialBlob: expected lowercase hex of 1\.\.1026 bytes/],
+      [(res) => json(res, 200, [1, 2]), /answer: expected object/],
       [(res) => { res.writeHead(200); res.end('<html>'); }, /not JSON/],
       [(res) => json(res, 200, { pad: 'x'.repeat(5000) }), /over the 1024-byte cap/],
       // No content-length: the cap applies while streaming.

@@ -57,7 +57,7 @@ describe('ActivationGate', () => {
     routeHappyPath(root, rootKey, tpm);
     root.route('POST', '/v1/activation/challenge', (_q, _b, res) => {
       if (failures-- > 0) return json(res, 503, { error: { code: 'ERR_PROV_STORE', message: 'store down' } });
-      json(res, 200, { challengeId: 'c'.repeat(32), credentialBlob: '0002abcd', encryptedSecret: '0002abcd' });
+      json(res, 200, { challengeId: 'c'.repeat(32), credentialBlob: '0002abcd', encryptedSecret: '0002abcd', expiresAt: new Date().toISOString() });
     });
     root.route('GET', '/v1/revocations', (_q, _b, res) => json(res, 200, list(0, [])));
     const delays: number[] = [];

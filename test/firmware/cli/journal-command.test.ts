@@ -259,9 +259,9 @@ describe('btn-node journal export and import', () => {
     const cases: [string, RegExp][] = [
       [await write('big.json', ' '.repeat(16 * 1024 * 1024 + 1)), /is 16777217 bytes, at most 16777216/],
       [await write('bad.json', '{'), /interchange is not JSON/],
-      [await write('v2.json', '{"version":2,"finalizedHeight":0,"entries":[]}'), /version must be 1, got 2/],
-      [await write('hash.json', JSON.stringify({ version: 1, finalizedHeight: 0, entries: [{ height: 1, clerk: CLERK, blockHash: 'zz', seal: null }] })), /entries\[0\]\.blockHash must be 64 lowercase hex/],
-      [await write('dup.json', JSON.stringify({ version: 1, finalizedHeight: 0, entries: [1, 1].map(() => ({ height: 1, clerk: CLERK, blockHash: hex(hashOf('a')), seal: null })) })), /entries\[1\] repeats height 1/],
+      [await write('v2.json', '{"version":2,"finalizedHeight":0,"entries":[]}'), /version: expected 1/],
+      [await write('hash.json', JSON.stringify({ version: 1, finalizedHeight: 0, entries: [{ height: 1, clerk: CLERK, blockHash: 'zz', seal: null }] })), /entries\[0\]\.blockHash: expected lowercase hex of 32 bytes/],
+      [await write('dup.json', JSON.stringify({ version: 1, finalizedHeight: 0, entries: [1, 1].map(() => ({ height: 1, clerk: CLERK, blockHash: hex(hashOf('a')), seal: null })) })), /entries\[1\]: repeats height 1/],
       [dir, /is not a regular file/],
     ];
     for (const [file, message] of cases) {

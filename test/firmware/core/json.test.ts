@@ -1,7 +1,7 @@
 // The one JSON reader: every kind of field, exact objects, and errors that name the field path.
 import { describe, expect, it } from 'vitest';
 import {
-  anyObject, array, boolean, hex, hexText, integer, invalid, JsonError, literal, map, nullable, object, oneOf, optional, parseJson, refine, string,
+  anyObject, array, boolean, hex, hexText, integer, invalid, JsonError, literal, map, nullable, object, oneOf, optional, parseJson, problemsOf, readWith, refine, string,
 } from '../../../firmware/core/json.ts';
 
 function error(fn: () => unknown): string {
@@ -88,6 +88,53 @@ describe('core JSON reader', () => {
     });
     expect(date.read('2026-01-01T00:00:00Z', 'at')).toBe(Date.UTC(2026, 0, 1));
     expect(error(() => date.read('soon', 'at'))).toBe('ERR_JSON_INVALID at: expected an ISO-8601 date');
+  });
+
+  it('a string can say in words what it must be', () => {
+    const serial = string({ min: 1, max: 4, pattern: /^[A-Z]+$/, what: '1-4 capital letters' });
+    expect(serial.read('AB', 's')).toBe('AB');
+    expect(serial.expects).toBe('1-4 capital letters');
+    for (const bad of ['ab', '', 'ABCDE', 3]) expect(error(() => serial.read(bad, 's'))).toBe('ERR_JSON_INVALID s: expected 1-4 capital letters');
+  });
+
+  it('wrapping readers keep what they wrap, so a document can be compared with the shape inside', () => {
+    const line = object({ n: integer({ min: 0, max: 9 }) });
+    const list = array(line, { max: 3 });
+    expect(list.item).toBe(line);
+    const maybe = nullable(line);
+    expect([maybe.inner, maybe.read(null, 'x')]).toEqual([line, null]);
+    const counted = map(list, (l) => l.length);
+    expect([counted.inner, counted.read([{ n: 1 }], 'x')]).toEqual([list, 1]);
+  });
+
+  it('problemsOf names every refused field, through nested objects and wrappers, and nothing for a good value', () => {
+    expect(problemsOf(seal, good, 'seal')).toEqual([]);
+    const bad = { ...good, round: 11, extra: 1, inner: { v: 2, w: 0 }, note: 7, registration: { a: 1, b: 2, c: 3 } };
+    expect(problemsOf(seal, bad, 'seal')).toEqual([
+      { path: 'seal.extra', expected: 'unknown key' },
+      { path: 'seal.round', expected: 'expected integer in 0..10' },
+      { path: 'seal.inner.w', expected: 'unknown key' },
+      { path: 'seal.inner.v', expected: 'expected 1' },
+      { path: 'seal.note', expected: 'expected string of 0..5 characters' },
+      { path: 'seal.registration', expected: 'expected object of at most 2 keys' },
+    ]);
+    const led = object({ led: nullable(object({ path: string({ max: 3 }), on: boolean() })) });
+    expect(problemsOf(led, { led: { path: 'long', on: 'yes' } }, '')).toEqual([{ path: 'led.path', expected: 'expected string of 0..3 characters' }, { path: 'led.on', expected: 'expected boolean' }]);
+    expect(problemsOf(led, { led: null }, '')).toEqual([]);
+    expect(problemsOf(led, 5, '')).toEqual([{ path: '', expected: 'expected object' }]);
+    // A rule on a whole object is named where it is, once its fields are right.
+    const pair = refine(object({ a: integer({ min: 0, max: 9 }), b: integer({ min: 0, max: 9 }) }), (p) => (p.a < p.b ? undefined : 'expected a below b'));
+    expect(problemsOf(pair, { a: 5, b: 1 }, 'p')).toEqual([{ path: 'p', expected: 'expected a below b' }]);
+    expect(problemsOf(pair, { a: 'x', b: 1 }, 'p')).toEqual([{ path: 'p.a', expected: 'expected integer in 0..9' }]);
+  });
+
+  it('readWith turns a refusal into the caller\'s own error and passes other errors on', () => {
+    class Mine extends Error {}
+    const n = integer({ min: 0, max: 9 });
+    expect(readWith(n, 3, 'n', (e) => new Mine(e.message))).toBe(3);
+    expect(() => readWith(n, 10, 'cfg.n', (e) => new Mine(`bad: ${e.message} (${e.path})`))).toThrow(new Mine('bad: cfg.n: expected integer in 0..9 (cfg.n)'));
+    const boom = map(n, () => { throw new RangeError('not a JsonError'); });
+    expect(() => readWith(boom, 1, 'n', (e) => new Mine(e.message))).toThrow(RangeError);
   });
 
   it('caps the size before parsing, counting UTF-8 bytes, and refuses invalid UTF-8', () => {

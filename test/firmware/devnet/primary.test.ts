@@ -3,7 +3,7 @@
 import { createPublicKey, generateKeyPairSync, verify } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lotteryMessage, scoreTicket } from '../../../firmware/protocol/chain/lottery.ts';
-import { hexField } from '../../../firmware/protocol/chain/encoding.ts';
+import { fromHex } from '../../../firmware/core/bytes.ts';
 import { finalMessage } from '../../../firmware/protocol/final-message.ts';
 import { verifyManifest } from '../../../firmware/protocol/network-manifest.ts';
 import type { NetworkParams } from '../../../firmware/protocol/params.ts';
@@ -73,11 +73,11 @@ describe('PrimaryNode', () => {
       expect(b.final).toBe(true);
       expect(b.votes.length).toBeGreaterThanOrEqual(b.quorum);
       expect(b.txCount).toBe(3);
-      expect(hexField(b.previousHash, 'previousHash', 32, 32)).toEqual(previous);
-      previous = hexField(b.hash, 'hash', 32, 32);
+      expect(fromHex(b.previousHash)).toEqual(previous);
+      previous = fromHex(b.hash);
       expect(b.seals.length).toBeGreaterThan(0);
       for (const s of b.seals) {
-        const message = lotteryMessage(hexField(b.hash, 'hash', 32, 32), s.round);
+        const message = lotteryMessage(fromHex(b.hash), s.round);
         expect(verify('sha256', message, createPublicKey(s.publicKeyPem), Buffer.from(s.signature, 'hex'))).toBe(true);
         expect(scoreTicket(Buffer.from(s.signature, 'hex'), s.round).zeros).toBe(s.zeros);
         expect(s.zeros).toBeGreaterThanOrEqual(PARAMS.sealZeros);

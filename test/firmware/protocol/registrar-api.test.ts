@@ -2,6 +2,8 @@
 // every route it calls, typed answers, the registrar's refusals with their codes, and the caps.
 // Activation's challenge and proof are exercised end to end in test/firmware/activation/.
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -93,5 +95,62 @@ describe('RegistrarClient against the registrar', () => {
     const e = await refusal(new RegistrarClient('http://127.0.0.1:9').health());
     expect([e.code, e.retryable]).toEqual(['ERR_REGISTRAR_UNREACHABLE', true]);
     expect(e.message).toMatch(/root node at http:\/\/127\.0\.0\.1:9 is unreachable: ECONNREFUSED/);
+  });
+});
+
+describe('RegistrarClient reads every answer through its reader', () => {
+  // A stand-in registrar that answers each path with a canned status and body.
+  let canned: Record<string, [number, unknown]> = {};
+  let fake: Server;
+  let url: string;
+  beforeAll(async () => {
+    fake = createServer((req, res) => {
+      const [status, body] = canned[(req.url ?? '').slice(1)] ?? [404, { error: { code: 'ERR_PROV_NOT_FOUND', message: 'no route' } }];
+      res.writeHead(status, { 'content-type': 'application/json' }).end(typeof body === 'string' ? body : JSON.stringify(body));
+    });
+    await new Promise<void>((ok) => fake.listen(0, '127.0.0.1', ok));
+    url = `http://127.0.0.1:${(fake.address() as AddressInfo).port}/`;
+  });
+  afterAll(async () => new Promise<void>((ok) => fake.close(() => ok())));
+
+  const badAnswer = async (p: Promise<unknown>): Promise<string> => {
+    const e = await refusal(p);
+    expect(e.code).toBe('ERR_REGISTRAR_BAD_RESPONSE');
+    return e.message;
+  };
+  const cert = { format: 'btn-registration/v1' };
+
+  it('refuses a malformed answer with ERR_REGISTRAR_BAD_RESPONSE naming the field', async () => {
+    const c = new RegistrarClient(url);
+    canned = { 'v1/health': [200, [1]] };
+    expect(await badAnswer(c.health())).toBe('GET /v1/health: answer: expected object');
+    canned = { 'v1/health': [200, { status: 'ok' }] };
+    expect(await badAnswer(c.health())).toBe('GET /v1/health: answer.store: expected string of 1..64 characters');
+    canned = { 'v1/activation/challenge': [200, { challengeId: 'AB'.repeat(16), credentialBlob: '00', encryptedSecret: '00', expiresAt: 't' }] };
+    expect(await badAnswer(c.challenge(new Uint8Array(1), new Uint8Array(1)))).toBe('POST /v1/activation/challenge: answer.challengeId: expected lowercase hex of 16 bytes');
+    canned = { 'v1/activation/proof': [200, { nodeId: NODE, status: 'filed', certificate: cert }] };
+    expect(await badAnswer(c.proof('a'.repeat(32), new Uint8Array(1)))).toBe('POST /v1/activation/proof: answer.status: expected "active"');
+    canned = { 'v1/activation/proof': [200, { nodeId: NODE, status: 'active', certificate: cert, broker: { username: 'd0'.repeat(32), credentialBlob: '00', encryptedSecret: '00' } }] };
+    expect(await badAnswer(c.proof('a'.repeat(32), new Uint8Array(1)))).toBe('POST /v1/activation/proof: answer.broker.username: expected the node id');
+    canned = { [`v1/nodes/${NODE}`]: [200, { nodeId: NODE, state: 'gone', ekName: 'e', serial: 's', board: 'b', manufacturer: 'm', batchId: 'x', filedAt: null, activatedAt: null, revokedAt: null, revokeReason: null, certificate: null }] };
+    expect(await badAnswer(c.node(NODE))).toBe(`GET /v1/nodes/${NODE}: answer.state: expected one of filed, active, revoked`);
+    canned = { 'v1/batches': [200, { batchId: 'b', manufacturer: 'acme', sha256: '2'.repeat(64), lines: 1, filed: 1, duplicates: 0, rejected: 0, results: [{ line: -1, status: 'filed' }] }] };
+    expect(await badAnswer(c.uploadBatch({ manifest: new Uint8Array(1), manufacturer: 'acme', signature: '0'.repeat(128) }))).toBe('POST /v1/batches: answer.results[0].line: expected integer in 0..9007199254740991');
+    canned = { [`v1/nodes/${NODE}/revoke`]: [200, { nodeId: 'd0'.repeat(32), state: 'revoked', outcome: 'revoked', revocationVersion: 1 }] };
+    expect(await badAnswer(c.revoke(NODE, 'x', TOKEN))).toBe(`POST /v1/nodes/${NODE}/revoke: answer is about another node`);
+    canned = { 'v1/revocations': [200, 'null'] };
+    expect(await badAnswer(c.revocations())).toBe('GET /v1/revocations: answer: expected object of at most 64 keys');
+  });
+
+  it('ignores fields a newer registrar adds, and keeps the registrar code of a refusal (or the status when the body is not one)', async () => {
+    const c = new RegistrarClient(url);
+    canned = { 'v1/health': [200, { status: 'ok', store: 'sqlite', uptime: 5 }] };
+    expect(await c.health()).toEqual({ status: 'ok', store: 'sqlite' });
+    canned = { 'v1/health': [403, { error: { code: 'ERR_PROV_X', message: 'no', extra: 1 } }] };
+    const e = await refusal(c.health());
+    expect([e.code, e.details.rootCode, e.message]).toEqual(['ERR_REGISTRAR_REFUSED', 'ERR_PROV_X', 'root node refused GET /v1/health: no [ERR_PROV_X]']);
+    canned = { 'v1/health': [502, { oops: true }] };
+    const p = await refusal(c.health());
+    expect([p.code, p.details.rootCode, p.message]).toEqual(['ERR_REGISTRAR_UNREACHABLE', undefined, `root node at ${new URL(url).origin} failed (HTTP 502): HTTP 502`]);
   });
 });

@@ -328,7 +328,9 @@ describe('export, import, compaction', () => {
       ['{', '$'], [{ version: 2, finalizedHeight: 0, entries: [] }, 'version'], [{ version: 1, finalizedHeight: 'x', entries: [] }, 'finalizedHeight'],
       [{ version: 1, finalizedHeight: 0, entries: [{ height: 1, clerk: 'x', blockHash: 'zz', seal: null }] }, 'entries[0].blockHash'],
       [{ version: 1, finalizedHeight: 0, entries: [{ height: 1, clerk: 'x', blockHash: 'ab'.repeat(32), seal: { round: 1, signature: 'ab' } }] }, 'entries[0].seal.signature'],
-      ['x'.repeat(16 * 1024 * 1024 + 1), '$'],
+      ['x'.repeat(16 * 1024 * 1024 + 1), '$'], [[1], '$'],
+      [{ version: 1, finalizedHeight: 0, entries: [], note: 'x' }, 'note'],
+      [{ version: 1, finalizedHeight: 0, entries: [{ height: 1, clerk: 'x', blockHash: 'ab'.repeat(32), seal: { round: 1, signature: 'AB'.repeat(64) } }] }, 'entries[0].seal.signature'],
     ];
     for (const [doc, field] of cases) {
       const err = await j.import(doc).then(() => null, (e: unknown) => e as SealingError);

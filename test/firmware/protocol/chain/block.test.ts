@@ -53,6 +53,26 @@ describe('blocks', () => {
     expect(codeOf(() => blockFromJson(null))).toBe('ERR_CHAIN_MALFORMED');
   });
 
+  it('JSON: refusals name the field, and the counts are checked before any transaction is read', () => {
+    const j = blockToJson(block({ transactions: txs(2) }));
+    const refusal = (v: unknown): string => {
+      try {
+        blockFromJson(v);
+      } catch (err) {
+        return `${(err as ChainError).code} ${(err as ChainError).field} ${(err as Error).message}`;
+      }
+      return 'accepted';
+    };
+    expect(refusal({ ...j, version: -1 })).toBe('ERR_CHAIN_MALFORMED block.version block.version: expected integer in 0..65535');
+    expect(refusal({ ...j, extra: 1 })).toBe('ERR_CHAIN_MALFORMED block.extra block.extra: unknown key');
+    // A garbage transaction behind a wrong count: the count is named, nothing was read.
+    expect(refusal({ ...j, transactions: [...j.transactions, { not: 'a transaction' }] })).toBe('ERR_CHAIN_MALFORMED block.txCount block.txCount: is 2 but there are 3 transactions');
+    expect(refusal({ ...j, txCount: 1 })).toBe('ERR_CHAIN_MALFORMED block.txCount block.txCount: is 1 but there are 2 transactions');
+    expect(refusal({ ...j, transactions: [j.transactions[0], { ...j.transactions[1], fee: 7 }] })).toBe('ERR_CHAIN_MALFORMED block.transactions[1].fee block.transactions[1].fee: expected a decimal string without leading zeros');
+    expect(refusal({ ...j, hash: '00'.repeat(32) })).toBe("ERR_CHAIN_MALFORMED block.hash block.hash: does not match the header's canonical bytes");
+    expect(refusal({ ...j, drawSignature: '00'.repeat(513) })).toBe('ERR_CHAIN_OVERSIZE block.drawSignature block.drawSignature is longer than 512 bytes');
+  });
+
   it('binary: timestamp above 2^53-1 is malformed', () => {
     const b = block({ transactions: [] });
     const bytes = encodeBlock(b);

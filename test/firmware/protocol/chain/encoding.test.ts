@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ByteReader, ByteWriter, ChainError, hexField } from '../../../../firmware/protocol/chain/index.ts';
+import { ByteReader, ByteWriter, ChainError, hexBytes, readChain } from '../../../../firmware/protocol/chain/index.ts';
 import { toHex } from '../../../../firmware/core/bytes.ts';
 
 function codeOf(fn: () => unknown): string {
@@ -61,7 +61,8 @@ describe('ByteWriter / ByteReader', () => {
   });
 });
 
-describe('hexField', () => {
+describe('hexBytes (the chain JSON hex reader)', () => {
+  const hexField = (v: unknown, field: string, min: number, max: number): Uint8Array => readChain(hexBytes(min, max), v, field);
   it('accepts exact sizes, rejects odd length, bad digits, wrong size and non-strings', () => {
     expect(toHex(hexField('00Ff', 'f', 2, 2))).toBe('00ff');
     expect(codeOf(() => hexField('0', 'f', 0, 4))).toBe('ERR_CHAIN_MALFORMED');
@@ -69,5 +70,6 @@ describe('hexField', () => {
     expect(codeOf(() => hexField('00', 'f', 2, 2))).toBe('ERR_CHAIN_MALFORMED');
     expect(codeOf(() => hexField('000000', 'f', 2, 2))).toBe('ERR_CHAIN_OVERSIZE');
     expect(codeOf(() => hexField(12, 'f', 2, 2))).toBe('ERR_CHAIN_MALFORMED');
+    expect(() => hexField('zz', 'block.f', 1, 1)).toThrow(expect.objectContaining({ field: 'block.f', message: 'block.f: expected hex of 1 bytes' }));
   });
 });
