@@ -152,7 +152,13 @@ describe('a broker client with no key against btn-node run', () => {
         await new Promise((r) => setTimeout(r, 1000));
       }
     })();
-    const attacked = await net.produce(5).finally(() => stop.abort());
+    // At least 5 blocks and 4 rounds of attacks (blocks may come faster than the rounds).
+    const attacked: Awaited<ReturnType<typeof net.produce>>[number][] = [];
+    try {
+      while (attacked.length < 5 || rounds < 4) attacked.push(...await net.produce(1));
+    } finally {
+      stop.abort();
+    }
     await storm;
     // One block after the storm: a device that missed a live final while the attacker held the
     // retained copy catches up with it.
