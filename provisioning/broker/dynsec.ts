@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import mqtt, { type MqttClient } from 'mqtt';
 import { CodedError } from '../../firmware/core/errors.ts';
 import { anyObject, array, object, optional, parseJson, string, type Infer } from '../../firmware/core/json.ts';
+import type { BrokerAccounts } from '../server/activation.ts';
 import { nodeAcls, nodeRoleName, roleAcls, roleName, type Acl, type BrokerRole } from './roles.ts';
 
 const CONTROL = '$CONTROL/dynamic-security/v1';
@@ -141,7 +142,7 @@ export class BrokerAdmin {
 }
 
 /** The registrar's view of the broker (provisioning/server/activation.ts BrokerAccounts) for one network's topic prefix. */
-export function brokerAccounts(admin: BrokerAdmin, prefix: string): { upsert(nodeId: string, password: string): Promise<void>; disable(nodeId: string): Promise<void> } {
+export function brokerAccounts(admin: BrokerAdmin, prefix: string): BrokerAccounts {
   return {
     upsert: (nodeId, password) => admin.upsertNode(nodeId, password, prefix),
     disable: (nodeId) => admin.disableClient(nodeId),
