@@ -2,7 +2,7 @@
 // seal with the TPM's sealing key through the same messages as the real agent; the end-to-end
 // test of the command (devnet-command.test.ts) runs the real agents.
 import { createPublicKey, verify } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -73,14 +73,21 @@ describe('runDevnet', () => {
   it('cleans up its state directory and TPMs when an agent fails to start', async () => {
     const parent = mkdtempSync(join(tmpdir(), 'btn-devnet-test-'));
     const stateDir = join(parent, 'state');
+    // A private TMPDIR: other test files create btn-devnet-* directories in the shared one at the
+    // same time, so only a directory of our own can show that this run left nothing behind.
+    const privateTmp = join(parent, 'tmp');
+    mkdirSync(privateTmp);
+    const savedTmp = process.env.TMPDIR;
+    process.env.TMPDIR = privateTmp;
     try {
-      const before = new Set(readdirSync(tmpdir()).filter((f) => f.startsWith('btn-devnet-')));
+      expect(tmpdir()).toBe(privateTmp);
       await expect(runDevnet({ nodes: 1, blocks: 1, stateDir, agentFactory: () => { throw new Error('agent refused'); } })).rejects.toThrow(/agent refused/);
       // A given state dir is kept (it is the caller's), the TPM in it is stopped; no temp dir left over.
       expect(existsSync(join(stateDir, 'node-1', 'tpm'))).toBe(true);
-      const after = readdirSync(tmpdir()).filter((f) => f.startsWith('btn-devnet-') && !before.has(f));
-      expect(after).toEqual([]);
+      expect(readdirSync(privateTmp)).toEqual([]);
     } finally {
+      if (savedTmp === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = savedTmp;
       rmSync(parent, { recursive: true, force: true });
     }
   });
