@@ -6,7 +6,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { startStatusServer, type NodeStatus } from '../status/index.ts';
-import { MAX_CONFIG_BYTES, readStatus, type RunConfigError } from './run-config.ts';
+import { MAX_CONFIG_BYTES, STATUS_READER, type RunConfigError } from './run-config.ts';
 
 /** The status page settings of a config that failed validation, or null when it names none usable. */
 export function statusOfBrokenConfig(file: string): { readonly port: number; readonly host: string } | null {
@@ -14,9 +14,8 @@ export function statusOfBrokenConfig(file: string): { readonly port: number; rea
     if (statSync(file).size > MAX_CONFIG_BYTES) return null;
     const value = JSON.parse(readFileSync(file, 'utf8')) as unknown;
     if (value === null || typeof value !== 'object' || Array.isArray(value)) return null;
-    const problems: string[] = [];
-    const status = readStatus((value as Record<string, unknown>)['status'], problems);
-    return problems.length === 0 ? status : null;
+    const status = (value as Record<string, unknown>)['status'];
+    return status === undefined ? null : STATUS_READER.read(status, 'status');
   } catch {
     return null;
   }

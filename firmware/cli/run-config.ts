@@ -1,7 +1,7 @@
-// The configuration of `btn-node run` (one JSON file), validated so that every wrong field is
-// named at once.
+// The configuration of `btn-node run` (one JSON file), read with the shared JSON readers
+// (firmware/core/json.ts) so that every wrong field is named at once.
 //
-// FILE is JSON (at most 64 KiB); every wrong field is named at once:
+// FILE is JSON (at most 64 KiB):
 //   { "tcti": "device:/dev/tpmrm0", "sealingHandle": "0x81000B70", "broker": "mqtt://host:1883",
 //     "topicPrefix": "btn/v1", "stateDir": "/var/lib/btn-node", "nodeId": "optional",
 //     "network": "mainnet", "journal": "optional path", "protocol": "auto" | 4 | 5, "logLevel": "info",
@@ -23,17 +23,20 @@
 //   "status": { "port": 8080, "host": "0.0.0.0" } | false (the household's status page; off by default)
 import { readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { validateBoardConfig, type BoardConfig } from '../board/index.ts';
+import { MAX_BOARD_CONFIG_BYTES, validateBoardConfig, type BoardConfig } from '../board/index.ts';
 import { PrimaryKeySet } from '../protocol/chain/primaries.ts';
-import { DEFAULT_PARAMS, paramsMessage, type NetworkParams } from '../protocol/params.ts';
-import { ProtocolError } from '../protocol/errors.ts';
+import { DEFAULT_PARAMS, PARAM_FIELDS, paramsMessage, type NetworkParams } from '../protocol/params.ts';
 import { NETWORK_NAME } from '../protocol/network-manifest.ts';
-import { Committee, MAX_COMMITTEE } from '../protocol/quorum.ts';
+import { Committee, committeeProblem, MAX_COMMITTEE } from '../protocol/quorum.ts';
 import type { NetworkTerms } from '../node/network-state.ts';
 import { topicPrefix, DEFAULT_TOPIC_PREFIX } from '../protocol/topics.ts';
 import { checkSealingHandle, parseHandle, parseTcti } from '../../tpm/index.ts';
 import { fromHex } from '../core/bytes.ts';
 import { CodedError } from '../core/errors.ts';
+import {
+  array, boolean, byType, hex, hexText, integer, invalid, literal, map, object, oneOf, optional, optionalFields, problemsOf, refine, string,
+  JsonError, type Infer, type Reader,
+} from '../core/json.ts';
 
 export const DEFAULT_STATE_DIR = '/var/lib/btn-node';
 /** The seal journal's file in the state directory, unless a config names another. */
@@ -41,15 +44,10 @@ export const JOURNAL_FILE = 'seal-journal';
 export const MAX_CONFIG_BYTES = 64 * 1024;
 const MAX_PEM_FILE_BYTES = 1024 * 1024;
 const MAX_PRIMARIES = 1024;
-const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
-const KNOWN = ['tcti', 'sealingHandle', 'broker', 'brokerCa', 'topicPrefix', 'stateDir', 'nodeId', 'network', 'primaries', 'genesis', 'params', 'committee', 'devnetActive', 'journal', 'protocol', 'logLevel', 'root', 'board', 'status'];
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 /** Terms a config may pin only without a root: with one, they come from its signed manifest. */
-const PINNED = ['primaries', 'genesis', 'params', 'committee'];
+const PINNED = ['primaries', 'genesis', 'params', 'committee'] as const;
 export const DEFAULT_NETWORK = 'devnet';
-const MIN_REVOCATION_POLL_MS = 100;
-const MAX_REVOCATION_POLL_MS = 24 * 3600_000;
-const MIN_ROOT_TIMEOUT_MS = 500;
-const MAX_ROOT_TIMEOUT_MS = 120_000;
 
 /** The root node this device activates with (docs/activation.md). */
 export interface RootConfig {
@@ -92,15 +90,147 @@ export class RunConfigError extends CodedError<'ERR_RUN_CONFIG'> {
   }
 }
 
+/** The message a check throws, or undefined when it passes (for refine over checks written elsewhere). */
+function thrown(check: () => unknown): string | undefined {
+  try {
+    check();
+    return undefined;
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
+/** The status page part of a config: false (off) or where it listens. Also read on its own from a config that is otherwise broken (config-fault.ts). */
+export const STATUS_READER: Reader<RunConfig['status']> = byType<RunConfig['status']>({
+  boolean: map(literal(false), () => null),
+  object: map(object({
+    port: integer({ min: 1, max: 65_535 }),
+    host: optional(string({ min: 1, max: 253, pattern: /^[0-9A-Za-z.:-]+$/, what: 'an address to listen on, such as 0.0.0.0 or 127.0.0.1' })),
+  }), (s) => ({ port: s.port, host: s.host ?? '0.0.0.0' })),
+});
+
+const ROOT_READER = object({
+  url: refine(string({ min: 1, max: 2048 }), (url) => {
+    const parsed = URL.canParse(url) ? new URL(url) : null;
+    return parsed === null || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') || parsed.username !== '' || parsed.password !== ''
+      ? 'must be an http:// or https:// URL of the root node, without credentials' : undefined;
+  }),
+  publicKey: hex({ bytes: 32 }),
+  revocationPollMs: optional(integer({ min: 100, max: 24 * 3600_000 })),
+  timeoutMs: optional(integer({ min: 500, max: 120_000 })),
+});
+
+const GENESIS_READER = object({
+  hash: hex({ bytes: 32 }),
+  height: integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
+  timestamp: optional(integer({ min: 0, max: Number.MAX_SAFE_INTEGER })),
+});
+
+/** Parameters laid over the defaults; the whole set must still be valid (a deadline of at least one spin interval). */
+const PARAMS_READER = map(object({ version: optional(integer({ min: 1, max: 2 ** 31 })), ...optionalFields(PARAM_FIELDS) }), (given, path): NetworkParams => {
+  try {
+    return paramsMessage.read({ ...DEFAULT_PARAMS, ...given });
+  } catch (err) {
+    return invalid(path, (err as Error).message);
+  }
+});
+
+const COMMITTEE_READER = refine(object({
+  members: array(hexText({ bytes: 32 }), { min: 1, max: MAX_COMMITTEE }),
+  quorum: integer({ min: 1, max: MAX_COMMITTEE }),
+}), (c) => committeeProblem(c.members, c.quorum));
+
+/** A PEM or text file beside the config, size-capped. */
+function readSmallFile(path: string, cap: number): string {
+  const size = statSync(path).size;
+  if (size > cap) throw new Error(`${path} is ${size} bytes, at most ${cap}`);
+  return readFileSync(path, 'utf8');
+}
+
+/** The config's readers; paths in it resolve against `base`, and the files they name are read and checked here. */
+function configReader(base: string) {
+  const at = (p: string): string => (isAbsolute(p) ? p : join(base, p));
+  const path = string({ min: 1, max: 4096, what: 'a path' });
+  const fileOf = <T>(what: string, cap: number, use: (text: string) => T): Reader<T> => map(path, (p, where) => {
+    let text: string;
+    try {
+      text = readSmallFile(at(p), cap);
+    } catch (err) {
+      return invalid(where, `cannot read ${what} ${p}: ${(err as Error).message}`);
+    }
+    try {
+      return use(text);
+    } catch (err) {
+      return invalid(where, `${p}: ${(err as Error).message}`);
+    }
+  }, what);
+  // A primary is a PEM key written inline or the path of a PEM file (which may hold several).
+  const primary = map(string({ min: 1, max: 64 * 1024, what: 'a PEM key or a path' }), (item, where): string[] => {
+    let text = item;
+    if (!item.includes('-----BEGIN')) {
+      try {
+        text = readSmallFile(at(item), MAX_PEM_FILE_BYTES);
+      } catch (err) {
+        return invalid(where, `cannot read ${item}: ${(err as Error).message}`);
+      }
+    }
+    const blocks = text.match(/-----BEGIN PUBLIC KEY-----[\s\S]*?-----END PUBLIC KEY-----/g) ?? [];
+    if (blocks.length === 0) invalid(where, 'no "BEGIN PUBLIC KEY" PEM block');
+    for (const pem of blocks) {
+      const problem = thrown(() => new PrimaryKeySet([pem]));
+      if (problem !== undefined) invalid(where, problem);
+    }
+    return blocks;
+  });
+  return object({
+    tcti: refine(string({ min: 1, max: 4096 }), (t) => thrown(() => parseTcti(t))),
+    sealingHandle: optional(byType<number>({
+      number: map(integer({ min: 0, max: 0xffff_ffff }), (h, where) => {
+        const problem = thrown(() => checkSealingHandle(h));
+        return problem === undefined ? h : invalid(where, problem);
+      }),
+      string: map(string({ min: 1, max: 20, what: 'a hex string such as "0x81000B70"' }), (h, where) => {
+        try {
+          return parseHandle(h);
+        } catch (err) {
+          return invalid(where, (err as Error).message);
+        }
+      }),
+    })),
+    broker: string({ min: 1, max: 4096, pattern: /^(mqtts?|tcp|wss?):\/\/[^\s]+$/, what: 'an mqtt://, mqtts://, tcp://, ws:// or wss:// URL' }),
+    brokerCa: optional(fileOf('the broker CA', MAX_PEM_FILE_BYTES, (pem) => {
+      if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new Error('no "BEGIN CERTIFICATE" PEM block');
+      return pem;
+    })),
+    topicPrefix: optional(refine(string({ min: 1, max: 4096 }), (p) => thrown(() => topicPrefix(p)))),
+    stateDir: optional(map(path, at)),
+    nodeId: optional(string({ min: 1, max: 128, pattern: /^[0-9a-zA-Z_-]+$/, what: '1..128 characters of [0-9a-zA-Z_-]' })),
+    network: optional(NETWORK_NAME),
+    primaries: optional(byType<string[]>({
+      string: primary,
+      array: map(array(primary, { min: 1, max: MAX_PRIMARIES }), (lists) => lists.flat()),
+    })),
+    genesis: optional(GENESIS_READER),
+    params: optional(PARAMS_READER),
+    committee: optional(COMMITTEE_READER),
+    devnetActive: optional(boolean()),
+    journal: optional(map(path, at)),
+    protocol: optional(byType<'auto' | 4 | 5>({ string: literal('auto'), number: map(integer({ min: 4, max: 5 }), (n) => (n === 4 ? 4 : 5), '4 or 5') })),
+    logLevel: optional(oneOf(LOG_LEVELS)),
+    root: optional(ROOT_READER),
+    // Read on its own (readBoard): a board file's problems are each named, as board.<field>.
+    board: optional(path),
+    status: optional(STATUS_READER),
+  });
+}
+
+type ConfigFields = Infer<ReturnType<typeof configReader>>;
 
 export function loadRunConfig(file: string): RunConfig {
   let text: string;
   try {
-    const size = statSync(file).size;
-    if (size > MAX_CONFIG_BYTES) throw new RunConfigError(file, [`file is ${size} bytes, at most ${MAX_CONFIG_BYTES}`]);
-    text = readFileSync(file, 'utf8');
+    text = readSmallFile(file, MAX_CONFIG_BYTES);
   } catch (err) {
-    if (err instanceof RunConfigError) throw err;
     throw new RunConfigError(file, [`cannot read: ${(err as Error).message}`]);
   }
   let value: unknown;
@@ -112,271 +242,86 @@ export function loadRunConfig(file: string): RunConfig {
   return parseRunConfig(value, file);
 }
 
-/** Validates a parsed config; relative paths resolve against the config file's directory. */
+/** Validates a parsed config, naming every wrong field at once; relative paths resolve against the config file's directory. */
 export function parseRunConfig(value: unknown, file: string): RunConfig {
-  const problems: string[] = [];
-  const base = dirname(resolve(file));
-  const at = (p: string): string => (isAbsolute(p) ? p : join(base, p));
   if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new RunConfigError(file, ['must be a JSON object']);
-  const o = value as Record<string, unknown>;
-  for (const k of Object.keys(o)) if (!KNOWN.includes(k)) problems.push(`${k}: unknown field (known: ${KNOWN.join(', ')})`);
-  const str = (k: string, fallback?: string): string => {
-    const v = o[k] ?? fallback;
-    if (typeof v !== 'string' || v.length === 0 || v.length > 4096) {
-      problems.push(`${k}: must be a non-empty string${fallback === undefined ? ' (required)' : ''}`);
-      return '';
-    }
-    return v;
-  };
-
-  const tcti = str('tcti');
-  if (tcti) try { parseTcti(tcti); } catch (err) { problems.push(`tcti: ${(err as Error).message}`); }
-  let sealingHandle: number | undefined;
-  if (o['sealingHandle'] !== undefined) {
-    try {
-      const h = o['sealingHandle'];
-      if (typeof h === 'number') sealingHandle = checkSealingHandle(h);
-      else if (typeof h === 'string') sealingHandle = parseHandle(h);
-      else throw new Error('must be a number or a hex string such as "0x81000B70"');
-    } catch (err) {
-      problems.push(`sealingHandle: ${(err as Error).message}`);
-    }
-  }
-  const broker = str('broker');
-  if (broker && !/^(mqtts?|tcp|wss?):\/\/[^\s]+$/.test(broker)) problems.push('broker: must be an mqtt://, mqtts://, tcp://, ws:// or wss:// URL');
-  const prefix = str('topicPrefix', DEFAULT_TOPIC_PREFIX);
-  if (prefix) try { topicPrefix(prefix); } catch (err) { problems.push(`topicPrefix: ${(err as Error).message}`); }
-  const stateDir = at(str('stateDir', DEFAULT_STATE_DIR) || DEFAULT_STATE_DIR);
-  const journal = o['journal'] === undefined ? join(stateDir, JOURNAL_FILE) : at(str('journal'));
-  let nodeId: string | undefined;
-  if (o['nodeId'] !== undefined) {
-    nodeId = str('nodeId');
-    if (nodeId && !/^[0-9a-zA-Z_-]{1,128}$/.test(nodeId)) problems.push('nodeId: must be 1..128 characters of [0-9a-zA-Z_-]');
-  }
-  const network = o['network'] ?? DEFAULT_NETWORK;
+  const reader = configReader(dirname(resolve(file)));
+  const raw = value as Record<string, unknown>;
+  let c: ConfigFields | undefined;
+  let problems: string[];
   try {
-    NETWORK_NAME.read(network, 'network');
+    c = reader.read(value, '');
+    problems = [];
   } catch (err) {
-    problems.push((err as Error).message);
+    if (!(err instanceof JsonError)) throw err;
+    problems = problemsOf(reader, value, '').map((p) => `${p.path}: ${p.expected}`);
   }
+  problems.push(...combinationProblems(raw));
+  const board = typeof raw['board'] === 'string' ? readBoard(raw['board'], dirname(resolve(file)), problems) : null;
   let pinned: NetworkTerms | null = null;
+  if (c !== undefined && c.root === undefined && problems.length === 0) {
+    const network = c.network ?? DEFAULT_NETWORK;
+    const params = c.params ?? DEFAULT_PARAMS;
+    try {
+      const committee = c.committee === undefined ? null : new Committee(network, c.committee.members.map((m) => fromHex(m)), c.committee.quorum);
+      pinned = { version: params.version, params, primaries: new PrimaryKeySet(c.primaries!), committee, genesis: c.genesis! };
+    } catch (err) {
+      problems.push(`committee: ${(err as Error).message}`);
+    }
+  }
+  if (problems.length > 0 || c === undefined) throw new RunConfigError(file, problems);
+  const stateDir = c.stateDir ?? DEFAULT_STATE_DIR;
+  return {
+    tcti: c.tcti,
+    sealingHandle: c.sealingHandle,
+    broker: c.broker,
+    brokerCa: c.brokerCa ?? null,
+    topicPrefix: c.topicPrefix ?? DEFAULT_TOPIC_PREFIX,
+    stateDir,
+    nodeId: c.nodeId,
+    network: c.network ?? DEFAULT_NETWORK,
+    pinned,
+    devnetActive: c.devnetActive ?? false,
+    journal: c.journal ?? join(stateDir, JOURNAL_FILE),
+    protocol: c.protocol ?? 'auto',
+    logLevel: c.logLevel ?? 'info',
+    root: c.root === undefined ? undefined : { url: c.root.url, publicKey: c.root.publicKey, revocationPollMs: c.root.revocationPollMs, timeoutMs: c.root.timeoutMs },
+    board,
+    status: c.status ?? null,
+  };
+}
+
+/** The board config file the config names, every wrong field of it named as board.<field>; null when unusable. */
+function readBoard(name: string, base: string, problems: string[]): BoardConfig | null {
+  let value: unknown;
+  try {
+    value = JSON.parse(readSmallFile(isAbsolute(name) ? name : join(base, name), MAX_BOARD_CONFIG_BYTES));
+  } catch (err) {
+    problems.push(`board: cannot read ${name}: ${(err as Error).message}`);
+    return null;
+  }
+  const result = validateBoardConfig(value);
+  if (result.ok) return result.config;
+  for (const e of result.errors) problems.push(`board.${e.field}: ${e.message}`);
+  return null;
+}
+
+/** The rules between fields, named beside the fields' own problems: they need only what the config says, not whether it is well formed. */
+function combinationProblems(o: Record<string, unknown>): string[] {
+  const problems: string[] = [];
   if (o['root'] !== undefined) {
     for (const k of PINNED) if (o[k] !== undefined) problems.push(`${k}: comes from the root's signed network manifest when root is set; leave it out`);
     if (o['network'] === undefined) problems.push('network: the network\'s name is required with root (the manifest and the committee\'s votes name it)');
+    if (o['devnetActive'] === true) problems.push('devnetActive: cannot be true together with root (a provisioned node is active only through the root node)');
+    const nodeId = o['nodeId'];
+    if (nodeId !== undefined && (typeof nodeId !== 'string' || !/^[0-9a-f]{64}$/.test(nodeId))) {
+      problems.push('nodeId: with root, the node id is the one the root assigns (SHA-256 of the sealing key, 64 lower-case hex); leave it out');
+    }
   } else {
-    const primaries = readPrimaries(o['primaries'], at, problems);
-    const genesis = readGenesis(o['genesis'], problems);
-    const params = readParams(o['params'], problems);
-    const committee = readCommittee(o['committee'], network as string, problems);
-    if (genesis !== undefined && params !== undefined && committee !== undefined && primaries.length > 0) {
-      pinned = { version: params.version, params, primaries: new PrimaryKeySet(primaries), committee, genesis };
-    }
+    if (o['primaries'] === undefined) problems.push('primaries: required without root (a path to a PEM file or an array of PEM keys or paths)');
+    if (o['genesis'] === undefined) problems.push('genesis: required without root ({ hash, height, timestamp? })');
   }
-  const devnetActive = o['devnetActive'] ?? false;
-  if (typeof devnetActive !== 'boolean') problems.push('devnetActive: must be true or false');
-  const protocol = o['protocol'] ?? 'auto';
-  if (protocol !== 'auto' && protocol !== 4 && protocol !== 5) problems.push('protocol: must be "auto", 4 or 5');
-  const logLevel = o['logLevel'] ?? 'info';
-  if (typeof logLevel !== 'string' || !LOG_LEVELS.includes(logLevel)) problems.push(`logLevel: must be one of ${LOG_LEVELS.join(', ')}`);
-  const root = readRoot(o['root'], problems);
-  if (o['root'] !== undefined && devnetActive === true) problems.push('devnetActive: cannot be true together with root (a provisioned node is active only through the root node)');
-  if (o['root'] !== undefined && nodeId !== undefined && !/^[0-9a-f]{64}$/.test(nodeId)) {
-    problems.push('nodeId: with root, the node id is the one the root assigns (SHA-256 of the sealing key, 64 lower-case hex); leave it out');
-  }
-  const board = readBoard(o['board'], at, problems);
-  const brokerCa = readBrokerCa(o['brokerCa'], at, problems);
-  if (brokerCa !== null && broker && !broker.startsWith('mqtts://')) problems.push('brokerCa: only for an mqtts:// broker');
-  const status = readStatus(o['status'], problems);
-  if (problems.length > 0) throw new RunConfigError(file, problems);
-  return {
-    board, status,
-    tcti, sealingHandle, broker, brokerCa, topicPrefix: prefix, stateDir, nodeId, network: network as string, pinned,
-    devnetActive: devnetActive as boolean, journal, protocol: protocol as 'auto' | 4 | 5, logLevel: logLevel as string, root,
-  };
+  const broker = o['broker'];
+  if (o['brokerCa'] !== undefined && typeof broker === 'string' && !broker.startsWith('mqtts://')) problems.push('brokerCa: only for an mqtts:// broker');
+  return problems;
 }
-
-function readRoot(value: unknown, problems: string[]): RootConfig | undefined {
-  if (value === undefined) return undefined;
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    problems.push('root: must be an object { url, publicKey, revocationPollMs? }');
-    return undefined;
-  }
-  const r = value as Record<string, unknown>;
-  const before = problems.length;
-  for (const k of Object.keys(r)) if (!['url', 'publicKey', 'revocationPollMs', 'timeoutMs'].includes(k)) problems.push(`root.${k}: unknown field (known: url, publicKey, revocationPollMs, timeoutMs)`);
-  const url = r['url'];
-  let parsed: URL | null = null;
-  if (typeof url === 'string' && url.length <= 2048) {
-    try {
-      parsed = new URL(url);
-    } catch { /* reported below */ }
-  }
-  if (parsed === null || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') || parsed.username !== '' || parsed.password !== '') {
-    problems.push('root.url: must be an http:// or https:// URL of the root node, without credentials (required)');
-  }
-  const key = r['publicKey'];
-  if (typeof key !== 'string' || !/^[0-9a-fA-F]{64}$/.test(key)) problems.push('root.publicKey: must be the root Ed25519 public key as 64 hex characters (required; btn-provision keygen prints it)');
-  const poll = r['revocationPollMs'];
-  if (poll !== undefined && (!Number.isSafeInteger(poll) || (poll as number) < MIN_REVOCATION_POLL_MS || (poll as number) > MAX_REVOCATION_POLL_MS)) {
-    problems.push(`root.revocationPollMs: must be an integer in ${MIN_REVOCATION_POLL_MS}..${MAX_REVOCATION_POLL_MS} (ms)`);
-  }
-  const timeout = r['timeoutMs'];
-  if (timeout !== undefined && (!Number.isSafeInteger(timeout) || (timeout as number) < MIN_ROOT_TIMEOUT_MS || (timeout as number) > MAX_ROOT_TIMEOUT_MS)) {
-    problems.push(`root.timeoutMs: must be an integer in ${MIN_ROOT_TIMEOUT_MS}..${MAX_ROOT_TIMEOUT_MS} (ms)`);
-  }
-  if (problems.length > before) return undefined;
-  return { url: url as string, publicKey: fromHex(key as string), revocationPollMs: poll as number | undefined, timeoutMs: timeout as number | undefined };
-}
-
-function readPrimaries(value: unknown, at: (p: string) => string, problems: string[]): string[] {
-  const items = typeof value === 'string' ? [value] : Array.isArray(value) ? value : null;
-  if (items === null || items.length === 0 || items.length > MAX_PRIMARIES) {
-    problems.push(`primaries: must be a path to a PEM file or an array of 1..${MAX_PRIMARIES} PEM keys or paths (required)`);
-    return [];
-  }
-  const pems: string[] = [];
-  items.forEach((item: unknown, i) => {
-    const field = typeof value === 'string' ? 'primaries' : `primaries[${i}]`;
-    if (typeof item !== 'string' || item.length === 0 || item.length > 64 * 1024) return void problems.push(`${field}: must be a PEM key or a path`);
-    let text = item;
-    if (!item.includes('-----BEGIN')) {
-      try {
-        const path = at(item);
-        if (statSync(path).size > MAX_PEM_FILE_BYTES) return void problems.push(`${field}: ${path} is larger than ${MAX_PEM_FILE_BYTES} bytes`);
-        text = readFileSync(path, 'utf8');
-      } catch (err) {
-        return void problems.push(`${field}: cannot read ${item}: ${(err as Error).message}`);
-      }
-    }
-    const blocks = text.match(/-----BEGIN PUBLIC KEY-----[\s\S]*?-----END PUBLIC KEY-----/g) ?? [];
-    if (blocks.length === 0) return void problems.push(`${field}: no "BEGIN PUBLIC KEY" PEM block`);
-    for (const pem of blocks) {
-      try {
-        new PrimaryKeySet([pem]);
-        pems.push(pem);
-      } catch (err) {
-        problems.push(`${field}: ${(err as Error).message}`);
-      }
-    }
-  });
-  return pems;
-}
-
-/** A pinned committee: absent is null (finals are then refused), wrong is undefined with the problems named. */
-function readCommittee(value: unknown, network: string, problems: string[]): Committee | null | undefined {
-  if (value === undefined) return null;
-  const c = value as { members?: unknown; quorum?: unknown } | null;
-  const members = c?.members;
-  if (c === null || typeof c !== 'object' || !Array.isArray(members) || members.length === 0 || members.length > MAX_COMMITTEE
-    || !members.every((m) => typeof m === 'string' && /^[0-9a-fA-F]{64}$/.test(m))) {
-    problems.push(`committee: must be { members: [1..${MAX_COMMITTEE} Ed25519 public keys as 64 hex], quorum }`);
-    return undefined;
-  }
-  try {
-    return new Committee(network, (members as string[]).map((m) => fromHex(m)), c.quorum as number);
-  } catch (err) {
-    problems.push(`committee: ${(err as Error).message}`);
-    return undefined;
-  }
-}
-
-function readGenesis(value: unknown, problems: string[]): { readonly hash: Uint8Array; readonly height: number; readonly timestamp?: number } | undefined {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    problems.push('genesis: must be an object { hash, height, timestamp? } (required)');
-    return undefined;
-  }
-  const g = value as Record<string, unknown>;
-  const hash = g['hash'];
-  const height = g['height'];
-  const timestamp = g['timestamp'];
-  let ok = true;
-  if (typeof hash !== 'string' || !/^[0-9a-fA-F]{64}$/.test(hash)) { problems.push('genesis.hash: must be 64 hex characters'); ok = false; }
-  if (!Number.isSafeInteger(height) || (height as number) < 0) { problems.push('genesis.height: must be a non-negative integer'); ok = false; }
-  if (timestamp !== undefined && (!Number.isSafeInteger(timestamp) || (timestamp as number) < 0)) { problems.push('genesis.timestamp: must be Unix milliseconds'); ok = false; }
-  if (!ok) return undefined;
-  return { hash: fromHex(hash as string), height: height as number, ...(timestamp === undefined ? {} : { timestamp: timestamp as number }) };
-}
-
-function readParams(value: unknown, problems: string[]): NetworkParams | undefined {
-  if (value === undefined) return DEFAULT_PARAMS;
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    problems.push('params: must be an object of network parameters');
-    return undefined;
-  }
-  const given = value as Record<string, unknown>;
-  const before = problems.length;
-  // One field at a time over the defaults, so that every wrong field is named.
-  for (const [k, v] of Object.entries(given)) {
-    if (!(k in DEFAULT_PARAMS)) { problems.push(`params.${k}: unknown parameter`); continue; }
-    try {
-      paramsMessage.read({ ...DEFAULT_PARAMS, [k]: v });
-    } catch (err) {
-      if ((err as ProtocolError).field === `params.${k}`) problems.push((err as Error).message);
-    }
-  }
-  if (problems.length > before) return undefined;
-  try {
-    return paramsMessage.read({ ...DEFAULT_PARAMS, ...given });
-  } catch (err) {
-    problems.push((err as Error).message);
-    return undefined;
-  }
-}
-
-function readBrokerCa(value: unknown, at: (p: string) => string, problems: string[]): string | null {
-  if (value === undefined) return null;
-  if (typeof value !== 'string' || value.length === 0 || value.length > 4096) {
-    problems.push('brokerCa: must be the path of the broker CA\'s PEM file');
-    return null;
-  }
-  try {
-    const path = at(value);
-    if (statSync(path).size > MAX_PEM_FILE_BYTES) throw new Error(`larger than ${MAX_PEM_FILE_BYTES} bytes`);
-    const pem = readFileSync(path, 'utf8');
-    if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new Error('no "BEGIN CERTIFICATE" PEM block');
-    return pem;
-  } catch (err) {
-    problems.push(`brokerCa: cannot use ${value}: ${(err as Error).message}`);
-    return null;
-  }
-}
-
-function readBoard(value: unknown, at: (p: string) => string, problems: string[]): BoardConfig | null {
-  if (value === undefined) return null;
-  if (typeof value !== 'string' || value.length === 0 || value.length > 4096) {
-    problems.push('board: must be the path of a board config file (board-configs/<name>.json)');
-    return null;
-  }
-  let parsed: unknown;
-  try {
-    const path = at(value);
-    if (statSync(path).size > 64 * 1024) throw new Error('larger than 64 KiB');
-    parsed = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (err) {
-    problems.push(`board: cannot read ${value}: ${(err as Error).message}`);
-    return null;
-  }
-  const result = validateBoardConfig(parsed);
-  if (!result.ok) {
-    for (const e of result.errors) problems.push(`board.${e.field}: ${e.message}`);
-    return null;
-  }
-  return result.config;
-}
-
-/** The status page part of a config (null: off). Also read on its own from a config that is otherwise broken (config-fault.ts). */
-export function readStatus(value: unknown, problems: string[]): RunConfig['status'] {
-  if (value === undefined || value === false) return null;
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    problems.push('status: must be false or { port, host? }');
-    return null;
-  }
-  const s = value as Record<string, unknown>;
-  for (const k of Object.keys(s)) if (k !== 'port' && k !== 'host') problems.push(`status.${k}: unknown field (known: port, host)`);
-  const port = s['port'];
-  if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65_535) problems.push('status.port: must be a port number 1..65535');
-  const host = s['host'] ?? '0.0.0.0';
-  if (typeof host !== 'string' || !/^[0-9A-Za-z.:-]{1,253}$/.test(host)) problems.push('status.host: must be an address to listen on, such as 0.0.0.0 or 127.0.0.1');
-  return { port: port as number, host: host as string };
-}
-

@@ -247,6 +247,36 @@ export function optional<T>(inner: Reader<T>): OptionalReader<T> {
   };
 }
 
+/** The same fields, each optional (overrides laid over defaults). */
+export function optionalFields<const F extends Fields>(fields: F): { readonly [K in keyof F]: OptionalReader<Infer<F[K]>> } {
+  const out: Record<string, OptionalReader<unknown>> = {};
+  for (const k of Object.keys(fields)) out[k] = optional(fields[k]!);
+  return out as { readonly [K in keyof F]: OptionalReader<Infer<F[K]>> };
+}
+
+type JsonType = 'string' | 'number' | 'boolean' | 'array' | 'object';
+
+function jsonType(v: unknown): JsonType | null {
+  if (Array.isArray(v)) return 'array';
+  if (v === null) return null;
+  const t = typeof v;
+  return t === 'string' || t === 'number' || t === 'boolean' || t === 'object' ? t : null;
+}
+
+/** A field that may be written in several JSON types ("a path or a list of them"): read by the reader for the value's type. */
+export function byType<T>(readers: Partial<Record<JsonType, Reader<T>>>): Reader<T> {
+  const expects = Object.values(readers).map((r) => r.expects).join(' or ');
+  return {
+    expects,
+    read(v, path) {
+      const t = jsonType(v);
+      const reader = t === null ? undefined : readers[t];
+      if (reader === undefined) invalid(path, `expected ${expects}`);
+      return reader.read(v, path);
+    },
+  };
+}
+
 /** A reader that wraps another (nullable, map) keeps it, so a document can be compared with the shape inside. */
 export interface WrappingReader<T> extends Reader<T> {
   readonly inner: Reader<unknown>;

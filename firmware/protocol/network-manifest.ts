@@ -16,7 +16,7 @@ import type { ChainTip } from './chain/validate.ts';
 import { ProtocolError } from './errors.ts';
 import { messageSchema, type ProtocolSchema } from './message-schema.ts';
 import { PARAM_FIELDS, type NetworkParams } from './params.ts';
-import { Committee, MAX_COMMITTEE } from './quorum.ts';
+import { Committee, committeeProblem, MAX_COMMITTEE } from './quorum.ts';
 
 export const MANIFEST_FORMAT = 'btn-manifest/v1';
 const DOMAIN = `${MANIFEST_FORMAT}\n`;
@@ -86,11 +86,8 @@ export const manifestShape = object({
   signature: hexText({ bytes: 64, lowercase: true }),
 });
 const bodyReader = refine(manifestShape, (m) => {
-  const members = m.committee.members;
-  if (new Set(members).size !== members.length) return 'committee.members: a member is listed twice';
-  if (m.committee.quorum <= members.length / 2 || m.committee.quorum > members.length) {
-    return `committee.quorum: must be a majority of the ${members.length} members (${Math.floor(members.length / 2) + 1}..${members.length})`;
-  }
+  const committee = committeeProblem(m.committee.members, m.committee.quorum);
+  if (committee !== undefined) return `committee.${committee}`;
   if (new Set(m.primaries).size !== m.primaries.length) return 'primaries: a key is listed twice';
   if (m.params.sealDeadlineMs < m.params.spinIntervalMs) return 'params: sealDeadlineMs must be at least one spinIntervalMs';
   return undefined;

@@ -48,24 +48,34 @@ export function signVote(privateKey: KeyObject, member: Uint8Array, network: str
 }
 
 /** The committee a node holds (from the root-signed network manifest), with its keys parsed once. */
+/**
+ * What makes these members and quorum no committee, or undefined: 1..MAX_COMMITTEE distinct
+ * members (lowercase hex) and a quorum that is a majority. At most half could certify two
+ * different blocks at one height with disjoint votes.
+ */
+export function committeeProblem(members: readonly string[], quorum: number): string | undefined {
+  if (members.length === 0 || members.length > MAX_COMMITTEE) return `members: a committee has 1..${MAX_COMMITTEE} members, got ${members.length}`;
+  const seen = new Set<string>();
+  for (const m of members) {
+    if (seen.has(m)) return `members: ${m.slice(0, 16)}... is listed twice`;
+    seen.add(m);
+  }
+  if (!Number.isInteger(quorum) || quorum <= members.length / 2 || quorum > members.length) {
+    return `quorum: must be a majority of the ${members.length} members (${Math.floor(members.length / 2) + 1}..${members.length}), got ${quorum}`;
+  }
+  return undefined;
+}
+
 export class Committee {
   readonly network: string;
   readonly quorum: number;
   readonly #keys = new Map<string, KeyObject>();
 
   constructor(network: string, members: readonly Uint8Array[], quorum: number) {
-    if (members.length === 0 || members.length > MAX_COMMITTEE) {
-      throw new ProtocolError('ERR_PROTOCOL_MALFORMED', `a committee has 1..${MAX_COMMITTEE} members, got ${members.length}`, 'committee');
-    }
-    for (const m of members) {
-      const id = toHex(m);
-      if (this.#keys.has(id)) throw new ProtocolError('ERR_PROTOCOL_MALFORMED', `committee member ${id.slice(0, 16)}... is listed twice`, 'committee');
-      this.#keys.set(id, ed25519PublicKeyObject(m));
-    }
-    // A quorum of at most half could certify two different blocks at one height with disjoint votes.
-    if (!Number.isInteger(quorum) || quorum <= members.length / 2 || quorum > members.length) {
-      throw new ProtocolError('ERR_PROTOCOL_MALFORMED', `quorum must be a majority of the ${members.length} members (${Math.floor(members.length / 2) + 1}..${members.length}), got ${quorum}`, 'quorum');
-    }
+    const ids = members.map(toHex);
+    const problem = committeeProblem(ids, quorum);
+    if (problem !== undefined) throw new ProtocolError('ERR_PROTOCOL_MALFORMED', `committee ${problem}`, 'committee');
+    for (let i = 0; i < ids.length; i++) this.#keys.set(ids[i]!, ed25519PublicKeyObject(members[i]!));
     this.network = network;
     this.quorum = quorum;
   }

@@ -43,7 +43,7 @@ describe('run config: root', () => {
     const fields = err!.problems.map((p) => p.split(':')[0]);
     expect(fields).toEqual(expect.arrayContaining(['root.extra', 'root.url', 'root.publicKey', 'root.revocationPollMs', 'devnetActive', 'nodeId']));
     expect(() => parseRunConfig({ tcti: 'swtpm:port=2321', broker: 'mqtt://h:1', network: 'testnet', root: 'http://x' }, '/tmp/c.json'))
-      .toThrow(/root: must be an object/);
+      .toThrow(/root: expected object/);
     const ok = parseRunConfig({
       tcti: 'swtpm:port=2321', broker: 'mqtt://h:1', network: 'testnet',
       root: { url: 'http://127.0.0.1:8080', publicKey: '11'.repeat(32) },

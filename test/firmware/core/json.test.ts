@@ -1,7 +1,7 @@
 // The one JSON reader: every kind of field, exact objects, and errors that name the field path.
 import { describe, expect, it } from 'vitest';
 import {
-  anyObject, array, boolean, hex, hexText, integer, invalid, JsonError, literal, map, nullable, object, oneOf, optional, parseJson, problemsOf, readWith, refine, string,
+  anyObject, array, boolean, byType, hex, hexText, integer, invalid, JsonError, literal, map, nullable, object, oneOf, optional, optionalFields, parseJson, problemsOf, readWith, refine, string,
 } from '../../../firmware/core/json.ts';
 
 function error(fn: () => unknown): string {
@@ -142,5 +142,25 @@ describe('core JSON reader', () => {
     expect(error(() => parseJson('"é"', 3, 'm'))).toBe('ERR_JSON_OVERSIZE m is 4 bytes, at most 3');
     expect(error(() => parseJson(Uint8Array.of(0x22, 0xff, 0x22), 100, 'm'))).toBe('ERR_JSON_SYNTAX m is not valid UTF-8 JSON');
     expect(error(() => parseJson('{', 100, 'm'))).toBe('ERR_JSON_SYNTAX m is not valid UTF-8 JSON');
+  });
+
+  it('byType reads a field written in several JSON types with the reader for its type, and names both when neither fits', () => {
+    const handle = byType<number>({ number: integer({ min: 1, max: 9 }), string: map(string({ min: 1, max: 4, pattern: /^0x[0-9]+$/, what: 'hex text' }), (t) => Number(t)) });
+    expect(handle.read(3, 'h')).toBe(3);
+    expect(handle.read('0x7', 'h')).toBe(7);
+    expect(error(() => handle.read(10, 'h'))).toBe('ERR_JSON_INVALID h: expected integer in 1..9');
+    expect(error(() => handle.read('7', 'h'))).toBe('ERR_JSON_INVALID h: expected hex text');
+    expect(error(() => handle.read(null, 'h'))).toBe('ERR_JSON_INVALID h: expected integer in 1..9 or hex text');
+    expect(error(() => handle.read([1], 'h'))).toBe('ERR_JSON_INVALID h: expected integer in 1..9 or hex text');
+    // An array branch reports the item it refuses, not the field.
+    const paths = byType<string[]>({ string: map(string({ max: 3 }), (p) => [p]), array: array(string({ max: 3 }), { max: 2 }) });
+    expect(error(() => paths.read(['ok', 'long'], 'p'))).toBe('ERR_JSON_INVALID p[1]: expected string of 0..3 characters');
+  });
+
+  it('optionalFields makes every field optional, each still checked when given', () => {
+    const overrides = object(optionalFields({ a: integer({ min: 0, max: 1 }), b: string({ max: 1 }) }));
+    expect(overrides.read({}, '')).toEqual({});
+    expect(overrides.read({ b: 'x' }, '')).toEqual({ b: 'x' });
+    expect(problemsOf(overrides, { a: 2, b: 'xy', c: 1 }, 'o').map((p) => p.path)).toEqual(['o.c', 'o.a', 'o.b']);
   });
 });
