@@ -226,6 +226,22 @@ export function object<const F extends Fields>(fields: F, o: { readonly exact?: 
   };
 }
 
+/** An object used as a map (counts by reason): at most maxKeys keys, each value read by `value`. */
+export function record<T>(value: Reader<T>, o: { readonly maxKeys: number }): Reader<Readonly<Record<string, T>>> {
+  const expects = `object of at most ${o.maxKeys} keys`;
+  return {
+    expects,
+    read(v, path) {
+      if (!isObject(v)) invalid(path, `expected ${expects}`);
+      const keys = Object.keys(v);
+      if (keys.length > o.maxKeys) invalid(path, `expected ${expects}, got ${keys.length}`);
+      const out: Record<string, T> = {};
+      for (const k of keys) out[k] = value.read(v[k], `${path}.${k.slice(0, 40)}`);
+      return out;
+    },
+  };
+}
+
 /** Any JSON object, unchecked inside (passed on to a reader of its own, e.g. a signed certificate). */
 export function anyObject(o: { readonly maxKeys: number }): Reader<Readonly<Record<string, unknown>>> {
   const expects = `object of at most ${o.maxKeys} keys`;

@@ -2,6 +2,7 @@
 // the status page and /metrics, the status LED, and the retained MQTT status message. Outside
 // input (a status.json another process wrote) is checked once here, by parseNodeStatus.
 import type { SpinOutcomeKind } from '../sealing/engine.ts';
+import { array, boolean, integer, literal, nullable, object, oneOf, optional, readWith, record, string, type Reader } from '../core/json.ts';
 
 export const STATUS_VERSION = 1;
 
@@ -90,84 +91,47 @@ export function statusMessageOf(s: NodeStatus, user: string): NodeStatusMessage 
 
 const MAX_TEXT = 4096;
 const MAX_ENTRIES = 256;
+const text = string({ max: MAX_TEXT });
+const int = integer({ min: Number.MIN_SAFE_INTEGER, max: Number.MAX_SAFE_INTEGER });
+const counts = record(int, { maxKeys: MAX_ENTRIES });
+// Not exact: a status written by a newer agent (more fields) is still read; unknown keys are left out.
+const open = { exact: false } as const;
 
-class Invalid extends Error {}
-type Doc = Readonly<Record<string, unknown>>;
+// Every outcome kind of the engine (the type check fails when the engine gains one).
+const SPIN_COUNTS = {
+  sealed: int, refused: int, inactive: int, 'better-seal': int, aborted: int, deadline: int, 'max-rounds': int, failed: int,
+} as const satisfies Record<SpinOutcomeKind, Reader<number>>;
 
-function doc(v: unknown, at: string): Doc {
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new Invalid(`${at} is not an object`);
-  return v as Doc;
-}
-function str(d: Doc, k: string, at: string): string {
-  const v = d[k];
-  if (typeof v !== 'string' || v.length > MAX_TEXT) throw new Invalid(`${at}.${k} is not a string of at most ${MAX_TEXT} characters`);
-  return v;
-}
-function num(d: Doc, k: string, at: string): number {
-  if (typeof d[k] !== 'number' || !Number.isFinite(d[k])) throw new Invalid(`${at}.${k} is not a number`);
-  return d[k];
-}
-function optStr(d: Doc, k: string, at: string): void {
-  if (d[k] !== undefined) str(d, k, at);
-}
-function oneOf(d: Doc, k: string, allowed: readonly string[], at: string): void {
-  if (!allowed.includes(d[k] as string)) throw new Invalid(`${at}.${k} is not one of ${allowed.join(', ')}`);
-}
-function counts(d: Doc, k: string, at: string): void {
-  const r = doc(d[k], `${at}.${k}`);
-  const keys = Object.keys(r);
-  if (keys.length > MAX_ENTRIES) throw new Invalid(`${at}.${k} has more than ${MAX_ENTRIES} entries`);
-  for (const key of keys) num(r, key, `${at}.${k}`);
-}
-function list(d: Doc, k: string, at: string, each: (e: Doc, at: string) => void): void {
-  const v = d[k];
-  if (!Array.isArray(v) || v.length > MAX_ENTRIES) throw new Invalid(`${at}.${k} is not a list of at most ${MAX_ENTRIES}`);
-  v.forEach((e: unknown, i) => each(doc(e, `${at}.${k}[${i}]`), `${at}.${k}[${i}]`));
-}
+const statusReader: Reader<NodeStatus> = object({
+  version: literal(STATUS_VERSION),
+  nodeId: text,
+  state: oneOf(RUN_STATES),
+  pid: int,
+  startedAt: nullable(int),
+  updatedAt: int,
+  uptimeMs: int,
+  activation: object({ state: oneOf(ACTIVATION_STATES), reason: optional(text) }, open),
+  tpm: nullable(object({
+    manufacturer: text,
+    vendor: text,
+    firmwareVersion: text,
+    sealingKey: nullable(object({ handle: text, publicKeyPem: text, name: text }, open)),
+  }, open)),
+  broker: object({ connected: boolean(), state: text, user: optional(text), refused: optional(int), refusal: optional(text) }, open),
+  chain: object({ height: int, tipHash: text, finalizedHeight: int, paramsVersion: int }, open),
+  seals: object({ made: int, reused: int, published: int, notDelivered: int }, open),
+  spins: object(SPIN_COUNTS, open),
+  spinning: int,
+  rejected: counts,
+  invalidMessages: counts,
+  lastErrors: array(object({ at: int, code: text, message: text }, open), { max: MAX_ENTRIES }),
+  faults: optional(array(object({ key: text, code: text, message: text, since: int }, open), { max: MAX_ENTRIES })),
+  board: optional(text),
+  user: optional(text),
+  statusLight: optional(text),
+}, open);
 
 /** The status in `value` (parsed JSON), checked field by field; throws TypeError naming the first bad field. */
 export function parseNodeStatus(value: unknown): NodeStatus {
-  try {
-    const s = doc(value, 'status');
-    if (s['version'] !== STATUS_VERSION) throw new Invalid(`status.version is not ${STATUS_VERSION}`);
-    str(s, 'nodeId', 'status');
-    oneOf(s, 'state', RUN_STATES, 'status');
-    num(s, 'pid', 'status');
-    if (s['startedAt'] !== null) num(s, 'startedAt', 'status');
-    num(s, 'updatedAt', 'status');
-    num(s, 'uptimeMs', 'status');
-    const a = doc(s['activation'], 'status.activation');
-    oneOf(a, 'state', ACTIVATION_STATES, 'status.activation');
-    optStr(a, 'reason', 'status.activation');
-    if (s['tpm'] !== null) {
-      const t = doc(s['tpm'], 'status.tpm');
-      for (const k of ['manufacturer', 'vendor', 'firmwareVersion']) str(t, k, 'status.tpm');
-      if (t['sealingKey'] !== null) {
-        const k = doc(t['sealingKey'], 'status.tpm.sealingKey');
-        for (const f of ['handle', 'publicKeyPem', 'name']) str(k, f, 'status.tpm.sealingKey');
-      }
-    }
-    const b = doc(s['broker'], 'status.broker');
-    if (typeof b['connected'] !== 'boolean') throw new Invalid('status.broker.connected is not a boolean');
-    str(b, 'state', 'status.broker');
-    if (b['user'] !== undefined) str(b, 'user', 'status.broker');
-    if (b['refused'] !== undefined) num(b, 'refused', 'status.broker');
-    if (b['refusal'] !== undefined) str(b, 'refusal', 'status.broker');
-    const c = doc(s['chain'], 'status.chain');
-    for (const k of ['height', 'finalizedHeight', 'paramsVersion']) num(c, k, 'status.chain');
-    str(c, 'tipHash', 'status.chain');
-    const seals = doc(s['seals'], 'status.seals');
-    for (const k of ['made', 'reused', 'published', 'notDelivered']) num(seals, k, 'status.seals');
-    counts(s, 'spins', 'status');
-    num(s, 'spinning', 'status');
-    counts(s, 'rejected', 'status');
-    counts(s, 'invalidMessages', 'status');
-    list(s, 'lastErrors', 'status', (e, at) => { num(e, 'at', at); str(e, 'code', at); str(e, 'message', at); });
-    if (s['faults'] !== undefined) list(s, 'faults', 'status', (f, at) => { for (const k of ['key', 'code', 'message']) str(f, k, at); num(f, 'since', at); });
-    for (const k of ['board', 'user', 'statusLight']) optStr(s, k, 'status');
-    return value as NodeStatus;
-  } catch (err) {
-    if (err instanceof Invalid) throw new TypeError(err.message);
-    throw err;
-  }
+  return readWith(statusReader, value, 'status', (err) => new TypeError(err.message));
 }
