@@ -10,6 +10,7 @@ import { hostname } from 'node:os';
 import { Backoff } from './backoff.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { CodedError } from './errors.ts';
+import { anyObject, integer, parseJson, string, type Reader } from './json.ts';
 import { isLockedFd, tryLockFd } from './os-lock.ts';
 import { bootId, processAlive } from './process.ts';
 
@@ -70,18 +71,40 @@ const POLL = { baseMs: 5, capMs: 200 } as const;
 /** How long a refused taker waits for the holder to write its name (it does so right after locking). */
 const NAME_WAIT_MS = 1_000;
 
+// Read field by field, tolerant on purpose: the name is for people (who holds the lock; the OS
+// lock decides), so a field another version wrote differently falls back to its default instead
+// of losing the whole name.
+const HOLDER = {
+  pid: integer({ min: 1, max: Number.MAX_SAFE_INTEGER }),
+  host: string({ max: 255 }),
+  bootId: string({ max: 64 }),
+  createdAt: integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
+  command: string({ max: MAX_LOCK_BYTES }),
+} as const;
+
+function fieldOr<T>(reader: Reader<T>, o: Readonly<Record<string, unknown>>, key: string, fallback: T): T {
+  try {
+    return reader.read(o[key], key);
+  } catch {
+    return fallback;
+  }
+}
+
 /** The holder in a lock file's text, or null for anything else (empty, foreign or damaged). */
 export function readLockHolder(text: string): LockHolder | null {
+  let o: Readonly<Record<string, unknown>>;
   try {
-    const o = JSON.parse(text) as Record<string, unknown>;
-    if (Number.isSafeInteger(o['pid']) && typeof o['host'] === 'string') {
-      return {
-        pid: o['pid'] as number, host: o['host'], bootId: typeof o['bootId'] === 'string' ? o['bootId'] : '',
-        createdAt: Number(o['createdAt']) || 0, command: typeof o['command'] === 'string' ? o['command'].slice(0, MAX_COMMAND_CHARS) : '',
-      };
-    }
-  } catch { /* not JSON */ }
-  return null;
+    o = anyObject({ maxKeys: 64 }).read(parseJson(text, MAX_LOCK_BYTES, 'lock file'), '');
+  } catch {
+    return null;
+  }
+  const pid = fieldOr(HOLDER.pid, o, 'pid', 0);
+  const host = fieldOr<string | null>(HOLDER.host, o, 'host', null);
+  if (pid === 0 || host === null) return null;
+  return {
+    pid, host, bootId: fieldOr(HOLDER.bootId, o, 'bootId', ''), createdAt: fieldOr(HOLDER.createdAt, o, 'createdAt', 0),
+    command: fieldOr(HOLDER.command, o, 'command', '').slice(0, MAX_COMMAND_CHARS),
+  };
 }
 
 /** "pid 1234 (btn-node run --config /etc/btn-node.json, since 2024-05-01T10:00:00.000Z)", plus the host when it is another one. */

@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import { pino } from 'pino';
 import { verifyRegistrationCertificate, type RegistrationCertificate } from './registration.ts';
 import { revocationListMessage, verifyRevocationList } from './revocation-list.ts';
-import type { MessageSchema } from '../core/json.ts';
+import { parseJson, type MessageSchema } from '../core/json.ts';
 import type { SealMessage } from './seal-message.ts';
 import { ProtocolError } from './errors.ts';
 import type { SealAuthority } from './seal-check.ts';
@@ -167,11 +167,7 @@ export class RegistrationAuthority implements SealAuthority {
   applyRevocationList(input: unknown): boolean {
     let value = input;
     try {
-      if (typeof input === 'string' || input instanceof Uint8Array) {
-        const text = typeof input === 'string' ? input : Buffer.from(input).toString('utf8');
-        if (text.length > MAX_REVOCATION_LIST_BYTES) throw new Error('revocation list is too large');
-        value = JSON.parse(text);
-      }
+      if (typeof input === 'string' || input instanceof Uint8Array) value = parseJson(input, MAX_REVOCATION_LIST_BYTES, 'revocation list');
       const list = verifyRevocationList(value, this.#root, Math.max(0, this.#version));
       if (list.version === this.#version) return false;
       this.#revokedNodes = new Map(list.entries.map((e) => [e.nodeId, e.reason || 'no reason given']));

@@ -31,6 +31,18 @@ const fastClock = (): { now: () => number; sleep: (ms: number) => Promise<void> 
   return { now: () => t, sleep: async (ms) => { t += Math.max(ms, 1); } };
 };
 
+describe('readLockHolder', () => {
+  it('names the holder from what it can read, defaults a damaged detail, and is null without pid and host', () => {
+    expect(readLockHolder(JSON.stringify({ pid: 7, host: 'h', bootId: 'b', createdAt: 5, command: 'x'.repeat(300) })))
+      .toEqual({ pid: 7, host: 'h', bootId: 'b', createdAt: 5, command: 'x'.repeat(200) });
+    expect(readLockHolder(JSON.stringify({ pid: 7, host: 'h', bootId: 3, createdAt: 'soon', future: true })))
+      .toEqual({ pid: 7, host: 'h', bootId: '', createdAt: 0, command: '' });
+    for (const text of ['', '{', '[]', 'null', JSON.stringify({ pid: 0, host: 'h' }), JSON.stringify({ pid: 7 }), `{"pid":7,"host":"${'h'.repeat(5000)}"}`]) {
+      expect(readLockHolder(text), text.slice(0, 30)).toBeNull();
+    }
+  });
+});
+
 describe('acquireProcessLock', () => {
   it('names its holder, refuses a second taker at once naming it (even in this process), and is free again after release', async () => {
     const path = lockPath();
