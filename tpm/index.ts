@@ -12,4 +12,5 @@ export {
   type TpmPublic,
 } from './public-area.ts';
 export { SEALING_KEY_REQUIRED, SEALING_KEY_ATTRIBUTES, EK_RSA_ATTRIBUTES, EK_POLICY_SHA256 } from './templates.ts';
+export { EK_REQUIRED, ekProblem, sealingKeyProblem, type KeyPublicFacts } from './key-rules.ts';
 export { WireReader, WireWriter } from './wire.ts';

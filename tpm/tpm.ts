@@ -2,7 +2,7 @@
 // serialized unit on the connection (see connection.ts) and flushes every transient object and
 // session it creates, also when a command fails.
 import { createHash } from 'node:crypto';
-import { ESYS_TR, HANDLE, ObjectAttr, TPM_ALG, TPM_CAP, TPM_PT, TPMA_SESSION } from './constants.ts';
+import { ESYS_TR, HANDLE, ObjectAttr, TPM_CAP, TPM_PT, TPMA_SESSION } from './constants.ts';
 import { TpmArgumentError, TpmError, TpmRcError } from './errors.ts';
 import * as esys from './esys.ts';
 import { tss2 } from './ffi.ts';
@@ -13,7 +13,8 @@ import { baseTpmRc, TPM_RC } from './rc.ts';
 import { TpmConnection, type ConnectionOptions } from './connection.ts';
 import { hasAttributes, objectName, parsePublic, publicKeyPem, signatureMatches, type TpmPublic } from './public-area.ts';
 import { handleList, nvPublic, propertyText, rsassaSignature, taggedProperties } from './structures.ts';
-import { EK_POLICY_SHA256, EK_RSA_ATTRIBUTES, ekRsaTemplate, SEALING_KEY_REQUIRED, sealingKeyTemplate, srkRsaTemplate } from './templates.ts';
+import { EK_POLICY_SHA256, EK_RSA_ATTRIBUTES, ekRsaTemplate, sealingKeyTemplate, srkRsaTemplate } from './templates.ts';
+import { sealingKeyProblem } from './key-rules.ts';
 import { toHex } from '../firmware/core/bytes.ts';
 
 export interface OpenTpmOptions extends Omit<ConnectionOptions, 'onReconnect' | 'onStaleReference'> {
@@ -358,8 +359,8 @@ export class Tpm {
     if (tr === null) return null;
     const { public: area } = await esys.readPublic(c, tr);
     const pub = parsePublic(area);
-    const problem = notASealingKey(pub);
-    if (problem) throw new TpmError('ERR_TPM_KEY_MISMATCH', `object at ${hex(handle)} is not a sealing key: ${problem}; choose another --handle`);
+    const problem = sealingKeyProblem(pub);
+    if (problem) throw new TpmError('ERR_TPM_KEY_MISMATCH', `object at ${hex(handle)} cannot be the sealing key: ${problem}; choose another --handle`);
     const info: SealingKeyInfo = { handle, public: pub, publicArea: area, publicKeyPem: publicKeyPem(pub), name: toHex(objectName(pub)) };
     this.keys.set(handle, info);
     return info;
@@ -432,19 +433,6 @@ export class Tpm {
     const { data } = await esys.getCapability(c, TPM_CAP.TPM_PROPERTIES, TPM_PT.NV_BUFFER_MAX, 1);
     return taggedProperties(data).get(TPM_PT.NV_BUFFER_MAX) ?? DEFAULT_NV_CHUNK;
   }
-}
-
-// Why `pub` cannot be the sealing key, or null: the binding's guard against using another object
-// at the handle. The binding does not import the protocol layer, where the rule the registrar
-// checks lives (firmware/protocol/identity.ts); test/firmware/protocol/identity.test.ts checks
-// that the rule's attribute bits are the binding's and that the binding's template passes it.
-function notASealingKey(pub: TpmPublic): string | null {
-  if (!pub.rsa) return 'not an RSA key';
-  if (pub.rsa.keyBits !== 2048) return `RSA-${pub.rsa.keyBits}, expected RSA-2048`;
-  if (!hasAttributes(pub, SEALING_KEY_REQUIRED)) return 'missing fixedTPM, fixedParent, sensitiveDataOrigin, userWithAuth or sign';
-  if (pub.objectAttributes & (ObjectAttr.decrypt | ObjectAttr.restricted)) return 'decrypt or restricted is set';
-  if (pub.rsa.scheme.scheme !== TPM_ALG.RSASSA || pub.rsa.scheme.hashAlg !== TPM_ALG.SHA256) return 'scheme is not RSASSA-SHA256';
-  return null;
 }
 
 async function flushQuietly(c: EsysContext, handle: EsysTr): Promise<void> {

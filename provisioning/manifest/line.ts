@@ -2,7 +2,8 @@
 // certificate chain and key, sealing key attributes). Every rejection names its reason.
 import { createHash, createPublicKey, X509Certificate } from 'node:crypto';
 import { MAX_PUBLIC_BYTES, parsePublic, publicKeySpki, type TpmPublic } from '../../tpm/public-area.ts';
-import { ekProblem, nodeIdFromSpki, sealingKeyProblem } from '../../firmware/protocol/identity.ts';
+import { nodeIdFromSpki } from '../../firmware/protocol/identity.ts';
+import { ekProblem, sealingKeyProblem } from '../../tpm/key-rules.ts';
 import type { NewDevice } from '../store/types.ts';
 import type { TrustStore } from './trust.ts';
 import type { ParsedCertificate } from './x509.ts';

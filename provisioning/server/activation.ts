@@ -8,12 +8,12 @@ import { ProvisioningError } from '../errors.ts';
 import type { Ed25519Key } from '../keys.ts';
 import { toHex } from '../../firmware/core/bytes.ts';
 import { ekNameOf } from '../manifest/line.ts';
-import { sealingKeyProblem } from '../../firmware/protocol/identity.ts';
 import type { ChallengeResponse, ProofResponse } from '../../firmware/protocol/registrar-api/index.ts';
 import { brokerPassword } from '../../firmware/protocol/broker-credential.ts';
 import { issueRegistrationCertificate } from '../registration/certificate.ts';
 import type { ActivationFailure, ProvisioningStore } from '../store/types.ts';
 import { MAX_PUBLIC_BYTES, objectName, parsePublic, publicKeyPem, toTpm2bPublic, type TpmPublic } from '../../tpm/public-area.ts';
+import { sealingKeyProblem } from '../../tpm/key-rules.ts';
 
 export type MakeCredential = (input: { ekPublic: TpmPublic; name: Uint8Array; secret: Uint8Array }) =>
   { credentialBlob: Uint8Array; encryptedSecret: Uint8Array };
