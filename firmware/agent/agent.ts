@@ -412,7 +412,9 @@ export class SecondaryAgent extends EventEmitter {
 /** The status page's broker line: connected or not, as whom, and what the broker said when it refused. */
 function brokerStatus(state: string, identity: MqttTransport['identity'] | undefined): NodeStatus['broker'] {
   const refused = identity !== undefined && identity.refused > 0 ? { refused: identity.refused, ...(identity.lastRefusal === null ? {} : { refusal: identity.lastRefusal }) } : {};
-  return { connected: state === 'online', state, ...(identity?.user == null ? {} : { user: identity.user }), ...refused };
+  const publishRefused = identity !== undefined && identity.publishRefused > 0
+    ? { publishRefused: identity.publishRefused, ...(identity.lastPublishRefusal === null ? {} : { publishRefusal: identity.lastPublishRefusal }) } : {};
+  return { connected: state === 'online', state, ...(identity?.user == null ? {} : { user: identity.user }), ...refused, ...publishRefused };
 }
 
 /** ChainParams for validating candidates, from the network parameters. */

@@ -18,6 +18,9 @@ export function renderMetrics(s: NodeStatus): string {
   const states = new Set<string>([...ACTIVATION_STATES, s.activation.state]);
   metric('btn_activation_state', 'gauge', 'Activation state of the node (1 for the current state).', [...states].map((state) => ({ labels: { ...node, state }, value: state === s.activation.state ? 1 : 0 })));
   metric('btn_broker_connected', 'gauge', '1 when the MQTT broker connection is up.', [{ labels: node, value: s.broker.connected ? 1 : 0 }]);
+  metric('btn_broker_refused_total', 'counter', 'What the broker refused: connections (credentials, ACL) and publishes (ACL).', [
+    { labels: { ...node, what: 'connection' }, value: s.broker.refused ?? 0 }, { labels: { ...node, what: 'publish' }, value: s.broker.publishRefused ?? 0 },
+  ]);
   metric('btn_tpm_up', 'gauge', '1 when the TPM was found and answered.', [{ labels: s.tpm === null ? node : { ...node, vendor: s.tpm.vendor, firmware: s.tpm.firmwareVersion }, value: s.tpm === null ? 0 : 1 }]);
   metric('btn_uptime_seconds', 'gauge', 'Seconds since the agent started.', [{ labels: node, value: Math.floor(s.uptimeMs / 1000) }]);
   if (s.chain !== undefined) metric('btn_chain_height', 'gauge', 'Height of the chain tip the node knows.', [{ labels: node, value: s.chain.height }]);

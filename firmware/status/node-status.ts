@@ -42,6 +42,9 @@ export interface NodeStatus {
     /** Connections the broker refused, and the last reason (bad credentials, not authorized). */
     readonly refused?: number;
     readonly refusal?: string;
+    /** Publishes the broker refused (its ACL: a role or topic the node may not use), and the last one's reason and topic. */
+    readonly publishRefused?: number;
+    readonly publishRefusal?: string;
   };
   readonly chain: { readonly height: number; readonly tipHash: string; readonly finalizedHeight: number; readonly paramsVersion: number };
   readonly seals: { readonly made: number; readonly reused: number; readonly published: number; readonly notDelivered: number };
@@ -117,7 +120,9 @@ const statusReader: Reader<NodeStatus> = object({
     firmwareVersion: text,
     sealingKey: nullable(object({ handle: text, publicKeyPem: text, name: text }, open)),
   }, open)),
-  broker: object({ connected: boolean(), state: text, user: optional(text), refused: optional(int), refusal: optional(text) }, open),
+  broker: object({
+    connected: boolean(), state: text, user: optional(text), refused: optional(int), refusal: optional(text), publishRefused: optional(int), publishRefusal: optional(text),
+  }, open),
   chain: object({ height: int, tipHash: text, finalizedHeight: int, paramsVersion: int }, open),
   seals: object({ made: int, reused: int, published: int, notDelivered: int }, open),
   spins: object(SPIN_COUNTS, open),

@@ -7,6 +7,7 @@ export {
   MqttTransport, createMqttTransport, clientIdFromSpki, OFFLINE_STATUS,
   type MqttTransportOptions, type Subscribed, type TransportState, type ProtocolChoice, type DropReason, type DropEvent, type PublishOutcome,
   type InboundMessage, type SubscribeOptions, type StreamOptions, type PublishOptions, type TransportStats,
+  type BrokerIdentity,
 } from './mqtt-transport.ts';
 export { DEFAULT_SUBSCRIPTION_BYTES, DEVICE_MAX_INBOUND_BYTES } from './mqtt-transport.ts';
 export { SealInbox, type SealIdentity } from './seal-inbox.ts';

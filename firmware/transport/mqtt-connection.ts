@@ -8,7 +8,7 @@ import { connect, type IClientOptions, type IPublishPacket, type MqttClient } fr
 import type { Logger } from 'pino';
 import { Backoff } from '../core/backoff.ts';
 import { ProtocolFallback } from './mqtt-protocol.ts';
-import type { MqttTransportOptions, TransportState, TransportStats } from './mqtt-types.ts';
+import type { BrokerIdentity, MqttTransportOptions, TransportState, TransportStats } from './mqtt-types.ts';
 
 export const OFFLINE_STATUS = '{"state":"offline"}';
 
@@ -66,7 +66,7 @@ export class MqttConnection {
   }
 
   /** Who this connection is on the broker and whether the broker refuses it (for the status page; never the password). */
-  get identity(): { readonly user: string | null; readonly refused: number; readonly lastRefusal: string | null } {
+  get identity(): Pick<BrokerIdentity, 'user' | 'refused' | 'lastRefusal'> {
     return { user: this.#credentials.username ?? null, refused: this.#refused, lastRefusal: this.#lastRefusal };
   }
 

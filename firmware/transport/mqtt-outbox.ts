@@ -43,10 +43,16 @@ export class Outbox {
   readonly #c: OutboxConfig;
   readonly #queue: OfflineQueue;
   readonly #inflight = new Set<QueuedMessage>();
+  #lastRefusal: string | null = null;
 
   constructor(config: OutboxConfig) {
     this.#c = config;
     this.#queue = new OfflineQueue(config.limits);
+  }
+
+  /** The last publish the broker refused: its reason and topic (null: none). */
+  get lastRefusal(): string | null {
+    return this.#lastRefusal;
   }
 
   get queued(): { count: number; bytes: number } {
@@ -106,6 +112,8 @@ export class Outbox {
       if (client !== this.#c.client()) return; // stale client: its unacked messages were requeued on close
       if (!this.#inflight.delete(m)) return;
       if (err) {
+        this.#c.stats.publishRefused++;
+        this.#lastRefusal = `${err.message.replace(/^Publish error: /, '').slice(0, 120)} on ${m.topic.slice(0, 200)}`;
         this.#c.log.warn({ topic: m.topic, err: err.message }, 'publish rejected');
         m.settle.reject(outcome('rejected'));
       } else {

@@ -10,12 +10,13 @@ import { MqttConnection, OFFLINE_STATUS } from './mqtt-connection.ts';
 import { Inbound, type Subscription } from './mqtt-inbound.ts';
 import { encodePayload, Outbox } from './mqtt-outbox.ts';
 import { ProtocolFallback } from './mqtt-protocol.ts';
-import type { DropEvent, InboundMessage, MqttTransportOptions, PublishOptions, PublishOutcome, StreamOptions, SubscribeOptions, TransportState, TransportStats } from './mqtt-types.ts';
+import type { BrokerIdentity, DropEvent, InboundMessage, MqttTransportOptions, PublishOptions, PublishOutcome, StreamOptions, SubscribeOptions, TransportState, TransportStats } from './mqtt-types.ts';
 import { assertTopicFilter, assertTopicName, topicsFor, topicSegment, type Topics } from '../protocol/topics.ts';
 import { mqttClientIdFromSpki } from '../protocol/identity.ts';
 
 export type {
   TransportState, ProtocolChoice, DropReason, PublishOutcome, MqttTransportOptions, InboundMessage, SubscribeOptions, PublishOptions, TransportStats, DropEvent, StreamOptions,
+  BrokerIdentity,
 } from './mqtt-types.ts';
 export { OFFLINE_STATUS };
 
@@ -53,7 +54,7 @@ export class MqttTransport extends EventEmitter {
   readonly #outbox: Outbox;
   readonly #inbound: Inbound;
   readonly #stats: TransportStats = {
-    received: 0, delivered: 0, published: 0, queueEvicted: 0, queueExpired: 0, connects: 0, reconnectAttempts: 0, protocolRefusals: 0,
+    received: 0, delivered: 0, published: 0, queueEvicted: 0, queueExpired: 0, connects: 0, reconnectAttempts: 0, protocolRefusals: 0, publishRefused: 0,
     dropped: { oversize: 0, 'invalid-utf8': 0, 'malformed-json': 0, expired: 0, invalid: 0, 'handler-failed': 0, backlog: 0 },
   };
   #onAbort: (() => void) | null = null;
@@ -105,9 +106,9 @@ export class MqttTransport extends EventEmitter {
     return this.#conn.state;
   }
 
-  /** Who this connection is on the broker, and how often it was refused (never the password). */
-  get identity(): { readonly user: string | null; readonly refused: number; readonly lastRefusal: string | null } {
-    return this.#conn.identity;
+  /** Who this connection is on the broker, and what the broker refused it: connections and publishes (never the password). */
+  get identity(): BrokerIdentity {
+    return { ...this.#conn.identity, publishRefused: this.#stats.publishRefused, lastPublishRefusal: this.#outbox.lastRefusal };
   }
 
   /** The broker identity from now on (a node's, released by its TPM at activation): reconnects at once. Never logged. */

@@ -95,6 +95,19 @@ export interface TransportStats {
   reconnectAttempts: number;
   /** Times a broker refused MQTT 5 (at most 1: the fallback is remembered). */
   protocolRefusals: number;
+  /** Publishes the broker acknowledged with a refusal (MQTT 5 reason code 0x80 and up, e.g. Not authorized by its ACL). */
+  publishRefused: number;
+}
+
+/** Who a connection is on the broker and what the broker refused it (never the password). */
+export interface BrokerIdentity {
+  readonly user: string | null;
+  /** Connections refused, and the last reason. */
+  readonly refused: number;
+  readonly lastRefusal: string | null;
+  /** Publishes refused, and the last one's topic and reason ("Not authorized on btn/v1/seals/..."). */
+  readonly publishRefused: number;
+  readonly lastPublishRefusal: string | null;
 }
 
 export interface DropEvent {

@@ -10,6 +10,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSecureMosquitto, type SecureMosquitto } from '../../firmware/devnet/secure-mosquitto.ts';
 import { topicsFor } from '../../firmware/protocol/topics.ts';
+import { createMqttTransport } from '../../firmware/transport/index.ts';
 import { BrokerAdmin } from '../../provisioning/broker/dynsec.ts';
 import { freePort } from '../net.ts';
 import { until } from '../until.ts';
@@ -83,7 +84,8 @@ describe('broker access control (mosquitto dynamic security, TLS)', () => {
     // Forged by node-a (each is acknowledged or refused before the marker after it goes out).
     for (const [topic, body] of [[topics.status('node-b'), 'forged status'], [topics.candidates, 'forged candidate'], [topics.final, 'forged final'],
       [topics.manifest, 'forged manifest'], [topics.revocations, 'forged revocations'], [topics.sealFrom('c1', 'node-b'), 'forged seal of node-b']] as const) {
-      await nodeA.publishAsync(topic, body, { qos: 1 }).catch(() => undefined);
+      // MQTT 5: mosquitto answers the PUBLISH with reason code 0x87 (so the device can count it).
+      expect(await refusal(nodeA.publishAsync(topic, body, { qos: 1 })), topic).toMatch(/Not authorized/);
     }
     await nodeA.publishAsync(topics.status('node-a'), 'own status', { qos: 1 });
     await nodeA.publishAsync(topics.sealFrom('c1', 'node-a'), 'own seal', { qos: 1 });
@@ -93,6 +95,22 @@ describe('broker access control (mosquitto dynamic security, TLS)', () => {
     expect(statuses.filter((m) => m.includes('forged'))).toEqual([]);
     // A secondary may not even subscribe to other nodes' statuses.
     expect(await refusal(nodeA.subscribeAsync(topics.allStatus, { qos: 1 }))).toMatch(/Not authorized/);
+  });
+
+  it('the device transport counts what the broker refused and says on which topic, for the status page', async () => {
+    const transport = createMqttTransport({ url: broker.url, nodeId: 'node-a', clientId: 'node-a-transport', prefix, username: 'node-a', password: 'secret-a', ca: broker.caPem, protocol: 5, status: false });
+    try {
+      await until('connected as node-a', () => transport.state === 'online', 10_000);
+      expect(await transport.publish(topics.status('node-a'), { state: 'online' }, { qos: 1 })).toBe('delivered');
+      expect(transport.identity).toMatchObject({ user: 'node-a', refused: 0, publishRefused: 0, lastPublishRefusal: null });
+      const refused = await transport.publish(topics.candidates, 'not a clerk', { qos: 1 });
+      expect([refused, transport.protocolVersion]).toEqual(['rejected', 5]);
+      expect(transport.identity).toMatchObject({ publishRefused: 1, lastPublishRefusal: `Not authorized on ${topics.candidates}` });
+      expect(transport.stats().publishRefused).toBe(1);
+      expect(transport.state).toBe('online'); // refused, not cut off
+    } finally {
+      await transport.close();
+    }
   });
 
   it('a disabled client is disconnected at once and its password no longer works', async () => {

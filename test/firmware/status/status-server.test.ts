@@ -44,6 +44,15 @@ describe('status server', () => {
     current = snapshot();
   });
 
+  it('says what the broker refused: the connection while not connected, messages also while connected', async () => {
+    current = snapshot({ broker: { connected: true, state: 'online', user: 'a1b2', publishRefused: 3, publishRefusal: 'Not authorized on btn/v1/candidates' } });
+    expect(await (await fetch(server.url)).text()).toMatch(/id="broker"[^>]*>connected as a1b2; the broker refused 3 message\(s\), last: Not authorized on btn\/v1\/candidates</);
+    const metrics = renderMetrics(current);
+    expect(metrics).toContain('btn_broker_refused_total{node="a1b2c3d4e5f6",what="publish"} 3');
+    expect(metrics).toContain('btn_broker_refused_total{node="a1b2c3d4e5f6",what="connection"} 0');
+    current = snapshot();
+  });
+
   it('serves /status.json as the snapshot itself', async () => {
     const r = await fetch(new URL('/status.json?x=1', server.url));
     expect(r.headers.get('content-type')).toBe('application/json; charset=utf-8');
