@@ -1,7 +1,8 @@
 // The broker credential in the proof answer opens only in the TPM that passed activation: the
 // filed TPM recovers the secret and derives exactly the password the root gave the broker; another
-// TPM's ActivateCredential on the same blob fails. Real parts: two swtpms, the registrar on SQLite;
-// the broker's accounts are recorded (the mosquitto side is test/firmware/node/broker-identity.test.ts).
+// TPM's ActivateCredential on the same blob fails, in the binding and in tpm2-tools. Real parts:
+// two swtpms, the registrar on SQLite; the broker's accounts are recorded (the mosquitto side is
+// test/firmware/node/broker-identity.test.ts).
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +14,7 @@ import { RegistrarClient } from '../../firmware/protocol/registrar-api/index.ts'
 import { openTpm, type Tpm } from '../../tpm/index.ts';
 import { toTpm2bPublic } from '../../tpm/public-area.ts';
 import { startSwtpm, type SwtpmInstance } from '../../tpm/swtpm.ts';
+import { toolsActivate } from './credential-tools.ts';
 
 let dir: string;
 const swtpms: SwtpmInstance[] = [];
@@ -61,6 +63,11 @@ describe('broker credential', () => {
     await expect(other.activateCredential({ credentialBlob: offer.credentialBlob, secret: offer.encryptedSecret })).rejects.toThrow();
     const released = await filed.activateCredential({ credentialBlob: offer.credentialBlob, secret: offer.encryptedSecret });
     expect(brokerPassword(released, proof.nodeId)).toBe(accounts.get(proof.nodeId));
+    // Cross-checked with tpm2-tools (an implementation no one here wrote): the filed TPM's
+    // tpm2_activatecredential opens the same secret; on the other TPM it fails.
+    const [filedSwtpm, otherSwtpm] = swtpms as [SwtpmInstance, SwtpmInstance];
+    expect(Buffer.from(await toolsActivate(filedSwtpm.tcti, dir, offer, 'broker-filed')).toString('hex')).toBe(Buffer.from(released).toString('hex'));
+    await expect(toolsActivate(otherSwtpm.tcti, dir, offer, 'broker-other')).rejects.toThrow(/tpm2_activatecredential/);
     await root.revoke(proof.nodeId, 'lost');
     expect(disabled).toEqual([proof.nodeId]);
   });
