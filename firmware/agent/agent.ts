@@ -414,7 +414,8 @@ function brokerStatus(state: string, identity: MqttTransport['identity'] | undef
   const refused = identity !== undefined && identity.refused > 0 ? { refused: identity.refused, ...(identity.lastRefusal === null ? {} : { refusal: identity.lastRefusal }) } : {};
   const publishRefused = identity !== undefined && identity.publishRefused > 0
     ? { publishRefused: identity.publishRefused, ...(identity.lastPublishRefusal === null ? {} : { publishRefusal: identity.lastPublishRefusal }) } : {};
-  return { connected: state === 'online', state, ...(identity?.user == null ? {} : { user: identity.user }), ...refused, ...publishRefused };
+  const failure = state !== 'online' && identity?.lastFailure != null ? { failure: identity.lastFailure } : {};
+  return { connected: state === 'online', state, ...(identity?.user == null ? {} : { user: identity.user }), ...refused, ...failure, ...publishRefused };
 }
 
 /** ChainParams for validating candidates, from the network parameters. */

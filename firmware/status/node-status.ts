@@ -42,6 +42,8 @@ export interface NodeStatus {
     /** Connections the broker refused, and the last reason (bad credentials, not authorized). */
     readonly refused?: number;
     readonly refusal?: string;
+    /** Why the node cannot reach the broker (TLS name or CA, DNS, no route), while not connected. */
+    readonly failure?: string;
     /** Publishes the broker refused (its ACL: a role or topic the node may not use), and the last one's reason and topic. */
     readonly publishRefused?: number;
     readonly publishRefusal?: string;
@@ -121,7 +123,7 @@ const statusReader: Reader<NodeStatus> = object({
     sealingKey: nullable(object({ handle: text, publicKeyPem: text, name: text }, open)),
   }, open)),
   broker: object({
-    connected: boolean(), state: text, user: optional(text), refused: optional(int), refusal: optional(text), publishRefused: optional(int), publishRefusal: optional(text),
+    connected: boolean(), state: text, user: optional(text), refused: optional(int), refusal: optional(text), failure: optional(text), publishRefused: optional(int), publishRefusal: optional(text),
   }, open),
   chain: object({ height: int, tipHash: text, finalizedHeight: int, paramsVersion: int }, open),
   seals: object({ made: int, reused: int, published: int, notDelivered: int }, open),

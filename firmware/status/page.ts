@@ -21,7 +21,7 @@ export function formatUptime(ms: number): string {
 
 function brokerText(b: NodeStatus['broker']): string {
   const base = b.connected ? `connected${b.user ? ` as ${b.user}` : ''}` : `not connected (${b.state})`;
-  return base + (!b.connected && b.refusal ? `; the broker refused ${b.refused} time(s): ${b.refusal}` : '')
+  return base + (!b.connected && b.failure ? `: ${b.failure}` : '') + (!b.connected && b.refusal ? `; the broker refused ${b.refused} time(s): ${b.refusal}` : '')
     + (b.publishRefusal ? `; the broker refused ${b.publishRefused} message(s), last: ${b.publishRefusal}` : '');
 }
 
@@ -57,6 +57,7 @@ const SCRIPT = `
       activation: s.activation.state + (s.activation.reason ? ' (' + s.activation.reason + ')' : ''),
       tpm: s.tpm === null ? 'not found' : s.tpm.vendor + ' (' + s.tpm.manufacturer + '), firmware ' + s.tpm.firmwareVersion,
       broker: (s.broker.connected ? 'connected' + (s.broker.user ? ' as ' + s.broker.user : '') : 'not connected (' + s.broker.state + ')')
+        + (!s.broker.connected && s.broker.failure ? ': ' + s.broker.failure : '')
         + (!s.broker.connected && s.broker.refusal ? '; the broker refused ' + s.broker.refused + ' time(s): ' + s.broker.refusal : '')
         + (s.broker.publishRefusal ? '; the broker refused ' + s.broker.publishRefused + ' message(s), last: ' + s.broker.publishRefusal : ''),
       'seals-made': String(s.seals.made), 'seals-accepted': String(s.seals.published),

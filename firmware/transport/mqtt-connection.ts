@@ -8,6 +8,7 @@ import { connect, type IClientOptions, type IPublishPacket, type MqttClient } fr
 import type { Logger } from 'pino';
 import { Backoff } from '../core/backoff.ts';
 import { ProtocolFallback } from './mqtt-protocol.ts';
+import { connectFailure } from './connect-failure.ts';
 import type { BrokerIdentity, MqttTransportOptions, TransportState, TransportStats } from './mqtt-types.ts';
 
 export const OFFLINE_STATUS = '{"state":"offline"}';
@@ -52,6 +53,8 @@ export class MqttConnection {
   /** Connections the broker refused (bad credentials, not authorized, ...), and the last reason; cleared reason on connect. */
   #refused = 0;
   #lastRefusal: string | null = null;
+  /** Why the last attempt failed before any broker answer (TLS, DNS, no route), in words; cleared on connect. */
+  #lastFailure: string | null = null;
 
   constructor(config: ConnectionConfig) {
     this.#c = config;
@@ -66,8 +69,8 @@ export class MqttConnection {
   }
 
   /** Who this connection is on the broker and whether the broker refuses it (for the status page; never the password). */
-  get identity(): Pick<BrokerIdentity, 'user' | 'refused' | 'lastRefusal'> {
-    return { user: this.#credentials.username ?? null, refused: this.#refused, lastRefusal: this.#lastRefusal };
+  get identity(): Pick<BrokerIdentity, 'user' | 'refused' | 'lastRefusal' | 'lastFailure'> {
+    return { user: this.#credentials.username ?? null, refused: this.#refused, lastRefusal: this.#lastRefusal, lastFailure: this.#lastFailure };
   }
 
   /** Connects again at once with this identity (the connection open now, if any, is closed). */
@@ -157,6 +160,7 @@ export class MqttConnection {
       if (client !== this.#client) return;
       this.#backoff.reset();
       this.#lastRefusal = null;
+      this.#lastFailure = null;
       stats.connects++;
       log.info({ protocolVersion: protocol.version, sessionPresent: connack.sessionPresent }, 'connected');
       if (this.#status) client.publish(this.#c.statusTopic, JSON.stringify({ state: 'online', clientId: this.#c.clientId, at: this.#c.now() }), { qos: 1, retain: true });
@@ -177,6 +181,8 @@ export class MqttConnection {
         if (typeof err.code === 'number' && (err.code >= 128 || (err.code >= 1 && err.code <= 5))) {
           this.#refused++;
           this.#lastRefusal = err.message.replace(/^Connection refused: /, '').slice(0, 200);
+        } else {
+          this.#lastFailure = connectFailure(err);
         }
         log.warn({ err: err.message, code: err.code }, 'mqtt error');
       }

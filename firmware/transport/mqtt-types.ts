@@ -105,6 +105,8 @@ export interface BrokerIdentity {
   /** Connections refused, and the last reason. */
   readonly refused: number;
   readonly lastRefusal: string | null;
+  /** Why the last attempt failed before the broker answered (TLS name or CA, DNS, no route), in words. */
+  readonly lastFailure: string | null;
   /** Publishes refused, and the last one's topic and reason ("Not authorized on btn/v1/seals/..."). */
   readonly publishRefused: number;
   readonly lastPublishRefusal: string | null;

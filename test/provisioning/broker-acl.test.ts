@@ -3,7 +3,8 @@
 // or wrong credentials and an unpinned CA are refused at connect; a secondary node publishes its
 // own status and seals but not another node's, nor a candidate, a final, a manifest or a revocation list; a
 // clerk publishes candidates; a disabled client is disconnected at once and cannot come back.
-import { mkdtemp, rm } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
@@ -108,6 +109,23 @@ describe('broker access control (mosquitto dynamic security, TLS)', () => {
       expect(transport.identity).toMatchObject({ publishRefused: 1, lastPublishRefusal: `Not authorized on ${topics.candidates}` });
       expect(transport.stats().publishRefused).toBe(1);
       expect(transport.state).toBe('online'); // refused, not cut off
+    } finally {
+      await transport.close();
+    }
+  });
+
+  it('a device that pins another CA than the broker\'s never connects, and its status says why in words', async () => {
+    const other = join(dir, 'other-ca');
+    await mkdir(other);
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(other, 'ca.key'), '-out', join(other, 'ca.pem'), '-days', '1', '-subj', '/CN=another CA'], { stdio: 'ignore' });
+    const transport = createMqttTransport({
+      url: broker.url, nodeId: 'node-a', clientId: 'node-a-other-ca', prefix, username: 'node-a', password: 'secret-a', ca: await readFile(join(other, 'ca.pem'), 'utf8'), status: false,
+    });
+    try {
+      await until('the TLS failure named', () => transport.identity.lastFailure !== null, 10_000);
+      expect(transport.identity.lastFailure).toMatch(/^TLS: the broker's certificate is not from the network's broker CA \(brokerCa\) \[[A-Z_]+\]$/);
+      expect(transport.state).not.toBe('online');
+      expect(transport.identity.refused).toBe(0); // the broker never refused: this node refused the broker
     } finally {
       await transport.close();
     }

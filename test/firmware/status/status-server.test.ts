@@ -47,6 +47,9 @@ describe('status server', () => {
   it('says what the broker refused: the connection while not connected, messages also while connected', async () => {
     current = snapshot({ broker: { connected: true, state: 'online', user: 'a1b2', publishRefused: 3, publishRefusal: 'Not authorized on btn/v1/candidates' } });
     expect(await (await fetch(server.url)).text()).toMatch(/id="broker"[^>]*>connected as a1b2; the broker refused 3 message\(s\), last: Not authorized on btn\/v1\/candidates</);
+    current = snapshot({ broker: { connected: false, state: 'offline', failure: "TLS: the broker's certificate is for another name than the broker URL's [ERR_TLS_CERT_ALTNAME_INVALID]" } });
+    expect(await (await fetch(server.url)).text()).toMatch(/id="broker"[^>]*>not connected \(offline\): TLS: the broker&#39;s certificate is for another name/);
+    current = snapshot({ broker: { connected: true, state: 'online', user: 'a1b2', publishRefused: 3, publishRefusal: 'Not authorized on btn/v1/candidates' } });
     const metrics = renderMetrics(current);
     expect(metrics).toContain('btn_broker_refused_total{node="a1b2c3d4e5f6",what="publish"} 3');
     expect(metrics).toContain('btn_broker_refused_total{node="a1b2c3d4e5f6",what="connection"} 0');
