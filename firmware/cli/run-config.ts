@@ -21,6 +21,7 @@
 // Relative paths are resolved against the config file's directory.
 //   "board": "board.json" (a board-configs file: telemetry interval, model for Home Assistant),
 //   "status": { "port": 8080, "host": "0.0.0.0" } | false (the household's status page; off by default)
+//   "homeAssistant": true | false (Home Assistant discovery on the broker; default: only without root)
 import { readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { MAX_BOARD_CONFIG_BYTES, validateBoardConfig, type BoardConfig } from '../board/index.ts';
@@ -81,6 +82,13 @@ export interface RunConfig {
   readonly board: BoardConfig | null;
   /** The LAN status page; null when off. */
   readonly status: { readonly port: number; readonly host: string } | null;
+  /**
+   * Publish Home Assistant discovery on the broker. Default: only without a root, i.e. on a
+   * household's own broker; a network broker whose accounts the root manages refuses it (a node
+   * may publish only its own status, telemetry and seals there), and a household's Home
+   * Assistant cannot read that broker anyway.
+   */
+  readonly homeAssistant: boolean;
 }
 
 export class RunConfigError extends CodedError<'ERR_RUN_CONFIG'> {
@@ -221,6 +229,7 @@ function configReader(base: string) {
     // Read on its own (readBoard): a board file's problems are each named, as board.<field>.
     board: optional(path),
     status: optional(STATUS_READER),
+    homeAssistant: optional(boolean()),
   });
 }
 
@@ -288,6 +297,7 @@ export function parseRunConfig(value: unknown, file: string): RunConfig {
     root: c.root === undefined ? undefined : { url: c.root.url, publicKey: c.root.publicKey, revocationPollMs: c.root.revocationPollMs, timeoutMs: c.root.timeoutMs },
     board,
     status: c.status ?? null,
+    homeAssistant: c.homeAssistant ?? c.root === undefined,
   };
 }
 

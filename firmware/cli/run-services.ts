@@ -63,6 +63,7 @@ export async function startHouseholdServices(config: RunConfig, initial: () => N
       const t = createTelemetry({
         nodeId, board, stateDir: config.stateDir, logger, topics: transport.topics,
         intervalS: config.board?.telemetryIntervalS ?? DEFAULT_TELEMETRY_INTERVAL_S,
+        ...(config.homeAssistant ? {} : { discoveryPrefix: false as const }),
         publish: (topic, payload, options) => transport.publish(topic, payload, options),
         onConnect: (fn) => {
           const on = (s: TransportState): void => { if (s === 'online') fn(); };

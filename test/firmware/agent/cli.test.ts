@@ -64,6 +64,7 @@ describe('run config', () => {
     expect(c.pinned?.committee).toBeNull();
     expect(c.network).toBe('devnet');
     expect(c.devnetActive).toBe(false);
+    expect(c.homeAssistant).toBe(true);
   });
 });
 
@@ -83,6 +84,10 @@ describe('run config: where the network terms come from', () => {
     const c = parseRunConfig({ ...base, root, network: 'mainnet' }, join(dir, 'c.json'));
     expect(c.network).toBe('mainnet');
     expect(c.pinned).toBeNull();
+    // The network broker refuses Home Assistant discovery (the node's role): off unless asked for.
+    expect(c.homeAssistant).toBe(false);
+    expect(parseRunConfig({ ...base, root, network: 'mainnet', homeAssistant: true }, join(dir, 'c.json')).homeAssistant).toBe(true);
+    expect(problems({ ...base, root, network: 'mainnet', homeAssistant: 'yes' })).toEqual(['homeAssistant: expected boolean']);
     const p = problems({ ...base, root, primaries: clerkPem, genesis: { hash: 'ab'.repeat(32), height: 0 }, params: {}, committee: {} });
     for (const f of ['primaries', 'genesis', 'params', 'committee', 'network']) expect(p.some((x) => x.startsWith(`${f}:`)), `${f} in ${JSON.stringify(p)}`).toBe(true);
     expect(problems({ ...base, root, network: 'bad name/with slash' }).some((x) => x.startsWith('network:'))).toBe(true);
