@@ -1,10 +1,11 @@
 // Ed25519 keys (root and manufacturers) through node:crypto, and the key file format.
 // node:crypto verifies Ed25519 about 10x faster than @noble/curves here (test/bench/chain.bench.ts).
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
-import { chmod, open, readFile } from 'node:fs/promises';
+import { chmod, open } from 'node:fs/promises';
 import { ProvisioningError } from './errors.ts';
 import { fromHex, toHex } from '../firmware/core/bytes.ts';
 import { hexText, JsonError, literal, object, optional, parseJson, readWith, string } from '../firmware/core/json.ts';
+import { readPrivateFile } from '../firmware/core/private-file.ts';
 
 // RFC 8410 DER prefixes: a raw 32-byte key or seed completes the structure.
 const SPKI_PREFIX = fromHex('302a300506032b6570032100');
@@ -75,12 +76,13 @@ export function parseKeyFile(text: string, path = 'key file'): { key: Ed25519Key
   return { key, seed };
 }
 
+/** A key file the owner alone can read (a private key left 0644 is refused, with the chmod to run). */
 export async function readKeyFile(path: string): Promise<Ed25519Key> {
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    text = await readPrivateFile(path, { what: 'key file', maxBytes: MAX_KEY_FILE_BYTES });
   } catch (err) {
-    throw new ProvisioningError('ERR_PROV_KEY_FILE', `cannot read key file ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+    throw new ProvisioningError('ERR_PROV_KEY_FILE', (err as Error).message);
   }
   return parseKeyFile(text, path).key;
 }

@@ -3,8 +3,10 @@
 // Runs until SIGINT/SIGTERM. The operator token may also come from BTN_ADMIN_TOKEN. With
 // --broker-admin the root manages the broker's accounts (mosquitto dynamic security): each
 // activation creates the node's account, released to its TPM alone; revocation disables it.
-// The admin file holds "username:password" of the plugin's admin (mode 0600).
+// The admin file holds "username:password" of the plugin's admin. The root key, the token file
+// and the admin file must be the owner's alone (mode 0600 or narrower); anything wider is refused.
 import { readFile } from 'node:fs/promises';
+import { readPrivateFile } from '../../firmware/core/private-file.ts';
 import pino from 'pino';
 import { readKeyFile } from '../keys.ts';
 import { toHex } from '../../firmware/core/bytes.ts';
@@ -32,11 +34,11 @@ export async function serveCommand(argv: readonly string[], signal?: AbortSignal
   for (const x of trust.ignored) log.warn({ subject: x.subject, reason: x.reason }, 'trust directory certificate ignored');
   if (trust.size === 0) log.warn('trust directory holds no usable CA certificate: every EK certificate will be rejected');
   let adminToken = process.env['BTN_ADMIN_TOKEN'];
-  if (a['admin-token-file'] !== undefined) adminToken = (await readFile(a['admin-token-file'], 'utf8')).trim();
+  if (a['admin-token-file'] !== undefined) adminToken = (await secret(a['admin-token-file'], 'operator token file')).trim();
   if (adminToken !== undefined && adminToken.length < 16) throw new UsageError('the operator token must be at least 16 characters');
   let brokerAdmin: BrokerAdmin | null = null;
   if (a['broker-admin'] !== undefined) {
-    const [username, ...rest] = (await readFile(required(a['broker-admin-file'], '--broker-admin-file', USAGE), 'utf8')).trim().split(':');
+    const [username, ...rest] = (await secret(required(a['broker-admin-file'], '--broker-admin-file', USAGE), 'broker admin file')).trim().split(':');
     if (!username || rest.length === 0) throw new UsageError('--broker-admin-file must hold "username:password"');
     const ca = a['broker-ca'] === undefined ? undefined : await readFile(a['broker-ca'], 'utf8');
     brokerAdmin = await BrokerAdmin.connect({ url: a['broker-admin'], username, password: rest.join(':'), ...(ca === undefined ? {} : { ca }) });
@@ -58,4 +60,13 @@ export async function serveCommand(argv: readonly string[], signal?: AbortSignal
   await brokerAdmin?.close();
   await store.close();
   return 0;
+}
+
+/** A secret the service reads at start: the owner's alone, or a usage error saying how to fix it. */
+async function secret(path: string, what: string): Promise<string> {
+  try {
+    return await readPrivateFile(path, { what, maxBytes: 4096 });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
 }

@@ -1,7 +1,7 @@
 // btn-provision end to end as people and scripts run it: real processes, a real swtpm device,
 // a real SQLite file, the registrar on a free port.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -42,6 +42,20 @@ describe('btn-provision', () => {
     expect(again.code).toBe(1);
     expect(again.stderr).toMatch(/exists already.*ERR_PROV_KEY_FILE/);
     expect((await run('keygen')).code).toBe(2);
+  });
+
+  it('serve refuses a root key, an operator token or a broker admin file that others can read or write', async () => {
+    expect((await run('keygen', '--out', 'open.key')).code).toBe(0);
+    chmodSync(join(dir, 'open.key'), 0o644);
+    const key = await run('serve', '--db', 'sqlite:open.db', '--port', '0', '--root-key', 'open.key', '--trust', lab.caDir);
+    expect(key.code).toBe(1);
+    expect(key.stderr).toMatch(/key file open\.key is open to group or others \(mode 0644\); make it the owner's alone: chmod 600 open\.key.*ERR_PROV_KEY_FILE/);
+    chmodSync(join(dir, 'open.key'), 0o600);
+    writeFileSync(join(dir, 'token'), 'a-token-of-at-least-16-chars\n', { mode: 0o666 });
+    chmodSync(join(dir, 'token'), 0o666);
+    const token = await run('serve', '--db', 'sqlite:open.db', '--port', '0', '--root-key', 'open.key', '--trust', lab.caDir, '--admin-token-file', 'token');
+    expect(token.code).toBe(2);
+    expect(token.stderr).toMatch(/operator token file token is open to group or others \(mode 0666\)/);
   });
 
   it('manufacturer add, batch sign/verify/upload to serve, nodes list, revoke', async () => {
