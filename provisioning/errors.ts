@@ -5,6 +5,8 @@ import { CodedError } from '../firmware/core/errors.ts';
 export type ProvisioningErrorCode =
   | 'ERR_PROV_INVALID_ARGUMENT' // a value from outside failed validation (400)
   | 'ERR_PROV_BODY_TOO_LARGE' // request body over its cap (413)
+  | 'ERR_PROV_BODY_TIMEOUT' // a request body that did not arrive in time (408): a slow client holds no connection for long
+  | 'ERR_PROV_RATE_LIMITED' // too many uploads at once from one manufacturer (429; retry after a while)
   | 'ERR_PROV_UNSUPPORTED_MEDIA' // wrong content type (415)
   | 'ERR_PROV_NOT_FOUND' // route or record does not exist (404)
   | 'ERR_PROV_UNAUTHORIZED' // missing or wrong operator token (401)

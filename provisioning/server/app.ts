@@ -10,13 +10,15 @@ import { ProvisioningError } from '../errors.ts';
 import type { Ed25519Key } from '../keys.ts';
 import { CertVerifyPool } from '../manifest/cert-verify-pool.ts';
 import { ingestBatch } from '../manifest/ingest.ts';
+import { spoolSignedBatch, type SpooledBatch } from '../manifest/spool.ts';
+import { UPLOAD_RETRY_AFTER_S, UploadSlots } from './upload-slots.ts';
 import { MAX_BATCH_LINES, MAX_LINE_BYTES } from '../manifest/line.ts';
 import { checkManufacturerName, parseSignatureHex } from '../manifest/signature.ts';
 import type { TrustStore } from '../manifest/trust.ts';
 import { signRevocationList } from '../registration/revocation-list.ts';
 import type { DeviceRecord, ProvisioningStore } from '../store/types.ts';
 import { completeProof, createChallenge, type ActivationDeps, type BrokerAccounts, type MakeCredential } from './activation.ts';
-import { errorBody, readJsonBody, sendJson, statusOf } from './http.ts';
+import { errorBody, JSON_BODY_DEADLINE_MS, MAX_JSON_BODY, readJsonBody, sendJson, statusOf } from './http.ts';
 import { Metrics } from './metrics.ts';
 import { challengeRequest, matchRoute, proofRequest, revokeRequest } from './routes.ts';
 import { etagMatches, MANIFEST_CACHE_CONTROL, manifestEtag, publishManifest } from './network-manifest.ts';
@@ -48,6 +50,12 @@ export interface RegistrarOptions {
   readonly maxBatchBytes?: number;
   /** Worker threads verifying EK certificate signatures of batches; 0 = on the main thread. Default: cores, at most 4. */
   readonly verifyWorkers?: number;
+  /** How long a JSON request body may take to arrive (ms); batch uploads have the server's longer timeout. */
+  readonly jsonBodyDeadlineMs?: number;
+  /** Batch uploads one manufacturer may run at once on this instance; more are refused with 429. Default 2. */
+  readonly maxUploadsPerManufacturer?: number;
+  /** Where upload bodies are spooled while their signature is checked (default: the system's temp dir). */
+  readonly spoolDir?: string;
 }
 
 export const DEFAULT_MAX_BATCH_BYTES = 512 * 1024 * 1024;
@@ -68,12 +76,15 @@ export function createRegistrar(options: RegistrarOptions): { handler: (req: Inc
   };
   const adminHash = options.adminToken === undefined ? null : createHash('sha256').update(options.adminToken).digest();
   const maxBatchBytes = options.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES;
+  const bodyDeadlineMs = options.jsonBodyDeadlineMs ?? JSON_BODY_DEADLINE_MS;
+  const uploads = new UploadSlots(options.maxUploadsPerManufacturer ?? 2);
   const workers = options.verifyWorkers ?? Math.min(4, availableParallelism());
   const verifier = workers > 0 ? new CertVerifyPool(trust.caKeys(), workers) : undefined;
 
   function requireOperator(req: IncomingMessage): void {
     if (adminHash === null) throw new ProvisioningError('ERR_PROV_UNAUTHORIZED', 'operator routes over HTTP are disabled (start serve with --admin-token-file)');
-    const m = /^Bearer (\S{1,512})$/.exec(req.headers.authorization ?? '');
+    // The scheme is case-insensitive (RFC 9110 §11.1): "bearer" and "BEARER" are the same.
+    const m = /^Bearer +(\S{1,512})$/i.exec(req.headers.authorization ?? '');
     // Compare digests: constant time and independent of the token's length.
     const given = createHash('sha256').update(m?.[1] ?? '').digest();
     if (m === null || !timingSafeEqual(given, adminHash)) throw new ProvisioningError('ERR_PROV_UNAUTHORIZED', 'missing or wrong operator bearer token');
@@ -97,9 +108,12 @@ export function createRegistrar(options: RegistrarOptions): { handler: (req: Inc
     if (Number.isFinite(declared) && declared > maxBatchBytes) throw new ProvisioningError('ERR_PROV_BATCH_TOO_LARGE', `batch of ${declared} bytes is over the ${maxBatchBytes}-byte cap`);
     const manufacturer = checkManufacturerName(req.headers['x-btn-manufacturer'], 'x-btn-manufacturer');
     const signature = parseSignatureHex(req.headers['x-btn-signature'], 'x-btn-signature');
+    const release = uploads.take(manufacturer);
+    let spooled: SpooledBatch | null = null;
     try {
+      spooled = await spoolSignedBatch({ body: capped(req), manufacturer, signature, store, ...(options.spoolDir === undefined ? {} : { dir: options.spoolDir }) });
       const report = await ingestBatch({
-        source: capped(req), manufacturer, signature, store, trust, now: now(), ...(verifier === undefined ? {} : { verifier }),
+        source: spooled.source(), manufacturer, signature, store, trust, now: now(), ...(verifier === undefined ? {} : { verifier }),
         maxLines: options.maxBatchLines ?? MAX_BATCH_LINES, maxLineBytes: options.maxLineBytes ?? MAX_LINE_BYTES,
       });
       metrics.batches.inc({ result: 'accepted' });
@@ -112,6 +126,9 @@ export function createRegistrar(options: RegistrarOptions): { handler: (req: Inc
     } catch (err) {
       metrics.batches.inc({ result: 'rejected' });
       throw err;
+    } finally {
+      release();
+      await spooled?.remove();
     }
   }
 
@@ -142,13 +159,13 @@ export function createRegistrar(options: RegistrarOptions): { handler: (req: Inc
       case 'batches':
         return [name, 200, await uploadBatch(req)];
       case 'challenge': {
-        const body = await readJsonBody(req, challengeRequest);
+        const body = await readJsonBody(req, challengeRequest, MAX_JSON_BODY, bodyDeadlineMs);
         const r = await createChallenge(deps, body.ekPublic, body.sealingPublic);
         metrics.challenges.inc();
         return [name, 200, r];
       }
       case 'proof': {
-        const body = await readJsonBody(req, proofRequest);
+        const body = await readJsonBody(req, proofRequest, MAX_JSON_BODY, bodyDeadlineMs);
         const r = await completeProof(deps, body.challengeId, body.secret);
         metrics.activations.inc();
         log.info({ nodeId: r.nodeId }, 'node activated');
@@ -177,7 +194,7 @@ export function createRegistrar(options: RegistrarOptions): { handler: (req: Inc
       }
       case 'publishManifest': {
         requireOperator(req);
-        const raw = await readJsonBody(req, anyObject({ maxKeys: 64 }), MAX_MANIFEST_BYTES);
+        const raw = await readJsonBody(req, anyObject({ maxKeys: 64 }), MAX_MANIFEST_BYTES, bodyDeadlineMs);
         const r = await publishManifest({ store, rootKey, now }, raw);
         if (r.outcome === 'published') log.warn({ network: r.network, version: r.version }, 'network manifest published');
         return [name, 200, r];
@@ -199,7 +216,7 @@ export function createRegistrar(options: RegistrarOptions): { handler: (req: Inc
           return [name, 200, nodeView(d)];
         }
         const hasBody = Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
-        const body = hasBody ? await readJsonBody(req, revokeRequest, 4096) : {};
+        const body = hasBody ? await readJsonBody(req, revokeRequest, 4096, bodyDeadlineMs) : {};
         const reason = body.reason ?? 'revoked by operator';
         const r = await store.revoke({ nodeId: id, reason, now: now() });
         if (r.outcome === 'unknown') throw new ProvisioningError('ERR_PROV_NOT_FOUND', `no node ${id}`, 'nodeId');
@@ -243,7 +260,8 @@ export function createRegistrar(options: RegistrarOptions): { handler: (req: Inc
         if (!res.headersSent) {
           // An unread request body (refused early) would otherwise stall the connection.
           const drained = req.readableEnded;
-          sendJson(res, status, body, drained ? {} : { connection: 'close' });
+          const retry: Record<string, string> = status === 429 ? { 'retry-after': String(UPLOAD_RETRY_AFTER_S) } : {};
+          sendJson(res, status, body, drained ? retry : { ...retry, connection: 'close' });
           if (!drained) res.once('finish', () => req.destroy());
         } else res.destroy();
         finish(status);

@@ -8,6 +8,8 @@ export const MAX_JSON_BODY = 64 * 1024;
 const STATUS: Record<ProvisioningErrorCode, number> = {
   ERR_PROV_INVALID_ARGUMENT: 400,
   ERR_PROV_BODY_TOO_LARGE: 413,
+  ERR_PROV_BODY_TIMEOUT: 408,
+  ERR_PROV_RATE_LIMITED: 429,
   ERR_PROV_UNSUPPORTED_MEDIA: 415,
   ERR_PROV_NOT_FOUND: 404,
   ERR_PROV_UNAUTHORIZED: 401,
@@ -60,24 +62,45 @@ export function requireJson(req: IncomingMessage): void {
   if (type !== 'application/json') throw new ProvisioningError('ERR_PROV_UNSUPPORTED_MEDIA', 'content-type must be application/json');
 }
 
-/** Read a whole request body up to `cap` bytes. */
-export async function readBody(req: IncomingMessage, cap: number): Promise<Buffer> {
+/**
+ * How long a small JSON body may take to arrive. The server's request timeout is sized for the
+ * largest batch upload; a client trickling a 64 KiB body must not hold a connection that long.
+ */
+export const JSON_BODY_DEADLINE_MS = 15_000;
+
+/** Read a whole request body up to `cap` bytes, within `deadlineMs`. */
+export function readBody(req: IncomingMessage, cap: number, deadlineMs = JSON_BODY_DEADLINE_MS): Promise<Buffer> {
   const declared = Number(req.headers['content-length'] ?? NaN);
-  if (Number.isFinite(declared) && declared > cap) throw new ProvisioningError('ERR_PROV_BODY_TOO_LARGE', `body of ${declared} bytes is over the ${cap}-byte cap`);
-  const parts: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > cap) throw new ProvisioningError('ERR_PROV_BODY_TOO_LARGE', `body is over the ${cap}-byte cap`);
-    parts.push(chunk);
-  }
-  return Buffer.concat(parts);
+  if (Number.isFinite(declared) && declared > cap) return Promise.reject(new ProvisioningError('ERR_PROV_BODY_TOO_LARGE', `body of ${declared} bytes is over the ${cap}-byte cap`));
+  return new Promise<Buffer>((resolve, reject) => {
+    const parts: Buffer[] = [];
+    let size = 0;
+    // On a refusal the request is left paused and unread: the answer closes the connection.
+    const settle = (err: Error | null): void => {
+      clearTimeout(timer);
+      req.off('data', onData).off('end', onEnd).off('error', onError);
+      if (err === null) resolve(Buffer.concat(parts));
+      else {
+        req.pause();
+        reject(err);
+      }
+    };
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > cap) settle(new ProvisioningError('ERR_PROV_BODY_TOO_LARGE', `body is over the ${cap}-byte cap`));
+      else parts.push(chunk);
+    };
+    const onEnd = (): void => settle(null);
+    const onError = (err: Error): void => settle(err);
+    const timer = setTimeout(() => settle(new ProvisioningError('ERR_PROV_BODY_TIMEOUT', `the request body did not arrive within ${deadlineMs / 1000} s`)), deadlineMs);
+    req.on('data', onData).on('end', onEnd).on('error', onError);
+  });
 }
 
 /** A JSON body read once through its route's schema (exact keys); refusals name the field. */
-export async function readJsonBody<T>(req: IncomingMessage, schema: Reader<T>, cap = MAX_JSON_BODY): Promise<T> {
+export async function readJsonBody<T>(req: IncomingMessage, schema: Reader<T>, cap = MAX_JSON_BODY, deadlineMs = JSON_BODY_DEADLINE_MS): Promise<T> {
   requireJson(req);
-  const body = await readBody(req, cap);
+  const body = await readBody(req, cap, deadlineMs);
   try {
     return schema.read(parseJson(body, cap, 'body'), '');
   } catch (err) {

@@ -50,15 +50,15 @@ function errors(...statuses: number[]): Record<number, Reader<unknown>> {
 
 export const ROUTES: readonly RouteSpec[] = [
   { name: 'health', method: 'GET', path: '/v1/health', responses: { 200: healthResponse, ...errors(500) } },
-  { name: 'batches', method: 'POST', path: '/v1/batches', responses: { 200: batchReportResponse, ...errors(400, 403, 413, 415) } },
-  { name: 'challenge', method: 'POST', path: '/v1/activation/challenge', responses: { 200: challengeResponse, ...errors(400, 403, 404, 409, 413) }, request: challengeRequest },
-  { name: 'proof', method: 'POST', path: '/v1/activation/proof', responses: { 200: proofResponse, ...errors(400, 403, 404, 409, 410, 503) }, request: proofRequest },
+  { name: 'batches', method: 'POST', path: '/v1/batches', responses: { 200: batchReportResponse, ...errors(400, 403, 413, 415, 429) } },
+  { name: 'challenge', method: 'POST', path: '/v1/activation/challenge', responses: { 200: challengeResponse, ...errors(400, 403, 404, 408, 409, 413) }, request: challengeRequest },
+  { name: 'proof', method: 'POST', path: '/v1/activation/proof', responses: { 200: proofResponse, ...errors(400, 403, 404, 408, 409, 410, 503) }, request: proofRequest },
   { name: 'node', method: 'GET', path: '/v1/nodes/{nodeId}', responses: { 200: nodeResponse, ...errors(400, 404) } },
-  { name: 'revoke', method: 'POST', path: '/v1/nodes/{nodeId}/revoke', responses: { 200: revokeResponse, ...errors(401, 404) }, request: revokeRequest },
+  { name: 'revoke', method: 'POST', path: '/v1/nodes/{nodeId}/revoke', responses: { 200: revokeResponse, ...errors(401, 404, 408) }, request: revokeRequest },
   { name: 'revocations', method: 'GET', path: '/v1/revocations', responses: { 200: revocationListShape } },
   { name: 'manifest', method: 'GET', path: '/v1/network/manifest', responses: { 200: manifestShape, 304: 'empty', ...errors(404) } },
   // PUT /v1/network/manifest: a root-signed manifest (network-manifest.ts), exact keys.
-  { name: 'publishManifest', method: 'PUT', path: '/v1/network/manifest', responses: { 200: manifestPublishResponse, ...errors(400, 401, 409, 413, 415) }, request: manifestShape },
+  { name: 'publishManifest', method: 'PUT', path: '/v1/network/manifest', responses: { 200: manifestPublishResponse, ...errors(400, 401, 408, 409, 413, 415) }, request: manifestShape },
   { name: 'metrics', method: 'GET', path: '/metrics', responses: { 200: 'text' } },
 ];
 

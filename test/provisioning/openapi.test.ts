@@ -125,7 +125,7 @@ describe('openapi.yaml', () => {
     const error = yaml.replace('required: [code, message]', 'required: [code]');
     expect(contractProblems(error).length).toBeGreaterThanOrEqual(20); // every error status of every route
     const status = yaml.replace("        '410': { $ref: '#/components/responses/Error' }\n", '');
-    expect(contractProblems(status)).toEqual(['POST /v1/activation/proof statuses: documented [200, 400, 403, 404, 409, 503], served [200, 400, 403, 404, 409, 410, 503]']);
+    expect(contractProblems(status)).toEqual(['POST /v1/activation/proof statuses: documented [200, 400, 403, 404, 408, 409, 503], served [200, 400, 403, 404, 408, 409, 410, 503]']);
     const request = yaml.replace('required: [challengeId, secret]', 'required: [challengeId]');
     expect(contractProblems(request)).toEqual(['POST /v1/activation/proof request required: documented [challengeId], read [challengeId, secret]']);
     const open = yaml.replace("schema: { type: object, additionalProperties: false, properties: { reason: { type: string, maxLength: 200 } } }", "schema: { type: object, properties: { reason: { type: string, maxLength: 200 } } }");
