@@ -11,7 +11,7 @@ import type { Ed25519Key } from '../keys.ts';
 import { CertVerifyPool } from '../manifest/cert-verify-pool.ts';
 import { ingestBatch } from '../manifest/ingest.ts';
 import { spoolSignedBatch, type SpooledBatch } from '../manifest/spool.ts';
-import { UPLOAD_RETRY_AFTER_S, UploadSlots } from './upload-slots.ts';
+import { DEFAULT_UPLOADS_PER_MANUFACTURER, UPLOAD_RETRY_AFTER_S, UploadSlots } from './upload-slots.ts';
 import { MAX_BATCH_LINES, MAX_LINE_BYTES } from '../manifest/line.ts';
 import { checkManufacturerName, parseSignatureHex } from '../manifest/signature.ts';
 import type { TrustStore } from '../manifest/trust.ts';
@@ -52,7 +52,7 @@ export interface RegistrarOptions {
   readonly verifyWorkers?: number;
   /** How long a JSON request body may take to arrive (ms); batch uploads have the server's longer timeout. */
   readonly jsonBodyDeadlineMs?: number;
-  /** Batch uploads one manufacturer may run at once on this instance; more are refused with 429. Default 2. */
+  /** Batch uploads one manufacturer may run at once on this instance; more are refused with 429 (default DEFAULT_UPLOADS_PER_MANUFACTURER). */
   readonly maxUploadsPerManufacturer?: number;
   /** Where upload bodies are spooled while their signature is checked (default: the system's temp dir). */
   readonly spoolDir?: string;
@@ -77,7 +77,7 @@ export function createRegistrar(options: RegistrarOptions): { handler: (req: Inc
   const adminHash = options.adminToken === undefined ? null : createHash('sha256').update(options.adminToken).digest();
   const maxBatchBytes = options.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES;
   const bodyDeadlineMs = options.jsonBodyDeadlineMs ?? JSON_BODY_DEADLINE_MS;
-  const uploads = new UploadSlots(options.maxUploadsPerManufacturer ?? 2);
+  const uploads = new UploadSlots(options.maxUploadsPerManufacturer ?? DEFAULT_UPLOADS_PER_MANUFACTURER);
   const workers = options.verifyWorkers ?? Math.min(4, availableParallelism());
   const verifier = workers > 0 ? new CertVerifyPool(trust.caKeys(), workers) : undefined;
 

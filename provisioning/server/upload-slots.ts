@@ -3,6 +3,9 @@
 // every verification worker from the others. More are refused with 429 and a Retry-After.
 import { ProvisioningError } from '../errors.ts';
 
+/** A few factory stations of one manufacturer uploading at once. */
+export const DEFAULT_UPLOADS_PER_MANUFACTURER = 4;
+
 /** Seconds a refused uploader is told to wait before it tries again. */
 export const UPLOAD_RETRY_AFTER_S = 30;
 
