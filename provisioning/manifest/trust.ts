@@ -1,9 +1,11 @@
-// EK certificate chains against a directory of TPM-vendor CA certificates (PEM roots and
-// intermediates). Self-signed CA certificates are anchors; every other CA certificate in the
-// directory must chain to an anchor when loaded (else it is ignored and listed in `ignored`).
-// A leaf (the EK certificate) must be issued by one of the loaded CAs: name and key
-// identifiers match (checkIssued), its signature verifies, and every certificate on the path
-// is valid at the check time.
+// EK certificates against a directory of TPM-vendor CA certificates. Every CA certificate in the
+// directory is a trust anchor (RFC 5280 §6.1.1 (d): an anchor need not be self-signed). Operators
+// ship vendors' intermediates without the root above them (Infineon's "IFX TPM EK Root CA" is
+// itself issued by a VeriSign root nobody ships; STMicro's ECC root by GlobalSign's), and a
+// directory that is a set of anchors files those TPMs. What each certificate was loaded as, and
+// why, is in `entries` (`btn-provision trust list`). A leaf (the EK certificate) must be issued by
+// one of the anchors: name and key identifiers match (checkIssued), its signature verifies, and
+// the leaf and that anchor are valid at the check time.
 import { verify, X509Certificate, type KeyObject } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -18,9 +20,22 @@ const PEM_BLOCK = /-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+-----END CERTIFIC
 interface TrustedCa {
   readonly cert: X509Certificate;
   readonly key: KeyObject;
-  /** Validity of the whole path from this CA to its anchor (ms). */
+  /** The anchor's own validity (ms). */
   readonly notBefore: number;
   readonly notAfter: number;
+}
+
+/** What a certificate in the trust directory was loaded as. */
+export type TrustRole = 'root' | 'anchor' | 'duplicate' | 'ignored';
+
+export interface TrustEntry {
+  readonly subject: string;
+  readonly issuer: string;
+  readonly role: TrustRole;
+  /** Why, in words: self-signed, issued by a CA in the directory, issued by one not in it, or why ignored. */
+  readonly why: string;
+  readonly notAfter: string;
+  readonly sha256: string;
 }
 
 export type ChainFailure = 'untrusted' | 'not-valid-now';
@@ -32,6 +47,8 @@ export class TrustStore {
   /** All CAs in load order; indices are what signature workers report. */
   readonly #list: TrustedCa[] = [];
   readonly ignored: { readonly subject: string; readonly reason: string }[] = [];
+  /** Every certificate of the directory, in load order, with its role and why. */
+  readonly entries: TrustEntry[] = [];
 
   get size(): number {
     let n = 0;
@@ -61,29 +78,32 @@ export class TrustStore {
       }
     }
     const store = new TrustStore();
-    const pending = certs.filter((c) => {
-      if (!c.ca) {
-        store.ignored.push({ subject: c.subject, reason: 'not a CA certificate' });
-        return false;
-      }
-      return true;
+    const line = (c: X509Certificate, role: TrustRole, why: string): TrustEntry => ({
+      subject: oneLine(c.subject), issuer: oneLine(c.issuer), role, why, notAfter: new Date(c.validTo).toISOString(), sha256: c.fingerprint256.replaceAll(':', '').toLowerCase(),
     });
-    // Anchors first, then intermediates whose issuer is already trusted, until no progress.
-    for (const c of pending.filter((c) => c.checkIssued(c) && c.verify(c.publicKey))) {
-      store.#add({ cert: c, key: c.publicKey, notBefore: Date.parse(c.validFrom), notAfter: Date.parse(c.validTo) });
+    const cas = certs.filter((c) => {
+      if (c.ca) return true;
+      store.ignored.push({ subject: c.subject, reason: 'not a CA certificate' });
+      store.entries.push(line(c, 'ignored', 'not a CA certificate (basicConstraints CA is not set): it cannot issue EK certificates'));
+      return false;
+    });
+    for (const c of cas) store.#add({ cert: c, key: c.publicKey, notBefore: Date.parse(c.validFrom), notAfter: Date.parse(c.validTo) });
+    const seen = new Set<string>();
+    for (const c of cas) {
+      if (seen.has(c.fingerprint256)) {
+        store.entries.push(line(c, 'duplicate', 'the same certificate again (loaded once)'));
+        continue;
+      }
+      seen.add(c.fingerprint256);
+      if (c.checkIssued(c) && c.verify(c.publicKey)) {
+        store.entries.push(line(c, 'root', 'self-signed'));
+        continue;
+      }
+      const issuer = store.#issuerOf(c);
+      store.entries.push(line(c, 'anchor', issuer === null
+        ? `its issuer (${oneLine(c.issuer)}) is not in the directory: trusted as given`
+        : `issued by ${oneLine(issuer.cert.subject)}, also in the directory; trusted as given`));
     }
-    let rest = pending.filter((c) => !(c.checkIssued(c) && c.verify(c.publicKey)));
-    for (let progress = true; progress && rest.length > 0;) {
-      progress = false;
-      rest = rest.filter((c) => {
-        const issuer = store.#issuerOf(c);
-        if (issuer === null) return true;
-        store.#add({ cert: c, key: c.publicKey, notBefore: Math.max(issuer.notBefore, Date.parse(c.validFrom)), notAfter: Math.min(issuer.notAfter, Date.parse(c.validTo)) });
-        progress = true;
-        return false;
-      });
-    }
-    for (const c of rest) store.ignored.push({ subject: c.subject, reason: 'does not chain to a self-signed root in the directory' });
     return store;
   }
 
@@ -133,7 +153,7 @@ export class TrustStore {
     return this.#list.map((ca) => new Uint8Array(ca.key.export({ type: 'spki', format: 'der' })));
   }
 
-  /** null when the certificate chains to a trusted root and the path is valid at `now`. */
+  /** null when an anchor issued the certificate and both are valid at `now`. */
   check(leaf: X509Certificate, now: number): ChainFailure | null {
     const issuer = this.#issuerOf(leaf);
     if (issuer === null) return 'untrusted';
@@ -162,4 +182,9 @@ export class TrustStore {
     }
     return null;
   }
+}
+
+/** "C=DE\nO=...\nCN=..." as one line. */
+function oneLine(name: string): string {
+  return name.split('\n').join(', ');
 }
