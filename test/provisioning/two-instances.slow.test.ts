@@ -115,7 +115,7 @@ describe.skipIf(PG_URL === undefined)('two registrar instances on one PostgreSQL
         const secret = activateCredential(ek.privateKey!, name, fromHex(String(ch.json['credentialBlob'])), fromHex(String(ch.json['encryptedSecret'])));
         return { inst, body: { challengeId: ch.json['challengeId'], secret: toHex(secret) } };
       }));
-      const answers = await Promise.all(proofs.map((p) => (p === null ? null : post(`${p.inst.url}/v1/activation/proof`, p.body))));
+      const answers = await Promise.all(proofs.map((p) => (p === null ? Promise.resolve(null) : post(`${p.inst.url}/v1/activation/proof`, p.body))));
       for (const r of answers) {
         if (r === null) continue;
         if (r.status === 200) successes.set(String(r.json['nodeId']), (successes.get(String(r.json['nodeId'])) ?? 0) + 1);
