@@ -1,8 +1,11 @@
 // KDFa, TPM2 Part 1 §11.4.10.2: SP800-108 counter-mode KDF with HMAC as the PRF.
 //   K(i) = HMAC_hashAlg(key, [i]32 || Label || 0x00 || ContextU || ContextV || [bits]32)
+// KDFe, §11.4.10.3 (the seed of an ECC key's secret sharing, Annex C.6.1): SP800-56A's
+// concatenation KDF.
+//   K(i) = H_hashAlg([i]32 || Z || Label || 0x00 || PartyUInfo || PartyVInfo)
 // The 0x00 after the label is omitted when the label already ends in 0x00 (so "STORAGE" and
 // "STORAGE\0" derive the same key), as the TCG reference implementation does.
-import { createHmac } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { ProvisioningError } from './errors.ts';
 
 const HASHES: Readonly<Record<number, { node: string; size: number }>> = {
@@ -61,3 +64,24 @@ export function kdfa(
 }
 
 const ZERO = Uint8Array.of(0);
+
+/** KDFe(hashAlg, Z, label, partyUInfo, partyVInfo, bits): ceil(bits/8) bytes, excess high bits cleared. */
+export function kdfe(hashAlg: number, z: Uint8Array, label: string, partyUInfo: Uint8Array, partyVInfo: Uint8Array, bits: number): Uint8Array {
+  const hash = hashInfo(hashAlg);
+  if (!Number.isInteger(bits) || bits <= 0 || bits > MAX_BITS) {
+    throw new ProvisioningError('ERR_PROV_INVALID_ARGUMENT', `KDFe: bits must be an integer in 1..${MAX_BITS}, got ${bits}`);
+  }
+  const labelBytes = Buffer.from(label.endsWith('\0') ? label : `${label}\0`, 'latin1');
+  const bytes = Math.ceil(bits / 8);
+  const out = new Uint8Array(bytes);
+  const counter = Buffer.alloc(4);
+  for (let i = 1, filled = 0; filled < bytes; i++) {
+    counter.writeUInt32BE(i);
+    const block = createHash(hash.node).update(counter).update(z).update(labelBytes).update(partyUInfo).update(partyVInfo).digest();
+    const take = Math.min(block.length, bytes - filled);
+    out.set(block.subarray(0, take), filled);
+    filled += take;
+  }
+  if (bits % 8 !== 0) out[0] = out[0]! & ((1 << (bits % 8)) - 1);
+  return out;
+}

@@ -12,23 +12,34 @@ export function credentialFile(cred: { credentialBlob: Uint8Array; encryptedSecr
   return new Uint8Array(Buffer.concat([head, cred.credentialBlob, cred.encryptedSecret]));
 }
 
-/** Runs tpm2_activatecredential on `tcti` for the object at `keyHandle` and the EK at 0x81010001. */
+/**
+ * Runs tpm2_activatecredential on `tcti` for the object at `keyHandle` and an EK: the RSA EK at
+ * 0x81010001 (template L-1: empty userAuth, no userWithAuth, so a PolicySecret(endorsement)
+ * session) by default, or one given with `auth: 'password'` (swtpm's ECC P-384 EK at 0x81010016
+ * has userWithAuth and an empty auth value).
+ */
 export async function toolsActivate(
   tcti: string,
   dir: string,
   cred: { credentialBlob: Uint8Array; encryptedSecret: Uint8Array },
   tag: string,
   keyHandle = '0x81000b70',
+  ek: { readonly handle: string; readonly auth: 'policy' | 'password' } = { handle: '0x81010001', auth: 'policy' },
 ): Promise<Uint8Array> {
   await writeFile(join(dir, `${tag}.cred`), credentialFile(cred));
-  const session = `${tag}.session`;
-  await tpm2('tpm2_startauthsession', ['-T', tcti, '--policy-session', '-S', session], { cwd: dir });
-  try {
-    // The EK (template L-1) has an empty userAuth and a PolicySecret(TPM_RH_ENDORSEMENT) policy.
-    await tpm2('tpm2_policysecret', ['-T', tcti, '-S', session, '-c', 'e'], { cwd: dir });
-    await tpm2('tpm2_activatecredential', ['-T', tcti, '-c', keyHandle, '-C', '0x81010001', '-i', `${tag}.cred`, '-o', `${tag}.secret`, '-P', `session:${session}`], { cwd: dir });
-  } finally {
-    await tpm2('tpm2_flushcontext', ['-T', tcti, session], { cwd: dir }).catch(() => undefined);
+  const activate = (auth: string): Promise<string> =>
+    tpm2('tpm2_activatecredential', ['-T', tcti, '-c', keyHandle, '-C', ek.handle, '-i', `${tag}.cred`, '-o', `${tag}.secret`, '-P', auth], { cwd: dir });
+  if (ek.auth === 'password') {
+    await activate('');
+  } else {
+    const session = `${tag}.session`;
+    await tpm2('tpm2_startauthsession', ['-T', tcti, '--policy-session', '-S', session], { cwd: dir });
+    try {
+      await tpm2('tpm2_policysecret', ['-T', tcti, '-S', session, '-c', 'e'], { cwd: dir });
+      await activate(`session:${session}`);
+    } finally {
+      await tpm2('tpm2_flushcontext', ['-T', tcti, session], { cwd: dir }).catch(() => undefined);
+    }
   }
   return new Uint8Array(await readFile(join(dir, `${tag}.secret`)));
 }
