@@ -66,6 +66,8 @@ export const HANDLE = {
   SRK: 0x81000001,
   EK_RSA: 0x81010001,
   EK_ECC: 0x81010002,
+  /** The high-range ECC NIST P-384 EK (TCG EK Credential Profile 2.3, template H-4; swtpm makes it). */
+  EK_ECC_P384: 0x81010016,
   SEALING_KEY_DEFAULT: 0x81000b70,
   /** Owner NV range (TCG handle registry): 0x01000000..0x013FFFFF. */
   NV_OWNER_FIRST: 0x01000000,
@@ -74,6 +76,7 @@ export const HANDLE = {
   NV_SEAL_COUNTER_DEFAULT: 0x01000b70,
   NV_EK_CERT_RSA: 0x01c00002,
   NV_EK_CERT_ECC: 0x01c0000a,
+  NV_EK_CERT_ECC_P384: 0x01c00016,
 } as const;
 
 /** TPMA_NV bits and TPM_NT, TPM2 Part 2 §13.4, §13.2. */

@@ -13,8 +13,9 @@ import { baseTpmRc, TPM_RC } from './rc.ts';
 import { TpmConnection, type ConnectionOptions } from './connection.ts';
 import { hasAttributes, objectName, parsePublic, publicKeyPem, signatureMatches, type TpmPublic } from './public-area.ts';
 import { handleList, nvPublic, propertyText, rsassaSignature, taggedProperties } from './structures.ts';
-import { EK_POLICY_SHA256, EK_RSA_ATTRIBUTES, ekRsaTemplate, sealingKeyTemplate, srkRsaTemplate } from './templates.ts';
+import { sealingKeyTemplate, srkRsaTemplate } from './templates.ts';
 import { sealingKeyProblem } from './key-rules.ts';
+import { ekAuthorization, EK_CERTIFICATE_INDICES, withEndorsement, type EkKind, type Resources } from './endorsement.ts';
 import { toHex } from '../firmware/core/bytes.ts';
 
 export interface OpenTpmOptions extends Omit<ConnectionOptions, 'onReconnect' | 'onStaleReference'> {
@@ -74,6 +75,8 @@ export async function openTpm(options: OpenTpmOptions): Promise<Tpm> {
 }
 
 export class Tpm {
+  /** The binding's handle cache, for the EK choice (endorsement.ts). */
+  readonly #resources: Resources = { resource: (c, h) => this.resource(c, h) };
   readonly connection: TpmConnection;
   private readonly encrypted: boolean;
   /** ESYS handles of persistent objects and the signing session; valid for one connection. */
@@ -141,16 +144,30 @@ export class Tpm {
     return this.connection.run('GetCapability', async (c) => handleList((await esys.getCapability(c, TPM_CAP.HANDLES, first, 128)).data));
   }
 
-  /** The RSA EK's public area: the persistent EK when present, else created from the TCG template. */
+  /**
+   * The public area of the EK this TPM is filed under (endorsement.ts): the RSA EK when its
+   * certificate is in NV (the persistent EK, else one made from the TCG template), else an ECC EK
+   * with a certificate.
+   */
   ekPublic(): Promise<TpmPublic> {
-    return this.connection.run('EK', (c) => this.withEk(c, async (_ek, pub) => pub));
+    return this.connection.run('EK', (c) => withEndorsement(c, this.#resources, async (ek) => ek.pub));
   }
 
-  /** The RSA EK certificate (DER) from NV 0x01C00002, read in chunks; null when absent. */
-  async readEkCertificate(nvIndex: number = HANDLE.NV_EK_CERT_RSA): Promise<Uint8Array | null> {
-    if (nvIndex !== HANDLE.NV_EK_CERT_RSA && nvIndex !== HANDLE.NV_EK_CERT_ECC) {
-      throw new TpmArgumentError(`EK certificate index must be 0x01C00002 (RSA) or 0x01C0000A (ECC), got ${hex(nvIndex)}`);
+  /** Which kind of EK this TPM is filed under, and the NV index of its certificate. */
+  endorsementKind(): Promise<{ readonly kind: EkKind; readonly certificateIndex: number }> {
+    return this.connection.run('EK', (c) => withEndorsement(c, this.#resources, async (ek) => ({ kind: ek.kind, certificateIndex: ek.certificateIndex })));
+  }
+
+  /** An EK certificate (DER) read in chunks, by default the filed EK's; null when absent. */
+  async readEkCertificate(nvIndex?: number): Promise<Uint8Array | null> {
+    if (nvIndex !== undefined && !EK_CERTIFICATE_INDICES.includes(nvIndex)) {
+      throw new TpmArgumentError(`EK certificate index must be one of ${EK_CERTIFICATE_INDICES.map(hex).join(', ')}, got ${hex(nvIndex)}`);
     }
+    const index = nvIndex ?? (await this.endorsementKind()).certificateIndex;
+    return this.readCertificate(index);
+  }
+
+  private readCertificate(nvIndex: number): Promise<Uint8Array | null> {
     return this.connection.run('NV_Read', async (c) => {
       const index = await this.optionalResource(c, nvIndex);
       if (index === null) return null;
@@ -313,16 +330,18 @@ export class Tpm {
         throw new TpmError('ERR_TPM_KEY_MISMATCH', `no sealing key at ${hex(handle)}; run "btn-node tpm init" first`);
       }
       const key = (await this.resource(c, handle))!;
-      return this.withEk(c, async (ek) => {
-        const policy = await esys.startAuthSession(c, 'policy');
+      return withEndorsement(c, this.#resources, async (ek) => {
+        const auth = ekAuthorization(ek.pub);
+        if (auth === null) throw new TpmError('ERR_TPM_KEY_MISMATCH', `the ${ek.kind.toUpperCase()} EK's policy needs a policy session of its nameAlg 0x${ek.pub.nameAlg.toString(16)}, which this binding does not build`);
+        const policy = auth === 'policy-secret' ? await esys.startAuthSession(c, 'policy') : null;
         let salted: EsysTr | null = null;
         try {
-          await esys.policySecret(c, ESYS_TR.RH_ENDORSEMENT, policy);
+          if (policy !== null) await esys.policySecret(c, ESYS_TR.RH_ENDORSEMENT, policy);
           // Salted with the EK itself: the recovered secret leaves the TPM encrypted.
-          salted = await esys.startAuthSession(c, 'hmac', ek, TPMA_SESSION.decrypt | TPMA_SESSION.encrypt);
-          return await esys.activateCredential(c, key, ek, input.credentialBlob, input.secret, [salted, policy, ESYS_TR.NONE]);
+          salted = await esys.startAuthSession(c, 'hmac', ek.tr, TPMA_SESSION.decrypt | TPMA_SESSION.encrypt);
+          return await esys.activateCredential(c, key, ek.tr, input.credentialBlob, input.secret, [salted, policy ?? ESYS_TR.PASSWORD, ESYS_TR.NONE]);
         } finally {
-          await flushQuietly(c, policy);
+          if (policy !== null) await flushQuietly(c, policy);
           if (salted !== null) await flushQuietly(c, salted);
         }
       });
@@ -384,21 +403,6 @@ export class Tpm {
       await flushQuietly(c, handle);
     }
     return (await this.resource(c, HANDLE.SRK))!;
-  }
-
-  /** Run `use` with a loaded RSA EK: the persistent one if it is a TCG EK, else a transient one flushed afterwards. */
-  private async withEk<T>(c: EsysContext, use: (ek: EsysTr, pub: TpmPublic) => Promise<T>): Promise<T> {
-    const persistent = await this.resource(c, HANDLE.EK_RSA);
-    if (persistent !== null) {
-      const pub = parsePublic((await esys.readPublic(c, persistent)).public);
-      if (pub.objectAttributes === EK_RSA_ATTRIBUTES && Buffer.from(pub.authPolicy).equals(EK_POLICY_SHA256)) return use(persistent, pub);
-    }
-    const { handle, public: area } = await esys.createPrimary(c, ESYS_TR.RH_ENDORSEMENT, ekRsaTemplate());
-    try {
-      return await use(handle, parsePublic(area));
-    } finally {
-      await flushQuietly(c, handle);
-    }
   }
 
   /** ESYS handle for a persistent object or NV index; null when nothing is there. Cached per connection. */

@@ -80,16 +80,16 @@ export async function enrollDevice(options: EnrollOptions): Promise<EnrollResult
   }
   const cert = await tpmStep('reading the EK certificate', () => tpm.readEkCertificate());
   if (cert === null || cert.length === 0) {
-    throw new FactoryError('ERR_FACTORY_NO_EK_CERT', 'this TPM has no EK certificate in NV 0x01C00002; the root node rejects TPMs without one (provision the certificate first)');
+    throw new FactoryError('ERR_FACTORY_NO_EK_CERT', 'this TPM has no EK certificate (NV 0x01C00002 for the RSA EK, 0x01C0000A or 0x01C00016 for an ECC EK); the root node rejects TPMs without one (provision the certificate first)');
   }
   let x509: X509Certificate;
   try {
     x509 = new X509Certificate(cert);
   } catch (err) {
-    throw new FactoryError('ERR_FACTORY_EK_UNSUPPORTED', 'the EK certificate in NV 0x01C00002 is not an X.509 certificate', { cause: err });
+    throw new FactoryError('ERR_FACTORY_EK_UNSUPPORTED', 'the EK certificate in NV is not an X.509 certificate', { cause: err });
   }
   if (Buffer.compare(x509.publicKey.export({ type: 'spki', format: 'der' }), publicKeySpki(ek)) !== 0) {
-    throw new FactoryError('ERR_FACTORY_EK_UNSUPPORTED', 'the EK certificate in NV 0x01C00002 certifies another key than the EK');
+    throw new FactoryError('ERR_FACTORY_EK_UNSUPPORTED', 'the EK certificate in NV certifies another key than the EK');
   }
 
   const key = await tpmStep('creating the sealing key', () => tpm.ensureSealingKey(options.handle === undefined ? {} : { handle: options.handle }));

@@ -63,7 +63,6 @@ export async function createChallenge(deps: ActivationDeps, ekPublic: Uint8Array
   }
   const problem = sealingKeyProblem(sealing);
   if (problem !== null) throw fail('ERR_PROV_SEALING_KEY_INVALID', problem, 'sealingPublic');
-  if (!ek.rsa) throw fail('ERR_PROV_INVALID_ARGUMENT', 'only RSA EKs can be activated', 'ekPublic');
   const secret = new Uint8Array(randomBytes(32));
   try {
     const { credentialBlob, encryptedSecret } = deps.makeCredential({ ekPublic: ek, name: objectName(sealing), secret });

@@ -230,8 +230,9 @@ describe('btn-provision factory on real swtpm TPMs', () => {
 
   it('a TPM without an EK certificate is refused; an unreachable TPM fails its list entry, the others go on', async () => {
     const batch = join(dir, 'nocert.jsonl');
-    // Remove the EK certificate (platform hierarchy, empty auth on swtpm).
-    await tpm2('tpm2_nvundefine', ['-T', tpms[2]!.tcti, '-C', 'p', '0x01c00002']);
+    // Remove the EK certificates, RSA and ECC (platform hierarchy, empty auth on swtpm): with one
+    // left, the TPM would be filed under that EK (test/provisioning/ecc-ek.test.ts).
+    for (const index of ['0x01c00002', '0x01c00016']) await tpm2('tpm2_nvundefine', ['-T', tpms[2]!.tcti, '-C', 'p', index]);
     const io = capture();
     expect(await factoryCommand(['enroll', '--tcti', tpms[2]!.tcti, '--batch', batch, '--serial', 'SN-X', '--board', 'rpi4'], io)).toBe(1);
     expect(io.text()).toMatch(/no EK certificate.*\[ERR_FACTORY_NO_EK_CERT\]/);

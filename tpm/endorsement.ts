@@ -1,0 +1,70 @@
+// Which endorsement key a TPM is filed under, and how it authorizes ActivateCredential. The RSA EK
+// (template L-1, 0x81010001) whenever its certificate is in NV 0x01C00002, as before; otherwise
+// an ECC EK whose certificate is there: the P-256 one of template L-2 (0x81010002, certificate at
+// 0x01C0000A; most real TPMs) or the high-range P-384 one (0x81010016, certificate at 0x01C00016;
+// swtpm makes it). One rule here, so the factory files and the device activates with the same EK.
+import { ESYS_TR, HANDLE, ObjectAttr } from './constants.ts';
+import * as esys from './esys.ts';
+import type { EsysContext, EsysTr } from './esys.ts';
+import { parsePublic, type TpmPublic } from './public-area.ts';
+import { EK_POLICY_SHA256, EK_RSA_ATTRIBUTES, ekRsaTemplate } from './templates.ts';
+
+export type EkKind = 'rsa' | 'ecc';
+
+export interface Endorsement {
+  readonly kind: EkKind;
+  readonly tr: EsysTr;
+  readonly pub: TpmPublic;
+  /** NV index of its certificate. */
+  readonly certificateIndex: number;
+}
+
+/** What the binding needs from its connection: ESYS handles of persistent objects and NV indices (null: absent). */
+export interface Resources {
+  resource(c: EsysContext, tpmHandle: number): Promise<EsysTr | null>;
+}
+
+const ECC_EKS = [
+  { key: HANDLE.EK_ECC, certificate: HANDLE.NV_EK_CERT_ECC },
+  { key: HANDLE.EK_ECC_P384, certificate: HANDLE.NV_EK_CERT_ECC_P384 },
+] as const;
+
+/** Every index an EK certificate may be read from. */
+export const EK_CERTIFICATE_INDICES: readonly number[] = [HANDLE.NV_EK_CERT_RSA, ...ECC_EKS.map((e) => e.certificate)];
+
+const STORAGE = ObjectAttr.restricted | ObjectAttr.decrypt | ObjectAttr.fixedTPM | ObjectAttr.fixedParent;
+
+/** Runs `use` with the TPM's filed EK loaded (a transient RSA EK from the template is flushed afterwards). */
+export async function withEndorsement<T>(c: EsysContext, r: Resources, use: (ek: Endorsement) => Promise<T>): Promise<T> {
+  if ((await r.resource(c, HANDLE.NV_EK_CERT_RSA)) === null) {
+    for (const e of ECC_EKS) {
+      const tr = await r.resource(c, e.key);
+      if (tr === null || (await r.resource(c, e.certificate)) === null) continue;
+      const pub = parsePublic((await esys.readPublic(c, tr)).public);
+      if (pub.ecc !== undefined && (pub.objectAttributes & STORAGE) === STORAGE) return use({ kind: 'ecc', tr, pub, certificateIndex: e.certificate });
+    }
+  }
+  const persistent = await r.resource(c, HANDLE.EK_RSA);
+  if (persistent !== null) {
+    const pub = parsePublic((await esys.readPublic(c, persistent)).public);
+    if (pub.objectAttributes === EK_RSA_ATTRIBUTES && Buffer.from(pub.authPolicy).equals(EK_POLICY_SHA256)) {
+      return use({ kind: 'rsa', tr: persistent, pub, certificateIndex: HANDLE.NV_EK_CERT_RSA });
+    }
+  }
+  const { handle, public: area } = await esys.createPrimary(c, ESYS_TR.RH_ENDORSEMENT, ekRsaTemplate());
+  try {
+    return await use({ kind: 'rsa', tr: handle, pub: parsePublic(area), certificateIndex: HANDLE.NV_EK_CERT_RSA });
+  } finally {
+    await esys.flushContext(c, handle).catch(() => undefined);
+  }
+}
+
+/**
+ * How the EK authorizes ActivateCredential: an EK with userWithAuth (swtpm's P-384 one) by its
+ * empty auth value; one without (templates L-1, L-2) by its TCG policy, PolicySecret(endorsement)
+ * in a SHA-256 policy session, which only a SHA-256 EK policy matches.
+ */
+export function ekAuthorization(pub: TpmPublic): 'password' | 'policy-secret' | null {
+  if ((pub.objectAttributes & ObjectAttr.userWithAuth) !== 0) return 'password';
+  return pub.nameAlg === 0x000b ? 'policy-secret' : null;
+}
