@@ -16,7 +16,7 @@ export type ProvisioningErrorCode =
   | 'ERR_PROV_BATCH_TOO_LARGE' // too many lines or bytes in a batch (413)
   | 'ERR_PROV_NOT_FILED' // activation for a TPM that was never filed (404)
   | 'ERR_PROV_REVOKED' // the TPM/node is revoked (403)
-  | 'ERR_PROV_ALREADY_ACTIVE' // the TPM is active already (409)
+  | 'ERR_PROV_SUPERSEDED' // a later (re-)activation of the same TPM completed while this one set the broker password (409; its answer is the valid one)
   | 'ERR_PROV_SEALING_KEY_MISMATCH' // the sealing key differs from the filed one (409)
   | 'ERR_PROV_SEALING_KEY_INVALID' // the sealing key lacks required attributes (400)
   | 'ERR_PROV_CHALLENGE_UNKNOWN' // no such challenge (404)

@@ -1,7 +1,8 @@
 // Device activation (docs/activation.md step 2): send the EK and sealing key public areas, recover the
 // challenge secret with TPM2_ActivateCredential, prove it, and keep the registration
 // certificate in activation.json before anything acts on it. Idempotent: an active node
-// returns its stored state without contacting the root.
+// returns its stored state without contacting the root, unless it renews: then it runs the same
+// challenge and proof again (re-activation) for a fresh certificate and broker credential.
 import type { Logger } from 'pino';
 import pino from 'pino';
 import { verifyRegistrationCertificate } from '../protocol/registration.ts';
@@ -33,6 +34,11 @@ export interface ActivateOptions {
   readonly client?: RootClientOptions;
   readonly now?: () => number;
   readonly logger?: Logger;
+  /**
+   * Activate again although the stored state says active (its broker credential is missing or
+   * refused, or the certificate is due): the root rotates the broker secret; a revoked node never renews.
+   */
+  readonly renew?: boolean;
 }
 
 async function tpmStep<T>(what: string, fn: () => Promise<T>): Promise<T> {
@@ -87,8 +93,10 @@ export async function activate(options: ActivateOptions): Promise<ActivationStat
     if (stored.status === 'revoked') {
       throw new ActivationError('ERR_ACTIVATION_REVOKED', `node ${nodeId} is revoked (${stored.revokedReason ?? 'by the root node'}, ${stored.revokedAt ?? 'earlier'})`);
     }
-    log.debug({ nodeId }, 'already active');
-    return stored;
+    if (options.renew !== true) {
+      log.debug({ nodeId }, 'already active');
+      return stored;
+    }
   }
 
   const ek = await tpmStep('reading the EK', () => tpm.ekPublic());
@@ -100,15 +108,16 @@ export async function activate(options: ActivateOptions): Promise<ActivationStat
       nodeId,
       certificate,
       rootUrl: client.url.href,
-      activatedAt: new Date(now()).toISOString(),
-      revocationVersion: 0,
+      // A renewal keeps when the node first activated and the revocation lists it has seen.
+      activatedAt: stored?.activatedAt ?? new Date(now()).toISOString(),
+      revocationVersion: stored?.revocationVersion ?? 0,
     };
     await writeActivationState(stateDir, state);
-    log.info({ nodeId }, 'activated');
+    log.info({ nodeId }, stored === null ? 'activated' : 're-activated: certificate renewed');
     return state;
   };
-  // The root says this TPM is active already (an earlier run lost its state, or a concurrent
-  // activation won): fetch the certificate it issued.
+  // An older root says this TPM is active already (it does not re-activate), or a concurrent
+  // activation used the challenge: fetch the certificate it issued.
   const recover = async (cause: ActivationError): Promise<ActivationState> => {
     const view = await client.node(nodeId);
     if (view === null || view.state !== 'active' || view.certificate === null) throw cause;

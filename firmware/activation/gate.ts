@@ -188,6 +188,40 @@ export class ActivationGate implements SealGate {
     }
   }
 
+  /**
+   * Re-activates an active node (same challenge and proof): a fresh certificate and, when the
+   * root manages the broker, a fresh broker credential in the state dir (the old password stops
+   * working). One attempt, serialized with the revocation checks; the caller paces retries. A
+   * root that says revoked makes the node check its revocation list now.
+   */
+  renew(): Promise<ActivationState> {
+    const run = this.#polling.then(() => this.#renewOnce());
+    this.#polling = run.then(() => undefined, () => undefined);
+    return run;
+  }
+
+  async #renewOnce(): Promise<ActivationState> {
+    const stored = this.#stored;
+    if (stored === null || stored.status !== 'active' || this.#state.state !== 'active') {
+      throw new ActivationError('ERR_ACTIVATION_STATE', `only an active node re-activates; this one is ${this.#state.state}`);
+    }
+    try {
+      const st = await activate({
+        rootUrl: this.#o.rootUrl, tpm: this.#o.tpm, stateDir: this.#o.stateDir, rootPublicKey: this.#o.rootPublicKey, logger: this.#log, renew: true,
+        ...(this.#o.handle === undefined ? {} : { handle: this.#o.handle }),
+        ...(this.#o.client === undefined ? {} : { client: this.#o.client }),
+        ...(this.#o.now === undefined ? {} : { now: this.#o.now }),
+      });
+      this.#stored = st;
+      this.#set(this.#activeState(st));
+      return st;
+    } catch (err) {
+      // Only the signed list revokes for good; fetch it now rather than at the next poll.
+      if ((err as ActivationError).code === 'ERR_ACTIVATION_REVOKED') await this.#pollOnce().catch(() => undefined);
+      throw err;
+    }
+  }
+
   /** Fetches and verifies the revocation list once; turns revoked if it names this node. */
   pollRevocations(): Promise<void> {
     // One poll at a time: the background loop and a caller must not interleave state writes.

@@ -34,6 +34,8 @@ export interface ProvisionedRootOptions {
   readonly rootKey?: Ed25519Key;
   /** The broker's accounts, when the root manages them (a secure mosquitto with dynamic security). */
   readonly broker?: BrokerAccounts;
+  /** The registrar's store (default: a SQLite file in `dir`); a postgres:// URL and schema run it on PostgreSQL. */
+  readonly store?: { readonly url: string; readonly schema?: string };
 }
 
 /** The registrar's report on a batch upload. */
@@ -66,7 +68,9 @@ export async function startProvisionedRoot(options: ProvisionedRootOptions): Pro
   const maker: Ed25519Key = generateEd25519().key;
   // An operator token for this run only (HTTP revocation is off without one).
   const adminToken = toHex(generateEd25519().key.publicKey);
-  const store = await openStore(`sqlite:${join(options.dir, 'registrar.db')}`);
+  const store = options.store === undefined
+    ? await openStore(`sqlite:${join(options.dir, 'registrar.db')}`)
+    : await openStore(options.store.url, options.store.schema === undefined ? {} : { schema: options.store.schema });
   let registrar: RunningRegistrar;
   try {
     await store.addManufacturer({ name: DEVNET_MANUFACTURER, publicKey: maker.publicKey, createdAt: Date.now() });

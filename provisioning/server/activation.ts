@@ -1,7 +1,9 @@
 // Activation (docs/activation.md step 2): challenge = MakeCredential (TPM2 Part 1 §24) for the filed
 // sealing key's name against the filed EK with a fresh 32-byte secret; proof = the secret,
 // which only the TPM holding both keys can recover with ActivateCredential. The store does the
-// final check-and-mark atomically; a wrong or replayed proof changes nothing.
+// final check-and-mark atomically; a wrong or replayed proof changes nothing. An active TPM may
+// do it again (re-activation: a device that lost its state, or renews its certificate): it gets
+// a fresh certificate and a fresh broker secret, and the old broker password stops working.
 import { createHash, randomBytes } from 'node:crypto';
 import { challengeRefusal, deviceRefusal } from '../store/activation-rules.ts';
 import { ProvisioningError } from '../errors.ts';
@@ -9,22 +11,16 @@ import type { Ed25519Key } from '../keys.ts';
 import { toHex } from '../../firmware/core/bytes.ts';
 import { ekNameOf } from '../manifest/line.ts';
 import type { ChallengeResponse, ProofResponse } from '../../firmware/protocol/registrar-api/index.ts';
-import { brokerPassword } from '../../firmware/protocol/broker-credential.ts';
 import { issueRegistrationCertificate } from '../registration/certificate.ts';
-import type { ActivationFailure, ProvisioningStore } from '../store/types.ts';
+import { brokerSecret, rotateBrokerPassword, type BrokerAccounts } from './broker-rotation.ts';
+import type { ActivationFailure, DeviceRecord, ProvisioningStore } from '../store/types.ts';
 import { MAX_PUBLIC_BYTES, objectName, parsePublic, publicKeyPem, toTpm2bPublic, type TpmPublic } from '../../tpm/public-area.ts';
 import { sealingKeyProblem } from '../../tpm/key-rules.ts';
 
 export type MakeCredential = (input: { ekPublic: TpmPublic; name: Uint8Array; secret: Uint8Array }) =>
   { credentialBlob: Uint8Array; encryptedSecret: Uint8Array };
 
-/** The broker's accounts, when the root manages them (provisioning/broker/): one per node id. */
-export interface BrokerAccounts {
-  /** Creates the node's account or gives it this new password (and enables it again). */
-  upsert(nodeId: string, password: string): Promise<void>;
-  /** Closes the node's connections and refuses its password from now on. */
-  disable(nodeId: string): Promise<void>;
-}
+export type { BrokerAccounts };
 
 export interface ActivationDeps {
   readonly store: ProvisioningStore;
@@ -34,6 +30,8 @@ export interface ActivationDeps {
   readonly makeCredential: MakeCredential;
   readonly challengeTtlMs: number;
   readonly certificateTtlMs: number;
+  /** Told of every completed proof (for metrics and the log). */
+  readonly onActivated?: (nodeId: string, reactivated: boolean) => void;
 }
 
 export type { ChallengeResponse, ProofResponse };
@@ -57,7 +55,6 @@ export async function createChallenge(deps: ActivationDeps, ekPublic: Uint8Array
   const refused = deviceRefusal(device?.state);
   if (refused === 'not-filed' || device === null) throw fail('ERR_PROV_NOT_FILED', 'this TPM (EK) was never filed by a manufacturer; ask the manufacturer to upload its batch', 'ekPublic');
   if (refused === 'revoked') throw fail('ERR_PROV_REVOKED', `node ${device.nodeId} is revoked`);
-  if (refused !== null) throw fail('ERR_PROV_ALREADY_ACTIVE', `node ${device.nodeId} is active already; fetch its certificate with GET /v1/nodes/${device.nodeId}`);
   if (Buffer.compare(toTpm2bPublic(sealing.bytes), device.sealingPublic) !== 0) {
     throw fail('ERR_PROV_SEALING_KEY_MISMATCH', 'sealingPublic is not the sealing key filed for this TPM', 'sealingPublic');
   }
@@ -86,7 +83,6 @@ const FAILURES: Record<ActivationFailure, [ConstructorParameters<typeof Provisio
   'bad-proof': ['ERR_PROV_BAD_PROOF', 'the secret does not match the challenge'],
   'not-filed': ['ERR_PROV_NOT_FILED', 'this TPM was never filed'],
   'revoked': ['ERR_PROV_REVOKED', 'this node is revoked'],
-  'already-active': ['ERR_PROV_ALREADY_ACTIVE', 'this TPM is active already'],
 };
 
 export async function completeProof(deps: ActivationDeps, challengeId: string, secret: Uint8Array): Promise<ProofResponse> {
@@ -109,26 +105,25 @@ export async function completeProof(deps: ActivationDeps, challengeId: string, s
     issuedAt: new Date(now).toISOString(),
     expiresAt: new Date(now + deps.certificateTtlMs).toISOString(),
   });
-  // The broker account first: should activation then fail (a race the store settles), an account
-  // whose password nobody can derive is harmless; the other way round, an active node could be
-  // left without one.
-  const broker = deps.broker === undefined ? undefined : await brokerOffer(deps, deps.broker, device.nodeId, parsePublic(device.ekPublic), sealing);
   const outcome = await deps.store.completeActivation({ challengeId, secretHash, ekName: ch.ekName, certificate: JSON.stringify(certificate), now });
   if (!outcome.ok) throw fail(...FAILURES[outcome.reason]);
+  // The broker account after the store: the password follows the newest committed activation
+  // (broker-rotation.ts). Should the broker fail now, the node is active without a usable
+  // password and simply re-activates.
+  const broker = deps.broker === undefined ? undefined : await brokerOffer(deps, deps.broker, device, outcome.brokerGeneration, sealing);
+  deps.onActivated?.(device.nodeId, outcome.reactivated);
   return { nodeId: device.nodeId, status: 'active', certificate: { ...certificate }, ...(broker === undefined ? {} : { broker }) };
 }
 
-/** A fresh broker secret wrapped for this TPM alone; the account gets the password derived from it. */
-async function brokerOffer(deps: ActivationDeps, accounts: BrokerAccounts, nodeId: string, ek: TpmPublic, sealing: TpmPublic): Promise<NonNullable<ProofResponse['broker']>> {
-  const secret = new Uint8Array(randomBytes(32));
+/** This generation's broker secret wrapped for this TPM alone, once the broker holds its password. */
+async function brokerOffer(deps: ActivationDeps, accounts: BrokerAccounts, device: DeviceRecord, generation: number, sealing: TpmPublic): Promise<NonNullable<ProofResponse['broker']>> {
+  const rotated = await rotateBrokerPassword({ store: deps.store, accounts, rootKey: deps.rootKey }, device.ekName, device.nodeId, generation);
+  if (rotated === 'revoked') throw fail('ERR_PROV_REVOKED', `node ${device.nodeId} was revoked during its activation`);
+  if (rotated === 'superseded') throw fail('ERR_PROV_SUPERSEDED', `a later activation of node ${device.nodeId} completed meanwhile; its answer carries the valid broker credential`);
+  const secret = brokerSecret(deps.rootKey, device.nodeId, generation);
   try {
-    const { credentialBlob, encryptedSecret } = deps.makeCredential({ ekPublic: ek, name: objectName(sealing), secret });
-    try {
-      await accounts.upsert(nodeId, brokerPassword(secret, nodeId));
-    } catch (cause) {
-      throw new ProvisioningError('ERR_PROV_BROKER_UNAVAILABLE', 'the broker account for this node could not be made now; try again', undefined, { cause });
-    }
-    return { username: nodeId, credentialBlob: toHex(credentialBlob), encryptedSecret: toHex(encryptedSecret) };
+    const { credentialBlob, encryptedSecret } = deps.makeCredential({ ekPublic: parsePublic(device.ekPublic), name: objectName(sealing), secret });
+    return { username: device.nodeId, credentialBlob: toHex(credentialBlob), encryptedSecret: toHex(encryptedSecret) };
   } finally {
     secret.fill(0);
   }

@@ -73,6 +73,10 @@ export function createRegistrar(options: RegistrarOptions): { handler: (req: Inc
     makeCredential: credential,
     challengeTtlMs: options.challengeTtlMs ?? 5 * 60_000,
     certificateTtlMs: options.certificateTtlMs ?? 10 * 365 * 24 * 3600_000,
+    onActivated: (nodeId, reactivated) => {
+      (reactivated ? metrics.reactivations : metrics.activations).inc();
+      log.info({ nodeId }, reactivated ? 'node re-activated: certificate renewed, broker secret rotated' : 'node activated');
+    },
   };
   const adminHash = options.adminToken === undefined ? null : createHash('sha256').update(options.adminToken).digest();
   const maxBatchBytes = options.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES;
@@ -166,10 +170,7 @@ export function createRegistrar(options: RegistrarOptions): { handler: (req: Inc
       }
       case 'proof': {
         const body = await readJsonBody(req, proofRequest, MAX_JSON_BODY, bodyDeadlineMs);
-        const r = await completeProof(deps, body.challengeId, body.secret);
-        metrics.activations.inc();
-        log.info({ nodeId: r.nodeId }, 'node activated');
-        return [name, 200, r];
+        return [name, 200, await completeProof(deps, body.challengeId, body.secret)];
       }
       case 'revocations': {
         const { version, entries } = await store.revocations();

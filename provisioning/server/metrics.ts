@@ -60,12 +60,13 @@ export class Metrics {
   readonly batchLines = new Counter('btn_prov_batch_lines_total', 'Batch lines by status (filed, duplicate, rejected).');
   readonly lineRejections = new Counter('btn_prov_batch_line_rejections_total', 'Rejected batch lines by reason code.');
   readonly challenges = new Counter('btn_prov_activation_challenges_total', 'Activation challenges issued.');
-  readonly activations = new Counter('btn_prov_activations_total', 'Successful activations.');
+  readonly activations = new Counter('btn_prov_activations_total', 'Successful first activations.');
+  readonly reactivations = new Counter('btn_prov_reactivations_total', 'Successful re-activations of active nodes (lost state, renewal): each renews the certificate and rotates the broker secret.');
   readonly rejections = new Counter('btn_prov_rejections_total', 'Refused requests by error code.');
   readonly revocations = new Counter('btn_prov_revocations_total', 'Nodes revoked through this instance.');
 
   text(devices: Record<DeviceState, number> | null): string {
-    const parts = [this.requests, this.durations, this.batches, this.batchLines, this.lineRejections, this.challenges, this.activations, this.rejections, this.revocations].map((m) => m.text());
+    const parts = [this.requests, this.durations, this.batches, this.batchLines, this.lineRejections, this.challenges, this.activations, this.reactivations, this.rejections, this.revocations].map((m) => m.text());
     if (devices !== null) {
       parts.push(family('btn_prov_devices', 'gauge', 'Devices in the store by state.', Object.entries(devices).map(([state, value]) => ({ labels: { state }, value }))));
     }

@@ -14,12 +14,27 @@ export function challengeRefusal(ch: ChallengeRecord | undefined, a: Pick<Activa
   return null;
 }
 
-/** Why a device in this state cannot become active, or null: only a filed device can. */
+/**
+ * Why a device in this state cannot (re-)activate, or null: a filed device activates, an active
+ * one re-activates (its state was lost on the device, or its certificate is due for renewal);
+ * a revoked one never does.
+ */
 export function deviceRefusal(state: DeviceState | undefined): ActivationFailure | null {
   if (state === undefined) return 'not-filed';
   if (state === 'revoked') return 'revoked';
-  if (state === 'active') return 'already-active';
   return null;
+}
+
+/**
+ * After the root set the broker password of generation `wrote`, what the store now says to do:
+ * `settled` (still the newest generation), `rewrite` (a later activation committed meanwhile; its
+ * password must be the one left on the broker), or `disable` (revoked meanwhile: revocation wins).
+ * Each writer reads again after every write and stops only on `settled`, so the last write on the
+ * broker is always the newest generation's, or a disable.
+ */
+export function brokerStep(device: { state: DeviceState; brokerGeneration: number } | undefined, wrote: number): 'settled' | 'rewrite' | 'disable' {
+  if (device === undefined || device.state !== 'active') return 'disable';
+  return device.brokerGeneration === wrote ? 'settled' : 'rewrite';
 }
 
 /** What revoking a device in this state does: nothing known, already revoked, or revoke now. */

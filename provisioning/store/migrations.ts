@@ -139,4 +139,12 @@ export const MIGRATIONS: readonly Migration[] = [
         published_at BIGINT NOT NULL
       );`,
   },
+  {
+    version: 3,
+    name: 'devices.broker_generation: activations completed, each rotating the broker secret',
+    // Counted up by every (re-)activation in the same transaction; the root derives the broker
+    // secret from it, so any instance can put the newest generation's password back.
+    sqlite: 'ALTER TABLE devices ADD COLUMN broker_generation INTEGER NOT NULL DEFAULT 0;',
+    postgres: 'ALTER TABLE devices ADD COLUMN broker_generation BIGINT NOT NULL DEFAULT 0;',
+  },
 ];

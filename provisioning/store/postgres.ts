@@ -48,7 +48,7 @@ function wrap(err: unknown): Error {
   return new ProvisioningError('ERR_PROV_STORE', `PostgreSQL store: ${(err as Error).message}`, undefined, { cause: err });
 }
 
-const DEVICE_COLUMNS = 'ek_name, node_id, ek_public, ek_certificate, sealing_public, serial, board, batch_id, manufacturer, state, certificate, filed_at, activated_at, revoked_at, revoke_reason';
+const DEVICE_COLUMNS = 'ek_name, node_id, ek_public, ek_certificate, sealing_public, serial, board, batch_id, manufacturer, state, certificate, filed_at, activated_at, revoked_at, revoke_reason, broker_generation';
 
 export class PostgresStore implements ProvisioningStore {
   readonly kind = 'postgres' as const;
@@ -196,11 +196,14 @@ export class PostgresStore implements ProvisioningStore {
       const refused = challengeRefusal(ch, a);
       if (refused !== null || ch === undefined) return { ok: false, reason: refused ?? 'challenge-unknown' };
       const dev = (await c.query('SELECT state FROM devices WHERE ek_name = $1 FOR UPDATE', [ch.ekName])).rows[0] as Row | undefined;
-      const notFiled = deviceRefusal(dev === undefined ? undefined : rowToState(dev));
-      if (notFiled !== null) return { ok: false, reason: notFiled };
+      const state = dev === undefined ? undefined : rowToState(dev);
+      const refusedDevice = deviceRefusal(state);
+      if (refusedDevice !== null) return { ok: false, reason: refusedDevice };
       await c.query('UPDATE challenges SET used_at = $1 WHERE id = $2', [a.now, a.challengeId]);
-      await c.query("UPDATE devices SET state = 'active', certificate = $1, activated_at = $2 WHERE ek_name = $3", [a.certificate, a.now, ch.ekName]);
-      return { ok: true };
+      // activated_at stays the first activation's; a re-activation renews the certificate.
+      const g = (await c.query(`UPDATE devices SET state = 'active', certificate = $1, activated_at = COALESCE(activated_at, $2), broker_generation = broker_generation + 1
+        WHERE ek_name = $3 RETURNING broker_generation`, [a.certificate, a.now, ch.ekName])).rows[0] as Row;
+      return { ok: true, brokerGeneration: Number(g['broker_generation']), reactivated: state === 'active' };
     });
   }
 

@@ -33,6 +33,7 @@ export function rowToDevice(r: Row): DeviceRecord {
     board: String(r['board']), batchId: String(r['batch_id']), manufacturer: String(r['manufacturer']),
     state: rowToState(r), certificate: strOrNull(r['certificate']), filedAt: num(r['filed_at']),
     activatedAt: numOrNull(r['activated_at']), revokedAt: numOrNull(r['revoked_at']), revokeReason: strOrNull(r['revoke_reason']),
+    brokerGeneration: num(r['broker_generation']),
   };
 }
 

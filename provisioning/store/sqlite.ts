@@ -38,7 +38,7 @@ function migrate(db: Database.Database): void {
   }).immediate();
 }
 
-const DEVICE_COLUMNS = 'ek_name, node_id, ek_public, ek_certificate, sealing_public, serial, board, batch_id, manufacturer, state, certificate, filed_at, activated_at, revoked_at, revoke_reason';
+const DEVICE_COLUMNS = 'ek_name, node_id, ek_public, ek_certificate, sealing_public, serial, board, batch_id, manufacturer, state, certificate, filed_at, activated_at, revoked_at, revoke_reason, broker_generation';
 
 export class SqliteStore implements ProvisioningStore {
   readonly kind = 'sqlite' as const;
@@ -64,7 +64,9 @@ export class SqliteStore implements ProvisioningStore {
       getChallenge: db.prepare('SELECT * FROM challenges WHERE id = ?'),
       pruneChallenges: db.prepare('DELETE FROM challenges WHERE expires_at < ?'),
       useChallenge: db.prepare('UPDATE challenges SET used_at = ? WHERE id = ? AND used_at IS NULL'),
-      activate: db.prepare("UPDATE devices SET state = 'active', certificate = ?, activated_at = ? WHERE ek_name = ? AND state = 'filed'"),
+      // activated_at stays the first activation's; a re-activation renews the certificate.
+      activate: db.prepare(`UPDATE devices SET state = 'active', certificate = ?, activated_at = COALESCE(activated_at, ?), broker_generation = broker_generation + 1
+        WHERE ek_name = ? AND state IN ('filed', 'active') RETURNING broker_generation`),
       revokeDevice: db.prepare("UPDATE devices SET state = 'revoked', revoked_at = ?, revoke_reason = ? WHERE node_id = ? AND state <> 'revoked'"),
       insertRevocation: db.prepare('INSERT INTO revocations (node_id, ek_name, reason, revoked_at) VALUES (?, ?, ?, ?)'),
       revocationVersion: db.prepare('SELECT COALESCE(MAX(version), 0) AS v FROM revocations'),
@@ -179,11 +181,12 @@ export class SqliteStore implements ProvisioningStore {
       const refused = challengeRefusal(ch, a);
       if (refused !== null || ch === undefined) return { ok: false, reason: refused ?? 'challenge-unknown' };
       const dev = this.#s.getDevice.get(ch.ekName) as Row | undefined;
-      const notFiled = deviceRefusal(dev === undefined ? undefined : rowToDevice(dev).state);
-      if (notFiled !== null) return { ok: false, reason: notFiled };
+      const state = dev === undefined ? undefined : rowToDevice(dev).state;
+      const refusedDevice = deviceRefusal(state);
+      if (refusedDevice !== null) return { ok: false, reason: refusedDevice };
       this.#s.useChallenge.run(a.now, a.challengeId);
-      this.#s.activate.run(a.certificate, a.now, ch.ekName);
-      return { ok: true };
+      const g = this.#s.activate.get(a.certificate, a.now, ch.ekName) as Row;
+      return { ok: true, brokerGeneration: Number(g['broker_generation']), reactivated: state === 'active' };
     });
   }
 

@@ -50,6 +50,8 @@ export interface DeviceRecord extends NewDevice {
   readonly activatedAt: number | null;
   readonly revokedAt: number | null;
   readonly revokeReason: string | null;
+  /** Activations completed (0 while filed): each one rotates the broker secret, derived from it. */
+  readonly brokerGeneration: number;
 }
 
 /**
@@ -79,9 +81,11 @@ export interface ActivationInput {
 
 export type ActivationFailure =
   | 'challenge-unknown' | 'challenge-used' | 'challenge-expired' | 'bad-proof'
-  | 'not-filed' | 'revoked' | 'already-active';
+  | 'not-filed' | 'revoked';
 
-export type ActivationOutcome = { readonly ok: true } | { readonly ok: false; readonly reason: ActivationFailure };
+export type ActivationOutcome =
+  | { readonly ok: true; readonly brokerGeneration: number; readonly reactivated: boolean }
+  | { readonly ok: false; readonly reason: ActivationFailure };
 
 export interface RevocationEntry {
   readonly version: number;
@@ -132,8 +136,9 @@ export interface ProvisioningStore {
   pruneChallenges(before: number): Promise<number>;
   /**
    * Atomically: the challenge exists, is unused, unexpired and its secret hash matches; the
-   * device is filed; then marks the challenge used and the device active with the certificate.
-   * On any failure nothing changes. Of two concurrent activations of one TPM exactly one wins.
+   * device is filed or active (re-activation, renewal) but not revoked; then marks the challenge
+   * used, the device active with the certificate, and counts its broker generation up by one.
+   * On any failure nothing changes. Each challenge completes at most once.
    */
   completeActivation(a: ActivationInput): Promise<ActivationOutcome>;
   revoke(r: { nodeId: string; reason: string; now: number }): Promise<RevokeOutcome>;

@@ -1,6 +1,6 @@
 // The activation rules both stores run (provisioning/store/activation-rules.ts), as pure functions.
 import { describe, expect, it } from 'vitest';
-import { challengeRefusal, deviceRefusal, revocationStep } from '../../provisioning/store/activation-rules.ts';
+import { brokerStep, challengeRefusal, deviceRefusal, revocationStep } from '../../provisioning/store/activation-rules.ts';
 import type { ActivationInput, ChallengeRecord } from '../../provisioning/store/types.ts';
 
 const secret = new Uint8Array(32).fill(7);
@@ -18,11 +18,20 @@ describe('activation rules', () => {
     expect(challengeRefusal(ch, { ...proof, ekName: 'f'.repeat(64) })).toBe('bad-proof');
   });
 
-  it('only a filed device becomes active; revoking is idempotent', () => {
+  it('a filed device activates, an active one re-activates, a revoked one never; revoking is idempotent', () => {
     expect(deviceRefusal('filed')).toBeNull();
     expect(deviceRefusal(undefined)).toBe('not-filed');
-    expect(deviceRefusal('active')).toBe('already-active');
+    expect(deviceRefusal('active')).toBeNull();
     expect(deviceRefusal('revoked')).toBe('revoked');
     expect([undefined, 'filed', 'active', 'revoked'].map((s) => revocationStep(s as never))).toEqual(['unknown', 'revoke', 'revoke', 'already-revoked']);
+  });
+
+  it('the broker password settles on the newest generation; revocation always ends in a disable', () => {
+    expect(brokerStep({ state: 'active', brokerGeneration: 3 }, 3)).toBe('settled');
+    expect(brokerStep({ state: 'active', brokerGeneration: 4 }, 3)).toBe('rewrite');
+    expect(brokerStep({ state: 'revoked', brokerGeneration: 3 }, 3)).toBe('disable');
+    expect(brokerStep({ state: 'revoked', brokerGeneration: 4 }, 3)).toBe('disable');
+    expect(brokerStep({ state: 'filed', brokerGeneration: 0 }, 1)).toBe('disable');
+    expect(brokerStep(undefined, 1)).toBe('disable');
   });
 });

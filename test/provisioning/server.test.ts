@@ -64,6 +64,7 @@ interface Reply {
   readonly credentialBlob: string;
   readonly encryptedSecret: string;
   readonly certificate: Record<string, unknown>;
+  readonly activatedAt: string | null;
   readonly results: readonly BatchLineResult[];
 }
 
@@ -185,11 +186,22 @@ describe('registrar HTTP API', () => {
 
     const replay = await call('POST', '/v1/activation/proof', { challengeId: ch.json.challengeId, secret: Buffer.from(secret).toString('hex') });
     expect([replay.status, replay.json.error.code]).toEqual([409, 'ERR_PROV_CHALLENGE_USED']);
-    const again = await call('POST', '/v1/activation/challenge', { ekPublic: d.line.ekPublic, sealingPublic: d.line.sealingPublic });
-    expect([again.status, again.json.error.code]).toEqual([409, 'ERR_PROV_ALREADY_ACTIVE']);
     const node = await call('GET', `/v1/nodes/${proof.json.nodeId}`);
     expect(node.json.state).toBe('active');
     expect(node.json.certificate).toEqual(proof.json.certificate);
+    // Re-activation (a device that lost its state, or renews): the same proof of possession,
+    // a fresh certificate; the first activation time stays.
+    const again = await call('POST', '/v1/activation/challenge', { ekPublic: d.line.ekPublic, sealingPublic: d.line.sealingPublic });
+    expect(again.status).toBe(200);
+    const secret2 = await d.tpm!.activateCredential({
+      credentialBlob: new Uint8Array(Buffer.from(again.json.credentialBlob, 'hex')),
+      secret: new Uint8Array(Buffer.from(again.json.encryptedSecret, 'hex')),
+    });
+    const renewed = await call('POST', '/v1/activation/proof', { challengeId: again.json.challengeId, secret: Buffer.from(secret2).toString('hex') });
+    expect([renewed.status, renewed.json.nodeId]).toEqual([200, proof.json.nodeId]);
+    expect(verifyRegistrationCertificate(renewed.json.certificate, root.publicKey, Date.now()).nodeId).toBe(proof.json.nodeId);
+    const after = await call('GET', `/v1/nodes/${proof.json.nodeId}`);
+    expect([after.json.certificate, after.json.activatedAt]).toEqual([renewed.json.certificate, node.json.activatedAt]);
   });
 
   it('a credential made for TPM A cannot be answered by TPM B', async () => {
@@ -202,7 +214,7 @@ describe('registrar HTTP API', () => {
     expect((await store.getDevice((await store.listDevices({ limit: 10 })).find((x) => x.serial === 'SN-1')!.ekName))?.state).toBe('filed');
   });
 
-  it('two concurrent activations of one TPM over HTTP: exactly one succeeds', async () => {
+  it('two concurrent activations of one TPM over HTTP: both complete (the later one re-activates), each challenge once', async () => {
     const d = lab.devices[2]!;
     const body = { ekPublic: d.line.ekPublic, sealingPublic: d.line.sealingPublic };
     const chs = [await call('POST', '/v1/activation/challenge', body), await call('POST', '/v1/activation/challenge', body)];
@@ -215,8 +227,9 @@ describe('registrar HTTP API', () => {
       secrets.push(Buffer.from(s).toString('hex'));
     }
     const proofs = await Promise.all(chs.map((ch, i) => call('POST', '/v1/activation/proof', { challengeId: ch.json.challengeId, secret: secrets[i] })));
-    expect(proofs.map((p) => p.status).sort((a, b) => a - b)).toEqual([200, 409]);
-    expect(proofs.find((p) => p.status === 409)!.json.error.code).toBe('ERR_PROV_ALREADY_ACTIVE');
+    expect(proofs.map((p) => p.status)).toEqual([200, 200]);
+    const replays = await Promise.all(chs.map((ch, i) => call('POST', '/v1/activation/proof', { challengeId: ch.json.challengeId, secret: secrets[i] })));
+    expect(replays.map((p) => p.json.error.code)).toEqual(['ERR_PROV_CHALLENGE_USED', 'ERR_PROV_CHALLENGE_USED']);
   });
 
   it('a second instance on the same store with the project MakeCredential: challenge there, proof here', async () => {
@@ -276,6 +289,7 @@ describe('registrar HTTP API', () => {
     expect(text).toContain('btn_prov_devices{state="active"} 2');  // SN-0, SN-1 active; SN-2 active then revoked
     expect(text).toContain('btn_prov_devices{state="revoked"} 1');
     expect(text).toContain('btn_prov_activations_total 3');
+    expect(text).toContain('btn_prov_reactivations_total 2'); // SN-0 renewed once; the later of SN-2's two concurrent proofs
     expect(text).toContain('btn_prov_batch_line_rejections_total{reason="ERR_EK_CERT_UNTRUSTED"} 2');
     expect(text).toContain('btn_prov_rejections_total{reason="ERR_PROV_BAD_SIGNATURE"} 1');
     expect(text).toMatch(/btn_prov_http_request_duration_seconds_count\{route="proof"\} \d+/);

@@ -133,11 +133,17 @@ describe.each(backends)('provisioning store contract: $name', (backend) => {
     expect(await store.completeActivation({ challengeId: 'c2', secretHash, ekName: d.ekName, certificate: '{}', now: 60 })).toEqual({ ok: false, reason: 'challenge-expired' });
     expect((await store.getDevice(d.ekName))?.state).toBe('filed');
     expect((await store.getChallenge('c1'))?.usedAt).toBeNull();
-    expect(await store.completeActivation({ challengeId: 'c1', secretHash, ekName: d.ekName, certificate: '{"a":1}', now: 20 })).toEqual({ ok: true });
+    expect(await store.completeActivation({ challengeId: 'c1', secretHash, ekName: d.ekName, certificate: '{"a":1}', now: 20 })).toEqual({ ok: true, brokerGeneration: 1, reactivated: false });
     expect(await store.completeActivation({ challengeId: 'c1', secretHash, ekName: d.ekName, certificate: '{"a":2}', now: 21 })).toEqual({ ok: false, reason: 'challenge-used' });
     const active = await store.getDevice(d.ekName);
-    expect(active).toMatchObject({ state: 'active', certificate: '{"a":1}', activatedAt: 20 });
+    expect(active).toMatchObject({ state: 'active', certificate: '{"a":1}', activatedAt: 20, brokerGeneration: 1 });
     expect((await store.getChallenge('c1'))?.usedAt).toBe(20);
+    // Re-activation (lost state, renewal): a fresh challenge completes again, renews the
+    // certificate and counts the broker generation up; the first activation time stays.
+    await store.createChallenge({ id: 'c3', ekName: d.ekName, secretHash, createdAt: 30, expiresAt: 1000, usedAt: null });
+    expect(await store.completeActivation({ challengeId: 'c3', secretHash, ekName: d.ekName, certificate: '{"a":3}', now: 40 })).toEqual({ ok: true, brokerGeneration: 2, reactivated: true });
+    expect(await store.getDevice(d.ekName)).toMatchObject({ state: 'active', certificate: '{"a":3}', activatedAt: 20, brokerGeneration: 2 });
+    expect(await store.completeActivation({ challengeId: 'c3', secretHash, ekName: d.ekName, certificate: '{"a":4}', now: 41 })).toEqual({ ok: false, reason: 'challenge-used' });
   });
 
   it('concurrent writes: a failing one (duplicate challenge id) fails alone', async () => {
@@ -159,14 +165,20 @@ describe.each(backends)('provisioning store contract: $name', (backend) => {
     expect((await store.getChallenge('new'))?.id).toBe('new');
   });
 
-  it('two concurrent activations of one TPM: exactly one succeeds', async () => {
+  it('two concurrent activations of one TPM: each challenge completes once, one generation each', async () => {
     const d = device(2);
     const h = Uint8Array.from(createHash('sha256').update('s2').digest());
     await store.createChallenge({ id: 'k1', ekName: d.ekName, secretHash: h, createdAt: 1, expiresAt: 10_000, usedAt: null });
     await store.createChallenge({ id: 'k2', ekName: d.ekName, secretHash: h, createdAt: 1, expiresAt: 10_000, usedAt: null });
     const results = await Promise.all(['k1', 'k2'].map((id) => store.completeActivation({ challengeId: id, secretHash: h, ekName: d.ekName, certificate: id, now: 5 })));
-    expect(results.filter((r) => r.ok)).toHaveLength(1);
-    expect(results.find((r) => !r.ok)).toEqual({ ok: false, reason: 'already-active' });
+    // Both complete (the second is a re-activation), and each got its own generation: the
+    // broker rotation keeps the newest one's password (provisioning/server/broker-rotation.ts).
+    const generations = results.map((r) => (r.ok ? r.brokerGeneration : -1)).sort((a, b) => a - b);
+    expect(generations).toEqual([1, 2]);
+    expect(results.filter((r) => r.ok && r.reactivated)).toHaveLength(1);
+    expect((await store.getDevice(d.ekName))?.brokerGeneration).toBe(2);
+    expect(await Promise.all(['k1', 'k2'].map((id) => store.completeActivation({ challengeId: id, secretHash: h, ekName: d.ekName, certificate: id, now: 6 }))))
+      .toEqual([{ ok: false, reason: 'challenge-used' }, { ok: false, reason: 'challenge-used' }]);
   });
 
   it('revocation: versioned list, idempotent, unknown node, revoked TPM cannot activate', async () => {
@@ -183,8 +195,17 @@ describe.each(backends)('provisioning store contract: $name', (backend) => {
     const h = Uint8Array.from(createHash('sha256').update('s3').digest());
     await store.createChallenge({ id: 'r1', ekName: d3.ekName, secretHash: h, createdAt: 1, expiresAt: 10_000, usedAt: null });
     expect(await store.completeActivation({ challengeId: 'r1', secretHash: h, ekName: d3.ekName, certificate: 'x', now: 80 })).toEqual({ ok: false, reason: 'revoked' });
-    expect(await store.countDevices()).toEqual({ filed: 5000, active: 1, revoked: 2 });
-    expect((await store.listDevices({ state: 'revoked', limit: 10 })).map((d) => d.revokeReason ?? '').sort((a, b) => a.localeCompare(b))).toEqual(['compromised', 'stolen']);
+    // A re-activation racing a revocation of an active node: whichever commits first, the node ends revoked.
+    const d2 = device(2);
+    await store.createChallenge({ id: 'r2', ekName: d2.ekName, secretHash: h, createdAt: 1, expiresAt: 10_000, usedAt: null });
+    const [reactivation] = await Promise.all([
+      store.completeActivation({ challengeId: 'r2', secretHash: h, ekName: d2.ekName, certificate: 'y', now: 81 }),
+      store.revoke({ nodeId: d2.nodeId, reason: 'raced', now: 81 }),
+    ]);
+    expect(reactivation.ok ? 'completed-first' : reactivation.reason).toMatch(/^(completed-first|revoked)$/);
+    expect((await store.getDevice(d2.ekName))?.state).toBe('revoked');
+    expect(await store.countDevices()).toEqual({ filed: 5000, active: 0, revoked: 3 });
+    expect((await store.listDevices({ state: 'revoked', limit: 10 })).map((d) => d.revokeReason ?? '').sort((a, b) => a.localeCompare(b))).toEqual(['compromised', 'raced', 'stolen']);
   });
 
   it('network manifest: none at first; a higher version replaces it, a lower or equal one is refused and the stored one kept', async () => {

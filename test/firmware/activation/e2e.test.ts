@@ -129,19 +129,27 @@ describe.skipIf(server === null || storeMod === null)('activation end to end (sw
     expect(again.code).toBe(0);
     expect(JSON.parse(again.stdout)).toEqual(out);
     expect(challenges()).toBe(challengesBefore);
-    // State lost: the root knows the TPM is active and hands back the same certificate.
+    // State lost: the TPM re-activates (same proof of possession) and gets a fresh certificate
+    // for the same node, which the root now serves.
     const fresh = await btnNodeActivate('--root', rootUrl, '--tcti', tpms[0]!.tcti, '--state-dir', join(dir, 'state-A2'), '--root-key', rootKeyHex());
     expect(fresh.code).toBe(0);
-    expect(JSON.parse(fresh.stdout).certificate).toEqual(out.certificate);
+    const renewed = JSON.parse(fresh.stdout);
+    expect(renewed.nodeId).toBe(nodeIds[0]);
+    expect(verifyRegistrationCertificate(renewed.certificate, root.publicKey, Date.now()).serial).toBe('SN-A');
+    expect((await store.getNode(nodeIds[0]!))?.certificate).toBe(JSON.stringify(renewed.certificate));
+    expect(registrar!.metrics.text(null).match(/^btn_prov_reactivations_total (\d+)$/m)?.[1]).toBe('1');
   });
 
-  it('two activations of one TPM at once: both end active with the one certificate the root issued', async () => {
+  it('two activations of one TPM at once: both end active for the same node (the later one re-activates)', async () => {
     const tpm = await openTpm({ tcti: tpms[3]!.tcti });
     try {
       const [x, y] = await Promise.all(['state-D1', 'state-D2'].map((d) => activate({ rootUrl, tpm, stateDir: join(dir, d), rootPublicKey: root.publicKey })));
-      expect(x!.nodeId).toBe(nodeIds[2]);
-      expect(y!.certificate).toEqual(x!.certificate);
+      expect([x!.nodeId, y!.nodeId]).toEqual([nodeIds[2], nodeIds[2]]);
+      for (const st of [x!, y!]) expect(verifyRegistrationCertificate(st.certificate, root.publicKey, Date.now()).nodeId).toBe(nodeIds[2]);
+      const served = (await store.getNode(nodeIds[2]!))?.certificate;
+      expect([JSON.stringify(x!.certificate), JSON.stringify(y!.certificate)]).toContain(served);
       expect(registrar!.metrics.text(null).match(/^btn_prov_activations_total (\d+)$/m)?.[1]).toBe('2'); // A and D, once each
+      expect(registrar!.metrics.text(null).match(/^btn_prov_reactivations_total (\d+)$/m)?.[1]).toBe('2'); // A's lost state, D's second
     } finally {
       await tpm.close();
     }
