@@ -1,6 +1,6 @@
 // `btn-node tpm info|init|selftest` as a user runs it: a child process per call, JSON on stdout.
 import { execFile } from 'node:child_process';
-import { createHash, verify, X509Certificate } from 'node:crypto';
+import { createHash, createPublicKey, verify, X509Certificate } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -203,8 +203,13 @@ describe('btn-node tpm', () => {
   });
 
   // Last: it removes the EK certificate from this suite's TPM.
-  it('a TPM without an EK certificate: certificatePem is null, not an error', async () => {
+  it('a TPM with only an ECC EK certificate shows that EK; without any, certificatePem is null, not an error', async () => {
     await tpm2('tpm2_nvundefine', ['-T', tcti, '-C', 'p', '0x01c00002']);
+    const ecc = await ok(['tpm', 'info', '--tcti', tcti]);
+    const eccEk = ecc['ek'] as { certificatePem: string; publicKeyPem: string };
+    expect(eccEk.certificatePem).toMatch(/^-----BEGIN CERTIFICATE-----/);
+    expect(createPublicKey(eccEk.publicKeyPem).asymmetricKeyType).toBe('ec');
+    await tpm2('tpm2_nvundefine', ['-T', tcti, '-C', 'p', '0x01c00016']);
     const info = await ok(['tpm', 'info', '--tcti', tcti]);
     expect(Object.keys(info['ek'] as object).sort()).toEqual(['certificatePem', 'publicKeyPem']);
     expect((info['ek'] as { certificatePem: unknown }).certificatePem).toBeNull();
