@@ -126,25 +126,32 @@ export async function activate(options: ActivateOptions): Promise<ActivationStat
   const alreadyActive = (err: unknown): err is ActivationError =>
     err instanceof ActivationError && (err.details.rootCode === 'ERR_PROV_ALREADY_ACTIVE' || err.details.rootCode === 'ERR_PROV_CHALLENGE_USED');
 
-  let challenge;
-  try {
-    challenge = await client.challenge(toTpm2bPublic(ek.bytes), toTpm2bPublic(key.public.bytes));
-  } catch (err) {
-    if (alreadyActive(err)) return recover(err);
-    throw err;
-  }
-  // TPM2 Part 1 §24: only the TPM holding this EK and a loaded object of this name recovers it.
-  const secret = await tpmStep('answering the challenge (ActivateCredential)', () =>
-    tpm.activateCredential({ credentialBlob: challenge.credentialBlob, secret: challenge.encryptedSecret, ...handleOpt }));
-  let proof;
-  try {
-    proof = await client.proof(challenge.challengeId, secret);
-  } catch (err) {
-    if (alreadyActive(err)) return recover(err);
-    throw err;
-  } finally {
-    secret.fill(0);
-  }
+  // A challenge answers for the TPM's state when it was issued: should another activation of this
+  // TPM complete first (409 ERR_PROV_SUPERSEDED), ask once more, which re-activates.
+  const superseded = (err: unknown): boolean => err instanceof ActivationError && err.details.rootCode === 'ERR_PROV_SUPERSEDED';
+  const prove = async (): Promise<Awaited<ReturnType<typeof client.proof>> | ActivationState> => {
+    let challenge;
+    try {
+      challenge = await client.challenge(toTpm2bPublic(ek.bytes), toTpm2bPublic(key.public.bytes));
+    } catch (err) {
+      if (alreadyActive(err)) return recover(err);
+      throw err;
+    }
+    // TPM2 Part 1 §24: only the TPM holding this EK and a loaded object of this name recovers it.
+    const secret = await tpmStep('answering the challenge (ActivateCredential)', () =>
+      tpm.activateCredential({ credentialBlob: challenge.credentialBlob, secret: challenge.encryptedSecret, ...handleOpt }));
+    try {
+      return await client.proof(challenge.challengeId, secret);
+    } catch (err) {
+      if (alreadyActive(err)) return recover(err);
+      throw err;
+    } finally {
+      secret.fill(0);
+    }
+  };
+  const answer = await prove().catch((err: unknown) => (superseded(err) ? prove() : Promise.reject(err)));
+  if ('format' in answer) return answer;
+  const proof = answer;
   if (proof.nodeId !== nodeId) {
     throw new ActivationError('ERR_ACTIVATION_BAD_RESPONSE', `POST /v1/activation/proof: root says node ${proof.nodeId}, this TPM's sealing key is node ${nodeId}`);
   }

@@ -5,7 +5,7 @@
 // do it again (re-activation: a device that lost its state, or renews its certificate): it gets
 // a fresh certificate and a fresh broker secret, and the old broker password stops working.
 import { createHash, randomBytes } from 'node:crypto';
-import { challengeRefusal, deviceRefusal } from '../store/activation-rules.ts';
+import { challengeRefusal, deviceRefusal, staleChallenge } from '../store/activation-rules.ts';
 import { ProvisioningError } from '../errors.ts';
 import type { Ed25519Key } from '../keys.ts';
 import { toHex } from '../../firmware/core/bytes.ts';
@@ -66,7 +66,7 @@ export async function createChallenge(deps: ActivationDeps, ekPublic: Uint8Array
     const now = deps.now();
     const challengeId = toHex(randomBytes(16));
     const expiresAt = now + deps.challengeTtlMs;
-    await deps.store.createChallenge({ id: challengeId, ekName, secretHash: sha256(secret), createdAt: now, expiresAt, usedAt: null });
+    await deps.store.createChallenge({ id: challengeId, ekName, secretHash: sha256(secret), createdAt: now, expiresAt, usedAt: null, generation: device.brokerGeneration });
     // No timers (several instances share the store): about one challenge in 256 also removes
     // challenges that expired more than an hour ago.
     if (randomBytes(1)[0] === 0) await deps.store.pruneChallenges(now - 3600_000).catch(() => undefined);
@@ -83,6 +83,7 @@ const FAILURES: Record<ActivationFailure, [ConstructorParameters<typeof Provisio
   'bad-proof': ['ERR_PROV_BAD_PROOF', 'the secret does not match the challenge'],
   'not-filed': ['ERR_PROV_NOT_FILED', 'this TPM was never filed'],
   'revoked': ['ERR_PROV_REVOKED', 'this node is revoked'],
+  'superseded': ['ERR_PROV_SUPERSEDED', 'another activation of this TPM completed after this challenge was issued; request a new challenge'],
 };
 
 export async function completeProof(deps: ActivationDeps, challengeId: string, secret: Uint8Array): Promise<ProofResponse> {
@@ -93,7 +94,7 @@ export async function completeProof(deps: ActivationDeps, challengeId: string, s
   const stale = challengeRefusal(ch ?? undefined, { ekName: ch?.ekName ?? '', secretHash, now });
   if (stale !== null || ch === null) throw fail(...FAILURES[stale ?? 'challenge-unknown']);
   const device = await deps.store.getDevice(ch.ekName);
-  const refused = deviceRefusal(device?.state);
+  const refused = deviceRefusal(device?.state) ?? (device === null ? null : staleChallenge(ch, device.brokerGeneration));
   if (refused !== null || device === null) throw fail(...FAILURES[refused ?? 'not-filed']);
   const sealing = parsePublic(device.sealingPublic);
   const certificate = issueRegistrationCertificate(deps.rootKey, {

@@ -26,6 +26,16 @@ export function deviceRefusal(state: DeviceState | undefined): ActivationFailure
 }
 
 /**
+ * Why this proof cannot complete although its challenge and the device are sound: another
+ * (re-)activation of the TPM completed since the challenge was issued. A challenge answers for the
+ * state it was issued in, so of concurrent activations exactly one succeeds, and a re-activation
+ * needs a challenge issued after the last one.
+ */
+export function staleChallenge(ch: Pick<ChallengeRecord, 'generation'>, deviceGeneration: number): ActivationFailure | null {
+  return ch.generation === deviceGeneration ? null : 'superseded';
+}
+
+/**
  * After the root set the broker password of generation `wrote`, what the store now says to do:
  * `settled` (still the newest generation), `rewrite` (a later activation committed meanwhile; its
  * password must be the one left on the broker), or `disable` (revoked meanwhile: revocation wins).

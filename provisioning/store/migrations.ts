@@ -147,4 +147,12 @@ export const MIGRATIONS: readonly Migration[] = [
     sqlite: 'ALTER TABLE devices ADD COLUMN broker_generation INTEGER NOT NULL DEFAULT 0;',
     postgres: 'ALTER TABLE devices ADD COLUMN broker_generation BIGINT NOT NULL DEFAULT 0;',
   },
+  {
+    version: 4,
+    name: 'challenges.generation: the device\'s broker generation when the challenge was issued',
+    // A proof completes only while the device is still at that generation: of concurrent
+    // activations of one TPM exactly one wins (activation-rules.ts staleChallenge).
+    sqlite: 'ALTER TABLE challenges ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;',
+    postgres: 'ALTER TABLE challenges ADD COLUMN generation BIGINT NOT NULL DEFAULT 0;',
+  },
 ];

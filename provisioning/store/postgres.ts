@@ -5,7 +5,7 @@ import pg from 'pg';
 import { ProvisioningError } from '../errors.ts';
 import { MIGRATIONS } from './migrations.ts';
 import { buf, publishManifestSql, rowToBatch, rowToChallenge, rowToDevice, rowToManifest, rowToManufacturer, rowToRevocation, rowToState, sameDevice, type Row } from './rows.ts';
-import { challengeRefusal, deviceRefusal, revocationStep } from './activation-rules.ts';
+import { challengeRefusal, deviceRefusal, revocationStep, staleChallenge } from './activation-rules.ts';
 import type {
   ActivationInput, ActivationOutcome, BatchInput, BatchRecord, ChallengeRecord, DeviceRecord, DeviceState, FileOutcome,
   ListOptions, ManufacturerRecord, NewDevice, ProvisioningStore, RevocationEntry, RevokeOutcome, StoredManifest,
@@ -171,8 +171,8 @@ export class PostgresStore implements ProvisioningStore {
   }
 
   async createChallenge(ch: ChallengeRecord): Promise<void> {
-    await this.#query('INSERT INTO challenges (id, ek_name, secret_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)', [
-      ch.id, ch.ekName, buf(ch.secretHash), ch.createdAt, ch.expiresAt,
+    await this.#query('INSERT INTO challenges (id, ek_name, secret_hash, created_at, expires_at, generation) VALUES ($1, $2, $3, $4, $5, $6)', [
+      ch.id, ch.ekName, buf(ch.secretHash), ch.createdAt, ch.expiresAt, ch.generation,
     ]);
   }
 
@@ -195,9 +195,9 @@ export class PostgresStore implements ProvisioningStore {
       const ch = row === undefined ? undefined : rowToChallenge(row);
       const refused = challengeRefusal(ch, a);
       if (refused !== null || ch === undefined) return { ok: false, reason: refused ?? 'challenge-unknown' };
-      const dev = (await c.query('SELECT state FROM devices WHERE ek_name = $1 FOR UPDATE', [ch.ekName])).rows[0] as Row | undefined;
+      const dev = (await c.query('SELECT state, broker_generation FROM devices WHERE ek_name = $1 FOR UPDATE', [ch.ekName])).rows[0] as Row | undefined;
       const state = dev === undefined ? undefined : rowToState(dev);
-      const refusedDevice = deviceRefusal(state);
+      const refusedDevice = deviceRefusal(state) ?? staleChallenge(ch, Number(dev!['broker_generation']));
       if (refusedDevice !== null) return { ok: false, reason: refusedDevice };
       await c.query('UPDATE challenges SET used_at = $1 WHERE id = $2', [a.now, a.challengeId]);
       // activated_at stays the first activation's; a re-activation renews the certificate.

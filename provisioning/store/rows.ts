@@ -47,7 +47,7 @@ export function rowToState(r: Row): DeviceState {
 export function rowToChallenge(r: Row): ChallengeRecord {
   return {
     id: String(r['id']), ekName: String(r['ek_name']), secretHash: bytes(r['secret_hash']),
-    createdAt: num(r['created_at']), expiresAt: num(r['expires_at']), usedAt: numOrNull(r['used_at']),
+    createdAt: num(r['created_at']), expiresAt: num(r['expires_at']), usedAt: numOrNull(r['used_at']), generation: num(r['generation']),
   };
 }
 

@@ -9,7 +9,7 @@ import type {
   ListOptions, ManufacturerRecord, NewDevice, ProvisioningStore, RevocationEntry, RevokeOutcome, StoredManifest,
 } from './types.ts';
 import { buf, publishManifestSql, rowToBatch, rowToChallenge, rowToDevice, rowToManifest, rowToManufacturer, rowToRevocation, sameDevice, type Row } from './rows.ts';
-import { challengeRefusal, deviceRefusal, revocationStep } from './activation-rules.ts';
+import { challengeRefusal, deviceRefusal, revocationStep, staleChallenge } from './activation-rules.ts';
 
 export function openSqliteStore(path: string): SqliteStore {
   let db: Database.Database;
@@ -60,7 +60,7 @@ export class SqliteStore implements ProvisioningStore {
       getDevice: db.prepare(`SELECT ${DEVICE_COLUMNS} FROM devices WHERE ek_name = ?`),
       getNode: db.prepare(`SELECT ${DEVICE_COLUMNS} FROM devices WHERE node_id = ?`),
       countDevices: db.prepare('SELECT state, COUNT(*) AS n FROM devices GROUP BY state'),
-      createChallenge: db.prepare('INSERT INTO challenges (id, ek_name, secret_hash, created_at, expires_at, used_at) VALUES (?, ?, ?, ?, ?, NULL)'),
+      createChallenge: db.prepare('INSERT INTO challenges (id, ek_name, secret_hash, created_at, expires_at, used_at, generation) VALUES (?, ?, ?, ?, ?, NULL, ?)'),
       getChallenge: db.prepare('SELECT * FROM challenges WHERE id = ?'),
       pruneChallenges: db.prepare('DELETE FROM challenges WHERE expires_at < ?'),
       useChallenge: db.prepare('UPDATE challenges SET used_at = ? WHERE id = ? AND used_at IS NULL'),
@@ -160,7 +160,7 @@ export class SqliteStore implements ProvisioningStore {
   }
 
   async createChallenge(c: ChallengeRecord): Promise<void> {
-    await this.#grouped(() => this.#s.createChallenge.run(c.id, c.ekName, buf(c.secretHash), c.createdAt, c.expiresAt));
+    await this.#grouped(() => this.#s.createChallenge.run(c.id, c.ekName, buf(c.secretHash), c.createdAt, c.expiresAt, c.generation));
   }
 
   async getChallenge(id: string): Promise<ChallengeRecord | null> {
@@ -181,8 +181,9 @@ export class SqliteStore implements ProvisioningStore {
       const refused = challengeRefusal(ch, a);
       if (refused !== null || ch === undefined) return { ok: false, reason: refused ?? 'challenge-unknown' };
       const dev = this.#s.getDevice.get(ch.ekName) as Row | undefined;
-      const state = dev === undefined ? undefined : rowToDevice(dev).state;
-      const refusedDevice = deviceRefusal(state);
+      const device = dev === undefined ? undefined : rowToDevice(dev);
+      const state = device?.state;
+      const refusedDevice = deviceRefusal(state) ?? staleChallenge(ch, device!.brokerGeneration);
       if (refusedDevice !== null) return { ok: false, reason: refusedDevice };
       this.#s.useChallenge.run(a.now, a.challengeId);
       const g = this.#s.activate.get(a.certificate, a.now, ch.ekName) as Row;

@@ -69,6 +69,11 @@ export interface ChallengeRecord {
   readonly createdAt: number;
   readonly expiresAt: number;
   readonly usedAt: number | null;
+  /**
+   * The device's broker generation (activations completed) when the challenge was issued: a
+   * challenge answers for that state only, so of two proofs of one TPM issued alike, one wins.
+   */
+  readonly generation: number;
 }
 
 export interface ActivationInput {
@@ -81,7 +86,7 @@ export interface ActivationInput {
 
 export type ActivationFailure =
   | 'challenge-unknown' | 'challenge-used' | 'challenge-expired' | 'bad-proof'
-  | 'not-filed' | 'revoked';
+  | 'not-filed' | 'revoked' | 'superseded';
 
 export type ActivationOutcome =
   | { readonly ok: true; readonly brokerGeneration: number; readonly reactivated: boolean }

@@ -142,7 +142,7 @@ async function storeFigures(report: Report, h: StoreHandle, ctx: Context): Promi
   t = performance.now();
   await pool(bare, 16, async (d) => {
     const id = randomBytes(16).toString('hex');
-    await store.createChallenge({ id, ekName: d.ekName, secretHash: h32, createdAt: 0, expiresAt: 8e15, usedAt: null });
+    await store.createChallenge({ id, ekName: d.ekName, secretHash: h32, createdAt: 0, expiresAt: 8e15, usedAt: null, generation: 0 });
     const r = await store.completeActivation({ challengeId: id, secretHash: h32, ekName: d.ekName, certificate: '{}', now: 1 });
     if (!r.ok) throw new Error(r.reason);
   });

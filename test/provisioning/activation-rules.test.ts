@@ -1,10 +1,10 @@
 // The activation rules both stores run (provisioning/store/activation-rules.ts), as pure functions.
 import { describe, expect, it } from 'vitest';
-import { brokerStep, challengeRefusal, deviceRefusal, revocationStep } from '../../provisioning/store/activation-rules.ts';
+import { brokerStep, challengeRefusal, deviceRefusal, revocationStep, staleChallenge } from '../../provisioning/store/activation-rules.ts';
 import type { ActivationInput, ChallengeRecord } from '../../provisioning/store/types.ts';
 
 const secret = new Uint8Array(32).fill(7);
-const ch: ChallengeRecord = { id: 'c'.repeat(32), ekName: 'e'.repeat(64), secretHash: secret, createdAt: 0, expiresAt: 1000, usedAt: null };
+const ch: ChallengeRecord = { id: 'c'.repeat(32), ekName: 'e'.repeat(64), secretHash: secret, createdAt: 0, expiresAt: 1000, usedAt: null, generation: 0 };
 const proof: ActivationInput = { challengeId: ch.id, secretHash: secret, ekName: ch.ekName, certificate: '{}', now: 500 };
 
 describe('activation rules', () => {
@@ -24,6 +24,13 @@ describe('activation rules', () => {
     expect(deviceRefusal('active')).toBeNull();
     expect(deviceRefusal('revoked')).toBe('revoked');
     expect([undefined, 'filed', 'active', 'revoked'].map((s) => revocationStep(s as never))).toEqual(['unknown', 'revoke', 'revoke', 'already-revoked']);
+  });
+
+  it('a challenge answers for the state it was issued in: another activation since then supersedes it', () => {
+    expect(staleChallenge({ generation: 0 }, 0)).toBeNull();
+    expect(staleChallenge({ generation: 0 }, 1)).toBe('superseded');
+    expect(staleChallenge({ generation: 3 }, 3)).toBeNull();
+    expect(staleChallenge({ generation: 2 }, 3)).toBe('superseded');
   });
 
   it('the broker password settles on the newest generation; revocation always ends in a disable', () => {

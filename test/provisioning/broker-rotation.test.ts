@@ -27,7 +27,8 @@ let challenges = 0;
 /** One more completed activation of the device; its broker generation. */
 async function activateOnce(): Promise<number> {
   const id = `c${++challenges}`;
-  await store.createChallenge({ id, ekName, secretHash, createdAt: 1, expiresAt: 10_000, usedAt: null });
+  const generation = (await store.getDevice(ekName))!.brokerGeneration; // a challenge answers for the state it was issued in
+  await store.createChallenge({ id, ekName, secretHash, createdAt: 1, expiresAt: 10_000, usedAt: null, generation });
   const o = await store.completeActivation({ challengeId: id, secretHash, ekName, certificate: '{}', now: 2 });
   if (!o.ok) throw new Error(o.reason);
   return o.brokerGeneration;

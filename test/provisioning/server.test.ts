@@ -214,7 +214,7 @@ describe('registrar HTTP API', () => {
     expect((await store.getDevice((await store.listDevices({ limit: 10 })).find((x) => x.serial === 'SN-1')!.ekName))?.state).toBe('filed');
   });
 
-  it('two concurrent activations of one TPM over HTTP: both complete (the later one re-activates), each challenge once', async () => {
+  it('two concurrent activations of one TPM over HTTP: exactly one succeeds, the other is superseded (a challenge answers for the state it was issued in)', async () => {
     const d = lab.devices[2]!;
     const body = { ekPublic: d.line.ekPublic, sealingPublic: d.line.sealingPublic };
     const chs = [await call('POST', '/v1/activation/challenge', body), await call('POST', '/v1/activation/challenge', body)];
@@ -227,9 +227,12 @@ describe('registrar HTTP API', () => {
       secrets.push(Buffer.from(s).toString('hex'));
     }
     const proofs = await Promise.all(chs.map((ch, i) => call('POST', '/v1/activation/proof', { challengeId: ch.json.challengeId, secret: secrets[i] })));
-    expect(proofs.map((p) => p.status)).toEqual([200, 200]);
+    expect(proofs.map((p) => p.status).sort((a, b) => a - b)).toEqual([200, 409]);
+    const loser = proofs.findIndex((p) => p.status === 409);
+    expect(proofs[loser]!.json.error.code).toBe('ERR_PROV_SUPERSEDED');
+    // The winner's challenge is used; the loser's stays unused but can never complete now.
     const replays = await Promise.all(chs.map((ch, i) => call('POST', '/v1/activation/proof', { challengeId: ch.json.challengeId, secret: secrets[i] })));
-    expect(replays.map((p) => p.json.error.code)).toEqual(['ERR_PROV_CHALLENGE_USED', 'ERR_PROV_CHALLENGE_USED']);
+    expect(replays.map((p) => p.json.error.code)).toEqual(chs.map((_, i) => (i === loser ? 'ERR_PROV_SUPERSEDED' : 'ERR_PROV_CHALLENGE_USED')));
   });
 
   it('a second instance on the same store with the project MakeCredential: challenge there, proof here', async () => {
@@ -289,7 +292,7 @@ describe('registrar HTTP API', () => {
     expect(text).toContain('btn_prov_devices{state="active"} 2');  // SN-0, SN-1 active; SN-2 active then revoked
     expect(text).toContain('btn_prov_devices{state="revoked"} 1');
     expect(text).toContain('btn_prov_activations_total 3');
-    expect(text).toContain('btn_prov_reactivations_total 2'); // SN-0 renewed once; the later of SN-2's two concurrent proofs
+    expect(text).toContain('btn_prov_reactivations_total 1'); // SN-0 renewed once (of SN-2's two concurrent proofs one was superseded)
     expect(text).toContain('btn_prov_batch_line_rejections_total{reason="ERR_EK_CERT_UNTRUSTED"} 2');
     expect(text).toContain('btn_prov_rejections_total{reason="ERR_PROV_BAD_SIGNATURE"} 1');
     expect(text).toMatch(/btn_prov_http_request_duration_seconds_count\{route="proof"\} \d+/);

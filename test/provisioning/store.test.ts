@@ -126,8 +126,8 @@ describe.each(backends)('provisioning store contract: $name', (backend) => {
   it('activation: wrong proof, success, replay, expiry change nothing they should not', async () => {
     const d = device(1);
     const secretHash = Uint8Array.from(createHash('sha256').update('secret').digest());
-    await store.createChallenge({ id: 'c1', ekName: d.ekName, secretHash, createdAt: 10, expiresAt: 1000, usedAt: null });
-    await store.createChallenge({ id: 'c2', ekName: d.ekName, secretHash, createdAt: 10, expiresAt: 50, usedAt: null });
+    await store.createChallenge({ id: 'c1', ekName: d.ekName, secretHash, createdAt: 10, expiresAt: 1000, usedAt: null, generation: 0 });
+    await store.createChallenge({ id: 'c2', ekName: d.ekName, secretHash, createdAt: 10, expiresAt: 50, usedAt: null, generation: 0 });
     expect(await store.completeActivation({ challengeId: 'nope', secretHash, ekName: d.ekName, certificate: '{}', now: 20 })).toEqual({ ok: false, reason: 'challenge-unknown' });
     expect(await store.completeActivation({ challengeId: 'c1', secretHash: new Uint8Array(32), ekName: d.ekName, certificate: '{}', now: 20 })).toEqual({ ok: false, reason: 'bad-proof' });
     expect(await store.completeActivation({ challengeId: 'c2', secretHash, ekName: d.ekName, certificate: '{}', now: 60 })).toEqual({ ok: false, reason: 'challenge-expired' });
@@ -140,17 +140,22 @@ describe.each(backends)('provisioning store contract: $name', (backend) => {
     expect((await store.getChallenge('c1'))?.usedAt).toBe(20);
     // Re-activation (lost state, renewal): a fresh challenge completes again, renews the
     // certificate and counts the broker generation up; the first activation time stays.
-    await store.createChallenge({ id: 'c3', ekName: d.ekName, secretHash, createdAt: 30, expiresAt: 1000, usedAt: null });
+    await store.createChallenge({ id: 'c3', ekName: d.ekName, secretHash, createdAt: 30, expiresAt: 1000, usedAt: null, generation: 1 });
+    // A challenge issued before the last activation answers for a state that is gone.
+    await store.createChallenge({ id: 'c4', ekName: d.ekName, secretHash, createdAt: 30, expiresAt: 1000, usedAt: null, generation: 1 });
     expect(await store.completeActivation({ challengeId: 'c3', secretHash, ekName: d.ekName, certificate: '{"a":3}', now: 40 })).toEqual({ ok: true, brokerGeneration: 2, reactivated: true });
     expect(await store.getDevice(d.ekName)).toMatchObject({ state: 'active', certificate: '{"a":3}', activatedAt: 20, brokerGeneration: 2 });
     expect(await store.completeActivation({ challengeId: 'c3', secretHash, ekName: d.ekName, certificate: '{"a":4}', now: 41 })).toEqual({ ok: false, reason: 'challenge-used' });
+    expect(await store.completeActivation({ challengeId: 'c4', secretHash, ekName: d.ekName, certificate: '{"a":5}', now: 42 })).toEqual({ ok: false, reason: 'superseded' });
+    expect((await store.getChallenge('c4'))?.usedAt).toBeNull();
+    expect(await store.getDevice(d.ekName)).toMatchObject({ certificate: '{"a":3}', brokerGeneration: 2 });
   });
 
   it('concurrent writes: a failing one (duplicate challenge id) fails alone', async () => {
     const d = device(1);
     const h = new Uint8Array(32);
     const ids = ['g1', 'g2', 'g1', 'g3'];
-    const results = await Promise.allSettled(ids.map((id) => store.createChallenge({ id, ekName: d.ekName, secretHash: h, createdAt: 1, expiresAt: 2, usedAt: null })));
+    const results = await Promise.allSettled(ids.map((id) => store.createChallenge({ id, ekName: d.ekName, secretHash: h, createdAt: 1, expiresAt: 2, usedAt: null, generation: 0 })));
     expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
     expect((results[2] as PromiseRejectedResult).reason).toMatchObject({ code: 'ERR_PROV_STORE' });
     for (const id of ['g1', 'g2', 'g3']) expect((await store.getChallenge(id))?.id).toBe(id);
@@ -158,27 +163,22 @@ describe.each(backends)('provisioning store contract: $name', (backend) => {
 
   it('prunes expired challenges only', async () => {
     const d = device(1);
-    await store.createChallenge({ id: 'old', ekName: d.ekName, secretHash: new Uint8Array(32), createdAt: 1, expiresAt: 100, usedAt: null });
-    await store.createChallenge({ id: 'new', ekName: d.ekName, secretHash: new Uint8Array(32), createdAt: 1, expiresAt: 10_000_000, usedAt: null });
+    await store.createChallenge({ id: 'old', ekName: d.ekName, secretHash: new Uint8Array(32), createdAt: 1, expiresAt: 100, usedAt: null, generation: 0 });
+    await store.createChallenge({ id: 'new', ekName: d.ekName, secretHash: new Uint8Array(32), createdAt: 1, expiresAt: 10_000_000, usedAt: null, generation: 0 });
     expect(await store.pruneChallenges(101)).toBeGreaterThanOrEqual(1);
     expect(await store.getChallenge('old')).toBeNull();
     expect((await store.getChallenge('new'))?.id).toBe('new');
   });
 
-  it('two concurrent activations of one TPM: each challenge completes once, one generation each', async () => {
+  it('two concurrent activations of one TPM: exactly one completes; the other answers for a state that is gone', async () => {
     const d = device(2);
     const h = Uint8Array.from(createHash('sha256').update('s2').digest());
-    await store.createChallenge({ id: 'k1', ekName: d.ekName, secretHash: h, createdAt: 1, expiresAt: 10_000, usedAt: null });
-    await store.createChallenge({ id: 'k2', ekName: d.ekName, secretHash: h, createdAt: 1, expiresAt: 10_000, usedAt: null });
+    await store.createChallenge({ id: 'k1', ekName: d.ekName, secretHash: h, createdAt: 1, expiresAt: 10_000, usedAt: null, generation: 0 });
+    await store.createChallenge({ id: 'k2', ekName: d.ekName, secretHash: h, createdAt: 1, expiresAt: 10_000, usedAt: null, generation: 0 });
     const results = await Promise.all(['k1', 'k2'].map((id) => store.completeActivation({ challengeId: id, secretHash: h, ekName: d.ekName, certificate: id, now: 5 })));
-    // Both complete (the second is a re-activation), and each got its own generation: the
-    // broker rotation keeps the newest one's password (provisioning/server/broker-rotation.ts).
-    const generations = results.map((r) => (r.ok ? r.brokerGeneration : -1)).sort((a, b) => a - b);
-    expect(generations).toEqual([1, 2]);
-    expect(results.filter((r) => r.ok && r.reactivated)).toHaveLength(1);
-    expect((await store.getDevice(d.ekName))?.brokerGeneration).toBe(2);
-    expect(await Promise.all(['k1', 'k2'].map((id) => store.completeActivation({ challengeId: id, secretHash: h, ekName: d.ekName, certificate: id, now: 6 }))))
-      .toEqual([{ ok: false, reason: 'challenge-used' }, { ok: false, reason: 'challenge-used' }]);
+    expect(results.filter((r) => r.ok)).toEqual([{ ok: true, brokerGeneration: 1, reactivated: false }]);
+    expect(results.filter((r) => !r.ok)).toEqual([{ ok: false, reason: 'superseded' }]);
+    expect((await store.getDevice(d.ekName))?.brokerGeneration).toBe(1);
   });
 
   it('revocation: versioned list, idempotent, unknown node, revoked TPM cannot activate', async () => {
@@ -193,11 +193,11 @@ describe.each(backends)('provisioning store contract: $name', (backend) => {
     expect(list.version).toBe(2);
     expect(list.entries.map((e) => [e.nodeId, e.reason, e.revokedAt])).toEqual([[d3.nodeId, 'stolen', 70], [d1.nodeId, 'compromised', 73]]);
     const h = Uint8Array.from(createHash('sha256').update('s3').digest());
-    await store.createChallenge({ id: 'r1', ekName: d3.ekName, secretHash: h, createdAt: 1, expiresAt: 10_000, usedAt: null });
+    await store.createChallenge({ id: 'r1', ekName: d3.ekName, secretHash: h, createdAt: 1, expiresAt: 10_000, usedAt: null, generation: 0 });
     expect(await store.completeActivation({ challengeId: 'r1', secretHash: h, ekName: d3.ekName, certificate: 'x', now: 80 })).toEqual({ ok: false, reason: 'revoked' });
     // A re-activation racing a revocation of an active node: whichever commits first, the node ends revoked.
     const d2 = device(2);
-    await store.createChallenge({ id: 'r2', ekName: d2.ekName, secretHash: h, createdAt: 1, expiresAt: 10_000, usedAt: null });
+    await store.createChallenge({ id: 'r2', ekName: d2.ekName, secretHash: h, createdAt: 1, expiresAt: 10_000, usedAt: null, generation: 1 });
     const [reactivation] = await Promise.all([
       store.completeActivation({ challengeId: 'r2', secretHash: h, ekName: d2.ekName, certificate: 'y', now: 81 }),
       store.revoke({ nodeId: d2.nodeId, reason: 'raced', now: 81 }),
