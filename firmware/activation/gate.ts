@@ -3,7 +3,8 @@
 // start, retrying with jittered exponential backoff while the root is unreachable (or the TPM
 // is not filed yet); turns revoked, for good, when the root's signed revocation list names the
 // node. A forged or replayed list changes nothing: it must verify with the root key and its
-// version may not go back.
+// version may not go back. Once active it renews its registration certificate before it ends
+// (renewal.ts), by re-activating.
 import type { Logger } from 'pino';
 import pino from 'pino';
 import { verifyRevocationList } from '../protocol/revocation-list.ts';
@@ -15,6 +16,7 @@ import { nodeIdFromSpki } from '../protocol/identity.ts';
 import { publicKeySpki } from '../../tpm/public-area.ts';
 import { RootClient, type RootClientOptions } from './client.ts';
 import { ActivationError } from './errors.ts';
+import { renewalDue } from './renewal.ts';
 import { readActivationState, writeActivationState, type ActivationState } from './state.ts';
 
 export interface ActivationGateOptions {
@@ -184,6 +186,7 @@ export class ActivationGate implements SealGate {
         failing = message;
       }
       if (this.#stored?.status !== 'active') break;
+      await this.#renewIfDue();
       await this.#sleep(Math.round(every * (0.8 + 0.4 * this.#random())), signal);
     }
   }
@@ -198,6 +201,22 @@ export class ActivationGate implements SealGate {
     const run = this.#polling.then(() => this.#renewOnce());
     this.#polling = run.then(() => undefined, () => undefined);
     return run;
+  }
+
+  /** Renews the registration certificate once it is due (renewal.ts); a failure is said and tried again at the next poll. */
+  async #renewIfDue(): Promise<void> {
+    const cert = this.#stored?.certificate;
+    if (cert === undefined || this.#state.state !== 'active') return;
+    const now = (this.#o.now ?? Date.now)();
+    const issuedAt = Date.parse(String(cert['issuedAt']));
+    const expiresAt = Date.parse(String(cert['expiresAt']));
+    if (!renewalDue(issuedAt, expiresAt, now)) return;
+    try {
+      const st = await this.renew();
+      this.#log.info({ expiresAt: st.certificate['expiresAt'] }, 'registration certificate renewed');
+    } catch (err) {
+      this.#log.warn({ code: (err as ActivationError).code, expiresAt: cert['expiresAt'] }, `registration certificate not renewed yet: ${(err as Error).message}`);
+    }
   }
 
   async #renewOnce(): Promise<ActivationState> {

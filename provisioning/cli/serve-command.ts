@@ -1,4 +1,4 @@
-// btn-provision serve --db URL --port N --root-key FILE --trust DIR [--host H] [--admin-token-file FILE]
+// btn-provision serve --db URL --port N --root-key FILE --trust DIR [--host H] [--admin-token-file FILE] [--certificate-days N]
 //   [--broker-admin URL --broker-admin-file FILE [--broker-ca FILE] [--topic-prefix P]]
 // Runs until SIGINT/SIGTERM. The operator token may also come from BTN_ADMIN_TOKEN. With
 // --broker-admin the root manages the broker's accounts (mosquitto dynamic security): each
@@ -17,13 +17,13 @@ import { parse, required, UsageError } from './args.ts';
 import { BrokerAdmin, brokerAccounts } from '../broker/dynsec.ts';
 import { DEFAULT_TOPIC_PREFIX, topicPrefix } from '../../firmware/protocol/topics.ts';
 
-const USAGE = 'usage: btn-provision serve --db URL --port N --root-key FILE --trust DIR [--host HOST] [--admin-token-file FILE]'
+const USAGE = 'usage: btn-provision serve --db URL --port N --root-key FILE --trust DIR [--host HOST] [--admin-token-file FILE] [--certificate-days N]'
   + ' [--broker-admin mqtts://HOST:PORT --broker-admin-file FILE [--broker-ca FILE] [--topic-prefix P]]';
 
 export async function serveCommand(argv: readonly string[], signal?: AbortSignal): Promise<number> {
   const a = parse(argv, {
     db: { type: 'string' }, port: { type: 'string' }, 'root-key': { type: 'string' }, trust: { type: 'string' },
-    host: { type: 'string' }, 'admin-token-file': { type: 'string' },
+    host: { type: 'string' }, 'admin-token-file': { type: 'string' }, 'certificate-days': { type: 'string' },
     'broker-admin': { type: 'string' }, 'broker-admin-file': { type: 'string' }, 'broker-ca': { type: 'string' }, 'topic-prefix': { type: 'string' },
   }, USAGE);
   const port = Number(required(a.port, '--port', USAGE));
@@ -43,9 +43,12 @@ export async function serveCommand(argv: readonly string[], signal?: AbortSignal
     const ca = a['broker-ca'] === undefined ? undefined : await readFile(a['broker-ca'], 'utf8');
     brokerAdmin = await BrokerAdmin.connect({ url: a['broker-admin'], username, password: rest.join(':'), ...(ca === undefined ? {} : { ca }) });
   }
+  const days = a['certificate-days'] === undefined ? undefined : Number(a['certificate-days']);
+  if (days !== undefined && (!Number.isInteger(days) || days < 1 || days > 3650)) throw new UsageError(`--certificate-days must be an integer in 1..3650 (how long a registration certificate is valid; nodes renew in its last third)\n${USAGE}`);
   const store = await openStore(a.db ?? DEFAULT_STORE_URL);
   const server = await startRegistrar({
     store, rootKey, trust, logger: log, port, host: a.host ?? '127.0.0.1', ...(adminToken === undefined ? {} : { adminToken }),
+    ...(days === undefined ? {} : { certificateTtlMs: days * 24 * 3600_000 }),
     ...(brokerAdmin === null ? {} : { broker: brokerAccounts(brokerAdmin, topicPrefix(a['topic-prefix'] ?? DEFAULT_TOPIC_PREFIX)) }),
   });
   log.info({ url: server.url, store: store.kind, trustedCas: trust.size, rootPublicKey: toHex(rootKey.publicKey), httpRevocation: adminToken !== undefined }, 'registrar listening');

@@ -59,6 +59,12 @@ export interface RegistrarOptions {
 }
 
 export const DEFAULT_MAX_BATCH_BYTES = 512 * 1024 * 1024;
+/**
+ * How long a registration certificate is valid: one year. Nodes renew in its last 30 days by
+ * re-activating (firmware/activation/renewal.ts), so a stolen certificate alone stops being
+ * useful within a year, and a root key rotation reaches every node within one.
+ */
+export const DEFAULT_CERTIFICATE_TTL_MS = 365 * 24 * 3600_000;
 const NODE_ID = /^[0-9a-f]{64}$/;
 
 export function createRegistrar(options: RegistrarOptions): { handler: (req: IncomingMessage, res: ServerResponse) => void; metrics: Metrics; close: () => Promise<void> } {
@@ -72,7 +78,7 @@ export function createRegistrar(options: RegistrarOptions): { handler: (req: Inc
     ...(options.broker === undefined ? {} : { broker: options.broker }),
     makeCredential: credential,
     challengeTtlMs: options.challengeTtlMs ?? 5 * 60_000,
-    certificateTtlMs: options.certificateTtlMs ?? 10 * 365 * 24 * 3600_000,
+    certificateTtlMs: options.certificateTtlMs ?? DEFAULT_CERTIFICATE_TTL_MS,
     onActivated: (nodeId, reactivated) => {
       (reactivated ? metrics.reactivations : metrics.activations).inc();
       log.info({ nodeId }, reactivated ? 'node re-activated: certificate renewed, broker secret rotated' : 'node activated');
