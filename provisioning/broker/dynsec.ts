@@ -67,11 +67,30 @@ export class BrokerAdmin {
     return this.#ensureRole(roleName(role, prefix), roleAcls(role, prefix));
   }
 
-  /** A secondary node's broker identity: user name = node id, in the secondary role and a role pinning its own topics. */
+  /**
+   * A secondary node's broker identity: user name = node id, in the secondary role and a role
+   * pinning its own topics; an existing one gets the new password (rotation) and is enabled
+   * again. One control message (mosquitto runs its commands in order): an activation costs one
+   * round trip to the broker, not one per command. Creating what exists already fails harmlessly.
+   */
   async upsertNode(nodeId: string, password: string, prefix: string): Promise<void> {
-    const own = await this.#ensureRole(nodeRoleName(prefix, nodeId), nodeAcls(prefix, nodeId));
-    await this.upsertClient(nodeId, password, await this.ensureRole('secondary', prefix));
-    await this.#send({ command: 'addClientRole', username: nodeId, rolename: own }).catch(() => undefined);
+    const own = nodeRoleName(prefix, nodeId);
+    const secondary = roleName('secondary', prefix);
+    const ensure = (rolename: string, acls: readonly Acl[]): Command[] => {
+      const prioritized = acls.map((a) => ({ ...a, priority: 0 }));
+      return [{ command: 'createRole', rolename, acls: prioritized }, ...prioritized.map((acl) => ({ command: 'addRoleACL', rolename, ...acl }))];
+    };
+    const results = await this.#sendAll([
+      ...ensure(own, nodeAcls(prefix, nodeId)),
+      ...ensure(secondary, roleAcls('secondary', prefix)),
+      { command: 'createClient', username: nodeId, password, roles: [{ rolename: secondary }, { rolename: own }] },
+      { command: 'setClientPassword', username: nodeId, password },
+      { command: 'addClientRole', username: nodeId, rolename: secondary },
+      { command: 'addClientRole', username: nodeId, rolename: own },
+      { command: 'enableClient', username: nodeId },
+    ]);
+    // What must have worked: the password is the new one (setClientPassword) and the client is enabled (enableClient, last).
+    for (const r of [results[results.length - 4], results[results.length - 1]]) if (r instanceof BrokerAdminError) throw r;
   }
 
   async #ensureRole(rolename: string, acls: readonly Acl[]): Promise<string> {
@@ -103,6 +122,29 @@ export class BrokerAdmin {
     }
     this.#pending.clear();
     await this.#client.endAsync();
+  }
+
+  /** Several commands in one control message; each settles on its own (an error answer is a BrokerAdminError in its place). */
+  async #sendAll(cmds: readonly Command[]): Promise<Array<Readonly<Record<string, unknown>> | BrokerAdminError>> {
+    const sent = cmds.map((cmd) => ({ ...cmd, correlationData: randomUUID() }));
+    const answers = sent.map((cmd) => new Promise<Readonly<Record<string, unknown>>>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pending.delete(cmd.correlationData);
+        reject(new BrokerAdminError(`broker did not answer ${cmd.command} within ${this.#timeoutMs} ms`, { command: cmd.command }));
+      }, this.#timeoutMs);
+      this.#pending.set(cmd.correlationData, { resolve, reject, timer });
+    }).catch((err: unknown) => (err instanceof BrokerAdminError ? err : new BrokerAdminError(String(err)))));
+    this.#client.publish(CONTROL, JSON.stringify({ commands: sent }), { qos: 1 }, (err) => {
+      if (err === undefined || err === null) return;
+      for (const cmd of sent) {
+        const p = this.#pending.get(cmd.correlationData);
+        if (p === undefined) continue;
+        clearTimeout(p.timer);
+        this.#pending.delete(cmd.correlationData);
+        p.reject(new BrokerAdminError(`${cmd.command} not sent: ${err.message}`, { command: cmd.command }));
+      }
+    });
+    return Promise.all(answers);
   }
 
   #send(cmd: Command): Promise<Record<string, unknown>> {
