@@ -11,6 +11,7 @@ import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { DevnetError } from './errors.ts';
+import { DEVICE_MAX_INBOUND_BYTES } from '../transport/mqtt-transport.ts';
 
 const run = promisify(execFile);
 
@@ -71,6 +72,9 @@ function canConnect(port: number): Promise<boolean> {
   });
 }
 
+/** The largest MQTT packet the broker takes: a candidate at the device's inbound ceiling plus room for its topic and properties. */
+export const BROKER_MAX_PACKET_BYTES = DEVICE_MAX_INBOUND_BYTES + 64 * 1024;
+
 export async function startSecureMosquitto(o: SecureMosquittoOptions): Promise<SecureMosquitto> {
   await mkdir(o.dir, { recursive: true, mode: 0o700 });
   const { ca, cert, key } = await makeCertificates(o.dir);
@@ -85,6 +89,11 @@ export async function startSecureMosquitto(o: SecureMosquittoOptions): Promise<S
     'allow_anonymous false',
     `plugin ${dynsecPluginPath()}`, `plugin_opt_config_file ${dynsec}`,
     `message_size_limit ${o.maxMessageBytes ?? 0}`,
+    // What mosquitto 2 can bound, all of it globally (it has no per-client or per-role limit and no
+    // publish rate limit; the ACL, the nodes' own caps and revocation do the rest): a packet over
+    // the device's inbound ceiling disconnects its sender, and a slow subscriber's queue is capped.
+    `max_packet_size ${BROKER_MAX_PACKET_BYTES}`,
+    'max_inflight_messages 20', 'max_queued_messages 1000', `max_queued_bytes ${64 * 1024 * 1024}`,
     'persistence false', 'log_dest stderr', 'log_type error', 'log_type warning',
     // Started as root (CI), mosquitto would drop to its own user, which cannot read our 0700 directory.
     `user ${userInfo().username}`,

@@ -9,9 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startSecureMosquitto, type SecureMosquitto } from '../../firmware/devnet/secure-mosquitto.ts';
+import { BROKER_MAX_PACKET_BYTES, startSecureMosquitto, type SecureMosquitto } from '../../firmware/devnet/secure-mosquitto.ts';
 import { topicsFor } from '../../firmware/protocol/topics.ts';
-import { createMqttTransport } from '../../firmware/transport/index.ts';
+import { createMqttTransport, DEVICE_MAX_INBOUND_BYTES } from '../../firmware/transport/index.ts';
 import { BrokerAdmin } from '../../provisioning/broker/dynsec.ts';
 import { freePort } from '../net.ts';
 import { until } from '../until.ts';
@@ -129,6 +129,21 @@ describe('broker access control (mosquitto dynamic security, TLS)', () => {
     } finally {
       await transport.close();
     }
+  });
+
+  it('a packet over the broker\'s limit disconnects its sender; one at the limit goes through', async () => {
+    const clerk = await connect('clerk-1', 'secret-c');
+    const seen: number[] = [];
+    const watcher = await connect('node-b', 'secret-b');
+    watcher.on('message', (_t, payload) => void seen.push(payload.length));
+    await watcher.subscribeAsync(topics.candidates, { qos: 1 });
+    const big = await connect('clerk-1', 'secret-c');
+    const closed = new Promise<void>((resolve) => big.once('close', () => resolve()));
+    big.publish(topics.candidates, Buffer.alloc(BROKER_MAX_PACKET_BYTES + 1), { qos: 0 });
+    await closed;
+    await clerk.publishAsync(topics.candidates, Buffer.alloc(DEVICE_MAX_INBOUND_BYTES - 1024), { qos: 1 });
+    await until('the largest allowed candidate', () => seen.includes(DEVICE_MAX_INBOUND_BYTES - 1024), 20_000);
+    expect(seen.filter((n) => n > BROKER_MAX_PACKET_BYTES)).toEqual([]);
   });
 
   it('a disabled client is disconnected at once and its password no longer works', async () => {
