@@ -178,6 +178,7 @@ export class SecondaryAgent extends EventEmitter {
       invalidMessages: { ...c.invalidMessages },
       lastErrors: c.lastErrors.map((e) => ({ ...e })),
       faults: this.#o.faults?.list() ?? [],
+      ...(this.#o.eventLoop === undefined ? {} : { eventLoop: this.#o.eventLoop() }),
     };
   }
 

@@ -47,6 +47,8 @@ export interface AgentOptions {
   readonly sealAuthority: SealAuthority | null;
   /** Faults of the node now (full disk, ...), shown in status; one shared with the run command. */
   readonly faults?: FaultBoard;
+  /** How late the event loop ran over the last minute, for the status (firmware/status/event-loop.ts). */
+  readonly eventLoop?: () => { readonly p99Ms: number; readonly maxMs: number };
 }
 
 

@@ -104,6 +104,18 @@ export function integer(o: { readonly min: number; readonly max: number }): Read
   };
 }
 
+/** A finite number in min..max (measurements: milliseconds with fractions). */
+export function number(o: { readonly min: number; readonly max: number }): Reader<number> {
+  const expects = `number in ${o.min}..${o.max}`;
+  return {
+    expects,
+    read(v, path) {
+      if (typeof v !== 'number' || !Number.isFinite(v) || v < o.min || v > o.max) invalid(path, `expected ${expects}`);
+      return v;
+    },
+  };
+}
+
 export function boolean(): Reader<boolean> {
   return {
     expects: 'boolean',

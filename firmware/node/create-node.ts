@@ -9,6 +9,7 @@ import { createAgent, type SecondaryAgent } from '../agent/agent.ts';
 import { FaultBoard, JOURNAL_FAULT_KEY, JOURNAL_ROLLBACK_FAULT_KEY, NETWORK_FAULT_KEY } from '../agent/faults.ts';
 import { writeStatusReported } from '../agent/status.ts';
 import type { NodeStatus } from '../status/index.ts';
+import { EventLoopWatch } from '../status/event-loop.ts';
 import type { BackoffOptions } from '../core/backoff.ts';
 import { RegistrationAuthority } from '../protocol/registration-authority.ts';
 import type { SealAuthority } from '../protocol/seal-check.ts';
@@ -145,15 +146,17 @@ export async function createNode(o: NodeOptions): Promise<SecondaryNode> {
   // A large candidate's per-transaction work (ids, Merkle root, signatures) runs on worker
   // threads, so the event loop stays free for the broker, the journal and the TPM.
   const ownPool = o.verifier === undefined ? new VerifyPool() : null;
+  const eventLoop = new EventLoopWatch();
   let agent: SecondaryAgent;
   try {
     agent = createAgent({
       nodeId: o.nodeId, tpm: { info: (opts) => o.tpm.info(opts) }, signer, sealingHandle: o.sealingKey.handle, transport: o.transport, topics: o.transport.topics, journal, gate,
       network, logger: log, stateDir: o.stateDir, sealAuthority: authority, verifier: o.verifier ?? ownPool!,
-      faults,
+      faults, eventLoop: () => eventLoop.snapshot(),
       ...(o.statusIntervalMs === undefined ? {} : { statusIntervalMs: o.statusIntervalMs }),
     });
   } catch (err) {
+    eventLoop.stop();
     network.close();
     signer.close();
     await ownPool?.close();
@@ -191,6 +194,7 @@ export async function createNode(o: NodeOptions): Promise<SecondaryNode> {
         await agent.stop().catch((err: unknown) => log.warn({ err: String(err) }, 'agent stop failed'));
         await activation?.stop().catch((err: unknown) => log.warn({ err: String(err) }, 'activation gate stop failed'));
       } finally {
+        eventLoop.stop();
         network.close();
         signer.close();
         await ownPool?.close();

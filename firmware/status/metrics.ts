@@ -22,6 +22,11 @@ export function renderMetrics(s: NodeStatus): string {
     { labels: { ...node, what: 'connection' }, value: s.broker.refused ?? 0 }, { labels: { ...node, what: 'publish' }, value: s.broker.publishRefused ?? 0 },
   ]);
   metric('btn_tpm_up', 'gauge', '1 when the TPM was found and answered.', [{ labels: s.tpm === null ? node : { ...node, vendor: s.tpm.vendor, firmware: s.tpm.firmwareVersion }, value: s.tpm === null ? 0 : 1 }]);
+  if (s.eventLoop !== undefined) {
+    metric('btn_event_loop_delay_seconds', 'gauge', 'How late the event loop ran over the last minute: the highest 10 s window p99, and the longest delay.', [
+      { labels: { ...node, stat: 'p99' }, value: s.eventLoop.p99Ms / 1000 }, { labels: { ...node, stat: 'max' }, value: s.eventLoop.maxMs / 1000 },
+    ]);
+  }
   metric('btn_uptime_seconds', 'gauge', 'Seconds since the agent started.', [{ labels: node, value: Math.floor(s.uptimeMs / 1000) }]);
   if (s.chain !== undefined) metric('btn_chain_height', 'gauge', 'Height of the chain tip the node knows.', [{ labels: node, value: s.chain.height }]);
   metric('btn_faults', 'gauge', 'Faults the node has now (full or read-only disk, journal down, TPM missing).', [{ labels: node, value: (s.faults ?? []).length }]);

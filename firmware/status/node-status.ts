@@ -2,7 +2,7 @@
 // the status page and /metrics, the status LED, and the retained MQTT status message. Outside
 // input (a status.json another process wrote) is checked once here, by parseNodeStatus.
 import type { SpinOutcomeKind } from '../sealing/engine.ts';
-import { array, boolean, integer, literal, nullable, object, oneOf, optional, readWith, record, string, type Reader } from '../core/json.ts';
+import { array, boolean, integer, literal, nullable, number, object, oneOf, optional, readWith, record, string, type Reader } from '../core/json.ts';
 
 export const STATUS_VERSION = 1;
 
@@ -57,6 +57,8 @@ export interface NodeStatus {
   /** Messages dropped as invalid, by topic kind. */
   readonly invalidMessages: Readonly<Record<string, number>>;
   readonly lastErrors: readonly { readonly at: number; readonly code: string; readonly message: string }[];
+  /** How late the event loop ran over the last minute (ms): what floods or big blocks cost everything else. Absent in older files. */
+  readonly eventLoop?: { readonly p99Ms: number; readonly maxMs: number };
   /** Faults now (full or read-only disk, journal down, TPM missing); empty when healthy. Absent in older files. */
   readonly faults?: readonly StatusFault[];
   // What the household services add for the page (the agent does not know them):
@@ -99,6 +101,7 @@ const MAX_ENTRIES = 256;
 const text = string({ max: MAX_TEXT });
 const int = integer({ min: Number.MIN_SAFE_INTEGER, max: Number.MAX_SAFE_INTEGER });
 const counts = record(int, { maxKeys: MAX_ENTRIES });
+const delayMs = number({ min: 0, max: 3_600_000 });
 // Not exact: a status written by a newer agent (more fields) is still read; unknown keys are left out.
 const open = { exact: false } as const;
 
@@ -133,6 +136,7 @@ const statusReader: Reader<NodeStatus> = object({
   invalidMessages: counts,
   lastErrors: array(object({ at: int, code: text, message: text }, open), { max: MAX_ENTRIES }),
   faults: optional(array(object({ key: text, code: text, message: text, since: int }, open), { max: MAX_ENTRIES })),
+  eventLoop: optional(object({ p99Ms: delayMs, maxMs: delayMs }, open)),
   board: optional(text),
   user: optional(text),
   statusLight: optional(text),
