@@ -3,7 +3,10 @@
 // an ECC EK whose certificate is there: the P-256 one of template L-2 (0x81010002, certificate at
 // 0x01C0000A; most real TPMs) or the high-range P-384 one (0x81010016, certificate at 0x01C00016;
 // swtpm makes it). One rule here, so the factory files and the device activates with the same EK.
-import { ESYS_TR, HANDLE, ObjectAttr } from './constants.ts';
+import { ESYS_TR, HANDLE, ObjectAttr, TPM_CAP, TPM_PT } from './constants.ts';
+import { TpmError } from './errors.ts';
+import { hex } from './handles.ts';
+import { nvPublic, taggedProperties } from './structures.ts';
 import * as esys from './esys.ts';
 import type { EsysContext, EsysTr } from './esys.ts';
 import { parsePublic, type TpmPublic } from './public-area.ts';
@@ -67,4 +70,24 @@ export async function withEndorsement<T>(c: EsysContext, r: Resources, use: (ek:
 export function ekAuthorization(pub: TpmPublic): 'password' | 'policy-secret' | null {
   if ((pub.objectAttributes & ObjectAttr.userWithAuth) !== 0) return 'password';
   return pub.nameAlg === 0x000b ? 'policy-secret' : null;
+}
+
+const MAX_EK_CERT_BYTES = 8192;
+const DEFAULT_NV_CHUNK = 1024;
+
+/** The EK certificate (DER) in the NV index `index` (ESYS handle of `nvIndex`), read in chunks the TPM allows. */
+export async function readEkCertificateAt(c: EsysContext, index: EsysTr, nvIndex: number): Promise<Uint8Array> {
+  const { dataSize } = nvPublic(await esys.nvReadPublic(c, index));
+  if (dataSize > MAX_EK_CERT_BYTES) throw new TpmError('ERR_TPM_WIRE', `EK certificate at ${hex(nvIndex)} is ${dataSize} bytes, more than ${MAX_EK_CERT_BYTES}`);
+  const { data } = await esys.getCapability(c, TPM_CAP.TPM_PROPERTIES, TPM_PT.NV_BUFFER_MAX, 1);
+  const chunk = Math.min(DEFAULT_NV_CHUNK, taggedProperties(data).get(TPM_PT.NV_BUFFER_MAX) || DEFAULT_NV_CHUNK);
+  const cert = new Uint8Array(dataSize);
+  for (let offset = 0; offset < dataSize; offset += chunk) {
+    const size = Math.min(chunk, dataSize - offset);
+    // The EK certificate index allows AUTHREAD with an empty auth value, so no owner password is needed.
+    const part = await esys.nvRead(c, index, index, size, offset);
+    if (part.length !== size) throw new TpmError('ERR_TPM_WIRE', `NV_Read returned ${part.length} bytes, asked for ${size}`);
+    cert.set(part, offset);
+  }
+  return cert;
 }

@@ -12,10 +12,10 @@ import { checkSealCounter, counterValue, sealCounterPublic, type NvCounterInfo }
 import { baseTpmRc, TPM_RC } from './rc.ts';
 import { TpmConnection, type ConnectionOptions } from './connection.ts';
 import { hasAttributes, objectName, parsePublic, publicKeyPem, signatureMatches, type TpmPublic } from './public-area.ts';
-import { handleList, nvPublic, propertyText, rsassaSignature, taggedProperties } from './structures.ts';
+import { handleList, propertyText, rsassaSignature, taggedProperties } from './structures.ts';
 import { sealingKeyTemplate, srkRsaTemplate } from './templates.ts';
 import { sealingKeyProblem } from './key-rules.ts';
-import { ekAuthorization, EK_CERTIFICATE_INDICES, withEndorsement, type EkKind, type Resources } from './endorsement.ts';
+import { ekAuthorization, EK_CERTIFICATE_INDICES, readEkCertificateAt, withEndorsement, type EkKind, type Resources } from './endorsement.ts';
 import { toHex } from '../firmware/core/bytes.ts';
 
 export interface OpenTpmOptions extends Omit<ConnectionOptions, 'onReconnect' | 'onStaleReference'> {
@@ -65,8 +65,6 @@ export interface LotteryKey {
   /** Gives the key back (idempotent); this object signs no more, and the handle can be claimed again. */
   readonly release: () => void;
 }
-const MAX_EK_CERT_BYTES = 8192;
-const DEFAULT_NV_CHUNK = 1024;
 
 export async function openTpm(options: OpenTpmOptions): Promise<Tpm> {
   const tpm = new Tpm(options);
@@ -170,19 +168,7 @@ export class Tpm {
   private readCertificate(nvIndex: number): Promise<Uint8Array | null> {
     return this.connection.run('NV_Read', async (c) => {
       const index = await this.optionalResource(c, nvIndex);
-      if (index === null) return null;
-      const { dataSize } = nvPublic(await esys.nvReadPublic(c, index));
-      if (dataSize > MAX_EK_CERT_BYTES) throw new TpmError('ERR_TPM_WIRE', `EK certificate at ${hex(nvIndex)} is ${dataSize} bytes, more than ${MAX_EK_CERT_BYTES}`);
-      const chunk = Math.min(DEFAULT_NV_CHUNK, (await this.nvBufferMax(c)) || DEFAULT_NV_CHUNK);
-      const cert = new Uint8Array(dataSize);
-      for (let offset = 0; offset < dataSize; offset += chunk) {
-        const size = Math.min(chunk, dataSize - offset);
-        // The EK certificate index allows AUTHREAD with an empty auth value, so no owner password is needed.
-        const part = await esys.nvRead(c, index, index, size, offset);
-        if (part.length !== size) throw new TpmError('ERR_TPM_WIRE', `NV_Read returned ${part.length} bytes, asked for ${size}`);
-        cert.set(part, offset);
-      }
-      return cert;
+      return index === null ? null : readEkCertificateAt(c, index, nvIndex);
     });
   }
 
@@ -433,10 +419,6 @@ export class Tpm {
     return this.signSession;
   }
 
-  private async nvBufferMax(c: EsysContext): Promise<number> {
-    const { data } = await esys.getCapability(c, TPM_CAP.TPM_PROPERTIES, TPM_PT.NV_BUFFER_MAX, 1);
-    return taggedProperties(data).get(TPM_PT.NV_BUFFER_MAX) ?? DEFAULT_NV_CHUNK;
-  }
 }
 
 async function flushQuietly(c: EsysContext, handle: EsysTr): Promise<void> {
