@@ -28,6 +28,8 @@ const UNIT = [
   'test/firmware/sealing/journal-faults.test.ts',
   'test/firmware/sealing/journal.test.ts',
   'test/firmware/sealing/seal-signer.test.ts',
+  'test/firmware/status/headline.test.ts',
+  'test/firmware/status/history.test.ts',
   'test/firmware/status/node-status.test.ts',
   'test/firmware/transport/btncmd-frame.test.ts',
   'test/firmware/transport/topics.test.ts',

@@ -41,6 +41,25 @@ export interface SealEvent {
   readonly reused: boolean;
 }
 
+/** A candidate taken up and spun for: the outcome, and what this node's tickets reached (the household's "why didn't I seal?"). */
+export interface SpinEvent {
+  readonly height: number;
+  readonly hash: string;
+  readonly outcome: SpinOutcome;
+  /** Most leading zero bits among the tickets signed; null when none was. */
+  readonly bestZeros: number | null;
+  readonly zerosNeeded: number;
+  /** Time the TPM took for the signatures, ms in all. */
+  readonly signMs: number;
+}
+
+/** Another node's qualifying seal for a block this node knows. */
+export interface RivalSealEvent {
+  readonly hash: string;
+  readonly nodeId: string;
+  readonly round: number;
+}
+
 export interface RejectedEvent {
   readonly height?: number;
   readonly code: string;
@@ -236,14 +255,17 @@ export class SecondaryAgent extends EventEmitter {
     const spin: Spin = { height, hash, controller: new AbortController() };
     this.#spins.add(spin);
     let outcome: SpinOutcome;
+    const tried = { bestZeros: null as number | null, signMs: 0 };
     try {
       outcome = await this.#engine.spin({
         height, clerk, blockHash: result.hash, receivedAt, params, signal: spin.controller.signal, bestSeen: () => this.#best.get(hash),
+        onRound: (_round, zeros, ms) => { tried.bestZeros = Math.max(tried.bestZeros ?? 0, zeros); tried.signMs += ms; },
       });
     } finally {
       this.#spins.delete(spin);
     }
     this.#counters.spins[outcome.outcome]++;
+    this.emit('spin', { height, hash, outcome, zerosNeeded: params.sealZeros, ...tried } satisfies SpinEvent);
     this.#log.info({ height, hash: hash.slice(0, 16), clerk: clerk.slice(0, 16), ...summary(outcome) }, 'spin finished');
     switch (outcome.outcome) {
       case 'sealed':
@@ -356,6 +378,7 @@ export class SecondaryAgent extends EventEmitter {
       const score = judged.score;
       // Only seals for the same block hash compete (a seal for another block says nothing).
       const hash = toHex(seal.blockHash);
+      this.emit('rival-seal', { hash, nodeId: seal.nodeId, round: score.round } satisfies RivalSealEvent);
       const best = this.#best.get(hash);
       if (best === undefined || comparePriority(score, best) < 0) this.#best.set(hash, score);
     }, { qos: 1, schema: sealMessage, onInvalid: (err) => this.#invalid('seal', err) });

@@ -15,14 +15,8 @@ export interface Fault {
 
 const MAX_FAULTS = 20;
 
-/** The key of a seal journal the disk refuses (full or read-only): the status light asks for a person. */
-export const JOURNAL_FAULT_KEY = 'seal journal';
-/** The key of a node that holds no network manifest yet: it can check nothing, so it waits. */
-export const NETWORK_FAULT_KEY = 'network manifest';
-/** The key of seal records the TPM counter shows lost: it ends by itself at a final block above them. */
-export const JOURNAL_ROLLBACK_FAULT_KEY = 'seal journal records';
-/** The key of a status.json that cannot be written. */
-export const STATUS_FILE_FAULT_KEY = 'status file';
+// The keys of the faults the household's headline and the status light tell apart live with that rule.
+export { JOURNAL_FAULT_KEY, JOURNAL_ROLLBACK_FAULT_KEY, NETWORK_FAULT_KEY, STATUS_FILE_FAULT_KEY } from '../status/headline.ts';
 
 export class FaultBoard {
   readonly #faults = new Map<string, Fault>();

@@ -148,7 +148,8 @@ export async function runCommand(argv: readonly string[], deps: RunCommandDeps =
     keeper?.start();
     const running = node;
     services.setStatusSource(() => running.status());
-    await services.startTelemetry(nodeId, transport).catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'telemetry not started'));
+    services.setHistory(running.history.history);
+    await services.startTelemetry(nodeId, transport, running.history.history).catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'telemetry not started'));
     logger.info({ nodeId, activation: node.gate.current().state, broker: config.broker }, 'agent running');
     deps.onStarted?.({ nodeId, publicKeyPem: key.publicKeyPem });
     if (!stop.signal.aborted) await new Promise<void>((r) => stop.signal.addEventListener('abort', () => r(), { once: true }));

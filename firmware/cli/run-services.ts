@@ -5,7 +5,7 @@
 import type { Logger } from 'pino';
 import { PROCESS_USER } from '../agent/status.ts';
 import { PATTERN_MEANING, patternFor, startStatusLed, type StatusLed } from '../led/index.ts';
-import { startStatusServer, type StatusServer, type NodeStatus } from '../status/index.ts';
+import { startStatusServer, type History, type StatusServer, type NodeStatus } from '../status/index.ts';
 import { createTelemetry, type Telemetry } from '../telemetry/index.ts';
 import type { MqttTransport, TransportState } from '../transport/index.ts';
 import type { RunConfig } from './run-config.ts';
@@ -20,13 +20,17 @@ const HA_STATUS_MAX_BYTES = 64 * 1024;
 export interface HouseholdServices {
   /** Where the status page and the LED read from (the start-up status first, the agent's status later). */
   setStatusSource(source: () => NodeStatus): void;
-  startTelemetry(nodeId: string, transport: MqttTransport): Promise<void>;
+  /** The node's history for the page's headline, charts and recent blocks. */
+  setHistory(history: History): void;
+  /** With the node's history, its figures go to Home Assistant too. */
+  startTelemetry(nodeId: string, transport: MqttTransport, history?: History): Promise<void>;
   /** Ends the services; with fault, the LED is left blinking fast (a fault no retry fixes). */
   stop(options?: { readonly fault?: boolean }): Promise<void>;
 }
 
 export async function startHouseholdServices(config: RunConfig, initial: () => NodeStatus, logger: Logger): Promise<HouseholdServices> {
   let source = initial;
+  let history: History | null = null;
   const board = config.board?.name;
   let server: StatusServer | null = null;
   let telemetry: Telemetry | null = null;
@@ -39,7 +43,7 @@ export async function startHouseholdServices(config: RunConfig, initial: () => N
         // The light's legend for the state it shows now: the household reads the board by it.
         return { ...s, user: PROCESS_USER, ...(board ? { board } : {}), ...(hasLed ? { statusLight: PATTERN_MEANING[patternFor(s)] } : {}) };
       };
-      server = await startStatusServer({ port: config.status.port, host: config.status.host, logger, status: snapshot });
+      server = await startStatusServer({ port: config.status.port, host: config.status.host, logger, status: snapshot, history: () => history });
       logger.info({ url: server.url }, 'status page');
     } catch (err) {
       // A taken port must not stop the node from sealing: say so, carry on without the page.
@@ -59,8 +63,12 @@ export async function startHouseholdServices(config: RunConfig, initial: () => N
       source = next;
       led?.refresh();
     },
-    async startTelemetry(nodeId, transport) {
+    setHistory(next) {
+      history = next;
+    },
+    async startTelemetry(nodeId, transport, nodeHistory) {
       const t = createTelemetry({
+        ...(nodeHistory === undefined ? {} : { figures: () => nodeHistory.figures() }),
         nodeId, board, stateDir: config.stateDir, logger, topics: transport.topics,
         intervalS: config.board?.telemetryIntervalS ?? DEFAULT_TELEMETRY_INTERVAL_S,
         ...(config.homeAssistant ? {} : { discoveryPrefix: false as const }),

@@ -16,8 +16,7 @@
 // on a fatal fault still says so. Without the timer or heartbeat trigger (kernel module not
 // loaded), the LED falls back to steady on for on-pulse and off for everything else.
 
-import { JOURNAL_FAULT_KEY, NETWORK_FAULT_KEY } from '../agent/faults.ts';
-import type { NodeStatus, StatusFault } from '../status/index.ts';
+import { householdState, type HouseholdInput, type HouseholdState } from '../status/index.ts';
 
 export type LedPattern = 'on-pulse' | 'slow-blink' | 'fast-blink' | 'off';
 
@@ -25,22 +24,13 @@ export const SLOW_BLINK_MS = 1000;
 export const FAST_BLINK_MS = 100;
 
 /** The fields of the node's status (firmware/status/node-status.ts) the LED depends on. */
-export interface LedStatusInput {
-  readonly state?: NodeStatus['state'];
-  readonly activation: Pick<NodeStatus['activation'], 'state'>;
-  readonly broker: Pick<NodeStatus['broker'], 'connected'>;
-  /** Faults now (firmware/agent/faults.ts): a seal journal that cannot be written needs a person. */
-  readonly faults?: readonly Pick<StatusFault, 'key'>[];
-}
+export type LedStatusInput = HouseholdInput;
 
+const PATTERN: Readonly<Record<HouseholdState, LedPattern>> = { working: 'on-pulse', waiting: 'slow-blink', 'needs-you': 'fast-blink', stopped: 'off' };
 
+/** The same rule as the status page's headline (firmware/status/headline.ts). */
 export function patternFor(s: LedStatusInput): LedPattern {
-  if (s.state === 'stopped') return 'off';
-  if (s.activation.state === 'revoked') return 'fast-blink';
-  if (s.faults?.some((f) => f.key === JOURNAL_FAULT_KEY)) return 'fast-blink';
-  if (s.faults?.some((f) => f.key === NETWORK_FAULT_KEY)) return 'slow-blink';
-  if (s.activation.state === 'active' && s.broker.connected && s.state === 'running') return 'on-pulse';
-  return 'slow-blink';
+  return PATTERN[householdState(s)];
 }
 
 /** Words for a person looking at the board (status page, README). */

@@ -8,6 +8,7 @@ import { VerifyPool, type BatchVerifier } from '../protocol/chain/verify-pool.ts
 import { createAgent, type SecondaryAgent } from '../agent/agent.ts';
 import { FaultBoard, JOURNAL_FAULT_KEY, JOURNAL_ROLLBACK_FAULT_KEY, NETWORK_FAULT_KEY } from '../agent/faults.ts';
 import { writeStatusReported } from '../agent/status.ts';
+import { openNodeHistory, type NodeHistory } from './node-history.ts';
 import type { NodeStatus } from '../status/index.ts';
 import { EventLoopWatch } from '../status/event-loop.ts';
 import type { BackoffOptions } from '../core/backoff.ts';
@@ -80,6 +81,8 @@ export interface SecondaryNode {
   readonly activation: ActivationGate | null;
   readonly sealAuthority: SealAuthority | null;
   readonly network: NetworkState;
+  /** Its hourly history and recent blocks (<stateDir>/history.json), for the status page and Home Assistant. */
+  readonly history: NodeHistory;
   /** Stored activation state first, then revocation lists, then candidates. */
   start(): Promise<void>;
   /** Stops the agent and the gate, gives the lottery key back and closes the journal (the TPM and transport stay the caller's). */
@@ -163,9 +166,11 @@ export async function createNode(o: NodeOptions): Promise<SecondaryNode> {
     await journal.close().catch(() => undefined);
     throw err;
   }
+  // Blocks tested, seals, rounds and the system facts by the hour, and the recent blocks, for the page.
+  const history = await openNodeHistory({ stateDir: o.stateDir, agent, logger: log });
   const unsubscribes: (() => void)[] = [];
   return {
-    nodeId: o.nodeId, agent, gate, activation, sealAuthority: authority, network,
+    nodeId: o.nodeId, agent, gate, activation, sealAuthority: authority, network, history,
     async start() {
       // Stored activation state is applied before the agent can take up a candidate.
       await activation?.start();
@@ -178,6 +183,7 @@ export async function createNode(o: NodeOptions): Promise<SecondaryNode> {
         }, { schema: revocationListMessage }));
       }
       await agent.start();
+      history.start();
       // The root serves the manifest too: a node whose broker lost the retained copy still gets
       // it, and a household's node needs nothing but the root's URL and key to start.
       if (trust.kind === 'root' && o.network.kind === 'signed') {
@@ -192,6 +198,7 @@ export async function createNode(o: NodeOptions): Promise<SecondaryNode> {
       for (const u of unsubscribes.splice(0)) u();
       try {
         await agent.stop().catch((err: unknown) => log.warn({ err: String(err) }, 'agent stop failed'));
+        await history.stop();
         await activation?.stop().catch((err: unknown) => log.warn({ err: String(err) }, 'activation gate stop failed'));
       } finally {
         eventLoop.stop();

@@ -28,6 +28,8 @@ export interface SpinJob {
   readonly signal?: AbortSignal;
   /** Best seal by another node seen so far for this same block. */
   readonly bestSeen?: () => TicketScore | undefined;
+  /** Told of every ticket signed: its round, zero bits and how long the TPM took (the node's history). */
+  readonly onRound?: (round: number, zeros: number, signMs: number) => void;
 }
 
 export type SpinOutcome =
@@ -106,14 +108,16 @@ export function createSealEngine(options: SealEngineOptions): SealEngine {
       if (stop !== null) return stop;
       if (signal?.aborted) return aborted();
       let signature: Uint8Array;
+      const signingSince = clock.now();
       try {
         signature = await signer.sign(check.decision, r);
       } catch (err) {
         return failed(err, 'signer');
       }
       rounds++;
-      if (signal?.aborted) return aborted();
       const score = scoreTicket(signature, r);
+      job.onRound?.(r, score.zeros, clock.now() - signingSince);
+      if (signal?.aborted) return aborted();
       log.debug({ height, round: r, zeros: score.zeros }, 'spin round');
       if (score.zeros < params.sealZeros) continue;
       const rival = job.bestSeen?.();

@@ -1,12 +1,16 @@
 // The household's status page: one self-contained HTML document (inline CSS and JS under a
 // per-response CSP nonce, no external assets) rendered with the current values, which then
-// refreshes itself from /status.json. Server-side values are HTML-escaped; the script writes
-// only textContent, never HTML.
+// refreshes itself from /status.json and /headline.json. The headline comes first, then the
+// history's charts (inline SVG, charts.ts) and the recent blocks, then the details.
+// Server-side values are HTML-escaped; the script writes only textContent, never HTML.
+import type { BlockRecord } from './block-log.ts';
+import { historyCharts } from './charts.ts';
+import type { Headline } from './headline.ts';
+import type { HistoryData } from './history.ts';
+import { escapeHtml } from './html.ts';
 import type { NodeStatus } from './node-status.ts';
 
-export function escapeHtml(value: string): string {
-  return value.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
-}
+export { escapeHtml };
 
 export function formatUptime(ms: number): string {
   let s = Math.max(0, Math.floor(ms / 1000));
@@ -80,29 +84,72 @@ const SCRIPT = `
     document.getElementById('refreshed').textContent = 'updated ' + new Date().toLocaleTimeString();
     document.getElementById('conn').textContent = '';
   }
+  function headline(h) {
+    document.getElementById('headline').setAttribute('data-state', h.state);
+    document.getElementById('headline-title').textContent = h.title;
+    document.getElementById('headline-detail').textContent = h.detail;
+    var a = document.getElementById('headline-action'); a.textContent = h.action ? 'What to do: ' + h.action : '';
+  }
+  function get(path) {
+    return fetch(path, { cache: 'no-store' }).then(function (r) { if (!r.ok) throw new Error('HTTP ' + r.status); return r.json(); });
+  }
   function refresh() {
-    fetch('/status.json', { cache: 'no-store' }).then(function (r) {
-      if (!r.ok) throw new Error('HTTP ' + r.status); return r.json();
-    }).then(render).catch(function (e) {
+    get('/status.json').then(render).then(function () { return get('/headline.json'); }).then(headline).catch(function (e) {
       document.getElementById('conn').textContent = 'cannot reach the node: ' + e.message;
     }).then(function () { setTimeout(refresh, REFRESH_MS); });
   }
   setTimeout(refresh, REFRESH_MS);
+  // the charts and the recent blocks change by the hour: the whole page is drawn again now and then
+  setTimeout(function () { location.reload(); }, 300000);
 })();
 `;
 
+// Light by default, dark when the browser asks for it; one column on a phone, two on a desk.
 const CSS = `
-body{font:15px/1.4 system-ui,sans-serif;margin:0;background:#f4f5f7;color:#1d2430}
-main{max-width:720px;margin:24px auto;padding:0 16px}
-h1{font-size:20px;margin:0 0 12px}
-table{width:100%;border-collapse:collapse;background:#fff;border-radius:8px;overflow:hidden;box-shadow:0 1px 3px #0002}
-th,td{text-align:left;padding:8px 12px;border-bottom:1px solid #e6e8eb}th{width:38%;font-weight:600;color:#4a5565}
-td[data-ok=yes]{color:#137333}td[data-ok=no]{color:#b3261e;font-weight:600}
-h2{font-size:16px;margin:20px 0 8px}ul{background:#fff;border-radius:8px;padding:8px 12px 8px 28px;margin:0;box-shadow:0 1px 3px #0002;word-break:break-word}
-#conn{color:#b3261e}footer{color:#6b7380;font-size:13px;margin-top:12px}
+:root{--bg:#f4f5f7;--card:#fff;--fg:#1d2430;--muted:#6b7380;--line:#e6e8eb;--ok:#137333;--bad:#b3261e;--wait:#8a5a00;--s1:#3b6fd8;--s2:#e0851b;--shadow:0 1px 3px #0002}
+@media (prefers-color-scheme:dark){:root{--bg:#111418;--card:#1b2027;--fg:#e6e9ee;--muted:#9aa3ae;--line:#2c333c;--ok:#6fcf8a;--bad:#ff8a80;--wait:#f0c05a;--s1:#7aa5ff;--s2:#ffb45e;--shadow:0 1px 3px #0008}}
+body{font:15px/1.4 system-ui,sans-serif;margin:0;background:var(--bg);color:var(--fg)}
+main{max-width:980px;margin:16px auto;padding:0 12px}
+h1{font-size:18px;margin:0 0 10px;color:var(--muted);font-weight:600}
+#headline{background:var(--card);border-radius:10px;padding:14px 16px;box-shadow:var(--shadow);border-left:6px solid var(--muted)}
+#headline[data-state=working]{border-color:var(--ok)}#headline[data-state=waiting]{border-color:var(--wait)}#headline[data-state=needs-you]{border-color:var(--bad)}
+#headline-title{font-size:22px;font-weight:650;margin:0 0 4px}#headline-detail{margin:0;color:var(--muted)}#headline-action{margin:6px 0 0;font-weight:600}#headline-action:empty{display:none}
+.charts{display:grid;grid-template-columns:1fr;gap:10px}@media (min-width:700px){.charts{grid-template-columns:1fr 1fr}}
+figure.chart{margin:0;background:var(--card);border-radius:8px;padding:8px 10px;box-shadow:var(--shadow)}
+figcaption{font-size:13px;font-weight:600}.now{color:var(--muted);font-weight:400}
+svg{width:100%;height:auto;display:block}svg text{font-size:9px;fill:var(--muted)}
+.grid{stroke:var(--line)}path.s1{fill:var(--s1)}path.s2{fill:var(--s2)}path.line.s1{fill:none;stroke:var(--s1)}
+.legend{margin:2px 0 0;font-size:12px;color:var(--muted)}.key.s1{color:var(--s1)}.key.s2{color:var(--s2)}
+table{width:100%;border-collapse:collapse;background:var(--card);border-radius:8px;overflow:hidden;box-shadow:var(--shadow)}
+th,td{text-align:left;padding:7px 10px;border-bottom:1px solid var(--line);vertical-align:top}th{font-weight:600;color:var(--muted)}
+#details th{width:38%}td[data-ok=yes]{color:var(--ok)}td[data-ok=no]{color:var(--bad);font-weight:600}
+.blocks{overflow-x:auto}.blocks td,.blocks th{font-size:13px}.v-sealed{color:var(--ok);font-weight:600}.v-refused{color:var(--bad)}
+h2{font-size:16px;margin:18px 0 8px}ul{background:var(--card);border-radius:8px;padding:8px 12px 8px 28px;margin:0;box-shadow:var(--shadow);word-break:break-word}
+#conn{color:var(--bad)}footer{color:var(--muted);font-size:13px;margin:12px 0}
 `;
 
-export function renderPage(s: NodeStatus, options: { readonly nonce: string; readonly refreshMs: number }): string {
+/** What the page shows besides the status: the headline, the history and the recent blocks. */
+export interface PageExtras {
+  readonly headline: Headline;
+  readonly history: HistoryData | null;
+  /** The status's time (its updatedAt), ms since epoch: the charts end at this hour. */
+  readonly now: number;
+  /** What was wrong with the saved history when it was read (it started again). */
+  readonly historyNotice?: string | null;
+}
+
+function blockRows(blocks: readonly BlockRecord[]): string {
+  if (blocks.length === 0) return '<tr><td colspan="5">none yet</td></tr>';
+  return blocks.slice().reverse().map((b) => {
+    const verdict = b.verdict === 'sealed' ? 'sealed' : b.verdict === 'refused' ? 'refused' : 'not sealed';
+    const ticket = b.bestZeros === null ? '-' : `${b.bestZeros} of ${b.zerosNeeded ?? '?'} bits`;
+    const by = b.sealedBy === null ? '-' : `${b.sealedBy.nodeId}${b.sealedBy.round === null ? '' : `, round ${b.sealedBy.round}`}`;
+    const height = b.height === null ? '?' : `#${b.height}`;
+    return `<tr><td>${escapeHtml(height)}</td><td><span class="v-${b.verdict}">${verdict}</span>: ${escapeHtml(b.reason)}</td><td>${b.rounds}</td><td>${escapeHtml(ticket)}</td><td>${escapeHtml(by)}</td></tr>`;
+  }).join('');
+}
+
+export function renderPage(s: NodeStatus, options: { readonly nonce: string; readonly refreshMs: number } & Partial<PageExtras>): string {
   const f = fieldsOf(s);
   const ok = (b: boolean): string => (b ? 'yes' : 'no');
   const row = (id: string, label: string, good?: boolean): string =>
@@ -115,7 +162,10 @@ export function renderPage(s: NodeStatus, options: { readonly nonce: string; rea
 <title>btn-node ${escapeHtml(s.nodeId)}</title><style nonce="${nonce}">${CSS}</style></head>
 <body><main>
 <h1>btn-node <span id="node">${escapeHtml(f['node']!)}</span></h1>
-<table>
+${headlineSection(options.headline)}
+${options.history === undefined || options.history === null ? '' : historySections(options.history, options.now ?? s.updatedAt, options.historyNotice ?? null)}
+<h2>Details</h2>
+<table id="details">
 ${row('faults', 'Problems now', (s.faults ?? []).length === 0)}
 ${row('activation', 'Activation', s.activation.state === 'active')}
 ${row('tpm', 'TPM', s.tpm !== null)}
@@ -131,4 +181,16 @@ ${row('status-light', 'Status light')}
 <footer><span id="refreshed">rendered ${escapeHtml(new Date().toISOString())}</span> <span id="conn"></span></footer>
 </main><script nonce="${nonce}">${SCRIPT.replace('__REFRESH__', String(Math.floor(options.refreshMs)))}</script></body></html>
 `;
+}
+
+function headlineSection(h: Headline | undefined): string {
+  if (h === undefined) return '<section id="headline" data-state="waiting"><p id="headline-title">-</p><p id="headline-detail"></p><p id="headline-action"></p></section>';
+  return `<section id="headline" data-state="${escapeHtml(h.state)}"><p id="headline-title">${escapeHtml(h.title)}</p>`
+    + `<p id="headline-detail">${escapeHtml(h.detail)}</p><p id="headline-action">${h.action === '' ? '' : escapeHtml(`What to do: ${h.action}`)}</p></section>`;
+}
+
+function historySections(h: HistoryData, now: number, notice: string | null): string {
+  return `<h2>History</h2>${notice === null ? '' : `<p id="history-notice">${escapeHtml(notice)}</p>`}<div class="charts">${historyCharts(h.hours, now)}</div>
+<h2>Why didn't I seal? The last ${h.blocks.length} blocks</h2>
+<div class="blocks"><table id="blocks"><thead><tr><th>Block</th><th>What happened</th><th>Rounds</th><th>Best ticket</th><th>Sealed by</th></tr></thead><tbody>${blockRows(h.blocks)}</tbody></table></div>`;
 }

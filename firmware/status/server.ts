@@ -1,11 +1,15 @@
-// LAN status server (node:http): / (self-refreshing HTML page), /status.json, /metrics
-// (Prometheus text format). GET and HEAD only; everything else 404/405.
+// LAN status server (node:http): / (self-refreshing HTML page), /status.json, /headline.json,
+// /history.json, /metrics (Prometheus text format). GET and HEAD only; everything else 404/405.
+// A request whose Host header is not one of the machine's own names is refused (421: DNS rebinding).
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
 import { StatusError } from './errors.ts';
 import { METRICS_CONTENT_TYPE, renderMetrics } from './metrics.ts';
+import { headlineOf, type Headline } from './headline.ts';
+import type { History } from './history.ts';
+import { hostCheck } from './host-check.ts';
 import { renderPage } from './page.ts';
 import type { NodeStatus } from './node-status.ts';
 
@@ -19,6 +23,10 @@ export interface StatusServerOptions {
   readonly logger?: Logger;
   /** How often the page refreshes itself, ms (default 3000). */
   readonly refreshMs?: number;
+  /** The node's history (charts, recent blocks, today's counts); null until the node has one. */
+  readonly history?: () => History | null;
+  /** Names the page answers to besides localhost, the host name, <hostname>.local and the machine's addresses. */
+  readonly hostNames?: readonly string[];
 }
 
 export interface StatusServer {
@@ -38,6 +46,13 @@ export async function startStatusServer(options: StatusServerOptions): Promise<S
   if (!Number.isInteger(refreshMs) || refreshMs < 100 || refreshMs > 3_600_000) throw new StatusError('ERR_STATUS_OPTIONS', `refreshMs must be 100..3600000, got ${String(refreshMs)}`);
   const log = (options.logger ?? pino({ level: 'silent' })).child({ component: 'status-server' });
 
+  const hosts = hostCheck({ listenHost: host, ...(options.hostNames === undefined ? {} : { extra: options.hostNames }) });
+  const history = (): History | null => options.history?.() ?? null;
+  const headline = (s: NodeStatus): Headline => {
+    const midnight = new Date(s.updatedAt).setHours(0, 0, 0, 0);
+    return headlineOf(s, history()?.countSince(midnight) ?? { tested: 0, sealed: 0 });
+  };
+
   const send = (req: IncomingMessage, res: ServerResponse, code: number, type: string, body: string, extra: Record<string, string> = {}): void => {
     const bytes = Buffer.from(body, 'utf8');
     res.writeHead(code, {
@@ -51,15 +66,24 @@ export async function startStatusServer(options: StatusServerOptions): Promise<S
     const raw = req.url ?? '/';
     if (raw.length > MAX_URL_CHARS) return send(req, res, 414, 'text/plain; charset=utf-8', 'URI too long\n');
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(req, res, 405, 'text/plain; charset=utf-8', 'method not allowed\n', { allow: 'GET, HEAD' });
+    if (!hosts.allows(req.headers.host)) {
+      const asked = (req.headers.host ?? '(none)').slice(0, 100);
+      return send(req, res, 421, 'text/plain; charset=utf-8', `This status page answers only to its own names (localhost, its host name, <hostname>.local, its addresses), not to "${asked}". Open it by one of those.\n`);
+    }
     const path = raw.split('?', 1)[0];
     try {
       if (path === '/') {
         const nonce = randomBytes(16).toString('base64');
         // [CSP3] only this response's inline style and script run; fetch only to this origin
         const csp = `default-src 'none'; script-src 'nonce-${nonce}'; style-src 'nonce-${nonce}'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`;
-        return send(req, res, 200, 'text/html; charset=utf-8', renderPage(options.status(), { nonce, refreshMs }), { 'content-security-policy': csp });
+        const s = options.status();
+        const h = history();
+        const page = renderPage(s, { nonce, refreshMs, headline: headline(s), history: h?.data() ?? null, now: s.updatedAt, historyNotice: h?.notice ?? null });
+        return send(req, res, 200, 'text/html; charset=utf-8', page, { 'content-security-policy': csp });
       }
       if (path === '/status.json') return send(req, res, 200, 'application/json; charset=utf-8', JSON.stringify(options.status()));
+      if (path === '/headline.json') return send(req, res, 200, 'application/json; charset=utf-8', JSON.stringify(headline(options.status())));
+      if (path === '/history.json') return send(req, res, 200, 'application/json; charset=utf-8', JSON.stringify(history()?.data() ?? null));
       if (path === '/metrics') return send(req, res, 200, METRICS_CONTENT_TYPE, options.metrics ? options.metrics() : renderMetrics(options.status()));
       return send(req, res, 404, 'text/plain; charset=utf-8', 'not found\n');
     } catch (err) {

@@ -25,6 +25,14 @@ export const DISCOVERY_METRICS: readonly DiscoveryMetric[] = [
   { key: 'net_tx', name: 'Network sent', valueTemplate: '{{ value_json.network.txBytes }}', unit: 'B', deviceClass: 'data_size', stateClass: 'total_increasing' },
 ];
 
+/** The node's own figures (its history), sent with each sample under `node` when the node has a history. */
+export const NODE_DISCOVERY_METRICS: readonly DiscoveryMetric[] = [
+  { key: 'blocks_tested', name: 'Blocks tested', valueTemplate: '{{ value_json.node.blocksTested }}', unit: 'blocks', stateClass: 'total_increasing', icon: 'mdi:cube-scan' },
+  { key: 'seals_made', name: 'Seals made', valueTemplate: '{{ value_json.node.blocksSealed }}', unit: 'seals', stateClass: 'total_increasing', icon: 'mdi:seal' },
+  { key: 'spin_rounds', name: 'Spin rounds', valueTemplate: '{{ value_json.node.spinRounds }}', unit: 'rounds', stateClass: 'total_increasing', icon: 'mdi:dice-multiple' },
+  { key: 'tpm_sign_time', name: 'TPM signing time', valueTemplate: '{{ value_json.node.tpmSignMs }}', unit: 'ms', deviceClass: 'duration', stateClass: 'measurement', icon: 'mdi:chip' },
+];
+
 export interface DiscoveryInput {
   readonly nodeId: string;
   readonly stateTopic: string;
@@ -33,6 +41,8 @@ export interface DiscoveryInput {
   /** Hardware model read from the device tree or DMI, shown as the device's hardware version. */
   readonly hardware?: string;
   readonly prefix?: string;
+  /** The samples carry the node's own figures (NODE_DISCOVERY_METRICS). */
+  readonly nodeFigures?: boolean;
 }
 
 /** HA object ids allow [a-zA-Z0-9_-] only. */
@@ -45,7 +55,7 @@ export function discoveryConfigs(input: DiscoveryInput): { topic: string; config
   const id = `btn_${haObjectId(input.nodeId)}`;
   const device: Record<string, unknown> = { identifiers: [id], name: `btn-node ${input.nodeId}`, model: input.board ?? 'unknown', manufacturer: 'btn-node' };
   if (input.hardware !== undefined) device['hw_version'] = input.hardware;
-  return DISCOVERY_METRICS.map((m) => {
+  return [...DISCOVERY_METRICS, ...(input.nodeFigures ? NODE_DISCOVERY_METRICS : [])].map((m) => {
     const config: Record<string, unknown> = {
       name: m.name,
       unique_id: `${id}_${m.key}`,

@@ -50,6 +50,16 @@ export interface TelemetryOptions {
   /** Random delay before answering a Home Assistant birth, ms (default 3000). */
   readonly discoveryJitterMs?: number;
   readonly random?: () => number;
+  /** The node's own figures (blocks tested, seals, rounds, TPM signing time), sent with each sample as `node`. */
+  readonly figures?: () => NodeFigures;
+}
+
+/** The node's figures as Home Assistant reads them (firmware/status HistoryFigures has this shape). */
+export interface NodeFigures {
+  readonly blocksTested: number;
+  readonly blocksSealed: number;
+  readonly spinRounds: number;
+  readonly tpmSignMs: number | null;
 }
 
 export interface TelemetryStats {
@@ -87,7 +97,8 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
     try {
       const s = await sampler.sample();
       if (!running) return;
-      await options.publish(topic, JSON.stringify(s), { qos: 0, retain: false });
+      const figures = options.figures?.();
+      await options.publish(topic, JSON.stringify(figures === undefined ? s : { ...s, node: figures }), { qos: 0, retain: false });
     } catch (err) {
       log.warn({ err: (err as Error).message }, 'telemetry sample not published');
     }
@@ -121,7 +132,7 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
       : readStaticFacts({ procRoot: options.procRoot, sysRoot: options.sysRoot }).then((f) => f.hardware ?? undefined, () => undefined);
     const configs = discoveryConfigs({
       nodeId: options.nodeId, stateTopic: topic, availabilityTopic: options.topics.status(options.nodeId),
-      board: options.board, hardware: await hardware, prefix: haPrefix,
+      board: options.board, hardware: await hardware, prefix: haPrefix, nodeFigures: options.figures !== undefined,
     });
     for (const c of configs) {
       if (!running) return;
