@@ -1,7 +1,8 @@
 // What every btn-node image gets in its root file system, whatever the board: the agent bundle
 // and koffi for the board's architecture, the set-up script and board configs, a system user
 // btn-node in group tss, both units enabled, DHCP through systemd-networkd, the status LED's
-// grants (status-led.ts), and an fstab with the FAT boot partition at /boot/firmware. Also the
+// grants (status-led.ts), and an fstab with the FAT boot partition at /boot/firmware and the data
+// partition with the agent's state and config bind-mounted from it (ab-slots.ts). Also the
 // btn-node.txt a fresh boot partition carries. Used by build.ts (x86) and pi/build-pi.ts.
 import { execFile } from 'node:child_process';
 import { chmod, cp, mkdir, symlink, writeFile } from 'node:fs/promises';
@@ -10,7 +11,8 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { BoardConfig } from '../firmware/board/index.ts';
 import { bundle } from './bundle.ts';
-import { BOOT_LABEL, ROOT_LABEL } from './disk.ts';
+import { dataFstab } from './ab-slots.ts';
+import { BOOT_LABEL } from './disk.ts';
 import { installStatusLed } from './status-led.ts';
 
 const run = promisify(execFile);
@@ -49,9 +51,10 @@ export async function installAgent(rootfs: string, board: BoardConfig, arch: 'x6
   // The boot partition is FAT (no owners): readable by root only; nofail, so a damaged card still boots.
   await mkdir(join(rootfs, 'boot/firmware'), { recursive: true });
   await writeFile(join(rootfs, 'etc/fstab'), [
-    `LABEL=${ROOT_LABEL} / ext4 defaults,errors=remount-ro 0 1`,
-    `LABEL=${BOOT_LABEL} /boot/firmware vfat defaults,nofail,nodev,nosuid,noexec,umask=0077 0 0`, '',
-  ].join('\n'));
+    // The root is whichever slot the boot loader chose (root= on the kernel's command line).
+    '/dev/root / ext4 defaults,errors=remount-ro 0 1',
+    `LABEL=${BOOT_LABEL} /boot/firmware vfat defaults,nofail,nodev,nosuid,noexec,umask=0077 0 0`,
+  ].join('\n') + '\n' + dataFstab());
   await writeFile(join(rootfs, 'etc/hostname'), 'btn-node\n');
   await writeFile(join(rootfs, 'etc/machine-id'), ''); // systemd makes one per device at first boot
 }

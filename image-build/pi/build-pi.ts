@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 import { boardConfigPath, loadBoardConfig } from '../../firmware/board/index.ts';
 import { DEBIAN_MIRROR, defaultBtnNodeTxt, installAgent, SYSTEM_PACKAGES } from '../install-agent.ts';
+import { makeDataTree } from '../ab-slots.ts';
 import { makeDisk, ROOT_LABEL, type DiskLayout } from '../disk.ts';
 import { buildPiDtbs, compileOverlay, overlaySource, piConfigCustom, piDtbs, writePiBootText, type MergedDtb } from './dtb.ts';
 import { PiBuildError } from './errors.ts';
@@ -137,10 +138,14 @@ export async function buildPiImage(o: { board: string; out: string; bootFiles?: 
   const rootUsedBytes = await du(rootfs);
   const bootUsedBytes = await du(bootPart);
   if (bootUsedBytes > (BOOT_MIB - 16) * MIB) throw new PiBuildError('ERR_PI_CHECK', `boot files take ${bootUsedBytes} bytes, more than the ${BOOT_MIB} MiB partition holds with room to spare`, { bootUsedBytes });
-  const layout: DiskLayout = { bootMiB: BOOT_MIB, rootMiB: Math.max(1024, Math.ceil((rootUsedBytes * 1.25) / MIB) + 256) };
+  const layout: DiskLayout = { bootMiB: BOOT_MIB, rootMiB: Math.max(1024, Math.ceil((rootUsedBytes * 1.25) / MIB) + 256), dataMiB: 256 };
   const image = join(out, `btn-node-${board.name}.img`);
   log(`disk: FAT boot ${layout.bootMiB} MiB + ext4 root ${layout.rootMiB} MiB (sfdisk, mkfs.vfat, mtools, mke2fs -d; no mounts)`);
-  await makeDisk({ out: image, layout, bootDir: bootPart, rootDir: rootfs });
+  // Slot B and the data partition as on x86; the Pi boots slot A until its boot selection exists (README).
+  const dataDir = join(out, 'data-partition');
+  await makeDataTree(dataDir);
+  await makeDisk({ out: image, layout, bootDir: bootPart, rootDir: rootfs, dataDir });
+  await rm(dataDir, { recursive: true, force: true });
   await rm(rootfs, { recursive: true, force: true });
   await rm(bootPart, { recursive: true, force: true });
   const seconds = Math.round((Date.now() - started) / 1000);

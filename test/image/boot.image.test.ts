@@ -15,6 +15,7 @@ import mqtt from 'mqtt';
 import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { until } from '../until.ts';
+import { readAbDisk } from './ab-disk.ts';
 import { buildImage, X86_LAYOUT } from '../../image-build/build.ts';
 import { writeBootFile } from '../../image-build/disk.ts';
 import { startDeviceNetwork, type DeviceNetwork } from '../../firmware/devnet/device-network.ts';
@@ -37,6 +38,16 @@ afterAll(async () => {
   if (work) await rm(work, { recursive: true, force: true });
 });
 
+
+/** After the run (QEMU stopped): GRUB booted slot A and counted the try; the agent's state is on the data partition, none in the slot. */
+async function expectStateOnDataPartition(image: string, dir: string): Promise<void> {
+  for (const c of children) c.kill('SIGKILL');
+  await until('QEMU to stop', () => children.every((c) => c.exitCode !== null || c.signalCode !== null), 10_000);
+  const disk = await readAbDisk(image, X86_LAYOUT, dir);
+  expect(disk.dataState).toEqual(expect.arrayContaining(['activation.json', 'seal-journal']));
+  expect(disk.slotState).toEqual([]);
+  expect(disk.grubenv).toMatchObject({ ORDER: 'A B', A_OK: '1', A_TRY: '1', B_OK: '0' });
+}
 
 describe('qemu-x86_64 image', () => {
   it('boots with swtpm as its TPM; the agent runs as btn-node, activates against the host root node and seals a block', { timeout: 1_500_000 }, async () => {
@@ -125,6 +136,7 @@ describe('qemu-x86_64 image', () => {
       console.log(`sealed block ${sealed?.height} (round ${sealed?.round}, ${sealed?.zeros} zero bits) ${((Date.now() - tOnline) / 1000).toFixed(1)} s after activation`);
       expect(sealed).toBeDefined();
       expect(sealed!.zeros).toBeGreaterThanOrEqual(4); // DEFAULT_PARAMS.sealZeros: the guest's and the primary's
+      await expectStateOnDataPartition(image, work);
     } catch (err) {
       const log = await readFile(console_, 'utf8').catch(() => '');
       throw new Error(`${(err as Error).message}\n--- guest console (tail) ---\n${log.slice(-4000)}`);

@@ -32,8 +32,8 @@ afterAll(async () => {
 /** The image's layout, read back from its partition table (sfdisk), in MiB. */
 async function layoutOf(disk: string): Promise<DiskLayout> {
   const { stdout } = await run('sfdisk', ['--json', disk]);
-  const [boot, root] = JSON.parse(stdout).partitiontable.partitions as { size: number }[];
-  const layout = { bootMiB: (boot!.size * 512) / 2 ** 20, rootMiB: (root!.size * 512) / 2 ** 20 };
+  const [boot, root, , data] = JSON.parse(stdout).partitiontable.partitions as { size: number }[];
+  const layout = { bootMiB: (boot!.size * 512) / 2 ** 20, rootMiB: (root!.size * 512) / 2 ** 20, dataMiB: (data!.size * 512) / 2 ** 20 };
   expect(partitions(layout).boot.startBytes).toBe(2 ** 20);
   return layout;
 }

@@ -1,0 +1,36 @@
+// Reads a btn-node disk after a guest ran on it (QEMU killed, so ext4's journal is replayed on a
+// copy first): what the agent left in its state directory on the data partition and in the root
+// slot's /var/lib/btn-node underneath the bind mount, and GRUB's slot variables on the boot partition.
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { extractPartition, partitions, type DiskLayout, type Partition } from '../../image-build/disk.ts';
+
+const run = promisify(execFile);
+
+export interface AbDiskState {
+  /** Names in /btn-node on the data partition (what the agent sees as /var/lib/btn-node). */
+  readonly dataState: readonly string[];
+  /** Names in slot A's own /var/lib/btn-node (hidden by the bind mount while it runs). */
+  readonly slotState: readonly string[];
+  readonly grubenv: Readonly<Record<string, string>>;
+}
+
+async function listDir(disk: string, part: Partition, path: string, work: string): Promise<string[]> {
+  const copy = join(work, `p${part.index}.ext4`);
+  await extractPartition(disk, part, copy);
+  // e2fsck exits 1 when it replayed the journal or fixed something; 4 and up is damage.
+  await run('e2fsck', ['-fy', copy]).catch((err: { code?: number }) => {
+    if (err.code !== 1) throw err;
+  });
+  const { stdout } = await run('debugfs', ['-R', `ls -p ${path}`, copy]);
+  // ls -p: /inode/mode/uid/gid/name/size/ per entry.
+  return stdout.split('\n').map((l) => l.split('/')[5] ?? '').filter((n) => n !== '' && n !== '.' && n !== '..');
+}
+
+export async function readAbDisk(disk: string, layout: DiskLayout, work: string): Promise<AbDiskState> {
+  const p = partitions(layout);
+  const { stdout } = await run('mtype', ['-i', `${disk}@@${p.boot.startBytes}`, '::/grubenv'], { env: { ...process.env, MTOOLS_SKIP_CHECK: '1' } });
+  const grubenv = Object.fromEntries(stdout.split('\n').filter((l) => /^[A-Z_]+=/.test(l)).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+  return { dataState: await listDir(disk, p.data, '/btn-node', work), slotState: await listDir(disk, p.root, '/var/lib/btn-node', work), grubenv };
+}
