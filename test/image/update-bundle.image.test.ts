@@ -1,5 +1,5 @@
 // The update bundle of the real root file system (`npm run test:image`): slot A of the image
-// `npm run image` built (image-build/out, or BTN_IMAGE_DIR; built here when there is none), signed
+// `npm run image` built (BTN_IMAGE_DIR, or image-build/out, built there when there is none), signed
 // with the development key, is accepted by rauc under the keyring that image carries, names its
 // board and version, and its slot image is that root file system with the version stamped.
 import { execFile } from 'node:child_process';
@@ -24,9 +24,9 @@ describe('update bundle of the qemu-x86_64 image', () => {
   it('is accepted under the image own keyring, for its board, with its version in the slot', { timeout: 1_200_000 }, async () => {
     work = await mkdtemp(join(tmpdir(), 'btn-bundle-image-'));
     const keys = await devSigningKeys(() => undefined);
-    let dir = process.env['BTN_IMAGE_DIR'] ?? resolve('image-build/out/qemu-x86_64');
+    const dir = process.env['BTN_IMAGE_DIR'] ?? resolve('image-build/out/qemu-x86_64');
     if (!existsSync(join(dir, 'btn-node-qemu-x86_64.img'))) {
-      dir = join(work, 'image');
+      if (process.env['BTN_IMAGE_DIR']) throw new Error(`BTN_IMAGE_DIR=${dir} holds no btn-node-qemu-x86_64.img`); // never rebuilt (and emptied) there
       await buildImage({ board: 'qemu-x86_64', out: dir, keyring: keys.caCert });
     }
     const rootfs = await rootfsFromImage(dir, 'qemu-x86_64', X86_LAYOUT, work);
