@@ -87,13 +87,15 @@ export async function writeInitialGrubenv(file: string): Promise<void> {
  * ORDER that is good and has tries left, count the try, boot that slot's kernel with root= its
  * partition and rauc.slot= its name (RAUC learns the booted slot from it). If every slot used its
  * tries, the first good one boots anyway: a device that keeps trying beats one stopped at a prompt.
+ * A slot whose kernel cannot even be loaded (written but damaged) has its tries used up at once
+ * and the machine restarts, so the next start takes the other slot instead of a GRUB prompt.
  */
 export function grubSlotConfig(o: { bootLabel: string; cmdline: string }): string {
   const tryLadder = Array.from({ length: BOOT_TRIES }, (_, i) => `${i === 0 ? 'if' : 'elif'} [ "$try" = ${i} ]; then slot=$s; next=${i + 1}`);
   return [
     'set timeout=0',
     // Modules in the memdisk are not loaded by themselves.
-    'insmod part_msdos', 'insmod fat', 'insmod ext2', 'insmod loadenv', 'insmod test', 'insmod regexp',
+    'insmod part_msdos', 'insmod fat', 'insmod ext2', 'insmod loadenv', 'insmod test', 'insmod regexp', 'insmod reboot',
     `search --no-floppy --label ${o.bootLabel} --set=boot`,
     'regexp --set=1:disk "^([^,]*)," "$boot"',
     'set ORDER="A B"', 'set A_OK=0', 'set A_TRY=0', 'set B_OK=0', 'set B_TRY=0',
@@ -118,8 +120,13 @@ export function grubSlotConfig(o: { bootLabel: string; cmdline: string }): strin
     'done',
     'if [ -z "$slot" ]; then slot=A; fi',
     ...SLOTS.map((s) => `if [ "$slot" = ${s.bootname} ]; then part=${s.part}; fi`),
-    `linux ($disk,msdos$part)/vmlinuz root=PARTUUID=${partUuid(2).slice(0, -1)}$part rauc.slot=$slot ${o.cmdline}`,
-    'initrd ($disk,msdos$part)/initrd.img',
-    'boot', '',
+    `if linux ($disk,msdos$part)/vmlinuz root=PARTUUID=${partUuid(2).slice(0, -1)}$part rauc.slot=$slot ${o.cmdline}; then`,
+    '  if initrd ($disk,msdos$part)/initrd.img; then boot; fi',
+    'fi',
+    `if [ "$slot" = A ]; then A_TRY=${BOOT_TRIES}; fi`,
+    `if [ "$slot" = B ]; then B_TRY=${BOOT_TRIES}; fi`,
+    'save_env --file ($boot)/grubenv A_TRY B_TRY',
+    'echo "slot $slot: no kernel to boot; restarting"',
+    'reboot', '',
   ].join('\n');
 }

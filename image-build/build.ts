@@ -121,7 +121,7 @@ async function writeEfiBootloader(bootPart: string): Promise<void> {
   // ttyS0 last: the console systemd and the boot test read; tty0 for a screen on a real PC.
   await writeFile(cfg, grubSlotConfig({ bootLabel: BOOT_LABEL, cmdline: 'rw console=tty0 console=ttyS0 quiet' }));
   await mkdir(join(bootPart, 'EFI/BOOT'), { recursive: true });
-  await run('grub-mkstandalone', ['-O', 'x86_64-efi', '-o', join(bootPart, 'EFI/BOOT/BOOTX64.EFI'), '--modules=part_msdos fat ext2 search search_label linux normal loadenv test regexp', '--locales=', '--themes=', '--fonts=', `boot/grub/grub.cfg=${cfg}`]);
+  await run('grub-mkstandalone', ['-O', 'x86_64-efi', '-o', join(bootPart, 'EFI/BOOT/BOOTX64.EFI'), '--modules=part_msdos fat ext2 search search_label linux normal loadenv test regexp reboot echo', '--locales=', '--themes=', '--fonts=', `boot/grub/grub.cfg=${cfg}`]);
   await rm(cfg);
 }
 

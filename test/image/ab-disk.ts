@@ -1,9 +1,11 @@
-// Reads a btn-node disk after a guest ran on it (QEMU killed, so ext4's journal is replayed on a
+// Finds or builds the image the A/B tests use, and reads a btn-node disk after a guest ran on it (QEMU killed, so ext4's journal is replayed on a
 // copy first): what the agent left in its state directory on the data partition and in the root
 // slot's /var/lib/btn-node underneath the bind mount, and GRUB's slot variables on the boot partition.
 import { execFile } from 'node:child_process';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
+import { buildImage } from '../../image-build/build.ts';
 import { extractPartition, partitions, type DiskLayout, type Partition } from '../../image-build/disk.ts';
 
 const run = promisify(execFile);
@@ -33,4 +35,17 @@ export async function readAbDisk(disk: string, layout: DiskLayout, work: string)
   const { stdout } = await run('mtype', ['-i', `${disk}@@${p.boot.startBytes}`, '::/grubenv'], { env: { ...process.env, MTOOLS_SKIP_CHECK: '1' } });
   const grubenv = Object.fromEntries(stdout.split('\n').filter((l) => /^[A-Z_]+=/.test(l)).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
   return { dataState: await listDir(disk, p.data, '/btn-node', work), slotState: await listDir(disk, p.root, '/var/lib/btn-node', work), grubenv };
+}
+
+/**
+ * The directory of a built qemu-x86_64 image: BTN_IMAGE_DIR, or where `npm run image` leaves it
+ * (built there first when absent, so later runs and `npm run update-bundle` reuse it).
+ */
+export async function builtImageDir(keyring: string): Promise<string> {
+  const dir = process.env['BTN_IMAGE_DIR'] ?? resolve('image-build/out/qemu-x86_64');
+  if (!existsSync(join(dir, 'btn-node-qemu-x86_64.img'))) {
+    if (process.env['BTN_IMAGE_DIR']) throw new Error(`BTN_IMAGE_DIR=${dir} holds no btn-node-qemu-x86_64.img`); // never rebuilt (and emptied) there
+    await buildImage({ board: 'qemu-x86_64', out: dir, keyring });
+  }
+  return dir;
 }

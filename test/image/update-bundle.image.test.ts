@@ -1,18 +1,18 @@
 // The update bundle of the real root file system (`npm run test:image`): slot A of the image
-// `npm run image` built (image-build/out, or BTN_IMAGE_DIR; built here when there is none), signed
+// `npm run image` built (BTN_IMAGE_DIR, or image-build/out, built there when there is none), signed
 // with the development key, is accepted by rauc under the keyring that image carries, names its
 // board and version, and its slot image is that root file system with the version stamped.
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { KEYRING_PATH, VERSION_FILE } from '../../image-build/ab-slots.ts';
-import { buildImage, X86_LAYOUT } from '../../image-build/build.ts';
+import { X86_LAYOUT } from '../../image-build/build.ts';
 import { devSigningKeys } from '../../image-build/signing-keys.ts';
 import { makeBundle, rootfsFromImage } from '../../image-build/update-bundle.ts';
+import { builtImageDir } from './ab-disk.ts';
 
 const run = promisify(execFile);
 let work = '';
@@ -24,11 +24,7 @@ describe('update bundle of the qemu-x86_64 image', () => {
   it('is accepted under the image own keyring, for its board, with its version in the slot', { timeout: 1_200_000 }, async () => {
     work = await mkdtemp(join(tmpdir(), 'btn-bundle-image-'));
     const keys = await devSigningKeys(() => undefined);
-    let dir = process.env['BTN_IMAGE_DIR'] ?? resolve('image-build/out/qemu-x86_64');
-    if (!existsSync(join(dir, 'btn-node-qemu-x86_64.img'))) {
-      dir = join(work, 'image');
-      await buildImage({ board: 'qemu-x86_64', out: dir, keyring: keys.caCert });
-    }
+    const dir = await builtImageDir(keys.caCert);
     const rootfs = await rootfsFromImage(dir, 'qemu-x86_64', X86_LAYOUT, work);
     // The keyring the device checks with: the one in its root file system.
     const keyring = join(work, 'keyring.pem');
