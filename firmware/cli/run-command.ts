@@ -4,7 +4,7 @@ import { pino, type Logger } from 'pino';
 import { FaultBoard, JOURNAL_FAULT_KEY } from '../agent/faults.ts';
 import { explainTpmFailure, retryUntilReady, waitingStatus } from '../agent/startup.ts';
 import type { NodeStatus } from '../status/index.ts';
-import { BrokerCredentialKeeper, createNode, type NodeTrust, type SecondaryNode } from '../node/index.ts';
+import { createNode, type NodeTrust, type SecondaryNode } from '../node/index.ts';
 import { openSealJournal } from '../sealing/journal.ts';
 import { refuseIfJournalHeld } from '../sealing/journal-lock.ts';
 import { tpmSealCounter } from '../sealing/journal-anchor.ts';
@@ -87,7 +87,6 @@ export async function runCommand(argv: readonly string[], deps: RunCommandDeps =
   let transport: MqttTransport | null = null;
   let node: SecondaryNode | null = null;
   let services: HouseholdServices | null = null;
-  let keeper: BrokerCredentialKeeper | null = null;
   let fatal = false;
   try {
     // A TPM that is not there yet, or a state directory that is read-only or full, is waited
@@ -134,18 +133,9 @@ export async function runCommand(argv: readonly string[], deps: RunCommandDeps =
       network: config.root !== undefined
         ? { kind: 'signed', network: config.network, rootPublicKey: config.root.publicKey }
         : { kind: 'pinned', terms: config.pinned! },
-      logger, faults,
+      logger, faults, ...(credentials === null ? {} : { brokerPasswordInUse: credentials.password }),
     });
-    // The TPM-released broker credential: used once activation writes it; an active node whose
-    // credential is lost or refused re-activates for a new one.
-    if (node.activation !== null) {
-      keeper = new BrokerCredentialKeeper({
-        stateDir: config.stateDir, gate: node.activation, transport, logger,
-        ...(credentials === null ? {} : { using: credentials.password }),
-      });
-    }
     await node.start();
-    keeper?.start();
     const running = node;
     services.setStatusSource(() => running.status());
     services.setHistory(running.history.history);
@@ -162,7 +152,6 @@ export async function runCommand(argv: readonly string[], deps: RunCommandDeps =
   } finally {
     stop.dispose();
     await services?.stop({ fault: fatal });
-    await keeper?.stop();
     await node?.stop();
     await transport?.close().catch(() => undefined);
     await tpm?.close().catch(() => undefined);

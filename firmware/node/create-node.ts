@@ -24,6 +24,7 @@ import type { SealingKeyInfo, Tpm } from '../../tpm/index.ts';
 import { join } from 'node:path';
 import { MANIFEST_FILE, NetworkState, type NetworkSource } from './network-state.ts';
 import { fetchManifestFromRoot } from './manifest-fetch.ts';
+import { BrokerCredentialKeeper } from './broker-credential-keeper.ts';
 
 /** Revocation lists grow by one short entry per revoked node; 4 MiB holds about 20,000. */
 import { revocationListMessage } from '../protocol/revocation-list.ts';
@@ -71,6 +72,8 @@ export interface NodeOptions {
   readonly activationLogger?: Logger;
   /** Where candidates' transactions are hashed and verified; default a VerifyPool of the node's own (one worker per core), closed at stop(). */
   readonly verifier?: BatchVerifier;
+  /** The broker password the transport was created with (from an earlier activation), if any. */
+  readonly brokerPasswordInUse?: string;
 }
 
 export interface SecondaryNode {
@@ -132,6 +135,12 @@ export async function createNode(o: NodeOptions): Promise<SecondaryNode> {
       // One poll feeds both: this node's own revocation and the seals it counts as competition.
       (raw) => void authority!.applyRevocationList(raw))
     : null;
+  // The broker identity the TPM released: handed to the transport once activation writes it; an
+  // active node whose credential is lost or refused re-activates for a new one.
+  const keeper = activation === null ? null : new BrokerCredentialKeeper({
+    stateDir: o.stateDir, gate: activation, transport: o.transport, logger: log,
+    ...(o.brokerPasswordInUse === undefined ? {} : { using: o.brokerPasswordInUse }),
+  });
   const gate = activation ?? (trust.kind === 'unprovisioned' ? alwaysActive(o.nodeId) : neverActive(o.nodeId, trust.kind === 'none' ? trust.reason : ''));
   // The newest manifest accepted survives restarts beside the activation state.
   const network = await NetworkState.open({ source: o.network, file: join(o.stateDir, MANIFEST_FILE), logger: log });
@@ -174,6 +183,7 @@ export async function createNode(o: NodeOptions): Promise<SecondaryNode> {
     async start() {
       // Stored activation state is applied before the agent can take up a candidate.
       await activation?.start();
+      keeper?.start();
       // The root (or a clerk) may also push the signed revocation list, retained, on the broker:
       // a revoked node then stops without waiting for its next poll, and so do seals it counts.
       if (activation !== null) {
@@ -197,6 +207,7 @@ export async function createNode(o: NodeOptions): Promise<SecondaryNode> {
     async stop() {
       for (const u of unsubscribes.splice(0)) u();
       try {
+        await keeper?.stop();
         await agent.stop().catch((err: unknown) => log.warn({ err: String(err) }, 'agent stop failed'));
         await history.stop();
         await activation?.stop().catch((err: unknown) => log.warn({ err: String(err) }, 'activation gate stop failed'));
