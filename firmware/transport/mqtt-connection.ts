@@ -178,13 +178,16 @@ export class MqttConnection {
         log.warn({ err: err.message }, 'broker refused MQTT 5, falling back to 3.1.1');
       } else {
         // A CONNACK refusal (MQTT 5 reason codes 128 and up; 3.1.1 return codes 1-5): counted and shown.
-        if (typeof err.code === 'number' && (err.code >= 128 || (err.code >= 1 && err.code <= 5))) {
+        const refusal = typeof err.code === 'number' && (err.code >= 128 || (err.code >= 1 && err.code <= 5));
+        if (refusal) {
           this.#refused++;
           this.#lastRefusal = err.message.replace(/^Connection refused: /, '').slice(0, 200);
         } else {
           this.#lastFailure = connectFailure(err);
         }
-        log.warn({ err: err.message, code: err.code }, 'mqtt error');
+        // Refused while holding no credential is expected before activation (the status page counts it).
+        if (refusal && this.#credentials.username === undefined) log.info({ err: err.message, code: err.code }, 'broker refused a client without credentials (not activated yet?)');
+        else log.warn({ err: err.message, code: err.code }, 'mqtt error');
       }
     });
     client.on('close', () => {
