@@ -1,4 +1,4 @@
-// btn-node devnet --nodes N --blocks K [--json] [--broker URL] [--clerks C] [--txs T] [--candidates binary|json] [--state-dir DIR] [--network NAME]
+// btn-node devnet --nodes N --blocks K [--json] [--broker URL|mosquitto] [--clerks C] [--txs T] [--candidates binary|json] [--state-dir DIR] [--network NAME]
 //                 [--unprovisioned | --provisioned [--revoke-after H NODE] [--unfiled NODE,..] [--offline NODE,..]]
 //
 // Provisioned is the default (it adds about 0.5 s for 3 nodes, README): the anti-Sybil path of
@@ -19,18 +19,24 @@ import { NETWORK_NAME } from '../protocol/network-manifest.ts';
 import type { NetworkParams } from '../protocol/params.ts';
 import { realAgentFactory } from './agent-factory.ts';
 import { MAX_BLOCKS, MAX_NODES, runDevnet, type AgentFactory, type DevnetEvent } from './devnet.ts';
+import type { DevnetBroker } from './devnet-broker.ts';
 import { DevnetError } from './errors.ts';
 import type { FinalBlockRecord, PrimaryEvent } from './primary.ts';
 import type { ProvisionedDevnetOptions, ProvisionedEvent } from './provisioned-devnet.ts';
 import { parse, UsageError } from '../core/cli-args.ts';
 
-const USAGE = `usage: btn-node devnet [--nodes N] [--blocks K] [--json] [--broker mqtt://HOST:PORT] [--clerks C] [--txs T] [--candidates binary|json] [--state-dir DIR] [--network NAME]
+const USAGE = `usage: btn-node devnet [--nodes N] [--blocks K] [--json] [--broker mqtt://HOST:PORT|mosquitto] [--clerks C] [--txs T] [--candidates binary|json] [--state-dir DIR] [--network NAME]
   --nodes N       secondary nodes, each with its own swtpm TPM (1..${MAX_NODES}, default 3)
   --blocks K      run until K blocks are final (1..${MAX_BLOCKS}, default 5)
   --json          one JSON object per line on stdout: first the params, the network, the root key and
                   the root-signed manifest (committee vote keys, quorum), then one per final block
                   with its signed votes; logs on stderr
   --broker URL    use a running MQTT broker (mosquitto) instead of the in-process one
+  --broker mosquitto
+                  start a real mosquitto 2 (Debian's package) with TLS only (a throwaway CA),
+                  no anonymous clients and dynamic security: the root node creates each node's
+                  account at activation and the node connects with the credential its TPM
+                  released; a node may publish only its own status and seals
   --clerks C      clerks in the primary's committee (1..64, default 3); each votes with its own key
   --network NAME  the network's name in its manifest and votes (default devnet)
   --txs T         transactions per block (0..10000, default 4)
@@ -87,8 +93,9 @@ export async function devnetCommand(argv: readonly string[], deps: DevnetCommand
   const txPerBlock = boundedInt(values.txs, 'txs', 0, 10_000, 4);
   const candidates = values.candidates ?? 'binary';
   if (candidates !== 'binary' && candidates !== 'json') throw new UsageError(`--candidates must be binary or json, got ${JSON.stringify(candidates.slice(0, 40))}\n${USAGE}`);
-  const broker = values.broker;
-  if (broker !== undefined && !/^(mqtts?|tcp|wss?):\/\/[^\s]+$/.test(broker)) throw new UsageError(`--broker must be an mqtt:// URL, got ${JSON.stringify(broker.slice(0, 80))}\n${USAGE}`);
+  const secureBroker = values.broker === 'mosquitto';
+  const broker = secureBroker ? undefined : values.broker;
+  if (broker !== undefined && !/^(mqtts?|tcp|wss?):\/\/[^\s]+$/.test(broker)) throw new UsageError(`--broker must be an mqtt:// URL or mosquitto, got ${JSON.stringify(broker.slice(0, 80))}\n${USAGE}`);
   const json = values.json ?? false;
   const network = values.network;
   if (network !== undefined) {
@@ -110,7 +117,7 @@ export async function devnetCommand(argv: readonly string[], deps: DevnetCommand
       const { runProvisionedDevnet } = await import('./provisioned-devnet.ts');
       const result = await runProvisionedDevnet({
         nodes, blocks, clerks, txPerBlock, candidateEncoding: candidates, logger, onEvent: show, ...extra,
-        ...(broker === undefined ? {} : { brokerUrl: broker }), ...(network === undefined ? {} : { network }),
+        ...(broker === undefined ? {} : { brokerUrl: broker }), ...(network === undefined ? {} : { network }), secureBroker,
         ...(values['state-dir'] === undefined ? {} : { stateDir: values['state-dir'] }),
       });
       if (!json) {
@@ -125,7 +132,7 @@ export async function devnetCommand(argv: readonly string[], deps: DevnetCommand
     const result = await runDevnet({
       nodes, blocks, clerks, txPerBlock, candidateEncoding: candidates, logger, onEvent: show,
       agentFactory: deps.agentFactory ?? realAgentFactory,
-      ...(broker === undefined ? {} : { brokerUrl: broker }), ...(network === undefined ? {} : { network }),
+      ...(broker === undefined ? {} : { brokerUrl: broker }), ...(network === undefined ? {} : { network }), secureBroker,
       ...(values['state-dir'] === undefined ? {} : { stateDir: values['state-dir'] }),
     });
     if (!json) summary(out, result, blocks);
@@ -225,6 +232,12 @@ function jsonPrinter(out: (line: string) => void): (e: DevnetEvent | Provisioned
   };
 }
 
+const BROKER_KINDS: Record<DevnetBroker['kind'], string> = {
+  'in-process': 'in-process aedes, MQTT 3.1.1',
+  url: 'external',
+  mosquitto: 'mosquitto 2, TLS, dynamic security: an account per node, released through its TPM at activation',
+};
+
 function humanPrinter(out: (line: string) => void, nodes: number, blocks: number): (e: DevnetEvent | ProvisionedEvent) => void {
   const short = (hex: string): string => hex.slice(0, 12);
   // Provisioned nodes seal under their root-assigned node id (SHA-256 of the key): show the label.
@@ -258,7 +271,7 @@ function humanPrinter(out: (line: string) => void, nodes: number, blocks: number
         out(`params: seal needs >= ${e.params.sealZeros} zero bits, clerk draw >= ${e.params.clerkZeros}, one round per ${e.params.spinIntervalMs} ms, seal deadline ${e.params.sealDeadlineMs} ms`);
         break;
       case 'broker':
-        out(`broker: ${e.url} (${e.inProcess ? 'in-process aedes, MQTT 3.1.1' : 'external'})`);
+        out(`broker: ${e.url} (${BROKER_KINDS[e.kind]})`);
         out(`state: ${e.stateDir}${e.removeAtEnd ? ' (removed at the end)' : ''}`);
         break;
       case 'node':

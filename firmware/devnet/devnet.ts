@@ -11,10 +11,11 @@ import type { PrimaryKeySet } from '../protocol/chain/primaries.ts';
 import type { ChainTip } from '../protocol/chain/validate.ts';
 import { paramsMessage, type NetworkParams } from '../protocol/params.ts';
 import { candidateByteCaps, type CandidateEncoding } from '../protocol/chain/candidate-wire.ts';
-import { createMqttTransport, startBroker, topicsFor, type BrokerHandle, type MqttTransport, type Topics } from '../transport/index.ts';
+import { createMqttTransport, topicsFor, type MqttTransport, type Topics } from '../transport/index.ts';
 import { openTpm, type SealingKeyInfo, type Tpm } from '../../tpm/index.ts';
 import { startSwtpm, type SwtpmInstance } from '../../tpm/swtpm.ts';
 import { createClerks, type Clerk } from './clerks.ts';
+import { openDevnetBroker, type DevnetBroker, type DevnetBrokerChoice } from './devnet-broker.ts';
 import { DevnetError } from './errors.ts';
 import type { RootKey, SignedNetworkSource } from './network-keys.ts';
 import type { SignedManifest } from '../protocol/network-manifest.ts';
@@ -96,6 +97,19 @@ export interface DevnetOptions {
   readonly blocks: number;
   /** mqtt://host:port of a running broker (mosquitto); without it an in-process aedes broker. */
   readonly brokerUrl?: string;
+  /**
+   * Start a real mosquitto with TLS and dynamic security instead (devnet-broker.ts): every client
+   * has an account, and a provisioned node gets its own at activation, through its TPM.
+   */
+  readonly secureBroker?: boolean;
+  /**
+   * The name a node goes by on the broker (its status topic, its account); default its label
+   * (node-1, ...). A provisioned devnet passes the id the root assigns (the broker pins a node's
+   * topics to it).
+   */
+  readonly brokerNodeId?: (label: string, sealingKey: SealingKeyInfo) => string;
+  /** Nodes get their broker accounts at activation (the provisioned devnet); otherwise a secure broker's accounts are made here. */
+  readonly accountsAtActivation?: boolean;
   /** Kept after the run when given; a temporary directory (removed) otherwise. */
   readonly stateDir?: string;
   readonly params?: Partial<NetworkParams>;
@@ -136,6 +150,8 @@ export interface BeforeAgentsContext {
   readonly topics: Topics;
   /** The primary node's connection (e.g. to publish retained revocation lists). */
   readonly transport: MqttTransport;
+  /** The run's broker: a secure one has accounts the root node manages. */
+  readonly broker: DevnetBroker;
   /** The root-signed manifest the primary publishes (a root node serves it over HTTP too). */
   readonly manifest: SignedManifest;
   readonly logger: Logger;
@@ -145,7 +161,7 @@ export interface BeforeAgentsContext {
 export type DevnetEvent =
   | PrimaryEvent
   | { readonly type: 'params'; readonly params: NetworkParams }
-  | { readonly type: 'broker'; readonly url: string; readonly inProcess: boolean; readonly stateDir: string; readonly removeAtEnd: boolean }
+  | { readonly type: 'broker'; readonly url: string; readonly kind: DevnetBroker['kind']; readonly prefix: string; readonly stateDir: string; readonly removeAtEnd: boolean }
   | { readonly type: 'node'; readonly nodeId: string; readonly publicKeyPem: string; readonly tcti: string; readonly msToStart: number }
   | { readonly type: 'ready'; readonly nodes: number; readonly clerks: readonly string[]; readonly quorum: number }
   | ({ readonly type: 'agent'; readonly nodeId: string } & AgentReport);
@@ -207,7 +223,7 @@ export async function runDevnet(options: DevnetOptions): Promise<DevnetResult> {
 
   const ownsRoot = options.stateDir === undefined;
   let root: string | null = null;
-  let broker: BrokerHandle | null = null;
+  let broker: DevnetBroker | null = null;
   let primaryTransport: MqttTransport | null = null;
   let primary: PrimaryNode | null = null;
   const started: Node[] = [];
@@ -220,16 +236,15 @@ export async function runDevnet(options: DevnetOptions): Promise<DevnetResult> {
     const runId = toHex(randomBytes(4));
     // A run of its own under the prefix: retained messages of earlier runs on a shared broker never mix in.
     const topics = topicsFor(`btn/devnet-${runId}`);
-    let url = options.brokerUrl;
-    if (url === undefined) {
-      broker = await startBroker();
-      url = broker.url;
-    }
-    emit({ type: 'broker', url, inProcess: broker !== null, stateDir: root, removeAtEnd: ownsRoot });
-    log.info({ url, inProcess: broker !== null, root }, 'broker');
+    if (options.secureBroker === true && options.brokerUrl !== undefined) throw new DevnetError('ERR_DEVNET_OPTIONS', 'a broker URL and a secure broker of its own exclude each other');
+    const choice: DevnetBrokerChoice = options.secureBroker === true ? { kind: 'mosquitto' } : options.brokerUrl !== undefined ? { kind: 'url', url: options.brokerUrl } : { kind: 'in-process' };
+    broker = await openDevnetBroker(choice, { dir: root, prefix: topics.prefix, logger: log });
+    const url = broker.url;
+    emit({ type: 'broker', url, kind: broker.kind, prefix: topics.prefix, stateDir: root, removeAtEnd: ownsRoot });
+    log.info({ url, kind: broker.kind, root }, 'broker');
+    const protocol = broker.protocol;
+    const tls = broker.ca === undefined ? {} : { ca: broker.ca };
 
-    // aedes speaks 3.1.1 only (docs/components.md): skip the MQTT 5 attempt and its refusal.
-    const protocol = broker === null ? 'auto' as const : 4 as const;
     const clerks = typeof options.clerks === 'object' ? [...options.clerks] : createClerks(options.clerks ?? 3);
     const genesis = genesisTip(runId, Date.now());
     const staticAuthority = options.authority === undefined ? new StaticSealAuthority() : null;
@@ -238,7 +253,9 @@ export async function runDevnet(options: DevnetOptions): Promise<DevnetResult> {
     // Primary first, so that the primaries set exists for the agents; it starts drawing only later.
     // The primary sends what the parameters allow: a full block as JSON at its largest.
     const maxOutboundBytes = candidateByteCaps({ maxTxs: params.maxBlockTxs, maxBlockBytes: params.maxBlockBytes }).json;
-    primaryTransport = createMqttTransport({ url, nodeId: 'primary', clientId: `btn-primary-${runId}`, prefix: topics.prefix, protocol, status: false, logger: log, maxOutboundBytes });
+    primaryTransport = createMqttTransport({
+      url, nodeId: 'primary', clientId: `btn-primary-${runId}`, prefix: topics.prefix, protocol, status: false, logger: log, maxOutboundBytes, ...tls, ...broker.primary,
+    });
     primaryTransport.start();
     primary = new PrimaryNode({
       transport: primaryTransport, topics, params, clerks, authority, genesis, transactions: new TxGenerator({ seed: `btn-devnet/${runId}` }),
@@ -274,14 +291,20 @@ export async function runDevnet(options: DevnetOptions): Promise<DevnetResult> {
     if (options.beforeAgents !== undefined) {
       await withAbort(options.beforeAgents({
         nodes: started.map((node) => ({ nodeId: node.nodeId, tpm: node.tpm!, tcti: node.swtpm!.tcti, sealingKey: node.sealingKey!, stateDir: join(root!, node.nodeId) })),
-        stateDir: root, caDir, topics, transport: primaryTransport, manifest: primary.manifest, logger: log, signal: abort.signal,
+        stateDir: root, caDir, topics, transport: primaryTransport, broker, manifest: primary.manifest, logger: log, signal: abort.signal,
       }), abort.signal);
     }
     for (const node of started) {
       checkAborted();
       const sealingKey = node.sealingKey!;
       const nodeLog = log.child({ node: node.nodeId });
-      node.transport = createMqttTransport({ url, nodeId: node.nodeId, sealingKeySpki: spkiOf(sealingKey.publicKeyPem), prefix: topics.prefix, protocol, logger: nodeLog });
+      const brokerId = options.brokerNodeId?.(node.nodeId, sealingKey) ?? node.nodeId;
+      // A provisioned node gets its account at activation (its node takes the credential from
+      // there); an unprovisioned one has none to activate with, so the devnet makes it one.
+      const account = options.accountsAtActivation === true ? undefined : await broker.nodeCredentials?.(brokerId);
+      node.transport = createMqttTransport({
+        url, nodeId: brokerId, sealingKeySpki: spkiOf(sealingKey.publicKeyPem), prefix: topics.prefix, protocol, logger: nodeLog, ...tls, ...account,
+      });
       // Connecting first: an agent's start() may wait until its transport is online.
       node.transport.start();
       node.agent = await options.agentFactory({
@@ -311,7 +334,7 @@ export async function runDevnet(options: DevnetOptions): Promise<DevnetResult> {
   }
 }
 
-async function cleanup(log: Logger, s: { primary: PrimaryNode | null; primaryTransport: MqttTransport | null; nodes: Node[]; broker: BrokerHandle | null; root: string | null; clearRetained: boolean }): Promise<void> {
+async function cleanup(log: Logger, s: { primary: PrimaryNode | null; primaryTransport: MqttTransport | null; nodes: Node[]; broker: DevnetBroker | null; root: string | null; clearRetained: boolean }): Promise<void> {
   const quietly = async (what: string, fn: () => unknown): Promise<void> => {
     try {
       await fn();

@@ -107,7 +107,10 @@ export async function runProvisionedDevnet(options: ProvisionedDevnetOptions): P
 
   const beforeAgents = async (ctx: BeforeAgentsContext): Promise<void> => {
     const t0 = Date.now();
-    root = await startProvisionedRoot({ dir: join(ctx.stateDir, 'root'), trustDir: ctx.caDir, logger: log, rootKey });
+    // On a secure broker the root creates each node's account at activation, as a network's root does.
+    root = await startProvisionedRoot({
+      dir: join(ctx.stateDir, 'root'), trustDir: ctx.caDir, logger: log, rootKey, ...(ctx.broker.accounts === undefined ? {} : { broker: ctx.broker.accounts }),
+    });
     // The root serves the manifest too: a retained copy on the broker can be overwritten by anyone
     // who may publish there, the root's answer cannot.
     await root.store.publishManifest({ network: ctx.manifest.network, version: ctx.manifest.version, manifest: JSON.stringify(ctx.manifest), publishedAt: Date.now() });
@@ -237,7 +240,9 @@ export async function runProvisionedDevnet(options: ProvisionedDevnetOptions): P
   try {
     const { revokeAfter: _r, unfiled: _u, offline: _o, deviceRevocationPollMs: _d, clerkRevocationPollMs: _c, activationTimeoutMs: _a, onEvent: _e, rootKey: _k, ...base } = options;
     const result = await runDevnet({
-      ...base, stateDir: dir, authority, beforeAgents, agentFactory, onEvent, logger: options.logger ?? log,
+      ...base, stateDir: dir, authority, beforeAgents, agentFactory, onEvent, logger: options.logger ?? log, accountsAtActivation: true,
+      // The broker knows a node by the id the root assigns it (its account, its status topic).
+      brokerNodeId: (_label, key) => nodeIdFromSpki(publicKeySpki(key.public)),
       root: { publicKey: rootKey.publicKey, privateKey: rootKey.privateKeyObject },
     });
     await revokeTask.running;
