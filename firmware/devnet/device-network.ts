@@ -13,11 +13,15 @@ import { toHex } from '../core/bytes.ts';
 import type { FactoryTpm } from '../../provisioning/factory/index.ts';
 import type { SignedManifest } from '../protocol/network-manifest.ts';
 import { createClerks } from './clerks.ts';
+import type { DevnetBroker } from './devnet-broker.ts';
 import type { NetworkKeys, SignedNetworkSource } from './network-keys.ts';
 import { genesisTip, PrimaryNode, type FinalBlockRecord, type PrimaryEvent } from './primary.ts';
 import { startProvisionedRoot, type ProvisionedRoot, type UploadReport } from './provisioned-root.ts';
 import { RegistrationAuthority } from '../protocol/registration-authority.ts';
 import { TxGenerator } from './tx-generator.ts';
+
+/** The file on a device's boot partition that holds the CA of the network's broker (firstboot.sh pins it). */
+export const BROKER_CA_BOOT_FILE = 'btn-node-broker-ca.pem';
 
 export interface DeviceNetworkOptions {
   /** The broker the devices use (the primary connects to it too). */
@@ -38,6 +42,12 @@ export interface DeviceNetworkOptions {
   readonly genesisLabel?: string;
   readonly logger: Logger;
   readonly onEvent?: (event: PrimaryEvent) => void;
+  /**
+   * A secure broker (devnet-broker.ts, TLS and dynamic security): the primary connects with its
+   * account and pins the CA, the root creates each device's account at activation, and the boot
+   * files carry the CA for the devices to pin.
+   */
+  readonly secureBroker?: Required<Pick<DevnetBroker, 'ca' | 'primary' | 'accounts'>>;
 }
 
 export interface DeviceNetwork {
@@ -59,7 +69,10 @@ export interface DeviceNetwork {
   file(tpm: FactoryTpm, serial: string, board?: string): Promise<void>;
   /** The manufacturer signs the batch and uploads it to the root node. */
   upload(): Promise<UploadReport>;
-  /** The files a device's boot partition carries to join this network; rootHost replaces the root's host (e.g. 10.0.2.2 under QEMU). */
+  /**
+   * The files a device's boot partition carries to join this network (btn-node.txt, and the
+   * broker's CA on a secure broker); rootHost replaces the root's host (e.g. 10.0.2.2 under QEMU).
+   */
   bootFiles(o: { readonly brokerUrl: string; readonly rootHost?: string; readonly board?: string }): Record<string, string>;
   /**
    * The operator revokes a node: the root signs a new revocation list, the clerks apply it at once
@@ -76,12 +89,16 @@ export async function startDeviceNetwork(o: DeviceNetworkOptions): Promise<Devic
   const params = o.params ?? DEFAULT_PARAMS;
   const topics = topicsFor(o.topicPrefix ?? DEFAULT_TOPIC_PREFIX);
   const rootKey = generateEd25519().key;
-  const root: ProvisionedRoot = await startProvisionedRoot({ dir: o.stateDir, trustDir: o.trustDir, logger: log, rootKey });
+  const secure = o.secureBroker;
+  const root: ProvisionedRoot = await startProvisionedRoot({ dir: o.stateDir, trustDir: o.trustDir, logger: log, rootKey, ...(secure === undefined ? {} : { broker: secure.accounts }) });
   let transport: MqttTransport | null = null;
   const authority = new RegistrationAuthority({ rootPublicKey: rootKey.publicKey, logger: log, pollMs: 5000, fetchRevocations: () => root.revocations() });
   try {
     const maxOutboundBytes = candidateByteCaps({ maxTxs: params.maxBlockTxs, maxBlockBytes: params.maxBlockBytes }).json;
-    transport = createMqttTransport({ url: o.brokerUrl, nodeId: 'primary', clientId: `btn-primary-${toHex(rootKey.publicKey).slice(0, 8)}`, prefix: topics.prefix, status: false, logger: log, maxOutboundBytes });
+    transport = createMqttTransport({
+      url: o.brokerUrl, nodeId: 'primary', clientId: `btn-primary-${toHex(rootKey.publicKey).slice(0, 8)}`, prefix: topics.prefix, status: false, logger: log, maxOutboundBytes,
+      ...(secure === undefined ? {} : { ca: secure.ca, ...secure.primary }),
+    });
     transport.start();
     await transport.online();
     authority.follow(transport, topics.revocations);
@@ -115,6 +132,8 @@ export async function startDeviceNetwork(o: DeviceNetworkOptions): Promise<Devic
             `ROOT_URL=${url.origin}`, `ROOT_PUBLIC_KEY=${toHex(rootKey.publicKey)}`, `BROKER_URL=${b.brokerUrl}`, `NETWORK=${primary.keys.network}`,
             ...(b.board === undefined ? [] : [`BOARD=${b.board}`]), '',
           ].join('\n'),
+          // The broker's CA, pinned by the device (its account arrives at activation, through its TPM).
+          ...(secure === undefined ? {} : { [BROKER_CA_BOOT_FILE]: secure.ca }),
         };
       },
       async revoke(nodeId, reason) {

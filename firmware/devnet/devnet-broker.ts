@@ -40,7 +40,17 @@ export interface DevnetBroker {
   close(): Promise<void>;
 }
 
-export async function openDevnetBroker(choice: DevnetBrokerChoice, o: { readonly dir: string; readonly prefix: string; readonly logger: Logger }): Promise<DevnetBroker> {
+export interface DevnetBrokerOptions {
+  /** The run's directory (a secure broker keeps its CA, config and plugin state in <dir>/broker). */
+  readonly dir: string;
+  /** The network's topic prefix: the roles a secure broker gets are for it. */
+  readonly prefix: string;
+  readonly logger: Logger;
+  /** More addresses a secure broker's certificate names, for clients that reach it by another one (a QEMU guest: 10.0.2.2). */
+  readonly extraIps?: readonly string[];
+}
+
+export async function openDevnetBroker(choice: DevnetBrokerChoice, o: DevnetBrokerOptions): Promise<DevnetBroker> {
   switch (choice.kind) {
     case 'in-process': {
       const handle = await startBroker();
@@ -53,11 +63,11 @@ export async function openDevnetBroker(choice: DevnetBrokerChoice, o: { readonly
   }
 }
 
-async function openSecureMosquitto(o: { readonly dir: string; readonly prefix: string; readonly logger: Logger }): Promise<DevnetBroker> {
+async function openSecureMosquitto(o: DevnetBrokerOptions): Promise<DevnetBroker> {
   // Host tooling loaded only here: the broker's administration lives with the registrar.
   const { startSecureMosquitto } = await import('./secure-mosquitto.ts');
   const dynsec = await import('../../provisioning/broker/dynsec.ts');
-  const broker = await startSecureMosquitto({ dir: join(o.dir, 'broker'), port: await freePort() });
+  const broker = await startSecureMosquitto({ dir: join(o.dir, 'broker'), port: await freePort(), ...(o.extraIps === undefined ? {} : { extraIps: o.extraIps }) });
   let admin: BrokerAdmin | null = null;
   try {
     admin = await dynsec.BrokerAdmin.connect({ url: broker.url, ...broker.admin, ca: broker.caPem });

@@ -6,7 +6,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { createConnection } from 'node:net';
+import { createConnection, isIP } from 'node:net';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -38,6 +38,11 @@ export interface SecureMosquittoOptions {
   readonly port: number;
   /** Largest message the broker takes from any client (mosquitto's message_size_limit). */
   readonly maxMessageBytes?: number;
+  /**
+   * More addresses the server certificate names besides localhost and 127.0.0.1, for clients that
+   * reach this host by another one (a QEMU guest: 10.0.2.2).
+   */
+  readonly extraIps?: readonly string[];
 }
 
 export function dynsecPluginPath(): string {
@@ -48,8 +53,8 @@ export function dynsecPluginPath(): string {
   throw new DevnetError('ERR_DEVNET_STARTUP', `mosquitto_dynamic_security.so not found in ${PLUGIN_DIRS.join(', ')} (Debian package mosquitto)`);
 }
 
-/** A CA and a server certificate for localhost / 127.0.0.1, P-256, made with openssl. */
-async function makeCertificates(dir: string): Promise<{ ca: string; cert: string; key: string }> {
+/** A CA and a server certificate for localhost / 127.0.0.1 (and extraIps), P-256, made with openssl. */
+async function makeCertificates(dir: string, extraIps: readonly string[]): Promise<{ ca: string; cert: string; key: string }> {
   const ca = join(dir, 'ca.pem');
   const caKey = join(dir, 'ca.key');
   const key = join(dir, 'server.key');
@@ -59,7 +64,9 @@ async function makeCertificates(dir: string): Promise<{ ca: string; cert: string
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
   await run('openssl', ['req', '-x509', ...ec, '-keyout', caKey, '-out', ca, '-days', '3650', '-subj', '/CN=btn devnet broker CA']);
   await run('openssl', ['req', ...ec, '-keyout', key, '-out', csr, '-subj', '/CN=localhost']);
-  await writeFile(ext, 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
+  for (const ip of extraIps) if (isIP(ip) === 0) throw new DevnetError('ERR_DEVNET_OPTIONS', `not an IP address for the broker's certificate: ${JSON.stringify(ip.slice(0, 64))}`);
+  const names = ['DNS:localhost', 'IP:127.0.0.1', ...extraIps.map((ip) => `IP:${ip}`)].join(',');
+  await writeFile(ext, `subjectAltName=${names}\nextendedKeyUsage=serverAuth\n`);
   await run('openssl', ['x509', '-req', '-in', csr, '-CA', ca, '-CAkey', caKey, '-CAcreateserial', '-out', cert, '-days', '825', '-extfile', ext]);
   return { ca, cert, key };
 }
@@ -77,7 +84,7 @@ export const BROKER_MAX_PACKET_BYTES = DEVICE_MAX_INBOUND_BYTES + 64 * 1024;
 
 export async function startSecureMosquitto(o: SecureMosquittoOptions): Promise<SecureMosquitto> {
   await mkdir(o.dir, { recursive: true, mode: 0o700 });
-  const { ca, cert, key } = await makeCertificates(o.dir);
+  const { ca, cert, key } = await makeCertificates(o.dir, o.extraIps ?? []);
   const admin = { username: 'btn-root-admin', password: randomBytes(24).toString('base64url') };
   const dynsec = join(o.dir, 'dynamic-security.json');
   await rm(dynsec, { force: true });

@@ -5,6 +5,9 @@
 // root node (reached from the guest at 10.0.2.2 through QEMU's user networking): the agent runs
 // as its service user, found /dev/tpmrm0, activated itself against the root node, and sealed a
 // block of the host's primary node that the clerks accepted under its root-signed registration.
+// The broker is the production one: mosquitto with TLS only (the CA pinned from the boot
+// partition) and dynamic security; the device has no account until it activates, then connects
+// as its node id with the password its TPM released, and may publish only its own topics.
 // Set BTN_IMAGE_DIR to boot an image built before (it is copied, never changed).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -19,7 +22,10 @@ import { readAbDisk } from './ab-disk.ts';
 import { buildImage, X86_LAYOUT } from '../../image-build/build.ts';
 import { writeBootFile } from '../../image-build/disk.ts';
 import { startDeviceNetwork, type DeviceNetwork } from '../../firmware/devnet/device-network.ts';
-import { startBroker, type BrokerHandle } from '../../firmware/transport/index.ts';
+import { openDevnetBroker, type DevnetBroker } from '../../firmware/devnet/devnet-broker.ts';
+import { DEFAULT_TOPIC_PREFIX } from '../../firmware/protocol/topics.ts';
+import { nodeIdFromSpki } from '../../firmware/protocol/identity.ts';
+import { publicKeySpki } from '../../tpm/public-area.ts';
 import { openTpm } from '../../tpm/index.ts';
 import { startSwtpm } from '../../tpm/swtpm.ts';
 
@@ -29,7 +35,7 @@ const OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd';
 
 const children: ChildProcess[] = [];
 let work = '';
-let broker: BrokerHandle | undefined;
+let broker: DevnetBroker | undefined;
 let network: DeviceNetwork | undefined;
 afterAll(async () => {
   for (const c of children) c.kill('SIGKILL');
@@ -44,7 +50,7 @@ async function expectStateOnDataPartition(image: string, dir: string): Promise<v
   for (const c of children) c.kill('SIGKILL');
   await until('QEMU to stop', () => children.every((c) => c.exitCode !== null || c.signalCode !== null), 10_000);
   const disk = await readAbDisk(image, X86_LAYOUT, dir);
-  expect(disk.dataState).toEqual(expect.arrayContaining(['activation.json', 'seal-journal']));
+  expect(disk.dataState).toEqual(expect.arrayContaining(['activation.json', 'seal-journal', 'broker-credentials.json']));
   expect(disk.slotState).toEqual([]);
   expect(disk.grubenv).toMatchObject({ ORDER: 'A B', A_OK: '1', A_TRY: '1', B_OK: '0' });
 }
@@ -52,15 +58,18 @@ async function expectStateOnDataPartition(image: string, dir: string): Promise<v
 describe('qemu-x86_64 image', () => {
   it('boots with swtpm as its TPM; the agent runs as btn-node, activates against the host root node and seals a block', { timeout: 1_500_000 }, async () => {
     work = await mkdtemp(join(tmpdir(), 'btn-boot-'));
-    broker = await startBroker({ host: '127.0.0.1' });
     const logger = pino({ level: process.env['LOG_LEVEL'] ?? 'warn' });
+    // The guest reaches the host's 127.0.0.1 as 10.0.2.2: the broker's certificate names it.
+    broker = await openDevnetBroker({ kind: 'mosquitto' }, { dir: work, prefix: DEFAULT_TOPIC_PREFIX, logger, extraIps: ['10.0.2.2'] });
+    const secure = { ca: broker.ca!, primary: broker.primary!, accounts: broker.accounts! };
+    const port = new URL(broker.url).port;
 
     // The factory: the device's TPM gets its EK certificate (swtpm's local CA) and its sealing
     // key, and is filed with the root node in a signed batch, before the device is ever booted.
     const caDir = join(work, 'ca');
     const tpmState = join(work, 'tpm');
     const factorySwtpm = await startSwtpm({ caDir, stateDir: tpmState }); // makes the CA the root trusts
-    network = await startDeviceNetwork({ brokerUrl: broker.url, stateDir: join(work, 'root'), trustDir: caDir, logger });
+    network = await startDeviceNetwork({ brokerUrl: broker.url, stateDir: join(work, 'root'), trustDir: caDir, logger, secureBroker: secure });
     const factoryTpm = await openTpm({ tcti: factorySwtpm.tcti });
     const sealingKey = await factoryTpm.ensureSealingKey();
     await network.file(factoryTpm, 'QEMU-X86-0001', 'qemu-x86_64');
@@ -78,7 +87,8 @@ describe('qemu-x86_64 image', () => {
     // The household's step: the network's settings onto the boot partition (FAT) of its copy.
     const image = join(work, 'disk.img');
     await copyFile(join(dir, 'btn-node-qemu-x86_64.img'), image);
-    const files = network.bootFiles({ brokerUrl: `mqtt://10.0.2.2:${broker.port}`, rootHost: '10.0.2.2' });
+    const files = network.bootFiles({ brokerUrl: `mqtts://10.0.2.2:${port}`, rootHost: '10.0.2.2' });
+    expect(Object.keys(files).sort()).toEqual(['btn-node-broker-ca.pem', 'btn-node.txt']);
     for (const [name, text] of Object.entries(files)) {
       await writeFile(join(work, name), text);
       await writeBootFile(image, X86_LAYOUT, join(work, name), name);
@@ -90,7 +100,8 @@ describe('qemu-x86_64 image', () => {
     await until('the swtpm socket', () => existsSync(sock), 10_000);
 
     const seen: Record<string, any>[] = [];
-    const watcher = await mqtt.connectAsync(broker.url, { protocolVersion: 4 });
+    // Someone allowed to read statuses: the primary's account (clerk role).
+    const watcher = await mqtt.connectAsync(broker.url, { ...secure.primary, ca: secure.ca, protocolVersion: 5, clientId: 'btn-boot-test-watcher' });
     watcher.on('message', (_t, payload) => {
       try { seen.push(JSON.parse(payload.toString())); } catch { /* not ours */ }
     });
@@ -124,6 +135,8 @@ describe('qemu-x86_64 image', () => {
       const tOnline = Date.now();
       console.log(`agent online and activated ${((tOnline - t0) / 1000).toFixed(1)} s after QEMU started (${kvm ? 'KVM' : 'TCG'})`);
       expect(status['user']).toBe('btn-node');
+      // Online on its own status topic, which only its account may publish: it connected as itself.
+      expect(status['nodeId']).toBe(nodeIdFromSpki(publicKeySpki(sealingKey.public)));
       expect(status['tpm'].manufacturer).toBe('IBM'); // swtpm reports IBM
       // The host's primary draws blocks until one carries the guest's seal (a block may be made
       // before the guest seals in time; the guest is the only sealing node, so it seals most).

@@ -3,7 +3,7 @@
 # boot: a household that edits btn-node.txt on another computer and restarts the device gets
 # the new settings. The hostname is set on the first boot only.
 # Reads KEY=VALUE lines from btn-node.txt on the boot partition: ROOT_URL, ROOT_PUBLIC_KEY,
-# BROKER_URL, NETWORK, BOARD, DEVNET. Unknown keys are ignored with a message. With a root, the
+# BROKER_URL, NETWORK, BOARD, DEVNET (and btn-node-broker-ca.pem beside it). Unknown keys are ignored with a message. With a root, the
 # network's terms (params, clerks' keys, committee, genesis) come from the root's signed manifest;
 # only an unprovisioned devnet takes the clerks' keys and genesis from files on the boot partition.
 set -eu
@@ -43,6 +43,16 @@ install -d -m 0750 -o root -g btn-node /etc/btn-node
 bootdir=$(dirname "${conf:-/boot/btn-node.txt}")
 [ -r "$bootdir/btn-node-primaries.pem" ] && install -m 0640 -g btn-node "$bootdir/btn-node-primaries.pem" /etc/btn-node/primaries.pem
 [ -r "$bootdir/btn-node-genesis.hex" ] && install -m 0640 -g btn-node "$bootdir/btn-node-genesis.hex" /etc/btn-node/genesis.hex
+# The network broker's CA (mqtts://): pinned, the system's CAs are not used for the broker. The
+# node's broker account arrives at activation, through its TPM; nothing secret is on this partition.
+broker_ca=""
+if [ -r "$bootdir/btn-node-broker-ca.pem" ]; then
+  install -m 0640 -g btn-node "$bootdir/btn-node-broker-ca.pem" /etc/btn-node/broker-ca.pem
+  case "$broker" in
+    mqtts://*) broker_ca=', "brokerCa": "/etc/btn-node/broker-ca.pem"' ;;
+    *) echo "btn-node firstboot: btn-node-broker-ca.pem is only used with an mqtts:// BROKER_URL" >&2 ;;
+  esac
+fi
 # Only 64 hex digits go into the JSON (the file may carry CRLF or junk from a FAT partition).
 genesis=$(tr -cd '0-9a-f' 2>/dev/null < /etc/btn-node/genesis.hex || true)
 [ ${#genesis} -eq 64 ] || genesis=$(printf '%064d' 0)
@@ -64,7 +74,7 @@ else
 fi
 # Written beside and renamed: a power cut leaves the old config or the new one, never half of one.
 cat > /etc/btn-node/config.json.new <<JSON
-{ "tcti": "device:/dev/tpmrm0", "broker": "$broker", "stateDir": "/var/lib/btn-node",
+{ "tcti": "device:/dev/tpmrm0", "broker": "$broker"$broker_ca, "stateDir": "/var/lib/btn-node",
   $terms
   "board": "/usr/lib/btn-node/boards/$board.json", "status": { "port": 8080 }$root }
 JSON
