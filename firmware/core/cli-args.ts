@@ -60,3 +60,12 @@ export function required<T>(value: T | undefined, flag: string, usage: string): 
   if (value === undefined) throw new UsageError(`${flag} is required\n${usage}`);
   return value;
 }
+
+/** An optional whole-number option in min..max (fallback when absent); anything else is a UsageError naming it. */
+export function boundedInt(value: string | undefined, name: string, range: { readonly min: number; readonly max: number; readonly fallback: number }, usage: string): number {
+  if (value === undefined) return range.fallback;
+  if (!/^\d{1,16}$/.test(value) || !Number.isSafeInteger(Number(value))) throw new UsageError(`--${name} must be a whole number in ${range.min}..${range.max}, got ${JSON.stringify(value.slice(0, 40))}\n${usage}`);
+  const n = Number(value);
+  if (n < range.min || n > range.max) throw new UsageError(`--${name} must be in ${range.min}..${range.max}, got ${n}\n${usage}`);
+  return n;
+}

@@ -23,7 +23,7 @@ import type { DevnetBroker } from './devnet-broker.ts';
 import { DevnetError } from './errors.ts';
 import type { FinalBlockRecord, PrimaryEvent } from './primary.ts';
 import type { ProvisionedDevnetOptions, ProvisionedEvent } from './provisioned-devnet.ts';
-import { parse, UsageError } from '../core/cli-args.ts';
+import { boundedInt, parse, UsageError } from '../core/cli-args.ts';
 
 const USAGE = `usage: btn-node devnet [--nodes N] [--blocks K] [--json] [--broker mqtt://HOST:PORT|mosquitto] [--clerks C] [--txs T] [--candidates binary|json] [--state-dir DIR] [--network NAME]
   --nodes N       secondary nodes, each with its own swtpm TPM (1..${MAX_NODES}, default 3)
@@ -87,10 +87,10 @@ export async function devnetCommand(argv: readonly string[], deps: DevnetCommand
     out(USAGE);
     return 0;
   }
-  const nodes = boundedInt(values.nodes, 'nodes', 1, MAX_NODES, 3);
-  const blocks = boundedInt(values.blocks, 'blocks', 1, MAX_BLOCKS, 5);
-  const clerks = boundedInt(values.clerks, 'clerks', 1, 64, 3);
-  const txPerBlock = boundedInt(values.txs, 'txs', 0, 10_000, 4);
+  const nodes = boundedInt(values.nodes, 'nodes', { min: 1, max: MAX_NODES, fallback: 3 }, USAGE);
+  const blocks = boundedInt(values.blocks, 'blocks', { min: 1, max: MAX_BLOCKS, fallback: 5 }, USAGE);
+  const clerks = boundedInt(values.clerks, 'clerks', { min: 1, max: 64, fallback: 3 }, USAGE);
+  const txPerBlock = boundedInt(values.txs, 'txs', { min: 0, max: 10_000, fallback: 4 }, USAGE);
   const candidates = values.candidates ?? 'binary';
   if (candidates !== 'binary' && candidates !== 'json') throw new UsageError(`--candidates must be binary or json, got ${JSON.stringify(candidates.slice(0, 40))}\n${USAGE}`);
   const secureBroker = values.broker === 'mosquitto';
@@ -188,14 +188,6 @@ function provisionedOptions(values: { 'revoke-after'?: string | undefined; unfil
     result.revokeAfter = { height, node: label(m[2]!, 'revoke-after') };
   }
   return result;
-}
-
-function boundedInt(value: string | undefined, name: string, min: number, max: number, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (!/^\d{1,9}$/.test(value)) throw new UsageError(`--${name} must be a whole number in ${min}..${max}, got ${JSON.stringify(value.slice(0, 40))}\n${USAGE}`);
-  const n = Number(value);
-  if (n < min || n > max) throw new UsageError(`--${name} must be in ${min}..${max}, got ${n}\n${USAGE}`);
-  return n;
 }
 
 /** The documented first line: the params, and what an outside checker verifies the votes with. */
