@@ -6,6 +6,7 @@ import { dispatch, reportError, type CommandEntry } from '../core/cli-dispatch.t
 const COMMANDS: Record<string, CommandEntry> = {
   ...DEVICE_COMMANDS,
   devnet: { summary: 'run a local network: primary node, broker and N agents on swtpm', run: async () => (await import('../devnet/devnet-command.ts')).devnetCommand },
+  simulate: { summary: 'simulate a network of up to 2 million nodes: traffic, time to final, fairness', run: async () => (await import('../simulation/simulate-command.ts')).simulateCommand },
   demo: { summary: 'start a throwaway swtpm and show tpm info and a sealing ticket', run: async () => (await import('../devnet/demo-command.ts')).demoCommand },
 };
 

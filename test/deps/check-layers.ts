@@ -17,7 +17,8 @@ export function layerOf(path: string): Layer | null {
   if (path.startsWith('firmware/protocol/')) return 'protocol';
   if (path === 'tpm/swtpm.ts') return 'swtpm';
   if (path.startsWith('tpm/')) return 'tpm';
-  if (path.startsWith('firmware/devnet/')) return 'devnet';
+  // The simulator is host tooling like the devnet (it measures message sizes with the registrar's signer).
+  if (path.startsWith('firmware/devnet/') || path.startsWith('firmware/simulation/')) return 'devnet';
   if (path === 'firmware/cli/main.ts' || path.startsWith('firmware/bin/')) return 'host-entry';
   if (path.startsWith('firmware/')) return 'device';
   if (path.startsWith('provisioning/')) return 'registrar';
