@@ -7,6 +7,7 @@ const COMMANDS: Record<string, CommandEntry> = {
   ...DEVICE_COMMANDS,
   devnet: { summary: 'run a local network: primary node, broker and N agents on swtpm', run: async () => (await import('../devnet/devnet-command.ts')).devnetCommand },
   simulate: { summary: 'simulate a network of up to 2 million nodes: traffic, time to final, fairness', run: async () => (await import('../simulation/simulate-command.ts')).simulateCommand },
+  loadtest: { summary: 'drive up to 10,000 simulated agents through a broker on this machine: fan-out latency, throughput, CPU, memory', run: async () => (await import('../simulation/loadtest-command.ts')).loadtestCommand },
   demo: { summary: 'start a throwaway swtpm and show tpm info and a sealing ticket', run: async () => (await import('../devnet/demo-command.ts')).demoCommand },
 };
 

@@ -20,6 +20,8 @@ export type DevnetBrokerChoice =
 export interface DevnetBroker {
   readonly kind: DevnetBrokerChoice['kind'];
   readonly url: string;
+  /** The broker's own process (a mosquitto started here); undefined in process or elsewhere. */
+  readonly pid?: number;
   /** aedes speaks MQTT 3.1.1 only; mosquitto 2 speaks 5 (reason codes for refusals). */
   readonly protocol: 'auto' | 4 | 5;
   /** The CA every client pins (mqtts://). */
@@ -76,7 +78,7 @@ async function openSecureMosquitto(o: DevnetBrokerOptions): Promise<DevnetBroker
     await admin.upsertClient(primary.username, primary.password, await admin.ensureRole('root', o.prefix));
     const a = admin;
     return {
-      kind: 'mosquitto', url: broker.url, protocol: 5, ca: broker.caPem, primary, accounts: dynsec.brokerAccounts(a, o.prefix),
+      kind: 'mosquitto', url: broker.url, pid: broker.pid, protocol: 5, ca: broker.caPem, primary, accounts: dynsec.brokerAccounts(a, o.prefix),
       async nodeCredentials(nodeId) {
         const password = randomBytes(24).toString('base64url');
         await a.upsertNode(nodeId, password, o.prefix);

@@ -27,6 +27,8 @@ export interface SecureMosquitto {
   readonly caPem: string;
   /** The plugin's admin: may send commands on $CONTROL/dynamic-security/v1 and nothing else. */
   readonly admin: { readonly username: string; readonly password: string };
+  /** The broker's process (for its CPU time and memory in the load test). */
+  readonly pid: number;
   /** Everything mosquitto wrote (for failure messages). */
   output(): string;
   stop(): Promise<void>;
@@ -121,7 +123,7 @@ export async function startSecureMosquitto(o: SecureMosquittoOptions): Promise<S
     await new Promise((r) => setTimeout(r, 50));
   }
   return {
-    url: `mqtts://127.0.0.1:${o.port}`, port: o.port, caPem: await readFile(ca, 'utf8'), admin,
+    url: `mqtts://127.0.0.1:${o.port}`, port: o.port, caPem: await readFile(ca, 'utf8'), admin, pid: child.pid ?? 0,
     output: () => log,
     async stop() {
       if (exited) return;

@@ -27,7 +27,21 @@ export interface MessageSizes {
   readonly final: number;
 }
 
+/** One message of each kind, as the project encodes it (the load test sends these bytes). */
+export interface SampleMessages {
+  readonly candidate: Uint8Array;
+  readonly header: Uint8Array;
+  readonly seal: Uint8Array;
+  readonly vote: Uint8Array;
+  readonly final: Uint8Array;
+}
+
 export function measureMessageSizes(o: { readonly txPerBlock: number; readonly quorum: number; readonly sealersPerFinal: number }): MessageSizes {
+  const m = sampleMessages(o);
+  return { candidate: m.candidate.length, header: m.header.length, body: Math.max(0, m.candidate.length - m.header.length), seal: m.seal.length, vote: m.vote.length, final: m.final.length };
+}
+
+export function sampleMessages(o: { readonly txPerBlock: number; readonly quorum: number; readonly sealersPerFinal: number }): SampleMessages {
   const clerk = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const sealing = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const previousHash = new Uint8Array(randomBytes(32));
@@ -35,8 +49,8 @@ export function measureMessageSizes(o: { readonly txPerBlock: number; readonly q
   const transactions = new TxGenerator({ seed: 'btn-simulate' }).next(o.txPerBlock, timestamp);
   const full = createBlock({ clerkKey: clerk.privateKey, height: 1, previousHash, timestamp, drawRound: 0, transactions });
   const bare = createBlock({ clerkKey: clerk.privateKey, height: 1, previousHash, timestamp, drawRound: 0 });
-  const candidate = encodeCandidateFrame(full).length;
-  const header = encodeCandidateFrame(bare).length;
+  const candidate = encodeCandidateFrame(full);
+  const header = encodeCandidateFrame(bare);
   const root = generateEd25519().key;
   const sealingPem = sealing.publicKey.export({ type: 'spki', format: 'pem' }).toString();
   const nodeId = nodeIdOf(sealingPem);
@@ -44,15 +58,15 @@ export function measureMessageSizes(o: { readonly txPerBlock: number; readonly q
     nodeId, sealingPublicKey: sealingPem, ekName: '00'.repeat(34), board: 'rpi4', serial: 'SIM-000001',
     issuedAt: new Date().toISOString(), expiresAt: new Date(Date.now() + 365 * 86_400_000).toISOString(),
   });
-  const seal = Buffer.byteLength(encodeSealMessage({
+  const seal = Buffer.from(encodeSealMessage({
     nodeId, height: 1, blockHash: previousHash, clerk: 'ab'.repeat(32), round: 0, signature: new Uint8Array(256), registration: { ...registration }, expiresAt: Date.now(),
   }));
   const members = Array.from({ length: o.quorum }, () => generateEd25519().key);
   const voted = { height: 1, hash: previousHash, timestamp };
   const votes = members.map((m) => signVote(m.privateKeyObject, m.publicKey, 'mainnet', voted));
-  const vote = Buffer.byteLength(JSON.stringify({ v: 1, height: 1, hash: '00'.repeat(32), timestamp, ...votes[0] }));
-  const final = Buffer.byteLength(encodeFinalMessage({
+  const vote = Buffer.from(JSON.stringify({ v: 1, height: 1, hash: '00'.repeat(32), timestamp, ...votes[0] }));
+  const final = Buffer.from(encodeFinalMessage({
     height: 1, hash: previousHash, timestamp, clerk: 'ab'.repeat(32), sealedBy: Array.from({ length: o.sealersPerFinal }, () => nodeId), votes,
   }));
-  return { candidate, header, body: Math.max(0, candidate - header), seal, vote, final };
+  return { candidate, header, seal, vote, final };
 }
