@@ -24,6 +24,8 @@ export const SYSTEM_PACKAGES: readonly string[] = [
   'nodejs', 'tpm-udev', 'libtss2-esys-3.0.2-0', 'libtss2-tctildr0', 'libtss2-rc0', 'libtss2-mu0', 'libtss2-tcti-device0',
   // Wi-Fi from btn-node.txt (firstboot-network.sh); the regulatory database lets WIFI_COUNTRY take effect.
   'wpasupplicant', 'wireless-regdb',
+  // http://btn-<id>.local/ and DNS-SD. Not libnss-mdns: the device never looks up .local names itself.
+  'avahi-daemon',
 ];
 /** DHCP on Wi-Fi once wpa_supplicant has associated; the wired link wins when both are up (lower metric). */
 export const WIRELESS_NETWORK = '[Match]\nName=wlan* wl*\n\n[Network]\nDHCP=yes\n\n[DHCPv4]\nRouteMetric=2048\n\n[IPv6AcceptRA]\nRouteMetric=2048\n';
@@ -48,6 +50,14 @@ export async function installAgent(rootfs: string, board: BoardConfig, arch: 'x6
     await cp(join(HERE, 'systemd', unit), join(units, unit));
     await symlink(`/etc/systemd/system/${unit}`, join(wants, unit));
   }
+  // The status page's port 80, bound by systemd for the unprivileged agent (the unit says why).
+  await mkdir(join(units, 'sockets.target.wants'), { recursive: true });
+  await cp(join(HERE, 'systemd/btn-node.socket'), join(units, 'btn-node.socket'));
+  await symlink('/etc/systemd/system/btn-node.socket', join(units, 'sockets.target.wants/btn-node.socket'));
+  await mkdir(join(units, 'avahi-daemon.service.d'), { recursive: true });
+  await cp(join(HERE, 'systemd/avahi-daemon-btn-node.conf'), join(units, 'avahi-daemon.service.d/btn-node.conf'));
+  await mkdir(join(rootfs, 'etc/avahi/services'), { recursive: true });
+  await cp(join(HERE, 'rootfs/etc/avahi/services/btn-node.service'), join(rootfs, 'etc/avahi/services/btn-node.service'));
   await mkdir(join(rootfs, 'etc/systemd/network'), { recursive: true });
   await writeFile(join(rootfs, 'etc/systemd/network/20-wired.network'), '[Match]\nName=en* eth*\n\n[Network]\nDHCP=yes\n');
   await writeFile(join(rootfs, 'etc/systemd/network/25-wireless.network'), WIRELESS_NETWORK);

@@ -5,7 +5,8 @@
 // status part is unreadable too has no page to show: the error goes out at once, as before.
 import { readFileSync, statSync } from 'node:fs';
 import type { Logger } from 'pino';
-import { startStatusServer, type NodeStatus } from '../status/index.ts';
+import { listenFd } from '../core/listen-fds.ts';
+import { startStatusServer, STATUS_SOCKET_NAME, type NodeStatus } from '../status/index.ts';
 import { MAX_CONFIG_BYTES, STATUS_READER, type RunConfigError } from './run-config.ts';
 import { readSetupProblems, type SetupProblem } from './setup-problems.ts';
 
@@ -45,7 +46,7 @@ export async function holdConfigFault(err: RunConfigError, o: { readonly signal:
   if (status === null) return;
   const startedAt = Date.now();
   const setup = readSetupProblems(err.file);
-  const server = await startStatusServer({ port: status.port, host: status.host, logger: o.logger, status: () => configFaultSnapshot(err, startedAt, setup) }).catch(() => null);
+  const server = await startStatusServer({ port: status.port, host: status.host, fd: listenFd(STATUS_SOCKET_NAME), logger: o.logger, status: () => configFaultSnapshot(err, startedAt, setup) }).catch(() => null);
   if (server === null) return;
   o.logger.error({ code: err.code, file: err.file, problems: err.problems, page: server.url }, 'config cannot be used; its problems are on the status page until the service is stopped');
   try {

@@ -64,7 +64,7 @@ describe('firstboot.sh: Wi-Fi and hostname from btn-node.txt', () => {
     expect(await readFile(at('etc/hostname'), 'utf8')).toBe('kitchen-node\n');
     expect(await exists(PROBLEMS)).toBe(false);
     const config = JSON.parse(await readFile(at('etc/btn-node/config.json'), 'utf8')) as { status: { port: number }; board: string };
-    expect(config.status.port).toBe(8080);
+    expect(config.status.port).toBe(80);
     expect(config.board).toBe('/usr/lib/btn-node/boards/rpi4.json');
 
     // The next boot builds the same file from the stored passphrase.

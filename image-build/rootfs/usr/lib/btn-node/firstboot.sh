@@ -107,7 +107,7 @@ fi
 cat > "$R/etc/btn-node/config.json.new" <<JSON
 { "tcti": "device:/dev/tpmrm0", "broker": "$broker"$broker_ca, "stateDir": "/var/lib/btn-node",
   $terms
-  "board": "/usr/lib/btn-node/boards/$board.json", "status": { "port": 8080 }$root }
+  "board": "/usr/lib/btn-node/boards/$board.json", "status": { "port": 80 }$root }
 JSON
 [ -n "$R" ] || chgrp btn-node "$R/etc/btn-node/config.json.new"
 chmod 0640 "$R/etc/btn-node/config.json.new"
