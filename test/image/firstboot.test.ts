@@ -109,6 +109,15 @@ describe('firstboot.sh: Wi-Fi and hostname from btn-node.txt', () => {
     expect(await exists(WPA)).toBe(true);
   });
 
+  it('never shows a line that may hold a passphrase typed without its \'=\'', async () => {
+    const { stderr } = await firstboot('WIFI_SSID=home\nWIFI_PASSWORD: hunter2hunter2\nhunter3hunter3\nWIFI PASSWORD=hunter4hunter4\n');
+    const problems = await readFile(at(PROBLEMS), 'utf8');
+    expect(problems).toMatch(/^line 2 is not KEY=VALUE and not a # comment, ignored$/m);
+    expect(problems).toMatch(/^line 3 is not KEY=VALUE and not a # comment, ignored$/m);
+    expect(problems).toMatch(/^line 4 is not KEY=VALUE \(the key has characters other than letters, digits and _\), ignored$/m);
+    for (const text of [problems, stderr]) expect(text).not.toMatch(/hunter/);
+  });
+
   it('names an SSID without a passphrase and a passphrase with characters outside printable ASCII', async () => {
     await firstboot('WIFI_COUNTRY=DE\nWIFI_SSID=home\nWIFI_PASSWORD=pässwört-long\n');
     const problems = await readFile(at(PROBLEMS), 'utf8');

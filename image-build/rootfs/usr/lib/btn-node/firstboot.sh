@@ -1,7 +1,7 @@
 #!/bin/sh
 # Set-up of a btn-node image from its boot partition, as root, before btn-node.service, at every
 # boot: a household that edits btn-node.txt on another computer and restarts the device gets
-# the new settings. The hostname is set on the first boot only.
+# the new settings. The default hostname btn-<id> is set on the first boot only, HOSTNAME at every boot.
 # Reads KEY=VALUE lines from btn-node.txt on the boot partition: ROOT_URL, ROOT_PUBLIC_KEY,
 # BROKER_URL, NETWORK, BOARD, DEVNET (and btn-node-broker-ca.pem beside it), WIFI_COUNTRY,
 # WIFI_SSID, WIFI_PASSWORD, HOSTNAME. A wrong value or an unknown key is named on the console and
@@ -45,7 +45,9 @@ wifi_country="" wifi_ssid="" wifi_password="" wifi_password_set="" new_hostname=
 if [ -n "$conf" ]; then
   # The value is everything after the first '=': read with IFS='=' would drop a trailing '='
   # (base64-like passphrases end in one).
+  n=0
   while IFS= read -r line; do
+    n=$((n + 1))
     key=${line%%=*}
     case "$line" in *=*) value=${line#*=} ;; *) value="" ;; esac
     case "$key" in
@@ -62,7 +64,17 @@ if [ -n "$conf" ]; then
       WIFI_PASSWORD) wifi_password=$value wifi_password_set=1 ;;
       HOSTNAME) new_hostname=$value hostname_set=1 ;;
       # <<< Wi-Fi and hostname keys
-      *) problem "unknown key '$(printf %s "$key" | tr -cd 'A-Za-z0-9_.-' | cut -c1-40)' in btn-node.txt, ignored (a typing error?)" ;;
+      # >>> unknown keys: named only when the text looks like a key, never a line that may hold a
+      # passphrase typed without its '=' ("WIFI_PASSWORD: ..." or the passphrase alone).
+      *)
+        case "$line" in
+          *=*) case "$key" in
+                 *[!A-Za-z0-9_]*) problem "line $n is not KEY=VALUE (the key has characters other than letters, digits and _), ignored" ;;
+                 *) problem "unknown key '$(printf %s "$key" | cut -c1-40)' in btn-node.txt, ignored (a typing error?)" ;;
+               esac ;;
+          *) problem "line $n is not KEY=VALUE and not a # comment, ignored" ;;
+        esac ;;
+      # <<< unknown keys
     esac
   done <<CONF
 $(tr -d '\r' < "$conf" | head -c 65536)
