@@ -25,7 +25,9 @@ export const SYSTEM_PACKAGES: readonly string[] = [
   // Wi-Fi from btn-node.txt (firstboot-network.sh); the regulatory database lets WIFI_COUNTRY take effect.
   'wpasupplicant', 'wireless-regdb',
   // http://btn-<id>.local/ and DNS-SD. Not libnss-mdns: the device never looks up .local names itself.
-  'avahi-daemon',
+  // dbus by name: avahi depends on it only through a virtual package (default-dbus-system-bus), which
+  // debootstrap's --include resolver may not follow; the Pi image has no RAUC to pull it in.
+  'avahi-daemon', 'dbus',
 ];
 /** DHCP on Wi-Fi once wpa_supplicant has associated; the wired link wins when both are up (lower metric). */
 export const WIRELESS_NETWORK = '[Match]\nName=wlan* wl*\n\n[Network]\nDHCP=yes\n\n[DHCPv4]\nRouteMetric=2048\n\n[IPv6AcceptRA]\nRouteMetric=2048\n';
