@@ -126,6 +126,19 @@ describe('firstboot.sh: Wi-Fi and hostname from btn-node.txt', () => {
     expect(await exists(WPA)).toBe(false);
   });
 
+  it('pins the broker CA from the boot partition for an mqtts:// broker and names it unused otherwise', async () => {
+    await writeFile(at('boot/firmware/btn-node-broker-ca.pem'), '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');
+    await firstboot('BROKER_URL=mqtts://broker.example:8883\n');
+    const config = JSON.parse(await readFile(at('etc/btn-node/config.json'), 'utf8')) as { broker: string; brokerCa?: string };
+    expect(config).toMatchObject({ broker: 'mqtts://broker.example:8883', brokerCa: '/etc/btn-node/broker-ca.pem' });
+    expect(await mode('etc/btn-node/broker-ca.pem')).toBe(0o640);
+    expect(await exists(PROBLEMS)).toBe(false);
+    await firstboot('BROKER_URL=mqtt://broker.example:1883\nHOSTNAME=later-name\n');
+    expect(await readFile(at(PROBLEMS), 'utf8')).toMatch(/^btn-node-broker-ca\.pem is only used with an mqtts:\/\/ BROKER_URL$/m);
+    // HOSTNAME is applied at every boot, not only the first.
+    expect(await readFile(at('etc/hostname'), 'utf8')).toBe('later-name\n');
+  });
+
   it('uses the new btn-node.txt that a power cut inside the rename left beside a missing one', async () => {
     await writeFile(at(`${TXT}.new`), 'WIFI_COUNTRY=DE\nWIFI_SSID=home\n# WIFI_PASSWORD was moved to the device\n');
     await mkdir(at('etc/btn-node'), { recursive: true });
