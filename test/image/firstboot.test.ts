@@ -39,8 +39,8 @@ afterEach(async () => {
 
 describe('firstboot.sh: Wi-Fi and hostname from btn-node.txt', () => {
   it('writes wpa_supplicant\'s file and a root-only passphrase, and takes the passphrase off the FAT partition', async () => {
-    // CRLF, as Windows' Notepad saves it; an SSID with spaces, quotes and a '#'.
-    const txt = ['# settings', 'ROOT_URL=https://root.example', 'WIFI_COUNTRY=de', 'WIFI_SSID=Our "Home" #2', `WIFI_PASSWORD=${PASSPHRASE}`, 'HOSTNAME=Kitchen-Node', ''].join('\r\n');
+    // CRLF and a byte order mark, as Windows' Notepad may save it; an SSID with spaces, quotes and a '#'.
+    const txt = '\ufeff' + ['# settings', 'ROOT_URL=https://root.example', 'WIFI_COUNTRY=de', 'WIFI_SSID=Our "Home" #2', `WIFI_PASSWORD=${PASSPHRASE}`, 'HOSTNAME=Kitchen-Node', ''].join('\r\n');
     const { stderr } = await firstboot(txt);
     expect(stderr).not.toContain(PASSPHRASE);
 

@@ -44,7 +44,7 @@ wifi_country="" wifi_ssid="" wifi_password="" wifi_password_set="" new_hostname=
 # <<< Wi-Fi and hostname settings
 if [ -n "$conf" ]; then
   # The value is everything after the first '=': read with IFS='=' would drop a trailing '='
-  # (base64-like passphrases end in one).
+  # (base64-like passphrases end in one). A UTF-8 byte order mark (Windows editors) is dropped.
   n=0
   while IFS= read -r line; do
     n=$((n + 1))
@@ -77,7 +77,7 @@ if [ -n "$conf" ]; then
       # <<< unknown keys
     esac
   done <<CONF
-$(tr -d '\r' < "$conf" | head -c 65536)
+$(tr -d '\r' < "$conf" | head -c 65536 | sed "1s/^$(printf '\357\273\277')//")
 CONF
 fi
 
