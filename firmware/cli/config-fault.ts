@@ -5,8 +5,10 @@
 // status part is unreadable too has no page to show: the error goes out at once, as before.
 import { readFileSync, statSync } from 'node:fs';
 import type { Logger } from 'pino';
-import { startStatusServer, type NodeStatus } from '../status/index.ts';
+import { listenFd } from '../core/listen-fds.ts';
+import { startStatusServer, STATUS_SOCKET_NAME, type NodeStatus } from '../status/index.ts';
 import { MAX_CONFIG_BYTES, STATUS_READER, type RunConfigError } from './run-config.ts';
+import { readSetupProblems, type SetupProblem } from './setup-problems.ts';
 
 /** The status page settings of a config that failed validation, or null when it names none usable. */
 export function statusOfBrokenConfig(file: string): { readonly port: number; readonly host: string } | null {
@@ -21,7 +23,7 @@ export function statusOfBrokenConfig(file: string): { readonly port: number; rea
   }
 }
 
-export function configFaultSnapshot(err: RunConfigError, startedAt: number): NodeStatus {
+export function configFaultSnapshot(err: RunConfigError, startedAt: number, setup: readonly SetupProblem[] = []): NodeStatus {
   const message = `the node's config ${err.file} cannot be used: ${err.problems.join('; ')}`.slice(0, 2000);
   const now = Date.now();
   return {
@@ -33,7 +35,8 @@ export function configFaultSnapshot(err: RunConfigError, startedAt: number): Nod
     spins: { sealed: 0, refused: 0, inactive: 0, 'better-seal': 0, aborted: 0, deadline: 0, 'max-rounds': 0, failed: 0 },
     spinning: 0, rejected: {}, invalidMessages: {},
     lastErrors: [{ at: startedAt, code: err.code, message }],
-    faults: [{ key: 'config', code: err.code, message, since: startedAt }],
+    // The set-up script's problems with btn-node.txt often say why the config it wrote is unusable.
+    faults: [{ key: 'config', code: err.code, message, since: startedAt }, ...setup.map((p) => ({ ...p, code: 'ERR_SETUP_VALUE', since: startedAt }))],
   };
 }
 
@@ -42,7 +45,8 @@ export async function holdConfigFault(err: RunConfigError, o: { readonly signal:
   const status = statusOfBrokenConfig(err.file);
   if (status === null) return;
   const startedAt = Date.now();
-  const server = await startStatusServer({ port: status.port, host: status.host, logger: o.logger, status: () => configFaultSnapshot(err, startedAt) }).catch(() => null);
+  const setup = readSetupProblems(err.file);
+  const server = await startStatusServer({ port: status.port, host: status.host, fd: listenFd(STATUS_SOCKET_NAME), logger: o.logger, status: () => configFaultSnapshot(err, startedAt, setup) }).catch(() => null);
   if (server === null) return;
   o.logger.error({ code: err.code, file: err.file, problems: err.problems, page: server.url }, 'config cannot be used; its problems are on the status page until the service is stopped');
   try {

@@ -13,6 +13,7 @@ import { createMqttTransport, type MqttTransport } from '../transport/mqtt-trans
 import { openTpm, type Tpm } from '../../tpm/index.ts';
 import { parse, UsageError } from '../core/cli-args.ts';
 import { holdConfigFault } from './config-fault.ts';
+import { readSetupProblems } from './setup-problems.ts';
 import { loadRunConfig, RunConfigError, type RunConfig } from './run-config.ts';
 import { startHouseholdServices, type HouseholdServices } from './run-services.ts';
 import { nodeIdFromSpki, provisionalNodeId, spkiOf } from '../protocol/identity.ts';
@@ -96,6 +97,8 @@ export async function runCommand(argv: readonly string[], deps: RunCommandDeps =
     services = await startHouseholdServices(config, () => ({ ...startup, uptimeMs: Date.now() - startedAt }), logger);
     // Each fault (TPM, journal, status file) is said once and shown on the page until it is over.
     const faults = new FaultBoard(logger);
+    // What the set-up script refused in btn-node.txt at this boot stays on the page until it is fixed there.
+    for (const p of readSetupProblems(values.config)) faults.raise(p.key, 'ERR_SETUP_VALUE', p.message);
     const wait = { signal: stop.signal, logger, stateDir: config.stateDir, nodeId: config.nodeId ?? 'unknown', faults, onStatus: (s: NodeStatus) => { startup = s; } };
     const handle = config.sealingHandle === undefined ? {} : { handle: config.sealingHandle };
     const ready = await retryUntilReady(`TPM at ${config.tcti}`, async () => {

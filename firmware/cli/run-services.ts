@@ -3,9 +3,10 @@
 // (firmware/led: same source as the page), and telemetry with Home Assistant discovery once the
 // broker connection exists (sent again on every reconnect and when Home Assistant comes online).
 import type { Logger } from 'pino';
+import { listenFd } from '../core/listen-fds.ts';
 import { PROCESS_USER } from '../agent/status.ts';
 import { PATTERN_MEANING, patternFor, startStatusLed, type StatusLed } from '../led/index.ts';
-import { startStatusServer, type History, type StatusServer, type NodeStatus } from '../status/index.ts';
+import { startStatusServer, STATUS_SOCKET_NAME, type History, type StatusServer, type NodeStatus } from '../status/index.ts';
 import { createTelemetry, type Telemetry } from '../telemetry/index.ts';
 import type { MqttTransport, TransportState } from '../transport/index.ts';
 import type { RunConfig } from './run-config.ts';
@@ -43,7 +44,8 @@ export async function startHouseholdServices(config: RunConfig, initial: () => N
         // The light's legend for the state it shows now: the household reads the board by it.
         return { ...s, user: PROCESS_USER, ...(board ? { board } : {}), ...(hasLed ? { statusLight: PATTERN_MEANING[patternFor(s)] } : {}) };
       };
-      server = await startStatusServer({ port: config.status.port, host: config.status.host, logger, status: snapshot, history: () => history });
+      // On the image, systemd binds port 80 and passes it (btn-node.socket); elsewhere the agent binds the config's port.
+      server = await startStatusServer({ port: config.status.port, host: config.status.host, fd: listenFd(STATUS_SOCKET_NAME), logger, status: snapshot, history: () => history });
       logger.info({ url: server.url }, 'status page');
     } catch (err) {
       // A taken port must not stop the node from sealing: say so, carry on without the page.

@@ -12,6 +12,7 @@ export { syncDir, writeFileAtomic, type AtomicWriteOptions } from './atomic-writ
 export { parse, printJson, required, UsageError } from './cli-args.ts';
 export { dispatch, reportError, type CommandEntry } from './cli-dispatch.ts';
 export { bootId, processAlive } from './process.ts';
+export { listenFd } from './listen-fds.ts';
 export { acquireProcessLock, describeHolder, ProcessLockError, queryProcessLock, readLockHolder, type LockHolder, type LockState, type ProcessLock, type ProcessLockOptions } from './process-lock.ts';
 export { escapeLabel, family, labelText, METRICS_CONTENT_TYPE, type Labels } from './prometheus.ts';
 export { WorkerPool, type WorkerPoolOptions } from './worker-pool.ts';

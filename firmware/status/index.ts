@@ -3,7 +3,7 @@ export {
   ACTIVATION_STATES, STATUS_VERSION, parseNodeStatus, statusMessageOf, type ActivationStateName, type NodeStatus, type NodeStatusMessage, type StatusFault,
 } from './node-status.ts';
 export { readStatusFile, writeStatusFile, STATUS_FILE, MAX_STATUS_FILE_BYTES } from './status-file.ts';
-export { startStatusServer, type StatusServer, type StatusServerOptions } from './server.ts';
+export { startStatusServer, STATUS_SOCKET_NAME, type StatusServer, type StatusServerOptions } from './server.ts';
 export { renderPage, fieldsOf, escapeHtml, formatUptime, type PageExtras } from './page.ts';
 export {
   householdState, headlineOf, JOURNAL_FAULT_KEY, JOURNAL_ROLLBACK_FAULT_KEY, NETWORK_FAULT_KEY, STATUS_FILE_FAULT_KEY,

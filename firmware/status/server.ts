@@ -27,6 +27,8 @@ export interface StatusServerOptions {
   readonly history?: () => History | null;
   /** Names the page answers to besides localhost, the host name, <hostname>.local and the machine's addresses. */
   readonly hostNames?: readonly string[];
+  /** A listening socket passed by systemd (socket activation): used instead of binding port and host. */
+  readonly fd?: number | null;
 }
 
 export interface StatusServer {
@@ -36,9 +38,12 @@ export interface StatusServer {
 }
 
 const MAX_URL_CHARS = 2048;
+/** FileDescriptorName= of the image's btn-node.socket: the status page's port 80, passed by systemd. */
+export const STATUS_SOCKET_NAME = 'status';
 
 export async function startStatusServer(options: StatusServerOptions): Promise<StatusServer> {
-  const { port } = options;
+  const { port, fd } = options;
+  if (fd != null && (!Number.isInteger(fd) || fd < 3)) throw new StatusError('ERR_STATUS_OPTIONS', `fd must be a passed socket (3 or more), got ${String(fd)}`);
   const host = options.host ?? '0.0.0.0';
   if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new StatusError('ERR_STATUS_OPTIONS', `port must be 0..65535, got ${String(port)}`);
   if (typeof options.status !== 'function') throw new StatusError('ERR_STATUS_OPTIONS', 'status must be a function returning the snapshot');
@@ -98,14 +103,17 @@ export async function startStatusServer(options: StatusServerOptions): Promise<S
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(port, host, () => { server.off('error', reject); resolve(); });
+      const listening = (): void => { server.off('error', reject); resolve(); };
+      if (fd != null) server.listen({ fd }, listening);
+      else server.listen(port, host, listening);
     });
   } catch (cause) {
-    throw new StatusError('ERR_STATUS_LISTEN', `cannot listen on ${host}:${port}: ${(cause as Error).message}`, { host, port }, { cause });
+    const where = fd != null ? `the socket passed as fd ${fd}` : `${host}:${port}`;
+    throw new StatusError('ERR_STATUS_LISTEN', `cannot listen on ${where}: ${(cause as Error).message}`, { host, port, fd }, { cause });
   }
   const actual = (server.address() as AddressInfo).port;
   const shown = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
-  log.info({ host, port: actual }, 'status page listening');
+  log.info({ host, port: actual, ...(fd != null ? { fd } : {}) }, 'status page listening');
   return {
     url: `http://${shown}:${actual}/`,
     port: actual,

@@ -28,6 +28,7 @@ const ARCH = {
 } as const;
 const PACKAGES = [
   ...SYSTEM_PACKAGES, 'raspi-firmware',
+  'firmware-brcm80211', // the on-board Wi-Fi's firmware (non-free-firmware): WIFI_SSID in btn-node.txt
   'device-tree-compiler', // fdtoverlay for the kernel hook that re-merges the TPM overlay on kernel updates
 ];
 const BOOT_MIB = 256; // firmware blobs 20 MB, kernel 30 MB, initrd 30-60 MB, room for a second kernel

@@ -68,7 +68,7 @@ describe.skipIf(IMAGE === undefined)('rpi4 image (BTN_PI_IMAGE) under qemu-syste
       '-M', 'virt', '-cpu', 'cortex-a72', '-m', '1024', '-smp', '2', '-accel', 'tcg',
       '-kernel', join(work, kernel!), '-initrd', join(work, initrd!), '-append', 'root=LABEL=btnroot rw console=ttyAMA0',
       '-drive', `file=${disk},format=raw,if=virtio`,
-      '-netdev', `user,id=n0,hostfwd=tcp:127.0.0.1:${port}-:8080`, '-device', 'virtio-net-pci,netdev=n0',
+      '-netdev', `user,id=n0,hostfwd=tcp:127.0.0.1:${port}-:80`, '-device', 'virtio-net-pci,netdev=n0',
       '-display', 'none', '-monitor', 'none', '-serial', `file:${console_}`,
     ], { stdio: 'ignore' }));
 

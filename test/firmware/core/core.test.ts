@@ -1,10 +1,12 @@
-// The core layer's small modules: atomic file replacement, process facts, Prometheus text, hex.
+// The core layer's small modules: atomic file replacement, process facts, sockets passed by
+// systemd, Prometheus text, hex.
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeFileAtomic } from '../../../firmware/core/atomic-write.ts';
 import { bytesEqual, concatBytes, fromHex, leadingZeroBits, toHex } from '../../../firmware/core/bytes.ts';
+import { listenFd } from '../../../firmware/core/listen-fds.ts';
 import { bootId, processAlive } from '../../../firmware/core/process.ts';
 import { escapeLabel, family } from '../../../firmware/core/prometheus.ts';
 
@@ -61,6 +63,19 @@ describe('process', () => {
     expect(processAlive(2 ** 30)).toBe(false);
     expect(processAlive(-1)).toBe(false);
     expect(bootId()).toMatch(/^[0-9a-f-]*$/);
+  });
+});
+
+describe('listenFd (sd_listen_fds)', () => {
+  it('finds a passed socket by its name, from fd 3, only when LISTEN_PID is this process', () => {
+    const env = { LISTEN_PID: '42', LISTEN_FDS: '2', LISTEN_FDNAMES: 'metrics:status' };
+    expect(listenFd('status', env, 42)).toBe(4);
+    expect(listenFd('metrics', env, 42)).toBe(3);
+    expect(listenFd('status', env, 43)).toBeNull(); // inherited by a child: not its socket
+    expect(listenFd('other', env, 42)).toBeNull();
+    expect(listenFd('status', { ...env, LISTEN_FDS: '1' }, 42)).toBeNull(); // named but not passed
+    for (const fds of ['0', '-1', '1.5', 'x', '65', '']) expect(listenFd('metrics', { ...env, LISTEN_FDS: fds }, 42), fds).toBeNull();
+    expect(listenFd('status', {}, 42)).toBeNull();
   });
 });
 

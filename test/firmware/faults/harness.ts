@@ -59,10 +59,12 @@ export interface SpawnOptions {
   readonly config: string;
   /** Mount a tmpfs of this many bytes over this directory for the child. */
   readonly tmpfs?: { readonly dir: string; readonly bytes: number; readonly fill?: boolean; readonly readOnly?: boolean };
+  /** A command the agent is started through, which execs it (systemd-socket-activate ...). */
+  readonly launcher?: readonly string[];
 }
 
 export function spawnAgent(o: SpawnOptions): AgentChild {
-  const node = [process.execPath, BTN_NODE, 'run', '--config', o.config];
+  const node = [...(o.launcher ?? []), process.execPath, BTN_NODE, 'run', '--config', o.config];
   let child: ChildProcess;
   if (o.tmpfs === undefined) {
     child = spawn(node[0]!, node.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });

@@ -5,9 +5,11 @@
 // check, and the status page shows the same sentence). A TPM that appears later is
 // test/firmware/agent/startup.test.ts.
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, getText, LEVEL, pageFaults, spawnAgent, unescapeHtml, until, type AgentChild } from './harness.ts';
 
@@ -83,3 +85,52 @@ describe('start-up faults under btn-node run', () => {
     agent = null;
   });
 });
+
+// As the image runs it: systemd binds port 80 (btn-node.socket) and passes the socket, and the set-up
+// script leaves what it refused in btn-node.txt beside the config. systemd-socket-activate does
+// what the socket unit does (LISTEN_FDS, LISTEN_FDNAMES=status) and execs the agent at the first
+// connection.
+describe('on the image: the page on the socket systemd passes, with the problems of btn-node.txt', () => {
+  const PROBLEMS = "WIFI_COUNTRY: 'Germany' is not a country code: two letters such as DE, GB or US\nunknown key 'WIFI_SSD' in btn-node.txt, ignored (a typing error?)\n";
+  const activate = async (): Promise<string[] | null> =>
+    promisify(execFile)('systemd-socket-activate', ['--help']).then(() => ['systemd-socket-activate', '-l', `127.0.0.1:${socketPort}`, '--fdname=status'], () => null);
+  let socketPort = 0;
+  let image = '';
+  beforeAll(async () => {
+    image = join(dir, 'image');
+    await mkdir(image);
+    await writeFile(join(image, 'setup-problems'), PROBLEMS);
+  });
+  async function imageConfig(name: string, extra: Record<string, unknown>): Promise<string> {
+    const path = join(image, `${name}.json`);
+    await writeFile(path, await readFile(await config(name, { primaries: join(dir, 'clerk.pem'), ...extra }), 'utf8'));
+    return path;
+  }
+
+  for (const unusable of [false, true]) {
+    it(unusable ? 'a config that cannot be used: its problems and those of btn-node.txt' : 'a node waiting for its TPM: the problems of btn-node.txt beside its own', async (ctx) => {
+      socketPort = await freePort();
+      const launcher = await activate();
+      if (launcher === null) ctx.skip();
+      // The config's own port stays closed: the passed socket is used instead of binding it.
+      const configPort = await freePort();
+      const extra = { tcti: `device:${join(dir, 'no-such-tpmrm0')}`, status: { port: configPort, host: '127.0.0.1' }, ...(unusable ? { primaries: 'missing.pem' } : {}) };
+      agent = spawnAgent({ config: await imageConfig(unusable ? 'image-unusable' : 'image-no-tpm', extra), launcher: launcher! });
+      const a = agent;
+      const page = `http://127.0.0.1:${socketPort}`;
+      const faults = await until('the set-up problems on the page', async () => {
+        const f = await pageFaults(page).catch(() => null);
+        return f !== null && f.some((x) => x.key === 'btn-node.txt (2)') && f.some((x) => x.key === (unusable ? 'config' : `TPM at device:${join(dir, 'no-such-tpmrm0')}`)) ? f : null;
+      }, 30_000, a);
+      expect(faults.filter((f) => f.key.startsWith('btn-node.txt')).map((f) => [f.code, f.message])).toEqual([
+        ['ERR_SETUP_VALUE', "btn-node.txt: WIFI_COUNTRY: 'Germany' is not a country code: two letters such as DE, GB or US"],
+        ['ERR_SETUP_VALUE', "btn-node.txt: unknown key 'WIFI_SSD' in btn-node.txt, ignored (a typing error?)"],
+      ]);
+      expect(unescapeHtml(await getText(`${page}/`))).toContain("WIFI_COUNTRY: 'Germany' is not a country code");
+      expect(await fetch(`http://127.0.0.1:${configPort}/`).then(() => 'open', () => 'closed')).toBe('closed');
+      expect(await a.stop()).toBe(unusable ? 78 : 0);
+      agent = null;
+    });
+  }
+});
+

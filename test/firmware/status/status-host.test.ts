@@ -3,7 +3,7 @@
 import { request } from 'node:http';
 import { hostname } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { History, HOUR_MS, hostOf, startStatusServer, type NodeStatus, type StatusServer } from '../../../firmware/status/index.ts';
+import { History, HOUR_MS, hostCheck, hostOf, startStatusServer, type NodeStatus, type StatusServer } from '../../../firmware/status/index.ts';
 import { snapshot, XSS } from './fixtures.ts';
 
 let server: StatusServer;
@@ -58,6 +58,14 @@ describe('Host header', () => {
     expect((await get('/', 'btn-other.local')).status).toBe(421);
     // HTTP/1.1 without a Host header: node:http refuses it before the page sees it
     expect((await get('/', null)).status).toBe(400);
+  });
+
+  it('on the image (host name btn-<id>) answers to http://btn-<id>.local/ and to avahi\'s name after a conflict, nothing else', () => {
+    const check = hostCheck({ listenHost: '0.0.0.0', hostname: () => 'btn-0123abcd' });
+    for (const host of ['btn-0123abcd.local', 'BTN-0123ABCD.local:80', 'btn-0123abcd.local.', 'btn-0123abcd', 'btn-0123abcd-2.local']) expect(check.allows(host), host).toBe(true);
+    for (const host of ['btn-0123abcd.local.attacker.example', 'btn-0123abcd.attacker.example', 'btn-0123abcd-x.local', 'btn-0123abcd-0.local', 'btn-0123abc.local', 'xbtn-0123abcd.local', 'btn-0123abcd-2.localx']) {
+      expect(check.allows(host), host).toBe(false);
+    }
   });
 });
 
