@@ -18,7 +18,8 @@ export interface AbDiskState {
   readonly grubenv: Readonly<Record<string, string>>;
 }
 
-async function listDir(disk: string, part: Partition, path: string, work: string): Promise<string[]> {
+/** Entries of a directory on an ext4 partition of the disk, with their permission bits. */
+export async function listEntries(disk: string, part: Partition, path: string, work: string): Promise<{ readonly name: string; readonly mode: number }[]> {
   const copy = join(work, `p${part.index}.ext4`);
   await extractPartition(disk, part, copy);
   // e2fsck exits 1 when it replayed the journal or fixed something; 4 and up is damage.
@@ -26,13 +27,24 @@ async function listDir(disk: string, part: Partition, path: string, work: string
     if (err.code !== 1) throw err;
   });
   const { stdout } = await run('debugfs', ['-R', `ls -p ${path}`, copy]);
-  // ls -p: /inode/mode/uid/gid/name/size/ per entry.
-  return stdout.split('\n').map((l) => l.split('/')[5] ?? '').filter((n) => n !== '' && n !== '.' && n !== '..');
+  // ls -p: /inode/mode/uid/gid/name/size/ per entry, the mode in octal.
+  return stdout.split('\n').map((l) => l.split('/')).filter((f) => f[5] !== undefined && f[5] !== '' && f[5] !== '.' && f[5] !== '..')
+    .map((f) => ({ name: f[5]!, mode: parseInt(f[2]!, 8) & 0o7777 }));
+}
+
+async function listDir(disk: string, part: Partition, path: string, work: string): Promise<string[]> {
+  return (await listEntries(disk, part, path, work)).map((e) => e.name);
+}
+
+/** A file on the FAT boot partition, as text. */
+export async function readBootFile(disk: string, layout: DiskLayout, name: string): Promise<string> {
+  const { stdout } = await run('mtype', ['-i', `${disk}@@${partitions(layout).boot.startBytes}`, `::/${name}`], { env: { ...process.env, MTOOLS_SKIP_CHECK: '1' } });
+  return stdout;
 }
 
 export async function readAbDisk(disk: string, layout: DiskLayout, work: string): Promise<AbDiskState> {
   const p = partitions(layout);
-  const { stdout } = await run('mtype', ['-i', `${disk}@@${p.boot.startBytes}`, '::/grubenv'], { env: { ...process.env, MTOOLS_SKIP_CHECK: '1' } });
+  const stdout = await readBootFile(disk, layout, 'grubenv');
   const grubenv = Object.fromEntries(stdout.split('\n').filter((l) => /^[A-Z_]+=/.test(l)).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
   return { dataState: await listDir(disk, p.data, '/btn-node', work), slotState: await listDir(disk, p.root, '/var/lib/btn-node', work), grubenv };
 }

@@ -10,6 +10,7 @@
 // as its node id with the password its TPM released, and may publish only its own topics.
 // Set BTN_IMAGE_DIR to boot an image built before (it is copied, never changed).
 import { spawn, type ChildProcess } from 'node:child_process';
+import { get as httpGet } from 'node:http';
 import { existsSync } from 'node:fs';
 import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -18,7 +19,9 @@ import mqtt from 'mqtt';
 import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { until } from '../until.ts';
-import { readAbDisk } from './ab-disk.ts';
+import { freePort } from '../net.ts';
+import { listEntries, readAbDisk, readBootFile } from './ab-disk.ts';
+import { partitions } from '../../image-build/disk.ts';
 import { buildImage, X86_LAYOUT } from '../../image-build/build.ts';
 import { writeBootFile } from '../../image-build/disk.ts';
 import { startDeviceNetwork, type DeviceNetwork } from '../../firmware/devnet/device-network.ts';
@@ -55,6 +58,36 @@ async function expectStateOnDataPartition(image: string, dir: string): Promise<v
   expect(disk.grubenv).toMatchObject({ ORDER: 'A B', A_OK: '1', A_TRY: '1', B_OK: '0' });
 }
 
+/** After the run: btn-node.txt's Wi-Fi settings became systemd-networkd and wpa_supplicant files, the passphrase left the FAT partition. */
+async function expectWifiSetUp(image: string, dir: string): Promise<void> {
+  const p = partitions(X86_LAYOUT);
+  const txt = await readBootFile(image, X86_LAYOUT, 'btn-node.txt');
+  expect(txt).not.toContain(WIFI_PASSPHRASE);
+  expect(txt).toMatch(/^# WIFI_PASSWORD was moved to the device/m);
+  const etc = await listEntries(image, p.data, '/etc/btn-node', dir);
+  expect(etc.find((e) => e.name === 'wifi-passphrase')?.mode).toBe(0o600);
+  const wpa = await listEntries(image, p.root, '/etc/wpa_supplicant', dir);
+  expect(wpa.find((e) => e.name === 'wpa_supplicant-wlan0.conf')?.mode).toBe(0o600);
+  expect((await listEntries(image, p.root, '/etc/systemd/network', dir)).map((e) => e.name)).toEqual(expect.arrayContaining(['20-wired.network', '25-wireless.network']));
+}
+
+/** GET / with this Host header (fetch sends its own Host whatever it is given). */
+function getAs(port: number, host: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpGet({ host: '127.0.0.1', port, path: '/', headers: { host }, timeout: 10_000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => { body += d; });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer from the guest's page as ${host}`)));
+    req.on('error', reject);
+  });
+}
+
+const WIFI_PASSPHRASE = 'correct horse battery staple';
+const GUEST_NAME = 'btn-boot-test';
+
 describe('qemu-x86_64 image', () => {
   it('boots with swtpm as its TPM; the agent runs as btn-node, activates against the host root node and seals a block', { timeout: 1_500_000 }, async () => {
     work = await mkdtemp(join(tmpdir(), 'btn-boot-'));
@@ -89,6 +122,8 @@ describe('qemu-x86_64 image', () => {
     await copyFile(join(dir, 'btn-node-qemu-x86_64.img'), image);
     const files = network.bootFiles({ brokerUrl: `mqtts://10.0.2.2:${port}`, rootHost: '10.0.2.2' });
     expect(Object.keys(files).sort()).toEqual(['btn-node-broker-ca.pem', 'btn-node.txt']);
+    // What a household adds: its Wi-Fi and a name for the device (there is no Wi-Fi under QEMU: the files are checked after the run).
+    files['btn-node.txt'] += `WIFI_COUNTRY=DE\nWIFI_SSID=Home Net\nWIFI_PASSWORD=${WIFI_PASSPHRASE}\nHOSTNAME=${GUEST_NAME}\n`;
     for (const [name, text] of Object.entries(files)) {
       await writeFile(join(work, name), text);
       await writeBootFile(image, X86_LAYOUT, join(work, name), name);
@@ -115,13 +150,15 @@ describe('qemu-x86_64 image', () => {
     // the boot partition, GRUB the kernel beside it. A copy of OVMF's variable store per run.
     const vars = join(work, 'OVMF_VARS.fd');
     await copyFile(OVMF_VARS, vars);
+    const pagePort = await freePort();
     const t0 = Date.now();
     children.push(spawn('qemu-system-x86_64', [
       '-machine', 'q35', ...(kvm ? ['-accel', 'kvm'] : ['-accel', 'tcg']), '-m', '1024', '-smp', '2',
       '-drive', `if=pflash,format=raw,readonly=on,file=${OVMF_CODE}`, '-drive', `if=pflash,format=raw,file=${vars}`,
       '-drive', `file=${image},format=raw,if=virtio`,
       '-chardev', `socket,id=chrtpm,path=${sock}`, '-tpmdev', 'emulator,id=tpm0,chardev=chrtpm', '-device', 'tpm-tis,tpmdev=tpm0',
-      '-netdev', 'user,id=n0', '-device', 'virtio-net-pci,netdev=n0',
+      // The status page (port 80 in the guest) on a host port: QEMU's user network carries no multicast, so mDNS cannot cross it.
+      '-netdev', `user,id=n0,hostfwd=tcp:127.0.0.1:${pagePort}-:80`, '-device', 'virtio-net-pci,netdev=n0',
       '-display', 'none', '-monitor', 'none', '-serial', `file:${console_}`,
     ], { stdio: 'ignore' }));
 
@@ -149,7 +186,13 @@ describe('qemu-x86_64 image', () => {
       console.log(`sealed block ${sealed?.height} (round ${sealed?.round}, ${sealed?.zeros} zero bits) ${((Date.now() - tOnline) / 1000).toFixed(1)} s after activation`);
       expect(sealed).toBeDefined();
       expect(sealed!.zeros).toBeGreaterThanOrEqual(4); // DEFAULT_PARAMS.sealZeros: the guest's and the primary's
+      // The page answers to the name the household gave (<HOSTNAME>.local, as avahi announces it) on port 80, and refuses a foreign name.
+      const page = await getAs(pagePort, `${GUEST_NAME}.local`);
+      expect(page.status).toBe(200);
+      expect(page.body).toContain('<html');
+      expect((await getAs(pagePort, 'attacker.example')).status).toBe(421);
       await expectStateOnDataPartition(image, work);
+      await expectWifiSetUp(image, work);
     } catch (err) {
       const log = await readFile(console_, 'utf8').catch(() => '');
       throw new Error(`${(err as Error).message}\n--- guest console (tail) ---\n${log.slice(-4000)}`);
