@@ -49,6 +49,8 @@ export interface NodeStatus {
     readonly publishRefusal?: string;
   };
   readonly chain: { readonly height: number; readonly tipHash: string; readonly finalizedHeight: number; readonly paramsVersion: number };
+  /** What the seal journal holds: slots recorded and the highest height decided (an update's health check compares them). Absent in older files. */
+  readonly journal?: { readonly entries: number; readonly highestHeight: number };
   readonly seals: { readonly made: number; readonly reused: number; readonly published: number; readonly notDelivered: number };
   readonly spins: Readonly<Record<SpinOutcomeKind, number>>;
   readonly spinning: number;
@@ -129,6 +131,7 @@ const statusReader: Reader<NodeStatus> = object({
     connected: boolean(), state: text, user: optional(text), refused: optional(int), refusal: optional(text), failure: optional(text), publishRefused: optional(int), publishRefusal: optional(text),
   }, open),
   chain: object({ height: int, tipHash: text, finalizedHeight: int, paramsVersion: int }, open),
+  journal: optional(object({ entries: int, highestHeight: int }, open)),
   seals: object({ made: int, reused: int, published: int, notDelivered: int }, open),
   spins: object(SPIN_COUNTS, open),
   spinning: int,
