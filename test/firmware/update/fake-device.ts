@@ -15,7 +15,7 @@ export interface Call {
 }
 
 export interface FakeDevice {
-  readonly deps: HealthDeps;
+  deps: HealthDeps;
   readonly calls: Call[];
   readonly reboots: number[];
   readonly clock: ManualClock;
