@@ -12,6 +12,7 @@ export type CommandRunner = (file: string, args: readonly string[], options?: { 
 
 /** A failed command: its exit status and what it said on stderr. */
 export interface CommandFailure {
+  readonly stdout?: string;
   readonly stderr?: string;
   readonly code?: number | string;
   readonly message?: string;
@@ -26,17 +27,22 @@ const INSTALL_TIMEOUT_MS = 30 * 60_000;
 export function execRunner(env?: NodeJS.ProcessEnv): CommandRunner {
   return (file, args, options = {}) => new Promise((resolve, reject) => {
     execFile(file, [...args], { env: env ?? process.env, maxBuffer: MAX_OUTPUT_BYTES, timeout: options.timeoutMs ?? QUERY_TIMEOUT_MS, encoding: 'utf8' }, (err, stdout, stderr) => {
-      if (err) reject(Object.assign(err, { stderr }));
+      if (err) reject(Object.assign(err, { stdout, stderr }));
       else resolve({ stdout, stderr });
     });
   });
 }
 
-/** What RAUC said when it refused: the last lines of its stderr, without its log prefixes. */
+/**
+ * What RAUC said when it refused: its error lines on stderr and the install's LastError (on
+ * stdout, after the progress), without its info messages (rauc-Message: ...) unless that is all.
+ */
 export function raucMessage(err: unknown): string {
   const f = err as CommandFailure;
-  const text = (f.stderr ?? '').trim() || (f.message ?? String(err));
-  return text.split('\n').map((l) => l.trim()).filter((l) => l !== '').slice(-6).join('; ').slice(0, MAX_MESSAGE_CHARS);
+  const lines = [...(f.stderr ?? '').split('\n'), ...(f.stdout ?? '').split('\n').filter((l) => l.startsWith('LastError:'))].map((l) => l.trim()).filter((l) => l !== '');
+  const errors = lines.filter((l) => !l.startsWith('rauc-Message:'));
+  const text = (errors.length > 0 ? errors : lines).slice(-6).join('; ');
+  return (text || (f.message ?? String(err))).slice(0, MAX_MESSAGE_CHARS);
 }
 
 const text = string({ max: 4096 });
