@@ -35,6 +35,7 @@ const UNIT = [
   'test/firmware/transport/topics.test.ts',
   'test/firmware/update/health.test.ts',
   'test/firmware/update/install.test.ts',
+  'test/firmware/update/software.test.ts',
   'test/firmware/update/version.test.ts',
   'test/provisioning/activation-rules.test.ts',
   'test/provisioning/keys.test.ts',

@@ -69,6 +69,18 @@ export interface NodeStatus {
   readonly user?: string;
   /** What the board's status LED shows now and means (firmware/led PATTERN_MEANING), on boards with one. */
   readonly statusLight?: string;
+  /** The running version and root slot, the other slot's version, the last update's outcome (firmware/update). */
+  readonly software?: Software;
+}
+
+export interface Software {
+  /** null: the version file is unreadable. */
+  readonly version: string | null;
+  readonly slot: string | null;
+  /** What the other root slot holds, as RAUC last told (version null: RAUC does not know). */
+  readonly other: { readonly slot: string | null; readonly version: string | null } | null;
+  /** "updated to 0.3.0", "rolled back from 0.3.1: the broker is not connected (...)". */
+  readonly lastUpdate: { readonly text: string; readonly at: number } | null;
 }
 
 /** The retained status message on the node's status topic (the last will replaces it with offline). */
@@ -143,6 +155,12 @@ const statusReader: Reader<NodeStatus> = object({
   board: optional(text),
   user: optional(text),
   statusLight: optional(text),
+  software: optional(object({
+    version: nullable(text),
+    slot: nullable(text),
+    other: nullable(object({ slot: nullable(text), version: nullable(text) }, open)),
+    lastUpdate: nullable(object({ text, at: int }, open)),
+  }, open)),
 }, open);
 
 /** The status in `value` (parsed JSON), checked field by field; throws TypeError naming the first bad field. */

@@ -7,3 +7,4 @@ export { FLOOR_FILE, OUTCOME_FILE, PENDING_FILE, SLOTS_FILE, UpdateFiles, type P
 export { installUpdate, MAX_BUNDLE_BYTES, slotsRecord, type InstallOptions, type Installed, type UpdateDeps } from './install.ts';
 export { checkHealth, DEFAULT_HEALTH_DEADLINE_MS, judgeHealth, type Health, type HealthDeps, type HealthResult } from './health.ts';
 export { systemUpdateDeps, type SystemUpdateOptions } from './system.ts';
+export { readSoftware, softwareKnown, softwareView } from './software.ts';
