@@ -59,8 +59,11 @@ export async function checkHealth(deps: HealthDeps, o: { readonly deadlineMs?: n
 
   let outcome: UpdateOutcome | null = null;
   if (pending !== null && system.booted === pending.from.slot) {
-    // Back in the slot the update came from: the new slot used its tries without being marked good.
-    outcome = rolledBack(pending, 'did not boot', deps.now());
+    // Back in the slot the update came from: the new slot used its tries without being marked
+    // good, or the install never finished (RAUC then says the other slot holds something else).
+    const other = system.slots.find((x) => x.bootname !== null && x.bootname !== system.booted);
+    const unfinished = other?.version != null && other.version !== pending.target;
+    outcome = rolledBack(pending, unfinished ? `the install did not finish (the other slot holds ${other.version})` : 'did not boot', deps.now());
     await deps.files.writeOutcome(outcome);
     await deps.files.removePending();
   }

@@ -165,6 +165,18 @@ describe('check-health', () => {
     expect(await files.readOutcome()).toMatchObject({ text: 'updated to 0.2.0' });
   });
 
+  it('back in the old slot while RAUC says the other slot holds an older bundle: the install did not finish (a power cut)', async () => {
+    await files.writePending(before);
+    d.system.otherVersion = '0.1.0';
+    agentWrites();
+    const r = await checkHealth(d.deps, { deadlineMs: 60_000 });
+    expect(r).toMatchObject({ action: 'marked-good', outcome: { text: 'rolled back from 0.3.0: the install did not finish (the other slot holds 0.1.0)' } });
+    d.system.otherVersion = '0.3.0';
+    await files.writePending(before);
+    agentWrites();
+    expect(await checkHealth(d.deps, { deadlineMs: 60_000 })).toMatchObject({ outcome: { text: 'rolled back from 0.3.0: did not boot' } });
+  });
+
   it('installed during this boot (no restart yet): nothing is judged or marked', async () => {
     await files.writePending({ ...before, bootId: 'boot-1' });
     expect(await checkHealth(d.deps, { deadlineMs: 60_000 })).toEqual({ action: 'awaiting-reboot' });
