@@ -117,3 +117,20 @@ describe('update install', () => {
     expect((await installUpdate(d.deps, { file: bundle }).then(() => null, (e: UpdateError) => e))?.message).toMatch(/rauc info answered something unexpected: .*compatible/);
   });
 });
+
+describe('btn-node update (CLI)', () => {
+  it('--help documents both commands; usage errors name the flag; install prints what it did', async () => {
+    const { updateCommand } = await import('../../../firmware/cli/update-command.ts');
+    let out = '';
+    expect(await updateCommand(['--help'], { out: (t) => (out += t) })).toBe(0);
+    expect(out).toMatch(/btn-node update install FILE \[--force\] \[--reboot\]/);
+    expect(out).toMatch(/btn-node update check-health \[--deadline SECONDS\]/);
+    await expect(updateCommand(['check-health', '--deadline', '0'], { deps: () => d.deps })).rejects.toThrow(/--deadline must be whole seconds in 1\.\.3600/);
+    await expect(updateCommand(['install'], { deps: () => d.deps })).rejects.toThrow(/FILE is required/);
+    await expect(updateCommand(['rollback'], { deps: () => d.deps })).rejects.toThrow(/unknown update command "rollback"/);
+    out = '';
+    expect(await updateCommand(['install', bundle, '--reboot'], { out: (t) => (out += t), deps: () => d.deps })).toBe(0);
+    expect(out).toBe('installed 0.3.0 into the other slot; slot A runs 0.2.0 until the restart now\n');
+    expect(d.reboots).toHaveLength(1);
+  });
+});
