@@ -13,7 +13,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { updateCommand } from '../../../firmware/cli/update-command.ts';
 import { writeStatusFile } from '../../../firmware/status/index.ts';
 import { execRunner, PENDING_FILE, type CommandRunner, systemUpdateDeps, UpdateError, UpdateFiles, type HealthDeps, type PendingUpdate } from '../../../firmware/update/index.ts';
@@ -115,10 +115,13 @@ describe('btn-node update check-health, real rauc', () => {
     version: 1, target, from: { version: fromVersion, slot: from }, bootId: 'an earlier boot', nodeId: 'a1b2c3d4e5f6', activation: 'active',
     journal: { entries: 7, highestHeight: 42, finalizedHeight: 40 }, at: 1,
   });
-  /** The agent of this boot writes its status a moment after the check started. */
-  const agentWrites = (s = healthyStatus({ updatedAt: Date.now() })): void => {
-    setTimeout(() => void writeStatusFile(stateDir, s), 100);
+  /** The agent of this boot rewrites its status every 200 ms, as the real one does every few seconds, until the check ends. */
+  let writer: NodeJS.Timeout | undefined;
+  const agentWrites = (s = healthyStatus()): void => {
+    let n = 0;
+    writer = setInterval(() => void writeStatusFile(stateDir, { ...s, updatedAt: Date.now() + ++n }), 200);
   };
+  afterEach(() => clearInterval(writer));
 
   it('a healthy new slot is marked good in the grubenv, the floor raised, "updated to 0.3.0"', async () => {
     await h.rauc('status', 'mark-active', 'other'); // where `rauc install` ends: B next
@@ -141,7 +144,7 @@ describe('btn-node update check-health, real rauc', () => {
     await files.writePending(pending('B', '0.4.0', '0.3.0'));
     await h.restartService('A');
     await writeFile(versionFile, '0.4.0\n');
-    agentWrites(healthyStatus({ updatedAt: Date.now() + 1, broker: { connected: false, state: 'reconnecting', refusal: 'not authorized' } }));
+    agentWrites(healthyStatus({ broker: { connected: false, state: 'reconnecting', refusal: 'not authorized' } }));
     const r = await update('check-health', '--deadline', '3');
     expect(r.code).toBe(1);
     expect(r.out).toBe('rolled back from 0.4.0: the broker is not connected (reconnecting: not authorized) (after 3 s); slot marked bad, restarting into the other one\n');
@@ -155,7 +158,7 @@ describe('btn-node update check-health, real rauc', () => {
     await h.restartService('B');
     await writeFile(versionFile, '0.3.0\n');
     await run('grub-editenv', [h.grubenv, 'set', 'B_TRY=2']); // GRUB counted B's boots
-    agentWrites(healthyStatus({ updatedAt: Date.now() + 2 }));
+    agentWrites();
     const r = await update('check-health', '--deadline', '30');
     expect(r).toEqual({ code: 0, out: 'healthy: slot marked good; rolled back from 0.4.0: did not boot\n' });
     expect(await h.grubVars()).toMatchObject({ B_OK: '1', B_TRY: '0' });
