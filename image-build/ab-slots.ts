@@ -19,7 +19,7 @@ export const BOOT_TRIES = 3;
 export const GRUBENV = 'grubenv';
 export const KEYRING_PATH = '/etc/rauc/keyring.pem';
 /** Where a root file system says which version it is (the image's package version; a bundle stamps its own). */
-export const VERSION_FILE = '/usr/lib/btn-node/version';
+export { VERSION_FILE } from '../firmware/update/version.ts';
 const SLOTS = [{ name: 'rootfs.0', bootname: 'A', part: 2 }, { name: 'rootfs.1', bootname: 'B', part: 3 }] as const;
 /** What lives on the data partition, bind-mounted where the system expects it. */
 export const DATA_BINDS: readonly { readonly source: string; readonly target: string }[] = [

@@ -1,6 +1,6 @@
 // What every btn-node image gets in its root file system, whatever the board: the agent bundle
 // and koffi for the board's architecture, the set-up script and board configs, a system user
-// btn-node in group tss, both units enabled, DHCP through systemd-networkd, the status LED's
+// btn-node in group tss, its units enabled (agent, set-up, per-boot health check of the slot), DHCP through systemd-networkd, the status LED's
 // grants (status-led.ts), and an fstab with the FAT boot partition at /boot/firmware and the data
 // partition with the agent's state and config bind-mounted from it (ab-slots.ts). Also the
 // btn-node.txt a fresh boot partition carries. Used by build.ts (x86) and pi/build-pi.ts.
@@ -48,7 +48,7 @@ export async function installAgent(rootfs: string, board: BoardConfig, arch: 'x6
   const units = join(rootfs, 'etc/systemd/system');
   const wants = join(units, 'multi-user.target.wants');
   await mkdir(wants, { recursive: true });
-  for (const unit of ['btn-node.service', 'btn-node-firstboot.service']) {
+  for (const unit of ['btn-node.service', 'btn-node-firstboot.service', 'btn-node-health.service']) {
     await cp(join(HERE, 'systemd', unit), join(units, unit));
     await symlink(`/etc/systemd/system/${unit}`, join(wants, unit));
   }

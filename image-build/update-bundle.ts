@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
+import { VERSION_PATTERN } from '../firmware/update/version.ts';
 import { compatible, VERSION_FILE } from './ab-slots.ts';
 import { extractPartition, partitions, type DiskLayout } from './disk.ts';
 import { devSigningKeys } from './signing-keys.ts';
@@ -45,7 +46,7 @@ export interface BuiltBundle {
 }
 
 export async function makeBundle(o: BundleOptions): Promise<BuiltBundle> {
-  if (!/^[0-9]+\.[0-9]+\.[0-9]+([.+~-][0-9A-Za-z.+~-]{1,32})?$/.test(o.version)) throw new Error(`version must be semantic (1.2.3, 1.2.3-rc1), got ${JSON.stringify(o.version.slice(0, 80))}`);
+  if (!VERSION_PATTERN.test(o.version)) throw new Error(`version must be semantic (1.2.3, 1.2.3-rc1), got ${JSON.stringify(o.version.slice(0, 80))}`);
   const compat = compatible(o.board);
   const started = Date.now();
   const work = await mkdtemp(join(tmpdir(), 'btn-bundle-'));

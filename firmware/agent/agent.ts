@@ -190,6 +190,7 @@ export class SecondaryAgent extends EventEmitter {
         height: this.#tip?.height ?? 0, tipHash: this.#tip === null ? '' : toHex(this.#tip.hash), finalizedHeight: this.#o.journal.finalizedHeight,
         paramsVersion: this.#o.network.current?.version ?? 0,
       },
+      journal: { entries: this.#o.journal.entryCount, highestHeight: this.#o.journal.highestHeight },
       seals: { ...c.seals },
       spins: { ...c.spins },
       spinning: this.#spins.size,

@@ -8,5 +8,6 @@ export const DEVICE_COMMANDS: Readonly<Record<string, CommandEntry>> = {
   run: { summary: 'run one agent against a broker: --config FILE', run: async () => (await import('./run-command.ts')).runCommand },
   status: { summary: 'show what the local agent is doing (activation, TPM, broker, seals)', run: async () => (await import('./status-command.ts')).statusCommand },
   journal: { summary: 'journal inspect|export|import: show the seal journal, move it to new storage (no reset)', run: async () => (await import('./journal-command.ts')).journalCommand },
+  update: { summary: 'update install FILE|check-health: signed A/B updates with rollback', run: async () => (await import('./update-command.ts')).updateCommand },
   config: { summary: 'config check FILE: validate a board config, naming every wrong field', run: async () => (await import('./config-command.ts')).configCommand },
 };

@@ -8,6 +8,7 @@ import { PROCESS_USER } from '../agent/status.ts';
 import { PATTERN_MEANING, patternFor, startStatusLed, type StatusLed } from '../led/index.ts';
 import { startStatusServer, STATUS_SOCKET_NAME, type History, type StatusServer, type NodeStatus } from '../status/index.ts';
 import { createTelemetry, type Telemetry } from '../telemetry/index.ts';
+import { softwareView } from '../update/index.ts';
 import type { MqttTransport, TransportState } from '../transport/index.ts';
 import type { RunConfig } from './run-config.ts';
 
@@ -39,10 +40,12 @@ export async function startHouseholdServices(config: RunConfig, initial: () => N
   if (config.status !== null) {
     try {
       const hasLed = config.board?.statusLed != null;
+      const software = softwareView(config.stateDir);
       const snapshot = (): NodeStatus => {
         const s = source();
+        const sw = software();
         // The light's legend for the state it shows now: the household reads the board by it.
-        return { ...s, user: PROCESS_USER, ...(board ? { board } : {}), ...(hasLed ? { statusLight: PATTERN_MEANING[patternFor(s)] } : {}) };
+        return { ...s, user: PROCESS_USER, ...(board ? { board } : {}), ...(hasLed ? { statusLight: PATTERN_MEANING[patternFor(s)] } : {}), ...(sw ? { software: sw } : {}) };
       };
       // On the image, systemd binds port 80 and passes it (btn-node.socket); elsewhere the agent binds the config's port.
       server = await startStatusServer({ port: config.status.port, host: config.status.host, fd: listenFd(STATUS_SOCKET_NAME), logger, status: snapshot, history: () => history });

@@ -1,6 +1,7 @@
 // btn-node status [--state-dir DIR] [--json]: what a household wants to know about its node,
 // read from the status.json the running agent writes every few seconds.
-import { readStatusFile, type NodeStatus } from '../status/index.ts';
+import { readStatusFile, softwareText, type NodeStatus, type Software } from '../status/index.ts';
+import { readSoftware, softwareKnown } from '../update/index.ts';
 import { parse, printJson } from '../core/cli-args.ts';
 import { DEFAULT_STATE_DIR } from './run-command.ts';
 import { processAlive } from '../core/process.ts';
@@ -16,6 +17,8 @@ export interface StatusCommandDeps {
   readonly out?: (text: string) => void;
   readonly err?: (text: string) => void;
   readonly now?: () => number;
+  /** The running version, the other slot's and the last update (default: the device's files). */
+  readonly software?: (stateDir: string) => Promise<Software>;
 }
 
 export async function statusCommand(argv: readonly string[], deps: StatusCommandDeps = {}): Promise<number> {
@@ -27,7 +30,9 @@ export async function statusCommand(argv: readonly string[], deps: StatusCommand
     return 0;
   }
   const dir = values['state-dir'] ?? process.env['BTN_STATE_DIR'] ?? DEFAULT_STATE_DIR;
-  const status = await readStatusFile(dir);
+  const read = await readStatusFile(dir);
+  const software = await (deps.software ?? readSoftware)(dir);
+  const status = read === null || !softwareKnown(software) ? read : { ...read, software };
   if (status === null) {
     err(`btn-node status: no agent has written a status in ${dir} (status.json missing); is \`btn-node run\` running with this stateDir?\n`);
     return 1;
@@ -54,6 +59,7 @@ export function summarize(s: NodeStatus, now: number): string {
     ? 'TPM: unknown (not read)'
     : `TPM: ${s.tpm.manufacturer} ${s.tpm.vendor} firmware ${s.tpm.firmwareVersion}, sealing key ${s.tpm.sealingKey ? s.tpm.sealingKey.handle : 'missing'}`);
   lines.push(`broker: ${s.broker.connected ? 'connected' : `not connected (${s.broker.state})`}`);
+  if (s.software !== undefined) lines.push(`software: ${softwareText(s.software)}${s.software.lastUpdate ? ` (${ago(now - s.software.lastUpdate.at)})` : ''}`);
   lines.push(`chain: height ${s.chain.height}, finalized ${s.chain.finalizedHeight}, params v${s.chain.paramsVersion}`);
   lines.push(`seals: ${s.seals.made} made, ${s.seals.reused} re-sent, ${s.seals.published} taken by the broker, ${s.seals.notDelivered} not delivered; spinning now: ${s.spinning}`);
   const rejected = Object.entries(s.rejected).filter(([, n]) => n > 0);

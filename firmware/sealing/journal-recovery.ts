@@ -57,6 +57,14 @@ export class RecoveringJournal implements SealJournal {
     return this.#inner.size;
   }
 
+  get entryCount(): number {
+    return this.#inner.entryCount;
+  }
+
+  get highestHeight(): number {
+    return this.#inner.highestHeight;
+  }
+
   /** The open journal's loss of records; a reopen checks the TPM counter again. */
   get rollback(): JournalRollback | null {
     return this.#inner.rollback;

@@ -19,6 +19,8 @@ export class JournalSlots {
   finalized = -1;
   /** Newest seal-counter value recorded (null: none). */
   counter: number | null = null;
+  /** Highest height of any decision recorded (-1: none); compaction keeps it, as it drops low slots only. */
+  highest = -1;
 
   get(height: number, clerk: string): Slot | undefined {
     return this.entries.get(slotKey(height, clerk));
@@ -37,7 +39,10 @@ export class JournalSlots {
     const k = slotKey(r.h, r.c);
     const e = this.entries.get(k);
     if (r.k === 'i') {
-      if (e === undefined) this.entries.set(k, { height: r.h, clerk: r.c, blockHash: r.b, seal: null });
+      if (e === undefined) {
+        this.entries.set(k, { height: r.h, clerk: r.c, blockHash: r.b, seal: null });
+        if (r.h > this.highest) this.highest = r.h;
+      }
       else if (e.blockHash !== r.b) {
         if (e.seal !== null) return `a decision for another block after a seal at height ${r.h}, clerk ${r.c}`;
         e.blockHash = r.b; // the earlier attempt ended without a seal

@@ -88,6 +88,10 @@ export interface SealJournal {
   /** Highest finalized height; -1 when nothing is finalized yet. */
   readonly finalizedHeight: number;
   readonly size: number;
+  /** Slots (height, clerk) recorded; compaction drops old finalized ones. */
+  readonly entryCount: number;
+  /** Highest height with a recorded decision; -1 when none. */
+  readonly highestHeight: number;
   /** Records found lost at open (the TPM counter is ahead of the file), until a final block is above them; null otherwise. */
   readonly rollback: JournalRollback | null;
   /** Calls `fn` now and whenever `rollback` changes (the ceiling becomes known, the loss is over). Returns an unsubscribe. */
@@ -199,6 +203,10 @@ class FileSealJournal implements SealJournal {
 
   get entryCount(): number {
     return this.#slots.entries.size;
+  }
+
+  get highestHeight(): number {
+    return this.#slots.highest;
   }
 
   get rollback(): JournalRollback | null {

@@ -1,10 +1,10 @@
 // Public API of the node's status: its one shape, status.json, the status page and metrics server.
 export {
-  ACTIVATION_STATES, STATUS_VERSION, parseNodeStatus, statusMessageOf, type ActivationStateName, type NodeStatus, type NodeStatusMessage, type StatusFault,
+  ACTIVATION_STATES, STATUS_VERSION, parseNodeStatus, statusMessageOf, type ActivationStateName, type NodeStatus, type NodeStatusMessage, type Software, type StatusFault,
 } from './node-status.ts';
 export { readStatusFile, writeStatusFile, STATUS_FILE, MAX_STATUS_FILE_BYTES } from './status-file.ts';
 export { startStatusServer, STATUS_SOCKET_NAME, type StatusServer, type StatusServerOptions } from './server.ts';
-export { renderPage, fieldsOf, escapeHtml, formatUptime, type PageExtras } from './page.ts';
+export { renderPage, fieldsOf, escapeHtml, formatUptime, softwareText, type PageExtras } from './page.ts';
 export {
   householdState, headlineOf, JOURNAL_FAULT_KEY, JOURNAL_ROLLBACK_FAULT_KEY, NETWORK_FAULT_KEY, STATUS_FILE_FAULT_KEY,
   type Headline, type HouseholdInput, type HouseholdState,

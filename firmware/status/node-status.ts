@@ -49,6 +49,8 @@ export interface NodeStatus {
     readonly publishRefusal?: string;
   };
   readonly chain: { readonly height: number; readonly tipHash: string; readonly finalizedHeight: number; readonly paramsVersion: number };
+  /** What the seal journal holds: slots recorded and the highest height decided (an update's health check compares them). Absent in older files. */
+  readonly journal?: { readonly entries: number; readonly highestHeight: number };
   readonly seals: { readonly made: number; readonly reused: number; readonly published: number; readonly notDelivered: number };
   readonly spins: Readonly<Record<SpinOutcomeKind, number>>;
   readonly spinning: number;
@@ -67,6 +69,18 @@ export interface NodeStatus {
   readonly user?: string;
   /** What the board's status LED shows now and means (firmware/led PATTERN_MEANING), on boards with one. */
   readonly statusLight?: string;
+  /** The running version and root slot, the other slot's version, the last update's outcome (firmware/update). */
+  readonly software?: Software;
+}
+
+export interface Software {
+  /** null: the version file is unreadable. */
+  readonly version: string | null;
+  readonly slot: string | null;
+  /** What the other root slot holds, as RAUC last told (version null: RAUC does not know). */
+  readonly other: { readonly slot: string | null; readonly version: string | null } | null;
+  /** "updated to 0.3.0", "rolled back from 0.3.1: the broker is not connected (...)". */
+  readonly lastUpdate: { readonly text: string; readonly at: number } | null;
 }
 
 /** The retained status message on the node's status topic (the last will replaces it with offline). */
@@ -129,6 +143,7 @@ const statusReader: Reader<NodeStatus> = object({
     connected: boolean(), state: text, user: optional(text), refused: optional(int), refusal: optional(text), failure: optional(text), publishRefused: optional(int), publishRefusal: optional(text),
   }, open),
   chain: object({ height: int, tipHash: text, finalizedHeight: int, paramsVersion: int }, open),
+  journal: optional(object({ entries: int, highestHeight: int }, open)),
   seals: object({ made: int, reused: int, published: int, notDelivered: int }, open),
   spins: object(SPIN_COUNTS, open),
   spinning: int,
@@ -140,6 +155,12 @@ const statusReader: Reader<NodeStatus> = object({
   board: optional(text),
   user: optional(text),
   statusLight: optional(text),
+  software: optional(object({
+    version: nullable(text),
+    slot: nullable(text),
+    other: nullable(object({ slot: nullable(text), version: nullable(text) }, open)),
+    lastUpdate: nullable(object({ text, at: int }, open)),
+  }, open)),
 }, open);
 
 /** The status in `value` (parsed JSON), checked field by field; throws TypeError naming the first bad field. */

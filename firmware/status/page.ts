@@ -29,6 +29,13 @@ function brokerText(b: NodeStatus['broker']): string {
     + (b.publishRefusal ? `; the broker refused ${b.publishRefused} message(s), last: ${b.publishRefusal}` : '');
 }
 
+/** The software line: "0.3.0 (slot B); other slot A: 0.2.0; last update: updated to 0.3.0". The page script mirrors it. */
+export function softwareText(sw: NodeStatus['software']): string {
+  if (sw === undefined) return '-';
+  const other = sw.other === null ? '' : `; other slot${sw.other.slot ? ` ${sw.other.slot}` : ''}: ${sw.other.version ?? 'unknown'}`;
+  return `${sw.version ?? 'unknown'}${sw.slot ? ` (slot ${sw.slot})` : ''}${other}; last update: ${sw.lastUpdate === null ? 'none' : sw.lastUpdate.text}`;
+}
+
 /** Text of each field, by element id. The page script (FIELDS_JS) computes the same from JSON. */
 export function fieldsOf(s: NodeStatus): Record<string, string> {
   return {
@@ -43,6 +50,7 @@ export function fieldsOf(s: NodeStatus): Record<string, string> {
     height: s.chain === undefined ? '-' : String(s.chain.height),
     uptime: formatUptime(s.uptimeMs),
     faults: (s.faults ?? []).length === 0 ? 'none' : (s.faults ?? []).map((x) => x.message).join(' | '),
+    software: softwareText(s.software),
   };
 }
 
@@ -55,6 +63,11 @@ const SCRIPT = `
     var h = Math.floor(s / 3600); s -= h * 3600; var m = Math.floor(s / 60); s -= m * 60;
     return (d > 0 ? d + ' d ' : '') + (d > 0 || h > 0 ? h + ' h ' : '') + m + ' min ' + s + ' s';
   }
+  function software(w) {
+    if (!w) return '-';
+    var other = w.other === null ? '' : '; other slot' + (w.other.slot ? ' ' + w.other.slot : '') + ': ' + (w.other.version || 'unknown');
+    return (w.version || 'unknown') + (w.slot ? ' (slot ' + w.slot + ')' : '') + other + '; last update: ' + (w.lastUpdate === null ? 'none' : w.lastUpdate.text);
+  }
   function fields(s) {
     return {
       node: s.nodeId, board: s.board || '-', 'status-light': s.statusLight || 'none on this board',
@@ -66,7 +79,8 @@ const SCRIPT = `
         + (s.broker.publishRefusal ? '; the broker refused ' + s.broker.publishRefused + ' message(s), last: ' + s.broker.publishRefusal : ''),
       'seals-made': String(s.seals.made), 'seals-accepted': String(s.seals.published),
       height: s.chain === undefined ? '-' : String(s.chain.height), uptime: uptime(s.uptimeMs),
-      faults: (s.faults || []).length === 0 ? 'none' : s.faults.map(function (x) { return x.message; }).join(' | ')
+      faults: (s.faults || []).length === 0 ? 'none' : s.faults.map(function (x) { return x.message; }).join(' | '),
+      software: software(s.software)
     };
   }
   function setOk(id, ok) { var e = document.getElementById(id); if (e) e.setAttribute('data-ok', ok ? 'yes' : 'no'); }
@@ -174,6 +188,7 @@ ${row('seals-made', 'Seals made')}
 ${row('seals-accepted', 'Seals sent (the broker took them)')}
 ${row('height', 'Chain height')}
 ${row('uptime', 'Uptime')}
+${row('software', 'Software')}
 ${row('board', 'Board')}
 ${row('status-light', 'Status light')}
 </table>

@@ -48,14 +48,18 @@ afterAll(async () => {
 });
 
 
-/** After the run (QEMU stopped): GRUB booted slot A and counted the try; the agent's state is on the data partition, none in the slot. */
+/**
+ * After the run (QEMU stopped): GRUB booted slot A and counted the try (A_TRY 1), or the health
+ * check already marked A good (A_TRY 0: RAUC's write may or may not have reached the FAT before
+ * QEMU was killed); the agent's state is on the data partition, none in the slot.
+ */
 async function expectStateOnDataPartition(image: string, dir: string): Promise<void> {
   for (const c of children) c.kill('SIGKILL');
   await until('QEMU to stop', () => children.every((c) => c.exitCode !== null || c.signalCode !== null), 10_000);
   const disk = await readAbDisk(image, X86_LAYOUT, dir);
   expect(disk.dataState).toEqual(expect.arrayContaining(['activation.json', 'seal-journal', 'broker-credentials.json']));
   expect(disk.slotState).toEqual([]);
-  expect(disk.grubenv).toMatchObject({ ORDER: 'A B', A_OK: '1', A_TRY: '1', B_OK: '0' });
+  expect(disk.grubenv).toMatchObject({ ORDER: 'A B', A_OK: '1', A_TRY: expect.stringMatching(/^[01]$/), B_OK: '0' });
 }
 
 /** After the run: btn-node.txt's Wi-Fi settings became systemd-networkd and wpa_supplicant files, the passphrase left the FAT partition. */

@@ -1,62 +1,29 @@
 // The image's RAUC system.conf and fresh grubenv (image-build/ab-slots.ts) under the real RAUC
-// service and its grub backend, on this host: a private D-Bus session bus, the slots as files
+// service and its grub backend, on this host (rauc-harness.ts): a private D-Bus session bus, the slots as files
 // instead of the disk's partitions, the grubenv as a file instead of the one on the FAT. Shows
 // that RAUC reads the config, sees slot A booted and good and slot B bad, and that what it
 // writes when it activates, condemns or approves a slot is what GRUB's script reads.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { grubSlotConfig, raucSystemConf, writeInitialGrubenv } from '../../image-build/ab-slots.ts';
-import { partUuid } from '../../image-build/disk.ts';
-import { makeSigningKeys } from '../../image-build/signing-keys.ts';
-import { until } from '../until.ts';
+import { grubSlotConfig } from '../../image-build/ab-slots.ts';
+import { startRaucHarness, type RaucHarness } from './rauc-harness.ts';
 
 const run = promisify(execFile);
 let dir = '';
-let grubenv = '';
-let env: NodeJS.ProcessEnv = {};
-const children: ChildProcess[] = [];
-
-async function grubVars(): Promise<Record<string, string>> {
-  const { stdout } = await run('grub-editenv', [grubenv, 'list']);
-  return Object.fromEntries(stdout.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
-}
-
-async function rauc(...args: string[]): Promise<string> {
-  return (await run('rauc', args, { env })).stdout;
-}
+let h: RaucHarness | undefined;
+const grubVars = (): Promise<Record<string, string>> => h!.grubVars();
+const rauc = (...args: string[]): Promise<string> => h!.rauc(...args);
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'btn-rauc-slots-'));
-  const keys = await makeSigningKeys(join(dir, 'keys'), 'test vendor');
-  grubenv = join(dir, 'grubenv');
-  await writeInitialGrubenv(grubenv);
-  for (const f of ['a.img', 'b.img']) await run('truncate', ['-s', '8M', join(dir, f)]);
-  await mkdir(join(dir, 'data'));
-  const conf = raucSystemConf('qemu-x86_64')
-    .replace(`/dev/disk/by-partuuid/${partUuid(2)}`, join(dir, 'a.img'))
-    .replace(`/dev/disk/by-partuuid/${partUuid(3)}`, join(dir, 'b.img'))
-    .replace('/boot/firmware/grubenv', grubenv)
-    .replace('/data/rauc', join(dir, 'data'))
-    .replace('/etc/rauc/keyring.pem', keys.caCert);
-  await writeFile(join(dir, 'system.conf'), conf);
-
-  const bus = spawn('dbus-daemon', ['--session', '--nofork', '--print-address=1'], { stdio: ['ignore', 'pipe', 'ignore'] });
-  children.push(bus);
-  let address = '';
-  bus.stdout!.on('data', (d: Buffer) => { address += d.toString(); });
-  await until('the session bus address', () => address.includes('\n'), 10_000);
-  // DBUS_STARTER_BUS_TYPE=session: the rauc service and CLI use the session bus instead of the system's.
-  env = { ...process.env, DBUS_SESSION_BUS_ADDRESS: address.trim(), DBUS_STARTER_BUS_TYPE: 'session' };
-  // The booted slot: what rauc.slot=A on the kernel's command line tells it on a device.
-  children.push(spawn('rauc', ['service', `--conf=${join(dir, 'system.conf')}`, '--override-boot-slot=A'], { env, stdio: 'ignore' }));
-  await until('the rauc service', () => rauc('status').then(() => true, () => false), 15_000, 200);
+  h = await startRaucHarness(dir, 'A');
 });
 afterAll(async () => {
-  for (const c of children.reverse()) c.kill('SIGTERM');
+  await h?.close();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
@@ -77,7 +44,7 @@ describe('RAUC slots of the image', () => {
     await rauc('status', 'mark-active', 'other');
     expect(await grubVars()).toMatchObject({ ORDER: 'B A', B_OK: '1', B_TRY: '0' }); // GRUB tries B next, 3 times
 
-    await run('grub-editenv', [grubenv, 'set', 'B_TRY=3', 'A_TRY=2']); // as GRUB leaves it after B used its tries
+    await run('grub-editenv', [h!.grubenv, 'set', 'B_TRY=3', 'A_TRY=2']); // as GRUB leaves it after B used its tries
     await rauc('status', 'mark-bad', 'other');
     expect(await grubVars()).toMatchObject({ B_OK: '0', B_TRY: '0' });
     await rauc('status', 'mark-good', 'booted');

@@ -189,6 +189,7 @@ describe('agent in virtual time', () => {
     await until('the decision recorded', () => journal.holds({ height: 1, clerk: clerkFp, blockHash: hash }), 10_000, 5);
     await clock.advance(250);
     expect(agent.status().spinning).toBe(1);
+    expect(agent.status().journal).toEqual({ entries: 1, highestHeight: 1 }); // what an update's health check compares
     // Another node's round-0 seal. The spin keeps the parameters it started with (12 bits);
     // newer parameters (a threshold this ticket meets) decide which seals count as competition.
     const signature = new Uint8Array(sign('sha256', lotteryMessage(hash, 0), other.privateKey));

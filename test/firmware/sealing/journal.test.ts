@@ -349,11 +349,14 @@ describe('export, import, compaction', () => {
     const r = await j.compact({ retainBelowWatermark: 5 });
     expect(r.dropped).toBe(40);
     expect(r.after).toBeLessThan(r.before);
+    // What status.json reports (an update's health check compares it): compaction lowers the count, never the height.
+    expect([j.entryCount, j.highestHeight]).toEqual([10, 50]);
     expect((await j.checkAndRecord({ height: 45, clerk: CLERK, blockHash: hashOf('late') })).ok).toBe(false);
     await j.checkAndRecord({ height: 51, clerk: CLERK, blockHash: hashOf('51') });
     await j.close();
     const k = await openJ();
     expect(k.finalizedHeight).toBe(45);
+    expect([k.entryCount, k.highestHeight]).toEqual([11, 51]);
     expect(k.export().entries.map((e) => e.height)).toEqual([41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51]);
     expect((await k.checkAndRecord({ height: 50, clerk: CLERK, blockHash: hashOf('x') })).ok).toBe(false);
   });

@@ -48,6 +48,9 @@ describe('node status', () => {
     expect(parseNodeStatus(older).faults).toBeUndefined();
     expect(parseNodeStatus(snapshot({ user: 'btn-node', statusLight: 'heartbeat' })).user).toBe('btn-node');
     expect(() => parseNodeStatus(snapshot({ board: 7 as unknown as string }))).toThrow(/status\.board/);
+    const software = { version: '0.3.0', slot: 'B', other: { slot: 'A', version: null }, lastUpdate: { text: 'updated to 0.3.0', at: 5 } };
+    expect(parseNodeStatus(snapshot({ software, journal: { entries: 3, highestHeight: 9 } }))).toMatchObject({ software, journal: { entries: 3, highestHeight: 9 } });
+    expect(() => parseNodeStatus({ ...snapshot(), software: { ...software, lastUpdate: { text: 5, at: 5 } } })).toThrow(/status\.software\.lastUpdate\.text/);
     // A newer agent's extra fields are left out, not refused (the page keeps working across an update).
     expect(parseNodeStatus({ ...snapshot(), future: 1, chain: { ...snapshot().chain, more: 'x' } })).toEqual(snapshot());
   });

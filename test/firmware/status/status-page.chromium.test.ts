@@ -16,7 +16,7 @@ import { testNetwork } from '../../network.ts';
 import { DEFAULT_PARAMS } from '../../../firmware/protocol/params.ts';
 import { alwaysActive } from '../../../firmware/sealing/gate.ts';
 import { openSealJournal, type SealJournal } from '../../../firmware/sealing/journal.ts';
-import { startStatusServer, type StatusServer, type NodeStatus } from '../../../firmware/status/index.ts';
+import { escapeHtml, fieldsOf, startStatusServer, type StatusServer, type NodeStatus } from '../../../firmware/status/index.ts';
 import { createMqttTransport, startBroker, topicsFor, type BrokerHandle, type MqttTransport } from '../../../firmware/transport/index.ts';
 import { openTpm, type Tpm } from '../../../tpm/index.ts';
 import { startSwtpm, type SwtpmInstance } from '../../../tpm/swtpm.ts';
@@ -71,7 +71,10 @@ beforeAll(async () => {
   const status = (): NodeStatus => {
     const live = agent.status();
     if (calls++ === 0) return live;
-    return { ...live, seals: { ...live.seals, made: 7, published: 6 }, lastErrors: [{ at: Date.UTC(2026, 0, 2, 3, 4, 5), code: 'ERR_TEST', message: `refreshed ${XSS}` }] };
+    return {
+      ...live, seals: { ...live.seals, made: 7, published: 6 }, lastErrors: [{ at: Date.UTC(2026, 0, 2, 3, 4, 5), code: 'ERR_TEST', message: `refreshed ${XSS}` }],
+      software: { version: '0.3.0', slot: 'B', other: { slot: 'A', version: '0.2.0' }, lastUpdate: { text: `rolled back from 0.3.1: ${XSS}`, at: 1 } },
+    };
   };
   server = await startStatusServer({ port: 0, host: '127.0.0.1', status, refreshMs: 1000 });
 }, 60_000);
@@ -100,6 +103,8 @@ describe('status page in headless Chromium', () => {
     expect(cell('broker')).toBe('connected');
     expect(cell('seals-made')).toBe('7'); // 0 at page load: only the refresh script can have put 7 there
     expect(cell('seals-accepted')).toBe('6');
+    // The script's words for the software are the server's (fieldsOf), written as text.
+    expect(cell('software')).toBe(escapeHtml(fieldsOf({ ...live, software: { version: '0.3.0', slot: 'B', other: { slot: 'A', version: '0.2.0' }, lastUpdate: { text: `rolled back from 0.3.1: ${XSS}`, at: 1 } } })['software']!).replace(/&quot;/g, '"').replace(/&#39;/g, "'"));
     expect(dom).toContain('<li>2026-01-02T03:04:05.000Z ERR_TEST: refreshed &lt;img src=x onerror="document.title=\'pwned\'"&gt;&amp;amp;</li>');
     expect(dom).not.toContain('<img');
     expect(dom).toMatch(/<span id="refreshed">updated /);

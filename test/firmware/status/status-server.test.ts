@@ -37,6 +37,15 @@ describe('status server', () => {
     current = snapshot();
   });
 
+  it('shows the running version, the other slot and the last update, escaped', async () => {
+    expect(await (await fetch(server.url)).text()).toMatch(/<th>Software<\/th><td id="software">-</);
+    current = snapshot({ software: { version: '0.3.0', slot: 'B', other: { slot: 'A', version: '0.2.0' }, lastUpdate: { text: 'updated to 0.3.0', at: 1 } } });
+    expect(await (await fetch(server.url)).text()).toMatch(/id="software">0\.3\.0 \(slot B\); other slot A: 0\.2\.0; last update: updated to 0\.3\.0</);
+    current = snapshot({ software: { version: null, slot: null, other: null, lastUpdate: { text: 'rolled back from 0.3.1: <b>', at: 1 } } });
+    expect(await (await fetch(server.url)).text()).toMatch(/id="software">unknown; last update: rolled back from 0\.3\.1: &lt;b&gt;</);
+    current = snapshot();
+  });
+
   it('names what the status light shows, or that the board has none', async () => {
     expect(await (await fetch(server.url)).text()).toMatch(/<th>Status light<\/th><td id="status-light">none on this board</);
     current = snapshot({ statusLight: 'heartbeat: active and connected, sealing' });

@@ -1,0 +1,91 @@
+// btn-node update install|check-health: the device's side of signed A/B updates (firmware/update).
+import { resolve } from 'node:path';
+import { parse, parseWithOperands, UsageError } from '../core/cli-args.ts';
+import { checkHealth, DEFAULT_HEALTH_DEADLINE_MS, installUpdate, systemUpdateDeps, type HealthDeps } from '../update/index.ts';
+import { DEFAULT_STATE_DIR } from './run-config.ts';
+
+const USAGE = `usage:
+  btn-node update install FILE [--force] [--reboot] [--state-dir DIR] [--conf SYSTEM.CONF]
+  btn-node update check-health [--deadline SECONDS] [--state-dir DIR] [--conf SYSTEM.CONF]
+install       checks a RAUC bundle and installs it into the other root slot, which the boot
+              loader then tries next. Refused, with the reason: a bundle RAUC refuses (unsigned,
+              signed by another key, tampered: RAUC's message), one for another board, one older
+              than the running version or than the oldest version this device accepts (the
+              version it last ran healthy after an update). --force installs an older version
+              anyway; nothing overrides the signature or the board. Before installing, what the
+              node is now (version, slot, node id, activation, the seal journal's entries) goes
+              to DIR/update-pending.json, which the next boot's health check holds the new slot
+              to. --reboot restarts into it at once.
+check-health  run once per boot after the agent started (btn-node-health.service): waits up to
+              SECONDS (default ${DEFAULT_HEALTH_DEADLINE_MS / 1000}) for the agent to be healthy: the TPM readable, the seal
+              journal open with at least the entries it held before, the broker connected, an
+              active node still active with the same node id. Healthy: the slot is marked good
+              (after an update also the new oldest accepted version) and DIR/update-outcome.json
+              says "updated to X". A new slot not healthy by then is marked bad and the device
+              restarts into the old one ("rolled back from X: the reason"); back in the old slot
+              without the new one ever marked good: "rolled back from X: did not boot".
+DIR defaults to $BTN_STATE_DIR, then ${DEFAULT_STATE_DIR}; SYSTEM.CONF to RAUC's (/etc/rauc/system.conf),
+whose keyring checks the bundle's signature.`;
+
+const MAX_DEADLINE_S = 3600;
+const COMMON = { 'state-dir': { type: 'string' }, conf: { type: 'string' }, help: { type: 'boolean', short: 'h' } } as const;
+
+export interface UpdateCommandIo {
+  readonly out?: (text: string) => void;
+  /** The device's side effects (tests); built from the flags otherwise. */
+  readonly deps?: (o: { readonly stateDir: string; readonly raucConf?: string }) => HealthDeps;
+}
+
+export async function updateCommand(argv: readonly string[], io: UpdateCommandIo = {}): Promise<number> {
+  const out = io.out ?? ((t: string) => void process.stdout.write(t));
+  const [sub, ...rest] = argv;
+  if (sub === undefined || sub === '--help' || sub === '-h' || sub === 'help') {
+    out(USAGE + '\n');
+    return sub === undefined ? 2 : 0;
+  }
+  const depsOf = (v: { readonly 'state-dir'?: string | undefined; readonly conf?: string | undefined }): HealthDeps => {
+    if (v['state-dir'] === '' || v.conf === '') throw new UsageError(`--state-dir and --conf must not be empty\n${USAGE}`);
+    const stateDir = resolve(v['state-dir'] ?? (process.env['BTN_STATE_DIR'] || DEFAULT_STATE_DIR));
+    const o = { stateDir, ...(v.conf === undefined ? {} : { raucConf: v.conf }) };
+    return (io.deps ?? systemUpdateDeps)(o);
+  };
+  if (sub === 'install') {
+    const { values: v, operands } = parseWithOperands(rest, { ...COMMON, force: { type: 'boolean' }, reboot: { type: 'boolean' } }, ['FILE'], USAGE);
+    if (v.help) return help(out);
+    const done = await installUpdate(depsOf(v), { file: operands[0]!, force: v.force === true, reboot: v.reboot === true });
+    const forced = done.forced.length === 0 ? '' : ` (forced: ${done.forced.join(', ')})`;
+    out(`installed ${done.target} into the other slot${forced}; slot ${done.from.slot} runs ${done.from.version} until ${v.reboot ? 'the restart now' : 'the next restart'}\n`);
+    return 0;
+  }
+  if (sub === 'check-health') {
+    const v = parse(rest, { ...COMMON, deadline: { type: 'string' } }, USAGE);
+    if (v.help) return help(out);
+    const result = await checkHealth(depsOf(v), { deadlineMs: v.deadline === undefined ? DEFAULT_HEALTH_DEADLINE_MS : deadlineS(v.deadline) * 1000 });
+    switch (result.action) {
+      case 'awaiting-reboot':
+        out('an update was installed during this boot: nothing to check until the restart\n');
+        return 0;
+      case 'marked-good':
+        out(`healthy: slot marked good${result.outcome ? `; ${result.outcome.text}` : ''}\n`);
+        return 0;
+      case 'unhealthy':
+        out(`${result.outcome ? `${result.outcome.text}; ` : ''}not healthy, slot not marked good: ${result.reason}\n`);
+        return 1;
+      case 'rolled-back':
+        out(`${result.outcome.text}; slot marked bad, restarting into the other one\n`);
+        return 1;
+    }
+  }
+  throw new UsageError(`unknown update command "${sub.slice(0, 40)}"\n${USAGE}`);
+}
+
+function help(out: (t: string) => void): number {
+  out(USAGE + '\n');
+  return 0;
+}
+
+function deadlineS(text: string): number {
+  const n = /^\d{1,4}$/.test(text) ? Number(text) : NaN;
+  if (!(n >= 1 && n <= MAX_DEADLINE_S)) throw new UsageError(`--deadline must be whole seconds in 1..${MAX_DEADLINE_S}, got "${text.slice(0, 40)}"\n${USAGE}`);
+  return n;
+}
