@@ -4,6 +4,7 @@ import { pino, type Logger } from 'pino';
 import { FaultBoard, JOURNAL_FAULT_KEY } from '../agent/faults.ts';
 import { explainTpmFailure, retryUntilReady, waitingStatus } from '../agent/startup.ts';
 import type { NodeStatus } from '../status/index.ts';
+import type { FinalMessage } from '../protocol/final-message.ts';
 import { createNode, type NodeTrust, type SecondaryNode } from '../node/index.ts';
 import { openSealJournal } from '../sealing/journal.ts';
 import { refuseIfJournalHeld } from '../sealing/journal-lock.ts';
@@ -142,6 +143,11 @@ export async function runCommand(argv: readonly string[], deps: RunCommandDeps =
     const running = node;
     services.setStatusSource(() => running.status());
     services.setHistory(running.history.history);
+    services.followFinals((fn) => {
+      const on = (f: FinalMessage): void => fn(f.height, f.timestamp);
+      running.agent.on('final', on);
+      return () => void running.agent.off('final', on);
+    });
     await services.startTelemetry(nodeId, transport, running.history.history).catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'telemetry not started'));
     logger.info({ nodeId, activation: node.gate.current().state, broker: config.broker }, 'agent running');
     deps.onStarted?.({ nodeId, publicKeyPem: key.publicKeyPem });

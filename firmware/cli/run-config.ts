@@ -22,6 +22,7 @@
 //   "board": "board.json" (a board-configs file: telemetry interval, model for Home Assistant),
 //   "status": { "port": 8080, "host": "0.0.0.0" } | false (the household's status page; off by default)
 //   "homeAssistant": true | false (Home Assistant discovery on the broker; default: only without root)
+//   "noticeAfterMinutes": 10 (a problem is announced on the page and to Home Assistant once it lasted this long; 1..1440)
 import { readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { MAX_BOARD_CONFIG_BYTES, validateBoardConfig, type BoardConfig } from '../board/index.ts';
@@ -31,6 +32,7 @@ import { NETWORK_NAME } from '../protocol/network-manifest.ts';
 import { Committee, committeeProblem, MAX_COMMITTEE } from '../protocol/quorum.ts';
 import type { NetworkTerms } from '../node/network-state.ts';
 import { topicPrefix, DEFAULT_TOPIC_PREFIX } from '../protocol/topics.ts';
+import { DEFAULT_NOTICE_AFTER_MS } from '../status/notices.ts';
 import { checkSealingHandle, parseHandle, parseTcti } from '../../tpm/index.ts';
 import { fromHex } from '../core/bytes.ts';
 import { CodedError } from '../core/errors.ts';
@@ -89,6 +91,8 @@ export interface RunConfig {
    * Assistant cannot read that broker anyway.
    */
   readonly homeAssistant: boolean;
+  /** A problem is announced (status page, Home Assistant) once it has lasted this long, ms. */
+  readonly noticeAfterMs: number;
 }
 
 export class RunConfigError extends CodedError<'ERR_RUN_CONFIG'> {
@@ -230,6 +234,7 @@ function configReader(base: string) {
     board: optional(path),
     status: optional(STATUS_READER),
     homeAssistant: optional(boolean()),
+    noticeAfterMinutes: optional(integer({ min: 1, max: 1440 })),
   });
 }
 
@@ -298,6 +303,7 @@ export function parseRunConfig(value: unknown, file: string): RunConfig {
     board,
     status: c.status ?? null,
     homeAssistant: c.homeAssistant ?? c.root === undefined,
+    noticeAfterMs: (c.noticeAfterMinutes ?? DEFAULT_NOTICE_AFTER_MS / 60_000) * 60_000,
   };
 }
 

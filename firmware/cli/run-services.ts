@@ -8,11 +8,14 @@ import { PROCESS_USER } from '../agent/status.ts';
 import { PATTERN_MEANING, patternFor, startStatusLed, type StatusLed } from '../led/index.ts';
 import { startStatusServer, STATUS_SOCKET_NAME, type History, type StatusServer, type NodeStatus } from '../status/index.ts';
 import { createTelemetry, type Telemetry } from '../telemetry/index.ts';
+import { ClockWatch, contextOf, NoticeBoard, problemsOf, type Notice } from '../status/notices.ts';
 import { softwareView } from '../update/index.ts';
 import type { MqttTransport, TransportState } from '../transport/index.ts';
 import type { RunConfig } from './run-config.ts';
 
 const DEFAULT_TELEMETRY_INTERVAL_S = 60;
+/** How often the notice board looks at the status (a problem is announced within this of its due time). */
+const NOTICE_CHECK_MS = 30_000;
 /**
  * Home Assistant's birth/will payloads are one word; the telemetry checks the word and ignores
  * anything else with a debug line. Larger payloads are dropped (and warned about) by the transport.
@@ -24,6 +27,8 @@ export interface HouseholdServices {
   setStatusSource(source: () => NodeStatus): void;
   /** The node's history for the page's headline, charts and recent blocks. */
   setHistory(history: History): void;
+  /** Final blocks the node took (quorum verified): their timestamps are the clock the notices compare with. */
+  followFinals(subscribe: (fn: (height: number, timestampMs: number) => void) => () => void): void;
   /** With the node's history, its figures go to Home Assistant too. */
   startTelemetry(nodeId: string, transport: MqttTransport, history?: History): Promise<void>;
   /** Ends the services; with fault, the LED is left blinking fast (a fault no retry fixes). */
@@ -37,6 +42,18 @@ export async function startHouseholdServices(config: RunConfig, initial: () => N
   let server: StatusServer | null = null;
   let telemetry: Telemetry | null = null;
   let led: StatusLed | null = null;
+  // Problems that last are announced on the page and to Home Assistant, at most once an hour each.
+  const clock = new ClockWatch();
+  const notices = new NoticeBoard({ afterMs: config.noticeAfterMs });
+  const unfollow: (() => void)[] = [];
+  const look = (): void => {
+    const s = source();
+    const now = Date.now();
+    for (const n of notices.observe(problemsOf(s, clock), contextOf(s, clock, now), now)) logNotice(logger, n);
+  };
+  const noticeTimer = setInterval(look, NOTICE_CHECK_MS);
+  noticeTimer.unref();
+  const recentNotices = (): NonNullable<NodeStatus['notices']> => notices.recent().slice(-5).map((n) => ({ kind: n.kind, text: n.text, at: n.at }));
   if (config.status !== null) {
     try {
       const hasLed = config.board?.statusLed != null;
@@ -45,7 +62,10 @@ export async function startHouseholdServices(config: RunConfig, initial: () => N
         const s = source();
         const sw = software();
         // The light's legend for the state it shows now: the household reads the board by it.
-        return { ...s, user: PROCESS_USER, ...(board ? { board } : {}), ...(hasLed ? { statusLight: PATTERN_MEANING[patternFor(s)] } : {}), ...(sw ? { software: sw } : {}) };
+        return {
+          ...s, user: PROCESS_USER, ...(board ? { board } : {}), ...(hasLed ? { statusLight: PATTERN_MEANING[patternFor(s)] } : {}), ...(sw ? { software: sw } : {}),
+          notices: recentNotices(),
+        };
       };
       // On the image, systemd binds port 80 and passes it (btn-node.socket); elsewhere the agent binds the config's port.
       server = await startStatusServer({ port: config.status.port, host: config.status.host, fd: listenFd(STATUS_SOCKET_NAME), logger, status: snapshot, history: () => history });
@@ -71,10 +91,17 @@ export async function startHouseholdServices(config: RunConfig, initial: () => N
     setHistory(next) {
       history = next;
     },
+    followFinals(subscribe) {
+      unfollow.push(subscribe((height, timestampMs) => clock.record(height, timestampMs, Date.now())));
+    },
     async startTelemetry(nodeId, transport, nodeHistory) {
       const t = createTelemetry({
         ...(nodeHistory === undefined ? {} : { figures: () => nodeHistory.figures() }),
         nodeId, board, stateDir: config.stateDir, logger, topics: transport.topics,
+        notice: () => {
+          const last = notices.recent().at(-1);
+          return { problem: notices.problemNow(), text: last?.text ?? 'none', at: last?.at ?? null, context: last === undefined ? null : { ...last.context } };
+        },
         intervalS: config.board?.telemetryIntervalS ?? DEFAULT_TELEMETRY_INTERVAL_S,
         ...(config.homeAssistant ? {} : { discoveryPrefix: false as const }),
         publish: (topic, payload, options) => transport.publish(topic, payload, options),
@@ -91,9 +118,17 @@ export async function startHouseholdServices(config: RunConfig, initial: () => N
       t.start().catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'telemetry stopped'));
     },
     async stop(options) {
+      clearInterval(noticeTimer);
+      for (const u of unfollow.splice(0)) u();
       await telemetry?.stop().catch(() => undefined);
       await led?.stop(options).catch(() => undefined);
       await server?.close().catch(() => undefined);
     },
   };
+}
+
+/** A notice in the service's log as well (the journal keeps what Home Assistant may have missed). */
+function logNotice(logger: Logger, n: Notice): void {
+  if (n.kind === 'problem') logger.warn({ notice: n.key, context: n.context }, n.text);
+  else logger.info({ notice: n.key }, n.text);
 }

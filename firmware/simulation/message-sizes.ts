@@ -45,8 +45,8 @@ export function sampleMessages(o: { readonly txPerBlock: number; readonly quorum
   const clerk = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const sealing = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const previousHash = new Uint8Array(randomBytes(32));
-  const timestamp = Math.floor(Date.now() / 1000);
-  const transactions = new TxGenerator({ seed: 'btn-simulate' }).next(o.txPerBlock, timestamp);
+  const timestamp = Date.now();
+  const transactions = new TxGenerator({ seed: 'btn-simulate' }).next(o.txPerBlock, Math.floor(timestamp / 1000));
   const full = createBlock({ clerkKey: clerk.privateKey, height: 1, previousHash, timestamp, drawRound: 0, transactions });
   const bare = createBlock({ clerkKey: clerk.privateKey, height: 1, previousHash, timestamp, drawRound: 0 });
   const candidate = encodeCandidateFrame(full);

@@ -71,6 +71,8 @@ export interface NodeStatus {
   readonly statusLight?: string;
   /** The running version and root slot, the other slot's version, the last update's outcome (firmware/update). */
   readonly software?: Software;
+  /** The latest notices (a problem that lasted, or its end), newest last; added by the household services. */
+  readonly notices?: readonly { readonly kind: 'problem' | 'back-to-normal'; readonly text: string; readonly at: number }[];
 }
 
 export interface Software {
@@ -155,6 +157,7 @@ const statusReader: Reader<NodeStatus> = object({
   board: optional(text),
   user: optional(text),
   statusLight: optional(text),
+  notices: optional(array(object({ kind: oneOf(['problem', 'back-to-normal'] as const), text, at: int }, open), { max: MAX_ENTRIES })),
   software: optional(object({
     version: nullable(text),
     slot: nullable(text),

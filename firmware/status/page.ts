@@ -51,7 +51,14 @@ export function fieldsOf(s: NodeStatus): Record<string, string> {
     uptime: formatUptime(s.uptimeMs),
     faults: (s.faults ?? []).length === 0 ? 'none' : (s.faults ?? []).map((x) => x.message).join(' | '),
     software: softwareText(s.software),
+    notices: noticesText(s.notices),
   };
+}
+
+/** The last notices, newest first: "12:04 problem: ... | 11:50 back to normal: ...". The page script mirrors it. */
+export function noticesText(n: NodeStatus['notices']): string {
+  if (n === undefined || n.length === 0) return 'none';
+  return n.slice(-3).reverse().map((x) => `${new Date(x.at).toISOString().slice(11, 16)} UTC ${x.kind === 'problem' ? 'problem: ' : ''}${x.text}`).join(' | ');
 }
 
 // Mirrors fieldsOf and formatUptime above; kept as plain ES2017 so any household browser runs it.
@@ -68,6 +75,10 @@ const SCRIPT = `
     var other = w.other === null ? '' : '; other slot' + (w.other.slot ? ' ' + w.other.slot : '') + ': ' + (w.other.version || 'unknown');
     return (w.version || 'unknown') + (w.slot ? ' (slot ' + w.slot + ')' : '') + other + '; last update: ' + (w.lastUpdate === null ? 'none' : w.lastUpdate.text);
   }
+  function notices(n) {
+    if (!n || n.length === 0) return 'none';
+    return n.slice(-3).reverse().map(function (x) { return new Date(x.at).toISOString().slice(11, 16) + ' UTC ' + (x.kind === 'problem' ? 'problem: ' : '') + x.text; }).join(' | ');
+  }
   function fields(s) {
     return {
       node: s.nodeId, board: s.board || '-', 'status-light': s.statusLight || 'none on this board',
@@ -80,7 +91,7 @@ const SCRIPT = `
       'seals-made': String(s.seals.made), 'seals-accepted': String(s.seals.published),
       height: s.chain === undefined ? '-' : String(s.chain.height), uptime: uptime(s.uptimeMs),
       faults: (s.faults || []).length === 0 ? 'none' : s.faults.map(function (x) { return x.message; }).join(' | '),
-      software: software(s.software)
+      software: software(s.software), notices: notices(s.notices)
     };
   }
   function setOk(id, ok) { var e = document.getElementById(id); if (e) e.setAttribute('data-ok', ok ? 'yes' : 'no'); }
@@ -189,6 +200,7 @@ ${row('seals-accepted', 'Seals sent (the broker took them)')}
 ${row('height', 'Chain height')}
 ${row('uptime', 'Uptime')}
 ${row('software', 'Software')}
+${row('notices', 'Notices')}
 ${row('board', 'Board')}
 ${row('status-light', 'Status light')}
 </table>

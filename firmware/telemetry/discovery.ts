@@ -11,6 +11,10 @@ export interface DiscoveryMetric {
   readonly deviceClass?: string;
   readonly stateClass?: 'measurement' | 'total_increasing';
   readonly icon?: string;
+  /** Home Assistant's entity kind (default sensor). */
+  readonly component?: 'sensor' | 'binary_sensor';
+  /** Jinja template over the telemetry JSON giving the entity's attributes (as JSON). */
+  readonly attributesTemplate?: string;
 }
 
 export const DISCOVERY_METRICS: readonly DiscoveryMetric[] = [
@@ -33,6 +37,19 @@ export const NODE_DISCOVERY_METRICS: readonly DiscoveryMetric[] = [
   { key: 'tpm_sign_time', name: 'TPM signing time', valueTemplate: '{{ value_json.node.tpmSignMs }}', unit: 'ms', deviceClass: 'duration', stateClass: 'measurement', icon: 'mdi:chip' },
 ];
 
+/**
+ * The household's notices (firmware/status/notices.ts), sent with each sample as `notice`: a
+ * problem entity that is on while an announced problem lasts, with its context as attributes,
+ * and the last notice's words. A Home Assistant automation on either tells the household.
+ */
+export const NOTICE_DISCOVERY_METRICS: readonly DiscoveryMetric[] = [
+  {
+    key: 'problem', name: 'Problem', component: 'binary_sensor', deviceClass: 'problem',
+    valueTemplate: "{{ 'ON' if value_json.notice.problem else 'OFF' }}", attributesTemplate: '{{ value_json.notice | tojson }}',
+  },
+  { key: 'notice', name: 'Last notice', valueTemplate: '{{ value_json.notice.text[:250] }}', icon: 'mdi:message-alert' },
+];
+
 export interface DiscoveryInput {
   readonly nodeId: string;
   readonly stateTopic: string;
@@ -43,6 +60,8 @@ export interface DiscoveryInput {
   readonly prefix?: string;
   /** The samples carry the node's own figures (NODE_DISCOVERY_METRICS). */
   readonly nodeFigures?: boolean;
+  /** The samples carry the household's notices (NOTICE_DISCOVERY_METRICS). */
+  readonly notices?: boolean;
 }
 
 /** HA object ids allow [a-zA-Z0-9_-] only. */
@@ -55,7 +74,7 @@ export function discoveryConfigs(input: DiscoveryInput): { topic: string; config
   const id = `btn_${haObjectId(input.nodeId)}`;
   const device: Record<string, unknown> = { identifiers: [id], name: `btn-node ${input.nodeId}`, model: input.board ?? 'unknown', manufacturer: 'btn-node' };
   if (input.hardware !== undefined) device['hw_version'] = input.hardware;
-  return [...DISCOVERY_METRICS, ...(input.nodeFigures ? NODE_DISCOVERY_METRICS : [])].map((m) => {
+  return [...DISCOVERY_METRICS, ...(input.nodeFigures ? NODE_DISCOVERY_METRICS : []), ...(input.notices ? NOTICE_DISCOVERY_METRICS : [])].map((m) => {
     const config: Record<string, unknown> = {
       name: m.name,
       unique_id: `${id}_${m.key}`,
@@ -72,7 +91,11 @@ export function discoveryConfigs(input: DiscoveryInput): { topic: string; config
     if (m.deviceClass !== undefined) config['device_class'] = m.deviceClass;
     if (m.stateClass !== undefined) config['state_class'] = m.stateClass;
     if (m.icon !== undefined) config['icon'] = m.icon;
-    return { topic: `${prefix}/sensor/${id}_${m.key}/config`, config };
+    if (m.attributesTemplate !== undefined) {
+      config['json_attributes_topic'] = input.stateTopic;
+      config['json_attributes_template'] = m.attributesTemplate;
+    }
+    return { topic: `${prefix}/${m.component ?? 'sensor'}/${id}_${m.key}/config`, config };
   });
 }
 

@@ -52,6 +52,16 @@ export interface TelemetryOptions {
   readonly random?: () => number;
   /** The node's own figures (blocks tested, seals, rounds, TPM signing time), sent with each sample as `node`. */
   readonly figures?: () => NodeFigures;
+  /** The household's notice state (a lasting problem now, the last notice), sent with each sample as `notice`. */
+  readonly notice?: () => NoticeState;
+}
+
+/** What Home Assistant's problem and notice entities read (firmware/status/notices.ts decides it). */
+export interface NoticeState {
+  readonly problem: boolean;
+  readonly text: string;
+  readonly at: number | null;
+  readonly context: Readonly<Record<string, string>> | null;
 }
 
 /** The node's figures as Home Assistant reads them (firmware/status HistoryFigures has this shape). */
@@ -98,7 +108,8 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
       const s = await sampler.sample();
       if (!running) return;
       const figures = options.figures?.();
-      await options.publish(topic, JSON.stringify(figures === undefined ? s : { ...s, node: figures }), { qos: 0, retain: false });
+      const notice = options.notice?.();
+      await options.publish(topic, JSON.stringify({ ...s, ...(figures === undefined ? {} : { node: figures }), ...(notice === undefined ? {} : { notice }) }), { qos: 0, retain: false });
     } catch (err) {
       log.warn({ err: (err as Error).message }, 'telemetry sample not published');
     }
@@ -132,7 +143,7 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
       : readStaticFacts({ procRoot: options.procRoot, sysRoot: options.sysRoot }).then((f) => f.hardware ?? undefined, () => undefined);
     const configs = discoveryConfigs({
       nodeId: options.nodeId, stateTopic: topic, availabilityTopic: options.topics.status(options.nodeId),
-      board: options.board, hardware: await hardware, prefix: haPrefix, nodeFigures: options.figures !== undefined,
+      board: options.board, hardware: await hardware, prefix: haPrefix, nodeFigures: options.figures !== undefined, notices: options.notice !== undefined,
     });
     for (const c of configs) {
       if (!running) return;

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCommand } from '../../../firmware/cli/run-command.ts';
-import { DISCOVERY_METRICS, NODE_DISCOVERY_METRICS } from '../../../firmware/telemetry/index.ts';
+import { DISCOVERY_METRICS, NODE_DISCOVERY_METRICS, NOTICE_DISCOVERY_METRICS } from '../../../firmware/telemetry/index.ts';
 import { startBroker, type BrokerHandle } from '../../../firmware/transport/index.ts';
 import { startSwtpm, type SwtpmInstance } from '../../../tpm/swtpm.ts';
 import { until } from '../../until.ts';
@@ -39,11 +39,11 @@ describe('btn-node run and Home Assistant births (swtpm + aedes)', () => {
     const ha = await mqtt.connectAsync(broker.url, { protocolVersion: 4, reconnectPeriod: 0 });
     const live = new Set<string>();
     ha.on('message', (topic, payload) => { if (payload.length > 0) live.add(topic); });
-    await ha.subscribeAsync('homeassistant/sensor/+/config', { qos: 1 });
+    await ha.subscribeAsync(['homeassistant/sensor/+/config', 'homeassistant/binary_sensor/+/config'], { qos: 1 });
     const ac = new AbortController();
     let started = false;
-    // the node's own figures (blocks tested, seals, rounds, TPM signing time) come with the system's
-    const sensors = DISCOVERY_METRICS.length + NODE_DISCOVERY_METRICS.length;
+    // the node's own figures (blocks tested, seals, rounds, TPM signing time) and its notices come with the system's
+    const sensors = DISCOVERY_METRICS.length + NODE_DISCOVERY_METRICS.length + NOTICE_DISCOVERY_METRICS.length;
     const run = runCommand(['--config', config], { signal: ac.signal, onStarted: () => { started = true; } });
     try {
       await until('the agent to start', () => started);
