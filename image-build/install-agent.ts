@@ -48,10 +48,12 @@ export async function installAgent(rootfs: string, board: BoardConfig, arch: 'x6
   const units = join(rootfs, 'etc/systemd/system');
   const wants = join(units, 'multi-user.target.wants');
   await mkdir(wants, { recursive: true });
-  for (const unit of ['btn-node.service', 'btn-node-firstboot.service', 'btn-node-health.service']) {
+  for (const unit of ['btn-node.service', 'btn-node-firstboot.service', 'btn-node-health.service', 'btn-node-update.path']) {
     await cp(join(HERE, 'systemd', unit), join(units, unit));
     await symlink(`/etc/systemd/system/${unit}`, join(wants, unit));
   }
+  // Started by btn-node-update.path when the agent asks for an announced update; not enabled itself.
+  await cp(join(HERE, 'systemd/btn-node-update.service'), join(units, 'btn-node-update.service'));
   // The status page's port 80, bound by systemd for the unprivileged agent (the unit says why).
   await mkdir(join(units, 'sockets.target.wants'), { recursive: true });
   await cp(join(HERE, 'systemd/btn-node.socket'), join(units, 'btn-node.socket'));

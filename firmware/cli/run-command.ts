@@ -5,6 +5,8 @@ import { FaultBoard, JOURNAL_FAULT_KEY } from '../agent/faults.ts';
 import { explainTpmFailure, retryUntilReady, waitingStatus } from '../agent/startup.ts';
 import type { NodeStatus } from '../status/index.ts';
 import type { FinalMessage } from '../protocol/final-message.ts';
+import { updateAnnouncementMessage } from '../protocol/update-announcement.ts';
+import { AnnouncementFollower, readVersionFile, systemCompatible, UpdateFiles, VERSION_FILE } from '../update/index.ts';
 import { createNode, type NodeTrust, type SecondaryNode } from '../node/index.ts';
 import { openSealJournal } from '../sealing/journal.ts';
 import { refuseIfJournalHeld } from '../sealing/journal-lock.ts';
@@ -88,6 +90,8 @@ export async function runCommand(argv: readonly string[], deps: RunCommandDeps =
   let tpm: Tpm | null = null;
   let transport: MqttTransport | null = null;
   let node: SecondaryNode | null = null;
+  let follower: AnnouncementFollower | null = null;
+  let stopUpdates: (() => void) | null = null;
   let services: HouseholdServices | null = null;
   let fatal = false;
   try {
@@ -140,6 +144,19 @@ export async function runCommand(argv: readonly string[], deps: RunCommandDeps =
       logger, faults, ...(credentials === null ? {} : { brokerPasswordInUse: credentials.password }),
     });
     await node.start();
+    // The fleet's updates: root-signed announcements, installed at this node's moment by root (A/B images only).
+    const root = config.root;
+    if (root !== undefined) {
+      const running = node;
+      const files = new UpdateFiles(config.stateDir);
+      follower = new AnnouncementFollower({
+        stateDir: config.stateDir, nodeId, network: config.network, rootPublicKey: root.publicKey, logger,
+        compatible: () => systemCompatible(), runningVersion: () => readVersionFile(VERSION_FILE), floor: () => files.readFloor(),
+        spinning: () => running.status().spinning,
+      });
+      const f = follower;
+      stopUpdates = transport.subscribe(transport.topics.updates, (m) => void f.offer(m.value), { qos: 1, schema: updateAnnouncementMessage });
+    }
     const running = node;
     services.setStatusSource(() => running.status());
     services.setHistory(running.history.history);
@@ -160,6 +177,8 @@ export async function runCommand(argv: readonly string[], deps: RunCommandDeps =
     throw err;
   } finally {
     stop.dispose();
+    stopUpdates?.();
+    await follower?.stop();
     await services?.stop({ fault: fatal });
     await node?.stop();
     await transport?.close().catch(() => undefined);

@@ -1,12 +1,13 @@
-// btn-node update install|check-health: the device's side of signed A/B updates (firmware/update).
+// btn-node update install|check-health|apply-request: the device's side of signed A/B updates (firmware/update).
 import { resolve } from 'node:path';
 import { parse, parseWithOperands, UsageError } from '../core/cli-args.ts';
-import { checkHealth, DEFAULT_HEALTH_DEADLINE_MS, installUpdate, systemUpdateDeps, type HealthDeps } from '../update/index.ts';
+import { applyRequest, checkHealth, DEFAULT_HEALTH_DEADLINE_MS, installUpdate, readRequest, systemUpdateDeps, type HealthDeps } from '../update/index.ts';
 import { DEFAULT_STATE_DIR } from './run-config.ts';
 
 const USAGE = `usage:
   btn-node update install FILE [--force] [--reboot] [--state-dir DIR] [--conf SYSTEM.CONF]
   btn-node update check-health [--deadline SECONDS] [--state-dir DIR] [--conf SYSTEM.CONF]
+  btn-node update apply-request [--no-reboot] [--state-dir DIR] [--conf SYSTEM.CONF]
 install       checks a RAUC bundle and installs it into the other root slot, which the boot
               loader then tries next. Refused, with the reason: a bundle RAUC refuses (unsigned,
               signed by another key, tampered: RAUC's message), one for another board, one older
@@ -24,6 +25,11 @@ check-health  run once per boot after the agent started (btn-node-health.service
               says "updated to X". A new slot not healthy by then is marked bad and the device
               restarts into the old one ("rolled back from X: the reason"); back in the old slot
               without the new one ever marked good: "rolled back from X: did not boot".
+apply-request root's side of an update the network announced (btn-node-update.path): the agent
+              checked the root-signed announcement, downloaded the bundle into
+              DIR/update-download and asked in DIR/update-request.json; the file's SHA-256 is
+              checked again, then it is installed as by install (without --force) and the
+              device restarts into it. A refusal goes to DIR/update-outcome.json.
 DIR defaults to $BTN_STATE_DIR, then ${DEFAULT_STATE_DIR}; SYSTEM.CONF to RAUC's (/etc/rauc/system.conf),
 whose keyring checks the bundle's signature.`;
 
@@ -56,6 +62,25 @@ export async function updateCommand(argv: readonly string[], io: UpdateCommandIo
     const forced = done.forced.length === 0 ? '' : ` (forced: ${done.forced.join(', ')})`;
     out(`installed ${done.target} into the other slot${forced}; slot ${done.from.slot} runs ${done.from.version} until ${v.reboot ? 'the restart now' : 'the next restart'}\n`);
     return 0;
+  }
+  if (sub === 'apply-request') {
+    const v = parse(rest, { ...COMMON, 'no-reboot': { type: 'boolean' } }, USAGE);
+    if (v.help) return help(out);
+    const deps = depsOf(v);
+    const stateDir = resolve(v['state-dir'] ?? (process.env['BTN_STATE_DIR'] || DEFAULT_STATE_DIR));
+    const asked = await readRequest(stateDir).catch(() => null);
+    try {
+      const done = await applyRequest(deps, stateDir, { reboot: v['no-reboot'] !== true });
+      out(done === null ? 'no update requested\n' : `installed ${done.target} into the other slot; restarting into it\n`);
+      return 0;
+    } catch (err) {
+      const reason = (err as Error).message;
+      if (asked !== null) {
+        const running = await deps.runningVersion().catch(() => asked.target);
+        await deps.files.writeOutcome({ version: 1, kind: 'refused', text: `update to ${asked.target} not installed: ${reason}`.slice(0, 1000), target: asked.target, from: running, at: deps.now() });
+      }
+      throw err;
+    }
   }
   if (sub === 'check-health') {
     const v = parse(rest, { ...COMMON, deadline: { type: 'string' } }, USAGE);

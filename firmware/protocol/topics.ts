@@ -40,6 +40,8 @@ export interface Topics {
   readonly manifest: string;
   /** Retained. */
   readonly revocations: string;
+  /** Retained: the root-signed update announcement (firmware/protocol/update-announcement.ts). */
+  readonly updates: string;
   /** Filter over every node's status. */
   readonly allStatus: string;
   /** Filter over the seals addressed to one clerk, from any node (what a clerk and a node subscribe to). */
@@ -63,6 +65,7 @@ export function topicsFor(prefix: string = DEFAULT_TOPIC_PREFIX): Topics {
     final: `${p}/final`,
     manifest: `${p}/manifest`,
     revocations: `${p}/revocations`,
+    updates: `${p}/updates`,
     allStatus: `${p}/nodes/+/status`,
     seals: (clerk) => `${p}/seals/${topicSegment(clerk, 'clerk fingerprint')}/+`,
     sealFrom: (clerk, nodeId) => `${p}/seals/${topicSegment(clerk, 'clerk fingerprint')}/${topicSegment(nodeId, 'node id')}`,

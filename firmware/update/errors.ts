@@ -10,7 +10,9 @@ export type UpdateErrorCode =
   | 'ERR_UPDATE_BELOW_FLOOR' // older than the downgrade floor (without --force)
   | 'ERR_UPDATE_VERSION' // a version that is not semantic (bundle, version file, floor)
   | 'ERR_UPDATE_RAUC' // rauc failed or answered something unreadable
-  | 'ERR_UPDATE_STATE'; // an update state file unreadable, malformed or not writable
+  | 'ERR_UPDATE_STATE' // an update state file unreadable, malformed or not writable
+  | 'ERR_UPDATE_REQUEST' // the agent's install request is malformed
+  | 'ERR_UPDATE_ANNOUNCEMENT' // an announced update not taken: not for this node, no room, the download failed or differs
 
 export class UpdateError extends CodedError<UpdateErrorCode> {
   override readonly name = 'UpdateError';

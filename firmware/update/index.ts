@@ -6,5 +6,7 @@ export { execRunner, raucMessage, Rauc, type BundleInfo, type CommandRunner, typ
 export { FLOOR_FILE, OUTCOME_FILE, PENDING_FILE, SLOTS_FILE, UpdateFiles, type PendingUpdate, type SlotsRecord, type UpdateOutcome } from './state-files.ts';
 export { installUpdate, MAX_BUNDLE_BYTES, slotsRecord, type InstallOptions, type Installed, type UpdateDeps } from './install.ts';
 export { checkHealth, DEFAULT_HEALTH_DEADLINE_MS, judgeHealth, type Health, type HealthDeps, type HealthResult } from './health.ts';
-export { systemUpdateDeps, type SystemUpdateOptions } from './system.ts';
+export { RAUC_SYSTEM_CONF, systemCompatible, systemUpdateDeps, type SystemUpdateOptions } from './system.ts';
 export { readSoftware, softwareKnown, softwareView } from './software.ts';
+export { applyRequest, DOWNLOAD_DIR, readRequest, REQUEST_FILE, writeRequest, type InstallRequest } from './request.ts';
+export { AnnouncementFollower, download, installMoment, type FollowerOptions, type FollowerState } from './announcements.ts';

@@ -34,7 +34,8 @@ export interface PendingUpdate {
 
 export interface UpdateOutcome {
   readonly version: 1;
-  readonly kind: 'updated' | 'rolled-back';
+  /** refused: an announced update root would not install (its file changed, RAUC refused it, ...). */
+  readonly kind: 'updated' | 'rolled-back' | 'refused';
   /** What the household reads: "updated to 0.3.0", "rolled back from 0.3.1: broker not connected". */
   readonly text: string;
   readonly target: string;
@@ -66,7 +67,7 @@ const pendingReader: Reader<PendingUpdate> = object({
   at: when,
 });
 const outcomeReader: Reader<UpdateOutcome> = object({
-  version: literal(1), kind: oneOf(['updated', 'rolled-back'] as const), text: shortText, target: versionText, from: versionText, at: when,
+  version: literal(1), kind: oneOf(['updated', 'rolled-back', 'refused'] as const), text: shortText, target: versionText, from: versionText, at: when,
 });
 const floorReader: Reader<{ readonly version: 1; readonly floor: string }> = object({ version: literal(1), floor: versionText });
 const slotsReader: Reader<SlotsRecord> = object({

@@ -7,6 +7,21 @@ import type { HealthDeps } from './health.ts';
 import { execRunner, Rauc, type CommandRunner } from './rauc.ts';
 import { UpdateFiles } from './state-files.ts';
 import { readVersionFile, VERSION_FILE } from './version.ts';
+import { readFile } from 'node:fs/promises';
+
+export const RAUC_SYSTEM_CONF = '/etc/rauc/system.conf';
+
+/** RAUC's compatible string from its system config (btn-node-<board>); null without one (not an A/B image). */
+export async function systemCompatible(conf: string = RAUC_SYSTEM_CONF): Promise<string | null> {
+  let text: string;
+  try {
+    text = await readFile(conf, 'utf8');
+  } catch {
+    return null;
+  }
+  const m = /^compatible=([A-Za-z0-9._+-]{1,128})\s*$/m.exec(text.slice(0, 64 * 1024));
+  return m === null ? null : m[1]!;
+}
 
 export interface SystemUpdateOptions {
   readonly stateDir: string;

@@ -1,7 +1,7 @@
 // Who may publish and subscribe to what on the network's broker (mosquitto's dynamic security
 // ACLs). Signed messages stop forged content; these roles stop forged senders and floods: a
 // secondary node may publish only its own status and telemetry and seals, a clerk candidates and
-// finals, the root the manifest and revocation lists. A node's own topics are pinned by a role of
+// finals, the root the manifest, revocation lists and update announcements. A node's own topics are pinned by a role of
 // its own (mosquitto 2.0's dynamic security has no `%u` substitution in ACLs): its user name is the
 // node id the root assigned at activation. Anything not allowed here is denied (the plugin's
 // default for publishing and subscribing; anonymous clients are refused at connect).
@@ -36,7 +36,7 @@ export function roleAcls(role: BrokerRole, prefix: string): Acl[] {
   const t = topicsFor(prefix);
   const send = (topic: string): Acl => ({ acltype: 'publishClientSend', topic, allow: true });
   const sub = (topic: string): Acl => ({ acltype: 'subscribePattern', topic, allow: true });
-  const network = [t.candidates, t.final, t.manifest, t.revocations].map(sub);
+  const network = [t.candidates, t.final, t.manifest, t.revocations, t.updates].map(sub);
   switch (role) {
     case 'secondary':
       // Its own status, telemetry and seals: nodeAcls, in a role of its own.
@@ -44,6 +44,6 @@ export function roleAcls(role: BrokerRole, prefix: string): Acl[] {
     case 'clerk':
       return [send(t.candidates), send(t.final), ...network, sub(t.allSeals), sub(t.allStatus)];
     case 'root':
-      return [send(t.manifest), send(t.revocations), ...network, sub(t.allStatus)];
+      return [send(t.manifest), send(t.revocations), send(t.updates), ...network, sub(t.allStatus)];
   }
 }

@@ -36,7 +36,7 @@ describe('systemd unit', () => {
   it('systemd-analyze verify accepts the units and the socket', async (ctx) => {
     if (!(await hasCommand('systemd-analyze'))) ctx.skip();
     // It exits 1 for an ExecStart path that exists only inside the image; the messages tell.
-    const units = ['btn-node.service', 'btn-node-firstboot.service', 'btn-node-health.service', 'btn-node.socket'].map((u) => join(IMAGE, 'systemd', u));
+    const units = ['btn-node.service', 'btn-node-firstboot.service', 'btn-node-health.service', 'btn-node.socket', 'btn-node-update.path', 'btn-node-update.service'].map((u) => join(IMAGE, 'systemd', u));
     const { stderr } = (await run('systemd-analyze', ['verify', ...units])
       .catch((e: { stderr: string }) => e)) as { stderr: string };
     // Only complaints about the image's paths that do not exist on this build host are acceptable.

@@ -84,7 +84,7 @@ describe('broker access control (mosquitto dynamic security, TLS)', () => {
     const network = await watch(nodeB, topics.candidates, topics.final, topics.manifest, topics.revocations);
     // Forged by node-a (each is acknowledged or refused before the marker after it goes out).
     for (const [topic, body] of [[topics.status('node-b'), 'forged status'], [topics.candidates, 'forged candidate'], [topics.final, 'forged final'],
-      [topics.manifest, 'forged manifest'], [topics.revocations, 'forged revocations'], [topics.sealFrom('c1', 'node-b'), 'forged seal of node-b']] as const) {
+      [topics.manifest, 'forged manifest'], [topics.revocations, 'forged revocations'], [topics.updates, 'forged update announcement'], [topics.sealFrom('c1', 'node-b'), 'forged seal of node-b']] as const) {
       // MQTT 5: mosquitto answers the PUBLISH with reason code 0x87 (so the device can count it).
       expect(await refusal(nodeA.publishAsync(topic, body, { qos: 1 })), topic).toMatch(/Not authorized/);
     }
