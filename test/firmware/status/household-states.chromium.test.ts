@@ -1,11 +1,11 @@
 // The household's status page in headless Chromium, one state at a time, each on a REAL
 // `btn-node run` (a child process on swtpm and aedes, as in the fault tests): waiting for the
-// network (a root key but no manifest anywhere), needs you (its state directory on a full tmpfs:
-// the seal journal cannot be written), and working (candidates tested and sealed). Each state's
-// headline is read from the dumped DOM and shot at phone and desktop size into test/artifacts
-// (status-page-<state>-<w>x<h>.png). Then the charts after a real devnet run, served from one
-// node's state directory; every request the page makes goes to the status server itself (the
-// network log of the run); a foreign Host header is refused.
+// network (a root key but no manifest anywhere), waiting for a TPM that is missing, needs you (its
+// state directory on a full tmpfs: the seal journal cannot be written), and working (candidates
+// tested and sealed). Each state's headline is read from the dumped DOM and shot at phone and
+// desktop size into test/artifacts (status-page-<state>-<w>x<h>.png). Then the charts after a
+// real devnet run, served from one node's state directory; every request the page makes goes to
+// the status server itself (the network log of the run); a foreign Host header is refused.
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { createServer } from 'node:http';
@@ -77,6 +77,20 @@ describe('the headline of each state, on btn-node run (swtpm, aedes), in Chromiu
       state: 'waiting', title: 'Waiting for the network', detail: 'No network manifest yet: it comes from the root node or the broker.',
       action: 'What to do: Nothing to do if the device has network access; it keeps trying.',
     });
+    await stopAgent();
+  });
+
+  it('waiting for the TPM chip: a TPM device node that does not exist, with what to check', async () => {
+    const device = join(rig.dir, 'no-such-tpmrm0');
+    const { path, page } = await rig.config({ tcti: `device:${device}`, stateDir: join(rig.dir, 'state-no-tpm') });
+    agent = spawnAgent({ config: path });
+    const fault = await until('the TPM fault on the status page', async () => (await pageFaults(page))?.find((f) => f.key === `TPM at device:${device}`), 60_000, agent);
+    const h = headlineIn(await capture('no-tpm', `${page}/`));
+    expect(h).toEqual({
+      state: 'waiting', title: 'Waiting for the TPM chip', detail: fault.message,
+      action: 'What to do: If this lasts, check that the TPM module sits firmly on its header, then restart the device.',
+    });
+    expect(h.detail).toMatch(/does not exist \(ENOENT\): no TPM found/);
     await stopAgent();
   });
 
