@@ -61,10 +61,14 @@ export function renderChart(c: ChartSpec): string {
       });
       return d === '' ? '' : `<path class="${s.tone}" d="${d}"/>`;
     }
+    // A point with no neighbour (the first hour of a history) is a short tick: a lone "M x y" draws nothing.
+    const tick = Math.max(3, step * 0.6);
     let pen = false;
     s.values.forEach((v, i) => {
       if (v === null) { pen = false; return; }
-      d += `${pen ? 'L' : 'M'}${fix(LEFT + (i + 0.5) * step)} ${fix(y(v))}`;
+      const x = LEFT + (i + 0.5) * step;
+      const alone = !pen && (s.values[i + 1] ?? null) === null;
+      d += alone ? `M${fix(x - tick / 2)} ${fix(y(v))}h${fix(tick)}` : `${pen ? 'L' : 'M'}${fix(x)} ${fix(y(v))}`;
       pen = true;
     });
     return d === '' ? '' : `<path class="${s.tone} line" d="${d}" fill="none" stroke-width="1.6"/>`;

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
-  HISTORY_FILE, History, HOUR_MS, MAX_HISTORY_FILE_BYTES, MAX_HOURS, MAX_RECENT_BLOCKS, outcomeWords, readHistoryFile, writeHistoryFile, type BlockRecord,
+  HISTORY_FILE, History, HOUR_MS, MAX_HISTORY_FILE_BYTES, MAX_HOURS, MAX_RECENT_BLOCKS, outcomeWords, readHistoryFile, renderChart, writeHistoryFile, type BlockRecord,
 } from '../../../firmware/status/index.ts';
 
 const T0 = Date.UTC(2026, 11, 1, 0, 0, 0);
@@ -93,6 +93,19 @@ describe('History', () => {
     expect(outcomeWords({ outcome: 'better-seal', rounds: 1 }, 6)).toBe("another node's ticket came first (after 1 round)");
     expect(outcomeWords({ outcome: 'aborted', rounds: 2, reason: 'final' }, 6)).toMatch(/finalized the block/);
     expect(outcomeWords({ outcome: 'sealed', rounds: 2, round: 1 }, 6)).toBe('sealed in round 1');
+  });
+});
+
+describe('charts', () => {
+  const line = (values: (number | null)[]): string => /<path class="s1 line" d="([^"]*)"/.exec(renderChart({
+    id: 'c', title: 't', unit: '%', kind: 'line', series: [{ values, label: '%', tone: 's1' }], from: 'a', to: 'b',
+  }))?.[1] ?? '(no line)';
+
+  it('draws a point with no neighbour (the first hour of a history) as a tick, not an invisible lone move', () => {
+    expect(line([null, null, 40])).toMatch(/^M[\d.]+ [\d.]+h[\d.]+$/);
+    expect(line([40, null, 50])).toMatch(/^M[\d.]+ [\d.]+h[\d.]+M[\d.]+ [\d.]+h[\d.]+$/);
+    expect(line([40, 50, null])).toMatch(/^M[\d.]+ [\d.]+L[\d.]+ [\d.]+$/);
+    expect(line([null, null])).toBe('(no line)');
   });
 });
 

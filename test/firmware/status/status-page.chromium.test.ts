@@ -4,12 +4,11 @@
 // error message are laid over the agent's live status); the dumped DOM must show the new values,
 // written as text, not markup. A screenshot goes to test/artifacts/status-page.png.
 import { SealSigner } from '../../../firmware/sealing/seal-signer.ts';
-import { execFile } from 'node:child_process';
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
+import { chromium } from '../../chromium.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAgent, type SecondaryAgent } from '../../../firmware/agent/index.ts';
 import { testNetwork } from '../../network.ts';
@@ -22,7 +21,6 @@ import { openTpm, type Tpm } from '../../../tpm/index.ts';
 import { startSwtpm, type SwtpmInstance } from '../../../tpm/swtpm.ts';
 import { XSS } from './fixtures.ts';
 
-const run = promisify(execFile);
 const ARTIFACTS = new URL('../../artifacts/', import.meta.url).pathname;
 const topics = topicsFor(`btn/status-page-${process.pid}`);
 
@@ -35,19 +33,6 @@ let journal: SealJournal;
 let agent: SecondaryAgent;
 let server: StatusServer;
 let calls = 0;
-
-async function chromium(args: string[]): Promise<string> {
-  const profile = await mkdtemp(join(tmpdir(), 'btn-chromium-'));
-  try {
-    const { stdout } = await run('chromium', [
-      '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-      '--disable-sync', '--no-first-run', `--user-data-dir=${profile}`, '--virtual-time-budget=5000', ...args,
-    ], { timeout: 60_000, maxBuffer: 4 * 2 ** 20 });
-    return stdout;
-  } finally {
-    await rm(profile, { recursive: true, force: true });
-  }
-}
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'btn-status-page-'));
