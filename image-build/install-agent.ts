@@ -27,7 +27,8 @@ export const SYSTEM_PACKAGES: readonly string[] = [
   // http://btn-<id>.local/ and DNS-SD. Not libnss-mdns: the device never looks up .local names itself.
   // dbus by name: avahi depends on it only through a virtual package (default-dbus-system-bus), which
   // debootstrap's --include resolver may not follow; the Pi image has no RAUC to pull it in.
-  'avahi-daemon', 'dbus',
+  // avahi-utils: avahi-browse, with which the device finds its own announcement before it prints its address.
+  'avahi-daemon', 'avahi-utils', 'dbus',
 ];
 /** DHCP on Wi-Fi once wpa_supplicant has associated; the wired link wins when both are up (lower metric). */
 export const WIRELESS_NETWORK = '[Match]\nName=wlan* wl*\n\n[Network]\nDHCP=yes\n\n[DHCPv4]\nRouteMetric=2048\n\n[IPv6AcceptRA]\nRouteMetric=2048\n';
@@ -40,6 +41,7 @@ export async function installAgent(rootfs: string, board: BoardConfig, arch: 'x6
   await cp(join(HERE, 'rootfs/usr/lib/btn-node/firstboot.sh'), join(lib, 'firstboot.sh'));
   await chmod(join(lib, 'firstboot.sh'), 0o755);
   await cp(join(HERE, 'rootfs/usr/lib/btn-node/firstboot-network.sh'), join(lib, 'firstboot-network.sh'));
+  await cp(join(HERE, 'rootfs/usr/lib/btn-node/announce-address.sh'), join(lib, 'announce-address.sh'));
   await cp(join(ROOT, 'board-configs'), join(lib, 'boards'), { recursive: true });
   await writeFile(join(lib, 'image-board'), `${board.name}\n`); // the set-up script's default BOARD
   await cp(join(HERE, 'README.md'), join(lib, 'README.md'));
@@ -48,7 +50,7 @@ export async function installAgent(rootfs: string, board: BoardConfig, arch: 'x6
   const units = join(rootfs, 'etc/systemd/system');
   const wants = join(units, 'multi-user.target.wants');
   await mkdir(wants, { recursive: true });
-  for (const unit of ['btn-node.service', 'btn-node-firstboot.service', 'btn-node-health.service', 'btn-node-update.path']) {
+  for (const unit of ['btn-node.service', 'btn-node-firstboot.service', 'btn-node-health.service', 'btn-node-update.path', 'btn-node-address.service']) {
     await cp(join(HERE, 'systemd', unit), join(units, unit));
     await symlink(`/etc/systemd/system/${unit}`, join(wants, unit));
   }

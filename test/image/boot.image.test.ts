@@ -195,6 +195,11 @@ describe('qemu-x86_64 image', () => {
       expect(page.status).toBe(200);
       expect(page.body).toContain('<html');
       expect((await getAs(pagePort, 'attacker.example')).status).toBe(421);
+      // mDNS cannot cross QEMU's user network, so the guest finds its own announcement (avahi-browse,
+      // btn-node-address.service) and says on its console where the page is.
+      const consoleLine = await until('the page\'s .local address on the guest console', async () =>
+        /btn-node: the status page is at (http:\/\/\S+\.local\/) \(announced on this network by mDNS as _btn-node\._tcp\)/.exec(await readFile(console_, 'latin1').catch(() => ''))?.[1], 120_000, 1000);
+      expect(consoleLine).toBe(`http://${GUEST_NAME}.local/`);
       await expectStateOnDataPartition(image, work);
       await expectWifiSetUp(image, work);
     } catch (err) {

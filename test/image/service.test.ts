@@ -36,7 +36,7 @@ describe('systemd unit', () => {
   it('systemd-analyze verify accepts the units and the socket', async (ctx) => {
     if (!(await hasCommand('systemd-analyze'))) ctx.skip();
     // It exits 1 for an ExecStart path that exists only inside the image; the messages tell.
-    const units = ['btn-node.service', 'btn-node-firstboot.service', 'btn-node-health.service', 'btn-node.socket', 'btn-node-update.path', 'btn-node-update.service'].map((u) => join(IMAGE, 'systemd', u));
+    const units = ['btn-node.service', 'btn-node-firstboot.service', 'btn-node-health.service', 'btn-node.socket', 'btn-node-update.path', 'btn-node-update.service', 'btn-node-address.service'].map((u) => join(IMAGE, 'systemd', u));
     const { stderr } = (await run('systemd-analyze', ['verify', ...units])
       .catch((e: { stderr: string }) => e)) as { stderr: string };
     // Only complaints about the image's paths that do not exist on this build host are acceptable.
@@ -46,6 +46,7 @@ describe('systemd unit', () => {
 
   it('first-boot and procd scripts are valid shell', async () => {
     await run('sh', ['-n', join(IMAGE, 'rootfs/usr/lib/btn-node/firstboot.sh')]);
+    await run('sh', ['-n', join(IMAGE, 'rootfs/usr/lib/btn-node/announce-address.sh')]);
     await run('sh', ['-n', join(IMAGE, 'rootfs/usr/lib/btn-node/firstboot-network.sh')]);
     // A value refused in btn-node.txt is said on the device's screen, not only in the journal.
     const firstboot = await readFile(join(IMAGE, 'systemd/btn-node-firstboot.service'), 'utf8');
