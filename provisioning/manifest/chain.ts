@@ -97,11 +97,15 @@ export class IntermediatePaths {
     return x;
   }
 
-  /** `x` issued `child` (names, key identifiers, signature); the leaf (no fingerprint) is not cached. */
+  /**
+   * `x` issued `child`: its subject is child's issuer and its key verifies child's signature (not
+   * checkIssued, which also wants keyCertSign: that is checked after, to say why). The leaf (no
+   * fingerprint) is not cached.
+   */
   #issued(child: X509Certificate, childPrint: string, x: Intermediate): boolean {
     const key = `${childPrint}>${x.fingerprint}`;
     if (childPrint !== '' && this.#verified.has(key)) return true;
-    if (!child.checkIssued(x.cert) || !child.verify(x.cert.publicKey)) return false;
+    if (child.issuer !== x.cert.subject || !child.verify(x.cert.publicKey)) return false;
     if (childPrint !== '' && this.#verified.size < MAX_CACHED) this.#verified.add(key);
     return true;
   }

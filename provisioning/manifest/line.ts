@@ -71,7 +71,7 @@ const certificateOf = (max: number): Reader<Uint8Array> => map(string({ max: MAX
   const pem = PEM.exec(s);
   const b64 = pem ? pem[1]!.replace(/\s+/g, '') : s;
   const der = b64.length <= Math.ceil(max / 3) * 4 && B64.test(b64) ? Buffer.from(b64, 'base64') : null;
-  return der === null || der.length === 0 ? invalid(path, `expected DER in base64 or one PEM block, at most ${max} bytes`) : new Uint8Array(der);
+  return der === null || der.length === 0 || der.length > max ? invalid(path, `expected DER in base64 or one PEM block, at most ${max} bytes`) : new Uint8Array(der);
 });
 const certificate = certificateOf(MAX_CERT_BYTES);
 const chain = array(certificateOf(MAX_CHAIN_CERT_BYTES), { max: MAX_CHAIN_CERTS });

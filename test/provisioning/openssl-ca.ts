@@ -13,10 +13,11 @@ export interface TestCa {
   readonly certFile: string;
 }
 
-export type CaExtensions = 'ca' | 'not-ca' | 'no-cert-sign';
+export type CaExtensions = 'ca' | 'ca-pathlen-0' | 'not-ca' | 'no-cert-sign';
 
 const EXTENSIONS: Record<CaExtensions, string> = {
   'ca': 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n',
+  'ca-pathlen-0': 'basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\n',
   'not-ca': 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,keyCertSign,cRLSign\n',
   'no-cert-sign': 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,digitalSignature\n',
 };
@@ -42,7 +43,7 @@ export function makeRoot(dir: string, name: string, subject: string): TestCa {
 }
 
 /** A certificate issued by `issuer`: an intermediate CA (its own new key) or, with `publicKeyPem`, an EK certificate for that key. */
-export function issue(dir: string, name: string, issuer: TestCa, options: { subject: string; extensions?: CaExtensions; publicKeyPem?: string }): TestCa {
+export function issue(dir: string, name: string, issuer: TestCa, options: { subject: string; extensions?: CaExtensions; publicKeyPem?: string; days?: number }): TestCa {
   const keyFile = join(dir, `${name}.key`);
   const certFile = join(dir, `${name}.pem`);
   const csr = join(dir, `${name}.csr`);
@@ -50,7 +51,7 @@ export function issue(dir: string, name: string, issuer: TestCa, options: { subj
   openssl(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', keyFile, '-out', csr, '-subj', options.subject]);
   const leaf = options.publicKeyPem !== undefined;
   writeFileSync(ext, `[v3]\n${leaf ? 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,keyEncipherment\n' : EXTENSIONS[options.extensions ?? 'ca']}subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n`);
-  const args = ['x509', '-req', '-in', csr, '-CA', issuer.certFile, '-CAkey', issuer.keyFile, '-CAcreateserial', '-out', certFile, '-days', '3650', '-sha256', '-extfile', ext, '-extensions', 'v3'];
+  const args = ['x509', '-req', '-in', csr, '-CA', issuer.certFile, '-CAkey', issuer.keyFile, '-CAcreateserial', '-out', certFile, '-days', String(options.days ?? 3650), '-sha256', '-extfile', ext, '-extensions', 'v3'];
   if (leaf) {
     const pub = join(dir, `${name}.pub.pem`);
     writeFileSync(pub, options.publicKeyPem!);
