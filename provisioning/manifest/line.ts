@@ -6,7 +6,7 @@ import { nodeIdFromSpki } from '../../firmware/protocol/identity.ts';
 import { ekProblem, sealingKeyProblem } from '../../tpm/key-rules.ts';
 import type { NewDevice } from '../store/types.ts';
 import type { TrustStore } from './trust.ts';
-import type { ParsedCertificate } from './x509.ts';
+import { parseCertificate, type ParsedCertificate } from './x509.ts';
 import { array, hex, invalid, JsonError, map, object, optional, string, type Reader } from '../../firmware/core/json.ts';
 import { IntermediatePaths, MAX_CHAIN_CERT_BYTES, MAX_CHAIN_CERTS } from './chain.ts';
 
@@ -167,6 +167,14 @@ export function precheckManifestLine(line: ManifestLine, trust: TrustStore, now:
   };
   const located = trust.locate(line.ekCertificate);
   if (located !== undefined) return { device, ekSpki, cert: located };
+  if (line.ekChain.length > 0) {
+    // Issued by an uploaded intermediate: its signature checked on the DER here (the worker
+    // pool knows only the anchors' keys), the rest of the path once per batch (chain.ts).
+    const parsed = parseCertificate(line.ekCertificate);
+    const viaChain = parsed === null ? undefined : (paths ?? new IntermediatePaths(trust, now)).checkParsed(parsed, line.ekChain);
+    if (viaChain === null) return sameSpki(parsed!.spki, ekSpki) ? { device, ekSpki, cert: null } : keyMismatch();
+    if (viaChain !== undefined) return viaChain;
+  }
   let cert: X509Certificate;
   try {
     cert = new X509Certificate(line.ekCertificate);

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IntermediatePaths } from '../../provisioning/manifest/chain.ts';
 import { parseManifestLine, TrustStore } from '../../provisioning/manifest/index.ts';
-import { caProfile } from '../../provisioning/manifest/x509.ts';
+import { caProfile, parseCertificate } from '../../provisioning/manifest/x509.ts';
 import { issue, makeRoot, type TestCa } from './openssl-ca.ts';
 
 const DAY = 24 * 3600_000;
@@ -72,6 +72,19 @@ describe('EK certificate paths through uploaded intermediates', () => {
     const leaf = leafUnder(short, 'short-leaf');
     expect(paths().check(leaf, [short.der])).toBeNull();
     expect(paths(Date.now() + 2 * DAY).check(leaf, [short.der])?.code).toBe('ERR_EK_CERT_NOT_VALID_NOW');
+  });
+
+  it('the DER fast path agrees: passes, refuses a non-CA, and leaves a missing issuer to the full check', () => {
+    const a = issue(dir, 'f-a', root, { subject: '/CN=Fast A' });
+    const b = issue(dir, 'f-b', a, { subject: '/CN=Fast B' });
+    const der = (c: X509Certificate) => parseCertificate(new Uint8Array(c.raw))!;
+    expect(paths().checkParsed(der(leafUnder(b, 'f-leaf')), [a.der, b.der])).toBeNull();
+    expect(paths(Date.now() + 20 * 365 * DAY).checkParsed(der(leafUnder(b, 'f-leaf-late')), [a.der, b.der])?.code).toBe('ERR_EK_CERT_NOT_VALID_NOW');
+    expect(paths().checkParsed(der(leafUnder(b, 'f-leaf2')), [a.der])).toBeUndefined();
+    const notCa = issue(dir, 'f-nc', root, { subject: '/CN=Fast Not CA', extensions: 'not-ca' });
+    expect(paths().checkParsed(der(leafUnder(notCa, 'f-nc-leaf')), [notCa.der])?.code).toBe('ERR_EK_CHAIN_INVALID');
+    const twin = issue(dir, 'f-twin', root, { subject: '/CN=Fast A' });
+    expect(paths().checkParsed(der(leafUnder(a, 'f-twin-leaf')), [twin.der])).toBeUndefined();
   });
 
   it('bounds the chain: at most 4 certificates, each X.509 of at most 4096 bytes', () => {
