@@ -37,6 +37,11 @@ describe('EK certificate paths through uploaded intermediates', () => {
   it('root -> intermediate -> EK, and root -> two intermediates -> EK given in any order', () => {
     const a = issue(dir, 'a', root, { subject: '/CN=A' });
     expect(paths().check(leafUnder(a, 'a-leaf'), [a.der])).toBeNull();
+    // An intermediate that made one path is not trusted for the next line that does not carry it.
+    const once = paths();
+    expect(once.check(leafUnder(a, 'a-leaf-1'), [a.der])).toBeNull();
+    expect(once.check(leafUnder(a, 'a-leaf-2'), [])?.code).toBe('ERR_EK_CERT_UNTRUSTED');
+    expect(trust.check(leafUnder(a, 'a-leaf-3'), Date.now())).toBe('untrusted');
     const b = issue(dir, 'b', a, { subject: '/CN=B' });
     expect(paths().check(leafUnder(b, 'b-leaf'), [b.der, a.der])).toBeNull();
     expect(paths().check(leafUnder(b, 'b-leaf2'), [a.der, b.der])).toBeNull();
