@@ -25,6 +25,10 @@ export type ProvisioningErrorCode =
   | 'ERR_PROV_BAD_PROOF' // the secret does not match (400)
   | 'ERR_PROV_MANIFEST_SUCCESSION' // a network manifest that cannot follow the published one: version, genesis or network (409)
   | 'ERR_PROV_KEY_FILE' // unreadable or malformed key file
+  | 'ERR_PROV_BUNDLE_INVALID' // a vendor CA bundle that is not one: bad JSON, field or certificate
+  | 'ERR_PROV_BUNDLE_UNSIGNED' // a vendor CA bundle without a signature
+  | 'ERR_PROV_BUNDLE_BAD_SIGNATURE' // a vendor CA bundle whose signature does not verify with the release key
+  | 'ERR_PROV_BUNDLE_OLDER' // a vendor CA bundle older than (or, at the same version, other than) one loaded before
   | 'ERR_PROV_STORE' // the store failed (500)
   | 'ERR_PROV_STORE_URL' // unsupported or malformed store URL
   | 'ERR_PROV_CREDENTIAL_UNAVAILABLE' // MakeCredential is not available (503)

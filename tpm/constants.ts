@@ -77,6 +77,9 @@ export const HANDLE = {
   NV_EK_CERT_RSA: 0x01c00002,
   NV_EK_CERT_ECC: 0x01c0000a,
   NV_EK_CERT_ECC_P384: 0x01c00016,
+  /** EK certificate chain (TCG TPM v2.0 Provisioning Guidance §2.2.1.5.2): intermediates, DER, one or more per index. */
+  NV_EK_CHAIN_FIRST: 0x01c00100,
+  NV_EK_CHAIN_LAST: 0x01c001ff,
 } as const;
 
 /** TPMA_NV bits and TPM_NT, TPM2 Part 2 §13.4, §13.2. */

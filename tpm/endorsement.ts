@@ -91,3 +91,35 @@ export async function readEkCertificateAt(c: EsysContext, index: EsysTr, nvIndex
   }
   return cert;
 }
+
+/** At most this many chain indices are read, and at most this many certificates returned. */
+export const MAX_EK_CHAIN_INDICES = 8;
+export const MAX_EK_CHAIN_CERTS = 8;
+
+/**
+ * The certificates of an EK chain index's contents: one or more DER certificates back to back.
+ * Each must be a complete DER SEQUENCE (definite length); trailing 0xff or 0x00 padding, as some
+ * TPMs leave after the last one in a fixed-size index, ends the list.
+ */
+export function splitDerCertificates(bytes: Uint8Array, nvIndex: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  let o = 0;
+  while (o < bytes.length && bytes[o] === 0x30) {
+    let len = bytes[o + 1] ?? 0;
+    let p = o + 2;
+    if (len & 0x80) {
+      const n = len & 0x7f;
+      if (n === 0 || n > 3 || p + n > bytes.length) throw new TpmError('ERR_TPM_WIRE', `EK chain at ${hex(nvIndex)}: certificate ${out.length + 1} has a bad DER length`);
+      len = 0;
+      for (let i = 0; i < n; i++) len = len * 256 + bytes[p + i]!;
+      p += n;
+    }
+    if (p + len > bytes.length) throw new TpmError('ERR_TPM_WIRE', `EK chain at ${hex(nvIndex)}: certificate ${out.length + 1} runs past the end of the index`);
+    out.push(bytes.slice(o, p + len));
+    o = p + len;
+  }
+  if (o < bytes.length && bytes.subarray(o).some((b) => b !== 0xff && b !== 0x00)) {
+    throw new TpmError('ERR_TPM_WIRE', `EK chain at ${hex(nvIndex)}: byte ${o} is not the start of a DER certificate`);
+  }
+  return out;
+}

@@ -15,7 +15,7 @@ import { hasAttributes, objectName, parsePublic, publicKeyPem, signatureMatches,
 import { handleList, propertyText, rsassaSignature, taggedProperties } from './structures.ts';
 import { sealingKeyTemplate, srkRsaTemplate } from './templates.ts';
 import { sealingKeyProblem } from './key-rules.ts';
-import { ekAuthorization, EK_CERTIFICATE_INDICES, readEkCertificateAt, withEndorsement, type EkKind, type Resources } from './endorsement.ts';
+import { ekAuthorization, EK_CERTIFICATE_INDICES, MAX_EK_CHAIN_CERTS, MAX_EK_CHAIN_INDICES, readEkCertificateAt, splitDerCertificates, withEndorsement, type EkKind, type Resources } from './endorsement.ts';
 import { toHex } from '../firmware/core/bytes.ts';
 
 export interface OpenTpmOptions extends Omit<ConnectionOptions, 'onReconnect' | 'onStaleReference'> {
@@ -163,6 +163,22 @@ export class Tpm {
     }
     const index = nvIndex ?? (await this.endorsementKind()).certificateIndex;
     return this.readCertificate(index);
+  }
+
+  /**
+   * The EK certificate chain from NV 0x01C00100-0x01C001FF, in index order (empty when the TPM
+   * keeps none): intermediates between the EK certificate and the vendor's root, as DER.
+   */
+  async readEkCertificateChain(): Promise<Uint8Array[]> {
+    const indices = (await this.handles(HANDLE.NV_EK_CHAIN_FIRST)).filter((h) => h <= HANDLE.NV_EK_CHAIN_LAST);
+    if (indices.length > MAX_EK_CHAIN_INDICES) throw new TpmError('ERR_TPM_WIRE', `the TPM defines ${indices.length} EK chain indices, more than ${MAX_EK_CHAIN_INDICES}`);
+    const certs: Uint8Array[] = [];
+    for (const index of indices) {
+      const bytes = await this.readCertificate(index);
+      if (bytes !== null) certs.push(...splitDerCertificates(bytes, index));
+      if (certs.length > MAX_EK_CHAIN_CERTS) throw new TpmError('ERR_TPM_WIRE', `the EK chain indices hold more than ${MAX_EK_CHAIN_CERTS} certificates`);
+    }
+    return certs;
   }
 
   private readCertificate(nvIndex: number): Promise<Uint8Array | null> {

@@ -9,6 +9,7 @@ import { parseHexKey, readKeyFile } from '../keys.ts';
 import { checkManifestLine, isRejection, parseManifestLine } from '../manifest/line.ts';
 import { splitLines } from '../manifest/lines.ts';
 import { checkManufacturerName, parseSignatureFile, signManifest, verifyManifest } from '../manifest/signature.ts';
+import { IntermediatePaths } from '../manifest/chain.ts';
 import { TrustStore } from '../manifest/trust.ts';
 import { parse, printJson, required, UsageError } from './args.ts';
 import { byteProgress } from './progress.ts';
@@ -67,11 +68,12 @@ async function verify(argv: readonly string[]): Promise<number> {
   const rejected: { line: number; code: string; reason: string }[] = [];
   let lines = 0;
   const now = Date.now();
+  const paths = trust === null ? undefined : new IntermediatePaths(trust, now);
   for await (const raw of splitLines((async function* () { yield manifest; })())) {
     lines++;
     if ('tooLong' in raw) { rejected.push({ line: raw.line, code: 'ERR_LINE_TOO_LONG', reason: `line of ${raw.bytes} bytes is over the cap` }); continue; }
     const p = parseManifestLine(raw.text);
-    const r = isRejection(p) || trust === null ? p : checkManifestLine(p, trust, now);
+    const r = isRejection(p) || trust === null ? p : checkManifestLine(p, trust, now, paths);
     if (isRejection(r)) rejected.push({ line: raw.line, code: r.code, reason: r.reason });
   }
   printJson({ signature: result.ok ? 'valid' : 'INVALID', ...(result.ok ? {} : { reason: result.reason }), manufacturer: sig.manufacturer, lines, chainChecked: trust !== null, rejected });

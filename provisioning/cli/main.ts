@@ -9,7 +9,7 @@ const COMMANDS: Record<string, CommandEntry> = {
   manifest: { summary: 'manifest sign|publish: the root-signed network manifest', run: async () => (await import('./manifest-command.ts')).manifestCommand },
   nodes: { summary: 'nodes list --db URL: filed, active and revoked nodes', run: async () => (await import('./nodes-command.ts')).nodesCommand },
   revoke: { summary: 'revoke --db URL --node ID (or --url URL with an operator token)', run: async () => (await import('./revoke-command.ts')).revokeCommand },
-  trust: { summary: 'trust list --trust DIR: what the registrar trusts in a trust directory, and why', run: async () => (await import('./trust-command.ts')).trustCommand },
+  trust: { summary: 'trust list|bundle: what the registrar trusts and why; a signed vendor CA bundle', run: async () => (await import('./trust-command.ts')).trustCommand },
   update: { summary: 'update announce ...: sign (and publish) the fleet\'s update announcement', run: async () => (await import('./update-command.ts')).updateCommand },
   factory: { summary: 'factory enroll ...: file TPMs at the factory station', run: async () => (await import('./factory-command.ts')).factoryCommand },
 };

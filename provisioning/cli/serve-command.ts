@@ -1,5 +1,7 @@
 // btn-provision serve --db URL --port N --root-key FILE --trust DIR [--host H] [--admin-token-file FILE] [--certificate-days N]
-//   [--broker-admin URL --broker-admin-file FILE [--broker-ca FILE] [--topic-prefix P]]
+//   [--vendor-ca-bundle FILE --vendor-ca-key HEX] [--broker-admin URL --broker-admin-file FILE [--broker-ca FILE] [--topic-prefix P]]
+// A vendor CA bundle (signed with the release key HEX) adds its certificates as anchors; one
+// that is unsigned, wrongly signed or older than the newest the store has seen stops the start.
 // Runs until SIGINT/SIGTERM. The operator token may also come from BTN_ADMIN_TOKEN. With
 // --broker-admin the root manages the broker's accounts (mosquitto dynamic security): each
 // activation creates the node's account, released to its TPM alone; revocation disables it.
@@ -9,6 +11,8 @@ import { readFile } from 'node:fs/promises';
 import { readPrivateFile } from '../../firmware/core/private-file.ts';
 import pino from 'pino';
 import { readKeyFile } from '../keys.ts';
+import { acceptVendorBundle } from '../manifest/vendor-bundle.ts';
+import { vendorBundleOption } from './trust-command.ts';
 import { toHex } from '../../firmware/core/bytes.ts';
 import { TrustStore } from '../manifest/trust.ts';
 import { startRegistrar } from '../server/app.ts';
@@ -18,19 +22,22 @@ import { BrokerAdmin, brokerAccounts } from '../broker/dynsec.ts';
 import { DEFAULT_TOPIC_PREFIX, topicPrefix } from '../../firmware/protocol/topics.ts';
 
 const USAGE = 'usage: btn-provision serve --db URL --port N --root-key FILE --trust DIR [--host HOST] [--admin-token-file FILE] [--certificate-days N]'
-  + ' [--broker-admin mqtts://HOST:PORT --broker-admin-file FILE [--broker-ca FILE] [--topic-prefix P]]';
+  + ' [--vendor-ca-bundle FILE --vendor-ca-key HEX] [--broker-admin mqtts://HOST:PORT --broker-admin-file FILE [--broker-ca FILE] [--topic-prefix P]]';
 
 export async function serveCommand(argv: readonly string[], signal?: AbortSignal): Promise<number> {
   const a = parse(argv, {
     db: { type: 'string' }, port: { type: 'string' }, 'root-key': { type: 'string' }, trust: { type: 'string' },
     host: { type: 'string' }, 'admin-token-file': { type: 'string' }, 'certificate-days': { type: 'string' },
     'broker-admin': { type: 'string' }, 'broker-admin-file': { type: 'string' }, 'broker-ca': { type: 'string' }, 'topic-prefix': { type: 'string' },
+    'vendor-ca-bundle': { type: 'string' }, 'vendor-ca-key': { type: 'string' },
   }, USAGE);
   const port = Number(required(a.port, '--port', USAGE));
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be 0..65535\n${USAGE}`);
   const log = pino({ name: 'btn-provision' });
   const rootKey = await readKeyFile(required(a['root-key'], '--root-key', USAGE));
-  const trust = await TrustStore.fromDirectory(required(a.trust, '--trust', USAGE));
+  const trustDir = required(a.trust, '--trust', USAGE);
+  const bundle = await vendorBundleOption(a['vendor-ca-bundle'], a['vendor-ca-key'], USAGE);
+  const trust = await TrustStore.fromDirectory(trustDir, bundle === null ? [] : [bundle.source]);
   for (const x of trust.ignored) log.warn({ subject: x.subject, reason: x.reason }, 'trust directory certificate ignored');
   if (trust.size === 0) log.warn('trust directory holds no usable CA certificate: every EK certificate will be rejected');
   let adminToken = process.env['BTN_ADMIN_TOKEN'];
@@ -46,6 +53,15 @@ export async function serveCommand(argv: readonly string[], signal?: AbortSignal
   const days = a['certificate-days'] === undefined ? undefined : Number(a['certificate-days']);
   if (days !== undefined && (!Number.isInteger(days) || days < 1 || days > 3650)) throw new UsageError(`--certificate-days must be an integer in 1..3650 (how long a registration certificate is valid; nodes renew in its last third)\n${USAGE}`);
   const store = await openStore(a.db ?? DEFAULT_STORE_URL);
+  if (bundle !== null) {
+    try {
+      await acceptVendorBundle(bundle, store, Date.now());
+    } catch (err) {
+      await store.close();
+      throw err;
+    }
+    log.info({ version: bundle.version, created: bundle.created, certificates: bundle.count }, 'vendor CA bundle loaded');
+  }
   const server = await startRegistrar({
     store, rootKey, trust, logger: log, port, host: a.host ?? '127.0.0.1', ...(adminToken === undefined ? {} : { adminToken }),
     ...(days === undefined ? {} : { certificateTtlMs: days * 24 * 3600_000 }),

@@ -16,6 +16,8 @@ export interface BatchEntry {
   readonly board: string;
   readonly ekPublic: string;
   readonly ekCertificate: string;
+  /** Intermediates from the TPM's EK chain NV indices, base64 DER; absent when it keeps none. */
+  readonly ekChain?: readonly string[];
   readonly sealingPublic: string;
 }
 
@@ -33,7 +35,10 @@ export interface AppendOptions {
 
 /** The exact text of a line (no newline). */
 export function entryText(e: BatchEntry): string {
-  return JSON.stringify({ serial: e.serial, board: e.board, ekPublic: e.ekPublic, ekCertificate: e.ekCertificate, sealingPublic: e.sealingPublic });
+  return JSON.stringify({
+    serial: e.serial, board: e.board, ekPublic: e.ekPublic, ekCertificate: e.ekCertificate,
+    ...(e.ekChain === undefined || e.ekChain.length === 0 ? {} : { ekChain: e.ekChain }), sealingPublic: e.sealingPublic,
+  });
 }
 
 export async function appendBatchEntry(batchPath: string, entry: BatchEntry, options: AppendOptions = {}): Promise<AppendResult> {

@@ -1,5 +1,5 @@
-// Enrolling one TPM at the factory (docs/activation.md step 1): read the EK public area and EK
-// certificate, create the SRK and sealing key (the binding's `tpm init`), and append one
+// Enrolling one TPM at the factory (docs/activation.md step 1): read the EK public area, the EK
+// certificate and the intermediates the TPM keeps in its EK chain NV indices, create the SRK and sealing key (the binding's `tpm init`), and append one
 // manifest line. Everything the root node would reject is refused here, at the station, where
 // the device is still on the bench.
 import { X509Certificate } from 'node:crypto';
@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import { pino } from 'pino';
 import { checkEkSupported } from '../credential.ts';
 import { ekNameOf } from '../manifest/index.ts';
+import { MAX_CHAIN_CERT_BYTES, MAX_CHAIN_CERTS } from '../manifest/chain.ts';
 import { nodeIdFromSpki } from '../../firmware/protocol/identity.ts';
 import { ekProblem, sealingKeyProblem } from '../../tpm/key-rules.ts';
 import { TpmError } from '../../tpm/errors.ts';
@@ -21,6 +22,8 @@ import { toHex } from '../../firmware/core/bytes.ts';
 export interface FactoryTpm {
   ekPublic(): Promise<TpmPublic>;
   readEkCertificate(): Promise<Uint8Array | null>;
+  /** Intermediates from the EK certificate chain NV indices (0x01C00100-0x01C001FF), when the TPM keeps any. */
+  readEkCertificateChain?(): Promise<Uint8Array[]>;
   ensureSealingKey(options?: { handle?: number }): Promise<SealingKeyInfo>;
 }
 
@@ -92,6 +95,17 @@ export async function enrollDevice(options: EnrollOptions): Promise<EnrollResult
     throw new FactoryError('ERR_FACTORY_EK_UNSUPPORTED', 'the EK certificate in NV certifies another key than the EK');
   }
 
+  const chain = tpm.readEkCertificateChain === undefined ? [] : await tpmStep('reading the EK certificate chain', () => tpm.readEkCertificateChain!());
+  if (chain.length > MAX_CHAIN_CERTS) throw new FactoryError('ERR_FACTORY_EK_UNSUPPORTED', `the TPM's EK certificate chain holds ${chain.length} certificates; the root node takes at most ${MAX_CHAIN_CERTS}`);
+  for (const [i, der] of chain.entries()) {
+    if (der.length > MAX_CHAIN_CERT_BYTES) throw new FactoryError('ERR_FACTORY_EK_UNSUPPORTED', `certificate ${i + 1} of the TPM's EK certificate chain is ${der.length} bytes; the root node takes at most ${MAX_CHAIN_CERT_BYTES}`);
+    try {
+      if (!new X509Certificate(der).ca) throw new Error('not a CA');
+    } catch (err) {
+      throw new FactoryError('ERR_FACTORY_EK_UNSUPPORTED', `certificate ${i + 1} of the TPM's EK certificate chain is not an X.509 CA certificate`, { cause: err });
+    }
+  }
+
   const key = await tpmStep('creating the sealing key', () => tpm.ensureSealingKey(options.handle === undefined ? {} : { handle: options.handle }));
   const sealProblem = sealingKeyProblem(key.public);
   if (sealProblem !== null) throw new FactoryError('ERR_FACTORY_SEALING_KEY', `sealing key at 0x${key.handle.toString(16)}: ${sealProblem}`);
@@ -101,6 +115,7 @@ export async function enrollDevice(options: EnrollOptions): Promise<EnrollResult
     board,
     ekPublic: toHex(toTpm2bPublic(ek.bytes)),
     ekCertificate: Buffer.from(cert).toString('base64'),
+    ...(chain.length === 0 ? {} : { ekChain: chain.map((c) => Buffer.from(c).toString('base64')) }),
     sealingPublic: toHex(toTpm2bPublic(key.public.bytes)),
   };
   const appended = await appendBatchEntry(batchPath, entry, options.lock === undefined ? {} : { lock: options.lock });

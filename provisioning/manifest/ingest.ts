@@ -10,6 +10,7 @@ import type { FileOutcome, NewDevice, ProvisioningStore } from '../store/types.t
 import type { SignatureJob as PoolJob, SignatureVerifier } from './cert-verify-pool.ts';
 import { finishManifestLine, isRejection, parseManifestLine, precheckManifestLine, type LineRejectCode, type PendingLine } from './line.ts';
 import type { ParsedCertificate } from './x509.ts';
+import { IntermediatePaths } from './chain.ts';
 import { splitLines } from './lines.ts';
 import { batchId, checkManufacturerName, verifyBatchSignature } from './signature.ts';
 import type { TrustStore } from './trust.ts';
@@ -57,6 +58,7 @@ export async function ingestBatch(input: IngestInput): Promise<BatchReport> {
   const seenNode = new Set<string>();
   const trust = input.trust;
   const now = input.now;
+  const paths = new IntermediatePaths(trust, now);
 
   // Lines go through in chunks: the main thread prechecks a chunk while the verifier (worker
   // threads, when given) checks the certificate signatures of earlier chunks. Chunks finish in
@@ -117,7 +119,7 @@ export async function ingestBatch(input: IngestInput): Promise<BatchReport> {
       if (isRejection(parsed)) {
         chunk.push({ line: raw.line, done: { line: raw.line, status: 'rejected', code: parsed.code, reason: parsed.reason } });
       } else {
-        const pre = precheckManifestLine(parsed, trust, now);
+        const pre = precheckManifestLine(parsed, trust, now, paths);
         if (isRejection(pre)) {
           chunk.push({ line: raw.line, done: { line: raw.line, serial: parsed.serial, status: 'rejected', code: pre.code, reason: pre.reason } });
         } else if (pre.cert === null) {

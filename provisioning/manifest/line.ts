@@ -6,8 +6,9 @@ import { nodeIdFromSpki } from '../../firmware/protocol/identity.ts';
 import { ekProblem, sealingKeyProblem } from '../../tpm/key-rules.ts';
 import type { NewDevice } from '../store/types.ts';
 import type { TrustStore } from './trust.ts';
-import type { ParsedCertificate } from './x509.ts';
-import { hex, invalid, JsonError, map, object, string, type Reader } from '../../firmware/core/json.ts';
+import { parseCertificate, type ParsedCertificate } from './x509.ts';
+import { array, hex, invalid, JsonError, map, object, optional, string, type Reader } from '../../firmware/core/json.ts';
+import { IntermediatePaths, MAX_CHAIN_CERT_BYTES, MAX_CHAIN_CERTS } from './chain.ts';
 
 export const MAX_LINE_BYTES = 16 * 1024;
 export const MAX_BATCH_LINES = 100_000;
@@ -22,6 +23,8 @@ export type LineRejectCode =
   | 'ERR_EK_CERT_UNTRUSTED'
   | 'ERR_EK_CERT_NOT_VALID_NOW'
   | 'ERR_EK_CERT_KEY_MISMATCH'
+  | 'ERR_EK_CHAIN_MALFORMED'
+  | 'ERR_EK_CHAIN_INVALID'
   | 'ERR_SEALING_PUBLIC_INVALID'
   | 'ERR_SEALING_ATTRIBUTES'
   | 'ERR_DUPLICATE_IN_BATCH'
@@ -29,8 +32,8 @@ export type LineRejectCode =
 
 export const LINE_REJECT_CODES: readonly LineRejectCode[] = [
   'ERR_LINE_TOO_LONG', 'ERR_LINE_MALFORMED', 'ERR_LINE_FIELD', 'ERR_EK_PUBLIC_INVALID', 'ERR_EK_CERT_MALFORMED',
-  'ERR_EK_CERT_UNTRUSTED', 'ERR_EK_CERT_NOT_VALID_NOW', 'ERR_EK_CERT_KEY_MISMATCH', 'ERR_SEALING_PUBLIC_INVALID',
-  'ERR_SEALING_ATTRIBUTES', 'ERR_DUPLICATE_IN_BATCH', 'ERR_FILED_WITH_OTHER_DATA',
+  'ERR_EK_CERT_UNTRUSTED', 'ERR_EK_CERT_NOT_VALID_NOW', 'ERR_EK_CERT_KEY_MISMATCH', 'ERR_EK_CHAIN_MALFORMED',
+  'ERR_EK_CHAIN_INVALID', 'ERR_SEALING_PUBLIC_INVALID', 'ERR_SEALING_ATTRIBUTES', 'ERR_DUPLICATE_IN_BATCH', 'ERR_FILED_WITH_OTHER_DATA',
 ];
 
 export interface LineRejection {
@@ -43,6 +46,8 @@ export interface ManifestLine {
   readonly board: string;
   readonly ekPublic: Uint8Array;
   readonly ekCertificate: Uint8Array;
+  /** Intermediates between the EK certificate and an anchor (DER), often empty. */
+  readonly ekChain: readonly Uint8Array[];
   readonly sealingPublic: Uint8Array;
 }
 
@@ -58,15 +63,18 @@ const lineShape = object({
   board: string({ min: 1, max: 64, pattern: /^[A-Za-z0-9._-]{1,64}$/, what: '1-64 characters of A-Z a-z 0-9 . _ -' }),
   ekPublic: anyString,
   ekCertificate: anyString,
+  ekChain: optional(array(anyString, { max: MAX_CHAIN_CERTS })),
   sealingPublic: anyString,
 });
 const publicArea = hex({ min: 1, max: MAX_PUBLIC_BYTES + 2 });
-const certificate = map(string({ max: MAX_LINE_BYTES }), (s, path) => {
+const certificateOf = (max: number): Reader<Uint8Array> => map(string({ max: MAX_LINE_BYTES }), (s, path) => {
   const pem = PEM.exec(s);
   const b64 = pem ? pem[1]!.replace(/\s+/g, '') : s;
-  const der = b64.length <= Math.ceil(MAX_CERT_BYTES / 3) * 4 && B64.test(b64) ? Buffer.from(b64, 'base64') : null;
-  return der === null || der.length === 0 ? invalid(path, `expected DER in base64 or one PEM block, at most ${MAX_CERT_BYTES} bytes`) : new Uint8Array(der);
+  const der = b64.length <= Math.ceil(max / 3) * 4 && B64.test(b64) ? Buffer.from(b64, 'base64') : null;
+  return der === null || der.length === 0 || der.length > max ? invalid(path, `expected DER in base64 or one PEM block, at most ${max} bytes`) : new Uint8Array(der);
 });
+const certificate = certificateOf(MAX_CERT_BYTES);
+const chain = array(certificateOf(MAX_CHAIN_CERT_BYTES), { max: MAX_CHAIN_CERTS });
 
 /** One field through its reader: the value, or the rejection under `code` naming the field. */
 function attempt<T>(reader: Reader<T>, value: unknown, path: string, code: (err: JsonError) => LineRejectCode): T | LineRejection {
@@ -95,7 +103,9 @@ export function parseManifestLine(text: string): ManifestLine | LineRejection {
   if (isRejection(sealingPublic)) return sealingPublic;
   const ekCertificate = attempt(certificate, line.ekCertificate, 'ekCertificate', () => 'ERR_EK_CERT_MALFORMED');
   if (isRejection(ekCertificate)) return ekCertificate;
-  return { serial: line.serial, board: line.board, ekPublic, ekCertificate, sealingPublic };
+  const ekChain = line.ekChain === undefined ? [] : attempt(chain, line.ekChain, 'ekChain', () => 'ERR_EK_CHAIN_MALFORMED');
+  if (isRejection(ekChain)) return ekChain;
+  return { serial: line.serial, board: line.board, ekPublic, ekCertificate, ekChain, sealingPublic };
 }
 
 export const sha256Hex = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
@@ -112,17 +122,18 @@ export interface PendingLine {
 }
 
 /** Check a parsed line completely; the device record to file, or why not. */
-export function checkManifestLine(line: ManifestLine, trust: TrustStore, now: number): NewDevice | LineRejection {
-  const p = precheckManifestLine(line, trust, now);
+export function checkManifestLine(line: ManifestLine, trust: TrustStore, now: number, paths?: IntermediatePaths): NewDevice | LineRejection {
+  const p = precheckManifestLine(line, trust, now, paths);
   if (isRejection(p)) return p;
   return finishManifestLine(p, p.cert === null ? -1 : trust.verifyInline(p.cert.parsed, p.cert.candidates), trust, now);
 }
 
 /**
  * Everything but the certificate signature on the fast path (that is the expensive part, which
- * ingest hands to worker threads); unusual certificates are checked completely here.
+ * ingest hands to worker threads); unusual certificates, and those issued by an intermediate of
+ * the line's ekChain, are checked completely here (`paths`: the batch's, caching its chains).
  */
-export function precheckManifestLine(line: ManifestLine, trust: TrustStore, now: number): PendingLine | LineRejection {
+export function precheckManifestLine(line: ManifestLine, trust: TrustStore, now: number, paths?: IntermediatePaths): PendingLine | LineRejection {
   let ek: TpmPublic;
   try {
     ek = parsePublic(line.ekPublic);
@@ -156,6 +167,14 @@ export function precheckManifestLine(line: ManifestLine, trust: TrustStore, now:
   };
   const located = trust.locate(line.ekCertificate);
   if (located !== undefined) return { device, ekSpki, cert: located };
+  if (line.ekChain.length > 0) {
+    // Issued by an uploaded intermediate: its signature checked on the DER here (the worker
+    // pool knows only the anchors' keys), the rest of the path once per batch (chain.ts).
+    const parsed = parseCertificate(line.ekCertificate);
+    const viaChain = parsed === null ? undefined : (paths ?? new IntermediatePaths(trust, now)).checkParsed(parsed, line.ekChain);
+    if (viaChain === null) return sameSpki(parsed!.spki, ekSpki) ? { device, ekSpki, cert: null } : keyMismatch();
+    if (viaChain !== undefined) return viaChain;
+  }
   let cert: X509Certificate;
   try {
     cert = new X509Certificate(line.ekCertificate);
@@ -163,7 +182,12 @@ export function precheckManifestLine(line: ManifestLine, trust: TrustStore, now:
     return reject('ERR_EK_CERT_MALFORMED', 'ekCertificate is not an X.509 certificate');
   }
   const failure = trust.check(cert, now);
-  if (failure !== null) return chainRejection(failure, cert);
+  if (failure === 'untrusted' && line.ekChain.length > 0) {
+    const problem = (paths ?? new IntermediatePaths(trust, now)).check(cert, line.ekChain);
+    if (problem !== null) return problem;
+  } else if (failure !== null) {
+    return chainRejection(failure, cert);
+  }
   const certSpki = new Uint8Array(cert.publicKey.export({ type: 'spki', format: 'der' }));
   if (!sameSpki(certSpki, ekSpki)) return keyMismatch();
   return { device, ekSpki, cert: null };

@@ -17,7 +17,7 @@ import { toHex } from '../../firmware/core/bytes.ts';
 export const CLOCK_SKEW_MS = 5 * 60_000;
 const PEM_BLOCK = /-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+-----END CERTIFICATE-----/g;
 
-interface TrustedCa {
+export interface TrustedCa {
   readonly cert: X509Certificate;
   readonly key: KeyObject;
   /** The anchor's own validity (ms). */
@@ -36,6 +36,14 @@ export interface TrustEntry {
   readonly why: string;
   readonly notAfter: string;
   readonly sha256: string;
+  /** Where it came from: a file of the trust directory, or a signed vendor CA bundle. */
+  readonly source: string;
+}
+
+/** PEM text and where it came from (shown by `trust list`). */
+export interface TrustSource {
+  readonly source: string;
+  readonly pem: string;
 }
 
 export type ChainFailure = 'untrusted' | 'not-valid-now';
@@ -56,30 +64,42 @@ export class TrustStore {
     return n;
   }
 
-  static async fromDirectory(dir: string): Promise<TrustStore> {
+  /** The directory's certificates, then those of `extra` (a vendor CA bundle), all as anchors. */
+  static async fromDirectory(dir: string, extra: readonly TrustSource[] = []): Promise<TrustStore> {
     let names: string[];
     try {
       names = (await readdir(dir)).filter((n) => /\.(pem|crt|cer)$/i.test(n)).sort();
     } catch (err) {
       throw new ProvisioningError('ERR_PROV_INVALID_ARGUMENT', `cannot read trust directory ${dir}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, 'trust');
     }
-    const pems: string[] = [];
-    for (const n of names) pems.push(await readFile(join(dir, n), 'utf8'));
-    return TrustStore.fromPem(pems.join('\n'));
+    const sources: TrustSource[] = [];
+    for (const n of names) sources.push({ source: `trust directory ${n}`, pem: await readFile(join(dir, n), 'utf8') });
+    return TrustStore.fromSources([...sources, ...extra]);
   }
 
   static fromPem(text: string): TrustStore {
+    return TrustStore.fromSources([{ source: 'PEM', pem: text }]);
+  }
+
+  static fromSources(sources: readonly TrustSource[]): TrustStore {
     const certs: X509Certificate[] = [];
-    for (const block of text.match(PEM_BLOCK) ?? []) {
-      try {
-        certs.push(new X509Certificate(block));
-      } catch {
-        throw new ProvisioningError('ERR_PROV_INVALID_ARGUMENT', 'trust directory holds a malformed PEM certificate', 'trust');
+    const from = new Map<X509Certificate, string>();
+    for (const { source, pem } of sources) {
+      for (const block of pem.match(PEM_BLOCK) ?? []) {
+        let c: X509Certificate;
+        try {
+          c = new X509Certificate(block);
+        } catch {
+          throw new ProvisioningError('ERR_PROV_INVALID_ARGUMENT', `${source} holds a malformed PEM certificate`, 'trust');
+        }
+        certs.push(c);
+        from.set(c, source);
       }
     }
     const store = new TrustStore();
     const line = (c: X509Certificate, role: TrustRole, why: string): TrustEntry => ({
       subject: oneLine(c.subject), issuer: oneLine(c.issuer), role, why, notAfter: new Date(c.validTo).toISOString(), sha256: c.fingerprint256.replaceAll(':', '').toLowerCase(),
+      source: from.get(c) ?? 'PEM',
     });
     const cas = certs.filter((c) => {
       if (c.ca) return true;
@@ -99,7 +119,7 @@ export class TrustStore {
         store.entries.push(line(c, 'root', 'self-signed'));
         continue;
       }
-      const issuer = store.#issuerOf(c);
+      const issuer = store.anchorOf(c);
       store.entries.push(line(c, 'anchor', issuer === null
         ? `its issuer (${oneLine(c.issuer)}) is not in the directory: trusted as given`
         : `issued by ${oneLine(issuer.cert.subject)}, also in the directory; trusted as given`));
@@ -155,7 +175,7 @@ export class TrustStore {
 
   /** null when an anchor issued the certificate and both are valid at `now`. */
   check(leaf: X509Certificate, now: number): ChainFailure | null {
-    const issuer = this.#issuerOf(leaf);
+    const issuer = this.anchorOf(leaf);
     if (issuer === null) return 'untrusted';
     const notBefore = Math.max(issuer.notBefore, Date.parse(leaf.validFrom));
     const notAfter = Math.min(issuer.notAfter, Date.parse(leaf.validTo));
@@ -176,7 +196,8 @@ export class TrustStore {
     }
   }
 
-  #issuerOf(cert: X509Certificate): TrustedCa | null {
+  /** The anchor that issued `cert` (names, key identifiers and signature), or null. */
+  anchorOf(cert: X509Certificate): TrustedCa | null {
     for (const ca of this.#bySubject.get(cert.issuer) ?? []) {
       if (cert.checkIssued(ca.cert) && cert.verify(ca.key)) return ca;
     }
@@ -185,6 +206,6 @@ export class TrustStore {
 }
 
 /** "C=DE\nO=...\nCN=..." as one line. */
-function oneLine(name: string): string {
+export function oneLine(name: string): string {
   return name.split('\n').join(', ');
 }

@@ -107,3 +107,64 @@ export function parseCertificate(der: Uint8Array): ParsedCertificate | null {
     spki: der.subarray(spki.start, spki.end),
   };
 }
+
+/** What a CA certificate may do (RFC 5280 §4.2.1.3, §4.2.1.9): from its extensions. */
+export interface CaProfile {
+  /** basicConstraints cA. */
+  readonly ca: boolean;
+  /** basicConstraints pathLenConstraint, null when absent. */
+  readonly pathLen: number | null;
+  /** keyUsage keyCertSign; null when the certificate has no keyUsage extension (unrestricted). */
+  readonly keyCertSign: boolean | null;
+}
+
+const BASIC_CONSTRAINTS = '551d13';
+const KEY_USAGE = '551d0f';
+
+/** The CA-relevant extensions of a DER certificate; null when its TBS cannot be walked. */
+export function caProfile(der: Uint8Array): CaProfile | null {
+  const cert = tlv(der, 0, der.length);
+  const tbs = cert === null ? null : tlv(der, cert.contentStart, cert.end);
+  if (tbs === null || tbs.tag !== 0x30) return null;
+  let ca = false;
+  let pathLen: number | null = null;
+  let keyCertSign: boolean | null = null;
+  for (let f = tlv(der, tbs.contentStart, tbs.end); f !== null; f = f.end < tbs.end ? tlv(der, f.end, tbs.end) : null) {
+    if (f.tag !== 0xa3) continue; // [3] extensions
+    const list = tlv(der, f.contentStart, f.end);
+    if (list === null || list.tag !== 0x30) return null;
+    for (let e = list.contentStart; e < list.end;) {
+      const ext = tlv(der, e, list.end);
+      if (ext === null || ext.tag !== 0x30) return null;
+      e = ext.end;
+      const oid = tlv(der, ext.contentStart, ext.end);
+      if (oid === null || oid.tag !== 0x06) return null;
+      let v = tlv(der, oid.end, ext.end);
+      if (v !== null && v.tag === 0x01) v = tlv(der, v.end, ext.end); // critical
+      if (v === null || v.tag !== 0x04) return null;
+      const id = toHex(der.subarray(oid.contentStart, oid.end));
+      if (id === BASIC_CONSTRAINTS) {
+        const seq = tlv(der, v.contentStart, v.end);
+        if (seq === null || seq.tag !== 0x30) return null;
+        let p = seq.contentStart;
+        let item = p < seq.end ? tlv(der, p, seq.end) : null;
+        if (item !== null && item.tag === 0x01) {
+          ca = item.end - item.contentStart === 1 && der[item.contentStart] !== 0;
+          p = item.end;
+          item = p < seq.end ? tlv(der, p, seq.end) : null;
+        }
+        if (item !== null && item.tag === 0x02) {
+          const len = item.end - item.contentStart;
+          if (len < 1 || len > 2) return null;
+          pathLen = len === 1 ? der[item.contentStart]! : der[item.contentStart]! * 256 + der[item.contentStart + 1]!;
+        }
+      } else if (id === KEY_USAGE) {
+        const bits = tlv(der, v.contentStart, v.end);
+        if (bits === null || bits.tag !== 0x03) return null;
+        // contents: unused-bit count, then the bits; keyCertSign is bit 5 (0x04 of the first byte)
+        keyCertSign = bits.end - bits.contentStart >= 2 && (der[bits.contentStart + 1]! & 0x04) !== 0;
+      }
+    }
+  }
+  return { ca, pathLen, keyCertSign };
+}

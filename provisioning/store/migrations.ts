@@ -155,4 +155,23 @@ export const MIGRATIONS: readonly Migration[] = [
     sqlite: 'ALTER TABLE challenges ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;',
     postgres: 'ALTER TABLE challenges ADD COLUMN generation BIGINT NOT NULL DEFAULT 0;',
   },
+  {
+    version: 5,
+    name: 'vendor_ca_bundle: the highest signed vendor CA bundle version loaded',
+    // One row (id 1): an older bundle, or another with the same version, is refused after.
+    sqlite: `
+      CREATE TABLE vendor_ca_bundle (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        version INTEGER NOT NULL,
+        sha256 TEXT NOT NULL,
+        loaded_at INTEGER NOT NULL
+      );`,
+    postgres: `
+      CREATE TABLE vendor_ca_bundle (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        version BIGINT NOT NULL,
+        sha256 TEXT NOT NULL,
+        loaded_at BIGINT NOT NULL
+      );`,
+  },
 ];

@@ -4,11 +4,11 @@
 import pg from 'pg';
 import { ProvisioningError } from '../errors.ts';
 import { MIGRATIONS } from './migrations.ts';
-import { buf, publishManifestSql, rowToBatch, rowToChallenge, rowToDevice, rowToManifest, rowToManufacturer, rowToRevocation, rowToState, sameDevice, type Row } from './rows.ts';
+import { acceptVendorBundleSql, buf, publishManifestSql, rowToVendorBundle, rowToBatch, rowToChallenge, rowToDevice, rowToManifest, rowToManufacturer, rowToRevocation, rowToState, sameDevice, type Row } from './rows.ts';
 import { challengeRefusal, deviceRefusal, revocationStep, staleChallenge } from './activation-rules.ts';
 import type {
   ActivationInput, ActivationOutcome, BatchInput, BatchRecord, ChallengeRecord, DeviceRecord, DeviceState, FileOutcome,
-  ListOptions, ManufacturerRecord, NewDevice, ProvisioningStore, RevocationEntry, RevokeOutcome, StoredManifest,
+  ListOptions, ManufacturerRecord, NewDevice, ProvisioningStore, RevocationEntry, RevokeOutcome, StoredManifest, VendorBundleRecord,
 } from './types.ts';
 
 export interface PostgresStoreOptions {
@@ -239,6 +239,14 @@ export class PostgresStore implements ProvisioningStore {
     } catch (err) {
       throw wrap(err);
     }
+  }
+
+  async acceptVendorBundle(b: VendorBundleRecord): Promise<{ readonly accepted: boolean; readonly stored: VendorBundleRecord }> {
+    return this.#tx(async (c) => {
+      const r = await c.query(acceptVendorBundleSql(['$1', '$2', '$3']), [b.version, b.sha256, b.loadedAt]);
+      const row = (await c.query('SELECT version, sha256, loaded_at FROM vendor_ca_bundle WHERE id = 1', [])).rows[0] as Row;
+      return { accepted: r.rowCount === 1, stored: rowToVendorBundle(row) };
+    });
   }
 
   async ping(): Promise<void> {

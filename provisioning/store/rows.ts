@@ -1,5 +1,5 @@
 // Row mapping shared by both stores (PostgreSQL returns BIGINT as strings, SQLite as numbers).
-import type { BatchRecord, ChallengeRecord, DeviceRecord, DeviceState, ManufacturerRecord, NewDevice, RevocationEntry, StoredManifest } from './types.ts';
+import type { BatchRecord, ChallengeRecord, DeviceRecord, DeviceState, ManufacturerRecord, NewDevice, RevocationEntry, StoredManifest, VendorBundleRecord } from './types.ts';
 
 export type Row = Record<string, unknown>;
 
@@ -73,6 +73,21 @@ export function publishManifestSql(placeholders: readonly [string, string, strin
   return `INSERT INTO network_manifest (id, network, version, manifest, published_at) VALUES (1, ${n}, ${v}, ${m}, ${t})
     ON CONFLICT (id) DO UPDATE SET network = excluded.network, version = excluded.version, manifest = excluded.manifest, published_at = excluded.published_at
     WHERE network_manifest.version < excluded.version`;
+}
+
+/**
+ * Both stores' one statement for acceptVendorBundle: insert the row, or replace it by a higher
+ * version, or touch it for the same version and digest. Placeholders: version, sha256, loaded_at.
+ */
+export function acceptVendorBundleSql(placeholders: readonly [string, string, string]): string {
+  const [v, h, t] = placeholders;
+  return `INSERT INTO vendor_ca_bundle (id, version, sha256, loaded_at) VALUES (1, ${v}, ${h}, ${t})
+    ON CONFLICT (id) DO UPDATE SET version = excluded.version, sha256 = excluded.sha256, loaded_at = excluded.loaded_at
+    WHERE vendor_ca_bundle.version < excluded.version OR (vendor_ca_bundle.version = excluded.version AND vendor_ca_bundle.sha256 = excluded.sha256)`;
+}
+
+export function rowToVendorBundle(r: Row): VendorBundleRecord {
+  return { version: num(r['version']), sha256: String(r['sha256']), loadedAt: num(r['loaded_at']) };
 }
 
 /** Re-filing the same TPM with the same sealing key, serial and board is idempotent. */

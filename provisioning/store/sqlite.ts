@@ -6,9 +6,9 @@ import { ProvisioningError } from '../errors.ts';
 import { MIGRATIONS } from './migrations.ts';
 import type {
   ActivationInput, ActivationOutcome, BatchInput, BatchRecord, ChallengeRecord, DeviceRecord, DeviceState, FileOutcome,
-  ListOptions, ManufacturerRecord, NewDevice, ProvisioningStore, RevocationEntry, RevokeOutcome, StoredManifest,
+  ListOptions, ManufacturerRecord, NewDevice, ProvisioningStore, RevocationEntry, RevokeOutcome, StoredManifest, VendorBundleRecord,
 } from './types.ts';
-import { buf, publishManifestSql, rowToBatch, rowToChallenge, rowToDevice, rowToManifest, rowToManufacturer, rowToRevocation, sameDevice, type Row } from './rows.ts';
+import { acceptVendorBundleSql, buf, publishManifestSql, rowToVendorBundle, rowToBatch, rowToChallenge, rowToDevice, rowToManifest, rowToManufacturer, rowToRevocation, sameDevice, type Row } from './rows.ts';
 import { challengeRefusal, deviceRefusal, revocationStep, staleChallenge } from './activation-rules.ts';
 
 export function openSqliteStore(path: string): SqliteStore {
@@ -73,6 +73,8 @@ export class SqliteStore implements ProvisioningStore {
       revocations: db.prepare('SELECT * FROM revocations ORDER BY version'),
       networkManifest: db.prepare('SELECT network, version, manifest, published_at FROM network_manifest WHERE id = 1'),
       publishManifest: db.prepare(publishManifestSql(['?', '?', '?', '?'])),
+      acceptVendorBundle: db.prepare(acceptVendorBundleSql(['?', '?', '?'])),
+      vendorBundle: db.prepare('SELECT version, sha256, loaded_at FROM vendor_ca_bundle WHERE id = 1'),
     };
   }
 
@@ -221,6 +223,13 @@ export class SqliteStore implements ProvisioningStore {
 
   async publishManifest(m: StoredManifest): Promise<'published' | 'stale'> {
     return this.#grouped(() => (this.#s.publishManifest.run(m.network, m.version, m.manifest, m.publishedAt).changes === 1 ? 'published' : 'stale'));
+  }
+
+  async acceptVendorBundle(b: VendorBundleRecord): Promise<{ readonly accepted: boolean; readonly stored: VendorBundleRecord }> {
+    return this.#grouped(() => {
+      const accepted = this.#s.acceptVendorBundle.run(b.version, b.sha256, b.loadedAt).changes === 1;
+      return { accepted, stored: rowToVendorBundle(this.#s.vendorBundle.get() as Row) };
+    });
   }
 
   async ping(): Promise<void> {

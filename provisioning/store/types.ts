@@ -115,6 +115,14 @@ export interface StoredManifest {
   readonly publishedAt: number;
 }
 
+/** A signed vendor CA bundle as the store remembers it: the highest version loaded. */
+export interface VendorBundleRecord {
+  readonly version: number;
+  /** hex SHA-256 of the bundle's signed content. */
+  readonly sha256: string;
+  readonly loadedAt: number;
+}
+
 export interface ListOptions {
   readonly state?: DeviceState;
   readonly limit: number;
@@ -156,7 +164,13 @@ export interface ProvisioningStore {
    * the highest version stays. The caller has verified the manifest and its succession.
    */
   publishManifest(m: StoredManifest): Promise<'published' | 'stale'>;
-  /** Health probe: a trivial query. */
+  /**
+   * Atomically records `b` when no bundle was loaded, its version is higher, or it is the same
+   * bundle again (version and digest); returns the record stored after the call, so
+   * `accepted` false and the stored version say why an older or different bundle is refused.
+   */
+  acceptVendorBundle(b: VendorBundleRecord): Promise<{ readonly accepted: boolean; readonly stored: VendorBundleRecord }>;
+    /** Health probe: a trivial query. */
   ping(): Promise<void>;
   close(): Promise<void>;
 }

@@ -208,6 +208,21 @@ describe.each(backends)('provisioning store contract: $name', (backend) => {
     expect((await store.listDevices({ state: 'revoked', limit: 10 })).map((d) => d.revokeReason ?? '').sort((a, b) => a.localeCompare(b))).toEqual(['compromised', 'raced', 'stolen']);
   });
 
+  it('vendor CA bundle: the first is kept, a higher version replaces it, the same one again is accepted, an older or a different one of the same version is not', async () => {
+    const b = (version: number, sha256 = `${version}`.padStart(64, 'a'), loadedAt = 5_000 + version) => ({ version, sha256, loadedAt });
+    expect(await store.acceptVendorBundle(b(2))).toEqual({ accepted: true, stored: b(2) });
+    expect(await store.acceptVendorBundle(b(1))).toEqual({ accepted: false, stored: b(2) });
+    expect(await store.acceptVendorBundle(b(2, 'f'.repeat(64)))).toEqual({ accepted: false, stored: b(2) });
+    expect(await store.acceptVendorBundle(b(2, undefined, 9_000))).toEqual({ accepted: true, stored: b(2, undefined, 9_000) });
+    expect(await store.acceptVendorBundle(b(3))).toEqual({ accepted: true, stored: b(3) });
+    const again = await reopen();
+    try {
+      expect((await again.acceptVendorBundle(b(2))).accepted).toBe(false);
+    } finally {
+      await again.close();
+    }
+  });
+
   it('network manifest: none at first; a higher version replaces it, a lower or equal one is refused and the stored one kept', async () => {
     const m = (version: number, text = `{"v":${version}}`) => ({ network: 'testnet', version, manifest: text, publishedAt: 1_000 + version });
     expect(await store.networkManifest()).toBeNull();
