@@ -158,7 +158,9 @@ export async function runCommand(argv: readonly string[], deps: RunCommandDeps =
       stopUpdates = transport.subscribe(transport.topics.updates, (m) => void f.offer(m.value), { qos: 1, schema: updateAnnouncementMessage });
     }
     const running = node;
-    services.setStatusSource(() => running.status());
+    const updates = follower;
+    // The page, the light and the health check see an announced update as the node follows it.
+    services.setStatusSource(() => (updates === null ? running.status() : { ...running.status(), update: updates.state() }));
     services.setHistory(running.history.history);
     services.followFinals((fn) => {
       const on = (f: FinalMessage): void => fn(f.height, f.timestamp);

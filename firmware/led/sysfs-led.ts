@@ -8,7 +8,7 @@ import { access, readFile, writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Logger } from 'pino';
-import { FAST_BLINK_MS, SLOW_BLINK_MS, type LedPattern } from './patterns.ts';
+import { FAST_BLINK_MS, SLOW_BLINK_MS, UPDATING_BLINK_MS, type LedPattern } from './patterns.ts';
 
 const MAX_ATTR_BYTES = 4096;
 const WRITE_FLAGS = constants.O_WRONLY | constants.O_TRUNC;
@@ -127,13 +127,14 @@ export async function openSysfsLed(o: SysfsLedOptions): Promise<SysfsLed | null>
         return;
       case 'slow-blink':
       case 'fast-blink':
+      case 'updating':
         if (!triggers.has('timer')) {
           fallback(pattern, 'timer');
           return steady(false);
         }
         await put('trigger', 'timer');
         // 50 % duty cycle: polarity does not change how it looks
-        return putDelays(pattern === 'slow-blink' ? SLOW_BLINK_MS : FAST_BLINK_MS);
+        return putDelays(pattern === 'slow-blink' ? SLOW_BLINK_MS : pattern === 'updating' ? UPDATING_BLINK_MS : FAST_BLINK_MS);
     }
   };
 

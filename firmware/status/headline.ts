@@ -12,7 +12,7 @@ export const JOURNAL_ROLLBACK_FAULT_KEY = 'seal journal records';
 /** A status.json that cannot be written. */
 export const STATUS_FILE_FAULT_KEY = 'status file';
 
-export type HouseholdState = 'working' | 'waiting' | 'needs-you' | 'stopped';
+export type HouseholdState = 'working' | 'waiting' | 'needs-you' | 'updating' | 'stopped';
 
 /** The fields of the node's status the state depends on (the LED passes no more than these). */
 export interface HouseholdInput {
@@ -20,12 +20,15 @@ export interface HouseholdInput {
   readonly activation: Pick<NodeStatus['activation'], 'state'>;
   readonly broker: Pick<NodeStatus['broker'], 'connected'>;
   readonly faults?: readonly Pick<StatusFault, 'key'>[];
+  readonly update?: Pick<NonNullable<NodeStatus['update']>, 'state'>;
 }
 
 export function householdState(s: HouseholdInput): HouseholdState {
   if (s.state === 'stopped') return 'stopped';
   if (s.activation.state === 'revoked') return 'needs-you';
   if (s.faults?.some((f) => f.key === JOURNAL_FAULT_KEY)) return 'needs-you';
+  // Downloading an announced update, or handed to root to install: the device restarts by itself soon.
+  if (s.update?.state === 'downloading' || s.update?.state === 'requested') return 'updating';
   if (s.faults?.some((f) => f.key === NETWORK_FAULT_KEY)) return 'waiting';
   if (s.activation.state === 'active' && s.broker.connected && s.state === 'running') return 'working';
   return 'waiting';
@@ -70,6 +73,12 @@ export function headlineOf(s: NodeStatus, today: { readonly tested: number; read
     }
     case 'waiting':
       return waiting(s, faults, tally);
+    case 'updating': {
+      const version = s.update?.version ?? 'a new version';
+      return s.update?.state === 'requested'
+        ? { state, title: `Updating to ${version}`, detail: 'Installing it into the other system slot; the device restarts by itself and checks it is the same node before keeping it.', action: 'Leave the device plugged in.' }
+        : { state, title: `Updating to ${version}`, detail: 'Downloading the update the network announced (signed by its root); sealing goes on meanwhile.', action: '' };
+    }
   }
 }
 

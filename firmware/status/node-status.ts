@@ -71,6 +71,8 @@ export interface NodeStatus {
   readonly statusLight?: string;
   /** The running version and root slot, the other slot's version, the last update's outcome (firmware/update). */
   readonly software?: Software;
+  /** An update the network announced, as the node follows it (firmware/update/announcements.ts); added by `btn-node run`. */
+  readonly update?: { readonly state: 'idle' | 'waiting' | 'downloading' | 'requested' | 'refused'; readonly version?: string; readonly reason?: string };
   /** The latest notices (a problem that lasted, or its end), newest last; added by the household services. */
   readonly notices?: readonly { readonly kind: 'problem' | 'back-to-normal'; readonly text: string; readonly at: number }[];
 }
@@ -157,6 +159,7 @@ const statusReader: Reader<NodeStatus> = object({
   board: optional(text),
   user: optional(text),
   statusLight: optional(text),
+  update: optional(object({ state: oneOf(['idle', 'waiting', 'downloading', 'requested', 'refused'] as const), version: optional(text), reason: optional(text) }, open)),
   notices: optional(array(object({ kind: oneOf(['problem', 'back-to-normal'] as const), text, at: int }, open), { max: MAX_ENTRIES })),
   software: optional(object({
     version: nullable(text),

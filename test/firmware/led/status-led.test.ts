@@ -80,6 +80,12 @@ describe('status LED on a sysfs-shaped directory', () => {
     await led.settled();
     expect((await read(dir)).trigger).toBe('untouched');
 
+    current = { ...st('active', true), update: { state: 'downloading' } };
+    led.refresh();
+    await led.settled();
+    expect(led.pattern).toBe('updating');
+    expect(await read(dir)).toMatchObject({ trigger: 'timer', delay_on: '300', delay_off: '300' });
+
     current = st('revoked', true);
     led.refresh();
     await led.settled();

@@ -45,9 +45,20 @@ describe('headline', () => {
     const cases = [
       snapshot(), snapshot({ state: 'stopped' }), snapshot({ activation: { state: 'revoked' } }), snapshot({ broker: { connected: false, state: 'offline' } }),
       snapshot({ faults: [fault(JOURNAL_FAULT_KEY, 'full')] }), snapshot({ faults: [fault(NETWORK_FAULT_KEY, 'none yet')] }),
+      snapshot({ update: { state: 'downloading', version: '0.3.0' } }), snapshot({ update: { state: 'waiting', version: '0.3.0' } }),
     ];
-    const pattern = { working: 'on-pulse', waiting: 'slow-blink', 'needs-you': 'fast-blink', stopped: 'off' } as const;
+    const pattern = { working: 'on-pulse', waiting: 'slow-blink', 'needs-you': 'fast-blink', updating: 'updating', stopped: 'off' } as const;
     for (const s of cases) expect(patternFor(s)).toBe(pattern[householdState(s)]);
-    expect(cases.map((s) => householdState(s))).toEqual(['working', 'stopped', 'needs-you', 'waiting', 'needs-you', 'waiting']);
+    expect(cases.map((s) => householdState(s))).toEqual(['working', 'stopped', 'needs-you', 'waiting', 'needs-you', 'waiting', 'updating', 'working']);
+  });
+
+  it('updating: downloading an announced update, then installing it; waiting for its moment is still working', () => {
+    const down = headlineOf(snapshot({ update: { state: 'downloading', version: '0.3.0' } }), today);
+    expect(down).toMatchObject({ state: 'updating', title: 'Updating to 0.3.0', action: '' });
+    expect(down.detail).toMatch(/^Downloading the update the network announced/);
+    const installing = headlineOf(snapshot({ update: { state: 'requested', version: '0.3.0' } }), today);
+    expect(installing).toMatchObject({ state: 'updating', title: 'Updating to 0.3.0', action: 'Leave the device plugged in.' });
+    // A revoked device that downloads still needs its household first.
+    expect(householdState(snapshot({ activation: { state: 'revoked' }, update: { state: 'downloading' } }))).toBe('needs-you');
   });
 });
