@@ -13,7 +13,7 @@ import { ChainError } from '../protocol/chain/errors.ts';
 import { comparePriority, type TicketScore } from '../protocol/chain/lottery.ts';
 import { competingSeal } from '../protocol/seal-check.ts';
 import { keyFingerprint } from '../protocol/identity.ts';
-import { DEFAULT_CHAIN_PARAMS, validateCandidate, type ChainParams, type ChainTip, type RejectReason } from '../protocol/chain/validate.ts';
+import { validateCandidate, type ChainTip, type RejectReason } from '../protocol/chain/validate.ts';
 import type { Json } from '../protocol/message-schema.ts';
 import { finalMessage, type FinalMessage } from '../protocol/final-message.ts';
 import type { NetworkParams } from '../protocol/params.ts';
@@ -23,48 +23,23 @@ import type { NetworkTerms } from '../node/network-state.ts';
 import { encodeSealMessage, sealMessage, type SealMessage } from '../protocol/seal-message.ts';
 import { systemClock, type Clock } from '../core/clock.ts';
 import { createSealEngine, type SealEngine, type SpinOutcome } from '../sealing/engine.ts';
-import type { DropEvent, DropReason, InboundMessage, MqttTransport } from '../transport/mqtt-transport.ts';
+import type { DropEvent, DropReason, InboundMessage } from '../transport/mqtt-transport.ts';
+import { chainParams } from '../protocol/params.ts';
+
+export { chainParams };
 import type { TpmInfo } from '../../tpm/tpm.ts';
 import { checkOptions, type AgentOptions } from './options.ts';
 
 export type { AgentOptions };
 import { AgentError } from './errors.ts';
-import { PROCESS_USER, StatusCounters, writeStatusReported } from './status.ts';
+import { brokerStatus, PROCESS_USER, StatusCounters, writeStatusReported } from './status.ts';
+import type { RejectedEvent, RivalSealEvent, SealEvent, SpinEvent } from './events.ts';
+
+export type { RejectedEvent, RivalSealEvent, SealEvent, SpinEvent } from './events.ts';
 import { statusMessageOf, writeStatusFile, type NodeStatus } from '../status/index.ts';
 
 /** Drops that no schema saw (a schema's refusal is counted where it happens; an expired seal is ordinary). */
 const UNREADABLE: ReadonlySet<DropReason> = new Set<DropReason>(['malformed-json', 'invalid-utf8', 'oversize']);
-
-export interface SealEvent {
-  readonly seal: SealMessage;
-  readonly zeros: number;
-  readonly reused: boolean;
-}
-
-/** A candidate taken up and spun for: the outcome, and what this node's tickets reached (the household's "why didn't I seal?"). */
-export interface SpinEvent {
-  readonly height: number;
-  readonly hash: string;
-  readonly outcome: SpinOutcome;
-  /** Most leading zero bits among the tickets signed; null when none was. */
-  readonly bestZeros: number | null;
-  readonly zerosNeeded: number;
-  /** Time the TPM took for the signatures, ms in all. */
-  readonly signMs: number;
-}
-
-/** Another node's qualifying seal for a block this node knows. */
-export interface RivalSealEvent {
-  readonly hash: string;
-  readonly nodeId: string;
-  readonly round: number;
-}
-
-export interface RejectedEvent {
-  readonly height?: number;
-  readonly code: string;
-  readonly message: string;
-}
 
 interface Spin {
   readonly height: number;
@@ -432,26 +407,6 @@ export class SecondaryAgent extends EventEmitter {
     await writeStatusFile(this.#o.stateDir, this.status()).catch((err: unknown) => this.#log.warn({ err: (err as Error).message }, 'status file not written'));
   }
 
-}
-
-/** The status page's broker line: connected or not, as whom, and what the broker said when it refused. */
-function brokerStatus(state: string, identity: MqttTransport['identity'] | undefined): NodeStatus['broker'] {
-  const refused = identity !== undefined && identity.refused > 0 ? { refused: identity.refused, ...(identity.lastRefusal === null ? {} : { refusal: identity.lastRefusal }) } : {};
-  const publishRefused = identity !== undefined && identity.publishRefused > 0
-    ? { publishRefused: identity.publishRefused, ...(identity.lastPublishRefusal === null ? {} : { publishRefusal: identity.lastPublishRefusal }) } : {};
-  const failure = state !== 'online' && identity?.lastFailure != null ? { failure: identity.lastFailure } : {};
-  return { connected: state === 'online', state, ...(identity?.user == null ? {} : { user: identity.user }), ...refused, ...failure, ...publishRefused };
-}
-
-/** ChainParams for validating candidates, from the network parameters. */
-export function chainParams(p: NetworkParams): ChainParams {
-  return {
-    ...DEFAULT_CHAIN_PARAMS,
-    clerkZeros: p.clerkZeros,
-    maxFutureMs: p.timestampWindowMs,
-    maxPastMs: p.timestampWindowMs,
-    caps: { maxTxs: p.maxBlockTxs, maxBlockBytes: p.maxBlockBytes },
-  };
 }
 
 export function createAgent(options: AgentOptions): SecondaryAgent {

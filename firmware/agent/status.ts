@@ -4,6 +4,7 @@ import { userInfo } from 'node:os';
 import type { SpinOutcomeKind } from '../sealing/engine.ts';
 import { writeStatusFile, type NodeStatus } from '../status/index.ts';
 import { STATUS_FILE_FAULT_KEY, type FaultBoard } from './faults.ts';
+import type { MqttTransport } from '../transport/mqtt-transport.ts';
 
 /** The account the agent runs as (an operator checks that the service is not root). */
 export const PROCESS_USER = ((): string => {
@@ -45,4 +46,13 @@ export async function writeStatusReported(stateDir: string, status: NodeStatus, 
   } catch (err) {
     faults.raise(STATUS_FILE_FAULT_KEY, 'ERR_AGENT_STATUS_FILE', (err as Error).message);
   }
+}
+
+/** The status page's broker line: connected or not, as whom, and what the broker said when it refused. */
+export function brokerStatus(state: string, identity: MqttTransport['identity'] | undefined): NodeStatus['broker'] {
+  const refused = identity !== undefined && identity.refused > 0 ? { refused: identity.refused, ...(identity.lastRefusal === null ? {} : { refusal: identity.lastRefusal }) } : {};
+  const publishRefused = identity !== undefined && identity.publishRefused > 0
+    ? { publishRefused: identity.publishRefused, ...(identity.lastPublishRefusal === null ? {} : { publishRefusal: identity.lastPublishRefusal }) } : {};
+  const failure = state !== 'online' && identity?.lastFailure != null ? { failure: identity.lastFailure } : {};
+  return { connected: state === 'online', state, ...(identity?.user == null ? {} : { user: identity.user }), ...refused, ...failure, ...publishRefused };
 }

@@ -3,6 +3,7 @@
 // (network-manifest.ts); a config may pin them only for an unprovisioned devnet.
 import { integer, object, refine } from '../core/json.ts';
 import { messageSchema, type ProtocolSchema } from './message-schema.ts';
+import { DEFAULT_CHAIN_PARAMS, type ChainParams } from './chain/validate.ts';
 
 export interface NetworkParams {
   /** Monotonic: a node ignores parameters older than the ones it has. */
@@ -53,3 +54,14 @@ export const paramsMessage: ProtocolSchema<NetworkParams> = messageSchema('param
   version: integer({ min: 1, max: 2 ** 31 }),
   ...PARAM_FIELDS,
 }), (p) => (p.sealDeadlineMs < p.spinIntervalMs ? 'sealDeadlineMs must be at least one spinIntervalMs' : undefined)));
+
+/** ChainParams for validating candidates, from the network parameters. */
+export function chainParams(p: NetworkParams): ChainParams {
+  return {
+    ...DEFAULT_CHAIN_PARAMS,
+    clerkZeros: p.clerkZeros,
+    maxFutureMs: p.timestampWindowMs,
+    maxPastMs: p.timestampWindowMs,
+    caps: { maxTxs: p.maxBlockTxs, maxBlockBytes: p.maxBlockBytes },
+  };
+}
