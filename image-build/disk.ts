@@ -126,7 +126,8 @@ export async function makeDisk(o: MakeDiskOptions): Promise<Partitions> {
  */
 export async function extractPartition(disk: string, part: Partition, out: string): Promise<void> {
   await rm(out, { force: true });
-  await run('dd', [`if=${disk}`, `of=${out}`, 'bs=1M', `skip=${part.startBytes / MIB}`, `count=${part.sizeBytes / MIB}`, 'conv=sparse', 'status=none']);
+  // In bytes: a partition grown on the device (growpart) need not end on a MiB.
+  await run('dd', [`if=${disk}`, `of=${out}`, 'bs=1M', 'iflag=skip_bytes,count_bytes', `skip=${part.startBytes}`, `count=${part.sizeBytes}`, 'conv=sparse', 'status=none']);
   const size = (await stat(out)).size;
   if (size !== part.sizeBytes) throw new Error(`${out}: dd copied ${size} bytes of partition ${part.index}, expected ${part.sizeBytes}`);
 }

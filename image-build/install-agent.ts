@@ -29,6 +29,8 @@ export const SYSTEM_PACKAGES: readonly string[] = [
   // debootstrap's --include resolver may not follow; the Pi image has no RAUC to pull it in.
   // avahi-utils: avahi-browse, with which the device finds its own announcement before it prints its address.
   'avahi-daemon', 'avahi-utils', 'dbus',
+  // growpart: the data partition grows to the end of the card at boot (firstboot.sh); resize2fs is in e2fsprogs.
+  'cloud-guest-utils', 'e2fsprogs', 'fdisk',
 ];
 /** DHCP on Wi-Fi once wpa_supplicant has associated; the wired link wins when both are up (lower metric). */
 export const WIRELESS_NETWORK = '[Match]\nName=wlan* wl*\n\n[Network]\nDHCP=yes\n\n[DHCPv4]\nRouteMetric=2048\n\n[IPv6AcceptRA]\nRouteMetric=2048\n';

@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { buildImage } from '../../image-build/build.ts';
-import { extractPartition, partitions, type DiskLayout, type Partition } from '../../image-build/disk.ts';
+import { extractPartition, partitions, type DiskLayout, type Partition, type Partitions } from '../../image-build/disk.ts';
 
 const run = promisify(execFile);
 
@@ -42,8 +42,22 @@ export async function readBootFile(disk: string, layout: DiskLayout, name: strin
   return stdout;
 }
 
+/** The partitions as the disk's table has them now (the data partition may have grown at boot). */
+export async function diskPartitions(disk: string): Promise<Partitions> {
+  const { stdout } = await run('sfdisk', ['--json', disk]);
+  const table = JSON.parse(stdout) as { partitiontable: { sectorsize?: number; partitions: { start: number; size: number }[] } };
+  const sector = table.partitiontable.sectorsize ?? 512;
+  const parts = table.partitiontable.partitions.map((x, i) => ({ index: i + 1, startBytes: x.start * sector, sizeBytes: x.size * sector }));
+  if (parts.length !== 4) throw new Error(`${disk}: ${parts.length} partitions, not the 4 of the A/B layout`);
+  const [boot, root, rootB, data] = parts as [Partition, Partition, Partition, Partition];
+  return { boot, root, rootB, data, totalBytes: data.startBytes + data.sizeBytes };
+}
+
 export async function readAbDisk(disk: string, layout: DiskLayout, work: string): Promise<AbDiskState> {
-  const p = partitions(layout);
+  const p = await diskPartitions(disk);
+  // The image's own layout up to the data partition, which may since have grown.
+  const planned = partitions(layout);
+  if (p.data.startBytes !== planned.data.startBytes) throw new Error(`${disk}: the data partition starts at ${p.data.startBytes}, not ${planned.data.startBytes}`);
   const stdout = await readBootFile(disk, layout, 'grubenv');
   const grubenv = Object.fromEntries(stdout.split('\n').filter((l) => /^[A-Z_]+=/.test(l)).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
   return { dataState: await listDir(disk, p.data, '/btn-node', work), slotState: await listDir(disk, p.root, '/var/lib/btn-node', work), grubenv };

@@ -12,7 +12,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { get as httpGet } from 'node:http';
 import { existsSync } from 'node:fs';
-import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
@@ -20,8 +20,7 @@ import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { until } from '../until.ts';
 import { freePort } from '../net.ts';
-import { listEntries, readAbDisk, readBootFile } from './ab-disk.ts';
-import { partitions } from '../../image-build/disk.ts';
+import { diskPartitions, listEntries, readAbDisk, readBootFile } from './ab-disk.ts';
 import { buildImage, X86_LAYOUT } from '../../image-build/build.ts';
 import { writeBootFile } from '../../image-build/disk.ts';
 import { startDeviceNetwork, type DeviceNetwork } from '../../firmware/devnet/device-network.ts';
@@ -56,6 +55,11 @@ afterAll(async () => {
 async function expectStateOnDataPartition(image: string, dir: string): Promise<void> {
   for (const c of children) c.kill('SIGKILL');
   await until('QEMU to stop', () => children.every((c) => c.exitCode !== null || c.signalCode !== null), 10_000);
+  // The card is larger than the image: the data partition grew to its end at boot (firstboot.sh;
+  // growpart keeps a few KiB of alignment at the end).
+  const p = await diskPartitions(image);
+  expect(p.data.sizeBytes).toBeGreaterThan((X86_LAYOUT.dataMiB + GROW_MIB - 1) * 1024 * 1024);
+  expect(p.data.startBytes + p.data.sizeBytes).toBeLessThanOrEqual((await stat(image)).size);
   const disk = await readAbDisk(image, X86_LAYOUT, dir);
   expect(disk.dataState).toEqual(expect.arrayContaining(['activation.json', 'seal-journal', 'broker-credentials.json']));
   expect(disk.slotState).toEqual([]);
@@ -64,7 +68,7 @@ async function expectStateOnDataPartition(image: string, dir: string): Promise<v
 
 /** After the run: btn-node.txt's Wi-Fi settings became systemd-networkd and wpa_supplicant files, the passphrase left the FAT partition. */
 async function expectWifiSetUp(image: string, dir: string): Promise<void> {
-  const p = partitions(X86_LAYOUT);
+  const p = await diskPartitions(image);
   const txt = await readBootFile(image, X86_LAYOUT, 'btn-node.txt');
   expect(txt).not.toContain(WIFI_PASSPHRASE);
   expect(txt).toMatch(/^# WIFI_PASSWORD was moved to the device/m);
@@ -90,6 +94,8 @@ function getAs(port: number, host: string): Promise<{ status: number; body: stri
 }
 
 const WIFI_PASSPHRASE = 'correct horse battery staple';
+/** The image on a "card" 1 GiB larger than itself. */
+const GROW_MIB = 1024;
 const GUEST_NAME = 'btn-boot-test';
 
 describe('qemu-x86_64 image', () => {
@@ -124,6 +130,7 @@ describe('qemu-x86_64 image', () => {
     // The household's step: the network's settings onto the boot partition (FAT) of its copy.
     const image = join(work, 'disk.img');
     await copyFile(join(dir, 'btn-node-qemu-x86_64.img'), image);
+    await truncate(image, (await stat(image)).size + GROW_MIB * 1024 * 1024);
     const files = network.bootFiles({ brokerUrl: `mqtts://10.0.2.2:${port}`, rootHost: '10.0.2.2' });
     expect(Object.keys(files).sort()).toEqual(['btn-node-broker-ca.pem', 'btn-node.txt']);
     // What a household adds: its Wi-Fi and a name for the device (there is no Wi-Fi under QEMU: the files are checked after the run).

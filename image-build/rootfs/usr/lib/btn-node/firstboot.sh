@@ -125,6 +125,22 @@ JSON
 chmod 0640 "$R/etc/btn-node/config.json.new"
 sync
 mv -f "$R/etc/btn-node/config.json.new" "$R/etc/btn-node/config.json"
+# >>> the data partition takes the rest of the card: the image is small to flash, a card is much
+# larger, and the data partition (last on the disk) holds the state and downloaded updates. At
+# every boot: a no-op once grown, and it grows again after the image is cloned onto a larger card.
+if [ -z "$R" ]; then
+  data_dev=$(findmnt -no SOURCE /data 2>/dev/null || true)
+  data_disk=$(lsblk -no PKNAME "$data_dev" 2>/dev/null | head -n 1)
+  data_part=$(cat "/sys/class/block/$(basename "${data_dev:-none}")/partition" 2>/dev/null || true)
+  if [ -n "$data_disk" ] && [ -n "$data_part" ] && growpart "/dev/$data_disk" "$data_part" >/dev/null 2>&1; then
+    if resize2fs "$data_dev" >/dev/null 2>&1; then
+      echo "btn-node firstboot: the data partition now fills the disk ($(df -h --output=size /data | tail -n 1 | tr -d ' '))"
+    else
+      problem "the data partition was extended but its file system could not be grown (resize2fs $data_dev)"
+    fi
+  fi
+fi
+# <<< the data partition takes the rest of the card
 # >>> network settings (Wi-Fi, hostname) and the set-up problems for the status page
 . "$(dirname "$0")/firstboot-network.sh"
 [ -z "$root_key" ] || [ ${#root_key} -eq 64 ] || problem "ROOT_PUBLIC_KEY has ${#root_key} hex digits, not 64"
@@ -139,4 +155,3 @@ else
 fi
 # <<< network settings
 touch "$R/var/lib/btn-node-firstboot.done"
-
