@@ -3,7 +3,8 @@
 // QoS 1 messages live in replicated streams), so every member runs JetStream with its own store,
 // a server_name, and routes to the other two. Host tooling: never on a device.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { connect } from 'mqtt';
 import { freePort } from '../core/free-port.ts';
@@ -12,7 +13,7 @@ import { BROKER_MAX_PACKET_BYTES } from './secure-mosquitto.ts';
 
 export const NATS_SERVER_BIN = process.env['NATS_SERVER_BIN'] ?? '/usr/sbin/nats-server';
 const MEMBERS = 3;
-/** What a member's output keeps for failure messages (its tail). */
+/** How much of a member's log output() gives (its tail). */
 const MAX_LOG_CHARS = 64 * 1024;
 
 export interface NatsMember {
@@ -23,7 +24,7 @@ export interface NatsMember {
   readonly ports: { readonly client: number; readonly cluster: number; readonly mqtt: number; readonly monitor: number };
   /** False once killed or stopped. */
   readonly alive: boolean;
-  /** The member's log (its tail). */
+  /** The member's log (<dir>/mN/nats.log), its tail. */
   output(): string;
 }
 
@@ -55,6 +56,7 @@ interface Running {
 function memberConfig(name: string, dir: string, p: NatsMember['ports'], routes: readonly number[], maxPayload: number): string {
   return [
     `server_name: ${name}`,
+    `log_file: ${JSON.stringify(join(dir, 'nats.log'))}`,
     `listen: 127.0.0.1:${p.client}`,
     `http: 127.0.0.1:${p.monitor}`,
     `max_payload: ${maxPayload}`,
@@ -65,7 +67,10 @@ function memberConfig(name: string, dir: string, p: NatsMember['ports'], routes:
     `  listen: 127.0.0.1:${p.cluster}`,
     `  routes: [ ${routes.map((r) => `nats-route://127.0.0.1:${r}`).join(', ')} ]`,
     '}',
-    `mqtt { listen: 127.0.0.1:${p.mqtt} }`,
+    // Streams (retained messages, sessions, QoS 1 messages) and each subscription's consumer on
+    // all three members, so they outlive one. (Consumers on one member only are worse: a session
+    // whose consumer was on the dead member cannot be cleaned up, and its client never gets back in.)
+    `mqtt { listen: 127.0.0.1:${p.mqtt}, stream_replicas: 3 }`,
   ].join('\n') + '\n';
 }
 
@@ -92,7 +97,8 @@ function mqttAnswers(url: string): Promise<boolean> {
 /** Routes to both others, a JetStream meta leader known, and MQTT answering. */
 async function memberReady(m: NatsMember): Promise<string | null> {
   const routez = await monitor(m.ports.monitor, '/routez');
-  if (routez === null || (routez['num_routes'] as number) < MEMBERS - 1) return `${m.name}: routes ${String(routez?.['num_routes'] ?? 'unknown')}/${MEMBERS - 1}`;
+  const routes = typeof routez?.['num_routes'] === 'number' ? routez['num_routes'] : 0;
+  if (routes < MEMBERS - 1) return `${m.name}: routes ${routes}/${MEMBERS - 1}`;
   const jsz = await monitor(m.ports.monitor, '/jsz');
   const leader = (jsz?.['meta_cluster'] as { leader?: string } | undefined)?.leader;
   if (typeof leader !== 'string' || leader === '') return `${m.name}: no JetStream meta leader yet`;
@@ -103,6 +109,35 @@ async function memberReady(m: NatsMember): Promise<string | null> {
 export async function startNatsCluster(o: NatsClusterOptions): Promise<NatsCluster> {
   const maxPayload = o.maxPayloadBytes ?? BROKER_MAX_PACKET_BYTES;
   if (!Number.isInteger(maxPayload) || maxPayload < 1024 || maxPayload > 64 * 1024 * 1024) throw new DevnetError('ERR_DEVNET_OPTIONS', `maxPayloadBytes must be 1 KiB..64 MiB, got ${maxPayload}`);
+  // Twelve ports picked free a moment before the members bind them: on a busy machine another
+  // process may take one in between, and the whole cluster starts again on new ones.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(o, maxPayload);
+    } catch (err) {
+      if (!(err instanceof PortTaken) || attempt >= PORT_ATTEMPTS) throw err instanceof PortTaken ? err.failure : err;
+    }
+  }
+}
+
+const PORT_ATTEMPTS = 3;
+
+class PortTaken extends Error {
+  constructor(readonly failure: DevnetError) {
+    super(failure.message);
+  }
+}
+
+function tail(file: string): string {
+  try {
+    const text = readFileSync(file, 'utf8');
+    return text.slice(-MAX_LOG_CHARS);
+  } catch {
+    return '';
+  }
+}
+
+async function startOnce(o: NatsClusterOptions, maxPayload: number): Promise<NatsCluster> {
   const ports: NatsMember['ports'][] = [];
   for (let i = 0; i < MEMBERS; i++) ports.push({ client: await freePort(), cluster: await freePort(), mqtt: await freePort(), monitor: await freePort() });
   const running: Running[] = [];
@@ -121,16 +156,17 @@ export async function startNatsCluster(o: NatsClusterOptions): Promise<NatsClust
       const dir = join(o.dir, name);
       await mkdir(dir, { recursive: true, mode: 0o700 });
       const conf = join(dir, 'nats.conf');
+      const logFile = join(dir, 'nats.log');
+      await rm(logFile, { force: true });
       await writeFile(conf, memberConfig(name, dir, ports[i]!, ports.map((p) => p.cluster), maxPayload));
-      let log = '';
-      const child = spawn(NATS_SERVER_BIN, ['-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
-      const keep = (d: Buffer): void => { log = (log + d.toString()).slice(-MAX_LOG_CHARS); };
-      child.stdout!.on('data', keep);
-      child.stderr!.on('data', keep);
-      const member = { name, mqttUrl: `mqtt://127.0.0.1:${ports[i]!.mqtt}`, ports: ports[i]!, alive: true, output: () => log };
+      // What it says before its log file is open (a config error) comes on stderr.
+      let early = '';
+      const child = spawn(NATS_SERVER_BIN, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
+      child.stderr!.on('data', (d: Buffer) => { early = (early + d.toString()).slice(-MAX_LOG_CHARS); });
+      const member = { name, mqttUrl: `mqtt://127.0.0.1:${ports[i]!.mqtt}`, ports: ports[i]!, alive: true, output: () => early + tail(logFile) };
       const exited = new Promise<void>((resolve) => {
         child.once('exit', () => { member.alive = false; resolve(); });
-        child.once('error', (err) => { log += `\nspawn failed: ${err.message}`; member.alive = false; resolve(); });
+        child.once('error', (err) => { early += `\nspawn failed: ${err.message}`; member.alive = false; resolve(); });
       });
       running.push({ member, child, exited });
     }
@@ -138,7 +174,11 @@ export async function startNatsCluster(o: NatsClusterOptions): Promise<NatsClust
     const deadline = Date.now() + timeout;
     for (;;) {
       const dead = running.find((r) => !r.member.alive);
-      if (dead !== undefined) throw new DevnetError('ERR_DEVNET_STARTUP', `nats-server ${dead.member.name} exited at start: ${dead.member.output().slice(-2000)}`);
+      if (dead !== undefined) {
+        const out = dead.member.output();
+        const failure = new DevnetError('ERR_DEVNET_STARTUP', `nats-server ${dead.member.name} exited at start: ${out.slice(-2000)}`);
+        throw /address already in use/.test(out) ? new PortTaken(failure) : failure;
+      }
       const waiting = (await Promise.all(running.map((r) => memberReady(r.member)))).filter((w) => w !== null);
       if (waiting.length === 0) break;
       if (Date.now() > deadline) throw new DevnetError('ERR_DEVNET_STARTUP', `the nats cluster was not ready within ${timeout} ms: ${waiting.join('; ')}\n${running[0]!.member.output().slice(-2000)}`);
@@ -146,7 +186,7 @@ export async function startNatsCluster(o: NatsClusterOptions): Promise<NatsClust
     }
   } catch (err) {
     await stopAll();
-    if (err instanceof DevnetError) throw err;
+    if (err instanceof DevnetError || err instanceof PortTaken) throw err;
     throw new DevnetError('ERR_DEVNET_STARTUP', `the nats cluster did not start: ${(err as Error).message}`, {}, { cause: err });
   }
   let stopping: Promise<void> | null = null;
