@@ -139,7 +139,7 @@ export async function devnetCommand(argv: readonly string[], deps: DevnetCommand
       nodes, blocks, clerks, txPerBlock, candidateEncoding: candidates, logger, onEvent: show,
       agentFactory: deps.agentFactory ?? realAgentFactory,
       ...(broker === undefined ? {} : { brokerUrl: broker }), ...(network === undefined ? {} : { network }), secureBroker,
-        ...(natsCluster ? { broker: { kind: 'nats-cluster' } as const } : {}),
+      ...(natsCluster ? { broker: { kind: 'nats-cluster' } as const } : {}),
       ...(values['state-dir'] === undefined ? {} : { stateDir: values['state-dir'] }),
     });
     if (!json) summary(out, result, blocks);
