@@ -12,6 +12,13 @@ import type { DevnetEvent } from '../../../firmware/devnet/devnet.ts';
 import { startNatsCluster, type NatsCluster } from '../../../firmware/devnet/nats-cluster.ts';
 import { runProvisionedDevnet, type ProvisionedDevnetResult, type ProvisionedEvent } from '../../../firmware/devnet/provisioned-devnet.ts';
 
+/**
+ * Longer than the devnet's 8 s: a height whose seals are lost while the cluster moves its
+ * JetStream leaders (10-25 s here) is redrawn, and five lost attempts in a row would leave it
+ * not final. A network on such a cluster has to budget its failover time the same way.
+ */
+export const SEAL_DEADLINE_MS = 30_000;
+
 export interface ClusterRunOptions {
   readonly broker: 'aedes' | 'nats-cluster';
   readonly nodes: number;
@@ -50,7 +57,7 @@ export async function clusterRun(o: ClusterRunOptions): Promise<ClusterRun> {
       if (c !== null && kill !== undefined && e.type === 'final' && e.block.height === kill.afterHeight) pending.kill ??= c.kill(kill.member);
     };
     const result = await runProvisionedDevnet({
-      nodes: o.nodes, blocks: o.blocks, handleSignals: false, params: { sealZeros: 0, spinIntervalMs: 1000 }, stateDir: join(dir, 'devnet'), onEvent,
+      nodes: o.nodes, blocks: o.blocks, handleSignals: false, params: { sealZeros: 0, spinIntervalMs: 1000, sealDeadlineMs: SEAL_DEADLINE_MS }, stateDir: join(dir, 'devnet'), onEvent,
       ...(o.logger === undefined ? {} : { logger: o.logger }),
       ...(c === null ? {} : { broker: { kind: 'nats-cluster', cluster: c } as const }),
     });
