@@ -11,7 +11,7 @@ const BLOCKS = 30;
 const KILL_AFTER = 2;
 
 describe('provisioned devnet on a nats-server cluster (slow)', () => {
-  it('member 1 killed after block 2: all final, no double seal, its node seals again through another member', { timeout: 300_000 }, async () => {
+  it('member 1 killed after block 2: all final, no double seal, its node seals again through another member', { timeout: 600_000 }, async () => {
     const run = await clusterRun({ broker: 'nats-cluster', nodes: 3, blocks: BLOCKS, kill: { member: 1, afterHeight: KILL_AFTER } });
     const { result } = run;
     expect(run.alive).toEqual([true, false, true]);
