@@ -1,8 +1,9 @@
-// The broker a devnet runs on, one of three: the embedded in-process aedes (the default: nothing
-// to install), a running broker at a URL, or a real mosquitto 2 started here with TLS, no
+// The broker a devnet runs on, one of four: the embedded in-process aedes (the default: nothing
+// to install), a running broker at a URL, a real mosquitto 2 started here with TLS, no
 // anonymous clients and dynamic security (secure-mosquitto.ts), where the root node creates each
 // device's account at activation and the device connects with the credential its TPM released:
-// the production broker path, with one command.
+// the production broker path, with one command; or a three-member nats-server cluster
+// (nats-cluster.ts), the clients spread over its members, each able to move to another.
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
@@ -11,18 +12,23 @@ import { startBroker } from '../transport/index.ts';
 import type { BrokerAccounts } from '../../provisioning/server/broker-rotation.ts';
 import type { BrokerAdmin } from '../../provisioning/broker/dynsec.ts';
 import { DevnetError } from './errors.ts';
+import type { NatsCluster } from './nats-cluster.ts';
 
 export type DevnetBrokerChoice =
   | { readonly kind: 'in-process' }
   | { readonly kind: 'url'; readonly url: string }
-  | { readonly kind: 'mosquitto' };
+  | { readonly kind: 'mosquitto' }
+  /** Started here, or one already running (the caller keeps it: kills members, stops it). */
+  | { readonly kind: 'nats-cluster'; readonly cluster?: NatsCluster };
 
 export interface DevnetBroker {
   readonly kind: DevnetBrokerChoice['kind'];
   readonly url: string;
   /** The broker's own process (a mosquitto started here); undefined in process or elsewhere. */
   readonly pid?: number;
-  /** aedes speaks MQTT 3.1.1 only; mosquitto 2 speaks 5 (reason codes for refusals). */
+  /** A cluster's members' MQTT URLs (url is the first); see clientUrls. */
+  readonly members?: readonly string[];
+  /** aedes and nats-server speak MQTT 3.1.1 only; mosquitto 2 speaks 5 (reason codes for refusals). */
   readonly protocol: 'auto' | 4 | 5;
   /** The CA every client pins (mqtts://). */
   readonly ca?: string;
@@ -62,7 +68,27 @@ export async function openDevnetBroker(choice: DevnetBrokerChoice, o: DevnetBrok
       return { kind: 'url', url: choice.url, protocol: 'auto', close: async () => undefined };
     case 'mosquitto':
       return openSecureMosquitto(o);
+    case 'nats-cluster':
+      return openNatsCluster(choice.cluster, o);
   }
+}
+
+/**
+ * Where client i connects (0: the primary, i: node-i). On a cluster, member i mod size, with the
+ * other members after it as fallbacks in turn, so a client whose member dies goes on elsewhere.
+ */
+export function clientUrls(broker: DevnetBroker, i: number): { readonly url: string; readonly fallbackUrls?: readonly string[] } {
+  const m = broker.members;
+  if (m === undefined || m.length === 0) return { url: broker.url };
+  const at = i % m.length;
+  return { url: m[at]!, fallbackUrls: [...m.slice(at + 1), ...m.slice(0, at)] };
+}
+
+async function openNatsCluster(running: NatsCluster | undefined, o: DevnetBrokerOptions): Promise<DevnetBroker> {
+  const { startNatsCluster } = await import('./nats-cluster.ts');
+  const cluster = running ?? await startNatsCluster({ dir: join(o.dir, 'broker') });
+  // nats-server's MQTT is 3.1.1 only: no MQTT 5 attempt to be refused first.
+  return { kind: 'nats-cluster', url: cluster.mqttUrls[0]!, members: cluster.mqttUrls, protocol: 4, close: () => (running === undefined ? cluster.stop() : Promise.resolve()) };
 }
 
 async function openSecureMosquitto(o: DevnetBrokerOptions): Promise<DevnetBroker> {

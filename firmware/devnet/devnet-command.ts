@@ -1,4 +1,4 @@
-// btn-node devnet --nodes N --blocks K [--json] [--broker URL|mosquitto] [--clerks C] [--txs T] [--candidates binary|json] [--state-dir DIR] [--network NAME]
+// btn-node devnet --nodes N --blocks K [--json] [--broker URL|mosquitto|nats-cluster] [--clerks C] [--txs T] [--candidates binary|json] [--state-dir DIR] [--network NAME]
 //                 [--unprovisioned | --provisioned [--revoke-after H NODE] [--unfiled NODE,..] [--offline NODE,..]]
 //
 // Provisioned is the default (it adds about 0.5 s for 3 nodes, README): the anti-Sybil path of
@@ -25,7 +25,7 @@ import type { FinalBlockRecord, PrimaryEvent } from './primary.ts';
 import type { ProvisionedDevnetOptions, ProvisionedEvent } from './provisioned-devnet.ts';
 import { boundedInt, parse, UsageError } from '../core/cli-args.ts';
 
-const USAGE = `usage: btn-node devnet [--nodes N] [--blocks K] [--json] [--broker mqtt://HOST:PORT|mosquitto] [--clerks C] [--txs T] [--candidates binary|json] [--state-dir DIR] [--network NAME]
+const USAGE = `usage: btn-node devnet [--nodes N] [--blocks K] [--json] [--broker mqtt://HOST:PORT|mosquitto|nats-cluster] [--clerks C] [--txs T] [--candidates binary|json] [--state-dir DIR] [--network NAME]
   --nodes N       secondary nodes, each with its own swtpm TPM (1..${MAX_NODES}, default 3)
   --blocks K      run until K blocks are final (1..${MAX_BLOCKS}, default 5)
   --json          one JSON object per line on stdout: first the params, the network, the root key and
@@ -37,6 +37,10 @@ const USAGE = `usage: btn-node devnet [--nodes N] [--blocks K] [--json] [--broke
                   no anonymous clients and dynamic security: the root node creates each node's
                   account at activation and the node connects with the credential its TPM
                   released; a node may publish only its own status and seals
+  --broker nats-cluster
+                  start a three-member nats-server cluster (Debian's package; MQTT 3.1.1 on
+                  JetStream, routes between the members): the primary on member 0, node i on
+                  member i mod 3, each falling back to the other members if its own dies
   --clerks C      clerks in the primary's committee (1..64, default 3); each votes with its own key
   --network NAME  the network's name in its manifest and votes (default devnet)
   --txs T         transactions per block (0..10000, default 4)
@@ -94,8 +98,9 @@ export async function devnetCommand(argv: readonly string[], deps: DevnetCommand
   const candidates = values.candidates ?? 'binary';
   if (candidates !== 'binary' && candidates !== 'json') throw new UsageError(`--candidates must be binary or json, got ${JSON.stringify(candidates.slice(0, 40))}\n${USAGE}`);
   const secureBroker = values.broker === 'mosquitto';
-  const broker = secureBroker ? undefined : values.broker;
-  if (broker !== undefined && !/^(mqtts?|tcp|wss?):\/\/[^\s]+$/.test(broker)) throw new UsageError(`--broker must be an mqtt:// URL or mosquitto, got ${JSON.stringify(broker.slice(0, 80))}\n${USAGE}`);
+  const natsCluster = values.broker === 'nats-cluster';
+  const broker = secureBroker || natsCluster ? undefined : values.broker;
+  if (broker !== undefined && !/^(mqtts?|tcp|wss?):\/\/[^\s]+$/.test(broker)) throw new UsageError(`--broker must be an mqtt:// URL, mosquitto or nats-cluster, got ${JSON.stringify(broker.slice(0, 80))}\n${USAGE}`);
   const json = values.json ?? false;
   const network = values.network;
   if (network !== undefined) {
@@ -118,6 +123,7 @@ export async function devnetCommand(argv: readonly string[], deps: DevnetCommand
       const result = await runProvisionedDevnet({
         nodes, blocks, clerks, txPerBlock, candidateEncoding: candidates, logger, onEvent: show, ...extra,
         ...(broker === undefined ? {} : { brokerUrl: broker }), ...(network === undefined ? {} : { network }), secureBroker,
+        ...(natsCluster ? { broker: { kind: 'nats-cluster' } as const } : {}),
         ...(values['state-dir'] === undefined ? {} : { stateDir: values['state-dir'] }),
       });
       if (!json) {
@@ -133,6 +139,7 @@ export async function devnetCommand(argv: readonly string[], deps: DevnetCommand
       nodes, blocks, clerks, txPerBlock, candidateEncoding: candidates, logger, onEvent: show,
       agentFactory: deps.agentFactory ?? realAgentFactory,
       ...(broker === undefined ? {} : { brokerUrl: broker }), ...(network === undefined ? {} : { network }), secureBroker,
+      ...(natsCluster ? { broker: { kind: 'nats-cluster' } as const } : {}),
       ...(values['state-dir'] === undefined ? {} : { stateDir: values['state-dir'] }),
     });
     if (!json) summary(out, result, blocks);
@@ -228,6 +235,7 @@ const BROKER_KINDS: Record<DevnetBroker['kind'], string> = {
   'in-process': 'in-process aedes, MQTT 3.1.1',
   url: 'external',
   mosquitto: 'mosquitto 2, TLS, dynamic security: an account per node, released through its TPM at activation',
+  'nats-cluster': 'nats-server cluster of 3 members, MQTT 3.1.1 on JetStream; node i on member i mod 3',
 };
 
 function humanPrinter(out: (line: string) => void, nodes: number, blocks: number): (e: DevnetEvent | ProvisionedEvent) => void {
@@ -263,7 +271,7 @@ function humanPrinter(out: (line: string) => void, nodes: number, blocks: number
         out(`params: seal needs >= ${e.params.sealZeros} zero bits, clerk draw >= ${e.params.clerkZeros}, one round per ${e.params.spinIntervalMs} ms, seal deadline ${e.params.sealDeadlineMs} ms`);
         break;
       case 'broker':
-        out(`broker: ${e.url} (${BROKER_KINDS[e.kind]})`);
+        out(`broker: ${e.members?.join(' ') ?? e.url} (${BROKER_KINDS[e.kind]})`);
         out(`state: ${e.stateDir}${e.removeAtEnd ? ' (removed at the end)' : ''}`);
         break;
       case 'node':

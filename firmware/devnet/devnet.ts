@@ -15,7 +15,7 @@ import { createMqttTransport, topicsFor, type MqttTransport, type Topics } from 
 import { openTpm, type SealingKeyInfo, type Tpm } from '../../tpm/index.ts';
 import { startSwtpm, type SwtpmInstance } from '../../tpm/swtpm.ts';
 import { createClerks, type Clerk } from './clerks.ts';
-import { openDevnetBroker, type DevnetBroker, type DevnetBrokerChoice } from './devnet-broker.ts';
+import { clientUrls, openDevnetBroker, type DevnetBroker, type DevnetBrokerChoice } from './devnet-broker.ts';
 import { DevnetError } from './errors.ts';
 import type { RootKey, SignedNetworkSource } from './network-keys.ts';
 import type { SignedManifest } from '../protocol/network-manifest.ts';
@@ -102,6 +102,8 @@ export interface DevnetOptions {
    * has an account, and a provisioned node gets its own at activation, through its TPM.
    */
   readonly secureBroker?: boolean;
+  /** Any broker choice (devnet-broker.ts), e.g. a nats-server cluster; excludes brokerUrl and secureBroker. */
+  readonly broker?: DevnetBrokerChoice;
   /**
    * The name a node goes by on the broker (its status topic, its account); default its label
    * (node-1, ...). A provisioned devnet passes the id the root assigns (the broker pins a node's
@@ -161,7 +163,7 @@ export interface BeforeAgentsContext {
 export type DevnetEvent =
   | PrimaryEvent
   | { readonly type: 'params'; readonly params: NetworkParams }
-  | { readonly type: 'broker'; readonly url: string; readonly kind: DevnetBroker['kind']; readonly prefix: string; readonly stateDir: string; readonly removeAtEnd: boolean }
+  | { readonly type: 'broker'; readonly url: string; readonly members?: readonly string[]; readonly kind: DevnetBroker['kind']; readonly prefix: string; readonly stateDir: string; readonly removeAtEnd: boolean }
   | { readonly type: 'node'; readonly nodeId: string; readonly publicKeyPem: string; readonly tcti: string; readonly msToStart: number }
   | { readonly type: 'ready'; readonly nodes: number; readonly clerks: readonly string[]; readonly quorum: number }
   | ({ readonly type: 'agent'; readonly nodeId: string } & AgentReport);
@@ -224,6 +226,7 @@ export async function runDevnet(options: DevnetOptions): Promise<DevnetResult> {
   const ownsRoot = options.stateDir === undefined;
   let root: string | null = null;
   let broker: DevnetBroker | null = null;
+  let choice: DevnetBrokerChoice | null = null;
   let primaryTransport: MqttTransport | null = null;
   let primary: PrimaryNode | null = null;
   const started: Node[] = [];
@@ -236,11 +239,13 @@ export async function runDevnet(options: DevnetOptions): Promise<DevnetResult> {
     const runId = toHex(randomBytes(4));
     // A run of its own under the prefix: retained messages of earlier runs on a shared broker never mix in.
     const topics = topicsFor(`btn/devnet-${runId}`);
-    if (options.secureBroker === true && options.brokerUrl !== undefined) throw new DevnetError('ERR_DEVNET_OPTIONS', 'a broker URL and a secure broker of its own exclude each other');
-    const choice: DevnetBrokerChoice = options.secureBroker === true ? { kind: 'mosquitto' } : options.brokerUrl !== undefined ? { kind: 'url', url: options.brokerUrl } : { kind: 'in-process' };
+    if ([options.secureBroker === true, options.brokerUrl !== undefined, options.broker !== undefined].filter(Boolean).length > 1) {
+      throw new DevnetError('ERR_DEVNET_OPTIONS', 'a broker URL, a secure broker and a broker choice exclude each other');
+    }
+    choice = options.broker ?? (options.secureBroker === true ? { kind: 'mosquitto' } : options.brokerUrl !== undefined ? { kind: 'url', url: options.brokerUrl } : { kind: 'in-process' });
     broker = await openDevnetBroker(choice, { dir: root, prefix: topics.prefix, logger: log });
     const url = broker.url;
-    emit({ type: 'broker', url, kind: broker.kind, prefix: topics.prefix, stateDir: root, removeAtEnd: ownsRoot });
+    emit({ type: 'broker', url, ...(broker.members === undefined ? {} : { members: broker.members }), kind: broker.kind, prefix: topics.prefix, stateDir: root, removeAtEnd: ownsRoot });
     log.info({ url, kind: broker.kind, root }, 'broker');
     const protocol = broker.protocol;
     const tls = broker.ca === undefined ? {} : { ca: broker.ca };
@@ -254,7 +259,7 @@ export async function runDevnet(options: DevnetOptions): Promise<DevnetResult> {
     // The primary sends what the parameters allow: a full block as JSON at its largest.
     const maxOutboundBytes = candidateByteCaps({ maxTxs: params.maxBlockTxs, maxBlockBytes: params.maxBlockBytes }).json;
     primaryTransport = createMqttTransport({
-      url, nodeId: 'primary', clientId: `btn-primary-${runId}`, prefix: topics.prefix, protocol, status: false, logger: log, maxOutboundBytes, ...tls, ...broker.primary,
+      ...clientUrls(broker, 0), nodeId: 'primary', clientId: `btn-primary-${runId}`, prefix: topics.prefix, protocol, status: false, logger: log, maxOutboundBytes, ...tls, ...broker.primary,
     });
     primaryTransport.start();
     primary = new PrimaryNode({
@@ -294,7 +299,7 @@ export async function runDevnet(options: DevnetOptions): Promise<DevnetResult> {
         stateDir: root, caDir, topics, transport: primaryTransport, broker, manifest: primary.manifest, logger: log, signal: abort.signal,
       }), abort.signal);
     }
-    for (const node of started) {
+    for (const [i, node] of started.entries()) {
       checkAborted();
       const sealingKey = node.sealingKey!;
       const nodeLog = log.child({ node: node.nodeId });
@@ -303,7 +308,7 @@ export async function runDevnet(options: DevnetOptions): Promise<DevnetResult> {
       // there); an unprovisioned one has none to activate with, so the devnet makes it one.
       const account = options.accountsAtActivation === true ? undefined : await broker.nodeCredentials?.(brokerId);
       node.transport = createMqttTransport({
-        url, nodeId: brokerId, sealingKeySpki: spkiOf(sealingKey.publicKeyPem), prefix: topics.prefix, protocol, logger: nodeLog, ...tls, ...account,
+        ...clientUrls(broker, i + 1), nodeId: brokerId, sealingKeySpki: spkiOf(sealingKey.publicKeyPem), prefix: topics.prefix, protocol, logger: nodeLog, ...tls, ...account,
       });
       // Connecting first: an agent's start() may wait until its transport is online.
       node.transport.start();
@@ -329,9 +334,14 @@ export async function runDevnet(options: DevnetOptions): Promise<DevnetResult> {
     }
     options.signal?.removeEventListener('abort', onOuterAbort);
     await cleanup(log, {
-      primary, primaryTransport, nodes: started, broker, root: ownsRoot ? root : null, clearRetained: options.brokerUrl !== undefined,
+      primary, primaryTransport, nodes: started, broker, root: ownsRoot ? root : null, clearRetained: outlivesRun(choice),
     });
   }
+}
+
+/** A broker that is not the run's own keeps what the run retained unless the run clears it. */
+function outlivesRun(choice: DevnetBrokerChoice | null): boolean {
+  return choice?.kind === 'url' || (choice?.kind === 'nats-cluster' && choice.cluster !== undefined);
 }
 
 async function cleanup(log: Logger, s: { primary: PrimaryNode | null; primaryTransport: MqttTransport | null; nodes: Node[]; broker: DevnetBroker | null; root: string | null; clearRetained: boolean }): Promise<void> {

@@ -55,10 +55,14 @@ export class MqttConnection {
   #lastRefusal: string | null = null;
   /** Why the last attempt failed before any broker answer (TLS, DNS, no route), in words; cleared on connect. */
   #lastFailure: string | null = null;
+  /** The broker's URL and its cluster's other members, tried in turn; #urlAt is the one in use or next. */
+  readonly #urls: readonly string[];
+  #urlAt = 0;
 
   constructor(config: ConnectionConfig) {
     this.#c = config;
     const o = config.options;
+    this.#urls = [o.url, ...(o.fallbackUrls ?? [])];
     this.#credentials = { ...(o.username === undefined ? {} : { username: o.username }), ...(o.password === undefined ? {} : { password: o.password }) };
     this.#backoff = new Backoff(config.options.backoff);
     this.#status = config.options.status ?? true;
@@ -153,7 +157,8 @@ export class MqttConnection {
     this.#setState('connecting');
     this.#c.stats.reconnectAttempts++;
     const { hooks, log, protocol, stats } = this.#c;
-    const client = connect(this.#c.options.url, this.#connectOptions());
+    const url = this.#urls[this.#urlAt]!;
+    const client = connect(url, this.#connectOptions());
     this.#client = client;
     let refused = false;
     client.on('connect', (connack) => {
@@ -162,7 +167,7 @@ export class MqttConnection {
       this.#lastRefusal = null;
       this.#lastFailure = null;
       stats.connects++;
-      log.info({ protocolVersion: protocol.version, sessionPresent: connack.sessionPresent }, 'connected');
+      log.info({ url, protocolVersion: protocol.version, sessionPresent: connack.sessionPresent }, 'connected');
       if (this.#status) client.publish(this.#c.statusTopic, JSON.stringify({ state: 'online', clientId: this.#c.clientId, at: this.#c.now() }), { qos: 1, retain: true });
       hooks.connected(client);
       this.#setState('online');
@@ -201,13 +206,15 @@ export class MqttConnection {
       if (this.#state === 'closed') return;
       this.#setState('offline');
       if (refused) {
-        // Not a failure to back off from: retry at once with 3.1.1.
+        // Not a failure to back off from: retry at once with 3.1.1 (same URL).
         const h = setImmediate(() => { this.#cancelTimer = null; this.#attempt(); });
         this.#cancelTimer = () => clearImmediate(h);
         return;
       }
+      // The member we were on is gone or refuses us: the next attempt goes to the next one.
+      this.#urlAt = (this.#urlAt + 1) % this.#urls.length;
       const delay = this.#backoff.next();
-      log.info({ delayMs: delay, attempt: this.#backoff.attempt, queued: this.#c.queuedCount() }, 'disconnected, reconnecting');
+      log.info({ delayMs: delay, attempt: this.#backoff.attempt, queued: this.#c.queuedCount(), next: this.#urls[this.#urlAt] }, 'disconnected, reconnecting');
       this.#cancelTimer = this.#c.setTimer(() => { this.#cancelTimer = null; this.#attempt(); }, delay);
     });
   }

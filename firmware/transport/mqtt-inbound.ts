@@ -30,9 +30,13 @@ export interface InboundConfig {
   readonly dropped: (event: DropEvent) => void;
 }
 
+/** Reconnects in a row for SUBSCRIBEs the broker failed without a reason, before the transport stops asking. */
+const MAX_FAILED_SUBSCRIBE_RECONNECTS = 10;
+
 export class Inbound {
   readonly #c: InboundConfig;
   readonly #subs: Subscription[] = [];
+  #failedReconnects = 0;
   readonly #utf8 = new TextDecoder('utf-8', { fatal: true });
 
   constructor(config: InboundConfig) {
@@ -60,6 +64,19 @@ export class Inbound {
     for (const s of subs) map[s.filter] = { qos: Math.max(map[s.filter]?.qos ?? 0, s.qos) as 0 | 1 };
     client.subscribe(map, (err, granted) => {
       if (err) this.#c.log.warn({ err: err.message }, 'subscribe failed');
+      // 0x80 with no reason (3.1.1 "Failure", MQTT 5 "Unspecified error") is what a clustered
+      // broker answers while it cannot place a subscription (nats-server during a JetStream leader
+      // election after losing a member). Asking again on the same connection did not always bring
+      // the messages back, a new connection (clean session, every subscription afresh, retained
+      // messages again) did: so the connection is dropped, a bounded number of times in a row. A
+      // refusal with a reason (0x87 Not authorized) stands.
+      if (err && (err as Error & { packet?: { granted?: unknown[] } }).packet?.granted?.includes(0x80) === true) {
+        if (this.#failedReconnects < MAX_FAILED_SUBSCRIBE_RECONNECTS && client.connected) {
+          this.#failedReconnects++;
+          this.#c.log.warn({ times: this.#failedReconnects }, 'subscription failed without a reason: reconnecting');
+          client.end(true);
+        }
+      } else if (!err) this.#failedReconnects = 0;
       const refused = new Set<string>();
       for (const g of granted ?? []) {
         if (g.qos === 128) {

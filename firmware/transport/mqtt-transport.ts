@@ -33,6 +33,9 @@ export { OFFLINE_STATUS };
 export const DEVICE_MAX_INBOUND_BYTES = 16 * 1024 * 1024;
 /** The cap of a subscription that names none (status, Home Assistant's birth message). */
 export const DEFAULT_SUBSCRIPTION_BYTES = 256 * 1024;
+const BROKER_URL = /^(mqtts?|wss?|tcp):\/\//;
+/** A cluster's other members a client may fall back to (a handful in practice). */
+const MAX_FALLBACK_URLS = 16;
 const DEFAULTS = { keepalive: 30, connectTimeout: 10_000, maxInbound: DEVICE_MAX_INBOUND_BYTES, maxOutbound: 1024 * 1024, queueCount: 1000, queueBytes: 4 * 1024 * 1024 };
 
 /** `btn-` + first 16 hex digits of SHA-256(SPKI): stable per sealing key, unique per node. */
@@ -61,7 +64,11 @@ export class MqttTransport extends EventEmitter {
 
   constructor(options: MqttTransportOptions) {
     super();
-    if (typeof options?.url !== 'string' || !/^(mqtts?|wss?|tcp):\/\//.test(options.url)) throw new TransportError('ERR_TRANSPORT_OPTIONS', 'url must be mqtt://, mqtts://, tcp://, ws:// or wss://');
+    if (typeof options?.url !== 'string' || !BROKER_URL.test(options.url)) throw new TransportError('ERR_TRANSPORT_OPTIONS', 'url must be mqtt://, mqtts://, tcp://, ws:// or wss://');
+    const fallbacks = options.fallbackUrls ?? [];
+    if (!Array.isArray(fallbacks) || fallbacks.length > MAX_FALLBACK_URLS || !fallbacks.every((u) => typeof u === 'string' && BROKER_URL.test(u))) {
+      throw new TransportError('ERR_TRANSPORT_OPTIONS', `fallbackUrls must be at most ${MAX_FALLBACK_URLS} mqtt://, mqtts://, tcp://, ws:// or wss:// URLs`);
+    }
     this.#o = options;
     this.nodeId = topicSegment(options.nodeId, 'nodeId');
     this.topics = topicsFor(options.prefix);

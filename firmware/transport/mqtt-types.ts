@@ -11,6 +11,12 @@ export type PublishOutcome = 'delivered' | 'expired' | 'evicted' | 'rejected' | 
 export interface MqttTransportOptions {
   /** mqtt://host:port (or mqtts://, ws://). */
   readonly url: string;
+  /**
+   * Other members of the same broker cluster: after a lost connection or a failed attempt, the
+   * next attempt goes to the next URL in turn (url, then these, then url again). mqtt.js's own
+   * `servers` list rotates only with its built-in reconnect, which this transport does not use.
+   */
+  readonly fallbackUrls?: readonly string[];
   /** Node id used in status/telemetry topics. */
   readonly nodeId: string;
   /** SPKI (DER) of the sealing key: the client id is derived from it. Or give clientId. */

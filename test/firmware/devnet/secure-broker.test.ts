@@ -97,6 +97,6 @@ describe('devnet on a secure mosquitto (TLS, dynamic security, accounts released
     expect(code).toBe(0);
     expect(lines.find((l) => l.startsWith('broker: '))).toMatch(/^broker: mqtts:\/\/127\.0\.0\.1:\d+ \(mosquitto 2, TLS, dynamic security/);
     expect(lines.find((l) => l.startsWith('done: '))).toMatch(/^done: 2\/2 blocks final/);
-    await expect(devnetCommand(['--broker', 'mqtt:/nope'])).rejects.toThrow(/--broker must be an mqtt:\/\/ URL or mosquitto/);
+    await expect(devnetCommand(['--broker', 'mqtt:/nope'])).rejects.toThrow(/--broker must be an mqtt:\/\/ URL, mosquitto or nats-cluster/);
   });
 });
