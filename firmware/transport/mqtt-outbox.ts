@@ -1,6 +1,6 @@
 // Outbound side of the transport: a message is sent at once while online, otherwise held in the
 // bounded OfflineQueue and flushed in order on the next connect; one past its expiresAt is never
-// sent. QoS 1 messages stay in flight until acknowledged; when the client is lost they go back to
+// sent, and settles as expired at its deadline while still queued. QoS 1 messages stay in flight until acknowledged; when the client is lost they go back to
 // the head of the queue, in order, so they may arrive twice (receivers dedupe, [MQTT-4.3.2]).
 // Every message settles with a PublishOutcome, never a rejection.
 import type { IClientPublishOptions, MqttClient } from 'mqtt';
@@ -80,7 +80,10 @@ export class Outbox {
   requeueInflight(): void {
     const back = [...this.#inflight];
     this.#inflight.clear();
-    for (let i = back.length - 1; i >= 0; i--) this.#queue.unshift(back[i]!);
+    for (let i = back.length - 1; i >= 0; i--) {
+      this.#queue.unshift(back[i]!);
+      this.#expireQueued(back[i]!);
+    }
   }
 
   /** On close: everything in flight or queued settles as 'closed'. */
@@ -89,7 +92,23 @@ export class Outbox {
     this.#inflight.clear();
   }
 
+  /**
+   * A queued message with a deadline (a seal: worthless after its round) settles as expired at
+   * that deadline even if the broker never comes back (a revoked node's connection stays
+   * refused), so nobody waits on it for ever.
+   */
+  #expireQueued(m: QueuedMessage): void {
+    if (m.expiresAt <= 0) return;
+    const t = setTimeout(() => {
+      if (!this.#queue.remove(m)) return;
+      this.#c.stats.queueExpired++;
+      m.settle.reject(outcome('expired'));
+    }, Math.max(0, m.expiresAt - this.#c.now()));
+    t.unref();
+  }
+
   #enqueue(m: QueuedMessage): void {
+    this.#expireQueued(m);
     for (const e of this.#queue.push(m)) {
       this.#c.stats.queueEvicted++;
       this.#c.log.warn({ topic: e.topic, seal: e.seal, bytes: e.payload.length }, 'offline queue full, dropped oldest');

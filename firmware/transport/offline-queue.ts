@@ -56,6 +56,14 @@ export class OfflineQueue {
     this.#bytes += m.payload.length;
   }
 
+  /** Removes `m` if it is still queued; false when it already left (sent, evicted, drained). */
+  remove(m: QueuedMessage): boolean {
+    const i = this.#items.indexOf(m);
+    if (i < 0) return false;
+    this.#remove(i);
+    return true;
+  }
+
   /** Removes everything (on close). */
   drain(): QueuedMessage[] {
     const all = this.#items.splice(0);

@@ -64,6 +64,17 @@ describe('MqttTransport without a broker', () => {
     expect(await Promise.all(outcomes.slice(3).map((o) => o[1]))).toEqual(['closed', 'closed', 'closed']);
   });
 
+  it('a queued seal settles as expired at its deadline while the broker stays away; a message without one waits', async () => {
+    const { t } = await offlineTransport();
+    const seal = t.publishSeal('clerk', { round: 1, expiresAt: Date.now() + 300 });
+    const telemetry = t.publishTelemetry({ n: 1 });
+    expect(await seal).toBe('expired');
+    expect(t.stats().queueExpired).toBe(1);
+    expect(t.queued.count).toBe(1);
+    await t.close();
+    expect(await telemetry).toBe('closed');
+  });
+
   it('bounds the queue in bytes too and refuses oversize payloads at once', async () => {
     const { t } = await offlineTransport({ queue: { maxBytes: 1000 }, maxOutboundBytes: 2000 });
     const a = t.publish('x/a', 'a'.repeat(600));
