@@ -1,14 +1,16 @@
 // btn-node update install|check-health|apply-request: the device's side of signed A/B updates (firmware/update).
 import { resolve } from 'node:path';
 import { parse, parseWithOperands, UsageError } from '../core/cli-args.ts';
+import { installFromUrl, isBundleUrl } from '../update/install-url.ts';
 import { applyRequest, checkHealth, DEFAULT_HEALTH_DEADLINE_MS, installUpdate, readRequest, systemUpdateDeps, type HealthDeps } from '../update/index.ts';
 import { DEFAULT_STATE_DIR } from './run-config.ts';
 
 const USAGE = `usage:
-  btn-node update install FILE [--force] [--reboot] [--state-dir DIR] [--conf SYSTEM.CONF]
+  btn-node update install FILE|URL [--force] [--reboot] [--state-dir DIR] [--conf SYSTEM.CONF]
   btn-node update check-health [--deadline SECONDS] [--state-dir DIR] [--conf SYSTEM.CONF]
   btn-node update apply-request [--no-reboot] [--state-dir DIR] [--conf SYSTEM.CONF]
-install       checks a RAUC bundle and installs it into the other root slot, which the boot
+install       checks a RAUC bundle (a file, or an http(s) URL downloaded into DIR first, as
+              large as the data partition has room for) and installs it into the other root slot, which the boot
               loader then tries next. Refused, with the reason: a bundle RAUC refuses (unsigned,
               signed by another key, tampered: RAUC's message), one for another board, one older
               than the running version or than the oldest version this device accepts (the
@@ -49,16 +51,19 @@ export async function updateCommand(argv: readonly string[], io: UpdateCommandIo
     out(USAGE + '\n');
     return sub === undefined ? 2 : 0;
   }
+  const stateDirOf = (v: { readonly 'state-dir'?: string | undefined }): string => resolve(v['state-dir'] ?? (process.env['BTN_STATE_DIR'] || DEFAULT_STATE_DIR));
   const depsOf = (v: { readonly 'state-dir'?: string | undefined; readonly conf?: string | undefined }): HealthDeps => {
     if (v['state-dir'] === '' || v.conf === '') throw new UsageError(`--state-dir and --conf must not be empty\n${USAGE}`);
-    const stateDir = resolve(v['state-dir'] ?? (process.env['BTN_STATE_DIR'] || DEFAULT_STATE_DIR));
+    const stateDir = stateDirOf(v);
     const o = { stateDir, ...(v.conf === undefined ? {} : { raucConf: v.conf }) };
     return (io.deps ?? systemUpdateDeps)(o);
   };
   if (sub === 'install') {
     const { values: v, operands } = parseWithOperands(rest, { ...COMMON, force: { type: 'boolean' }, reboot: { type: 'boolean' } }, ['FILE'], USAGE);
     if (v.help) return help(out);
-    const done = await installUpdate(depsOf(v), { file: operands[0]!, force: v.force === true, reboot: v.reboot === true });
+    const what = operands[0]!;
+    const opts = { force: v.force === true, reboot: v.reboot === true };
+    const done = isBundleUrl(what) ? await installFromUrl(depsOf(v), stateDirOf(v), what, opts) : await installUpdate(depsOf(v), { file: what, ...opts });
     const forced = done.forced.length === 0 ? '' : ` (forced: ${done.forced.join(', ')})`;
     out(`installed ${done.target} into the other slot${forced}; slot ${done.from.slot} runs ${done.from.version} until ${v.reboot ? 'the restart now' : 'the next restart'}\n`);
     return 0;
@@ -67,7 +72,7 @@ export async function updateCommand(argv: readonly string[], io: UpdateCommandIo
     const v = parse(rest, { ...COMMON, 'no-reboot': { type: 'boolean' } }, USAGE);
     if (v.help) return help(out);
     const deps = depsOf(v);
-    const stateDir = resolve(v['state-dir'] ?? (process.env['BTN_STATE_DIR'] || DEFAULT_STATE_DIR));
+    const stateDir = stateDirOf(v);
     const asked = await readRequest(stateDir).catch(() => null);
     try {
       const done = await applyRequest(deps, stateDir, { reboot: v['no-reboot'] !== true });

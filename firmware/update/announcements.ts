@@ -188,7 +188,7 @@ export async function download(url: string, file: string, maxBytes: number, sign
   try {
     for await (const chunk of res) {
       size += (chunk as Buffer).length;
-      if (size > maxBytes) throw new UpdateError('ERR_UPDATE_ANNOUNCEMENT', `${url} sends more than the announced ${maxBytes} bytes`, {});
+      if (size > maxBytes) throw new UpdateError('ERR_UPDATE_ANNOUNCEMENT', `${url} sends more than the ${maxBytes} bytes expected`, {});
       h.update(chunk as Buffer);
       if (!out.write(chunk)) await new Promise<void>((r) => out.once('drain', () => r()));
     }

@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { updateAnnouncementMessage, verifyUpdateAnnouncement, type UpdateAnnouncement } from '../../../firmware/protocol/update-announcement.ts';
 import { AnnouncementFollower, applyRequest, DOWNLOAD_DIR, installMoment, readRequest, REQUEST_FILE, type FollowerOptions } from '../../../firmware/update/index.ts';
 import { updateCommand } from '../../../firmware/cli/update-command.ts';
+import { installFromUrl } from '../../../firmware/update/install-url.ts';
 import { generateEd25519 } from '../../../provisioning/keys.ts';
 import { signAnnouncement } from '../../../provisioning/cli/update-command.ts';
 import { ManualClock } from '../../../firmware/core/manual-clock.ts';
@@ -139,7 +140,7 @@ describe('the node follows an announcement', () => {
   });
 
   it('a bundle that is not the announced one (other bytes, longer), a missing one, or no room: no request, no file left', async () => {
-    for (const [path, reason] of [['/other', /is not the announced one/], ['/longer', /sends more than the announced/], ['/missing', /HTTP 404/]] as const) {
+    for (const [path, reason] of [['/other', /is not the announced one/], ['/longer', /sends more than the \d+ bytes expected/], ['/missing', /HTTP 404/]] as const) {
       const { f, stateDir, clock } = await follower();
       await f.offer(announce({ url: `${base}${path}` }));
       await until('refused', () => f.state().state === 'refused', clock);
@@ -188,5 +189,32 @@ describe("root's apply-request", () => {
     expect(outcome).toMatchObject({ kind: 'refused' });
     expect(outcome.text).toMatch(/^update to 0\.3\.0 not installed: .*is not the announced bundle/);
     expect(await readRequest(stateDir)).toBeNull();
+  });
+});
+
+describe('btn-node update install URL', () => {
+  it('downloads into the data partition, installs it as a file (RAUC checks it), and leaves no download behind', async () => {
+    const stateDir = join(dir, `url${++n}`);
+    await mkdir(stateDir);
+    const d = fakeDevice(stateDir);
+    const lines: string[] = [];
+    expect(await updateCommand(['install', `${base}/bundle`, '--state-dir', stateDir], { out: (t) => lines.push(t), deps: () => d.deps })).toBe(0);
+    expect(lines.join('')).toMatch(/^installed 0\.3\.0 into the other slot/);
+    const info = d.calls.find((c) => c.args[1] === 'info')!.args;
+    expect(info.at(-1)).toBe(join(stateDir, DOWNLOAD_DIR, 'manual.raucb'));
+    expect(raucCalls(d)).toContain('install');
+    expect(await readdir(join(stateDir, DOWNLOAD_DIR))).toEqual([]);
+  });
+
+  it('a missing bundle, one larger than allowed, or a URL that is not http(s): nothing installed, nothing left', async () => {
+    const stateDir = join(dir, `url${++n}`);
+    await mkdir(stateDir);
+    const d = fakeDevice(stateDir);
+    await expect(installFromUrl(d.deps, stateDir, `${base}/missing`, {})).rejects.toThrow(/HTTP 404/);
+    await expect(installFromUrl(d.deps, stateDir, `${base}/bundle`, { maxBytes: 100 })).rejects.toThrow(/sends more than the 100 bytes expected/);
+    await expect(installFromUrl(d.deps, stateDir, 'ftp://example.com/b.raucb', {})).rejects.toThrow(/http or https, not ftp:/);
+    await expect(installFromUrl(d.deps, stateDir, 'https://u:p@example.com/b.raucb', {})).rejects.toThrow(/no credentials/);
+    expect(raucCalls(d)).not.toContain('install');
+    expect(await readdir(join(stateDir, DOWNLOAD_DIR))).toEqual([]);
   });
 });

@@ -123,7 +123,7 @@ describe('btn-node update (CLI)', () => {
     const { updateCommand } = await import('../../../firmware/cli/update-command.ts');
     let out = '';
     expect(await updateCommand(['--help'], { out: (t) => (out += t) })).toBe(0);
-    expect(out).toMatch(/btn-node update install FILE \[--force\] \[--reboot\]/);
+    expect(out).toMatch(/btn-node update install FILE\|URL \[--force\] \[--reboot\]/);
     expect(out).toMatch(/btn-node update check-health \[--deadline SECONDS\]/);
     await expect(updateCommand(['check-health', '--deadline', '0'], { deps: () => d.deps })).rejects.toThrow(/--deadline must be whole seconds in 1\.\.3600/);
     await expect(updateCommand(['install'], { deps: () => d.deps })).rejects.toThrow(/FILE is required/);
