@@ -49,9 +49,15 @@ export const DEVNET_PARAMS: NetworkParams = {
  * above 100 on top of the default deadline (10,000 transactions on 3 nodes: 8 s + 15 s), and no
  * seal is late because the nodes share the cores.
  */
-export function devnetSealDeadline(nodes: number, txPerBlock: number): number {
-  return DEVNET_PARAMS.sealDeadlineMs + Math.ceil(nodes * Math.max(0, txPerBlock - 100) * 0.5);
+export function devnetSealDeadline(nodes: number, txPerBlock: number, broker: DevnetBrokerChoice['kind'] = 'in-process'): number {
+  const base = DEVNET_PARAMS.sealDeadlineMs + Math.ceil(nodes * Math.max(0, txPerBlock - 100) * 0.5);
+  // A nats-server cluster that loses a member stalls 10-25 s while it moves its JetStream leaders
+  // (README, "A broker cluster"): a height's seals must outlast that or it is drawn again and again.
+  return broker === 'nats-cluster' ? Math.max(base, CLUSTER_FAILOVER_DEADLINE_MS) : base;
 }
+
+/** The seal deadline a devnet on a nats-server cluster needs to ride out the loss of a member. */
+export const CLUSTER_FAILOVER_DEADLINE_MS = 30_000;
 
 export const MAX_NODES = 32;
 export const MAX_BLOCKS = 10_000;
@@ -196,7 +202,7 @@ export async function runDevnet(options: DevnetOptions): Promise<DevnetResult> {
   if (typeof options.agentFactory !== 'function') throw new DevnetError('ERR_DEVNET_AGENT_MISSING', 'runDevnet needs an agentFactory');
   let params: NetworkParams;
   try {
-    params = paramsMessage.read({ ...DEVNET_PARAMS, sealDeadlineMs: devnetSealDeadline(n, options.txPerBlock ?? 4), ...options.params });
+    params = paramsMessage.read({ ...DEVNET_PARAMS, sealDeadlineMs: devnetSealDeadline(n, options.txPerBlock ?? 4, options.broker?.kind), ...options.params });
   } catch (cause) {
     throw new DevnetError('ERR_DEVNET_OPTIONS', `invalid network parameters: ${(cause as Error).message}`, {}, { cause });
   }

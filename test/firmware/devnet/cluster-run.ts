@@ -8,16 +8,15 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import type { DevnetEvent } from '../../../firmware/devnet/devnet.ts';
+import { CLUSTER_FAILOVER_DEADLINE_MS, type DevnetEvent } from '../../../firmware/devnet/devnet.ts';
 import { startNatsCluster, type NatsCluster } from '../../../firmware/devnet/nats-cluster.ts';
 import { runProvisionedDevnet, type ProvisionedDevnetResult, type ProvisionedEvent } from '../../../firmware/devnet/provisioned-devnet.ts';
 
 /**
- * Longer than the devnet's 8 s: a height whose seals are lost while the cluster moves its
- * JetStream leaders (10-25 s here) is redrawn, and five lost attempts in a row would leave it
- * not final. A network on such a cluster has to budget its failover time the same way.
+ * The same deadline on both brokers, so their times compare: the one a devnet on a nats-server
+ * cluster takes to ride out a lost member (devnetSealDeadline).
  */
-export const SEAL_DEADLINE_MS = 30_000;
+export const SEAL_DEADLINE_MS = CLUSTER_FAILOVER_DEADLINE_MS;
 
 export interface ClusterRunOptions {
   readonly broker: 'aedes' | 'nats-cluster';

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startMosquitto, type Mosquitto } from '../transport/mosquitto.ts';
 import { lotteryMessage, scoreTicket } from '../../../firmware/protocol/chain/lottery.ts';
-import { runDevnet, type AgentFactory, type DevnetEvent } from '../../../firmware/devnet/devnet.ts';
+import { CLUSTER_FAILOVER_DEADLINE_MS, DEVNET_PARAMS, devnetSealDeadline, runDevnet, type AgentFactory, type DevnetEvent } from '../../../firmware/devnet/devnet.ts';
 import { standInAgent } from './stand-in-secondary.ts';
 
 const tpmStandIn: AgentFactory = (ctx) => standInAgent({
@@ -60,6 +60,14 @@ describe('runDevnet', () => {
         expect(await canConnect(port)).toBe(false);
       }
     }
+  });
+
+  it('the seal deadline grows with big blocks, and on a nats-server cluster covers the loss of a member', () => {
+    expect(devnetSealDeadline(3, 4)).toBe(DEVNET_PARAMS.sealDeadlineMs);
+    expect(devnetSealDeadline(3, 10_000)).toBe(DEVNET_PARAMS.sealDeadlineMs + 3 * 9900 * 0.5);
+    expect(devnetSealDeadline(3, 4, 'nats-cluster')).toBe(CLUSTER_FAILOVER_DEADLINE_MS);
+    expect(devnetSealDeadline(10, 10_000, 'nats-cluster')).toBe(DEVNET_PARAMS.sealDeadlineMs + 10 * 9900 * 0.5);
+    expect(devnetSealDeadline(3, 4, 'mosquitto')).toBe(DEVNET_PARAMS.sealDeadlineMs);
   });
 
   it('refuses out-of-range sizes and bad params before starting anything', async () => {
