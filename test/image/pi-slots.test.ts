@@ -5,12 +5,14 @@
 // slots' states through the backend, an install's activation arms a trial, mark-good on the
 // trial commits it in autoboot.txt, mark-bad leaves the old default in place.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeSigningKeys } from '../../image-build/signing-keys.ts';
+import { makeBundle } from '../../image-build/update-bundle.ts';
 import { makePiDisk, piPartitions, type PiDiskLayout } from '../../image-build/pi/pi-disk.ts';
 import { autobootTxt, piPartUuid, piRaucSystemConf, PI_POST_INSTALL_PATH, slotCmdlineWords, TRYBOOT_BACKEND_PATH, TRYBOOT_BACKEND_SOURCE, type PiSlot } from '../../image-build/pi/pi-slots.ts';
 import { until } from '../until.ts';
@@ -168,5 +170,22 @@ describe('RAUC with the Pi config and the tryboot backend', () => {
     const s = await status();
     expect(s.boot_primary).toBe('rootfs.1');
     expect(s.slots['rootfs.0']).toMatchObject({ boot_status: 'bad' });
+  });
+});
+
+describe('the Pi update bundle', () => {
+  it('carries the root file system and the boot slot for btn-node-rpi4, signed', async () => {
+    const w = join(dir, 'bundle');
+    await mkdir(join(w, 'tree/usr/lib/btn-node'), { recursive: true });
+    await writeFile(join(w, 'tree/usr/lib/btn-node/payload'), randomBytes(64 * 1024)); // squashfs refuses an image of one block
+    await run('mke2fs', ['-q', '-t', 'ext4', '-d', join(w, 'tree'), join(w, 'rootfs.ext4'), '16M']);
+    await run('mkfs.vfat', ['-C', '-F', '32', join(w, 'boot.vfat'), String(34 * 1024)]);
+    const keys = await makeSigningKeys(join(w, 'keys'), 'test vendor');
+    const built = await makeBundle({ board: 'rpi4', out: w, rootfs: join(w, 'rootfs.ext4'), boot: join(w, 'boot.vfat'), version: '0.2.0', key: keys.key, cert: keys.cert, keyring: keys.caCert });
+    const info = JSON.parse((await run('rauc', ['info', `--keyring=${keys.caCert}`, '--output-format=json', built.bundle])).stdout) as { compatible: string; version: string; images: Record<string, { filename: string }>[] };
+    expect(info).toMatchObject({ compatible: 'btn-node-rpi4', version: '0.2.0' });
+    const images = Object.assign({}, ...info.images) as Record<string, { filename: string }>;
+    expect(images['rootfs']).toMatchObject({ filename: 'rootfs.ext4' });
+    expect(images['boot']).toMatchObject({ filename: 'boot.vfat' });
   });
 });
