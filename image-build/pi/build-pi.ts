@@ -131,6 +131,13 @@ export async function buildPiImage(o: { board: string; out: string; bootFiles?: 
   await copyFile(PI_POST_INSTALL_SOURCE, join(rootfs, PI_POST_INSTALL_PATH.slice(1)));
   await run('chmod', ['0755', join(rootfs, TRYBOOT_BACKEND_PATH.slice(1)), join(rootfs, PI_POST_INSTALL_PATH.slice(1))]);
   await writeFile(join(rootfs, 'etc/fstab'), piFstab(await readFile(join(rootfs, 'etc/fstab'), 'utf8')));
+  // A slot holds its own kernel and firmware, replaced whole by the next bundle: apt must not copy
+  // a new kernel or firmware into /boot/firmware, which is the 64 MiB config partition here.
+  await writeFile(join(rootfs, 'etc/apt/preferences.d/btn-node-ab-slots'), 'Package: linux-image-* raspi-firmware\nPin: release *\nPin-Priority: -1\n');
+  // A trial that hangs falls back only at the next reset: the SoC's watchdog (bcm2835_wdt, at most
+  // about 15 s) resets a system whose systemd stops; panic=10 on cmdline.txt covers the kernel and initramfs.
+  await mkdir(join(rootfs, 'etc/systemd/system.conf.d'), { recursive: true });
+  await writeFile(join(rootfs, 'etc/systemd/system.conf.d/btn-node-watchdog.conf'), '[Manager]\nRuntimeWatchdogSec=15s\n');
   const version = (JSON.parse(await readFile(join(BUILD, '..', 'package.json'), 'utf8')) as { version: string }).version;
   await writeFile(join(rootfs, VERSION_FILE.slice(1)), `${version}\n`);
 

@@ -226,7 +226,9 @@ export function piCmdline(t: Pick<PiBootText, 'rootLabel' | 'consoles' | 'slotWo
   if (!/^[\w-]{1,16}$/.test(label)) throw new PiBuildError('ERR_PI_BOARD', `root label ${JSON.stringify(label)} is not an ext4 label`, { label });
   for (const c of consoles) if (!/^[\w,]{1,40}$/.test(c)) throw new PiBuildError('ERR_PI_BOARD', `console ${JSON.stringify(c)} is not a console name`, { console: c });
   for (const w of t.slotWords ?? []) if (!/^(root=PARTUUID=[0-9a-f]{8}-0[1-7]|rauc\.slot=[AB])$/.test(w)) throw new PiBuildError('ERR_PI_BOARD', `slot word ${JSON.stringify(w)} is not root=PARTUUID=… or rauc.slot=A|B`, { word: w });
-  const root = t.slotWords ? t.slotWords.join(' ') : `root=LABEL=${label}`;
+  // An A/B slot on trial must reset when it cannot boot (kernel panic, initramfs without its root):
+  // the firmware then boots the committed slot.
+  const root = t.slotWords ? `${t.slotWords.join(' ')} panic=10` : `root=LABEL=${label}`;
   return `${consoles.map((c) => `console=${c}`).join(' ')} ${root} rootfstype=ext4 rootwait fsck.repair=yes\n`;
 }
 

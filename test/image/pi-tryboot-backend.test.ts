@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { piCmdline } from '../../image-build/pi/dtb.ts';
 import { autobootTxt, PI_POST_INSTALL_SOURCE, slotCmdlineWords, TRYBOOT_BACKEND_SOURCE, type PiSlot } from '../../image-build/pi/pi-slots.ts';
 
 const run = promisify(execFile);
@@ -192,11 +193,16 @@ describe('rauc-tryboot-backend', () => {
 });
 
 describe('rauc-pi-post-install retarget', () => {
+  it('the image\'s cmdline.txt ties boot slot A to root 5, and panics into a reset rather than waiting', () => {
+    expect(piCmdline({ slotWords: slotCmdlineWords('A') })).toBe('console=tty0 console=ttyS1,115200 root=PARTUUID=62746e31-05 rauc.slot=A panic=10 rootfstype=ext4 rootwait fsck.repair=yes\n');
+    expect(() => piCmdline({ slotWords: ['root=/dev/mmcblk0p5'] })).toThrow(/is not root=PARTUUID=… or rauc\.slot=A\|B/);
+  });
+
   it('points a boot slot built for A at root B and rauc.slot=B, and back', async () => {
     const file = join(dir, 'cmdline.txt');
-    await writeFile(file, `console=tty0 console=ttyS1,115200 ${slotCmdlineWords('A').join(' ')} rootfstype=ext4 rootwait fsck.repair=yes\n`);
+    await writeFile(file, piCmdline({ slotWords: slotCmdlineWords('A') })); // what the image build writes into boot slot A
     await run('dash', [PI_POST_INSTALL_SOURCE, 'retarget', file, 'B']);
-    expect(await readFile(file, 'utf8')).toBe(`console=tty0 console=ttyS1,115200 ${slotCmdlineWords('B').join(' ')} rootfstype=ext4 rootwait fsck.repair=yes\n`);
+    expect(await readFile(file, 'utf8')).toBe(piCmdline({ slotWords: slotCmdlineWords('B') }));
     await run('dash', [PI_POST_INSTALL_SOURCE, 'retarget', file, 'A']);
     expect(await readFile(file, 'utf8')).toContain(slotCmdlineWords('A').join(' '));
   });
