@@ -8,18 +8,19 @@
 // Usage (root): node --import tsx image-build/pi/build-pi.ts --board rpi4 [--out DIR] [--boot-files DIR] [--keyring CA.pem] [--reuse-rootfs]
 // Slow: 16 min here, 11 of them the kernel's initramfs under qemu-user; not run by CI.
 import { execFile } from 'node:child_process';
-import { copyFile, cp, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 import { boardConfigPath, loadBoardConfig } from '../../firmware/board/index.ts';
 import { DEBIAN_MIRROR, defaultBtnNodeTxt, installAgent, SYSTEM_PACKAGES } from '../install-agent.ts';
-import { installSlots, makeDataTree, VERSION_FILE } from '../ab-slots.ts';
+import { makeDataTree } from '../ab-slots.ts';
 import { devSigningKeys } from '../signing-keys.ts';
 import { buildPiDtbs, compileOverlay, overlaySource, piConfigCustom, piDtbs, writePiBootText, type MergedDtb } from './dtb.ts';
 import { PiBuildError } from './errors.ts';
 import { makePiDisk, type PiDiskLayout } from './pi-disk.ts';
-import { autobootTxt, PI_POST_INSTALL_PATH, PI_POST_INSTALL_SOURCE, piFstab, piPartUuid, PI_PART, piRaucSystemConf, slotCmdlineWords, TRYBOOT_BACKEND_PATH, TRYBOOT_BACKEND_SOURCE } from './pi-slots.ts';
+import { installPiSlots } from './pi-ab-rootfs.ts';
+import { autobootTxt, piPartUuid, PI_PART, slotCmdlineWords } from './pi-slots.ts';
 
 const run = promisify(execFile);
 const HERE = fileURLToPath(new URL('.', import.meta.url));
@@ -125,21 +126,8 @@ export async function buildPiImage(o: { board: string; out: string; bootFiles?: 
   await compileOverlay(overlaySource('tpm-slb9670'), join(rootfs, 'usr/lib/btn-node/tpm-slb9670.dtbo'));
   const keyring = o.keyring ?? (await devSigningKeys(log)).caCert;
   log(`update slots: RAUC system.conf (bootloader=custom, tryboot), keyring ${keyring}`);
-  await installSlots(rootfs, board, keyring);
-  await writeFile(join(rootfs, 'etc/rauc/system.conf'), piRaucSystemConf(board.name));
-  await copyFile(TRYBOOT_BACKEND_SOURCE, join(rootfs, TRYBOOT_BACKEND_PATH.slice(1)));
-  await copyFile(PI_POST_INSTALL_SOURCE, join(rootfs, PI_POST_INSTALL_PATH.slice(1)));
-  await run('chmod', ['0755', join(rootfs, TRYBOOT_BACKEND_PATH.slice(1)), join(rootfs, PI_POST_INSTALL_PATH.slice(1))]);
-  await writeFile(join(rootfs, 'etc/fstab'), piFstab(await readFile(join(rootfs, 'etc/fstab'), 'utf8')));
-  // A slot holds its own kernel and firmware, replaced whole by the next bundle: apt must not copy
-  // a new kernel or firmware into /boot/firmware, which is the 64 MiB config partition here.
-  await writeFile(join(rootfs, 'etc/apt/preferences.d/btn-node-ab-slots'), 'Package: linux-image-* raspi-firmware\nPin: release *\nPin-Priority: -1\n');
-  // A trial that hangs falls back only at the next reset: the SoC's watchdog (bcm2835_wdt, at most
-  // about 15 s) resets a system whose systemd stops; panic=10 on cmdline.txt covers the kernel and initramfs.
-  await mkdir(join(rootfs, 'etc/systemd/system.conf.d'), { recursive: true });
-  await writeFile(join(rootfs, 'etc/systemd/system.conf.d/btn-node-watchdog.conf'), '[Manager]\nRuntimeWatchdogSec=15s\n');
   const version = (JSON.parse(await readFile(join(BUILD, '..', 'package.json'), 'utf8')) as { version: string }).version;
-  await writeFile(join(rootfs, VERSION_FILE.slice(1)), `${version}\n`);
+  await installPiSlots(rootfs, board, { keyring, version });
 
   log('boot slot A: firmware, kernel, initrd, merged DTBs, config.txt, cmdline.txt');
   // raspi-firmware's hooks filled /boot/firmware in the chroot (blobs, kernel, initrd, stock DTBs).

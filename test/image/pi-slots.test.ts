@@ -6,13 +6,17 @@
 // trial commits it in autoboot.txt, mark-bad leaves the old default in place.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeSigningKeys } from '../../image-build/signing-keys.ts';
 import { makeBundle } from '../../image-build/update-bundle.ts';
+import { dataFstab } from '../../image-build/ab-slots.ts';
+import { boardConfigPath, loadBoardConfig } from '../../firmware/board/index.ts';
+import { installPiSlots } from '../../image-build/pi/pi-ab-rootfs.ts';
+import { PI_POST_INSTALL_SOURCE } from '../../image-build/pi/pi-slots.ts';
 import { makePiDisk, piPartitions, type PiDiskLayout } from '../../image-build/pi/pi-disk.ts';
 import { autobootTxt, piPartUuid, piRaucSystemConf, PI_POST_INSTALL_PATH, slotCmdlineWords, TRYBOOT_BACKEND_PATH, TRYBOOT_BACKEND_SOURCE, type PiSlot } from '../../image-build/pi/pi-slots.ts';
 import { until } from '../until.ts';
@@ -187,5 +191,27 @@ describe('the Pi update bundle', () => {
     const images = Object.assign({}, ...info.images) as Record<string, { filename: string }>;
     expect(images['rootfs']).toMatchObject({ filename: 'rootfs.ext4' });
     expect(images['boot']).toMatchObject({ filename: 'boot.vfat' });
+  });
+});
+
+describe('the root file system\'s part', () => {
+  it('installs the Pi system.conf, both handlers executable, the keyring, fstab with data on partition 7, the version', async () => {
+    const rootfs = join(dir, 'rootfs');
+    await mkdir(join(rootfs, 'etc'), { recursive: true });
+    await writeFile(join(rootfs, 'etc/fstab'), `LABEL=BTNBOOT /boot/firmware vfat defaults,nofail 0 0\n${dataFstab()}`); // as installAgent writes it
+    const keys = await makeSigningKeys(join(dir, 'rootfs-keys'), 'test vendor');
+    await installPiSlots(rootfs, await loadBoardConfig(boardConfigPath('rpi4')), { keyring: keys.caCert, version: '0.3.0' });
+    expect(await readFile(join(rootfs, 'etc/rauc/system.conf'), 'utf8')).toBe(piRaucSystemConf('rpi4'));
+    expect(await readFile(join(rootfs, 'etc/rauc/keyring.pem'), 'utf8')).toBe(await readFile(keys.caCert, 'utf8'));
+    for (const [path, source] of [[TRYBOOT_BACKEND_PATH, TRYBOOT_BACKEND_SOURCE], [PI_POST_INSTALL_PATH, PI_POST_INSTALL_SOURCE]] as const) {
+      expect((await stat(join(rootfs, path))).mode & 0o777).toBe(0o755);
+      expect(await readFile(join(rootfs, path), 'utf8')).toBe(await readFile(source, 'utf8'));
+    }
+    const fstab = await readFile(join(rootfs, 'etc/fstab'), 'utf8');
+    expect(fstab).toContain('PARTUUID=62746e31-07 /data ext4 ');
+    expect(fstab).not.toContain('62746e31-04');
+    expect(fstab).toContain('/data/btn-node /var/lib/btn-node none bind');
+    expect(await readFile(join(rootfs, 'usr/lib/btn-node/version'), 'utf8')).toBe('0.3.0\n');
+    expect(await readFile(join(rootfs, 'etc/apt/preferences.d/btn-node-ab-slots'), 'utf8')).toContain('Pin-Priority: -1');
   });
 });
