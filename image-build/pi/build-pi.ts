@@ -35,7 +35,6 @@ const PACKAGES = [
   'firmware-brcm80211', // the on-board Wi-Fi's firmware (non-free-firmware): WIFI_SSID in btn-node.txt
   'device-tree-compiler', // fdtoverlay for the kernel hook that re-merges the TPM overlay on kernel updates
   'rauc', 'rauc-service', // A/B updates (bootloader=custom: rauc-tryboot-backend.sh)
-  'dosfstools', // mkfs.vfat, for RAUC's vfat boot slots
 ];
 const BOOT_MIB = 256; // firmware blobs 20 MB, kernel 30 MB, initrd 30-60 MB, room for a second kernel
 const CONFIG_MIB = 64; // autoboot.txt and btn-node.txt; FAT32 needs 33 MiB at least
