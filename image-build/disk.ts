@@ -97,27 +97,34 @@ export async function makeDisk(o: MakeDiskOptions): Promise<Partitions> {
     ...[p.root, p.rootB, p.data].map((x) => `start=${sectors(x.startBytes)}, size=${sectors(x.sizeBytes)}, type=83`),
     '',
   ].join('\n');
-  await runWithInput('sfdisk', ['--quiet', '--no-reread', '--no-tell-kernel', o.out], table);
-  // The FAT is made in a file of its own and copied in: mkfs.vfat --offset inside the larger disk
-  // picked 4 KiB clusters for 256 MiB, fewer than FAT32's minimum count, which mtools then refused.
-  // Hidden sectors = the partition's start, as firmwares that read the boot sector expect.
-  const fat = `${o.out}.boot.fat`;
-  try {
-    await rm(fat, { force: true });
-    await run('mkfs.vfat', ['-C', '-F', '32', '-n', BOOT_LABEL, '-h', String(sectors(p.boot.startBytes)), fat, String(p.boot.sizeBytes / 1024)]);
-    const entries = await readdir(o.bootDir);
-    if (entries.length > 0) {
-      await run('mcopy', ['-s', '-p', '-m', '-i', fat, ...entries.map((e) => join(o.bootDir, e)), '::/'], { env: { ...process.env, MTOOLS_SKIP_CHECK: '1' } });
-    }
-    await run('dd', [`if=${fat}`, `of=${o.out}`, 'bs=1M', `seek=${p.boot.startBytes / MIB}`, 'conv=notrunc,sparse', 'status=none']);
-  } finally {
-    await rm(fat, { force: true });
-  }
+  await writePartitionTable(o.out, table);
+  await writeFat(o.out, p.boot, BOOT_LABEL, o.bootDir);
   await run('mke2fs', ['-q', '-t', 'ext4', '-L', ROOT_LABEL, '-E', `offset=${p.root.startBytes}`, '-d', o.rootDir, o.out, `${o.layout.rootMiB}M`], { maxBuffer: 16 * MIB });
   await run('mke2fs', ['-q', '-t', 'ext4', '-L', DATA_LABEL, '-E', `offset=${p.data.startBytes}`, '-d', o.dataDir, o.out, `${o.layout.dataMiB}M`], { maxBuffer: 16 * MIB });
   const size = (await stat(o.out)).size;
   if (size !== p.totalBytes) throw new Error(`${o.out}: mke2fs left the disk at ${size} bytes, expected ${p.totalBytes}`);
   return p;
+}
+
+/**
+ * Writes a FAT32 file system holding dir's files into one partition of a disk file (mkfs.vfat,
+ * mtools; no mounts). Hidden sectors = the partition's start, as firmwares that read the boot sector expect.
+ */
+export async function writeFat(disk: string, part: Partition, label: string, dir: string): Promise<void> {
+  // Made in a file of its own and copied in: mkfs.vfat --offset inside the larger disk picked
+  // 4 KiB clusters for 256 MiB, fewer than FAT32's minimum count, which mtools then refused.
+  const fat = `${disk}.p${part.index}.fat`;
+  try {
+    await rm(fat, { force: true });
+    await run('mkfs.vfat', ['-C', '-F', '32', '-n', label, '-h', String(part.startBytes / SECTOR), fat, String(part.sizeBytes / 1024)]);
+    const entries = await readdir(dir);
+    if (entries.length > 0) {
+      await run('mcopy', ['-s', '-p', '-m', '-i', fat, ...entries.map((e) => join(dir, e)), '::/'], { env: { ...process.env, MTOOLS_SKIP_CHECK: '1' } });
+    }
+    await run('dd', [`if=${fat}`, `of=${disk}`, 'bs=1M', `seek=${part.startBytes / MIB}`, 'conv=notrunc,sparse', 'status=none']);
+  } finally {
+    await rm(fat, { force: true });
+  }
 }
 
 /**
@@ -136,6 +143,11 @@ export async function extractPartition(disk: string, part: Partition, out: strin
 export async function writeBootFile(disk: string, layout: DiskLayout, source: string, name: string): Promise<void> {
   if (!/^[A-Za-z0-9._-]{1,64}$/.test(name)) throw new Error(`boot partition file name must be 1..64 of [A-Za-z0-9._-], got ${JSON.stringify(name.slice(0, 80))}`);
   await run('mcopy', ['-o', '-i', `${disk}@@${partitions(layout).boot.startBytes}`, source, `::/${name}`], { env: { ...process.env, MTOOLS_SKIP_CHECK: '1' } });
+}
+
+/** Writes an sfdisk script's partition table onto a disk file (no kernel re-read: it is a file). */
+export function writePartitionTable(disk: string, table: string): Promise<void> {
+  return runWithInput('sfdisk', ['--quiet', '--no-reread', '--no-tell-kernel', disk], table);
 }
 
 function runWithInput(cmd: string, args: readonly string[], input: string): Promise<void> {

@@ -3,9 +3,10 @@
 // bundle carries exactly what a fresh device runs), with /usr/lib/btn-node/version stamped to
 // the bundle's version; then `rauc bundle` (format verity) signs it with the vendor's key.
 // Usage: npm run update-bundle -- --board qemu-x86_64 --out DIR [--key K --cert C] [--version V]
-//          [--image-dir DIR | --rootfs FILE.ext4] [--keyring CA.pem]
+//          [--image-dir DIR | --rootfs FILE.ext4 [--boot FILE.vfat]] [--keyring CA.pem]
 //   --image-dir: where `npm run image` left the disk (default image-build/out/BOARD; built there
-//   first if absent, which needs root); --rootfs: an ext4 image to bundle instead.
+//   first if absent, which needs root); --rootfs: an ext4 image to bundle instead; --boot: a
+//   Raspberry Pi's boot slot (FAT image of partition 2), installed with the root file system.
 //   --key/--cert: the signing key and certificate (default: the development keys of
 //   signing-keys.ts, whose CA then also checks the result); --keyring: check the signed bundle
 //   against this CA as a device would.
@@ -30,6 +31,8 @@ export interface BundleOptions {
   readonly out: string;
   /** An ext4 image of the root file system (copied; the original is never changed). */
   readonly rootfs: string;
+  /** A Raspberry Pi's boot slot as a FAT image (firmware, kernel, DTBs): RAUC's boot.N slots, children of rootfs.N. */
+  readonly boot?: string;
   readonly version: string;
   readonly key: string;
   readonly cert: string;
@@ -56,6 +59,7 @@ export async function makeBundle(o: BundleOptions): Promise<BuiltBundle> {
     const image = join(content, 'rootfs.ext4');
     await run('cp', ['--sparse=always', o.rootfs, image]);
     await stampVersion(image, o.version, work);
+    if (o.boot) await run('cp', ['--sparse=always', o.boot, join(content, 'boot.vfat')]);
     await writeFile(join(content, 'manifest.raucm'), [
       '[update]',
       `compatible=${compat}`,
@@ -72,6 +76,7 @@ export async function makeBundle(o: BundleOptions): Promise<BuiltBundle> {
       '[image.rootfs]',
       'filename=rootfs.ext4',
       '',
+      ...(o.boot ? ['[image.boot]', 'filename=boot.vfat', ''] : []),
     ].join('\n'));
     await mkdir(o.out, { recursive: true });
     const bundle = join(resolve(o.out), `btn-node-${o.board}-${o.version}.raucb`);
@@ -109,10 +114,10 @@ async function packageVersion(): Promise<string> {
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const { values } = parseArgs({ options: {
     board: { type: 'string' }, out: { type: 'string' }, key: { type: 'string' }, cert: { type: 'string' }, version: { type: 'string' },
-    'image-dir': { type: 'string' }, rootfs: { type: 'string' }, keyring: { type: 'string' },
+    'image-dir': { type: 'string' }, rootfs: { type: 'string' }, boot: { type: 'string' }, keyring: { type: 'string' },
   } });
   if (!values.board || !values.out || Boolean(values.key) !== Boolean(values.cert)) {
-    throw new Error('usage: npm run update-bundle -- --board BOARD --out DIR [--key K --cert C] [--version V] [--image-dir DIR | --rootfs FILE.ext4] [--keyring CA.pem]');
+    throw new Error('usage: npm run update-bundle -- --board BOARD --out DIR [--key K --cert C] [--version V] [--image-dir DIR | --rootfs FILE.ext4 [--boot FILE.vfat]] [--keyring CA.pem]');
   }
   const log = (l: string): void => void process.stderr.write(`${l}\n`);
   const dev = values.key ? undefined : await devSigningKeys(log);
@@ -120,6 +125,8 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
   try {
     let rootfs = values.rootfs;
     let build: string | undefined;
+    // The Pi disk's slots are other partitions (pi/pi-disk.ts): given as files, see pi/README.md.
+    if (!rootfs && values.board.startsWith('rpi')) throw new Error(`--board ${values.board}: give --rootfs (partition 5 of the image) and --boot (partition 2), see image-build/pi/README.md`);
     if (!rootfs) {
       const { X86_LAYOUT, buildImage } = await import('./build.ts');
       const dir = values['image-dir'] ?? join(ROOT, 'image-build/out', values.board);
@@ -136,6 +143,7 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
       key: values.key ?? dev!.key, cert: values.cert ?? dev!.cert,
       ...(values.keyring ? { keyring: values.keyring } : dev ? { keyring: dev.caCert } : {}),
       ...(build ? { build } : {}),
+      ...(values.boot ? { boot: values.boot } : {}),
     });
     log(`${built.bundle}: ${(built.bytes / 1e6).toFixed(1)} MB in ${built.seconds} s`);
   } finally {

@@ -2,9 +2,10 @@
 // code, not measured): debootstrap --foreign of the board's architecture, its second stage run
 // through qemu-user-static (binfmt), raspi-firmware (non-free-firmware) for the boot blobs,
 // Debian's kernel, Node.js, tpm2-tss and tpm-udev; the agent bundle and its units; the SLB9670
-// overlay merged into the installed kernel's own DTBs (dtb.ts); then one disk, no mounts
-// (../disk.ts: sfdisk on the file, FAT by mkfs.vfat + mtools, ext4 by mke2fs -d).
-// Usage (root): node --import tsx image-build/pi/build-pi.ts --board rpi4 [--out DIR] [--boot-files DIR] [--reuse-rootfs]
+// overlay merged into the installed kernel's own DTBs (dtb.ts); RAUC with the tryboot backend
+// (pi-slots.ts); then the A/B disk, no mounts (pi-disk.ts: sfdisk on the file, FAT by mkfs.vfat +
+// mtools, ext4 by mke2fs -d).
+// Usage (root): node --import tsx image-build/pi/build-pi.ts --board rpi4 [--out DIR] [--boot-files DIR] [--keyring CA.pem] [--reuse-rootfs]
 // Slow: 16 min here, 11 of them the kernel's initramfs under qemu-user; not run by CI.
 import { execFile } from 'node:child_process';
 import { cp, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
@@ -14,9 +15,12 @@ import { parseArgs, promisify } from 'node:util';
 import { boardConfigPath, loadBoardConfig } from '../../firmware/board/index.ts';
 import { DEBIAN_MIRROR, defaultBtnNodeTxt, installAgent, SYSTEM_PACKAGES } from '../install-agent.ts';
 import { makeDataTree } from '../ab-slots.ts';
-import { makeDisk, ROOT_LABEL, type DiskLayout } from '../disk.ts';
+import { devSigningKeys } from '../signing-keys.ts';
 import { buildPiDtbs, compileOverlay, overlaySource, piConfigCustom, piDtbs, writePiBootText, type MergedDtb } from './dtb.ts';
 import { PiBuildError } from './errors.ts';
+import { makePiDisk, type PiDiskLayout } from './pi-disk.ts';
+import { installPiSlots } from './pi-ab-rootfs.ts';
+import { autobootTxt, piPartUuid, PI_PART, slotCmdlineWords } from './pi-slots.ts';
 
 const run = promisify(execFile);
 const HERE = fileURLToPath(new URL('.', import.meta.url));
@@ -30,12 +34,14 @@ const PACKAGES = [
   ...SYSTEM_PACKAGES, 'raspi-firmware',
   'firmware-brcm80211', // the on-board Wi-Fi's firmware (non-free-firmware): WIFI_SSID in btn-node.txt
   'device-tree-compiler', // fdtoverlay for the kernel hook that re-merges the TPM overlay on kernel updates
+  'rauc', 'rauc-service', // A/B updates (bootloader=custom: rauc-tryboot-backend.sh)
 ];
 const BOOT_MIB = 256; // firmware blobs 20 MB, kernel 30 MB, initrd 30-60 MB, room for a second kernel
+const CONFIG_MIB = 64; // autoboot.txt and btn-node.txt; FAT32 needs 33 MiB at least
 
 export interface BuiltPiImage {
   readonly image: string;
-  readonly layout: DiskLayout;
+  readonly layout: PiDiskLayout;
   readonly dtbs: readonly MergedDtb[];
   readonly seconds: number;
   readonly imageBytes: number;
@@ -92,7 +98,7 @@ async function bootstrap(rootfs: string, arch: keyof typeof ARCH, log: (line: st
   await mkdir(join(rootfs, 'var/lib/apt/lists/partial'), { recursive: true });
 }
 
-export async function buildPiImage(o: { board: string; out: string; bootFiles?: string; reuseRootfs?: boolean; log?: (line: string) => void }): Promise<BuiltPiImage> {
+export async function buildPiImage(o: { board: string; out: string; bootFiles?: string; keyring?: string; reuseRootfs?: boolean; log?: (line: string) => void }): Promise<BuiltPiImage> {
   const log = o.log ?? ((l: string) => void process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${l}\n`));
   const started = Date.now();
   const board = await loadBoardConfig(boardConfigPath(o.board));
@@ -117,8 +123,12 @@ export async function buildPiImage(o: { board: string; out: string; bootFiles?: 
   await installAgent(rootfs, board, ARCH[arch].bundle);
   // The kernel hook re-merges the TPM overlay into the DTBs of every new kernel (remergeHook).
   await compileOverlay(overlaySource('tpm-slb9670'), join(rootfs, 'usr/lib/btn-node/tpm-slb9670.dtbo'));
+  const keyring = o.keyring ?? (await devSigningKeys(log)).caCert;
+  log(`update slots: RAUC system.conf (bootloader=custom, tryboot), keyring ${keyring}`);
+  const version = (JSON.parse(await readFile(join(BUILD, '..', 'package.json'), 'utf8')) as { version: string }).version;
+  await installPiSlots(rootfs, board, { keyring, version });
 
-  log('boot partition: firmware, kernel, initrd, merged DTBs, config.txt, cmdline.txt');
+  log('boot slot A: firmware, kernel, initrd, merged DTBs, config.txt, cmdline.txt');
   // raspi-firmware's hooks filled /boot/firmware in the chroot (blobs, kernel, initrd, stock DTBs).
   await cp(join(rootfs, 'boot/firmware'), bootPart, { recursive: true });
   const entries = await readdir(bootPart);
@@ -126,11 +136,16 @@ export async function buildPiImage(o: { board: string; out: string; bootFiles?: 
   const initrd = entries.find((f) => f.startsWith('initrd.img-'));
   if (!kernel || !initrd || !entries.includes('start4.elf')) throw new PiBuildError('ERR_PI_CHECK', `raspi-firmware left no kernel/initrd/firmware in /boot/firmware: ${entries.join(', ')}`, { entries });
   const dtbs = await buildPiDtbs({ board, kernelRoot: rootfs, outDir: bootPart, workDir: join(out, 'dtbo') });
-  await writePiBootText(bootPart, board, { kernel, initrd, dtbs, rootLabel: ROOT_LABEL });
-  await writeFile(join(bootPart, 'btn-node.txt'), defaultBtnNodeTxt(board.name));
-  if (o.bootFiles) await cp(o.bootFiles, bootPart, { recursive: true });
+  await writePiBootText(bootPart, board, { kernel, initrd, dtbs, slotWords: slotCmdlineWords('A') });
+  // The config partition: the firmware's A/B selection and what a household edits.
+  const configPart = join(out, 'config-partition');
+  await rm(configPart, { recursive: true, force: true });
+  await mkdir(configPart);
+  await writeFile(join(configPart, 'autoboot.txt'), autobootTxt('A'));
+  await writeFile(join(configPart, 'btn-node.txt'), defaultBtnNodeTxt(board.name));
+  if (o.bootFiles) await cp(o.bootFiles, configPart, { recursive: true });
   // What raspi-firmware's hook rebuilds config.txt/cmdline.txt from on a kernel update.
-  await writeFile(join(rootfs, 'etc/default/raspi-firmware'), `${await readFile(join(rootfs, 'etc/default/raspi-firmware'), 'utf8')}\n# btn-node image\nROOTPART="LABEL=${ROOT_LABEL}"\nCONSOLES="tty0 ttyS1,115200"\n`);
+  await writeFile(join(rootfs, 'etc/default/raspi-firmware'), `${await readFile(join(rootfs, 'etc/default/raspi-firmware'), 'utf8')}\n# btn-node image\nROOTPART="PARTUUID=${piPartUuid(PI_PART.rootA)}"\nCONSOLES="tty0 ttyS1,115200"\n`);
   await writeFile(join(rootfs, 'etc/default/raspi-firmware-custom'), piConfigCustom(board, dtbs));
   await writeFile(join(rootfs, 'etc/kernel/postinst.d/z60-btn-node-tpm-dtb'), remergeHook(dtbs), { mode: 0o755 });
   await rm(join(rootfs, 'boot/firmware'), { recursive: true });
@@ -139,14 +154,15 @@ export async function buildPiImage(o: { board: string; out: string; bootFiles?: 
   const rootUsedBytes = await du(rootfs);
   const bootUsedBytes = await du(bootPart);
   if (bootUsedBytes > (BOOT_MIB - 16) * MIB) throw new PiBuildError('ERR_PI_CHECK', `boot files take ${bootUsedBytes} bytes, more than the ${BOOT_MIB} MiB partition holds with room to spare`, { bootUsedBytes });
-  const layout: DiskLayout = { bootMiB: BOOT_MIB, rootMiB: Math.max(1024, Math.ceil((rootUsedBytes * 1.25) / MIB) + 256), dataMiB: 256 };
+  const layout: PiDiskLayout = { configMiB: CONFIG_MIB, bootMiB: BOOT_MIB, rootMiB: Math.max(1024, Math.ceil((rootUsedBytes * 1.25) / MIB) + 256), dataMiB: 256 };
   const image = join(out, `btn-node-${board.name}.img`);
-  log(`disk: FAT boot ${layout.bootMiB} MiB + ext4 root ${layout.rootMiB} MiB (sfdisk, mkfs.vfat, mtools, mke2fs -d; no mounts)`);
-  // Slot B and the data partition as on x86; the Pi boots slot A until its boot selection exists (README).
+  log(`disk: FAT config ${layout.configMiB} MiB, FAT boot A and B ${layout.bootMiB} MiB each, ext4 root A and B ${layout.rootMiB} MiB each (B empty), ext4 data ${layout.dataMiB} MiB (sfdisk, mkfs.vfat, mtools, mke2fs -d; no mounts)`);
   const dataDir = join(out, 'data-partition');
+  const emptyDir = join(out, 'empty');
   await makeDataTree(dataDir);
-  await makeDisk({ out: image, layout, bootDir: bootPart, rootDir: rootfs, dataDir });
-  await rm(dataDir, { recursive: true, force: true });
+  await mkdir(emptyDir, { recursive: true });
+  await makePiDisk({ out: image, layout, configDir: configPart, bootDir: bootPart, emptyDir, rootDir: rootfs, dataDir });
+  for (const d of [dataDir, emptyDir, configPart]) await rm(d, { recursive: true, force: true });
   await rm(rootfs, { recursive: true, force: true });
   await rm(bootPart, { recursive: true, force: true });
   const seconds = Math.round((Date.now() - started) / 1000);
@@ -156,7 +172,7 @@ export async function buildPiImage(o: { board: string; out: string; bootFiles?: 
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const { values } = parseArgs({ options: { board: { type: 'string' }, out: { type: 'string' }, 'boot-files': { type: 'string' }, 'reuse-rootfs': { type: 'boolean' } } });
-  if (!values.board) throw new Error('usage: node --import tsx image-build/pi/build-pi.ts --board rpi4 [--out DIR] [--boot-files DIR] [--reuse-rootfs]');
-  await buildPiImage({ board: values.board, out: values.out ?? join(BUILD, 'out', values.board), reuseRootfs: values['reuse-rootfs'] === true, ...(values['boot-files'] ? { bootFiles: values['boot-files'] } : {}) });
+  const { values } = parseArgs({ options: { board: { type: 'string' }, out: { type: 'string' }, 'boot-files': { type: 'string' }, keyring: { type: 'string' }, 'reuse-rootfs': { type: 'boolean' } } });
+  if (!values.board) throw new Error('usage: node --import tsx image-build/pi/build-pi.ts --board rpi4 [--out DIR] [--boot-files DIR] [--keyring CA.pem] [--reuse-rootfs]');
+  await buildPiImage({ board: values.board, out: values.out ?? join(BUILD, 'out', values.board), reuseRootfs: values['reuse-rootfs'] === true, ...(values['boot-files'] ? { bootFiles: values['boot-files'] } : {}), ...(values.keyring ? { keyring: values.keyring } : {}) });
 }

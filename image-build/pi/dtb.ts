@@ -181,6 +181,8 @@ export interface PiBootText {
   readonly dtbs: readonly Pick<MergedDtb, 'filter' | 'merged'>[];
   /** ext4 label of the root file system (image-build/build.ts uses btnroot). */
   readonly rootLabel?: string;
+  /** Instead of root=LABEL=: the words that tie an A/B boot slot to its root slot (root=PARTUUID=…, rauc.slot=…). */
+  readonly slotWords?: readonly string[];
   /** Kernel consoles; Debian's raspi-firmware picks ttyS1 (the mini UART on GPIO 14/15) for Pi 3/4. */
   readonly consoles?: readonly string[];
 }
@@ -218,12 +220,16 @@ export function piConfigCustom(board: BoardConfig, dtbs: PiBootText['dtbs']): st
   return [...lines, ...dtbs.flatMap((d) => [`[${d.filter}]`, `device_tree=${d.merged}`]), '[all]', ''].join('\n');
 }
 
-export function piCmdline(t: Pick<PiBootText, 'rootLabel' | 'consoles'>): string {
+export function piCmdline(t: Pick<PiBootText, 'rootLabel' | 'consoles' | 'slotWords'>): string {
   const label = t.rootLabel ?? 'btnroot';
   const consoles = t.consoles ?? ['tty0', 'ttyS1,115200'];
   if (!/^[\w-]{1,16}$/.test(label)) throw new PiBuildError('ERR_PI_BOARD', `root label ${JSON.stringify(label)} is not an ext4 label`, { label });
   for (const c of consoles) if (!/^[\w,]{1,40}$/.test(c)) throw new PiBuildError('ERR_PI_BOARD', `console ${JSON.stringify(c)} is not a console name`, { console: c });
-  return `${consoles.map((c) => `console=${c}`).join(' ')} root=LABEL=${label} rootfstype=ext4 rootwait fsck.repair=yes\n`;
+  for (const w of t.slotWords ?? []) if (!/^(root=PARTUUID=[0-9a-f]{8}-0[1-7]|rauc\.slot=[AB])$/.test(w)) throw new PiBuildError('ERR_PI_BOARD', `slot word ${JSON.stringify(w)} is not root=PARTUUID=… or rauc.slot=A|B`, { word: w });
+  // An A/B slot on trial must reset when it cannot boot (kernel panic, initramfs without its root):
+  // the firmware then boots the committed slot.
+  const root = t.slotWords ? `${t.slotWords.join(' ')} panic=10` : `root=LABEL=${label}`;
+  return `${consoles.map((c) => `console=${c}`).join(' ')} ${root} rootfstype=ext4 rootwait fsck.repair=yes\n`;
 }
 
 /** Writes config.txt and cmdline.txt into the boot partition's staging directory. */

@@ -1,7 +1,7 @@
 // The Raspberry Pi 4 image's arm64 system booted under QEMU (`-M virt`, its own Debian kernel
-// and initrd from its boot partition; QEMU's raspi machines have no TPM and Debian 12's QEMU no
+// and initrd from boot slot A; QEMU's raspi machines have no TPM and Debian 12's QEMU no
 // raspi4b). It shows what can be shown without the board: the image boots, its set-up reads
-// btn-node.txt and the clerks' keys from the FAT boot partition, btn-node.service runs the arm64
+// btn-node.txt and the clerks' keys from the FAT config partition, btn-node.service runs the arm64
 // bundle (Node 18, koffi's arm64 part, libtss2) as btn-node, and the household's status page on
 // the LAN says the TPM is missing and what to check. The SLB9670 itself needs the board.
 // The image takes about 16 min to build, so this runs only when BTN_PI_IMAGE names one:
@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
-import { partitions, writeBootFile, type DiskLayout } from '../../image-build/disk.ts';
+import { piPartitions, type PiDiskLayout, type PiPartitions } from '../../image-build/pi/pi-disk.ts';
 import { until } from '../until.ts';
 
 const run = promisify(execFile);
@@ -29,23 +29,25 @@ afterAll(async () => {
 });
 
 
-/** The image's layout, read back from its partition table (sfdisk), in MiB. */
-async function layoutOf(disk: string): Promise<DiskLayout> {
+/** The image's A/B partitions, read back from its partition table (sfdisk). */
+async function partitionsOf(disk: string): Promise<PiPartitions> {
   const { stdout } = await run('sfdisk', ['--json', disk]);
-  const [boot, root, , data] = JSON.parse(stdout).partitiontable.partitions as { size: number }[];
-  const layout = { bootMiB: (boot!.size * 512) / 2 ** 20, rootMiB: (root!.size * 512) / 2 ** 20, dataMiB: (data!.size * 512) / 2 ** 20 };
-  expect(partitions(layout).boot.startBytes).toBe(2 ** 20);
-  return layout;
+  const [config, boot, , , root, , data] = JSON.parse(stdout).partitiontable.partitions as { size: number }[];
+  const mib = (x: { size: number } | undefined): number => (x!.size * 512) / 2 ** 20;
+  const layout: PiDiskLayout = { configMiB: mib(config), bootMiB: mib(boot), rootMiB: mib(root), dataMiB: mib(data) };
+  const p = piPartitions(layout);
+  expect(p.config.startBytes).toBe(2 ** 20);
+  return p;
 }
 
 describe.skipIf(IMAGE === undefined)('rpi4 image (BTN_PI_IMAGE) under qemu-system-aarch64 -M virt', () => {
-  it('boots; the agent runs as btn-node from the boot partition\'s config and its LAN page names the missing TPM', { timeout: 900_000 }, async () => {
+  it('boots slot A; the agent runs as btn-node from the config partition\'s btn-node.txt and its LAN page names the missing TPM', { timeout: 900_000 }, async () => {
     work = await mkdtemp(join(tmpdir(), 'btn-pi-boot-'));
     const disk = join(work, 'disk.img');
     await copyFile(IMAGE!, disk);
-    const layout = await layoutOf(disk);
+    const p = await partitionsOf(disk);
     const mt = { env: { ...process.env, MTOOLS_SKIP_CHECK: '1' } };
-    const at = `${disk}@@${partitions(layout).boot.startBytes}`;
+    const at = `${disk}@@${p.bootA.startBytes}`;
     const { stdout: listing } = await run('mdir', ['-b', '-i', at, '::/'], mt);
     const kernel = /vmlinuz-[\w.+-]+/.exec(listing)?.[0];
     const initrd = /initrd\.img-[\w.+-]+/.exec(listing)?.[0];
@@ -59,14 +61,14 @@ describe.skipIf(IMAGE === undefined)('rpi4 image (BTN_PI_IMAGE) under qemu-syste
     };
     for (const [name, text] of Object.entries(files)) {
       await writeFile(join(work, name), text);
-      await writeBootFile(disk, layout, join(work, name), name);
+      await run('mcopy', ['-o', '-i', `${disk}@@${p.config.startBytes}`, join(work, name), `::/${name}`], mt);
     }
 
     const port = await freePort();
     const console_ = join(work, 'console.log');
     children.push(spawn('qemu-system-aarch64', [
       '-M', 'virt', '-cpu', 'cortex-a72', '-m', '1024', '-smp', '2', '-accel', 'tcg',
-      '-kernel', join(work, kernel!), '-initrd', join(work, initrd!), '-append', 'root=LABEL=btnroot rw console=ttyAMA0',
+      '-kernel', join(work, kernel!), '-initrd', join(work, initrd!), '-append', 'root=PARTUUID=62746e31-05 rauc.slot=A rw console=ttyAMA0',
       '-drive', `file=${disk},format=raw,if=virtio`,
       '-netdev', `user,id=n0,hostfwd=tcp:127.0.0.1:${port}-:80`, '-device', 'virtio-net-pci,netdev=n0',
       '-display', 'none', '-monitor', 'none', '-serial', `file:${console_}`,

@@ -132,6 +132,8 @@ if [ -z "$R" ]; then
   data_dev=$(findmnt -no SOURCE /data 2>/dev/null || true)
   data_disk=$(lsblk -no PKNAME "$data_dev" 2>/dev/null | head -n 1)
   data_part=$(cat "/sys/class/block/$(basename "${data_dev:-none}")/partition" 2>/dev/null || true)
+  # A logical data partition (the Pi's A/B disk: 7, inside the extended 4) grows only once its container has.
+  case "$data_part" in [5-9]) [ -z "$data_disk" ] || growpart "/dev/$data_disk" 4 >/dev/null 2>&1 || true ;; esac
   if [ -n "$data_disk" ] && [ -n "$data_part" ] && growpart "/dev/$data_disk" "$data_part" >/dev/null 2>&1; then
     if resize2fs "$data_dev" >/dev/null 2>&1; then
       echo "btn-node firstboot: the data partition now fills the disk ($(df -h --output=size /data | tail -n 1 | tr -d ' '))"
