@@ -166,6 +166,7 @@ export class SecondaryAgent extends EventEmitter {
         paramsVersion: this.#o.network.current?.version ?? 0,
       },
       journal: { entries: this.#o.journal.entryCount, highestHeight: this.#o.journal.highestHeight },
+      ...(this.#o.network.rootKeys == null ? {} : { rootKeys: this.#o.network.rootKeys.describe() }),
       seals: { ...c.seals },
       spins: { ...c.spins },
       spinning: this.#spins.size,
