@@ -147,6 +147,11 @@ export function verifyManifest(
   if (signer === null) throw unknownSigner(signed, anchor instanceof Uint8Array ? [anchor] : anchor);
   if (signed.network !== network) throw refuse(`manifest is for network "${signed.network}", this node is on "${network}"`, 'network');
   const rotation = signed.rootRotation ?? null;
+  const announced = current?.rootKeys.rotation ?? null;
+  // An announced window is fixed until it ends: neither key can shorten, move or withdraw it.
+  if (announced !== null && now <= announced.until && !sameRotation(announced, rotation)) {
+    throw rootRefusal(`manifest changes or withdraws the root key rotation announced to ${shortKey(announced.next)} (window ${iso(announced.from)} .. ${iso(announced.until)}); it holds until it ends`, 'rootRotation');
+  }
   if (rotation !== null) rotationChecks(rotation, toHex(signer), current?.rootKeys.rotation, now);
   if (current != null) {
     const held = current.version;
@@ -159,11 +164,6 @@ export function verifyManifest(
     const g = current.genesis;
     if (signed.genesis.height !== g.height || signed.genesis.timestamp !== g.timestamp || !bytesEqual(fromHex(signed.genesis.hash), g.hash)) {
       throw refuse('manifest names another genesis than the network has', 'genesis');
-    }
-    const announced = current.rootKeys.rotation;
-    // An announced window is fixed until it ends: neither key can shorten, move or withdraw it.
-    if (announced !== null && now <= announced.until && !sameRotation(announced, rotation)) {
-      throw rootRefusal(`manifest changes or withdraws the root key rotation announced to ${shortKey(announced.next)} (window ${iso(announced.from)} .. ${iso(announced.until)}); it holds until it ends`, 'rootRotation');
     }
   }
   return networkManifest(signed, signer);
