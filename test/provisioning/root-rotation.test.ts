@@ -133,6 +133,12 @@ describe('root key rotation against a real registrar process', () => {
     const next = await readKeyFile(files.next);
     expect(JSON.parse(rotated.stdout)).toMatchObject({ version: 2, previous: toHex(root.publicKey), next: toHex(next.publicKey), published: { outcome: 'published' } });
 
+    // A second announcement while the window holds, and a window below a day, are refused.
+    const again = await cli('root', 'rotate', '--root-key', files.root, '--next-root-key', join(dir, 'third.key'), '--url', url, '--token-file', files.token);
+    expect([again.code, again.stderr]).toEqual([1, expect.stringMatching(/already announces root key .*a window holds until it ends.*ERR_PROV_MANIFEST_SUCCESSION/s)]);
+    const short = await cli('root', 'rotate', '--root-key', files.root, '--next-root-key', join(dir, 'third.key'), '--url', url, '--token-file', files.token, '--overlap-days', '0.5');
+    expect([short.code, short.stderr]).toEqual([2, expect.stringContaining('--overlap-days must be 1..730')]);
+
     // serve refuses a next key others can read, as it does the root key.
     const wide = join(dir, 'wide.key');
     await copyFile(files.next, wide);
