@@ -141,6 +141,9 @@ export function verifyManifest(
   } catch (err) {
     throw err instanceof JsonError ? refuse(err.message, err.path) : err;
   }
+  // The manifest held, again (a retained copy, the root's answer): taken when it was, whatever its
+  // signer's window says today.
+  if (current != null && signed.version === current.version && signed.signature === current.signed.signature && signed.network === network) return current;
   const signer = current == null
     ? verifyUnderAny(anchor instanceof Uint8Array ? [anchor] : anchor, manifestSignedBytes(signed), fromHex(signed.signature))
     : heldSigner(signed, current.rootKeys, now);

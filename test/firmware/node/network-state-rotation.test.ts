@@ -59,6 +59,8 @@ describe('NetworkState through a root key rotation', () => {
     const back = await open();
     expect(back.current?.version).toBe(2);
     expect(await back.offer(manifest(3, K, window), 'broker')).toMatchObject({ outcome: 'refused', code: 'ERR_PROTOCOL_ROOT_KEY' });
+    // The announcement itself, delivered again (the root still serves it): held, not refused.
+    expect(await back.offer(JSON.parse(await readFile(join(dir, 'network-manifest.json'), 'utf8')), 'root')).toEqual({ outcome: 'held', version: 2 });
     expect(await back.offer(manifest(3, N), 'root')).toEqual({ outcome: 'taken', version: 3 });
     back.close();
 
