@@ -29,8 +29,8 @@ export interface ActivateOptions {
   readonly stateDir: string;
   /** Persistent handle of the sealing key (default 0x81000B70). */
   readonly handle?: number;
-  /** Root Ed25519 public key (32 bytes); when given, the certificate must verify with it. */
-  readonly rootPublicKey?: Uint8Array;
+  /** Root Ed25519 public key (32 bytes), or the keys valid now during a rotation; when given, the certificate must verify with one. */
+  readonly rootPublicKey?: Uint8Array | readonly Uint8Array[];
   readonly client?: RootClientOptions;
   readonly now?: () => number;
   readonly logger?: Logger;
@@ -52,7 +52,7 @@ async function tpmStep<T>(what: string, fn: () => Promise<T>): Promise<T> {
 }
 
 /** Checks a certificate from the root: signed by the root key (when known) and for this key. */
-export function checkCertificate(cert: Record<string, unknown>, nodeId: string, rootPublicKey: Uint8Array | undefined, now: number, where: string): void {
+export function checkCertificate(cert: Record<string, unknown>, nodeId: string, rootPublicKey: Uint8Array | readonly Uint8Array[] | undefined, now: number, where: string): void {
   const bad = (why: string): ActivationError => new ActivationError('ERR_ACTIVATION_BAD_RESPONSE', `${where}: registration certificate ${why}`);
   if (rootPublicKey !== undefined) {
     try {

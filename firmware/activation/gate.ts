@@ -4,7 +4,8 @@
 // is not filed yet); turns revoked, for good, when the root's signed revocation list names the
 // node. A forged or replayed list changes nothing: it must verify with the root key and its
 // version may not go back. Once active it renews its registration certificate before it ends
-// (renewal.ts), by re-activating.
+// (renewal.ts), by re-activating; and as soon as a root key rotation's window opens, so the
+// certificate is signed by the new key long before the old one stops counting.
 import type { Logger } from 'pino';
 import pino from 'pino';
 import { verifyRevocationList } from '../protocol/revocation-list.ts';
@@ -17,12 +18,17 @@ import { publicKeySpki } from '../../tpm/public-area.ts';
 import { RootClient, type RootClientOptions } from './client.ts';
 import { ActivationError } from './errors.ts';
 import { renewalDue } from './renewal.ts';
+import { verifyRegistration } from '../protocol/registration.ts';
+import { toHex } from '../core/bytes.ts';
+import type { RootKeys } from '../protocol/root-keys.ts';
 import { readActivationState, writeActivationState, type ActivationState } from './state.ts';
 
 export interface ActivationGateOptions {
   readonly rootUrl: string;
   /** Root Ed25519 public key (32 bytes): verifies certificates and revocation lists. */
   readonly rootPublicKey: Uint8Array;
+  /** The root keys the held network manifest names (a rotation's window); null or absent: rootPublicKey alone. */
+  readonly rootKeys?: () => RootKeys | null;
   readonly tpm: ActivationTpm;
   readonly stateDir: string;
   readonly handle?: number;
@@ -148,7 +154,7 @@ export class ActivationGate implements SealGate {
     while (!signal.aborted && this.#state.state === 'not-activated') {
       try {
         const st = await activate({
-          rootUrl: this.#o.rootUrl, tpm: this.#o.tpm, stateDir: this.#o.stateDir, rootPublicKey: this.#o.rootPublicKey, logger: this.#log,
+          rootUrl: this.#o.rootUrl, tpm: this.#o.tpm, stateDir: this.#o.stateDir, rootPublicKey: this.#rootKeysNow(), logger: this.#log,
           ...(this.#o.handle === undefined ? {} : { handle: this.#o.handle }),
           ...(this.#o.client === undefined ? {} : { client: this.#o.client }),
           ...(this.#o.now === undefined ? {} : { now: this.#o.now }),
@@ -210,13 +216,37 @@ export class ActivationGate implements SealGate {
     const now = (this.#o.now ?? Date.now)();
     const issuedAt = Date.parse(String(cert['issuedAt']));
     const expiresAt = Date.parse(String(cert['expiresAt']));
-    if (!renewalDue(issuedAt, expiresAt, now)) return;
+    if (!renewalDue(issuedAt, expiresAt, now) && !this.#signedByRetiringKey(cert, now)) return;
     try {
       const st = await this.renew();
       this.#log.info({ expiresAt: st.certificate['expiresAt'] }, 'registration certificate renewed');
     } catch (err) {
       this.#log.warn({ code: (err as ActivationError).code, expiresAt: cert['expiresAt'] }, `registration certificate not renewed yet: ${(err as Error).message}`);
     }
+  }
+
+  /** The root keys that sign now: the config's key, or those of the held manifest's rotation window. */
+  #rootKeysNow(): readonly Uint8Array[] {
+    return this.#o.rootKeys?.()?.at((this.#o.now ?? Date.now)()) ?? [this.#o.rootPublicKey];
+  }
+
+  /**
+   * A certificate signed by a key that no longer signs, or by the retiring key and issued before
+   * the window opened: renew under the new key. One issued later under the old key means the root
+   * does not sign with the new key yet; asking again at every poll would only churn.
+   */
+  #signedByRetiringKey(cert: Record<string, unknown>, now: number): boolean {
+    const keys = this.#o.rootKeys?.();
+    const newest = keys?.newestAt(now);
+    if (keys == null || newest == null || keys.rotation === null) return false;
+    let signer: string;
+    try {
+      signer = toHex(verifyRegistration(cert, keys.spans.map((k) => k.key)).signer);
+    } catch {
+      return true; // signed by no key held any longer
+    }
+    if (!keys.at(now).some((k) => toHex(k) === signer)) return true;
+    return signer !== toHex(newest) && Date.parse(String(cert['issuedAt'])) < keys.rotation.from;
   }
 
   async #renewOnce(): Promise<ActivationState> {
@@ -226,7 +256,7 @@ export class ActivationGate implements SealGate {
     }
     try {
       const st = await activate({
-        rootUrl: this.#o.rootUrl, tpm: this.#o.tpm, stateDir: this.#o.stateDir, rootPublicKey: this.#o.rootPublicKey, logger: this.#log, renew: true,
+        rootUrl: this.#o.rootUrl, tpm: this.#o.tpm, stateDir: this.#o.stateDir, rootPublicKey: this.#rootKeysNow(), logger: this.#log, renew: true,
         ...(this.#o.handle === undefined ? {} : { handle: this.#o.handle }),
         ...(this.#o.client === undefined ? {} : { client: this.#o.client }),
         ...(this.#o.now === undefined ? {} : { now: this.#o.now }),
@@ -272,7 +302,7 @@ export class ActivationGate implements SealGate {
     if (stored === null || stored.status !== 'active') return;
     let list;
     try {
-      list = verifyRevocationList(raw, this.#o.rootPublicKey, stored.revocationVersion);
+      list = verifyRevocationList(raw, this.#rootKeysNow(), stored.revocationVersion);
     } catch (err) {
       throw new ActivationError('ERR_ACTIVATION_BAD_RESPONSE', `${source}: ${(err as Error).message}`, {}, { cause: err });
     }

@@ -26,6 +26,9 @@ import { createSealEngine, type SealEngine, type SpinOutcome } from '../sealing/
 import type { DropEvent, DropReason, InboundMessage } from '../transport/mqtt-transport.ts';
 import { chainParams } from '../protocol/params.ts';
 
+/** How a refused manifest is counted: a bad one, or one signed by a root key this node does not hold valid now. */
+const MANIFEST_REFUSALS: Readonly<Record<string, string>> = { ERR_PROTOCOL_MANIFEST: 'refused', ERR_PROTOCOL_ROOT_KEY: 'root-key' };
+
 export { chainParams };
 import type { TpmInfo } from '../../tpm/tpm.ts';
 import { checkOptions, type AgentOptions } from './options.ts';
@@ -166,6 +169,7 @@ export class SecondaryAgent extends EventEmitter {
         paramsVersion: this.#o.network.current?.version ?? 0,
       },
       journal: { entries: this.#o.journal.entryCount, highestHeight: this.#o.journal.highestHeight },
+      ...(this.#o.network.rootKeys == null ? {} : { rootKeys: this.#o.network.rootKeys.describe() }),
       seals: { ...c.seals },
       spins: { ...c.spins },
       spinning: this.#spins.size,
@@ -307,7 +311,7 @@ export class SecondaryAgent extends EventEmitter {
   async #onManifest(raw: SignedManifest): Promise<void> {
     const offered = await this.#o.network.offer(raw, 'broker');
     // A refused manifest changes nothing; it is counted like any other invalid message.
-    if (offered.outcome === 'refused') this.#invalid(`manifest-${offered.code === 'ERR_PROTOCOL_MANIFEST' ? 'refused' : offered.code}`, new Error(offered.message));
+    if (offered.outcome === 'refused') this.#invalid(`manifest-${MANIFEST_REFUSALS[offered.code] ?? offered.code}`, new Error(offered.message));
   }
 
   #onTerms(t: NetworkTerms): void {

@@ -151,6 +151,7 @@ export async function runCommand(argv: readonly string[], deps: RunCommandDeps =
       const files = new UpdateFiles(config.stateDir);
       follower = new AnnouncementFollower({
         stateDir: config.stateDir, nodeId, network: config.network, rootPublicKey: root.publicKey, logger,
+        rootKeys: () => running.network.rootKeys?.at(Date.now()) ?? null,
         compatible: () => systemCompatible(), runningVersion: () => readVersionFile(VERSION_FILE), floor: () => files.readFloor(),
         spinning: () => running.status().spinning,
       });

@@ -61,6 +61,7 @@ export function summarize(s: NodeStatus, now: number): string {
   lines.push(`broker: ${s.broker.connected ? 'connected' : `not connected (${s.broker.state})`}`);
   if (s.software !== undefined) lines.push(`software: ${softwareText(s.software)}${s.software.lastUpdate ? ` (${ago(now - s.software.lastUpdate.at)})` : ''}`);
   lines.push(`chain: height ${s.chain.height}, finalized ${s.chain.finalizedHeight}, params v${s.chain.paramsVersion}`);
+  if (s.rootKeys !== undefined) lines.push(`root key${s.rootKeys.length > 1 ? 's' : ''}: ${s.rootKeys.map(rootKeyText).join('; ')}`);
   lines.push(`seals: ${s.seals.made} made, ${s.seals.reused} re-sent, ${s.seals.published} taken by the broker, ${s.seals.notDelivered} not delivered; spinning now: ${s.spinning}`);
   const rejected = Object.entries(s.rejected).filter(([, n]) => n > 0);
   if (rejected.length > 0) lines.push(`candidates not sealed: ${rejected.map(([k, n]) => `${k} ${n}`).join(', ')}`);
@@ -69,6 +70,11 @@ export function summarize(s: NodeStatus, now: number): string {
   const last = s.lastErrors.at(-1);
   if (last) lines.push(`last error (${ago(now - last.at)}): ${last.code} ${last.message}`);
   return lines.join('\n') + '\n';
+}
+
+/** A root key and its window: `3f2a... until 2027-03-01T00:00:00.000Z`, `9c1b... from 2026-12-01T00:00:00.000Z`. */
+function rootKeyText(k: { readonly publicKey: string; readonly from?: string; readonly until?: string }): string {
+  return [k.publicKey, k.from === undefined ? '' : `from ${k.from}`, k.until === undefined ? '' : `until ${k.until}`].filter((t) => t !== '').join(' ');
 }
 
 function ago(ms: number): string {

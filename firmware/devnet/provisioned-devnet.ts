@@ -22,6 +22,8 @@ import type { FinalBlockRecord } from './primary-types.ts';
 import { startProvisionedRoot, type ProvisionedRoot } from './provisioned-root.ts';
 import { RegistrationAuthority, type RegistrationAuthorityStats } from '../protocol/registration-authority.ts';
 import { toHex } from '../core/bytes.ts';
+import { NetworkState } from '../node/network-state.ts';
+import { announceRootRotation } from './root-rotation.ts';
 
 export interface ProvisionedDevnetOptions extends Omit<DevnetOptions, 'agentFactory' | 'authority' | 'beforeAgents' | 'onEvent' | 'root'> {
   /** After the block at this height is final, the root revokes this node (a label: node-1, node-2, ...). */
@@ -40,6 +42,12 @@ export interface ProvisionedDevnetOptions extends Omit<DevnetOptions, 'agentFact
   /** The root key (tests that sign manifests with it); a fresh one per run by default. */
   readonly rootKey?: Ed25519Key;
   /**
+   * After the block at this height is final, the root announces its next key (a fresh one) in a
+   * manifest signed by the current key; the window opens `opensInMs` later (default 1000) and
+   * lasts the shortest overlap. The registrar signs with the new key from then and nodes renew.
+   */
+  readonly rotateRootAfter?: { readonly height: number; readonly opensInMs?: number };
+  /**
    * Tests: run something else than the real agent for a node (e.g. a tampered device that keeps
    * sealing after its revocation). It still activates through its ActivationGate first.
    */
@@ -52,7 +60,9 @@ export type ProvisionedEvent =
   | { readonly type: 'root'; readonly url: string; readonly msToStart: number }
   | { readonly type: 'filed'; readonly batchId: string; readonly lines: number; readonly filed: number; readonly rejected: number; readonly nodes: readonly string[]; readonly ms: number }
   | { readonly type: 'activation'; readonly node: string; readonly nodeId: string; readonly state: GateState['state']; readonly reason?: string; readonly msSinceStart: number }
-  | { readonly type: 'revoked'; readonly node: string; readonly nodeId: string; readonly afterHeight: number; readonly version: number; readonly ms: number };
+  | { readonly type: 'revoked'; readonly node: string; readonly nodeId: string; readonly afterHeight: number; readonly version: number; readonly ms: number }
+  /** The root announced its next key (hex) with its window (Unix ms). */
+  | { readonly type: 'root-rotation'; readonly afterHeight: number; readonly version: number; readonly next: string; readonly from: number; readonly until: number };
 
 export interface ProvisionedNodeReport {
   readonly node: string;
@@ -94,26 +104,32 @@ export async function runProvisionedDevnet(options: ProvisionedDevnetOptions): P
   // The root key exists before the clerks do: they trust nothing else. The same key signs the
   // network manifest, so one root key signs registrations, revocations and the network's terms.
   const rootKey = options.rootKey ?? generateEd25519().key;
+  const nextRootKey = options.rotateRootAfter === undefined ? null : generateEd25519().key;
   let root: ProvisionedRoot | null = null;
   let shared: { transport: MqttTransport; topics: Topics } | null = null;
+  // What the clerks hold of the network: the root keys (a rotation's window) come from it.
+  let clerkTerms: NetworkState | null = null;
   const authority = new RegistrationAuthority({
-    rootPublicKey: rootKey.publicKey, logger: log, pollMs: options.clerkRevocationPollMs ?? 1000,
+    rootPublicKey: rootKey.publicKey, logger: log, rootKeys: () => clerkTerms?.rootKeys ?? null, pollMs: options.clerkRevocationPollMs ?? 1000,
     fetchRevocations: () => (root === null ? Promise.reject(new Error('root node not started')) : root.revocations()),
   });
   const reports = new Map<string, { nodeId: string; filed: boolean; msToActive: number | null; gate: ActivationGate | null; finalState?: GateState }>();
   let revocation: ProvisionedDevnetResult['revocation'] = null;
   // A holder, not a let: it is set inside the event callback, which control flow does not follow.
   const revokeTask: { running: Promise<void> | null } = { running: null };
+  const rotateTask: { running: Promise<void> | null } = { running: null };
 
   const beforeAgents = async (ctx: BeforeAgentsContext): Promise<void> => {
     const t0 = Date.now();
     // On a secure broker the root creates each node's account at activation, as a network's root does.
     root = await startProvisionedRoot({
-      dir: join(ctx.stateDir, 'root'), trustDir: ctx.caDir, logger: log, rootKey, ...(ctx.broker.accounts === undefined ? {} : { broker: ctx.broker.accounts }),
+      dir: join(ctx.stateDir, 'root'), trustDir: ctx.caDir, logger: log, rootKey, ...(nextRootKey === null ? {} : { nextRootKey }), ...(ctx.broker.accounts === undefined ? {} : { broker: ctx.broker.accounts }),
     });
     // The root serves the manifest too: a retained copy on the broker can be overwritten by anyone
     // who may publish there, the root's answer cannot.
     await root.store.publishManifest({ network: ctx.manifest.network, version: ctx.manifest.version, manifest: JSON.stringify(ctx.manifest), publishedAt: Date.now() });
+    clerkTerms = await NetworkState.open({ source: { kind: 'signed', network: ctx.manifest.network, rootPublicKey: rootKey.publicKey }, logger: log });
+    await clerkTerms.offer(ctx.manifest, 'primary');
     emit({ type: 'root', url: root.url, msToStart: Date.now() - t0 });
     const t1 = Date.now();
     // Factory station: one TPM after another into one batch (the station locks the batch file).
@@ -221,6 +237,16 @@ export async function runProvisionedDevnet(options: ProvisionedDevnetOptions): P
     emit({ type: 'revoked', node: label, nodeId, afterHeight, version, ms: Date.now() - t0 });
   };
 
+  const rotateNow = async (afterHeight: number, opensInMs: number): Promise<void> => {
+    const signed = announceRootRotation(clerkTerms!.manifest!.signed, rootKey, nextRootKey!, Date.now() + opensInMs);
+    // The root first (it signs with the new key from the window on), then the clerks, then everyone.
+    await root!.publishManifest(signed);
+    await clerkTerms!.offer(signed, 'root');
+    await shared?.transport.publish(shared.topics.manifest, JSON.stringify(signed), { qos: 1, retain: true });
+    const r = signed.rootRotation!;
+    emit({ type: 'root-rotation', afterHeight, version: signed.version, next: r.next, from: r.from, until: r.until });
+  };
+
   const withRegistrations = (b: FinalBlockRecord): FinalBlockRecord => ({ ...b, seals: b.seals.map((s) => ({ ...s, registration: authority.registrationOf(s.node) })) });
   const onEvent = (e: DevnetEvent): void => {
     // The run's directory is ours, not runDevnet's: say that it goes at the end.
@@ -234,11 +260,18 @@ export async function runProvisionedDevnet(options: ProvisionedDevnetOptions): P
         emit({ type: 'agent', nodeId: r.node, kind: 'error', code: 'ERR_DEVNET_REVOKE', message: `revocation failed: ${(err as Error).message}` });
       });
     }
+    const rot = options.rotateRootAfter;
+    if (rot !== undefined && e.type === 'final' && e.block.height === rot.height && rotateTask.running === null) {
+      rotateTask.running = rotateNow(rot.height, rot.opensInMs ?? 1000).catch((err: unknown) => {
+        log.error({ err: (err as Error).message }, 'root key rotation failed');
+        emit({ type: 'agent', nodeId: 'root', kind: 'error', code: 'ERR_DEVNET_ROTATE', message: `root key rotation failed: ${(err as Error).message}` });
+      });
+    }
   };
 
   emit({ type: 'root-key', rootPublicKey: toHex(rootKey.publicKey) });
   try {
-    const { revokeAfter: _r, unfiled: _u, offline: _o, deviceRevocationPollMs: _d, clerkRevocationPollMs: _c, activationTimeoutMs: _a, onEvent: _e, rootKey: _k, ...base } = options;
+    const { revokeAfter: _r, unfiled: _u, offline: _o, deviceRevocationPollMs: _d, clerkRevocationPollMs: _c, activationTimeoutMs: _a, onEvent: _e, rootKey: _k, rotateRootAfter: _rr, ...base } = options;
     const result = await runDevnet({
       ...base, stateDir: dir, authority, beforeAgents, agentFactory, onEvent, logger: options.logger ?? log, accountsAtActivation: true,
       // The broker knows a node by the id the root assigns it (its account, its status topic).
@@ -246,6 +279,7 @@ export async function runProvisionedDevnet(options: ProvisionedDevnetOptions): P
       root: { publicKey: rootKey.publicKey, privateKey: rootKey.privateKeyObject },
     });
     await revokeTask.running;
+    await rotateTask.running;
     const provisioned: ProvisionedNodeReport[] = [...reports].map(([node, r]) => {
       const s = r.finalState ?? r.gate?.current() ?? { state: 'not-activated' as const, nodeId: r.nodeId, reason: 'no agent' };
       return { node, nodeId: r.nodeId, filed: r.filed, msToActive: r.msToActive, finalState: s.state, ...('reason' in s ? { reason: s.reason } : {}) };
@@ -262,6 +296,7 @@ export async function runProvisionedDevnet(options: ProvisionedDevnetOptions): P
     };
   } finally {
     authority.stop();
+    (clerkTerms as NetworkState | null)?.close();
     await (root as ProvisionedRoot | null)?.close();
     if (ownsDir) await rm(dir, { recursive: true, force: true }).catch(() => undefined);
   }

@@ -19,6 +19,7 @@ import { openStore } from '../../provisioning/store/index.ts';
 import type { ProvisioningStore } from '../../provisioning/store/types.ts';
 import { DevnetError } from './errors.ts';
 import { RegistrarClient, type BatchUploadResponse } from '../protocol/registrar-api/index.ts';
+import type { SignedManifest } from '../protocol/network-manifest.ts';
 
 export const DEVNET_MANUFACTURER = 'devnet-factory';
 
@@ -32,6 +33,8 @@ export interface ProvisionedRootOptions {
   readonly certificateTtlMs?: number;
   /** The root key (default: a new one for this run). */
   readonly rootKey?: Ed25519Key;
+  /** The key a root key rotation moves to (serve --next-root-key). */
+  readonly nextRootKey?: Ed25519Key;
   /** The broker's accounts, when the root manages them (a secure mosquitto with dynamic security). */
   readonly broker?: BrokerAccounts;
   /** The registrar's store (default: a SQLite file in `dir`); a postgres:// URL and schema run it on PostgreSQL. */
@@ -58,6 +61,8 @@ export interface ProvisionedRoot {
   revoke(nodeId: string, reason: string): Promise<number>;
   /** GET /v1/revocations (the signed list as JSON). */
   revocations(): Promise<unknown>;
+  /** Operator publication of a signed network manifest: PUT /v1/network/manifest. */
+  publishManifest(manifest: SignedManifest): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -76,7 +81,7 @@ export async function startProvisionedRoot(options: ProvisionedRootOptions): Pro
     await store.addManufacturer({ name: DEVNET_MANUFACTURER, publicKey: maker.publicKey, createdAt: Date.now() });
     const trust = await TrustStore.fromDirectory(options.trustDir);
     registrar = await startRegistrar({
-      store, rootKey: root, trust, adminToken, logger: log,
+      store, rootKey: root, trust, adminToken, logger: log, ...(options.nextRootKey === undefined ? {} : { nextRootKey: options.nextRootKey }),
       ...(options.broker === undefined ? {} : { broker: options.broker }),
       ...(options.certificateTtlMs === undefined ? {} : { certificateTtlMs: options.certificateTtlMs }),
     });
@@ -116,6 +121,9 @@ export async function startProvisionedRoot(options: ProvisionedRootOptions): Pro
       return (await devnetCall('revocation', () => client.revoke(nodeId, reason, adminToken))).revocationVersion;
     },
     revocations: () => devnetCall('revocation list', () => client.revocations()),
+    async publishManifest(manifest) {
+      await devnetCall('manifest publication', () => client.publishManifest(manifest, adminToken));
+    },
     async close() {
       await registrar.close().catch((err: unknown) => log.warn({ err: (err as Error).message }, 'registrar close failed'));
       await store.close().catch((err: unknown) => log.warn({ err: (err as Error).message }, 'store close failed'));

@@ -13,6 +13,7 @@ import type { NodeStatus } from '../status/index.ts';
 import { EventLoopWatch } from '../status/event-loop.ts';
 import type { BackoffOptions } from '../core/backoff.ts';
 import { RegistrationAuthority } from '../protocol/registration-authority.ts';
+import type { RootKeys } from '../protocol/root-keys.ts';
 import type { SealAuthority } from '../protocol/seal-check.ts';
 import { alwaysActive, neverActive, type GateState, type SealGate } from '../sealing/gate.ts';
 import { openSealJournal, type SealJournal } from '../sealing/journal.ts';
@@ -96,11 +97,11 @@ export interface SecondaryNode {
 /** The activation gate of a node trusted through a root node (also for the devnet's deliberately tampered stand-ins). */
 export function activationGate(
   trust: Extract<NodeTrust, { kind: 'root' }>,
-  deps: { readonly tpm: Tpm; readonly sealingKey: SealingKeyInfo; readonly stateDir: string; readonly logger: Logger },
+  deps: { readonly tpm: Tpm; readonly sealingKey: SealingKeyInfo; readonly stateDir: string; readonly logger: Logger; readonly rootKeys?: () => RootKeys | null },
   onRevocationList?: (raw: unknown) => void,
 ): ActivationGate {
   return new ActivationGate({
-    rootUrl: trust.url, rootPublicKey: trust.publicKey, tpm: deps.tpm, stateDir: deps.stateDir, handle: deps.sealingKey.handle, logger: deps.logger,
+    rootUrl: trust.url, rootPublicKey: trust.publicKey, ...(deps.rootKeys === undefined ? {} : { rootKeys: deps.rootKeys }), tpm: deps.tpm, stateDir: deps.stateDir, handle: deps.sealingKey.handle, logger: deps.logger,
     ...(trust.revocationPollMs === undefined ? {} : { revocationPollMs: trust.revocationPollMs }),
     ...(trust.timeoutMs === undefined ? {} : { client: { timeoutMs: trust.timeoutMs } }),
     ...(trust.backoff === undefined ? {} : { backoff: trust.backoff }),
@@ -129,9 +130,13 @@ export async function createNode(o: NodeOptions): Promise<SecondaryNode> {
   if (trust.kind === 'unprovisioned') {
     log.warn('unprovisioned network: no root key, so any seal whose ticket qualifies counts as competition; anyone who can publish on this broker can stop the network');
   }
-  const authority = trust.kind === 'root' ? new RegistrationAuthority({ rootPublicKey: trust.publicKey, logger: log }) : null;
+  // The newest manifest accepted survives restarts beside the activation state; the root keys it
+  // names (a rotation's window) are the ones registrations and revocation lists verify under.
+  const network = await NetworkState.open({ source: o.network, file: join(o.stateDir, MANIFEST_FILE), logger: log });
+  const rootKeys = (): RootKeys | null => network.rootKeys;
+  const authority = trust.kind === 'root' ? new RegistrationAuthority({ rootPublicKey: trust.publicKey, rootKeys, logger: log }) : null;
   const activation = trust.kind === 'root'
-    ? activationGate(trust, { tpm: o.tpm, sealingKey: o.sealingKey, stateDir: o.stateDir, logger: o.activationLogger ?? log },
+    ? activationGate(trust, { tpm: o.tpm, sealingKey: o.sealingKey, stateDir: o.stateDir, logger: o.activationLogger ?? log, rootKeys },
       // One poll feeds both: this node's own revocation and the seals it counts as competition.
       (raw) => void authority!.applyRevocationList(raw))
     : null;
@@ -142,8 +147,6 @@ export async function createNode(o: NodeOptions): Promise<SecondaryNode> {
     ...(o.brokerPasswordInUse === undefined ? {} : { using: o.brokerPasswordInUse }),
   });
   const gate = activation ?? (trust.kind === 'unprovisioned' ? alwaysActive(o.nodeId) : neverActive(o.nodeId, trust.kind === 'none' ? trust.reason : ''));
-  // The newest manifest accepted survives restarts beside the activation state.
-  const network = await NetworkState.open({ source: o.network, file: join(o.stateDir, MANIFEST_FILE), logger: log });
   // Without terms the node can check nothing: the status page and the light say it is waiting.
   if (network.current === null) {
     faults.raise(NETWORK_FAULT_KEY, 'ERR_NETWORK_MANIFEST', 'waiting for the network manifest (signed by the root; from the root node or the broker)');

@@ -5,11 +5,18 @@
 // durably before it is used, so a restart never goes back to an older version. A manifest whose
 // validFrom lies ahead is held back until then. An unprovisioned devnet's config may pin the terms
 // instead: then nothing that arrives can change them.
+//
+// The root keys the node holds (its config's, then whatever a held manifest announced) are
+// written to root-keys.json before the manifest that brings them: a restart verifies the stored
+// manifest again under those keys, so a node that followed a root key rotation keeps following it.
 import { readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { writeFileAtomic } from '../core/atomic-write.ts';
 import { systemClock, type Clock } from '../core/clock.ts';
-import { parseJson } from '../core/json.ts';
+import { array, hexText, literal, object, parseJson, readWith } from '../core/json.ts';
+import { fromHex } from '../core/bytes.ts';
+import type { RootKeys } from '../protocol/root-keys.ts';
 import type { KnownPrimaries } from '../protocol/chain/primaries.ts';
 import type { ChainTip } from '../protocol/chain/validate.ts';
 import { ProtocolError } from '../protocol/errors.ts';
@@ -44,11 +51,18 @@ export type ManifestOffer =
 /** The part of the state an agent uses. */
 export interface NetworkView {
   readonly current: NetworkTerms | null;
+  /** The root keys the held manifest names (for the status); null before one. */
+  readonly rootKeys?: RootKeys | null;
   onChange(fn: (terms: NetworkTerms) => void): () => void;
   offer(raw: unknown, from: string): Promise<ManifestOffer>;
 }
 
 export const MANIFEST_FILE = 'network-manifest.json';
+/** Beside the manifest: every root key the node has held, so the stored manifest verifies again at start. */
+export const ROOT_KEYS_FILE = 'root-keys.json';
+const ROOT_KEYS_FORMAT = 'btn-root-keys/v1';
+const MAX_ROOT_KEYS = 16;
+const rootKeysFile = object({ format: literal(ROOT_KEYS_FORMAT), keys: array(hexText({ bytes: 32, lowercase: true }), { max: MAX_ROOT_KEYS }) });
 
 export class NetworkState implements NetworkView {
   readonly #source: NetworkSource;
@@ -58,6 +72,8 @@ export class NetworkState implements NetworkView {
   readonly #listeners = new Set<(terms: NetworkTerms) => void>();
   #current: NetworkTerms | null;
   #manifest: NetworkManifest | null = null;
+  /** The keys written to root-keys.json (hex). */
+  #storedKeys: readonly string[] = [];
   #pending: { manifest: NetworkManifest; cancel: () => void } | null = null;
   /** Offers are taken one at a time: two deliveries never race the write and the succession check. */
   #queue: Promise<unknown> = Promise.resolve();
@@ -78,10 +94,17 @@ export class NetworkState implements NetworkView {
   static async open(o: { readonly source: NetworkSource; readonly file?: string; readonly clock?: Pick<Clock, 'now' | 'setTimer'>; readonly logger?: Logger }): Promise<NetworkState> {
     const state = new NetworkState(o.source, o.file ?? null, o.clock ?? systemClock, o.logger);
     if (o.source.kind === 'signed' && o.file !== undefined) {
-      const text = await readFile(o.file).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? null : Promise.reject(err)));
+      const keysPath = join(dirname(o.file), ROOT_KEYS_FILE);
+      const [text, keysText] = await Promise.all([readIfThere(o.file), readIfThere(keysPath)]);
+      try {
+        state.#storedKeys = keysText === null ? [] : readWith(rootKeysFile, parseJson(keysText, 64 * MAX_ROOT_KEYS + 256, 'root keys'), keysPath, (e) => e).keys;
+      } catch (err) {
+        o.logger?.error({ file: keysPath, err: (err as Error).message }, 'stored root keys refused; only the configured root key is trusted');
+      }
       if (text !== null) {
         try {
-          state.#use(verifyManifest(parseJson(text, MAX_MANIFEST_BYTES, 'stored manifest'), o.source.rootPublicKey, o.source.network));
+          const anchors = [o.source.rootPublicKey, ...state.#storedKeys.map((k) => fromHex(k))];
+          state.#use(verifyManifest(parseJson(text, MAX_MANIFEST_BYTES, 'stored manifest'), anchors, o.source.network, null, state.#clock.now()));
         } catch (err) {
           o.logger?.error({ file: o.file, err: (err as Error).message }, 'stored network manifest refused; waiting for one from the broker or the root');
         }
@@ -92,6 +115,11 @@ export class NetworkState implements NetworkView {
 
   get current(): NetworkTerms | null {
     return this.#current;
+  }
+
+  /** The root keys the held manifest names, with their windows; null when pinned or none held yet (then the config's key alone). */
+  get rootKeys(): RootKeys | null {
+    return this.#manifest?.rootKeys ?? null;
   }
 
   /** The signed manifest held (for serving it on, e.g. the status page); null when pinned or none yet. */
@@ -121,7 +149,7 @@ export class NetworkState implements NetworkView {
     if (source.kind === 'pinned') return { outcome: 'refused', code: 'pinned', message: 'this node\'s network terms are pinned by its config' };
     let m: NetworkManifest;
     try {
-      m = verifyManifest(raw, source.rootPublicKey, source.network, this.#manifest);
+      m = verifyManifest(raw, source.rootPublicKey, source.network, this.#manifest, this.#clock.now());
     } catch (err) {
       if (!(err instanceof ProtocolError)) throw err;
       this.#log?.warn({ from, err: err.message }, 'network manifest refused');
@@ -130,7 +158,7 @@ export class NetworkState implements NetworkView {
     if (this.#manifest !== null && m.version === this.#manifest.version) return { outcome: 'held', version: m.version };
     if (m.validFrom > this.#clock.now()) return this.#holdBack(m, from);
     await this.#store(m);
-    this.#log?.info({ from, version: m.version, committee: m.committee.size, quorum: m.committee.quorum }, 'network manifest taken');
+    this.#log?.info({ from, version: m.version, committee: m.committee.size, quorum: m.committee.quorum, rootKeys: m.rootKeys.describe() }, 'network manifest taken');
     return { outcome: 'taken', version: m.version };
   }
 
@@ -149,7 +177,17 @@ export class NetworkState implements NetworkView {
 
   /** Durable first: once the node acts on a version, a power cut cannot take it back to an older one. */
   async #store(m: NetworkManifest): Promise<void> {
-    if (this.#file !== null) await writeFileAtomic(this.#file, JSON.stringify(m.signed));
+    if (this.#file !== null) {
+      // The keys first: a manifest on disk always has its signer among the stored keys.
+      const keys = [...new Set([...this.#storedKeys, ...m.rootKeys.spans.map((k) => k.hex)])];
+      if (keys.length > this.#storedKeys.length) {
+        // The oldest keys go first when the file is full: a rotation every few months fills it in years.
+        const kept = keys.slice(-MAX_ROOT_KEYS);
+        await writeFileAtomic(join(dirname(this.#file), ROOT_KEYS_FILE), JSON.stringify({ format: ROOT_KEYS_FORMAT, keys: kept }));
+        this.#storedKeys = kept;
+      }
+      await writeFileAtomic(this.#file, JSON.stringify(m.signed));
+    }
     this.#use(m);
   }
 
@@ -158,4 +196,8 @@ export class NetworkState implements NetworkView {
     this.#current = m;
     for (const fn of this.#listeners) fn(m);
   }
+}
+
+async function readIfThere(path: string): Promise<Buffer | null> {
+  return readFile(path).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? null : Promise.reject(err)));
 }

@@ -7,16 +7,21 @@
 // has accepted (durably, so a restart cannot be rolled back) and refuses an older one, the same
 // version with other content, and a jump towards the maximum that would leave no room for the
 // next honest manifest. The genesis of a network never changes.
+//
+// A manifest may announce the root's next key with an overlap window (root-keys.ts). Which key
+// may sign a manifest is the chain rule of docs/trust.md: a key the held manifest names as valid
+// now; the first manifest a node takes is signed by a key it was given (its config's).
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { bytesEqual, fromHex, toHex } from '../core/bytes.ts';
-import { array, hexText, integer, JsonError, literal, object, refine, string } from '../core/json.ts';
-import { ed25519Sign, ed25519Verify } from './chain/transaction.ts';
+import { array, hexText, integer, JsonError, literal, object, optional, refine, string } from '../core/json.ts';
+import { ed25519Sign } from './chain/transaction.ts';
 import { PrimaryKeySet } from './chain/primaries.ts';
 import type { ChainTip } from './chain/validate.ts';
 import { ProtocolError } from './errors.ts';
 import { messageSchema, type ProtocolSchema } from './message-schema.ts';
 import { PARAM_FIELDS, type NetworkParams } from './params.ts';
 import { Committee, committeeProblem, MAX_COMMITTEE } from './quorum.ts';
+import { RootKeys, rootRotationShape, sameRotation, shortKey, verifyUnderAny, type RootRotation } from './root-keys.ts';
 
 export const MANIFEST_FORMAT = 'btn-manifest/v1';
 const DOMAIN = `${MANIFEST_FORMAT}\n`;
@@ -42,6 +47,8 @@ export interface ManifestBody {
   readonly primaries: readonly string[];
   readonly committee: { readonly members: readonly string[]; readonly quorum: number };
   readonly genesis: { readonly hash: string; readonly height: number; readonly timestamp: number };
+  /** The root's next key and the overlap window, announced by the key it retires. */
+  readonly rootRotation?: RootRotation;
 }
 
 export interface SignedManifest extends ManifestBody {
@@ -58,6 +65,8 @@ export function manifestSignedBytes(b: ManifestBody): Uint8Array {
     [p.sealZeros, p.clerkZeros, p.spinIntervalMs, p.maxRounds, p.sealDeadlineMs, p.timestampWindowMs, p.maxBlockTxs, p.maxBlockBytes],
     b.primaries, b.committee.members, b.committee.quorum,
     [b.genesis.hash, b.genesis.height, b.genesis.timestamp],
+    // Appended only when present: a manifest without a rotation signs the bytes it always did.
+    ...(b.rootRotation === undefined ? [] : [[b.rootRotation.previous, b.rootRotation.next, b.rootRotation.from, b.rootRotation.until]]),
   ]);
   return new Uint8Array(Buffer.from(DOMAIN + canonical, 'utf8'));
 }
@@ -83,6 +92,7 @@ export const manifestShape = object({
     quorum: integer({ min: 1, max: MAX_COMMITTEE }),
   }),
   genesis: object({ hash: hexText({ bytes: 32, lowercase: true }), height: timestamp, timestamp }),
+  rootRotation: optional(rootRotationShape),
   signature: hexText({ bytes: 64, lowercase: true }),
 });
 const bodyReader = refine(manifestShape, (m) => {
@@ -105,27 +115,47 @@ export interface NetworkManifest {
   readonly primaries: PrimaryKeySet;
   readonly committee: Committee;
   readonly genesis: ChainTip;
+  /** The root key this manifest verified under. */
+  readonly signer: Uint8Array;
+  /** The root keys it leaves the node with: its signer, or both keys of the window it announces. */
+  readonly rootKeys: RootKeys;
 }
 
 const refuse = (message: string, field?: string): ProtocolError => new ProtocolError('ERR_PROTOCOL_MANIFEST', message, field);
 
 /**
- * Reads and verifies a manifest for network `network` under the root key. With `current` (the
- * manifest the node holds), also the succession rules: same network and genesis, a version above
- * the current one and at most MAX_VERSION_STEP above it. Throws ProtocolError; never returns an
- * unverified manifest.
+ * Reads and verifies a manifest for network `network`. Without `current` (the first manifest a
+ * node takes, or one read back from its own disk) it must verify under one of `anchor`, the keys
+ * the node was given. With `current`, the chain rule decides instead (docs/trust.md): it must
+ * verify under a key `current` holds valid at `now`, keep an announced root key window until it
+ * ends, and announce a new one only under the key it retires; then the succession rules: same
+ * network and genesis, a version above the current one and at most MAX_VERSION_STEP above it.
+ * Throws ProtocolError; never returns an unverified manifest.
  */
-export function verifyManifest(input: unknown, rootPublicKey: Uint8Array | KeyObject, network: string, current?: NetworkManifest | null): NetworkManifest {
+export function verifyManifest(
+  input: unknown, anchor: Uint8Array | readonly Uint8Array[], network: string, current?: NetworkManifest | null, now: number = Date.now(),
+): NetworkManifest {
   let signed: SignedManifest;
   try {
     signed = bodyReader.read(input, 'manifest');
   } catch (err) {
     throw err instanceof JsonError ? refuse(err.message, err.path) : err;
   }
-  if (!ed25519Verify(rootPublicKey, manifestSignedBytes(signed), fromHex(signed.signature))) {
-    throw refuse('manifest signature does not verify with the root key', 'signature');
-  }
+  // The manifest held, again (a retained copy, the root's answer): taken when it was, whatever its
+  // signer's window says today.
+  if (current != null && signed.version === current.version && signed.signature === current.signed.signature && signed.network === network) return current;
+  const signer = current == null
+    ? verifyUnderAny(anchor instanceof Uint8Array ? [anchor] : anchor, manifestSignedBytes(signed), fromHex(signed.signature))
+    : heldSigner(signed, current.rootKeys, now);
+  if (signer === null) throw unknownSigner(signed, anchor instanceof Uint8Array ? [anchor] : anchor);
   if (signed.network !== network) throw refuse(`manifest is for network "${signed.network}", this node is on "${network}"`, 'network');
+  const rotation = signed.rootRotation ?? null;
+  const announced = current?.rootKeys.rotation ?? null;
+  // An announced window is fixed until it ends: neither key can shorten, move or withdraw it.
+  if (announced !== null && now <= announced.until && !sameRotation(announced, rotation)) {
+    throw rootRefusal(`manifest changes or withdraws the root key rotation announced to ${shortKey(announced.next)} (window ${iso(announced.from)} .. ${iso(announced.until)}); it holds until it ends`, 'rootRotation');
+  }
+  if (rotation !== null) rotationChecks(rotation, toHex(signer), current?.rootKeys.rotation, now);
   if (current != null) {
     const held = current.version;
     if (signed.version < held) throw refuse(`manifest version ${signed.version} is older than version ${held} held`, 'version');
@@ -139,10 +169,47 @@ export function verifyManifest(input: unknown, rootPublicKey: Uint8Array | KeyOb
       throw refuse('manifest names another genesis than the network has', 'genesis');
     }
   }
-  return networkManifest(signed);
+  return networkManifest(signed, signer);
 }
 
-function networkManifest(signed: SignedManifest): NetworkManifest {
+const iso = (t: number): string => new Date(t).toISOString();
+const rootRefusal = (message: string, field: string): ProtocolError => new ProtocolError('ERR_PROTOCOL_ROOT_KEY', message, field);
+
+/** The held key the manifest is signed by, if that key signs now; a specific refusal otherwise. */
+function heldSigner(signed: SignedManifest, held: RootKeys, now: number): Uint8Array | null {
+  const span = held.signerOf(manifestSignedBytes(signed), fromHex(signed.signature));
+  if (span === undefined) return null;
+  if (now < span.from) throw rootRefusal(`manifest version ${signed.version} is signed by the next root key ${shortKey(span.hex)}, whose window opens at ${iso(span.from)}`, 'signature');
+  if (now > span.until) {
+    const newest = held.newestAt(now);
+    throw rootRefusal(`manifest version ${signed.version} is signed by root key ${shortKey(span.hex)}, whose overlap window ended at ${iso(span.until)}${newest === null ? '' : `; manifests now come from root key ${shortKey(newest)}`}`, 'signature');
+  }
+  return span.key;
+}
+
+/** Why no trusted key verifies: a plain bad signature, or a key announced in a manifest this node never held. */
+function unknownSigner(signed: SignedManifest, held: readonly Uint8Array[]): ProtocolError {
+  const r = signed.rootRotation;
+  const bytes = manifestSignedBytes(signed);
+  const sig = fromHex(signed.signature);
+  if (r !== undefined && verifyUnderAny([fromHex(r.next)], bytes, sig) !== null) {
+    return rootRefusal(`manifest version ${signed.version} is signed by root key ${shortKey(r.next)}, which this node holds no announcement of: `
+      + `it needs the manifest signed by root key ${shortKey(r.previous)} that announces ${shortKey(r.next)} (any version published from then until ${iso(r.until)}), `
+      + 'or a config naming the new root key', 'signature');
+  }
+  return refuse(`manifest signature does not verify with the root key (${held.map((k) => shortKey(k)).join(' or ') || 'none held'})`, 'signature');
+}
+
+/** The announcement itself: made by the key it retires, while its window is still ahead or open. */
+function rotationChecks(r: RootRotation, signer: string, announced: RootRotation | null | undefined, now: number): void {
+  if (signer !== r.previous && signer !== r.next) throw rootRefusal('manifest carries a root key rotation that names neither the key that signed it', 'rootRotation');
+  // Read back from the node's own disk (no held manifest): taken as it was when first verified.
+  if (announced === undefined || sameRotation(announced, r)) return;
+  if (signer !== r.previous) throw rootRefusal(`a root key rotation is announced only by the key it retires (${shortKey(r.previous)}); this manifest is signed by ${shortKey(signer)}`, 'rootRotation');
+  if (r.until < now) throw rootRefusal(`manifest announces a root key rotation whose window ended at ${iso(r.until)}`, 'rootRotation');
+}
+
+function networkManifest(signed: SignedManifest, signer: Uint8Array): NetworkManifest {
   let primaries: PrimaryKeySet;
   try {
     primaries = new PrimaryKeySet(signed.primaries.map((k) => createPublicKey({ key: Buffer.from(k, 'hex'), format: 'der', type: 'spki' })));
@@ -163,5 +230,7 @@ function networkManifest(signed: SignedManifest): NetworkManifest {
     primaries,
     committee,
     genesis: { hash: fromHex(signed.genesis.hash), height: signed.genesis.height, timestamp: signed.genesis.timestamp },
+    signer,
+    rootKeys: RootKeys.of(signer, signed.rootRotation ?? null),
   };
 }

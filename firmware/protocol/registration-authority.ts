@@ -4,10 +4,14 @@
 // seal). The certificate must verify under the root's Ed25519 key, be valid now, name the seal's
 // node, and neither the node nor its EK may be on the newest signed revocation list seen. Then,
 // and only then, the certificate's sealing public key is the key the seal is checked under.
+// During a root key rotation "the root's key" is either key valid at that moment, as the held
+// network manifest says (root-keys.ts): after the window only the new key's certificates count.
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import type { Logger } from 'pino';
 import { pino } from 'pino';
-import { verifyRegistrationCertificate, type RegistrationCertificate } from './registration.ts';
+import { verifyRegistration, type RegistrationCertificate } from './registration.ts';
+import { RootKeys, shortKey } from './root-keys.ts';
+import { toHex } from '../core/bytes.ts';
 import { revocationListMessage, verifyRevocationList } from './revocation-list.ts';
 import { parseJson, type MessageSchema } from '../core/json.ts';
 import type { SealMessage } from './seal-message.ts';
@@ -32,6 +36,8 @@ export type KeyDecision = { readonly ok: true; readonly key: KeyObject } | { rea
 export interface RegistrationAuthorityOptions {
   /** The root node's Ed25519 public key (32 bytes). */
   readonly rootPublicKey: Uint8Array;
+  /** The root keys the held network manifest names (a rotation's window); null or absent: rootPublicKey alone. */
+  readonly rootKeys?: () => RootKeys | null;
   /** Unix ms (injected for tests). */
   readonly now?: () => number;
   /** Fetches the root's signed revocation list (GET /v1/revocations); needed for refresh()/start(). */
@@ -61,6 +67,8 @@ interface Verified {
   readonly key: KeyObject;
   readonly notBefore: number;
   readonly notAfter: number;
+  /** The root key that signed it, lowercase hex. */
+  readonly signer: string;
 }
 
 const CLOCK_SKEW_MS = 5 * 60_000; // as verifyRegistrationCertificate allows
@@ -68,7 +76,8 @@ const CLOCK_SKEW_MS = 5 * 60_000; // as verifyRegistrationCertificate allows
 const MAX_REVOCATION_LIST_BYTES = 32 * 1024 * 1024;
 
 export class RegistrationAuthority implements SealAuthority {
-  readonly #root: Uint8Array;
+  readonly #root: RootKeys;
+  readonly #rootKeys: (() => RootKeys | null) | undefined;
   readonly #now: () => number;
   readonly #log: Logger;
   readonly #cache = new Map<string, Verified>();
@@ -93,12 +102,17 @@ export class RegistrationAuthority implements SealAuthority {
     if (!(options.rootPublicKey instanceof Uint8Array) || options.rootPublicKey.length !== 32) {
       throw new ProtocolError('ERR_PROTOCOL_OPTIONS', 'rootPublicKey must be the 32-byte Ed25519 public key of the root node', 'rootPublicKey');
     }
-    this.#root = new Uint8Array(options.rootPublicKey);
+    this.#root = RootKeys.single(new Uint8Array(options.rootPublicKey));
+    this.#rootKeys = options.rootKeys;
     this.#now = options.now ?? Date.now;
     this.#fetch = options.fetchRevocations;
     this.#cacheSize = options.cacheSize ?? 4096;
     this.#pollMs = options.pollMs ?? 30_000;
     this.#log = (options.logger ?? pino({ level: 'silent' })).child({ component: 'registration-authority' });
+  }
+
+  #keys(): RootKeys {
+    return this.#rootKeys?.() ?? this.#root;
   }
 
   keyFor(seal: SealMessage): KeyDecision {
@@ -123,6 +137,10 @@ export class RegistrationAuthority implements SealAuthority {
     if ('code' in verified) return verified;
     const { cert } = verified;
     const now = this.#now();
+    const span = this.#keys().spanOf(verified.signer);
+    if (span === undefined) return no('bad-signature', `registration certificate is signed by root key ${shortKey(verified.signer)}, which is no longer held`);
+    if (now > span.until) return no('expired', `registration certificate is signed by root key ${shortKey(span.hex)}, whose overlap window ended at ${new Date(span.until).toISOString()}; the node renews under the new key`);
+    if (now < span.from) return no('bad-signature', `registration certificate is signed by the next root key ${shortKey(span.hex)} before its window opens at ${new Date(span.from).toISOString()}`);
     if (now < verified.notBefore - CLOCK_SKEW_MS) return no('expired', `registration certificate is not valid before ${cert.issuedAt}`);
     if (now > verified.notAfter) return no('expired', `registration certificate expired at ${cert.expiresAt}`);
     if (cert.nodeId !== seal.nodeId) return no('node-mismatch', `registration certificate is for node ${cert.nodeId.slice(0, 16)}…, the seal names node ${seal.nodeId.slice(0, 16)}`);
@@ -141,9 +159,11 @@ export class RegistrationAuthority implements SealAuthority {
     const hit = this.#cache.get(cacheKey);
     if (hit !== undefined) return hit;
     let cert: RegistrationCertificate;
+    let signer: Uint8Array;
     try {
-      // Without `now`: the validity period is checked per seal above (a cached certificate expires too).
-      cert = verifyRegistrationCertificate(reg, this.#root);
+      // Without `now`: the validity period, and the signer's window, are checked per seal above
+      // (a cached certificate expires too). Every key held is tried, valid now or not.
+      ({ cert, signer } = verifyRegistration(reg, this.#keys().spans.map((k) => k.key)));
     } catch (err) {
       const message = (err as Error).message;
       return no(message.includes('does not verify') ? 'bad-signature' : 'bad-certificate', message);
@@ -153,7 +173,7 @@ export class RegistrationAuthority implements SealAuthority {
     if (!Number.isFinite(notBefore) || !Number.isFinite(notAfter)) return no('bad-certificate', 'registration certificate dates are not ISO-8601');
     const key = createPublicKey(cert.sealingPublicKey); // parsed by the verifier already
     if (key.asymmetricKeyType !== 'rsa') return no('not-rsa', `the certified sealing key is ${key.asymmetricKeyType ?? 'unknown'}, not RSA`);
-    const v: Verified = { cert, key, notBefore, notAfter };
+    const v: Verified = { cert, key, notBefore, notAfter, signer: toHex(signer) };
     if (this.#cache.size >= this.#cacheSize) this.#cache.delete(this.#cache.keys().next().value!);
     this.#cache.set(cacheKey, v);
     return v;
@@ -168,7 +188,7 @@ export class RegistrationAuthority implements SealAuthority {
     let value = input;
     try {
       if (typeof input === 'string' || input instanceof Uint8Array) value = parseJson(input, MAX_REVOCATION_LIST_BYTES, 'revocation list');
-      const list = verifyRevocationList(value, this.#root, Math.max(0, this.#version));
+      const list = verifyRevocationList(value, this.#keys().at(this.#now()), Math.max(0, this.#version));
       if (list.version === this.#version) return false;
       this.#revokedNodes = new Map(list.entries.map((e) => [e.nodeId, e.reason || 'no reason given']));
       this.#revokedEks = new Set(list.entries.map((e) => e.ekName));

@@ -4,7 +4,7 @@
 // public key alone.
 // The root node issues them (provisioning/registration); this module is the format and the
 // verifier, shared by the registrar, devices and clerks.
-import { ed25519Verify } from './chain/transaction.ts';
+import { verifyUnderAny } from './root-keys.ts';
 import { ProtocolError } from './errors.ts';
 import { fromHex } from '../core/bytes.ts';
 import { hexText, JsonError, literal, object, parseJson, string } from '../core/json.ts';
@@ -75,15 +75,20 @@ function readCertificate(input: unknown): RegistrationCertificate {
 }
 
 /**
- * Verify a registration certificate (object or JSON text) against the root public key (32 bytes).
- * Checks the shape, the signature, that nodeId is SHA-256 of the sealing key's SPKI DER, and,
- * when `now` is given, the validity period. Returns the certificate; throws ERR_PROTOCOL_CERTIFICATE_INVALID.
+ * Verify a registration certificate (object or JSON text) against the root public key (32 bytes),
+ * or any of the root keys given (during a rotation's overlap, either key). Checks the shape, the
+ * signature, that nodeId is SHA-256 of the sealing key's SPKI DER, and, when `now` is given, the
+ * validity period. Returns the certificate; throws ERR_PROTOCOL_CERTIFICATE_INVALID.
  */
-export function verifyRegistrationCertificate(input: unknown, rootPublicKey: Uint8Array, now?: number): RegistrationCertificate {
+export function verifyRegistrationCertificate(input: unknown, rootPublicKey: Uint8Array | readonly Uint8Array[], now?: number): RegistrationCertificate {
+  return verifyRegistration(input, rootPublicKey instanceof Uint8Array ? [rootPublicKey] : rootPublicKey, now).cert;
+}
+
+/** verifyRegistrationCertificate, also naming the root key that signed it. */
+export function verifyRegistration(input: unknown, rootKeys: readonly Uint8Array[], now?: number): { cert: RegistrationCertificate; signer: Uint8Array } {
   const cert = readCertificate(input);
-  if (!ed25519Verify(rootPublicKey, registrationSignedBytes(cert), fromHex(cert.signature))) {
-    throw bad('registration certificate signature does not verify with the root key');
-  }
+  const signer = verifyUnderAny(rootKeys, registrationSignedBytes(cert), fromHex(cert.signature));
+  if (signer === null) throw bad('registration certificate signature does not verify with the root key');
   let spki: Uint8Array;
   try {
     spki = spkiOf(cert.sealingPublicKey);
@@ -97,5 +102,5 @@ export function verifyRegistrationCertificate(input: unknown, rootPublicKey: Uin
     if (!Number.isFinite(from) || !Number.isFinite(to)) throw bad('registration certificate dates are not ISO-8601');
     if (now < from - 5 * 60_000 || now > to) throw bad(`registration certificate is not valid now (${cert.issuedAt} .. ${cert.expiresAt})`);
   }
-  return cert;
+  return { cert, signer };
 }

@@ -2,7 +2,7 @@
 // (one step per revoked node); a verifier keeps the highest version it has seen and refuses
 // an older list (rollback by a man in the middle or a stale cache).
 // The root node signs them (provisioning/registration); this module is the format and the verifier.
-import { ed25519Verify } from './chain/transaction.ts';
+import { verifyUnderAny } from './root-keys.ts';
 import { ProtocolError } from './errors.ts';
 import { fromHex } from '../core/bytes.ts';
 import { array, hexText, integer, JsonError, literal, object, string } from '../core/json.ts';
@@ -61,7 +61,7 @@ export const revocationListMessage: ProtocolSchema<RevocationList> = messageSche
  * Verify a revocation list against the root public key. `minVersion` is the highest version the
  * caller has accepted before; an older list is refused. Returns the list and a set of node ids.
  */
-export function verifyRevocationList(input: unknown, rootPublicKey: Uint8Array, minVersion = 0): RevocationList & { readonly revoked: ReadonlySet<string> } {
+export function verifyRevocationList(input: unknown, rootPublicKey: Uint8Array | readonly Uint8Array[], minVersion = 0): RevocationList & { readonly revoked: ReadonlySet<string> } {
   let list: RevocationList;
   try {
     list = revocationListShape.read(input, 'revocation list');
@@ -69,7 +69,8 @@ export function verifyRevocationList(input: unknown, rootPublicKey: Uint8Array, 
     throw err instanceof JsonError ? bad(err.message) : err;
   }
   const { version, issuedAt, entries, signature } = list;
-  if (!ed25519Verify(rootPublicKey, revocationSignedBytes(version, issuedAt, entries), fromHex(signature))) {
+  // During a root key rotation's overlap either key signs (root-keys.ts).
+  if (verifyUnderAny(rootPublicKey instanceof Uint8Array ? [rootPublicKey] : rootPublicKey, revocationSignedBytes(version, issuedAt, entries), fromHex(signature)) === null) {
     throw bad('revocation list signature does not verify with the root key');
   }
   if (version < minVersion) throw bad(`revocation list version ${version} is older than version ${minVersion} seen before`);

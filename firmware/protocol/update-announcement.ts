@@ -3,7 +3,7 @@
 // which nodes spread their installs. Retained on <prefix>/updates, which only the root may
 // publish; a node checks the signature with the root key it already trusts before it downloads a
 // byte, and RAUC then checks the bundle's own signature against the vendor keyring in the image.
-import { ed25519Verify } from './chain/transaction.ts';
+import { verifyUnderAny } from './root-keys.ts';
 import { ProtocolError } from './errors.ts';
 import { fromHex } from '../core/bytes.ts';
 import { hexText, integer, literal, map, object, string } from '../core/json.ts';
@@ -79,10 +79,10 @@ export const updateAnnouncementShape = object({
 
 export const updateAnnouncementMessage: ProtocolSchema<UpdateAnnouncement> = messageSchema('update', MAX_UPDATE_ANNOUNCEMENT_BYTES, updateAnnouncementShape);
 
-/** Throws ProtocolError unless `a` is signed by the root key for this network. */
-export function verifyUpdateAnnouncement(a: UpdateAnnouncement, rootPublicKey: Uint8Array, network: string): void {
+/** Throws ProtocolError unless `a` is signed by the root key (or during a rotation's window, either key) for this network. */
+export function verifyUpdateAnnouncement(a: UpdateAnnouncement, rootPublicKey: Uint8Array | readonly Uint8Array[], network: string): void {
   if (a.network !== network) throw new ProtocolError('ERR_PROTOCOL_CERTIFICATE_INVALID', `update announcement for network "${a.network}", this node is on "${network}"`);
-  if (!ed25519Verify(rootPublicKey, updateSignedBytes(a), fromHex(a.signature, 'signature'))) {
+  if (verifyUnderAny(rootPublicKey instanceof Uint8Array ? [rootPublicKey] : rootPublicKey, updateSignedBytes(a), fromHex(a.signature, 'signature')) === null) {
     throw new ProtocolError('ERR_PROTOCOL_CERTIFICATE_INVALID', 'update announcement signature does not verify under the root key');
   }
 }

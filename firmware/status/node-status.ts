@@ -49,6 +49,8 @@ export interface NodeStatus {
     readonly publishRefusal?: string;
   };
   readonly chain: { readonly height: number; readonly tipHash: string; readonly finalizedHeight: number; readonly paramsVersion: number };
+  /** The root keys the held manifest names, each with its window during a rotation (ISO text; open ends left out). Absent in older files and before a manifest. */
+  readonly rootKeys?: readonly { readonly publicKey: string; readonly from?: string; readonly until?: string }[];
   /** What the seal journal holds: slots recorded and the highest height decided (an update's health check compares them). Absent in older files. */
   readonly journal?: { readonly entries: number; readonly highestHeight: number };
   readonly seals: { readonly made: number; readonly reused: number; readonly published: number; readonly notDelivered: number };
@@ -148,6 +150,7 @@ const statusReader: Reader<NodeStatus> = object({
   }, open),
   chain: object({ height: int, tipHash: text, finalizedHeight: int, paramsVersion: int }, open),
   journal: optional(object({ entries: int, highestHeight: int }, open)),
+  rootKeys: optional(array(object({ publicKey: text, from: optional(text), until: optional(text) }, open), { max: 16 })),
   seals: object({ made: int, reused: int, published: int, notDelivered: int }, open),
   spins: object(SPIN_COUNTS, open),
   spinning: int,

@@ -23,6 +23,8 @@ export interface FollowerOptions {
   readonly nodeId: string;
   readonly network: string;
   readonly rootPublicKey: Uint8Array;
+  /** The root keys valid now per the held network manifest (a rotation's window); absent or null: rootPublicKey alone. */
+  readonly rootKeys?: () => readonly Uint8Array[] | null;
   /** This system's RAUC compatible (btn-node-<board>); null: not an A/B image, announcements are ignored. */
   readonly compatible: () => Promise<string | null>;
   readonly runningVersion: () => Promise<string>;
@@ -77,7 +79,7 @@ export class AnnouncementFollower {
   async offer(a: UpdateAnnouncement): Promise<void> {
     this.stats.announcements++;
     try {
-      verifyUpdateAnnouncement(a, this.#o.rootPublicKey, this.#o.network);
+      verifyUpdateAnnouncement(a, this.#o.rootKeys?.() ?? this.#o.rootPublicKey, this.#o.network);
     } catch (err) {
       this.stats.refused++;
       this.#o.logger.warn({ err: (err as Error).message }, 'update announcement refused');

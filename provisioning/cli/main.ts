@@ -7,6 +7,7 @@ const COMMANDS: Record<string, CommandEntry> = {
   manufacturer: { summary: 'manufacturer add|list: register a manufacturer public key', run: async () => (await import('./manufacturer-command.ts')).manufacturerCommand },
   batch: { summary: 'batch sign|verify|upload: signed batch manifests', run: async () => (await import('./batch-command.ts')).batchCommand },
   manifest: { summary: 'manifest sign|publish: the root-signed network manifest', run: async () => (await import('./manifest-command.ts')).manifestCommand },
+  root: { summary: 'root rotate ...: announce the root\'s next key with an overlap window', run: async () => (await import('./root-command.ts')).rootCommand },
   nodes: { summary: 'nodes list --db URL: filed, active and revoked nodes', run: async () => (await import('./nodes-command.ts')).nodesCommand },
   revoke: { summary: 'revoke --db URL --node ID (or --url URL with an operator token)', run: async () => (await import('./revoke-command.ts')).revokeCommand },
   trust: { summary: 'trust list|bundle: what the registrar trusts and why; a signed vendor CA bundle', run: async () => (await import('./trust-command.ts')).trustCommand },

@@ -4,6 +4,7 @@
 // only if it may follow the current manifest (given as a file, or fetched from --publish URL) by
 // the protocol's own rules (verifyManifest), so a node would never refuse what the root signs.
 import { writeFileAtomic } from '../../firmware/core/atomic-write.ts';
+import { fromHex, toHex } from '../../firmware/core/bytes.ts';
 import { anyObject, JsonError } from '../../firmware/core/json.ts';
 import {
   MAX_MANIFEST_BYTES, manifestMessage, signManifest, verifyManifest, type ManifestBody, type NetworkManifest, type SignedManifest,
@@ -63,10 +64,17 @@ async function sign(argv: readonly string[]): Promise<number> {
   return 0;
 }
 
-/** The manifest in force, verified under the same root key: signing on top of a forged one would be worse than none. */
+/**
+ * The manifest in force, verified under the same root key, or under the key that announced this
+ * one (a rotation's first manifest under the new key): signing on top of a forged one would be
+ * worse than none.
+ */
 function currentManifest(raw: ManifestResponse, key: Ed25519Key, network: string, source: string): NetworkManifest {
+  const anchors = [key.publicKey];
+  const r = (raw as { rootRotation?: { previous?: unknown; next?: unknown } }).rootRotation;
+  if (typeof r?.previous === 'string' && /^[0-9a-f]{64}$/.test(r.previous) && r.next === toHex(key.publicKey)) anchors.push(fromHex(r.previous));
   try {
-    return verifyManifest(raw, key.publicKey, network);
+    return verifyManifest(raw, anchors, network);
   } catch (err) {
     throw manifestRefusal(err, `current manifest (${source}): `);
   }

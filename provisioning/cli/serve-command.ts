@@ -1,4 +1,4 @@
-// btn-provision serve --db URL --port N --root-key FILE --trust DIR [--host H] [--admin-token-file FILE] [--certificate-days N]
+// btn-provision serve --db URL --port N --root-key FILE [--next-root-key FILE] --trust DIR [--host H] [--admin-token-file FILE] [--certificate-days N]
 //   [--vendor-ca-bundle FILE --vendor-ca-key HEX] [--broker-admin URL --broker-admin-file FILE [--broker-ca FILE] [--topic-prefix P]]
 // A vendor CA bundle (signed with the release key HEX) adds its certificates as anchors; one
 // that is unsigned, wrongly signed or older than the newest the store has seen stops the start.
@@ -7,6 +7,8 @@
 // activation creates the node's account, released to its TPM alone; revocation disables it.
 // The admin file holds "username:password" of the plugin's admin. The root key, the token file
 // and the admin file must be the owner's alone (mode 0600 or narrower); anything wider is refused.
+// --next-root-key: the key a root key rotation moves to (`btn-provision root rotate`); once the
+// network manifest announces it and its window opens, registrations are signed with it.
 import { readFile } from 'node:fs/promises';
 import { readPrivateFile } from '../../firmware/core/private-file.ts';
 import pino from 'pino';
@@ -21,12 +23,12 @@ import { parse, required, UsageError } from './args.ts';
 import { BrokerAdmin, brokerAccounts } from '../broker/dynsec.ts';
 import { DEFAULT_TOPIC_PREFIX, topicPrefix } from '../../firmware/protocol/topics.ts';
 
-const USAGE = 'usage: btn-provision serve --db URL --port N --root-key FILE --trust DIR [--host HOST] [--admin-token-file FILE] [--certificate-days N]'
+const USAGE = 'usage: btn-provision serve --db URL --port N --root-key FILE [--next-root-key FILE] --trust DIR [--host HOST] [--admin-token-file FILE] [--certificate-days N]'
   + ' [--vendor-ca-bundle FILE --vendor-ca-key HEX] [--broker-admin mqtts://HOST:PORT --broker-admin-file FILE [--broker-ca FILE] [--topic-prefix P]]';
 
 export async function serveCommand(argv: readonly string[], signal?: AbortSignal): Promise<number> {
   const a = parse(argv, {
-    db: { type: 'string' }, port: { type: 'string' }, 'root-key': { type: 'string' }, trust: { type: 'string' },
+    db: { type: 'string' }, port: { type: 'string' }, 'root-key': { type: 'string' }, 'next-root-key': { type: 'string' }, trust: { type: 'string' },
     host: { type: 'string' }, 'admin-token-file': { type: 'string' }, 'certificate-days': { type: 'string' },
     'broker-admin': { type: 'string' }, 'broker-admin-file': { type: 'string' }, 'broker-ca': { type: 'string' }, 'topic-prefix': { type: 'string' },
     'vendor-ca-bundle': { type: 'string' }, 'vendor-ca-key': { type: 'string' },
@@ -35,6 +37,7 @@ export async function serveCommand(argv: readonly string[], signal?: AbortSignal
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be 0..65535\n${USAGE}`);
   const log = pino({ name: 'btn-provision' });
   const rootKey = await readKeyFile(required(a['root-key'], '--root-key', USAGE));
+  const nextRootKey = a['next-root-key'] === undefined ? undefined : await readKeyFile(a['next-root-key']);
   const trustDir = required(a.trust, '--trust', USAGE);
   const bundle = await vendorBundleOption(a['vendor-ca-bundle'], a['vendor-ca-key'], USAGE);
   const trust = await TrustStore.fromDirectory(trustDir, bundle === null ? [] : [bundle.source]);
@@ -63,11 +66,11 @@ export async function serveCommand(argv: readonly string[], signal?: AbortSignal
     log.info({ version: bundle.version, created: bundle.created, certificates: bundle.count }, 'vendor CA bundle loaded');
   }
   const server = await startRegistrar({
-    store, rootKey, trust, logger: log, port, host: a.host ?? '127.0.0.1', ...(adminToken === undefined ? {} : { adminToken }),
+    store, rootKey, ...(nextRootKey === undefined ? {} : { nextRootKey }), trust, logger: log, port, host: a.host ?? '127.0.0.1', ...(adminToken === undefined ? {} : { adminToken }),
     ...(days === undefined ? {} : { certificateTtlMs: days * 24 * 3600_000 }),
     ...(brokerAdmin === null ? {} : { broker: brokerAccounts(brokerAdmin, topicPrefix(a['topic-prefix'] ?? DEFAULT_TOPIC_PREFIX)) }),
   });
-  log.info({ url: server.url, store: store.kind, trustedCas: trust.size, rootPublicKey: toHex(rootKey.publicKey), httpRevocation: adminToken !== undefined }, 'registrar listening');
+  log.info({ url: server.url, store: store.kind, trustedCas: trust.size, rootPublicKey: toHex(rootKey.publicKey), signingKey: toHex(server.signer.current().publicKey), httpRevocation: adminToken !== undefined }, 'registrar listening');
   await new Promise<void>((resolve) => {
     const stop = (): void => resolve();
     process.once('SIGINT', stop);

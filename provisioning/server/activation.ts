@@ -25,7 +25,10 @@ export type { BrokerAccounts };
 export interface ActivationDeps {
   readonly store: ProvisioningStore;
   readonly broker?: BrokerAccounts;
+  /** Derives the broker secrets; signs registrations unless signingKey says otherwise. */
   readonly rootKey: Ed25519Key;
+  /** The key registrations are signed with now (a root key rotation's next key once its window opens). */
+  readonly signingKey?: () => Ed25519Key;
   readonly now: () => number;
   readonly makeCredential: MakeCredential;
   readonly challengeTtlMs: number;
@@ -97,7 +100,7 @@ export async function completeProof(deps: ActivationDeps, challengeId: string, s
   const refused = deviceRefusal(device?.state) ?? (device === null ? null : staleChallenge(ch, device.brokerGeneration));
   if (refused !== null || device === null) throw fail(...FAILURES[refused ?? 'not-filed']);
   const sealing = parsePublic(device.sealingPublic);
-  const certificate = issueRegistrationCertificate(deps.rootKey, {
+  const certificate = issueRegistrationCertificate(deps.signingKey?.() ?? deps.rootKey, {
     nodeId: device.nodeId,
     sealingPublicKey: publicKeyPem(sealing),
     ekName: device.ekName,

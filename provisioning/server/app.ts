@@ -21,7 +21,8 @@ import { completeProof, createChallenge, type ActivationDeps, type BrokerAccount
 import { errorBody, JSON_BODY_DEADLINE_MS, MAX_JSON_BODY, readJsonBody, sendJson, statusOf } from './http.ts';
 import { Metrics } from './metrics.ts';
 import { challengeRequest, matchRoute, proofRequest, revokeRequest } from './routes.ts';
-import { etagMatches, MANIFEST_CACHE_CONTROL, manifestEtag, publishManifest } from './network-manifest.ts';
+import { etagMatches, heldManifest, MANIFEST_CACHE_CONTROL, manifestEtag, publishManifest } from './network-manifest.ts';
+import { RootSigner } from './root-signer.ts';
 import { anyObject } from '../../firmware/core/json.ts';
 import { MAX_MANIFEST_BYTES } from '../../firmware/protocol/network-manifest.ts';
 import { METRICS_CONTENT_TYPE } from '../../firmware/core/prometheus.ts';
@@ -30,6 +31,8 @@ import type { HealthResponse, NodeResponse, RevokeResponse } from '../../firmwar
 export interface RegistrarOptions {
   readonly store: ProvisioningStore;
   readonly rootKey: Ed25519Key;
+  /** The root's next key: registrations and revocation lists are signed with it once a held manifest announces it and its window opens. */
+  readonly nextRootKey?: Ed25519Key;
   readonly trust: TrustStore;
   /** Operator bearer token for the operator routes (revoke, publish the network manifest); they are off without it. */
   readonly adminToken?: string;
@@ -67,14 +70,22 @@ export const DEFAULT_MAX_BATCH_BYTES = 512 * 1024 * 1024;
 export const DEFAULT_CERTIFICATE_TTL_MS = 365 * 24 * 3600_000;
 const NODE_ID = /^[0-9a-f]{64}$/;
 
-export function createRegistrar(options: RegistrarOptions): { handler: (req: IncomingMessage, res: ServerResponse) => void; metrics: Metrics; close: () => Promise<void> } {
+export function createRegistrar(options: RegistrarOptions): { handler: (req: IncomingMessage, res: ServerResponse) => void; metrics: Metrics; close: () => Promise<void>; signer: RootSigner; ready: Promise<void> } {
   const { store, rootKey, trust } = options;
   const now = options.now ?? Date.now;
   const log = (options.logger ?? pino({ level: 'silent' })).child({ component: 'registrar' });
+  const signer = new RootSigner(rootKey, options.nextRootKey ?? null, now);
+  // The rotation the stored manifest announces decides the signing key; signing waits for it.
+  const ready = heldManifest({ store, signer, now }).then((held) => {
+    signer.follow(held?.terms ?? null);
+    const problem = signer.problem();
+    if (problem !== null) log.warn(problem);
+  });
+  ready.catch((err: unknown) => log.error({ err: (err as Error).message }, 'network manifest not read; registrations are signed with the root key'));
   const metrics = new Metrics();
   const credential: MakeCredential = options.makeCredential ?? makeCredential;
   const deps: ActivationDeps = {
-    store, rootKey, now,
+    store, rootKey, now, signingKey: () => signer.current(),
     ...(options.broker === undefined ? {} : { broker: options.broker }),
     makeCredential: credential,
     challengeTtlMs: options.challengeTtlMs ?? 5 * 60_000,
@@ -176,11 +187,13 @@ export function createRegistrar(options: RegistrarOptions): { handler: (req: Inc
       }
       case 'proof': {
         const body = await readJsonBody(req, proofRequest, MAX_JSON_BODY, bodyDeadlineMs);
+        await ready.catch(() => undefined);
         return [name, 200, await completeProof(deps, body.challengeId, body.secret)];
       }
       case 'revocations': {
         const { version, entries } = await store.revocations();
-        const list = signRevocationList(rootKey, version, new Date(now()).toISOString(), entries.map((e) => ({
+        await ready.catch(() => undefined);
+        const list = signRevocationList(signer.current(), version, new Date(now()).toISOString(), entries.map((e) => ({
           nodeId: e.nodeId, ekName: e.ekName, revokedAt: new Date(e.revokedAt).toISOString(), reason: e.reason,
         })));
         return [name, 200, list];
@@ -202,7 +215,8 @@ export function createRegistrar(options: RegistrarOptions): { handler: (req: Inc
       case 'publishManifest': {
         requireOperator(req);
         const raw = await readJsonBody(req, anyObject({ maxKeys: 64 }), MAX_MANIFEST_BYTES, bodyDeadlineMs);
-        const r = await publishManifest({ store, rootKey, now }, raw);
+        await ready.catch(() => undefined);
+        const r = await publishManifest({ store, signer, now }, raw);
         if (r.outcome === 'published') log.warn({ network: r.network, version: r.version }, 'network manifest published');
         return [name, 200, r];
       }
@@ -276,7 +290,7 @@ export function createRegistrar(options: RegistrarOptions): { handler: (req: Inc
     };
     void respond();
   };
-  return { handler, metrics, close: async () => verifier?.close() };
+  return { handler, metrics, close: async () => verifier?.close(), signer, ready };
 }
 
 function iso(t: number | null): string | null {
@@ -288,12 +302,15 @@ export interface RunningRegistrar {
   readonly port: number;
   readonly server: Server;
   readonly metrics: Metrics;
+  /** Which root key signs now (a rotation's next key once its window opens). */
+  readonly signer: RootSigner;
   close(): Promise<void>;
 }
 
 /** Listen on host:port (port 0 = a free port); resolves once the service answers health checks. */
 export async function startRegistrar(options: RegistrarOptions & { port?: number; host?: string }): Promise<RunningRegistrar> {
-  const { handler, metrics, close } = createRegistrar(options);
+  const { handler, metrics, close, ready, signer } = createRegistrar(options);
+  await ready.catch(() => undefined);
   const server = createServer({ requestTimeout: 10 * 60_000, headersTimeout: 30_000 }, handler);
   server.keepAliveTimeout = 5_000;
   await options.store.ping();
@@ -308,6 +325,7 @@ export async function startRegistrar(options: RegistrarOptions & { port?: number
     port,
     server,
     metrics,
+    signer,
     close: async () => {
       await new Promise<void>((resolve) => {
         server.close(() => resolve());

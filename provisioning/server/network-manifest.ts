@@ -2,17 +2,20 @@
 // operator (PUT, operator token). A manifest is stored only once it verifies under this
 // registrar's root key and may follow the stored one by the protocol's own succession rules
 // (verifyManifest: same network and genesis, a higher version by at most MAX_VERSION_STEP), so
-// the registrar never serves what a node would refuse.
+// the registrar never serves what a node would refuse. A manifest that announces the root's next
+// key (root-keys.ts) is taken by the same chain rule as a node applies; the registrar then signs
+// with the next key once the window opens (root-signer.ts).
 import { ProtocolError } from '../../firmware/protocol/errors.ts';
 import { manifestMessage, verifyManifest, type NetworkManifest } from '../../firmware/protocol/network-manifest.ts';
 import type { ManifestPublishResponse } from '../../firmware/protocol/registrar-api/index.ts';
 import { ProvisioningError } from '../errors.ts';
-import type { Ed25519Key } from '../keys.ts';
+import { fromHex, toHex } from '../../firmware/core/bytes.ts';
+import type { RootSigner } from './root-signer.ts';
 import type { ProvisioningStore, StoredManifest } from '../store/types.ts';
 
 export interface ManifestDeps {
   readonly store: ProvisioningStore;
-  readonly rootKey: Ed25519Key;
+  readonly signer: RootSigner;
   readonly now: () => number;
 }
 
@@ -22,14 +25,20 @@ export interface HeldManifest {
 }
 
 /**
- * The stored manifest, verified again under the root key: a store published under another root
- * key (a misconfigured key file) is the service's fault, not the caller's.
+ * The stored manifest, verified again under the registrar's keys (or the key that announced one
+ * of them: after a rotation the registrar may hold only the new key while the store still holds
+ * the announcement): a store published under another root key (a misconfigured key file) is the
+ * service's fault, not the caller's.
  */
 export async function heldManifest(deps: ManifestDeps): Promise<HeldManifest | null> {
   const stored = await deps.store.networkManifest();
   if (stored === null) return null;
   try {
-    return { stored, terms: verifyManifest(JSON.parse(stored.manifest), deps.rootKey.publicKey, stored.network) };
+    const raw = JSON.parse(stored.manifest) as { rootRotation?: { previous?: unknown; next?: unknown } };
+    const anchors = deps.signer.keys.map((k) => k.publicKey);
+    const r = raw.rootRotation;
+    if (typeof r?.previous === 'string' && typeof r.next === 'string' && anchors.some((k) => toHex(k) === r.next)) anchors.push(fromHex(r.previous));
+    return { stored, terms: verifyManifest(raw, anchors, stored.network, null, deps.now()) };
   } catch (err) {
     throw new ProvisioningError('ERR_PROV_STORE', `the stored network manifest (version ${stored.version}) does not verify under this registrar's root key`, undefined, { cause: err });
   }
@@ -47,7 +56,7 @@ export async function publishManifest(deps: ManifestDeps, raw: unknown): Promise
   }
   let terms: NetworkManifest;
   try {
-    terms = verifyManifest(raw, deps.rootKey.publicKey, network, held?.terms ?? null);
+    terms = verifyManifest(raw, deps.signer.keys.map((k) => k.publicKey), network, held?.terms ?? null, deps.now());
   } catch (err) {
     throw manifestRefusal(err);
   }
@@ -58,6 +67,7 @@ export async function publishManifest(deps: ManifestDeps, raw: unknown): Promise
     // Another instance published a version at or above this one since it was read.
     throw new ProvisioningError('ERR_PROV_MANIFEST_SUCCESSION', `a manifest of version ${terms.version} or higher was published meanwhile`, 'version');
   }
+  deps.signer.follow(terms);
   return { network, version: terms.version, outcome: 'published' };
 }
 
@@ -67,6 +77,7 @@ export function manifestRefusal(err: unknown, prefix = ''): unknown {
   const field = err.field;
   const message = prefix + err.message;
   if (field === 'signature') return new ProvisioningError('ERR_PROV_BAD_SIGNATURE', message, field);
+  if (err.code === 'ERR_PROTOCOL_ROOT_KEY') return new ProvisioningError('ERR_PROV_MANIFEST_SUCCESSION', message, field);
   if (field === 'version' || field === 'genesis' || field === 'network') return new ProvisioningError('ERR_PROV_MANIFEST_SUCCESSION', message, field);
   return new ProvisioningError('ERR_PROV_INVALID_ARGUMENT', message, field);
 }

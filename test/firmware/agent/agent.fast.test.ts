@@ -16,6 +16,9 @@ import { lotteryMessage, scoreTicket } from '../../../firmware/protocol/chain/lo
 import type { SealAuthority } from '../../../firmware/protocol/seal-check.ts';
 import { NetworkKeys } from '../../../firmware/devnet/network-keys.ts';
 import { NetworkState } from '../../../firmware/node/network-state.ts';
+import { signManifest } from '../../../firmware/protocol/network-manifest.ts';
+import { toHex } from '../../../firmware/core/bytes.ts';
+import { generateEd25519 } from '../../../provisioning/keys.ts';
 import { signVote } from '../../../firmware/protocol/quorum.ts';
 import { keyFingerprint, spkiOf } from '../../../firmware/protocol/identity.ts';
 import { DEFAULT_PARAMS, type NetworkParams } from '../../../firmware/protocol/params.ts';
@@ -322,6 +325,24 @@ describe('agent in virtual time', () => {
     const before = journal.finalizedHeight;
     expect(before).toBeLessThan(1);
     expect(agent.status().chain).toMatchObject({ height: 0, finalizedHeight: before, paramsVersion: 2 });
+  });
+
+  it('drops a forged root key rotation announcement: terms, root keys, tip and journal stay as they were', async () => {
+    await start();
+    const held = network.manifest!.signed;
+    const { format: _f, signature: _s, ...body } = held;
+    const x = generateEd25519().key;
+    const rotation = { previous: toHex(keys.root.publicKey), next: toHex(x.publicKey), from: clock.now(), until: clock.now() + 30 * 24 * 3600_000 };
+    const before = { chain: agent.status().chain, entries: journal.entryCount, finalized: journal.finalizedHeight };
+    // Signed by the key it announces; and the root's own announcement of another key with X's swapped in.
+    await transport.deliver(topics.manifest, signManifest({ ...body, version: held.version + 1, rootRotation: rotation }, x.privateKeyObject));
+    const real = signManifest({ ...body, version: held.version + 1, rootRotation: { ...rotation, next: toHex(generateEd25519().key.publicKey) } }, keys.root.privateKey);
+    await transport.deliver(topics.manifest, { ...real, rootRotation: rotation });
+    await until('both announcements judged', () => agent.status().invalidMessages['manifest-root-key'] === 1 && agent.status().invalidMessages['manifest-refused'] === 1, 10_000, 5);
+    expect(network.current?.version).toBe(held.version);
+    expect(network.rootKeys?.at(clock.now())).toEqual([keys.root.publicKey]);
+    expect(agent.status().rootKeys).toEqual([{ publicKey: toHex(keys.root.publicKey) }]);
+    expect({ chain: agent.status().chain, entries: journal.entryCount, finalized: journal.finalizedHeight }).toEqual(before);
   });
 
   it('takes a committee change from a newer manifest while running: the new committee\'s votes count, a removed member\'s do not', async () => {

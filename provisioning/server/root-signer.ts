@@ -1,0 +1,56 @@
+// Which of its root keys the registrar signs registrations and revocation lists with. Before a
+// rotation, its root key. Once the held network manifest announces the next key and the window
+// has opened, the next key (when the registrar was started with it): a node then renews under
+// the new key as soon as the window opens, so the fleet has moved before the old key stops
+// counting. The broker secrets stay derived from the root key the registrar was started with.
+import { toHex } from '../../firmware/core/bytes.ts';
+import type { NetworkManifest } from '../../firmware/protocol/network-manifest.ts';
+import type { RootRotation } from '../../firmware/protocol/root-keys.ts';
+import type { Ed25519Key } from '../keys.ts';
+
+export class RootSigner {
+  readonly root: Ed25519Key;
+  readonly next: Ed25519Key | null;
+  readonly #now: () => number;
+  #rotation: RootRotation | null = null;
+
+  constructor(root: Ed25519Key, next: Ed25519Key | null, now: () => number) {
+    this.root = root;
+    this.next = next;
+    this.#now = now;
+  }
+
+  /** Every key this registrar holds (a stored or published manifest must verify under one, or follow from one). */
+  get keys(): Ed25519Key[] {
+    return this.next === null ? [this.root] : [this.root, this.next];
+  }
+
+  /** The rotation the held manifest announces (null: none). */
+  get rotation(): RootRotation | null {
+    return this.#rotation;
+  }
+
+  /** Follows the manifest held (at start and after every publish). */
+  follow(manifest: NetworkManifest | null): void {
+    this.#rotation = manifest?.rootKeys.rotation ?? null;
+  }
+
+  /** The key to sign with now: the announced next key, once its window opened and this registrar holds it. */
+  current(): Ed25519Key {
+    const r = this.#rotation;
+    if (r === null || this.#now() < r.from) return this.root;
+    const held = this.keys.find((k) => toHex(k.publicKey) === r.next);
+    return held ?? this.root;
+  }
+
+  /** What is wrong with the keys given for the rotation held, for the start-up log; null when nothing is. */
+  problem(): string | null {
+    const r = this.#rotation;
+    const hexes = this.keys.map((k) => toHex(k.publicKey));
+    if (r === null) return this.next === null ? null : 'a next root key is given, but no network manifest announces it yet: registrations stay under the root key';
+    if (!hexes.includes(r.next) && this.#now() >= r.from) {
+      return `the network manifest's rotation window to root key ${r.next.slice(0, 16)}… is open, but this registrar does not hold that key (--next-root-key): renewals stay under the old key until ${new Date(r.until).toISOString()}, then nodes refuse them`;
+    }
+    return null;
+  }
+}
