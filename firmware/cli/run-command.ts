@@ -133,7 +133,7 @@ export async function runCommand(argv: readonly string[], deps: RunCommandDeps =
       return null;
     });
     transport = createMqttTransport({
-      url: config.broker, nodeId, sealingKeySpki: spki, prefix: config.topicPrefix, protocol: config.protocol, logger,
+      url: config.broker, fallbackUrls: config.brokerFallbacks, maxSubscribeQos: config.brokerSubscribeQos, nodeId, sealingKeySpki: spki, prefix: config.topicPrefix, protocol: config.protocol, logger,
       ...(config.brokerCa === null ? {} : { ca: config.brokerCa }), ...(credentials === null ? {} : credentials),
     });
     node = await createNode({

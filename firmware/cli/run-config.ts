@@ -6,6 +6,8 @@
 //     "topicPrefix": "btn/v1", "stateDir": "/var/lib/btn-node", "nodeId": "optional",
 //     "network": "mainnet", "journal": "optional path", "protocol": "auto" | 4 | 5, "logLevel": "info",
 //     "brokerCa": "broker-ca.pem" (mqtts://: the network broker's CA, pinned; the system's CAs are not used),
+//     "brokerFallbacks": ["mqtts://member-2:8883", ...] (a broker cluster's other members, tried in turn; at most 16),
+//     "brokerSubscribeQos": 0 | 1 (the highest QoS asked for in SUBSCRIBE; 0 on a nats-server cluster, default 1),
 //     "root": { "url": "https://root.example", "publicKey": "<64 hex: root Ed25519 key>", "revocationPollMs": 300000, "timeoutMs": 10000 } }
 // With "root" the node takes its network's terms (params, the clerks' keys, the committee, the
 // genesis) only from manifests signed by the root key, fetched from the root and the broker, and
@@ -68,6 +70,10 @@ export interface RunConfig {
   readonly broker: string;
   /** The pinned CA of an mqtts:// broker (PEM text); null: none given. */
   readonly brokerCa: string | null;
+  /** A broker cluster's other members (the transport's fallbackUrls); empty: one broker. */
+  readonly brokerFallbacks: readonly string[];
+  /** The highest QoS asked for in SUBSCRIBE (the transport's maxSubscribeQos). */
+  readonly brokerSubscribeQos: 0 | 1;
   readonly topicPrefix: string;
   readonly stateDir: string;
   readonly nodeId: string | undefined;
@@ -160,6 +166,10 @@ function readSmallFile(path: string, cap: number): string {
 }
 
 /** The config's readers; paths in it resolve against `base`, and the files they name are read and checked here. */
+/** A broker cluster's members beside `broker`, at most (the transport's own bound). */
+const MAX_BROKER_FALLBACKS = 16;
+const BROKER_URL_READER = string({ min: 1, max: 4096, pattern: /^(mqtts?|tcp|wss?):\/\/[^\s]+$/, what: 'an mqtt://, mqtts://, tcp://, ws:// or wss:// URL' });
+
 function configReader(base: string) {
   const at = (p: string): string => (isAbsolute(p) ? p : join(base, p));
   const path = string({ min: 1, max: 4096, what: 'a path' });
@@ -209,7 +219,9 @@ function configReader(base: string) {
         }
       }),
     })),
-    broker: string({ min: 1, max: 4096, pattern: /^(mqtts?|tcp|wss?):\/\/[^\s]+$/, what: 'an mqtt://, mqtts://, tcp://, ws:// or wss:// URL' }),
+    broker: BROKER_URL_READER,
+    brokerFallbacks: optional(array(BROKER_URL_READER, { min: 0, max: MAX_BROKER_FALLBACKS })),
+    brokerSubscribeQos: optional(map(integer({ min: 0, max: 1 }), (q) => (q === 0 ? 0 : 1), '0 or 1')),
     brokerCa: optional(fileOf('the broker CA', MAX_PEM_FILE_BYTES, (pem) => {
       if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new Error('no "BEGIN CERTIFICATE" PEM block');
       return pem;
@@ -290,6 +302,8 @@ export function parseRunConfig(value: unknown, file: string): RunConfig {
     sealingHandle: c.sealingHandle,
     broker: c.broker,
     brokerCa: c.brokerCa ?? null,
+    brokerFallbacks: c.brokerFallbacks ?? [],
+    brokerSubscribeQos: c.brokerSubscribeQos ?? 1,
     topicPrefix: c.topicPrefix ?? DEFAULT_TOPIC_PREFIX,
     stateDir,
     nodeId: c.nodeId,
@@ -339,5 +353,11 @@ function combinationProblems(o: Record<string, unknown>): string[] {
   }
   const broker = o['broker'];
   if (o['brokerCa'] !== undefined && typeof broker === 'string' && !broker.startsWith('mqtts://')) problems.push('brokerCa: only for an mqtts:// broker');
+  // One pinned CA and one scheme for the whole cluster: a fallback must not quietly drop TLS.
+  const fallbacks = o['brokerFallbacks'];
+  if (typeof broker === 'string' && Array.isArray(fallbacks)) {
+    const scheme = (u: string): string => u.slice(0, u.indexOf('://'));
+    for (const [i, u] of fallbacks.entries()) if (typeof u === 'string' && u.includes('://') && scheme(u) !== scheme(broker)) problems.push(`brokerFallbacks[${i}]: must use the broker's scheme (${scheme(broker)}://)`);
+  }
   return problems;
 }

@@ -77,11 +77,12 @@ export async function openDevnetBroker(choice: DevnetBrokerChoice, o: DevnetBrok
  * Where client i connects (0: the primary, i: node-i). On a cluster, member i mod size, with the
  * other members after it as fallbacks in turn, so a client whose member dies goes on elsewhere.
  */
-export function clientUrls(broker: DevnetBroker, i: number): { readonly url: string; readonly fallbackUrls?: readonly string[] } {
+export function clientUrls(broker: DevnetBroker, i: number): { readonly url: string; readonly fallbackUrls?: readonly string[]; readonly maxSubscribeQos?: 0 } {
   const m = broker.members;
   if (m === undefined || m.length === 0) return { url: broker.url };
   const at = i % m.length;
-  return { url: m[at]!, fallbackUrls: [...m.slice(at + 1), ...m.slice(0, at)] };
+  // QoS 0 subscriptions on the cluster: no JetStream consumer per subscription (MqttTransportOptions.maxSubscribeQos).
+  return { url: m[at]!, fallbackUrls: [...m.slice(at + 1), ...m.slice(0, at)], maxSubscribeQos: 0 };
 }
 
 async function openNatsCluster(running: NatsCluster | undefined, o: DevnetBrokerOptions): Promise<DevnetBroker> {

@@ -26,6 +26,8 @@ export interface InboundConfig {
   readonly stats: TransportStats;
   readonly log: Logger;
   readonly now: () => number;
+  /** The highest QoS a SUBSCRIBE asks for (MqttTransportOptions.maxSubscribeQos). */
+  readonly maxQos: 0 | 1;
   /** Emits the drop to the transport's listeners. */
   readonly dropped: (event: DropEvent) => void;
 }
@@ -61,7 +63,7 @@ export class Inbound {
 
   send(client: MqttClient, subs: readonly Subscription[]): void {
     const map: Record<string, { qos: 0 | 1 }> = {};
-    for (const s of subs) map[s.filter] = { qos: Math.max(map[s.filter]?.qos ?? 0, s.qos) as 0 | 1 };
+    for (const s of subs) map[s.filter] = { qos: Math.min(this.#c.maxQos, Math.max(map[s.filter]?.qos ?? 0, s.qos)) as 0 | 1 };
     client.subscribe(map, (err, granted) => {
       if (err) this.#c.log.warn({ err: err.message }, 'subscribe failed');
       // 0x80 with no reason (3.1.1 "Failure", MQTT 5 "Unspecified error") is what a clustered

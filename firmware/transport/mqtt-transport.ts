@@ -69,6 +69,7 @@ export class MqttTransport extends EventEmitter {
     if (!Array.isArray(fallbacks) || fallbacks.length > MAX_FALLBACK_URLS || !fallbacks.every((u) => typeof u === 'string' && BROKER_URL.test(u))) {
       throw new TransportError('ERR_TRANSPORT_OPTIONS', `fallbackUrls must be at most ${MAX_FALLBACK_URLS} mqtt://, mqtts://, tcp://, ws:// or wss:// URLs`);
     }
+    if (options.maxSubscribeQos !== undefined && options.maxSubscribeQos !== 0 && options.maxSubscribeQos !== 1) throw new TransportError('ERR_TRANSPORT_OPTIONS', 'maxSubscribeQos must be 0 or 1');
     this.#o = options;
     this.nodeId = topicSegment(options.nodeId, 'nodeId');
     this.topics = topicsFor(options.prefix);
@@ -79,7 +80,7 @@ export class MqttTransport extends EventEmitter {
     const log: Logger = (options.logger ?? pino({ level: 'silent' })).child({ component: 'mqtt-transport', clientId: this.clientId });
     const now = options.now ?? Date.now;
     const stats = this.#stats;
-    this.#inbound = new Inbound({ stats, log, now, dropped: (e: DropEvent) => this.emit('drop', e) });
+    this.#inbound = new Inbound({ stats, log, now, maxQos: options.maxSubscribeQos ?? 1, dropped: (e: DropEvent) => this.emit('drop', e) });
     this.#conn = new MqttConnection({
       options, clientId: this.clientId, statusTopic: this.topics.status(this.nodeId), protocol: this.#protocol,
       maxInboundBytes: options.maxInboundBytes ?? DEFAULTS.maxInbound, keepaliveSeconds: options.keepaliveSeconds ?? DEFAULTS.keepalive,

@@ -17,6 +17,14 @@ export interface MqttTransportOptions {
    * `servers` list rotates only with its built-in reconnect, which this transport does not use.
    */
   readonly fallbackUrls?: readonly string[];
+  /**
+   * The highest QoS asked for in SUBSCRIBE (default 1; a subscription asking for more gets this).
+   * Sessions here are clean, so a QoS 1 subscription keeps nothing across connections that a
+   * reconnect would not bring back; 0 spares a broker that pays for each QoS 1 subscription (on
+   * nats-server every one is a replicated JetStream consumer, which 2.9 often fails to create
+   * while a cluster member is down). Publishing keeps its own QoS.
+   */
+  readonly maxSubscribeQos?: 0 | 1;
   /** Node id used in status/telemetry topics. */
   readonly nodeId: string;
   /** SPKI (DER) of the sealing key: the client id is derived from it. Or give clientId. */

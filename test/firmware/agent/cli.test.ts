@@ -16,6 +16,7 @@ import { sealMessage, type SealMessage } from '../../../firmware/protocol/seal-m
 import { createMqttTransport, startBroker, topicsFor } from '../../../firmware/transport/index.ts';
 import { startSwtpm, type SwtpmInstance } from '../../../tpm/swtpm.ts';
 import { until } from '../../until.ts';
+import { freePort } from '../../net.ts';
 
 const BIN = fileURLToPath(new URL('../../../firmware/bin/btn-node.js', import.meta.url));
 /** The development `btn-node`, as an operator runs it: exit code and stderr. */
@@ -65,6 +66,26 @@ describe('run config', () => {
     expect(c.network).toBe('devnet');
     expect(c.devnetActive).toBe(false);
     expect(c.homeAssistant).toBe(true);
+    expect(c.brokerFallbacks).toEqual([]);
+    expect(c.brokerSubscribeQos).toBe(1);
+  });
+
+  it('takes a broker cluster: its other members (same scheme, at most 16) and the subscription QoS', () => {
+    const pinned = { tcti: 'swtpm:port=2321', primaries: [clerkPem], genesis: { hash: 'ab'.repeat(32), height: 0 } };
+    const c = parseRunConfig({ ...pinned, broker: 'mqtt://a:1883', brokerFallbacks: ['mqtt://b:1883', 'mqtt://c:1883'], brokerSubscribeQos: 0 }, join(dir, 'c.json'));
+    expect([c.brokerFallbacks, c.brokerSubscribeQos]).toEqual([['mqtt://b:1883', 'mqtt://c:1883'], 0]);
+    const problems = (v: Record<string, unknown>): readonly string[] => {
+      try {
+        parseRunConfig({ ...pinned, broker: 'mqtts://a:8883', ...v }, join(dir, 'c.json'));
+        return [];
+      } catch (err) {
+        return (err as RunConfigError).problems;
+      }
+    };
+    expect(problems({ brokerFallbacks: ['mqtt://b:1883'] })).toEqual(['brokerFallbacks[0]: must use the broker\'s scheme (mqtts://)']);
+    expect(problems({ brokerFallbacks: Array.from({ length: 17 }, (_, i) => `mqtts://m${i}:8883`) })[0]).toMatch(/^brokerFallbacks: /);
+    expect(problems({ brokerFallbacks: ['not a url'] })[0]).toMatch(/^brokerFallbacks\[0\]: /);
+    expect(problems({ brokerSubscribeQos: 2 })[0]).toMatch(/^brokerSubscribeQos: /);
   });
 });
 
@@ -119,13 +140,15 @@ describe('btn-node run (swtpm + aedes)', () => {
 
   it('runs an agent from a config file, seals a candidate, reports status, stops on abort', { timeout: 60_000 }, async () => {
     const broker = await startBroker();
+    // The config's broker is a dead member of a "cluster": the node goes on through its fallback, subscribed at QoS 0.
+    const deadMember = `mqtt://127.0.0.1:${await freePort()}`;
     const prefix = `btn/cli-${process.pid}`;
     const topics = topicsFor(prefix);
     const genesisHash = new Uint8Array(createHash('sha256').update('cli genesis').digest());
     const params = { sealZeros: 2, clerkZeros: 1, spinIntervalMs: 10, maxRounds: 200, sealDeadlineMs: 8000 };
     const config = join(dir, 'run.json');
     await writeFile(config, JSON.stringify({
-      tcti: swtpm.tcti, broker: broker.url, topicPrefix: prefix, stateDir: 'node', primaries: [clerkPem],
+      tcti: swtpm.tcti, broker: deadMember, brokerFallbacks: [broker.url], brokerSubscribeQos: 0, topicPrefix: prefix, stateDir: 'node', primaries: [clerkPem],
       genesis: { hash: Buffer.from(genesisHash).toString('hex'), height: 0, timestamp: Date.now() - 1000 }, params, devnetActive: true, protocol: 4, logLevel: 'silent',
     }));
     const clerkFp = keyFingerprint(spkiOf(clerk.publicKey));
