@@ -49,7 +49,8 @@ export function fetchBody(o: BodyFetchOptions): Promise<BodyFetch> {
       settle(m.value.length === 0 ? missing('the body was cleared') : { ok: true, body: m.value });
     }, {
       qos: 1, raw: true, maxBytes: o.bodyBytes,
-      onOversize: (bytes, cap) => settle({ ok: false, code: 'body-oversize', message: `body of ${bytes} bytes on ${o.topic}, the header announced ${cap}` }),
+      // The cap is the announced size, or the device's ceiling when that is lower.
+      onOversize: (bytes, cap) => settle({ ok: false, code: 'body-oversize', message: `body of ${bytes} bytes on ${o.topic}, above the cap of ${cap} (the header announced ${o.bodyBytes})` }),
     });
     if (settled) unsubscribe();
     const signal = o.signal === undefined ? stop.signal : AbortSignal.any([stop.signal, o.signal]);
