@@ -191,7 +191,7 @@ export class PrimaryNode {
         }
       } finally {
         // Final (its final message is out) or given up: its body, if any, is no longer served.
-        void this.#publisher.retire(open.hash);
+        await this.#publisher.retire(open.hash);
       }
       this.#open = null;
       firstRound = Math.min(MAX_ROUND, draw.round + 1);

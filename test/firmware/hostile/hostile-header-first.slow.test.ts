@@ -4,7 +4,7 @@
 // announced, and keeps publishing bodies for headers that do not exist. Shown: the qualifying
 // nodes refuse the forged bodies by name and seal nothing for those candidates, the bodies of
 // unknown headers reach no node, no node reports an error, and the network goes on: every
-// block is final, sealed from bodies that match their headers.
+// block is final, sealed from bodies that match their headers; every body is cleared at the end.
 import { randomBytes } from 'node:crypto';
 import mqtt from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -12,6 +12,7 @@ import { realAgentFactory } from '../../../firmware/devnet/agent-factory.ts';
 import { runDevnet, type DevnetEvent } from '../../../firmware/devnet/devnet.ts';
 import { topicsFor } from '../../../firmware/protocol/topics.ts';
 import { startMosquitto, type Mosquitto } from '../transport/mosquitto.ts';
+import { until } from '../../until.ts';
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -25,6 +26,9 @@ describe('header-first: forged bodies against the devnet', () => {
     const rejected: Record<string, number> = {};
     const errors: string[] = [];
     const forged = new Map<string, 'mismatch' | 'oversize'>();
+    /** Body topics the primary cleared (an empty retained message), and every candidate it sent. */
+    const cleared = new Set<string>();
+    const sent: string[] = [];
     /** The hashes of the bodies it made up (no such header): not the primary's. */
     const made = new Set<string>();
     let attacker: mqtt.MqttClient | null = null;
@@ -42,6 +46,7 @@ describe('header-first: forged bodies against the devnet', () => {
           cleanups.push(() => a.endAsync(true));
           a.on('message', (topic, payload) => {
             const hash = topic.slice(topic.lastIndexOf('/') + 1);
+            if (payload.length === 0) cleared.add(hash);
             if (payload.length === 0 || forged.has(hash) || made.has(hash) || forged.size >= 2) return;
             const kind = forged.size === 0 ? 'mismatch' : 'oversize';
             forged.set(hash, kind);
@@ -53,6 +58,7 @@ describe('header-first: forged bodies against the devnet', () => {
           ready();
         })();
       }
+      if (e.type === 'candidate') sent.push(e.hash);
       if (e.type === 'candidate' && attacker !== null) {
         // A body for a header that was never sent: no node asks for it.
         const hash = randomBytes(32).toString('hex');
@@ -84,6 +90,8 @@ describe('header-first: forged bodies against the devnet', () => {
       expect(b.seals.length).toBeGreaterThanOrEqual(1);
       expect(forged.has(b.hash)).toBe(false);
     }
+    // Every body, forged over or not, final or redrawn, was cleared from the broker.
+    await until('every body cleared', () => sent.every((h) => cleared.has(h)), { lastSeen: () => ({ sent, cleared: [...cleared] }) });
     console.log(`hostile header-first: forged ${[...forged.values()].join(', ')}, ${made.size} bodies of unknown headers; refused ${JSON.stringify(rejected)}; blocks ${result.blocks.map((b) => `${b.height} (attempt ${b.attempts})`).join(', ')}`);
   });
 });
