@@ -6,14 +6,14 @@
 import { EventEmitter } from 'node:events';
 import pino from 'pino';
 import type { Logger } from 'pino';
-import { candidateByteCaps, candidateCapFor, decodeCandidate } from '../protocol/chain/candidate-wire.ts';
+import { candidateCapFor } from '../protocol/chain/candidate-wire.ts';
 import { toHex } from '../core/bytes.ts';
 import { sealSender } from '../protocol/topics.ts';
-import { ChainError } from '../protocol/chain/errors.ts';
 import { comparePriority, type TicketScore } from '../protocol/chain/lottery.ts';
 import { competingSeal } from '../protocol/seal-check.ts';
 import { keyFingerprint } from '../protocol/identity.ts';
-import { validateCandidate, type ChainTip, type RejectReason } from '../protocol/chain/validate.ts';
+import type { ChainTip, RejectReason } from '../protocol/chain/validate.ts';
+import { takeCandidate } from './candidate-intake.ts';
 import type { Json } from '../protocol/message-schema.ts';
 import { finalMessage, type FinalMessage } from '../protocol/final-message.ts';
 import type { NetworkParams } from '../protocol/params.ts';
@@ -23,26 +23,22 @@ import type { NetworkTerms } from '../node/network-state.ts';
 import { encodeSealMessage, sealMessage, type SealMessage } from '../protocol/seal-message.ts';
 import { systemClock, type Clock } from '../core/clock.ts';
 import { createSealEngine, type SealEngine, type SpinOutcome } from '../sealing/engine.ts';
-import type { DropEvent, DropReason, InboundMessage } from '../transport/mqtt-transport.ts';
+import type { DropEvent, InboundMessage } from '../transport/mqtt-transport.ts';
 import { chainParams } from '../protocol/params.ts';
+import type { TpmInfo } from '../../tpm/tpm.ts';
+import { checkOptions, type AgentOptions } from './options.ts';
+import { AgentError } from './errors.ts';
+import { brokerStatus, PROCESS_USER, StatusCounters, unreadableKind, writeStatusReported } from './status.ts';
+import { spinSummary, type RejectedEvent, type RivalSealEvent, type SealEvent, type SpinEvent } from './events.ts';
+import { ceilingProblem } from './ceiling.ts';
+import { statusMessageOf, writeStatusFile, type NodeStatus } from '../status/index.ts';
+
+export { chainParams };
+export type { AgentOptions };
+export type { RejectedEvent, RivalSealEvent, SealEvent, SpinEvent } from './events.ts';
 
 /** How a refused manifest is counted: a bad one, or one signed by a root key this node does not hold valid now. */
 const MANIFEST_REFUSALS: Readonly<Record<string, string>> = { ERR_PROTOCOL_MANIFEST: 'refused', ERR_PROTOCOL_ROOT_KEY: 'root-key' };
-
-export { chainParams };
-import type { TpmInfo } from '../../tpm/tpm.ts';
-import { checkOptions, type AgentOptions } from './options.ts';
-
-export type { AgentOptions };
-import { AgentError } from './errors.ts';
-import { brokerStatus, PROCESS_USER, StatusCounters, writeStatusReported } from './status.ts';
-import type { RejectedEvent, RivalSealEvent, SealEvent, SpinEvent } from './events.ts';
-
-export type { RejectedEvent, RivalSealEvent, SealEvent, SpinEvent } from './events.ts';
-import { statusMessageOf, writeStatusFile, type NodeStatus } from '../status/index.ts';
-
-/** Drops that no schema saw (a schema's refusal is counted where it happens; an expired seal is ordinary). */
-const UNREADABLE: ReadonlySet<DropReason> = new Set<DropReason>(['malformed-json', 'invalid-utf8', 'oversize']);
 
 interface Spin {
   readonly height: number;
@@ -118,7 +114,7 @@ export class SecondaryAgent extends EventEmitter {
     transport.on('state', this.#onTransportState);
     // What the transport drops before any schema sees it (not JSON, above the cap) is counted too.
     this.#onDrop = (e) => {
-      const kind = UNREADABLE.has(e.reason) ? this.#topicKind(e.topic) : null;
+      const kind = unreadableKind(this.#o.topics, e);
       if (kind !== null) this.#invalid(kind, new Error(`${e.reason}: ${e.detail}`));
     };
     transport.on('drop', this.#onDrop);
@@ -202,23 +198,15 @@ export class SecondaryAgent extends EventEmitter {
       return this.#reject(undefined, 'no-manifest', 'no network manifest yet: candidates cannot be checked (the newest is checked once one arrives)');
     }
     const params = terms.params;
-    const chain = chainParams(params);
-    let decoded;
-    try {
-      decoded = decodeCandidate(m.value, chain.caps);
-    } catch (err) {
-      if (!(err instanceof ChainError)) throw err;
-      return this.#reject(undefined, err.code === 'ERR_CHAIN_OVERSIZE' ? 'oversize' : err.code === 'ERR_CHAIN_WIRE_VERSION' ? 'wire-version' : 'malformed', err.message);
-    }
-    const { block } = decoded;
-    const height = block.header.height;
-    const result = await validateCandidate(block, {
-      primaries: terms.primaries, tip, now: () => this.#clock.now(), params: chain, ...(this.#o.verifier ? { verifier: this.#o.verifier } : {}),
-    }, decoded.encodings);
-    if (!result.ok) return this.#reject(height, result.reason.code, result.reason.message, result.reason);
+    const intake = await takeCandidate(m.value, {
+      primaries: terms.primaries, tip, now: () => this.#clock.now(), params: chainParams(params), ...(this.#o.verifier ? { verifier: this.#o.verifier } : {}),
+    }, { transport: this.#o.transport, topics: this.#o.topics, clock: this.#clock, onFetch: (hash) => this.emit('body-fetch', hash) });
+    if (!intake.ok) return this.#reject(intake.height, intake.code, intake.message, intake.reason);
+    const { height, testBlock } = intake.candidate;
     if (this.#state !== 'running') return;
-    const hash = toHex(result.hash);
-    const clerk = keyFingerprint(block.header.clerkPublicKey);
+    const blockHash = intake.candidate.hash;
+    const hash = toHex(blockHash);
+    const clerk = keyFingerprint(intake.candidate.clerkPublicKey);
     const slot = `${height}/${clerk}`;
     const taken = this.#slots.get(slot);
     if (taken === hash) {
@@ -238,20 +226,21 @@ export class SecondaryAgent extends EventEmitter {
     const tried = { bestZeros: null as number | null, signMs: 0 };
     try {
       outcome = await this.#engine.spin({
-        height, clerk, blockHash: result.hash, receivedAt, params, signal: spin.controller.signal, bestSeen: () => this.#best.get(hash),
+        height, clerk, blockHash, receivedAt, params, signal: spin.controller.signal, bestSeen: () => this.#best.get(hash),
         onRound: (_round, zeros, ms) => { tried.bestZeros = Math.max(tried.bestZeros ?? 0, zeros); tried.signMs += ms; },
+        ...(testBlock === undefined ? {} : { testBlock: testBlock(spin.controller.signal, receivedAt + params.sealDeadlineMs) }),
       });
     } finally {
       this.#spins.delete(spin);
     }
     this.#counters.spins[outcome.outcome]++;
     this.emit('spin', { height, hash, outcome, zerosNeeded: params.sealZeros, ...tried } satisfies SpinEvent);
-    this.#log.info({ height, hash: hash.slice(0, 16), clerk: clerk.slice(0, 16), ...summary(outcome) }, 'spin finished');
+    this.#log.info({ height, hash: hash.slice(0, 16), clerk: clerk.slice(0, 16), ...spinSummary(outcome) }, 'spin finished');
     switch (outcome.outcome) {
       case 'sealed':
-        return this.#publishSeal(height, clerk, result.hash, receivedAt, params, outcome);
+        return this.#publishSeal(height, clerk, blockHash, receivedAt, params, outcome);
       case 'refused':
-        return this.#reject(height, outcome.reason, outcome.message);
+        return this.#reject(height, outcome.reason === 'untested' ? outcome.code : outcome.reason, outcome.message);
       case 'failed': // a journal that is down is a fault reported once, not an error per candidate
         return outcome.code === 'ERR_JOURNAL_UNAVAILABLE' ? this.#counters.reject('journal-unavailable') : this.#error(outcome.code, outcome.message);
       default:
@@ -330,14 +319,10 @@ export class SecondaryAgent extends EventEmitter {
 
   /** Says once per manifest when its blocks can be larger than this device takes in one message. */
   #checkCeiling(t: NetworkTerms): void {
-    const caps = candidateByteCaps(chainParams(t.params).caps);
-    const ceiling = this.#o.transport.inboundCeiling;
-    if ((caps.json <= ceiling && caps.binary <= ceiling) || this.#ceilingWarned === t.version) return;
+    const problem = ceilingProblem(t, this.#o.transport.inboundCeiling);
+    if (problem === null || this.#ceilingWarned === t.version) return;
     this.#ceilingWarned = t.version;
-    this.#log.error({ manifest: t.version, maxBlockBytes: t.params.maxBlockBytes, maxBlockTxs: t.params.maxBlockTxs, binaryBytes: caps.binary, jsonBytes: caps.json, ceiling },
-      caps.binary <= ceiling
-        ? `the network allows candidates of up to ${caps.json} bytes as JSON, above this device's ${ceiling}-byte ceiling: JSON candidates above it will not arrive (binary ones up to ${caps.binary} bytes do)`
-        : `the network allows blocks of up to ${caps.binary} bytes, above this device's ${ceiling}-byte ceiling: candidates above it will not arrive, so this node cannot seal them`);
+    this.#log.error(problem.fields, problem.message);
   }
 
   #watchSeals(clerk: string): void {
@@ -378,15 +363,6 @@ export class SecondaryAgent extends EventEmitter {
     this.emit('rejected', { ...(height === undefined ? {} : { height }), code, message } satisfies RejectedEvent);
   }
 
-  /** The invalidMessages kind of a topic the node reads as JSON; null for others (candidates are bytes, judged by #onCandidate). */
-  #topicKind(topic: string): string | null {
-    const t = this.#o.topics;
-    if (topic === t.final) return 'final';
-    if (topic === t.manifest) return 'manifest';
-    if (topic === t.revocations) return 'revocations';
-    return topic.startsWith(`${t.prefix}/seals/`) ? 'seal' : null;
-  }
-
   #invalid(kind: string, err: unknown): void {
     this.#counters.invalid(kind);
     this.#log.warn({ kind, reason: (err as Error)?.message ?? String(err) }, 'invalid message dropped');
@@ -415,15 +391,4 @@ export class SecondaryAgent extends EventEmitter {
 
 export function createAgent(options: AgentOptions): SecondaryAgent {
   return new SecondaryAgent(options);
-}
-
-function summary(o: SpinOutcome): Record<string, unknown> {
-  switch (o.outcome) {
-    case 'sealed': return { outcome: o.outcome, round: o.round, zeros: o.zeros, reused: o.reused };
-    case 'refused': return { outcome: o.outcome, reason: o.reason };
-    case 'inactive': return { outcome: o.outcome, state: o.state, reason: o.reason };
-    case 'better-seal': return { outcome: o.outcome, rounds: o.rounds, bestRound: o.best.round };
-    case 'failed': return { outcome: o.outcome, code: o.code, message: o.message };
-    default: return { outcome: o.outcome, rounds: o.rounds };
-  }
 }

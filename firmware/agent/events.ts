@@ -33,3 +33,15 @@ export interface RejectedEvent {
   readonly code: string;
   readonly message: string;
 }
+
+/** The log fields of a spin's outcome. */
+export function spinSummary(o: SpinOutcome): Record<string, unknown> {
+  switch (o.outcome) {
+    case 'sealed': return { outcome: o.outcome, round: o.round, zeros: o.zeros, reused: o.reused };
+    case 'refused': return { outcome: o.outcome, reason: o.reason };
+    case 'inactive': return { outcome: o.outcome, state: o.state, reason: o.reason };
+    case 'better-seal': return { outcome: o.outcome, rounds: o.rounds, bestRound: o.best.round };
+    case 'failed': return { outcome: o.outcome, code: o.code, message: o.message };
+    default: return { outcome: o.outcome, rounds: o.rounds };
+  }
+}

@@ -4,7 +4,8 @@ import { userInfo } from 'node:os';
 import type { SpinOutcomeKind } from '../sealing/engine.ts';
 import { writeStatusFile, type NodeStatus } from '../status/index.ts';
 import { STATUS_FILE_FAULT_KEY, type FaultBoard } from './faults.ts';
-import type { MqttTransport } from '../transport/mqtt-transport.ts';
+import type { DropEvent, DropReason, MqttTransport } from '../transport/mqtt-transport.ts';
+import type { Topics } from '../protocol/topics.ts';
 
 /** The account the agent runs as (an operator checks that the service is not root). */
 export const PROCESS_USER = ((): string => {
@@ -55,4 +56,19 @@ export function brokerStatus(state: string, identity: MqttTransport['identity'] 
     ? { publishRefused: identity.publishRefused, ...(identity.lastPublishRefusal === null ? {} : { publishRefusal: identity.lastPublishRefusal }) } : {};
   const failure = state !== 'online' && identity?.lastFailure != null ? { failure: identity.lastFailure } : {};
   return { connected: state === 'online', state, ...(identity?.user == null ? {} : { user: identity.user }), ...refused, ...failure, ...publishRefused };
+}
+
+/** Drops that no schema saw (a schema's refusal is counted where it happens; an expired seal is ordinary). */
+const UNREADABLE: ReadonlySet<DropReason> = new Set<DropReason>(['malformed-json', 'invalid-utf8', 'oversize']);
+
+/**
+ * The invalidMessages kind of a message the transport dropped unread, on a topic the node reads as
+ * JSON; null for others (candidates and bodies are bytes, judged where they are read).
+ */
+export function unreadableKind(t: Topics, e: Pick<DropEvent, 'reason' | 'topic'>): string | null {
+  if (!UNREADABLE.has(e.reason)) return null;
+  if (e.topic === t.final) return 'final';
+  if (e.topic === t.manifest) return 'manifest';
+  if (e.topic === t.revocations) return 'revocations';
+  return e.topic.startsWith(`${t.prefix}/seals/`) ? 'seal' : null;
 }

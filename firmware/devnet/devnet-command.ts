@@ -1,4 +1,4 @@
-// btn-node devnet --nodes N --blocks K [--json] [--broker URL|mosquitto|nats-cluster] [--clerks C] [--txs T] [--candidates binary|json] [--state-dir DIR] [--network NAME]
+// btn-node devnet --nodes N --blocks K [--json] [--broker URL|mosquitto|nats-cluster] [--clerks C] [--txs T] [--candidates binary|json] [--delivery full|header-first] [--state-dir DIR] [--network NAME]
 //                 [--unprovisioned | --provisioned [--revoke-after H NODE] [--unfiled NODE,..] [--offline NODE,..]]
 //
 // Provisioned is the default (it adds about 0.5 s for 3 nodes, README): the anti-Sybil path of
@@ -25,7 +25,7 @@ import type { FinalBlockRecord, PrimaryEvent } from './primary.ts';
 import type { ProvisionedDevnetOptions, ProvisionedEvent } from './provisioned-devnet.ts';
 import { boundedInt, parse, UsageError } from '../core/cli-args.ts';
 
-const USAGE = `usage: btn-node devnet [--nodes N] [--blocks K] [--json] [--broker mqtt://HOST:PORT|mosquitto|nats-cluster] [--clerks C] [--txs T] [--candidates binary|json] [--state-dir DIR] [--network NAME]
+const USAGE = `usage: btn-node devnet [--nodes N] [--blocks K] [--json] [--broker mqtt://HOST:PORT|mosquitto|nats-cluster] [--clerks C] [--txs T] [--candidates binary|json] [--delivery full|header-first] [--state-dir DIR] [--network NAME]
   --nodes N       secondary nodes, each with its own swtpm TPM (1..${MAX_NODES}, default 3)
   --blocks K      run until K blocks are final (1..${MAX_BLOCKS}, default 5)
   --json          one JSON object per line on stdout: first the params, the network, the root key and
@@ -45,6 +45,9 @@ const USAGE = `usage: btn-node devnet [--nodes N] [--blocks K] [--json] [--broke
   --network NAME  the network's name in its manifest and votes (default devnet)
   --txs T         transactions per block (0..10000, default 4)
   --candidates E  how the primary sends candidates: binary (default, the compact frame) or json
+  --delivery D    the manifest's candidateDelivery: full (default; every node gets the whole
+                  candidate) or header-first (every node gets the header, the nodes whose ticket
+                  qualifies fetch the body; binary frames)
   --state-dir DIR keep TPM state and journals in DIR (default: a temporary directory, removed)
   --provisioned   (the default) the anti-Sybil path: a root node (registrar, SQLite) files every
                   TPM from the factory station in one signed batch, each agent activates itself
@@ -69,6 +72,7 @@ const OPTIONS = {
   network: { type: 'string' },
   txs: { type: 'string' },
   candidates: { type: 'string' },
+  delivery: { type: 'string' },
   'state-dir': { type: 'string' },
   provisioned: { type: 'boolean' },
   unprovisioned: { type: 'boolean' },
@@ -97,6 +101,9 @@ export async function devnetCommand(argv: readonly string[], deps: DevnetCommand
   const txPerBlock = boundedInt(values.txs, 'txs', { min: 0, max: 10_000, fallback: 4 }, USAGE);
   const candidates = values.candidates ?? 'binary';
   if (candidates !== 'binary' && candidates !== 'json') throw new UsageError(`--candidates must be binary or json, got ${JSON.stringify(candidates.slice(0, 40))}\n${USAGE}`);
+  const delivery = values.delivery ?? 'full';
+  if (delivery !== 'full' && delivery !== 'header-first') throw new UsageError(`--delivery must be full or header-first, got ${JSON.stringify(delivery.slice(0, 40))}\n${USAGE}`);
+  const params = delivery === 'full' ? {} : { params: { candidateDelivery: delivery } satisfies Partial<NetworkParams> };
   const secureBroker = values.broker === 'mosquitto';
   const natsCluster = values.broker === 'nats-cluster';
   const broker = secureBroker || natsCluster ? undefined : values.broker;
@@ -121,7 +128,7 @@ export async function devnetCommand(argv: readonly string[], deps: DevnetCommand
       // Loaded only here: the registrar and its SQLite store are host tooling, not agent code.
       const { runProvisionedDevnet } = await import('./provisioned-devnet.ts');
       const result = await runProvisionedDevnet({
-        nodes, blocks, clerks, txPerBlock, candidateEncoding: candidates, logger, onEvent: show, ...extra,
+        nodes, blocks, clerks, txPerBlock, candidateEncoding: candidates, logger, onEvent: show, ...extra, ...params,
         ...(broker === undefined ? {} : { brokerUrl: broker }), ...(network === undefined ? {} : { network }), secureBroker,
         ...(natsCluster ? { broker: { kind: 'nats-cluster' } as const } : {}),
         ...(values['state-dir'] === undefined ? {} : { stateDir: values['state-dir'] }),
@@ -136,7 +143,7 @@ export async function devnetCommand(argv: readonly string[], deps: DevnetCommand
       return result.ok ? 0 : 1;
     }
     const result = await runDevnet({
-      nodes, blocks, clerks, txPerBlock, candidateEncoding: candidates, logger, onEvent: show,
+      nodes, blocks, clerks, txPerBlock, candidateEncoding: candidates, logger, onEvent: show, ...params,
       agentFactory: deps.agentFactory ?? realAgentFactory,
       ...(broker === undefined ? {} : { brokerUrl: broker }), ...(network === undefined ? {} : { network }), secureBroker,
       ...(natsCluster ? { broker: { kind: 'nats-cluster' } as const } : {}),

@@ -112,3 +112,14 @@ export function clerksNetwork(o: ClerksNetworkOptions): { keys: NetworkKeys; man
   const manifest = keys.manifest({ version: 1, params: o.params, primaries: o.clerks.map((c) => c.publicKey), genesis: o.genesis });
   return { keys, manifest, terms: verifyManifest(manifest, keys.root.publicKey, o.network) };
 }
+
+const pems = new WeakMap<KeyObject, string>();
+/** A node's public key as PEM, exported once per key (a final record lists each sealer's). */
+export function publicKeyPem(key: KeyObject): string {
+  let pem = pems.get(key);
+  if (pem === undefined) {
+    pem = key.export({ type: 'spki', format: 'pem' }).toString();
+    pems.set(key, pem);
+  }
+  return pem;
+}

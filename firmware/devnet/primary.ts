@@ -10,11 +10,11 @@
 // sealDeadlineMs: redraw from the next draw round. At start the root-signed network manifest
 // (params, the clerks' keys, the committee and its quorum, genesis) goes out retained on
 // topics.manifest: the only source of those terms a node trusts.
-import { createHash, type KeyObject } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { pino, type Logger } from 'pino';
 import { sealSender } from '../protocol/topics.ts';
 import { blockHash, type Block } from '../protocol/chain/block.ts';
-import { encodeCandidate } from '../protocol/chain/candidate-wire.ts';
+import { CandidatePublisher } from './candidate-publisher.ts';
 import { createBlock } from '../protocol/chain/build.ts';
 import { toHex } from '../core/bytes.ts';
 import { comparePriority, MAX_ROUND } from '../protocol/chain/lottery.ts';
@@ -29,7 +29,7 @@ import { systemClock, type Clock } from '../core/clock.ts';
 import type { FinalBlockRecord, PrimaryNodeOptions, PrimaryStats } from './primary-types.ts';
 import { drawRound, type Clerk, type Draw } from './clerks.ts';
 import { castVotes, CommitteeVoting } from './committee.ts';
-import { clerksNetwork, type NetworkKeys } from './network-keys.ts';
+import { clerksNetwork, publicKeyPem, type NetworkKeys } from './network-keys.ts';
 import { DevnetError } from './errors.ts';
 import { checkParsedSeal, SEAL_REJECT_CODES, type AcceptedSeal, type SealRejectCode } from '../protocol/seal-check.ts';
 import { sealMessage, type SealMessage } from '../protocol/seal-message.ts';
@@ -70,11 +70,11 @@ export class PrimaryNode {
   readonly #clock: Pick<Clock, 'now' | 'setTimer'>;
   readonly #abort = new AbortController();
   readonly #unsubscribe: (() => void)[] = [];
-  readonly #pem = new WeakMap<object, string>();
   readonly #stats: PrimaryStats = {
     candidates: 0, redraws: 0, finals: 0, sealsAccepted: 0, votesRejected: 0,
     sealsRejected: Object.fromEntries(SEAL_REJECT_CODES.map((c) => [c, 0])) as Record<SealRejectCode, number>,
   };
+  readonly #publisher: CandidatePublisher;
   #tip: ChainTip & { readonly timestamp: number };
   #open: OpenCandidate | null = null;
   #started = false;
@@ -106,6 +106,7 @@ export class PrimaryNode {
     this.#log = (options.logger ?? pino({ level: 'silent' })).child({ component: 'devnet-primary' });
     this.#clock = options.clock ?? systemClock;
     this.#tip = options.genesis;
+    this.#publisher = new CandidatePublisher({ transport: options.transport, topics: options.topics, params, log: this.#log, ...(options.candidateEncoding === undefined ? {} : { encoding: options.candidateEncoding }) });
   }
 
   get tip(): ChainTip & { readonly timestamp: number } {
@@ -143,7 +144,7 @@ export class PrimaryNode {
   async produce(blocks: number, signal?: AbortSignal): Promise<FinalBlockRecord[]> {
     if (!this.#started) await this.start();
     if (!Number.isInteger(blocks) || blocks < 1) throw new DevnetError('ERR_DEVNET_OPTIONS', 'blocks must be a positive integer');
-    const abort = signal === undefined ? this.#abort.signal : anySignal(this.#abort.signal, signal);
+    const abort = signal === undefined ? this.#abort.signal : AbortSignal.any([this.#abort.signal, signal]);
     const out: FinalBlockRecord[] = [];
     for (let i = 0; i < blocks; i++) {
       const record = await this.#produceHeight(this.#tip.height + 1, abort);
@@ -163,6 +164,7 @@ export class PrimaryNode {
       // An empty retained payload deletes the retained message [MQTT-3.3.1-10].
       await Promise.all([topics.candidates, topics.final, topics.manifest].map((t) => transport.publish(t, '', { qos: 1, retain: true }).catch(() => 'rejected')));
     }
+    await this.#publisher.retireAll();
   }
 
   async #produceHeight(height: number, signal: AbortSignal): Promise<FinalBlockRecord> {
@@ -180,10 +182,16 @@ export class PrimaryNode {
       }
       const open = await this.#publishCandidate(height, draw, attempt);
       last = open;
-      const outcome = await this.#collect(open, spinIntervalMs, sealDeadlineMs, signal);
-      if (outcome === 'vote') {
-        const record = await this.#vote(open, started, attempt);
-        if (record !== null) return record;
+      let outcome: 'vote' | 'deadline';
+      try {
+        outcome = await this.#collect(open, spinIntervalMs, sealDeadlineMs, signal);
+        if (outcome === 'vote') {
+          const record = await this.#vote(open, started, attempt);
+          if (record !== null) return record;
+        }
+      } finally {
+        // Final (its final message is out) or given up: its body, if any, is no longer served.
+        await this.#publisher.retire(open.hash);
       }
       this.#open = null;
       firstRound = Math.min(MAX_ROUND, draw.round + 1);
@@ -241,12 +249,7 @@ export class PrimaryNode {
     const hex = toHex(hash);
     this.#log.info({ height, hash: hex.slice(0, 16), clerk: open.clerk.slice(0, 16), drawRound: draw.round, txs: txs.length }, 'candidate');
     this.#o.onEvent?.({ type: 'candidate', height, hash: hex, clerk: open.clerk, drawRound: draw.round, txCount: txs.length, attempt });
-    // Retained: the current candidate reaches a node that (re)subscribes while it is open.
-    // Binary by default (a third of the JSON, no hex to decode); JSON when asked, for tools.
-    const payload = encodeCandidate(block, this.#o.candidateEncoding ?? 'binary', { maxTxs: this.params.maxBlockTxs, maxBlockBytes: this.params.maxBlockBytes });
-    void this.#o.transport.publish(this.#o.topics.candidates, payload, { qos: 1, retain: true }).then((outcome) => {
-      if (outcome !== 'delivered') this.#log.warn({ height, outcome }, 'candidate not delivered');
-    });
+    this.#publisher.publish(block, hash);
     return open;
   }
 
@@ -330,7 +333,7 @@ export class PrimaryNode {
       quorum,
       attempts: attempt,
       txCount: open.block.transactions.length,
-      seals: seals.map((s) => ({ node: s.seal.nodeId, publicKeyPem: this.#pemOf(s.key), round: s.seal.round, signature: toHex(s.seal.signature), zeros: s.score.zeros })),
+      seals: seals.map((s) => ({ node: s.seal.nodeId, publicKeyPem: publicKeyPem(s.key), round: s.seal.round, signature: toHex(s.seal.signature), zeros: s.score.zeros })),
     };
     this.#tip = { hash: open.hash, height: open.height, timestamp: header.timestamp };
     this.#voting.prune(open.height);
@@ -384,15 +387,6 @@ export class PrimaryNode {
       signal.addEventListener('abort', onAbort, { once: true });
     });
   }
-
-  #pemOf(key: KeyObject): string {
-    let pem = this.#pem.get(key);
-    if (pem === undefined) {
-      pem = key.export({ type: 'spki', format: 'pem' }).toString();
-      this.#pem.set(key, pem);
-    }
-    return pem;
-  }
 }
 
 /** The devnet's genesis: a fixed hash derived from a label, height 0. */
@@ -402,13 +396,4 @@ export function genesisTip(label: string, timestamp: number): ChainTip & { reado
 
 function aborted(): DevnetError {
   return new DevnetError('ERR_DEVNET_ABORTED', 'the primary node was stopped');
-}
-
-function anySignal(a: AbortSignal, b: AbortSignal): AbortSignal {
-  const c = new AbortController();
-  const fire = (): void => c.abort();
-  if (a.aborted || b.aborted) c.abort();
-  a.addEventListener('abort', fire, { once: true });
-  b.addEventListener('abort', fire, { once: true });
-  return c.signal;
 }

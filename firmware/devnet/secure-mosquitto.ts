@@ -103,6 +103,9 @@ export async function startSecureMosquitto(o: SecureMosquittoOptions): Promise<S
     // the device's inbound ceiling disconnects its sender, and a slow subscriber's queue is capped.
     `max_packet_size ${BROKER_MAX_PACKET_BYTES}`,
     'max_inflight_messages 20', 'max_queued_messages 1000', `max_queued_bytes ${64 * 1024 * 1024}`,
+    // Nagle off: a retained message sent right after its SUBACK (a header-first body) would
+    // otherwise wait for the client's delayed ACK, about 40 ms.
+    'set_tcp_nodelay true',
     'persistence false', 'log_dest stderr', 'log_type error', 'log_type warning',
     // Started as root (CI), mosquitto would drop to its own user, which cannot read our 0700 directory.
     `user ${userInfo().username}`,

@@ -62,7 +62,8 @@ export function manifestSignedBytes(b: ManifestBody): Uint8Array {
   const p = b.params;
   const canonical = JSON.stringify([
     MANIFEST_FORMAT, b.network, b.version, b.validFrom,
-    [p.sealZeros, p.clerkZeros, p.spinIntervalMs, p.maxRounds, p.sealDeadlineMs, p.timestampWindowMs, p.maxBlockTxs, p.maxBlockBytes],
+    // candidateDelivery only when named: manifests signed before it keep their signed bytes.
+    [p.sealZeros, p.clerkZeros, p.spinIntervalMs, p.maxRounds, p.sealDeadlineMs, p.timestampWindowMs, p.maxBlockTxs, p.maxBlockBytes, ...(p.candidateDelivery === undefined ? [] : [p.candidateDelivery])],
     b.primaries, b.committee.members, b.committee.quorum,
     [b.genesis.hash, b.genesis.height, b.genesis.timestamp],
     // Appended only when present: a manifest without a rotation signs the bytes it always did.

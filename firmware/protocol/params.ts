@@ -1,7 +1,7 @@
 // Network parameters (docs/lottery.md: every threshold, interval and deadline is a network
 // parameter, not a constant in code). They reach a node inside the root-signed network manifest
 // (network-manifest.ts); a config may pin them only for an unprovisioned devnet.
-import { integer, object, refine } from '../core/json.ts';
+import { integer, object, oneOf, optional, refine } from '../core/json.ts';
 import { messageSchema, type ProtocolSchema } from './message-schema.ts';
 import { DEFAULT_CHAIN_PARAMS, type ChainParams } from './chain/validate.ts';
 
@@ -21,6 +21,20 @@ export interface NetworkParams {
   readonly timestampWindowMs: number;
   readonly maxBlockTxs: number;
   readonly maxBlockBytes: number;
+  /** How a primary delivers candidates; absent means 'full' (networks from before the choice). */
+  readonly candidateDelivery?: CandidateDelivery;
+}
+
+/**
+ * 'full': every node gets the whole candidate. 'header-first': every node gets the header and
+ * fetches the body only when its ticket qualifies (docs/protocol.md, "Header-first delivery").
+ */
+export type CandidateDelivery = 'full' | 'header-first';
+export const CANDIDATE_DELIVERIES: readonly CandidateDelivery[] = ['full', 'header-first'];
+
+/** The delivery the parameters name ('full' when they name none). */
+export function candidateDeliveryOf(p: Pick<NetworkParams, 'candidateDelivery'>): CandidateDelivery {
+  return p.candidateDelivery ?? 'full';
 }
 
 export const DEFAULT_PARAMS: NetworkParams = {
@@ -47,6 +61,7 @@ export const PARAM_FIELDS = {
   timestampWindowMs: integer({ min: 0, max: 86_400_000 }),
   maxBlockTxs: integer({ min: 1, max: 1_000_000 }),
   maxBlockBytes: integer({ min: 1024, max: 256 * 1024 * 1024 }),
+  candidateDelivery: optional(oneOf(CANDIDATE_DELIVERIES)),
 } as const;
 
 /** Network parameters as a config pins them (an unprovisioned devnet): from bytes (parse) or a parsed value (read). */

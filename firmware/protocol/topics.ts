@@ -22,6 +22,11 @@ export function topicSegment(value: unknown, label = 'topic segment'): string {
   return value;
 }
 
+function blockHashSegment(value: string): string {
+  if (!/^[0-9a-f]{64}$/.test(value)) throw new ProtocolError('ERR_PROTOCOL_TOPIC', 'a body topic names its block hash as 64 lowercase hex characters', 'block hash');
+  return value;
+}
+
 /** A prefix is one or more safe segments joined by '/'. */
 export function topicPrefix(value: unknown): string {
   if (typeof value !== 'string') throw new ProtocolError('ERR_PROTOCOL_TOPIC', 'topic prefix must be a string');
@@ -44,6 +49,13 @@ export interface Topics {
   readonly updates: string;
   /** Filter over every node's status. */
   readonly allStatus: string;
+  /** Filter over every candidate body (the broker's ACLs; a node subscribes to one body at a time). */
+  readonly allBodies: string;
+  /**
+   * Retained while its candidate is open, header-first delivery only: the body of the candidate
+   * whose block hash is `blockHashHex` (64 lowercase hex), fetched by the nodes whose ticket qualifies.
+   */
+  body(blockHashHex: string): string;
   /** Filter over the seals addressed to one clerk, from any node (what a clerk and a node subscribe to). */
   seals(clerkFingerprint: string): string;
   /**
@@ -67,6 +79,8 @@ export function topicsFor(prefix: string = DEFAULT_TOPIC_PREFIX): Topics {
     revocations: `${p}/revocations`,
     updates: `${p}/updates`,
     allStatus: `${p}/nodes/+/status`,
+    allBodies: `${p}/bodies/+`,
+    body: (hash) => `${p}/bodies/${blockHashSegment(hash)}`,
     seals: (clerk) => `${p}/seals/${topicSegment(clerk, 'clerk fingerprint')}/+`,
     sealFrom: (clerk, nodeId) => `${p}/seals/${topicSegment(clerk, 'clerk fingerprint')}/${topicSegment(nodeId, 'node id')}`,
     status: (nodeId) => `${p}/nodes/${topicSegment(nodeId, 'node id')}/status`,

@@ -30,11 +30,21 @@ export interface SpinJob {
   readonly bestSeen?: () => TicketScore | undefined;
   /** Told of every ticket signed: its round, zero bits and how long the TPM took (the node's history). */
   readonly onRound?: (round: number, zeros: number, signMs: number) => void;
+  /**
+   * Header-first delivery: the block was spun on from its header alone. Asked once, when a ticket
+   * qualifies and before the seal is recorded; anything but ok and nothing is sealed.
+   */
+  readonly testBlock?: () => Promise<BlockTest>;
 }
+
+/** The full test of a block spun on from its header: ok, or a specific reason it was not tested. */
+export type BlockTest = { readonly ok: true } | { readonly ok: false; readonly code: string; readonly message: string };
 
 export type SpinOutcome =
   | { readonly outcome: 'sealed'; readonly round: number; readonly signature: Uint8Array; readonly zeros: number; readonly ticket: Uint8Array; readonly reused: boolean; readonly rounds: number }
   | { readonly outcome: 'refused'; readonly reason: 'conflicting-block' | 'finalized' | 'lost-records'; readonly message: string }
+  /** Header-first: the ticket qualified, but the block did not pass its full test (code says why); nothing sealed. */
+  | { readonly outcome: 'refused'; readonly reason: 'untested'; readonly code: string; readonly message: string }
   | { readonly outcome: 'inactive'; readonly state: 'not-activated' | 'revoked'; readonly reason: string; readonly rounds: number }
   | { readonly outcome: 'better-seal'; readonly best: TicketScore; readonly rounds: number }
   | { readonly outcome: 'aborted'; readonly reason: string; readonly rounds: number }
@@ -122,6 +132,14 @@ export function createSealEngine(options: SealEngineOptions): SealEngine {
       if (score.zeros < params.sealZeros) continue;
       const rival = job.bestSeen?.();
       if (rival !== undefined && comparePriority(rival, score) < 0) return { outcome: 'better-seal', best: rival, rounds };
+      if (job.testBlock !== undefined) {
+        // Never a seal for a block not tested in full: the body is fetched and tested now.
+        const tested = await job.testBlock();
+        if (signal?.aborted) return aborted();
+        if (!tested.ok) return { outcome: 'refused', reason: 'untested', code: tested.code, message: tested.message };
+        const later = job.bestSeen?.();
+        if (later !== undefined && comparePriority(later, score) < 0) return { outcome: 'better-seal', best: later, rounds };
+      }
       if (clock.now() >= deadline) return { outcome: 'deadline', rounds };
       try {
         await journal.recordSeal({ height, clerk, blockHash, round: r, signature });

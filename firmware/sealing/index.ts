@@ -8,6 +8,6 @@ export { RecoveringJournal, type JournalHealth, type RecoveringJournalOptions } 
 export { describeFsError, errnoOf, isStorageFault } from './fs-errors.ts';
 export { parseInterchange, MAX_INTERCHANGE_BYTES, MAX_INTERCHANGE_ENTRIES } from './journal-interchange.ts';
 export { alwaysActive, neverActive, type SealGate, type GateState } from './gate.ts';
-export { createSealEngine, type SealEngine, type SealEngineOptions, type SpinJob, type SpinOutcome, type SpinOutcomeKind, type SpinParams } from './engine.ts';
+export { createSealEngine, type BlockTest, type SealEngine, type SealEngineOptions, type SpinJob, type SpinOutcome, type SpinOutcomeKind, type SpinParams } from './engine.ts';
 export { systemClock, type Clock } from '../core/clock.ts';
 export { SealSigner, type LotteryKeySource } from './seal-signer.ts';

@@ -77,7 +77,7 @@ export class BrokerAdmin {
     const own = nodeRoleName(prefix, nodeId);
     const secondary = roleName('secondary', prefix);
     const ensure = (rolename: string, acls: readonly Acl[]): Command[] => {
-      const prioritized = acls.map((a) => ({ ...a, priority: 0 }));
+      const prioritized = acls.map((a) => ({ ...a, priority: a.priority ?? 0 }));
       return [{ command: 'createRole', rolename, acls: prioritized }, ...prioritized.map((acl) => ({ command: 'addRoleACL', rolename, ...acl }))];
     };
     const results = await this.#sendAll([
@@ -94,7 +94,7 @@ export class BrokerAdmin {
   }
 
   async #ensureRole(rolename: string, acls: readonly Acl[]): Promise<string> {
-    const prioritized = acls.map((a) => ({ ...a, priority: 0 }));
+    const prioritized = acls.map((a) => ({ ...a, priority: a.priority ?? 0 }));
     const existing = await this.#send({ command: 'getRole', rolename }).then(() => true, () => false);
     if (!existing) await this.#send({ command: 'createRole', rolename, acls: prioritized });
     else for (const acl of prioritized) await this.#send({ command: 'addRoleACL', rolename, ...acl }).catch(() => undefined);

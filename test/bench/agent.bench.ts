@@ -5,7 +5,8 @@
 // the wire. Floor in the same run: the same block's transaction signatures verified with bare
 // node:crypto spread over all cores (KeyObjects built beforehand), plus one TPM signature on the
 // same swtpm. The agent's transport keeps the product's limits (the device ceiling, the cap the
-// manifest gives candidates): nothing is raised for the bench.
+// manifest gives candidates): nothing is raised for the bench. Then header-first against full
+// delivery at 100, 1,000 and 10,000 transactions (agent/header-first.ts).
 import { SealSigner } from '../../firmware/sealing/seal-signer.ts';
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -30,6 +31,7 @@ import { createMqttTransport, startBroker, topicsFor } from '../../firmware/tran
 import { openTpm } from '../../tpm/tpm.ts';
 import { startSwtpm } from '../../tpm/swtpm.ts';
 import { median, withBaseline, type BenchSuite } from './report.ts';
+import { benchHeaderFirst, type HeaderFirstRig } from './agent/header-first.ts';
 
 const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
 
@@ -91,6 +93,25 @@ export const run: BenchSuite = async (report, { quick }) => {
   clerkT.subscribe(topics.seals(clerkFp), (m) => {
     waiting.get(Buffer.from(m.value.blockHash).toString('hex'))?.(performance.now());
   }, { qos: 1, schema: sealMessage });
+  const gen = new TxGenerator({ seed: 'bench' });
+  let tip: { hash: Uint8Array; height: number; timestamp: number } = genesis;
+  const rig: HeaderFirstRig = {
+    clerkT, topics,
+    block(size) {
+      const draw = drawUntilQualified(clerk.privateKey, tip.hash, 0, 1)!;
+      return createBlock({ clerkKey: clerk.privateKey, height: tip.height + 1, previousHash: tip.hash, timestamp: Date.now(), transactions: gen.next(size, Math.floor(Date.now() / 1000)), drawRound: draw.round, drawSignature: draw.signature });
+    },
+    sealed: (hex) => Promise.race([
+      new Promise<number>((resolve) => waiting.set(hex, resolve)),
+      new Promise<number>((_, rej) => setTimeout(() => rej(new Error(`no seal for ${hex.slice(0, 16)} within 60 s; oversize drops ${transport.stats().dropped.oversize}`)), 60_000)),
+    ]),
+    async finalize(block) {
+      const hash = blockHash(block.header);
+      await clerkT.publish(topics.final, encodeFinalMessage(net.keys.final({ height: block.header.height, hash, timestamp: block.header.timestamp, clerk: clerkFp, sealedBy: ['bench-node'] })), { qos: 1, retain: true });
+      tip = { hash, height: block.header.height, timestamp: block.header.timestamp };
+      await new Promise((r) => setTimeout(r, 50));
+    },
+  };
   try {
     await agent.start();
     await transport.online();
@@ -105,8 +126,6 @@ export const run: BenchSuite = async (report, { quick }) => {
     const tpmSignMs = median(sigTimes);
     report({ name: 'agent floor: one TPM signature (swtpm)', value: Number(tpmSignMs.toFixed(2)), unit: 'ms' });
 
-    const gen = new TxGenerator({ seed: 'bench' });
-    let tip: { hash: Uint8Array; height: number; timestamp: number } = genesis;
     for (const size of quick ? [1, 100, 1000] : [1, 100, 1000, 10_000]) {
       for (const encoding of ['json', 'binary'] as CandidateEncoding[]) {
         const reps = size >= 10_000 ? 3 : quick ? 3 : 5;
@@ -115,27 +134,22 @@ export const run: BenchSuite = async (report, { quick }) => {
         let bytes = 0;
         let lost = '';
         for (let r = 0; r < reps; r++) {
-          const height = tip.height + 1;
-          const txs = gen.next(size, Math.floor(Date.now() / 1000));
-          const draw = drawUntilQualified(clerk.privateKey, tip.hash, 0, 1)!;
-          const block = createBlock({ clerkKey: clerk.privateKey, height, previousHash: tip.hash, timestamp: Date.now(), transactions: txs, drawRound: draw.round, drawSignature: draw.signature });
+          const block = rig.block(size);
+          const txs = block.transactions;
           const hash = blockHash(block.header);
           const payload = encodeCandidate(block, encoding, { maxTxs: params.maxBlockTxs, maxBlockBytes: params.maxBlockBytes });
           bytes = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
           const floor = await floorVerifier(txs);
           floors.push((await floor.run()) + tpmSignMs);
           await floor.close();
-          const sealed = new Promise<number>((resolve) => waiting.set(Buffer.from(hash).toString('hex'), resolve));
-          const dropsBefore = transport.stats().dropped.oversize;
+          const sealed = rig.sealed(Buffer.from(hash).toString('hex'));
           const t0 = performance.now();
           await clerkT.publish(topics.candidates, payload, { qos: 1 });
-          const at = await Promise.race([sealed, new Promise<number>((_, rej) => setTimeout(() => rej(new Error(`no seal for ${size} txs (${encoding}) within 60 s; oversize drops ${transport.stats().dropped.oversize - dropsBefore}`)), 60_000))]).catch((err: Error) => { lost = err.message; return null; });
+          const at = await sealed.catch((err: Error) => { lost = `${size} txs (${encoding}): ${err.message}`; return null; });
           if (at === null) break;
           latencies.push(at - t0);
           // Final: the chain moves on and the next candidate builds on this block.
-          await clerkT.publish(topics.final, encodeFinalMessage(net.keys.final({ height, hash, timestamp: block.header.timestamp, clerk: clerkFp, sealedBy: ['bench-node'] })), { qos: 1, retain: true });
-          tip = { hash, height, timestamp: block.header.timestamp };
-          await new Promise((r) => setTimeout(r, 50));
+          await rig.finalize(block);
         }
         report({ name: `agent candidate bytes on the wire, ${size} tx, ${encoding}`, value: bytes, unit: 'bytes' });
         if (lost !== '') {
@@ -145,6 +159,8 @@ export const run: BenchSuite = async (report, { quick }) => {
         report(withBaseline(`agent candidate-to-seal, ${size} tx, ${encoding}`, Number(median(latencies).toFixed(2)), 'ms', 'bare node:crypto on all cores + one TPM signature', Number(median(floors).toFixed(2))));
       }
     }
+    // Header-first (the manifest's candidateDelivery) against full binary candidates, interleaved.
+    await benchHeaderFirst(report, rig, quick ? [100, 1000] : [100, 1000, 10_000], (size) => (size >= 10_000 ? 3 : quick ? 3 : 5));
   } finally {
     await agent.stop().catch(() => undefined);
     await transport.close().catch(() => undefined);

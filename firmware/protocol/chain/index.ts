@@ -24,11 +24,13 @@ export {
   encodeCandidate, encodeCandidateFrame,
 } from './candidate-wire.ts';
 export type { CandidateByteCaps, CandidateEncoding, DecodedCandidate } from './candidate-wire.ts';
+export { bodyBounds, decodeCandidateHeader, HEADER_MAGIC, HEADER_WIRE_VERSION, isHeaderFrame, joinBody, MAX_HEADER_FRAME_BYTES, splitCandidate } from './candidate-header.ts';
+export type { BodyRefusalCode, CandidateHeader, JoinedBody, SplitCandidate } from './candidate-header.ts';
 export { MERKLE_EMPTY_ROOT, merkleLeaf, merkleNode, merkleRoot, merkleRootOfSubtrees } from './merkle.ts';
 export { PrimaryKeySet, rsaVerify } from './primaries.ts';
 export { keyFingerprint, spkiOf } from '../identity.ts';
 export type { KnownPrimaries } from './primaries.ts';
-export { DEFAULT_CHAIN_PARAMS, validateCandidate, validateCandidateJson } from './validate.ts';
+export { DEFAULT_CHAIN_PARAMS, validateCandidate, validateCandidateJson, validateHeader } from './validate.ts';
 export type { ChainParams, ChainTip, RejectCode, RejectReason, ValidationContext, ValidationResult } from './validate.ts';
 export { VerifyPool, checkTransactionsInline, checkTransactionsWith, firstInvalidInline, inlineVerifier } from './verify-pool.ts';
 export type { BatchVerifier, SignatureCheck, TransactionCheck, TransactionChecksResult, VerifyPoolOptions } from './verify-pool.ts';

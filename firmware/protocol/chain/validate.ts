@@ -2,7 +2,7 @@
 // Checks run cheapest first; signatures last, large sets on the worker pool. The first
 // failing check decides the reason, so a block gets the same reason on every node.
 import { blockHash, BLOCK_VERSION, encodeSignedHeader, encodeUnsignedHeader, HASH_BYTES, parseBlockJson, MAX_CLERK_KEY_BYTES } from './block.ts';
-import type { Block, BlockCaps } from './block.ts';
+import type { Block, BlockCaps, SignedBlockHeader } from './block.ts';
 import { U64_MAX } from './encoding.ts';
 import { bytesEqual, toHex } from '../../core/bytes.ts';
 import { ChainError } from './errors.ts';
@@ -101,7 +101,7 @@ export async function validateCandidateJson(payload: Uint8Array | string, ctx: V
  * so they are not encoded again; they must be the block's own.
  */
 export async function validateCandidate(block: Block, ctx: ValidationContext, encodings?: readonly Uint8Array[]): Promise<ValidationResult> {
-  const { params, tip } = ctx;
+  const { params } = ctx;
   const h = block.header;
   const txs = block.transactions;
 
@@ -128,6 +128,60 @@ export async function validateCandidate(block: Block, ctx: ValidationContext, en
     throw err;
   }
 
+  const head = checkHeader(h, ctx);
+  if (!head.ok) return head;
+  const hash = head.hash;
+
+  // The per-transaction pass (ids, Merkle root, signatures) is the expensive part: on a pool it
+  // runs on the workers while this thread checks the amounts; its results are reported in the
+  // fixed order (root, duplicates, amounts, signatures), so the reason is the same on every node.
+  const checks: TransactionCheck[] = [];
+  for (let i = 0; i < txs.length; i++) {
+    checks.push({ encoding: encoded[i]!, secondPublicKey: ctx.secondPublicKeyOf?.(addressOf(txs[i]!.senderPublicKey)) });
+  }
+  const pass = checkTransactionsWith(ctx.verifier ?? inlineVerifier, checks);
+  const amounts = amountCheck(txs, params);
+  const { ids, root, bad } = await pass;
+  if (!bytesEqual(root, h.txRoot)) {
+    return reject({ code: 'tx-root-mismatch', message: 'transaction root does not match the transactions', data: { expected: toHex(root), actual: toHex(h.txRoot) } });
+  }
+  const seen = new Map<string, number>();
+  for (let i = 0; i < ids.length; i++) {
+    const id = Buffer.from(ids[i]!.buffer, ids[i]!.byteOffset, 32).toString('latin1');
+    const first = seen.get(id);
+    if (first !== undefined) {
+      return reject({ code: 'duplicate-transaction', message: `transaction ${i} repeats transaction ${first}`, data: { index: i, firstIndex: first, id: toHex(ids[i]!) } });
+    }
+    seen.set(id, i);
+  }
+  if (amounts !== undefined) {
+    const { index, field, value } = amounts;
+    return reject({ code: 'amount-or-fee-out-of-range', message: `transaction ${index} ${field} ${value} out of range`, data: { index, id: toHex(ids[index]!), field, value } });
+  }
+  if (bad !== null) {
+    const { index, which } = bad;
+    return reject({ code: 'bad-transaction-signature', message: `transaction ${index} has a bad ${which}`, data: { index, id: toHex(ids[index]!), which } });
+  }
+  return { ok: true, hash };
+}
+
+/**
+ * The header's own checks (docs/protocol.md step 2): shape, the announced transaction count,
+ * parent, height, timestamp, clerk, draw and the clerk's signature. Header-first delivery runs
+ * them before any ticket; the full test (validateCandidate) runs them again on the joined block.
+ */
+export function validateHeader(h: SignedBlockHeader, ctx: ValidationContext): ValidationResult {
+  if (h.txCount > ctx.params.caps.maxTxs) {
+    return reject({ code: 'oversize', message: `block has ${h.txCount} transactions, at most ${ctx.params.caps.maxTxs}`, data: { field: 'transactions' } });
+  }
+  const shape = checkHeaderShape(h);
+  if (shape !== undefined) return reject(shape);
+  return checkHeader(h, ctx);
+}
+
+/** Parent, height, timestamp, clerk, draw, clerk signature: cheapest first, RSA last. */
+function checkHeader(h: SignedBlockHeader, ctx: ValidationContext): ValidationResult {
+  const { params, tip } = ctx;
   if (!bytesEqual(h.previousHash, tip.hash)) {
     return reject({ code: 'unknown-parent', message: 'previous hash is not the chain tip', data: { previousHash: toHex(h.previousHash), tipHash: toHex(tip.hash) } });
   }
@@ -163,37 +217,6 @@ export async function validateCandidate(block: Block, ctx: ValidationContext, en
   if (!rsaVerify(clerkKey, encodeUnsignedHeader(h), h.clerkSignature)) {
     return reject({ code: 'bad-clerk-signature', message: 'clerk signature over the header does not verify', data: { clerk, hash: toHex(hash) } });
   }
-
-  // The per-transaction pass (ids, Merkle root, signatures) is the expensive part: on a pool it
-  // runs on the workers while this thread checks the amounts; its results are reported in the
-  // fixed order (root, duplicates, amounts, signatures), so the reason is the same on every node.
-  const checks: TransactionCheck[] = [];
-  for (let i = 0; i < txs.length; i++) {
-    checks.push({ encoding: encoded[i]!, secondPublicKey: ctx.secondPublicKeyOf?.(addressOf(txs[i]!.senderPublicKey)) });
-  }
-  const pass = checkTransactionsWith(ctx.verifier ?? inlineVerifier, checks);
-  const amounts = amountCheck(txs, params);
-  const { ids, root, bad } = await pass;
-  if (!bytesEqual(root, h.txRoot)) {
-    return reject({ code: 'tx-root-mismatch', message: 'transaction root does not match the transactions', data: { expected: toHex(root), actual: toHex(h.txRoot) } });
-  }
-  const seen = new Map<string, number>();
-  for (let i = 0; i < ids.length; i++) {
-    const id = Buffer.from(ids[i]!.buffer, ids[i]!.byteOffset, 32).toString('latin1');
-    const first = seen.get(id);
-    if (first !== undefined) {
-      return reject({ code: 'duplicate-transaction', message: `transaction ${i} repeats transaction ${first}`, data: { index: i, firstIndex: first, id: toHex(ids[i]!) } });
-    }
-    seen.set(id, i);
-  }
-  if (amounts !== undefined) {
-    const { index, field, value } = amounts;
-    return reject({ code: 'amount-or-fee-out-of-range', message: `transaction ${index} ${field} ${value} out of range`, data: { index, id: toHex(ids[index]!), field, value } });
-  }
-  if (bad !== null) {
-    const { index, which } = bad;
-    return reject({ code: 'bad-transaction-signature', message: `transaction ${index} has a bad ${which}`, data: { index, id: toHex(ids[index]!), which } });
-  }
   return { ok: true, hash };
 }
 
@@ -209,15 +232,23 @@ function amountCheck(txs: readonly Transaction[], params: ChainParams): { index:
   return undefined;
 }
 
-function checkShape(block: Block): RejectReason | undefined {
-  const h = block.header;
-  const bad = (field: string, message: string): RejectReason => ({ code: 'malformed', message, data: { field } });
+const bad = (field: string, message: string): RejectReason => ({ code: 'malformed', message, data: { field } });
+
+function checkHeaderShape(h: SignedBlockHeader): RejectReason | undefined {
   if (h.version !== BLOCK_VERSION) return bad('version', `version ${h.version}, expected ${BLOCK_VERSION}`);
-  if (h.txCount !== block.transactions.length) return bad('txCount', `txCount ${h.txCount} but ${block.transactions.length} transactions`);
   if (h.previousHash.length !== HASH_BYTES) return bad('previousHash', 'previousHash must be 32 bytes');
   if (h.txRoot.length !== HASH_BYTES) return bad('txRoot', 'txRoot must be 32 bytes');
   if (h.clerkPublicKey.length === 0 || h.clerkPublicKey.length > MAX_CLERK_KEY_BYTES) return bad('clerkPublicKey', 'clerkPublicKey size');
   if (!Number.isInteger(h.drawRound) || h.drawRound < 0 || h.drawRound > MAX_ROUND) return bad('drawRound', 'drawRound must be a u32');
+  return undefined;
+}
+
+function checkShape(block: Block): RejectReason | undefined {
+  const h = block.header;
+  if (h.version !== BLOCK_VERSION) return bad('version', `version ${h.version}, expected ${BLOCK_VERSION}`);
+  if (h.txCount !== block.transactions.length) return bad('txCount', `txCount ${h.txCount} but ${block.transactions.length} transactions`);
+  const header = checkHeaderShape(h);
+  if (header !== undefined) return header;
   for (let i = 0; i < block.transactions.length; i++) {
     const tx = block.transactions[i]!;
     if (tx.senderPublicKey.length !== PUBLIC_KEY_BYTES) return bad(`transactions[${i}].senderPublicKey`, 'senderPublicKey must be 32 bytes');
