@@ -66,8 +66,16 @@ export function walkRootChain(chainRaw: unknown, currentRaw: unknown, start: Cha
   }
   if (chain.network !== network) throw broken(`the rotation chain is for network "${chain.network}", this node is on "${network}"`, 'network');
   const links = chain.manifests;
+  // The chain as a whole first, signatures after: a reordered or gapped chain is named as such,
+  // even in the part before the key this node holds.
   links.forEach((m, i) => {
-    if (m.rootRotation === undefined) throw broken(`link ${i} (manifest version ${m.version}) announces no root key rotation`, `manifests.${i}`);
+    const r = m.rootRotation;
+    if (r === undefined) throw broken(`link ${i} (manifest version ${m.version}) announces no root key rotation`, `manifests.${i}`);
+    const before = links[i - 1]?.rootRotation;
+    if (before === undefined) return;
+    if (r.previous !== before.next) throw broken(`link ${i} (version ${m.version}) retires root key ${shortKey(r.previous)}, but the link before it handed over to ${shortKey(before.next)}`, `manifests.${i}`);
+    if (m.version <= links[i - 1]!.version) throw broken(`link ${i} has version ${m.version}, not above the previous link's ${links[i - 1]!.version}`, `manifests.${i}.version`);
+    if (r.until <= before.until) throw broken(`link ${i}'s window ends at ${iso(r.until)}, not after the previous link's`, `manifests.${i}.rootRotation`);
   });
   const held = new Set([...start.anchors.map((k) => toHex(k)), ...(start.held?.rootKeys.spans.map((s) => s.hex) ?? [])]);
   const first = links.findIndex((m) => held.has(m.rootRotation!.previous));
@@ -79,13 +87,6 @@ export function walkRootChain(chainRaw: unknown, currentRaw: unknown, start: Cha
   let last: NetworkManifest | null = null;
   for (let i = first; i < links.length; i++) {
     const link = links[i]!;
-    const r = link.rootRotation!;
-    // Continuity before signatures: a reordered or gapped chain is named as such.
-    if (r.previous !== key) throw broken(`link ${i} (version ${link.version}) retires root key ${shortKey(r.previous)}, but the chain holds ${shortKey(key)} at that step`, `manifests.${i}`);
-    if (last !== null) {
-      if (link.version <= last.version) throw broken(`link ${i} has version ${link.version}, not above the previous link's ${last.version}`, `manifests.${i}.version`);
-      if (r.until <= last.rootKeys.rotation!.until) throw broken(`link ${i}'s window ends at ${iso(r.until)}, not after the previous link's`, `manifests.${i}.rootRotation`);
-    }
     let m: NetworkManifest;
     try {
       // No clock here: a link's window may be over; it only hands the next key on.
@@ -96,11 +97,9 @@ export function walkRootChain(chainRaw: unknown, currentRaw: unknown, start: Cha
       }
       throw err instanceof ProtocolError ? broken(`link ${i}: ${err.message}`, `manifests.${i}`) : err;
     }
-    // A rotation is announced by the key it retires (chain rule 3); one signed by its next key is no link.
-    if (toHex(m.signer) !== r.previous) throw new ProtocolError('ERR_PROTOCOL_ROOT_CHAIN_SIGNER', `link ${i} is signed by ${shortKey(m.signer)}, not by the key it retires`, `manifests.${i}.signature`);
     sameLine(m, last ?? start.held, `link ${i}`);
-    keys.push(r.previous);
-    key = r.next;
+    keys.push(key);
+    key = link.rootRotation!.next;
     last = m;
   }
   keys.push(key);
