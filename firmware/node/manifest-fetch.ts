@@ -1,7 +1,8 @@
 // The node asks its root node for the network manifest: at start, then every `everyMs` (the
 // revocation poll's interval, five minutes by default), and sooner with backoff while it holds none.
 // What comes back is only offered to the NetworkState, which verifies it like a copy from the
-// broker; an unreachable root or a refused manifest is logged and tried again, never fatal.
+// broker; an unreachable root or a refused manifest is logged and tried again, never fatal. A
+// manifest no key held signs sends the node along the root's rotation chain (root-chain.ts).
 import type { Logger } from 'pino';
 import { Backoff } from '../core/backoff.ts';
 import { RegistrarClient } from '../protocol/registrar-api/client.ts';
@@ -35,7 +36,9 @@ export function fetchManifestFromRoot(o: ManifestFetchOptions): () => void {
       const raw = await client.fetchManifest();
       if (raw === null) o.logger.info({ root: o.url }, 'the root has published no network manifest yet');
       else {
-        const offered = await o.network.offer(raw, 'root');
+        let offered = await o.network.offer(raw, 'root');
+        // No key held signs it: the root's rotation chain may lead from a key held to its signer.
+        if (offered.outcome === 'refused' && offered.field === 'signature') offered = await o.network.followChain(await client.fetchRootChain(), raw, 'root');
         if (offered.outcome === 'refused') o.logger.warn({ root: o.url, code: offered.code, reason: offered.message }, 'network manifest from the root refused');
       }
     } catch (err) {

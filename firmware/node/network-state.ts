@@ -21,6 +21,7 @@ import type { KnownPrimaries } from '../protocol/chain/primaries.ts';
 import type { ChainTip } from '../protocol/chain/validate.ts';
 import { ProtocolError } from '../protocol/errors.ts';
 import { MAX_MANIFEST_BYTES, verifyManifest, type NetworkManifest } from '../protocol/network-manifest.ts';
+import { walkRootChain } from '../protocol/root-chain.ts';
 import type { NetworkParams } from '../protocol/params.ts';
 import type { Committee } from '../protocol/quorum.ts';
 
@@ -46,7 +47,8 @@ export type ManifestOffer =
   /** The version held already (a retained copy, a second fetch). */
   | { readonly outcome: 'held'; readonly version: number }
   | { readonly outcome: 'pending'; readonly version: number; readonly validFrom: number }
-  | { readonly outcome: 'refused'; readonly code: string; readonly message: string };
+  /** `field` 'signature': no key the node holds signs it (the root's rotation chain may lead there). */
+  | { readonly outcome: 'refused'; readonly code: string; readonly message: string; readonly field?: string };
 
 /** The part of the state an agent uses. */
 export interface NetworkView {
@@ -153,12 +155,43 @@ export class NetworkState implements NetworkView {
     } catch (err) {
       if (!(err instanceof ProtocolError)) throw err;
       this.#log?.warn({ from, err: err.message }, 'network manifest refused');
-      return { outcome: 'refused', code: err.code, message: err.message };
+      return { outcome: 'refused', code: err.code, message: err.message, ...(err.field === undefined ? {} : { field: err.field }) };
     }
     if (this.#manifest !== null && m.version === this.#manifest.version) return { outcome: 'held', version: m.version };
     if (m.validFrom > this.#clock.now()) return this.#holdBack(m, from);
     await this.#store(m);
     this.#log?.info({ from, version: m.version, committee: m.committee.size, quorum: m.committee.quorum, rootKeys: m.rootKeys.describe() }, 'network manifest taken');
+    return { outcome: 'taken', version: m.version };
+  }
+
+  /**
+   * The current manifest `raw` reached through the root's rotation chain (root-chain.ts): walked
+   * from the config's key, the stored keys and the held manifest's; the keys it ends with are
+   * written to root-keys.json before the manifest, as any manifest's are. Not held back: a
+   * manifest not yet in force is answered 'pending' and fetched again later.
+   */
+  followChain(chain: unknown, raw: unknown, from: string): Promise<ManifestOffer> {
+    const next = this.#queue.then(() => this.#followChain(chain, raw, from));
+    this.#queue = next.catch(() => undefined);
+    return next;
+  }
+
+  async #followChain(chain: unknown, raw: unknown, from: string): Promise<ManifestOffer> {
+    const source = this.#source;
+    if (source.kind === 'pinned') return { outcome: 'refused', code: 'pinned', message: 'this node\'s network terms are pinned by its config' };
+    const now = this.#clock.now();
+    let m: NetworkManifest;
+    let keys: readonly string[];
+    try {
+      ({ manifest: m, keys } = walkRootChain(chain, raw, { anchors: [source.rootPublicKey, ...this.#storedKeys.map((k) => fromHex(k))], held: this.#manifest }, source.network, now));
+    } catch (err) {
+      if (!(err instanceof ProtocolError)) throw err;
+      this.#log?.warn({ from, err: err.message }, 'root key rotation chain refused');
+      return { outcome: 'refused', code: err.code, message: err.message };
+    }
+    if (m.validFrom > now) return { outcome: 'pending', version: m.version, validFrom: m.validFrom };
+    await this.#store(m);
+    this.#log?.warn({ from, version: m.version, walked: keys.length - 1, rootKeys: m.rootKeys.describe() }, 'root key rotation chain followed; network manifest taken');
     return { outcome: 'taken', version: m.version };
   }
 

@@ -21,7 +21,7 @@ import { completeProof, createChallenge, type ActivationDeps, type BrokerAccount
 import { errorBody, JSON_BODY_DEADLINE_MS, MAX_JSON_BODY, readJsonBody, sendJson, statusOf } from './http.ts';
 import { Metrics } from './metrics.ts';
 import { challengeRequest, matchRoute, proofRequest, revokeRequest } from './routes.ts';
-import { etagMatches, heldManifest, MANIFEST_CACHE_CONTROL, manifestEtag, publishManifest } from './network-manifest.ts';
+import { etagMatches, heldManifest, keepRotation, MANIFEST_CACHE_CONTROL, manifestEtag, publishManifest, rotationChainText } from './network-manifest.ts';
 import { RootSigner } from './root-signer.ts';
 import { anyObject } from '../../firmware/core/json.ts';
 import { MAX_MANIFEST_BYTES } from '../../firmware/protocol/network-manifest.ts';
@@ -76,7 +76,8 @@ export function createRegistrar(options: RegistrarOptions): { handler: (req: Inc
   const log = (options.logger ?? pino({ level: 'silent' })).child({ component: 'registrar' });
   const signer = new RootSigner(rootKey, options.nextRootKey ?? null, now);
   // The rotation the stored manifest announces decides the signing key; signing waits for it.
-  const ready = heldManifest({ store, signer, now }).then((held) => {
+  const ready = heldManifest({ store, signer, now }).then(async (held) => {
+    if (held !== null) await keepRotation({ store, now }, held.terms);
     signer.follow(held?.terms ?? null);
     const problem = signer.problem();
     if (problem !== null) log.warn(problem);
@@ -210,6 +211,14 @@ export function createRegistrar(options: RegistrarOptions): { handler: (req: Inc
         }
         res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(held.manifest), ...headers });
         res.end(held.manifest);
+        return [name, 200, undefined];
+      }
+      case 'rotations': {
+        // Served as stored: each link was verified under the root key before it was kept.
+        const text = await rotationChainText(store);
+        if (text === null) throw new ProvisioningError('ERR_PROV_NOT_FOUND', 'no network manifest is published yet');
+        res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': MANIFEST_CACHE_CONTROL });
+        res.end(text);
         return [name, 200, undefined];
       }
       case 'publishManifest': {

@@ -4,13 +4,16 @@
 // (verifyManifest: same network and genesis, a higher version by at most MAX_VERSION_STEP), so
 // the registrar never serves what a node would refuse. A manifest that announces the root's next
 // key (root-keys.ts) is taken by the same chain rule as a node applies; the registrar then signs
-// with the next key once the window opens (root-signer.ts).
+// with the next key once the window opens (root-signer.ts). Every manifest that announces a
+// rotation, signed by the key it retires, is also kept for good and served as the rotation chain
+// (GET /v1/network/manifest/rotations, root-chain.ts), so a node given an old key can follow.
 import { ProtocolError } from '../../firmware/protocol/errors.ts';
 import { manifestMessage, verifyManifest, type NetworkManifest } from '../../firmware/protocol/network-manifest.ts';
 import type { ManifestPublishResponse } from '../../firmware/protocol/registrar-api/index.ts';
 import { ProvisioningError } from '../errors.ts';
 import { fromHex, toHex } from '../../firmware/core/bytes.ts';
 import type { RootSigner } from './root-signer.ts';
+import { MAX_ROOT_CHAIN_BYTES, MAX_ROOT_CHAIN_LINKS, ROOT_CHAIN_FORMAT } from '../../firmware/protocol/root-chain.ts';
 import type { ProvisioningStore, StoredManifest } from '../store/types.ts';
 
 export interface ManifestDeps {
@@ -67,8 +70,34 @@ export async function publishManifest(deps: ManifestDeps, raw: unknown): Promise
     // Another instance published a version at or above this one since it was read.
     throw new ProvisioningError('ERR_PROV_MANIFEST_SUCCESSION', `a manifest of version ${terms.version} or higher was published meanwhile`, 'version');
   }
+  // After the publish: an announcement is kept only once it is the network's. A crash in between
+  // is mended at the next start (createRegistrar keeps the held manifest's announcement too).
+  await keepRotation(deps, terms);
   deps.signer.follow(terms);
   return { network, version: terms.version, outcome: 'published' };
+}
+
+/** Keeps `terms` as a link of the rotation chain when it announces a rotation under the key it retires. */
+export async function keepRotation(deps: Pick<ManifestDeps, 'store' | 'now'>, terms: NetworkManifest): Promise<void> {
+  const r = terms.rootKeys.rotation;
+  if (r === null || toHex(terms.signer) !== r.previous) return;
+  await deps.store.recordRotation({ network: terms.signed.network, version: terms.version, previousKey: r.previous, nextKey: r.next, manifest: JSON.stringify(terms.signed), recordedAt: deps.now() });
+}
+
+/**
+ * The rotation chain's JSON text for the held manifest's network: the newest MAX_ROOT_CHAIN_LINKS
+ * announcements, oldest first, the oldest dropped until the text fits MAX_ROOT_CHAIN_BYTES (a
+ * node whose key is older learns that the chain does not reach back to it). Null before any
+ * manifest is published.
+ */
+export async function rotationChainText(store: ProvisioningStore): Promise<string | null> {
+  const held = await store.networkManifest();
+  if (held === null) return null;
+  const links = (await store.rootRotations(held.network, MAX_ROOT_CHAIN_LINKS)).map((r) => r.manifest);
+  const head = `{"format":${JSON.stringify(ROOT_CHAIN_FORMAT)},"network":${JSON.stringify(held.network)},"manifests":[`;
+  let bytes = Buffer.byteLength(head) + 2 + links.reduce((n, m) => n + Buffer.byteLength(m) + 1, 0);
+  while (links.length > 0 && bytes > MAX_ROOT_CHAIN_BYTES) bytes -= Buffer.byteLength(links.shift()!) + 1;
+  return `${head}${links.join(',')}]}`;
 }
 
 /** The protocol's refusal as the registrar's: a bad signature, a broken succession, or a malformed manifest. */

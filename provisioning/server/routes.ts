@@ -8,6 +8,7 @@ import { manifestShape } from '../../firmware/protocol/network-manifest.ts';
 import {
   batchReportResponse, challengeResponse, errorResponse, healthResponse, manifestPublishResponse, nodeResponse, proofResponse, revokeResponse,
 } from '../../firmware/protocol/registrar-api/responses.ts';
+import { rootChainShape } from '../../firmware/protocol/root-chain.ts';
 import { revocationListShape } from '../../firmware/protocol/revocation-list.ts';
 import { MAX_AREA_BYTES } from './activation.ts';
 
@@ -28,7 +29,7 @@ export const revokeRequest = object({
   reason: optional(refine(string({ max: 200 }), (r) => (/[\u0000-\u001f]/.test(r) ? 'expected printable characters' : undefined))),
 });
 
-export type RouteName = 'health' | 'metrics' | 'batches' | 'challenge' | 'proof' | 'node' | 'revoke' | 'revocations' | 'manifest' | 'publishManifest';
+export type RouteName = 'health' | 'metrics' | 'batches' | 'challenge' | 'proof' | 'node' | 'revoke' | 'revocations' | 'manifest' | 'rotations' | 'publishManifest';
 
 export interface RouteSpec {
   readonly name: RouteName;
@@ -57,6 +58,7 @@ export const ROUTES: readonly RouteSpec[] = [
   { name: 'revoke', method: 'POST', path: '/v1/nodes/{nodeId}/revoke', responses: { 200: revokeResponse, ...errors(401, 404, 408) }, request: revokeRequest },
   { name: 'revocations', method: 'GET', path: '/v1/revocations', responses: { 200: revocationListShape } },
   { name: 'manifest', method: 'GET', path: '/v1/network/manifest', responses: { 200: manifestShape, 304: 'empty', ...errors(404) } },
+  { name: 'rotations', method: 'GET', path: '/v1/network/manifest/rotations', responses: { 200: rootChainShape, ...errors(404) } },
   // PUT /v1/network/manifest: a root-signed manifest (network-manifest.ts), exact keys.
   { name: 'publishManifest', method: 'PUT', path: '/v1/network/manifest', responses: { 200: manifestPublishResponse, ...errors(400, 401, 408, 409, 413, 415) }, request: manifestShape },
   { name: 'metrics', method: 'GET', path: '/metrics', responses: { 200: 'text' } },

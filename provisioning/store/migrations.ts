@@ -174,4 +174,32 @@ export const MIGRATIONS: readonly Migration[] = [
         loaded_at BIGINT NOT NULL
       );`,
   },
+  {
+    version: 6,
+    name: 'root_rotations: every manifest that announced a root key rotation',
+    // One row per retiring key: the first manifest it signed that announces its successor. Kept
+    // for ever (never replaced), so a node given an old root key can walk to the current one.
+    sqlite: `
+      CREATE TABLE root_rotations (
+        network TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        previous_key TEXT NOT NULL,
+        next_key TEXT NOT NULL,
+        manifest TEXT NOT NULL,
+        recorded_at INTEGER NOT NULL,
+        PRIMARY KEY (network, version),
+        UNIQUE (network, previous_key)
+      );`,
+    postgres: `
+      CREATE TABLE root_rotations (
+        network TEXT NOT NULL,
+        version BIGINT NOT NULL,
+        previous_key TEXT NOT NULL,
+        next_key TEXT NOT NULL,
+        manifest TEXT NOT NULL,
+        recorded_at BIGINT NOT NULL,
+        PRIMARY KEY (network, version),
+        UNIQUE (network, previous_key)
+      );`,
+  },
 ];

@@ -4,11 +4,11 @@
 import pg from 'pg';
 import { ProvisioningError } from '../errors.ts';
 import { MIGRATIONS } from './migrations.ts';
-import { acceptVendorBundleSql, buf, publishManifestSql, rowToVendorBundle, rowToBatch, rowToChallenge, rowToDevice, rowToManifest, rowToManufacturer, rowToRevocation, rowToState, sameDevice, type Row } from './rows.ts';
+import { acceptVendorBundleSql, buf, publishManifestSql, recordRotationSql, rootRotationsSql, rowToRotation, rowToVendorBundle, rowToBatch, rowToChallenge, rowToDevice, rowToManifest, rowToManufacturer, rowToRevocation, rowToState, sameDevice, type Row } from './rows.ts';
 import { challengeRefusal, deviceRefusal, revocationStep, staleChallenge } from './activation-rules.ts';
 import type {
   ActivationInput, ActivationOutcome, BatchInput, BatchRecord, ChallengeRecord, DeviceRecord, DeviceState, FileOutcome,
-  ListOptions, ManufacturerRecord, NewDevice, ProvisioningStore, RevocationEntry, RevokeOutcome, StoredManifest, VendorBundleRecord,
+  ListOptions, ManufacturerRecord, NewDevice, ProvisioningStore, RevocationEntry, RevokeOutcome, StoredManifest, StoredRotation, VendorBundleRecord,
 } from './types.ts';
 
 export interface PostgresStoreOptions {
@@ -239,6 +239,19 @@ export class PostgresStore implements ProvisioningStore {
     } catch (err) {
       throw wrap(err);
     }
+  }
+
+  async recordRotation(r: StoredRotation): Promise<'recorded' | 'held'> {
+    try {
+      const res = await this.#pool.query(recordRotationSql(['$1', '$2', '$3', '$4', '$5', '$6']), [r.network, r.version, r.previousKey, r.nextKey, r.manifest, r.recordedAt]);
+      return res.rowCount === 1 ? 'recorded' : 'held';
+    } catch (err) {
+      throw wrap(err);
+    }
+  }
+
+  async rootRotations(network: string, limit: number): Promise<StoredRotation[]> {
+    return (await this.#query(rootRotationsSql('$1', '$2'), [network, limit])).map(rowToRotation);
   }
 
   async acceptVendorBundle(b: VendorBundleRecord): Promise<{ readonly accepted: boolean; readonly stored: VendorBundleRecord }> {

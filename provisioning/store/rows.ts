@@ -1,5 +1,5 @@
 // Row mapping shared by both stores (PostgreSQL returns BIGINT as strings, SQLite as numbers).
-import type { BatchRecord, ChallengeRecord, DeviceRecord, DeviceState, ManufacturerRecord, NewDevice, RevocationEntry, StoredManifest, VendorBundleRecord } from './types.ts';
+import type { BatchRecord, ChallengeRecord, DeviceRecord, DeviceState, ManufacturerRecord, NewDevice, RevocationEntry, StoredManifest, StoredRotation, VendorBundleRecord } from './types.ts';
 
 export type Row = Record<string, unknown>;
 
@@ -61,6 +61,21 @@ export function rowToRevocation(r: Row): RevocationEntry {
 export function rowToManifest(r: Row): StoredManifest {
   return { network: String(r['network']), version: num(r['version']), manifest: String(r['manifest']), publishedAt: num(r['published_at']) };
 }
+
+export function rowToRotation(r: Row): StoredRotation {
+  return {
+    network: String(r['network']), version: num(r['version']), previousKey: String(r['previous_key']), nextKey: String(r['next_key']),
+    manifest: String(r['manifest']), recordedAt: num(r['recorded_at']),
+  };
+}
+
+const ROTATION_INSERT = 'INSERT INTO root_rotations (network, version, previous_key, next_key, manifest, recorded_at) VALUES';
+
+/** Both stores' insert: the first announcement of a retiring key (or of a version) stays. */
+export const recordRotationSql = (p: readonly string[]): string => `${ROTATION_INSERT} (${p.join(', ')}) ON CONFLICT DO NOTHING`;
+
+/** The newest `limit` rotations of a network, oldest first. */
+export const rootRotationsSql = (network: string, limit: string): string => `SELECT * FROM (SELECT * FROM root_rotations WHERE network = ${network} ORDER BY version DESC LIMIT ${limit}) AS newest ORDER BY version`;
 
 /**
  * Both stores' one statement: insert the row, or replace it only by a higher version. A single

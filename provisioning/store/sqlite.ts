@@ -6,9 +6,9 @@ import { ProvisioningError } from '../errors.ts';
 import { MIGRATIONS } from './migrations.ts';
 import type {
   ActivationInput, ActivationOutcome, BatchInput, BatchRecord, ChallengeRecord, DeviceRecord, DeviceState, FileOutcome,
-  ListOptions, ManufacturerRecord, NewDevice, ProvisioningStore, RevocationEntry, RevokeOutcome, StoredManifest, VendorBundleRecord,
+  ListOptions, ManufacturerRecord, NewDevice, ProvisioningStore, RevocationEntry, RevokeOutcome, StoredManifest, StoredRotation, VendorBundleRecord,
 } from './types.ts';
-import { acceptVendorBundleSql, buf, publishManifestSql, rowToVendorBundle, rowToBatch, rowToChallenge, rowToDevice, rowToManifest, rowToManufacturer, rowToRevocation, sameDevice, type Row } from './rows.ts';
+import { acceptVendorBundleSql, buf, publishManifestSql, recordRotationSql, rootRotationsSql, rowToRotation, rowToVendorBundle, rowToBatch, rowToChallenge, rowToDevice, rowToManifest, rowToManufacturer, rowToRevocation, sameDevice, type Row } from './rows.ts';
 import { challengeRefusal, deviceRefusal, revocationStep, staleChallenge } from './activation-rules.ts';
 
 export function openSqliteStore(path: string): SqliteStore {
@@ -73,6 +73,8 @@ export class SqliteStore implements ProvisioningStore {
       revocations: db.prepare('SELECT * FROM revocations ORDER BY version'),
       networkManifest: db.prepare('SELECT network, version, manifest, published_at FROM network_manifest WHERE id = 1'),
       publishManifest: db.prepare(publishManifestSql(['?', '?', '?', '?'])),
+      recordRotation: db.prepare(recordRotationSql(['?', '?', '?', '?', '?', '?'])),
+      rootRotations: db.prepare(rootRotationsSql('?', '?')),
       acceptVendorBundle: db.prepare(acceptVendorBundleSql(['?', '?', '?'])),
       vendorBundle: db.prepare('SELECT version, sha256, loaded_at FROM vendor_ca_bundle WHERE id = 1'),
     };
@@ -223,6 +225,14 @@ export class SqliteStore implements ProvisioningStore {
 
   async publishManifest(m: StoredManifest): Promise<'published' | 'stale'> {
     return this.#grouped(() => (this.#s.publishManifest.run(m.network, m.version, m.manifest, m.publishedAt).changes === 1 ? 'published' : 'stale'));
+  }
+
+  async recordRotation(r: StoredRotation): Promise<'recorded' | 'held'> {
+    return this.#run(() => (this.#s.recordRotation.run(r.network, r.version, r.previousKey, r.nextKey, r.manifest, r.recordedAt).changes === 1 ? 'recorded' : 'held'));
+  }
+
+  async rootRotations(network: string, limit: number): Promise<StoredRotation[]> {
+    return this.#run(() => (this.#s.rootRotations.all(network, limit) as Row[]).map(rowToRotation));
   }
 
   async acceptVendorBundle(b: VendorBundleRecord): Promise<{ readonly accepted: boolean; readonly stored: VendorBundleRecord }> {

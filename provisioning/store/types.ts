@@ -115,6 +115,18 @@ export interface StoredManifest {
   readonly publishedAt: number;
 }
 
+/** A manifest that announced a root key rotation, kept for the rotation chain. */
+export interface StoredRotation {
+  readonly network: string;
+  readonly version: number;
+  /** The retiring key and its successor, lowercase hex (the manifest's rootRotation). */
+  readonly previousKey: string;
+  readonly nextKey: string;
+  /** The signed manifest as JSON text, served as it is. */
+  readonly manifest: string;
+  readonly recordedAt: number;
+}
+
 /** A signed vendor CA bundle as the store remembers it: the highest version loaded. */
 export interface VendorBundleRecord {
   readonly version: number;
@@ -164,6 +176,13 @@ export interface ProvisioningStore {
    * the highest version stays. The caller has verified the manifest and its succession.
    */
   publishManifest(m: StoredManifest): Promise<'published' | 'stale'>;
+  /**
+   * Keeps `r` unless a rotation of the same network retiring the same key is kept already (the
+   * first announcement stays; 'held' then). The caller has verified the manifest.
+   */
+  recordRotation(r: StoredRotation): Promise<'recorded' | 'held'>;
+  /** The newest `limit` rotations of `network`, oldest first. */
+  rootRotations(network: string, limit: number): Promise<StoredRotation[]>;
   /**
    * Atomically records `b` when no bundle was loaded, its version is higher, or it is the same
    * bundle again (version and digest); returns the record stored after the call, so

@@ -249,6 +249,25 @@ describe.each(backends)('provisioning store contract: $name', (backend) => {
     expect(await store.networkManifest()).toEqual(m(10));
   });
 
+  it('root rotations: kept per retiring key (the first stays), served newest-limited and oldest first, across a reopen', async () => {
+    const r = (version: number, previousKey: string, nextKey: string, network = 'testnet') => ({ network, version, previousKey, nextKey, manifest: `{"v":${version}}`, recordedAt: 5_000 + version });
+    expect(await store.rootRotations('testnet', 32)).toEqual([]);
+    expect(await store.recordRotation(r(2, 'a1', 'a2'))).toBe('recorded');
+    expect(await store.recordRotation(r(3, 'a1', 'a2'))).toBe('held');
+    expect(await store.recordRotation(r(9, 'a2', 'a3'))).toBe('recorded');
+    expect(await store.recordRotation(r(5, 'a3', 'a4'))).toBe('recorded');
+    expect(await store.recordRotation(r(2, 'b1', 'b2', 'othernet'))).toBe('recorded');
+    expect((await store.rootRotations('testnet', 32)).map((x) => x.version)).toEqual([2, 5, 9]);
+    expect(await store.rootRotations('testnet', 2)).toEqual([r(5, 'a3', 'a4'), r(9, 'a2', 'a3')]);
+    const again = await reopen();
+    try {
+      expect((await again.rootRotations('testnet', 32)).map((x) => [x.version, x.previousKey])).toEqual([[2, 'a1'], [5, 'a3'], [9, 'a2']]);
+      expect((await again.rootRotations('othernet', 32)).length).toBe(1);
+    } finally {
+      await again.close();
+    }
+  });
+
   it('stores SQL-injection strings as plain data', async () => {
     const evil = "x'); DROP TABLE devices; --";
     const d = { ...device(77), serial: evil, board: evil };

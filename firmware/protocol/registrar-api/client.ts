@@ -6,6 +6,7 @@ import type { Readable } from 'node:stream';
 import { toHex } from '../../core/bytes.ts';
 import { readWith, type Reader } from '../../core/json.ts';
 import { MAX_MANIFEST_BYTES, type SignedManifest } from '../network-manifest.ts';
+import { MAX_ROOT_CHAIN_BYTES } from '../root-chain.ts';
 import { RegistrarApiError } from './errors.ts';
 import { requestJson, type JsonRequest, type JsonResponse } from './http.ts';
 import {
@@ -219,6 +220,16 @@ export class RegistrarClient {
       if (err instanceof RegistrarApiError && err.details.status === 404) return null;
       throw err;
     }
+    return answer(where, res, signedDocument);
+  }
+
+  /**
+   * GET /v1/network/manifest/rotations: every manifest that announced a root key rotation, oldest
+   * first, read under the chain's size cap, unverified (the node walks it with walkRootChain).
+   */
+  async fetchRootChain(): Promise<ManifestResponse> {
+    const where = 'GET /v1/network/manifest/rotations';
+    const res = await this.#call(where, { method: 'GET', path: REGISTRAR_PATHS.rotations, maxBytes: MAX_ROOT_CHAIN_BYTES });
     return answer(where, res, signedDocument);
   }
 

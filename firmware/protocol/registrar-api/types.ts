@@ -124,4 +124,5 @@ export const REGISTRAR_PATHS = {
   revoke: (nodeId: string): string => `v1/nodes/${nodeId}/revoke`,
   revocations: 'v1/revocations',
   manifest: 'v1/network/manifest',
+  rotations: 'v1/network/manifest/rotations',
 } as const;
