@@ -2,17 +2,18 @@
 // rotation, its root key. Once the held network manifest announces the next key and the window
 // has opened, the next key (when the registrar was started with it): a node then renews under
 // the new key as soon as the window opens, so the fleet has moved before the old key stops
-// counting. The broker secrets stay derived from the root key the registrar was started with.
+// counting. After the window, the held manifest is the new key's (with or without the window in
+// it), and the new key signs even when the registrar still holds the old one. The broker secrets stay derived from the root key the registrar was started with.
 import { toHex } from '../../firmware/core/bytes.ts';
 import type { NetworkManifest } from '../../firmware/protocol/network-manifest.ts';
-import type { RootRotation } from '../../firmware/protocol/root-keys.ts';
+import type { RootKeys, RootRotation } from '../../firmware/protocol/root-keys.ts';
 import type { Ed25519Key } from '../keys.ts';
 
 export class RootSigner {
   readonly root: Ed25519Key;
   readonly next: Ed25519Key | null;
   readonly #now: () => number;
-  #rotation: RootRotation | null = null;
+  #held: RootKeys | null = null;
 
   constructor(root: Ed25519Key, next: Ed25519Key | null, now: () => number) {
     this.root = root;
@@ -27,26 +28,32 @@ export class RootSigner {
 
   /** The rotation the held manifest announces (null: none). */
   get rotation(): RootRotation | null {
-    return this.#rotation;
+    return this.#held?.rotation ?? null;
   }
 
   /** Follows the manifest held (at start and after every publish). */
   follow(manifest: NetworkManifest | null): void {
-    this.#rotation = manifest?.rootKeys.rotation ?? null;
+    this.#held = manifest?.rootKeys ?? null;
   }
 
-  /** The key to sign with now: the announced next key, once its window opened and this registrar holds it. */
+  /**
+   * The key to sign with now: the newest key the held manifest makes valid now (the announced next
+   * key once its window opened; the new root's key once its own manifest is held), when this
+   * registrar holds it; otherwise its root key (problem() says why).
+   */
   current(): Ed25519Key {
-    const r = this.#rotation;
-    if (r === null || this.#now() < r.from) return this.root;
-    const held = this.keys.find((k) => toHex(k.publicKey) === r.next);
-    return held ?? this.root;
+    const newest = this.#held?.newestAt(this.#now());
+    const hex = newest === undefined || newest === null ? null : toHex(newest);
+    return this.keys.find((k) => toHex(k.publicKey) === hex) ?? this.root;
   }
 
   /** What is wrong with the keys given for the rotation held, for the start-up log; null when nothing is. */
   problem(): string | null {
-    const r = this.#rotation;
+    const r = this.rotation;
     const hexes = this.keys.map((k) => toHex(k.publicKey));
+    if (r === null && this.next !== null && this.#held?.spanOf(this.next.publicKey) !== undefined) {
+      return `the rotation to root key ${toHex(this.next.publicKey).slice(0, 16)}… is over and it signs; start with --root-key naming it alone`;
+    }
     if (r === null) return this.next === null ? null : 'a next root key is given, but no network manifest announces it yet: registrations stay under the root key';
     if (!hexes.includes(r.next) && this.#now() >= r.from) {
       return `the network manifest's rotation window to root key ${r.next.slice(0, 16)}… is open, but this registrar does not hold that key (--next-root-key): renewals stay under the old key until ${new Date(r.until).toISOString()}, then nodes refuse them`;
