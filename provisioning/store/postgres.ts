@@ -6,7 +6,8 @@ import { ProvisioningError } from '../errors.ts';
 import { CommitQueue, type Settled } from './commit-queue.ts';
 import { MIGRATIONS } from './migrations.ts';
 import { activateGroup, insertChallenges } from './postgres-groups.ts';
-import { acceptVendorBundleSql, buf, publishManifestSql, rowToVendorBundle, rowToBatch, rowToChallenge, rowToDevice, rowToManifest, rowToManufacturer, rowToRevocation, rowToState, sameDevice, type Row } from './rows.ts';
+import { fileDevices } from './postgres-copy-ingest.ts';
+import { acceptVendorBundleSql, buf, publishManifestSql, rowToVendorBundle, rowToBatch, rowToChallenge, rowToDevice, rowToManifest, rowToManufacturer, rowToRevocation, rowToState, type Row } from './rows.ts';
 import { revocationStep } from './activation-rules.ts';
 import type {
   ActivationInput, ActivationOutcome, BatchInput, BatchRecord, ChallengeRecord, DeviceRecord, DeviceState, FileOutcome,
@@ -22,7 +23,6 @@ export interface PostgresStoreOptions {
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 // Serializes migrations of instances starting at the same time (any constant works).
 const MIGRATION_LOCK = 0x62746e31;
-const FILE_CHUNK = 2000;
 // Groups of one kind (activations, new challenges, lookups) in flight at once: commits wait on
 // the server, and more in flight keep it busy; four kinds of two stay within the default pool.
 const GROUPS_IN_FLIGHT = 2;
@@ -105,37 +105,7 @@ export class PostgresStore implements ProvisioningStore {
          VALUES ($1, $2, $3, $4, $5, 0, 0, 0, $6, $7) ON CONFLICT DO NOTHING`,
         [batch.id, batch.manufacturer, batch.manifestSha256, buf(batch.signature), batch.lineCount, batch.rejected, batch.uploadedAt],
       )).rowCount === 1;
-      const outcomes: FileOutcome[] = [];
-      // One statement per chunk of rows (unnest of arrays): one round trip per 2,000 devices.
-      for (let start = 0; start < devices.length; start += FILE_CHUNK) {
-        const chunk = devices.slice(start, start + FILE_CHUNK);
-        const inserted = await c.query(
-          `INSERT INTO devices (ek_name, node_id, ek_public, ek_certificate, sealing_public, serial, board, batch_id, manufacturer, state, filed_at)
-           SELECT t.ek_name, t.node_id, t.ek_public, t.ek_certificate, t.sealing_public, t.serial, t.board, $8, $9, 'filed', $10
-           FROM unnest($1::text[], $2::text[], $3::bytea[], $4::bytea[], $5::bytea[], $6::text[], $7::text[])
-             AS t(ek_name, node_id, ek_public, ek_certificate, sealing_public, serial, board)
-           ON CONFLICT DO NOTHING RETURNING ek_name`,
-          [
-            chunk.map((d) => d.ekName), chunk.map((d) => d.nodeId), chunk.map((d) => buf(d.ekPublic)),
-            chunk.map((d) => buf(d.ekCertificate)), chunk.map((d) => buf(d.sealingPublic)), chunk.map((d) => d.serial),
-            chunk.map((d) => d.board), batch.id, batch.manufacturer, batch.uploadedAt,
-          ],
-        );
-        const filedNow = new Set(inserted.rows.map((r: Row) => String(r['ek_name'])));
-        const others = chunk.filter((d) => !filedNow.has(d.ekName)).map((d) => d.ekName);
-        const existing = new Map<string, DeviceRecord>();
-        if (others.length > 0) {
-          const rows = await c.query(`SELECT ${DEVICE_COLUMNS} FROM devices WHERE ek_name = ANY($1::text[])`, [others]);
-          for (const r of rows.rows as Row[]) existing.set(String(r['ek_name']), rowToDevice(r));
-        }
-        for (const d of chunk) {
-          if (filedNow.has(d.ekName)) outcomes.push('filed');
-          else {
-            const e = existing.get(d.ekName);
-            outcomes.push(e !== undefined && sameDevice(e, d) ? 'duplicate' : 'conflict');
-          }
-        }
-      }
+      const outcomes = await fileDevices(c, batch, devices);
       if (fresh) {
         const count = (o: FileOutcome): number => outcomes.filter((x) => x === o).length;
         await c.query('UPDATE batches SET filed = $1, duplicates = $2, conflicts = $3 WHERE id = $4', [count('filed'), count('duplicate'), count('conflict'), batch.id]);

@@ -296,4 +296,13 @@ describe.each(backends)('provisioning store contract: $name', (backend) => {
     expect((await store.getDevice(d.ekName))?.serial).toBe(evil);
     expect((await store.getBatch(evil))?.id).toBe(evil);
   });
+
+  it('files text and bytes exactly as given: separators, escapes, non-ASCII, empty and all 256 byte values', async () => {
+    const odd = 'a\tb\nc\\N\\x00 é 漢 😀\r,"\'';
+    const every = Uint8Array.from({ length: 256 }, (_, i) => i);
+    const d = { ...device(78), serial: odd, board: '', ekPublic: every, ekCertificate: new Uint8Array(0) };
+    expect(await store.fileBatch(batch('odd', 'acme', 1), [d])).toEqual(['filed']);
+    expect(await store.getDevice(d.ekName)).toMatchObject({ serial: odd, board: '', ekPublic: every, ekCertificate: new Uint8Array(0) });
+    expect(await store.fileBatch(batch('odd2', 'acme', 1), [d])).toEqual(['duplicate']);
+  });
 });
