@@ -5,7 +5,10 @@
 //     the same rows and vs one HTTP call per device; GET /v1/health, activation challenges and
 //     proofs driven by wrk from another process, each beside a bare node:http process under the
 //     same wrk;
-//   - activations without HTTP (challenge + proof called directly) vs the bare store operations.
+//   - activations without HTTP (challenge + proof called directly) vs the bare store operations;
+//   - the floors (provisioning-floors.ts): the activation's parts in-process on one thread, and
+//     node:crypto verifying the lines' EK certificate signatures on every core; the served
+//     challenges, proofs, whole activations and the batch upload are each held against them.
 // Lines are synthetic (test/provisioning/synthetic.ts): distinct EK names and sealing keys, and EK
 // certificates minted under the swtpm test CA (test/provisioning/software-ek.ts), a pool of
 // distinct ones that the lines share in turn (the label says how many); every line's certificate
