@@ -37,6 +37,7 @@ const UNIT = [
   'test/firmware/update/install.test.ts',
   'test/firmware/update/software.test.ts',
   'test/firmware/update/version.test.ts',
+  'test/provisioning/commit-queue.test.ts',
   'test/provisioning/activation-rules.test.ts',
   'test/provisioning/keys.test.ts',
   'test/provisioning/openapi.test.ts',

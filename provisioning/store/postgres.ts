@@ -3,9 +3,12 @@
 // device rows (SELECT ... FOR UPDATE), so of two concurrent activations of one TPM one wins.
 import pg from 'pg';
 import { ProvisioningError } from '../errors.ts';
+import { CommitQueue, type Settled } from './commit-queue.ts';
 import { MIGRATIONS } from './migrations.ts';
-import { acceptVendorBundleSql, buf, publishManifestSql, recordRotationSql, rootRotationsSql, rowToRotation, rowToVendorBundle, rowToBatch, rowToChallenge, rowToDevice, rowToManifest, rowToManufacturer, rowToRevocation, rowToState, sameDevice, type Row } from './rows.ts';
-import { challengeRefusal, deviceRefusal, revocationStep, staleChallenge } from './activation-rules.ts';
+import { activateGroup, insertChallenges } from './postgres-groups.ts';
+import { fileDevices } from './postgres-copy-ingest.ts';
+import { acceptVendorBundleSql, buf, publishManifestSql, recordRotationSql, rootRotationsSql, rowToRotation, rowToVendorBundle, rowToBatch, rowToChallenge, rowToDevice, rowToManifest, rowToManufacturer, rowToRevocation, rowToState, type Row } from './rows.ts';
+import { revocationStep } from './activation-rules.ts';
 import type {
   ActivationInput, ActivationOutcome, BatchInput, BatchRecord, ChallengeRecord, DeviceRecord, DeviceState, FileOutcome,
   ListOptions, ManufacturerRecord, NewDevice, ProvisioningStore, RevocationEntry, RevokeOutcome, StoredManifest, StoredRotation, VendorBundleRecord,
@@ -20,7 +23,9 @@ export interface PostgresStoreOptions {
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 // Serializes migrations of instances starting at the same time (any constant works).
 const MIGRATION_LOCK = 0x62746e31;
-const FILE_CHUNK = 2000;
+// Groups of one kind (activations, new challenges, lookups) in flight at once: commits wait on
+// the server, and more in flight keep it busy; four kinds of two stay within the default pool.
+const GROUPS_IN_FLIGHT = 2;
 
 export async function openPostgresStore(url: string, options: PostgresStoreOptions = {}): Promise<PostgresStore> {
   if (options.schema !== undefined && !SCHEMA_NAME.test(options.schema)) {
@@ -100,37 +105,7 @@ export class PostgresStore implements ProvisioningStore {
          VALUES ($1, $2, $3, $4, $5, 0, 0, 0, $6, $7) ON CONFLICT DO NOTHING`,
         [batch.id, batch.manufacturer, batch.manifestSha256, buf(batch.signature), batch.lineCount, batch.rejected, batch.uploadedAt],
       )).rowCount === 1;
-      const outcomes: FileOutcome[] = [];
-      // One statement per chunk of rows (unnest of arrays): one round trip per 2,000 devices.
-      for (let start = 0; start < devices.length; start += FILE_CHUNK) {
-        const chunk = devices.slice(start, start + FILE_CHUNK);
-        const inserted = await c.query(
-          `INSERT INTO devices (ek_name, node_id, ek_public, ek_certificate, sealing_public, serial, board, batch_id, manufacturer, state, filed_at)
-           SELECT t.ek_name, t.node_id, t.ek_public, t.ek_certificate, t.sealing_public, t.serial, t.board, $8, $9, 'filed', $10
-           FROM unnest($1::text[], $2::text[], $3::bytea[], $4::bytea[], $5::bytea[], $6::text[], $7::text[])
-             AS t(ek_name, node_id, ek_public, ek_certificate, sealing_public, serial, board)
-           ON CONFLICT DO NOTHING RETURNING ek_name`,
-          [
-            chunk.map((d) => d.ekName), chunk.map((d) => d.nodeId), chunk.map((d) => buf(d.ekPublic)),
-            chunk.map((d) => buf(d.ekCertificate)), chunk.map((d) => buf(d.sealingPublic)), chunk.map((d) => d.serial),
-            chunk.map((d) => d.board), batch.id, batch.manufacturer, batch.uploadedAt,
-          ],
-        );
-        const filedNow = new Set(inserted.rows.map((r: Row) => String(r['ek_name'])));
-        const others = chunk.filter((d) => !filedNow.has(d.ekName)).map((d) => d.ekName);
-        const existing = new Map<string, DeviceRecord>();
-        if (others.length > 0) {
-          const rows = await c.query(`SELECT ${DEVICE_COLUMNS} FROM devices WHERE ek_name = ANY($1::text[])`, [others]);
-          for (const r of rows.rows as Row[]) existing.set(String(r['ek_name']), rowToDevice(r));
-        }
-        for (const d of chunk) {
-          if (filedNow.has(d.ekName)) outcomes.push('filed');
-          else {
-            const e = existing.get(d.ekName);
-            outcomes.push(e !== undefined && sameDevice(e, d) ? 'duplicate' : 'conflict');
-          }
-        }
-      }
+      const outcomes = await fileDevices(c, batch, devices);
       if (fresh) {
         const count = (o: FileOutcome): number => outcomes.filter((x) => x === o).length;
         await c.query('UPDATE batches SET filed = $1, duplicates = $2, conflicts = $3 WHERE id = $4', [count('filed'), count('duplicate'), count('conflict'), batch.id]);
@@ -145,8 +120,20 @@ export class PostgresStore implements ProvisioningStore {
   }
 
   async getDevice(ekName: string): Promise<DeviceRecord | null> {
-    const row = await this.#one(`SELECT ${DEVICE_COLUMNS} FROM devices WHERE ek_name = $1`, [ekName]);
+    const row = await this.#devices.push(ekName);
     return row === null ? null : rowToDevice(row);
+  }
+
+  // Concurrent lookups by key (each activation reads its challenge and its device) share one
+  // query: a round trip to the server costs more than the rows.
+  readonly #devices = this.#lookup(`SELECT ${DEVICE_COLUMNS} FROM devices WHERE ek_name = ANY($1::text[])`, 'ek_name');
+  readonly #challengeRows = this.#lookup('SELECT * FROM challenges WHERE id = ANY($1::text[])', 'id');
+
+  #lookup(sql: string, key: string): CommitQueue<string, Row | null> {
+    return new CommitQueue<string, Row | null>(async (keys) => {
+      const rows = new Map((await this.#query(sql, [[...new Set(keys)]])).map((r) => [String(r[key]), r]));
+      return keys.map((k) => ({ ok: true, value: rows.get(k) ?? null }));
+    }, { wrapError: wrap, concurrency: GROUPS_IN_FLIGHT });
   }
 
   async getNode(nodeId: string): Promise<DeviceRecord | null> {
@@ -171,13 +158,34 @@ export class PostgresStore implements ProvisioningStore {
   }
 
   async createChallenge(ch: ChallengeRecord): Promise<void> {
-    await this.#query('INSERT INTO challenges (id, ek_name, secret_hash, created_at, expires_at, generation) VALUES ($1, $2, $3, $4, $5, $6)', [
-      ch.id, ch.ekName, buf(ch.secretHash), ch.createdAt, ch.expiresAt, ch.generation,
-    ]);
+    await this.#challenges.push(ch);
   }
 
+  // Concurrent challenges go in one multi-row INSERT; should it be refused (a duplicate id, an
+  // unknown EK), each is inserted alone, in order, so only the refused one fails.
+  readonly #challenges = new CommitQueue<ChallengeRecord, undefined>(async (items) => {
+    if (items.length > 1) {
+      try {
+        await insertChallenges(this.#pool, items);
+        return items.map(() => ({ ok: true, value: undefined }));
+      } catch {
+        // falls through to one at a time
+      }
+    }
+    const out: Settled<undefined>[] = [];
+    for (const ch of items) {
+      try {
+        await insertChallenges(this.#pool, [ch]);
+        out.push({ ok: true, value: undefined });
+      } catch (error) {
+        out.push({ ok: false, error: wrap(error) });
+      }
+    }
+    return out;
+  }, { wrapError: wrap, concurrency: GROUPS_IN_FLIGHT });
+
   async getChallenge(id: string): Promise<ChallengeRecord | null> {
-    const row = await this.#one('SELECT * FROM challenges WHERE id = $1', [id]);
+    const row = await this.#challengeRows.push(id);
     return row === null ? null : rowToChallenge(row);
   }
 
@@ -190,21 +198,46 @@ export class PostgresStore implements ProvisioningStore {
   }
 
   async completeActivation(a: ActivationInput): Promise<ActivationOutcome> {
-    return this.#tx(async (c): Promise<ActivationOutcome> => {
-      const row = (await c.query('SELECT * FROM challenges WHERE id = $1 FOR UPDATE', [a.challengeId])).rows[0] as Row | undefined;
-      const ch = row === undefined ? undefined : rowToChallenge(row);
-      const refused = challengeRefusal(ch, a);
-      if (refused !== null || ch === undefined) return { ok: false, reason: refused ?? 'challenge-unknown' };
-      const dev = (await c.query('SELECT state, broker_generation FROM devices WHERE ek_name = $1 FOR UPDATE', [ch.ekName])).rows[0] as Row | undefined;
-      const state = dev === undefined ? undefined : rowToState(dev);
-      const refusedDevice = deviceRefusal(state) ?? staleChallenge(ch, Number(dev!['broker_generation']));
-      if (refusedDevice !== null) return { ok: false, reason: refusedDevice };
-      await c.query('UPDATE challenges SET used_at = $1 WHERE id = $2', [a.now, a.challengeId]);
-      // activated_at stays the first activation's; a re-activation renews the certificate.
-      const g = (await c.query(`UPDATE devices SET state = 'active', certificate = $1, activated_at = COALESCE(activated_at, $2), broker_generation = broker_generation + 1
-        WHERE ek_name = $3 RETURNING broker_generation`, [a.certificate, a.now, ch.ekName])).rows[0] as Row;
-      return { ok: true, brokerGeneration: Number(g['broker_generation']), reactivated: state === 'active' };
-    });
+    return this.#activations.push(a);
+  }
+
+  // Group commit of activations (postgres-groups.ts). A group whose queries fail before COMMIT
+  // (a lost connection, a deadlock) rolled back whole: each of its activations is then tried in
+  // a transaction of its own, so each gets its own outcome. A failed COMMIT is not retried: it
+  // may have committed, and a retry would answer "used" for a completed activation.
+  readonly #activations = new CommitQueue<ActivationInput, ActivationOutcome>(async (items) => {
+    if (items.length > 1) {
+      const client = await this.#connect();
+      let outcomes: ActivationOutcome[] | null = null;
+      try {
+        await client.query('BEGIN');
+        outcomes = await activateGroup(client, items);
+      } catch {
+        await client.query('ROLLBACK').catch(() => undefined);
+      }
+      try {
+        if (outcomes !== null) {
+          await client.query('COMMIT');
+          return outcomes.map((value) => ({ ok: true, value }));
+        }
+      } finally {
+        client.release();
+      }
+    }
+    const out: Settled<ActivationOutcome>[] = [];
+    for (const a of items) {
+      try {
+        out.push({ ok: true, value: await this.#activateOne(a) });
+      } catch (error) {
+        out.push({ ok: false, error: wrap(error) });
+      }
+    }
+    return out;
+  }, { wrapError: wrap, concurrency: GROUPS_IN_FLIGHT });
+
+  /** One activation in a transaction of its own: the fallback of a group that failed. */
+  async #activateOne(a: ActivationInput): Promise<ActivationOutcome> {
+    return this.#tx(async (c) => (await activateGroup(c, [a]))[0]!);
   }
 
   async revoke(r: { nodeId: string; reason: string; now: number }): Promise<RevokeOutcome> {
@@ -282,13 +315,16 @@ export class PostgresStore implements ProvisioningStore {
     return (await this.#query(sql, args))[0] ?? null;
   }
 
-  async #tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
-    let client: pg.PoolClient;
+  async #connect(): Promise<pg.PoolClient> {
     try {
-      client = await this.#pool.connect();
+      return await this.#pool.connect();
     } catch (err) {
       throw wrap(err);
     }
+  }
+
+  async #tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.#connect();
     try {
       await client.query('BEGIN');
       const result = await fn(client);

@@ -106,7 +106,7 @@ export function rowToVendorBundle(r: Row): VendorBundleRecord {
 }
 
 /** Re-filing the same TPM with the same sealing key, serial and board is idempotent. */
-export function sameDevice(existing: NewDevice, d: NewDevice): boolean {
+export function sameDevice(existing: Pick<NewDevice, 'ekName' | 'nodeId' | 'serial' | 'board' | 'sealingPublic'>, d: NewDevice): boolean {
   return existing.ekName === d.ekName && existing.nodeId === d.nodeId && existing.serial === d.serial &&
     existing.board === d.board && Buffer.compare(existing.sealingPublic, d.sealingPublic) === 0;
 }

@@ -3,6 +3,7 @@
 // share the file, and a transaction never upgrades from read to write halfway (SQLITE_BUSY).
 import Database from 'better-sqlite3';
 import { ProvisioningError } from '../errors.ts';
+import { CommitQueue, type Settled } from './commit-queue.ts';
 import { MIGRATIONS } from './migrations.ts';
 import type {
   ActivationInput, ActivationOutcome, BatchInput, BatchRecord, ChallengeRecord, DeviceRecord, DeviceState, FileOutcome,
@@ -250,46 +251,28 @@ export class SqliteStore implements ProvisioningStore {
     if (this.#db.open) this.#db.close();
   }
 
-  // Group commit: small writes that arrive in the same event-loop turn share one IMMEDIATE
-  // transaction and so one fsync (synchronous=FULL costs ~0.4 ms per commit here). Each op runs
-  // in its own savepoint, so one failing op rolls back only itself.
-  #queue: { op: () => unknown; resolve: (v: never) => void; reject: (e: unknown) => void }[] = [];
-  #scheduled = false;
+  // Group commit (commit-queue.ts): small writes share one IMMEDIATE transaction and so one
+  // fsync (synchronous=FULL costs ~0.4 ms per commit here). Each op runs in its own savepoint, so
+  // one failing op rolls back only itself. better-sqlite3 commits synchronously, so a group is
+  // what arrived in one event-loop turn.
+  readonly #writes = new CommitQueue<() => unknown, unknown>((ops) => this.#commitGroup(ops), { wrapError: storeError });
 
   #grouped<T>(op: () => T): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      this.#queue.push({ op, resolve: resolve as (v: never) => void, reject });
-      if (!this.#scheduled) {
-        this.#scheduled = true;
-        setImmediate(() => this.#flush());
-      }
-    });
+    return this.#writes.push(op) as Promise<T>;
   }
 
-  #flush(): void {
-    this.#scheduled = false;
-    const queue = this.#queue;
-    this.#queue = [];
-    const results: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
-    try {
-      this.#db.transaction(() => {
-        for (const { op } of queue) {
-          try {
-            results.push({ ok: true, value: this.#db.transaction(op)() });
-          } catch (error) {
-            results.push({ ok: false, error });
-          }
+  #commitGroup(ops: readonly (() => unknown)[]): Settled<unknown>[] {
+    const results: Settled<unknown>[] = [];
+    this.#db.transaction(() => {
+      for (const op of ops) {
+        try {
+          results.push({ ok: true, value: this.#db.transaction(op)() });
+        } catch (error) {
+          results.push({ ok: false, error: storeError(error) });
         }
-      }).immediate();
-    } catch (err) {
-      for (const q of queue) q.reject(storeError(err));
-      return;
-    }
-    queue.forEach((q, i) => {
-      const r = results[i]!;
-      if (r.ok) q.resolve(r.value as never);
-      else q.reject(storeError(r.error));
-    });
+      }
+    }).immediate();
+    return results;
   }
 
   #run<T>(fn: () => T): T {

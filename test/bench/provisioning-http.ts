@@ -14,6 +14,7 @@ import { DEFAULT_UPLOADS_PER_MANUFACTURER } from '../../provisioning/server/uplo
 import { objectName, parsePublic } from '../../tpm/public-area.ts';
 import { activateCredential, type SoftwareEk } from '../provisioning/software-ek.ts';
 import { manifestBytes } from '../provisioning/synthetic.ts';
+import type { ActivationFloor } from './provisioning-floors.ts';
 import { withBaseline, type Report } from './report.ts';
 import { startBareServer, startRegistrarProcess } from './server-processes.ts';
 import { runWrk, type WrkLoad, type WrkResult } from './wrk.ts';
@@ -43,6 +44,10 @@ export interface HttpBenchInput {
   readonly seconds: number;
   /** Lines per second of the raw store insert of the same rows (the upload's baseline). */
   readonly rawInsertRate: number;
+  /** The activation's parts in-process, measured in this run (provisioning-floors.ts). */
+  readonly activationFloor: ActivationFloor;
+  /** node:crypto RSA verifications per second of the lines' EK certificates on all cores, this run. */
+  readonly verifyFloor: { readonly rate: number; readonly threads: number };
 }
 
 async function pool<T>(items: readonly T[], concurrency: number, fn: (item: T, index: number) => Promise<void>): Promise<void> {
@@ -107,6 +112,7 @@ export async function httpFigures(report: Report, x: HttpBenchInput): Promise<vo
     const uploadRate = x.lines.length / (uploadMs / 1000);
     if (filed !== x.lines.length) throw new Error(`upload filed ${filed} of ${x.lines.length}`);
     report(withBaseline(`prov batch upload+store ${x.lines.length} lines (${(manifest.length / 1e6).toFixed(0)} MB), ${x.storeName}`, r4(uploadRate), 'lines/s', `raw fileBatch insert ${x.storeName}`, r4(x.rawInsertRate)));
+    report(withBaseline(`  the same upload against the RSA-verify floor`, r4(uploadRate), 'lines/s', `node:crypto verify of the lines' EK certificates, ${x.verifyFloor.threads} worker threads (all cores)`, r4(x.verifyFloor.rate)));
     report(withBaseline(`  the same bytes wrongly signed: refused in`, Math.round(refusedMs), 'ms', 'the signed upload', Math.round(uploadMs)));
 
     // one HTTP call per device (Helium's onboarding server files one hotspot per call), as many
@@ -158,6 +164,14 @@ export async function httpFigures(report: Report, x: HttpBenchInput): Promise<vo
     const proofServed = valid('proof', await runWrk(x.dir, load(url, '/v1/activation/proof', { bodies: proofBodies, once: true, seconds: 120 })));
     const proofBare = valid('bare proof', await runWrk(x.dir, load(bare.url, '/v1/activation/proof', { bodies: proofBodies })));
     figures(report, `prov POST /v1/activation/proof (${proofServed.requests} activations) ${wrkLabel}`, 'activations/s', proofServed, proofBare);
+
+    // against the parts' floor of the same run (in-process, one thread): each endpoint, and a
+    // whole activation (a challenge and a proof per device, one server doing both)
+    const f = x.activationFloor;
+    report(withBaseline(`prov challenges under wrk vs their parts' floor, ${x.storeName}`, r4(challengeServed.rate), 'challenges/s', 'MakeCredential + store insert, in-process, one thread', r4(f.challenge)));
+    report(withBaseline(`prov proofs under wrk vs their parts' floor, ${x.storeName}`, r4(proofServed.rate), 'activations/s', 'Ed25519 certificate + store check-and-mark, in-process, one thread', r4(f.proof)));
+    const whole = 1 / (1 / challengeServed.rate + 1 / proofServed.rate);
+    report(withBaseline(`prov whole activations (challenge + proof) under wrk, ${x.storeName}`, r4(whole), 'activations/s', 'the parts\' floor: MakeCredential + Ed25519 certificate + store writes, in-process, one thread', r4(f.activation)));
   } finally {
     await bare?.stop();
     await registrar.stop();

@@ -5,7 +5,10 @@
 //     the same rows and vs one HTTP call per device; GET /v1/health, activation challenges and
 //     proofs driven by wrk from another process, each beside a bare node:http process under the
 //     same wrk;
-//   - activations without HTTP (challenge + proof called directly) vs the bare store operations.
+//   - activations without HTTP (challenge + proof called directly) vs the bare store operations;
+//   - the floors (provisioning-floors.ts): the activation's parts in-process on one thread, and
+//     node:crypto verifying the lines' EK certificate signatures on every core; the served
+//     challenges, proofs, whole activations and the batch upload are each held against them.
 // Lines are synthetic (test/provisioning/synthetic.ts): distinct EK names and sealing keys, and EK
 // certificates minted under the swtpm test CA (test/provisioning/software-ek.ts), a pool of
 // distinct ones that the lines share in turn (the label says how many); every line's certificate
@@ -27,6 +30,7 @@ import { parsePublic } from '../../tpm/public-area.ts';
 import { startDevices } from '../provisioning/devices.ts';
 import { ekCertificateMinter, randomModulus, realEkKey } from '../provisioning/software-ek.ts';
 import { manifestBytes, syntheticLines } from '../provisioning/synthetic.ts';
+import { activationFloor, rsaVerifyFloor } from './provisioning-floors.ts';
 import { httpFigures } from './provisioning-http.ts';
 import { withBaseline, type BenchSuite, type Report } from './report.ts';
 import { wrkInstalled } from './wrk.ts';
@@ -93,6 +97,7 @@ interface Context {
   readonly wrk: boolean;
   readonly dir: string;
   readonly quick: boolean;
+  readonly verifyFloor: { readonly rate: number; readonly threads: number };
 }
 
 async function withManufacturer(h: StoreHandle, maker: Ed25519Key): Promise<{ store: ProvisioningStore; url: string }> {
@@ -109,12 +114,16 @@ async function storeFigures(report: Report, h: StoreHandle, ctx: Context): Promi
   await store.fileBatch({ id: 'raw', manufacturer: 'acme', manifestSha256: '0'.repeat(64), signature: new Uint8Array(64), lineCount: n, rejected: 0, uploadedAt: 0 }, ctx.devices);
   const rawRate = n / ((performance.now() - t) / 1000);
 
+  // the activation's parts in-process (the floor the served figures are held against)
+  const count = ctx.quick ? 300 : 2000;
+  const activationFloorRates = await activationFloor(store, ctx.devices.slice(2 * count, 3 * count), ctx.root);
+
   const served = await withManufacturer(h, ctx.maker);
   await served.store.close();
   await httpFigures(report, {
     storeName: h.name, storeUrl: served.url, bundle: ctx.bundle, wrk: ctx.wrk, dir: ctx.dir, rootKeyFile: ctx.rootKeyFile, trustDir: ctx.trustDir,
     maker: ctx.maker, lines: ctx.lines, singleLines: ctx.singleLines, activationLines: ctx.activation.lines, activationEks: ctx.activation.eks,
-    seconds: ctx.quick ? 2 : 5, rawInsertRate: rawRate,
+    seconds: ctx.quick ? 2 : 5, rawInsertRate: rawRate, activationFloor: activationFloorRates, verifyFloor: ctx.verifyFloor,
   });
 
   // activations without HTTP (challenge + proof called directly, 16 in flight) vs the bare store
@@ -129,7 +138,6 @@ async function storeFigures(report: Report, h: StoreHandle, ctx: Context): Promi
   const deps = {
     store, rootKey: ctx.root, now: Date.now, makeCredential: capturing, challengeTtlMs: 300_000, certificateTtlMs: 3.15e11,
   };
-  const count = ctx.quick ? 300 : 2000;
   const direct = ctx.devices.slice(0, count);
   t = performance.now();
   await pool(direct, 16, async (d) => {
@@ -183,6 +191,9 @@ export const run: BenchSuite = async (report, { quick }) => {
     for (const l of lines) JSON.parse(l);
     const parseRate = n / ((performance.now() - t) / 1000);
     report(withBaseline(`prov batch line verification (${n} lines, ${distinct} distinct EK certs)`, r4(verifyRate), 'lines/s', 'bare JSON.parse of the lines', r4(parseRate)));
+    // the ingest floor: every line's EK certificate signature, node:crypto on every core
+    const verifyFloor = await rsaVerifyFloor(eks.map((e) => e.certificate), lab.caDir, quick ? 20_000 : 60_000);
+    report(withBaseline(`prov RSA-verify floor, ${verifyFloor.threads} threads`, r4(verifyFloor.rate), 'verifies/s', 'batch line verification, one core', r4(verifyRate)));
 
     const rootSeed = generateEd25519().seed;
     const rootKeyFile = join(dir, 'root.key');
@@ -196,7 +207,7 @@ export const run: BenchSuite = async (report, { quick }) => {
       return mint(k.modulus, k.privateKey);
     });
     const ctx: Context = {
-      devices, lines, maker, root, rootKeyFile, trustDir: lab.caDir, dir, quick,
+      devices, lines, maker, root, rootKeyFile, trustDir: lab.caDir, dir, quick, verifyFloor,
       singleLines: syntheticLines(template, quick ? 300 : 1500, { prefix: 'ONE', eks }),
       activation: { lines: syntheticLines(template, (quick ? 500 : 3000) + 1, { prefix: 'ACT', eks: activationEks }), eks: activationEks },
       bundle: (await bundleRegistrar(bundleDir)).file, wrk,

@@ -42,7 +42,10 @@ async function spawnServer(args: readonly string[], urlOf: (line: string) => str
 }
 
 export function startRegistrarProcess(bundle: string, o: { db: string; rootKeyFile: string; trustDir: string }): Promise<ServerProcess> {
-  return spawnServer([bundle, 'serve', '--db', o.db, '--port', '0', '--root-key', o.rootKeyFile, '--trust', o.trustDir], (line) => {
+  // BTN_BENCH_CPU_PROF=DIR: the registrar writes a V8 CPU profile there when it stops (SIGTERM ends it cleanly).
+  const prof = process.env['BTN_BENCH_CPU_PROF'];
+  const profArgs = prof === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', prof];
+  return spawnServer([...profArgs, bundle, 'serve', '--db', o.db, '--port', '0', '--root-key', o.rootKeyFile, '--trust', o.trustDir], (line) => {
     if (!line.includes('registrar listening')) return null;
     return (JSON.parse(line) as { url: string }).url;
   });

@@ -268,11 +268,60 @@ describe.each(backends)('provisioning store contract: $name', (backend) => {
     }
   });
 
+  it('group commit: of concurrent activations each refused one (revoked, superseded, wrong proof, unknown) fails alone; the others complete', async () => {
+    const devs = Array.from({ length: 12 }, (_, i) => device(7000 + i));
+    await store.fileBatch(batch('group', 'acme', devs.length), devs);
+    const h = Uint8Array.from(createHash('sha256').update('group').digest());
+    for (const [i, d] of devs.entries()) {
+      await store.createChallenge({ id: `grp-${i}`, ekName: d.ekName, secretHash: h, createdAt: 1, expiresAt: 10_000, usedAt: null, generation: 0 });
+    }
+    // device 1 gets a second challenge for the same state: of its two proofs the first in the group wins
+    await store.createChallenge({ id: 'grp-1b', ekName: devs[1]!.ekName, secretHash: h, createdAt: 1, expiresAt: 10_000, usedAt: null, generation: 0 });
+    expect((await store.revoke({ nodeId: devs[3]!.nodeId, reason: 'stolen', now: 2 })).outcome).toBe('revoked');
+    const proofs = [
+      ...devs.map((d, i) => ({ challengeId: `grp-${i}`, secretHash: i === 5 ? new Uint8Array(32) : h, ekName: d.ekName, certificate: `cert ${i}`, now: 5 })),
+      { challengeId: 'grp-1b', secretHash: h, ekName: devs[1]!.ekName, certificate: 'cert 1b', now: 5 },
+      { challengeId: 'grp-none', secretHash: h, ekName: devs[0]!.ekName, certificate: 'x', now: 5 },
+    ];
+    // all in one turn: one group (or a few, bounded), committed together
+    const out = await Promise.all(proofs.map((p) => store.completeActivation(p)));
+    const expected = proofs.map((_, i) => {
+      if (i === 3) return { ok: false, reason: 'revoked' };
+      if (i === 5) return { ok: false, reason: 'bad-proof' };
+      if (i === 12) return { ok: false, reason: 'superseded' };
+      if (i === 13) return { ok: false, reason: 'challenge-unknown' };
+      return { ok: true, brokerGeneration: 1, reactivated: false };
+    });
+    expect(out).toEqual(expected);
+    const again = await reopen();
+    try {
+      for (const [i, d] of devs.entries()) {
+        const row = await again.getDevice(d.ekName);
+        if (i === 3) expect(row).toMatchObject({ state: 'revoked', certificate: null, brokerGeneration: 0 });
+        else if (i === 5) expect(row).toMatchObject({ state: 'filed', certificate: null, brokerGeneration: 0 });
+        else expect(row).toMatchObject({ state: 'active', certificate: `cert ${i}`, activatedAt: 5, brokerGeneration: 1 });
+        expect((await again.getChallenge(`grp-${i}`))?.usedAt).toBe(i === 3 || i === 5 ? null : 5);
+      }
+      expect((await again.getChallenge('grp-1b'))?.usedAt).toBeNull();
+    } finally {
+      await again.close();
+    }
+  });
+
   it('stores SQL-injection strings as plain data', async () => {
     const evil = "x'); DROP TABLE devices; --";
     const d = { ...device(77), serial: evil, board: evil };
     expect(await store.fileBatch(batch(evil, 'acme', 1), [d])).toEqual(['filed']);
     expect((await store.getDevice(d.ekName))?.serial).toBe(evil);
     expect((await store.getBatch(evil))?.id).toBe(evil);
+  });
+
+  it('files text and bytes exactly as given: separators, escapes, non-ASCII, empty and all 256 byte values', async () => {
+    const odd = 'a\tb\nc\\N\\x00 é 漢 😀\r,"\'';
+    const every = Uint8Array.from({ length: 256 }, (_, i) => i);
+    const d = { ...device(78), serial: odd, board: '', ekPublic: every, ekCertificate: new Uint8Array(0) };
+    expect(await store.fileBatch(batch('odd', 'acme', 1), [d])).toEqual(['filed']);
+    expect(await store.getDevice(d.ekName)).toMatchObject({ serial: odd, board: '', ekPublic: every, ekCertificate: new Uint8Array(0) });
+    expect(await store.fileBatch(batch('odd2', 'acme', 1), [d])).toEqual(['duplicate']);
   });
 });

@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -59,6 +60,19 @@ describe('public areas of the templates', () => {
     const srk = parsePublicArea(templates.srk);
     expect(hasAttributes(srk, ObjectAttr.restricted | ObjectAttr.decrypt | ObjectAttr.fixedTPM | ObjectAttr.fixedParent)).toBe(true);
     expect(srk.objectAttributes & ObjectAttr.sign).toBe(0);
+  });
+
+  it('publicKeyPem, encoded directly, is the PEM node:crypto (OpenSSL) writes for the same RSA key', () => {
+    const template = parsePublicArea(sealingKeyTemplate());
+    for (const publicExponent of [65537, 3, 0x10001 + 2]) {
+      const { publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048, publicExponent });
+      const jwk = publicKey.export({ format: 'jwk' });
+      const area = parsePublicArea(rsaPublicArea({
+        ...template, symmetric: template.rsa!.symmetric, scheme: template.rsa!.scheme, keyBits: 2048,
+        exponent: publicExponent === 65537 ? 0 : publicExponent, unique: new Uint8Array(Buffer.from(jwk.n!, 'base64url')),
+      }));
+      expect(publicKeyPem(area)).toBe(publicKey.export({ type: 'spki', format: 'pem' }).toString());
+    }
   });
 
   it('objectName is nameAlg || SHA-256(TPMT_PUBLIC)', () => {
