@@ -3,6 +3,7 @@
 // by name when it is anything but 'full' or 'header-first'.
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { refusal } from '../../refusal.ts';
 import { NetworkKeys } from '../../../firmware/devnet/network-keys.ts';
 import { manifestSignedBytes, verifyManifest } from '../../../firmware/protocol/network-manifest.ts';
 import { candidateDeliveryOf, DEFAULT_PARAMS, paramsMessage } from '../../../firmware/protocol/params.ts';
@@ -11,15 +12,6 @@ const keys = new NetworkKeys({ network: 'testnet', members: 3 });
 const clerk = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey;
 const genesis = { hash: new Uint8Array(32).fill(1), height: 0, timestamp: 1_700_000_000_000 };
 const root = keys.root.publicKey;
-
-function refusal(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    return `${(err as { code: string }).code} ${(err as Error).message}`;
-  }
-  return 'accepted';
-}
 
 describe('candidateDelivery in the network manifest', () => {
   it('absent means full, and a manifest without it signs the same bytes as before the field existed', () => {

@@ -1,6 +1,7 @@
 // The network manifest: signed by the root, versions that only grow by bounded steps, one genesis.
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { refusal } from '../../refusal.ts';
 import { NetworkKeys } from '../../../firmware/devnet/network-keys.ts';
 import { manifestMessage, MAX_VERSION_STEP, verifyManifest, type NetworkManifest } from '../../../firmware/protocol/network-manifest.ts';
 import { DEFAULT_PARAMS } from '../../../firmware/protocol/params.ts';
@@ -11,15 +12,6 @@ const clerk = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey;
 const genesis = { hash: new Uint8Array(32).fill(1), height: 0, timestamp: 1_700_000_000_000 };
 const content = (version: number, extra: Partial<Parameters<NetworkKeys['manifest']>[0]> = {}) => ({ version, params: DEFAULT_PARAMS, primaries: [clerk], genesis, ...extra });
 const root = keys.root.publicKey;
-
-function refusal(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    return `${(err as { code: string }).code} ${(err as Error).message}`;
-  }
-  return 'accepted';
-}
 
 describe('network manifest', () => {
   it('verifies under the root key and gives the node its params, primaries, committee and genesis', () => {

@@ -3,6 +3,7 @@
 // oversized chain is refused by name, and a past window never makes the old key good again.
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { refusal } from '../../refusal.ts';
 import { toHex } from '../../../firmware/core/bytes.ts';
 import { NetworkKeys } from '../../../firmware/devnet/network-keys.ts';
 import { signManifest, verifyManifest, type ManifestBody, type SignedManifest } from '../../../firmware/protocol/network-manifest.ts';
@@ -35,15 +36,6 @@ const link2 = manifest(5, K2, R2);
 const current = manifest(9, K3);
 const chain = (manifests: readonly unknown[], network = 'chainnet'): unknown => ({ format: ROOT_CHAIN_FORMAT, network, manifests });
 const given = (k: Ed25519Key): ChainStart => ({ anchors: [k.publicKey], held: null });
-
-function refusal(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    return `${(err as { code: string }).code} ${(err as Error).message}`;
-  }
-  return 'accepted';
-}
 
 describe('root key rotation chain: the walk', () => {
   it('walks two rotations from the first key to the current manifest, which K1 alone never verifies', () => {

@@ -2,6 +2,7 @@
 // registrations and revocation lists believed under the keys a held manifest names.
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { refusal } from '../../refusal.ts';
 import { toHex } from '../../../firmware/core/bytes.ts';
 import { NetworkKeys } from '../../../firmware/devnet/network-keys.ts';
 import { signManifest, verifyManifest, type ManifestBody, type NetworkManifest, type SignedManifest } from '../../../firmware/protocol/network-manifest.ts';
@@ -33,15 +34,6 @@ const rotation = (over: Partial<RootRotation> = {}): RootRotation => ({ previous
 function manifest(version: number, by: Ed25519Key, r?: RootRotation): SignedManifest {
   const body: ManifestBody = { ...base, version, ...(r === undefined ? {} : { rootRotation: r }) };
   return signManifest(body, by.privateKeyObject);
-}
-
-function refusal(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    return `${(err as { code: string }).code} ${(err as Error).message}`;
-  }
-  return 'accepted';
 }
 
 /** What a node given K holds after taking v1 and the announcement v2 (at T0). */
