@@ -3,12 +3,12 @@
 // through tsx at every start (tsx is a development dependency):
 //   out/btn-provision.mjs        the registrar and factory CLI (provisioning/cli/main.ts), and
 //   out/chunk-*.mjs              its lazily loaded parts (the SQLite and PostgreSQL stores)
-//   out/cert-verify-worker.js    the EK-certificate verify worker, found beside the bundle
+//   out/line-check-worker.js     the manifest line-check worker (its own bundle), found beside it
 // The store drivers (better-sqlite3, pg) and the FFI (koffi) stay external: the server installs
 // them with `npm ci --omit=dev`.
 // Usage: node --import tsx image-build/registrar-bundle.ts [--out DIR]
 import { build } from 'esbuild';
-import { cp, mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -44,7 +44,20 @@ export async function bundleRegistrar(outDir: string): Promise<{ readonly file: 
   } finally {
     await rm(entry, { force: true });
   }
-  await cp(join(ROOT, 'provisioning/manifest/cert-verify-worker.js'), join(outDir, 'cert-verify-worker.js'));
+  // The worker is bundled on its own, under the name the pool looks for beside the bundle (in the
+  // sources that name is a tsx loader for the same module).
+  await build({
+    entryPoints: [join(ROOT, 'provisioning/manifest/line-check-thread.ts')],
+    outfile: join(outDir, 'line-check-worker.js'),
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    external: ['better-sqlite3', 'pg', 'koffi'],
+    banner: { js: "import { createRequire as __btnCreateRequire } from 'node:module'; const require = __btnCreateRequire(import.meta.url);" },
+    legalComments: 'none',
+    logLevel: 'warning',
+  });
   let bytes = 0;
   for (const f of await readdir(outDir)) bytes += (await stat(join(outDir, f))).size;
   return { file, bytes };

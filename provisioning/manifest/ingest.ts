@@ -1,17 +1,18 @@
-// Batch ingest: stream the manifest, check every line while it arrives, then check the
-// manufacturer's signature over the whole batch; only a batch whose signature verifies reaches
-// the store, in one transaction. A bad signature rejects everything; a bad line rejects only
+// Batch ingest: stream the manifest, check every line while it arrives (in chunks, on worker
+// threads when given a checker), then check the manufacturer's signature over the whole batch
+// (the server has checked it on the spooled copy before this runs); only a batch whose
+// signature verifies reaches the store, in one transaction. A bad signature rejects everything; a bad line rejects only
 // that line (README "All-or-nothing?").
 import { createHash } from 'node:crypto';
 import { ProvisioningError } from '../errors.ts';
 import { toHex } from '../../firmware/core/bytes.ts';
 import type { BatchLineResult, BatchLineStatus, BatchUploadResponse } from '../../firmware/protocol/registrar-api/types.ts';
 import type { FileOutcome, NewDevice, ProvisioningStore } from '../store/types.ts';
-import type { SignatureJob as PoolJob, SignatureVerifier } from './cert-verify-pool.ts';
-import { finishManifestLine, isRejection, parseManifestLine, precheckManifestLine, type LineRejectCode, type PendingLine } from './line.ts';
-import type { ParsedCertificate } from './x509.ts';
+import type { SignatureVerifier } from './cert-verify-pool.ts';
+import { isRejection, type LineRejectCode } from './line.ts';
 import { IntermediatePaths } from './chain.ts';
-import { splitLines } from './lines.ts';
+import { checkChunk, checkChunkVerifying, type CheckedLine, type LineChecker, type LineChunk } from './line-chunk.ts';
+import { LineSplitter, type RawLineBytes } from './lines.ts';
 import { batchId, checkManufacturerName, verifyBatchSignature } from './signature.ts';
 import type { TrustStore } from './trust.ts';
 
@@ -36,14 +37,19 @@ export interface IngestInput {
   readonly now: number;
   readonly maxLines?: number;
   readonly maxLineBytes?: number;
-  /** Verifies certificate signatures (worker threads); inline on this thread when absent. */
+  /**
+   * Checks the lines (worker threads, built from `trust`); when absent, lines are checked on this
+   * thread, their certificate signatures by `verifier` when given.
+   */
+  readonly checker?: LineChecker;
+  /** Verifies certificate signatures only (worker threads); used without `checker`. */
   readonly verifier?: SignatureVerifier;
 }
 
-type SignatureJob = PoolJob & { readonly parsed: ParsedCertificate };
-
-const CHUNK_LINES = 512;
-const MAX_CHUNKS_IN_FLIGHT = 4;
+// Lines go in chunks of this many (fewer when their bytes fill CHUNK_BYTES): a message's round
+// trip spread over many lines, and a chunk of typical 2.6 KB lines under 1 MiB.
+const CHUNK_LINES = 256;
+const CHUNK_BYTES = 1024 * 1024;
 
 export async function ingestBatch(input: IngestInput): Promise<BatchReport> {
   const manufacturer = checkManufacturerName(input.manufacturer);
@@ -59,84 +65,95 @@ export async function ingestBatch(input: IngestInput): Promise<BatchReport> {
   const trust = input.trust;
   const now = input.now;
   const paths = new IntermediatePaths(trust, now);
+  const checker = input.checker;
+  const verifier = input.verifier;
+  const check = (chunk: LineChunk): Promise<CheckedLine[]> => checker !== undefined ? checker.check(chunk, now)
+    : verifier !== undefined ? checkChunkVerifying(chunk, trust, now, paths, verifier)
+      : Promise.resolve(checkChunk(chunk, trust, now, paths));
+  // Chunks in flight: enough to keep every worker busy while the main thread splits the next
+  // lines and files the settled ones; bounded, so memory stays a few MiB whatever the batch size.
+  const maxInFlight = 2 * (checker?.size ?? 2);
 
-  // Lines go through in chunks: the main thread prechecks a chunk while the verifier (worker
-  // threads, when given) checks the certificate signatures of earlier chunks. Chunks finish in
-  // order, so results and duplicate detection follow line order.
-  type Item = { readonly line: number; readonly serial?: string; readonly done?: LineResult; readonly pending?: PendingLine; readonly job?: number };
-  const inflight: { items: Item[]; verified: Promise<Int32Array> }[] = [];
-  let chunk: Item[] = [];
-  let jobs: SignatureJob[] = [];
+  // Chunks are checked concurrently and settled in order, so results and duplicate detection
+  // follow line order. A too-long line is settled here: its bytes were never kept.
+  type Chunk = { readonly lines: readonly (number | LineResult)[]; readonly checked: Promise<CheckedLine[]> };
+  const inflight: Chunk[] = [];
+  let lines: (number | LineResult)[] = [];
+  let buf = new Uint8Array(CHUNK_BYTES);
+  let used = 0;
+  let ends: number[] = [];
   const flush = (): void => {
-    if (chunk.length === 0) return;
-    const batchJobs = jobs;
-    const verified = input.verifier !== undefined && batchJobs.length > 0
-      // only what the worker needs, copied out of the certificate buffers (a view would clone its whole ArrayBuffer)
-      ? input.verifier.verify(batchJobs.map((j) => ({ candidates: j.candidates, hash: j.hash, tbs: j.tbs.slice(), signature: j.signature.slice() })))
-      : Promise.resolve(Int32Array.from(batchJobs, (j) => trust.verifyInline(j.parsed, j.candidates)));
-    verified.catch(() => undefined); // awaited in order below; avoid an unhandled rejection meanwhile
-    inflight.push({ items: chunk, verified });
-    chunk = [];
-    jobs = [];
+    if (lines.length === 0) return;
+    const chunk: LineChunk = { bytes: buf.subarray(0, used), ends: Int32Array.from(ends) };
+    const checked = ends.length === 0 ? Promise.resolve([]) : check(chunk);
+    checked.catch(() => undefined); // awaited in order below; avoid an unhandled rejection meanwhile
+    inflight.push({ lines, checked });
+    lines = [];
+    buf = new Uint8Array(CHUNK_BYTES);
+    used = 0;
+    ends = [];
+  };
+  const add = (raw: RawLineBytes): void => {
+    if ('tooLong' in raw) {
+      lines.push({ line: raw.line, status: 'rejected', code: 'ERR_LINE_TOO_LONG', reason: `line of ${raw.bytes} bytes is over the cap` });
+    } else {
+      if (used + raw.bytes > buf.length) {
+        flush();
+        if (raw.bytes > buf.length) buf = new Uint8Array(raw.bytes);
+      }
+      for (const part of raw.parts) {
+        buf.set(part, used);
+        used += part.length;
+      }
+      ends.push(used);
+      lines.push(raw.line);
+    }
+    if (lines.length >= CHUNK_LINES) flush();
   };
   const settle = async (keep: number): Promise<void> => {
     while (inflight.length > keep) {
-      const { items, verified } = inflight.shift()!;
-      const v = await verified;
-      for (const it of items) {
-        if (it.done !== undefined) {
-          results.push(it.done);
+      const { lines: items, checked } = inflight.shift()!;
+      const outcomes = await checked;
+      let next = 0;
+      for (const item of items) {
+        if (typeof item !== 'number') {
+          results.push(item);
           continue;
         }
-        const checked = finishManifestLine(it.pending!, it.job === undefined ? -1 : v[it.job]!, trust, now);
-        const serial = it.serial!;
-        if (isRejection(checked)) {
-          results.push({ line: it.line, serial, status: 'rejected', code: checked.code, reason: checked.reason });
-        } else if (seenEk.has(checked.ekName) || seenNode.has(checked.nodeId)) {
-          results.push({ line: it.line, serial, status: 'rejected', code: 'ERR_DUPLICATE_IN_BATCH', reason: 'the same EK or sealing key appears on an earlier line of this batch' });
+        const line = item;
+        const c = outcomes[next++]!;
+        if (isRejection(c)) {
+          results.push(c.serial === undefined ? { line, status: 'rejected', code: c.code, reason: c.reason } : { line, serial: c.serial, status: 'rejected', code: c.code, reason: c.reason });
+        } else if (seenEk.has(c.ekName) || seenNode.has(c.nodeId)) {
+          results.push({ line, serial: c.serial, status: 'rejected', code: 'ERR_DUPLICATE_IN_BATCH', reason: 'the same EK or sealing key appears on an earlier line of this batch' });
         } else {
-          seenEk.add(checked.ekName);
-          seenNode.add(checked.nodeId);
+          seenEk.add(c.ekName);
+          seenNode.add(c.nodeId);
           deviceLine.push(results.length);
-          results.push({ line: it.line, serial, status: 'filed' });
-          devices.push(checked);
+          results.push({ line, serial: c.serial, status: 'filed' });
+          devices.push(c);
         }
       }
     }
   };
 
-  for await (const raw of splitLines(input.source, {
-    onChunk: (c) => hash.update(c),
+  const splitter = new LineSplitter(add, {
     ...(input.maxLines === undefined ? {} : { maxLines: input.maxLines }),
     ...(input.maxLineBytes === undefined ? {} : { maxLineBytes: input.maxLineBytes }),
-  })) {
-    if ('tooLong' in raw) {
-      chunk.push({ line: raw.line, done: { line: raw.line, status: 'rejected', code: 'ERR_LINE_TOO_LONG', reason: `line of ${raw.bytes} bytes is over the cap` } });
-    } else if (raw.text.length === 0) {
-      chunk.push({ line: raw.line, done: { line: raw.line, status: 'rejected', code: 'ERR_LINE_MALFORMED', reason: 'empty line' } });
-    } else {
-      const parsed = parseManifestLine(raw.text);
-      if (isRejection(parsed)) {
-        chunk.push({ line: raw.line, done: { line: raw.line, status: 'rejected', code: parsed.code, reason: parsed.reason } });
-      } else {
-        const pre = precheckManifestLine(parsed, trust, now, paths);
-        if (isRejection(pre)) {
-          chunk.push({ line: raw.line, done: { line: raw.line, serial: parsed.serial, status: 'rejected', code: pre.code, reason: pre.reason } });
-        } else if (pre.cert === null) {
-          chunk.push({ line: raw.line, serial: parsed.serial, pending: pre });
-        } else {
-          jobs.push({ parsed: pre.cert.parsed, candidates: pre.cert.candidates, hash: pre.cert.parsed.hash, tbs: pre.cert.parsed.tbs, signature: pre.cert.parsed.signature });
-          chunk.push({ line: raw.line, serial: parsed.serial, pending: pre, job: jobs.length - 1 });
-        }
-      }
+  });
+  try {
+    for await (const c of input.source) {
+      hash.update(c);
+      splitter.push(c);
+      await settle(maxInFlight);
     }
-    if (chunk.length >= CHUNK_LINES) {
-      flush();
-      await settle(MAX_CHUNKS_IN_FLIGHT);
-    }
+    splitter.end();
+    flush();
+    await settle(0);
+  } finally {
+    // a failed batch leaves no chunk behind unobserved
+    inflight.length = 0;
   }
-  flush();
-  await settle(0);
 
   const digest = new Uint8Array(hash.digest());
   if (!verifyBatchSignature(record.publicKey, manufacturer, digest, input.signature)) {

@@ -173,6 +173,11 @@ export class TrustStore {
     return this.#list.map((ca) => new Uint8Array(ca.key.export({ type: 'spki', format: 'der' })));
   }
 
+  /** Every anchor as PEM, in index order: fromPem() of it is this store again (for worker threads). */
+  anchorsPem(): string {
+    return this.#list.map((ca) => ca.cert.toString()).join('');
+  }
+
   /** null when an anchor issued the certificate and both are valid at `now`. */
   check(leaf: X509Certificate, now: number): ChainFailure | null {
     const issuer = this.anchorOf(leaf);

@@ -8,7 +8,7 @@ import pino, { type Logger } from 'pino';
 import { makeCredential } from '../credential.ts';
 import { ProvisioningError } from '../errors.ts';
 import type { Ed25519Key } from '../keys.ts';
-import { CertVerifyPool } from '../manifest/cert-verify-pool.ts';
+import { LineCheckPool } from '../manifest/line-check-pool.ts';
 import { ingestBatch } from '../manifest/ingest.ts';
 import { spoolSignedBatch, type SpooledBatch } from '../manifest/spool.ts';
 import { DEFAULT_UPLOADS_PER_MANUFACTURER, UPLOAD_RETRY_AFTER_S, UploadSlots } from './upload-slots.ts';
@@ -101,7 +101,7 @@ export function createRegistrar(options: RegistrarOptions): { handler: (req: Inc
   const bodyDeadlineMs = options.jsonBodyDeadlineMs ?? JSON_BODY_DEADLINE_MS;
   const uploads = new UploadSlots(options.maxUploadsPerManufacturer ?? DEFAULT_UPLOADS_PER_MANUFACTURER);
   const workers = options.verifyWorkers ?? Math.min(4, availableParallelism());
-  const verifier = workers > 0 ? new CertVerifyPool(trust.caKeys(), workers) : undefined;
+  const checker = workers > 0 ? new LineCheckPool(trust, workers) : undefined;
 
   function requireOperator(req: IncomingMessage): void {
     if (adminHash === null) throw new ProvisioningError('ERR_PROV_UNAUTHORIZED', 'operator routes over HTTP are disabled (start serve with --admin-token-file)');
@@ -135,7 +135,7 @@ export function createRegistrar(options: RegistrarOptions): { handler: (req: Inc
     try {
       spooled = await spoolSignedBatch({ body: capped(req), manufacturer, signature, store, ...(options.spoolDir === undefined ? {} : { dir: options.spoolDir }) });
       const report = await ingestBatch({
-        source: spooled.source(), manufacturer, signature, store, trust, now: now(), ...(verifier === undefined ? {} : { verifier }),
+        source: spooled.source(), manufacturer, signature, store, trust, now: now(), ...(checker === undefined ? {} : { checker }),
         maxLines: options.maxBatchLines ?? MAX_BATCH_LINES, maxLineBytes: options.maxLineBytes ?? MAX_LINE_BYTES,
       });
       metrics.batches.inc({ result: 'accepted' });
@@ -299,7 +299,7 @@ export function createRegistrar(options: RegistrarOptions): { handler: (req: Inc
     };
     void respond();
   };
-  return { handler, metrics, close: async () => verifier?.close(), signer, ready };
+  return { handler, metrics, close: async () => checker?.close(), signer, ready };
 }
 
 function iso(t: number | null): string | null {

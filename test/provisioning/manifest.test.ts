@@ -11,6 +11,7 @@ import {
   verifyManifest, type ManifestLine,
 } from '../../provisioning/manifest/index.ts';
 import { CertVerifyPool } from '../../provisioning/manifest/cert-verify-pool.ts';
+import { LineCheckPool } from '../../provisioning/manifest/line-check-pool.ts';
 import { parseCertificate } from '../../provisioning/manifest/x509.ts';
 import { openStore, type ProvisioningStore } from '../../provisioning/store/index.ts';
 import { parsePublic, publicKeyObject, publicKeySpki } from '../../tpm/public-area.ts';
@@ -242,6 +243,44 @@ describe('ingestBatch into SQLite', () => {
       await pool.close();
       await s2.close();
       rmSync(dir2, { recursive: true, force: true });
+    }
+  });
+
+  it('with the line-check worker pool the report is the same as inline, across chunks and in line order', async () => {
+    const [a, b] = trusted.devices.map((d) => d.line);
+    const forged = Buffer.from(b!.ekCertificate, 'base64');
+    forged[forged.length - 5] = forged[forged.length - 5]! ^ 1;
+    const kinds = [
+      JSON.stringify(a), 'not json', '', 'x'.repeat(17_000), JSON.stringify({ ...b!, serial: '' }), JSON.stringify(untrusted.devices[0]!.line),
+      JSON.stringify({ ...b!, ekCertificate: forged.toString('base64') }), JSON.stringify({ ...b!, ekCertificate: a!.ekCertificate }),
+      JSON.stringify({ ...b!, ekPublic: 'zz' }), '\u00ff\u00fe', JSON.stringify(a), JSON.stringify(b),
+    ];
+    // 700 lines: three chunks and more, each kind of line in each
+    const text = Array.from({ length: 700 }, (_, i) => kinds[i % kinds.length]!).join('\n');
+    const manifest = new Uint8Array(Buffer.from(`${text}\n`));
+    const run = async (checker?: LineCheckPool): Promise<unknown> => {
+      const d = mkdtempSync(join(tmpdir(), 'btn-prov-lines-'));
+      const s = await openStore(`sqlite:${join(d, 'p.db')}`);
+      try {
+        await s.addManufacturer({ name: 'acme', publicKey: key.publicKey, createdAt: NOW });
+        return await ingestBatch({ source: once(manifest), manufacturer: 'acme', signature: sign(manifest), store: s, trust, now: NOW, ...(checker === undefined ? {} : { checker }) });
+      } finally {
+        await s.close();
+        rmSync(d, { recursive: true, force: true });
+      }
+    };
+    const inline = await run();
+    const pool = new LineCheckPool(trust, 2);
+    try {
+      const viaPool = await run(pool);
+      expect(JSON.stringify(viaPool)).toBe(JSON.stringify(inline));
+      expect(viaPool).toMatchObject({ lines: 700, filed: 2 });
+      expect((viaPool as { results: { code?: string }[] }).results.slice(0, 12).map((r) => r.code ?? 'filed')).toEqual([
+        'filed', 'ERR_LINE_MALFORMED', 'ERR_LINE_MALFORMED', 'ERR_LINE_TOO_LONG', 'ERR_LINE_FIELD', 'ERR_EK_CERT_UNTRUSTED',
+        'ERR_EK_CERT_UNTRUSTED', 'ERR_EK_CERT_KEY_MISMATCH', 'ERR_EK_PUBLIC_INVALID', 'ERR_LINE_MALFORMED', 'ERR_DUPLICATE_IN_BATCH', 'filed',
+      ]);
+    } finally {
+      await pool.close();
     }
   });
 

@@ -5,6 +5,7 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
+import { Worker } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundleRegistrar } from '../../image-build/registrar-bundle.ts';
 
@@ -37,5 +38,22 @@ describe('registrar bundle', () => {
     expect(keygen.stdout.trim()).toMatch(/^[0-9a-f]{64}$/);
     const list = await run(process.execPath, [join(out, 'btn-provision.mjs'), 'nodes', 'list', '--db', `sqlite:${join(work, 'r.db')}`]);
     expect(JSON.parse(list.stdout)).toEqual([]);
+  }, 60_000);
+
+  it('ships the manifest line-check worker beside it, bundled, checking lines without tsx', async () => {
+    const worker = new Worker(join(out, 'line-check-worker.js'), { workerData: { trustPem: '' } });
+    try {
+      const bytes = new Uint8Array(Buffer.from('not json{"serial":""}'));
+      const reply = new Promise<{ id: number; results: { code: string }[] }>((ok, fail) => {
+        worker.once('message', ok);
+        worker.once('error', fail);
+      });
+      worker.postMessage({ id: 7, bytes, ends: Int32Array.from([8, 8, 21]), now: Date.now() });
+      const { id, results } = await reply;
+      expect(id).toBe(7);
+      expect(results.map((r) => r.code)).toEqual(['ERR_LINE_MALFORMED', 'ERR_LINE_MALFORMED', 'ERR_LINE_FIELD']);
+    } finally {
+      await worker.terminate();
+    }
   }, 60_000);
 });
