@@ -16,6 +16,7 @@ import { systemClock, type Clock } from '../core/clock.ts';
 import { verifyUpdateAnnouncement, type UpdateAnnouncement } from '../protocol/update-announcement.ts';
 import { UpdateError } from './errors.ts';
 import { DOWNLOAD_DIR, readRequest, writeRequest } from './request.ts';
+import { UpdateFiles } from './state-files.ts';
 import { checkVersion, compareVersions } from './version.ts';
 
 export interface FollowerOptions {
@@ -120,6 +121,13 @@ export class AnnouncementFollower {
     if (floor !== null && compareVersions(target, floor) < 0) return `version ${target} is below this device's floor ${floor}`;
     const pending = await readRequest(this.#o.stateDir).catch(() => null);
     if (pending !== null && pending.target === target) return `version ${target} is already requested`;
+    // The announcement stays retained for its window: a version this device already installed and
+    // left again must not be taken at every reconnect (an install, a failed boot, a rollback, again).
+    const files = new UpdateFiles(this.#o.stateDir);
+    const installed = await files.readPending().catch(() => null);
+    if (installed !== null && installed.target === target) return `version ${target} is installed and waits for its health check`;
+    const outcome = await files.readOutcome().catch(() => null);
+    if (outcome !== null && outcome.kind === 'rolled-back' && outcome.target === target) return `this device already rolled back from ${target} (${outcome.text}); a newer version or \`btn-node update install\` brings it`;
     return null;
   }
 

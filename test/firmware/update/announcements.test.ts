@@ -18,6 +18,7 @@ import { generateEd25519 } from '../../../provisioning/keys.ts';
 import { signAnnouncement } from '../../../provisioning/cli/update-command.ts';
 import { ManualClock } from '../../../firmware/core/manual-clock.ts';
 import { fakeDevice, raucCalls } from './fake-device.ts';
+import { UpdateFiles } from '../../../firmware/update/state-files.ts';
 
 const root = generateEd25519().key;
 const BUNDLE = Buffer.from('a signed RAUC bundle, for the test'.repeat(100));
@@ -136,6 +137,25 @@ describe('the node follows an announcement', () => {
     expect(none.f.state()).toMatchObject({ state: 'refused', reason: 'this system has no A/B slots (no RAUC system config)' });
     expect(served.path).toBe('');
     expect(await readRequest(stateDir)).toBeNull();
+    await f.stop();
+  });
+
+  it('a version this device installed and rolled back from is not taken again while its announcement stays retained', async () => {
+    const { f, stateDir } = await follower();
+    served.path = '';
+    const files = new UpdateFiles(stateDir);
+    // Installed, the restart not judged yet (the agent of the new slot reconnects before its health check ends).
+    await files.writePending({ version: 1, target: '0.3.0', from: { version: '0.2.0', slot: 'B' }, bootId: 'b1', nodeId: 'node-1', activation: 'active', journal: null, at: 1 });
+    await f.offer(announce());
+    expect(f.state()).toMatchObject({ state: 'refused', reason: 'version 0.3.0 is installed and waits for its health check' });
+    await files.removePending();
+    await files.writeOutcome({ version: 1, kind: 'rolled-back', text: 'rolled back from 0.3.0: the TPM was not readable', target: '0.3.0', from: '0.2.0', at: 2 });
+    await f.offer(announce());
+    expect(f.state()).toMatchObject({ state: 'refused', reason: expect.stringMatching(/^this device already rolled back from 0\.3\.0 \(rolled back from 0\.3\.0: the TPM/) as unknown });
+    // A newer version is taken.
+    await f.offer(announce({ version: '0.3.1' }));
+    expect(f.state()).toMatchObject({ state: 'waiting', version: '0.3.1' });
+    expect(served.path).toBe('');
     await f.stop();
   });
 
