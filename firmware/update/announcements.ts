@@ -157,6 +157,9 @@ export class AnnouncementFollower {
 
   async #fetch(a: UpdateAnnouncement, signal: AbortSignal): Promise<void> {
     const dir = join(this.#o.stateDir, DOWNLOAD_DIR);
+    // A bundle left by an install a power cut interrupted only takes room: root removes the
+    // download after every install it finishes, and no request is waiting for one now.
+    if ((await readRequest(this.#o.stateDir).catch(() => null)) === null) await rm(dir, { recursive: true, force: true });
     await mkdir(dir, { recursive: true, mode: 0o755 });
     const room = await statfs(dir);
     const free = Number(room.bavail) * Number(room.bsize);

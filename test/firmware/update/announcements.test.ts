@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { updateAnnouncementMessage, verifyUpdateAnnouncement, type UpdateAnnouncement } from '../../../firmware/protocol/update-announcement.ts';
 import { AnnouncementFollower, applyRequest, DOWNLOAD_DIR, installMoment, readRequest, REQUEST_FILE, type FollowerOptions } from '../../../firmware/update/index.ts';
 import { updateCommand } from '../../../firmware/cli/update-command.ts';
@@ -196,6 +196,29 @@ describe("root's apply-request", () => {
     expect(await readRequest(stateDir)).toBeNull();
     expect(await readdir(stateDir)).not.toContain(DOWNLOAD_DIR);
     expect(await applyRequest(d.deps, stateDir, { reboot: true })).toBeNull();
+  });
+
+  it('takes the request before RAUC writes anything: a power cut during the install does not start it again at the next boot', async () => {
+    const stateDir = await requested(BUNDLE);
+    const d = fakeDevice(stateDir);
+    const install = d.deps.rauc.install.bind(d.deps.rauc);
+    const atInstall: unknown[] = [];
+    vi.spyOn(d.deps.rauc, 'install').mockImplementation(async (file: string) => {
+      atInstall.push(await readRequest(stateDir));
+      return install(file);
+    });
+    expect(await applyRequest(d.deps, stateDir, { reboot: false })).toMatchObject({ target: '0.3.0' });
+    expect(atInstall).toEqual([null]);
+  });
+
+  it('a bundle a power cut left in the download directory is removed before the next download', async () => {
+    const { f, stateDir, clock } = await follower();
+    await mkdir(join(stateDir, DOWNLOAD_DIR), { recursive: true });
+    await writeFile(join(stateDir, DOWNLOAD_DIR, '0.2.9.raucb'), BUNDLE);
+    await f.offer(announce());
+    await until('the request', async () => (await readRequest(stateDir)) !== null, clock);
+    expect(await readdir(join(stateDir, DOWNLOAD_DIR))).toEqual(['0.3.0.raucb']);
+    await f.stop();
   });
 
   it('a file changed after the agent checked it is not installed; the outcome says why; nothing is left to retry forever', async () => {
