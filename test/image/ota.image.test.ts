@@ -1,0 +1,208 @@
+// Over-the-air updates of the real image under QEMU (`npm run test:image`), one guest's life, the
+// fleet's way: the root signs an announcement on the broker, the node downloads the bundle from a
+// host HTTP server (10.0.2.2), root in the guest installs it with RAUC and restarts.
+//   v1 (the built image) boots, activates and seals; v2 comes: the same node (node id, one
+//   activation at the root, the journal's entries) runs v2 in slot B and seals again. v3, whose
+//   agent cannot reach the TPM, never becomes healthy: the guest marks it bad and falls back to
+//   v2 by itself ("rolled back from 0.3.0: ..."), and does not take v3 again from the retained
+//   announcement. A bundle tampered with after signing and one signed under another CA are refused
+//   with RAUC's message; v2 keeps running and sealing. Then v4 is announced and QEMU killed while
+//   RAUC writes it into slot A: restarted on the same disk and TPM, the guest boots v2, is the same
+//   node, seals, and says the install did not finish.
+// What the node says is read from its status page (/status.json through a port forward of port
+// 80), what the network says from the root's metrics and the clerks' final blocks.
+import { basename, join } from 'node:path';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
+import { pino } from 'pino';
+import { afterAll, describe, expect, it } from 'vitest';
+import { X86_LAYOUT } from '../../image-build/build.ts';
+import { devSigningKeys } from '../../image-build/signing-keys.ts';
+import { freePort } from '../net.ts';
+import { until } from '../until.ts';
+import { builtImageDir, readBootFile } from './ab-disk.ts';
+import { startBundleServer, type BundleServer } from './bundle-server.ts';
+import { guestStatus } from './guest-page.ts';
+import { announceUpdate, prepareDisk, startGuestNetwork, type GuestNetwork } from './guest-network.ts';
+import { buildOtaBundles, V1, V2, V3, V4, type OtaBundles } from './ota-bundles.ts';
+import { QemuGuest } from './qemu-guest.ts';
+
+const GUEST_NAME = 'btn-ota-test';
+/** The health deadline the test sets in btn-node.txt (UPDATE_HEALTH_SECONDS): long enough for a sound slot under TCG, short for the broken one. */
+const HEALTH_SECONDS = 120;
+/** Room on the "card" beyond the image: the data partition grows into it and holds a downloaded bundle. */
+const GROW_MIB = 1536;
+
+let work = '';
+let net: GuestNetwork | undefined;
+let server: BundleServer | undefined;
+let guest: QemuGuest | undefined;
+afterAll(async () => {
+  await guest?.kill().catch(() => undefined);
+  await server?.close();
+  await net?.close();
+  if (work) await rm(work, { recursive: true, force: true });
+});
+
+type Status = Record<string, any>;
+
+/** GRUB's slot variables on the FAT partition (read without the rest of the disk: slot A is half written). */
+async function readGrubenv(image: string): Promise<Record<string, string>> {
+  const text = await readBootFile(image, X86_LAYOUT, 'grubenv');
+  return Object.fromEntries(text.split('\n').filter((l) => /^[A-Z_]+=/.test(l)).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+}
+const secs = (ms: number): string => (ms / 1000).toFixed(1);
+
+describe('qemu-x86_64 image, over-the-air updates', () => {
+  it('v1 to v2 as the same node; v3 rolls back by itself; tampered and foreign bundles refused; a power cut mid-install boots the old slot', { timeout: 1_500_000 }, async () => {
+    work = await mkdtemp(join(tmpdir(), 'btn-ota-'));
+    const logger = pino({ level: process.env['LOG_LEVEL'] ?? 'warn' });
+    const log = (line: string): void => {
+      console.log(line);
+    };
+    const keys = await devSigningKeys(() => undefined);
+    const imageDir = await builtImageDir(keys.caCert);
+    const kvm = process.env['BTN_QEMU_ACCEL'] === 'kvm' && existsSync('/dev/kvm');
+    // The bundles are made while v1 boots.
+    const building = buildOtaBundles({ imageDir, work: join(work, 'bundles'), keys, log });
+    building.catch(() => undefined); // awaited below; a failure is reported there
+
+    net = await startGuestNetwork(join(work, 'net'), logger, 'QEMU-OTA-0001');
+    const g = net;
+    const image = await prepareDisk(g, imageDir, work, { growMiB: GROW_MIB, extraLines: [`HOSTNAME=${GUEST_NAME}`, `UPDATE_HEALTH_SECONDS=${HEALTH_SECONDS}`] });
+    const pagePort = await freePort();
+    const boot = (name: string): Promise<QemuGuest> => QemuGuest.start({ image, tpmState: g.tpmState, work, name, pagePort, kvm });
+    guest = await boot('boot1');
+
+    let seen: Status | null = null;
+    const status = async (): Promise<Status | null> => {
+      const s = await guestStatus(pagePort, `${GUEST_NAME}.local`);
+      if (s !== null) seen = s;
+      return s;
+    };
+    /** What a timeout names: the page's last word on what matters here. */
+    const lastSeen = (): unknown => seen && { state: seen['state'], activation: seen['activation'], broker: seen['broker']?.connected, software: seen['software'], update: seen['update'], journal: seen['journal'] };
+    /** Polls the page until `done` holds; a stuck boot or a dead QEMU fails at once. */
+    const waitFor = (what: string, done: (s: Status) => boolean, ms: number): Promise<Status> => until(what, async () => {
+      await guest!.check();
+      const s = await status();
+      return s !== null && done(s) ? s : undefined;
+    }, { ms, everyMs: 1000, lastSeen });
+    const activations = async (): Promise<{ first: number; again: number }> => {
+      const text = await (await fetch(`${g.network.rootUrl}/metrics`)).text();
+      const n = (name: string): number => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1] ?? NaN);
+      return { first: n('btn_prov_activations_total'), again: n('btn_prov_reactivations_total') };
+    };
+    /** The primary draws blocks until one is final with the guest's seal. */
+    const seals = async (): Promise<number> => {
+      for (let i = 0; i < 6; i++) {
+        const [block] = await g.network.produce(1);
+        if (block?.final && block.seals.some((x) => x.publicKeyPem === g.sealingKeyPem)) return block.height;
+      }
+      throw new Error('no final block with the guest\'s seal in 6 tries');
+    };
+    /** Announces a bundle and follows the node until `done`: when the download was done and when the guest went down (its restart). */
+    const deliver = async (version: string, bundle: string, what: string, done: (s: Status) => boolean): Promise<{ s: Status; announcedAt: number; requestedAt: number | null; downAt: number | null }> => {
+      const announcedAt = Date.now();
+      await announceUpdate(g, { version, bundle, url: server!.urlFor(bundle) });
+      let requestedAt: number | null = null;
+      let downAt: number | null = null;
+      const s = await until(what, async () => {
+        await guest!.check();
+        const now = await status();
+        if (now?.['update']?.state === 'requested' && now['update'].version === version) requestedAt ??= Date.now();
+        if (now === null && downAt === null) downAt = Date.now();
+        return now !== null && done(now) ? now : undefined;
+      }, { ms: (kvm ? 5 : 15) * 60_000, everyMs: 1000, lastSeen });
+      return { s, announcedAt, requestedAt, downAt };
+    };
+    const sameNode = async (s: Status): Promise<void> => {
+      expect(s['nodeId']).toBe(g.nodeId);
+      expect(s['activation'].state).toBe('active');
+      expect(await activations()).toEqual({ first: 1, again: 0 });
+    };
+
+    try {
+      // ---- v1: the built image, activated and sealing.
+      const v1 = await waitFor('v1 to be active and connected', (s) => s['activation']?.state === 'active' && s['broker']?.connected === true, kvm ? 240_000 : 600_000);
+      log(`v1 active ${secs(Date.now() - guest.startedAt)} s after QEMU started (${kvm ? 'KVM' : 'TCG'})`);
+      expect(v1['software']?.version).toBe(V1);
+      await sameNode(v1);
+      const h1 = await seals();
+      const before = (await waitFor('the journal to hold the seal', (s) => s['journal']?.highestHeight >= h1, 60_000))['journal'] as { entries: number; highestHeight: number };
+      log(`v1 sealed block ${h1}; its journal holds ${before.entries} entries up to height ${before.highestHeight}`);
+
+      const bundles: OtaBundles = await building;
+      server = await startBundleServer([bundles.v2.bundle, bundles.v3.bundle, bundles.v4.bundle, bundles.tampered, bundles.otherKey]);
+      const served = (file: string): number => server!.requests.filter((r) => r === basename(file)).length;
+
+      // ---- v2: downloaded, installed into slot B, restarted into, kept.
+      const up2 = await deliver(V2, bundles.v2.bundle, 'v2 to run and be kept', (s) => s['software']?.version === V2 && s['software'].lastUpdate?.text === `updated to ${V2}`);
+      const v2 = up2.s;
+      log(`v2: bundle ${(bundles.v2.bytes / 1e6).toFixed(1)} MB; downloaded and checked ${up2.requestedAt ? secs(up2.requestedAt - up2.announcedAt) : '?'} s after the announcement, `
+        + `installed and restarting ${up2.requestedAt && up2.downAt ? secs(up2.downAt - up2.requestedAt) : '?'} s after that, `
+        + `marked good ${up2.downAt ? secs(v2['software'].lastUpdate.at - up2.downAt) : '?'} s after the restart (guest clock; ${kvm ? 'KVM' : 'TCG'})`);
+      expect(v2['software']).toMatchObject({ version: V2, slot: 'B', other: { slot: 'A', version: V1 } });
+      await sameNode(v2);
+      // The journal's entries all there (no block was made since: nothing could be compacted).
+      expect(v2['journal'].entries).toBeGreaterThanOrEqual(before.entries);
+      expect(v2['journal'].highestHeight).toBeGreaterThanOrEqual(before.highestHeight);
+      log(`v2 sealed block ${await seals()}`);
+
+      // ---- v3: its agent never becomes healthy; the guest goes back to v2 by itself.
+      const up3 = await deliver(V3, bundles.v3.bundle, 'v3 to be rolled back', (s) => s['software']?.version === V2 && String(s['software'].lastUpdate?.text).startsWith(`rolled back from ${V3}: `));
+      const v3 = up3.s;
+      log(`v3: "${v3['software'].lastUpdate.text}", back on v2 ${up3.downAt ? secs(Date.now() - up3.downAt) : '?'} s after restarting into v3`);
+      expect(v3['software'].lastUpdate.text).toMatch(new RegExp(`^rolled back from ${V3.replace(/\./g, '\\.')}: .+ \\(after ${HEALTH_SECONDS} s\\)$`));
+      expect(v3['software']).toMatchObject({ version: V2, slot: 'B', other: { slot: 'A', version: V3 } });
+      await sameNode(v3);
+      // The v3 announcement is still retained: the node saw it again at its reconnect and left it.
+      const left = await waitFor('v2 to leave the retained v3 announcement', (s) => s['update']?.state === 'refused', 120_000);
+      expect(left['update']).toMatchObject({ version: V3, reason: expect.stringMatching(/^this device already rolled back from 0\.3\.0/) as unknown });
+
+      // ---- bundles RAUC refuses: the outcome is RAUC's message, v2 runs on.
+      const refused = async (bundle: string, what: string, previous: string): Promise<string> => {
+        const r = await deliver(V4, bundle, what, (s) => String(s['software']?.lastUpdate?.text).startsWith(`update to ${V4} not installed: `) && s['software'].lastUpdate.text !== previous);
+        expect(r.downAt).toBeNull(); // never restarted
+        expect(r.s['software']).toMatchObject({ version: V2, slot: 'B' });
+        return r.s['software'].lastUpdate.text as string;
+      };
+      const tampered = await refused(bundles.tampered, 'the tampered bundle to be refused', '');
+      log(`tampered: "${tampered}"`);
+      const foreign = await refused(bundles.otherKey, 'the bundle signed under another CA to be refused', tampered);
+      log(`another CA: "${foreign}"`);
+      expect(foreign).toMatch(/signature verification failed/);
+      expect(served(bundles.tampered)).toBe(1);
+      expect(served(bundles.otherKey)).toBe(1);
+      await sameNode((await status())!);
+      log(`v2 sealed block ${await seals()} after the refusals`);
+
+      // ---- a power cut while RAUC writes v4 into slot A.
+      const written = await guest.writtenBytes();
+      await announceUpdate(g, { version: V4, bundle: bundles.v4.bundle, url: server.urlFor(bundles.v4.bundle) });
+      // The download writes the bundle to the data partition; RAUC then writes a 1.5 GiB slot. Cut a quarter of the way in.
+      const cutAt = written + bundles.v4.bytes + 384 * 1024 * 1024;
+      await until('RAUC to be writing slot A', async () => {
+        await guest!.check();
+        return (await guest!.writtenBytes()) > cutAt;
+      }, (kvm ? 5 : 15) * 60_000, 250);
+      await guest.kill();
+      const grubenv = await readGrubenv(image);
+      log(`QEMU killed ${((cutAt - written - bundles.v4.bytes) / 2 ** 20).toFixed(0)} MiB into the install; grubenv ${JSON.stringify(grubenv)}`);
+      // Slot A is not bootable (marked bad at v3's rollback, and by RAUC before it writes a slot): GRUB can only boot B.
+      expect(grubenv).toMatchObject({ A_OK: '0', B_OK: '1' });
+      guest = await boot('boot2');
+      const after = await waitFor('the guest to come back on v2 after the power cut', (s) => String(s['software']?.lastUpdate?.text).startsWith(`rolled back from ${V4}: `), kvm ? 300_000 : 600_000);
+      log(`after the power cut: "${after['software'].lastUpdate.text}", ${secs(Date.now() - guest.startedAt)} s after QEMU started`);
+      expect(after['software'].lastUpdate.text).toMatch(/^rolled back from 0\.4\.0: the install did not finish/);
+      expect(after['software']).toMatchObject({ version: V2, slot: 'B' });
+      await sameNode(after);
+      log(`v2 sealed block ${await seals()} after the power cut`);
+      // Each bundle fetched once: nothing was taken again from a retained announcement.
+      expect([bundles.v2.bundle, bundles.v3.bundle, bundles.v4.bundle].map(served)).toEqual([1, 1, 1]);
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\n--- guest console (tail) ---\n${await guest.tail()}`);
+    }
+  });
+});
