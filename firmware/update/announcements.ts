@@ -123,6 +123,7 @@ export class AnnouncementFollower {
     if (pending !== null && pending.target === target) return `version ${target} is already requested`;
     // The announcement stays retained for its window: a version this device already installed and
     // left again must not be taken at every reconnect (an install, a failed boot, a rollback, again).
+    // An install a power cut interrupted says nothing against the version: it is taken again.
     const files = new UpdateFiles(this.#o.stateDir);
     const installed = await files.readPending().catch(() => null);
     if (installed !== null && installed.target === target) return `version ${target} is installed and waits for its health check`;

@@ -34,8 +34,12 @@ export interface PendingUpdate {
 
 export interface UpdateOutcome {
   readonly version: 1;
-  /** refused: an announced update root would not install (its file changed, RAUC refused it, ...). */
-  readonly kind: 'updated' | 'rolled-back' | 'refused';
+  /**
+   * refused: an announced update root would not install (its file changed, RAUC refused it, ...);
+   * interrupted: its install did not finish (a power cut while RAUC wrote the slot), so the old
+   * slot runs on and the update may be taken again; rolled-back: the new slot ran and was left.
+   */
+  readonly kind: 'updated' | 'rolled-back' | 'interrupted' | 'refused';
   /** What the household reads: "updated to 0.3.0", "rolled back from 0.3.1: broker not connected". */
   readonly text: string;
   readonly target: string;
@@ -67,7 +71,7 @@ const pendingReader: Reader<PendingUpdate> = object({
   at: when,
 });
 const outcomeReader: Reader<UpdateOutcome> = object({
-  version: literal(1), kind: oneOf(['updated', 'rolled-back', 'refused'] as const), text: shortText, target: versionText, from: versionText, at: when,
+  version: literal(1), kind: oneOf(['updated', 'rolled-back', 'interrupted', 'refused'] as const), text: shortText, target: versionText, from: versionText, at: when,
 });
 const floorReader: Reader<{ readonly version: 1; readonly floor: string }> = object({ version: literal(1), floor: versionText });
 const slotsReader: Reader<SlotsRecord> = object({

@@ -1,10 +1,14 @@
-// The bundles the OTA scenario delivers, all of the image's own root file system (slot A of the
-// built disk), signed with the development key the image's keyring trusts unless said otherwise:
-// v2 and v4 as built; v3 with its agent broken the way a bad release could be (the agent's unit
-// has lost its TPM: a systemd drop-in written into the ext4 with debugfs, no mount, nothing in
-// the product); a copy of v4 with bytes flipped after signing; v4 signed again under another CA.
+// The bundles the OTA scenario delivers, signed with the development key the image's keyring
+// trusts unless said otherwise. v2 is the image's own root file system (slot A of the built disk)
+// as built; v3 the same with its agent broken the way a bad release could be (the agent's unit has
+// lost its TPM: a systemd drop-in written into the ext4 with debugfs, no mount, nothing in the
+// product). The two RAUC must refuse are small (a 16 MiB root file system, version 0.4.0): what
+// is refused is their signature or their bytes, not their size, and the guest need not download
+// two more root file systems for it: one with bytes flipped after signing, one signed under
+// another CA.
 import { execFile } from 'node:child_process';
-import { mkdir, open, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { X86_LAYOUT } from '../../image-build/build.ts';
@@ -22,10 +26,9 @@ export interface OtaBundles {
   readonly v2: BuiltBundle;
   /** Its agent cannot reach the TPM, so it never becomes healthy. */
   readonly v3: BuiltBundle;
-  readonly v4: BuiltBundle;
-  /** v4 with bytes of its payload flipped after signing. */
+  /** A v4 with bytes of its payload flipped after signing. */
   readonly tampered: string;
-  /** v4 signed again with a key under another CA. */
+  /** A v4 signed with a key under another CA. */
   readonly otherKey: string;
   /** The broken agent's drop-in, as written into v3. */
   readonly breakage: string;
@@ -35,7 +38,7 @@ export interface OtaBundles {
 const BROKEN_AGENT = '[Service]\n# A bad release: the agent no longer reaches the TPM.\nDeviceAllow=\n';
 const DROP_IN_DIR = '/etc/systemd/system/btn-node.service.d';
 
-/** Builds the v2, v3 and v4 bundles (one after the other: each mksquashfs takes both cores) and the two bad ones. */
+/** Builds v2 and v3 (one after the other: each mksquashfs takes both cores) and the two bad ones. */
 export async function buildOtaBundles(o: { readonly imageDir: string; readonly work: string; readonly keys: SigningKeys; readonly log: (line: string) => void }): Promise<OtaBundles> {
   await mkdir(o.work, { recursive: true });
   const rootfs = await rootfsFromImage(o.imageDir, 'qemu-x86_64', X86_LAYOUT, o.work);
@@ -46,6 +49,7 @@ export async function buildOtaBundles(o: { readonly imageDir: string; readonly w
 
   const broken = join(o.work, 'rootfs-broken.ext4');
   await run('cp', ['--sparse=always', rootfs, broken]);
+  await rm(rootfs);
   const dropIn = join(o.work, 'no-tpm.conf');
   await writeFile(dropIn, BROKEN_AGENT, { mode: 0o644 });
   await debugfs(broken, `mkdir ${DROP_IN_DIR}`);
@@ -53,15 +57,22 @@ export async function buildOtaBundles(o: { readonly imageDir: string; readonly w
   const written = (await run('debugfs', ['-R', `cat ${DROP_IN_DIR}/no-tpm.conf`, broken])).stdout;
   if (written !== BROKEN_AGENT) throw new Error(`debugfs did not write the drop-in into ${broken}: ${JSON.stringify(written.slice(0, 200))}`);
   const v3 = await makeBundle({ ...sign, rootfs: broken, version: V3 });
+  await rm(broken);
   o.log(`bundle ${V3} (agent without its TPM): built in ${v3.seconds} s`);
 
-  const v4 = await makeBundle({ ...sign, rootfs, version: V4 });
-  o.log(`bundle ${V4}: built in ${v4.seconds} s`);
+  // A small root file system of incompressible bytes (rauc wants a payload above 4 KiB).
+  const small = join(o.work, 'small');
+  await mkdir(join(small, 'usr/lib/btn-node'), { recursive: true });
+  await writeFile(join(small, 'usr/lib/btn-node/btn-node.mjs'), randomBytes(65536));
+  const smallFs = join(o.work, 'small.ext4');
+  await run('truncate', ['-s', '16M', smallFs]);
+  await run('mke2fs', ['-q', '-t', 'ext4', '-d', small, smallFs]);
 
   // Flipped in the payload's first block (the squashfs superblock): RAUC's dm-verity check refuses
   // it as soon as the bundle is mounted, before anything is written to a slot.
+  const genuine = await makeBundle({ ...sign, out: join(o.work, 'small-out'), rootfs: smallFs, version: V4 });
   const tampered = join(out, `tampered-${V4}.raucb`);
-  await run('cp', [v4.bundle, tampered]);
+  await run('cp', [genuine.bundle, tampered]);
   const fh = await open(tampered, 'r+');
   try {
     const b = Buffer.alloc(16);
@@ -73,9 +84,10 @@ export async function buildOtaBundles(o: { readonly imageDir: string; readonly w
   }
 
   const other = await makeSigningKeys(join(o.work, 'other-ca'), 'someone else');
+  const foreign = await makeBundle({ board: 'qemu-x86_64', out: join(o.work, 'other-out'), rootfs: smallFs, version: V4, key: other.key, cert: other.cert, keyring: other.caCert });
   const otherKey = join(out, `other-key-${V4}.raucb`);
-  await run('rauc', ['resign', '--no-verify', '--cert', other.cert, '--key', other.key, v4.bundle, otherKey], { maxBuffer: 16 * 1024 * 1024 });
-  return { v2, v3, v4, tampered, otherKey, breakage: BROKEN_AGENT };
+  await run('cp', [foreign.bundle, otherKey]);
+  return { v2, v3, tampered, otherKey, breakage: BROKEN_AGENT };
 }
 
 async function debugfs(image: string, request: string): Promise<void> {

@@ -1,14 +1,14 @@
 // Over-the-air updates of the real image under QEMU (`npm run test:image`), one guest's life, the
 // fleet's way: the root signs an announcement on the broker, the node downloads the bundle from a
 // host HTTP server (10.0.2.2), root in the guest installs it with RAUC and restarts.
-//   v1 (the built image) boots, activates and seals; v2 comes: the same node (node id, one
-//   activation at the root, the journal's entries) runs v2 in slot B and seals again. v3, whose
-//   agent cannot reach the TPM, never becomes healthy: the guest marks it bad and falls back to
-//   v2 by itself ("rolled back from 0.3.0: ..."), and does not take v3 again from the retained
-//   announcement. A bundle tampered with after signing and one signed under another CA are refused
-//   with RAUC's message; v2 keeps running and sealing. Then v4 is announced and QEMU killed while
-//   RAUC writes it into slot A: restarted on the same disk and TPM, the guest boots v2, is the same
-//   node, seals, and says the install did not finish.
+//   v1 (the built image) boots, activates and seals. v2 comes: the same node (node id, one
+//   activation at the root, the journal's entries) runs v2 in slot B and seals again. v3 comes and
+//   QEMU is killed while RAUC writes it into slot A: restarted on the same disk and TPM, the guest
+//   boots v2, is the same node, seals, and says the install did not finish. It takes v3 again by
+//   itself (the announcement is retained); v3's agent cannot reach the TPM and never becomes
+//   healthy: the guest marks it bad, falls back to v2 ("rolled back from 0.3.0: ...") and leaves
+//   the announcement from then on. A bundle tampered with after signing and one signed under
+//   another CA are refused with RAUC's message; v2 keeps running and sealing.
 // What the node says is read from its status page (/status.json through a port forward of port
 // 80), what the network says from the root's metrics and the clerks' final blocks.
 import { basename, join } from 'node:path';
@@ -91,7 +91,8 @@ describe('qemu-x86_64 image, over-the-air updates', () => {
     }, { ms, everyMs: 1000, lastSeen });
     const activations = async (): Promise<{ first: number; again: number }> => {
       const text = await (await fetch(`${g.network.rootUrl}/metrics`)).text();
-      const n = (name: string): number => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1] ?? NaN);
+      // A counter shows no sample until it counts once: its family named with no sample is 0.
+      const n = (name: string): number => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1] ?? (text.includes(`# TYPE ${name} counter`) ? 0 : NaN));
       return { first: n('btn_prov_activations_total'), again: n('btn_prov_reactivations_total') };
     };
     /** The primary draws blocks until one is final with the guest's seal. */
@@ -102,20 +103,31 @@ describe('qemu-x86_64 image, over-the-air updates', () => {
       }
       throw new Error('no final block with the guest\'s seal in 6 tries');
     };
-    /** Announces a bundle and follows the node until `done`: when the download was done and when the guest went down (its restart). */
-    const deliver = async (version: string, bundle: string, what: string, done: (s: Status) => boolean): Promise<{ s: Status; announcedAt: number; requestedAt: number | null; downAt: number | null }> => {
-      const announcedAt = Date.now();
-      await announceUpdate(g, { version, bundle, url: server!.urlFor(bundle) });
+    type Followed = { s: Status; since: number; requestedAt: number | null; downAt: number | null };
+    /** Follows the node through an update until `done`: when its download was checked and when the guest went down (its restart). */
+    const follow = async (version: string, what: string, done: (s: Status) => boolean): Promise<Followed> => {
+      const since = Date.now();
       let requestedAt: number | null = null;
       let downAt: number | null = null;
+      // A page too busy to answer for a poll or two is not a restart: only a silence of 5 s or more counts.
+      let silentSince: number | null = null;
       const s = await until(what, async () => {
         await guest!.check();
         const now = await status();
         if (now?.['update']?.state === 'requested' && now['update'].version === version) requestedAt ??= Date.now();
-        if (now === null && downAt === null) downAt = Date.now();
+        if (now === null) silentSince ??= Date.now();
+        else if (silentSince !== null) {
+          if (Date.now() - silentSince >= 5000) downAt = silentSince;
+          silentSince = null;
+        }
         return now !== null && done(now) ? now : undefined;
       }, { ms: (kvm ? 5 : 15) * 60_000, everyMs: 1000, lastSeen });
-      return { s, announcedAt, requestedAt, downAt };
+      return { s, since, requestedAt, downAt };
+    };
+    /** The root announces a bundle; then the node is followed until `done`. */
+    const deliver = async (version: string, bundle: string, what: string, done: (s: Status) => boolean): Promise<Followed> => {
+      await announceUpdate(g, { version, bundle, url: server!.urlFor(bundle) });
+      return follow(version, what, done);
     };
     const sameNode = async (s: Status): Promise<void> => {
       expect(s['nodeId']).toBe(g.nodeId);
@@ -134,13 +146,13 @@ describe('qemu-x86_64 image, over-the-air updates', () => {
       log(`v1 sealed block ${h1}; its journal holds ${before.entries} entries up to height ${before.highestHeight}`);
 
       const bundles: OtaBundles = await building;
-      server = await startBundleServer([bundles.v2.bundle, bundles.v3.bundle, bundles.v4.bundle, bundles.tampered, bundles.otherKey]);
+      server = await startBundleServer([bundles.v2.bundle, bundles.v3.bundle, bundles.tampered, bundles.otherKey]);
       const served = (file: string): number => server!.requests.filter((r) => r === basename(file)).length;
 
       // ---- v2: downloaded, installed into slot B, restarted into, kept.
       const up2 = await deliver(V2, bundles.v2.bundle, 'v2 to run and be kept', (s) => s['software']?.version === V2 && s['software'].lastUpdate?.text === `updated to ${V2}`);
       const v2 = up2.s;
-      log(`v2: bundle ${(bundles.v2.bytes / 1e6).toFixed(1)} MB; downloaded and checked ${up2.requestedAt ? secs(up2.requestedAt - up2.announcedAt) : '?'} s after the announcement, `
+      log(`v2: bundle ${(bundles.v2.bytes / 1e6).toFixed(1)} MB; downloaded and checked ${up2.requestedAt ? secs(up2.requestedAt - up2.since) : '?'} s after the announcement, `
         + `installed and restarting ${up2.requestedAt && up2.downAt ? secs(up2.downAt - up2.requestedAt) : '?'} s after that, `
         + `marked good ${up2.downAt ? secs(v2['software'].lastUpdate.at - up2.downAt) : '?'} s after the restart (guest clock; ${kvm ? 'KVM' : 'TCG'})`);
       expect(v2['software']).toMatchObject({ version: V2, slot: 'B', other: { slot: 'A', version: V1 } });
@@ -150,21 +162,43 @@ describe('qemu-x86_64 image, over-the-air updates', () => {
       expect(v2['journal'].highestHeight).toBeGreaterThanOrEqual(before.highestHeight);
       log(`v2 sealed block ${await seals()}`);
 
-      // ---- v3: its agent never becomes healthy; the guest goes back to v2 by itself.
-      const up3 = await deliver(V3, bundles.v3.bundle, 'v3 to be rolled back', (s) => s['software']?.version === V2 && String(s['software'].lastUpdate?.text).startsWith(`rolled back from ${V3}: `));
+      // ---- v3, and a power cut while RAUC writes it into slot A.
+      const written = await guest.writtenBytes();
+      await announceUpdate(g, { version: V3, bundle: bundles.v3.bundle, url: server.urlFor(bundles.v3.bundle) });
+      // The download writes the bundle to the data partition; RAUC then writes a 1.5 GiB slot: cut a quarter of the way in.
+      const cutAt = written + bundles.v3.bytes + 384 * 1024 * 1024;
+      await until('RAUC to be writing slot A', async () => {
+        await guest!.check();
+        return (await guest!.writtenBytes()) > cutAt;
+      }, { ms: (kvm ? 5 : 15) * 60_000, everyMs: 250, lastSeen });
+      await guest.kill();
+      const grubenv = await readGrubenv(image);
+      log(`QEMU killed 384 MiB into the install of ${V3}; grubenv ${JSON.stringify(grubenv)}`);
+      expect(grubenv).toMatchObject({ ORDER: 'B A', B_OK: '1' }); // GRUB boots B first, as before
+      guest = await boot('boot2');
+      const cut = await waitFor('the guest to come back on v2 after the power cut', (s) => String(s['software']?.lastUpdate?.text).startsWith(`rolled back from ${V3}: `), kvm ? 300_000 : 600_000);
+      log(`after the power cut: "${cut['software'].lastUpdate.text}", ${secs(Date.now() - guest.startedAt)} s after QEMU started`);
+      expect(cut['software'].lastUpdate.text).toMatch(/^rolled back from 0\.3\.0: the install did not finish/);
+      expect(cut['software']).toMatchObject({ version: V2, slot: 'B' });
+      await sameNode(cut);
+      log(`v2 sealed block ${await seals()} after the power cut`);
+
+      // ---- v3 again, by itself (the announcement is retained): its agent never becomes healthy, and the guest goes back to v2 by itself.
+      const up3 = await follow(V3, 'v3 to be installed again and rolled back', (s) => s['software']?.version === V2 && /^rolled back from 0\.3\.0: (?!the install did not finish)/.test(String(s['software'].lastUpdate?.text)));
       const v3 = up3.s;
       log(`v3: "${v3['software'].lastUpdate.text}", back on v2 ${up3.downAt ? secs(Date.now() - up3.downAt) : '?'} s after restarting into v3`);
       expect(v3['software'].lastUpdate.text).toMatch(new RegExp(`^rolled back from ${V3.replace(/\./g, '\\.')}: .+ \\(after ${HEALTH_SECONDS} s\\)$`));
       expect(v3['software']).toMatchObject({ version: V2, slot: 'B', other: { slot: 'A', version: V3 } });
       await sameNode(v3);
-      // The v3 announcement is still retained: the node saw it again at its reconnect and left it.
+      // The v3 announcement is still retained: the node sees it again at its reconnect and leaves it.
       const left = await waitFor('v2 to leave the retained v3 announcement', (s) => s['update']?.state === 'refused', 120_000);
       expect(left['update']).toMatchObject({ version: V3, reason: expect.stringMatching(/^this device already rolled back from 0\.3\.0/) as unknown });
 
       // ---- bundles RAUC refuses: the outcome is RAUC's message, v2 runs on.
       const refused = async (bundle: string, what: string, previous: string): Promise<string> => {
+        const agent = (await status())!;
         const r = await deliver(V4, bundle, what, (s) => String(s['software']?.lastUpdate?.text).startsWith(`update to ${V4} not installed: `) && s['software'].lastUpdate.text !== previous);
-        expect(r.downAt).toBeNull(); // never restarted
+        expect([r.s['pid'], r.s['startedAt']]).toEqual([agent['pid'], agent['startedAt']]); // the same agent: never restarted
         expect(r.s['software']).toMatchObject({ version: V2, slot: 'B' });
         return r.s['software'].lastUpdate.text as string;
       };
@@ -173,34 +207,10 @@ describe('qemu-x86_64 image, over-the-air updates', () => {
       const foreign = await refused(bundles.otherKey, 'the bundle signed under another CA to be refused', tampered);
       log(`another CA: "${foreign}"`);
       expect(foreign).toMatch(/signature verification failed/);
-      expect(served(bundles.tampered)).toBe(1);
-      expect(served(bundles.otherKey)).toBe(1);
       await sameNode((await status())!);
       log(`v2 sealed block ${await seals()} after the refusals`);
-
-      // ---- a power cut while RAUC writes v4 into slot A.
-      const written = await guest.writtenBytes();
-      await announceUpdate(g, { version: V4, bundle: bundles.v4.bundle, url: server.urlFor(bundles.v4.bundle) });
-      // The download writes the bundle to the data partition; RAUC then writes a 1.5 GiB slot. Cut a quarter of the way in.
-      const cutAt = written + bundles.v4.bytes + 384 * 1024 * 1024;
-      await until('RAUC to be writing slot A', async () => {
-        await guest!.check();
-        return (await guest!.writtenBytes()) > cutAt;
-      }, (kvm ? 5 : 15) * 60_000, 250);
-      await guest.kill();
-      const grubenv = await readGrubenv(image);
-      log(`QEMU killed ${((cutAt - written - bundles.v4.bytes) / 2 ** 20).toFixed(0)} MiB into the install; grubenv ${JSON.stringify(grubenv)}`);
-      // Slot A is not bootable (marked bad at v3's rollback, and by RAUC before it writes a slot): GRUB can only boot B.
-      expect(grubenv).toMatchObject({ A_OK: '0', B_OK: '1' });
-      guest = await boot('boot2');
-      const after = await waitFor('the guest to come back on v2 after the power cut', (s) => String(s['software']?.lastUpdate?.text).startsWith(`rolled back from ${V4}: `), kvm ? 300_000 : 600_000);
-      log(`after the power cut: "${after['software'].lastUpdate.text}", ${secs(Date.now() - guest.startedAt)} s after QEMU started`);
-      expect(after['software'].lastUpdate.text).toMatch(/^rolled back from 0\.4\.0: the install did not finish/);
-      expect(after['software']).toMatchObject({ version: V2, slot: 'B' });
-      await sameNode(after);
-      log(`v2 sealed block ${await seals()} after the power cut`);
-      // Each bundle fetched once: nothing was taken again from a retained announcement.
-      expect([bundles.v2.bundle, bundles.v3.bundle, bundles.v4.bundle].map(served)).toEqual([1, 1, 1]);
+      // v2 fetched once, v3 twice (cut, then again by itself), each bad bundle once: nothing more was taken from a retained announcement.
+      expect([bundles.v2.bundle, bundles.v3.bundle, bundles.tampered, bundles.otherKey].map(served)).toEqual([1, 2, 1, 1]);
     } catch (err) {
       throw new Error(`${(err as Error).message}\n--- guest console (tail) ---\n${await guest.tail()}`);
     }

@@ -140,7 +140,7 @@ describe('the node follows an announcement', () => {
     await f.stop();
   });
 
-  it('a version this device installed and rolled back from is not taken again while its announcement stays retained', async () => {
+  it('a version this device installed and rolled back from is not taken again while its announcement stays retained; an interrupted one is', async () => {
     const { f, stateDir } = await follower();
     served.path = '';
     const files = new UpdateFiles(stateDir);
@@ -152,9 +152,14 @@ describe('the node follows an announcement', () => {
     await files.writeOutcome({ version: 1, kind: 'rolled-back', text: 'rolled back from 0.3.0: the TPM was not readable', target: '0.3.0', from: '0.2.0', at: 2 });
     await f.offer(announce());
     expect(f.state()).toMatchObject({ state: 'refused', reason: expect.stringMatching(/^this device already rolled back from 0\.3\.0 \(rolled back from 0\.3\.0: the TPM/) as unknown });
-    // A newer version is taken.
+    // A newer version is taken; so is one whose install a power cut interrupted.
     await f.offer(announce({ version: '0.3.1' }));
     expect(f.state()).toMatchObject({ state: 'waiting', version: '0.3.1' });
+    const again = await follower();
+    await new UpdateFiles(again.stateDir).writeOutcome({ version: 1, kind: 'interrupted', text: 'rolled back from 0.3.0: the install did not finish (slot A was being written)', target: '0.3.0', from: '0.2.0', at: 2 });
+    await again.f.offer(announce());
+    expect(again.f.state()).toMatchObject({ state: 'waiting', version: '0.3.0' });
+    await again.f.stop();
     expect(served.path).toBe('');
     await f.stop();
   });

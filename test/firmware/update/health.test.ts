@@ -170,7 +170,7 @@ describe('check-health', () => {
     d.system.otherVersion = '0.1.0';
     agentWrites();
     const r = await checkHealth(d.deps, { deadlineMs: 60_000 });
-    expect(r).toMatchObject({ action: 'marked-good', outcome: { text: 'rolled back from 0.3.0: the install did not finish (the other slot holds 0.1.0)' } });
+    expect(r).toMatchObject({ action: 'marked-good', outcome: { kind: 'interrupted', text: 'rolled back from 0.3.0: the install did not finish (the other slot holds 0.1.0)' } });
     // RAUC had begun writing the slot (its status "pending"; the version it last held stays recorded).
     d.system.otherStatus = 'pending';
     await files.writePending(before);
@@ -180,7 +180,7 @@ describe('check-health', () => {
     d.system.otherStatus = 'ok';
     await files.writePending(before);
     agentWrites();
-    expect(await checkHealth(d.deps, { deadlineMs: 60_000 })).toMatchObject({ outcome: { text: 'rolled back from 0.3.0: did not boot' } });
+    expect(await checkHealth(d.deps, { deadlineMs: 60_000 })).toMatchObject({ outcome: { kind: 'rolled-back', text: 'rolled back from 0.3.0: did not boot' } });
   });
 
   it('installed during this boot (no restart yet): nothing is judged or marked', async () => {
