@@ -8,6 +8,8 @@ import type { AddressInfo } from 'node:net';
 import { basename } from 'node:path';
 
 export interface BundleServer {
+  /** Serves this file too (by its name). */
+  serve(file: string): void;
   /** The URL the guest downloads a served file from. */
   urlFor(file: string): string;
   /** Names requested so far, in order. */
@@ -38,6 +40,7 @@ export async function startBundleServer(files: readonly string[], guestHost = '1
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   const port = (server.address() as AddressInfo).port;
   return {
+    serve: (file) => void byName.set(basename(file), file),
     urlFor: (file) => {
       if (!byName.has(basename(file))) throw new Error(`${file} is not served`);
       return `http://${guestHost}:${port}/${encodeURIComponent(basename(file))}`;

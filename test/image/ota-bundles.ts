@@ -22,34 +22,42 @@ export const V2 = '0.2.0';
 export const V3 = '0.3.0';
 export const V4 = '0.4.0';
 
-export interface OtaBundles {
-  readonly v2: BuiltBundle;
+export interface BadBundles {
   /** Its agent cannot reach the TPM, so it never becomes healthy. */
   readonly v3: BuiltBundle;
   /** A v4 with bytes of its payload flipped after signing. */
   readonly tampered: string;
   /** A v4 signed with a key under another CA. */
   readonly otherKey: string;
-  /** The broken agent's drop-in, as written into v3. */
-  readonly breakage: string;
+}
+
+interface BuildOptions {
+  readonly imageDir: string;
+  readonly work: string;
+  readonly keys: SigningKeys;
+  readonly log: (line: string) => void;
 }
 
 /** The drop-in that breaks v3: the agent's device list emptied, so /dev/tpmrm0 is closed to it (DevicePolicy=closed). */
 const BROKEN_AGENT = '[Service]\n# A bad release: the agent no longer reaches the TPM.\nDeviceAllow=\n';
 const DROP_IN_DIR = '/etc/systemd/system/btn-node.service.d';
 
-/** Builds v2 and v3 (one after the other: each mksquashfs takes both cores) and the two bad ones. */
-export async function buildOtaBundles(o: { readonly imageDir: string; readonly work: string; readonly keys: SigningKeys; readonly log: (line: string) => void }): Promise<OtaBundles> {
+const signWith = (o: BuildOptions): { board: string; out: string; key: string; cert: string; keyring: string } =>
+  ({ board: 'qemu-x86_64', out: join(o.work, 'bundles'), key: o.keys.key, cert: o.keys.cert, keyring: o.keys.caCert });
+
+/** v2: the image's root file system (left in work as rootfs.ext4 for the bad bundles). */
+export async function buildV2(o: BuildOptions): Promise<{ readonly v2: BuiltBundle; readonly rootfs: string }> {
   await mkdir(o.work, { recursive: true });
   const rootfs = await rootfsFromImage(o.imageDir, 'qemu-x86_64', X86_LAYOUT, o.work);
-  const out = join(o.work, 'bundles');
-  const sign = { board: 'qemu-x86_64', out, key: o.keys.key, cert: o.keys.cert, keyring: o.keys.caCert } as const;
-  const v2 = await makeBundle({ ...sign, rootfs, version: V2 });
+  const v2 = await makeBundle({ ...signWith(o), rootfs, version: V2 });
   o.log(`bundle ${V2}: ${(v2.bytes / 1e6).toFixed(1)} MB, built in ${v2.seconds} s`);
+  return { v2, rootfs };
+}
 
-  const broken = join(o.work, 'rootfs-broken.ext4');
-  await run('cp', ['--sparse=always', rootfs, broken]);
-  await rm(rootfs);
+/** v3 from that root file system (consumed), and the two small ones RAUC refuses. */
+export async function buildBadBundles(o: BuildOptions, rootfs: string): Promise<BadBundles> {
+  const sign = signWith(o);
+  const broken = rootfs;
   const dropIn = join(o.work, 'no-tpm.conf');
   await writeFile(dropIn, BROKEN_AGENT, { mode: 0o644 });
   await debugfs(broken, `mkdir ${DROP_IN_DIR}`);
@@ -71,7 +79,7 @@ export async function buildOtaBundles(o: { readonly imageDir: string; readonly w
   // Flipped in the payload's first block (the squashfs superblock): RAUC's dm-verity check refuses
   // it as soon as the bundle is mounted, before anything is written to a slot.
   const genuine = await makeBundle({ ...sign, out: join(o.work, 'small-out'), rootfs: smallFs, version: V4 });
-  const tampered = join(out, `tampered-${V4}.raucb`);
+  const tampered = join(sign.out, `tampered-${V4}.raucb`);
   await run('cp', [genuine.bundle, tampered]);
   const fh = await open(tampered, 'r+');
   try {
@@ -85,9 +93,9 @@ export async function buildOtaBundles(o: { readonly imageDir: string; readonly w
 
   const other = await makeSigningKeys(join(o.work, 'other-ca'), 'someone else');
   const foreign = await makeBundle({ board: 'qemu-x86_64', out: join(o.work, 'other-out'), rootfs: smallFs, version: V4, key: other.key, cert: other.cert, keyring: other.caCert });
-  const otherKey = join(out, `other-key-${V4}.raucb`);
+  const otherKey = join(sign.out, `other-key-${V4}.raucb`);
   await run('cp', [foreign.bundle, otherKey]);
-  return { v2, v3, tampered, otherKey, breakage: BROKEN_AGENT };
+  return { v3, tampered, otherKey };
 }
 
 async function debugfs(image: string, request: string): Promise<void> {

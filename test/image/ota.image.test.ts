@@ -25,7 +25,7 @@ import { builtImageDir, readBootFile } from './ab-disk.ts';
 import { startBundleServer, type BundleServer } from './bundle-server.ts';
 import { guestStatus } from './guest-page.ts';
 import { announceUpdate, prepareDisk, startGuestNetwork, type GuestNetwork } from './guest-network.ts';
-import { buildOtaBundles, V1, V2, V3, V4, type OtaBundles } from './ota-bundles.ts';
+import { buildBadBundles, buildV2, V1, V2, V3, V4 } from './ota-bundles.ts';
 import { QemuGuest } from './qemu-guest.ts';
 
 const GUEST_NAME = 'btn-ota-test';
@@ -64,8 +64,9 @@ describe('qemu-x86_64 image, over-the-air updates', () => {
     const keys = await devSigningKeys(() => undefined);
     const imageDir = await builtImageDir(keys.caCert);
     const kvm = process.env['BTN_QEMU_ACCEL'] === 'kvm' && existsSync('/dev/kvm');
-    // The bundles are made while v1 boots.
-    const building = buildOtaBundles({ imageDir, work: join(work, 'bundles'), keys, log });
+    // v2 is made while v1 boots, the others while v2 is delivered.
+    const bundleOptions = { imageDir, work: join(work, 'bundles'), keys, log };
+    const building = buildV2(bundleOptions);
     building.catch(() => undefined); // awaited below; a failure is reported there
 
     net = await startGuestNetwork(join(work, 'net'), logger, 'QEMU-OTA-0001');
@@ -145,14 +146,16 @@ describe('qemu-x86_64 image, over-the-air updates', () => {
       const before = (await waitFor('the journal to hold the seal', (s) => s['journal']?.highestHeight >= h1, 60_000))['journal'] as { entries: number; highestHeight: number };
       log(`v1 sealed block ${h1}; its journal holds ${before.entries} entries up to height ${before.highestHeight}`);
 
-      const bundles: OtaBundles = await building;
-      server = await startBundleServer([bundles.v2.bundle, bundles.v3.bundle, bundles.tampered, bundles.otherKey]);
+      const { v2: v2Bundle, rootfs } = await building;
+      const buildingBad = buildBadBundles(bundleOptions, rootfs);
+      buildingBad.catch(() => undefined); // awaited below
+      server = await startBundleServer([v2Bundle.bundle]);
       const served = (file: string): number => server!.requests.filter((r) => r === basename(file)).length;
 
       // ---- v2: downloaded, installed into slot B, restarted into, kept.
-      const up2 = await deliver(V2, bundles.v2.bundle, 'v2 to run and be kept', (s) => s['software']?.version === V2 && s['software'].lastUpdate?.text === `updated to ${V2}`);
+      const up2 = await deliver(V2, v2Bundle.bundle, 'v2 to run and be kept', (s) => s['software']?.version === V2 && s['software'].lastUpdate?.text === `updated to ${V2}`);
       const v2 = up2.s;
-      log(`v2: bundle ${(bundles.v2.bytes / 1e6).toFixed(1)} MB; downloaded and checked ${up2.requestedAt ? secs(up2.requestedAt - up2.since) : '?'} s after the announcement, `
+      log(`v2: bundle ${(v2Bundle.bytes / 1e6).toFixed(1)} MB; downloaded and checked ${up2.requestedAt ? secs(up2.requestedAt - up2.since) : '?'} s after the announcement, `
         + `installed and restarting ${up2.requestedAt && up2.downAt ? secs(up2.downAt - up2.requestedAt) : '?'} s after that, `
         + `marked good ${up2.downAt ? secs(v2['software'].lastUpdate.at - up2.downAt) : '?'} s after the restart (guest clock; ${kvm ? 'KVM' : 'TCG'})`);
       expect(v2['software']).toMatchObject({ version: V2, slot: 'B', other: { slot: 'A', version: V1 } });
@@ -161,6 +164,9 @@ describe('qemu-x86_64 image, over-the-air updates', () => {
       expect(v2['journal'].entries).toBeGreaterThanOrEqual(before.entries);
       expect(v2['journal'].highestHeight).toBeGreaterThanOrEqual(before.highestHeight);
       log(`v2 sealed block ${await seals()}`);
+
+      const bundles = { v2: v2Bundle, ...(await buildingBad) };
+      for (const b of [bundles.v3.bundle, bundles.tampered, bundles.otherKey]) server.serve(b);
 
       // ---- v3, and a power cut while RAUC writes it into slot A.
       const written = await guest.writtenBytes();
@@ -210,7 +216,7 @@ describe('qemu-x86_64 image, over-the-air updates', () => {
       await sameNode((await status())!);
       log(`v2 sealed block ${await seals()} after the refusals`);
       // v2 fetched once, v3 twice (cut, then again by itself), each bad bundle once: nothing more was taken from a retained announcement.
-      expect([bundles.v2.bundle, bundles.v3.bundle, bundles.tampered, bundles.otherKey].map(served)).toEqual([1, 2, 1, 1]);
+      expect([v2Bundle.bundle, bundles.v3.bundle, bundles.tampered, bundles.otherKey].map(served)).toEqual([1, 2, 1, 1]);
     } catch (err) {
       throw new Error(`${(err as Error).message}\n--- guest console (tail) ---\n${await guest.tail()}`);
     }
