@@ -144,24 +144,28 @@ describe('the node follows an announcement', () => {
     const { f, stateDir } = await follower();
     served.path = '';
     const files = new UpdateFiles(stateDir);
-    // Installed, the restart not judged yet (the agent of the new slot reconnects before its health check ends).
-    await files.writePending({ version: 1, target: '0.3.0', from: { version: '0.2.0', slot: 'B' }, bootId: 'b1', nodeId: 'node-1', activation: 'active', journal: null, at: 1 });
-    await f.offer(announce());
-    expect(f.state()).toMatchObject({ state: 'refused', reason: 'version 0.3.0 is installed and waits for its health check' });
-    await files.removePending();
     await files.writeOutcome({ version: 1, kind: 'rolled-back', text: 'rolled back from 0.3.0: the TPM was not readable', target: '0.3.0', from: '0.2.0', at: 2 });
     await f.offer(announce());
     expect(f.state()).toMatchObject({ state: 'refused', reason: expect.stringMatching(/^this device already rolled back from 0\.3\.0 \(rolled back from 0\.3\.0: the TPM/) as unknown });
-    // A newer version is taken; so is one whose install a power cut interrupted.
+    // A newer version is taken.
     await f.offer(announce({ version: '0.3.1' }));
     expect(f.state()).toMatchObject({ state: 'waiting', version: '0.3.1' });
-    const again = await follower();
-    await new UpdateFiles(again.stateDir).writeOutcome({ version: 1, kind: 'interrupted', text: 'rolled back from 0.3.0: the install did not finish (slot A was being written)', target: '0.3.0', from: '0.2.0', at: 2 });
-    await again.f.offer(announce());
-    expect(again.f.state()).toMatchObject({ state: 'waiting', version: '0.3.0' });
-    await again.f.stop();
-    expect(served.path).toBe('');
     await f.stop();
+    expect(served.path).toBe('');
+
+    // Installed, the restart not judged yet (the agent of the new slot connects before its health check is done): left for now.
+    const again = await follower({ recheckMs: 30_000 });
+    const againFiles = new UpdateFiles(again.stateDir);
+    await againFiles.writePending({ version: 1, target: '0.3.0', from: { version: '0.2.0', slot: 'B' }, bootId: 'b1', nodeId: 'node-1', activation: 'active', journal: null, at: 1 });
+    await again.f.offer(announce());
+    expect(again.f.state()).toMatchObject({ state: 'refused', reason: 'version 0.3.0 is installed and waits for its health check' });
+    // The health check found the install interrupted by a power cut: the announcement, looked at again, is taken.
+    await againFiles.removePending();
+    await againFiles.writeOutcome({ version: 1, kind: 'interrupted', text: 'rolled back from 0.3.0: the install did not finish (slot A was being written)', target: '0.3.0', from: '0.2.0', at: 2 });
+    await until('the announcement looked at again', () => again.f.state().state !== 'refused', again.clock, 10_000);
+    expect(again.f.state()).toMatchObject({ version: '0.3.0' });
+    expect(again.f.stats.announcements).toBe(2);
+    await again.f.stop();
   });
 
   it('a bundle that is not the announced one (other bytes, longer), a missing one, or no room: no request, no file left', async () => {
