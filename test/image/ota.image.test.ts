@@ -55,7 +55,7 @@ async function readGrubenv(image: string): Promise<Record<string, string>> {
 const secs = (ms: number): string => (ms / 1000).toFixed(1);
 
 describe('qemu-x86_64 image, over-the-air updates', () => {
-  it('v1 to v2 as the same node; v3 rolls back by itself; tampered and foreign bundles refused; a power cut mid-install boots the old slot', { timeout: 1_500_000 }, async () => {
+  it('v1 to v2 as the same node; a power cut mid-install boots the old slot; v3 rolls back by itself; tampered and foreign bundles refused', { timeout: 2_400_000 }, async () => {
     work = await mkdtemp(join(tmpdir(), 'btn-ota-'));
     const logger = pino({ level: process.env['LOG_LEVEL'] ?? 'warn' });
     const log = (line: string): void => {
@@ -153,12 +153,13 @@ describe('qemu-x86_64 image, over-the-air updates', () => {
       const served = (file: string): number => server!.requests.filter((r) => r === basename(file)).length;
 
       // ---- v2: downloaded, installed into slot B, restarted into, kept.
-      const up2 = await deliver(V2, v2Bundle.bundle, 'v2 to run and be kept', (s) => s['software']?.version === V2 && s['software'].lastUpdate?.text === `updated to ${V2}`);
+      const up2 = await deliver(V2, v2Bundle.bundle, 'v2 to run and be kept', (s) => s['software']?.version === V2 && s['software'].slot === 'B' && s['software'].lastUpdate?.text === `updated to ${V2}`);
       const v2 = up2.s;
       log(`v2: bundle ${(v2Bundle.bytes / 1e6).toFixed(1)} MB; downloaded and checked ${up2.requestedAt ? secs(up2.requestedAt - up2.since) : '?'} s after the announcement, `
         + `installed and restarting ${up2.requestedAt && up2.downAt ? secs(up2.downAt - up2.requestedAt) : '?'} s after that, `
         + `marked good ${up2.downAt ? secs(v2['software'].lastUpdate.at - up2.downAt) : '?'} s after the restart (guest clock; ${kvm ? 'KVM' : 'TCG'})`);
-      expect(v2['software']).toMatchObject({ version: V2, slot: 'B', other: { slot: 'A', version: V1 } });
+      // Slot A holds v1, which RAUC never installed: it knows no version of it.
+      expect(v2['software']).toMatchObject({ version: V2, slot: 'B', other: { slot: 'A' } });
       await sameNode(v2);
       // The journal's entries all there (no block was made since: nothing could be compacted).
       expect(v2['journal'].entries).toBeGreaterThanOrEqual(before.entries);
@@ -182,7 +183,7 @@ describe('qemu-x86_64 image, over-the-air updates', () => {
       log(`QEMU killed 384 MiB into the install of ${V3}; grubenv ${JSON.stringify(grubenv)}`);
       expect(grubenv).toMatchObject({ ORDER: 'B A', B_OK: '1' }); // GRUB boots B first, as before
       guest = await boot('boot2');
-      const cut = await waitFor('the guest to come back on v2 after the power cut', (s) => String(s['software']?.lastUpdate?.text).startsWith(`rolled back from ${V3}: `), kvm ? 300_000 : 600_000);
+      const cut = await waitFor('the guest to come back on v2 after the power cut', (s) => s['software']?.slot === 'B' && String(s['software'].lastUpdate?.text).startsWith(`rolled back from ${V3}: `), kvm ? 300_000 : 600_000);
       log(`after the power cut: "${cut['software'].lastUpdate.text}", ${secs(Date.now() - guest.startedAt)} s after QEMU started`);
       expect(cut['software'].lastUpdate.text).toMatch(/^rolled back from 0\.3\.0: the install did not finish/);
       expect(cut['software']).toMatchObject({ version: V2, slot: 'B' });
@@ -190,7 +191,7 @@ describe('qemu-x86_64 image, over-the-air updates', () => {
       log(`v2 sealed block ${await seals()} after the power cut`);
 
       // ---- v3 again, by itself (the announcement is retained): its agent never becomes healthy, and the guest goes back to v2 by itself.
-      const up3 = await follow(V3, 'v3 to be installed again and rolled back', (s) => s['software']?.version === V2 && /^rolled back from 0\.3\.0: (?!the install did not finish)/.test(String(s['software'].lastUpdate?.text)));
+      const up3 = await follow(V3, 'v3 to be installed again and rolled back', (s) => s['software']?.version === V2 && s['software'].other?.version === V3 && /^rolled back from 0\.3\.0: (?!the install did not finish)/.test(String(s['software'].lastUpdate?.text)));
       const v3 = up3.s;
       log(`v3: "${v3['software'].lastUpdate.text}", back on v2 ${up3.downAt ? secs(Date.now() - up3.downAt) : '?'} s after restarting into v3`);
       expect(v3['software'].lastUpdate.text).toMatch(new RegExp(`^rolled back from ${V3.replace(/\./g, '\\.')}: .+ \\(after ${HEALTH_SECONDS} s\\)$`));
