@@ -5,6 +5,13 @@ import { installFromUrl, isBundleUrl } from '../update/install-url.ts';
 import { applyRequest, checkHealth, DEFAULT_HEALTH_DEADLINE_MS, installUpdate, readRequest, systemUpdateDeps, type HealthDeps } from '../update/index.ts';
 import { DEFAULT_STATE_DIR } from './run-config.ts';
 
+const MAX_DEADLINE_S = 3600;
+/** The device's setting (btn-node.txt UPDATE_HEALTH_SECONDS, through btn-node-health.service's environment). */
+const HEALTH_ENV = 'BTN_UPDATE_HEALTH_SECONDS';
+// A slot must get its agent up, its TPM read and its broker connected: less than half a minute
+// would roll back a sound update on a slow boot.
+const MIN_ENV_DEADLINE_S = 30;
+
 const USAGE = `usage:
   btn-node update install FILE|URL [--force] [--reboot] [--state-dir DIR] [--conf SYSTEM.CONF]
   btn-node update check-health [--deadline SECONDS] [--state-dir DIR] [--conf SYSTEM.CONF]
@@ -20,7 +27,8 @@ install       checks a RAUC bundle (a file, or an http(s) URL downloaded into DI
               to DIR/update-pending.json, which the next boot's health check holds the new slot
               to. --reboot restarts into it at once.
 check-health  run once per boot after the agent started (btn-node-health.service): waits up to
-              SECONDS (default ${DEFAULT_HEALTH_DEADLINE_MS / 1000}) for the agent to be healthy: the TPM readable, the seal
+              SECONDS (default: $${HEALTH_ENV} in ${MIN_ENV_DEADLINE_S}..${MAX_DEADLINE_S}, which UPDATE_HEALTH_SECONDS
+              in btn-node.txt sets on a device; else ${DEFAULT_HEALTH_DEADLINE_MS / 1000}) for the agent to be healthy: the TPM readable, the seal
               journal open with at least the entries it held before, the broker connected, an
               active node still active with the same node id. Healthy: the slot is marked good
               (after an update also the new oldest accepted version) and DIR/update-outcome.json
@@ -35,11 +43,12 @@ apply-request root's side of an update the network announced (btn-node-update.pa
 DIR defaults to $BTN_STATE_DIR, then ${DEFAULT_STATE_DIR}; SYSTEM.CONF to RAUC's (/etc/rauc/system.conf),
 whose keyring checks the bundle's signature.`;
 
-const MAX_DEADLINE_S = 3600;
 const COMMON = { 'state-dir': { type: 'string' }, conf: { type: 'string' }, help: { type: 'boolean', short: 'h' } } as const;
 
 export interface UpdateCommandIo {
   readonly out?: (text: string) => void;
+  /** Warnings (default stderr). */
+  readonly err?: (text: string) => void;
   /** The device's side effects (tests); built from the flags otherwise. */
   readonly deps?: (o: { readonly stateDir: string; readonly raucConf?: string }) => HealthDeps;
 }
@@ -90,7 +99,7 @@ export async function updateCommand(argv: readonly string[], io: UpdateCommandIo
   if (sub === 'check-health') {
     const v = parse(rest, { ...COMMON, deadline: { type: 'string' } }, USAGE);
     if (v.help) return help(out);
-    const result = await checkHealth(depsOf(v), { deadlineMs: v.deadline === undefined ? DEFAULT_HEALTH_DEADLINE_MS : deadlineS(v.deadline) * 1000 });
+    const result = await checkHealth(depsOf(v), { deadlineMs: v.deadline === undefined ? envDeadlineMs(io.err) : deadlineS(v.deadline) * 1000 });
     switch (result.action) {
       case 'awaiting-reboot':
         out('an update was installed during this boot: nothing to check until the restart\n');
@@ -112,6 +121,26 @@ export async function updateCommand(argv: readonly string[], io: UpdateCommandIo
 function help(out: (t: string) => void): number {
   out(USAGE + '\n');
   return 0;
+}
+
+/** A wrong setting is said, and the check still runs on the default: a check that does not run never keeps or rolls back a slot. */
+function envDeadlineMs(err: (text: string) => void = (t) => void process.stderr.write(t)): number {
+  try {
+    return settingDeadlineMs(process.env[HEALTH_ENV]);
+  } catch (e) {
+    err(`${(e as Error).message}; waiting the default ${DEFAULT_HEALTH_DEADLINE_MS / 1000} s\n`);
+    return DEFAULT_HEALTH_DEADLINE_MS;
+  }
+}
+
+/** The deadline the device's setting asks for; unset or empty: the default. */
+export function settingDeadlineMs(text: string | undefined): number {
+  if (text === undefined || text === '') return DEFAULT_HEALTH_DEADLINE_MS;
+  const n = /^\d{1,4}$/.test(text) ? Number(text) : NaN;
+  if (!(n >= MIN_ENV_DEADLINE_S && n <= MAX_DEADLINE_S)) {
+    throw new UsageError(`${HEALTH_ENV} (UPDATE_HEALTH_SECONDS in btn-node.txt) must be whole seconds in ${MIN_ENV_DEADLINE_S}..${MAX_DEADLINE_S}, got "${text.slice(0, 40)}"`);
+  }
+  return n * 1000;
 }
 
 function deadlineS(text: string): number {

@@ -16,6 +16,7 @@ import { systemClock, type Clock } from '../core/clock.ts';
 import { verifyUpdateAnnouncement, type UpdateAnnouncement } from '../protocol/update-announcement.ts';
 import { UpdateError } from './errors.ts';
 import { DOWNLOAD_DIR, readRequest, writeRequest } from './request.ts';
+import { UpdateFiles } from './state-files.ts';
 import { checkVersion, compareVersions } from './version.ts';
 
 export interface FollowerOptions {
@@ -38,6 +39,8 @@ export interface FollowerOptions {
   readonly pollMs?: number;
   /** The download (default: http/https with the announced size as its cap). */
   readonly download?: (url: string, file: string, maxBytes: number, signal: AbortSignal) => Promise<{ readonly sha256: string; readonly size: number }>;
+  /** How soon an announcement of a version that waits for its health check is looked at again (ms; default 30 s). */
+  readonly recheckMs?: number;
   /** Room the data partition keeps beside a bundle (default 64 MiB: the journal and the state must still fit). */
   readonly reserveBytes?: number;
 }
@@ -48,6 +51,8 @@ export type FollowerState =
   | { readonly state: 'downloading'; readonly version: string }
   | { readonly state: 'requested'; readonly version: string }
   | { readonly state: 'refused'; readonly version: string; readonly reason: string };
+
+const awaitingHealth = (version: string): string => `version ${version} is installed and waits for its health check`;
 
 /** The node's moment in the window: a fraction of it fixed by node id and version. */
 export function installMoment(a: Pick<UpdateAnnouncement, 'issuedAt' | 'windowMs' | 'version'>, nodeId: string): number {
@@ -90,6 +95,11 @@ export class AnnouncementFollower {
     if (why !== null) {
       this.#o.logger.info({ version: a.version, reason: why }, 'update announcement not taken');
       this.#state = { state: 'refused', version: a.version, reason: why };
+      // Installed and not judged yet: the health check of this boot decides soon (kept, rolled
+      // back, or an interrupted install to take again), so the announcement is looked at again then.
+      if (why === awaitingHealth(a.version)) {
+        void this.#sleep(this.#o.recheckMs ?? 30_000, this.#stop.signal).then(() => this.offer(a), () => undefined);
+      }
       return;
     }
     this.#current = a;
@@ -120,6 +130,14 @@ export class AnnouncementFollower {
     if (floor !== null && compareVersions(target, floor) < 0) return `version ${target} is below this device's floor ${floor}`;
     const pending = await readRequest(this.#o.stateDir).catch(() => null);
     if (pending !== null && pending.target === target) return `version ${target} is already requested`;
+    // The announcement stays retained for its window: a version this device already installed and
+    // left again must not be taken at every reconnect (an install, a failed boot, a rollback, again).
+    // An install a power cut interrupted says nothing against the version: it is taken again.
+    const files = new UpdateFiles(this.#o.stateDir);
+    const installed = await files.readPending().catch(() => null);
+    if (installed !== null && installed.target === target) return awaitingHealth(target);
+    const outcome = await files.readOutcome().catch(() => null);
+    if (outcome !== null && outcome.kind === 'rolled-back' && outcome.target === target) return `this device already rolled back from ${target} (${outcome.text}); a newer version or \`btn-node update install\` brings it`;
     return null;
   }
 
@@ -149,6 +167,9 @@ export class AnnouncementFollower {
 
   async #fetch(a: UpdateAnnouncement, signal: AbortSignal): Promise<void> {
     const dir = join(this.#o.stateDir, DOWNLOAD_DIR);
+    // A bundle left by an install a power cut interrupted only takes room: root removes the
+    // download after every install it finishes, and no request is waiting for one now.
+    if ((await readRequest(this.#o.stateDir).catch(() => null)) === null) await rm(dir, { recursive: true, force: true });
     await mkdir(dir, { recursive: true, mode: 0o755 });
     const room = await statfs(dir);
     const free = Number(room.bavail) * Number(room.bsize);

@@ -61,9 +61,14 @@ export async function checkHealth(deps: HealthDeps, o: { readonly deadlineMs?: n
   if (pending !== null && system.booted === pending.from.slot) {
     // Back in the slot the update came from: the new slot used its tries without being marked
     // good, or the install never finished (RAUC then says the other slot holds something else).
+    // The pending record says when `rauc install` returned; RAUC marks a slot "pending" before it
+    // writes it and records the version only when done.
     const other = system.slots.find((x) => x.bootname !== null && x.bootname !== system.booted);
-    const unfinished = other?.version != null && other.version !== pending.target;
-    outcome = rolledBack(pending, unfinished ? `the install did not finish (the other slot holds ${other.version})` : 'did not boot', deps.now());
+    const unfinished = other?.installStatus === 'pending' ? `the install did not finish (slot ${other.bootname} was being written)`
+      : pending.installed !== true ? 'the install did not finish'
+        : other?.version != null && other.version !== pending.target ? `the install did not finish (the other slot holds ${other.version})`
+          : null;
+    outcome = unfinished === null ? rolledBack(pending, 'did not boot', deps.now()) : { ...rolledBack(pending, unfinished, deps.now()), kind: 'interrupted' };
     await deps.files.writeOutcome(outcome);
     await deps.files.removePending();
   }

@@ -77,6 +77,8 @@ export async function installUpdate(deps: UpdateDeps, o: InstallOptions): Promis
     await deps.files.removePending();
     throw err;
   }
+  // Durably before the restart: the health check tells an install that ended from one a power cut stopped.
+  await deps.files.writePending({ ...pending, installed: true });
   await deps.files.writeSlots(slotsRecord(await deps.rauc.status().catch(() => system), running, deps.now()));
   if (o.reboot) await deps.reboot();
   return { target, from: pending.from, forced };

@@ -51,7 +51,7 @@ const slotReader = object({
   bootname: optional(nullable(text)),
   state: optional(text),
   boot_status: optional(text),
-  slot_status: optional(object({ bundle: optional(object({ version: optional(nullable(text)) }, { exact: false })) }, { exact: false })),
+  slot_status: optional(object({ bundle: optional(object({ version: optional(nullable(text)) }, { exact: false })), status: optional(nullable(text)) }, { exact: false })),
 }, { exact: false });
 const statusReader = object({
   compatible: text,
@@ -74,6 +74,8 @@ export interface SlotInfo {
   readonly bootStatus: string | null;
   /** The version of the bundle last installed into it (null: never installed by RAUC, or unknown). */
   readonly version: string | null;
+  /** RAUC's install status of the slot: "ok" once written, "pending" from the start of a write until it ends (null: unknown). */
+  readonly installStatus: string | null;
 }
 
 export interface SystemInfo {
@@ -112,7 +114,7 @@ export class Rauc {
     const { stdout } = await this.#call(['status', ...this.#conf(), '--detailed', '--output-format=json'], 'rauc status');
     const s = read(statusReader, stdout, 'rauc status');
     const slots = s.slots.flatMap((entry) => Object.entries(entry).map(([name, v]): SlotInfo => ({
-      name, bootname: v.bootname ?? null, bootStatus: v.boot_status ?? null, version: v.slot_status?.bundle?.version ?? null,
+      name, bootname: v.bootname ?? null, bootStatus: v.boot_status ?? null, version: v.slot_status?.bundle?.version ?? null, installStatus: v.slot_status?.status ?? null,
     })));
     return { compatible: s.compatible, booted: s.booted, slots };
   }

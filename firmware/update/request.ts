@@ -7,7 +7,7 @@
 // next boot's health check keeps it or rolls back.
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../core/atomic-write.ts';
+import { syncDir, writeFileAtomic } from '../core/atomic-write.ts';
 import { sha256OfFile } from '../core/file-hash.ts';
 import { hexText, integer, literal, object, parseJson, readWith, string, type Reader } from '../core/json.ts';
 import { MAX_ANNOUNCED_BUNDLE_BYTES } from '../protocol/update-announcement.ts';
@@ -65,6 +65,10 @@ export async function applyRequest(deps: UpdateDeps, stateDir: string, o: { read
   const r = await readRequest(stateDir);
   if (r === null) return null;
   const file = join(stateDir, DOWNLOAD_DIR, r.file);
+  // One attempt per request, taken before anything is installed: a power cut during the install
+  // must not start it again at the next boot (the health check reports it unfinished instead).
+  await rm(join(stateDir, REQUEST_FILE), { force: true });
+  await syncDir(stateDir);
   try {
     const got = await sha256OfFile(file).catch((err: unknown) => {
       throw new UpdateError('ERR_UPDATE_FILE', `${file}: ${(err as Error).message}`, { file });

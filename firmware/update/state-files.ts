@@ -5,7 +5,7 @@
 import { readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../core/atomic-write.ts';
-import { integer, literal, nullable, object, oneOf, parseJson, readWith, string, type Reader } from '../core/json.ts';
+import { boolean, integer, literal, nullable, object, oneOf, optional, parseJson, readWith, string, type Reader } from '../core/json.ts';
 import { ACTIVATION_STATES, type ActivationStateName } from '../status/index.ts';
 import { UpdateError } from './errors.ts';
 import { VERSION_PATTERN } from './version.ts';
@@ -30,12 +30,18 @@ export interface PendingUpdate {
   /** The seal journal's slots, highest height decided and finalized height (status.json's chain.finalizedHeight). */
   readonly journal: { readonly entries: number; readonly highestHeight: number; readonly finalizedHeight: number } | null;
   readonly at: number;
+  /** Set once `rauc install` returned: without it, back in the old slot means the install never finished. */
+  readonly installed?: boolean;
 }
 
 export interface UpdateOutcome {
   readonly version: 1;
-  /** refused: an announced update root would not install (its file changed, RAUC refused it, ...). */
-  readonly kind: 'updated' | 'rolled-back' | 'refused';
+  /**
+   * refused: an announced update root would not install (its file changed, RAUC refused it, ...);
+   * interrupted: its install did not finish (a power cut while RAUC wrote the slot), so the old
+   * slot runs on and the update may be taken again; rolled-back: the new slot ran and was left.
+   */
+  readonly kind: 'updated' | 'rolled-back' | 'interrupted' | 'refused';
   /** What the household reads: "updated to 0.3.0", "rolled back from 0.3.1: broker not connected". */
   readonly text: string;
   readonly target: string;
@@ -65,9 +71,10 @@ const pendingReader: Reader<PendingUpdate> = object({
   activation: nullable(oneOf(ACTIVATION_STATES)),
   journal: nullable(object({ entries: count, highestHeight: count, finalizedHeight: count })),
   at: when,
+  installed: optional(boolean()),
 });
 const outcomeReader: Reader<UpdateOutcome> = object({
-  version: literal(1), kind: oneOf(['updated', 'rolled-back', 'refused'] as const), text: shortText, target: versionText, from: versionText, at: when,
+  version: literal(1), kind: oneOf(['updated', 'rolled-back', 'interrupted', 'refused'] as const), text: shortText, target: versionText, from: versionText, at: when,
 });
 const floorReader: Reader<{ readonly version: 1; readonly floor: string }> = object({ version: literal(1), floor: versionText });
 const slotsReader: Reader<SlotsRecord> = object({

@@ -139,6 +139,22 @@ describe('firstboot.sh: Wi-Fi and hostname from btn-node.txt', () => {
     expect(await readFile(at('etc/hostname'), 'utf8')).toBe('later-name\n');
   });
 
+  it('UPDATE_HEALTH_SECONDS becomes the health check\'s setting; a value outside 30..3600 is named and the default kept', async () => {
+    const ENV = 'etc/btn-node/update-health.env';
+    await firstboot('UPDATE_HEALTH_SECONDS=45\r\n');
+    expect(await readFile(at(ENV), 'utf8')).toBe('BTN_UPDATE_HEALTH_SECONDS=45\n');
+    expect(await exists(PROBLEMS)).toBe(false);
+    for (const wrong of ['29', '3601', '045', '1e3', '', '99999999999999999999']) {
+      await firstboot(`UPDATE_HEALTH_SECONDS=${wrong}\n`);
+      expect(await readFile(at(PROBLEMS), 'utf8')).toMatch(/^UPDATE_HEALTH_SECONDS: '.*' is not whole seconds in 30\.\.3600; keeping the default$/m);
+      expect(await exists(ENV)).toBe(false);
+    }
+    await firstboot('UPDATE_HEALTH_SECONDS=3600\n');
+    expect(await readFile(at(ENV), 'utf8')).toBe('BTN_UPDATE_HEALTH_SECONDS=3600\n');
+    await firstboot('HOSTNAME=no-setting\n'); // the key gone: the default again
+    expect(await exists(ENV)).toBe(false);
+  });
+
   it('uses the new btn-node.txt that a power cut inside the rename left beside a missing one', async () => {
     await writeFile(at(`${TXT}.new`), 'WIFI_COUNTRY=DE\nWIFI_SSID=home\n# WIFI_PASSWORD was moved to the device\n');
     await mkdir(at('etc/btn-node'), { recursive: true });

@@ -21,7 +21,8 @@ export interface FakeDevice {
   readonly clock: ManualClock;
   /** What `rauc info` answers: JSON, or a refusal with this stderr. */
   info: { readonly json: unknown } | { readonly stderr: string };
-  system: { compatible: string; booted: string | null; otherVersion: string | null };
+  /** otherStatus: RAUC's slot_status.status of the other slot ("pending" while it writes it). */
+  system: { compatible: string; booted: string | null; otherVersion: string | null; otherStatus?: string };
   installFails: string | null;
   running: string;
   status: NodeStatus | null;
@@ -56,11 +57,11 @@ export function fakeDevice(stateDir: string): FakeDevice {
       return { stdout: JSON.stringify(d.info.json), stderr: '' };
     }
     if (sub === 'status' && args.includes('--output-format=json')) {
-      const { compatible, booted, otherVersion } = d.system;
+      const { compatible, booted, otherVersion, otherStatus } = d.system;
       const other = booted === 'A' ? 'B' : 'A';
       const slot = (name: string): unknown => ({
         class: 'rootfs', bootname: name, boot_status: 'good', state: name === booted ? 'booted' : 'inactive',
-        ...(name === other && otherVersion !== null ? { slot_status: { bundle: { compatible, version: otherVersion } } } : {}),
+        ...(name === other && otherVersion !== null ? { slot_status: { bundle: { compatible, version: otherVersion }, ...(otherStatus === undefined ? {} : { status: otherStatus }) } } : {}),
       });
       return { stdout: JSON.stringify({ compatible, variant: '', booted, boot_primary: `rootfs.${booted === 'A' ? 0 : 1}`, slots: [{ 'rootfs.0': slot('A') }, { 'rootfs.1': slot('B') }] }), stderr: '' };
     }

@@ -140,7 +140,7 @@ describe('check-health', () => {
   });
 
   it('booted the old slot again with an update pending: "did not boot", then the old slot is marked good once healthy', async () => {
-    await files.writePending(before);
+    await files.writePending({ ...before, installed: true });
     d.system.booted = 'A';
     agentWrites();
     const r = await checkHealth(d.deps, { deadlineMs: 60_000 });
@@ -166,15 +166,25 @@ describe('check-health', () => {
   });
 
   it('back in the old slot while RAUC says the other slot holds an older bundle: the install did not finish (a power cut)', async () => {
+    // rauc install never returned (no `installed` in the record): a power cut during it, whatever RAUC recorded.
     await files.writePending(before);
+    agentWrites();
+    expect(await checkHealth(d.deps, { deadlineMs: 60_000 })).toMatchObject({ outcome: { kind: 'interrupted', text: 'rolled back from 0.3.0: the install did not finish' } });
+    await files.writePending({ ...before, installed: true });
     d.system.otherVersion = '0.1.0';
     agentWrites();
     const r = await checkHealth(d.deps, { deadlineMs: 60_000 });
-    expect(r).toMatchObject({ action: 'marked-good', outcome: { text: 'rolled back from 0.3.0: the install did not finish (the other slot holds 0.1.0)' } });
-    d.system.otherVersion = '0.3.0';
+    expect(r).toMatchObject({ action: 'marked-good', outcome: { kind: 'interrupted', text: 'rolled back from 0.3.0: the install did not finish (the other slot holds 0.1.0)' } });
+    // RAUC had begun writing the slot (its status "pending"; the version it last held stays recorded).
+    d.system.otherStatus = 'pending';
     await files.writePending(before);
     agentWrites();
-    expect(await checkHealth(d.deps, { deadlineMs: 60_000 })).toMatchObject({ outcome: { text: 'rolled back from 0.3.0: did not boot' } });
+    expect(await checkHealth(d.deps, { deadlineMs: 60_000 })).toMatchObject({ outcome: { text: 'rolled back from 0.3.0: the install did not finish (slot B was being written)' } });
+    d.system.otherVersion = '0.3.0';
+    d.system.otherStatus = 'ok';
+    await files.writePending({ ...before, installed: true });
+    agentWrites();
+    expect(await checkHealth(d.deps, { deadlineMs: 60_000 })).toMatchObject({ outcome: { kind: 'rolled-back', text: 'rolled back from 0.3.0: did not boot' } });
   });
 
   it('installed during this boot (no restart yet): nothing is judged or marked', async () => {

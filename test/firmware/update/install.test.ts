@@ -42,7 +42,8 @@ describe('update install', () => {
       journal: { entries: 7, highestHeight: 42, finalizedHeight: 40 }, at: d.clock.now(),
     };
     expect(d.calls.find((c) => c.args[1] === 'install')!.pending).toEqual(expected); // on disk when rauc install ran
-    expect(await new UpdateFiles(join(dir, 'state')).readPending()).toEqual(expected);
+    // After rauc install returned, the record says so (a power cut before then reads as an install that did not finish).
+    expect(await new UpdateFiles(join(dir, 'state')).readPending()).toEqual({ ...expected, installed: true });
     expect(await new UpdateFiles(join(dir, 'state')).readSlots()).toMatchObject({ booted: { slot: 'A', version: '0.2.0' }, other: { slot: 'B', version: '0.3.0' } });
     expect(d.reboots).toEqual([]);
   });
@@ -120,12 +121,16 @@ describe('update install', () => {
 
 describe('btn-node update (CLI)', () => {
   it('--help documents both commands; usage errors name the flag; install prints what it did', async () => {
-    const { updateCommand } = await import('../../../firmware/cli/update-command.ts');
+    const { settingDeadlineMs, updateCommand } = await import('../../../firmware/cli/update-command.ts');
     let out = '';
     expect(await updateCommand(['--help'], { out: (t) => (out += t) })).toBe(0);
     expect(out).toMatch(/btn-node update install FILE\|URL \[--force\] \[--reboot\]/);
     expect(out).toMatch(/btn-node update check-health \[--deadline SECONDS\]/);
     await expect(updateCommand(['check-health', '--deadline', '0'], { deps: () => d.deps })).rejects.toThrow(/--deadline must be whole seconds in 1\.\.3600/);
+    // The device's setting (UPDATE_HEALTH_SECONDS in btn-node.txt, through the unit's environment).
+    expect(settingDeadlineMs(undefined)).toBe(300_000);
+    expect(settingDeadlineMs('45')).toBe(45_000);
+    for (const wrong of ['29', '3601', '4.5', ' 60', '1e3']) expect(() => settingDeadlineMs(wrong)).toThrow(/^BTN_UPDATE_HEALTH_SECONDS \(UPDATE_HEALTH_SECONDS in btn-node\.txt\) must be whole seconds in 30\.\.3600, got/);
     await expect(updateCommand(['install'], { deps: () => d.deps })).rejects.toThrow(/FILE is required/);
     await expect(updateCommand(['rollback'], { deps: () => d.deps })).rejects.toThrow(/unknown update command "rollback"/);
     out = '';

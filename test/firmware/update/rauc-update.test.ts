@@ -154,7 +154,7 @@ describe('btn-node update check-health, real rauc', () => {
   });
 
   it('back in the old slot with an update pending: "did not boot", and the old slot is marked good', async () => {
-    await files.writePending(pending('B', '0.4.0', '0.3.0'));
+    await files.writePending({ ...pending('B', '0.4.0', '0.3.0'), installed: true });
     await h.restartService('B');
     await writeFile(versionFile, '0.3.0\n');
     await run('grub-editenv', [h.grubenv, 'set', 'B_TRY=2']); // GRUB counted B's boots

@@ -4,7 +4,7 @@
 # the new settings. The default hostname btn-<id> is set on the first boot only, HOSTNAME at every boot.
 # Reads KEY=VALUE lines from btn-node.txt on the boot partition: ROOT_URL, ROOT_PUBLIC_KEY,
 # BROKER_URL, NETWORK, BOARD, DEVNET (and btn-node-broker-ca.pem beside it), WIFI_COUNTRY,
-# WIFI_SSID, WIFI_PASSWORD, HOSTNAME. A wrong value or an unknown key is named on the console and
+# WIFI_SSID, WIFI_PASSWORD, HOSTNAME, UPDATE_HEALTH_SECONDS. A wrong value or an unknown key is named on the console and
 # in /etc/btn-node/setup-problems, which the agent shows on its status page. With a root, the
 # network's terms (params, clerks' keys, committee, genesis) come from the root's signed manifest;
 # only an unprovisioned devnet takes the clerks' keys and genesis from files on the boot partition.
@@ -42,6 +42,8 @@ root_url="" root_key="" broker="mqtt://10.0.2.2:1883" board="${image_board:-qemu
 # >>> Wi-Fi and hostname settings (set = the key was there, even empty)
 wifi_country="" wifi_ssid="" wifi_password="" wifi_password_set="" new_hostname="" hostname_set=""
 # <<< Wi-Fi and hostname settings
+health_seconds="" health_seconds_set=""
+
 if [ -n "$conf" ]; then
   # The value is everything after the first '=': read with IFS='=' would drop a trailing '='
   # (base64-like passphrases end in one). A UTF-8 byte order mark (Windows editors) is dropped.
@@ -64,6 +66,7 @@ if [ -n "$conf" ]; then
       WIFI_PASSWORD) wifi_password=$value wifi_password_set=1 ;;
       HOSTNAME) new_hostname=$value hostname_set=1 ;;
       # <<< Wi-Fi and hostname keys
+      UPDATE_HEALTH_SECONDS) health_seconds=$value health_seconds_set=1 ;;
       # >>> unknown keys: named only when the text looks like a key, never a line that may hold a
       # passphrase typed without its '=' ("WIFI_PASSWORD: ..." or the passphrase alone).
       *)
@@ -143,6 +146,27 @@ if [ -z "$R" ]; then
   fi
 fi
 # <<< the data partition takes the rest of the card
+# >>> how long a newly updated slot has to become healthy before it is rolled back
+# (btn-node-health.service reads the file; without it the default of `btn-node update check-health`).
+health_env="$R/etc/btn-node/update-health.env"
+if [ -n "$health_seconds_set" ]; then
+  case "$health_seconds" in
+    ''|*[!0-9]*|0*) ok="" ;;
+    *) ok=1 ;;
+  esac
+  if [ -n "$ok" ] && [ ${#health_seconds} -le 4 ] && [ "$health_seconds" -ge 30 ] && [ "$health_seconds" -le 3600 ]; then
+    printf 'BTN_UPDATE_HEALTH_SECONDS=%s\n' "$health_seconds" > "$health_env.new"
+    chmod 0644 "$health_env.new"
+    sync
+    mv -f "$health_env.new" "$health_env"
+  else
+    problem "UPDATE_HEALTH_SECONDS: '$(printf %s "$health_seconds" | tr -cd 'A-Za-z0-9. -' | cut -c1-20)' is not whole seconds in 30..3600; keeping the default"
+    rm -f "$health_env"
+  fi
+else
+  rm -f "$health_env"
+fi
+# <<< update health deadline
 # >>> network settings (Wi-Fi, hostname) and the set-up problems for the status page
 . "$(dirname "$0")/firstboot-network.sh"
 [ -z "$root_key" ] || [ ${#root_key} -eq 64 ] || problem "ROOT_PUBLIC_KEY has ${#root_key} hex digits, not 64"
