@@ -14,3 +14,4 @@ export {
 export { SEALING_KEY_REQUIRED, SEALING_KEY_ATTRIBUTES, EK_RSA_ATTRIBUTES, EK_POLICY_SHA256 } from './templates.ts';
 export { EK_REQUIRED, ekProblem, sealingKeyProblem, type KeyPublicFacts } from './key-rules.ts';
 export { WireReader, WireWriter } from './wire.ts';
+export { sealingKeySelfTest, SELFTEST_DOMAIN, type SelfTestResult } from './self-test.ts';

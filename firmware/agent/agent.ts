@@ -28,7 +28,7 @@ import { chainParams } from '../protocol/params.ts';
 import type { TpmInfo } from '../../tpm/tpm.ts';
 import { checkOptions, type AgentOptions } from './options.ts';
 import { AgentError } from './errors.ts';
-import { brokerStatus, PROCESS_USER, StatusCounters, unreadableKind, writeStatusReported } from './status.ts';
+import { brokerStatus, PROCESS_USER, selfTestOf, StatusCounters, unreadableKind, writeStatusReported } from './status.ts';
 import { spinSummary, type RejectedEvent, type RivalSealEvent, type SealEvent, type SpinEvent } from './events.ts';
 import { ceilingProblem } from './ceiling.ts';
 import { statusMessageOf, writeStatusFile, type NodeStatus } from '../status/index.ts';
@@ -74,6 +74,8 @@ export class SecondaryAgent extends EventEmitter {
   #state: 'idle' | 'running' | 'stopped' = 'idle';
   #startedAt: number | null = null;
   #tpmInfo: TpmInfo | null = null;
+  /** The sealing key's self-test at start (the update health check requires it verified). */
+  #selfTest: { verified: boolean; at: number; error?: string } | undefined;
   #timer: NodeJS.Timeout | null = null;
   #onTransportState: ((s: string) => void) | null = null;
   #onDrop: ((e: DropEvent) => void) | null = null;
@@ -96,6 +98,7 @@ export class SecondaryAgent extends EventEmitter {
     const { transport, topics } = this.#o;
     try {
       this.#tpmInfo = await this.#o.tpm.info(this.#o.sealingHandle === undefined ? {} : { handle: this.#o.sealingHandle });
+      this.#selfTest = await selfTestOf(this.#o.selfTest, this.#clock.now());
     } catch (err) {
       this.#error('ERR_AGENT_TPM', `TPM info failed: ${(err as Error).message}`);
     }
@@ -158,7 +161,7 @@ export class SecondaryAgent extends EventEmitter {
       updatedAt: now,
       uptimeMs: this.#startedAt === null ? 0 : now - this.#startedAt,
       activation: gate.state === 'active' ? { state: 'active' } : { state: gate.state, reason: gate.reason },
-      tpm: this.#tpmInfo === null ? null : { manufacturer: this.#tpmInfo.manufacturer, vendor: this.#tpmInfo.vendor, firmwareVersion: this.#tpmInfo.firmwareVersion, sealingKey: this.#tpmInfo.sealingKey },
+      tpm: this.#tpmInfo === null ? null : { manufacturer: this.#tpmInfo.manufacturer, vendor: this.#tpmInfo.vendor, firmwareVersion: this.#tpmInfo.firmwareVersion, sealingKey: this.#tpmInfo.sealingKey, ...(this.#selfTest === undefined ? {} : { selfTest: this.#selfTest }) },
       broker: brokerStatus(this.#o.transport.state, this.#o.transport.identity),
       chain: {
         height: this.#tip?.height ?? 0, tipHash: this.#tip === null ? '' : toHex(this.#tip.hash), finalizedHeight: this.#o.journal.finalizedHeight,

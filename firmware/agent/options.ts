@@ -17,6 +17,12 @@ export interface AgentOptions {
   readonly nodeId: string;
   /** Opened TPM with the sealing key ensured: read for status only; it never signs through the agent. */
   readonly tpm: Pick<Tpm, 'info'>;
+  /**
+   * The sealing key's self-test (the TPM signs a fresh self-test message, verified in software),
+   * run once at start for the status; the update health check requires it. The agent itself signs
+   * nothing: this is the one call it is handed for it.
+   */
+  readonly selfTest?: () => Promise<{ readonly verified: boolean }>;
   /** The only way the agent gets a lottery signature: signs decisions the journal recorded. */
   readonly signer: SealSigner;
   readonly sealingHandle?: number;
@@ -59,6 +65,7 @@ export function checkOptions(o: AgentOptions): void {
   need(o !== null && typeof o === 'object', 'options', 'must be an object');
   need(typeof o.nodeId === 'string' && /^[0-9a-zA-Z_-]{1,128}$/.test(o.nodeId), 'nodeId', 'must be 1..128 characters of [0-9a-zA-Z_-]');
   need(typeof o.tpm?.info === 'function', 'tpm', 'must be an opened Tpm');
+  need(o.selfTest === undefined || typeof o.selfTest === 'function', 'selfTest', 'must be a function when given');
   need(o.signer instanceof SealSigner, 'signer', 'must be the SealSigner built from this journal and the sealing key');
   need(typeof o.transport?.subscribe === 'function' && typeof o.transport?.publishSeal === 'function', 'transport', 'must be an MqttTransport');
   need(typeof o.topics?.seals === 'function', 'topics', 'must come from topicsFor(prefix)');

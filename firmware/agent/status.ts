@@ -72,3 +72,13 @@ export function unreadableKind(t: Topics, e: Pick<DropEvent, 'reason' | 'topic'>
   if (e.topic === t.revocations) return 'revocations';
   return e.topic.startsWith(`${t.prefix}/seals/`) ? 'seal' : null;
 }
+
+/** The sealing key's self-test for the status: verified, or why not; undefined when none is given. Never throws. */
+export async function selfTestOf(selfTest: (() => Promise<{ readonly verified: boolean }>) | undefined, at: number): Promise<{ verified: boolean; at: number; error?: string } | undefined> {
+  if (selfTest === undefined) return undefined;
+  try {
+    return (await selfTest()).verified ? { verified: true, at } : { verified: false, at, error: 'the signature did not verify under the sealing key' };
+  } catch (err) {
+    return { verified: false, at, error: String((err as Error)?.message ?? err).slice(0, 200) };
+  }
+}

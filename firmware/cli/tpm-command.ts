@@ -1,9 +1,7 @@
 // `btn-node tpm info|init|selftest`: check the TPM binding by hand. There is no command that
 // signs a message of the caller's choosing: a lottery signature comes only from the seal signer,
 // after the seal journal recorded the decision (firmware/sealing/seal-signer.ts).
-import { randomBytes, verify } from 'node:crypto';
-import { handleHex, openTpm, parseHandle, resolveTcti, type Tpm } from '../../tpm/index.ts';
-import { toHex } from '../core/bytes.ts';
+import { handleHex, openTpm, parseHandle, resolveTcti, sealingKeySelfTest } from '../../tpm/index.ts';
 import { parse, printJson, UsageError } from '../core/cli-args.ts';
 
 const USAGE = `usage:
@@ -13,13 +11,6 @@ const USAGE = `usage:
 --tcti defaults to $BTN_TCTI, then device:/dev/tpmrm0; --handle to 0x81000B70.
 selftest signs a fresh self-test message (never one a lottery could use) with the sealing key
 and verifies the signature in software.`;
-
-/**
- * What selftest signs: a domain line and 16 fresh random bytes, 38 bytes in all. A lottery
- * message is exactly 36 bytes (hash || uint32 round), so no self-test signature can ever be a
- * ticket.
- */
-export const SELFTEST_DOMAIN = 'btn-node tpm selftest\n';
 
 export async function tpmCommand(argv: readonly string[]): Promise<number> {
   const [sub, ...rest] = argv;
@@ -35,7 +26,7 @@ export async function tpmCommand(argv: readonly string[]): Promise<number> {
       await tpm.ensureNvCounter();
     }
     if (sub === 'selftest') {
-      printJson(await selftest(tpm, opts));
+      printJson(await sealingKeySelfTest(tpm, opts));
       return 0;
     }
     const counter = await tpm.nvCounter();
@@ -44,16 +35,4 @@ export async function tpmCommand(argv: readonly string[]): Promise<number> {
   } finally {
     await tpm.close();
   }
-}
-
-async function selftest(tpm: Tpm, opts: { handle?: number }) {
-  const info = await tpm.info(opts);
-  const message = new Uint8Array(Buffer.concat([Buffer.from(SELFTEST_DOMAIN, 'utf8'), randomBytes(16)]));
-  const started = performance.now();
-  // info() above names a missing key with the hint to run init; sign() would say the same.
-  const signature = await tpm.sign(message, opts);
-  const ms = performance.now() - started;
-  const pem = info.sealingKey?.publicKeyPem;
-  const verified = pem !== undefined && verify('sha256', message, pem, signature);
-  return { message: toHex(message), signature: toHex(signature), verified, signMs: Number(ms.toFixed(2)) };
 }

@@ -21,7 +21,7 @@ import { RecoveringJournal } from '../sealing/journal-recovery.ts';
 import { describeRollback, tpmSealCounter } from '../sealing/journal-anchor.ts';
 import { SealSigner } from '../sealing/seal-signer.ts';
 import type { MqttTransport } from '../transport/mqtt-transport.ts';
-import type { SealingKeyInfo, Tpm } from '../../tpm/index.ts';
+import { sealingKeySelfTest, type SealingKeyInfo, type Tpm } from '../../tpm/index.ts';
 import { join } from 'node:path';
 import { MANIFEST_FILE, NetworkState, type NetworkSource } from './network-state.ts';
 import { fetchManifestFromRoot } from './manifest-fetch.ts';
@@ -165,7 +165,7 @@ export async function createNode(o: NodeOptions): Promise<SecondaryNode> {
   let agent: SecondaryAgent;
   try {
     agent = createAgent({
-      nodeId: o.nodeId, tpm: { info: (opts) => o.tpm.info(opts) }, signer, sealingHandle: o.sealingKey.handle, transport: o.transport, topics: o.transport.topics, journal, gate,
+      nodeId: o.nodeId, tpm: { info: (opts) => o.tpm.info(opts) }, selfTest: () => sealingKeySelfTest(o.tpm, { handle: o.sealingKey.handle }), signer, sealingHandle: o.sealingKey.handle, transport: o.transport, topics: o.transport.topics, journal, gate,
       network, logger: log, stateDir: o.stateDir, sealAuthority: authority, verifier: o.verifier ?? ownPool!,
       faults, eventLoop: () => eventLoop.snapshot(),
       ...(o.statusIntervalMs === undefined ? {} : { statusIntervalMs: o.statusIntervalMs }),

@@ -33,6 +33,8 @@ export interface NodeStatus {
     readonly vendor: string;
     readonly firmwareVersion: string;
     readonly sealingKey: { readonly handle: string; readonly publicKeyPem: string; readonly name: string } | null;
+    /** The sealing key signed a fresh self-test message at the agent's start, verified in software (absent: not run). */
+    readonly selfTest?: { readonly verified: boolean; readonly at: number; readonly error?: string };
   } | null;
   readonly broker: {
     readonly connected: boolean;
@@ -144,6 +146,7 @@ const statusReader: Reader<NodeStatus> = object({
     vendor: text,
     firmwareVersion: text,
     sealingKey: nullable(object({ handle: text, publicKeyPem: text, name: text }, open)),
+    selfTest: optional(object({ verified: boolean(), at: int, error: optional(text) }, open)),
   }, open)),
   broker: object({
     connected: boolean(), state: text, user: optional(text), refused: optional(int), refusal: optional(text), failure: optional(text), publishRefused: optional(int), publishRefusal: optional(text),

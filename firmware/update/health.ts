@@ -1,6 +1,6 @@
 // `btn-node update check-health`, once per boot after the agent started: is this node the node it
 // was before the update? Read from the status.json the agent of this boot writes: the TPM readable
-// with its sealing key, the seal journal open and holding at least what it held before, the
+// with its sealing key, which signed a fresh self-test message at the agent's start, the seal journal open and holding at least what it held before, the
 // broker connected, and a node that was active still active under the same node id. Waited for
 // up to a deadline; then the booted slot is marked good (and the downgrade floor raised) or, for
 // a new slot that is not healthy, marked bad and the device restarted into the old one.
@@ -21,6 +21,7 @@ export function judgeHealth(s: NodeStatus, before: PendingUpdate | null): Health
   if (s.state !== 'running') return bad(`the agent is ${s.state}, not running`);
   if (s.tpm === null) return bad('the TPM was not readable');
   if (s.tpm.sealingKey === null) return bad('the TPM holds no sealing key');
+  if (s.tpm.selfTest?.verified !== true) return bad(`the sealing key did not sign its self-test message${s.tpm.selfTest?.error ? `: ${s.tpm.selfTest.error}` : ''}`);
   const journalFault = s.faults?.find((f) => f.key === JOURNAL_FAULT_KEY);
   if (journalFault !== undefined) return bad(`the seal journal is not open: ${journalFault.message}`);
   if (s.journal === undefined) return bad('the agent does not report its seal journal');

@@ -182,6 +182,8 @@ describe('btn-node run (swtpm + aedes)', () => {
       let json = '';
       await statusCommand(['--state-dir', join(dir, 'node'), '--json'], { out: (t) => (json += t) });
       expect(JSON.parse(json).seals.made).toBe(1);
+      // The sealing key signed a fresh self-test message at start (what the update health check requires).
+      expect(JSON.parse(json).tpm.selfTest).toMatchObject({ verified: true });
     } finally {
       ac.abort();
       await watcher.close();

@@ -33,7 +33,7 @@ export interface FakeDevice {
 
 export function healthyStatus(over: Partial<NodeStatus> = {}): NodeStatus {
   return snapshot({
-    tpm: { manufacturer: 'IBM', vendor: 'SW   TPM', firmwareVersion: '20191023.0', sealingKey: { handle: '0x81000002', publicKeyPem: 'PEM', name: 'name' } },
+    tpm: { manufacturer: 'IBM', vendor: 'SW   TPM', firmwareVersion: '20191023.0', sealingKey: { handle: '0x81000002', publicKeyPem: 'PEM', name: 'name' }, selfTest: { verified: true, at: 1_800_000_000_000 } },
     journal: { entries: 7, highestHeight: 42 }, faults: [], ...over,
   });
 }

@@ -52,6 +52,10 @@ describe('health judgment', () => {
     expect(reason({ state: 'stopped' })).toBe('the agent is stopped, not running');
     expect(reason({ tpm: null })).toBe('the TPM was not readable');
     expect(reason({ tpm: { manufacturer: 'IBM', vendor: 'x', firmwareVersion: '1', sealingKey: null } })).toBe('the TPM holds no sealing key');
+    const key = { handle: '0x81000002', publicKeyPem: 'PEM', name: 'name' };
+    expect(reason({ tpm: { manufacturer: 'IBM', vendor: 'x', firmwareVersion: '1', sealingKey: key } })).toBe('the sealing key did not sign its self-test message');
+    expect(reason({ tpm: { manufacturer: 'IBM', vendor: 'x', firmwareVersion: '1', sealingKey: key, selfTest: { verified: false, at: 1, error: 'TPM_RC_AUTH_FAIL' } } }))
+      .toBe('the sealing key did not sign its self-test message: TPM_RC_AUTH_FAIL');
     expect(reason({ faults: [{ key: 'seal journal', code: 'ERR_JOURNAL_UNAVAILABLE', message: 'disk full', since: 1 }] })).toBe('the seal journal is not open: disk full');
     expect(reason({ journal: undefined })).toBe('the agent does not report its seal journal');
     expect(reason({ journal: { entries: 6, highestHeight: 42 } })).toBe('the seal journal holds 6 entries up to height 42, less than the 7 up to height 42 before the update');
