@@ -11,9 +11,9 @@
 //   another CA are refused with RAUC's message; v2 keeps running and sealing.
 // What the node says is read from its status page (/status.json through a port forward of port
 // 80), what the network says from the root's metrics and the clerks' final blocks.
-// Opt-in (BTN_OTA_TEST=1) until it has passed end to end: its steps passed one by one under TCG on
-// a loaded machine (v1 to v2 as the same node; the power cut leaving v2 booted), the whole life
-// not yet, and it takes about 20 min there (image-build/README.md, "Over-the-air updates").
+// Opt-in (BTN_OTA_TEST=1) until it has passed end to end: v1 to v2 and the power cut pass; the
+// rollback of v3 found a bug (the guest booted the marked-bad slot again), not fixed yet
+// (image-build/README.md, "Under QEMU").
 import { basename, join } from 'node:path';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
