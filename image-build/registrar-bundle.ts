@@ -7,7 +7,7 @@
 // The store drivers (better-sqlite3, pg) and the FFI (koffi) stay external: the server installs
 // them with `npm ci --omit=dev`.
 // Usage: node --import tsx image-build/registrar-bundle.ts [--out DIR]
-import { build } from 'esbuild';
+import { build, type BuildOptions } from 'esbuild';
 import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,6 +16,18 @@ import { parseArgs } from 'node:util';
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
 /** Builds the bundle into outDir (replaced); bytes counts every file written there. */
+/** What the bundle and its worker share: Node 20 ESM, the native store drivers and koffi left outside. */
+const NODE_ESM = {
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  external: ['better-sqlite3', 'pg', 'koffi'],
+  banner: { js: "import { createRequire as __btnCreateRequire } from 'node:module'; const require = __btnCreateRequire(import.meta.url);" },
+  legalComments: 'none',
+  logLevel: 'warning',
+} as const satisfies BuildOptions;
+
 export async function bundleRegistrar(outDir: string): Promise<{ readonly file: string; readonly bytes: number }> {
   await rm(outDir, { recursive: true, force: true });
   await mkdir(outDir, { recursive: true });
@@ -32,14 +44,7 @@ export async function bundleRegistrar(outDir: string): Promise<{ readonly file: 
       // Chunks keep the store drivers' dynamic imports lazy: keygen or batch sign runs on a
       // machine that has neither better-sqlite3 nor pg.
       splitting: true,
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      target: 'node20',
-      external: ['better-sqlite3', 'pg', 'koffi'],
-      banner: { js: "import { createRequire as __btnCreateRequire } from 'node:module'; const require = __btnCreateRequire(import.meta.url);" },
-      legalComments: 'none',
-      logLevel: 'warning',
+      ...NODE_ESM,
     });
   } finally {
     await rm(entry, { force: true });
@@ -49,14 +54,7 @@ export async function bundleRegistrar(outDir: string): Promise<{ readonly file: 
   await build({
     entryPoints: [join(ROOT, 'provisioning/manifest/line-check-thread.ts')],
     outfile: join(outDir, 'line-check-worker.js'),
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    external: ['better-sqlite3', 'pg', 'koffi'],
-    banner: { js: "import { createRequire as __btnCreateRequire } from 'node:module'; const require = __btnCreateRequire(import.meta.url);" },
-    legalComments: 'none',
-    logLevel: 'warning',
+    ...NODE_ESM,
   });
   let bytes = 0;
   for (const f of await readdir(outDir)) bytes += (await stat(join(outDir, f))).size;
