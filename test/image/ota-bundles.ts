@@ -8,10 +8,12 @@
 // another CA.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, rm, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { KEYRING_PATH } from '../../image-build/ab-slots.ts';
 import { X86_LAYOUT } from '../../image-build/build.ts';
+import { extractPartition, partitions } from '../../image-build/disk.ts';
 import { makeSigningKeys, type SigningKeys } from '../../image-build/signing-keys.ts';
 import { makeBundle, rootfsFromImage, type BuiltBundle } from '../../image-build/update-bundle.ts';
 
@@ -45,10 +47,51 @@ const DROP_IN_DIR = '/etc/systemd/system/btn-node.service.d';
 const signWith = (o: BuildOptions): { board: string; out: string; key: string; cert: string; keyring: string } =>
   ({ board: 'qemu-x86_64', out: join(o.work, 'bundles'), key: o.keys.key, cert: o.keys.cert, keyring: o.keys.caCert });
 
+/**
+ * For the test's eyes only: journald copies the guest's journal to the serial console, so a
+ * failure's console shows what the health check, RAUC and the agent said (the image keeps its
+ * journal in memory, and a restart or a power cut loses it).
+ */
+const JOURNAL_TO_CONSOLE = '[Journal]\nForwardToConsole=yes\nTTYPath=/dev/ttyS0\nMaxLevelConsole=info\n';
+
+/** Writes the journal-to-console drop-in into a root file system image. */
+export async function journalToConsole(rootfs: string, work: string): Promise<void> {
+  const file = join(work, 'journal-to-console.conf');
+  await writeFile(file, JOURNAL_TO_CONSOLE, { mode: 0o644 });
+  await debugfs(rootfs, 'mkdir /etc/systemd/journald.conf.d');
+  await debugfs(rootfs, `write ${file} /etc/systemd/journald.conf.d/zz-console.conf`);
+}
+
+/** The same in slot A of a disk (the v1 the guest boots first). */
+export async function journalToConsoleOnDisk(disk: string, work: string): Promise<void> {
+  const slot = partitions(X86_LAYOUT).root;
+  const copy = join(work, 'slot-a.ext4');
+  await extractPartition(disk, slot, copy);
+  await journalToConsole(copy, work);
+  await run('dd', [`if=${copy}`, `of=${disk}`, 'bs=1M', 'oflag=seek_bytes', `seek=${slot.startBytes}`, 'conv=notrunc', 'status=none']);
+  await rm(copy);
+}
+
+/**
+ * The image must trust the CA the test signs with: an image built from another checkout (another
+ * image-build/out/dev-keys) would refuse every bundle, which is no finding about updates.
+ */
+export async function assertImageTrusts(imageDir: string, caCert: string, work: string): Promise<void> {
+  const slot = join(work, 'keyring-check.ext4');
+  await extractPartition(join(imageDir, 'btn-node-qemu-x86_64.img'), partitions(X86_LAYOUT).root, slot);
+  try {
+    const keyring = (await run('debugfs', ['-R', `cat ${KEYRING_PATH}`, slot], { maxBuffer: 1024 * 1024 })).stdout;
+    if (keyring.trim() !== (await readFile(caCert, 'utf8')).trim()) throw new Error(`the image in ${imageDir} trusts another update CA than ${caCert}: rebuild it (npm run image) or set BTN_IMAGE_DIR to one built with these keys`);
+  } finally {
+    await rm(slot, { force: true });
+  }
+}
+
 /** v2: the image's root file system (left in work as rootfs.ext4 for the bad bundles). */
 export async function buildV2(o: BuildOptions): Promise<{ readonly v2: BuiltBundle; readonly rootfs: string }> {
   await mkdir(o.work, { recursive: true });
   const rootfs = await rootfsFromImage(o.imageDir, 'qemu-x86_64', X86_LAYOUT, o.work);
+  await journalToConsole(rootfs, o.work);
   const v2 = await makeBundle({ ...signWith(o), rootfs, version: V2 });
   o.log(`bundle ${V2}: ${(v2.bytes / 1e6).toFixed(1)} MB, built in ${v2.seconds} s`);
   return { v2, rootfs };

@@ -28,7 +28,7 @@ import { builtImageDir, readBootFile } from './ab-disk.ts';
 import { startBundleServer, type BundleServer } from './bundle-server.ts';
 import { guestStatus } from './guest-page.ts';
 import { announceUpdate, prepareDisk, startGuestNetwork, type GuestNetwork } from './guest-network.ts';
-import { buildBadBundles, buildV2, V1, V2, V3, V4 } from './ota-bundles.ts';
+import { assertImageTrusts, buildBadBundles, buildV2, journalToConsoleOnDisk, V1, V2, V3, V4 } from './ota-bundles.ts';
 import { QemuGuest } from './qemu-guest.ts';
 
 const GUEST_NAME = 'btn-ota-test';
@@ -41,11 +41,13 @@ let work = '';
 let net: GuestNetwork | undefined;
 let server: BundleServer | undefined;
 let guest: QemuGuest | undefined;
+/** A failed run keeps its disk, TPM state and consoles for a look afterwards. */
+let keepWork = false;
 afterAll(async () => {
   await guest?.kill().catch(() => undefined);
   await server?.close();
   await net?.close();
-  if (work) await rm(work, { recursive: true, force: true });
+  if (work && !keepWork) await rm(work, { recursive: true, force: true });
 });
 
 type Status = Record<string, any>;
@@ -66,6 +68,7 @@ describe.skipIf(process.env['BTN_OTA_TEST'] !== '1')('qemu-x86_64 image, over-th
     };
     const keys = await devSigningKeys(() => undefined);
     const imageDir = await builtImageDir(keys.caCert);
+    await assertImageTrusts(imageDir, keys.caCert, work);
     const kvm = process.env['BTN_QEMU_ACCEL'] === 'kvm' && existsSync('/dev/kvm');
     // v2 is made while v1 boots, the others while v2 is delivered.
     const bundleOptions = { imageDir, work: join(work, 'bundles'), keys, log };
@@ -75,6 +78,7 @@ describe.skipIf(process.env['BTN_OTA_TEST'] !== '1')('qemu-x86_64 image, over-th
     net = await startGuestNetwork(join(work, 'net'), logger, 'QEMU-OTA-0001');
     const g = net;
     const image = await prepareDisk(g, imageDir, work, { growMiB: GROW_MIB, extraLines: [`HOSTNAME=${GUEST_NAME}`, `UPDATE_HEALTH_SECONDS=${HEALTH_SECONDS}`] });
+    await journalToConsoleOnDisk(image, work);
     const pagePort = await freePort();
     const boot = (name: string): Promise<QemuGuest> => QemuGuest.start({ image, tpmState: g.tpmState, work, name, pagePort, kvm });
     guest = await boot('boot1');
@@ -222,7 +226,9 @@ describe.skipIf(process.env['BTN_OTA_TEST'] !== '1')('qemu-x86_64 image, over-th
       // v2 fetched once, v3 twice (cut, then again by itself), each bad bundle once: nothing more was taken from a retained announcement.
       expect([v2Bundle.bundle, bundles.v3.bundle, bundles.tampered, bundles.otherKey].map(served)).toEqual([1, 2, 1, 1]);
     } catch (err) {
-      throw new Error(`${(err as Error).message}\n--- guest console (tail) ---\n${await guest.tail()}`);
+      keepWork = true;
+      const grubenv = await readGrubenv(image).catch((e: Error) => e.message);
+      throw new Error(`${(err as Error).message}\n--- grubenv now: ${JSON.stringify(grubenv)}; consoles and disk kept in ${work} ---\n${await guest.tail()}`);
     }
   });
 });
