@@ -30,6 +30,8 @@ export interface HttpBenchInput {
   readonly bundle: string;
   /** wrk is installed: without it only the upload figures are measured. */
   readonly wrk: boolean;
+  /** Only the big batch upload's figures. */
+  readonly ingestOnly?: boolean;
   readonly dir: string;
   readonly rootKeyFile: string;
   readonly trustDir: string;
@@ -114,6 +116,7 @@ export async function httpFigures(report: Report, x: HttpBenchInput): Promise<vo
     report(withBaseline(`prov batch upload+store ${x.lines.length} lines (${(manifest.length / 1e6).toFixed(0)} MB), ${x.storeName}`, r4(uploadRate), 'lines/s', `raw fileBatch insert ${x.storeName}`, r4(x.rawInsertRate)));
     report(withBaseline(`  the same upload against the RSA-verify floor`, r4(uploadRate), 'lines/s', `node:crypto verify of the lines' EK certificates, ${x.verifyFloor.threads} worker threads (all cores)`, r4(x.verifyFloor.rate)));
     report(withBaseline(`  the same bytes wrongly signed: refused in`, Math.round(refusedMs), 'ms', 'the signed upload', Math.round(uploadMs)));
+    if (x.ingestOnly === true) return;
 
     // one HTTP call per device (Helium's onboarding server files one hotspot per call), as many
     // at once as the registrar lets one manufacturer run

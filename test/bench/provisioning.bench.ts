@@ -13,6 +13,8 @@
 // certificates minted under the swtpm test CA (test/provisioning/software-ek.ts), a pool of
 // distinct ones that the lines share in turn (the label says how many); every line's certificate
 // signature is verified. The product's caps stay as they are.
+// BTN_BENCH_INGEST_ONLY=1: only the batch figures (line verification, the RSA-verify floor, the
+// raw insert and the upload), for measuring ingest alone in a few minutes.
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -36,6 +38,7 @@ import { withBaseline, type BenchSuite, type Report } from './report.ts';
 import { wrkInstalled } from './wrk.ts';
 
 const r4 = (n: number): number => Math.round(n);
+const INGEST_ONLY = process.env['BTN_BENCH_INGEST_ONLY'] === '1';
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
 interface StoreHandle {
@@ -116,15 +119,19 @@ async function storeFigures(report: Report, h: StoreHandle, ctx: Context): Promi
 
   // the activation's parts in-process (the floor the served figures are held against)
   const count = ctx.quick ? 300 : 2000;
-  const activationFloorRates = await activationFloor(store, ctx.devices.slice(2 * count, 3 * count), ctx.root);
+  const activationFloorRates = INGEST_ONLY ? { challenge: 0, proof: 0, activation: 0 } : await activationFloor(store, ctx.devices.slice(2 * count, 3 * count), ctx.root);
 
   const served = await withManufacturer(h, ctx.maker);
   await served.store.close();
   await httpFigures(report, {
     storeName: h.name, storeUrl: served.url, bundle: ctx.bundle, wrk: ctx.wrk, dir: ctx.dir, rootKeyFile: ctx.rootKeyFile, trustDir: ctx.trustDir,
-    maker: ctx.maker, lines: ctx.lines, singleLines: ctx.singleLines, activationLines: ctx.activation.lines, activationEks: ctx.activation.eks,
+    ingestOnly: INGEST_ONLY, maker: ctx.maker, lines: ctx.lines, singleLines: ctx.singleLines, activationLines: ctx.activation.lines, activationEks: ctx.activation.eks,
     seconds: ctx.quick ? 2 : 5, rawInsertRate: rawRate, activationFloor: activationFloorRates, verifyFloor: ctx.verifyFloor,
   });
+  if (INGEST_ONLY) {
+    await store.close();
+    return;
+  }
 
   // activations without HTTP (challenge + proof called directly, 16 in flight) vs the bare store
   // operations of an activation (insert challenge, check-and-mark); the secret is captured at
