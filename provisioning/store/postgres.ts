@@ -6,11 +6,12 @@ import { ProvisioningError } from '../errors.ts';
 import { CommitQueue, type Settled } from './commit-queue.ts';
 import { MIGRATIONS } from './migrations.ts';
 import { activateGroup, insertChallenges } from './postgres-groups.ts';
-import { fileDevices } from './postgres-copy-ingest.ts';
+import { fileWholeBatch } from './batch-writer.ts';
+import { openPostgresBatch } from './postgres-copy-ingest.ts';
 import { acceptVendorBundleSql, buf, publishManifestSql, recordRotationSql, rootRotationsSql, rowToRotation, rowToVendorBundle, rowToBatch, rowToChallenge, rowToDevice, rowToManifest, rowToManufacturer, rowToRevocation, rowToState, type Row } from './rows.ts';
 import { revocationStep } from './activation-rules.ts';
 import type {
-  ActivationInput, ActivationOutcome, BatchInput, BatchRecord, ChallengeRecord, DeviceRecord, DeviceState, FileOutcome,
+  ActivationInput, ActivationOutcome, BatchInput, BatchOpening, BatchRecord, BatchWriter, ChallengeRecord, DeviceRecord, DeviceState, FileOutcome,
   ListOptions, ManufacturerRecord, NewDevice, ProvisioningStore, RevocationEntry, RevokeOutcome, StoredManifest, StoredRotation, VendorBundleRecord,
 } from './types.ts';
 
@@ -99,19 +100,12 @@ export class PostgresStore implements ProvisioningStore {
   }
 
   async fileBatch(batch: BatchInput, devices: readonly NewDevice[]): Promise<FileOutcome[]> {
-    return this.#tx(async (c) => {
-      const fresh = (await c.query(
-        `INSERT INTO batches (id, manufacturer, manifest_sha256, signature, line_count, filed, duplicates, conflicts, rejected, uploaded_at)
-         VALUES ($1, $2, $3, $4, $5, 0, 0, 0, $6, $7) ON CONFLICT DO NOTHING`,
-        [batch.id, batch.manufacturer, batch.manifestSha256, buf(batch.signature), batch.lineCount, batch.rejected, batch.uploadedAt],
-      )).rowCount === 1;
-      const outcomes = await fileDevices(c, batch, devices);
-      if (fresh) {
-        const count = (o: FileOutcome): number => outcomes.filter((x) => x === o).length;
-        await c.query('UPDATE batches SET filed = $1, duplicates = $2, conflicts = $3 WHERE id = $4', [count('filed'), count('duplicate'), count('conflict'), batch.id]);
-      }
-      return outcomes;
-    });
+    return fileWholeBatch(this, batch, devices);
+  }
+
+  async openBatch(batch: BatchOpening): Promise<BatchWriter> {
+    const client = await this.#connect();
+    return openPostgresBatch(client, batch, (err) => client.release(err), wrap);
   }
 
   async getBatch(id: string): Promise<BatchRecord | null> {

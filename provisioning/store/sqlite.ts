@@ -4,15 +4,23 @@
 import Database from 'better-sqlite3';
 import { ProvisioningError } from '../errors.ts';
 import { CommitQueue, type Settled } from './commit-queue.ts';
+import { SqliteBatches } from './sqlite-batch.ts';
 import { MIGRATIONS } from './migrations.ts';
 import type {
-  ActivationInput, ActivationOutcome, BatchInput, BatchRecord, ChallengeRecord, DeviceRecord, DeviceState, FileOutcome,
+  ActivationInput, ActivationOutcome, BatchInput, BatchOpening, BatchRecord, BatchWriter, ChallengeRecord, DeviceRecord, DeviceState, FileOutcome,
   ListOptions, ManufacturerRecord, NewDevice, ProvisioningStore, RevocationEntry, RevokeOutcome, StoredManifest, StoredRotation, VendorBundleRecord,
 } from './types.ts';
-import { acceptVendorBundleSql, buf, publishManifestSql, recordRotationSql, rootRotationsSql, rowToRotation, rowToVendorBundle, rowToBatch, rowToChallenge, rowToDevice, rowToManifest, rowToManufacturer, rowToRevocation, sameDevice, type Row } from './rows.ts';
+import { fileWholeBatch } from './batch-writer.ts';
+import { acceptVendorBundleSql, buf, publishManifestSql, recordRotationSql, rootRotationsSql, rowToRotation, rowToVendorBundle, rowToBatch, rowToChallenge, rowToDevice, rowToManifest, rowToManufacturer, rowToRevocation, type Row } from './rows.ts';
 import { challengeRefusal, deviceRefusal, revocationStep, staleChallenge } from './activation-rules.ts';
 
 export function openSqliteStore(path: string): SqliteStore {
+  const db = connect(path);
+  migrate(db);
+  return new SqliteStore(db);
+}
+
+function connect(path: string): Database.Database {
   let db: Database.Database;
   try {
     db = new Database(path);
@@ -23,8 +31,7 @@ export function openSqliteStore(path: string): SqliteStore {
   } catch (err) {
     throw new ProvisioningError('ERR_PROV_STORE', `cannot open SQLite store ${path}: ${(err as Error).message}`, undefined, { cause: err });
   }
-  migrate(db);
-  return new SqliteStore(db);
+  return db;
 }
 
 function migrate(db: Database.Database): void {
@@ -45,19 +52,17 @@ export class SqliteStore implements ProvisioningStore {
   readonly kind = 'sqlite' as const;
   readonly #db: Database.Database;
   readonly #s;
+  readonly #batches: SqliteBatches;
 
   constructor(db: Database.Database) {
     this.#db = db;
+    // a batch's transaction on a connection of its own (an in-memory database has only this one)
+    this.#batches = new SqliteBatches(() => (db.memory ? db : connect(db.name)), storeError);
     this.#s = {
       addManufacturer: db.prepare('INSERT INTO manufacturers (name, public_key, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING'),
       getManufacturer: db.prepare('SELECT name, public_key, created_at FROM manufacturers WHERE name = ?'),
       listManufacturers: db.prepare('SELECT name, public_key, created_at FROM manufacturers ORDER BY name'),
-      insertBatch: db.prepare(`INSERT INTO batches (id, manufacturer, manifest_sha256, signature, line_count, filed, duplicates, conflicts, rejected, uploaded_at)
-        VALUES (?, ?, ?, ?, ?, 0, 0, 0, ?, ?) ON CONFLICT DO NOTHING`),
-      countBatch: db.prepare('UPDATE batches SET filed = ?, duplicates = ?, conflicts = ? WHERE id = ?'),
       getBatch: db.prepare('SELECT * FROM batches WHERE id = ?'),
-      insertDevice: db.prepare(`INSERT INTO devices (ek_name, node_id, ek_public, ek_certificate, sealing_public, serial, board, batch_id, manufacturer, state, filed_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'filed', ?) ON CONFLICT DO NOTHING`),
       getDevice: db.prepare(`SELECT ${DEVICE_COLUMNS} FROM devices WHERE ek_name = ?`),
       getNode: db.prepare(`SELECT ${DEVICE_COLUMNS} FROM devices WHERE node_id = ?`),
       countDevices: db.prepare('SELECT state, COUNT(*) AS n FROM devices GROUP BY state'),
@@ -82,7 +87,7 @@ export class SqliteStore implements ProvisioningStore {
   }
 
   async addManufacturer(m: ManufacturerRecord): Promise<'added' | 'exists'> {
-    return this.#run(() => {
+    return this.#write(() => {
       if (this.#s.addManufacturer.run(m.name, buf(m.publicKey), m.createdAt).changes === 1) return 'added';
       const existing = rowToManufacturer(this.#s.getManufacturer.get(m.name) as Row);
       if (Buffer.compare(existing.publicKey, m.publicKey) !== 0) {
@@ -104,26 +109,11 @@ export class SqliteStore implements ProvisioningStore {
   }
 
   async fileBatch(batch: BatchInput, devices: readonly NewDevice[]): Promise<FileOutcome[]> {
-    return this.#run(() => this.#db.transaction(() => {
-      const fresh = this.#s.insertBatch.run(batch.id, batch.manufacturer, batch.manifestSha256, buf(batch.signature), batch.lineCount, batch.rejected, batch.uploadedAt).changes === 1;
-      const outcomes: FileOutcome[] = [];
-      let filed = 0, duplicates = 0, conflicts = 0;
-      for (const d of devices) {
-        const r = this.#s.insertDevice.run(d.ekName, d.nodeId, buf(d.ekPublic), buf(d.ekCertificate), buf(d.sealingPublic), d.serial, d.board, batch.id, batch.manufacturer, batch.uploadedAt);
-        let outcome: FileOutcome;
-        if (r.changes === 1) outcome = 'filed';
-        else {
-          const existing = this.#s.getDevice.get(d.ekName) as Row | undefined;
-          outcome = existing !== undefined && sameDevice(rowToDevice(existing), d) ? 'duplicate' : 'conflict';
-        }
-        outcomes.push(outcome);
-        if (outcome === 'filed') filed++;
-        else if (outcome === 'duplicate') duplicates++;
-        else conflicts++;
-      }
-      if (fresh) this.#s.countBatch.run(filed, duplicates, conflicts, batch.id);
-      return outcomes;
-    }).immediate());
+    return fileWholeBatch(this, batch, devices);
+  }
+
+  async openBatch(batch: BatchOpening): Promise<BatchWriter> {
+    return this.#batches.open(batch);
   }
 
   async getBatch(id: string): Promise<BatchRecord | null> {
@@ -229,7 +219,7 @@ export class SqliteStore implements ProvisioningStore {
   }
 
   async recordRotation(r: StoredRotation): Promise<'recorded' | 'held'> {
-    return this.#run(() => (this.#s.recordRotation.run(r.network, r.version, r.previousKey, r.nextKey, r.manifest, r.recordedAt).changes === 1 ? 'recorded' : 'held'));
+    return this.#write(() => (this.#s.recordRotation.run(r.network, r.version, r.previousKey, r.nextKey, r.manifest, r.recordedAt).changes === 1 ? 'recorded' : 'held'));
   }
 
   async rootRotations(network: string, limit: number): Promise<StoredRotation[]> {
@@ -248,6 +238,7 @@ export class SqliteStore implements ProvisioningStore {
   }
 
   async close(): Promise<void> {
+    if (!this.#db.memory) this.#batches.close();
     if (this.#db.open) this.#db.close();
   }
 
@@ -255,7 +246,12 @@ export class SqliteStore implements ProvisioningStore {
   // fsync (synchronous=FULL costs ~0.4 ms per commit here). Each op runs in its own savepoint, so
   // one failing op rolls back only itself. better-sqlite3 commits synchronously, so a group is
   // what arrived in one event-loop turn.
-  readonly #writes = new CommitQueue<() => unknown, unknown>((ops) => this.#commitGroup(ops), { wrapError: storeError });
+  readonly #writes = new CommitQueue<() => unknown, unknown>((ops) => this.#batches.whenIdle(() => this.#commitGroup(ops)), { wrapError: storeError });
+
+  /** A write outside the group commit: after the open batch, if any (SQLite has one writer). */
+  #write<T>(fn: () => T): Promise<T> {
+    return this.#batches.whenIdle(() => this.#run(fn));
+  }
 
   #grouped<T>(op: () => T): Promise<T> {
     return this.#writes.push(op) as Promise<T>;

@@ -24,6 +24,23 @@ export interface BatchInput {
   readonly uploadedAt: number;
 }
 
+/** A batch as it is opened for filing: its line counts are known only when it is committed. */
+export type BatchOpening = Omit<BatchInput, 'lineCount' | 'rejected'>;
+
+/**
+ * A batch being filed in one open transaction: devices are filed in calls while later lines are
+ * still being checked, and nothing of the batch is visible to anyone until commit(). After a
+ * failed file() or commit(), or instead of commit(), abort() rolls everything back.
+ */
+export interface BatchWriter {
+  /** Files these devices after those of earlier calls; one outcome per device, in order. */
+  file(devices: readonly NewDevice[]): Promise<FileOutcome[]>;
+  /** Records the batch's counts and commits; resolves once the batch is durable. */
+  commit(counts: { readonly lineCount: number; readonly rejected: number }): Promise<void>;
+  /** Rolls the batch back; safe to call after a failure, and more than once. */
+  abort(): Promise<void>;
+}
+
 export interface BatchRecord extends BatchInput {
   readonly filed: number;
   readonly duplicates: number;
@@ -148,8 +165,13 @@ export interface ProvisioningStore {
   addManufacturer(m: ManufacturerRecord): Promise<'added' | 'exists'>;
   getManufacturer(name: string): Promise<ManufacturerRecord | null>;
   listManufacturers(): Promise<ManufacturerRecord[]>;
-  /** Files a batch in one transaction; one outcome per device, in order. */
+  /** Files a batch in one transaction; one outcome per device, in order (openBatch, one file(), commit). */
   fileBatch(batch: BatchInput, devices: readonly NewDevice[]): Promise<FileOutcome[]>;
+  /**
+   * Opens a batch's transaction (on SQLite one at a time, and other writes wait until it ends).
+   * The caller has verified the batch's signature before.
+   */
+  openBatch(batch: BatchOpening): Promise<BatchWriter>;
   getBatch(id: string): Promise<BatchRecord | null>;
   getDevice(ekName: string): Promise<DeviceRecord | null>;
   getNode(nodeId: string): Promise<DeviceRecord | null>;
