@@ -1,13 +1,15 @@
-// Batch ingest: stream the manifest, check every line while it arrives (in chunks, on worker
-// threads when given a checker), then check the manufacturer's signature over the whole batch
-// (the server has checked it on the spooled copy before this runs); only a batch whose
-// signature verifies reaches the store, in one transaction. A bad signature rejects everything; a bad line rejects only
-// that line (README "All-or-nothing?").
+// Batch ingest: stream the manifest and check every line (in chunks, on worker threads when given
+// a checker). Given the digest its signature was verified over (the server spools and verifies
+// first), settled devices are filed into the batch's open transaction while later lines are
+// still checked; otherwise the signature is checked at the end and only then is anything filed.
+// Either way the batch commits once, at the end: a bad signature, a failed check or store error
+// leaves nothing filed; a bad line rejects only that line (README "All-or-nothing?").
 import { createHash } from 'node:crypto';
 import { ProvisioningError } from '../errors.ts';
 import { toHex } from '../../firmware/core/bytes.ts';
 import type { BatchLineResult, BatchLineStatus, BatchUploadResponse } from '../../firmware/protocol/registrar-api/types.ts';
-import type { FileOutcome, NewDevice, ProvisioningStore } from '../store/types.ts';
+import type { ProvisioningStore } from '../store/types.ts';
+import { BatchFiling } from './batch-filing.ts';
 import type { SignatureVerifier } from './cert-verify-pool.ts';
 import { isRejection, type LineRejectCode } from './line.ts';
 import { IntermediatePaths } from './chain.ts';
@@ -44,6 +46,11 @@ export interface IngestInput {
   readonly checker?: LineChecker;
   /** Verifies certificate signatures only (worker threads); used without `checker`. */
   readonly verifier?: SignatureVerifier;
+  /**
+   * SHA-256 of the source's bytes, over which the caller has verified `signature` already
+   * (spoolSignedBatch): the source is not hashed again, and filing overlaps the checks.
+   */
+  readonly verifiedSha256?: Uint8Array;
 }
 
 // Lines go in chunks of this many (fewer when their bytes fill CHUNK_BYTES): a message's round
@@ -56,10 +63,29 @@ export async function ingestBatch(input: IngestInput): Promise<BatchReport> {
   const record = await input.store.getManufacturer(manufacturer);
   if (record === null) throw new ProvisioningError('ERR_PROV_UNKNOWN_MANUFACTURER', `manufacturer "${manufacturer}" is not registered`, 'manufacturer');
 
-  const hash = createHash('sha256');
+  const badSignature = (): ProvisioningError => new ProvisioningError('ERR_PROV_BAD_SIGNATURE', `batch signature does not verify with the key of manufacturer "${manufacturer}"; nothing was filed`, 'signature');
+  const verified = input.verifiedSha256;
+  // one Ed25519 verification: the digest handed over must be the one the signature covers
+  if (verified !== undefined && !verifyBatchSignature(record.publicKey, manufacturer, verified, input.signature)) throw badSignature();
+  const hash = verified === undefined ? createHash('sha256') : null;
   const results: LineResult[] = [];
-  const devices: NewDevice[] = [];
-  const deviceLine: number[] = []; // index into results for each device
+  let passed = 0; // lines that passed the checks and went to the store
+  let filed = 0, duplicates = 0;
+  let digest = verified;
+  const filing = new BatchFiling(
+    () => input.store.openBatch({ id: batchId(manufacturer, digest!), manufacturer, manifestSha256: toHex(digest!), signature: input.signature, uploadedAt: input.now }),
+    (outcomes, at) => outcomes.forEach((o, i) => {
+      const r = results[at[i]!]!;
+      if (o === 'filed') filed++;
+      else if (o === 'duplicate') {
+        duplicates++;
+        results[at[i]!] = { ...r, status: 'duplicate' };
+      } else {
+        results[at[i]!] = { ...r, status: 'rejected', code: 'ERR_FILED_WITH_OTHER_DATA', reason: 'this EK or sealing key is filed already with another serial, board or sealing key' };
+      }
+    }),
+    verified !== undefined,
+  );
   const seenEk = new Set<string>();
   const seenNode = new Set<string>();
   const trust = input.trust;
@@ -129,9 +155,9 @@ export async function ingestBatch(input: IngestInput): Promise<BatchReport> {
         } else {
           seenEk.add(c.ekName);
           seenNode.add(c.nodeId);
-          deviceLine.push(results.length);
+          passed++;
+          filing.add(c, results.length);
           results.push({ line, serial: c.serial, status: 'filed' });
-          devices.push(c);
         }
       }
     }
@@ -143,42 +169,31 @@ export async function ingestBatch(input: IngestInput): Promise<BatchReport> {
   });
   try {
     for await (const c of input.source) {
-      hash.update(c);
+      hash?.update(c);
       splitter.push(c);
       await settle(maxInFlight);
+      await filing.keepUp();
     }
     splitter.end();
     flush();
     await settle(0);
+    if (hash !== null) {
+      digest = new Uint8Array(hash.digest());
+      if (!verifyBatchSignature(record.publicKey, manufacturer, digest, input.signature)) throw badSignature();
+      filing.start();
+    }
+    // an empty batch files nothing, not even its record
+    if (results.length > 0) await filing.commit({ lineCount: results.length, rejected: results.length - passed });
+  } catch (err) {
+    await filing.abort();
+    throw err;
   } finally {
     // a failed batch leaves no chunk behind unobserved
     inflight.length = 0;
   }
 
-  const digest = new Uint8Array(hash.digest());
-  if (!verifyBatchSignature(record.publicKey, manufacturer, digest, input.signature)) {
-    throw new ProvisioningError('ERR_PROV_BAD_SIGNATURE', `batch signature does not verify with the key of manufacturer "${manufacturer}"; nothing was filed`, 'signature');
-  }
-  const id = batchId(manufacturer, digest);
-  const rejectedBefore = results.length - devices.length;
-  const outcomes: FileOutcome[] = devices.length === 0 && results.length === 0 ? [] : await input.store.fileBatch(
-    { id, manufacturer, manifestSha256: toHex(digest), signature: input.signature, lineCount: results.length, rejected: rejectedBefore, uploadedAt: input.now },
-    devices,
-  );
-  let filed = 0, duplicates = 0;
-  outcomes.forEach((o, i) => {
-    const at = deviceLine[i]!;
-    const r = results[at]!;
-    if (o === 'filed') filed++;
-    else if (o === 'duplicate') {
-      duplicates++;
-      results[at] = { ...r, status: 'duplicate' };
-    } else {
-      results[at] = { ...r, status: 'rejected', code: 'ERR_FILED_WITH_OTHER_DATA', reason: 'this EK or sealing key is filed already with another serial, board or sealing key' };
-    }
-  });
   return {
-    batchId: id, manufacturer, sha256: toHex(digest), lines: results.length, filed, duplicates,
+    batchId: batchId(manufacturer, digest!), manufacturer, sha256: toHex(digest!), lines: results.length, filed, duplicates,
     rejected: results.length - filed - duplicates, results,
   };
 }

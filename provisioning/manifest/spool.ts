@@ -15,6 +15,8 @@ export interface SpooledBatch {
   /** The batch's bytes again, from the spool file, for the line-by-line ingest. */
   readonly source: () => AsyncIterable<Uint8Array>;
   readonly bytes: number;
+  /** SHA-256 of the bytes, which the manufacturer's signature was verified over. */
+  readonly sha256: Uint8Array;
   remove(): Promise<void>;
 }
 
@@ -46,10 +48,11 @@ export async function spoolSignedBatch(input: {
     } finally {
       await file.close();
     }
-    if (!verifyBatchSignature(record.publicKey, manufacturer, new Uint8Array(hash.digest()), input.signature)) {
+    const sha256 = new Uint8Array(hash.digest());
+    if (!verifyBatchSignature(record.publicKey, manufacturer, sha256, input.signature)) {
       throw new ProvisioningError('ERR_PROV_BAD_SIGNATURE', `batch signature does not verify with the key of manufacturer "${manufacturer}"; nothing was filed`, 'signature');
     }
-    return { source: () => createReadStream(path, { highWaterMark: 1024 * 1024 }), bytes, remove };
+    return { source: () => createReadStream(path, { highWaterMark: 1024 * 1024 }), bytes, sha256, remove };
   } catch (err) {
     await remove();
     throw err;

@@ -135,7 +135,7 @@ export function createRegistrar(options: RegistrarOptions): { handler: (req: Inc
     try {
       spooled = await spoolSignedBatch({ body: capped(req), manufacturer, signature, store, ...(options.spoolDir === undefined ? {} : { dir: options.spoolDir }) });
       const report = await ingestBatch({
-        source: spooled.source(), manufacturer, signature, store, trust, now: now(), ...(checker === undefined ? {} : { checker }),
+        source: spooled.source(), verifiedSha256: spooled.sha256, manufacturer, signature, store, trust, now: now(), ...(checker === undefined ? {} : { checker }),
         maxLines: options.maxBatchLines ?? MAX_BATCH_LINES, maxLineBytes: options.maxLineBytes ?? MAX_LINE_BYTES,
       });
       metrics.batches.inc({ result: 'accepted' });
