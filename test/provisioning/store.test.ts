@@ -269,7 +269,7 @@ describe.each(backends)('provisioning store contract: $name', (backend) => {
   });
 
   it('group commit: of concurrent activations each refused one (revoked, superseded, wrong proof, unknown) fails alone; the others complete', async () => {
-    const devs = Array.from({ length: 12 }, (_, i) => device(7000 + i));
+    const devs = Array.from({ length: 12 }, (_, i) => device(90_000 + i));
     await store.fileBatch(batch('group', 'acme', devs.length), devs);
     const h = Uint8Array.from(createHash('sha256').update('group').digest());
     for (const [i, d] of devs.entries()) {
@@ -323,5 +323,54 @@ describe.each(backends)('provisioning store contract: $name', (backend) => {
     expect(await store.fileBatch(batch('odd', 'acme', 1), [d])).toEqual(['filed']);
     expect(await store.getDevice(d.ekName)).toMatchObject({ serial: odd, board: '', ekPublic: every, ekCertificate: new Uint8Array(0) });
     expect(await store.fileBatch(batch('odd2', 'acme', 1), [d])).toEqual(['duplicate']);
+  });
+
+  it('a batch writer files in calls into one transaction: nothing visible before commit, outcomes as one call gives, counts at commit', async () => {
+    const devs = Array.from({ length: 6 }, (_, i) => device(95_000 + i));
+    expect(await store.fileBatch(batch('wa', 'acme', 2), [devs[0]!, devs[1]!])).toEqual(['filed', 'filed']);
+    const before = await store.countDevices();
+    const { lineCount: _l, rejected: _r, ...opening } = batch('wb');
+    const w = await store.openBatch(opening);
+    expect(await w.file([devs[0]!, devs[2]!, devs[3]!])).toEqual(['duplicate', 'filed', 'filed']);
+    // readers see the last committed state meanwhile
+    expect(await store.getDevice(devs[2]!.ekName)).toBeNull();
+    expect(await store.getBatch('wb')).toBeNull();
+    // on SQLite (one writer) another write waits for the batch; on PostgreSQL it goes ahead
+    let added = false;
+    const adding = store.addManufacturer({ name: 'writer-wait', publicKey: pub, createdAt: 1 }).then((r) => { added = true; return r; });
+    expect(await store.countDevices()).toEqual(before);
+    if (backend.name === 'sqlite') expect(added).toBe(false);
+    else await adding;
+    expect(await w.file([{ ...devs[1]!, serial: 'OTHER' }, devs[4]!, { ...device(95_100), nodeId: devs[2]!.nodeId }])).toEqual(['conflict', 'filed', 'conflict']);
+    expect(await w.file([])).toEqual([]);
+    await w.commit({ lineCount: 9, rejected: 3 });
+    expect(await adding).toBe('added');
+    expect(await store.getBatch('wb')).toMatchObject({ lineCount: 9, rejected: 3, filed: 3, duplicates: 1, conflicts: 2 });
+    expect((await store.getDevice(devs[2]!.ekName))?.batchId).toBe('wb');
+    await w.abort(); // after commit: nothing to undo
+    expect(await store.getDevice(devs[4]!.ekName)).not.toBeNull();
+  });
+
+  it('a batch writer aborted, or failing in a later call, leaves no device and no batch record', async () => {
+    const devs = Array.from({ length: 3 }, (_, i) => device(95_200 + i));
+    const before = await store.countDevices();
+    const { lineCount: _l, rejected: _r, ...opening } = batch('wc');
+    const w = await store.openBatch(opening);
+    expect(await w.file([devs[0]!])).toEqual(['filed']);
+    await w.abort();
+    await w.abort();
+    expect(await store.getDevice(devs[0]!.ekName)).toBeNull();
+    expect(await store.getBatch('wc')).toBeNull();
+    const w2 = await store.openBatch(opening);
+    expect(await w2.file([devs[1]!])).toEqual(['filed']);
+    // a column the schema requires, missing: the store refuses the call, and the batch is gone
+    await expect(w2.file([{ ...devs[2]!, serial: null as unknown as string }])).rejects.toMatchObject({ code: 'ERR_PROV_STORE' });
+    await expect(w2.commit({ lineCount: 2, rejected: 0 })).rejects.toMatchObject({ code: 'ERR_PROV_STORE' });
+    await w2.abort();
+    expect(await store.getDevice(devs[1]!.ekName)).toBeNull();
+    expect(await store.getBatch('wc')).toBeNull();
+    expect(await store.countDevices()).toEqual(before);
+    // and the store takes the next batch
+    expect(await store.fileBatch(batch('wc', 'acme', 1), [devs[1]!])).toEqual(['filed']);
   });
 });
