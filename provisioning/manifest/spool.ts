@@ -4,12 +4,14 @@
 // is the owner's alone and is removed whatever the outcome.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdtemp, open, rm } from 'node:fs/promises';
+import { mkdtemp, open, rm, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ProvisioningError } from '../errors.ts';
 import type { ProvisioningStore } from '../store/types.ts';
 import { checkManufacturerName, verifyBatchSignature } from './signature.ts';
+
+const WRITE_RUN = 1024 * 1024;
 
 export interface SpooledBatch {
   /** The batch's bytes again, from the spool file, for the line-by-line ingest. */
@@ -40,11 +42,25 @@ export async function spoolSignedBatch(input: {
     let bytes = 0;
     const file = await open(path, 'wx', 0o600);
     try {
+      // a socket hands over ~64 KiB at a time: copied into 1 MiB runs (the source may reuse its
+      // buffer), 16x fewer writes
+      const run = Buffer.allocUnsafe(WRITE_RUN);
+      let used = 0;
       for await (const chunk of input.body) {
         hash.update(chunk);
         bytes += chunk.length;
-        await file.write(chunk);
+        for (let at = 0; at < chunk.length;) {
+          const n = Math.min(chunk.length - at, WRITE_RUN - used);
+          run.set(chunk.subarray(at, at + n), used);
+          used += n;
+          at += n;
+          if (used === WRITE_RUN) {
+            await writeAll(file, run);
+            used = 0;
+          }
+        }
       }
+      if (used > 0) await writeAll(file, run.subarray(0, used));
     } finally {
       await file.close();
     }
@@ -57,4 +73,9 @@ export async function spoolSignedBatch(input: {
     await remove();
     throw err;
   }
+}
+
+/** A write may take fewer bytes than given: go on until all are written. */
+async function writeAll(file: FileHandle, data: Uint8Array): Promise<void> {
+  for (let at = 0; at < data.length;) at += (await file.write(data, at)).bytesWritten;
 }

@@ -10,6 +10,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateEd25519 } from '../../provisioning/keys.ts';
 import { batchId, ingestBatch, signManifest, TrustStore } from '../../provisioning/manifest/index.ts';
+import { spoolSignedBatch } from '../../provisioning/manifest/spool.ts';
 import { openStore, type BatchWriter, type ProvisioningStore } from '../../provisioning/store/index.ts';
 import { startDevices, type DeviceLab } from './devices.ts';
 import { manifestBytes, syntheticLines } from './synthetic.ts';
@@ -161,6 +162,36 @@ describe.each(backends)('ingest filing while checking: $name', (backend) => {
       expect(await store.countDevices()).toEqual(before);
     } finally {
       await store.close();
+    }
+  });
+});
+
+describe('spool', () => {
+  it('keeps the bytes exactly, arriving in pieces of every size, and hands over the digest its signature covers', async () => {
+    const store = await backends[0]!.open();
+    const dir = mkdtempSync(join(tmpdir(), 'btn-prov-spool-'));
+    try {
+      await store.addManufacturer({ name: 'acme', publicKey: maker.publicKey, createdAt: NOW });
+      const body = new Uint8Array(randomBytes(3 * 1024 * 1024 + 17));
+      async function* ragged(): AsyncGenerator<Uint8Array> {
+        // a reused buffer, as a stream may hand over: the spool must copy what it keeps
+        const scratch = new Uint8Array(70_000);
+        for (let at = 0, n = 1; at < body.length; at += n, n = (n * 7 + 13) % 65_521 + 1) {
+          const piece = body.subarray(at, at + n);
+          scratch.set(piece);
+          yield scratch.subarray(0, piece.length);
+        }
+      }
+      const spooled = await spoolSignedBatch({ body: ragged(), manufacturer: 'acme', signature: sign(body), store, dir });
+      const back: Buffer[] = [];
+      for await (const c of spooled.source()) back.push(Buffer.from(c as Uint8Array));
+      expect(Buffer.concat(back).equals(Buffer.from(body))).toBe(true);
+      expect(spooled.bytes).toBe(body.length);
+      expect(spooled.sha256).toEqual(sha256(body));
+      await spooled.remove();
+    } finally {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
