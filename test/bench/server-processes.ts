@@ -3,10 +3,16 @@
 // a bare node:http server that answers each path with fixed bytes after reading the request
 // body (the floor: what node:http alone costs on this machine for the same exchange).
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
+
+// USER_HZ: 100 on Linux everywhere this runs (getconf CLK_TCK)
+const CLOCK_TICKS = 100;
 
 export interface ServerProcess {
   readonly url: string;
+  /** CPU seconds (user + system, all its threads) the process has used so far; Linux /proc. */
+  cpuSeconds(): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -34,6 +40,11 @@ async function spawnServer(args: readonly string[], urlOf: (line: string) => str
   child.stdout!.resume();
   return {
     url,
+    cpuSeconds: async () => {
+      // fields 14 and 15 of /proc/PID/stat, after the ")" that ends the command name
+      const fields = (await readFile(`/proc/${child.pid}/stat`, 'utf8')).split(')').pop()!.trim().split(' ');
+      return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+    },
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       await exited;
