@@ -84,7 +84,7 @@ export async function ingestBatch(input: IngestInput): Promise<BatchReport> {
         results[at[i]!] = { ...r, status: 'rejected', code: 'ERR_FILED_WITH_OTHER_DATA', reason: 'this EK or sealing key is filed already with another serial, board or sealing key' };
       }
     }),
-    verified !== undefined,
+    verified !== undefined && input.store.fileWhileChecking,
   );
   const seenEk = new Set<string>();
   const seenNode = new Set<string>();

@@ -58,6 +58,7 @@ const DEVICE_COLUMNS = 'ek_name, node_id, ek_public, ek_certificate, sealing_pub
 
 export class PostgresStore implements ProvisioningStore {
   readonly kind = 'postgres' as const;
+  readonly fileWhileChecking = true;
   readonly #pool: pg.Pool;
 
   constructor(pool: pg.Pool) {

@@ -50,6 +50,7 @@ const DEVICE_COLUMNS = 'ek_name, node_id, ek_public, ek_certificate, sealing_pub
 
 export class SqliteStore implements ProvisioningStore {
   readonly kind = 'sqlite' as const;
+  readonly fileWhileChecking = false;
   readonly #db: Database.Database;
   readonly #s;
   readonly #batches: SqliteBatches;

@@ -161,6 +161,12 @@ export interface ListOptions {
 
 export interface ProvisioningStore {
   readonly kind: 'sqlite' | 'postgres';
+  /**
+   * Whether ingest files into an open batch while later lines are still checked. Not on SQLite:
+   * its one writer would hold every challenge and activation for the whole upload (seconds to
+   * tens of seconds), where filing at the end holds them only for the inserts.
+   */
+  readonly fileWhileChecking: boolean;
   /** Adds a manufacturer; `exists` when the same name and key are there; throws MANUFACTURER_CONFLICT for another key. */
   addManufacturer(m: ManufacturerRecord): Promise<'added' | 'exists'>;
   getManufacturer(name: string): Promise<ManufacturerRecord | null>;
