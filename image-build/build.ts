@@ -21,6 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 import { loadBoardConfig, boardConfigPath } from '../firmware/board/index.ts';
 import { GRUBENV, grubSlotConfig, installSlots, makeDataTree, VERSION_FILE, writeInitialGrubenv } from './ab-slots.ts';
+import { dropPackageCaches } from './package-caches.ts';
 import { BOOT_LABEL, makeDisk, type DiskLayout } from './disk.ts';
 import { DEBIAN_MIRROR, defaultBtnNodeTxt, installAgent, SYSTEM_PACKAGES } from './install-agent.ts';
 import { devSigningKeys } from './signing-keys.ts';
@@ -64,6 +65,8 @@ export async function buildImage(o: { board: string; out: string; bootFiles?: st
   const keyring = o.keyring ?? (await devSigningKeys(log)).caCert;
   log(`update slots: RAUC system.conf, keyring ${keyring}`);
   await installSlots(rootfs, board, keyring);
+  const dropped = await dropPackageCaches(rootfs);
+  log(`package caches and lists left by debootstrap: ${dropped.length} files removed`);
   const version = (JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
   await writeFile(join(rootfs, VERSION_FILE.slice(1)), `${version}\n`);
   // What the tree was when built: update-bundle names it in the bundle's manifest.

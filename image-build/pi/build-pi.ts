@@ -15,6 +15,7 @@ import { parseArgs, promisify } from 'node:util';
 import { boardConfigPath, loadBoardConfig } from '../../firmware/board/index.ts';
 import { DEBIAN_MIRROR, defaultBtnNodeTxt, installAgent, SYSTEM_PACKAGES } from '../install-agent.ts';
 import { makeDataTree } from '../ab-slots.ts';
+import { dropPackageCaches } from '../package-caches.ts';
 import { devSigningKeys } from '../signing-keys.ts';
 import { buildPiDtbs, compileOverlay, overlaySource, piConfigCustom, piDtbs, writePiBootText, type MergedDtb } from './dtb.ts';
 import { PiBuildError } from './errors.ts';
@@ -93,9 +94,7 @@ async function bootstrap(rootfs: string, arch: keyof typeof ARCH, log: (line: st
   const inChroot = (...args: string[]): Promise<unknown> => run('unshare', ['--mount-proc=' + join(rootfs, 'proc'), 'chroot', rootfs, ...args], { maxBuffer: 64 * MIB, env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
   await inChroot('apt-get', 'update', '-q');
   await inChroot('apt-get', 'install', '-y', '-q', '--no-install-recommends', ARCH[arch].kernel);
-  await inChroot('apt-get', 'clean');
-  await rm(join(rootfs, 'var/lib/apt/lists'), { recursive: true, force: true });
-  await mkdir(join(rootfs, 'var/lib/apt/lists/partial'), { recursive: true });
+  await dropPackageCaches(rootfs);
 }
 
 export async function buildPiImage(o: { board: string; out: string; bootFiles?: string; keyring?: string; reuseRootfs?: boolean; log?: (line: string) => void }): Promise<BuiltPiImage> {

@@ -1,0 +1,24 @@
+// What debootstrap and apt leave in a root file system that the device never reads: the
+// downloaded .deb files (/var/cache/apt/archives, ~150 MB of the x86 image's 1 GB), apt's binary
+// caches, and the archive's package lists (/var/lib/apt/lists, ~50 MB). Left in, they travel in
+// every update bundle and are written into every slot; `apt-get update` brings the lists back on
+// a device whose owner wants apt.
+import { readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+
+/** apt's own working entries in those directories: kept, with their owner and mode. */
+const KEPT = new Set(['partial', 'lock', 'auxfiles']);
+
+/** Removes the package caches and lists from a root file system tree; returns the names removed. */
+export async function dropPackageCaches(rootfs: string): Promise<string[]> {
+  const removed: string[] = [];
+  for (const dir of ['var/cache/apt/archives', 'var/lib/apt/lists', 'var/cache/apt']) {
+    const entries = await readdir(join(rootfs, dir), { withFileTypes: true }).catch(() => []);
+    for (const e of entries) {
+      if (KEPT.has(e.name) || e.isDirectory()) continue; // var/cache/apt's archives/ is emptied on its own
+      await rm(join(rootfs, dir, e.name), { force: true });
+      removed.push(`${dir}/${e.name}`);
+    }
+  }
+  return removed;
+}
