@@ -11,7 +11,7 @@
 //   another CA are refused with RAUC's message; v2 keeps running and sealing.
 // What the node says is read from its status page (/status.json through a port forward of port
 // 80), what the network says from the root's metrics and the clerks' final blocks.
-// Opt-in (BTN_OTA_TEST=1), not in CI: it has passed end to end twice, but takes 19-22 min under
+// Opt-in (BTN_OTA_TEST=1), not in CI: it has passed end to end three times, but takes 16-22 min under
 // TCG and boots five times, and one earlier run's rollback went wrong for a reason not found
 // (image-build/README.md, "Under QEMU"). A failed run keeps its work directory: the disk, the
 // TPM state and every boot's console with the guest's journal on it.
