@@ -85,7 +85,9 @@ export async function startSwtpm(options: SwtpmOptions = {}): Promise<SwtpmInsta
       started.once('exit', (code) => reject(new Error(`swtpm exited with ${code}: ${stderr.trim()}`)));
       started.once('error', reject);
     });
-    await Promise.race([waitForPort(port + 1, 5000), exited]);
+    // Both ports: a TCTI connects to the command port, and a loaded machine was seen (once, in CI)
+    // to have it refuse a connection after the control port already answered.
+    await Promise.race([Promise.all([waitForPort(port + 1, 5000), waitForPort(port, 5000)]), exited]);
     exited.catch(() => undefined);
   };
 
