@@ -6,8 +6,6 @@
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 
-/** apt's own working entries in those directories: kept, with their owner and mode. */
-const KEPT = new Set(['partial', 'lock', 'auxfiles']);
 
 /** Removes the package caches and lists from a root file system tree; returns the names removed. */
 export async function dropPackageCaches(rootfs: string): Promise<string[]> {
@@ -15,7 +13,8 @@ export async function dropPackageCaches(rootfs: string): Promise<string[]> {
   for (const dir of ['var/cache/apt/archives', 'var/lib/apt/lists', 'var/cache/apt']) {
     const entries = await readdir(join(rootfs, dir), { withFileTypes: true }).catch(() => []);
     for (const e of entries) {
-      if (KEPT.has(e.name) || e.isDirectory()) continue; // var/cache/apt's archives/ is emptied on its own
+      // apt's own working entries (its lock file, partial/ and other directories) stay as they are
+      if (e.name === 'lock' || e.isDirectory()) continue;
       await rm(join(rootfs, dir, e.name), { force: true });
       removed.push(`${dir}/${e.name}`);
     }
