@@ -6,7 +6,6 @@
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 
-
 /** Removes the package caches and lists from a root file system tree; returns the names removed. */
 export async function dropPackageCaches(rootfs: string): Promise<string[]> {
   const removed: string[] = [];
