@@ -110,7 +110,8 @@ describe('the node follows an announcement', () => {
     await new Promise((r) => setTimeout(r, 20));
     expect(await readRequest(stateDir)).toBeNull(); // still spinning on a block: nothing downloaded
     spinning.n = 0;
-    await until('the request', async () => (await readRequest(stateDir)) !== null, clock, 1000);
+    // The request is written durably first and the state says so after it: wait for both.
+    await until('the request', async () => (await readRequest(stateDir)) !== null && f.state().state === 'requested', clock, 1000);
     expect(await readRequest(stateDir)).toMatchObject({ version: 1, target: '0.3.0', file: '0.3.0.raucb', sha256: SHA, size: BUNDLE.length });
     expect(await readFile(join(stateDir, DOWNLOAD_DIR, '0.3.0.raucb'))).toEqual(BUNDLE);
     expect(f.state()).toEqual({ state: 'requested', version: '0.3.0' });
