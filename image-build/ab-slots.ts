@@ -47,7 +47,9 @@ export function raucSystemConf(board: string): string {
     '[keyring]',
     `path=${KEYRING_PATH}`,
     '',
-    ...SLOTS.flatMap((s) => [`[slot.${s.name}]`, `device=/dev/disk/by-partuuid/${partUuid(s.part)}`, 'type=ext4', `bootname=${s.bootname}`, '']),
+    // resize=true: a bundle carries its file system shrunk to what its files need (less to write);
+    // RAUC grows it to the whole slot with resize2fs once written.
+    ...SLOTS.flatMap((s) => [`[slot.${s.name}]`, `device=/dev/disk/by-partuuid/${partUuid(s.part)}`, 'type=ext4', 'resize=true', `bootname=${s.bootname}`, '']),
   ].join('\n');
 }
 

@@ -1,7 +1,9 @@
 // A signed RAUC bundle of a board's root file system: what an update writes into the other root
 // slot. The image is slot A of the disk `npm run image` built (copied out of its partition, so a
 // bundle carries exactly what a fresh device runs), with /usr/lib/btn-node/version stamped to
-// the bundle's version; then `rauc bundle` (format verity) signs it with the vendor's key.
+// the bundle's version, shrunk to the least its files need (the slot's system.conf has RAUC grow it
+// to the slot after writing, resize=true: an install writes ~0.8 GB, not the 1.5 GiB slot); then
+// `rauc bundle` (format verity) signs it with the vendor's key.
 // Usage: npm run update-bundle -- --board qemu-x86_64 --out DIR [--key K --cert C] [--version V]
 //          [--image-dir DIR | --rootfs FILE.ext4 [--boot FILE.vfat]] [--keyring CA.pem]
 //   --image-dir: where `npm run image` left the disk (default image-build/out/BOARD; built there
@@ -45,6 +47,8 @@ export interface BundleOptions {
 export interface BuiltBundle {
   readonly bundle: string;
   readonly bytes: number;
+  /** The root file system image in it: what an install writes into the slot. */
+  readonly imageBytes: number;
   readonly seconds: number;
 }
 
@@ -59,6 +63,7 @@ export async function makeBundle(o: BundleOptions): Promise<BuiltBundle> {
     const image = join(content, 'rootfs.ext4');
     await run('cp', ['--sparse=always', o.rootfs, image]);
     await stampVersion(image, o.version, work);
+    const imageBytes = await shrinkExt4(image);
     if (o.boot) await run('cp', ['--sparse=always', o.boot, join(content, 'boot.vfat')]);
     await writeFile(join(content, 'manifest.raucm'), [
       '[update]',
@@ -82,7 +87,7 @@ export async function makeBundle(o: BundleOptions): Promise<BuiltBundle> {
     const bundle = join(resolve(o.out), `btn-node-${o.board}-${o.version}.raucb`);
     await rm(bundle, { force: true });
     await run('rauc', ['bundle', '--cert', o.cert, '--key', o.key, ...(o.keyring ? ['--keyring', o.keyring] : []), content, bundle], { maxBuffer: 16 * 1024 * 1024 });
-    return { bundle, bytes: (await stat(bundle)).size, seconds: Math.round((Date.now() - started) / 100) / 10 };
+    return { bundle, bytes: (await stat(bundle)).size, imageBytes, seconds: Math.round((Date.now() - started) / 100) / 10 };
   } finally {
     await rm(work, { recursive: true, force: true });
   }
@@ -96,6 +101,24 @@ async function stampVersion(image: string, version: string, work: string): Promi
   await run('debugfs', ['-w', '-R', `rm ${VERSION_FILE}`, image]).catch(() => undefined);
   const { stdout, stderr } = await run('debugfs', ['-w', '-R', `write ${file} ${VERSION_FILE}`, image]);
   if (/error|not found|could not/i.test(stdout + stderr)) throw new Error(`debugfs could not write ${VERSION_FILE} into ${image}: ${(stdout + stderr).trim().slice(0, 400)}`);
+}
+
+/**
+ * Shrinks an ext4 image file to its minimum (e2fsck first: resize2fs refuses to shrink a file
+ * system not checked since its last change) and cuts the file to the file system's new end.
+ */
+export async function shrinkExt4(image: string): Promise<number> {
+  // Exit 1 means e2fsck corrected something (debugfs leaves free counts to it); 2 and up are failures.
+  await run('e2fsck', ['-f', '-y', image]).catch((err: Error & { code?: number; stdout?: string }) => {
+    if (err.code !== 1) throw new Error(`e2fsck ${image}: ${String(err.stdout ?? err.message).trim().slice(-400)}`);
+  });
+  await run('resize2fs', ['-M', image]);
+  const { stdout } = await run('dumpe2fs', ['-h', image]);
+  const field = (name: string): number => Number(new RegExp(`^${name}:\\s+(\\d+)$`, 'm').exec(stdout)?.[1] ?? NaN);
+  const bytes = field('Block count') * field('Block size');
+  if (!Number.isSafeInteger(bytes) || bytes <= 0) throw new Error(`dumpe2fs ${image}: no block count and size in its header`);
+  await run('truncate', ['-s', String(bytes), image]);
+  return bytes;
 }
 
 /** Slot A of the disk `npm run image` left in dir, as an ext4 image in work. */

@@ -77,7 +77,8 @@ export function piRaucSystemConf(board: string): string {
       // raw: the bundle's boot.vfat is the whole FAT, copied as it is (RAUC's *.vfat-to-raw handler
       // is in every version's table seen; *.vfat into a vfat slot is missing from some, unchecked for 1.8).
       `[slot.boot.${i}]`, `device=/dev/disk/by-partuuid/${piPartUuid(boot)}`, 'type=raw', `parent=rootfs.${i}`, '',
-      `[slot.rootfs.${i}]`, `device=/dev/disk/by-partuuid/${piPartUuid(root)}`, 'type=ext4', `bootname=${s}`, '',
+      // resize=true: bundles carry a shrunk file system (update-bundle.ts), grown to the slot once written.
+      `[slot.rootfs.${i}]`, `device=/dev/disk/by-partuuid/${piPartUuid(root)}`, 'type=ext4', 'resize=true', `bootname=${s}`, '',
     ]),
   ].join('\n');
 }

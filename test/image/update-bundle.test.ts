@@ -8,7 +8,7 @@
 // install refuses (that check needs dm-verity: the QEMU guest, not this host).
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { copyFile, mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -23,6 +23,7 @@ let vendor: SigningKeys;
 let other: SigningKeys;
 let rootfs = '';
 let good = '';
+let goodImageBytes = 0;
 
 /** rauc's verdict on a bundle, as a device with the vendor's keyring would give it. */
 async function raucInfo(bundle: string): Promise<{ ok: true; info: { compatible: string; version: string } } | { ok: false; message: string }> {
@@ -57,7 +58,9 @@ beforeAll(async () => {
   rootfs = join(dir, 'rootfs.ext4');
   await run('truncate', ['-s', '16M', rootfs]);
   await run('mke2fs', ['-q', '-t', 'ext4', '-d', join(dir, 'root'), rootfs]);
-  good = (await makeBundle({ board: 'qemu-x86_64', out: join(dir, 'out'), rootfs, version: '1.2.3', key: vendor.key, cert: vendor.cert, keyring: vendor.caCert })).bundle;
+  const built = await makeBundle({ board: 'qemu-x86_64', out: join(dir, 'out'), rootfs, version: '1.2.3', key: vendor.key, cert: vendor.cert, keyring: vendor.caCert });
+  good = built.bundle;
+  goodImageBytes = built.imageBytes;
 });
 afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
@@ -80,6 +83,13 @@ describe('update bundle', () => {
     expect(stdout).toBe('1.2.3\n');
     const { stdout: original } = await run('debugfs', ['-R', `cat ${VERSION_FILE}`, rootfs]);
     expect(original).toBe('0.0.1\n');
+    // Shrunk to what its files need (the slot's resize=true grows it once written), and sound.
+    const image = join(out, 'rootfs.ext4');
+    expect((await stat(image)).size).toBe(goodImageBytes);
+    expect(goodImageBytes).toBeLessThan((await stat(rootfs)).size);
+    await run('e2fsck', ['-f', '-n', image]); // exit 0: nothing to correct
+    const agent = await run('debugfs', ['-R', 'cat /usr/lib/btn-node/btn-node.mjs', image], { encoding: 'buffer', maxBuffer: 1024 * 1024 });
+    expect(agent.stdout.equals(await readFile(join(dir, 'root/usr/lib/btn-node/btn-node.mjs')))).toBe(true);
   });
 
   it('refuses a bundle without a signature (a squashfs of the same content, made without the key)', async () => {
