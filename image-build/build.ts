@@ -21,6 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 import { loadBoardConfig, boardConfigPath } from '../firmware/board/index.ts';
 import { GRUBENV, grubSlotConfig, installSlots, makeDataTree, VERSION_FILE, writeInitialGrubenv } from './ab-slots.ts';
+import { omitKernelModules } from './kernel-modules.ts';
 import { dropPackageCaches } from './package-caches.ts';
 import { BOOT_LABEL, makeDisk, type DiskLayout } from './disk.ts';
 import { DEBIAN_MIRROR, defaultBtnNodeTxt, installAgent, SYSTEM_PACKAGES } from './install-agent.ts';
@@ -67,6 +68,8 @@ export async function buildImage(o: { board: string; out: string; bootFiles?: st
   await installSlots(rootfs, board, keyring);
   const dropped = await dropPackageCaches(rootfs);
   log(`package caches and lists left by debootstrap: ${dropped.length} files removed`);
+  const omitted = await omitKernelModules(rootfs, board.omitKernelModules);
+  if (omitted.bytes > 0) log(`kernel modules for hardware ${board.name} cannot have: ${(omitted.bytes / 1e6).toFixed(0)} MB removed (${board.omitKernelModules.join(', ')})`);
   const version = (JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
   await writeFile(join(rootfs, VERSION_FILE.slice(1)), `${version}\n`);
   // What the tree was when built: update-bundle names it in the bundle's manifest.

@@ -26,6 +26,12 @@ export interface BoardConfig {
   /** The status LED (firmware/led): <LED class directory>/brightness; activeHigh false for LEDs lit at 0. */
   readonly statusLed: { readonly path: string; readonly activeHigh: boolean } | null;
   readonly serviceManager: 'systemd' | 'procd';
+  /**
+   * Directories of the distribution kernel's modules (under lib/modules/<version>/kernel, e.g.
+   * drivers/gpu) for hardware the board cannot have: left out of its image, and so out of every
+   * update bundle and slot write. Empty where the kernel is the board's own or the hardware varies.
+   */
+  readonly omitKernelModules: readonly string[];
   readonly boot: {
     /** Lines for the Raspberry Pi config.txt (e.g. dtoverlay=tpm-slb9670). */
     readonly configTxt: readonly string[];
@@ -75,6 +81,7 @@ const boardReader = object({
     activeHigh: boolean(),
   })),
   serviceManager: oneOf(['systemd', 'procd']),
+  omitKernelModules: array(text(80, (s) => /^[a-z0-9_-]+(\/[a-z0-9_.-]+){0,4}$/.test(s) && !s.split('/').includes('..'), 'a directory under the kernel\'s modules, such as drivers/gpu'), { max: 64 }),
   boot: object({
     configTxt: bootLines,
     mergeOverlays: bootLines,

@@ -15,6 +15,7 @@ import { parseArgs, promisify } from 'node:util';
 import { boardConfigPath, loadBoardConfig } from '../../firmware/board/index.ts';
 import { DEBIAN_MIRROR, defaultBtnNodeTxt, installAgent, SYSTEM_PACKAGES } from '../install-agent.ts';
 import { makeDataTree } from '../ab-slots.ts';
+import { omitKernelModules } from '../kernel-modules.ts';
 import { dropPackageCaches } from '../package-caches.ts';
 import { devSigningKeys } from '../signing-keys.ts';
 import { buildPiDtbs, compileOverlay, overlaySource, piConfigCustom, piDtbs, writePiBootText, type MergedDtb } from './dtb.ts';
@@ -116,6 +117,7 @@ export async function buildPiImage(o: { board: string; out: string; bootFiles?: 
     await rm(out, { recursive: true, force: true });
     await mkdir(out, { recursive: true });
     await bootstrap(rootfs, arch, log);
+    await omitKernelModules(rootfs, board.omitKernelModules);
   }
 
   log('agent bundle, units, service user, network');
