@@ -93,7 +93,7 @@ export async function buildV2(o: BuildOptions): Promise<{ readonly v2: BuiltBund
   const rootfs = await rootfsFromImage(o.imageDir, 'qemu-x86_64', X86_LAYOUT, o.work);
   await journalToConsole(rootfs, o.work);
   const v2 = await makeBundle({ ...signWith(o), rootfs, version: V2 });
-  o.log(`bundle ${V2}: ${(v2.bytes / 1e6).toFixed(1)} MB, built in ${v2.seconds} s`);
+  o.log(`bundle ${V2}: ${(v2.bytes / 1e6).toFixed(1)} MB holding a ${(v2.imageBytes / 1e6).toFixed(1)} MB slot image, built in ${v2.seconds} s`);
   return { v2, rootfs };
 }
 
