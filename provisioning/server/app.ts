@@ -1,5 +1,6 @@
 // The registrar's HTTP API over node:http (README "HTTP API", openapi.yaml). No state in memory
-// beyond per-instance metrics: every decision reads the store, so instances can be replicated.
+// beyond per-instance metrics and the network manifest the signer follows (read again from the
+// store on a timer): every decision reads the store, so instances can be replicated.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -21,7 +22,8 @@ import { completeProof, createChallenge, type ActivationDeps, type BrokerAccount
 import { errorBody, JSON_BODY_DEADLINE_MS, MAX_JSON_BODY, readJsonBody, sendJson, statusOf } from './http.ts';
 import { Metrics } from './metrics.ts';
 import { challengeRequest, matchRoute, proofRequest, revokeRequest } from './routes.ts';
-import { etagMatches, heldManifest, keepRotation, MANIFEST_CACHE_CONTROL, manifestEtag, publishManifest, rotationChainText } from './network-manifest.ts';
+import { ManifestFollower, type RefreshOutcome } from './manifest-follower.ts';
+import { etagMatches, MANIFEST_CACHE_CONTROL, manifestEtag, publishManifest, rotationChainText } from './network-manifest.ts';
 import { RootSigner } from './root-signer.ts';
 import { anyObject } from '../../firmware/core/json.ts';
 import { MAX_MANIFEST_BYTES } from '../../firmware/protocol/network-manifest.ts';
@@ -59,6 +61,8 @@ export interface RegistrarOptions {
   readonly maxUploadsPerManufacturer?: number;
   /** Where upload bodies are spooled while their signature is checked (default: the system's temp dir). */
   readonly spoolDir?: string;
+  /** How often the stored network manifest is read again, to follow one another instance published (ms, 1 s..5 min; default 15 s). */
+  readonly manifestRefreshMs?: number;
 }
 
 export const DEFAULT_MAX_BATCH_BYTES = 512 * 1024 * 1024;
@@ -70,19 +74,30 @@ export const DEFAULT_MAX_BATCH_BYTES = 512 * 1024 * 1024;
 export const DEFAULT_CERTIFICATE_TTL_MS = 365 * 24 * 3600_000;
 const NODE_ID = /^[0-9a-f]{64}$/;
 
-export function createRegistrar(options: RegistrarOptions): { handler: (req: IncomingMessage, res: ServerResponse) => void; metrics: Metrics; close: () => Promise<void>; signer: RootSigner; ready: Promise<void> } {
+export interface Registrar {
+  readonly handler: (req: IncomingMessage, res: ServerResponse) => void;
+  readonly metrics: Metrics;
+  readonly signer: RootSigner;
+  /** Resolves once the stored manifest was read at start (signing waits for it). */
+  readonly ready: Promise<void>;
+  /** Reads the stored network manifest now and follows it when another instance published a newer one. Function properties: passed on unbound. */
+  readonly refreshManifest: () => Promise<RefreshOutcome>;
+  readonly close: () => Promise<void>;
+}
+
+export function createRegistrar(options: RegistrarOptions): Registrar {
   const { store, rootKey, trust } = options;
   const now = options.now ?? Date.now;
   const log = (options.logger ?? pino({ level: 'silent' })).child({ component: 'registrar' });
   const signer = new RootSigner(rootKey, options.nextRootKey ?? null, now);
   // The rotation the stored manifest announces decides the signing key; signing waits for it.
-  const ready = heldManifest({ store, signer, now }).then(async (held) => {
-    if (held !== null) await keepRotation({ store, now }, held.terms);
-    signer.follow(held?.terms ?? null);
-    const problem = signer.problem();
+  // Other instances may publish later: the follower reads the store again on a timer.
+  const follower = new ManifestFollower({ store, signer, now }, log, options.manifestRefreshMs);
+  const ready = follower.refresh().then((outcome) => {
+    const problem = outcome === 'followed' ? null : signer.problem();
     if (problem !== null) log.warn(problem);
+    follower.start();
   });
-  ready.catch((err: unknown) => log.error({ err: (err as Error).message }, 'network manifest not read; registrations are signed with the root key'));
   const metrics = new Metrics();
   const credential: MakeCredential = options.makeCredential ?? makeCredential;
   const deps: ActivationDeps = {
@@ -299,7 +314,14 @@ export function createRegistrar(options: RegistrarOptions): { handler: (req: Inc
     };
     void respond();
   };
-  return { handler, metrics, close: async () => checker?.close(), signer, ready };
+  return {
+    handler, metrics, signer, ready,
+    refreshManifest: () => follower.refresh(),
+    close: async () => {
+      follower.close();
+      await checker?.close();
+    },
+  };
 }
 
 function iso(t: number | null): string | null {
@@ -313,12 +335,14 @@ export interface RunningRegistrar {
   readonly metrics: Metrics;
   /** Which root key signs now (a rotation's next key once its window opens). */
   readonly signer: RootSigner;
+  /** Reads the stored network manifest now and follows it when another instance published a newer one. */
+  refreshManifest(): Promise<RefreshOutcome>;
   close(): Promise<void>;
 }
 
 /** Listen on host:port (port 0 = a free port); resolves once the service answers health checks. */
 export async function startRegistrar(options: RegistrarOptions & { port?: number; host?: string }): Promise<RunningRegistrar> {
-  const { handler, metrics, close, ready, signer } = createRegistrar(options);
+  const { handler, metrics, close, ready, signer, refreshManifest } = createRegistrar(options);
   await ready.catch(() => undefined);
   const server = createServer({ requestTimeout: 10 * 60_000, headersTimeout: 30_000 }, handler);
   server.keepAliveTimeout = 5_000;
@@ -335,6 +359,7 @@ export async function startRegistrar(options: RegistrarOptions & { port?: number
     server,
     metrics,
     signer,
+    refreshManifest,
     close: async () => {
       await new Promise<void>((resolve) => {
         server.close(() => resolve());

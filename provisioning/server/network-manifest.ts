@@ -4,7 +4,8 @@
 // (verifyManifest: same network and genesis, a higher version by at most MAX_VERSION_STEP), so
 // the registrar never serves what a node would refuse. A manifest that announces the root's next
 // key (root-keys.ts) is taken by the same chain rule as a node applies; the registrar then signs
-// with the next key once the window opens (root-signer.ts). Every manifest that announces a
+// with the next key once the window opens (root-signer.ts), and so do the other instances on the
+// same store once they read it again (manifest-follower.ts). Every manifest that announces a
 // rotation, signed by the key it retires, is also kept for good and served as the rotation chain
 // (GET /v1/network/manifest/rotations, root-chain.ts), so a node given an old key can follow.
 import { ProtocolError } from '../../firmware/protocol/errors.ts';
@@ -28,14 +29,21 @@ export interface HeldManifest {
 }
 
 /**
- * The stored manifest, verified again under the registrar's keys (or the key that announced one
- * of them: after a rotation the registrar may hold only the new key while the store still holds
- * the announcement): a store published under another root key (a misconfigured key file) is the
- * service's fault, not the caller's.
+ * The stored manifest, verified again under the registrar's keys (verifyStored): a store
+ * published under another root key (a misconfigured key file) is the service's fault, not the
+ * caller's.
  */
 export async function heldManifest(deps: ManifestDeps): Promise<HeldManifest | null> {
   const stored = await deps.store.networkManifest();
-  if (stored === null) return null;
+  return stored === null ? null : verifyStored(deps, stored);
+}
+
+/**
+ * `stored` verified under the registrar's keys, or the key that announced one of them (after a
+ * rotation the registrar may hold only the new key while the store still holds the
+ * announcement); ERR_PROV_STORE when it does not verify.
+ */
+export function verifyStored(deps: Pick<ManifestDeps, 'signer' | 'now'>, stored: StoredManifest): HeldManifest {
   try {
     const raw = JSON.parse(stored.manifest) as { rootRotation?: { previous?: unknown; next?: unknown } };
     const anchors = deps.signer.keys.map((k) => k.publicKey);
@@ -71,7 +79,7 @@ export async function publishManifest(deps: ManifestDeps, raw: unknown): Promise
     throw new ProvisioningError('ERR_PROV_MANIFEST_SUCCESSION', `a manifest of version ${terms.version} or higher was published meanwhile`, 'version');
   }
   // After the publish: an announcement is kept only once it is the network's. A crash in between
-  // is mended at the next start (createRegistrar keeps the held manifest's announcement too).
+  // is mended when an instance next follows the stored manifest (manifest-follower.ts).
   await keepRotation(deps, terms);
   deps.signer.follow(terms);
   return { network, version: terms.version, outcome: 'published' };

@@ -14,6 +14,7 @@ export class RootSigner {
   readonly next: Ed25519Key | null;
   readonly #now: () => number;
   #held: RootKeys | null = null;
+  #version: number | null = null;
 
   constructor(root: Ed25519Key, next: Ed25519Key | null, now: () => number) {
     this.root = root;
@@ -31,9 +32,21 @@ export class RootSigner {
     return this.#held?.rotation ?? null;
   }
 
-  /** Follows the manifest held (at start and after every publish). */
-  follow(manifest: NetworkManifest | null): void {
-    this.#held = manifest?.rootKeys ?? null;
+  /** The version of the manifest followed (null: none yet). */
+  get version(): number | null {
+    return this.#version;
+  }
+
+  /**
+   * Follows the manifest held (at start, after a publish, after a re-read of the store finds a
+   * newer one); never an older one than it follows: a re-read that raced a publish is late, not
+   * news. Whether it now follows `manifest`.
+   */
+  follow(manifest: NetworkManifest | null): boolean {
+    if (manifest === null || (this.#version !== null && manifest.version < this.#version)) return false;
+    this.#held = manifest.rootKeys;
+    this.#version = manifest.version;
+    return true;
   }
 
   /**

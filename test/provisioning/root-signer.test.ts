@@ -35,6 +35,17 @@ describe('RootSigner', () => {
     expect(signer.problem()).toMatch(/is over and it signs; start with --root-key naming it alone/);
   });
 
+  it('never goes back to an older manifest than it follows (a re-read that raced a publish)', () => {
+    const signer = new RootSigner(old, next, () => t0 + 2 * DAY);
+    const v = (version: number, rootKeys: RootKeys): NetworkManifest => ({ version, rootKeys }) as unknown as NetworkManifest;
+    expect(signer.version).toBeNull();
+    expect(signer.follow(v(3, RootKeys.of(old.publicKey, rotation)))).toBe(true);
+    expect(signer.follow(v(2, RootKeys.single(old.publicKey)))).toBe(false);
+    expect([signer.version, signer.current()]).toEqual([3, next]);
+    expect(signer.follow(v(4, RootKeys.single(next.publicKey)))).toBe(true);
+    expect(signer.version).toBe(4);
+  });
+
   it('keeps its root key when the window names a key it does not hold, and says so', () => {
     const signer = new RootSigner(old, null, () => t0 + 2 * DAY);
     signer.follow(held(RootKeys.of(old.publicKey, rotation)));
