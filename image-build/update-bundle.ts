@@ -112,12 +112,25 @@ export async function shrinkExt4(image: string): Promise<number> {
   await run('e2fsck', ['-f', '-y', image]).catch((err: Error & { code?: number; stdout?: string }) => {
     if (err.code !== 1) throw new Error(`e2fsck ${image}: ${String(err.stdout ?? err.message).trim().slice(-400)}`);
   });
-  await run('resize2fs', ['-M', image]);
+  // resize2fs's minimum is an estimate from the layout it starts from: a second pass, on the
+  // smaller layout, takes it another ~13 % lower (the x86 slot: 1036 MiB, then 896); a third gains nothing.
+  let bytes = await ext4Bytes(image);
+  for (let pass = 0; pass < 3; pass++) {
+    await run('resize2fs', ['-M', image]);
+    const now = await ext4Bytes(image);
+    if (now >= bytes) break;
+    bytes = now;
+  }
+  await run('truncate', ['-s', String(bytes), image]);
+  return bytes;
+}
+
+/** An ext4 image's size by its superblock. */
+async function ext4Bytes(image: string): Promise<number> {
   const { stdout } = await run('dumpe2fs', ['-h', image]);
   const field = (name: string): number => Number(new RegExp(`^${name}:\\s+(\\d+)$`, 'm').exec(stdout)?.[1] ?? NaN);
   const bytes = field('Block count') * field('Block size');
   if (!Number.isSafeInteger(bytes) || bytes <= 0) throw new Error(`dumpe2fs ${image}: no block count and size in its header`);
-  await run('truncate', ['-s', String(bytes), image]);
   return bytes;
 }
 

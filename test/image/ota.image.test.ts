@@ -41,8 +41,8 @@ let work = '';
 let net: GuestNetwork | undefined;
 let server: BundleServer | undefined;
 let guest: QemuGuest | undefined;
-/** A failed run keeps its disk, TPM state and consoles for a look afterwards. */
-let keepWork = false;
+/** A failed run keeps its disk, TPM state and consoles for a look afterwards (BTN_OTA_KEEP=1: every run). */
+let keepWork = process.env['BTN_OTA_KEEP'] === '1';
 afterAll(async () => {
   await guest?.kill().catch(() => undefined);
   await server?.close();
@@ -62,6 +62,7 @@ const secs = (ms: number): string => (ms / 1000).toFixed(1);
 describe.skipIf(process.env['BTN_OTA_TEST'] === '0')('qemu-x86_64 image, over-the-air updates', () => {
   it('v1 to v2 as the same node; a power cut mid-install boots the old slot; v3 rolls back by itself; tampered and foreign bundles refused', { timeout: 2_400_000 }, async () => {
     work = await mkdtemp(join(tmpdir(), 'btn-ota-'));
+    if (keepWork) console.log(`work directory, kept: ${work}`);
     const logger = pino({ level: process.env['LOG_LEVEL'] ?? 'warn' });
     const log = (line: string): void => {
       console.log(line);
