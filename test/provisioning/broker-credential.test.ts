@@ -11,27 +11,24 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startProvisionedRoot, type ProvisionedRoot } from '../../firmware/devnet/provisioned-root.ts';
 import { brokerPassword } from '../../firmware/protocol/broker-credential.ts';
 import { RegistrarClient } from '../../firmware/protocol/registrar-api/index.ts';
-import { openTpm, type Tpm } from '../../tpm/index.ts';
+import type { Tpm } from '../../tpm/index.ts';
 import { toTpm2bPublic } from '../../tpm/public-area.ts';
-import { startSwtpm, type SwtpmInstance } from '../../tpm/swtpm.ts';
+import type { SwtpmInstance } from '../../tpm/swtpm.ts';
+import { startSealingTpms, type SealingTpms } from '../sealing-tpms.ts';
 import { toolsActivate } from './credential-tools.ts';
 
 let dir: string;
-const swtpms: SwtpmInstance[] = [];
-const tpms: Tpm[] = [];
+let tpms: Tpm[] = [];
+let swtpms: SwtpmInstance[] = [];
+let devices: SealingTpms | undefined;
 let root: ProvisionedRoot;
 const accounts = new Map<string, string>();
 const disabled: string[] = [];
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'btn-broker-credential-'));
-  for (const name of ['filed', 'other']) {
-    const s = await startSwtpm({ caDir: join(dir, 'ca'), stateDir: join(dir, name) });
-    swtpms.push(s);
-    const t = await openTpm({ tcti: s.tcti });
-    await t.ensureSealingKey();
-    tpms.push(t);
-  }
+  devices = await startSealingTpms(dir, 2); // the filed one and another
+  ({ tpms, swtpms } = devices);
   root = await startProvisionedRoot({
     dir: join(dir, 'root'), trustDir: join(dir, 'ca'), logger: pino({ level: 'silent' }),
     broker: { upsert: async (nodeId, password) => void accounts.set(nodeId, password), disable: async (nodeId) => void disabled.push(nodeId) },
@@ -40,8 +37,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await root?.close();
-  for (const t of tpms) await t.close();
-  for (const s of swtpms) await s.destroy();
+  await devices?.close();
   await rm(dir, { recursive: true, force: true });
 });
 

@@ -16,10 +16,10 @@ import { startSecureMosquitto, type SecureMosquitto } from '../../firmware/devne
 import { brokerPassword } from '../../firmware/protocol/broker-credential.ts';
 import { RegistrarClient, type Proof } from '../../firmware/protocol/registrar-api/index.ts';
 import { BrokerAdmin, brokerAccounts } from '../../provisioning/broker/dynsec.ts';
-import { openTpm, type Tpm } from '../../tpm/index.ts';
+import type { Tpm } from '../../tpm/index.ts';
 import { toTpm2bPublic } from '../../tpm/public-area.ts';
-import { startSwtpm, type SwtpmInstance } from '../../tpm/swtpm.ts';
 import { freePort } from '../net.ts';
+import { startSealingTpms, type SealingTpms } from '../sealing-tpms.ts';
 import { until } from '../until.ts';
 
 const PG_URL = process.env['BTN_PG_URL'];
@@ -30,26 +30,20 @@ if (PG_URL !== undefined) stores.push({ name: 'postgres', store: { url: PG_URL, 
 let dir: string;
 let broker: SecureMosquitto;
 let admin: BrokerAdmin;
-const swtpms: SwtpmInstance[] = [];
-const tpms: Tpm[] = [];
+let tpms: Tpm[] = [];
+let devices: SealingTpms | undefined;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'btn-broker-reactivation-'));
   broker = await startSecureMosquitto({ dir: join(dir, 'broker'), port: await freePort() });
   admin = await BrokerAdmin.connect({ url: broker.url, ...broker.admin, ca: broker.caPem });
   // One TPM per node and store (a TPM activates on one registrar), plus a stranger.
-  for (let i = 0; i < 2 * stores.length + 1; i++) {
-    const s = await startSwtpm({ caDir: join(dir, 'ca'), stateDir: join(dir, `tpm${i}`) });
-    swtpms.push(s);
-    const t = await openTpm({ tcti: s.tcti });
-    await t.ensureSealingKey();
-    tpms.push(t);
-  }
+  devices = await startSealingTpms(dir, 2 * stores.length + 1);
+  tpms = devices.tpms;
 }, 90_000);
 
 afterAll(async () => {
-  for (const t of tpms) await t.close();
-  for (const s of swtpms) await s.destroy();
+  await devices?.close();
   await admin?.close();
   await broker?.stop();
   await rm(dir, { recursive: true, force: true });

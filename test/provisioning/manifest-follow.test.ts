@@ -26,9 +26,9 @@ import { serveCommand } from '../../provisioning/cli/serve-command.ts';
 import { ManifestFollower } from '../../provisioning/server/manifest-follower.ts';
 import type { ManifestDeps } from '../../provisioning/server/network-manifest.ts';
 import { openStore, type ProvisioningStore } from '../../provisioning/store/index.ts';
-import { openTpm, type Tpm } from '../../tpm/index.ts';
+import type { Tpm } from '../../tpm/index.ts';
 import { toTpm2bPublic } from '../../tpm/public-area.ts';
-import { startSwtpm, type SwtpmInstance } from '../../tpm/swtpm.ts';
+import { startSealingTpms, type SealingTpms } from '../sealing-tpms.ts';
 
 const PG_URL = process.env['BTN_PG_URL'];
 if (PG_URL === undefined && process.env['CI']) throw new Error('manifest follow: CI is set but BTN_PG_URL is not');
@@ -46,24 +46,18 @@ const template = new NetworkKeys({ network: 'follownet', members: 3 }).manifest(
 const { format: _f, signature: _s, rootRotation: _r, ...base } = template;
 
 let dir: string;
-const swtpms: SwtpmInstance[] = [];
-const tpms: Tpm[] = [];
+let tpms: Tpm[] = [];
+let devices: SealingTpms | undefined;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'btn-manifest-follow-'));
   // One TPM per store: a node is filed on one registrar's store.
-  for (let i = 0; i < stores.length; i++) {
-    const s = await startSwtpm({ caDir: join(dir, 'ca'), stateDir: join(dir, `tpm${i}`) });
-    swtpms.push(s);
-    const t = await openTpm({ tcti: s.tcti });
-    await t.ensureSealingKey();
-    tpms.push(t);
-  }
+  devices = await startSealingTpms(dir, stores.length);
+  tpms = devices.tpms;
 }, 90_000);
 
 afterAll(async () => {
-  for (const t of tpms) await t.close();
-  for (const s of swtpms) await s.destroy();
+  await devices?.close();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
