@@ -1,5 +1,6 @@
 // Signed update bundles (image-build/update-bundle.ts) checked by the real rauc CLI against an
-// image's keyring, on a small synthetic root file system (the real one: update-bundle.image.test.ts).
+// image's keyring, on a small synthetic root file system (the real one is bundled by the OTA
+// test, ota.image.test.ts, and installed by a guest).
 // A test CA made with openssl signs; another CA stands for somebody else's key. What rauc accepts:
 // a bundle signed under the keyring's CA, with its board's compatible and its version, the
 // version stamped into the slot's image. What it refuses, with its own message: a bundle without
