@@ -7,12 +7,13 @@
 // unsigned moves it: the signature is checked with the root key before a byte is downloaded.
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, open, rename, rm, statfs } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat, statfs } from 'node:fs/promises';
 import { get as httpGet, type IncomingMessage } from 'node:http';
 import { get as httpsGet } from 'node:https';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { systemClock, type Clock } from '../core/clock.ts';
+import { sha256OfFile } from '../core/file-hash.ts';
 import { verifyUpdateAnnouncement, type UpdateAnnouncement } from '../protocol/update-announcement.ts';
 import { UpdateError } from './errors.ts';
 import { DOWNLOAD_DIR, readRequest, writeRequest } from './request.ts';
@@ -167,15 +168,24 @@ export class AnnouncementFollower {
 
   async #fetch(a: UpdateAnnouncement, signal: AbortSignal): Promise<void> {
     const dir = join(this.#o.stateDir, DOWNLOAD_DIR);
-    // A bundle left by an install a power cut interrupted only takes room: root removes the
-    // download after every install it finishes, and no request is waiting for one now.
-    if ((await readRequest(this.#o.stateDir).catch(() => null)) === null) await rm(dir, { recursive: true, force: true });
+    const name = `${a.version}.raucb`;
+    // Root removes the download after every install it finishes, and no request waits for one
+    // now: what is here was left by an install a power cut interrupted. The announced bundle is
+    // kept when its bytes still hash to the signed announcement's (a household's line pays for
+    // every download; RAUC checks its signature again anyway); anything else only takes room.
+    if ((await readRequest(this.#o.stateDir).catch(() => null)) === null) {
+      if (await isAnnouncedBundle(join(dir, name), a)) {
+        for (const other of await readdir(dir)) if (other !== name) await rm(join(dir, other), { recursive: true, force: true });
+        await this.#request(a, name, 'update bundle left by an interrupted install is the announced one: asked root to install it again, not downloaded again');
+        return;
+      }
+      await rm(dir, { recursive: true, force: true });
+    }
     await mkdir(dir, { recursive: true, mode: 0o755 });
     const room = await statfs(dir);
     const free = Number(room.bavail) * Number(room.bsize);
     const reserve = this.#o.reserveBytes ?? 64 * 1024 * 1024;
     if (free < a.size + reserve) throw new UpdateError('ERR_UPDATE_ANNOUNCEMENT', `not enough room for the ${a.size}-byte bundle of ${a.version}: ${free} bytes free on the data partition, ${reserve} kept for the node's state`, {});
-    const name = `${a.version}.raucb`;
     const part = join(dir, `${name}.part`);
     this.#state = { state: 'downloading', version: a.version };
     const got = await (this.#o.download ?? download)(a.url, part, a.size, signal).catch(async (err: unknown) => {
@@ -187,11 +197,24 @@ export class AnnouncementFollower {
       throw new UpdateError('ERR_UPDATE_ANNOUNCEMENT', `the bundle at ${a.url} is not the announced one (SHA-256 ${got.sha256.slice(0, 16)}..., ${got.size} bytes; announced ${a.sha256.slice(0, 16)}..., ${a.size} bytes)`, {});
     }
     await rename(part, join(dir, name));
+    await this.#request(a, name, 'update downloaded and checked: asked root to install it');
+  }
+
+  /** Writes the install request for root (durably, before the state says so). */
+  async #request(a: UpdateAnnouncement, name: string, message: string): Promise<void> {
     await writeRequest(this.#o.stateDir, { version: 1, target: a.version, file: name, sha256: a.sha256, size: a.size, at: this.#now() });
     this.stats.requested++;
     this.#state = { state: 'requested', version: a.version };
-    this.#o.logger.info({ version: a.version }, 'update downloaded and checked: asked root to install it');
+    this.#o.logger.info({ version: a.version }, message);
   }
+}
+
+/** Whether file holds exactly the announced bundle (its size first: a stranger file is not hashed). */
+async function isAnnouncedBundle(file: string, a: UpdateAnnouncement): Promise<boolean> {
+  const size = await stat(file).then((s) => (s.isFile() ? s.size : -1), () => -1);
+  if (size !== a.size) return false;
+  const got = await sha256OfFile(file).catch(() => null);
+  return got !== null && got.size === a.size && got.sha256 === a.sha256;
 }
 
 /** GET url into file, at most maxBytes, hashing on the way; fsynced before it returns. */

@@ -231,6 +231,35 @@ describe("root's apply-request", () => {
     await f.stop();
   });
 
+  it('the announced bundle a power cut left is asked for again without a download; one with other bytes is downloaded again', async () => {
+    const left = async (bytes: Buffer): Promise<{ stateDir: string; clock: ManualClock; f: AnnouncementFollower }> => {
+      const { f, stateDir, clock } = await follower();
+      await mkdir(join(stateDir, DOWNLOAD_DIR), { recursive: true });
+      await writeFile(join(stateDir, DOWNLOAD_DIR, '0.3.0.raucb'), bytes);
+      await writeFile(join(stateDir, DOWNLOAD_DIR, '0.3.0.raucb.part'), 'half a download');
+      return { f, stateDir, clock };
+    };
+    served.path = '';
+    const same = await left(BUNDLE);
+    await same.f.offer(announce());
+    await until('the request', async () => (await readRequest(same.stateDir)) !== null && same.f.state().state === 'requested', same.clock);
+    expect(served.path).toBe(''); // nothing fetched
+    expect(await readRequest(same.stateDir)).toMatchObject({ target: '0.3.0', file: '0.3.0.raucb', sha256: SHA, size: BUNDLE.length });
+    expect(await readdir(join(same.stateDir, DOWNLOAD_DIR))).toEqual(['0.3.0.raucb']);
+    expect(same.f.stats).toMatchObject({ requested: 1 });
+    await same.f.stop();
+
+    // The same size, one byte changed: not the announced bundle, so it is fetched again.
+    const changed = Buffer.from(BUNDLE);
+    changed[0] = changed[0]! ^ 1;
+    const other = await left(changed);
+    await other.f.offer(announce());
+    await until('the request', async () => (await readRequest(other.stateDir)) !== null && other.f.state().state === 'requested', other.clock);
+    expect(served.path).toBe('/bundle');
+    expect(await readFile(join(other.stateDir, DOWNLOAD_DIR, '0.3.0.raucb'))).toEqual(BUNDLE);
+    await other.f.stop();
+  });
+
   it('a file changed after the agent checked it is not installed; the outcome says why; nothing is left to retry forever', async () => {
     const stateDir = await requested(Buffer.concat([BUNDLE.subarray(1), Buffer.from('!')]));
     const d = fakeDevice(stateDir);
