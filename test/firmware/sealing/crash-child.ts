@@ -5,9 +5,11 @@ import { openSealJournal } from '../../../firmware/sealing/journal.ts';
 
 const [path, seedText] = process.argv.slice(2);
 let seed = Number(seedText) >>> 0 || 1;
+// The high bits of the LCG: its low bits repeat with short periods, which tied each height to one
+// clerk and variant and left re-drawn blocks untried.
 const rand = (n: number): number => {
   seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
-  return seed % n;
+  return (seed >>> 16) % n;
 };
 const hash = (s: string): Uint8Array => new Uint8Array(createHash('sha256').update(s).digest());
 const clerks = ['c'.repeat(64), 'd'.repeat(64)];
@@ -15,7 +17,8 @@ const clerks = ['c'.repeat(64), 'd'.repeat(64)];
 const journal = await openSealJournal(path!);
 process.stdout.write('ready\n');
 for (;;) {
-  const height = 1 + rand(60);
+  // Above the finalized height, which it raises now and then: decisions go on in every run.
+  const height = journal.finalizedHeight + 1 + rand(60);
   const clerk = clerks[rand(2)]!;
   const variant = `v${rand(3)}`;
   const blockHash = hash(`${height}/${clerk}/${variant}`);
