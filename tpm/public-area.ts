@@ -60,41 +60,43 @@ export function parsePublic(tpm2bPublic: Uint8Array): TpmPublic {
     throw new TpmWireError(`TPM2B_PUBLIC is ${tpm2bPublic.length} bytes, at most ${MAX_PUBLIC_BYTES + 2} allowed`);
   }
   const outer = new WireReader(tpm2bPublic, 'TPM2B_PUBLIC');
-  const inner = outer.sized(MAX_PUBLIC_BYTES, 'publicArea');
+  const inner = outer.sizedView(MAX_PUBLIC_BYTES, 'publicArea'); // parsePublicArea copies it
   outer.end();
   return parsePublicArea(inner);
 }
 
-/** Parse a bare TPMT_PUBLIC. */
+/** Parse a bare TPMT_PUBLIC. The result's byte fields are views into one copy of the area (`bytes`). */
 export function parsePublicArea(tpmtPublic: Uint8Array): TpmPublic {
-  const r = new WireReader(tpmtPublic, 'TPMT_PUBLIC');
+  // one copy, not one per field: a registrar's batch line parses two public areas
+  const bytes = tpmtPublic.slice();
+  const r = new WireReader(bytes, 'TPMT_PUBLIC');
   const type = r.u16();
   const nameAlg = r.u16();
   if (DIGEST_SIZE[nameAlg] === undefined) throw new TpmWireError(`TPMT_PUBLIC: unsupported nameAlg 0x${nameAlg.toString(16)}`);
   const objectAttributes = r.u32();
-  const authPolicy = r.sized(64, 'authPolicy');
+  const authPolicy = r.sizedView(64, 'authPolicy');
   let result: TpmPublic;
   if (type === TPM_ALG.RSA) {
     const symmetric = readSymDef(r);
     const scheme = readScheme(r);
     const keyBits = r.u16();
     const exponent = r.u32();
-    const modulus = r.sized(512, 'unique.rsa');
-    result = { type, nameAlg, objectAttributes, authPolicy, rsa: { symmetric, scheme, keyBits, exponent, modulus }, bytes: tpmtPublic.slice() };
+    const modulus = r.sizedView(512, 'unique.rsa');
+    result = { type, nameAlg, objectAttributes, authPolicy, rsa: { symmetric, scheme, keyBits, exponent, modulus }, bytes };
   } else if (type === TPM_ALG.ECC) {
     const symmetric = readSymDef(r);
     const scheme = readScheme(r);
     const curveId = r.u16();
     const kdf = readScheme(r);
-    const x = r.sized(66, 'unique.ecc.x');
-    const y = r.sized(66, 'unique.ecc.y');
-    result = { type, nameAlg, objectAttributes, authPolicy, ecc: { symmetric, scheme, curveId, kdf, x, y }, bytes: tpmtPublic.slice() };
+    const x = r.sizedView(66, 'unique.ecc.x');
+    const y = r.sizedView(66, 'unique.ecc.y');
+    result = { type, nameAlg, objectAttributes, authPolicy, ecc: { symmetric, scheme, curveId, kdf, x, y }, bytes };
   } else if (type === TPM_ALG.KEYEDHASH) {
     const parameters = readScheme(r);
-    result = { type, nameAlg, objectAttributes, authPolicy, other: { parameters, unique: r.sized(64, 'unique') }, bytes: tpmtPublic.slice() };
+    result = { type, nameAlg, objectAttributes, authPolicy, other: { parameters, unique: r.sizedView(64, 'unique') }, bytes };
   } else if (type === TPM_ALG.SYMCIPHER) {
     const parameters = readSymDef(r);
-    result = { type, nameAlg, objectAttributes, authPolicy, other: { parameters, unique: r.sized(64, 'unique') }, bytes: tpmtPublic.slice() };
+    result = { type, nameAlg, objectAttributes, authPolicy, other: { parameters, unique: r.sizedView(64, 'unique') }, bytes };
   } else {
     throw new TpmWireError(`TPMT_PUBLIC: unsupported object type 0x${type.toString(16)}`);
   }

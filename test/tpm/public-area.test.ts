@@ -98,6 +98,19 @@ describe('public areas of the templates', () => {
     }
   });
 
+  it('a parsed area owns its bytes: changing the input afterwards changes nothing in it', () => {
+    const input = toTpm2bPublic(rsaPublicArea({
+      nameAlg: TPM_ALG.SHA256, objectAttributes: 0, authPolicy: new Uint8Array(32).fill(7), symmetric: { algorithm: TPM_ALG.NULL },
+      scheme: { scheme: TPM_ALG.NULL }, keyBits: 2048, unique: new Uint8Array(256).fill(9),
+    }));
+    const parsed = parsePublic(input);
+    const before = structuredClone(parsed);
+    input.fill(0xee);
+    expect(parsed).toEqual(before);
+    expect(parsed.rsa!.modulus).toEqual(new Uint8Array(256).fill(9));
+    expect(parsed.authPolicy).toEqual(new Uint8Array(32).fill(7));
+  });
+
   it('objectName is nameAlg || SHA-256(TPMT_PUBLIC)', () => {
     const name = objectName(parsePublicArea(templates.sealing));
     expect(name.length).toBe(34);
