@@ -97,6 +97,19 @@ export class WireReader {
     return this.bytes(size);
   }
 
+  /**
+   * TPM2B as a view into the data, not a copy: for a parser that copied its input once already
+   * (parsePublicArea), so its fields need not each own a buffer.
+   */
+  sizedView(max: number, field: string): Uint8Array {
+    const size = this.u16();
+    if (size > max) throw new TpmWireError(`${this.what}: ${field} is ${size} bytes, at most ${max} allowed`);
+    this.need(size);
+    const out = this.data.subarray(this.offset, this.offset + size);
+    this.offset += size;
+    return out;
+  }
+
   /** Fails unless every byte was consumed. */
   end(): void {
     if (this.remaining !== 0) throw new TpmWireError(`${this.what}: ${this.remaining} trailing bytes`);

@@ -47,17 +47,27 @@ function tlv(b: Uint8Array, o: number, limit: number): Tlv | null {
   return { tag, start: o, contentStart: p, end: p + len };
 }
 
+/** `n` decimal digits at `o`, or -1 when one is not a digit. */
+function digits(b: Uint8Array, o: number, n: number): number {
+  let v = 0;
+  for (let i = o; i < o + n; i++) {
+    const d = b[i]! - 0x30;
+    if (d < 0 || d > 9) return -1;
+    v = v * 10 + d;
+  }
+  return v;
+}
+
+// UTCTime YYMMDDHHMMSSZ or GeneralizedTime YYYYMMDDHHMMSSZ, read off the bytes (no string, no regex: a batch line parses one certificate).
 function time(b: Uint8Array, t: Tlv): number | null {
-  const s = Buffer.from(b.buffer, b.byteOffset + t.contentStart, t.end - t.contentStart).toString('latin1');
-  let m: RegExpExecArray | null;
-  if (t.tag === 0x17 && (m = /^(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(s))) {
-    const yy = Number(m[1]);
-    return Date.UTC(yy >= 50 ? 1900 + yy : 2000 + yy, Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6])); // RFC 5280 §4.1.2.5.1
-  }
-  if (t.tag === 0x18 && (m = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(s))) {
-    return Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6]));
-  }
-  return null;
+  const year = t.tag === 0x17 ? 2 : t.tag === 0x18 ? 4 : 0;
+  const o = t.contentStart;
+  if (year === 0 || t.end - o !== year + 11 || b[t.end - 1] !== 0x5a) return null; // 'Z'
+  const y = digits(b, o, year), mo = digits(b, o + year, 2), d = digits(b, o + year + 2, 2);
+  const h = digits(b, o + year + 4, 2), mi = digits(b, o + year + 6, 2), sec = digits(b, o + year + 8, 2);
+  if (y < 0 || mo < 0 || d < 0 || h < 0 || mi < 0 || sec < 0) return null;
+  const fullYear = year === 2 ? (y >= 50 ? 1900 + y : 2000 + y) : y; // RFC 5280 §4.1.2.5.1
+  return Date.UTC(fullYear, mo - 1, d, h, mi, sec);
 }
 
 export function parseCertificate(der: Uint8Array): ParsedCertificate | null {

@@ -161,6 +161,25 @@ describe('DER fast path', () => {
     expect(parseCertificate(der.subarray(0, der.length - 1))).toBeNull();
   });
 
+  it('parseCertificate reads UTCTime (RFC 5280 §4.1.2.5.1 century rule) and GeneralizedTime, and refuses other time text', () => {
+    const der = new Uint8Array(Buffer.from(trusted.devices[0]!.line.ekCertificate, 'base64'));
+    const at = Buffer.from(der).indexOf(Buffer.from([0x17, 0x0d])); // notBefore, a UTCTime
+    expect(at).toBeGreaterThan(0);
+    const withTime = (text: string, tag = 0x17): Uint8Array => {
+      const out = der.slice();
+      out[at] = tag;
+      out.set(Buffer.from(text, 'latin1'), at + 2);
+      return out;
+    };
+    expect(parseCertificate(withTime('491231235958Z'))!.notBefore).toBe(Date.parse('2049-12-31T23:59:58Z'));
+    expect(parseCertificate(withTime('500101000000Z'))!.notBefore).toBe(Date.parse('1950-01-01T00:00:00Z'));
+    for (const bad of ['4912312359580', '49123123595aZ', '4912312359 8Z', '491231235958z', '-91231235958Z']) {
+      expect(parseCertificate(withTime(bad)), bad).toBeNull();
+    }
+    // the same 13 bytes under the GeneralizedTime tag are too short for YYYYMMDDHHMMSSZ
+    expect(parseCertificate(withTime('491231235958Z', 0x18))).toBeNull();
+  });
+
   it('a certificate with a flipped signature bit is untrusted; the direct SPKI encoding matches OpenSSL', () => {
     const der = Buffer.from(trusted.devices[0]!.line.ekCertificate, 'base64');
     der[der.length - 5] = der[der.length - 5]! ^ 1;

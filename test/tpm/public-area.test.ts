@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ObjectAttr, TPM_ALG } from '../../tpm/constants.ts';
 import { TpmWireError } from '../../tpm/errors.ts';
 import {
-  hasAttributes, objectName, parsePublic, parsePublicArea, publicKeyPem, rsaPublicArea, toTpm2bPublic, type TpmPublic,
+  hasAttributes, objectName, parsePublic, parsePublicArea, publicKeyObject, publicKeyPem, publicKeySpki, rsaPublicArea, toTpm2bPublic, type TpmPublic,
 } from '../../tpm/public-area.ts';
 import { EK_POLICY_SHA256, EK_RSA_ATTRIBUTES, ekRsaTemplate, SEALING_KEY_REQUIRED, sealingKeyTemplate, srkRsaTemplate } from '../../tpm/templates.ts';
 import { startFixture, tpm2, type SwtpmFixture } from './helpers.ts';
@@ -73,6 +73,42 @@ describe('public areas of the templates', () => {
       }));
       expect(publicKeyPem(area)).toBe(publicKey.export({ type: 'spki', format: 'pem' }).toString());
     }
+  });
+
+  it('publicKeySpki, encoded directly, is the SPKI OpenSSL encodes: every DER length form, leading zeros, any exponent', () => {
+    const template = parsePublicArea(sealingKeyTemplate());
+    const modulus = (bytes: number, first: number): Uint8Array => {
+      const n = new Uint8Array(bytes).fill(0x5a);
+      n[0] = first;
+      n[bytes - 1] = 0x5b; // odd
+      return n;
+    };
+    // modulus sizes put the BIT STRING and SEQUENCE lengths in the short, 0x81 and 0x82 forms
+    const moduli = [modulus(32, 0xc1), modulus(100, 0x41), modulus(128, 0x80), modulus(256, 0xff), modulus(256, 0x01), modulus(384, 0x93), modulus(512, 0x7f)];
+    const withZeros = new Uint8Array(256);
+    withZeros.set(modulus(254, 0x81), 2); // leading zero bytes are not part of the INTEGER
+    for (const unique of [...moduli, withZeros]) {
+      for (const exponent of [0, 3, 0x10001 + 2, 0x7fffffff, 0x80000001, 0xffffffff]) {
+        const area = parsePublicArea(rsaPublicArea({
+          ...template, symmetric: template.rsa!.symmetric, scheme: template.rsa!.scheme, keyBits: unique.length * 8, exponent, unique,
+        }));
+        const expected = publicKeyObject(area).export({ type: 'spki', format: 'der' });
+        expect(Buffer.from(publicKeySpki(area)).equals(expected), `${unique.length} bytes from 0x${unique[0]!.toString(16)}, e ${exponent}`).toBe(true);
+      }
+    }
+  });
+
+  it('a parsed area owns its bytes: changing the input afterwards changes nothing in it', () => {
+    const input = toTpm2bPublic(rsaPublicArea({
+      nameAlg: TPM_ALG.SHA256, objectAttributes: 0, authPolicy: new Uint8Array(32).fill(7), symmetric: { algorithm: TPM_ALG.NULL },
+      scheme: { scheme: TPM_ALG.NULL }, keyBits: 2048, unique: new Uint8Array(256).fill(9),
+    }));
+    const parsed = parsePublic(input);
+    const before = structuredClone(parsed);
+    input.fill(0xee);
+    expect(parsed).toEqual(before);
+    expect(parsed.rsa!.modulus).toEqual(new Uint8Array(256).fill(9));
+    expect(parsed.authPolicy).toEqual(new Uint8Array(32).fill(7));
   });
 
   it('objectName is nameAlg || SHA-256(TPMT_PUBLIC)', () => {

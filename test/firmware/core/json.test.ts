@@ -38,6 +38,30 @@ describe('core JSON reader', () => {
     expect(seal.required).toEqual(['nodeId', 'round', 'signature', 'name', 'ok', 'kind', 'tags', 'inner', 'registration']);
   });
 
+  it('hex readers take exactly the ASCII hex digits, in any position (no code unit outside them passes)', () => {
+    const any = hex({ bytes: 2 }), lower = hexText({ bytes: 2, lowercase: true });
+    const takes = (r: { read: (v: unknown, p: string) => unknown }, v: string): boolean => {
+      try {
+        r.read(v, 'x');
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    // every code unit below U+0400, and every one whose low byte is a hex digit (U+FF41 is not 'A')
+    const units = Array.from({ length: 0x10000 }, (_, c) => c).filter((c) => c < 0x400 || /^[0-9a-fA-F]$/.test(String.fromCharCode(c & 0xff)));
+    const wrong: string[] = [];
+    for (const c of units) {
+      const ch = String.fromCharCode(c);
+      for (const v of [`${ch}abc`, `ab${ch}c`, `abc${ch}`]) {
+        if (takes(any, v) !== /^[0-9a-fA-F]$/.test(ch)) wrong.push(`U+${c.toString(16)} in ${JSON.stringify(v)}`);
+        if (takes(lower, v) !== /^[0-9a-f]$/.test(ch)) wrong.push(`U+${c.toString(16)} in ${JSON.stringify(v)}, lowercase`);
+      }
+    }
+    expect(wrong).toEqual([]);
+    expect(units.length).toBeGreaterThan(6000);
+  });
+
   it('names the field path in every refusal', () => {
     const cases: [Record<string, unknown>, string][] = [
       [{ nodeId: 'N1' }, 'seal.nodeId: expected string of 1..8 characters matching ^[a-z0-9-]+$'],
