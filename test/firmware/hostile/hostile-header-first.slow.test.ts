@@ -1,10 +1,11 @@
 // Header-first delivery against a broker client with no key (on a mosquitto without ACLs, where
-// anyone may publish anything): it overwrites the retained body of the first candidate with a
-// body that does not match its header, the body of the next with one larger than the header
-// announced, and keeps publishing bodies for headers that do not exist. Shown: the qualifying
-// nodes refuse the forged bodies by name and seal nothing for those candidates, the bodies of
-// unknown headers reach no node, no node reports an error, and the network goes on: every
-// block is final, sealed from bodies that match their headers; every body is cleared at the end.
+// anyone may publish anything): once block 1 is final, it overwrites the retained body of the
+// next candidate with a body that does not match its header, the body of the one after with one
+// larger than the header announced, and keeps publishing bodies for headers that do not exist.
+// Shown: the qualifying nodes refuse the forged bodies by name and seal nothing for those
+// candidates, the bodies of unknown headers reach no node, no node reports an error, and the
+// network goes on: every block is final, sealed from bodies that match their headers; every body
+// is cleared at the end.
 import { randomBytes } from 'node:crypto';
 import mqtt from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -32,6 +33,9 @@ describe('header-first: forged bodies against the devnet', () => {
     /** The hashes of the bodies it made up (no such header): not the primary's. */
     const made = new Set<string>();
     let attacker: mqtt.MqttClient | null = null;
+    // The attacker forges only once block 1 is final: every node holds the manifest by then, so a
+    // forged body meets nodes that act on it (before, a node may still hold a candidate back).
+    let armed = false;
     let ready!: () => void;
     const started = new Promise<void>((r) => { ready = r; });
     let prefix = '';
@@ -47,7 +51,7 @@ describe('header-first: forged bodies against the devnet', () => {
           a.on('message', (topic, payload) => {
             const hash = topic.slice(topic.lastIndexOf('/') + 1);
             if (payload.length === 0) cleared.add(hash);
-            if (payload.length === 0 || forged.has(hash) || made.has(hash) || forged.size >= 2) return;
+            if (!armed || payload.length === 0 || forged.has(hash) || made.has(hash) || forged.size >= 2) return;
             const kind = forged.size === 0 ? 'mismatch' : 'oversize';
             forged.set(hash, kind);
             const body = kind === 'mismatch' ? Buffer.from(payload) : Buffer.concat([payload, Buffer.alloc(1)]);
@@ -58,6 +62,7 @@ describe('header-first: forged bodies against the devnet', () => {
           ready();
         })();
       }
+      if (e.type === 'final') armed = true;
       if (e.type === 'candidate') sent.push(e.hash);
       if (e.type === 'candidate' && attacker !== null) {
         // A body for a header that was never sent: no node asks for it.
