@@ -71,15 +71,15 @@ describe.skipIf(process.env['BTN_OTA_TEST'] === '0')('qemu-x86_64 image, over-th
     const imageDir = await builtImageDir(keys.caCert);
     await assertImageTrusts(imageDir, keys.caCert, work);
     const kvm = process.env['BTN_QEMU_ACCEL'] === 'kvm' && existsSync('/dev/kvm');
-    // v2 is made while v1 boots, the others while v2 is delivered.
-    const bundleOptions = { imageDir, work: join(work, 'bundles'), keys, log };
-    const building = buildV2(bundleOptions);
-    building.catch(() => undefined); // awaited below; a failure is reported there
-
     net = await startGuestNetwork(join(work, 'net'), logger, 'QEMU-OTA-0001');
     const g = net;
     const image = await prepareDisk(g, imageDir, work, { growMiB: GROW_MIB, extraLines: [`HOSTNAME=${GUEST_NAME}`, `UPDATE_HEALTH_SECONDS=${HEALTH_SECONDS}`] });
     await journalToConsoleOnDisk(image, work);
+    // v2 is made while v1 boots, the others while v2 is delivered. Not before the TPM is made and
+    // filed: the bundle's gigabytes of writes once held swtpm's fsync past the binding's 60 s.
+    const bundleOptions = { imageDir, work: join(work, 'bundles'), keys, log };
+    const building = buildV2(bundleOptions);
+    building.catch(() => undefined); // awaited below; a failure is reported there
     const pagePort = await freePort();
     const boot = (name: string): Promise<QemuGuest> => QemuGuest.start({ image, tpmState: g.tpmState, work, name, pagePort, kvm });
     guest = await boot('boot1');
